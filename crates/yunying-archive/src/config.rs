@@ -1,0 +1,134 @@
+//! Archive settings: duplicates, institutions and who may send.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use yunying_index::DuplicatePolicy;
+
+/// Settings of the archive core.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// What to do with a second instance with the same SOP Instance UID.
+    pub duplicate_policy: DuplicatePolicy,
+    /// Reject callers whose AE title (and address) match no institution.
+    /// When false, unknown callers are accepted, logged, and attributed to
+    /// `default_institution`.
+    pub strict_institutions: bool,
+    /// Issuer code for callers that match no institution.
+    pub default_institution: String,
+    /// Character set for text with no Specific Character Set declared and
+    /// non-ASCII bytes, for callers with no institution default (e.g. "GBK").
+    pub default_charset: Option<String>,
+    /// Largest instance accepted, in bytes; larger ones are refused (A700).
+    pub max_instance_bytes: u64,
+    /// Known institutions and the AE titles that speak for them.
+    pub institutions: Vec<InstitutionConfig>,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            duplicate_policy: DuplicatePolicy::KeepFirst,
+            strict_institutions: false,
+            default_institution: "LOCAL".to_string(),
+            default_charset: None,
+            max_instance_bytes: 8 << 30,
+            institutions: Vec::new(),
+        }
+    }
+}
+
+/// One institution: the issuer of its own PatientIDs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstitutionConfig {
+    /// Short stable code, used as the issuer of PatientIDs (e.g. "TJ001").
+    pub code: String,
+    /// Display name (e.g. "天津市第一中心医院").
+    pub name: String,
+    /// Calling AE titles of its modalities and PACS.
+    pub ae_titles: Vec<String>,
+    /// If not empty, the caller must also connect from one of these addresses.
+    pub addresses: Vec<IpAddr>,
+    /// Character set for undeclared non-ASCII text from this institution.
+    pub default_charset: Option<String>,
+}
+
+/// Who is sending, as resolved against the institution table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub calling_ae: String,
+    /// Issuer code (institution) the caller's PatientIDs belong to.
+    pub issuer: String,
+    /// Whether the caller matched a configured institution.
+    pub known: bool,
+    pub default_charset: Option<String>,
+}
+
+impl ArchiveConfig {
+    /// Resolve a caller. `None` means the caller is unknown and strict mode
+    /// is on: the association must be rejected.
+    pub fn resolve_caller(&self, calling_ae: &str, peer: Option<IpAddr>) -> Option<Caller> {
+        let ae = calling_ae.trim();
+        let found = self.institutions.iter().find(|inst| {
+            inst.ae_titles.iter().any(|t| t.trim() == ae)
+                && (inst.addresses.is_empty() || peer.is_some_and(|p| inst.addresses.contains(&p)))
+        });
+        match found {
+            Some(inst) => Some(Caller {
+                calling_ae: ae.to_string(),
+                issuer: inst.code.clone(),
+                known: true,
+                default_charset: inst.default_charset.clone().or_else(|| self.default_charset.clone()),
+            }),
+            None if self.strict_institutions => None,
+            None => Some(Caller {
+                calling_ae: ae.to_string(),
+                issuer: self.default_institution.clone(),
+                known: false,
+                default_charset: self.default_charset.clone(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ArchiveConfig {
+        ArchiveConfig {
+            institutions: vec![
+                InstitutionConfig { code: "A".into(), ae_titles: vec!["CT1".into()], ..Default::default() },
+                InstitutionConfig {
+                    code: "B".into(),
+                    ae_titles: vec!["PACS".into()],
+                    addresses: vec!["10.1.1.1".parse().unwrap()],
+                    default_charset: Some("GBK".into()),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn callers_resolve_to_their_institution() {
+        let c = config();
+        assert_eq!(c.resolve_caller("CT1", None).unwrap().issuer, "A");
+        let b = c.resolve_caller("PACS", Some("10.1.1.1".parse().unwrap())).unwrap();
+        assert_eq!((b.issuer.as_str(), b.default_charset.as_deref()), ("B", Some("GBK")));
+        // Right AE from the wrong address is not institution B.
+        let other = c.resolve_caller("PACS", Some("127.0.0.1".parse().unwrap())).unwrap();
+        assert!(!other.known);
+        assert_eq!(other.issuer, "LOCAL");
+    }
+
+    #[test]
+    fn strict_mode_rejects_unknown_callers() {
+        let c = ArchiveConfig { strict_institutions: true, ..config() };
+        assert!(c.resolve_caller("STRANGER", None).is_none());
+        assert!(c.resolve_caller("CT1", None).is_some());
+    }
+}

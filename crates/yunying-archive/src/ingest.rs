@@ -1,0 +1,278 @@
+//! Receiving one instance: spool, validate, commit, index.
+//!
+//! The durability contract (see ARCHITECTURE.md): `finish` returns `Ok` only
+//! after (1) the Part 10 object is fsynced and atomically renamed into the
+//! object store, its directory fsynced, and (2) its index row is committed
+//! with an fsynced WAL. Object first, row second: a crash in between leaves a
+//! complete object that no row points to (adopted by `reindex`), never a row
+//! without its object.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use yunying_index::InsertOutcome;
+use yunying_store::original_key;
+
+use crate::meta::{FileMeta, Provenance};
+use crate::record::{extract_record, is_valid_uid};
+use crate::{Archive, Caller, IngestError};
+
+/// What the sender said it is sending.
+#[derive(Debug, Clone)]
+pub struct StoreContext {
+    pub caller: Caller,
+    /// Affected SOP Class UID of the request (the presentation context's class).
+    pub sop_class_uid: String,
+    /// Affected SOP Instance UID of the request.
+    pub sop_instance_uid: String,
+    /// Transfer syntax of the dataset bytes.
+    pub transfer_syntax_uid: String,
+    /// `dimse`, `stow` or `import`.
+    pub source: &'static str,
+}
+
+/// A durably stored instance.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub sop_instance_uid: String,
+    pub object_key: String,
+    /// True when an instance with this SOP Instance UID was already stored
+    /// and kept (duplicate policy `keep-first`).
+    pub duplicate: bool,
+}
+
+/// An instance being received. Dropping it without `finish` discards it.
+pub struct Incoming {
+    archive: Archive,
+    ctx: StoreContext,
+    spool_path: PathBuf,
+    spool: Option<Spool>,
+    meta_len: u64,
+    dataset_len: u64,
+    received_at_ms: i64,
+    started: Instant,
+    finished: bool,
+}
+
+/// The spool file and the running digest of everything written to it.
+struct Spool {
+    file: File,
+    hasher: Sha256,
+}
+
+static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Incoming {
+    pub(crate) async fn begin(archive: Archive, ctx: StoreContext) -> Result<Incoming, IngestError> {
+        let received_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let meta = FileMeta {
+            sop_class_uid: ctx.sop_class_uid.clone(),
+            sop_instance_uid: ctx.sop_instance_uid.clone(),
+            transfer_syntax_uid: ctx.transfer_syntax_uid.clone(),
+            source_ae: ctx.caller.calling_ae.clone(),
+            provenance: Some(Provenance {
+                issuer: ctx.caller.issuer.clone(),
+                calling_ae: ctx.caller.calling_ae.clone(),
+                received_at_ms,
+                source: ctx.source.to_string(),
+            }),
+        }
+        .encode();
+        let n = SPOOL_COUNTER.fetch_add(1, Relaxed);
+        let spool_path = archive.inner.spool_dir.join(format!("in-{}-{n}.part", std::process::id()));
+        let path = spool_path.clone();
+        let meta_len = meta.len() as u64;
+        let spool = blocking(move || {
+            let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+            file.write_all(&meta)?;
+            let mut hasher = Sha256::new();
+            hasher.update(&meta);
+            Ok(Spool { file, hasher })
+        })
+        .await
+        .map_err(|e| IngestError::OutOfResources(format!("cannot create spool file: {e}")))?;
+        Ok(Incoming {
+            archive,
+            ctx,
+            spool_path,
+            spool: Some(spool),
+            meta_len,
+            dataset_len: 0,
+            received_at_ms,
+            started: Instant::now(),
+            finished: false,
+        })
+    }
+
+    /// Bytes of dataset received so far.
+    pub fn dataset_len(&self) -> u64 {
+        self.dataset_len
+    }
+
+    /// Append dataset bytes as they arrive.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), IngestError> {
+        self.dataset_len += data.len() as u64;
+        self.archive.metrics().bytes_received_total.fetch_add(data.len() as u64, Relaxed);
+        let max = self.archive.config().max_instance_bytes;
+        if self.dataset_len > max {
+            return Err(IngestError::OutOfResources(format!("instance larger than the {max}-byte limit")));
+        }
+        let mut spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        let spool = blocking(move || {
+            spool.file.write_all(&data)?;
+            spool.hasher.update(&data);
+            Ok(spool)
+        })
+        .await
+        .map_err(|e| IngestError::OutOfResources(format!("spool write failed: {e}")))?;
+        self.spool = Some(spool);
+        Ok(())
+    }
+
+    /// Validate, commit and index the instance. On success the instance is
+    /// durable; on error nothing of it remains in the store or the index.
+    pub async fn finish(mut self) -> Result<Stored, IngestError> {
+        let result = self.commit().await;
+        self.finished = true;
+        let metrics = self.archive.metrics();
+        match &result {
+            Ok(stored) => {
+                metrics.instances_stored_total.fetch_add(1, Relaxed);
+                if stored.duplicate {
+                    metrics.instances_duplicate_total.fetch_add(1, Relaxed);
+                }
+                metrics.observe_store(self.started.elapsed());
+            }
+            Err(e) => {
+                metrics.failed(e.reason());
+                let _ = fs::remove_file(&self.spool_path);
+            }
+        }
+        result
+    }
+
+    async fn commit(&mut self) -> Result<Stored, IngestError> {
+        if self.dataset_len == 0 {
+            return Err(IngestError::CannotUnderstand("empty data set".into()));
+        }
+        let spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
+        let ts = self.ctx.transfer_syntax_uid.clone();
+        let charset = self.ctx.caller.default_charset.clone();
+        let (record, digest) = blocking(move || {
+            let Spool { mut file, hasher } = spool;
+            let digest = hex::encode(hasher.finalize());
+            Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digest))
+        })
+        .await
+        .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
+        let record = record?;
+        self.check_identity(&record)?;
+
+        let key = original_key(
+            &record.study_instance_uid,
+            &record.series_instance_uid,
+            &record.sop_instance_uid,
+            &digest[..16],
+        );
+        let record = yunying_index::InstanceRecord {
+            issuer: self.ctx.caller.issuer.clone(),
+            transfer_syntax_uid: self.ctx.transfer_syntax_uid.clone(),
+            calling_ae: self.ctx.caller.calling_ae.clone(),
+            received_at_ms: self.received_at_ms,
+            size_bytes: end as i64,
+            digest,
+            object_key: key.clone(),
+            ..record
+        };
+
+        let index = self.archive.index().clone();
+        // An identical resend of an indexed instance has the same key: the
+        // stored object is already what we hold, so there is nothing to put.
+        let existing = index.instance(&record.sop_instance_uid).await.map_err(index_error)?;
+        if existing.as_ref().is_some_and(|e| e.object_key == key) {
+            let _ = fs::remove_file(&self.spool_path);
+            return Ok(Stored { sop_instance_uid: record.sop_instance_uid, object_key: key, duplicate: true });
+        }
+        if existing.is_some() && self.archive.config().duplicate_policy == yunying_index::DuplicatePolicy::KeepFirst {
+            let _ = fs::remove_file(&self.spool_path);
+            let existing_key = existing.map(|e| e.object_key).unwrap_or_default();
+            return Ok(Stored { sop_instance_uid: record.sop_instance_uid, object_key: existing_key, duplicate: true });
+        }
+
+        let store = self.archive.store().clone();
+        let (put_key, spool_path) = (key.clone(), self.spool_path.clone());
+        blocking(move || store.put_file(&put_key, &spool_path).map_err(std::io::Error::other))
+            .await
+            .map_err(|e| IngestError::OutOfResources(format!("object store: {e}")))?;
+
+        let sop_instance_uid = record.sop_instance_uid.clone();
+        let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.delete_object(key.clone()).await;
+                return Err(index_error(e));
+            }
+        };
+        let (object_key, duplicate) = match outcome {
+            InsertOutcome::Inserted => (key, false),
+            InsertOutcome::Replaced { old_key } => {
+                if old_key != key {
+                    self.delete_object(old_key).await;
+                }
+                (key, false)
+            }
+            InsertOutcome::KeptExisting { existing_key } => {
+                if existing_key != key {
+                    self.delete_object(key).await;
+                }
+                (existing_key, true)
+            }
+        };
+        Ok(Stored { sop_instance_uid, object_key, duplicate })
+    }
+
+    /// The dataset must be what the request said it is.
+    fn check_identity(&self, record: &yunying_index::InstanceRecord) -> Result<(), IngestError> {
+        if record.sop_class_uid != self.ctx.sop_class_uid {
+            return Err(IngestError::SopClassMismatch(format!(
+                "data set is {}, sent as {}",
+                record.sop_class_uid, self.ctx.sop_class_uid
+            )));
+        }
+        if is_valid_uid(&self.ctx.sop_instance_uid) && record.sop_instance_uid != self.ctx.sop_instance_uid {
+            return Err(IngestError::SopClassMismatch("SOP Instance UID differs from the request".into()));
+        }
+        Ok(())
+    }
+
+    async fn delete_object(&self, key: String) {
+        let store = self.archive.store().clone();
+        let deleted = blocking(move || store.delete(&key).map_err(std::io::Error::other)).await;
+        if let Err(e) = deleted {
+            tracing::warn!(error = %e, "could not delete superseded object; `yunying verify` will report it");
+        }
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = fs::remove_file(&self.spool_path);
+        }
+    }
+}
+
+fn index_error(e: yunying_index::IndexError) -> IngestError {
+    IngestError::OutOfResources(format!("index: {e}"))
+}
+
+/// Run blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+}

@@ -1,0 +1,80 @@
+//! The archive core: ingest of DICOM instances into the object store and the
+//! index, shared by every way an instance arrives (C-STORE, STOW-RS, import).
+//!
+//! An [`Incoming`] instance is streamed to a spool file behind a Part 10 meta
+//! header as its bytes arrive (bounded memory, whatever its size), then
+//! [`Incoming::finish`] validates the dataset structure, extracts the indexed
+//! attributes (text decoded to UTF-8 with the dataset's character set),
+//! commits the object durably, records it in the index, and only then
+//! reports success.
+//!
+//! Architecture invariant: this crate knows nothing of DIMSE, HTTP or JSON.
+//! Callers map [`IngestError`] to their protocol's status.
+
+mod config;
+mod error;
+mod ingest;
+pub mod meta;
+mod metrics;
+mod record;
+mod reader;
+mod rebuild;
+pub mod syntax;
+pub mod walker;
+
+pub use config::{ArchiveConfig, Caller, InstitutionConfig};
+pub use error::IngestError;
+pub use ingest::{Incoming, StoreContext, Stored};
+pub use metrics::Metrics;
+pub use record::extract_record;
+pub use reader::ObjectReader;
+pub use rebuild::{import_file, reindex_object, ImportError};
+pub use yunying_index::{DuplicatePolicy, Index, IndexCounts, InsertOutcome, InstanceRecord};
+pub use yunying_store::ObjectStore;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The archive: store, index, configuration and metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Archive {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ObjectStore>,
+    index: Index,
+    config: ArchiveConfig,
+    spool_dir: PathBuf,
+    metrics: Metrics,
+}
+
+impl Archive {
+    /// Assemble an archive. `fallback_spool` is used when the store has no
+    /// local spool directory of its own (remote stores).
+    pub fn new(store: Arc<dyn ObjectStore>, index: Index, config: ArchiveConfig, fallback_spool: PathBuf) -> Archive {
+        let spool_dir = store.local_spool_dir().map(PathBuf::from).unwrap_or(fallback_spool);
+        Archive { inner: Arc::new(Inner { store, index, config, spool_dir, metrics: Metrics::default() }) }
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &ArchiveConfig {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Start receiving one instance.
+    pub async fn begin(&self, ctx: StoreContext) -> Result<Incoming, IngestError> {
+        Incoming::begin(self.clone(), ctx).await
+    }
+}

@@ -1,0 +1,157 @@
+//! From an encoded dataset to the attributes the index keeps.
+//!
+//! The dataset is walked once ([`crate::walker`]); the raw bytes of the
+//! indexed top-level attributes are decoded here: text with the dataset's
+//! Specific Character Set (or the caller's default for undeclared non-ASCII
+//! bytes), binary US values with the dataset's byte order.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use yunying_charset::{encoding_for_term, SpecificCharacterSet, TextKind};
+use yunying_index::InstanceRecord;
+
+use crate::error::IngestError;
+use crate::syntax::dataset_encoding;
+use crate::walker::{walk, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
+
+const SPECIFIC_CHARACTER_SET: u32 = 0x0008_0005;
+const SOP_CLASS_UID: u32 = 0x0008_0016;
+const SOP_INSTANCE_UID: u32 = 0x0008_0018;
+const STUDY_DATE: u32 = 0x0008_0020;
+const SERIES_DATE: u32 = 0x0008_0021;
+const CONTENT_DATE: u32 = 0x0008_0023;
+const STUDY_TIME: u32 = 0x0008_0030;
+const SERIES_TIME: u32 = 0x0008_0031;
+const CONTENT_TIME: u32 = 0x0008_0033;
+const ACCESSION_NUMBER: u32 = 0x0008_0050;
+const MODALITY: u32 = 0x0008_0060;
+const INSTITUTION_NAME: u32 = 0x0008_0080;
+const REFERRING_PHYSICIAN_NAME: u32 = 0x0008_0090;
+const STUDY_DESCRIPTION: u32 = 0x0008_1030;
+const SERIES_DESCRIPTION: u32 = 0x0008_103E;
+const PATIENT_NAME: u32 = 0x0010_0010;
+const PATIENT_ID: u32 = 0x0010_0020;
+const PATIENT_BIRTH_DATE: u32 = 0x0010_0030;
+const PATIENT_SEX: u32 = 0x0010_0040;
+const BODY_PART_EXAMINED: u32 = 0x0018_0015;
+const STUDY_INSTANCE_UID: u32 = 0x0020_000D;
+const SERIES_INSTANCE_UID: u32 = 0x0020_000E;
+const STUDY_ID: u32 = 0x0020_0010;
+const SERIES_NUMBER: u32 = 0x0020_0011;
+const INSTANCE_NUMBER: u32 = 0x0020_0013;
+const NUMBER_OF_FRAMES: u32 = 0x0028_0008;
+const ROWS: u32 = 0x0028_0010;
+const COLUMNS: u32 = 0x0028_0011;
+
+/// Every top-level attribute the index keeps.
+const INDEXED: [u32; 28] = [
+    SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_DATE, SERIES_DATE, CONTENT_DATE,
+    STUDY_TIME, SERIES_TIME, CONTENT_TIME, ACCESSION_NUMBER, MODALITY, INSTITUTION_NAME,
+    REFERRING_PHYSICIAN_NAME, STUDY_DESCRIPTION, SERIES_DESCRIPTION, PATIENT_NAME, PATIENT_ID,
+    PATIENT_BIRTH_DATE, PATIENT_SEX, BODY_PART_EXAMINED, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
+    STUDY_ID, SERIES_NUMBER, INSTANCE_NUMBER, NUMBER_OF_FRAMES, ROWS, COLUMNS,
+];
+
+/// Walk the dataset stored in `file` from `start` to `end` (absolute
+/// offsets) in transfer syntax `ts`, and return the DICOM attributes of its
+/// index record (provenance fields are left for the caller to fill).
+pub fn extract_record<R: Read + Seek>(
+    file: &mut R,
+    start: u64,
+    end: u64,
+    ts: &str,
+    default_charset: Option<&str>,
+) -> Result<InstanceRecord, IngestError> {
+    let (enc, deflated) = dataset_encoding(ts);
+    file.seek(SeekFrom::Start(start)).map_err(|e| IngestError::OutOfResources(format!("spool read: {e}")))?;
+    let wanted = |tag: u32| INDEXED.contains(&tag);
+    let walked = if deflated {
+        let limited = BufReader::new(&mut *file).take(end - start);
+        let mut src = StreamSource(flate2::read::DeflateDecoder::new(limited));
+        walk(&mut src, enc, &wanted)
+    } else {
+        let mut src = SeekSource::new(BufReader::with_capacity(64 * 1024, &mut *file), end)
+            .map_err(|e| IngestError::OutOfResources(format!("spool read: {e}")))?;
+        walk(&mut src, enc, &wanted)
+    };
+    let extracted = walked.map_err(|e| match e {
+        WalkError::Io(e) if deflated => IngestError::CannotUnderstand(format!("bad deflate stream: {e}")),
+        WalkError::Io(e) => IngestError::OutOfResources(format!("spool read: {e}")),
+        other => IngestError::CannotUnderstand(other.to_string()),
+    })?;
+    to_record(&extracted, enc, default_charset)
+}
+
+fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>) -> Result<InstanceRecord, IngestError> {
+    let charset = x
+        .values
+        .get(&SPECIFIC_CHARACTER_SET)
+        .map(|raw| SpecificCharacterSet::parse(raw))
+        .unwrap_or_else(SpecificCharacterSet::default_repertoire);
+    let fallback = default_charset.and_then(encoding_for_term);
+    let decode = |tag: u32, kind: TextKind| -> String {
+        x.values.get(&tag).map(|raw| charset.decode_as(raw, kind, fallback)).unwrap_or_default().trim().to_string()
+    };
+    let text = |tag: u32| decode(tag, TextKind::Text);
+    let person_name = |tag: u32| decode(tag, TextKind::PersonName);
+    let ascii = |tag: u32| -> String {
+        x.values
+            .get(&tag)
+            .map(|raw| String::from_utf8_lossy(raw).trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
+            .unwrap_or_default()
+    };
+    let number = |tag: u32| -> Option<i64> { ascii(tag).split('\\').next()?.trim().parse().ok() };
+    let us = |tag: u32| -> Option<i64> {
+        let v = x.values.get(&tag)?;
+        let b: [u8; 2] = v.get(..2)?.try_into().ok()?;
+        Some(if enc.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) } as i64)
+    };
+
+    let record = InstanceRecord {
+        patient_id: text(PATIENT_ID),
+        patient_name: person_name(PATIENT_NAME),
+        patient_birth_date: ascii(PATIENT_BIRTH_DATE),
+        patient_sex: ascii(PATIENT_SEX),
+        study_instance_uid: ascii(STUDY_INSTANCE_UID),
+        study_date: ascii(STUDY_DATE),
+        study_time: ascii(STUDY_TIME),
+        accession_number: text(ACCESSION_NUMBER),
+        study_id: text(STUDY_ID),
+        study_description: text(STUDY_DESCRIPTION),
+        referring_physician_name: person_name(REFERRING_PHYSICIAN_NAME),
+        institution_name: text(INSTITUTION_NAME),
+        series_instance_uid: ascii(SERIES_INSTANCE_UID),
+        modality: ascii(MODALITY),
+        series_number: number(SERIES_NUMBER),
+        series_description: text(SERIES_DESCRIPTION),
+        body_part_examined: ascii(BODY_PART_EXAMINED),
+        series_date: ascii(SERIES_DATE),
+        series_time: ascii(SERIES_TIME),
+        sop_instance_uid: ascii(SOP_INSTANCE_UID),
+        sop_class_uid: ascii(SOP_CLASS_UID),
+        instance_number: number(INSTANCE_NUMBER),
+        number_of_frames: number(NUMBER_OF_FRAMES).or(if x.has_pixel_data { Some(1) } else { None }),
+        rows: us(ROWS),
+        columns: us(COLUMNS),
+        content_date: ascii(CONTENT_DATE),
+        content_time: ascii(CONTENT_TIME),
+        specific_character_set: ascii(SPECIFIC_CHARACTER_SET),
+        ..Default::default()
+    };
+    for (value, name) in [
+        (&record.sop_class_uid, "SOP Class UID"),
+        (&record.sop_instance_uid, "SOP Instance UID"),
+        (&record.study_instance_uid, "Study Instance UID"),
+        (&record.series_instance_uid, "Series Instance UID"),
+    ] {
+        if !is_valid_uid(value) {
+            return Err(IngestError::CannotUnderstand(format!("missing or invalid {name}")));
+        }
+    }
+    Ok(record)
+}
+
+/// A UID: 1–64 characters of digits and dots, as PS3.5 9.1 requires.
+pub(crate) fn is_valid_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}

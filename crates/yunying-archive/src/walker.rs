@@ -1,0 +1,395 @@
+//! A streaming walk over an encoded DICOM dataset.
+//!
+//! It checks the structure of the whole dataset (every element header, every
+//! sequence and item, encapsulated pixel data) without holding values in
+//! memory: values are skipped by seeking, except the top-level elements the
+//! caller asks for, whose raw bytes are returned. A dataset that ends inside
+//! an element, or whose lengths do not add up, is rejected as truncated or
+//! malformed. Pixel data of any size costs a seek, not a read.
+//!
+//! Raw bytes are returned undecoded so text can be decoded with the
+//! dataset's Specific Character Set by our own decoder.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// How the dataset is encoded (from its transfer syntax).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetEncoding {
+    pub explicit_vr: bool,
+    pub big_endian: bool,
+}
+
+impl DatasetEncoding {
+    pub const IMPLICIT_LE: DatasetEncoding = DatasetEncoding { explicit_vr: false, big_endian: false };
+    pub const EXPLICIT_LE: DatasetEncoding = DatasetEncoding { explicit_vr: true, big_endian: false };
+    pub const EXPLICIT_BE: DatasetEncoding = DatasetEncoding { explicit_vr: true, big_endian: true };
+}
+
+/// Why a dataset could not be walked.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    #[error("dataset truncated at byte {offset}: {what}")]
+    Truncated { offset: u64, what: &'static str },
+    #[error("malformed dataset at byte {offset}: {what}")]
+    Malformed { offset: u64, what: String },
+    #[error("I/O error reading dataset: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A byte source the walker can read and skip in.
+pub trait Source {
+    /// Fill `buf` completely, or report how many bytes were available.
+    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Skip `n` bytes; returns how many were actually skipped (fewer at EOF).
+    fn skip(&mut self, n: u64) -> io::Result<u64>;
+}
+
+/// A seekable source of known length (a file or a slice).
+pub struct SeekSource<R> {
+    inner: R,
+    pos: u64,
+    end: u64,
+}
+
+impl<R: Read + Seek> SeekSource<R> {
+    /// Walk `inner` from its current position to `end` (absolute offset).
+    pub fn new(mut inner: R, end: u64) -> io::Result<Self> {
+        let pos = inner.stream_position()?;
+        Ok(SeekSource { inner, pos, end })
+    }
+}
+
+impl<R: Read + Seek> Source for SeekSource<R> {
+    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = read_full(&mut self.inner, buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let n = n.min(self.end.saturating_sub(self.pos));
+        self.inner.seek(SeekFrom::Current(n as i64))?;
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A forward-only source (a decompressing reader); skips by reading.
+pub struct StreamSource<R>(pub R);
+
+impl<R: Read> Source for StreamSource<R> {
+    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_full(&mut self.0, buf)
+    }
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        io::copy(&mut (&mut self.0).take(n), &mut io::sink())
+    }
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Top-level values extracted during a walk, by tag (`0xGGGGEEEE`).
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub values: HashMap<u32, Vec<u8>>,
+    /// Number of top-level elements seen.
+    pub elements: u64,
+    /// Whether the dataset has a Pixel Data (7FE0,0010) element.
+    pub has_pixel_data: bool,
+}
+
+const ITEM: u32 = 0xFFFE_E000;
+const ITEM_DELIMITATION: u32 = 0xFFFE_E00D;
+const SEQUENCE_DELIMITATION: u32 = 0xFFFE_E0DD;
+const PIXEL_DATA: u32 = 0x7FE0_0010;
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+/// Values larger than this are never extracted, even when asked for.
+const MAX_EXTRACTED_VALUE: u32 = 64 * 1024;
+/// Nesting deeper than this is treated as malformed (stack safety).
+const MAX_DEPTH: usize = 64;
+
+/// Walk a whole dataset, returning the raw values of the top-level tags for
+/// which `wanted` is true.
+pub fn walk(src: &mut dyn Source, enc: DatasetEncoding, wanted: &dyn Fn(u32) -> bool) -> Result<Extracted, WalkError> {
+    let mut w = Walker { src, offset: 0, out: Extracted::default() };
+    w.dataset(enc, 0, wanted, true)?;
+    Ok(w.out)
+}
+
+struct Walker<'a> {
+    src: &'a mut dyn Source,
+    offset: u64,
+    out: Extracted,
+}
+
+struct Header {
+    tag: u32,
+    vr: Option<[u8; 2]>,
+    len: u32,
+}
+
+impl Walker<'_> {
+    /// Walk elements until EOF (top level) or an item delimitation (nested).
+    fn dataset(
+        &mut self,
+        enc: DatasetEncoding,
+        depth: usize,
+        wanted: &dyn Fn(u32) -> bool,
+        top: bool,
+    ) -> Result<(), WalkError> {
+        if depth > MAX_DEPTH {
+            return Err(self.malformed("sequences nested too deeply"));
+        }
+        loop {
+            let Some(h) = self.header(enc, top)? else {
+                return if top { Ok(()) } else { Err(self.truncated("item without delimitation")) };
+            };
+            if h.tag == ITEM_DELIMITATION {
+                if top {
+                    return Err(self.malformed("item delimitation outside an item"));
+                }
+                return Ok(());
+            }
+            if h.tag == ITEM || h.tag == SEQUENCE_DELIMITATION {
+                return Err(self.malformed(format!("unexpected delimiter {:08X}", h.tag)));
+            }
+            if top {
+                self.out.elements += 1;
+                if h.tag == PIXEL_DATA {
+                    self.out.has_pixel_data = true;
+                }
+            }
+            self.value(enc, &h, depth, top && wanted(h.tag))?;
+        }
+    }
+
+    fn value(&mut self, enc: DatasetEncoding, h: &Header, depth: usize, extract: bool) -> Result<(), WalkError> {
+        if h.len != UNDEFINED {
+            if extract && h.len <= MAX_EXTRACTED_VALUE {
+                let mut buf = vec![0; h.len as usize];
+                self.read(&mut buf, "element value")?;
+                self.out.values.insert(h.tag, buf);
+            } else {
+                self.skip(h.len as u64, "element value")?;
+            }
+            return Ok(());
+        }
+        // Undefined length: a sequence, encapsulated pixel data, or UN
+        // holding an implicit-VR sequence.
+        match h.vr.as_ref() {
+            Some(b"SQ") | None => self.sequence(enc, depth),
+            Some(b"UN") => self.sequence(DatasetEncoding::IMPLICIT_LE, depth),
+            Some(b"OB") | Some(b"OW") if h.tag == PIXEL_DATA => self.fragments(enc),
+            Some(vr) => Err(self.malformed(format!(
+                "undefined length on {} element {:08X}",
+                String::from_utf8_lossy(&vr[..]),
+                h.tag
+            ))),
+        }
+    }
+
+    fn sequence(&mut self, enc: DatasetEncoding, depth: usize) -> Result<(), WalkError> {
+        loop {
+            let tag = self.tag(enc, false)?.ok_or_else(|| self.truncated("sequence"))?;
+            let len = self.u32(enc, "item length")?;
+            match tag {
+                SEQUENCE_DELIMITATION => return Ok(()),
+                ITEM if len == UNDEFINED => self.dataset(enc, depth + 1, &|_| false, false)?,
+                ITEM => self.skip(len as u64, "item")?,
+                other => return Err(self.malformed(format!("expected item in sequence, found {other:08X}"))),
+            }
+        }
+    }
+
+    fn fragments(&mut self, enc: DatasetEncoding) -> Result<(), WalkError> {
+        // Encapsulated pixel data is always little endian items.
+        let le = DatasetEncoding { big_endian: false, ..enc };
+        loop {
+            let tag = self.tag(le, false)?.ok_or_else(|| self.truncated("pixel data fragments"))?;
+            let len = self.u32(le, "fragment length")?;
+            match tag {
+                SEQUENCE_DELIMITATION => return Ok(()),
+                ITEM if len != UNDEFINED => self.skip(len as u64, "pixel data fragment")?,
+                other => return Err(self.malformed(format!("bad pixel data fragment item {other:08X}"))),
+            }
+        }
+    }
+
+    /// Read an element header; `None` at a clean end of a top-level dataset.
+    fn header(&mut self, enc: DatasetEncoding, top: bool) -> Result<Option<Header>, WalkError> {
+        let Some(tag) = self.tag(enc, top)? else { return Ok(None) };
+        if tag >> 16 == 0xFFFE || !enc.explicit_vr {
+            let len = self.u32(enc, "element length")?;
+            return Ok(Some(Header { tag, vr: None, len }));
+        }
+        let mut vr = [0u8; 2];
+        self.read(&mut vr, "VR")?;
+        if !vr.iter().all(u8::is_ascii_uppercase) {
+            return Err(self.malformed(format!("invalid VR bytes {vr:02X?} in element {tag:08X}")));
+        }
+        let len = match &vr {
+            b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV" => {
+                self.skip(2, "reserved bytes")?;
+                self.u32(enc, "element length")?
+            }
+            _ => self.u16(enc)? as u32,
+        };
+        Ok(Some(Header { tag, vr: Some(vr), len }))
+    }
+
+    fn tag(&mut self, enc: DatasetEncoding, eof_ok: bool) -> Result<Option<u32>, WalkError> {
+        let mut b = [0u8; 4];
+        let n = self.src.read_full(&mut b)?;
+        self.offset += n as u64;
+        if n == 0 && eof_ok {
+            return Ok(None);
+        }
+        if n < 4 {
+            return Err(self.truncated("element tag"));
+        }
+        let (g, e) = if enc.big_endian {
+            (u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]))
+        } else {
+            (u16::from_le_bytes([b[0], b[1]]), u16::from_le_bytes([b[2], b[3]]))
+        };
+        // Item and delimitation tags are encoded in the dataset's byte order
+        // too; normalise.
+        Ok(Some(((g as u32) << 16) | e as u32))
+    }
+
+    fn u16(&mut self, enc: DatasetEncoding) -> Result<u16, WalkError> {
+        let mut b = [0u8; 2];
+        self.read(&mut b, "element length")?;
+        Ok(if enc.big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    }
+
+    fn u32(&mut self, enc: DatasetEncoding, what: &'static str) -> Result<u32, WalkError> {
+        let mut b = [0u8; 4];
+        self.read(&mut b, what)?;
+        Ok(if enc.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    }
+
+    fn read(&mut self, buf: &mut [u8], what: &'static str) -> Result<(), WalkError> {
+        let n = self.src.read_full(buf)?;
+        self.offset += n as u64;
+        if n < buf.len() {
+            return Err(self.truncated(what));
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, n: u64, what: &'static str) -> Result<(), WalkError> {
+        let skipped = self.src.skip(n)?;
+        self.offset += skipped;
+        if skipped < n {
+            return Err(self.truncated(what));
+        }
+        Ok(())
+    }
+
+    fn truncated(&self, what: &'static str) -> WalkError {
+        WalkError::Truncated { offset: self.offset, what }
+    }
+
+    fn malformed(&self, what: impl Into<String>) -> WalkError {
+        WalkError::Malformed { offset: self.offset, what: what.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn el_le(tag: u32, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((tag >> 16) as u16).to_le_bytes());
+        v.extend_from_slice(&(tag as u16).to_le_bytes());
+        v.extend_from_slice(vr);
+        v.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        v.extend_from_slice(value);
+        v
+    }
+
+    fn walk_bytes(bytes: &[u8], enc: DatasetEncoding) -> Result<Extracted, WalkError> {
+        let mut src = SeekSource::new(Cursor::new(bytes), bytes.len() as u64).unwrap();
+        walk(&mut src, enc, &|t| t == 0x0010_0010)
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut d = el_le(0x0008_0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
+        d.extend(el_le(0x0010_0010, b"PN", b"Wang^Wei"));
+        // encapsulated pixel data: offset table item + one fragment + delimiter
+        d.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 1, 2, 3, 4]);
+        d.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        d
+    }
+
+    #[test]
+    fn extracts_wanted_values_and_walks_encapsulated_pixel_data() {
+        let out = walk_bytes(&sample(), DatasetEncoding::EXPLICIT_LE).unwrap();
+        assert_eq!(out.values.get(&0x0010_0010).unwrap(), b"Wang^Wei");
+        assert_eq!(out.values.len(), 1);
+        assert_eq!(out.elements, 3);
+        assert!(out.has_pixel_data);
+    }
+
+    #[test]
+    fn every_truncation_point_is_detected() {
+        let full = sample();
+        for cut in 1..full.len() {
+            let r = walk_bytes(&full[..cut], DatasetEncoding::EXPLICIT_LE);
+            // Cutting exactly between two top-level elements is a valid,
+            // shorter dataset; anywhere else must fail.
+            let boundary = [26usize + 8, 26 + 8 + 16].contains(&cut);
+            assert_eq!(r.is_ok(), boundary, "cut at {cut}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn undefined_length_sequences_nest() {
+        let mut d = Vec::new();
+        // (0008,1115) SQ, undefined length, one item of undefined length
+        d.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        d.extend(el_le(0x0020_000E, b"UI", b"1.2.3\0"));
+        d.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        d.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        d.extend(el_le(0x0010_0010, b"PN", b"Li^Na"));
+        let out = walk_bytes(&d, DatasetEncoding::EXPLICIT_LE).unwrap();
+        assert_eq!(out.values[&0x0010_0010], b"Li^Na");
+        assert_eq!(out.elements, 2);
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        for _ in 0..2000 {
+            let len = (seed % 300) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            for enc in [DatasetEncoding::IMPLICIT_LE, DatasetEncoding::EXPLICIT_LE, DatasetEncoding::EXPLICIT_BE] {
+                let _ = walk_bytes(&bytes, enc);
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The DICOM network service: C-ECHO and C-STORE SCP on tokio.
+//!
+//! Associations are negotiated here on dicom-ul's PDU codec (so we choose
+//! transfer syntaxes: compressed ones first) and their P-DATA is streamed
+//! into the archive's ingest path. Every socket gets TCP_NODELAY; every read
+//! has a timeout; the number of concurrent associations is bounded; shutdown
+//! stops accepting, lets in-flight C-STOREs finish, then aborts idle
+//! associations.
+//!
+//! Architecture invariant: a C-STORE success response is written only after
+//! `Incoming::finish` returned, i.e. after the instance is durable.
+
+mod association;
+mod command;
+mod pdu;
+mod service;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use yunying_archive::Archive;
+
+use association::{negotiate, Negotiated};
+
+/// Settings of the DICOM service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DimseConfig {
+    /// Our AE title.
+    pub aet: String,
+    /// Reject associations whose called AE title is not ours.
+    pub check_called_ae: bool,
+    /// Most associations open at once; more are rejected (transient).
+    pub max_associations: usize,
+    /// Largest PDU we accept (bytes), advertised in the A-ASSOCIATE-AC.
+    pub max_pdu_length: u32,
+    /// How long an idle association may wait between requests.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// How long a peer may stall in the middle of a request.
+    #[serde(with = "secs")]
+    pub data_timeout: Duration,
+}
+
+impl Default for DimseConfig {
+    fn default() -> Self {
+        DimseConfig {
+            aet: "YUNYING".to_string(),
+            check_called_ae: false,
+            max_associations: 32,
+            max_pdu_length: 1 << 20,
+            idle_timeout: Duration::from_secs(120),
+            data_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+/// Time allowed for the A-ASSOCIATE-RQ after connecting.
+const ASSOCIATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for associations to end.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// An A-ASSOCIATE-RQ larger than this is not a real one.
+const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
+
+/// Serve DICOM on `listener` until `shutdown` completes, then drain.
+pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig, shutdown: impl Future<Output = ()>) {
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.max_associations));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let (archive, config, slots, stop) = (archive.clone(), config.clone(), slots.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            let permit = slots.try_acquire_owned().ok();
+            handle(socket, peer, archive, &config, permit.is_some(), stop).await;
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("associations still open after the drain timeout; closing them");
+        tasks.abort_all();
+    }
+}
+
+async fn handle(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    archive: Archive,
+    config: &DimseConfig,
+    has_slot: bool,
+    shutdown: watch::Receiver<bool>,
+) {
+    let metrics = archive.metrics();
+    let rq = match pdu::read_pdu(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT).await {
+        Ok(raw) if raw.pdu_type == pdu::ASSOCIATE_RQ => {
+            let mut whole = Vec::with_capacity(6 + raw.body.len());
+            whole.extend_from_slice(&[pdu::ASSOCIATE_RQ, 0]);
+            whole.extend_from_slice(&(raw.body.len() as u32).to_be_bytes());
+            whole.extend_from_slice(&raw.body);
+            match dicom_ul::read_pdu(&whole[..], MAX_ASSOCIATE_RQ, false) {
+                Ok(Some(dicom_ul::Pdu::AssociationRQ(rq))) => rq,
+                _ => {
+                    tracing::info!(%peer, "malformed A-ASSOCIATE-RQ; dropping connection");
+                    return;
+                }
+            }
+        }
+        Ok(_) | Err(_) => {
+            tracing::info!(%peer, "connection did not start with an A-ASSOCIATE-RQ; dropping it");
+            return;
+        }
+    };
+    if !has_slot {
+        metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(%peer, calling_ae = %rq.calling_ae_title.trim(), "association limit reached; rejecting");
+        let _ = pdu::write_reject(&mut socket, 2, 3, 2).await;
+        return;
+    }
+    match negotiate(rq, Some(peer.ip()), config, archive.config()) {
+        Negotiated::Reject { result, source, reason, why } => {
+            metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(%peer, "association rejected: {why}");
+            let _ = pdu::write_reject(&mut socket, result, source, reason).await;
+        }
+        Negotiated::Accept { ac, caller, contexts } => {
+            let mut bytes = Vec::with_capacity(512);
+            if dicom_ul::write_pdu(&mut bytes, &ac).is_err() {
+                return;
+            }
+            if tokio::io::AsyncWriteExt::write_all(&mut socket, &bytes).await.is_err() {
+                return;
+            }
+            if !caller.known {
+                tracing::info!(%peer, calling_ae = %caller.calling_ae, "association from an AE of no configured institution");
+            }
+            metrics.associations_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            metrics.associations_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            service::Association { socket, archive: &archive, config, caller, contexts, shutdown }.run().await;
+            metrics.associations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The relational index of everything Yunying stores.
+//!
+//! Four levels, as in DICOM: patient → study → series → instance. A patient
+//! is keyed by `(issuer, patient_id)`, where the issuer is the institution
+//! that sent the instance: the same PatientID from two hospitals is two
+//! patients. Study and series rows carry the aggregates C-FIND and QIDO-RS
+//! return (number of series and instances, modalities in study).
+//!
+//! One SQL dialect-neutral code path runs on SQLite (embedded default, WAL)
+//! and PostgreSQL, through sqlx's `Any` driver; the schema is one definition
+//! with a handful of dialect substitutions ([`schema`]).
+//!
+//! Writes go through a single writer task that commits in groups
+//! ([`writer`]): every request waits for the transaction that holds it to be
+//! durably committed, and concurrent associations share one fsync.
+//!
+//! Architecture invariant: the index knows nothing of DICOM parsing or
+//! object storage. It stores strings and numbers that the archive hands it.
+
+mod query;
+mod schema;
+mod writer;
+
+pub use query::{IndexCounts, StoredInstance};
+pub use schema::Dialect;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+/// Errors from the index.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The database rejected or failed an operation.
+    #[error("index database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The writer task is gone (the index is shutting down).
+    #[error("index writer stopped")]
+    WriterStopped,
+    /// The database URL names no supported engine.
+    #[error("unsupported index URL (expected sqlite:// or postgres://): {0}")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = IndexError> = std::result::Result<T, E>;
+
+/// What to do when an instance arrives whose SOP Instance UID is indexed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DuplicatePolicy {
+    /// Keep the instance stored first; the newcomer is acknowledged and discarded.
+    #[default]
+    KeepFirst,
+    /// The newcomer replaces the stored instance.
+    Replace,
+}
+
+/// Everything the index records about one stored instance.
+///
+/// Text is UTF-8, decoded from the dataset's Specific Character Set by the
+/// archive. Person names keep all component groups (`Wang^Wei=王^伟`).
+/// Empty strings mean "absent".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceRecord {
+    // Patient level (0010,xxxx); issuer is the sending institution.
+    pub issuer: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub patient_birth_date: String,
+    pub patient_sex: String,
+    // Study level.
+    pub study_instance_uid: String,
+    pub study_date: String,
+    pub study_time: String,
+    pub accession_number: String,
+    pub study_id: String,
+    pub study_description: String,
+    pub referring_physician_name: String,
+    pub institution_name: String,
+    // Series level.
+    pub series_instance_uid: String,
+    pub modality: String,
+    pub series_number: Option<i64>,
+    pub series_description: String,
+    pub body_part_examined: String,
+    pub series_date: String,
+    pub series_time: String,
+    // Instance level.
+    pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub instance_number: Option<i64>,
+    pub number_of_frames: Option<i64>,
+    pub rows: Option<i64>,
+    pub columns: Option<i64>,
+    pub content_date: String,
+    pub content_time: String,
+    pub specific_character_set: String,
+    // How it arrived and where it is.
+    pub transfer_syntax_uid: String,
+    pub calling_ae: String,
+    pub received_at_ms: i64,
+    pub size_bytes: i64,
+    /// Hex SHA-256 of the stored object bytes.
+    pub digest: String,
+    pub object_key: String,
+}
+
+/// What the index did with an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new instance row.
+    Inserted,
+    /// An instance with this SOP Instance UID was indexed and is kept; the
+    /// newcomer's object (if its key differs) is to be deleted by the caller.
+    KeptExisting { existing_key: String },
+    /// The newcomer replaced an indexed instance; the old object (if its key
+    /// differs) is to be deleted by the caller.
+    Replaced { old_key: String },
+}
+
+/// Handle to the index. Cheap to clone.
+#[derive(Clone)]
+pub struct Index {
+    pool: AnyPool,
+    dialect: Dialect,
+    writer: mpsc::Sender<writer::Request>,
+}
+
+impl Index {
+    /// Open the embedded SQLite index at `path`, creating it if needed.
+    pub async fn open_sqlite(path: &Path) -> Result<Index> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Index::open(&url).await
+    }
+
+    /// Open an index by URL (`sqlite://…` or `postgres://…`) and migrate it.
+    pub async fn open(url: &str) -> Result<Index> {
+        install_default_drivers();
+        let dialect = Dialect::from_url(url).ok_or_else(|| IndexError::UnsupportedUrl(url.to_string()))?;
+        let readers = match dialect {
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 8,
+        };
+        let pool = connect(url, dialect, readers).await?;
+        schema::migrate(&pool, dialect).await?;
+        // SQLite allows one writer: the group-commit task owns a pool of one.
+        let write_pool = connect(url, dialect, 1).await?;
+        let writer = writer::spawn(write_pool, dialect);
+        Ok(Index { pool, dialect, writer })
+    }
+
+    /// The SQL dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Record an instance whose object is already durable, applying the
+    /// duplicate policy. Returns once the row is durably committed.
+    pub async fn insert(&self, record: InstanceRecord, policy: DuplicatePolicy) -> Result<InsertOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Request::Insert { record: Box::new(record), policy, reply })
+            .await
+            .map_err(|_| IndexError::WriterStopped)?;
+        rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// Remove every row (used by `reindex` before rebuilding from the store).
+    pub async fn clear(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.writer.send(writer::Request::Clear { reply }).await.map_err(|_| IndexError::WriterStopped)?;
+        rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// Close all connections, waiting for queued writes to finish.
+    pub async fn close(self) {
+        let Index { pool, writer, .. } = self;
+        drop(writer);
+        pool.close().await;
+    }
+}
+
+async fn connect(url: &str, dialect: Dialect, max: u32) -> Result<AnyPool> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                for pragma in dialect.connection_pragmas() {
+                    sqlx::query(*pragma).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
+}

@@ -1,0 +1,150 @@
+//! One schema definition for SQLite and PostgreSQL, and its migrations.
+//!
+//! Migrations are numbered SQL scripts applied in order inside a transaction;
+//! `schema_version` records the last one applied. The scripts use `{pk}`
+//! for an auto-increment primary key and `{bigint}` for a 64-bit integer,
+//! substituted per dialect; everything else is SQL both engines accept.
+
+use sqlx::{AnyPool, AssertSqlSafe};
+
+use crate::Result;
+
+/// The SQL engine behind the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    pub(crate) fn from_url(url: &str) -> Option<Dialect> {
+        if url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// Statements run on every new connection.
+    ///
+    /// SQLite: WAL so readers never block the writer; `synchronous=FULL` so
+    /// every commit is fsynced (the durability contract); a busy timeout for
+    /// readers racing a checkpoint.
+    pub(crate) fn connection_pragmas(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &[
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=FULL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=10000",
+            ],
+            Dialect::Postgres => &[],
+        }
+    }
+
+    fn substitute(self, sql: &str) -> String {
+        let (pk, bigint) = match self {
+            Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+            Dialect::Postgres => ("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"),
+        };
+        sql.replace("{pk}", pk).replace("{bigint}", bigint)
+    }
+}
+
+/// The migrations, oldest first. Never edit one that has shipped; add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: the four DICOM levels.
+    r#"
+CREATE TABLE patients (
+    id {pk},
+    issuer TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    patient_name TEXT NOT NULL DEFAULT '',
+    patient_birth_date TEXT NOT NULL DEFAULT '',
+    patient_sex TEXT NOT NULL DEFAULT '',
+    UNIQUE (issuer, patient_id)
+);
+CREATE TABLE studies (
+    id {pk},
+    patient_pk {bigint} NOT NULL REFERENCES patients (id),
+    study_instance_uid TEXT NOT NULL UNIQUE,
+    study_date TEXT NOT NULL DEFAULT '',
+    study_time TEXT NOT NULL DEFAULT '',
+    accession_number TEXT NOT NULL DEFAULT '',
+    study_id TEXT NOT NULL DEFAULT '',
+    study_description TEXT NOT NULL DEFAULT '',
+    referring_physician_name TEXT NOT NULL DEFAULT '',
+    institution_name TEXT NOT NULL DEFAULT '',
+    issuer TEXT NOT NULL,
+    num_series {bigint} NOT NULL DEFAULT 0,
+    num_instances {bigint} NOT NULL DEFAULT 0,
+    modalities_in_study TEXT NOT NULL DEFAULT '',
+    updated_at_ms {bigint} NOT NULL DEFAULT 0
+);
+CREATE INDEX studies_patient ON studies (patient_pk);
+CREATE INDEX studies_date ON studies (study_date);
+CREATE INDEX studies_accession ON studies (accession_number);
+CREATE TABLE series (
+    id {pk},
+    study_pk {bigint} NOT NULL REFERENCES studies (id),
+    series_instance_uid TEXT NOT NULL UNIQUE,
+    modality TEXT NOT NULL DEFAULT '',
+    series_number {bigint},
+    series_description TEXT NOT NULL DEFAULT '',
+    body_part_examined TEXT NOT NULL DEFAULT '',
+    series_date TEXT NOT NULL DEFAULT '',
+    series_time TEXT NOT NULL DEFAULT '',
+    num_instances {bigint} NOT NULL DEFAULT 0
+);
+CREATE INDEX series_study ON series (study_pk);
+CREATE TABLE instances (
+    id {pk},
+    series_pk {bigint} NOT NULL REFERENCES series (id),
+    sop_instance_uid TEXT NOT NULL UNIQUE,
+    sop_class_uid TEXT NOT NULL,
+    instance_number {bigint},
+    number_of_frames {bigint},
+    rows_ {bigint},
+    columns_ {bigint},
+    content_date TEXT NOT NULL DEFAULT '',
+    content_time TEXT NOT NULL DEFAULT '',
+    specific_character_set TEXT NOT NULL DEFAULT '',
+    transfer_syntax_uid TEXT NOT NULL,
+    calling_ae TEXT NOT NULL DEFAULT '',
+    issuer TEXT NOT NULL,
+    received_at_ms {bigint} NOT NULL,
+    size_bytes {bigint} NOT NULL,
+    digest TEXT NOT NULL,
+    object_key TEXT NOT NULL
+);
+CREATE INDEX instances_series ON instances (series_pk);
+"#,
+];
+
+/// Bring the database to the newest schema.
+pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0) as usize;
+    for (i, script) in MIGRATIONS.iter().enumerate().skip(current) {
+        let script = dialect.substitute(script);
+        for statement in script.split(';') {
+            if !statement.trim().is_empty() {
+                sqlx::query(AssertSqlSafe(statement.to_string())).execute(&mut *tx).await?;
+            }
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind((i + 1) as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The single writer task: group commit of index writes.
+//!
+//! Requests queue on a channel. The task takes everything queued (up to
+//! [`MAX_BATCH`]), applies it in one transaction, commits (one fsync in
+//! SQLite's WAL), and only then answers each request. If the batch fails,
+//! each request is retried alone so one bad record cannot fail the others.
+
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Dialect, DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
+
+const MAX_BATCH: usize = 128;
+
+pub(crate) enum Request {
+    Insert {
+        record: Box<InstanceRecord>,
+        policy: DuplicatePolicy,
+        reply: oneshot::Sender<Result<InsertOutcome>>,
+    },
+    Clear {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
+    let (tx, mut rx) = mpsc::channel::<Request>(1024);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            run_batch(&pool, dialect, std::mem::take(&mut batch)).await;
+        }
+        pool.close().await;
+    });
+    tx
+}
+
+async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>) {
+    let together: Result<Vec<Outcome>> = async {
+        let mut tx = pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for request in &batch {
+            outcomes.push(apply(&mut tx, dialect, request).await?);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+    .await;
+    match together {
+        Ok(outcomes) => {
+            for (request, outcome) in batch.into_iter().zip(outcomes) {
+                answer(request, Ok(outcome));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            for request in batch {
+                let alone = async {
+                    let mut tx = pool.begin().await?;
+                    let outcome = apply(&mut tx, dialect, &request).await?;
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+                .await;
+                answer(request, alone);
+            }
+        }
+        Err(e) => {
+            for request in batch {
+                answer(request, Err(clone_error(&e)));
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Insert(InsertOutcome),
+    Clear,
+}
+
+fn answer(request: Request, result: Result<Outcome>) {
+    match (request, result) {
+        (Request::Insert { reply, .. }, Ok(Outcome::Insert(o))) => drop(reply.send(Ok(o))),
+        (Request::Clear { reply }, Ok(Outcome::Clear)) => drop(reply.send(Ok(()))),
+        (Request::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+        (Request::Clear { reply }, Err(e)) => drop(reply.send(Err(e))),
+        _ => unreachable!("outcome kind always matches request kind"),
+    }
+}
+
+fn clone_error(e: &IndexError) -> IndexError {
+    IndexError::Database(sqlx::Error::Protocol(e.to_string()))
+}
+
+async fn apply(tx: &mut Transaction<'static, Any>, dialect: Dialect, request: &Request) -> Result<Outcome> {
+    match request {
+        Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, dialect, record, *policy).await?)),
+        Request::Clear { .. } => {
+            for statement in
+                ["DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
+            {
+                sqlx::query(statement).execute(&mut **tx).await?;
+            }
+            Ok(Outcome::Clear)
+        }
+    }
+}
+
+async fn insert(
+    tx: &mut Transaction<'static, Any>,
+    _dialect: Dialect,
+    r: &InstanceRecord,
+    policy: DuplicatePolicy,
+) -> Result<InsertOutcome> {
+    let existing: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, object_key, series_pk FROM instances WHERE sop_instance_uid = $1")
+            .bind(&r.sop_instance_uid)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let mut outcome = InsertOutcome::Inserted;
+    if let Some((id, existing_key, series_pk)) = existing {
+        match policy {
+            DuplicatePolicy::KeepFirst => return Ok(InsertOutcome::KeptExisting { existing_key }),
+            DuplicatePolicy::Replace => {
+                remove_instance(tx, id, series_pk).await?;
+                outcome = InsertOutcome::Replaced { old_key: existing_key };
+            }
+        }
+    }
+
+    let patient_pk: i64 = sqlx::query_scalar(
+        "INSERT INTO patients (issuer, patient_id, patient_name, patient_birth_date, patient_sex)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (issuer, patient_id) DO UPDATE SET
+           patient_name = excluded.patient_name,
+           patient_birth_date = excluded.patient_birth_date,
+           patient_sex = excluded.patient_sex
+         RETURNING id",
+    )
+    .bind(&r.issuer)
+    .bind(&r.patient_id)
+    .bind(&r.patient_name)
+    .bind(&r.patient_birth_date)
+    .bind(&r.patient_sex)
+    .fetch_one(&mut **tx)
+    .await?;
+
+    let study_pk = match sqlx::query_scalar::<_, i64>("SELECT id FROM studies WHERE study_instance_uid = $1")
+        .bind(&r.study_instance_uid)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        Some(pk) => pk,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO studies (patient_pk, study_instance_uid, study_date, study_time, accession_number,
+                   study_id, study_description, referring_physician_name, institution_name, issuer, updated_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            )
+            .bind(patient_pk)
+            .bind(&r.study_instance_uid)
+            .bind(&r.study_date)
+            .bind(&r.study_time)
+            .bind(&r.accession_number)
+            .bind(&r.study_id)
+            .bind(&r.study_description)
+            .bind(&r.referring_physician_name)
+            .bind(&r.institution_name)
+            .bind(&r.issuer)
+            .bind(r.received_at_ms)
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+
+    let series_pk = match sqlx::query_scalar::<_, i64>("SELECT id FROM series WHERE series_instance_uid = $1")
+        .bind(&r.series_instance_uid)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        Some(pk) => pk,
+        None => {
+            let pk: i64 = sqlx::query_scalar(
+                "INSERT INTO series (study_pk, series_instance_uid, modality, series_number, series_description,
+                   body_part_examined, series_date, series_time)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(study_pk)
+            .bind(&r.series_instance_uid)
+            .bind(&r.modality)
+            .bind(r.series_number)
+            .bind(&r.series_description)
+            .bind(&r.body_part_examined)
+            .bind(&r.series_date)
+            .bind(&r.series_time)
+            .fetch_one(&mut **tx)
+            .await?;
+            refresh_study_series(tx, study_pk).await?;
+            pk
+        }
+    };
+
+    sqlx::query(
+        "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
+           rows_, columns_, content_date, content_time, specific_character_set, transfer_syntax_uid, calling_ae,
+           issuer, received_at_ms, size_bytes, digest, object_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(series_pk)
+    .bind(&r.sop_instance_uid)
+    .bind(&r.sop_class_uid)
+    .bind(r.instance_number)
+    .bind(r.number_of_frames)
+    .bind(r.rows)
+    .bind(r.columns)
+    .bind(&r.content_date)
+    .bind(&r.content_time)
+    .bind(&r.specific_character_set)
+    .bind(&r.transfer_syntax_uid)
+    .bind(&r.calling_ae)
+    .bind(&r.issuer)
+    .bind(r.received_at_ms)
+    .bind(r.size_bytes)
+    .bind(&r.digest)
+    .bind(&r.object_key)
+    .execute(&mut **tx)
+    .await?;
+
+    sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
+        .bind(series_pk)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE studies SET num_instances = num_instances + 1, updated_at_ms = $2 WHERE id = $1")
+        .bind(study_pk)
+        .bind(r.received_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(outcome)
+}
+
+/// Delete an instance row, fixing the aggregates; drop its series (and
+/// study) when it was the last one, so no empty level remains.
+async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk: i64) -> Result<()> {
+    sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut **tx).await?;
+    let study_pk: i64 = sqlx::query_scalar("SELECT study_pk FROM series WHERE id = $1")
+        .bind(series_pk)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE series SET num_instances = num_instances - 1 WHERE id = $1")
+        .bind(series_pk)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE studies SET num_instances = num_instances - 1 WHERE id = $1")
+        .bind(study_pk)
+        .execute(&mut **tx)
+        .await?;
+    let deleted = sqlx::query("DELETE FROM series WHERE id = $1 AND num_instances = 0")
+        .bind(series_pk)
+        .execute(&mut **tx)
+        .await?;
+    if deleted.rows_affected() > 0 {
+        refresh_study_series(tx, study_pk).await?;
+        sqlx::query("DELETE FROM studies WHERE id = $1 AND num_instances = 0")
+            .bind(study_pk)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Recompute a study's series count and Modalities in Study from its series.
+async fn refresh_study_series(tx: &mut Transaction<'static, Any>, study_pk: i64) -> Result<()> {
+    let modalities: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT modality FROM series WHERE study_pk = $1 AND modality <> '' ORDER BY modality")
+            .bind(study_pk)
+            .fetch_all(&mut **tx)
+            .await?;
+    sqlx::query(
+        "UPDATE studies SET num_series = (SELECT COUNT(*) FROM series WHERE study_pk = $1), modalities_in_study = $2
+         WHERE id = $1",
+    )
+    .bind(study_pk)
+    .bind(modalities.join("\\"))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

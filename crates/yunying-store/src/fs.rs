@@ -1,0 +1,186 @@
+//! Filesystem object store: one file per object under `root/objects/`.
+//!
+//! Writes are atomic and durable: bytes go to a temporary file in
+//! `root/spool/`, are fsynced, renamed into place, and the parent directory is
+//! fsynced. A crash leaves either the old object or the new one, never a torn
+//! file; leftover temporaries in the spool are removed on open.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{validate_key, ObjectInfo, ObjectStore, Result, StoreError};
+
+/// An [`ObjectStore`] on a local filesystem.
+#[derive(Debug)]
+pub struct FsStore {
+    objects: PathBuf,
+    spool: PathBuf,
+    counter: AtomicU64,
+}
+
+impl FsStore {
+    /// Open (creating if needed) a store rooted at `root`.
+    ///
+    /// Temporary files left in the spool by a crash are deleted: they were
+    /// never acknowledged to anyone.
+    pub fn open(root: impl AsRef<Path>) -> Result<FsStore> {
+        let root = root.as_ref();
+        let objects = root.join("objects");
+        let spool = root.join("spool");
+        for dir in [&objects, &spool] {
+            fs::create_dir_all(dir).map_err(|e| StoreError::io(&dir.display().to_string(), e))?;
+        }
+        if let Ok(entries) = fs::read_dir(&spool) {
+            for entry in entries.flatten() {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(FsStore { objects, spool, counter: AtomicU64::new(0) })
+    }
+
+    /// The path an object lives at.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf> {
+        validate_key(key)?;
+        Ok(self.objects.join(key))
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.spool.join(format!("put-{}-{n}.tmp", std::process::id()))
+    }
+
+    /// Create the object's parent directories, fsyncing each parent that
+    /// gained an entry so the new directories survive a crash.
+    fn ensure_parent(&self, path: &Path, key: &str) -> Result<()> {
+        let parent = path.parent().expect("object path has a parent");
+        if parent.is_dir() {
+            return Ok(());
+        }
+        let mut missing = Vec::new();
+        let mut dir = parent;
+        while !dir.is_dir() {
+            missing.push(dir.to_path_buf());
+            dir = dir.parent().expect("objects root exists");
+        }
+        for dir in missing.iter().rev() {
+            match fs::create_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError::io(key, e)),
+            }
+            fsync_dir(dir.parent().unwrap()).map_err(|e| StoreError::io(key, e))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, key: &str, tmp: &Path) -> Result<()> {
+        let path = self.path_of(key)?;
+        self.ensure_parent(&path, key)?;
+        fs::rename(tmp, &path).map_err(|e| StoreError::io(key, e))?;
+        fsync_dir(path.parent().unwrap()).map_err(|e| StoreError::io(key, e))
+    }
+}
+
+impl ObjectStore for FsStore {
+    fn put_file(&self, key: &str, local: &Path) -> Result<()> {
+        validate_key(key)?;
+        let file = File::open(local).map_err(|e| StoreError::io(key, e))?;
+        file.sync_all().map_err(|e| StoreError::io(key, e))?;
+        drop(file);
+        match self.commit(key, local) {
+            Err(StoreError::Io { source, .. }) if source.raw_os_error() == Some(18) => {
+                // EXDEV: the spool is on another filesystem; copy instead.
+                let bytes = fs::read(local).map_err(|e| StoreError::io(key, e))?;
+                self.put_bytes(key, &bytes)?;
+                fs::remove_file(local).map_err(|e| StoreError::io(key, e))
+            }
+            other => other,
+        }
+    }
+
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        validate_key(key)?;
+        let tmp = self.temp_path();
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(StoreError::io(key, e));
+        }
+        self.commit(key, &tmp).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>> {
+        fs::read(self.path_of(key)?).map_err(|e| StoreError::io(key, e))
+    }
+
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let mut f = File::open(self.path_of(key)?).map_err(|e| StoreError::io(key, e))?;
+        let size = f.metadata().map_err(|e| StoreError::io(key, e))?.len();
+        let end = start.checked_add(len).filter(|&end| end <= size);
+        let Some(end) = end else {
+            return Err(StoreError::InvalidRange { start, end: start.saturating_add(len), len: size });
+        };
+        f.seek(SeekFrom::Start(start)).map_err(|e| StoreError::io(key, e))?;
+        let mut buf = vec![0; (end - start) as usize];
+        f.read_exact(&mut buf).map_err(|e| StoreError::io(key, e))?;
+        Ok(buf)
+    }
+
+    fn size(&self, key: &str) -> Result<u64> {
+        let meta = fs::metadata(self.path_of(key)?).map_err(|e| StoreError::io(key, e))?;
+        Ok(meta.len())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        let path = self.path_of(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => fsync_dir(path.parent().unwrap()).map_err(|e| StoreError::io(key, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(key, e)),
+        }
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        walk(&self.objects, &self.objects, prefix, &mut out).map_err(|e| StoreError::io(prefix, e))?;
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn local_spool_dir(&self) -> Option<&Path> {
+        Some(&self.spool)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).expect("walk stays under root");
+        let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            // Descend only where the prefix can still match.
+            let dir_key = format!("{key}/");
+            if dir_key.starts_with(prefix) || prefix.starts_with(&dir_key) {
+                walk(root, &path, prefix, out)?;
+            }
+        } else if file_type.is_file() && key.starts_with(prefix) {
+            out.push(ObjectInfo { key, size: entry.metadata()?.len() });
+        }
+    }
+    Ok(())
+}
+
+/// fsync a directory so entries created or renamed in it are durable.
+pub(crate) fn fsync_dir(dir: &Path) -> std::io::Result<()> {
+    OpenOptions::new().read(true).open(dir)?.sync_all()
+}

@@ -1,0 +1,215 @@
+//! Object storage for Yunying: originals and renditions, addressed by keys.
+//!
+//! The whole seam is the [`ObjectStore`] trait: put, get, get a byte range,
+//! delete, list. The filesystem implementation ([`FsStore`]) is the embedded
+//! default; an S3 implementation plugs in behind the same trait.
+//!
+//! # Key layout
+//!
+//! Keys are `/`-separated, ASCII, and never start with `/`. They are chosen so
+//! the same key works as a filesystem path and as an S3 object key:
+//!
+//! ```text
+//! originals/{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.{version}.dcm
+//! ```
+//!
+//! `version` is the first 16 hex digits of the SHA-256 of the stored bytes, so
+//! a byte-identical resend maps to the same key and a different instance with
+//! the same SOP Instance UID never overwrites the one the index points to.
+//! Grouping by study lets a whole study be listed or deleted by prefix.
+//! Renditions live under `renditions/` with the same study/series grouping.
+//!
+//! Architecture invariant: a reader never sees a partial object. `put_file`
+//! makes an object visible only once its bytes are durable.
+
+mod fs;
+
+pub use fs::FsStore;
+
+use std::path::Path;
+
+/// Errors from an object store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key names no object.
+    #[error("object not found: {key}")]
+    NotFound { key: String },
+    /// The key is not a valid object key (empty, absolute, `..`, non-ASCII).
+    #[error("invalid object key: {key}")]
+    InvalidKey { key: String },
+    /// The requested range lies outside the object.
+    #[error("range {start}..{end} outside object of {len} bytes")]
+    InvalidRange { start: u64, end: u64, len: u64 },
+    /// An I/O error from the backing storage.
+    #[error("storage I/O error on {key}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(key: &str, source: std::io::Error) -> Self {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound { key: key.to_string() }
+        } else {
+            StoreError::Io { key: key.to_string(), source }
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Metadata of a stored object, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A store of immutable objects addressed by key.
+///
+/// All methods are blocking: call them from `spawn_blocking` or a worker
+/// thread, never directly on the async runtime.
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Durably store the file at `local` under `key`, consuming the file.
+    ///
+    /// When this returns `Ok`, the object survives a crash of the process
+    /// and of the machine. An existing object under `key` is replaced
+    /// atomically. `local` must be a file the caller owns; the store may move
+    /// it (filesystem) or upload and delete it (S3).
+    fn put_file(&self, key: &str, local: &Path) -> Result<()>;
+
+    /// Durably store `bytes` under `key`.
+    fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()>;
+
+    /// Read a whole object.
+    fn get(&self, key: &str) -> Result<Vec<u8>>;
+
+    /// Read `len` bytes from `start`.
+    fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>>;
+
+    /// Size of an object in bytes.
+    fn size(&self, key: &str) -> Result<u64>;
+
+    /// Delete an object. Deleting a missing object is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
+
+    /// List every object whose key starts with `prefix`, in key order.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+
+    /// A directory on the same filesystem as the store where callers may
+    /// spool files that will be handed to [`put_file`](Self::put_file), so a
+    /// put is a rename instead of a copy. `None` for remote stores.
+    fn local_spool_dir(&self) -> Option<&Path> {
+        None
+    }
+}
+
+/// Check that a key is safe as both a relative path and an S3 key.
+pub fn validate_key(key: &str) -> Result<()> {
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key.ends_with('/')
+        || !key.is_ascii()
+        || key.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        || key.bytes().any(|b| b.is_ascii_control() || b == b'\\');
+    if bad {
+        return Err(StoreError::InvalidKey { key: key.to_string() });
+    }
+    Ok(())
+}
+
+/// Key of an original instance (see the module docs for the layout).
+pub fn original_key(study_uid: &str, series_uid: &str, sop_uid: &str, version: &str) -> String {
+    format!("originals/{study_uid}/{series_uid}/{sop_uid}.{version}.dcm")
+}
+
+/// The prefix under which all originals live.
+pub const ORIGINALS_PREFIX: &str = "originals/";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_escape_the_store_are_rejected() {
+        for bad in ["", "/abs", "a/../b", "a//b", "a/./b", "trailing/", "a\\b", "é", "a\nb"] {
+            assert!(validate_key(bad).is_err(), "{bad:?} should be rejected");
+        }
+        validate_key(&original_key("1.2.3", "1.2.3.4", "1.2.3.4.5", "00ff")).unwrap();
+    }
+}
+
+/// The behaviour every [`ObjectStore`] implementation must show. The
+/// filesystem store runs it in its tests; other implementations call the same
+/// functions against a real server.
+pub mod conformance {
+    use super::*;
+
+    /// Run every check against `store`, which must be empty under `prefix`.
+    pub fn run_all(store: &dyn ObjectStore, prefix: &str) {
+        put_get_roundtrip(store, prefix);
+        put_replaces_atomically(store, prefix);
+        ranges(store, prefix);
+        missing_objects(store, prefix);
+        list_by_prefix(store, prefix);
+        put_file_consumes_the_file(store, prefix);
+    }
+
+    fn put_get_roundtrip(store: &dyn ObjectStore, p: &str) {
+        let key = format!("{p}a/b/c.bin");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        store.put_bytes(&key, &data).unwrap();
+        assert_eq!(store.get(&key).unwrap(), data);
+        assert_eq!(store.size(&key).unwrap(), data.len() as u64);
+    }
+
+    fn put_replaces_atomically(store: &dyn ObjectStore, p: &str) {
+        let key = format!("{p}replace/x");
+        store.put_bytes(&key, b"first").unwrap();
+        store.put_bytes(&key, b"second version").unwrap();
+        assert_eq!(store.get(&key).unwrap(), b"second version");
+    }
+
+    fn ranges(store: &dyn ObjectStore, p: &str) {
+        let key = format!("{p}range/obj");
+        store.put_bytes(&key, b"0123456789").unwrap();
+        assert_eq!(store.get_range(&key, 2, 3).unwrap(), b"234");
+        assert_eq!(store.get_range(&key, 0, 10).unwrap(), b"0123456789");
+        assert_eq!(store.get_range(&key, 10, 0).unwrap(), b"");
+        assert!(matches!(store.get_range(&key, 8, 5), Err(StoreError::InvalidRange { .. })));
+    }
+
+    fn missing_objects(store: &dyn ObjectStore, p: &str) {
+        let key = format!("{p}missing/none");
+        assert!(matches!(store.get(&key), Err(StoreError::NotFound { .. })));
+        assert!(matches!(store.size(&key), Err(StoreError::NotFound { .. })));
+        store.delete(&key).unwrap();
+        assert!(matches!(store.get("../etc/passwd"), Err(StoreError::InvalidKey { .. })));
+    }
+
+    fn list_by_prefix(store: &dyn ObjectStore, p: &str) {
+        for k in ["list/s1/a", "list/s1/b", "list/s2/a", "listx/a"] {
+            store.put_bytes(&format!("{p}{k}"), k.as_bytes()).unwrap();
+        }
+        let keys: Vec<String> = store.list(&format!("{p}list/s1/")).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, vec![format!("{p}list/s1/a"), format!("{p}list/s1/b")]);
+        let all = store.list(&format!("{p}list/")).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].size, "list/s1/a".len() as u64);
+        store.delete(&format!("{p}list/s1/a")).unwrap();
+        assert_eq!(store.list(&format!("{p}list/s1/")).unwrap().len(), 1);
+    }
+
+    fn put_file_consumes_the_file(store: &dyn ObjectStore, p: &str) {
+        let dir = store.local_spool_dir().map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
+        let local = dir.join(format!("conformance-{}.tmp", std::process::id()));
+        std::fs::write(&local, b"spooled bytes").unwrap();
+        let key = format!("{p}files/one.dcm");
+        store.put_file(&key, &local).unwrap();
+        assert_eq!(store.get(&key).unwrap(), b"spooled bytes");
+        assert!(!local.exists(), "put_file must take ownership of the local file");
+    }
+}

@@ -1,0 +1,156 @@
+//! Effective configuration: typed defaults → TOML file → `YUNYING_*`
+//! environment variables → command-line flags (each layer overrides the one
+//! before). `yunying serve --print-config` shows the result.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use yunying_archive::ArchiveConfig;
+use yunying_dimse::DimseConfig;
+use yunying_http::HttpConfig;
+
+/// Everything `yunying` can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded index, the filesystem object store and the spool live.
+    pub data_dir: PathBuf,
+    /// Index database URL; empty means the embedded SQLite index under `data_dir`.
+    pub index_url: String,
+    /// DICOM port (C-ECHO, C-STORE).
+    pub dicom_port: u16,
+    /// Address the DICOM port binds to.
+    pub dicom_bind: std::net::IpAddr,
+    /// HTTP port (health, metrics; DICOMweb later).
+    pub http_port: u16,
+    pub dicom: DimseConfig,
+    pub http: HttpConfig,
+    pub archive: ArchiveConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("yunying-data"),
+            index_url: String::new(),
+            dicom_port: 11112,
+            dicom_bind: std::net::IpAddr::from([0, 0, 0, 0]),
+            http_port: 8042,
+            dicom: DimseConfig::default(),
+            http: HttpConfig::default(),
+            archive: ArchiveConfig::default(),
+        }
+    }
+}
+
+/// Values from flags or the environment (clap folds `env` into the flag).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "YUNYING_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (index, objects, spool).
+    #[arg(long, env = "YUNYING_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// DICOM port [default: 11112].
+    #[arg(long, env = "YUNYING_DICOM_PORT", global = true)]
+    pub dicom_port: Option<u16>,
+    /// HTTP port [default: 8042].
+    #[arg(long, env = "YUNYING_HTTP_PORT", global = true)]
+    pub http_port: Option<u16>,
+    /// Our AE title [default: YUNYING].
+    #[arg(long, env = "YUNYING_AET", global = true)]
+    pub aet: Option<String>,
+    /// Index database URL (sqlite://… or postgres://…).
+    #[arg(long, env = "YUNYING_INDEX_URL", global = true)]
+    pub index_url: Option<String>,
+}
+
+impl Config {
+    /// Build the effective configuration from all layers.
+    pub fn load(o: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match &o.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = &o.data_dir {
+            config.data_dir = v.clone();
+        }
+        if let Some(v) = o.dicom_port {
+            config.dicom_port = v;
+        }
+        if let Some(v) = o.http_port {
+            config.http_port = v;
+        }
+        if let Some(v) = &o.aet {
+            config.dicom.aet = v.clone();
+        }
+        if let Some(v) = &o.index_url {
+            config.index_url = v.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let aet = &self.dicom.aet;
+        anyhow::ensure!(!aet.trim().is_empty() && aet.len() <= 16 && aet.is_ascii(), "AE title must be 1-16 ASCII characters");
+        anyhow::ensure!(
+            (4096..=16 << 20).contains(&self.dicom.max_pdu_length),
+            "dicom.max_pdu_length must be between 4096 and 16777216"
+        );
+        anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
+        for inst in &self.archive.institutions {
+            anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    pub fn index_url(&self) -> String {
+        if self.index_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("index.sqlite").display())
+        } else {
+            self.index_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("y.toml");
+        std::fs::write(&file, "dicom_port = 2000\nhttp_port = 3000\n[dicom]\naet = \"FILE\"\n").unwrap();
+        let o = Overrides { config: Some(file), http_port: Some(4000), ..Default::default() };
+        let c = Config::load(&o).unwrap();
+        assert_eq!((c.dicom_port, c.http_port, c.dicom.aet.as_str()), (2000, 4000, "FILE"));
+    }
+
+    #[test]
+    fn printed_config_parses_back_and_example_is_valid() {
+        let c = Config::default();
+        let back: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back.to_toml(), c.to_toml());
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/yunying.example.toml");
+        Config::from_file(Path::new(example)).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("dicom_prot = 1").is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! `yunying`: the regional imaging cloud in one binary.
+
+mod config;
+mod import;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use yunying_archive::Archive;
+use yunying_index::Index;
+use yunying_store::FsStore;
+
+use config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "yunying", version, about = "Yunying (云影): DICOM archive, DICOMweb and cloud film")]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DICOM and HTTP services.
+    Serve {
+        /// Print the effective configuration (TOML) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Import DICOM files and folders (recursively) into the archive.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Institution code to attribute the files to (issuer of their PatientIDs).
+        #[arg(long)]
+        institution: Option<String>,
+        /// Files imported concurrently.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Rebuild the index from the objects in the store.
+    Reindex,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(&cli.overrides)?;
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve { print_config: true } => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Serve { print_config: false } => runtime.block_on(serve(config)),
+        Command::Import { paths, institution, jobs, quiet } => {
+            runtime.block_on(async {
+                let archive = open_archive(&config).await?;
+                import::run(&archive, &paths, institution, jobs.max(1), quiet).await
+            })
+        }
+        Command::Reindex => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            import::reindex(&archive).await
+        }),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("YUNYING_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store = FsStore::open(config.data_dir.join("store")).context("opening the object store")?;
+    let index = Index::open(&config.index_url()).await.context("opening the index")?;
+    Ok(Archive::new(Arc::new(store), index, config.archive.clone(), config.data_dir.join("spool")))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let archive = open_archive(&config).await?;
+    let dicom = tokio::net::TcpListener::bind((config.dicom_bind, config.dicom_port))
+        .await
+        .with_context(|| format!("binding DICOM port {}", config.dicom_port))?;
+    let http = tokio::net::TcpListener::bind((config.http.bind, config.http_port))
+        .await
+        .with_context(|| format!("binding HTTP port {}", config.http_port))?;
+    tracing::info!(
+        aet = %config.dicom.aet,
+        dicom = %dicom.local_addr()?,
+        http = %http.local_addr()?,
+        data_dir = %config.data_dir.display(),
+        "Yunying is serving"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), stopped(stop_rx.clone())));
+    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx)));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight transfers");
+    let _ = stop_tx.send(true);
+    let _ = dicom_task.await;
+    let _ = http_task.await;
+    archive.index().clone().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
