@@ -5,12 +5,22 @@
 //! SQLite's WAL), and only then answers each request. If the batch fails,
 //! each request is retried alone so one bad record cannot fail the others.
 
+use std::collections::HashMap;
+
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Dialect, DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
 
 const MAX_BATCH: usize = 128;
+/// Series remembered by the writer (series UID → (series pk, study pk)).
+const MAX_CACHED_SERIES: usize = 10_000;
+
+/// Primary keys of recently written series, so the instances of a series
+/// being received skip the patient, study and series look-ups. Only the
+/// writer touches these tables' keys, so the cache cannot go stale except
+/// through a rolled-back transaction or a deleted series: both clear it.
+type SeriesCache = HashMap<String, (i64, i64)>;
 
 pub(crate) enum Request {
     Insert {
@@ -27,25 +37,32 @@ pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
     let (tx, mut rx) = mpsc::channel::<Request>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut cache = SeriesCache::new();
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            run_batch(&pool, dialect, std::mem::take(&mut batch)).await;
+            if cache.len() > MAX_CACHED_SERIES {
+                cache.clear();
+            }
+            run_batch(&pool, dialect, std::mem::take(&mut batch), &mut cache).await;
         }
         pool.close().await;
     });
     tx
 }
 
-async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>) {
+async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache: &mut SeriesCache) {
     let together: Result<Vec<Outcome>> = async {
         let mut tx = pool.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for request in &batch {
-            outcomes.push(apply(&mut tx, dialect, request).await?);
+            outcomes.push(apply(&mut tx, dialect, request, cache).await?);
         }
         tx.commit().await?;
         Ok(outcomes)
     }
     .await;
+    if together.is_err() {
+        cache.clear();
+    }
     match together {
         Ok(outcomes) => {
             for (request, outcome) in batch.into_iter().zip(outcomes) {
@@ -56,11 +73,14 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>) {
             for request in batch {
                 let alone = async {
                     let mut tx = pool.begin().await?;
-                    let outcome = apply(&mut tx, dialect, &request).await?;
+                    let outcome = apply(&mut tx, dialect, &request, cache).await?;
                     tx.commit().await?;
                     Ok(outcome)
                 }
                 .await;
+                if alone.is_err() {
+                    cache.clear();
+                }
                 answer(request, alone);
             }
         }
@@ -91,10 +111,16 @@ fn clone_error(e: &IndexError) -> IndexError {
     IndexError::Database(sqlx::Error::Protocol(e.to_string()))
 }
 
-async fn apply(tx: &mut Transaction<'static, Any>, dialect: Dialect, request: &Request) -> Result<Outcome> {
+async fn apply(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    request: &Request,
+    cache: &mut SeriesCache,
+) -> Result<Outcome> {
     match request {
-        Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, dialect, record, *policy).await?)),
+        Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, dialect, record, *policy, cache).await?)),
         Request::Clear { .. } => {
+            cache.clear();
             for statement in
                 ["DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
             {
@@ -110,6 +136,7 @@ async fn insert(
     _dialect: Dialect,
     r: &InstanceRecord,
     policy: DuplicatePolicy,
+    cache: &mut SeriesCache,
 ) -> Result<InsertOutcome> {
     let existing: Option<(i64, String, i64)> =
         sqlx::query_as("SELECT id, object_key, series_pk FROM instances WHERE sop_instance_uid = $1")
@@ -121,12 +148,63 @@ async fn insert(
         match policy {
             DuplicatePolicy::KeepFirst => return Ok(InsertOutcome::KeptExisting { existing_key }),
             DuplicatePolicy::Replace => {
+                cache.clear();
                 remove_instance(tx, id, series_pk).await?;
                 outcome = InsertOutcome::Replaced { old_key: existing_key };
             }
         }
     }
 
+    let (series_pk, study_pk) = match cache.get(&r.series_instance_uid) {
+        Some(&pks) => pks,
+        None => {
+            let pks = resolve_series(tx, r).await?;
+            cache.insert(r.series_instance_uid.clone(), pks);
+            pks
+        }
+    };
+
+    sqlx::query(
+        "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
+           rows_, columns_, content_date, content_time, specific_character_set, transfer_syntax_uid, calling_ae,
+           issuer, received_at_ms, size_bytes, digest, object_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(series_pk)
+    .bind(&r.sop_instance_uid)
+    .bind(&r.sop_class_uid)
+    .bind(r.instance_number)
+    .bind(r.number_of_frames)
+    .bind(r.rows)
+    .bind(r.columns)
+    .bind(&r.content_date)
+    .bind(&r.content_time)
+    .bind(&r.specific_character_set)
+    .bind(&r.transfer_syntax_uid)
+    .bind(&r.calling_ae)
+    .bind(&r.issuer)
+    .bind(r.received_at_ms)
+    .bind(r.size_bytes)
+    .bind(&r.digest)
+    .bind(&r.object_key)
+    .execute(&mut **tx)
+    .await?;
+
+    sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
+        .bind(series_pk)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE studies SET num_instances = num_instances + 1, updated_at_ms = $2 WHERE id = $1")
+        .bind(study_pk)
+        .bind(r.received_at_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(outcome)
+}
+
+/// Find or create the patient, study and series rows of an instance:
+/// (series pk, study pk).
+async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) -> Result<(i64, i64)> {
     let patient_pk: i64 = sqlx::query_scalar(
         "INSERT INTO patients (issuer, patient_id, patient_name, patient_birth_date, patient_sex)
          VALUES ($1, $2, $3, $4, $5)
@@ -198,43 +276,7 @@ async fn insert(
             pk
         }
     };
-
-    sqlx::query(
-        "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
-           rows_, columns_, content_date, content_time, specific_character_set, transfer_syntax_uid, calling_ae,
-           issuer, received_at_ms, size_bytes, digest, object_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-    )
-    .bind(series_pk)
-    .bind(&r.sop_instance_uid)
-    .bind(&r.sop_class_uid)
-    .bind(r.instance_number)
-    .bind(r.number_of_frames)
-    .bind(r.rows)
-    .bind(r.columns)
-    .bind(&r.content_date)
-    .bind(&r.content_time)
-    .bind(&r.specific_character_set)
-    .bind(&r.transfer_syntax_uid)
-    .bind(&r.calling_ae)
-    .bind(&r.issuer)
-    .bind(r.received_at_ms)
-    .bind(r.size_bytes)
-    .bind(&r.digest)
-    .bind(&r.object_key)
-    .execute(&mut **tx)
-    .await?;
-
-    sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
-        .bind(series_pk)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE studies SET num_instances = num_instances + 1, updated_at_ms = $2 WHERE id = $1")
-        .bind(study_pk)
-        .bind(r.received_at_ms)
-        .execute(&mut **tx)
-        .await?;
-    Ok(outcome)
+    Ok((series_pk, study_pk))
 }
 
 /// Delete an instance row, fixing the aggregates; drop its series (and
