@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what Yunying's tests, demo and benchmarks need, once. Idempotent:
+# it checks before it installs, so repeat runs cost nothing.
+set -euo pipefail
+
+need_apt=()
+[ -x /usr/bin/storescu ] || need_apt+=(dcmtk)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
+  [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== apt-get install ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! python3 -c "import pydicom, pynetdicom, numpy" 2>/dev/null; then
+  echo "== pip install pydicom pynetdicom numpy"
+  python3 -m pip install -q "pydicom>=3,<4" "pynetdicom>=3,<4" "numpy<3"
+fi

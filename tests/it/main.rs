@@ -1,0 +1,13 @@
+//! Integration tests: the real `yunying` binary on loopback, driven by real
+//! DICOM peers (DCMTK's storescu/echoscu and pynetdicom).
+//!
+//! Requirements (installed by `scripts/test.sh`): DCMTK under /usr/bin,
+//! python3 with pydicom, pynetdicom and numpy.
+
+mod harness;
+
+mod bad_input;
+mod cli;
+mod crash;
+mod ingest;
+mod institutions;
