@@ -196,19 +196,6 @@ impl Incoming {
 
         let t_validated = t0.elapsed();
         let index = self.archive.index().clone();
-        // An identical resend of an indexed instance has the same key: the
-        // stored object is already what we hold, so there is nothing to put.
-        let existing = index.instance(&record.sop_instance_uid).await.map_err(index_error)?;
-        if existing.as_ref().is_some_and(|e| e.object_key == key) {
-            let _ = fs::remove_file(&self.spool_path);
-            return Ok(Stored { sop_instance_uid: record.sop_instance_uid, object_key: key, duplicate: true });
-        }
-        if existing.is_some() && self.archive.config().duplicate_policy == yunying_index::DuplicatePolicy::KeepFirst {
-            let _ = fs::remove_file(&self.spool_path);
-            let existing_key = existing.map(|e| e.object_key).unwrap_or_default();
-            return Ok(Stored { sop_instance_uid: record.sop_instance_uid, object_key: existing_key, duplicate: true });
-        }
-
         let store = self.archive.store().clone();
         let (put_key, spool_path) = (key.clone(), self.spool_path.clone());
         blocking(move || store.put_file(&put_key, &spool_path).map_err(std::io::Error::other))
