@@ -146,12 +146,18 @@ pub fn python() -> Command {
 
 /// Generate a synthetic CT series with the project's generator.
 pub fn gen_ct(out: &Path, slices: usize, rows: usize, seed: u64) {
+    gen_ct_with(out, slices, rows, seed, &[]);
+}
+
+/// Like [`gen_ct`], with extra generator arguments.
+pub fn gen_ct_with(out: &Path, slices: usize, rows: usize, seed: u64, extra: &[&str]) {
     run(python()
         .arg(format!("{ROOT}/testdata/gen_ct_series.py"))
         .arg("--out")
         .arg(out)
         .args(["--slices", &slices.to_string(), "--rows", &rows.to_string(), "--cols", &rows.to_string()])
-        .args(["--seed", &seed.to_string()]));
+        .args(["--seed", &seed.to_string()])
+        .args(extra));
 }
 
 /// Every file under `dir`, sorted.
