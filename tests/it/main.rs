@@ -11,3 +11,4 @@ mod cli;
 mod crash;
 mod ingest;
 mod institutions;
+mod limits;

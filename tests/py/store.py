@@ -89,6 +89,14 @@ def send_parallel(args):
         t.join()
 
 
+def hold(args):
+    """Open an association, print "held", keep it open until stdin closes."""
+    assoc = associate(args, [("1.2.840.10008.1.1", "1.2.840.10008.1.2")])
+    print(json.dumps({"held": True}), flush=True)
+    sys.stdin.read()
+    assoc.release()
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -97,9 +105,12 @@ def main():
     p.add_argument("--sop-class")
     p.add_argument("--assocs", type=int, default=0)
     p.add_argument("--ack-log")
-    p.add_argument("files", nargs="+")
+    p.add_argument("--hold", action="store_true", help="hold one association open until stdin closes")
+    p.add_argument("files", nargs="*")
     args = p.parse_args()
-    if args.assocs:
+    if args.hold:
+        hold(args)
+    elif args.assocs:
         send_parallel(args)
     else:
         send_files(args)
