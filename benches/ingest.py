@@ -864,6 +864,30 @@ def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeo
         server.cleanup()
 
 
+def measure_import(binary: str, files: list[Path], jobs: int) -> dict:
+    """`yunying import` of the same corpus into a fresh data directory:
+    wall time, CPU seconds and peak RSS of the importing process (wait4)."""
+    os.sync()
+    workdir = fresh_dir("yunying-bench-import-")
+    try:
+        cmd = [binary, "import", "--quiet", "--jobs", str(jobs), "--data-dir", str(workdir / "data"), *map(str, files)]
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={k: v for k, v in os.environ.items() if not k.startswith("YUNYING_")})
+        out = proc.stdout.read().decode(errors="replace")
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        errors = [] if proc.returncode == 0 and f"imported {len(files)} instances" in out else [f"import failed: {out.strip()[-300:]}"]
+        return {
+            "system": "Yunying import", "jobs": jobs, "instances": len(files), "wall_s": wall,
+            "throughput": len(files) / wall, "cpu_s_per_1000": (usage.ru_utime + usage.ru_stime) / len(files) * 1000,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "errors": errors,
+        }
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
@@ -944,7 +968,7 @@ def ingest_report(results: list[dict], systems: list[Server], assocs_list: list[
     medians = {}
     for a in assocs_list:
         for s in systems:
-            rs = [r for r in results if r["system"] == s.name and r["assocs"] == a]
+            rs = [r for r in results if r["system"] == s.name and r.get("assocs") == a]
             if not rs:
                 continue
             ok = [r for r in rs if not r["errors"]]
@@ -967,7 +991,23 @@ def ingest_report(results: list[dict], systems: list[Server], assocs_list: list[
                 ratios.append(f"- {a} association(s): Yunying / {other} throughput = {y / o:.2f}×")
     if ratios:
         lines += ["Ratios of median throughput, same run:", "", *ratios, ""]
-    errors = [(r["system"], r["assocs"], i, e) for i, r in enumerate(results) for e in r["errors"]]
+    imports = [r for r in results if r["system"] == "Yunying import"]
+    if imports:
+        ok = [r for r in imports if not r["errors"]] or imports
+        thr = [r["throughput"] for r in ok]
+        lines += [
+            f"`yunying import` of the same files (`--jobs {ok[0]['jobs']}`, fresh data directory, same durability):",
+            "",
+            "| Import | Throughput (inst/s) | CPU s / 1,000 inst | Peak RSS (MiB) |",
+            "|---|---:|---:|---:|",
+            f"| yunying import | {med(thr, '.1f')} | {med([r['cpu_s_per_1000'] for r in ok], '.2f')} "
+            f"| {med([r['peak_rss_mb'] for r in ok], '.0f')} |",
+            "",
+        ]
+        one = medians.get(("Yunying", 1))
+        if one:
+            lines += [f"- import / one C-STORE association (Yunying): {statistics.median(thr) / one:.2f}×", ""]
+    errors = [(r["system"], r.get("assocs", "-"), i, e) for i, r in enumerate(results) for e in r["errors"]]
     if errors:
         lines += ["Errors:", ""]
         lines += [f"- {s}, {a} assoc(s): {e.splitlines()[0]}" for s, a, _, e in errors]
@@ -1044,6 +1084,14 @@ def run_ingest(args) -> str:
                     for e in r["errors"]:
                         if "\n" in e:
                             log(e)
+            yunying = next((s for s in servers if isinstance(s, Yunying)), None)
+            if yunying is not None:
+                log(f"run {run}/{args.runs}: yunying import, {len(files)} files")
+                r = measure_import(yunying.binary, files, 4)
+                r["run"] = run
+                results.append(r)
+                log(f"  {r['throughput']:.1f} inst/s, {r['cpu_s_per_1000']:.2f} CPU-s/1000, peak {r['peak_rss_mb']:.0f} MiB"
+                    + ("" if not r["errors"] else "  ERRORS: " + "; ".join(r["errors"])))
     report = ingest_report(results, servers, assocs_list, args, corpus)
     save(args.out, report, {"mode": "ingest", "command": command_line(), "corpus": corpus, "results": results})
     return report

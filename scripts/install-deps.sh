@@ -5,7 +5,6 @@ set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/storescu ] || need_apt+=(dcmtk)
-command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
 fi
