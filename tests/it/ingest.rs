@@ -133,3 +133,30 @@ async fn resending_an_instance_keeps_one_copy() {
     assert!(metrics.contains("yunying_instances_duplicate_total 3"), "{metrics}");
     assert!(metrics.contains("yunying_index_instances 3"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replace_policy_swaps_the_stored_instance_and_leaves_no_orphan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    // Same seed and geometry: same UIDs. Different window: different bytes.
+    gen_ct(&first, 2, 64, 71);
+    gen_ct(&second, 2, 64, 71);
+    let changed = files_under(&second)[0].clone();
+    let bytes = std::fs::read(&changed).unwrap();
+    let at = bytes.windows(8).position(|w| w == b"\x28\x00\x50\x10DS\x02\x00").expect("WindowCenter") + 8;
+    let mut bytes = bytes;
+    bytes[at..at + 2].copy_from_slice(b"50");
+    std::fs::write(&changed, &bytes).unwrap();
+
+    let server = Server::start(&tmp.path().join("data"), Some("[archive]\nduplicate_policy = \"replace\"\n"));
+    for dir in [&first, &second] {
+        for line in pynetdicom_store(server.dicom_port, &[], &files_under(dir)) {
+            assert_eq!(line["status"], 0);
+        }
+    }
+    let index = server.index().await;
+    let c = index.counts().await.unwrap();
+    assert_eq!((c.studies, c.series, c.instances), (1, 1, 2));
+    assert_stored_identically(&server, &index, &files_under(&second)).await;
+    assert_eq!(files_under(&server.store_root().join("objects")).len(), 2, "the replaced objects are deleted");
+}
