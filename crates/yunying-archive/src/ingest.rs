@@ -207,7 +207,14 @@ impl Incoming {
         let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
             Ok(outcome) => outcome,
             Err(e) => {
-                self.delete_object(key.clone()).await;
+                // Remove our object unless a row already points at the same
+                // key (an identical resend): a row must never lose its
+                // object. If the index cannot tell, keep it; `reindex`
+                // adopts or skips it.
+                let referenced = index.instance(&sop_instance_uid).await.map(|row| row.is_some_and(|r| r.object_key == key));
+                if let Ok(false) = referenced {
+                    self.delete_object(key.clone()).await;
+                }
                 return Err(index_error(e));
             }
         };
@@ -254,7 +261,7 @@ impl Incoming {
         let store = self.archive.store().clone();
         let deleted = blocking(move || store.delete(&key).map_err(std::io::Error::other)).await;
         if let Err(e) = deleted {
-            tracing::warn!(error = %e, "could not delete superseded object; `yunying verify` will report it");
+            tracing::warn!(error = %e, "could not delete a superseded object; it stays unreferenced in the store");
         }
     }
 }

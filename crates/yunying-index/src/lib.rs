@@ -148,7 +148,7 @@ impl Index {
         schema::migrate(&pool, dialect).await?;
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
-        let writer = writer::spawn(write_pool, dialect);
+        let writer = writer::spawn(write_pool);
         Ok(Index { pool, dialect, writer })
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Dialect, DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
+use crate::{DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
 
 const MAX_BATCH: usize = 128;
 /// Series remembered by the writer (series UID → (series pk, study pk)).
@@ -33,7 +33,7 @@ pub(crate) enum Request {
     },
 }
 
-pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
+pub(crate) fn spawn(pool: AnyPool) -> mpsc::Sender<Request> {
     let (tx, mut rx) = mpsc::channel::<Request>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -42,19 +42,19 @@ pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
             if cache.len() > MAX_CACHED_SERIES {
                 cache.clear();
             }
-            run_batch(&pool, dialect, std::mem::take(&mut batch), &mut cache).await;
+            run_batch(&pool, std::mem::take(&mut batch), &mut cache).await;
         }
         pool.close().await;
     });
     tx
 }
 
-async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache: &mut SeriesCache) {
+async fn run_batch(pool: &AnyPool, batch: Vec<Request>, cache: &mut SeriesCache) {
     let together: Result<Vec<Outcome>> = async {
         let mut tx = pool.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for request in &batch {
-            outcomes.push(apply(&mut tx, dialect, request, cache).await?);
+            outcomes.push(apply(&mut tx, request, cache).await?);
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -73,7 +73,7 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache:
             for request in batch {
                 let alone = async {
                     let mut tx = pool.begin().await?;
-                    let outcome = apply(&mut tx, dialect, &request, cache).await?;
+                    let outcome = apply(&mut tx, &request, cache).await?;
                     tx.commit().await?;
                     Ok(outcome)
                 }
@@ -113,12 +113,11 @@ fn clone_error(e: &IndexError) -> IndexError {
 
 async fn apply(
     tx: &mut Transaction<'static, Any>,
-    dialect: Dialect,
     request: &Request,
     cache: &mut SeriesCache,
 ) -> Result<Outcome> {
     match request {
-        Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, dialect, record, *policy, cache).await?)),
+        Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, record, *policy, cache).await?)),
         Request::Clear { .. } => {
             cache.clear();
             for statement in
@@ -133,7 +132,6 @@ async fn apply(
 
 async fn insert(
     tx: &mut Transaction<'static, Any>,
-    _dialect: Dialect,
     r: &InstanceRecord,
     policy: DuplicatePolicy,
     cache: &mut SeriesCache,
