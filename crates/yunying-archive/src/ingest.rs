@@ -109,11 +109,6 @@ impl Incoming {
         })
     }
 
-    /// Bytes of dataset received so far.
-    pub fn dataset_len(&self) -> u64 {
-        self.dataset_len
-    }
-
     /// Append dataset bytes as they arrive.
     pub async fn write(&mut self, data: Bytes) -> Result<(), IngestError> {
         self.dataset_len += data.len() as u64;

@@ -22,7 +22,7 @@ mod schema;
 mod writer;
 
 pub use query::{IndexCounts, StoredInstance};
-pub use schema::Dialect;
+use schema::Dialect;
 
 use std::path::Path;
 use std::time::Duration;
@@ -125,7 +125,6 @@ pub enum InsertOutcome {
 #[derive(Clone)]
 pub struct Index {
     pool: AnyPool,
-    dialect: Dialect,
     writer: mpsc::Sender<writer::Request>,
 }
 
@@ -149,12 +148,7 @@ impl Index {
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
         let writer = writer::spawn(write_pool);
-        Ok(Index { pool, dialect, writer })
-    }
-
-    /// The SQL dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
+        Ok(Index { pool, writer })
     }
 
     /// Record an instance whose object is already durable, applying the
@@ -177,7 +171,7 @@ impl Index {
 
     /// Close all connections, waiting for queued writes to finish.
     pub async fn close(self) {
-        let Index { pool, writer, .. } = self;
+        let Index { pool, writer } = self;
         drop(writer);
         pool.close().await;
     }

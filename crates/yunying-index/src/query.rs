@@ -68,15 +68,6 @@ impl Index {
         Ok(row.map(StoredInstance::from))
     }
 
-    /// Every instance of a study, in series then instance number order.
-    pub async fn study_instances(&self, study_instance_uid: &str) -> Result<Vec<StoredInstance>> {
-        let sql = format!(
-            "{STORED_INSTANCE} WHERE st.study_instance_uid = $1 ORDER BY se.series_number, se.id, i.instance_number, i.id"
-        );
-        let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).bind(study_instance_uid).fetch_all(&self.pool).await?;
-        Ok(rows.into_iter().map(StoredInstance::from).collect())
-    }
-
     /// Text attributes of an instance's patient and study, as stored (UTF-8).
     pub async fn patient_of(&self, sop_instance_uid: &str) -> Result<Option<(String, String, String)>> {
         Ok(sqlx::query_as(
