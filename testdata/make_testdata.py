@@ -45,6 +45,8 @@ from pydicom.tag import Tag
 from pydicom.uid import UID
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import gen_ct_series  # noqa: E402  (the shared noise field)
 OUT_DIR = HERE / "dicom"
 VIDEO_SRC = HERE / "video_src"
 
@@ -147,17 +149,8 @@ def for_uid(st: int) -> str:
 # Deterministic synthetic pixel content (plain IEEE arithmetic only)
 # ---------------------------------------------------------------------------
 def hash_noise(shape, seed: int, amp: int) -> np.ndarray:
-    """Integer noise in [-amp, amp], a pure function of (pixel index, seed)."""
-    y, x = np.indices(shape, dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        h = (x * np.uint32(0x9E3779B1)) ^ (y * np.uint32(0x85EBCA77)) \
-            ^ np.uint32((seed * 0xC2B2AE3D + 0x27D4EB2F) & 0xFFFFFFFF)
-        h ^= h >> np.uint32(15)
-        h *= np.uint32(0x2C1B3C6D)
-        h ^= h >> np.uint32(12)
-        h *= np.uint32(0x297A2D39)
-        h ^= h >> np.uint32(15)
-    return (h % np.uint32(2 * amp + 1)).astype(np.int32) - amp
+    """Integer noise in [-amp, amp] (int32): gen_ct_series.py's noise field."""
+    return gen_ct_series.hash_noise(*shape, seed, amp).astype(np.int32)
 
 
 def norm_grid(n: int):
