@@ -26,11 +26,17 @@ enum State {
 struct DataState {
     context_id: u8,
     command: Command,
-    /// `None` when the data is being discarded (request already failed or
-    /// the operation is not supported).
-    incoming: Option<Incoming>,
-    error: Option<IngestError>,
-    unsupported: bool,
+    sink: Sink,
+}
+
+/// Where the data set of the request in progress goes.
+enum Sink {
+    /// Into the archive.
+    Store(Incoming),
+    /// Discarded: the request already failed (answered when the data ends).
+    Failed(IngestError),
+    /// Discarded: a request with a data set that we do not serve.
+    Unsupported,
 }
 
 pub struct Association<'a> {
@@ -123,10 +129,9 @@ impl Association<'_> {
                 self.command_fragment(context, bytes, pdv.is_last).await
             }
             (State::Data(mut data), false) if data.context_id == pdv.context_id => {
-                if let Some(incoming) = data.incoming.as_mut() {
+                if let Sink::Store(incoming) = &mut data.sink {
                     if let Err(e) = incoming.write(pdv.data).await {
-                        data.incoming = None; // dropping discards the spool
-                        data.error = Some(e);
+                        data.sink = Sink::Failed(e); // dropping the Incoming discards its spool
                     }
                 }
                 if pdv.is_last {
@@ -152,16 +157,15 @@ impl Association<'_> {
             }
             C_CANCEL_RQ => Ok(State::Idle),
             C_STORE_RQ if command.has_data_set() => {
-                let (incoming, error) = self.begin_store(&context, &command).await;
-                Ok(State::Data(Box::new(DataState { context_id: context.id, command, incoming, error, unsupported: false })))
+                let sink = match self.begin_store(&context, &command).await {
+                    Ok(incoming) => Sink::Store(incoming),
+                    Err(e) => Sink::Failed(e),
+                };
+                Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink })))
             }
-            _ if command.has_data_set() => Ok(State::Data(Box::new(DataState {
-                context_id: context.id,
-                command,
-                incoming: None,
-                error: None,
-                unsupported: true,
-            }))),
+            _ if command.has_data_set() => {
+                Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink: Sink::Unsupported })))
+            }
             _ => {
                 self.respond(&context, &command, field | 0x8000, 0x0211, None, Some("unrecognized operation")).await?;
                 Ok(State::Idle)
@@ -169,18 +173,16 @@ impl Association<'_> {
         }
     }
 
-    async fn begin_store(&self, context: &Context, command: &Command) -> (Option<Incoming>, Option<IngestError>) {
+    async fn begin_store(&self, context: &Context, command: &Command) -> Result<Incoming, IngestError> {
         if context.abstract_syntax == yunying_archive::syntax::VERIFICATION {
-            let e = IngestError::SopClassMismatch("C-STORE on the Verification context".into());
-            return (None, Some(e));
+            return Err(IngestError::SopClassMismatch("C-STORE on the Verification context".into()));
         }
         if command.affected_sop_class_uid() != context.abstract_syntax {
-            let e = IngestError::SopClassMismatch(format!(
+            return Err(IngestError::SopClassMismatch(format!(
                 "request names {}, context is {}",
                 command.affected_sop_class_uid(),
                 context.abstract_syntax
-            ));
-            return (None, Some(e));
+            )));
         }
         let ctx = StoreContext {
             caller: self.caller.clone(),
@@ -189,25 +191,23 @@ impl Association<'_> {
             transfer_syntax_uid: context.transfer_syntax.clone(),
             source: "dimse",
         };
-        match self.archive.begin(ctx).await {
-            Ok(incoming) => (Some(incoming), None),
-            Err(e) => (None, Some(e)),
-        }
+        self.archive.begin(ctx).await
     }
 
     /// The last data fragment arrived: finish the operation and respond.
     async fn complete(&mut self, data: DataState, context: &Context) -> Result<(), ProtocolError> {
         let field = data.command.command_field().unwrap_or(0);
-        if data.unsupported {
-            return self.respond(context, &data.command, field | 0x8000, 0x0211, None, Some("unrecognized operation")).await;
-        }
-        let result = match (data.incoming, data.error) {
-            (_, Some(e)) => {
+        let result = match data.sink {
+            Sink::Unsupported => {
+                return self
+                    .respond(context, &data.command, field | 0x8000, 0x0211, None, Some("unrecognized operation"))
+                    .await;
+            }
+            Sink::Failed(e) => {
                 self.archive.metrics().failed(e.reason());
                 Err(e)
             }
-            (Some(incoming), None) => incoming.finish().await,
-            (None, None) => Err(IngestError::OutOfResources("no spool".into())),
+            Sink::Store(incoming) => incoming.finish().await,
         };
         let sop_instance_uid = data.command.affected_sop_instance_uid();
         match result {
