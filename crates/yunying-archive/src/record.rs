@@ -12,7 +12,8 @@ use yunying_index::InstanceRecord;
 
 use crate::error::IngestError;
 use crate::syntax::dataset_encoding;
-use crate::walker::{walk, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
+use crate::metadata::{dicom_json, pixel_layout};
+use crate::walker::{walk_collect, Collect, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
 
 const SPECIFIC_CHARACTER_SET: u32 = 0x0008_0005;
 const SOP_CLASS_UID: u32 = 0x0008_0016;
@@ -54,7 +55,8 @@ const INDEXED: [u32; 28] = [
 
 /// Walk the dataset stored in `file` from `start` to `end` (absolute
 /// offsets) in transfer syntax `ts`, and return the DICOM attributes of its
-/// index record (provenance fields are left for the caller to fill).
+/// index record, its metadata (DICOM JSON, deflated) and pixel layout
+/// (provenance fields are left for the caller to fill).
 pub fn extract_record<R: Read + Seek>(
     file: &mut R,
     start: u64,
@@ -65,21 +67,54 @@ pub fn extract_record<R: Read + Seek>(
     let (enc, deflated) = dataset_encoding(ts);
     file.seek(SeekFrom::Start(start)).map_err(|e| IngestError::OutOfResources(format!("spool read: {e}")))?;
     let wanted = |tag: u32| INDEXED.contains(&tag);
+    let collect = Collect { wanted: &wanted, tree: true, is_sequence: &is_sequence };
     let walked = if deflated {
         let limited = BufReader::new(&mut *file).take(end - start);
         let mut src = StreamSource(flate2::read::DeflateDecoder::new(limited));
-        walk(&mut src, enc, &wanted)
+        walk_collect(&mut src, enc, &collect)
     } else {
         let mut src = SeekSource::new(BufReader::with_capacity(64 * 1024, &mut *file), end)
             .map_err(|e| IngestError::OutOfResources(format!("spool read: {e}")))?;
-        walk(&mut src, enc, &wanted)
+        walk_collect(&mut src, enc, &collect)
     };
     let extracted = walked.map_err(|e| match e {
         WalkError::Io(e) if deflated => IngestError::CannotUnderstand(format!("bad deflate stream: {e}")),
         WalkError::Io(e) => IngestError::OutOfResources(format!("spool read: {e}")),
         other => IngestError::CannotUnderstand(other.to_string()),
     })?;
-    to_record(&extracted, enc, default_charset)
+    let mut record = to_record(&extracted, enc, default_charset)?;
+    let fallback = default_charset.and_then(encoding_for_term);
+    let json = dicom_json(&extracted.tree, enc, ts, &record.sop_instance_uid, fallback);
+    record.metadata = deflate(&serde_json::to_vec(&json).expect("JSON maps always serialise"));
+    // Offsets inside a deflated dataset do not address the stored object.
+    if !deflated {
+        record.pixel_layout = pixel_layout(&extracted.tree, start, ts).map(|l| l.encode()).unwrap_or_default();
+    }
+    Ok(record)
+}
+
+/// Whether a tag is a sequence, for implicit VR datasets.
+pub(crate) fn is_sequence(tag: u32) -> bool {
+    use dicom_core::dictionary::{DataDictionary, VirtualVr};
+    matches!(
+        dicom_dictionary_std::StandardDataDictionary.by_tag(dicom_core::Tag((tag >> 16) as u16, tag as u16)).map(|e| e.vr),
+        Some(VirtualVr::Exact(dicom_core::VR::SQ))
+    )
+}
+
+/// Compress stored metadata (DICOM JSON compresses about 5:1).
+pub fn deflate(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::with_capacity(bytes.len() / 3), flate2::Compression::fast());
+    enc.write_all(bytes).expect("writing to a Vec cannot fail");
+    enc.finish().expect("writing to a Vec cannot fail")
+}
+
+/// Decompress stored metadata.
+pub fn inflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() * 5);
+    flate2::read::DeflateDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>) -> Result<InstanceRecord, IngestError> {

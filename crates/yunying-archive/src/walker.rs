@@ -99,38 +99,103 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Top-level values extracted during a walk, by tag (`0xGGGGEEEE`).
+/// What a walk found.
 #[derive(Debug, Default)]
 pub struct Extracted {
+    /// Raw values of the wanted top-level elements, by tag (`0xGGGGEEEE`).
     pub values: HashMap<u32, Vec<u8>>,
     /// Number of top-level elements seen.
     pub elements: u64,
     /// Whether the dataset has a Pixel Data (7FE0,0010) element.
     pub has_pixel_data: bool,
+    /// The whole dataset as a tree (only when asked to collect it).
+    pub tree: Vec<Element>,
 }
 
-const ITEM: u32 = 0xFFFE_E000;
+/// One element of a collected dataset tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    pub tag: u32,
+    /// The VR as encoded; `None` in implicit VR datasets.
+    pub vr: Option<[u8; 2]>,
+    /// Offset of the value from the start of the dataset.
+    pub offset: u64,
+    /// Value length; `UNDEFINED` for undefined-length values.
+    pub len: u32,
+    pub value: Value,
+}
+
+/// The value of a collected element.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// The value bytes, as encoded.
+    Inline(Vec<u8>),
+    /// Too large to keep in memory: only its position is known.
+    Bulk,
+    /// Sequence items.
+    Items(Vec<Vec<Element>>),
+    /// A defined-length sequence whose items could not be parsed; kept opaque.
+    OpaqueSequence,
+    /// Encapsulated pixel data: every item, the Basic Offset Table first.
+    Fragments(Vec<Fragment>),
+}
+
+/// One item of encapsulated pixel data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fragment {
+    /// Offset of the fragment's bytes from the start of the dataset.
+    pub offset: u64,
+    pub len: u32,
+    /// The first bytes of the fragment (to find codestream starts), zero-padded.
+    pub head: [u8; 4],
+}
+
+/// What the walk should keep.
+pub struct Collect<'a> {
+    /// Top-level tags whose raw values to return in [`Extracted::values`].
+    pub wanted: &'a dyn Fn(u32) -> bool,
+    /// Build [`Extracted::tree`].
+    pub tree: bool,
+    /// In implicit VR, whether a tag is a sequence (from the dictionary).
+    pub is_sequence: &'a dyn Fn(u32) -> bool,
+}
+
+pub const ITEM: u32 = 0xFFFE_E000;
 const ITEM_DELIMITATION: u32 = 0xFFFE_E00D;
 const SEQUENCE_DELIMITATION: u32 = 0xFFFE_E0DD;
 const PIXEL_DATA: u32 = 0x7FE0_0010;
-const UNDEFINED: u32 = 0xFFFF_FFFF;
+pub const UNDEFINED: u32 = 0xFFFF_FFFF;
 /// Values larger than this are never extracted, even when asked for.
 const MAX_EXTRACTED_VALUE: u32 = 64 * 1024;
+/// Binary values larger than this stay out of the tree (bulk data).
+pub const MAX_INLINE_BINARY: u32 = 1024;
+/// Defined-length sequences larger than this stay out of the tree.
+const MAX_BUFFERED_SEQUENCE: u32 = 16 * 1024 * 1024;
 /// Nesting deeper than this is treated as malformed (stack safety).
 const MAX_DEPTH: usize = 64;
 
 /// Walk a whole dataset, returning the raw values of the top-level tags for
 /// which `wanted` is true.
 pub fn walk(src: &mut dyn Source, enc: DatasetEncoding, wanted: &dyn Fn(u32) -> bool) -> Result<Extracted, WalkError> {
-    let mut w = Walker { src, offset: 0, out: Extracted::default() };
-    w.dataset(enc, 0, wanted, true)?;
+    walk_collect(src, enc, &Collect { wanted, tree: false, is_sequence: &|_| false })
+}
+
+/// Walk a whole dataset, keeping what `collect` asks for.
+pub fn walk_collect(src: &mut dyn Source, enc: DatasetEncoding, collect: &Collect<'_>) -> Result<Extracted, WalkError> {
+    let mut w = Walker { src, offset: 0, base: 0, out: Extracted::default(), collect };
+    let tree = w.dataset(enc, 0, true, None)?;
+    w.out.tree = tree;
     Ok(w.out)
 }
 
-struct Walker<'a> {
+struct Walker<'a, 'c> {
     src: &'a mut dyn Source,
+    /// Bytes consumed from `src`.
     offset: u64,
+    /// Offset of `src`'s first byte in the dataset (nested buffered walks).
+    base: u64,
     out: Extracted,
+    collect: &'c Collect<'c>,
 }
 
 struct Header {
@@ -139,27 +204,31 @@ struct Header {
     len: u32,
 }
 
-impl Walker<'_> {
-    /// Walk elements until EOF (top level) or an item delimitation (nested).
-    fn dataset(
-        &mut self,
-        enc: DatasetEncoding,
-        depth: usize,
-        wanted: &dyn Fn(u32) -> bool,
-        top: bool,
-    ) -> Result<(), WalkError> {
+impl Walker<'_, '_> {
+    /// Walk elements until EOF (top level), `end` (defined-length item) or
+    /// an item delimitation (undefined-length item).
+    fn dataset(&mut self, enc: DatasetEncoding, depth: usize, top: bool, end: Option<u64>) -> Result<Vec<Element>, WalkError> {
         if depth > MAX_DEPTH {
             return Err(self.malformed("sequences nested too deeply"));
         }
+        let mut elements = Vec::new();
         loop {
+            if let Some(end) = end {
+                if self.offset == end {
+                    return Ok(elements);
+                }
+                if self.offset > end {
+                    return Err(self.malformed("element runs past the end of its item"));
+                }
+            }
             let Some(h) = self.header(enc, top)? else {
-                return if top { Ok(()) } else { Err(self.truncated("item without delimitation")) };
+                return if top { Ok(elements) } else { Err(self.truncated("item without delimitation")) };
             };
             if h.tag == ITEM_DELIMITATION {
-                if top {
-                    return Err(self.malformed("item delimitation outside an item"));
+                if top || end.is_some() {
+                    return Err(self.malformed("item delimitation outside an undefined-length item"));
                 }
-                return Ok(());
+                return Ok(elements);
             }
             if h.tag == ITEM || h.tag == SEQUENCE_DELIMITATION {
                 return Err(self.malformed(format!("unexpected delimiter {:08X}", h.tag)));
@@ -170,20 +239,42 @@ impl Walker<'_> {
                     self.out.has_pixel_data = true;
                 }
             }
-            self.value(enc, &h, depth, top && wanted(h.tag))?;
+            let offset = self.base + self.offset;
+            let extract = top && (self.collect.wanted)(h.tag);
+            let value = self.value(enc, &h, depth, extract)?;
+            if self.collect.tree {
+                elements.push(Element { tag: h.tag, vr: h.vr, offset, len: h.len, value });
+            }
         }
     }
 
-    fn value(&mut self, enc: DatasetEncoding, h: &Header, depth: usize, extract: bool) -> Result<(), WalkError> {
+    fn value(&mut self, enc: DatasetEncoding, h: &Header, depth: usize, extract: bool) -> Result<Value, WalkError> {
+        let tree = self.collect.tree;
+        let is_sequence = match h.vr.as_ref() {
+            Some(b"SQ") => true,
+            Some(_) => false,
+            None => (self.collect.is_sequence)(h.tag),
+        };
         if h.len != UNDEFINED {
-            if extract && h.len <= MAX_EXTRACTED_VALUE {
+            if tree && is_sequence && h.len > 0 {
+                return self.defined_length_sequence(enc, h.len, depth);
+            }
+            if tree && is_sequence {
+                return Ok(Value::Items(Vec::new()));
+            }
+            let binary = matches!(h.vr.as_ref().map(|v| &v[..]), Some(b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"UN"))
+                || (h.vr.is_none() && (h.tag == PIXEL_DATA || h.len > MAX_EXTRACTED_VALUE));
+            let inline = tree && h.len <= if binary { MAX_INLINE_BINARY } else { MAX_EXTRACTED_VALUE };
+            if (extract && h.len <= MAX_EXTRACTED_VALUE) || inline {
                 let mut buf = vec![0; h.len as usize];
                 self.read(&mut buf, "element value")?;
-                self.out.values.insert(h.tag, buf);
-            } else {
-                self.skip(h.len as u64, "element value")?;
+                if extract {
+                    self.out.values.insert(h.tag, buf.clone());
+                }
+                return Ok(Value::Inline(buf));
             }
-            return Ok(());
+            self.skip(h.len as u64, "element value")?;
+            return Ok(Value::Bulk);
         }
         // Undefined length: a sequence, encapsulated pixel data, or UN
         // holding an implicit-VR sequence.
@@ -199,28 +290,82 @@ impl Walker<'_> {
         }
     }
 
-    fn sequence(&mut self, enc: DatasetEncoding, depth: usize) -> Result<(), WalkError> {
+    /// Items of an undefined-length sequence, up to its delimitation.
+    fn sequence(&mut self, enc: DatasetEncoding, depth: usize) -> Result<Value, WalkError> {
+        let mut items = Vec::new();
         loop {
             let tag = self.tag(enc, false)?.ok_or_else(|| self.truncated("sequence"))?;
             let len = self.u32(enc, "item length")?;
             match tag {
-                SEQUENCE_DELIMITATION => return Ok(()),
-                ITEM if len == UNDEFINED => self.dataset(enc, depth + 1, &|_| false, false)?,
+                SEQUENCE_DELIMITATION => return Ok(Value::Items(items)),
+                ITEM if len == UNDEFINED => items.push(self.dataset(enc, depth + 1, false, None)?),
+                ITEM if self.collect.tree => {
+                    let end = self.offset + len as u64;
+                    items.push(self.dataset(enc, depth + 1, false, Some(end))?);
+                }
                 ITEM => self.skip(len as u64, "item")?,
                 other => return Err(self.malformed(format!("expected item in sequence, found {other:08X}"))),
             }
         }
     }
 
-    fn fragments(&mut self, enc: DatasetEncoding) -> Result<(), WalkError> {
+    /// A defined-length sequence: read into memory and parse its items. If
+    /// they do not parse, the value is kept opaque rather than rejecting the
+    /// dataset (its bytes are stored as received either way).
+    fn defined_length_sequence(&mut self, enc: DatasetEncoding, len: u32, depth: usize) -> Result<Value, WalkError> {
+        if len > MAX_BUFFERED_SEQUENCE {
+            self.skip(len as u64, "sequence")?;
+            return Ok(Value::OpaqueSequence);
+        }
+        let base = self.base + self.offset;
+        let mut buf = vec![0; len as usize];
+        self.read(&mut buf, "sequence")?;
+        let mut src = SeekSource::new(io::Cursor::new(&buf[..]), len as u64)?;
+        let mut nested = Walker { src: &mut src, offset: 0, base, out: Extracted::default(), collect: self.collect };
+        let mut items = Vec::new();
+        while nested.offset < len as u64 {
+            let parsed = (|| {
+                let tag = nested.tag(enc, false)?.ok_or_else(|| nested.truncated("sequence"))?;
+                let item_len = nested.u32(enc, "item length")?;
+                match tag {
+                    ITEM if item_len == UNDEFINED => nested.dataset(enc, depth + 1, false, None),
+                    ITEM => {
+                        let end = nested.offset + item_len as u64;
+                        nested.dataset(enc, depth + 1, false, Some(end))
+                    }
+                    other => Err(nested.malformed(format!("expected item in sequence, found {other:08X}"))),
+                }
+            })();
+            match parsed {
+                Ok(item) => items.push(item),
+                Err(_) => return Ok(Value::OpaqueSequence),
+            }
+        }
+        Ok(Value::Items(items))
+    }
+
+    fn fragments(&mut self, enc: DatasetEncoding) -> Result<Value, WalkError> {
         // Encapsulated pixel data is always little endian items.
         let le = DatasetEncoding { big_endian: false, ..enc };
+        let mut fragments = Vec::new();
         loop {
             let tag = self.tag(le, false)?.ok_or_else(|| self.truncated("pixel data fragments"))?;
             let len = self.u32(le, "fragment length")?;
             match tag {
-                SEQUENCE_DELIMITATION => return Ok(()),
-                ITEM if len != UNDEFINED => self.skip(len as u64, "pixel data fragment")?,
+                SEQUENCE_DELIMITATION => return Ok(Value::Fragments(fragments)),
+                ITEM if len != UNDEFINED => {
+                    let offset = self.base + self.offset;
+                    let mut head = [0u8; 4];
+                    let n = (len as usize).min(4);
+                    if self.collect.tree && n > 0 {
+                        self.read(&mut head[..n], "pixel data fragment")?;
+                    }
+                    let read = if self.collect.tree { n as u64 } else { 0 };
+                    self.skip(len as u64 - read, "pixel data fragment")?;
+                    if self.collect.tree {
+                        fragments.push(Fragment { offset, len, head });
+                    }
+                }
                 other => return Err(self.malformed(format!("bad pixel data fragment item {other:08X}"))),
             }
         }

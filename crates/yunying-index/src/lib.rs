@@ -17,7 +17,9 @@
 //! Architecture invariant: the index knows nothing of DICOM parsing or
 //! object storage. It stores strings and numbers that the archive hands it.
 
+mod matching;
 mod query;
+pub mod search;
 mod schema;
 mod writer;
 
@@ -106,6 +108,11 @@ pub struct InstanceRecord {
     /// Hex SHA-256 of the stored object bytes.
     pub digest: String,
     pub object_key: String,
+    // Built at ingest, opaque to the index.
+    /// The instance's metadata (DICOM JSON without bulk data), deflated.
+    pub metadata: Vec<u8>,
+    /// Where the pixel data's frames are in the object (archive's encoding).
+    pub pixel_layout: String,
 }
 
 /// What the index did with an instance.

@@ -7,6 +7,7 @@
 
 use sqlx::{AnyPool, AssertSqlSafe};
 
+use crate::matching::name_search;
 use crate::Result;
 
 /// The SQL engine behind the index.
@@ -38,6 +39,9 @@ impl Dialect {
                 "PRAGMA journal_mode=WAL",
                 "PRAGMA synchronous=FULL",
                 "PRAGMA foreign_keys=ON",
+                // DICOM matching of text is case-sensitive (as in PostgreSQL);
+                // names are matched on lower-cased columns.
+                "PRAGMA case_sensitive_like=ON",
                 "PRAGMA busy_timeout=10000",
             ],
             Dialect::Postgres => &[],
@@ -49,7 +53,11 @@ impl Dialect {
             Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
             Dialect::Postgres => ("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "BIGINT"),
         };
-        sql.replace("{pk}", pk).replace("{bigint}", bigint)
+        let blob = match self {
+            Dialect::Sqlite => "BLOB",
+            Dialect::Postgres => "BYTEA",
+        };
+        sql.replace("{pk}", pk).replace("{bigint}", bigint).replace("{blob}", blob)
     }
 }
 
@@ -121,7 +129,45 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series ON instances (series_pk);
 "#,
+    // 2: metadata built at ingest, and normalised person names for matching.
+    r#"
+CREATE TABLE instance_data (
+    instance_pk {bigint} PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+    metadata {blob} NOT NULL,
+    pixel_layout TEXT NOT NULL DEFAULT ''
+);
+ALTER TABLE patients ADD COLUMN name_alphabetic TEXT NOT NULL DEFAULT '';
+ALTER TABLE patients ADD COLUMN name_ideographic TEXT NOT NULL DEFAULT '';
+ALTER TABLE patients ADD COLUMN name_phonetic TEXT NOT NULL DEFAULT '';
+ALTER TABLE patients ADD COLUMN name_words TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN referring_alphabetic TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN referring_ideographic TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN referring_phonetic TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN referring_words TEXT NOT NULL DEFAULT '';
+CREATE INDEX patients_patient_id ON patients (patient_id);
+CREATE INDEX series_modality ON series (modality);
+"#,
 ];
+
+/// Migration 2 added normalised name columns: fill them for existing rows.
+/// (Metadata of existing instances is rebuilt by `yunying reindex`.)
+async fn backfill_name_search(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    let patients: Vec<(i64, String)> = sqlx::query_as("SELECT id, patient_name FROM patients").fetch_all(&mut **tx).await?;
+    for (id, name) in patients {
+        let n = name_search(&name);
+        sqlx::query("UPDATE patients SET name_alphabetic = $2, name_ideographic = $3, name_phonetic = $4, name_words = $5 WHERE id = $1")
+            .bind(id).bind(n.alphabetic).bind(n.ideographic).bind(n.phonetic).bind(n.words)
+            .execute(&mut **tx).await?;
+    }
+    let studies: Vec<(i64, String)> = sqlx::query_as("SELECT id, referring_physician_name FROM studies").fetch_all(&mut **tx).await?;
+    for (id, name) in studies {
+        let n = name_search(&name);
+        sqlx::query("UPDATE studies SET referring_alphabetic = $2, referring_ideographic = $3, referring_phonetic = $4, referring_words = $5 WHERE id = $1")
+            .bind(id).bind(n.alphabetic).bind(n.ideographic).bind(n.phonetic).bind(n.words)
+            .execute(&mut **tx).await?;
+    }
+    Ok(())
+}
 
 /// Bring the database to the newest schema.
 pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
@@ -139,6 +185,9 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
             if !statement.trim().is_empty() {
                 sqlx::query(AssertSqlSafe(statement.to_string())).execute(&mut *tx).await?;
             }
+        }
+        if i + 1 == 2 {
+            backfill_name_search(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
             .bind((i + 1) as i64)

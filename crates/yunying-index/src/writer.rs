@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::matching::name_search;
 use crate::{DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
 
 const MAX_BATCH: usize = 128;
@@ -121,7 +122,7 @@ async fn apply(
         Request::Clear { .. } => {
             cache.clear();
             for statement in
-                ["DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
+                ["DELETE FROM instance_data", "DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
             {
                 sqlx::query(statement).execute(&mut **tx).await?;
             }
@@ -162,11 +163,11 @@ async fn insert(
         }
     };
 
-    sqlx::query(
+    let instance_pk: i64 = sqlx::query_scalar(
         "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
            rows_, columns_, content_date, content_time, specific_character_set, transfer_syntax_uid, calling_ae,
            issuer, received_at_ms, size_bytes, digest, object_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
     )
     .bind(series_pk)
     .bind(&r.sop_instance_uid)
@@ -185,8 +186,14 @@ async fn insert(
     .bind(r.size_bytes)
     .bind(&r.digest)
     .bind(&r.object_key)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
+    sqlx::query("INSERT INTO instance_data (instance_pk, metadata, pixel_layout) VALUES ($1, $2, $3)")
+        .bind(instance_pk)
+        .bind(&r.metadata)
+        .bind(&r.pixel_layout)
+        .execute(&mut **tx)
+        .await?;
 
     sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
         .bind(series_pk)
@@ -203,13 +210,19 @@ async fn insert(
 /// Find or create the patient, study and series rows of an instance:
 /// (series pk, study pk).
 async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) -> Result<(i64, i64)> {
+    let name = name_search(&r.patient_name);
     let patient_pk: i64 = sqlx::query_scalar(
-        "INSERT INTO patients (issuer, patient_id, patient_name, patient_birth_date, patient_sex)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO patients (issuer, patient_id, patient_name, patient_birth_date, patient_sex,
+           name_alphabetic, name_ideographic, name_phonetic, name_words)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (issuer, patient_id) DO UPDATE SET
            patient_name = excluded.patient_name,
            patient_birth_date = excluded.patient_birth_date,
-           patient_sex = excluded.patient_sex
+           patient_sex = excluded.patient_sex,
+           name_alphabetic = excluded.name_alphabetic,
+           name_ideographic = excluded.name_ideographic,
+           name_phonetic = excluded.name_phonetic,
+           name_words = excluded.name_words
          RETURNING id",
     )
     .bind(&r.issuer)
@@ -217,6 +230,10 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
     .bind(&r.patient_name)
     .bind(&r.patient_birth_date)
     .bind(&r.patient_sex)
+    .bind(name.alphabetic)
+    .bind(name.ideographic)
+    .bind(name.phonetic)
+    .bind(name.words)
     .fetch_one(&mut **tx)
     .await?;
 
@@ -227,10 +244,12 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
     {
         Some(pk) => pk,
         None => {
+            let referring = name_search(&r.referring_physician_name);
             sqlx::query_scalar(
                 "INSERT INTO studies (patient_pk, study_instance_uid, study_date, study_time, accession_number,
-                   study_id, study_description, referring_physician_name, institution_name, issuer, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                   study_id, study_description, referring_physician_name, institution_name, issuer, updated_at_ms,
+                   referring_alphabetic, referring_ideographic, referring_phonetic, referring_words)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             )
             .bind(patient_pk)
             .bind(&r.study_instance_uid)
@@ -243,6 +262,10 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
             .bind(&r.institution_name)
             .bind(&r.issuer)
             .bind(r.received_at_ms)
+            .bind(referring.alphabetic)
+            .bind(referring.ideographic)
+            .bind(referring.phonetic)
+            .bind(referring.words)
             .fetch_one(&mut **tx)
             .await?
         }
@@ -280,6 +303,7 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
 /// Delete an instance row, fixing the aggregates; drop its series (and
 /// study) when it was the last one, so no empty level remains.
 async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk: i64) -> Result<()> {
+    sqlx::query("DELETE FROM instance_data WHERE instance_pk = $1").bind(id).execute(&mut **tx).await?;
     sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut **tx).await?;
     let study_pk: i64 = sqlx::query_scalar("SELECT study_pk FROM series WHERE id = $1")
         .bind(series_pk)

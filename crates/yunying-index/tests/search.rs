@@ -1,0 +1,143 @@
+//! DICOM matching through `Index::search` on a real SQLite index.
+
+use yunying_index::search::{Level, Query, QueryError};
+use yunying_index::{DuplicatePolicy, Index, InstanceRecord};
+
+const PATIENT_NAME: u32 = 0x0010_0010;
+const PATIENT_ID: u32 = 0x0010_0020;
+const STUDY_DATE: u32 = 0x0008_0020;
+const STUDY_TIME: u32 = 0x0008_0030;
+const STUDY_UID: u32 = 0x0020_000D;
+const MODALITIES: u32 = 0x0008_0061;
+const MODALITY: u32 = 0x0008_0060;
+const SERIES_UID: u32 = 0x0020_000E;
+const SOP_UID: u32 = 0x0008_0018;
+const INSTANCE_NUMBER: u32 = 0x0020_0013;
+const NUM_INSTANCES: u32 = 0x0020_1208;
+
+fn record(study: u32, series: u32, instance: u32, name: &str, date: &str, time: &str, modality: &str) -> InstanceRecord {
+    InstanceRecord {
+        issuer: "LOCAL".into(),
+        patient_id: format!("P{study}"),
+        patient_name: name.into(),
+        study_instance_uid: format!("1.2.3.{study}"),
+        study_date: date.into(),
+        study_time: time.into(),
+        series_instance_uid: format!("1.2.3.{study}.{series}"),
+        modality: modality.into(),
+        series_number: Some(series as i64),
+        sop_instance_uid: format!("1.2.3.{study}.{series}.{instance}"),
+        sop_class_uid: "1.2.840.10008.5.1.4.1.1.2".into(),
+        instance_number: Some(instance as i64),
+        transfer_syntax_uid: "1.2.840.10008.1.2.1".into(),
+        received_at_ms: 1,
+        size_bytes: 100,
+        digest: "00".into(),
+        object_key: format!("k/{study}/{series}/{instance}"),
+        metadata: b"{}".to_vec(),
+        ..Default::default()
+    }
+}
+
+async fn index() -> (tempfile::TempDir, Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open_sqlite(&dir.path().join("index.sqlite")).await.unwrap();
+    let rows = [
+        record(1, 1, 1, "Wang^Wei=王^伟", "20240105", "083000", "CT"),
+        record(1, 1, 2, "Wang^Wei=王^伟", "20240105", "083000", "CT"),
+        record(1, 2, 1, "Wang^Wei=王^伟", "20240105", "083000", "SR"),
+        record(2, 1, 1, "Wangler^Anna", "20240210", "120030", "MR"),
+        record(3, 1, 1, "MÜLLER^José", "20231231", "235959", "CT"),
+        record(4, 1, 1, "张伟", "20240301", "0930", "DX"),
+    ];
+    for r in rows {
+        index.insert(r, DuplicatePolicy::KeepFirst).await.unwrap();
+    }
+    (dir, index)
+}
+
+async fn studies(index: &Index, keys: &[(u32, &str)], fuzzy: bool) -> Vec<String> {
+    let query = Query {
+        level: Level::Study,
+        keys: keys.iter().map(|(t, v)| (*t, v.to_string())).collect(),
+        fuzzy,
+        limit: None,
+        offset: 0,
+    };
+    let mut uids: Vec<String> =
+        index.search(&query).await.unwrap().unwrap().matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect();
+    uids.sort();
+    uids
+}
+
+#[tokio::test]
+async fn person_names_match_any_group_case_and_accent_insensitively() {
+    let (_dir, index) = index().await;
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "Wang*")], false).await, ["1.2.3.1", "1.2.3.2"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "王*")], false).await, ["1.2.3.1"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "wang^wei")], false).await, ["1.2.3.1"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "muller*")], false).await, ["1.2.3.3"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "*ll?r*")], false).await, ["1.2.3.3"]);
+    // Single value without wildcard is the whole group, not a prefix.
+    assert!(studies(&index, &[(PATIENT_NAME, "Wang")], false).await.is_empty());
+}
+
+#[tokio::test]
+async fn fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi() {
+    let (_dir, index) = index().await;
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "wei")], true).await, ["1.2.3.1", "1.2.3.4"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "zhang")], true).await, ["1.2.3.4"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "伟")], true).await, ["1.2.3.1"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "jos")], true).await, ["1.2.3.3"]);
+    assert_eq!(studies(&index, &[(PATIENT_NAME, "ann wang")], true).await, ["1.2.3.2"]);
+}
+
+#[tokio::test]
+async fn dates_times_uid_lists_and_modalities() {
+    let (_dir, index) = index().await;
+    assert_eq!(studies(&index, &[(STUDY_DATE, "20240101-20240228")], false).await, ["1.2.3.1", "1.2.3.2"]);
+    assert_eq!(studies(&index, &[(STUDY_DATE, "20240210-")], false).await, ["1.2.3.2", "1.2.3.4"]);
+    assert_eq!(studies(&index, &[(STUDY_DATE, "-20231231")], false).await, ["1.2.3.3"]);
+    assert_eq!(studies(&index, &[(STUDY_DATE, "20240105")], false).await, ["1.2.3.1"]);
+    assert_eq!(studies(&index, &[(STUDY_TIME, "0800-0930")], false).await, ["1.2.3.1", "1.2.3.4"]);
+    assert_eq!(studies(&index, &[(STUDY_TIME, "1200")], false).await, ["1.2.3.2"]);
+    assert_eq!(studies(&index, &[(STUDY_UID, "1.2.3.2\\1.2.3.3")], false).await, ["1.2.3.2", "1.2.3.3"]);
+    assert_eq!(studies(&index, &[(STUDY_UID, "1.2.3.2,1.2.3.4")], false).await, ["1.2.3.2", "1.2.3.4"]);
+    assert_eq!(studies(&index, &[(MODALITIES, "SR")], false).await, ["1.2.3.1"]);
+    assert_eq!(studies(&index, &[(MODALITIES, "CT")], false).await, ["1.2.3.1", "1.2.3.3"]);
+    assert_eq!(studies(&index, &[(MODALITIES, "MR\\DX")], false).await, ["1.2.3.2", "1.2.3.4"]);
+    assert_eq!(studies(&index, &[(PATIENT_ID, "P*"), (STUDY_DATE, "2024*")], false).await.len(), 3);
+}
+
+#[tokio::test]
+async fn aggregates_levels_paging_and_errors() {
+    let (_dir, index) = index().await;
+    let q = |level, keys: Vec<(u32, String)>, limit, offset| Query { level, keys, fuzzy: false, limit, offset };
+    let r = index.search(&q(Level::Study, vec![(STUDY_UID, "1.2.3.1".into())], None, 0)).await.unwrap().unwrap();
+    assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(3)));
+    assert_eq!(r.matches[0].text(MODALITIES), "CT\\SR");
+
+    let series = index.search(&q(Level::Series, vec![(STUDY_UID, "1.2.3.1".into()), (MODALITY, "CT".into())], None, 0)).await.unwrap().unwrap();
+    assert_eq!(series.matches.len(), 1);
+    assert_eq!(series.matches[0].text(SERIES_UID), "1.2.3.1.1");
+
+    let instances = index.search(&q(Level::Instance, vec![(SERIES_UID, "1.2.3.1.1".into())], None, 0)).await.unwrap().unwrap();
+    let sops: Vec<&str> = instances.matches.iter().map(|m| m.text(SOP_UID)).collect();
+    assert_eq!(sops, ["1.2.3.1.1.1", "1.2.3.1.1.2"]);
+    assert_eq!(instances.matches[1].get(INSTANCE_NUMBER), Some(&yunying_index::search::Field::Integer(2)));
+
+    let page1 = index.search(&q(Level::Study, vec![], Some(3), 0)).await.unwrap().unwrap();
+    let page2 = index.search(&q(Level::Study, vec![], Some(3), 3)).await.unwrap().unwrap();
+    assert!(page1.truncated);
+    assert!(!page2.truncated);
+    assert_eq!(page1.matches.len() + page2.matches.len(), 4);
+
+    let bad = index.search(&q(Level::Study, vec![(STUDY_DATE, "2024-01-01".into())], None, 0)).await.unwrap();
+    assert!(matches!(bad, Err(QueryError::InvalidValue { .. })), "{bad:?}");
+    let bad_uid = index.search(&q(Level::Study, vec![(STUDY_UID, "1.2.3' OR 1=1 --".into())], None, 0)).await.unwrap();
+    assert!(bad_uid.is_err());
+    let wrong_level = index.search(&q(Level::Study, vec![(SOP_UID, "1.2".into())], None, 0)).await.unwrap();
+    assert!(matches!(wrong_level, Err(QueryError::WrongLevel { .. })));
+    // SQL metacharacters in text values are data, not SQL.
+    assert!(studies(&index, &[(PATIENT_ID, "%' OR '1'='1")], false).await.is_empty());
+}
