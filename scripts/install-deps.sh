@@ -5,6 +5,10 @@ set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/storescu ] || need_apt+=(dcmtk)
+# yunying-transcode builds CharLS and libjpeg-turbo from source with CMake;
+# nasm gives libjpeg-turbo its SIMD code (it builds without, slower).
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v nasm >/dev/null || need_apt+=(nasm)
 if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
 fi
