@@ -19,7 +19,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c "import pydicom, pynetdicom, numpy" 2>/dev/null; then
-  echo "== pip install pydicom pynetdicom numpy"
-  python3 -m pip install -q "pydicom>=3,<4" "pynetdicom>=3,<4" "numpy<3"
+if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, pylibjpeg, openjpeg, libjpeg, jpeg_ls" 2>/dev/null; then
+  echo "== pip install pydicom pynetdicom numpy dicomweb-client and pixel decoders"
+  python3 -m pip install -q "pydicom>=3,<4" "pynetdicom>=3,<4" "numpy<3" "dicomweb-client>=0.59,<1" requests \
+    pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls
 fi

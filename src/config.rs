@@ -89,6 +89,11 @@ impl Config {
         if let Some(v) = &o.index_url {
             config.index_url = v.clone();
         }
+        // A secret: from the environment (or the file), never a flag, so it
+        // stays out of process listings.
+        if let Ok(token) = std::env::var("YUNYING_HTTP_TOKEN") {
+            config.http.bearer_token = Some(token).filter(|t| !t.is_empty());
+        }
         config.validate()?;
         Ok(config)
     }

@@ -89,6 +89,7 @@ async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.http.validate().map_err(anyhow::Error::msg)?;
     let archive = open_archive(&config).await?;
     let dicom = tokio::net::TcpListener::bind((config.dicom_bind, config.dicom_port))
         .await
@@ -107,7 +108,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), stopped(stop_rx.clone())));
+    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx)));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");

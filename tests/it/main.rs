@@ -9,6 +9,7 @@ mod harness;
 mod bad_input;
 mod cli;
 mod crash;
+mod dicomweb;
 mod ingest;
 mod institutions;
 mod limits;

@@ -34,6 +34,8 @@ pub struct StoreContext {
     pub transfer_syntax_uid: String,
     /// `dimse`, `stow` or `import`.
     pub source: &'static str,
+    /// The study the instance must belong to (STOW-RS to `/studies/{uid}`).
+    pub expected_study_instance_uid: Option<String>,
 }
 
 /// A durably stored instance.
@@ -171,6 +173,14 @@ impl Incoming {
         .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
         let record = record?;
         self.check_identity(&record)?;
+        if let Some(study) = &self.ctx.expected_study_instance_uid {
+            if record.study_instance_uid != *study {
+                return Err(IngestError::SopClassMismatch(format!(
+                    "instance belongs to study {}, not {study}",
+                    record.study_instance_uid
+                )));
+            }
+        }
 
         let key = original_key(
             &record.study_instance_uid,

@@ -162,6 +162,27 @@ fn group_fragments<'a>(fragments: &'a [Fragment], frames: usize, _bot_len: u32, 
     out
 }
 
+/// The VR of an element: as encoded, else from the dictionary, else UN
+/// (private creators are LO).
+pub fn resolve_vr(e: &Element) -> [u8; 2] {
+    if let Some(vr) = e.vr {
+        return vr;
+    }
+    if matches!(e.value, Value::Items(_) | Value::OpaqueSequence) {
+        return *b"SQ";
+    }
+    let (group, element) = ((e.tag >> 16) as u16, e.tag as u16);
+    if group % 2 == 1 && (0x0010..=0x00FF).contains(&element) {
+        return *b"LO";
+    }
+    match StandardDataDictionary.by_tag(Tag(group, element)).map(|entry| entry.vr) {
+        Some(VirtualVr::Exact(vr)) => vr.to_bytes(),
+        Some(VirtualVr::Xs) => *b"US",
+        Some(VirtualVr::Ox | VirtualVr::Px | VirtualVr::Lt) => *b"OW",
+        _ => *b"UN",
+    }
+}
+
 struct JsonContext {
     enc: DatasetEncoding,
     charset: SpecificCharacterSet,
@@ -184,7 +205,7 @@ impl JsonContext {
     }
 
     fn element(&self, e: &Element, path: &str) -> Json {
-        let vr = self.vr_of(e);
+        let vr = resolve_vr(e);
         let vr_str = std::str::from_utf8(&vr).unwrap_or("UN").to_string();
         let mut obj = Map::new();
         obj.insert("vr".into(), Json::String(vr_str));
@@ -215,27 +236,6 @@ impl JsonContext {
             }
         }
         Json::Object(obj)
-    }
-
-    /// The VR: as encoded, else from the dictionary, else UN (private
-    /// creators are LO).
-    fn vr_of(&self, e: &Element) -> [u8; 2] {
-        if let Some(vr) = e.vr {
-            return vr;
-        }
-        if matches!(e.value, Value::Items(_) | Value::OpaqueSequence) {
-            return *b"SQ";
-        }
-        let (group, element) = ((e.tag >> 16) as u16, e.tag as u16);
-        if group % 2 == 1 && (0x0010..=0x00FF).contains(&element) {
-            return *b"LO";
-        }
-        match StandardDataDictionary.by_tag(Tag(group, element)).map(|entry| entry.vr) {
-            Some(VirtualVr::Exact(vr)) => vr.to_bytes(),
-            Some(VirtualVr::Xs) => *b"US",
-            Some(VirtualVr::Ox | VirtualVr::Px | VirtualVr::Lt) => *b"OW",
-            _ => *b"UN",
-        }
     }
 
     /// The `Value` (or `InlineBinary`) member for a primitive value.

@@ -190,6 +190,7 @@ impl Association<'_> {
             sop_instance_uid: command.affected_sop_instance_uid(),
             transfer_syntax_uid: context.transfer_syntax.clone(),
             source: "dimse",
+        expected_study_instance_uid: None,
         };
         self.archive.begin(ctx).await
     }

@@ -1,44 +1,164 @@
-//! The HTTP listener: health and metrics now; DICOMweb and cloud films mount
-//! here later.
+//! The HTTP listener: health, metrics and DICOMweb (QIDO-RS, WADO-RS,
+//! rendered, thumbnails, STOW-RS) under `/dicom-web`.
 //!
-//! Architecture invariant: only this crate knows HTTP and JSON.
+//! Architecture invariant: only this crate knows HTTP. Errors become status
+//! codes in one place ([`error`]).
+
+mod error;
+mod media;
+mod qido;
+mod rendered;
+mod stow;
+mod wado;
 
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tower_http::compression::predicate::{Predicate, SizeAbove};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
+
+pub use error::ApiError;
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address to bind. Loopback until authentication exists.
+    /// Address to bind. Anything but loopback requires `bearer_token`.
     pub bind: IpAddr,
+    /// Origins allowed by CORS (`*` for any).
+    pub cors_allowed_origins: Vec<String>,
+    /// A static bearer token required on `/dicom-web` when set (also
+    /// `YUNYING_HTTP_TOKEN`). Never logged or printed.
+    #[serde(skip_serializing)]
+    pub bearer_token: Option<String>,
+    /// Most results one QIDO-RS search returns; more are cut with a
+    /// `Warning` header.
+    pub max_results: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { bind: IpAddr::from([127, 0, 0, 1]) }
+        HttpConfig {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            cors_allowed_origins: vec!["*".into()],
+            bearer_token: None,
+            max_results: 100_000,
+        }
     }
+}
+
+impl HttpConfig {
+    /// Refuse configurations that would expose DICOMweb without credentials.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.bind.is_loopback() && self.bearer_token.as_deref().is_none_or(str::is_empty) {
+            return Err(format!(
+                "http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first",
+                self.bind
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub archive: Archive,
+    pub config: Arc<HttpConfig>,
 }
 
 /// All routes of the HTTP API.
-pub fn router(archive: Archive) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/metrics", get(metrics)).with_state(archive)
+pub fn router(archive: Archive, config: HttpConfig) -> Router {
+    let state = AppState { archive, config: Arc::new(config.clone()) };
+    let dicomweb = Router::new()
+        .merge(qido::routes())
+        .merge(wado::routes())
+        .merge(rendered::routes())
+        .merge(stow::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let cors = CorsLayer::new()
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::RANGE])
+        .expose_headers([header::ETAG, header::WARNING, header::CONTENT_LENGTH, header::CONTENT_RANGE])
+        .max_age(std::time::Duration::from_secs(3600))
+        .allow_origin(if config.cors_allowed_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        });
+    // JSON and text compress well; DICOM, frames and images do not.
+    let compress = SizeAbove::new(1024).and(
+        |_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+            headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+                ct.starts_with("application/dicom+json") || ct.starts_with("application/json") || ct.starts_with("text/")
+            })
+        },
+    );
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/dicom-web", dicomweb)
+        .with_state(state)
+        .layer(CompressionLayer::new().compress_when(compress))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("cross-origin-embedder-policy"),
+            HeaderValue::from_static("require-corp"),
+        ))
+        .layer(cors)
 }
 
 /// Serve HTTP on `listener` until `shutdown` completes.
-pub async fn serve(listener: tokio::net::TcpListener, archive: Archive, shutdown: impl Future<Output = ()> + Send + 'static) {
-    let app = router(archive);
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    archive: Archive,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = router(archive, config).into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
         tracing::error!(error = %e, "HTTP server failed");
     }
+}
+
+/// With a configured token, every DICOMweb request must carry it as
+/// `Authorization: Bearer …`. Compared by digest, so timing says nothing
+/// about the token.
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.config.bearer_token.as_deref().filter(|t| !t.is_empty()) else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes()) {
+        return next.run(request).await;
+    }
+    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token").into_response();
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yunying\""));
+    response
 }
 
 #[derive(Serialize)]
@@ -48,8 +168,8 @@ struct Health {
 }
 
 /// 200 when the index answers; 503 otherwise.
-async fn healthz(State(archive): State<Archive>) -> Response {
-    match archive.index().counts().await {
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.archive.index().counts().await {
         Ok(c) => Json(Health { status: "ok", instances: c.instances }).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: index unavailable");
@@ -58,7 +178,8 @@ async fn healthz(State(archive): State<Archive>) -> Response {
     }
 }
 
-async fn metrics(State(archive): State<Archive>) -> Response {
+async fn metrics(State(state): State<AppState>) -> Response {
+    let archive = &state.archive;
     let mut text = archive.metrics().render();
     if let Ok(c) = archive.index().counts().await {
         for (name, value) in [

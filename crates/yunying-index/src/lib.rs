@@ -23,7 +23,7 @@ pub mod search;
 mod schema;
 mod writer;
 
-pub use query::{IndexCounts, StoredInstance};
+pub use query::{IndexCounts, InstanceData, StoredInstance};
 use schema::Dialect;
 
 use std::path::Path;

@@ -96,3 +96,56 @@ impl Index {
         Ok(sqlx::query_as("SELECT object_key, digest FROM instances ORDER BY object_key").fetch_all(&self.pool).await?)
     }
 }
+
+/// An instance with what retrieval needs: its location, its metadata
+/// (deflated DICOM JSON) and its pixel layout.
+#[derive(Debug, Clone)]
+pub struct InstanceData {
+    pub stored: StoredInstance,
+    pub metadata: Vec<u8>,
+    pub pixel_layout: String,
+}
+
+type DataRow = (String, String, String, String, String, String, String, i64, Option<Vec<u8>>, Option<String>);
+
+const INSTANCE_DATA: &str = "SELECT i.sop_instance_uid, i.sop_class_uid, se.series_instance_uid,
+    st.study_instance_uid, i.transfer_syntax_uid, i.object_key, i.digest, i.size_bytes, d.metadata, d.pixel_layout
+    FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = se.study_pk
+    LEFT JOIN instance_data d ON d.instance_pk = i.id";
+
+impl Index {
+    /// The instances of a study, or of one of its series, or one instance,
+    /// in series then instance order, with their metadata. Empty when the
+    /// scope names nothing.
+    pub async fn instances_in(
+        &self,
+        study_instance_uid: &str,
+        series_instance_uid: Option<&str>,
+        sop_instance_uid: Option<&str>,
+    ) -> Result<Vec<InstanceData>> {
+        let mut sql = format!("{INSTANCE_DATA} WHERE st.study_instance_uid = $1");
+        if series_instance_uid.is_some() {
+            sql.push_str(" AND se.series_instance_uid = $2");
+        }
+        if sop_instance_uid.is_some() {
+            sql.push_str(if series_instance_uid.is_some() { " AND i.sop_instance_uid = $3" } else { " AND i.sop_instance_uid = $2" });
+        }
+        sql.push_str(" ORDER BY se.series_number, se.id, i.instance_number, i.id");
+        let mut q = sqlx::query_as::<_, DataRow>(AssertSqlSafe(sql)).bind(study_instance_uid);
+        if let Some(series) = series_instance_uid {
+            q = q.bind(series);
+        }
+        if let Some(sop) = sop_instance_uid {
+            q = q.bind(sop);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| InstanceData {
+                stored: StoredInstance::from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)),
+                metadata: r.8.unwrap_or_default(),
+                pixel_layout: r.9.unwrap_or_default(),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,455 @@
+//! Reading stored instances back: their metadata, single frames through the
+//! pixel layout recorded at ingest (a frame of a multi-frame instance costs
+//! one ranged read, not the whole object), and whole instances re-encoded
+//! as Explicit VR Little Endian with decoded pixel data.
+//!
+//! Re-encoding keeps every value's bytes as stored (text is never decoded
+//! and re-encoded, so character sets survive); only headers, byte order and
+//! the pixel data change.
+
+use std::io::{Cursor, Read};
+
+use serde_json::{Map, Value as Json};
+use yunying_index::InstanceData;
+use yunying_store::ObjectStore;
+use yunying_transcode::{decode_frame, Lut, PixelInfo, TranscodeError};
+
+use crate::meta::FileMeta;
+use crate::metadata::{dicom_json, pixel_layout, resolve_vr, PixelLayout};
+use crate::record::{inflate, is_sequence};
+use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE};
+use crate::walker::{walk_collect, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
+use crate::Archive;
+
+/// Why something could not be retrieved.
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    /// A frame number outside 1..=NumberOfFrames.
+    #[error("frame {requested} does not exist (the instance has {frames})")]
+    NoSuchFrame { requested: u32, frames: usize },
+    #[error("the instance has no pixel data")]
+    NoPixelData,
+    #[error("no such attribute: {0}")]
+    NoSuchBulkData(String),
+    #[error(transparent)]
+    Transcode(#[from] TranscodeError),
+    #[error("object store: {0}")]
+    Store(String),
+    #[error("stored instance cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl Archive {
+    /// Instances in a scope (see [`yunying_index::Index::instances_in`]).
+    pub async fn instances(&self, study: &str, series: Option<&str>, sop: Option<&str>) -> Result<Vec<InstanceData>, RetrieveError> {
+        self.index().instances_in(study, series, sop).await.map_err(|e| RetrieveError::Store(format!("index: {e}")))
+    }
+
+    /// The instance's metadata as DICOM JSON bytes. Rows indexed before
+    /// metadata existed are built from the object on demand.
+    pub async fn metadata(&self, data: &InstanceData) -> Result<Vec<u8>, RetrieveError> {
+        if !data.metadata.is_empty() {
+            return inflate(&data.metadata).map_err(|e| RetrieveError::Corrupt(format!("metadata: {e}")));
+        }
+        let (store, key) = (self.store().clone(), data.stored.object_key.clone());
+        blocking(move || {
+            let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+            let parsed = Parsed::new(&object)?;
+            let json = dicom_json(&parsed.tree, parsed.enc, &parsed.ts, &parsed.sop_instance_uid, None);
+            Ok(serde_json::to_vec(&json).expect("JSON maps always serialise"))
+        })
+        .await
+    }
+
+    /// Frames (1-based numbers) in the stored transfer syntax.
+    pub async fn frames(&self, data: &InstanceData, numbers: &[u32]) -> Result<Vec<Vec<u8>>, RetrieveError> {
+        let store = self.store().clone();
+        let data = data.clone();
+        let numbers = numbers.to_vec();
+        blocking(move || read_frames(store.as_ref(), &data, &numbers)).await
+    }
+
+    /// Frames decoded to native little-endian pixels (Explicit VR LE), with
+    /// the photometric interpretation of the result.
+    pub async fn decoded_frames(&self, data: &InstanceData, numbers: &[u32]) -> Result<(Vec<Vec<u8>>, String), RetrieveError> {
+        let frames = self.frames(data, numbers).await?;
+        let info = self.pixel_info(data).await?;
+        let ts = data.stored.transfer_syntax_uid.clone();
+        blocking(move || {
+            let mut photometric = info.photometric_interpretation.clone();
+            let mut out = Vec::with_capacity(frames.len());
+            for frame in &frames {
+                let decoded = decode_frame(&ts, &info, frame)?;
+                photometric = decoded.photometric_interpretation;
+                out.push(decoded.bytes);
+            }
+            Ok((out, photometric))
+        })
+        .await
+    }
+
+    /// The Image Pixel module of an instance, from its metadata.
+    pub async fn pixel_info(&self, data: &InstanceData) -> Result<PixelInfo, RetrieveError> {
+        let json = self.metadata(data).await?;
+        let map: Map<String, Json> = serde_json::from_slice(&json).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+        pixel_info(&map).ok_or(RetrieveError::NoPixelData)
+    }
+
+    /// The whole instance as a Part 10 object in Explicit VR Little Endian.
+    pub async fn explicit_le(&self, data: &InstanceData) -> Result<Vec<u8>, RetrieveError> {
+        let (store, key) = (self.store().clone(), data.stored.object_key.clone());
+        blocking(move || {
+            let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+            to_explicit_le(&object)
+        })
+        .await
+    }
+
+    /// The value of a bulk data attribute (`path` as in BulkDataURIs), in
+    /// little-endian byte order; encapsulated pixel data gives its frames
+    /// concatenated.
+    pub async fn bulkdata(&self, data: &InstanceData, path: &str) -> Result<Vec<u8>, RetrieveError> {
+        let (store, key, path) = (self.store().clone(), data.stored.object_key.clone(), path.to_string());
+        blocking(move || {
+            let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+            let parsed = Parsed::new(&object)?;
+            let element = find_path(&parsed.tree, &path).ok_or_else(|| RetrieveError::NoSuchBulkData(path.clone()))?;
+            match &element.value {
+                Value::Fragments(fragments) => {
+                    Ok(fragments.iter().skip(1).flat_map(|f| parsed.slice(f.offset, f.len as u64).iter().copied()).collect())
+                }
+                Value::Inline(_) | Value::Bulk => {
+                    let mut bytes = parsed.slice(element.offset, element.len as u64).to_vec();
+                    if parsed.enc.big_endian {
+                        swap_to_le(&resolve_vr(element), &mut bytes);
+                    }
+                    Ok(bytes)
+                }
+                _ => Err(RetrieveError::NoSuchBulkData(path)),
+            }
+        })
+        .await
+    }
+}
+
+fn read_frames(store: &dyn ObjectStore, data: &InstanceData, numbers: &[u32]) -> Result<Vec<Vec<u8>>, RetrieveError> {
+    let key = &data.stored.object_key;
+    let layout = PixelLayout::decode(&data.pixel_layout);
+    let (layout, memory) = match layout {
+        Some(layout) => (layout, None),
+        None => {
+            // Deflated datasets (or rows without a layout): parse in memory.
+            let object = store.get(key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+            let parsed = Parsed::new(&object)?;
+            let layout = pixel_layout(&parsed.tree, 0, &parsed.ts).ok_or(RetrieveError::NoPixelData)?;
+            (layout, Some(parsed.dataset))
+        }
+    };
+    let count = layout.number_of_frames();
+    let read = |offset: u64, len: u64| -> Result<Vec<u8>, RetrieveError> {
+        match &memory {
+            Some(dataset) => dataset
+                .get(offset as usize..(offset + len) as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| RetrieveError::Corrupt("pixel data outside the dataset".into())),
+            None => store.get_range(key, offset, len).map_err(|e| RetrieveError::Store(e.to_string())),
+        }
+    };
+    let mut out = Vec::with_capacity(numbers.len());
+    for &n in numbers {
+        if n == 0 || n as usize > count {
+            return Err(RetrieveError::NoSuchFrame { requested: n, frames: count });
+        }
+        let i = (n - 1) as usize;
+        match &layout {
+            PixelLayout::Native { offset, len, frames } => {
+                let frame_len = len / (*frames).max(1) as u64;
+                out.push(read(offset + i as u64 * frame_len, frame_len)?);
+            }
+            PixelLayout::Encapsulated { frames } => {
+                let fragments = &frames[i];
+                if let [(offset, len)] = fragments[..] {
+                    out.push(read(offset, len as u64)?);
+                } else {
+                    let mut frame = Vec::new();
+                    for &(offset, len) in fragments {
+                        frame.extend(read(offset, len as u64)?);
+                    }
+                    out.push(frame);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A stored object parsed in memory.
+struct Parsed {
+    meta: FileMeta,
+    ts: String,
+    enc: DatasetEncoding,
+    sop_instance_uid: String,
+    /// The dataset bytes (inflated when deflated).
+    dataset: Vec<u8>,
+    tree: Vec<Element>,
+}
+
+impl Parsed {
+    fn new(object: &[u8]) -> Result<Parsed, RetrieveError> {
+        let mut cursor = Cursor::new(object);
+        let (meta, start) = FileMeta::read(&mut cursor).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+        let ts = meta.transfer_syntax_uid.clone();
+        let (enc, deflated) = dataset_encoding(&ts);
+        let raw = &object[start as usize..];
+        let dataset = if deflated {
+            let mut out = Vec::new();
+            flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+            out
+        } else {
+            raw.to_vec()
+        };
+        let mut src = SeekSource::new(Cursor::new(&dataset[..]), dataset.len() as u64).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+        let collect = Collect { wanted: &|_| false, tree: true, is_sequence: &is_sequence };
+        let tree = walk_collect(&mut src, enc, &collect).map_err(|e| RetrieveError::Corrupt(e.to_string()))?.tree;
+        let sop_instance_uid = meta.sop_instance_uid.clone();
+        Ok(Parsed { meta, ts, enc, sop_instance_uid, dataset, tree })
+    }
+
+    fn slice(&self, offset: u64, len: u64) -> &[u8] {
+        let start = (offset as usize).min(self.dataset.len());
+        let end = (offset.saturating_add(len) as usize).min(self.dataset.len());
+        &self.dataset[start..end]
+    }
+}
+
+/// Re-encode a Part 10 object as Explicit VR Little Endian.
+pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
+    let parsed = Parsed::new(object)?;
+    if parsed.ts == EXPLICIT_VR_LE {
+        return Ok(object.to_vec());
+    }
+    let compressed = is_compressed(&parsed.ts);
+    let mut decoded: Option<(Vec<u8>, String)> = None;
+    if compressed && parsed.tree.iter().any(|e| e.tag == PIXEL_DATA) {
+        let json = dicom_json(&parsed.tree, parsed.enc, &parsed.ts, &parsed.sop_instance_uid, None);
+        let info = pixel_info(&json).ok_or(RetrieveError::NoPixelData)?;
+        let layout = pixel_layout(&parsed.tree, 0, &parsed.ts).ok_or(RetrieveError::NoPixelData)?;
+        let PixelLayout::Encapsulated { frames } = layout else {
+            return Err(RetrieveError::Corrupt("compressed transfer syntax with native pixel data".into()));
+        };
+        let mut pixels = Vec::new();
+        let mut photometric = info.photometric_interpretation.clone();
+        for fragments in frames {
+            let frame: Vec<u8> = fragments.iter().flat_map(|&(o, l)| parsed.slice(o, l as u64).iter().copied()).collect();
+            let d = decode_frame(&parsed.ts, &info, &frame)?;
+            photometric = d.photometric_interpretation;
+            pixels.extend(d.bytes);
+        }
+        decoded = Some((pixels, photometric));
+    }
+    let meta = FileMeta { transfer_syntax_uid: EXPLICIT_VR_LE.to_string(), ..parsed.meta.clone() };
+    let mut out = meta.encode();
+    let writer = Writer { parsed: &parsed, decoded: decoded.as_ref() };
+    writer.dataset(&parsed.tree, &mut out, true);
+    Ok(out)
+}
+
+const PIXEL_DATA: u32 = 0x7FE0_0010;
+const PHOTOMETRIC_INTERPRETATION: u32 = 0x0028_0004;
+const PLANAR_CONFIGURATION: u32 = 0x0028_0006;
+const BITS_ALLOCATED: u32 = 0x0028_0100;
+
+struct Writer<'a> {
+    parsed: &'a Parsed,
+    decoded: Option<&'a (Vec<u8>, String)>,
+}
+
+impl Writer<'_> {
+    fn dataset(&self, elements: &[Element], out: &mut Vec<u8>, top: bool) {
+        for e in elements {
+            if e.tag & 0xFFFF == 0 {
+                continue; // group lengths would be wrong after re-encoding
+            }
+            if let (true, Some((pixels, photometric))) = (top, self.decoded) {
+                match e.tag {
+                    PIXEL_DATA => {
+                        let vr = if bits_allocated(&self.parsed.tree) > 8 { b"OW" } else { b"OB" };
+                        let mut value = pixels.clone();
+                        if value.len() % 2 == 1 {
+                            value.push(0);
+                        }
+                        header(out, e.tag, vr, value.len());
+                        out.extend(value);
+                        continue;
+                    }
+                    PHOTOMETRIC_INTERPRETATION => {
+                        let mut value = photometric.clone().into_bytes();
+                        if value.len() % 2 == 1 {
+                            value.push(b' ');
+                        }
+                        header(out, e.tag, b"CS", value.len());
+                        out.extend(value);
+                        continue;
+                    }
+                    PLANAR_CONFIGURATION => {
+                        header(out, e.tag, b"US", 2);
+                        out.extend(0u16.to_le_bytes());
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            let vr = resolve_vr(e);
+            match &e.value {
+                Value::Items(items) => {
+                    header(out, e.tag, b"SQ", UNDEFINED as usize);
+                    for item in items {
+                        out.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+                        self.dataset(item, out, false);
+                        out.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+                    }
+                    out.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+                }
+                Value::OpaqueSequence => {
+                    // Items we could not parse: kept as UN when their bytes
+                    // are implicit VR little endian (which UN may carry).
+                    if !self.parsed.enc.explicit_vr && !self.parsed.enc.big_endian {
+                        let bytes = self.parsed.slice(e.offset, e.len as u64);
+                        header(out, e.tag, b"UN", bytes.len());
+                        out.extend_from_slice(bytes);
+                    }
+                }
+                Value::Fragments(fragments) => {
+                    header(out, e.tag, b"OB", UNDEFINED as usize);
+                    for f in fragments {
+                        out.extend([0xFE, 0xFF, 0x00, 0xE0]);
+                        out.extend(f.len.to_le_bytes());
+                        out.extend_from_slice(self.parsed.slice(f.offset, f.len as u64));
+                    }
+                    out.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+                }
+                Value::Inline(_) | Value::Bulk => {
+                    let mut bytes = self.parsed.slice(e.offset, e.len as u64).to_vec();
+                    if self.parsed.enc.big_endian {
+                        swap_to_le(&vr, &mut bytes);
+                    }
+                    let vr = if is_long_vr(&vr) || bytes.len() <= 0xFFFF { vr } else { *b"UN" };
+                    header(out, e.tag, &vr, bytes.len());
+                    out.extend(bytes);
+                }
+            }
+        }
+    }
+}
+
+fn bits_allocated(tree: &[Element]) -> u16 {
+    tree.iter()
+        .find(|e| e.tag == BITS_ALLOCATED)
+        .and_then(|e| match &e.value {
+            Value::Inline(v) if v.len() >= 2 => Some(u16::from_le_bytes([v[0], v[1]])),
+            _ => None,
+        })
+        .unwrap_or(16)
+}
+
+fn is_long_vr(vr: &[u8; 2]) -> bool {
+    matches!(vr, b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV")
+}
+
+fn header(out: &mut Vec<u8>, tag: u32, vr: &[u8; 2], len: usize) {
+    out.extend(((tag >> 16) as u16).to_le_bytes());
+    out.extend((tag as u16).to_le_bytes());
+    out.extend(vr);
+    if is_long_vr(vr) {
+        out.extend([0, 0]);
+        out.extend((len as u32).to_le_bytes());
+    } else {
+        out.extend((len as u16).to_le_bytes());
+    }
+}
+
+/// Convert a big-endian value to little endian according to its VR.
+fn swap_to_le(vr: &[u8; 2], bytes: &mut [u8]) {
+    let width = match vr {
+        b"US" | b"SS" | b"OW" | b"AT" => 2,
+        b"UL" | b"SL" | b"FL" | b"OF" | b"OL" => 4,
+        b"FD" | b"OD" | b"SV" | b"UV" | b"OV" => 8,
+        _ => return,
+    };
+    bytes.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+}
+
+/// Find an element by bulk data path (`TAG` or `TAG/ITEM/TAG/...`).
+fn find_path<'a>(tree: &'a [Element], path: &str) -> Option<&'a Element> {
+    let mut parts = path.split('/');
+    let mut elements = tree;
+    loop {
+        let tag = u32::from_str_radix(parts.next()?, 16).ok()?;
+        let element = elements.iter().find(|e| e.tag == tag)?;
+        let Some(item) = parts.next() else { return Some(element) };
+        let Value::Items(items) = &element.value else { return None };
+        elements = items.get(item.parse::<usize>().ok()?)?;
+    }
+}
+
+/// The Image Pixel module (plus rescale and VOI) from an instance's DICOM JSON.
+pub fn pixel_info(json: &Map<String, Json>) -> Option<PixelInfo> {
+    let first = |tag: &str| json.get(tag)?.get("Value")?.get(0).cloned();
+    let number = |tag: &str| first(tag).and_then(|v| v.as_f64());
+    let int = |tag: &str, default: u16| number(tag).map_or(default, |v| v as u16);
+    let text = |tag: &str| first(tag).and_then(|v| v.as_str().map(str::to_string));
+    let rows = number("00280010")? as u16;
+    let columns = number("00280011")? as u16;
+    let values = |tag: &str| -> Vec<f64> {
+        json.get(tag)
+            .and_then(|e| e.get("Value"))
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_f64).collect())
+            .unwrap_or_default()
+    };
+    let windows = values("00281050").into_iter().zip(values("00281051")).filter(|(_, w)| *w > 0.0).collect();
+    let voi_lut = json
+        .get("00283010")
+        .and_then(|e| e.get("Value"))
+        .and_then(|v| v.get(0))
+        .and_then(|item| lut(item.as_object()?, "00283002", "00283006"));
+    let number_of_frames = number("00280008").map_or(1, |v| v.max(1.0) as u32);
+    let bits_allocated = int("00280100", 16);
+    Some(PixelInfo {
+        rows,
+        columns,
+        samples_per_pixel: int("00280002", 1),
+        bits_allocated,
+        bits_stored: int("00280101", bits_allocated),
+        high_bit: int("00280102", bits_allocated.saturating_sub(1)),
+        pixel_representation: int("00280103", 0),
+        photometric_interpretation: text("00280004").unwrap_or_else(|| "MONOCHROME2".into()),
+        planar_configuration: int("00280006", 0),
+        number_of_frames,
+        rescale_slope: number("00281053").unwrap_or(1.0),
+        rescale_intercept: number("00281052").unwrap_or(0.0),
+        windows,
+        voi_lut_function: text("00281056"),
+        voi_lut,
+        palette: None,
+    })
+}
+
+/// A LUT from a descriptor and inline data (bulk LUT data is not resolved).
+fn lut(item: &Map<String, Json>, descriptor: &str, data: &str) -> Option<Lut> {
+    let d: Vec<u32> = item.get(descriptor)?.get("Value")?.as_array()?.iter().filter_map(|v| v.as_u64().map(|v| v as u32)).collect();
+    let descriptor: [u32; 3] = d.get(..3)?.try_into().ok()?;
+    let data = item.get(data)?;
+    let words: Vec<u16> = if let Some(values) = data.get("Value").and_then(Json::as_array) {
+        values.iter().filter_map(|v| v.as_u64().map(|v| v as u16)).collect()
+    } else {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data.get("InlineBinary")?.as_str()?).ok()?;
+        bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+    };
+    Some(Lut { descriptor, data: words })
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RetrieveError> + Send + 'static) -> Result<T, RetrieveError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| RetrieveError::Store(format!("task failed: {e}")))?
+}
