@@ -22,5 +22,5 @@ if [ ! -e "$DATA/.demo-imported" ]; then
   touch "$DATA/.demo-imported"
 fi
 
-echo "== Yunying: DICOM 127.0.0.1:11112 (AE YUNYING), HTTP http://127.0.0.1:8042/healthz"
+echo "== Yunying: DICOM 127.0.0.1:11112 (AE YUNYING), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
 exec "$BIN" serve --data-dir "$DATA"
