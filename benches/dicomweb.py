@@ -54,7 +54,7 @@ from ingest import BenchError  # noqa: E402
 
 REPO = ib.REPO
 CACHE_ROOT = Path(os.environ.get("YUNYING_BENCH_CACHE", Path.home() / ".cache" / "yunying" / "bench-dicomweb"))
-FORMAT_VERSION = 1  # bump when the generated dataset changes; part of the cache key
+FORMAT_VERSION = 2  # bump when the generated dataset changes; part of the cache key
 BIG_SLICES = 500
 BIG_SIZE = 512
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -327,9 +327,11 @@ def _gen_worker(job: tuple) -> int:
         for k, se in enumerate(st["series"]):
             head, pix = encode_series_template(args, plan, st, se, pixels[(s + k) % 5])
             for i in range(se["count"]):
-                h = head.replace(uidb, det_uid(args.seed, "inst", s, k, i).encode())
-                h = h.replace(inumb, str(i + 1).ljust(6).encode())
+                # Numbers first: a generated UID may itself contain the
+                # instance-number placeholder's digits.
+                h = head.replace(inumb, str(i + 1).ljust(6).encode())
                 h = h.replace(zb, f"{-3.0 * i:.1f}".ljust(8).encode())
+                h = h.replace(uidb, det_uid(args.seed, "inst", s, k, i).encode())
                 with open(d / f"{k}_{i:05d}.dcm", "wb") as f:
                     f.write(h)
                     f.write(pix)
