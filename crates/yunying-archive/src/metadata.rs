@@ -120,9 +120,9 @@ pub fn pixel_layout(tree: &[Element], base: u64, transfer_syntax_uid: &str) -> O
         .max(1);
     match &pixel.value {
         Value::Fragments(items) => {
-            let (bot, fragments) = items.split_first()?;
-            let bot_bytes = bot.len;
-            let frames = group_fragments(fragments, declared_frames as usize, bot_bytes, transfer_syntax_uid);
+            // The first item is the Basic Offset Table, never pixel data.
+            let (_offset_table, fragments) = items.split_first()?;
+            let frames = group_fragments(fragments, declared_frames as usize, transfer_syntax_uid);
             Some(PixelLayout::Encapsulated {
                 frames: frames.into_iter().map(|f| f.iter().map(|x| (base + x.offset, x.len)).collect()).collect(),
             })
@@ -137,7 +137,7 @@ pub fn pixel_layout(tree: &[Element], base: u64, transfer_syntax_uid: &str) -> O
 /// Assign fragments to frames: one frame takes them all; as many fragments
 /// as frames is one each; otherwise a new frame starts at every fragment
 /// that opens a codestream (JPEG SOI, JPEG 2000 SOC, RLE header).
-fn group_fragments<'a>(fragments: &'a [Fragment], frames: usize, _bot_len: u32, ts: &str) -> Vec<Vec<&'a Fragment>> {
+fn group_fragments<'a>(fragments: &'a [Fragment], frames: usize, ts: &str) -> Vec<Vec<&'a Fragment>> {
     if frames <= 1 {
         return vec![fragments.iter().collect()];
     }
@@ -225,8 +225,8 @@ impl JsonContext {
             Value::Bulk | Value::Fragments(_) => {
                 obj.insert("BulkDataURI".into(), bulk());
             }
-            Value::Inline(raw) if e.tag == PIXEL_DATA || e.tag == FLOAT_PIXEL_DATA || e.tag == DOUBLE_PIXEL_DATA => {
-                let _ = raw;
+            // Pixel data is bulk data whatever its size.
+            Value::Inline(_) if matches!(e.tag, PIXEL_DATA | FLOAT_PIXEL_DATA | DOUBLE_PIXEL_DATA) => {
                 obj.insert("BulkDataURI".into(), bulk());
             }
             Value::Inline(raw) => {
@@ -333,8 +333,10 @@ fn number_or_null(v: &str, integer: bool) -> Json {
     }
 }
 
-/// A PN value as the JSON object of PS3.18 F.2.2.
-fn person_name(v: &str) -> Json {
+/// A PN value (UTF-8, groups separated by `=`) as the JSON object of
+/// PS3.18 F.2.2; trailing component delimiters are insignificant (PS3.5
+/// 6.2.1) and dropped.
+pub fn person_name(v: &str) -> Json {
     if v.is_empty() {
         return Json::Null;
     }
@@ -387,9 +389,9 @@ mod tests {
         let soi = [0xFF, 0xD8, 0xFF, 0xE0];
         let mid = [1, 2, 3, 4];
         let f = [frag(0, soi), frag(10, mid), frag(20, soi), frag(30, mid), frag(40, mid)];
-        let frames = group_fragments(&f, 2, 0, "1.2.840.10008.1.2.4.50");
+        let frames = group_fragments(&f, 2, "1.2.840.10008.1.2.4.50");
         assert_eq!(frames.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 3]);
-        let one = group_fragments(&f, 1, 0, "1.2.840.10008.1.2.4.50");
+        let one = group_fragments(&f, 1, "1.2.840.10008.1.2.4.50");
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].len(), 5);
     }

@@ -298,15 +298,17 @@ impl Walker<'_, '_> {
             let len = self.u32(enc, "item length")?;
             match tag {
                 SEQUENCE_DELIMITATION => return Ok(Value::Items(items)),
-                ITEM if len == UNDEFINED => items.push(self.dataset(enc, depth + 1, false, None)?),
-                ITEM if self.collect.tree => {
-                    let end = self.offset + len as u64;
-                    items.push(self.dataset(enc, depth + 1, false, Some(end))?);
-                }
+                ITEM if len == UNDEFINED || self.collect.tree => items.push(self.item(enc, depth, len)?),
                 ITEM => self.skip(len as u64, "item")?,
                 other => return Err(self.malformed(format!("expected item in sequence, found {other:08X}"))),
             }
         }
+    }
+
+    /// The elements of one item whose header (of length `len`) was just read.
+    fn item(&mut self, enc: DatasetEncoding, depth: usize, len: u32) -> Result<Vec<Element>, WalkError> {
+        let end = (len != UNDEFINED).then(|| self.offset + len as u64);
+        self.dataset(enc, depth + 1, false, end)
     }
 
     /// A defined-length sequence: read into memory and parse its items. If
@@ -328,11 +330,7 @@ impl Walker<'_, '_> {
                 let tag = nested.tag(enc, false)?.ok_or_else(|| nested.truncated("sequence"))?;
                 let item_len = nested.u32(enc, "item length")?;
                 match tag {
-                    ITEM if item_len == UNDEFINED => nested.dataset(enc, depth + 1, false, None),
-                    ITEM => {
-                        let end = nested.offset + item_len as u64;
-                        nested.dataset(enc, depth + 1, false, Some(end))
-                    }
+                    ITEM => nested.item(enc, depth, item_len),
                     other => Err(nested.malformed(format!("expected item in sequence, found {other:08X}"))),
                 }
             })();

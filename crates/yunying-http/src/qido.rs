@@ -204,7 +204,7 @@ fn match_json(m: &Match, level: Level, base: &str) -> Map<String, Json> {
                 attr.insert("Value".into(), json!([n]));
             }
             Field::Text(t) if a.vr == "PN" => {
-                attr.insert("Value".into(), json!([person_name(t)]));
+                attr.insert("Value".into(), json!([yunying_archive::metadata::person_name(t)]));
             }
             Field::Text(t) => {
                 let values: Vec<&str> = t.split('\\').collect();
@@ -224,17 +224,6 @@ fn match_json(m: &Match, level: Level, base: &str) -> Map<String, Json> {
     }
     obj.insert("00081190".into(), json!({"vr": "UR", "Value": [url]}));
     obj
-}
-
-/// A PN value as the object of PS3.18 F.2.2.
-pub(crate) fn person_name(v: &str) -> Json {
-    let mut obj = Map::new();
-    for (group, key) in v.splitn(3, '=').zip(["Alphabetic", "Ideographic", "Phonetic"]) {
-        if !group.is_empty() {
-            obj.insert(key.into(), json!(group));
-        }
-    }
-    Json::Object(obj)
 }
 
 /// Attributes the index does not keep, from each match's representative

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE, DEFLATED_EXPLICIT_VR_LE};
+use yunying_archive::syntax::{is_compressed, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
 
 use crate::error::ApiError;
@@ -276,7 +276,8 @@ async fn frames(
     } else {
         s.archive.decoded_frames(&instance, &numbers).await?.0
     };
-    let label = if native_le && stored_ts != IMPLICIT_VR_LE { EXPLICIT_VR_LE } else if native_le && target == EXPLICIT_VR_LE { EXPLICIT_VR_LE } else { target.as_str() };
+    // Only implicit VR data sent as stored keeps its own label.
+    let label = if native_le && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
     let content_type = format!("{part_type}; transfer-syntax={label}");
     let boundary = media::boundary();
     let body = media::multipart_body(&boundary, parts.into_iter().map(|p| (content_type.clone(), p)).collect());
@@ -327,7 +328,7 @@ fn negotiate_frames(ranges: &[MediaRange], stored: &str) -> Result<(&'static str
                 Some("*") => return Ok(("application/octet-stream", stored.to_string())),
                 Some(ts) if ts == stored => return Ok(("application/octet-stream", stored.to_string())),
                 None | Some(EXPLICIT_VR_LE) => {
-                    if is_native(stored) || yunying_transcode::can_decode(stored) {
+                    if !is_compressed(stored) || yunying_transcode::can_decode(stored) {
                         return Ok(("application/octet-stream", EXPLICIT_VR_LE.to_string()));
                     }
                 }
@@ -345,12 +346,8 @@ fn negotiate_frames(ranges: &[MediaRange], stored: &str) -> Result<(&'static str
     }
     Err(ApiError::not_acceptable(format!(
         "frames of this instance are available as application/octet-stream with transfer-syntax=* ({stored}){}",
-        if is_native(stored) || yunying_transcode::can_decode(stored) { " or 1.2.840.10008.1.2.1" } else { "" }
+        if !is_compressed(stored) || yunying_transcode::can_decode(stored) { " or 1.2.840.10008.1.2.1" } else { "" }
     )))
-}
-
-fn is_native(ts: &str) -> bool {
-    !yunying_archive::syntax::is_compressed(ts)
 }
 
 async fn bulkdata(
