@@ -173,14 +173,13 @@ impl Incoming {
         .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
         let record = record?;
         self.check_identity(&record)?;
-        if let Some(study) = &self.ctx.expected_study_instance_uid {
-            if record.study_instance_uid != *study {
+        if let Some(study) = &self.ctx.expected_study_instance_uid
+            && record.study_instance_uid != *study {
                 return Err(IngestError::SopClassMismatch(format!(
                     "instance belongs to study {}, not {study}",
                     record.study_instance_uid
                 )));
             }
-        }
 
         let key = original_key(
             &record.study_instance_uid,

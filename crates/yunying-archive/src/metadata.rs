@@ -321,11 +321,10 @@ fn finite(v: f64) -> Json {
 
 fn number_or_null(v: &str, integer: bool) -> Json {
     let v = v.trim_matches([' ', '\0']);
-    if integer {
-        if let Ok(n) = v.trim_start_matches('+').parse::<i64>() {
+    if integer
+        && let Ok(n) = v.trim_start_matches('+').parse::<i64>() {
             return json!(n);
         }
-    }
     match v.parse::<f64>() {
         Ok(f) if integer && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
         Ok(f) => finite(f),

@@ -165,11 +165,10 @@ fn parse_options(raw: &str) -> Result<RenderOptions, ApiError> {
                 if n.len() != 2 || n[1] <= 0.0 {
                     return Err(ApiError::bad_request("window must be center,width[,function] with width > 0"));
                 }
-                if let Some(f) = &function {
-                    if !matches!(f.as_str(), "LINEAR" | "LINEAR_EXACT" | "SIGMOID") {
+                if let Some(f) = &function
+                    && !matches!(f.as_str(), "LINEAR" | "LINEAR_EXACT" | "SIGMOID") {
                         return Err(ApiError::bad_request(format!("unknown VOI LUT function {f:?}")));
                     }
-                }
                 o.window = Some((n[0], n[1], function));
             }
             "viewport" => {

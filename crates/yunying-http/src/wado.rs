@@ -338,11 +338,10 @@ fn negotiate_frames(ranges: &[MediaRange], stored: &str) -> Result<(&'static str
                 continue;
             }
         }
-        if let Some(m) = stored_media {
-            if media::matches(payload, m) && r.transfer_syntax.as_deref().is_none_or(|t| t == "*" || t == stored) {
+        if let Some(m) = stored_media
+            && media::matches(payload, m) && r.transfer_syntax.as_deref().is_none_or(|t| t == "*" || t == stored) {
                 return Ok((m, stored.to_string()));
             }
-        }
     }
     Err(ApiError::not_acceptable(format!(
         "frames of this instance are available as application/octet-stream with transfer-syntax=* ({stored}){}",
