@@ -17,7 +17,7 @@ use yunying_transcode::{decode_frame, Lut, PixelInfo, TranscodeError};
 use crate::meta::FileMeta;
 use crate::metadata::{dicom_json, pixel_layout, resolve_vr, PixelLayout};
 use crate::record::{inflate, is_sequence};
-use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE};
+use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::walker::{walk_collect, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
 use crate::Archive;
 
@@ -101,6 +101,33 @@ impl Archive {
         blocking(move || {
             let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
             to_explicit_le(&object)
+        })
+        .await
+    }
+
+    /// The data set (no file meta) of an instance for sending over DIMSE in
+    /// `transfer_syntax`: the stored bytes as they are when it is the stored
+    /// syntax, otherwise re-encoded as Explicit or Implicit VR Little Endian
+    /// with decoded pixel data.
+    pub async fn network_dataset(&self, data: &InstanceData, transfer_syntax: &str) -> Result<Vec<u8>, RetrieveError> {
+        let (store, key) = (self.store().clone(), data.stored.object_key.clone());
+        let stored = data.stored.transfer_syntax_uid == transfer_syntax;
+        let implicit = match transfer_syntax {
+            _ if stored => false,
+            EXPLICIT_VR_LE => false,
+            IMPLICIT_VR_LE => true,
+            other => return Err(RetrieveError::Transcode(TranscodeError::UnsupportedTransferSyntax(other.to_string()))),
+        };
+        blocking(move || {
+            let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+            if stored {
+                let (_, start) = FileMeta::read(&mut Cursor::new(&object[..])).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+                let mut object = object;
+                object.drain(..start as usize);
+                Ok(object)
+            } else {
+                dataset_as_little_endian(&object, implicit)
+            }
         })
         .await
     }
@@ -228,6 +255,22 @@ pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
     if parsed.ts == EXPLICIT_VR_LE {
         return Ok(object.to_vec());
     }
+    let meta = FileMeta { transfer_syntax_uid: EXPLICIT_VR_LE.to_string(), ..parsed.meta.clone() };
+    let mut out = meta.encode();
+    reencode(&parsed, false, &mut out)?;
+    Ok(out)
+}
+
+/// The data set of a Part 10 object (no file meta) re-encoded in little
+/// endian, explicit or implicit VR, with decoded pixel data.
+pub fn dataset_as_little_endian(object: &[u8], implicit: bool) -> Result<Vec<u8>, RetrieveError> {
+    let parsed = Parsed::new(object)?;
+    let mut out = Vec::with_capacity(parsed.dataset.len() + 1024);
+    reencode(&parsed, implicit, &mut out)?;
+    Ok(out)
+}
+
+fn reencode(parsed: &Parsed, implicit: bool, out: &mut Vec<u8>) -> Result<(), RetrieveError> {
     let compressed = is_compressed(&parsed.ts);
     let mut decoded: Option<(Vec<u8>, String)> = None;
     if compressed && parsed.tree.iter().any(|e| e.tag == PIXEL_DATA) {
@@ -247,11 +290,9 @@ pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
         }
         decoded = Some((pixels, photometric));
     }
-    let meta = FileMeta { transfer_syntax_uid: EXPLICIT_VR_LE.to_string(), ..parsed.meta.clone() };
-    let mut out = meta.encode();
-    let writer = Writer { parsed: &parsed, decoded: decoded.as_ref() };
-    writer.dataset(&parsed.tree, &mut out, true);
-    Ok(out)
+    let writer = Writer { parsed, decoded: decoded.as_ref(), implicit };
+    writer.dataset(&parsed.tree, out, true);
+    Ok(())
 }
 
 const PIXEL_DATA: u32 = 0x7FE0_0010;
@@ -262,6 +303,8 @@ const BITS_ALLOCATED: u32 = 0x0028_0100;
 struct Writer<'a> {
     parsed: &'a Parsed,
     decoded: Option<&'a (Vec<u8>, String)>,
+    /// Implicit VR (headers without VR) instead of explicit.
+    implicit: bool,
 }
 
 impl Writer<'_> {
@@ -278,7 +321,7 @@ impl Writer<'_> {
                         if value.len() % 2 == 1 {
                             value.push(0);
                         }
-                        header(out, e.tag, vr, value.len());
+                        self.header(out, e.tag, vr, value.len());
                         out.extend(value);
                         continue;
                     }
@@ -287,12 +330,12 @@ impl Writer<'_> {
                         if value.len() % 2 == 1 {
                             value.push(b' ');
                         }
-                        header(out, e.tag, b"CS", value.len());
+                        self.header(out, e.tag, b"CS", value.len());
                         out.extend(value);
                         continue;
                     }
                     PLANAR_CONFIGURATION => {
-                        header(out, e.tag, b"US", 2);
+                        self.header(out, e.tag, b"US", 2);
                         out.extend(0u16.to_le_bytes());
                         continue;
                     }
@@ -302,7 +345,7 @@ impl Writer<'_> {
             let vr = resolve_vr(e);
             match &e.value {
                 Value::Items(items) => {
-                    header(out, e.tag, b"SQ", UNDEFINED as usize);
+                    self.header(out, e.tag, b"SQ", UNDEFINED as usize);
                     for item in items {
                         out.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
                         self.dataset(item, out, false);
@@ -315,12 +358,12 @@ impl Writer<'_> {
                     // are implicit VR little endian (which UN may carry).
                     if !self.parsed.enc.explicit_vr && !self.parsed.enc.big_endian {
                         let bytes = self.parsed.slice(e.offset, e.len as u64);
-                        header(out, e.tag, b"UN", bytes.len());
+                        self.header(out, e.tag, b"UN", bytes.len());
                         out.extend_from_slice(bytes);
                     }
                 }
                 Value::Fragments(fragments) => {
-                    header(out, e.tag, b"OB", UNDEFINED as usize);
+                    self.header(out, e.tag, b"OB", UNDEFINED as usize);
                     for f in fragments {
                         out.extend([0xFE, 0xFF, 0x00, 0xE0]);
                         out.extend(f.len.to_le_bytes());
@@ -334,10 +377,22 @@ impl Writer<'_> {
                         swap_to_le(&vr, &mut bytes);
                     }
                     let vr = if is_long_vr(&vr) || bytes.len() <= 0xFFFF { vr } else { *b"UN" };
-                    header(out, e.tag, &vr, bytes.len());
+                    self.header(out, e.tag, &vr, bytes.len());
                     out.extend(bytes);
                 }
             }
+        }
+    }
+}
+
+impl Writer<'_> {
+    fn header(&self, out: &mut Vec<u8>, tag: u32, vr: &[u8; 2], len: usize) {
+        if self.implicit {
+            out.extend(((tag >> 16) as u16).to_le_bytes());
+            out.extend((tag as u16).to_le_bytes());
+            out.extend((len as u32).to_le_bytes());
+        } else {
+            header(out, tag, vr, len);
         }
     }
 }

@@ -10,6 +10,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 pub const ASSOCIATE_RQ: u8 = 0x01;
+pub const ASSOCIATE_AC: u8 = 0x02;
+pub const ASSOCIATE_RJ: u8 = 0x03;
 pub const P_DATA_TF: u8 = 0x04;
 pub const RELEASE_RQ: u8 = 0x05;
 pub const RELEASE_RP: u8 = 0x06;
@@ -43,27 +45,63 @@ pub enum PduError {
     Io(#[from] std::io::Error),
 }
 
-/// Read one PDU of at most `max` body bytes.
-pub async fn read_pdu<R: AsyncRead + Unpin>(r: &mut R, max: u32, timeout: Duration) -> Result<RawPdu, PduError> {
-    let read = async {
-        let mut header = [0u8; 6];
-        match r.read_exact(&mut header).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(PduError::Closed),
-            Err(e) => return Err(e.into()),
+/// Reads PDUs from a connection through a buffer, so that a read can be
+/// abandoned (cancel safe) and resumed: an operation in progress polls the
+/// connection for a C-CANCEL without losing a partially received PDU.
+pub struct PduReader {
+    buf: BytesMut,
+}
+
+impl Default for PduReader {
+    fn default() -> Self {
+        PduReader { buf: BytesMut::with_capacity(64 * 1024) }
+    }
+}
+
+impl PduReader {
+    /// Read one PDU of at most `max` body bytes. Cancel safe.
+    pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: u32) -> Result<RawPdu, PduError> {
+        loop {
+            if self.buf.len() >= 6 {
+                let len = u32::from_be_bytes([self.buf[2], self.buf[3], self.buf[4], self.buf[5]]);
+                if len > max {
+                    return Err(PduError::TooLarge { len, max });
+                }
+                let total = 6 + len as usize;
+                if self.buf.len() >= total {
+                    let mut pdu = self.buf.split_to(total);
+                    let pdu_type = pdu[0];
+                    pdu.advance(6);
+                    return Ok(RawPdu { pdu_type, body: pdu.freeze() });
+                }
+                self.buf.reserve(total - self.buf.len());
+            } else {
+                self.buf.reserve(64 * 1024);
+            }
+            let n = r.read_buf(&mut self.buf).await?;
+            if n == 0 {
+                return Err(if self.buf.is_empty() {
+                    PduError::Closed
+                } else {
+                    PduError::Malformed("connection closed inside a PDU")
+                });
+            }
         }
-        let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
-        if len > max {
-            return Err(PduError::TooLarge { len, max });
+    }
+
+    /// [`PduReader::next`] with a time limit.
+    pub async fn next_within<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: u32, timeout: Duration) -> Result<RawPdu, PduError> {
+        tokio::time::timeout(timeout, self.next(r, max)).await.map_err(|_| PduError::Timeout)?
+    }
+
+    /// A PDU that has already arrived (or arrives without waiting), if any.
+    pub async fn ready<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: u32) -> Option<Result<RawPdu, PduError>> {
+        tokio::select! {
+            biased;
+            pdu = self.next(r, max) => Some(pdu),
+            _ = std::future::ready(()) => None,
         }
-        let mut body = BytesMut::zeroed(len as usize);
-        r.read_exact(&mut body).await.map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => PduError::Malformed("connection closed inside a PDU"),
-            _ => PduError::Io(e),
-        })?;
-        Ok(RawPdu { pdu_type: header[0], body: body.freeze() })
-    };
-    tokio::time::timeout(timeout, read).await.map_err(|_| PduError::Timeout)?
+    }
 }
 
 /// Split a P-DATA-TF body into its presentation data values (zero-copy).
@@ -96,6 +134,52 @@ pub async fn write_command<W: AsyncWrite + Unpin>(w: &mut W, context_id: u8, com
     pdu.push(0x03); // command, last fragment
     pdu.extend_from_slice(command);
     w.write_all(&pdu).await
+}
+
+/// Send a message: its command, then its data set (if any) in P-DATA-TF
+/// PDUs no larger than the peer's maximum (`max_pdu`, 0 = no limit).
+pub async fn write_message<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    context_id: u8,
+    command: &[u8],
+    data: Option<&[u8]>,
+    max_pdu: u32,
+) -> std::io::Result<()> {
+    let chunk = if max_pdu == 0 { DEFAULT_SEND_PDU } else { (max_pdu as usize).clamp(1024, 4 << 20) } - 6;
+    let mut pdu = Vec::with_capacity(12 + chunk.min(command.len().max(data.map_or(0, <[u8]>::len))));
+    let mut send = async |pdu: &mut Vec<u8>, bytes: &[u8], control: u8| -> std::io::Result<()> {
+        pdu.clear();
+        pdu.push(P_DATA_TF);
+        pdu.push(0);
+        pdu.extend_from_slice(&(6 + bytes.len() as u32).to_be_bytes());
+        pdu.extend_from_slice(&(2 + bytes.len() as u32).to_be_bytes());
+        pdu.push(context_id);
+        pdu.push(control);
+        pdu.extend_from_slice(bytes);
+        w.write_all(pdu).await
+    };
+    let pieces = command.chunks(chunk).count().max(1);
+    for (i, piece) in command.chunks(chunk).enumerate() {
+        send(&mut pdu, piece, 0x01 | if i + 1 == pieces { 0x02 } else { 0 }).await?;
+    }
+    if let Some(data) = data {
+        if data.is_empty() {
+            send(&mut pdu, &[], 0x02).await?;
+        }
+        let pieces = data.chunks(chunk).count();
+        for (i, piece) in data.chunks(chunk).enumerate() {
+            send(&mut pdu, piece, if i + 1 == pieces { 0x02 } else { 0 }).await?;
+        }
+    }
+    w.flush().await
+}
+
+/// PDU size we send when the peer sets no limit.
+const DEFAULT_SEND_PDU: usize = 256 * 1024;
+
+/// A-RELEASE-RQ.
+pub async fn write_release_rq<W: AsyncWrite + Unpin>(w: &mut W) -> std::io::Result<()> {
+    w.write_all(&[RELEASE_RQ, 0, 0, 0, 0, 4, 0, 0, 0, 0]).await
 }
 
 /// A-RELEASE-RP.

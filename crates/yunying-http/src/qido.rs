@@ -10,7 +10,7 @@ use axum::Router;
 use dicom_core::dictionary::DataDictionary;
 use dicom_dictionary_std::StandardDataDictionary;
 use serde_json::{json, Map, Value as Json};
-use yunying_index::search::{self, Field, Level, Match, Query};
+use yunying_index::search::{self, Level, Match, Query};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -194,25 +194,7 @@ pub(crate) fn base_url(headers: &HeaderMap) -> String {
 
 /// One result as DICOM JSON.
 fn match_json(m: &Match, level: Level, base: &str) -> Map<String, Json> {
-    let mut obj = Map::new();
-    for (a, value) in m.attributes.iter().zip(&m.values) {
-        let mut attr = Map::new();
-        attr.insert("vr".into(), json!(a.vr));
-        match value {
-            Field::Null => {}
-            Field::Integer(n) => {
-                attr.insert("Value".into(), json!([n]));
-            }
-            Field::Text(t) if a.vr == "PN" => {
-                attr.insert("Value".into(), json!([yunying_archive::metadata::person_name(t)]));
-            }
-            Field::Text(t) => {
-                let values: Vec<&str> = t.split('\\').collect();
-                attr.insert("Value".into(), json!(values));
-            }
-        }
-        obj.insert(format!("{:08X}", a.tag), Json::Object(attr));
-    }
+    let mut obj = yunying_archive::metadata::match_json(m);
     obj.insert("00080005".into(), json!({"vr": "CS", "Value": ["ISO_IR 192"]}));
     obj.insert("00080056".into(), json!({"vr": "CS", "Value": ["ONLINE"]}));
     let mut url = format!("{base}/studies/{}", m.text(STUDY_UID));

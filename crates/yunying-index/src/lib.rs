@@ -18,11 +18,13 @@
 //! object storage. It stores strings and numbers that the archive hands it.
 
 mod matching;
+mod peers;
 mod query;
 pub mod search;
 mod schema;
 mod writer;
 
+pub use peers::RemoteAe;
 pub use query::{IndexCounts, InstanceData, StoredInstance};
 use schema::Dialect;
 

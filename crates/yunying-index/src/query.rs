@@ -149,3 +149,36 @@ impl Index {
             .collect())
     }
 }
+
+impl Index {
+    /// Instances by primary key (as [`crate::search::Match::instance_pk`]),
+    /// in series then instance order.
+    pub async fn instances_by_pk(&self, pks: &[i64]) -> Result<Vec<InstanceData>> {
+        let mut out = Vec::with_capacity(pks.len());
+        for chunk in pks.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let sql = format!("{INSTANCE_DATA} WHERE i.id IN ({}) ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id", list.join(","));
+            let rows: Vec<DataRow> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+            out.extend(rows.into_iter().map(|r| InstanceData {
+                stored: StoredInstance::from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)),
+                metadata: r.8.unwrap_or_default(),
+                pixel_layout: r.9.unwrap_or_default(),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Number of studies, series and instances of a patient (issuer, ID).
+    pub async fn patient_counts(&self, issuer: &str, patient_id: &str) -> Result<(i64, i64, i64)> {
+        let row: (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT st.id), COUNT(DISTINCT se.id), COUNT(i.id)
+             FROM patients p JOIN studies st ON st.patient_pk = p.id JOIN series se ON se.study_pk = st.id
+             JOIN instances i ON i.series_pk = se.id WHERE p.issuer = $1 AND p.patient_id = $2",
+        )
+        .bind(issuer)
+        .bind(patient_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+}

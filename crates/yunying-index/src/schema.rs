@@ -147,6 +147,16 @@ ALTER TABLE studies ADD COLUMN referring_words TEXT NOT NULL DEFAULT '';
 CREATE INDEX patients_patient_id ON patients (patient_id);
 CREATE INDEX series_modality ON series (modality);
 "#,
+    // 3: the AE registry (C-MOVE destinations, storage commitment requesters).
+    r#"
+CREATE TABLE remote_aes (
+    ae_title TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    institution TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL DEFAULT ''
+);
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.
