@@ -48,6 +48,37 @@ enum Command {
     },
     /// Rebuild the index from the objects in the store.
     Reindex,
+    /// The AE registry: remote DICOM applications (C-MOVE destinations,
+    /// storage commitment requesters). Shared by every node; changes apply
+    /// to a running server at once.
+    Ae {
+        #[command(subcommand)]
+        command: AeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AeCommand {
+    /// List the registered AEs.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register an AE (or change the one with the same title).
+    Add {
+        /// AE title (1-16 characters).
+        title: String,
+        /// Host name or address.
+        host: String,
+        /// DICOM port.
+        port: u16,
+        /// Institution code the AE belongs to.
+        #[arg(long, default_value = "")]
+        institution: String,
+    },
+    /// Remove an AE.
+    Remove { title: String },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,7 +102,49 @@ fn main() -> anyhow::Result<()> {
             let archive = open_archive(&config).await?;
             import::reindex(&archive).await
         }),
+        Command::Ae { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let result = ae(archive.index(), command).await;
+            archive.index().clone().close().await;
+            result
+        }),
     }
+}
+
+async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
+    match command {
+        AeCommand::List { json } => {
+            let aes = index.remote_aes().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&aes)?);
+            } else if aes.is_empty() {
+                println!("no AEs registered (add one with `yunying ae add TITLE HOST PORT`)");
+            } else {
+                println!("{:<16}  {:<32}  {:>5}  institution", "AE title", "host", "port");
+                for ae in aes {
+                    println!("{:<16}  {:<32}  {:>5}  {}", ae.ae_title, ae.host, ae.port, ae.institution);
+                }
+            }
+        }
+        AeCommand::Add { title, host, port, institution } => {
+            let title = title.trim().to_string();
+            if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
+                anyhow::bail!("an AE title is 1 to 16 printable ASCII characters without backslash: {title:?}");
+            }
+            if host.trim().is_empty() || port == 0 {
+                anyhow::bail!("the AE needs a host and a non-zero port");
+            }
+            index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution }).await?;
+            println!("registered {title}");
+        }
+        AeCommand::Remove { title } => {
+            if !index.remove_remote_ae(title.trim()).await? {
+                anyhow::bail!("no AE titled {:?} is registered", title.trim());
+            }
+            println!("removed {}", title.trim());
+        }
+    }
+    Ok(())
 }
 
 fn init_tracing() {

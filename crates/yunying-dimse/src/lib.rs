@@ -1,8 +1,10 @@
-//! The DICOM network service: C-ECHO and C-STORE SCP on tokio.
+//! The DICOM network service on tokio: C-ECHO and C-STORE SCP, C-FIND,
+//! C-MOVE and C-GET SCP (Patient Root and Study Root), and the Storage
+//! Commitment Push Model SCP.
 //!
 //! Associations are negotiated here on dicom-ul's PDU codec (so we choose
-//! transfer syntaxes: compressed ones first) and their P-DATA is streamed
-//! into the archive's ingest path. Every socket gets TCP_NODELAY; every read
+//! transfer syntaxes: compressed ones first for storage) and their P-DATA is
+//! streamed into the archive's ingest path. Every socket gets TCP_NODELAY; every read
 //! has a timeout; the number of concurrent associations is bounded; shutdown
 //! stops accepting, lets in-flight C-STOREs finish, then aborts idle
 //! associations.
@@ -11,8 +13,14 @@
 //! `Incoming::finish` returned, i.e. after the instance is durable.
 
 mod association;
+mod client;
 mod command;
+mod commitment;
+mod dataset;
+mod find;
+mod operations;
 mod pdu;
+mod retrieve;
 mod service;
 
 use std::future::Future;
@@ -45,6 +53,16 @@ pub struct DimseConfig {
     /// How long a peer may stall in the middle of a request.
     #[serde(with = "secs")]
     pub data_timeout: Duration,
+    /// How long connecting to a C-MOVE destination (or a storage commitment
+    /// requester) may take.
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+    /// Person names match case-insensitively in C-FIND (`Wang*` finds
+    /// `WANG^WEI`); false matches case as written.
+    pub case_insensitive_names: bool,
+    /// Most matches a C-FIND returns; beyond it the search ends with status
+    /// A700 (out of resources) and a comment, after the first matches.
+    pub max_find_results: usize,
 }
 
 impl Default for DimseConfig {
@@ -56,6 +74,9 @@ impl Default for DimseConfig {
             max_pdu_length: 1 << 20,
             idle_timeout: Duration::from_secs(120),
             data_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            case_insensitive_names: true,
+            max_find_results: 10_000,
         }
     }
 }
@@ -123,7 +144,8 @@ async fn handle(
     shutdown: watch::Receiver<bool>,
 ) {
     let metrics = archive.metrics();
-    let rq = match pdu::read_pdu(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT).await {
+    let mut reader = pdu::PduReader::default();
+    let rq = match reader.next_within(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT).await {
         Ok(raw) if raw.pdu_type == pdu::ASSOCIATE_RQ => {
             let mut whole = Vec::with_capacity(6 + raw.body.len());
             whole.extend_from_slice(&[pdu::ASSOCIATE_RQ, 0]);
@@ -154,7 +176,7 @@ async fn handle(
             tracing::warn!(%peer, "association rejected: {why}");
             let _ = pdu::write_reject(&mut socket, result, source, reason).await;
         }
-        Negotiated::Accept { ac, caller, contexts } => {
+        Negotiated::Accept { ac, caller, accepted } => {
             let mut bytes = Vec::with_capacity(512);
             if dicom_ul::write_pdu(&mut bytes, &ac).is_err() {
                 return;
@@ -167,7 +189,7 @@ async fn handle(
             }
             metrics.associations_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics.associations_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            service::Association { socket, archive: &archive, config, caller, contexts, shutdown }.run().await;
+            service::Association::new(socket, reader, &archive, config, caller, accepted, shutdown).run().await;
             metrics.associations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }

@@ -123,19 +123,6 @@ pub fn split_pdata(mut body: Bytes) -> Result<Vec<Pdv>, PduError> {
     Ok(pdvs)
 }
 
-/// Send a command message as one P-DATA-TF with a single, last PDV.
-pub async fn write_command<W: AsyncWrite + Unpin>(w: &mut W, context_id: u8, command: &[u8]) -> std::io::Result<()> {
-    let mut pdu = Vec::with_capacity(12 + command.len());
-    pdu.push(P_DATA_TF);
-    pdu.push(0);
-    pdu.extend_from_slice(&(6 + command.len() as u32).to_be_bytes());
-    pdu.extend_from_slice(&(2 + command.len() as u32).to_be_bytes());
-    pdu.push(context_id);
-    pdu.push(0x03); // command, last fragment
-    pdu.extend_from_slice(command);
-    w.write_all(&pdu).await
-}
-
 /// Send a message: its command, then its data set (if any) in P-DATA-TF
 /// PDUs no larger than the peer's maximum (`max_pdu`, 0 = no limit).
 pub async fn write_message<W: AsyncWrite + Unpin>(

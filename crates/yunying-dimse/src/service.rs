@@ -1,4 +1,12 @@
-//! One association: the P-DATA loop serving C-ECHO and C-STORE.
+//! One association: the P-DATA loop. C-ECHO and C-STORE are served here;
+//! query/retrieve and storage commitment in `operations`.
+//!
+//! Requests are served one at a time (no asynchronous operations window).
+//! While a C-FIND, C-MOVE or C-GET runs, the connection is polled between
+//! responses for its C-CANCEL (and, for C-GET, read for the C-STORE
+//! responses of the sub-operations) through a cancel-safe PDU reader.
+
+use std::collections::VecDeque;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -6,13 +14,17 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
 
-use crate::association::Context;
-use crate::command::{Command, Response, C_CANCEL_RQ, C_ECHO_RQ, C_STORE_RQ};
-use crate::pdu::{self, PduError};
+use crate::association::{Accepted, Context};
+use crate::command::{Command, Response, C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, N_ACTION_RQ, RESPONSE};
+use crate::commitment::Report;
+use crate::pdu::{self, PduError, PduReader};
 use crate::DimseConfig;
 
 /// Command sets are small; anything larger is an abuse.
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
+/// Largest identifier (C-FIND, C-MOVE, C-GET) or N-ACTION data set.
+const MAX_REQUEST_DATASET: usize = 4 << 20;
+const N_EVENT_REPORT_RSP: u16 = 0x8100;
 
 /// What the association is in the middle of.
 enum State {
@@ -35,38 +47,88 @@ enum Sink {
     Store(Incoming),
     /// Discarded: the request already failed (answered when the data ends).
     Failed(IngestError),
+    /// Kept in memory: the identifier of a query/retrieve or N-ACTION
+    /// (`None` once it grew past the limit).
+    Collect(Option<Vec<u8>>),
     /// Discarded: a request with a data set that we do not serve.
     Unsupported,
 }
 
 pub struct Association<'a> {
-    pub socket: TcpStream,
-    pub archive: &'a Archive,
-    pub config: &'a DimseConfig,
-    pub caller: Caller,
-    pub contexts: Vec<Context>,
-    pub shutdown: watch::Receiver<bool>,
+    pub(crate) socket: TcpStream,
+    pub(crate) reader: PduReader,
+    pub(crate) archive: &'a Archive,
+    pub(crate) config: &'a DimseConfig,
+    pub(crate) caller: Caller,
+    pub(crate) accepted: Accepted,
+    shutdown: watch::Receiver<bool>,
+    /// Command fragments read while an operation runs.
+    partial: Option<(u8, BytesMut)>,
+    /// Message ID of the operation in progress (for its C-CANCEL).
+    pub(crate) current: Option<u16>,
+    pub(crate) cancel_requested: bool,
+    /// C-STORE responses of C-GET sub-operations, as they arrive.
+    pub(crate) store_responses: VecDeque<Command>,
+    /// Storage commitment reports sent here and not yet acknowledged.
+    pub(crate) pending_reports: Vec<(u16, Report)>,
+    next_message_id: u16,
 }
 
-impl Association<'_> {
-    /// Serve requests until release, abort, error or shutdown.
+impl<'a> Association<'a> {
+    pub fn new(
+        socket: TcpStream,
+        reader: PduReader,
+        archive: &'a Archive,
+        config: &'a DimseConfig,
+        caller: Caller,
+        accepted: Accepted,
+        shutdown: watch::Receiver<bool>,
+    ) -> Association<'a> {
+        Association {
+            socket,
+            reader,
+            archive,
+            config,
+            caller,
+            accepted,
+            shutdown,
+            partial: None,
+            current: None,
+            cancel_requested: false,
+            store_responses: VecDeque::new(),
+            pending_reports: Vec::new(),
+            next_message_id: 1,
+        }
+    }
+
+    /// Serve requests until release, abort, error or shutdown; then hand
+    /// unacknowledged storage commitment reports to a new association.
     pub async fn run(mut self) {
+        self.serve().await;
+        for (_, report) in std::mem::take(&mut self.pending_reports) {
+            let (archive, config, requester) = (self.archive.clone(), self.config.clone(), self.caller.calling_ae.clone());
+            tokio::spawn(crate::commitment::deliver(archive, config, requester, report));
+        }
+    }
+
+    async fn serve(&mut self) {
         let mut state = State::Idle;
         loop {
             let idle = matches!(state, State::Idle);
+            let max = self.config.max_pdu_length;
             let pdu = if idle {
                 // Between requests a shutdown may end the association; during
                 // one, the request is allowed to finish.
                 let mut shutdown = self.shutdown.clone();
                 tokio::select! {
-                    pdu = pdu::read_pdu(&mut self.socket, self.config.max_pdu_length, self.config.idle_timeout) => pdu,
+                    pdu = self.reader.next_within(&mut self.socket, max, self.config.idle_timeout) => pdu,
                     _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                         let _ = pdu::write_abort(&mut self.socket, 0).await;
                         return;
                     }
                 }
             } else {
-                pdu::read_pdu(&mut self.socket, self.config.max_pdu_length, self.config.data_timeout).await
+                self.reader.next_within(&mut self.socket, max, self.config.data_timeout).await
             };
             let pdu = match pdu {
                 Ok(pdu) => pdu,
@@ -112,8 +174,12 @@ impl Association<'_> {
         }
     }
 
+    fn context(&self, id: u8) -> Option<Context> {
+        self.accepted.contexts.iter().find(|c| c.id == id).cloned()
+    }
+
     async fn on_pdv(&mut self, state: State, pdv: pdu::Pdv) -> Result<State, ProtocolError> {
-        let Some(context) = self.contexts.iter().find(|c| c.id == pdv.context_id).cloned() else {
+        let Some(context) = self.context(pdv.context_id) else {
             return Err(ProtocolError("PDV on a presentation context that was not accepted"));
         };
         match (state, pdv.is_command) {
@@ -129,10 +195,17 @@ impl Association<'_> {
                 self.command_fragment(context, bytes, pdv.is_last).await
             }
             (State::Data(mut data), false) if data.context_id == pdv.context_id => {
-                if let Sink::Store(incoming) = &mut data.sink {
-                    if let Err(e) = incoming.write(pdv.data).await {
-                        data.sink = Sink::Failed(e); // dropping the Incoming discards its spool
+                match &mut data.sink {
+                    Sink::Store(incoming) => {
+                        if let Err(e) = incoming.write(pdv.data).await {
+                            data.sink = Sink::Failed(e); // dropping the Incoming discards its spool
+                        }
                     }
+                    Sink::Collect(Some(bytes)) if bytes.len() + pdv.data.len() <= MAX_REQUEST_DATASET => {
+                        bytes.extend_from_slice(&pdv.data);
+                    }
+                    Sink::Collect(kept) => *kept = None,
+                    Sink::Failed(_) | Sink::Unsupported => {}
                 }
                 if pdv.is_last {
                     self.complete(*data, &context).await?;
@@ -155,7 +228,11 @@ impl Association<'_> {
                 self.respond(&context, &command, 0x8030, 0x0000, None, None).await?;
                 Ok(State::Idle)
             }
-            C_CANCEL_RQ => Ok(State::Idle),
+            C_CANCEL_RQ => Ok(State::Idle), // for an operation already finished
+            _ if field & RESPONSE != 0 => {
+                self.on_response(command);
+                Ok(State::Idle)
+            }
             C_STORE_RQ if command.has_data_set() => {
                 let sink = match self.begin_store(&context, &command).await {
                     Ok(incoming) => Sink::Store(incoming),
@@ -163,19 +240,34 @@ impl Association<'_> {
                 };
                 Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink })))
             }
+            C_FIND_RQ | C_MOVE_RQ | C_GET_RQ | N_ACTION_RQ if command.has_data_set() => {
+                Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink: Sink::Collect(Some(Vec::new())) })))
+            }
             _ if command.has_data_set() => {
                 Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink: Sink::Unsupported })))
             }
             _ => {
-                self.respond(&context, &command, field | 0x8000, 0x0211, None, Some("unrecognized operation")).await?;
+                self.respond(&context, &command, field | RESPONSE, 0x0211, None, Some("unrecognized operation")).await?;
                 Ok(State::Idle)
             }
         }
     }
 
+    /// A response from the peer (to a request we sent on this association).
+    fn on_response(&mut self, command: Command) {
+        match command.command_field() {
+            Some(N_EVENT_REPORT_RSP) => {
+                let id = command.message_id_being_responded_to();
+                self.pending_reports.retain(|(m, _)| Some(*m) != id);
+            }
+            Some(0x8001) => self.store_responses.push_back(command),
+            _ => tracing::debug!(calling_ae = %self.caller.calling_ae, "ignoring an unexpected response"),
+        }
+    }
+
     async fn begin_store(&self, context: &Context, command: &Command) -> Result<Incoming, IngestError> {
-        if context.abstract_syntax == yunying_archive::syntax::VERIFICATION {
-            return Err(IngestError::SopClassMismatch("C-STORE on the Verification context".into()));
+        if context.service != crate::association::Service::Storage {
+            return Err(IngestError::SopClassMismatch(format!("C-STORE on a {} context", context.abstract_syntax)));
         }
         if command.affected_sop_class_uid() != context.abstract_syntax {
             return Err(IngestError::SopClassMismatch(format!(
@@ -190,7 +282,7 @@ impl Association<'_> {
             sop_instance_uid: command.affected_sop_instance_uid(),
             transfer_syntax_uid: context.transfer_syntax.clone(),
             source: "dimse",
-        expected_study_instance_uid: None,
+            expected_study_instance_uid: None,
         };
         self.archive.begin(ctx).await
     }
@@ -201,9 +293,10 @@ impl Association<'_> {
         let result = match data.sink {
             Sink::Unsupported => {
                 return self
-                    .respond(context, &data.command, field | 0x8000, 0x0211, None, Some("unrecognized operation"))
+                    .respond(context, &data.command, field | RESPONSE, 0x0211, None, Some("unrecognized operation"))
                     .await;
             }
+            Sink::Collect(bytes) => return self.operation(context, &data.command, bytes).await,
             Sink::Failed(e) => {
                 self.archive.metrics().failed(e.reason());
                 Err(e)
@@ -228,6 +321,21 @@ impl Association<'_> {
         }
     }
 
+    pub(crate) fn next_message_id(&mut self) -> u16 {
+        let id = self.next_message_id;
+        self.next_message_id = self.next_message_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Send a message (command and optional data set) within the data timeout.
+    pub(crate) async fn send(&mut self, context_id: u8, command: &[u8], data: Option<&[u8]>) -> Result<(), ProtocolError> {
+        let write = pdu::write_message(&mut self.socket, context_id, command, data, self.accepted.peer_max_pdu);
+        match tokio::time::timeout(self.config.data_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(ProtocolError("could not send to the peer")),
+        }
+    }
+
     async fn respond(
         &mut self,
         context: &Context,
@@ -247,20 +355,64 @@ impl Association<'_> {
             error_comment,
         }
         .encode();
-        let write = pdu::write_command(&mut self.socket, context.id, &bytes);
-        match tokio::time::timeout(self.config.data_timeout, write).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(ProtocolError("could not send the response")),
+        self.send(context.id, &bytes, None).await
+    }
+
+    /// Read what the peer sent while an operation runs: without waiting
+    /// (`wait` = None) or for at most `wait`. C-CANCEL of the current
+    /// operation and responses are recorded; anything else is a protocol
+    /// error (one operation at a time).
+    pub(crate) async fn pump(&mut self, wait: Option<std::time::Duration>) -> Result<(), ProtocolError> {
+        let max = self.config.max_pdu_length;
+        let raw = match wait {
+            None => match self.reader.ready(&mut self.socket, max).await {
+                None => return Ok(()),
+                Some(r) => r,
+            },
+            Some(d) => self.reader.next_within(&mut self.socket, max, d).await,
+        };
+        let raw = raw.map_err(|e| match e {
+            PduError::Timeout => ProtocolError("timed out waiting for the peer"),
+            _ => ProtocolError("the peer closed the connection during an operation"),
+        })?;
+        match raw.pdu_type {
+            pdu::P_DATA_TF => {}
+            pdu::ABORT => return Err(ProtocolError("the peer aborted during an operation")),
+            _ => return Err(ProtocolError("unexpected PDU during an operation")),
         }
+        for pdv in pdu::split_pdata(raw.body).map_err(|_| ProtocolError("malformed P-DATA"))? {
+            if !pdv.is_command {
+                return Err(ProtocolError("a data set arrived while an operation runs"));
+            }
+            let (_, bytes) = self.partial.get_or_insert_with(|| (pdv.context_id, BytesMut::new()));
+            if bytes.len() + pdv.data.len() > MAX_COMMAND_BYTES {
+                return Err(ProtocolError("command set too large"));
+            }
+            bytes.extend_from_slice(&pdv.data);
+            if !pdv.is_last {
+                continue;
+            }
+            let (_, bytes) = self.partial.take().unwrap_or_default();
+            let command = Command::decode(&bytes).ok_or(ProtocolError("malformed command set"))?;
+            match command.command_field() {
+                Some(C_CANCEL_RQ) => {
+                    if command.message_id_being_responded_to().is_some() && command.message_id_being_responded_to() == self.current {
+                        self.cancel_requested = true;
+                    }
+                }
+                Some(f) if f & RESPONSE != 0 => self.on_response(command),
+                _ => return Err(ProtocolError("a request arrived while another is in progress")),
+            }
+        }
+        Ok(())
     }
 }
 
 #[derive(Debug)]
-struct ProtocolError(&'static str);
+pub struct ProtocolError(pub &'static str);
 
 impl std::fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0)
     }
 }
-

@@ -106,6 +106,12 @@ pub fn attribute_by_keyword(keyword: &str) -> Option<&'static Attribute> {
     ATTRIBUTES.iter().find(|a| a.keyword == keyword)
 }
 
+/// Set on a date attribute's tag in [`Query::keys`] for combined date-time
+/// matching (PS3.4 C.2.2.2.5): the value is a range of `YYYYMMDDhhmmss`
+/// date-times (either bound may be empty) matched against the date and the
+/// time attribute of the same entity together.
+pub const COMBINED_DATETIME: u32 = 0x8000_0000;
+
 /// A search.
 #[derive(Debug, Clone)]
 pub struct Query {
@@ -223,6 +229,10 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
     let mut binds: Vec<String> = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
     for (tag, value) in &query.keys {
+        if tag & COMBINED_DATETIME != 0 {
+            conditions.push(combined_datetime(*tag & !COMBINED_DATETIME, value, query.level, &mut binds)?);
+            continue;
+        }
         let Some(a) = attribute(*tag) else { continue };
         if a.level > query.level {
             return Err(QueryError::WrongLevel { keyword: a.keyword, level: query.level });
@@ -273,6 +283,36 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
         sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
     }
     Ok((sql, binds))
+}
+
+/// The condition of a combined date-time range on a date attribute and the
+/// time attribute that goes with it.
+fn combined_datetime(date_tag: u32, value: &str, level: Level, binds: &mut Vec<String>) -> std::result::Result<String, QueryError> {
+    let (Some(date), Some(time)) = (attribute(date_tag), attribute(date_tag + 0x10)) else {
+        return Err(QueryError::InvalidValue { keyword: "date-time", value: value.to_string(), why: "no such date and time pair" });
+    };
+    if date.kind != Date || time.kind != Time || date.level > level {
+        return Err(QueryError::WrongLevel { keyword: date.keyword, level });
+    }
+    let invalid = || QueryError::InvalidValue { keyword: date.keyword, value: value.to_string(), why: "not a date-time range" };
+    let (lo, hi) = value.split_once('-').ok_or_else(invalid)?;
+    let valid = |b: &str| b.len() >= 14 && b.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    let joined = format!("({} || SUBSTR(REPLACE({}, ':', '') || '000000', 1, 6))", date.column, time.column);
+    let mut parts = vec![format!("{} <> ''", date.column)];
+    for (bound, op) in [(lo, ">="), (hi, "<=")] {
+        if bound.is_empty() {
+            continue;
+        }
+        if !valid(bound) {
+            return Err(invalid());
+        }
+        binds.push(bound.to_string());
+        parts.push(format!("{joined} {op} ${}", binds.len()));
+    }
+    if parts.len() == 1 {
+        return Err(invalid());
+    }
+    Ok(format!("({})", parts.join(" AND ")))
 }
 
 /// The SQL condition of one matching key; `None` for universal matching.

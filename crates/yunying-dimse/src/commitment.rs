@@ -1,0 +1,168 @@
+//! Storage Commitment Push Model SCP (PS3.4 Annex J).
+//!
+//! An N-ACTION names instances; the N-EVENT-REPORT says which of them are
+//! durable here. An instance is committed when the index has it with the
+//! same SOP class and the object store holds its object at the indexed size
+//! (the index row is written only after the object is durable, so this is
+//! what a modality may delete its copy on). The report goes back on the
+//! same association while it is open; when the requester released it
+//! before acknowledging, on a new association to the requester's AE from
+//! the registry.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value as Json};
+use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
+use yunying_archive::Archive;
+
+use crate::association::STORAGE_COMMITMENT_PUSH;
+use crate::client::{Client, Proposal};
+use crate::command::{CommandBuilder, AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, EVENT_TYPE_ID, MESSAGE_ID, N_EVENT_REPORT_RQ};
+use crate::find::first_text;
+use crate::DimseConfig;
+
+/// The well-known SOP Instance of the Storage Commitment Push Model.
+pub const WELL_KNOWN_INSTANCE: &str = "1.2.840.10008.1.20.1.1";
+const TRANSACTION_UID: &str = "00081195";
+const REFERENCED_SOP_SEQUENCE: &str = "00081199";
+const FAILED_SOP_SEQUENCE: &str = "00081198";
+const REFERENCED_SOP_CLASS_UID: &str = "00081150";
+const REFERENCED_SOP_INSTANCE_UID: &str = "00081155";
+const FAILURE_REASON: &str = "00081197";
+const RETRIEVE_AE_TITLE: &str = "00080054";
+
+/// Failure reasons (PS3.3 C.14.1.1).
+const NO_SUCH_OBJECT_INSTANCE: u16 = 0x0112;
+const PROCESSING_FAILURE: u16 = 0x0110;
+const CLASS_INSTANCE_CONFLICT: u16 = 0x0119;
+
+/// A commitment request: its transaction and the references in it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub transaction_uid: String,
+    pub references: Vec<(String, String)>,
+}
+
+/// Parse an N-ACTION data set; `Err` names what is missing.
+pub fn parse(dataset: &Map<String, Json>) -> Result<Request, &'static str> {
+    let transaction_uid = first_text(dataset, TRANSACTION_UID).filter(|t| !t.is_empty()).ok_or("no Transaction UID")?;
+    let items = dataset
+        .get(REFERENCED_SOP_SEQUENCE)
+        .and_then(|s| s.get("Value"))
+        .and_then(Json::as_array)
+        .ok_or("no Referenced SOP Sequence")?;
+    let mut references = Vec::with_capacity(items.len());
+    for item in items.iter().filter_map(Json::as_object) {
+        let class = first_text(item, REFERENCED_SOP_CLASS_UID).unwrap_or_default();
+        let instance = first_text(item, REFERENCED_SOP_INSTANCE_UID).ok_or("a reference without a SOP Instance UID")?;
+        references.push((class, instance));
+    }
+    Ok(Request { transaction_uid, references })
+}
+
+/// The outcome to report.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub event_type: u16,
+    pub dataset: Map<String, Json>,
+}
+
+/// Check each reference against the index and the object store.
+pub async fn check(archive: &Archive, config: &DimseConfig, request: &Request) -> Report {
+    let mut committed = Vec::new();
+    let mut failed = Vec::new();
+    for (class, instance) in &request.references {
+        let reason = match archive.index().instance(instance).await {
+            Ok(Some(stored)) if !class.is_empty() && stored.sop_class_uid != *class => Some(CLASS_INSTANCE_CONFLICT),
+            Ok(Some(stored)) => {
+                let store = archive.store().clone();
+                let key = stored.object_key.clone();
+                let size = tokio::task::spawn_blocking(move || store.size(&key)).await;
+                match size {
+                    Ok(Ok(n)) if n == stored.size_bytes as u64 => None,
+                    _ => Some(PROCESSING_FAILURE),
+                }
+            }
+            Ok(None) => Some(NO_SUCH_OBJECT_INSTANCE),
+            Err(_) => Some(PROCESSING_FAILURE),
+        };
+        let mut item = Map::new();
+        item.insert(REFERENCED_SOP_CLASS_UID.into(), json!({"vr": "UI", "Value": [class]}));
+        item.insert(REFERENCED_SOP_INSTANCE_UID.into(), json!({"vr": "UI", "Value": [instance]}));
+        match reason {
+            None => {
+                item.insert(RETRIEVE_AE_TITLE.into(), json!({"vr": "AE", "Value": [config.aet]}));
+                committed.push(Json::Object(item));
+            }
+            Some(reason) => {
+                item.insert(FAILURE_REASON.into(), json!({"vr": "US", "Value": [reason]}));
+                failed.push(Json::Object(item));
+            }
+        }
+    }
+    let mut dataset = Map::new();
+    dataset.insert(TRANSACTION_UID.into(), json!({"vr": "UI", "Value": [request.transaction_uid]}));
+    dataset.insert(RETRIEVE_AE_TITLE.into(), json!({"vr": "AE", "Value": [config.aet]}));
+    if !committed.is_empty() {
+        dataset.insert(REFERENCED_SOP_SEQUENCE.into(), json!({"vr": "SQ", "Value": committed}));
+    }
+    let event_type = if failed.is_empty() { 1 } else { 2 };
+    if !failed.is_empty() {
+        dataset.insert(FAILED_SOP_SEQUENCE.into(), json!({"vr": "SQ", "Value": failed}));
+    }
+    Report { event_type, dataset }
+}
+
+/// The N-EVENT-REPORT-RQ command set.
+pub fn event_report_command(message_id: u16, event_type: u16) -> Vec<u8> {
+    CommandBuilder::new(N_EVENT_REPORT_RQ)
+        .with_data_set()
+        .uid(AFFECTED_SOP_CLASS_UID, STORAGE_COMMITMENT_PUSH)
+        .us(MESSAGE_ID, message_id)
+        .uid(AFFECTED_SOP_INSTANCE_UID, WELL_KNOWN_INSTANCE)
+        .us(EVENT_TYPE_ID, event_type)
+        .encode()
+}
+
+/// Deliver a report on a new association to the requester's registered AE,
+/// with a few attempts.
+pub async fn deliver(archive: Archive, config: DimseConfig, requester: String, report: Report) {
+    let ae = match archive.index().remote_ae(&requester).await {
+        Ok(Some(ae)) => ae,
+        Ok(None) => {
+            tracing::warn!(requester = %requester, "storage commitment report not delivered: the requester is not in the AE registry");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(requester = %requester, error = %e, "storage commitment report not delivered: AE registry unavailable");
+            return;
+        }
+    };
+    let proposals = [Proposal {
+        abstract_syntax: STORAGE_COMMITMENT_PUSH.to_string(),
+        transfer_syntaxes: vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
+    }];
+    for (attempt, wait) in [0u64, 2, 10].into_iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let result = async {
+            let mut client =
+                Client::connect(&ae.host, ae.port, &config.aet, &ae.ae_title, &proposals, &[STORAGE_COMMITMENT_PUSH], config.connect_timeout)
+                    .await?;
+            let context = client.accepted[0].clone();
+            let id = client.next_message_id();
+            let data = crate::dataset::encode(&report.dataset, context.transfer_syntax != IMPLICIT_VR_LE);
+            client.send(context.id, &event_report_command(id, report.event_type), Some(&data)).await?;
+            let response = client.response(id).await?;
+            client.release().await;
+            Ok::<_, crate::client::ClientError>(response.status())
+        }
+        .await;
+        match result {
+            Ok(status) => {
+                tracing::info!(requester = %requester, status = ?status, "storage commitment report delivered on a new association");
+                return;
+            }
+            Err(e) => tracing::warn!(requester = %requester, attempt = attempt + 1, error = %e, "storage commitment report delivery failed"),
+        }
+    }
+}

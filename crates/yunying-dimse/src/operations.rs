@@ -1,0 +1,391 @@
+//! C-FIND, C-MOVE, C-GET and N-ACTION (storage commitment) on an
+//! association.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value as Json};
+use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
+use yunying_archive::InstanceData;
+
+use crate::association::{Context, Service, STORAGE_COMMITMENT_PUSH};
+use crate::client::{Client, ClientError, Proposal};
+use crate::command::*;
+use crate::commitment::{self, WELL_KNOWN_INSTANCE};
+use crate::find::{self, Failure, IDENTIFIER_MISMATCH};
+use crate::retrieve::{self, Progress, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, UNABLE_TO_PERFORM_SUBOPERATIONS};
+use crate::service::{Association, ProtocolError};
+
+/// Refused: out of resources (the C-FIND result cap).
+const OUT_OF_RESOURCES: u16 = 0xA700;
+/// Most presentation contexts in one association (odd IDs 1..=255).
+const MAX_CONTEXTS: usize = 128;
+
+/// A response to send: status, sub-operation counts, comment, data set.
+struct Reply<'a> {
+    status: u16,
+    progress: Option<&'a Progress>,
+    comment: Option<&'a str>,
+    data: Option<Map<String, Json>>,
+}
+
+impl Reply<'_> {
+    fn status(status: u16) -> Self {
+        Reply { status, progress: None, comment: None, data: None }
+    }
+}
+
+impl Association<'_> {
+    /// A request with a data set: dispatch on its command field.
+    pub(crate) async fn operation(&mut self, context: &Context, command: &Command, bytes: Option<Vec<u8>>) -> Result<(), ProtocolError> {
+        let field = command.command_field().unwrap_or(0);
+        let Some(bytes) = bytes else {
+            let reply = Reply { comment: Some("the request data set is too large"), ..Reply::status(0xC000) };
+            return self.reply(context, command, field | RESPONSE, reply).await;
+        };
+        let dataset = match yunying_archive::metadata::network_dataset_json(&bytes, context.explicit_vr()) {
+            Ok(d) => d,
+            Err(e) => {
+                let comment = format!("malformed data set: {e}");
+                let status = if field == N_ACTION_RQ { 0x0110 } else { IDENTIFIER_MISMATCH };
+                let reply = Reply { comment: Some(&comment), ..Reply::status(status) };
+                return self.reply(context, command, field | RESPONSE, reply).await;
+            }
+        };
+        match (field, context.service) {
+            (C_FIND_RQ, Service::Find { patient_root }) => self.c_find(context, command, patient_root, &dataset).await,
+            (C_MOVE_RQ, Service::Move { patient_root }) => self.c_move(context, command, patient_root, &dataset).await,
+            (C_GET_RQ, Service::Get { patient_root }) => self.c_get(context, command, patient_root, &dataset).await,
+            (N_ACTION_RQ, Service::Commitment) => self.n_action(context, command, &dataset).await,
+            _ => {
+                let reply = Reply { comment: Some("operation not supported on this presentation context"), ..Reply::status(0x0211) };
+                self.reply(context, command, field | RESPONSE, reply).await
+            }
+        }
+    }
+
+    async fn reply(&mut self, context: &Context, request: &Command, field: u16, reply: Reply<'_>) -> Result<(), ProtocolError> {
+        let sop_class = request.affected_sop_class_uid();
+        let mut b = CommandBuilder::new(field)
+            .uid(AFFECTED_SOP_CLASS_UID, if sop_class.is_empty() { &context.abstract_syntax } else { &sop_class })
+            .us(MESSAGE_ID_BEING_RESPONDED_TO, request.message_id())
+            .us(STATUS, reply.status);
+        if let Some(p) = reply.progress {
+            if reply.status == PENDING || reply.status == CANCEL {
+                b = b.us(REMAINING_SUBOPERATIONS, p.remaining);
+            }
+            b = b.us(COMPLETED_SUBOPERATIONS, p.completed).us(FAILED_SUBOPERATIONS, p.failed()).us(WARNING_SUBOPERATIONS, p.warning);
+        }
+        if let Some(comment) = reply.comment {
+            b = b.text(ERROR_COMMENT, &comment.chars().take(64).collect::<String>());
+        }
+        let data = reply.data.map(|d| crate::dataset::encode(&d, context.explicit_vr()));
+        if data.is_some() {
+            b = b.with_data_set();
+        }
+        self.send(context.id, &b.encode(), data.as_deref()).await
+    }
+
+    async fn c_find(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+        const RSP: u16 = C_FIND_RQ | RESPONSE;
+        let found = match find::find(self.archive, self.config, patient_root, identifier, self.accepted.find).await {
+            Ok(found) => found,
+            Err(Failure { status, comment }) => {
+                tracing::info!(calling_ae = %self.caller.calling_ae, status = format_args!("{status:04X}"), "C-FIND refused: {comment}");
+                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
+            }
+        };
+        self.begin(command);
+        let count = found.responses.len();
+        for response in found.responses {
+            self.pump(None).await?;
+            if self.cancel_requested {
+                self.current = None;
+                return self.reply(context, command, RSP, Reply::status(CANCEL)).await;
+            }
+            self.reply(context, command, RSP, Reply { data: Some(response), ..Reply::status(PENDING) }).await?;
+        }
+        self.current = None;
+        tracing::info!(calling_ae = %self.caller.calling_ae, matches = count, capped = found.capped, "C-FIND");
+        if found.capped {
+            let comment = format!("more than {} matches; narrow the query", self.config.max_find_results);
+            return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(OUT_OF_RESOURCES) }).await;
+        }
+        self.reply(context, command, RSP, Reply::status(0x0000)).await
+    }
+
+    fn begin(&mut self, command: &Command) {
+        self.current = Some(command.message_id());
+        self.cancel_requested = false;
+        self.store_responses.clear();
+    }
+
+    async fn c_move(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+        const RSP: u16 = C_MOVE_RQ | RESPONSE;
+        let destination = command.move_destination();
+        let ae = match self.archive.index().remote_ae(&destination).await {
+            Ok(Some(ae)) => ae,
+            Ok(None) => {
+                tracing::info!(calling_ae = %self.caller.calling_ae, destination = %destination, "C-MOVE to an unknown destination");
+                let comment = format!("move destination {destination:?} is not in the AE registry");
+                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(MOVE_DESTINATION_UNKNOWN) }).await;
+            }
+            Err(e) => {
+                let comment = format!("AE registry: {e}");
+                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(0xC000) }).await;
+            }
+        };
+        let instances = match retrieve::instances(self.archive, patient_root, identifier).await {
+            Ok(i) => i,
+            Err(Failure { status, comment }) => {
+                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
+            }
+        };
+        let mut progress = Progress::new(instances.len());
+        if instances.is_empty() {
+            return self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(0x0000) }).await;
+        }
+        self.begin(command);
+        let started = std::time::Instant::now();
+        let proposals = proposals_for(&instances);
+        let client =
+            Client::connect(&ae.host, ae.port, &self.config.aet, &ae.ae_title, &proposals, &[], self.config.connect_timeout).await;
+        let mut client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(destination = %destination, error = %e, "C-MOVE: cannot open the sub-association");
+                progress.fail_rest(&instances);
+                self.current = None;
+                let comment = format!("cannot reach {destination}: {e}");
+                let reply = Reply { progress: Some(&progress), comment: Some(&comment), data: progress.failed_list(), status: UNABLE_TO_PERFORM_SUBOPERATIONS };
+                return self.reply(context, command, RSP, reply).await;
+            }
+        };
+        let mut connected = true;
+        let originator = self.caller.calling_ae.clone();
+        for (i, data) in instances.iter().enumerate() {
+            self.pump(None).await?;
+            if self.cancel_requested {
+                break;
+            }
+            let uid = &data.stored.sop_instance_uid;
+            let chosen = retrieve::syntaxes_for(data)
+                .into_iter()
+                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
+            let Some((context_id, ts)) = chosen else {
+                tracing::info!(destination = %destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
+                progress.record(uid, None);
+                continue;
+            };
+            let dataset = match self.archive.network_dataset(data, &ts).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: instance cannot be sent in an accepted syntax");
+                    progress.record(uid, None);
+                    continue;
+                }
+            };
+            match client.store(context_id, &data.stored.sop_class_uid, uid, &dataset, Some((&originator, command.message_id()))).await {
+                Ok(status) => progress.record(uid, Some(status)),
+                Err(e) => {
+                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: the destination went away");
+                    progress.record(uid, None);
+                    progress.fail_rest(&instances[i + 1..]);
+                    connected = false;
+                    break;
+                }
+            }
+            if progress.remaining > 0 {
+                self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
+            }
+        }
+        if connected {
+            client.release().await;
+        } else {
+            client.abort().await;
+        }
+        self.finish_retrieve(context, command, RSP, &progress, &destination, started).await
+    }
+
+    async fn finish_retrieve(
+        &mut self,
+        context: &Context,
+        command: &Command,
+        rsp: u16,
+        progress: &Progress,
+        destination: &str,
+        started: std::time::Instant,
+    ) -> Result<(), ProtocolError> {
+        let cancelled = std::mem::take(&mut self.cancel_requested);
+        self.current = None;
+        let status = if cancelled { CANCEL } else { progress.final_status() };
+        tracing::info!(
+            calling_ae = %self.caller.calling_ae,
+            destination = %destination,
+            completed = progress.completed,
+            failed = progress.failed(),
+            warning = progress.warning,
+            cancelled,
+            seconds = started.elapsed().as_secs_f64(),
+            "{}", if rsp == C_MOVE_RQ | RESPONSE { "C-MOVE" } else { "C-GET" }
+        );
+        let reply = Reply { progress: Some(progress), data: progress.failed_list(), ..Reply::status(status) };
+        self.reply(context, command, rsp, reply).await
+    }
+
+    async fn c_get(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+        const RSP: u16 = C_GET_RQ | RESPONSE;
+        let instances = match retrieve::instances(self.archive, patient_root, identifier).await {
+            Ok(i) => i,
+            Err(Failure { status, comment }) => {
+                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
+            }
+        };
+        let mut progress = Progress::new(instances.len());
+        self.begin(command);
+        let started = std::time::Instant::now();
+        for data in &instances {
+            self.pump(None).await?;
+            if self.cancel_requested {
+                break;
+            }
+            let uid = &data.stored.sop_instance_uid;
+            let Some(store_context) = self.store_context_for(data) else {
+                tracing::info!(calling_ae = %self.caller.calling_ae, "C-GET: no storage context accepted for an instance's SOP class");
+                progress.record(uid, None);
+                continue;
+            };
+            let dataset = match self.archive.network_dataset(data, &store_context.transfer_syntax).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "C-GET: instance cannot be sent in the accepted syntax");
+                    progress.record(uid, None);
+                    continue;
+                }
+            };
+            let id = self.next_message_id();
+            let store = CommandBuilder::new(C_STORE_RQ)
+                .with_data_set()
+                .uid(AFFECTED_SOP_CLASS_UID, &data.stored.sop_class_uid)
+                .us(MESSAGE_ID, id)
+                .us(PRIORITY, 0)
+                .uid(AFFECTED_SOP_INSTANCE_UID, uid)
+                .encode();
+            self.send(store_context.id, &store, Some(&dataset)).await?;
+            let status = self.store_response(id).await?;
+            progress.record(uid, status);
+            if progress.remaining > 0 {
+                self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
+            }
+        }
+        let caller = self.caller.calling_ae.clone();
+        self.finish_retrieve(context, command, RSP, &progress, &caller, started).await
+    }
+
+    /// The storage context to send an instance on in a C-GET: the stored
+    /// syntax if accepted, else a little endian one; the requestor's SCP
+    /// role preferred.
+    fn store_context_for(&self, data: &InstanceData) -> Option<Context> {
+        let candidates = |scp: bool| {
+            retrieve::syntaxes_for(data).into_iter().find_map(|ts| {
+                self.accepted.contexts.iter().find(|c| {
+                    c.service == Service::Storage
+                        && c.requestor_is_scp == scp
+                        && c.abstract_syntax == data.stored.sop_class_uid
+                        && c.transfer_syntax == ts
+                })
+            })
+        };
+        candidates(true).or_else(|| candidates(false)).cloned()
+    }
+
+    /// Wait for the C-STORE response of a C-GET sub-operation.
+    async fn store_response(&mut self, message_id: u16) -> Result<Option<u16>, ProtocolError> {
+        loop {
+            if let Some(i) = self.store_responses.iter().position(|r| r.message_id_being_responded_to() == Some(message_id)) {
+                let response = self.store_responses.remove(i).expect("position is in range");
+                return Ok(response.status());
+            }
+            self.pump(Some(self.config.data_timeout)).await?;
+        }
+    }
+
+    async fn n_action(&mut self, context: &Context, command: &Command, dataset: &Map<String, Json>) -> Result<(), ProtocolError> {
+        let requested_class = command.requested_sop_class_uid();
+        let status = if !requested_class.is_empty() && requested_class != STORAGE_COMMITMENT_PUSH {
+            Some((0x0118, "no such SOP class".to_string()))
+        } else if command.requested_sop_instance_uid() != WELL_KNOWN_INSTANCE {
+            Some((0x0117, format!("the SOP instance must be {WELL_KNOWN_INSTANCE}")))
+        } else if command.action_type_id() != Some(1) {
+            Some((0x0123, "no such action type".to_string()))
+        } else {
+            None
+        };
+        let request = match (status, commitment::parse(dataset)) {
+            (Some((status, comment)), _) => return self.n_action_response(context, command, status, Some(&comment)).await,
+            (None, Err(missing)) => return self.n_action_response(context, command, 0x0120, Some(missing)).await,
+            (None, Ok(request)) => request,
+        };
+        self.n_action_response(context, command, 0x0000, None).await?;
+        let report = commitment::check(self.archive, self.config, &request).await;
+        tracing::info!(
+            calling_ae = %self.caller.calling_ae,
+            references = request.references.len(),
+            event_type = report.event_type,
+            "storage commitment"
+        );
+        let id = self.next_message_id();
+        let data = crate::dataset::encode(&report.dataset, context.explicit_vr());
+        let sent = self.send(context.id, &commitment::event_report_command(id, report.event_type), Some(&data)).await;
+        // Kept until acknowledged; if the association ends first, the report
+        // goes out on a new one.
+        self.pending_reports.push((id, report));
+        sent
+    }
+
+    async fn n_action_response(&mut self, context: &Context, command: &Command, status: u16, comment: Option<&str>) -> Result<(), ProtocolError> {
+        let mut b = CommandBuilder::new(N_ACTION_RQ | RESPONSE)
+            .uid(AFFECTED_SOP_CLASS_UID, STORAGE_COMMITMENT_PUSH)
+            .us(MESSAGE_ID_BEING_RESPONDED_TO, command.message_id())
+            .us(STATUS, status)
+            .uid(AFFECTED_SOP_INSTANCE_UID, WELL_KNOWN_INSTANCE);
+        if status == 0 {
+            b = b.us(ACTION_TYPE_ID, 1);
+        }
+        if let Some(comment) = comment {
+            b = b.text(ERROR_COMMENT, comment);
+        }
+        self.send(context.id, &b.encode(), None).await
+    }
+}
+
+/// Presentation contexts for sending `instances`: per SOP class, one per
+/// stored syntax other than little endian, and one offering Explicit and
+/// Implicit VR Little Endian.
+fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
+    let pairs: BTreeSet<(&str, &str)> =
+        instances.iter().map(|d| (d.stored.sop_class_uid.as_str(), d.stored.transfer_syntax_uid.as_str())).collect();
+    let classes: BTreeSet<&str> = pairs.iter().map(|(c, _)| *c).collect();
+    let mut out = Vec::new();
+    for class in &classes {
+        out.push(Proposal {
+            abstract_syntax: class.to_string(),
+            transfer_syntaxes: vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
+        });
+    }
+    for (class, ts) in &pairs {
+        if *ts != EXPLICIT_VR_LE && *ts != IMPLICIT_VR_LE {
+            out.push(Proposal { abstract_syntax: class.to_string(), transfer_syntaxes: vec![ts.to_string()] });
+        }
+    }
+    if out.len() > MAX_CONTEXTS {
+        tracing::warn!(contexts = out.len(), "more SOP class / transfer syntax pairs than an association can carry; the rest are sent decompressed");
+        out.truncate(MAX_CONTEXTS);
+    }
+    out
+}
+
+impl From<ClientError> for ProtocolError {
+    fn from(_: ClientError) -> Self {
+        ProtocolError("sub-association failed")
+    }
+}
