@@ -217,7 +217,7 @@ async fn assert_stored(server: &Server, index: &Index, files: &[PathBuf], inflat
     }
 }
 
-fn inflate(bytes: &[u8]) -> Vec<u8> {
+pub fn inflate(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     flate2::read::DeflateDecoder::new(bytes).read_to_end(&mut out).expect("valid deflate stream");
     out

@@ -11,5 +11,6 @@ mod cli;
 mod crash;
 mod dicomweb;
 mod ingest;
+mod qr;
 mod institutions;
 mod limits;

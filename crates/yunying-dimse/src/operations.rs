@@ -358,9 +358,9 @@ impl Association<'_> {
     }
 }
 
-/// Presentation contexts for sending `instances`: per SOP class, one per
-/// stored syntax other than little endian, and one offering Explicit and
-/// Implicit VR Little Endian.
+/// Presentation contexts for sending `instances`: per SOP class, one
+/// offering Explicit and Implicit VR Little Endian (the fallback, first so
+/// that it survives the 128-context limit), and one per stored syntax.
 fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
     let pairs: BTreeSet<(&str, &str)> =
         instances.iter().map(|d| (d.stored.sop_class_uid.as_str(), d.stored.transfer_syntax_uid.as_str())).collect();
@@ -373,9 +373,7 @@ fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
         });
     }
     for (class, ts) in &pairs {
-        if *ts != EXPLICIT_VR_LE && *ts != IMPLICIT_VR_LE {
-            out.push(Proposal { abstract_syntax: class.to_string(), transfer_syntaxes: vec![ts.to_string()] });
-        }
+        out.push(Proposal { abstract_syntax: class.to_string(), transfer_syntaxes: vec![ts.to_string()] });
     }
     if out.len() > MAX_CONTEXTS {
         tracing::warn!(contexts = out.len(), "more SOP class / transfer syntax pairs than an association can carry; the rest are sent decompressed");
