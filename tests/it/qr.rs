@@ -150,11 +150,20 @@ fn find_matches_at_every_level_with_wildcards_ranges_uid_lists_and_chinese_names
 }
 
 #[test]
-fn find_result_cap_ends_with_out_of_resources_not_silently() {
-    let (_tmp, server) = archive(Some("[dicom]\nmax_find_results = 4\n"));
+fn find_result_cap_ends_with_out_of_resources_and_names_can_match_case_sensitively() {
+    let (_tmp, server) = archive(Some("[dicom]\nmax_find_results = 4\ncase_insensitive_names = false\n"));
     let (responses, last) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"]);
     assert_eq!(responses.len(), 4);
     assert!(last.contains("OutOfResources") || last.contains("a700"), "{last}");
+
+    let names = |pattern: &str| {
+        let (r, last) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=STUDY", "PatientID", &format!("PatientName={pattern}")]);
+        assert!(last.contains("Success"), "{last}");
+        values(&r, PATIENT_ID)
+    };
+    assert_eq!(names("Zhou*"), set(&["YY0001"]));
+    assert!(names("zhou*").is_empty(), "case matters when so configured");
+    assert_eq!(names("Wang^XiaoDong"), set(&["YY0101"]));
 }
 
 /// A DCMTK storescp accepting every transfer syntax, writing to `dir`.

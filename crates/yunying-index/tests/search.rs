@@ -110,6 +110,32 @@ async fn dates_times_uid_lists_and_modalities() {
 }
 
 #[tokio::test]
+async fn combined_date_time_ranges_span_midnight() {
+    use yunying_index::search::COMBINED_DATETIME;
+    let (_dir, index) = index().await;
+    let combined = |v: &str| vec![(STUDY_DATE | COMBINED_DATETIME, v.to_string())];
+    let run = |keys: Vec<(u32, String)>| {
+        let index = &index;
+        async move {
+            let query = Query { level: Level::Study, keys, fuzzy: false, limit: None, offset: 0 };
+            let mut uids: Vec<String> =
+                index.search(&query).await.unwrap().unwrap().matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect();
+            uids.sort();
+            uids
+        }
+    };
+    // From 23:50 on 31 December to 09:00 on 5 January.
+    assert_eq!(run(combined("20231231235000-20240105090000")).await, ["1.2.3.1", "1.2.3.3"]);
+    // A stored time of 0930 is 09:30:00.
+    assert_eq!(run(combined("20240301093000-")).await, ["1.2.3.4"]);
+    assert_eq!(run(combined("-20240105083000")).await, ["1.2.3.1", "1.2.3.3"]);
+    // Matched separately, the same bounds find nothing (the time range is inverted).
+    assert!(studies(&index, &[(STUDY_DATE, "20231231-20240105"), (STUDY_TIME, "235000-090000")], false).await.is_empty());
+    let bad = Query { level: Level::Study, keys: combined("2024-"), fuzzy: false, limit: None, offset: 0 };
+    assert!(index.search(&bad).await.unwrap().is_err(), "a date-time bound needs date and time");
+}
+
+#[tokio::test]
 async fn aggregates_levels_paging_and_errors() {
     let (_dir, index) = index().await;
     let q = |level, keys: Vec<(u32, String)>, limit, offset| Query { level, keys, fuzzy: false, limit, offset };
