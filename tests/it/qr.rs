@@ -349,3 +349,34 @@ fn move_failures_unknown_destination_lost_destination_and_cancel() {
     // The server is still serving.
     run(dcmtk("echoscu").args(["-aec", "YUNYING", "127.0.0.1", &port.to_string()]));
 }
+
+#[test]
+fn move_streams_instances_larger_than_a_read_chunk_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let series = tmp.path().join("big");
+    gen_ct(&series, 2, 1100, 7); // about 2.4 MB per instance: several reads and PDUs
+    let data = tmp.path().join("data");
+    run(Command::new(BIN).args(["import", "--quiet", "--data-dir"]).arg(&data).arg(&series));
+    let sink_port = free_port();
+    ae_add(&data, "BIGSINK", sink_port);
+    let server = Server::start(&data, None);
+    let recv = tmp.path().join("recv");
+    let _scp = StoreScp::start("BIGSINK", sink_port, &recv);
+    let sent = files_under(&series);
+    let (studies, _) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"]);
+    assert_eq!(studies.len(), 1);
+    run(dcmtk("movescu").args(["-S", "-aec", "YUNYING", "-aem", "BIGSINK", "127.0.0.1", &server.dicom_port.to_string()]).args([
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        &format!("StudyInstanceUID={}", studies[0]["0020,000D"]),
+    ]));
+    let received = files_under(&recv);
+    assert_eq!(received.len(), sent.len());
+    let by_uid: HashMap<String, Vec<u8>> = sent.iter().map(|f| { let (m, d) = part10(f); (m.sop_instance_uid, d) }).collect();
+    for f in &received {
+        let (m, d) = part10(f);
+        assert!(d.len() > 2 << 20);
+        assert!(by_uid[&m.sop_instance_uid] == d, "a large instance arrived with different bytes");
+    }
+}

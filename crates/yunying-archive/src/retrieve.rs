@@ -21,6 +21,15 @@ use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE, IMPLICIT_VR
 use crate::walker::{walk_collect, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
 use crate::Archive;
 
+/// A data set to send over DIMSE.
+#[derive(Debug)]
+pub enum NetworkDataset {
+    /// The stored bytes: `start..end` of the object `key`.
+    Stored { key: String, start: u64, end: u64 },
+    /// Re-encoded in memory.
+    Encoded(Vec<u8>),
+}
+
 /// Why something could not be retrieved.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -106,30 +115,44 @@ impl Archive {
     }
 
     /// The data set (no file meta) of an instance for sending over DIMSE in
-    /// `transfer_syntax`: the stored bytes as they are when it is the stored
-    /// syntax, otherwise re-encoded as Explicit or Implicit VR Little Endian
-    /// with decoded pixel data.
-    pub async fn network_dataset(&self, data: &InstanceData, transfer_syntax: &str) -> Result<Vec<u8>, RetrieveError> {
+    /// `transfer_syntax`: where the stored bytes are when it is the stored
+    /// syntax (read them in pieces with [`Archive::read_object_range`]: memory
+    /// stays bounded whatever the instance size), otherwise the instance
+    /// re-encoded as Explicit or Implicit VR Little Endian with decoded
+    /// pixel data.
+    pub async fn network_dataset(&self, data: &InstanceData, transfer_syntax: &str) -> Result<NetworkDataset, RetrieveError> {
         let (store, key) = (self.store().clone(), data.stored.object_key.clone());
-        let stored = data.stored.transfer_syntax_uid == transfer_syntax;
+        if data.stored.transfer_syntax_uid == transfer_syntax {
+            return blocking(move || {
+                let size = store.size(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+                let mut head_len = size.min(64 * 1024);
+                loop {
+                    let head = store.get_range(&key, 0, head_len).map_err(|e| RetrieveError::Store(e.to_string()))?;
+                    match FileMeta::read(&mut Cursor::new(&head[..])) {
+                        Ok((_, start)) => return Ok(NetworkDataset::Stored { key, start, end: size }),
+                        Err(_) if head_len < size => head_len = size.min(head_len * 16),
+                        Err(e) => return Err(RetrieveError::Corrupt(e.to_string())),
+                    }
+                }
+            })
+            .await;
+        }
         let implicit = match transfer_syntax {
-            _ if stored => false,
             EXPLICIT_VR_LE => false,
             IMPLICIT_VR_LE => true,
             other => return Err(RetrieveError::Transcode(TranscodeError::UnsupportedTransferSyntax(other.to_string()))),
         };
         blocking(move || {
             let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
-            if stored {
-                let (_, start) = FileMeta::read(&mut Cursor::new(&object[..])).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
-                let mut object = object;
-                object.drain(..start as usize);
-                Ok(object)
-            } else {
-                dataset_as_little_endian(&object, implicit)
-            }
+            dataset_as_little_endian(&object, implicit).map(NetworkDataset::Encoded)
         })
         .await
+    }
+
+    /// `len` bytes of a stored object from `start`.
+    pub async fn read_object_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>, RetrieveError> {
+        let (store, key) = (self.store().clone(), key.to_string());
+        blocking(move || store.get_range(&key, start, len).map_err(|e| RetrieveError::Store(e.to_string()))).await
     }
 
     /// The value of a bulk data attribute (`path` as in BulkDataURIs), in

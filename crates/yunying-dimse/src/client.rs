@@ -41,6 +41,10 @@ pub enum ClientError {
     Timeout,
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The instance to send could not be read; nothing was sent and the
+    /// association is intact.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 impl From<PduError> for ClientError {
@@ -215,10 +219,11 @@ impl Client {
     /// C-STORE one data set; returns the response status.
     pub async fn store(
         &mut self,
+        archive: &yunying_archive::Archive,
         context_id: u8,
         sop_class_uid: &str,
         sop_instance_uid: &str,
-        dataset: &[u8],
+        dataset: &yunying_archive::NetworkDataset,
         move_originator: Option<(&str, u16)>,
     ) -> Result<u16, ClientError> {
         let id = self.next_message_id();
@@ -231,7 +236,21 @@ impl Client {
         if let Some((ae, message_id)) = move_originator {
             command = command.text(MOVE_ORIGINATOR_AE_TITLE, ae).us(MOVE_ORIGINATOR_MESSAGE_ID, message_id);
         }
-        self.send(context_id, &command.encode(), Some(dataset)).await?;
+        let sent = crate::retrieve::send_store(
+            &mut self.socket,
+            archive,
+            context_id,
+            &command.encode(),
+            dataset,
+            self.peer_max_pdu,
+            self.timeout,
+        )
+        .await;
+        match sent {
+            Ok(()) => {}
+            Err(crate::retrieve::SendError::Source(e)) => return Err(ClientError::Unreadable(e.to_string())),
+            Err(crate::retrieve::SendError::Broken(e)) => return Err(ClientError::Io(std::io::Error::other(e))),
+        }
         let response = self.response(id).await?;
         response.status().ok_or(ClientError::Protocol("response without a status"))
     }

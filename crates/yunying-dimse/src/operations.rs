@@ -184,8 +184,13 @@ impl Association<'_> {
                     continue;
                 }
             };
-            match client.store(context_id, &data.stored.sop_class_uid, uid, &dataset, Some((&originator, command.message_id()))).await {
+            let originator = Some((originator.as_str(), command.message_id()));
+            match client.store(self.archive, context_id, &data.stored.sop_class_uid, uid, &dataset, originator).await {
                 Ok(status) => progress.record(uid, Some(status)),
+                Err(ClientError::Unreadable(e)) => {
+                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: a stored instance cannot be read");
+                    progress.record(uid, None);
+                }
                 Err(e) => {
                     tracing::warn!(destination = %destination, error = %e, "C-MOVE: the destination went away");
                     progress.record(uid, None);
@@ -270,7 +275,25 @@ impl Association<'_> {
                 .us(PRIORITY, 0)
                 .uid(AFFECTED_SOP_INSTANCE_UID, uid)
                 .encode();
-            self.send(store_context.id, &store, Some(&dataset)).await?;
+            let sent = crate::retrieve::send_store(
+                &mut self.socket,
+                self.archive,
+                store_context.id,
+                &store,
+                &dataset,
+                self.accepted.peer_max_pdu,
+                self.config.data_timeout,
+            )
+            .await;
+            match sent {
+                Ok(()) => {}
+                Err(crate::retrieve::SendError::Source(e)) => {
+                    tracing::warn!(error = %e, "C-GET: a stored instance cannot be read");
+                    progress.record(uid, None);
+                    continue;
+                }
+                Err(crate::retrieve::SendError::Broken(_)) => return Err(ProtocolError("could not send to the peer")),
+            }
             let status = self.store_response(id).await?;
             progress.record(uid, status);
             if progress.remaining > 0 {

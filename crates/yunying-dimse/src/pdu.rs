@@ -132,33 +132,43 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
     data: Option<&[u8]>,
     max_pdu: u32,
 ) -> std::io::Result<()> {
+    write_fragments(w, context_id, true, command, true, max_pdu).await?;
+    if let Some(data) = data {
+        write_fragments(w, context_id, false, data, true, max_pdu).await?;
+    }
+    w.flush().await
+}
+
+/// Send bytes of a command or data set as PDVs of one PDU each, the last
+/// one flagged as such when `last`.
+pub async fn write_fragments<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    context_id: u8,
+    is_command: bool,
+    bytes: &[u8],
+    last: bool,
+    max_pdu: u32,
+) -> std::io::Result<()> {
     let chunk = if max_pdu == 0 { DEFAULT_SEND_PDU } else { (max_pdu as usize).clamp(1024, 4 << 20) } - 6;
-    let mut pdu = Vec::with_capacity(12 + chunk.min(command.len().max(data.map_or(0, <[u8]>::len))));
-    let mut send = async |pdu: &mut Vec<u8>, bytes: &[u8], control: u8| -> std::io::Result<()> {
+    let mut pieces: Vec<&[u8]> = bytes.chunks(chunk).collect();
+    if pieces.is_empty() {
+        pieces.push(&[]);
+    }
+    let count = pieces.len();
+    let mut pdu = Vec::with_capacity(12 + chunk.min(bytes.len()));
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let control = u8::from(is_command) | if last && i + 1 == count { 0x02 } else { 0 };
         pdu.clear();
         pdu.push(P_DATA_TF);
         pdu.push(0);
-        pdu.extend_from_slice(&(6 + bytes.len() as u32).to_be_bytes());
-        pdu.extend_from_slice(&(2 + bytes.len() as u32).to_be_bytes());
+        pdu.extend_from_slice(&(6 + piece.len() as u32).to_be_bytes());
+        pdu.extend_from_slice(&(2 + piece.len() as u32).to_be_bytes());
         pdu.push(context_id);
         pdu.push(control);
-        pdu.extend_from_slice(bytes);
-        w.write_all(pdu).await
-    };
-    let pieces = command.chunks(chunk).count().max(1);
-    for (i, piece) in command.chunks(chunk).enumerate() {
-        send(&mut pdu, piece, 0x01 | if i + 1 == pieces { 0x02 } else { 0 }).await?;
+        pdu.extend_from_slice(piece);
+        w.write_all(&pdu).await?;
     }
-    if let Some(data) = data {
-        if data.is_empty() {
-            send(&mut pdu, &[], 0x02).await?;
-        }
-        let pieces = data.chunks(chunk).count();
-        for (i, piece) in data.chunks(chunk).enumerate() {
-            send(&mut pdu, piece, if i + 1 == pieces { 0x02 } else { 0 }).await?;
-        }
-    }
-    w.flush().await
+    Ok(())
 }
 
 /// PDU size we send when the peer sets no limit.

@@ -1,7 +1,11 @@
 //! C-MOVE and C-GET: which instances a request names, and the sub-operation
 //! bookkeeping both share.
 
+use std::time::Duration;
+
 use serde_json::{json, Map, Value as Json};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use yunying_archive::NetworkDataset;
 use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
 use yunying_index::search::{Level, Query};
@@ -119,4 +123,59 @@ impl Progress {
 /// stored, then Explicit and Implicit VR Little Endian (decoded).
 pub fn syntaxes_for(data: &InstanceData) -> [&str; 3] {
     [data.stored.transfer_syntax_uid.as_str(), EXPLICIT_VR_LE, IMPLICIT_VR_LE]
+}
+
+/// Bytes of a stored object read per step when sending it.
+const SEND_CHUNK: u64 = 1 << 20;
+
+/// Why an instance could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Nothing was sent: the instance cannot be read.
+    #[error("cannot read the instance: {0}")]
+    Source(yunying_archive::RetrieveError),
+    /// The connection failed, or reading failed after part was sent: the
+    /// association cannot continue.
+    #[error("sending failed: {0}")]
+    Broken(String),
+}
+
+/// Send a C-STORE request: its command, then the data set, a stored one
+/// read from the object store piece by piece (bounded memory).
+pub async fn send_store<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    archive: &Archive,
+    context_id: u8,
+    command: &[u8],
+    dataset: &NetworkDataset,
+    max_pdu: u32,
+    timeout: Duration,
+) -> Result<(), SendError> {
+    let broken = |e: std::io::Error| SendError::Broken(e.to_string());
+    match dataset {
+        NetworkDataset::Encoded(bytes) => {
+            within(timeout, crate::pdu::write_message(w, context_id, command, Some(bytes), max_pdu)).await.map_err(broken)
+        }
+        NetworkDataset::Stored { key, start, end } => {
+            let first_len = (end - start).min(SEND_CHUNK);
+            let mut chunk = archive.read_object_range(key, *start, first_len).await.map_err(SendError::Source)?;
+            within(timeout, crate::pdu::write_fragments(w, context_id, true, command, true, max_pdu)).await.map_err(broken)?;
+            let mut offset = start + first_len;
+            loop {
+                let last = offset >= *end;
+                within(timeout, crate::pdu::write_fragments(w, context_id, false, &chunk, last, max_pdu)).await.map_err(broken)?;
+                if last {
+                    break;
+                }
+                let len = (end - offset).min(SEND_CHUNK);
+                chunk = archive.read_object_range(key, offset, len).await.map_err(|e| SendError::Broken(e.to_string()))?;
+                offset += len;
+            }
+            w.flush().await.map_err(broken)
+        }
+    }
+}
+
+async fn within(timeout: Duration, f: impl std::future::Future<Output = std::io::Result<()>>) -> std::io::Result<()> {
+    tokio::time::timeout(timeout, f).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
