@@ -380,3 +380,31 @@ fn move_streams_instances_larger_than_a_read_chunk_byte_for_byte() {
         assert!(by_uid[&m.sop_instance_uid] == d, "a large instance arrived with different bytes");
     }
 }
+
+/// Run tests/py/qr.py find; (statuses, identifiers).
+fn pynetdicom_find(port: u16, ext: &str, keys: &[&str]) -> (Vec<u64>, Vec<serde_json::Value>) {
+    let out = run(python().arg(format!("{ROOT}/tests/py/qr.py")).args(["find", "--port", &port.to_string(), "--ext", ext]).args(keys));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let statuses = lines.iter().map(|l| l["status"].as_u64().unwrap()).collect();
+    (statuses, lines.into_iter().filter_map(|l| l.get("identifier").cloned()).collect())
+}
+
+#[test]
+fn extended_negotiation_grants_combined_date_time_and_fuzzy_names() {
+    let (_tmp, server) = archive(None);
+    let port = server.dicom_port;
+    let ids = |found: &[serde_json::Value]| -> BTreeSet<String> { found.iter().map(|i| i["PatientID"].as_str().unwrap().to_string()).collect() };
+    let range = ["QueryRetrieveLevel=STUDY", "StudyDate=20240320-20240322", "StudyTime=100000-080000", "PatientID="];
+    // Combined: from 20 March 10:00 to 22 March 08:00 holds only the 21 March 09:00 study.
+    let (statuses, found) = pynetdicom_find(port, "1,1,0", &range);
+    assert_eq!(*statuses.last().unwrap(), 0);
+    assert_eq!(ids(&found), set(&["YY0102"]));
+    // Without the negotiation, date and time match separately: the time range is empty.
+    let (_, found) = pynetdicom_find(port, "", &range);
+    assert!(found.is_empty());
+    // Fuzzy names: a prefix of any name word, Pinyin of Hanzi included.
+    let (_, found) = pynetdicom_find(port, "1,0,1", &["QueryRetrieveLevel=STUDY", "PatientName=xiao", "PatientID="]);
+    assert_eq!(ids(&found), set(&["YY0101", "YY0103"]));
+    let (_, found) = pynetdicom_find(port, "", &["QueryRetrieveLevel=STUDY", "PatientName=xiao", "PatientID="]);
+    assert!(found.is_empty(), "without fuzzy matching a name is matched whole");
+}

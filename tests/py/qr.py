@@ -12,6 +12,11 @@
       C-MOVE (Study Root) and print one JSON line per response: status,
       sub-operation counts and the Failed SOP Instance UID List. With
       --cancel-after N it sends C-CANCEL after the Nth pending response.
+
+  qr.py find --port P [--ext 1,1,1] KEY=VALUE...
+      C-FIND (Study Root) with optional SOP Class Extended Negotiation
+      bytes (relational, combined date-time, fuzzy names); prints one JSON
+      line per response: {"status", "identifier": {keyword: value}}.
 """
 import argparse
 import json
@@ -20,7 +25,8 @@ import time
 
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt, _config
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelMove
 
 _config.LOG_HANDLER_LEVEL = "none"
 
@@ -90,6 +96,35 @@ def move(args):
     assoc.release()
 
 
+def find(args):
+    ae = AE(ae_title="QRSCU")
+    ae.network_timeout = ae.dimse_timeout = ae.acse_timeout = 30
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    ext = []
+    if args.ext:
+        item = SOPClassExtendedNegotiation()
+        item.sop_class_uid = StudyRootQueryRetrieveInformationModelFind
+        item.service_class_application_information = bytes(int(b) for b in args.ext.split(","))
+        ext.append(item)
+    assoc = ae.associate("127.0.0.1", args.port, ae_title="YUNYING", ext_neg=ext)
+    if not assoc.is_established:
+        print(json.dumps({"association": "rejected"}), flush=True)
+        sys.exit(3)
+    ds = Dataset()
+    for kv in args.keys:
+        k, _, v = kv.partition("=")
+        setattr(ds, k, v)
+    for status, identifier in assoc.send_c_find(ds, StudyRootQueryRetrieveInformationModelFind):
+        if status is None:
+            print(json.dumps({"error": "no response"}), flush=True)
+            break
+        out = {"status": int(status.Status)}
+        if identifier is not None:
+            out["identifier"] = {e.keyword: str(e.value) for e in identifier if e.keyword}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    assoc.release()
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -105,8 +140,12 @@ def main():
     m.add_argument("--level", default="STUDY")
     m.add_argument("--uid", required=True)
     m.add_argument("--cancel-after", type=int, default=0)
+    q = sub.add_parser("find")
+    q.add_argument("--port", type=int, required=True)
+    q.add_argument("--ext", default="")
+    q.add_argument("keys", nargs="*")
     args = p.parse_args()
-    {"flaky-scp": flaky_scp, "move": move}[args.cmd](args)
+    {"flaky-scp": flaky_scp, "move": move, "find": find}[args.cmd](args)
 
 
 if __name__ == "__main__":
