@@ -17,6 +17,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  if [[ " ${need_apt[*]} " == *" orthanc "* ]]; then
+    # Tests and benchmarks start their own Orthanc with their own
+    # configuration; the packaged service would only hold ports 4242/8042.
+    $SUDO systemctl disable --now orthanc >/dev/null 2>&1 || $SUDO service orthanc stop >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, pylibjpeg, openjpeg, libjpeg, jpeg_ls" 2>/dev/null; then

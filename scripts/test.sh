@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-scripts/install-deps.sh
+# The peer-PACS tests run Orthanc 1.10.1 (Debian package) next to Yunying.
+YUNYING_WITH_ORTHANC=1 scripts/install-deps.sh
 
 echo "== cargo fmt/clippy-free build of every target"
 cargo build --all-targets --locked
