@@ -349,6 +349,47 @@ pub fn person_name(v: &str) -> Json {
     Json::Object(obj)
 }
 
+/// A small data set received over the network (a C-FIND identifier, a
+/// storage commitment request) in the DICOM JSON model, its text decoded
+/// with its own Specific Character Set. `explicit_vr`: Explicit VR Little
+/// Endian, else Implicit.
+pub fn network_dataset_json(bytes: &[u8], explicit_vr: bool) -> Result<Map<String, Json>, crate::walker::WalkError> {
+    let enc = if explicit_vr { DatasetEncoding::EXPLICIT_LE } else { DatasetEncoding::IMPLICIT_LE };
+    let mut src = crate::walker::SeekSource::new(std::io::Cursor::new(bytes), bytes.len() as u64)?;
+    let collect = crate::walker::Collect { wanted: &|_| false, tree: true, is_sequence: &crate::record::is_sequence };
+    let tree = crate::walker::walk_collect(&mut src, enc, &collect)?.tree;
+    let ts = if explicit_vr { "1.2.840.10008.1.2.1" } else { "1.2.840.10008.1.2" };
+    let mut json = dicom_json(&tree, enc, ts, "", None);
+    json.remove("00020010");
+    Ok(json)
+}
+
+/// A search result row ([`yunying_index::search::Match`]) as DICOM JSON:
+/// names as person-name objects, multi-valued codes split, counts as numbers.
+pub fn match_json(m: &yunying_index::search::Match) -> Map<String, Json> {
+    use yunying_index::search::Field;
+    let mut obj = Map::new();
+    for (a, value) in m.attributes.iter().zip(&m.values) {
+        let mut attr = Map::new();
+        attr.insert("vr".into(), json!(a.vr));
+        match value {
+            Field::Null => {}
+            Field::Integer(n) => {
+                attr.insert("Value".into(), json!([n]));
+            }
+            Field::Text(t) if a.vr == "PN" => {
+                attr.insert("Value".into(), json!([person_name(t)]));
+            }
+            Field::Text(t) => {
+                let values: Vec<&str> = t.split('\\').collect();
+                attr.insert("Value".into(), json!(values));
+            }
+        }
+        obj.insert(format!("{:08X}", a.tag), Json::Object(attr));
+    }
+    obj
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,45 +435,4 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].len(), 5);
     }
-}
-
-/// A small data set received over the network (a C-FIND identifier, a
-/// storage commitment request) in the DICOM JSON model, its text decoded
-/// with its own Specific Character Set. `explicit_vr`: Explicit VR Little
-/// Endian, else Implicit.
-pub fn network_dataset_json(bytes: &[u8], explicit_vr: bool) -> Result<Map<String, Json>, crate::walker::WalkError> {
-    let enc = if explicit_vr { DatasetEncoding::EXPLICIT_LE } else { DatasetEncoding::IMPLICIT_LE };
-    let mut src = crate::walker::SeekSource::new(std::io::Cursor::new(bytes), bytes.len() as u64)?;
-    let collect = crate::walker::Collect { wanted: &|_| false, tree: true, is_sequence: &crate::record::is_sequence };
-    let tree = crate::walker::walk_collect(&mut src, enc, &collect)?.tree;
-    let ts = if explicit_vr { "1.2.840.10008.1.2.1" } else { "1.2.840.10008.1.2" };
-    let mut json = dicom_json(&tree, enc, ts, "", None);
-    json.remove("00020010");
-    Ok(json)
-}
-
-/// A search result row ([`yunying_index::search::Match`]) as DICOM JSON:
-/// names as person-name objects, multi-valued codes split, counts as numbers.
-pub fn match_json(m: &yunying_index::search::Match) -> Map<String, Json> {
-    use yunying_index::search::Field;
-    let mut obj = Map::new();
-    for (a, value) in m.attributes.iter().zip(&m.values) {
-        let mut attr = Map::new();
-        attr.insert("vr".into(), json!(a.vr));
-        match value {
-            Field::Null => {}
-            Field::Integer(n) => {
-                attr.insert("Value".into(), json!([n]));
-            }
-            Field::Text(t) if a.vr == "PN" => {
-                attr.insert("Value".into(), json!([person_name(t)]));
-            }
-            Field::Text(t) => {
-                let values: Vec<&str> = t.split('\\').collect();
-                attr.insert("Value".into(), json!(values));
-            }
-        }
-        obj.insert(format!("{:08X}", a.tag), Json::Object(attr));
-    }
-    obj
 }

@@ -120,7 +120,7 @@ pub fn negotiate(rq: AssociationRQ, peer: Option<std::net::IpAddr>, dimse: &Dims
     for item in &rq.user_variables {
         match item {
             UserVariableItem::MaxLength(n) => accepted.peer_max_pdu = *n,
-            UserVariableItem::ScuScpRoleSelectionSubItem(uid, r) => roles.push((trim_uid(uid).to_string(), r.clone())),
+            UserVariableItem::ScuScpRoleSelectionSubItem(uid, r) => roles.push((trim_uid(uid).to_string(), *r)),
             UserVariableItem::SopClassExtendedNegotiationSubItem(uid, bytes) => {
                 extended.push((trim_uid(uid).to_string(), bytes.clone()))
             }
@@ -167,7 +167,7 @@ pub fn negotiate(rq: AssociationRQ, peer: Option<std::net::IpAddr>, dimse: &Dims
     // Role selection: we accept the roles proposed for SOP classes we took.
     for (uid, r) in &roles {
         if accepted.contexts.iter().any(|c| &c.abstract_syntax == uid) {
-            user_variables.push(UserVariableItem::ScuScpRoleSelectionSubItem(uid.clone(), r.clone()));
+            user_variables.push(UserVariableItem::ScuScpRoleSelectionSubItem(uid.clone(), *r));
         }
     }
     // Extended negotiation: relational queries and retrieval (we match keys
