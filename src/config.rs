@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use yunying_archive::ArchiveConfig;
 use yunying_dimse::DimseConfig;
 use yunying_http::HttpConfig;
+use yunying_renditions::RenditionConfig;
 
 /// Everything `yunying` can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +28,7 @@ pub struct Config {
     pub dicom: DimseConfig,
     pub http: HttpConfig,
     pub archive: ArchiveConfig,
+    pub renditions: RenditionConfig,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             dicom: DimseConfig::default(),
             http: HttpConfig::default(),
             archive: ArchiveConfig::default(),
+            renditions: RenditionConfig::default(),
         }
     }
 }

@@ -55,6 +55,24 @@ enum Command {
         #[command(subcommand)]
         command: AeCommand,
     },
+    /// The rendition job queue: counts, parked jobs, retry.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Jobs by state (pending, running, done, parked).
+    Status,
+    /// Jobs that kept failing, with their errors.
+    Parked {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Queue parked jobs again (after fixing their cause).
+    Retry,
 }
 
 #[derive(Subcommand)]
@@ -101,6 +119,17 @@ fn main() -> anyhow::Result<()> {
         Command::Reindex => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             import::reindex(&archive).await
+        }),
+        Command::Jobs { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let index = archive.index();
+            match command {
+                JobsCommand::Status => println!("{}", serde_json::to_string_pretty(&index.job_counts().await?)?),
+                JobsCommand::Parked { limit } => println!("{}", serde_json::to_string_pretty(&index.parked_jobs(limit).await?)?),
+                JobsCommand::Retry => println!("{} parked jobs queued again", index.retry_parked_jobs().await?),
+            }
+            index.clone().close().await;
+            Ok(())
         }),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
@@ -182,12 +211,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = rx.wait_for(|s| *s).await;
     };
     let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), stopped(stop_rx.clone())));
-    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx)));
+    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
+    let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");
     let _ = stop_tx.send(true);
     let _ = dicom_task.await;
     let _ = http_task.await;
+    let _ = rendition_task.await;
     archive.index().clone().close().await;
     tracing::info!("stopped");
     Ok(())

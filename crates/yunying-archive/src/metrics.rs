@@ -19,9 +19,46 @@ pub struct Metrics {
     failed_cannot_understand: AtomicU64,
     failed_sop_class_mismatch: AtomicU64,
     failed_out_of_resources: AtomicU64,
-    latency_buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_micros: AtomicU64,
+    store_latency: Histogram,
+    /// Rendition jobs finished.
+    pub renditions_completed_total: AtomicU64,
+    /// Rendition jobs parked after repeated failures.
+    pub renditions_parked_total: AtomicU64,
+    /// Time from an instance's indexing to its renditions being recorded.
+    pub rendition_latency: Histogram,
+    rendition_failures: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            if secs <= bound {
+                bucket.fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Relaxed));
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
 }
 
 impl Metrics {
@@ -37,14 +74,13 @@ impl Metrics {
 
     /// Record how long one store took, from first byte to durable commit.
     pub fn observe_store(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bucket, bound) in self.latency_buckets.iter().zip(BUCKETS) {
-            if secs <= bound {
-                bucket.fetch_add(1, Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Relaxed);
-        self.latency_sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+        self.store_latency.observe(d);
+    }
+
+    /// Count a failed rendition attempt by reason.
+    pub fn rendition_failed(&self, reason: &'static str) {
+        let mut failures = self.rendition_failures.lock().unwrap_or_else(|p| p.into_inner());
+        *failures.entry(reason).or_default() += 1;
     }
 
     /// Render every metric in the Prometheus text exposition format.
@@ -73,15 +109,18 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "yunying_instances_failed_total{{reason=\"{reason}\"}} {}", value.load(Relaxed));
         }
-        let name = "yunying_store_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from first byte to durable commit of an instance\n# TYPE {name} histogram");
-        for (bucket, bound) in self.latency_buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Relaxed));
+        self.store_latency.render(&mut out, "yunying_store_duration_seconds", "Time from first byte to durable commit of an instance");
+        for (name, help, value) in [
+            ("yunying_renditions_completed_total", "Rendition jobs completed", &self.renditions_completed_total),
+            ("yunying_renditions_parked_total", "Rendition jobs parked after repeated failures", &self.renditions_parked_total),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
         }
-        let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.latency_sum_micros.load(Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
+        let _ = writeln!(out, "# HELP yunying_rendition_failures_total Failed rendition attempts, by reason\n# TYPE yunying_rendition_failures_total counter");
+        for (reason, n) in self.rendition_failures.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "yunying_rendition_failures_total{{reason=\"{reason}\"}} {n}");
+        }
+        self.rendition_latency.render(&mut out, "yunying_rendition_latency_seconds", "Time from indexing an instance to its renditions being recorded");
         out
     }
 }

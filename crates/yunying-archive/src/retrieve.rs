@@ -272,6 +272,23 @@ impl Parsed {
     }
 }
 
+/// The pixel description and every frame, as stored, of an instance: what a
+/// worker thread needs to render it (blocking).
+pub fn read_pixels(store: &dyn ObjectStore, data: &InstanceData) -> Result<(PixelInfo, Vec<Vec<u8>>), RetrieveError> {
+    let json = if data.metadata.is_empty() {
+        let object = store.get(&data.stored.object_key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+        let parsed = Parsed::new(&object)?;
+        dicom_json(&parsed.tree, parsed.enc, &parsed.ts, &parsed.sop_instance_uid, None)
+    } else {
+        let bytes = inflate(&data.metadata).map_err(|e| RetrieveError::Corrupt(format!("metadata: {e}")))?;
+        serde_json::from_slice(&bytes).map_err(|e| RetrieveError::Corrupt(e.to_string()))?
+    };
+    let info = pixel_info(&json).ok_or(RetrieveError::NoPixelData)?;
+    let numbers: Vec<u32> = (1..=info.number_of_frames.max(1)).collect();
+    let frames = read_frames(store, data, &numbers)?;
+    Ok((info, frames))
+}
+
 /// Re-encode a Part 10 object as Explicit VR Little Endian.
 pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
     let parsed = Parsed::new(object)?;

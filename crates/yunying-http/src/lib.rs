@@ -192,5 +192,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         text.push_str(&format!("# TYPE yunying_index_bytes gauge\nyunying_index_bytes {}\n", c.bytes));
     }
+    if let Ok(j) = archive.index().job_counts().await {
+        text.push_str("# HELP yunying_rendition_jobs Rendition jobs by state (pending + running = queue depth)\n# TYPE yunying_rendition_jobs gauge\n");
+        for (state, n) in [("pending", j.pending), ("running", j.running), ("done", j.done), ("parked", j.parked)] {
+            text.push_str(&format!("yunying_rendition_jobs{{state=\"{state}\"}} {n}\n"));
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

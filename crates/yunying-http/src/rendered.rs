@@ -115,6 +115,18 @@ async fn render(
     if let Some(r) = not_modified(headers, &etag) {
         return Ok(r);
     }
+    if raw_query.as_deref().unwrap_or("").is_empty() && options.format == ImageFormat::Jpeg {
+        // The default rendering: stored at ingest when its job has run.
+        let (kind, number) = if thumbnail { ("thumbnail", 0) } else { ("preview", frame as i64) };
+        if thumbnail && frame != 1 {
+            // Thumbnails of other frames are made on demand.
+        } else if let Some(image) = stored_rendition(state, &instance, kind, number).await {
+            let mut response = ([(header::CONTENT_TYPE, "image/jpeg")], image).into_response();
+            response.headers_mut().insert(header::ETAG, header_value(&etag));
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+            return Ok(response);
+        }
+    }
     let ts = instance.stored.transfer_syntax_uid.clone();
     if !yunying_transcode::can_decode(&ts) {
         return Err(ApiError::not_acceptable(format!("instances stored as {ts} cannot be rendered")));
@@ -131,6 +143,14 @@ async fn render(
     response.headers_mut().insert(header::ETAG, header_value(&etag));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     Ok(response)
+}
+
+/// A rendition stored at ingest, if there is one.
+async fn stored_rendition(state: &AppState, instance: &InstanceData, kind: &str, frame: i64) -> Option<Vec<u8>> {
+    let renditions = state.archive.index().renditions_of(&instance.stored.sop_instance_uid).await.ok()?;
+    let key = renditions.into_iter().find(|r| r.kind == kind && r.frame == frame)?.object_key;
+    let store = state.archive.store().clone();
+    tokio::task::spawn_blocking(move || store.get(&key).ok()).await.ok().flatten()
 }
 
 fn negotiate(headers: &HeaderMap) -> Result<ImageFormat, ApiError> {

@@ -17,6 +17,7 @@
 //! Architecture invariant: the index knows nothing of DICOM parsing or
 //! object storage. It stores strings and numbers that the archive hands it.
 
+mod jobs;
 mod matching;
 mod peers;
 mod query;
@@ -24,6 +25,7 @@ pub mod search;
 mod schema;
 mod writer;
 
+pub use jobs::{Job, JobCounts, ParkedJob, Rendition, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS};
 pub use peers::RemoteAe;
 pub use query::{IndexCounts, InstanceData, StoredInstance};
 use schema::Dialect;
@@ -135,6 +137,7 @@ pub enum InsertOutcome {
 pub struct Index {
     pool: AnyPool,
     writer: mpsc::Sender<writer::Request>,
+    dialect: Dialect,
 }
 
 impl Index {
@@ -157,7 +160,7 @@ impl Index {
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
         let writer = writer::spawn(write_pool);
-        Ok(Index { pool, writer })
+        Ok(Index { pool, writer, dialect })
     }
 
     /// Record an instance whose object is already durable, applying the
@@ -180,7 +183,7 @@ impl Index {
 
     /// Close all connections, waiting for queued writes to finish.
     pub async fn close(self) {
-        let Index { pool, writer } = self;
+        let Index { pool, writer, .. } = self;
         drop(writer);
         pool.close().await;
     }

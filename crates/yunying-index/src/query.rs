@@ -154,15 +154,27 @@ impl Index {
     /// Instances by primary key (as [`crate::search::Match::instance_pk`]),
     /// in series then instance order.
     pub async fn instances_by_pk(&self, pks: &[i64]) -> Result<Vec<InstanceData>> {
+        Ok(self.instance_data_by_pk(pks).await?.into_iter().map(|(_, d)| d).collect())
+    }
+
+    /// Like [`Index::instances_by_pk`], each with its primary key.
+    pub async fn instance_data_by_pk(&self, pks: &[i64]) -> Result<Vec<(i64, InstanceData)>> {
+        type KeyedRow = (i64, String, String, String, String, String, String, String, i64, Option<Vec<u8>>, Option<String>);
+        let select = INSTANCE_DATA.replacen("SELECT i.sop_instance_uid", "SELECT i.id, i.sop_instance_uid", 1);
         let mut out = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(500) {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let sql = format!("{INSTANCE_DATA} WHERE i.id IN ({}) ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id", list.join(","));
-            let rows: Vec<DataRow> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-            out.extend(rows.into_iter().map(|r| InstanceData {
-                stored: StoredInstance::from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)),
-                metadata: r.8.unwrap_or_default(),
-                pixel_layout: r.9.unwrap_or_default(),
+            let sql = format!("{select} WHERE i.id IN ({}) ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id", list.join(","));
+            let rows: Vec<KeyedRow> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+            out.extend(rows.into_iter().map(|r| {
+                (
+                    r.0,
+                    InstanceData {
+                        stored: StoredInstance::from((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8)),
+                        metadata: r.9.unwrap_or_default(),
+                        pixel_layout: r.10.unwrap_or_default(),
+                    },
+                )
             }));
         }
         Ok(out)

@@ -157,6 +157,30 @@ CREATE TABLE remote_aes (
     added_at TEXT NOT NULL DEFAULT ''
 );
 "#,
+    // 4: renditions and their durable job queue.
+    r#"
+CREATE TABLE rendition_jobs (
+    instance_pk {bigint} PRIMARY KEY REFERENCES instances (id) ON DELETE CASCADE,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before_ms {bigint} NOT NULL DEFAULT 0,
+    enqueued_ms {bigint} NOT NULL DEFAULT 0,
+    finished_ms {bigint} NOT NULL DEFAULT 0,
+    worker TEXT NOT NULL DEFAULT '',
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX rendition_jobs_due ON rendition_jobs (state, not_before_ms);
+CREATE TABLE renditions (
+    instance_pk {bigint} NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    frame INTEGER NOT NULL DEFAULT 0,
+    object_key TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size_bytes {bigint} NOT NULL,
+    PRIMARY KEY (instance_pk, kind, frame)
+);
+INSERT INTO rendition_jobs (instance_pk, enqueued_ms) SELECT id, received_at_ms FROM instances WHERE rows_ IS NOT NULL
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

@@ -122,7 +122,7 @@ async fn apply(
         Request::Clear { .. } => {
             cache.clear();
             for statement in
-                ["DELETE FROM instance_data", "DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
+                ["DELETE FROM renditions", "DELETE FROM rendition_jobs", "DELETE FROM instance_data", "DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
             {
                 sqlx::query(statement).execute(&mut **tx).await?;
             }
@@ -194,6 +194,15 @@ async fn insert(
         .bind(&r.pixel_layout)
         .execute(&mut **tx)
         .await?;
+
+    if r.rows.is_some() && r.columns.is_some() {
+        // Its renditions: queued in the same transaction as the row.
+        sqlx::query("INSERT INTO rendition_jobs (instance_pk, enqueued_ms) VALUES ($1, $2)")
+            .bind(instance_pk)
+            .bind(r.received_at_ms)
+            .execute(&mut **tx)
+            .await?;
+    }
 
     sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
         .bind(series_pk)
@@ -303,7 +312,9 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
 /// Delete an instance row, fixing the aggregates; drop its series (and
 /// study) when it was the last one, so no empty level remains.
 async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk: i64) -> Result<()> {
-    sqlx::query("DELETE FROM instance_data WHERE instance_pk = $1").bind(id).execute(&mut **tx).await?;
+    for table in ["renditions", "rendition_jobs", "instance_data"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE instance_pk = $1"))).bind(id).execute(&mut **tx).await?;
+    }
     sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut **tx).await?;
     let study_pk: i64 = sqlx::query_scalar("SELECT study_pk FROM series WHERE id = $1")
         .bind(series_pk)

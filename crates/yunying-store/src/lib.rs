@@ -129,6 +129,16 @@ pub fn original_key(study_uid: &str, series_uid: &str, sop_uid: &str, version: &
 /// The prefix under which all originals live.
 pub const ORIGINALS_PREFIX: &str = "originals/";
 
+/// Key of a rendition of an instance (`name`: `thumbnail.jpg`,
+/// `preview-1.jpg`, `htj2k.dcm`). Renditions live under their own prefix so
+/// that lifecycle rules (and buckets) can differ from the originals'.
+pub fn rendition_key(study_uid: &str, series_uid: &str, sop_uid: &str, name: &str) -> String {
+    format!("renditions/{study_uid}/{series_uid}/{sop_uid}/{name}")
+}
+
+/// The prefix under which all renditions live.
+pub const RENDITIONS_PREFIX: &str = "renditions/";
+
 #[cfg(test)]
 mod tests {
     use super::*;

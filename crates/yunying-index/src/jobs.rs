@@ -1,0 +1,188 @@
+//! The durable rendition job queue.
+//!
+//! Inserting an instance with pixels queues its job in the same
+//! transaction (`writer.rs`). Workers claim due jobs with a lease: the
+//! claim sets `running` and a lease expiry in `not_before_ms`; a job whose
+//! lease ran out (its worker died) is due again. On PostgreSQL the claim
+//! skips rows another node is claiming (`FOR UPDATE SKIP LOCKED`); SQLite
+//! has one writer at a time. Failures back off exponentially; after
+//! [`MAX_ATTEMPTS`] the job is parked with its error.
+
+use sqlx::AssertSqlSafe;
+
+use crate::schema::Dialect;
+use crate::{Index, InstanceData, Result};
+
+/// Attempts before a failing job is parked.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub instance_pk: i64,
+    pub attempts: i64,
+    pub enqueued_ms: i64,
+    pub instance: InstanceData,
+}
+
+/// A rendition object of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// `thumbnail`, `preview` or `lossless`.
+    pub kind: String,
+    /// Frame number (1-based) of a preview; 0 otherwise.
+    pub frame: i64,
+    pub object_key: String,
+    pub media_type: String,
+    pub size_bytes: i64,
+}
+
+/// Jobs by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobCounts {
+    pub pending: i64,
+    pub running: i64,
+    pub done: i64,
+    pub parked: i64,
+}
+
+/// A job that kept failing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParkedJob {
+    pub sop_instance_uid: String,
+    pub attempts: i64,
+    pub error: String,
+    pub finished_ms: i64,
+}
+
+impl Index {
+    /// Claim up to `n` due jobs for `worker`, leased until `lease_until_ms`.
+    pub async fn claim_jobs(&self, worker: &str, n: usize, now_ms: i64, lease_until_ms: i64) -> Result<Vec<Job>> {
+        let lock = if self.dialect == Dialect::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE rendition_jobs SET state = 'running', attempts = attempts + 1, not_before_ms = $1, worker = $2
+             WHERE instance_pk IN (SELECT instance_pk FROM rendition_jobs
+                 WHERE state IN ('pending', 'running') AND not_before_ms <= $3 ORDER BY enqueued_ms LIMIT {n}{lock})
+             RETURNING instance_pk, attempts, enqueued_ms"
+        );
+        let claimed: Vec<(i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(lease_until_ms)
+            .bind(worker)
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        let pks: Vec<i64> = claimed.iter().map(|c| c.0).collect();
+        let data = self.instance_data_by_pk(&pks).await?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|(pk, attempts, enqueued_ms)| {
+                let instance = data.iter().find(|(p, _)| *p == pk)?.1.clone();
+                Some(Job { instance_pk: pk, attempts, enqueued_ms, instance })
+            })
+            .collect())
+    }
+
+    /// Record a job's renditions and mark it done, in one transaction;
+    /// false if the job is no longer this worker's (its lease was lost).
+    pub async fn complete_job(&self, worker: &str, instance_pk: i64, renditions: &[Rendition], now_ms: i64) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE rendition_jobs SET state = 'done', finished_ms = $3, last_error = ''
+             WHERE instance_pk = $1 AND worker = $2 AND state = 'running'",
+        )
+        .bind(instance_pk)
+        .bind(worker)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM renditions WHERE instance_pk = $1").bind(instance_pk).execute(&mut *tx).await?;
+        for r in renditions {
+            sqlx::query(
+                "INSERT INTO renditions (instance_pk, kind, frame, object_key, media_type, size_bytes) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(instance_pk)
+            .bind(r.kind.as_str())
+            .bind(r.frame)
+            .bind(r.object_key.as_str())
+            .bind(r.media_type.as_str())
+            .bind(r.size_bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Record a failed attempt: retry after `retry_at_ms`, or park the job
+    /// after [`MAX_ATTEMPTS`]. Returns true when parked.
+    pub async fn fail_job(&self, worker: &str, instance_pk: i64, attempts: i64, error: &str, retry_at_ms: i64, now_ms: i64) -> Result<bool> {
+        let parked = attempts >= MAX_ATTEMPTS;
+        sqlx::query(
+            "UPDATE rendition_jobs SET state = $3, not_before_ms = $4, last_error = $5, finished_ms = $6
+             WHERE instance_pk = $1 AND worker = $2 AND state = 'running'",
+        )
+        .bind(instance_pk)
+        .bind(worker)
+        .bind(if parked { "parked" } else { "pending" })
+        .bind(retry_at_ms)
+        .bind(error)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(parked)
+    }
+
+    /// Put parked jobs back in the queue (after a fix); returns how many.
+    pub async fn retry_parked_jobs(&self) -> Result<u64> {
+        let done = sqlx::query("UPDATE rendition_jobs SET state = 'pending', attempts = 0, not_before_ms = 0 WHERE state = 'parked'")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn job_counts(&self) -> Result<JobCounts> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM rendition_jobs GROUP BY state").fetch_all(&self.pool).await?;
+        let mut c = JobCounts::default();
+        for (state, n) in rows {
+            match state.as_str() {
+                "pending" => c.pending = n,
+                "running" => c.running = n,
+                "done" => c.done = n,
+                "parked" => c.parked = n,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+
+    pub async fn parked_jobs(&self, limit: i64) -> Result<Vec<ParkedJob>> {
+        let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
+            "SELECT i.sop_instance_uid, j.attempts, j.last_error, j.finished_ms FROM rendition_jobs j
+             JOIN instances i ON i.id = j.instance_pk WHERE j.state = 'parked' ORDER BY j.finished_ms DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(sop_instance_uid, attempts, error, finished_ms)| ParkedJob { sop_instance_uid, attempts, error, finished_ms }).collect())
+    }
+
+    /// The renditions of an instance, by SOP Instance UID.
+    pub async fn renditions_of(&self, sop_instance_uid: &str) -> Result<Vec<Rendition>> {
+        let rows: Vec<(String, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT r.kind, CAST(r.frame AS BIGINT), r.object_key, r.media_type, r.size_bytes FROM renditions r
+             JOIN instances i ON i.id = r.instance_pk WHERE i.sop_instance_uid = $1 ORDER BY r.kind, r.frame",
+        )
+        .bind(sop_instance_uid)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, frame, object_key, media_type, size_bytes)| Rendition { kind, frame, object_key, media_type, size_bytes })
+            .collect())
+    }
+}

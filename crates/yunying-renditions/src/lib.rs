@@ -1,0 +1,248 @@
+//! Renditions at ingest: per instance, a thumbnail, a full-resolution 8-bit
+//! preview of every frame and (when an encoder is available) a lossless
+//! compressed copy, written to the object store next to the originals and
+//! recorded in the index.
+//!
+//! Work comes from the index's durable job queue (`rendition_jobs`, filled
+//! in the same transaction as the instance row), so renditions are never
+//! on the C-STORE acknowledgement path and survive restarts. A dispatcher
+//! task on the async runtime claims due jobs with a lease and hands them to
+//! a rayon pool; results come back over a channel. The pool has
+//! `cores − 1` threads (at least one) running at a lower CPU priority
+//! (nice +10), so during an ingest burst the kernel schedules the network
+//! and storage side first and renditions take the CPU that is left.
+//!
+//! Architecture invariant: a job is marked done only after every rendition
+//! object is durable (each `put_bytes` is atomic and durable); rendition
+//! keys are deterministic, so a job that runs again after a crash rewrites
+//! the same objects instead of adding new ones.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use yunying_archive::{read_pixels, Archive, RetrieveError};
+use yunying_index::{Job, Rendition};
+use yunying_store::{rendition_key, ObjectStore};
+use yunying_transcode::{can_decode, render, ImageFormat, RenderOptions, TranscodeError};
+
+/// Settings of the rendition workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenditionConfig {
+    /// Produce renditions at all.
+    pub enabled: bool,
+    /// Worker threads; 0 means one less than the number of cores (at least 1).
+    pub workers: usize,
+    /// Longest side of a thumbnail, in pixels (the size DICOMweb thumbnails
+    /// have when the request names no viewport).
+    pub thumbnail_size: u32,
+    /// JPEG quality of previews and thumbnails (the rendered default).
+    pub jpeg_quality: u8,
+    /// How long a claimed job is reserved for its worker (seconds); a job
+    /// whose worker died is taken up again after this.
+    pub lease_secs: u64,
+}
+
+impl Default for RenditionConfig {
+    fn default() -> Self {
+        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lease_secs: 300 }
+    }
+}
+
+impl RenditionConfig {
+    pub fn threads(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1)
+    }
+}
+
+/// How often an idle dispatcher looks for new jobs.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Why a job failed: a reason label for metrics and a message.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub message: String,
+    /// Retrying cannot help (the data cannot be rendered by this build).
+    pub permanent: bool,
+}
+
+impl From<RetrieveError> for Failure {
+    fn from(e: RetrieveError) -> Self {
+        let (reason, permanent) = match e {
+            RetrieveError::Store(_) => ("store", false),
+            RetrieveError::NoPixelData => ("no_pixel_data", true),
+            RetrieveError::Transcode(t) => return Failure::from(t),
+            _ => ("corrupt", true),
+        };
+        Failure { reason, message: e.to_string(), permanent }
+    }
+}
+
+impl From<TranscodeError> for Failure {
+    fn from(e: TranscodeError) -> Self {
+        let reason = match e {
+            TranscodeError::UnsupportedTransferSyntax(_) => "unsupported_transfer_syntax",
+            TranscodeError::Unsupported(_) => "unsupported_pixel_data",
+            TranscodeError::Codec { .. } => "codec",
+            _ => "invalid_pixel_data",
+        };
+        Failure { reason, message: e.to_string(), permanent: reason != "codec" }
+    }
+}
+
+/// Run the dispatcher until `shutdown` completes; jobs in progress finish.
+pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Future<Output = ()>) {
+    if !config.enabled {
+        return;
+    }
+    let threads = config.threads();
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("rendition-{i}"))
+        .start_handler(|_| lower_priority())
+        .build()
+    {
+        Ok(pool) => Arc::new(pool),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the rendition pool; no renditions will be made");
+            return;
+        }
+    };
+    let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let config = Arc::new(config);
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>)>();
+    let mut in_flight = 0usize;
+    let capacity = threads * 2; // keep the pool busy while results are recorded
+    tokio::pin!(shutdown);
+    let mut stopping = false;
+    tracing::info!(threads, "rendition workers started");
+    loop {
+        if !stopping && in_flight < capacity {
+            let now = now_ms();
+            let lease = now + (config.lease_secs * 1000) as i64;
+            match archive.index().claim_jobs(&worker, capacity - in_flight, now, lease).await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        in_flight += 1;
+                        let (store, config, tx) = (archive.store().clone(), config.clone(), tx.clone());
+                        pool.spawn(move || {
+                            let result = make_renditions(store.as_ref(), &job, &config);
+                            let _ = tx.send((job, result));
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot claim rendition jobs"),
+            }
+        }
+        if stopping && in_flight == 0 {
+            break;
+        }
+        tokio::select! {
+            Some((job, result)) = rx.recv() => {
+                in_flight -= 1;
+                record(&archive, &worker, job, result).await;
+            }
+            _ = tokio::time::sleep(POLL), if in_flight < capacity && !stopping => {}
+            _ = &mut shutdown, if !stopping => stopping = true,
+        }
+    }
+    tracing::info!("rendition workers stopped");
+}
+
+/// Record a job's outcome in the index and the metrics.
+async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Rendition>, Failure>) {
+    let metrics = archive.metrics();
+    let now = now_ms();
+    let index = archive.index();
+    match result {
+        Ok(renditions) => match index.complete_job(worker, job.instance_pk, &renditions, now).await {
+            Ok(true) => {
+                metrics.renditions_completed_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics.rendition_latency.observe(Duration::from_millis((now - job.enqueued_ms).max(0) as u64));
+            }
+            Ok(false) => tracing::info!("a rendition job's lease was lost before it finished; another worker has it"),
+            Err(e) => tracing::warn!(error = %e, "cannot record renditions; the job will run again"),
+        },
+        Err(failure) => {
+            metrics.rendition_failed(failure.reason);
+            let attempts = if failure.permanent { yunying_index::JOB_MAX_ATTEMPTS } else { job.attempts };
+            let backoff = 1000i64 << job.attempts.clamp(0, 8);
+            match index.fail_job(worker, job.instance_pk, attempts, &failure.message, now + backoff, now).await {
+                Ok(true) => {
+                    metrics.renditions_parked_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(reason = failure.reason, "rendition job parked: {}", failure.message);
+                }
+                Ok(false) => tracing::info!(reason = failure.reason, attempt = job.attempts, "rendition job failed; retrying later"),
+                Err(e) => tracing::warn!(error = %e, "cannot record a rendition failure"),
+            }
+        }
+    }
+}
+
+/// Produce and store the renditions of one instance (blocking; runs on the pool).
+pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionConfig) -> Result<Vec<Rendition>, Failure> {
+    let data = &job.instance;
+    let s = &data.stored;
+    let ts = s.transfer_syntax_uid.as_str();
+    if is_video(ts) {
+        // No still renditions: a poster frame would need a video decoder.
+        return Ok(Vec::new());
+    }
+    if !can_decode(ts) {
+        return Err(TranscodeError::UnsupportedTransferSyntax(ts.to_string()).into());
+    }
+    let (info, frames) = read_pixels(store, data)?;
+    let key = |name: &str| rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, name);
+    let put = |key: &str, bytes: &[u8]| -> Result<(), Failure> {
+        store
+            .put_bytes(key, bytes)
+            .map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })
+    };
+    let jpeg = |viewport| RenderOptions { window: None, viewport, quality: config.jpeg_quality, format: ImageFormat::Jpeg };
+    let mut out = Vec::with_capacity(frames.len() + 2);
+
+    // The first frame, as DICOMweb's instance thumbnail shows it.
+    let thumbnail = render(ts, &info, &frames[0], &jpeg(Some((config.thumbnail_size, config.thumbnail_size))))?;
+    let k = key("thumbnail.jpg");
+    put(&k, &thumbnail)?;
+    out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
+
+    for (i, frame) in frames.iter().enumerate() {
+        let preview = render(ts, &info, frame, &jpeg(None))?;
+        let k = key(&format!("preview-{}.jpg", i + 1));
+        put(&k, &preview)?;
+        out.push(Rendition {
+            kind: "preview".into(),
+            frame: (i + 1) as i64,
+            object_key: k,
+            media_type: "image/jpeg".into(),
+            size_bytes: preview.len() as i64,
+        });
+    }
+    Ok(out)
+}
+
+/// MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 transfer syntaxes.
+fn is_video(ts: &str) -> bool {
+    ts.starts_with("1.2.840.10008.1.2.4.10") || ts.starts_with("1.2.840.10008.1.2.4.11")
+}
+
+/// Worker threads yield the CPU to the network and storage side.
+fn lower_priority() {
+    // On Linux, `nice` is per thread: 0 means the calling thread.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
