@@ -12,5 +12,6 @@ mod crash;
 mod dicomweb;
 mod ingest;
 mod qr;
+mod renditions;
 mod institutions;
 mod limits;

@@ -85,7 +85,7 @@ impl Index {
     /// Record a job's renditions and mark it done, in one transaction;
     /// false if the job is no longer this worker's (its lease was lost).
     pub async fn complete_job(&self, worker: &str, instance_pk: i64, renditions: &[Rendition], now_ms: i64) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
         let done = sqlx::query(
             "UPDATE rendition_jobs SET state = 'done', finished_ms = $3, last_error = ''
              WHERE instance_pk = $1 AND worker = $2 AND state = 'running'",
@@ -134,6 +134,20 @@ impl Index {
         .execute(&self.pool)
         .await?;
         Ok(parked)
+    }
+
+    /// Release the jobs a previous process of this node held (their worker
+    /// name starts with `node_prefix`): on start, they are orphans, and
+    /// waiting for their leases to expire would only delay them.
+    pub async fn release_jobs_of(&self, node_prefix: &str) -> Result<u64> {
+        let pattern = format!("{}%", node_prefix.replace('%', "").replace('_', "\\_"));
+        let done = sqlx::query(
+            "UPDATE rendition_jobs SET state = 'pending', not_before_ms = 0 WHERE state = 'running' AND worker LIKE $1 ESCAPE '\\'",
+        )
+        .bind(pattern)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Put parked jobs back in the queue (after a fix); returns how many.

@@ -159,7 +159,7 @@ impl Index {
         schema::migrate(&pool, dialect).await?;
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
-        let writer = writer::spawn(write_pool);
+        let writer = writer::spawn(write_pool, dialect);
         Ok(Index { pool, writer, dialect })
     }
 

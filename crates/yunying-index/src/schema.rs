@@ -48,6 +48,16 @@ impl Dialect {
         }
     }
 
+    /// Begin a transaction that will write. SQLite: `BEGIN IMMEDIATE`, so
+    /// the write lock is taken up front and waits (busy timeout) for another
+    /// writer instead of failing when a read transaction cannot upgrade.
+    pub(crate) async fn begin_write(self, pool: &AnyPool) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self {
+            Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => pool.begin().await,
+        }
+    }
+
     fn substitute(self, sql: &str) -> String {
         let (pk, bigint) = match self {
             Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
@@ -208,7 +218,7 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .execute(pool)
         .await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = dialect.begin_write(pool).await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
         .fetch_one(&mut *tx)
         .await?;

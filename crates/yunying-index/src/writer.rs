@@ -11,6 +11,7 @@ use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::matching::name_search;
+use crate::schema::Dialect;
 use crate::{DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
 
 const MAX_BATCH: usize = 128;
@@ -34,7 +35,7 @@ pub(crate) enum Request {
     },
 }
 
-pub(crate) fn spawn(pool: AnyPool) -> mpsc::Sender<Request> {
+pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
     let (tx, mut rx) = mpsc::channel::<Request>(1024);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -43,16 +44,16 @@ pub(crate) fn spawn(pool: AnyPool) -> mpsc::Sender<Request> {
             if cache.len() > MAX_CACHED_SERIES {
                 cache.clear();
             }
-            run_batch(&pool, std::mem::take(&mut batch), &mut cache).await;
+            run_batch(&pool, dialect, std::mem::take(&mut batch), &mut cache).await;
         }
         pool.close().await;
     });
     tx
 }
 
-async fn run_batch(pool: &AnyPool, batch: Vec<Request>, cache: &mut SeriesCache) {
+async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache: &mut SeriesCache) {
     let together: Result<Vec<Outcome>> = async {
-        let mut tx = pool.begin().await?;
+        let mut tx = dialect.begin_write(pool).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for request in &batch {
             outcomes.push(apply(&mut tx, request, cache).await?);
@@ -73,7 +74,7 @@ async fn run_batch(pool: &AnyPool, batch: Vec<Request>, cache: &mut SeriesCache)
         Err(_) if batch.len() > 1 => {
             for request in batch {
                 let alone = async {
-                    let mut tx = pool.begin().await?;
+                    let mut tx = dialect.begin_write(pool).await?;
                     let outcome = apply(&mut tx, &request, cache).await?;
                     tx.commit().await?;
                     Ok(outcome)

@@ -115,7 +115,16 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
             return;
         }
     };
-    let worker = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    // Worker names start with the node name, so that a restarted node takes
+    // back at once the jobs its previous process held (instead of waiting
+    // for their leases): several nodes share one queue, one process per node.
+    let node = format!("{}:", node_name());
+    match archive.index().release_jobs_of(&node).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "rendition jobs of this node's previous process queued again"),
+        Err(e) => tracing::warn!(error = %e, "cannot release this node's earlier rendition jobs"),
+    }
+    let worker = format!("{node}{}-{:08x}", std::process::id(), rand::random::<u32>());
     let config = Arc::new(config);
     let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>)>();
     let mut in_flight = 0usize;
@@ -232,6 +241,16 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
 /// MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 transfer syntaxes.
 fn is_video(ts: &str) -> bool {
     ts.starts_with("1.2.840.10008.1.2.4.10") || ts.starts_with("1.2.840.10008.1.2.4.11")
+}
+
+/// This machine's host name.
+fn node_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = if ok { String::from_utf8_lossy(&buf[..end]).into_owned() } else { String::new() };
+    if name.is_empty() { "node".to_string() } else { name.replace(':', "_") }
 }
 
 /// Worker threads yield the CPU to the network and storage side.

@@ -1,0 +1,147 @@
+//! Renditions made after ingest by the job queue: thumbnails and previews
+//! in the object store, served by DICOMweb; the queue survives SIGKILL.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use yunying_index::Index;
+
+use crate::harness::*;
+
+/// Wait until no rendition job is pending or running.
+async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::JobCounts {
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = index.job_counts().await.unwrap();
+        if c.pending == 0 && c.running == 0 {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "rendition jobs still queued after {limit:?}: {c:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn http_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: image/jpeg\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = String::from_utf8_lossy(&all[..split]).split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, all[split + 4..].to_vec())
+}
+
+const NOT_BLANK: &str = r#"
+import sys, io
+from PIL import Image, ImageStat
+for path in sys.argv[2:]:
+    im = Image.open(path)
+    assert im.format == "JPEG", path
+    assert max(im.size) <= int(sys.argv[1]), (path, im.size)
+    sd = max(ImageStat.Stat(im.convert("L")).stddev[0], 0)
+    assert sd > 2, f"{path} looks blank (stddev {sd:.2f})"
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, None);
+    let files = testdata_files();
+    pynetdicom_store(server.dicom_port, &[], &files);
+    let index = server.index().await;
+    let counts = wait_for_jobs(&index, Duration::from_secs(120)).await;
+    assert_eq!(counts.parked, 0, "{:?}", index.parked_jobs(10).await.unwrap());
+    assert_eq!(counts.done as usize, files.len(), "one job per instance with pixels");
+
+    let mut thumbnails = Vec::new();
+    for f in &files {
+        let (meta, _) = part10(f);
+        let stored = index.instance(&meta.sop_instance_uid).await.unwrap().unwrap();
+        let renditions = index.renditions_of(&meta.sop_instance_uid).await.unwrap();
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name.starts_with("video_") {
+            assert!(renditions.is_empty(), "{name}: videos get no still renditions");
+            continue;
+        }
+        let thumbs: Vec<_> = renditions.iter().filter(|r| r.kind == "thumbnail").collect();
+        let previews: Vec<_> = renditions.iter().filter(|r| r.kind == "preview").collect();
+        assert_eq!(thumbs.len(), 1, "{name}");
+        assert!(!previews.is_empty(), "{name}");
+        let base = format!("/dicom-web/studies/{}/series/{}/instances/{}", stored.study_instance_uid, stored.series_instance_uid, stored.sop_instance_uid);
+        // Served from the store: the thumbnail route returns the stored object.
+        let (status, body) = http_bytes(server.http_port, &format!("{base}/thumbnail"));
+        assert_eq!(status, 200, "{name}");
+        assert!(body == std::fs::read(server.object_path(&thumbs[0].object_key)).unwrap(), "{name}: thumbnail is the stored one");
+        // And it is exactly what rendering on demand gives (same window,
+        // size and quality): a query string forces rendering.
+        let (_, rendered) = http_bytes(server.http_port, &format!("{base}/thumbnail?quality=90"));
+        assert!(rendered == body, "{name}: stored thumbnail differs from the on-demand rendering");
+        for p in &previews {
+            let (status, body) = http_bytes(server.http_port, &format!("{base}/frames/{}/rendered", p.frame));
+            assert_eq!(status, 200);
+            let (_, rendered) = http_bytes(server.http_port, &format!("{base}/frames/{}/rendered?quality=90", p.frame));
+            assert!(body == rendered, "{name}: preview of frame {} differs from the on-demand rendering", p.frame);
+            assert_eq!(body.len() as i64, p.size_bytes);
+        }
+        thumbnails.push(server.object_path(&thumbs[0].object_key));
+    }
+    run(python().args(["-c", NOT_BLANK, "128"]).args(&thumbnails));
+
+    let metrics = http_get(server.http_port, "/metrics").unwrap().1;
+    assert!(metrics.contains("yunying_rendition_jobs{state=\"pending\"} 0"), "{metrics}");
+    assert!(metrics.contains("yunying_renditions_completed_total"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_with_queued_jobs_then_restart_completes_each_job_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let series = tmp.path().join("ct");
+    gen_ct(&series, 120, 512, 5);
+    let data = tmp.path().join("data");
+    run(Command::new(BIN).args(["import", "--quiet", "--data-dir"]).arg(&data).arg(&series));
+    let mut server = Server::start(&data, None);
+    let index = server.index().await;
+    // Kill once some, not all, jobs are done.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let c = index.job_counts().await.unwrap();
+        if c.done >= 5 {
+            assert!(c.done < 120, "the kill must land while jobs are queued ({c:?})");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rendition progress: {c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    drop(index);
+
+    // The restarted node takes back the jobs its killed process held at once
+    // (not after their 5-minute leases).
+    let server = Server::start(&data, None);
+    let index = server.index().await;
+    let counts = wait_for_jobs(&index, Duration::from_secs(120)).await;
+    assert_eq!((counts.done, counts.parked), (120, 0));
+    let mut keys = HashSet::new();
+    for f in files_under(&series) {
+        let (meta, _) = part10(&f);
+        let r = index.renditions_of(&meta.sop_instance_uid).await.unwrap();
+        assert_eq!(r.iter().filter(|r| r.kind == "thumbnail").count(), 1);
+        assert_eq!(r.iter().filter(|r| r.kind == "preview").count(), 1);
+        for r in r {
+            let bytes = std::fs::read(server.object_path(&r.object_key)).unwrap();
+            assert_eq!(bytes.len() as i64, r.size_bytes, "object and row agree");
+            assert!(bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9]), "a whole JPEG");
+            keys.insert(r.object_key);
+        }
+    }
+    // No object beyond those recorded: no duplicates, no leftovers.
+    let on_disk: HashSet<String> = files_under(&server.store_root().join("objects/renditions"))
+        .into_iter()
+        .map(|p| p.strip_prefix(server.store_root().join("objects")).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(on_disk, keys);
+}
