@@ -52,7 +52,7 @@ async fn sigkill_during_four_association_push_loses_no_acknowledged_instance() {
     }
     // Whatever is visible in the store is complete: every object parses to
     // its end, and every indexed row has its object.
-    for object in files_under(&server.store_root().join("objects")) {
+    for object in files_under(&server.store_root().join("objects/originals")) {
         let (meta, dataset) = part10(&object);
         assert!(by_uid[&meta.sop_instance_uid].exists());
         assert!(dataset == part10(&by_uid[&meta.sop_instance_uid]).1, "partial object {}", object.display());

@@ -158,5 +158,5 @@ async fn replace_policy_swaps_the_stored_instance_and_leaves_no_orphan() {
     let c = index.counts().await.unwrap();
     assert_eq!((c.studies, c.series, c.instances), (1, 1, 2));
     assert_stored_identically(&server, &index, &files_under(&second)).await;
-    assert_eq!(files_under(&server.store_root().join("objects")).len(), 2, "the replaced objects are deleted");
+    assert_eq!(files_under(&server.store_root().join("objects/originals")).len(), 2, "the replaced objects are deleted");
 }

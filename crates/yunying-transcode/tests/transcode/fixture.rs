@@ -16,7 +16,9 @@ pub struct Fixture {
 }
 
 pub fn path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // At run time first: a test binary built from another checkout sharing
+    // the target directory would carry that checkout's path.
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("../../testdata/dicom")
         .join(name)
 }
