@@ -178,7 +178,7 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("YUNYING_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("YUNYING_LOG").unwrap_or_else(|_| EnvFilter::new("info,jpeg2k=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
