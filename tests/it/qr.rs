@@ -408,3 +408,40 @@ fn extended_negotiation_grants_combined_date_time_and_fuzzy_names() {
     let (_, found) = pynetdicom_find(port, "", &["QueryRetrieveLevel=STUDY", "PatientName=xiao", "PatientID="]);
     assert!(found.is_empty(), "without fuzzy matching a name is matched whole");
 }
+
+/// Run tests/py/commitment_requester.py; its JSON report.
+fn commitment(mode: &str, port: u16, extra: &[&str], present: &[PathBuf]) -> serde_json::Value {
+    let out = run(python()
+        .arg(format!("{ROOT}/tests/py/commitment_requester.py"))
+        .args([mode, "--port", &port.to_string()])
+        .args(extra)
+        .arg("--present")
+        .args(present));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn storage_commitment_reports_what_is_durable_on_the_same_or_a_new_association() {
+    let (_tmp, server) = archive(None);
+    let present: Vec<PathBuf> = testdata_files().into_iter().filter(|f| f.to_string_lossy().contains("ct_")).collect();
+    let uids: BTreeSet<String> = present.iter().map(|f| part10(f).0.sop_instance_uid).collect();
+
+    // Same association, with one instance we never received.
+    let r = commitment("same", server.dicom_port, &["--unknown", "1"], &present);
+    assert_eq!(r["action_status"], 0, "{r}");
+    assert_eq!(r["event_type"], 2, "failures exist: {r}");
+    assert_eq!(r["same_association"], true);
+    assert_eq!(r["transaction_ok"], true);
+    let committed: BTreeSet<String> = r["committed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(committed, uids);
+    assert_eq!(r["failed"], serde_json::json!([[r["unknown_uids"][0], 0x0112]]), "no such object instance");
+
+    // The requester releases at once: the report comes on a new association
+    // to its registered AE.
+    let our_port = free_port();
+    ae_add(&server.data_dir, "COMMITSCU", our_port);
+    let r = commitment("separate", server.dicom_port, &["--our-port", &our_port.to_string()], &present);
+    assert_eq!((r["event_type"].as_u64(), r["same_association"].as_bool()), (Some(1), Some(false)), "{r}");
+    assert_eq!(r["transaction_ok"], true);
+    assert_eq!(r["committed"].as_array().unwrap().len(), present.len());
+}

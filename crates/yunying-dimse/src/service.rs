@@ -256,9 +256,14 @@ impl<'a> Association<'a> {
     /// A response from the peer (to a request we sent on this association).
     fn on_response(&mut self, command: Command) {
         match command.command_field() {
-            Some(N_EVENT_REPORT_RSP) => {
+            Some(N_EVENT_REPORT_RSP) if command.status() == Some(0x0000) => {
                 let id = command.message_id_being_responded_to();
                 self.pending_reports.retain(|(m, _)| Some(*m) != id);
+            }
+            Some(N_EVENT_REPORT_RSP) => {
+                // Refused here (a requester not listening on this
+                // association): it goes out on a new one when this ends.
+                tracing::info!(calling_ae = %self.caller.calling_ae, status = ?command.status(), "storage commitment report refused on the association");
             }
             Some(0x8001) => self.store_responses.push_back(command),
             _ => tracing::debug!(calling_ae = %self.caller.calling_ae, "ignoring an unexpected response"),
