@@ -3,8 +3,8 @@
 
   qr.py flaky-scp --port P --ae AE [--abort-after N] [--delay S] [--seconds S]
       A storage SCP accepting every storage class in every transfer syntax.
-      With --abort-after N it answers N C-STOREs, then aborts the
-      association on the next one (a destination that goes away mid-transfer); --delay
+      With --abort-after N it answers N C-STOREs, then goes away (aborts its
+      associations and stops listening) on the next one (a destination that goes away mid-transfer); --delay
       slows each C-STORE. Prints READY when listening; exits after
       --seconds.
 
@@ -21,6 +21,7 @@
 import argparse
 import json
 import sys
+import threading
 import time
 
 from pydicom.dataset import Dataset
@@ -50,11 +51,14 @@ def flaky_scp(args):
         time.sleep(args.delay)
         count["n"] += 1
         if args.abort_after and count["n"] > args.abort_after:
-            # Gone away: abort instead of answering this C-STORE.
+            # Gone away: stop listening and abort every association instead
+            # of answering this C-STORE.
+            threading.Thread(target=server.shutdown, daemon=True).start()
             event.assoc.abort()
             return 0xC000
         return 0x0000
 
+    server = None
     server = ae.start_server(("127.0.0.1", args.port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
     print("READY", flush=True)
     time.sleep(args.seconds)

@@ -63,6 +63,8 @@ pub struct DimseConfig {
     /// Most matches a C-FIND returns; beyond it the search ends with status
     /// A700 (out of resources) and a comment, after the first matches.
     pub max_find_results: usize,
+    /// Associations a C-MOVE opens to its destination at once (1 to 16).
+    pub move_associations: usize,
 }
 
 impl Default for DimseConfig {
@@ -77,6 +79,7 @@ impl Default for DimseConfig {
             connect_timeout: Duration::from_secs(10),
             case_insensitive_names: true,
             max_find_results: 10_000,
+            move_associations: 2,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! C-FIND, C-MOVE, C-GET and N-ACTION (storage commitment) on an
 //! association.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
 
 use serde_json::{Map, Value as Json};
 use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
@@ -87,6 +91,7 @@ impl Association<'_> {
 
     async fn c_find(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
         const RSP: u16 = C_FIND_RQ | RESPONSE;
+        let started = std::time::Instant::now();
         let found = match find::find(self.archive, self.config, patient_root, identifier, self.accepted.find).await {
             Ok(found) => found,
             Err(Failure { status, comment }) => {
@@ -94,6 +99,7 @@ impl Association<'_> {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
+        let searched = started.elapsed();
         self.begin(command);
         let count = found.responses.len();
         for response in found.responses {
@@ -105,7 +111,14 @@ impl Association<'_> {
             self.reply(context, command, RSP, Reply { data: Some(response), ..Reply::status(PENDING) }).await?;
         }
         self.current = None;
-        tracing::info!(calling_ae = %self.caller.calling_ae, matches = count, capped = found.capped, "C-FIND");
+        tracing::info!(
+            calling_ae = %self.caller.calling_ae,
+            matches = count,
+            capped = found.capped,
+            search_ms = searched.as_secs_f64() * 1000.0,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "C-FIND"
+        );
         if found.capped {
             let comment = format!("more than {} matches; narrow the query", self.config.max_find_results);
             return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(OUT_OF_RESOURCES) }).await;
@@ -146,67 +159,77 @@ impl Association<'_> {
         }
         self.begin(command);
         let started = std::time::Instant::now();
-        let proposals = proposals_for(&instances);
-        let client =
-            Client::connect(&ae.host, ae.port, &self.config.aet, &ae.ae_title, &proposals, &[], self.config.connect_timeout).await;
-        let mut client = match client {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(destination = %destination, error = %e, "C-MOVE: cannot open the sub-association");
-                progress.fail_rest(&instances);
-                self.current = None;
-                let comment = format!("cannot reach {destination}: {e}");
-                let reply = Reply { progress: Some(&progress), comment: Some(&comment), data: progress.failed_list(), status: UNABLE_TO_PERFORM_SUBOPERATIONS };
-                return self.reply(context, command, RSP, reply).await;
-            }
-        };
-        let mut connected = true;
-        let originator = self.caller.calling_ae.clone();
-        for (i, data) in instances.iter().enumerate() {
-            self.pump(None).await?;
-            if self.cancel_requested {
-                break;
-            }
-            let uid = &data.stored.sop_instance_uid;
-            let chosen = retrieve::syntaxes_for(data)
-                .into_iter()
-                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
-            let Some((context_id, ts)) = chosen else {
-                tracing::info!(destination = %destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
-                progress.record(uid, None);
-                continue;
+        // Sub-operations run on up to `move_associations` associations at
+        // once, each taking the next instance from one queue: the
+        // destination's per-instance round trip is overlapped, and an
+        // association that cannot be opened or breaks leaves its share to
+        // the others.
+        let total = instances.len();
+        let queue = Arc::new(Mutex::new(instances.into_iter().collect::<VecDeque<_>>()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let workers = self.config.move_associations.clamp(1, 16).min(total);
+        let proposals = Arc::new(proposals_for(&queue.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>()));
+        for _ in 0..workers {
+            let worker = MoveWorker {
+                archive: self.archive.clone(),
+                host: ae.host.clone(),
+                port: ae.port,
+                our_aet: self.config.aet.clone(),
+                destination: ae.ae_title.clone(),
+                proposals: proposals.clone(),
+                timeout: self.config.connect_timeout,
+                originator: (self.caller.calling_ae.clone(), command.message_id()),
+                queue: queue.clone(),
+                stop: stop.clone(),
+                events: tx.clone(),
             };
-            let dataset = match self.archive.network_dataset(data, &ts).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: instance cannot be sent in an accepted syntax");
-                    progress.record(uid, None);
+            tokio::spawn(worker.run());
+        }
+        drop(tx);
+        let mut last_error: Option<String> = None;
+        loop {
+            let event = tokio::select! {
+                event = rx.recv() => event,
+                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {
+                    self.pump(None).await?;
+                    if self.cancel_requested {
+                        stop.store(true, Ordering::Relaxed);
+                    }
                     continue;
                 }
             };
-            let originator = Some((originator.as_str(), command.message_id()));
-            match client.store(self.archive, context_id, &data.stored.sop_class_uid, uid, &dataset, originator).await {
-                Ok(status) => progress.record(uid, Some(status)),
-                Err(ClientError::Unreadable(e)) => {
-                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: a stored instance cannot be read");
-                    progress.record(uid, None);
+            match event {
+                None => break, // every worker ended
+                Some(MoveEvent::Done { uid, status }) => {
+                    progress.record(&uid, status);
+                    self.pump(None).await?;
+                    if self.cancel_requested {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if progress.remaining > 0 {
+                        self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(destination = %destination, error = %e, "C-MOVE: the destination went away");
-                    progress.record(uid, None);
-                    progress.fail_rest(&instances[i + 1..]);
-                    connected = false;
-                    break;
+                Some(MoveEvent::Ended { error }) => {
+                    if let Some(e) = error {
+                        tracing::warn!(destination = %destination, error = %e, "C-MOVE: a sub-association ended early");
+                        last_error = Some(e);
+                    }
                 }
-            }
-            if progress.remaining > 0 {
-                self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
             }
         }
-        if connected {
-            client.release().await;
-        } else {
-            client.abort().await;
+        // Instances no association could take: failed, unless cancelled
+        // (then they are the remaining count).
+        let left: Vec<InstanceData> = queue.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        if !self.cancel_requested && !left.is_empty() {
+            progress.fail_rest(&left);
+            if progress.completed == 0 && progress.warning == 0 {
+                self.current = None;
+                let comment = format!("cannot send to {destination}: {}", last_error.unwrap_or_default());
+                let reply = Reply { progress: Some(&progress), comment: Some(&comment), data: progress.failed_list(), status: UNABLE_TO_PERFORM_SUBOPERATIONS };
+                return self.reply(context, command, RSP, reply).await;
+            }
         }
         self.finish_retrieve(context, command, RSP, &progress, &destination, started).await
     }
@@ -378,6 +401,83 @@ impl Association<'_> {
             b = b.text(ERROR_COMMENT, comment);
         }
         self.send(context.id, &b.encode(), None).await
+    }
+}
+
+/// What a C-MOVE worker reports.
+enum MoveEvent {
+    /// One sub-operation finished (`None`: failed without a status).
+    Done { uid: String, status: Option<u16> },
+    /// The worker stopped: the queue is empty, the operation was cancelled,
+    /// or its association could not be opened or broke (`error`).
+    Ended { error: Option<String> },
+}
+
+/// One sub-association of a C-MOVE.
+struct MoveWorker {
+    archive: yunying_archive::Archive,
+    host: String,
+    port: u16,
+    our_aet: String,
+    destination: String,
+    proposals: Arc<Vec<Proposal>>,
+    timeout: std::time::Duration,
+    originator: (String, u16),
+    queue: Arc<Mutex<VecDeque<InstanceData>>>,
+    stop: Arc<AtomicBool>,
+    events: mpsc::UnboundedSender<MoveEvent>,
+}
+
+impl MoveWorker {
+    async fn run(self) {
+        let error = self.send_all().await.err();
+        let _ = self.events.send(MoveEvent::Ended { error });
+    }
+
+    async fn send_all(&self) -> Result<(), String> {
+        let mut client = Client::connect(&self.host, self.port, &self.our_aet, &self.destination, &self.proposals, &[], self.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(data) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { break };
+            let uid = data.stored.sop_instance_uid.clone();
+            let chosen = retrieve::syntaxes_for(&data)
+                .into_iter()
+                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
+            let Some((context_id, ts)) = chosen else {
+                tracing::info!(destination = %self.destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
+                let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                continue;
+            };
+            let dataset = match self.archive.network_dataset(&data, &ts).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: instance cannot be sent in an accepted syntax");
+                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                    continue;
+                }
+            };
+            let originator = Some((self.originator.0.as_str(), self.originator.1));
+            match client.store(&self.archive, context_id, &data.stored.sop_class_uid, &uid, &dataset, originator).await {
+                Ok(status) => {
+                    let _ = self.events.send(MoveEvent::Done { uid, status: Some(status) });
+                }
+                Err(ClientError::Unreadable(e)) => {
+                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: a stored instance cannot be read");
+                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                }
+                Err(e) => {
+                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                    client.abort().await;
+                    return Err(e.to_string());
+                }
+            }
+        }
+        client.release().await;
+        Ok(())
     }
 }
 
