@@ -21,12 +21,15 @@ use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE, IMPLICIT_VR
 use crate::walker::{walk_collect, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
 use crate::Archive;
 
+/// Stored objects up to this size are read whole to be sent.
+const WHOLE_READ: u64 = 4 << 20;
+
 /// A data set to send over DIMSE.
 #[derive(Debug)]
 pub enum NetworkDataset {
     /// The stored bytes: `start..end` of the object `key`.
     Stored { key: String, start: u64, end: u64 },
-    /// Re-encoded in memory.
+    /// In memory: re-encoded, or stored bytes small enough to read at once.
     Encoded(Vec<u8>),
 }
 
@@ -125,6 +128,13 @@ impl Archive {
         if data.stored.transfer_syntax_uid == transfer_syntax {
             return blocking(move || {
                 let size = store.size(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+                if size <= WHOLE_READ {
+                    // Small enough to read at once: one read instead of three.
+                    let mut object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+                    let (_, start) = FileMeta::read(&mut Cursor::new(&object[..])).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+                    object.drain(..start as usize);
+                    return Ok(NetworkDataset::Encoded(object));
+                }
                 let mut head_len = size.min(64 * 1024);
                 loop {
                     let head = store.get_range(&key, 0, head_len).map_err(|e| RetrieveError::Store(e.to_string()))?;

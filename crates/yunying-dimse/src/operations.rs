@@ -21,6 +21,10 @@ use crate::service::{Association, ProtocolError};
 
 /// Refused: out of resources (the C-FIND result cap).
 const OUT_OF_RESOURCES: u16 = 0xA700;
+/// Pending C-MOVE / C-GET responses (progress counts) go out at most this
+/// often: one per sub-operation would make a fast retrieve spend its time
+/// on progress messages.
+const PENDING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Most presentation contexts in one association (odd IDs 1..=255).
 const MAX_CONTEXTS: usize = 128;
 
@@ -188,6 +192,7 @@ impl Association<'_> {
         }
         drop(tx);
         let mut last_error: Option<String> = None;
+        let mut last_pending = started.checked_sub(PENDING_INTERVAL).unwrap_or(started);
         loop {
             let event = tokio::select! {
                 event = rx.recv() => event,
@@ -207,7 +212,8 @@ impl Association<'_> {
                     if self.cancel_requested {
                         stop.store(true, Ordering::Relaxed);
                     }
-                    if progress.remaining > 0 {
+                    if progress.remaining > 0 && last_pending.elapsed() >= PENDING_INTERVAL {
+                        last_pending = std::time::Instant::now();
                         self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
                     }
                 }
@@ -271,6 +277,7 @@ impl Association<'_> {
         let mut progress = Progress::new(instances.len());
         self.begin(command);
         let started = std::time::Instant::now();
+        let mut last_pending = started.checked_sub(PENDING_INTERVAL).unwrap_or(started);
         for data in &instances {
             self.pump(None).await?;
             if self.cancel_requested {
@@ -319,7 +326,8 @@ impl Association<'_> {
             }
             let status = self.store_response(id).await?;
             progress.record(uid, status);
-            if progress.remaining > 0 {
+            if progress.remaining > 0 && last_pending.elapsed() >= PENDING_INTERVAL {
+                last_pending = std::time::Instant::now();
                 self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
             }
         }

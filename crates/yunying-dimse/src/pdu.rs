@@ -155,18 +155,24 @@ pub async fn write_fragments<W: AsyncWrite + Unpin>(
         pieces.push(&[]);
     }
     let count = pieces.len();
-    let mut pdu = Vec::with_capacity(12 + chunk.min(bytes.len()));
     for (i, piece) in pieces.into_iter().enumerate() {
         let control = u8::from(is_command) | if last && i + 1 == count { 0x02 } else { 0 };
-        pdu.clear();
-        pdu.push(P_DATA_TF);
-        pdu.push(0);
-        pdu.extend_from_slice(&(6 + piece.len() as u32).to_be_bytes());
-        pdu.extend_from_slice(&(2 + piece.len() as u32).to_be_bytes());
-        pdu.push(context_id);
-        pdu.push(control);
-        pdu.extend_from_slice(piece);
-        w.write_all(&pdu).await?;
+        let mut header = [0u8; 12];
+        header[0] = P_DATA_TF;
+        header[2..6].copy_from_slice(&(6 + piece.len() as u32).to_be_bytes());
+        header[6..10].copy_from_slice(&(2 + piece.len() as u32).to_be_bytes());
+        header[10] = context_id;
+        header[11] = control;
+        // Header and value in one vectored write: no copy of the value.
+        let mut slices = [std::io::IoSlice::new(&header), std::io::IoSlice::new(piece)];
+        let mut slices: &mut [std::io::IoSlice<'_>] = &mut slices;
+        while !slices.is_empty() {
+            let n = w.write_vectored(slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            std::io::IoSlice::advance_slices(&mut slices, n);
+        }
     }
     Ok(())
 }
