@@ -19,6 +19,7 @@
 //! on a blocking thread. Bad input gives a [`TranscodeError`], never a panic.
 
 mod encode;
+mod htj2k;
 mod j2k;
 mod jpeg;
 mod jpegls;
@@ -28,6 +29,7 @@ mod resize;
 mod rle;
 mod syntax;
 
+pub use htj2k::{encode_htj2k_lossless, HTJ2K_LOSSLESS};
 pub use syntax::can_decode;
 
 use syntax::Codec;

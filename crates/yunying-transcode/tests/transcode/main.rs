@@ -2,5 +2,6 @@
 
 mod decode;
 mod fixture;
+mod htj2k;
 mod pydicom;
 mod render;
