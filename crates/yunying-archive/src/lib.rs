@@ -30,7 +30,7 @@ pub use ingest::{Incoming, StoreContext, Stored};
 pub use metrics::Metrics;
 pub use record::{deflate, extract_record, inflate};
 pub use reader::ObjectReader;
-pub use retrieve::{pixel_info, read_pixels, to_explicit_le, NetworkDataset, RetrieveError};
+pub use retrieve::{pixel_info, read_pixels, to_explicit_le, with_encapsulated_frames, NetworkDataset, RetrieveError};
 pub use yunying_index::InstanceData;
 pub use rebuild::{import_file, reindex_object, ImportError};
 pub use yunying_index::{DuplicatePolicy, Index, IndexCounts, InsertOutcome, InstanceRecord};

@@ -299,6 +299,23 @@ pub fn read_pixels(store: &dyn ObjectStore, data: &InstanceData) -> Result<(Pixe
     Ok((info, frames))
 }
 
+/// A Part 10 object with the pixel data of `object` replaced by
+/// encapsulated `frames` in `transfer_syntax` (one fragment per frame),
+/// the rest of the data set re-encoded as Explicit VR Little Endian.
+pub fn with_encapsulated_frames(
+    object: &[u8],
+    transfer_syntax: &str,
+    frames: &[Vec<u8>],
+    photometric: &str,
+) -> Result<Vec<u8>, RetrieveError> {
+    let parsed = Parsed::new(object)?;
+    let meta = FileMeta { transfer_syntax_uid: transfer_syntax.to_string(), ..parsed.meta.clone() };
+    let mut out = meta.encode();
+    let writer = Writer { parsed: &parsed, decoded: None, implicit: false, encapsulated: Some((frames, photometric)) };
+    writer.dataset(&parsed.tree, &mut out, true);
+    Ok(out)
+}
+
 /// Re-encode a Part 10 object as Explicit VR Little Endian.
 pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
     let parsed = Parsed::new(object)?;
@@ -340,7 +357,7 @@ fn reencode(parsed: &Parsed, implicit: bool, out: &mut Vec<u8>) -> Result<(), Re
         }
         decoded = Some((pixels, photometric));
     }
-    let writer = Writer { parsed, decoded: decoded.as_ref(), implicit };
+    let writer = Writer { parsed, decoded: decoded.as_ref(), implicit, encapsulated: None };
     writer.dataset(&parsed.tree, out, true);
     Ok(())
 }
@@ -355,6 +372,9 @@ struct Writer<'a> {
     decoded: Option<&'a (Vec<u8>, String)>,
     /// Implicit VR (headers without VR) instead of explicit.
     implicit: bool,
+    /// Pixel data replaced by these encapsulated frames (with this
+    /// photometric interpretation).
+    encapsulated: Option<(&'a [Vec<u8>], &'a str)>,
 }
 
 impl Writer<'_> {
@@ -362,6 +382,40 @@ impl Writer<'_> {
         for e in elements {
             if e.tag & 0xFFFF == 0 {
                 continue; // group lengths would be wrong after re-encoding
+            }
+            if let (true, Some((frames, photometric))) = (top, self.encapsulated) {
+                match e.tag {
+                    PIXEL_DATA => {
+                        header(out, e.tag, b"OB", UNDEFINED as usize);
+                        out.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]); // empty basic offset table
+                        for frame in frames {
+                            let padded = frame.len() + frame.len() % 2;
+                            out.extend([0xFE, 0xFF, 0x00, 0xE0]);
+                            out.extend((padded as u32).to_le_bytes());
+                            out.extend_from_slice(frame);
+                            if frame.len() % 2 == 1 {
+                                out.push(0);
+                            }
+                        }
+                        out.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+                        continue;
+                    }
+                    PHOTOMETRIC_INTERPRETATION => {
+                        let mut value = photometric.as_bytes().to_vec();
+                        if value.len() % 2 == 1 {
+                            value.push(b' ');
+                        }
+                        header(out, e.tag, b"CS", value.len());
+                        out.extend(value);
+                        continue;
+                    }
+                    PLANAR_CONFIGURATION => {
+                        header(out, e.tag, b"US", 2);
+                        out.extend(0u16.to_le_bytes());
+                        continue;
+                    }
+                    _ => {}
+                }
             }
             if let (true, Some((pixels, photometric))) = (top, self.decoded) {
                 match e.tag {

@@ -1,7 +1,7 @@
 //! Renditions at ingest: per instance, a thumbnail, a full-resolution 8-bit
-//! preview of every frame and (when an encoder is available) a lossless
-//! compressed copy, written to the object store next to the originals and
-//! recorded in the index.
+//! preview of every frame and a lossless HTJ2K copy (a Part 10 object,
+//! transfer syntax 1.2.840.10008.1.2.4.201), written to the object store
+//! next to the originals and recorded in the index.
 //!
 //! Work comes from the index's durable job queue (`rendition_jobs`, filled
 //! in the same transaction as the instance row), so renditions are never
@@ -23,10 +23,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use yunying_archive::{read_pixels, Archive, RetrieveError};
+use yunying_archive::{read_pixels, with_encapsulated_frames, Archive, RetrieveError};
 use yunying_index::{Job, Rendition};
 use yunying_store::{rendition_key, ObjectStore};
-use yunying_transcode::{can_decode, render, ImageFormat, RenderOptions, TranscodeError};
+use yunying_transcode::{
+    can_decode, decode_frame, encode_htj2k_lossless, render, ImageFormat, RenderOptions, TranscodeError, HTJ2K_LOSSLESS,
+};
 
 /// Settings of the rendition workers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +225,12 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     put(&k, &thumbnail)?;
     out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
 
+    if let Some(copy) = lossless_copy(store, data, &info, &frames)? {
+        let k = key("htj2k.dcm");
+        put(&k, &copy)?;
+        out.push(Rendition { kind: "lossless".into(), frame: 0, object_key: k, media_type: "application/dicom".into(), size_bytes: copy.len() as i64 });
+    }
+
     for (i, frame) in frames.iter().enumerate() {
         let preview = render(ts, &info, frame, &jpeg(None))?;
         let k = key(&format!("preview-{}.jpg", i + 1));
@@ -236,6 +244,66 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
         });
     }
     Ok(out)
+}
+
+/// The instance as a Part 10 object in HTJ2K Lossless: every frame decoded
+/// and re-encoded losslessly (the pixels of a lossy original are kept as
+/// decoded). `None` when the original already is HTJ2K lossless, or when
+/// its samples are of a kind the encoder does not take (then the original
+/// is the full-fidelity copy).
+fn lossless_copy(store: &dyn ObjectStore, data: &yunying_index::InstanceData, info: &yunying_transcode::PixelInfo, frames: &[Vec<u8>]) -> Result<Option<Vec<u8>>, Failure> {
+    let ts = data.stored.transfer_syntax_uid.as_str();
+    if ts == HTJ2K_LOSSLESS {
+        return Ok(None);
+    }
+    let mut encoded = Vec::with_capacity(frames.len());
+    let mut photometric = info.photometric_interpretation.clone();
+    for frame in frames {
+        let decoded = decode_frame(ts, info, frame)?;
+        let native = yunying_transcode::PixelInfo {
+            photometric_interpretation: decoded.photometric_interpretation.clone(),
+            planar_configuration: decoded.planar_configuration,
+            ..info.clone()
+        };
+        match encode_htj2k_lossless(&native, &decoded.bytes) {
+            // Kept only if it decodes back to exactly these samples: the
+            // encoder (openjph-core 0.1) writes unreadable codestreams for
+            // some images.
+            Ok(codestream) if decodes_to(&native, &codestream, &decoded.bytes) => encoded.push(codestream),
+            Ok(_) => {
+                tracing::info!("no lossless copy: the HTJ2K encoding did not decode back exactly");
+                return Ok(None);
+            }
+            Err(e) => {
+                // Samples the encoder does not take (32-bit, subsampled
+                // YBR_FULL_422 as stored): the original stays the only copy.
+                tracing::debug!("no lossless copy: {e}");
+                return Ok(None);
+            }
+        }
+        photometric = decoded.photometric_interpretation;
+    }
+    let object = store.get(&data.stored.object_key).map_err(|e| Failure { reason: "store", message: e.to_string(), permanent: false })?;
+    let photometric = if photometric == "YBR_FULL_422" { "YBR_FULL".to_string() } else { photometric };
+    Ok(Some(with_encapsulated_frames(&object, HTJ2K_LOSSLESS, &encoded, &photometric)?))
+}
+
+/// Whether a codestream decodes to exactly `samples` (the stored bits).
+fn decodes_to(info: &yunying_transcode::PixelInfo, codestream: &[u8], samples: &[u8]) -> bool {
+    let Ok(back) = decode_frame(HTJ2K_LOSSLESS, info, codestream) else { return false };
+    if info.bits_allocated != 16 || info.bits_stored >= 16 {
+        return back.bytes == samples;
+    }
+    // Only the stored bits count (junk above them is not kept).
+    let mask = (1u16 << info.bits_stored) - 1;
+    let signed = info.pixel_representation == 1;
+    let norm = |b: &[u8]| -> Vec<u16> {
+        b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) & if signed { u16::MAX } else { mask }).collect()
+    };
+    back.bytes.len() == samples.len() && norm(&back.bytes) == norm(samples) || {
+        let strip = |b: &[u8]| -> Vec<u16> { b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) & mask).collect() };
+        strip(&back.bytes) == strip(samples)
+    }
 }
 
 /// MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 transfer syntaxes.
