@@ -45,14 +45,7 @@ fn write_dataset(json: &Map<String, Json>, explicit_vr: bool, out: &mut Vec<u8>)
 fn value_bytes(vr: &[u8; 2], values: &[Json], element: &Json) -> Vec<u8> {
     match vr {
         b"PN" => join(values.iter().map(|v| match v {
-            Json::Object(groups) => {
-                let parts: Vec<&str> = ["Alphabetic", "Ideographic", "Phonetic"]
-                    .iter()
-                    .map(|g| groups.get(*g).and_then(Json::as_str).unwrap_or(""))
-                    .collect();
-                let n = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
-                parts[..n].join("=")
-            }
+            Json::Object(groups) => person_name(groups),
             Json::String(s) => s.clone(),
             _ => String::new(),
         })),
@@ -80,6 +73,14 @@ fn value_bytes(vr: &[u8; 2], values: &[Json], element: &Json) -> Vec<u8> {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .unwrap_or_default(),
     }
+}
+
+/// A DICOM JSON person name as its component groups joined by `=`.
+pub fn person_name(groups: &Map<String, Json>) -> String {
+    let parts: Vec<&str> =
+        ["Alphabetic", "Ideographic", "Phonetic"].iter().map(|g| groups.get(*g).and_then(Json::as_str).unwrap_or("")).collect();
+    let n = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
+    parts[..n].join("=")
 }
 
 fn join(values: impl Iterator<Item = String>) -> Vec<u8> {

@@ -249,14 +249,7 @@ pub fn query_value(element: &Json) -> String {
         .map(|v| match v {
             Json::String(s) => s.clone(),
             Json::Number(n) => n.to_string(),
-            Json::Object(groups) => {
-                let parts: Vec<&str> = ["Alphabetic", "Ideographic", "Phonetic"]
-                    .iter()
-                    .map(|g| groups.get(*g).and_then(Json::as_str).unwrap_or(""))
-                    .collect();
-                let n = parts.iter().rposition(|p| !p.is_empty()).map_or(0, |i| i + 1);
-                parts[..n].join("=")
-            }
+            Json::Object(groups) => crate::dataset::person_name(groups),
             _ => String::new(),
         })
         .collect();
