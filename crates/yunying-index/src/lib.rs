@@ -31,6 +31,7 @@ pub use query::{IndexCounts, InstanceData, StoredInstance};
 use schema::Dialect;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -138,6 +139,7 @@ pub struct Index {
     pool: AnyPool,
     writer: mpsc::Sender<writer::Request>,
     dialect: Dialect,
+    url: Arc<str>,
 }
 
 impl Index {
@@ -160,7 +162,13 @@ impl Index {
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
         let writer = writer::spawn(write_pool, dialect);
-        Ok(Index { pool, writer, dialect })
+        Ok(Index { pool, writer, dialect, url: url.into() })
+    }
+
+    /// The URL this index was opened with (another handle on the same
+    /// database opens it again). May carry a password: never log it.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Record an instance whose object is already durable, applying the
@@ -204,4 +212,40 @@ async fn connect(url: &str, dialect: Dialect, max: u32) -> Result<AnyPool> {
         .connect(url)
         .await?;
     Ok(pool)
+}
+
+/// Helpers for tests that run against a real PostgreSQL server (not part of
+/// the API). The server is named by `YUNYING_TEST_POSTGRES`, an admin URL
+/// such as `postgres://yunying@127.0.0.1:54329/postgres`, which
+/// `storage/local-services.sh` starts and exports.
+#[doc(hidden)]
+pub mod testkit {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sqlx::{AssertSqlSafe, Connection};
+
+    /// The admin URL, or a panic that says how to get one.
+    pub fn postgres_admin_url() -> String {
+        std::env::var("YUNYING_TEST_POSTGRES").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
+            panic!(
+                "this test needs PostgreSQL: run it through scripts/test.sh, or start one with \
+                 `eval \"$(storage/local-services.sh start)\"` and run again"
+            )
+        })
+    }
+
+    /// Create a new empty database on the test server and return its URL.
+    pub async fn fresh_postgres_database(tag: &str) -> String {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let admin = postgres_admin_url();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect::<String>().to_lowercase();
+        let name = format!("yy_{tag}_{}_{}_{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        crate::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+        conn.close().await.ok();
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        format!("{base}/{name}")
+    }
 }

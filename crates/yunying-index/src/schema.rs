@@ -215,10 +215,15 @@ async fn backfill_name_search(tx: &mut sqlx::Transaction<'static, sqlx::Any>) ->
 
 /// Bring the database to the newest schema.
 pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .execute(pool)
-        .await?;
     let mut tx = dialect.begin_write(pool).await?;
+    if dialect == Dialect::Postgres {
+        // Several nodes may start at once on one database: one migrates,
+        // the others wait here and then find nothing left to do.
+        sqlx::query("SELECT pg_advisory_xact_lock(7349852017)").execute(&mut *tx).await?;
+    }
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
         .fetch_one(&mut *tx)
         .await?;

@@ -71,26 +71,54 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache:
                 answer(request, Ok(outcome));
             }
         }
-        Err(_) if batch.len() > 1 => {
-            for request in batch {
-                let alone = async {
-                    let mut tx = dialect.begin_write(pool).await?;
-                    let outcome = apply(&mut tx, &request, cache).await?;
-                    tx.commit().await?;
-                    Ok(outcome)
-                }
-                .await;
-                if alone.is_err() {
-                    cache.clear();
-                }
-                answer(request, alone);
-            }
-        }
-        Err(e) => {
+        Err(e) if batch.len() == 1 && !is_race(&e) => {
             for request in batch {
                 answer(request, Err(clone_error(&e)));
             }
         }
+        Err(_) => {
+            // One request spoilt the batch, or another node committed the
+            // same rows first: apply each request alone. A request that lost
+            // a race to another writer (same SOP instance, study or series
+            // created at the same moment) is applied again and now sees the
+            // winner's rows, so two nodes end with one row.
+            for request in batch {
+                let mut attempt = 0;
+                let alone = loop {
+                    attempt += 1;
+                    let result = async {
+                        let mut tx = dialect.begin_write(pool).await?;
+                        let outcome = apply(&mut tx, &request, cache).await?;
+                        tx.commit().await?;
+                        Ok(outcome)
+                    }
+                    .await;
+                    if result.is_err() {
+                        cache.clear();
+                    }
+                    match result {
+                        Err(e) if attempt < RACE_ATTEMPTS && is_race(&e) => continue,
+                        other => break other,
+                    }
+                };
+                answer(request, alone);
+            }
+        }
+    }
+}
+
+/// How often a request that lost a race to another writer is applied again.
+const RACE_ATTEMPTS: u32 = 5;
+
+/// Errors another writer's concurrent commit causes, which applying the same
+/// request again resolves: unique violation, serialization failure, deadlock
+/// (PostgreSQL SQLSTATEs; SQLite has one writer and never races).
+fn is_race(e: &IndexError) -> bool {
+    match e {
+        IndexError::Database(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("23505") | Some("40001") | Some("40P01"))
+        }
+        _ => false,
     }
 }
 

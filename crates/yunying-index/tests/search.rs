@@ -1,4 +1,6 @@
-//! DICOM matching through `Index::search` on a real SQLite index.
+//! DICOM matching through `Index::search`, and the job queue, on a real
+//! SQLite index and on a real PostgreSQL server: the same assertions for
+//! both, so the two dialects cannot drift apart.
 
 use yunying_index::search::{Level, Query, QueryError};
 use yunying_index::{DuplicatePolicy, Index, InstanceRecord};
@@ -39,9 +41,23 @@ fn record(study: u32, series: u32, instance: u32, name: &str, date: &str, time: 
     }
 }
 
-async fn index() -> (tempfile::TempDir, Index) {
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+async fn empty_index(backend: Backend, tag: &str) -> (tempfile::TempDir, Index) {
     let dir = tempfile::tempdir().unwrap();
-    let index = Index::open_sqlite(&dir.path().join("index.sqlite")).await.unwrap();
+    let index = match backend {
+        Backend::Sqlite => Index::open_sqlite(&dir.path().join("index.sqlite")).await.unwrap(),
+        Backend::Postgres => Index::open(&yunying_index::testkit::fresh_postgres_database(tag).await).await.unwrap(),
+    };
+    (dir, index)
+}
+
+async fn index(backend: Backend) -> (tempfile::TempDir, Index) {
+    let (dir, index) = empty_index(backend, "search").await;
     let rows = [
         record(1, 1, 1, "Wang^Wei=王^伟", "20240105", "083000", "CT"),
         record(1, 1, 2, "Wang^Wei=王^伟", "20240105", "083000", "CT"),
@@ -70,9 +86,8 @@ async fn studies(index: &Index, keys: &[(u32, &str)], fuzzy: bool) -> Vec<String
     uids
 }
 
-#[tokio::test]
-async fn person_names_match_any_group_case_and_accent_insensitively() {
-    let (_dir, index) = index().await;
+async fn person_names_match_any_group_case_and_accent_insensitively(backend: Backend) {
+    let (_dir, index) = index(backend).await;
     assert_eq!(studies(&index, &[(PATIENT_NAME, "Wang*")], false).await, ["1.2.3.1", "1.2.3.2"]);
     assert_eq!(studies(&index, &[(PATIENT_NAME, "王*")], false).await, ["1.2.3.1"]);
     assert_eq!(studies(&index, &[(PATIENT_NAME, "wang^wei")], false).await, ["1.2.3.1"]);
@@ -82,9 +97,8 @@ async fn person_names_match_any_group_case_and_accent_insensitively() {
     assert!(studies(&index, &[(PATIENT_NAME, "Wang")], false).await.is_empty());
 }
 
-#[tokio::test]
-async fn fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi() {
-    let (_dir, index) = index().await;
+async fn fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi(backend: Backend) {
+    let (_dir, index) = index(backend).await;
     assert_eq!(studies(&index, &[(PATIENT_NAME, "wei")], true).await, ["1.2.3.1", "1.2.3.4"]);
     assert_eq!(studies(&index, &[(PATIENT_NAME, "zhang")], true).await, ["1.2.3.4"]);
     assert_eq!(studies(&index, &[(PATIENT_NAME, "伟")], true).await, ["1.2.3.1"]);
@@ -92,9 +106,8 @@ async fn fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi() {
     assert_eq!(studies(&index, &[(PATIENT_NAME, "ann wang")], true).await, ["1.2.3.2"]);
 }
 
-#[tokio::test]
-async fn dates_times_uid_lists_and_modalities() {
-    let (_dir, index) = index().await;
+async fn dates_times_uid_lists_and_modalities(backend: Backend) {
+    let (_dir, index) = index(backend).await;
     assert_eq!(studies(&index, &[(STUDY_DATE, "20240101-20240228")], false).await, ["1.2.3.1", "1.2.3.2"]);
     assert_eq!(studies(&index, &[(STUDY_DATE, "20240210-")], false).await, ["1.2.3.2", "1.2.3.4"]);
     assert_eq!(studies(&index, &[(STUDY_DATE, "-20231231")], false).await, ["1.2.3.3"]);
@@ -109,10 +122,9 @@ async fn dates_times_uid_lists_and_modalities() {
     assert_eq!(studies(&index, &[(PATIENT_ID, "P*"), (STUDY_DATE, "2024*")], false).await.len(), 3);
 }
 
-#[tokio::test]
-async fn combined_date_time_ranges_span_midnight() {
+async fn combined_date_time_ranges_span_midnight(backend: Backend) {
     use yunying_index::search::COMBINED_DATETIME;
-    let (_dir, index) = index().await;
+    let (_dir, index) = index(backend).await;
     let combined = |v: &str| vec![(STUDY_DATE | COMBINED_DATETIME, v.to_string())];
     let run = |keys: Vec<(u32, String)>| {
         let index = &index;
@@ -135,9 +147,8 @@ async fn combined_date_time_ranges_span_midnight() {
     assert!(index.search(&bad).await.unwrap().is_err(), "a date-time bound needs date and time");
 }
 
-#[tokio::test]
-async fn aggregates_levels_paging_and_errors() {
-    let (_dir, index) = index().await;
+async fn aggregates_levels_paging_and_errors(backend: Backend) {
+    let (_dir, index) = index(backend).await;
     let q = |level, keys: Vec<(u32, String)>, limit, offset| Query { level, keys, fuzzy: false, limit, offset };
     let r = index.search(&q(Level::Study, vec![(STUDY_UID, "1.2.3.1".into())], None, 0)).await.unwrap().unwrap();
     assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(3)));
@@ -167,3 +178,89 @@ async fn aggregates_levels_paging_and_errors() {
     // SQL metacharacters in text values are data, not SQL.
     assert!(studies(&index, &[(PATIENT_ID, "%' OR '1'='1")], false).await.is_empty());
 }
+
+/// A second handle on the same database, as another node would have.
+async fn second_handle(backend: Backend, dir: &tempfile::TempDir, first: &Index) -> Index {
+    match backend {
+        Backend::Sqlite => Index::open_sqlite(&dir.path().join("index.sqlite")).await.unwrap(),
+        Backend::Postgres => Index::open(first.url()).await.unwrap(),
+    }
+}
+
+fn image(study: u32, instance: u32) -> InstanceRecord {
+    InstanceRecord { rows: Some(4), columns: Some(4), ..record(study, 1, instance, "Li^Na", "20240105", "0800", "CT") }
+}
+
+async fn jobs_are_claimed_once_and_leases_expire(backend: Backend) {
+    let (dir, a) = empty_index(backend, "jobs").await;
+    let b = second_handle(backend, &dir, &a).await;
+    for i in 1..=6 {
+        a.insert(image(7, i), DuplicatePolicy::KeepFirst).await.unwrap();
+    }
+    // Two nodes claim at the same moment: every job goes to exactly one.
+    let (ja, jb) = tokio::join!(a.claim_jobs("node-a/1", 3, 1_000, 60_000), b.claim_jobs("node-b/1", 10, 1_000, 60_000));
+    let (ja, jb) = (ja.unwrap(), jb.unwrap());
+    let mut all: Vec<i64> = ja.iter().chain(&jb).map(|j| j.instance_pk).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(ja.len() + jb.len(), 6, "a: {} b: {}", ja.len(), jb.len());
+    assert_eq!(all.len(), 6, "no job claimed twice");
+    assert!(b.claim_jobs("node-b/2", 10, 2_000, 60_000).await.unwrap().is_empty(), "leased jobs are not handed out again");
+
+    // A node that got jobs dies: after its lease runs out, B takes its jobs
+    // over, and the dead node's late completion is refused. (Which node won
+    // the race above is up to the database.)
+    let (dead, dead_jobs) = if ja.is_empty() { ("node-b/1", &jb) } else { ("node-a/1", &ja) };
+    let taken = b.claim_jobs("node-b/3", 10, 61_000, 120_000).await.unwrap();
+    let mut expected: Vec<i64> = dead_jobs.iter().map(|j| j.instance_pk).collect();
+    let mut got: Vec<i64> = taken.iter().map(|j| j.instance_pk).collect();
+    // The other first claims expired too: they are offered again as well.
+    got.retain(|pk| expected.contains(pk));
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+    assert!(!a.complete_job(dead, dead_jobs[0].instance_pk, &[], 62_000).await.unwrap(), "a lost lease cannot complete");
+    assert!(b.complete_job("node-b/3", dead_jobs[0].instance_pk, &[], 62_000).await.unwrap());
+    assert_eq!(a.job_counts().await.unwrap().done, 1);
+}
+
+async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {
+    let (dir, a) = empty_index(backend, "dupes").await;
+    let b = second_handle(backend, &dir, &a).await;
+    // Every pair races on its own task, all twenty pairs at once.
+    let pairs: Vec<_> = (1..=20)
+        .map(|i| {
+            let (a, b) = (a.clone(), b.clone());
+            tokio::spawn(async move {
+                let (x, y) = tokio::join!(a.insert(image(8, i), DuplicatePolicy::KeepFirst), b.insert(image(8, i), DuplicatePolicy::KeepFirst));
+                (x.unwrap(), y.unwrap())
+            })
+        })
+        .collect();
+    for pair in pairs {
+        let (x, y) = pair.await.unwrap();
+        let inserted = [&x, &y].iter().filter(|o| matches!(o, yunying_index::InsertOutcome::Inserted)).count();
+        assert_eq!(inserted, 1, "exactly one writer inserts: {x:?} {y:?}");
+    }
+    let q = Query { level: Level::Study, keys: vec![(STUDY_UID, "1.2.3.8".into())], fuzzy: false, limit: None, offset: 0 };
+    let r = a.search(&q).await.unwrap().unwrap();
+    assert_eq!(r.matches.len(), 1);
+    assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(20)));
+    let q = Query { level: Level::Instance, keys: vec![(STUDY_UID, "1.2.3.8".into())], fuzzy: false, limit: None, offset: 0 };
+    assert_eq!(b.search(&q).await.unwrap().unwrap().matches.len(), 20);
+    assert_eq!(a.job_counts().await.unwrap().pending, 20, "one rendition job per instance");
+}
+
+/// Each check above runs once per backend.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_every_backend!(person_names_match_any_group_case_and_accent_insensitively, fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi, dates_times_uid_lists_and_modalities, combined_date_time_ranges_span_midnight, aggregates_levels_paging_and_errors, jobs_are_claimed_once_and_leases_expire, the_same_instance_from_two_writers_is_one_row);
