@@ -23,10 +23,67 @@
 //! makes an object visible only once its bytes are durable.
 
 mod fs;
+mod s3;
 
 pub use fs::FsStore;
+pub use s3::{S3Config, S3Store};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Which object store to use (`[store]` in the configuration).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `fs` (the embedded default) or `s3`.
+    pub kind: StoreKind,
+    /// Root of the filesystem store; empty means `store/` under the data
+    /// directory.
+    pub path: PathBuf,
+    /// The S3 service, when `kind = "s3"`.
+    pub s3: S3Config,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    #[default]
+    Fs,
+    S3,
+}
+
+impl StoreConfig {
+    /// Open the configured store; `default_root` is used by a filesystem
+    /// store without a path. An S3 store is checked (buckets reachable,
+    /// credentials accepted) before it is returned.
+    pub fn open(&self, default_root: &Path) -> std::io::Result<Arc<dyn ObjectStore>> {
+        match self.kind {
+            StoreKind::Fs => {
+                let root = if self.path.as_os_str().is_empty() { default_root.to_path_buf() } else { self.path.clone() };
+                let store = FsStore::open(&root).map_err(std::io::Error::other)?;
+                Ok(Arc::new(store))
+            }
+            StoreKind::S3 => {
+                let store = S3Store::new(&self.s3)?;
+                store.check().map_err(std::io::Error::other)?;
+                Ok(Arc::new(store))
+            }
+        }
+    }
+
+    /// A short description for logs (no secrets).
+    pub fn describe(&self, default_root: &Path) -> String {
+        match self.kind {
+            StoreKind::Fs => {
+                let root = if self.path.as_os_str().is_empty() { default_root } else { &self.path };
+                format!("filesystem {}", root.display())
+            }
+            StoreKind::S3 => format!("s3 {} bucket {}", if self.s3.endpoint.is_empty() { "(default endpoint)" } else { &self.s3.endpoint }, self.s3.bucket),
+        }
+    }
+}
 
 /// Errors from an object store.
 #[derive(Debug, thiserror::Error)]
