@@ -14,6 +14,7 @@
 mod config;
 mod error;
 mod ingest;
+pub mod maintenance;
 pub mod meta;
 pub mod metadata;
 mod metrics;
@@ -71,6 +72,11 @@ impl Archive {
 
     pub fn config(&self) -> &ArchiveConfig {
         &self.inner.config
+    }
+
+    /// Where incoming instances are spooled before they are committed.
+    pub fn spool_dir(&self) -> &std::path::Path {
+        &self.inner.spool_dir
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -140,7 +140,7 @@ impl Index {
     /// name starts with `node_prefix`): on start, they are orphans, and
     /// waiting for their leases to expire would only delay them.
     pub async fn release_jobs_of(&self, node_prefix: &str) -> Result<u64> {
-        let pattern = format!("{}%", node_prefix.replace('%', "").replace('_', "\\_"));
+        let pattern = node_pattern(node_prefix);
         let done = sqlx::query(
             "UPDATE rendition_jobs SET state = 'pending', not_before_ms = 0 WHERE state = 'running' AND worker LIKE $1 ESCAPE '\\'",
         )
@@ -148,6 +148,16 @@ impl Index {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// How many jobs the workers of a node (names starting with
+    /// `node_prefix`) hold right now.
+    pub async fn running_jobs_of(&self, node_prefix: &str) -> Result<i64> {
+        let pattern = node_pattern(node_prefix);
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rendition_jobs WHERE state = 'running' AND worker LIKE $1 ESCAPE '\\'")
+            .bind(pattern)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Put parked jobs back in the queue (after a fix); returns how many.
@@ -199,4 +209,9 @@ impl Index {
             .map(|(kind, frame, object_key, media_type, size_bytes)| Rendition { kind, frame, object_key, media_type, size_bytes })
             .collect())
     }
+}
+
+/// A LIKE pattern (escape `\\`) for worker names starting with `node_prefix`.
+fn node_pattern(node_prefix: &str) -> String {
+    format!("{}%", node_prefix.replace('%', "").replace('_', "\\_"))
 }

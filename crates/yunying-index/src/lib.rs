@@ -27,7 +27,7 @@ mod writer;
 
 pub use jobs::{Job, JobCounts, ParkedJob, Rendition, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS};
 pub use peers::RemoteAe;
-pub use query::{IndexCounts, InstanceData, StoredInstance};
+pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 use schema::Dialect;
 
 use std::path::Path;

@@ -91,10 +91,57 @@ impl Index {
         .await?)
     }
 
-    /// Every indexed object key with its digest (for `verify`).
+    /// Every indexed object key with its digest (small archives and tests;
+    /// `verify` pages with [`objects_page`](Self::objects_page)).
     pub async fn all_objects(&self) -> Result<Vec<(String, String)>> {
         Ok(sqlx::query_as("SELECT object_key, digest FROM instances ORDER BY object_key").fetch_all(&self.pool).await?)
     }
+
+    /// Up to `limit` indexed originals with a row id above `after_id`, in id
+    /// order (pass the last id to get the next page), each with the
+    /// renditions recorded for it. Walks the primary keys only, so a page
+    /// costs the same at 100M instances.
+    pub async fn objects_page(&self, after_id: i64, limit: i64) -> Result<Vec<IndexedObject>> {
+        let rows: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, object_key, digest, size_bytes FROM instances WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+            return Ok(Vec::new());
+        };
+        let renditions: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT instance_pk, object_key, size_bytes FROM renditions WHERE instance_pk BETWEEN $1 AND $2 ORDER BY instance_pk",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut objects: Vec<IndexedObject> = rows
+            .into_iter()
+            .map(|(id, key, digest, size)| IndexedObject { id, key, digest, size: size as u64, renditions: Vec::new() })
+            .collect();
+        for (pk, key, size) in renditions {
+            if let Ok(i) = objects.binary_search_by_key(&pk, |o| o.id) {
+                objects[i].renditions.push((key, size as u64));
+            }
+        }
+        Ok(objects)
+    }
+}
+
+/// An indexed original and its recorded renditions (`verify`,
+/// `migrate-store`).
+#[derive(Debug, Clone)]
+pub struct IndexedObject {
+    pub id: i64,
+    pub key: String,
+    /// SHA-256 of the stored object, hex.
+    pub digest: String,
+    pub size: u64,
+    /// (key, size) of each recorded rendition.
+    pub renditions: Vec<(String, u64)>,
 }
 
 /// An instance with what retrieval needs: its location, its metadata

@@ -46,11 +46,15 @@ pub struct RenditionConfig {
     /// How long a claimed job is reserved for its worker (seconds); a job
     /// whose worker died is taken up again after this.
     pub lease_secs: u64,
+    /// This node's name among the nodes sharing one index; empty means the
+    /// host name. Must differ between nodes: a starting node takes back the
+    /// jobs its name held (its previous process died holding them).
+    pub node: String,
 }
 
 impl Default for RenditionConfig {
     fn default() -> Self {
-        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lease_secs: 300 }
+        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lease_secs: 300, node: String::new() }
     }
 }
 
@@ -120,7 +124,8 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
     // Worker names start with the node name, so that a restarted node takes
     // back at once the jobs its previous process held (instead of waiting
     // for their leases): several nodes share one queue, one process per node.
-    let node = format!("{}:", node_name());
+    let node = if config.node.is_empty() { node_name() } else { config.node.replace(':', "_") };
+    let node = format!("{node}:");
     match archive.index().release_jobs_of(&node).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(jobs = n, "rendition jobs of this node's previous process queued again"),

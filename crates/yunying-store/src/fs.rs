@@ -3,7 +3,8 @@
 //! Writes are atomic and durable: bytes go to a temporary file in
 //! `root/spool/`, are fsynced, renamed into place, and the parent directory is
 //! fsynced. A crash leaves either the old object or the new one, never a torn
-//! file; leftover temporaries in the spool are removed on open.
+//! file; leftover temporaries in the spool are removed by
+//! [`clean_spool`](crate::clean_spool) when the server starts.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,21 +22,14 @@ pub struct FsStore {
 }
 
 impl FsStore {
-    /// Open (creating if needed) a store rooted at `root`.
-    ///
-    /// Temporary files left in the spool by a crash are deleted: they were
-    /// never acknowledged to anyone.
+    /// Open (creating if needed) a store rooted at `root`. The spool is left
+    /// alone: another process (a server) may be writing to it.
     pub fn open(root: impl AsRef<Path>) -> Result<FsStore> {
         let root = root.as_ref();
         let objects = root.join("objects");
         let spool = root.join("spool");
         for dir in [&objects, &spool] {
             fs::create_dir_all(dir).map_err(|e| StoreError::io(&dir.display().to_string(), e))?;
-        }
-        if let Ok(entries) = fs::read_dir(&spool) {
-            for entry in entries.flatten() {
-                let _ = fs::remove_file(entry.path());
-            }
         }
         Ok(FsStore { objects, spool, counter: AtomicU64::new(0) })
     }

@@ -73,6 +73,57 @@ impl StoreConfig {
         }
     }
 
+    /// A store named on the command line (`migrate-store`, `verify`):
+    ///
+    /// * `fs:PATH` or a plain path: a filesystem store rooted at PATH;
+    /// * `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&renditions=BUCKET[/PREFIX]&path_style=false]`:
+    ///   an S3 store; credentials come from the environment
+    ///   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the
+    ///   command line.
+    pub fn from_spec(spec: &str) -> std::result::Result<StoreConfig, String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err("an empty store name: expected fs:PATH or s3://BUCKET/PREFIX".into());
+        }
+        let Some(rest) = spec.strip_prefix("s3://") else {
+            let path = spec.strip_prefix("fs:").unwrap_or(spec);
+            if path.contains("://") {
+                return Err(format!("unknown store {spec:?}: expected fs:PATH or s3://BUCKET/PREFIX"));
+            }
+            return Ok(StoreConfig { kind: StoreKind::Fs, path: PathBuf::from(path), s3: S3Config::default() });
+        };
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let split = |l: &str| -> (String, String) {
+            let (bucket, prefix) = l.split_once('/').unwrap_or((l, ""));
+            (bucket.to_string(), prefix.to_string())
+        };
+        let (bucket, prefix) = split(location);
+        if bucket.is_empty() {
+            return Err(format!("{spec:?} names no bucket"));
+        }
+        let mut s3 = S3Config { bucket, prefix, ..S3Config::default() };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match name {
+                "endpoint" => s3.endpoint = value.to_string(),
+                "region" => s3.region = value.to_string(),
+                "renditions" => (s3.renditions_bucket, s3.renditions_prefix) = split(value),
+                "path_style" => {
+                    s3.path_style = match value {
+                        "true" | "1" | "" => true,
+                        "false" | "0" => false,
+                        _ => return Err(format!("path_style={value:?}: expected true or false")),
+                    }
+                }
+                "access_key_id" | "secret_access_key" => {
+                    return Err("credentials do not belong in a store name: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into())
+                }
+                _ => return Err(format!("unknown S3 store option {name:?} (endpoint, region, renditions, path_style)")),
+            }
+        }
+        Ok(StoreConfig { kind: StoreKind::S3, path: PathBuf::new(), s3 })
+    }
+
     /// A short description for logs (no secrets).
     pub fn describe(&self, default_root: &Path) -> String {
         match self.kind {
@@ -164,6 +215,23 @@ pub trait ObjectStore: Send + Sync + 'static {
     }
 }
 
+/// Delete the files a crashed process left in a spool directory (they were
+/// never acknowledged to anyone); returns how many. Only the process that
+/// owns the spool calls this, when it starts: a spool is never shared by
+/// two running processes' ingest, but other commands may open the store
+/// while a server runs.
+pub fn clean_spool(dir: &Path) -> std::io::Result<u64> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Check that a key is safe as both a relative path and an S3 key.
 pub fn validate_key(key: &str) -> Result<()> {
     let bad = key.is_empty()
@@ -206,6 +274,24 @@ mod tests {
             assert!(validate_key(bad).is_err(), "{bad:?} should be rejected");
         }
         validate_key(&original_key("1.2.3", "1.2.3.4", "1.2.3.4.5", "00ff")).unwrap();
+    }
+
+    #[test]
+    fn stores_named_on_the_command_line() {
+        let fs = StoreConfig::from_spec("/var/lib/yunying/store").unwrap();
+        assert_eq!((fs.kind, fs.path), (StoreKind::Fs, PathBuf::from("/var/lib/yunying/store")));
+        assert_eq!(StoreConfig::from_spec("fs:rel/dir").unwrap().path, PathBuf::from("rel/dir"));
+
+        let s3 = StoreConfig::from_spec("s3://pacs/city/a?endpoint=http://127.0.0.1:3900&region=garage&renditions=thumbs/r&path_style=false")
+            .unwrap();
+        assert_eq!(s3.kind, StoreKind::S3);
+        assert_eq!((s3.s3.bucket.as_str(), s3.s3.prefix.as_str()), ("pacs", "city/a"));
+        assert_eq!((s3.s3.renditions_bucket.as_str(), s3.s3.renditions_prefix.as_str()), ("thumbs", "r"));
+        assert_eq!((s3.s3.endpoint.as_str(), s3.s3.region.as_str(), s3.s3.path_style), ("http://127.0.0.1:3900", "garage", false));
+
+        for bad in ["", "s3://", "s3://b?secret_access_key=x", "s3://b?colour=red", "http://host/x", "s3://b?path_style=maybe"] {
+            assert!(StoreConfig::from_spec(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }
 

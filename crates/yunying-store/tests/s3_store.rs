@@ -1,4 +1,4 @@
-//! The object-store suite against a real S3 server (s3s-fs started by
+//! The object-store suite against a real S3 server (Garage started by
 //! `storage/local-services.sh`; any S3 server works given the variables
 //! below).
 

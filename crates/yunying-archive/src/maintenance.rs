@@ -1,0 +1,238 @@
+//! Moving and checking stored objects, for `yunying migrate-store` and
+//! `yunying verify`: streaming digests, copies that refuse corrupt sources,
+//! and a plan that makes an interrupted migration resumable.
+//!
+//! Everything here is blocking (it drives [`ObjectStore`]s); callers run it
+//! on worker threads. Memory stays bounded whatever the object size: objects
+//! are read in ranged chunks and copied through a spool file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use sha2::{Digest, Sha256};
+use yunying_store::{ObjectInfo, ObjectStore, StoreError, ORIGINALS_PREFIX, RENDITIONS_PREFIX};
+
+/// Bytes per ranged read (one request each on S3).
+const CHUNK: u64 = 8 << 20;
+
+/// What is wrong with one object.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectProblem {
+    #[error("missing")]
+    Missing,
+    #[error("corrupt: SHA-256 {actual} where {expected} was expected")]
+    Corrupt { expected: String, actual: String },
+    #[error("wrong size: {actual} bytes where {expected} were recorded")]
+    WrongSize { expected: u64, actual: u64 },
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("spool file: {0}")]
+    Spool(std::io::Error),
+}
+
+impl ObjectProblem {
+    /// A one-word name for reports (`missing`, `corrupt`, `wrong-size`,
+    /// `error`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ObjectProblem::Missing => "missing",
+            ObjectProblem::Corrupt { .. } => "corrupt",
+            ObjectProblem::WrongSize { .. } => "wrong-size",
+            ObjectProblem::Store(_) | ObjectProblem::Spool(_) => "error",
+        }
+    }
+}
+
+impl From<StoreError> for ObjectProblem {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ObjectProblem::Missing,
+            other => ObjectProblem::Store(other),
+        }
+    }
+}
+
+/// SHA-256 (hex) and size of an object, read in chunks; every chunk is also
+/// written to `sink` when one is given.
+pub fn hash_object(store: &dyn ObjectStore, key: &str, mut sink: Option<&mut dyn Write>) -> Result<(String, u64), ObjectProblem> {
+    let len = store.size(key)?;
+    let mut hasher = Sha256::new();
+    let mut pos = 0;
+    while pos < len {
+        let n = CHUNK.min(len - pos);
+        let bytes = store.get_range(key, pos, n)?;
+        hasher.update(&bytes);
+        if let Some(w) = sink.as_mut() {
+            w.write_all(&bytes).map_err(ObjectProblem::Spool)?;
+        }
+        pos += n;
+    }
+    Ok((hex::encode(hasher.finalize()), len))
+}
+
+/// The digest prefix an original's key carries (`….{16 hex}.dcm`, see
+/// [`yunying_store::original_key`]); `None` for other keys.
+pub fn key_version(key: &str) -> Option<&str> {
+    let name = key.strip_prefix(ORIGINALS_PREFIX)?.rsplit('/').next()?.strip_suffix(".dcm")?;
+    let version = name.rsplit('.').next()?;
+    (version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit())).then_some(version)
+}
+
+/// Check one object: present, of the expected size (when given), and with a
+/// SHA-256 starting with `expected_digest` (when given: the full digest from
+/// the index, or the prefix in an original's key). Only a digest check reads
+/// the object.
+pub fn check_object(
+    store: &dyn ObjectStore,
+    key: &str,
+    expected_size: Option<u64>,
+    expected_digest: Option<&str>,
+) -> Result<u64, ObjectProblem> {
+    let size = store.size(key)?;
+    if let Some(expected) = expected_size.filter(|&e| e != size) {
+        return Err(ObjectProblem::WrongSize { expected, actual: size });
+    }
+    if let Some(expected) = expected_digest.filter(|d| !d.is_empty()) {
+        let (actual, _) = hash_object(store, key, None)?;
+        if !actual.starts_with(expected) {
+            return Err(ObjectProblem::Corrupt { expected: expected.to_string(), actual });
+        }
+    }
+    Ok(size)
+}
+
+/// Copy one object from `from` to `to` through a spool file in `spool`,
+/// checking its digest against `expected_digest` (full or prefix) before the
+/// destination sees it: a corrupt source is never copied. The destination
+/// object appears whole or not at all. Returns the bytes copied.
+pub fn copy_object(
+    from: &dyn ObjectStore,
+    to: &dyn ObjectStore,
+    key: &str,
+    expected_digest: Option<&str>,
+    spool: &Path,
+) -> Result<u64, ObjectProblem> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(spool).map_err(ObjectProblem::Spool)?;
+    let tmp = spool.join(format!(".copy-{}-{}", std::process::id(), NEXT.fetch_add(1, Relaxed)));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(ObjectProblem::Spool)?;
+        let (digest, len) = hash_object(from, key, Some(&mut file))?;
+        if let Some(expected) = expected_digest.filter(|d| !d.is_empty() && !digest.starts_with(*d)) {
+            return Err(ObjectProblem::Corrupt { expected: expected.to_string(), actual: digest });
+        }
+        drop(file);
+        to.put_file(key, &tmp)?;
+        Ok(len)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What a migration still has to do.
+#[derive(Debug, Default)]
+pub struct CopyPlan {
+    /// Objects missing from the destination, or there with another size.
+    pub to_copy: Vec<ObjectInfo>,
+    /// Objects already in the destination with the same size (copied by an
+    /// earlier, interrupted run: stores make objects visible only whole).
+    pub present: u64,
+    pub present_bytes: u64,
+}
+
+/// Compare the originals and renditions of two stores.
+pub fn plan_copy(from: &dyn ObjectStore, to: &dyn ObjectStore) -> Result<CopyPlan, StoreError> {
+    let mut plan = CopyPlan::default();
+    for prefix in [ORIGINALS_PREFIX, RENDITIONS_PREFIX] {
+        let there: HashMap<String, u64> = to.list(prefix)?.into_iter().map(|o| (o.key, o.size)).collect();
+        for object in from.list(prefix)? {
+            if there.get(&object.key) == Some(&object.size) {
+                plan.present += 1;
+                plan.present_bytes += object.size;
+            } else {
+                plan.to_copy.push(object);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Run `f` on every item with `jobs` threads (items are taken in order).
+pub fn for_each_parallel<T: Sync>(items: &[T], jobs: usize, f: impl Fn(&T) + Sync) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Relaxed);
+                let Some(item) = items.get(i) else { break };
+                f(item);
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yunying_store::{original_key, rendition_key, FsStore};
+
+    fn digest(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn key_versions_are_read_from_original_keys_only() {
+        let key = original_key("1.2", "1.2.3", "1.2.3.4", "0123456789abcdef");
+        assert_eq!(key_version(&key), Some("0123456789abcdef"));
+        assert_eq!(key_version(&rendition_key("1.2", "1.2.3", "1.2.3.4", "thumbnail.jpg")), None);
+        assert_eq!(key_version("originals/1/2/3.short.dcm"), None);
+    }
+
+    #[test]
+    fn copies_check_the_source_and_resume_from_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FsStore::open(&dir.path().join("a")).unwrap();
+        let b = FsStore::open(&dir.path().join("b")).unwrap();
+        let big: Vec<u8> = (0..(CHUNK as usize + 1000)).map(|i| (i * 7 % 251) as u8).collect();
+        let keys = [
+            original_key("1", "1.1", "1.1.1", &digest(&big)[..16]),
+            original_key("1", "1.1", "1.1.2", &digest(b"small")[..16]),
+            rendition_key("1", "1.1", "1.1.1", "thumbnail.jpg"),
+        ];
+        a.put_bytes(&keys[0], &big).unwrap();
+        a.put_bytes(&keys[1], b"small").unwrap();
+        a.put_bytes(&keys[2], b"jpeg").unwrap();
+
+        // One object was copied before an interruption.
+        copy_object(&a, &b, &keys[1], key_version(&keys[1]), &dir.path().join("spool")).unwrap();
+        let plan = plan_copy(&a, &b).unwrap();
+        assert_eq!(plan.present, 1);
+        let mut left: Vec<_> = plan.to_copy.iter().map(|o| o.key.clone()).collect();
+        left.sort();
+        let mut expected = vec![keys[0].clone(), keys[2].clone()];
+        expected.sort();
+        assert_eq!(left, expected);
+        for o in &plan.to_copy {
+            copy_object(&a, &b, &o.key, key_version(&o.key), &dir.path().join("spool")).unwrap();
+        }
+        assert_eq!(b.get(&keys[0]).unwrap(), big, "a multi-chunk object arrives whole");
+        assert_eq!(plan_copy(&a, &b).unwrap().to_copy.len(), 0);
+        check_object(&b, &keys[0], Some(big.len() as u64), Some(&digest(&big))).unwrap();
+
+        // A source that does not match its digest is not copied.
+        let c = FsStore::open(&dir.path().join("c")).unwrap();
+        a.put_bytes(&keys[1], b"smal!").unwrap();
+        let err = copy_object(&a, &c, &keys[1], key_version(&keys[1]), &dir.path().join("spool")).unwrap_err();
+        assert_eq!(err.kind(), "corrupt");
+        assert!(matches!(c.size(&keys[1]), Err(StoreError::NotFound { .. })));
+        assert_eq!(std::fs::read_dir(dir.path().join("spool")).unwrap().count(), 0, "no spool file left behind");
+
+        assert_eq!(check_object(&a, &keys[1], None, Some(&digest(b"small"))).unwrap_err().kind(), "corrupt");
+        assert_eq!(check_object(&a, &keys[1], Some(4), None).unwrap_err().kind(), "wrong-size");
+        assert_eq!(check_object(&c, &keys[1], None, None).unwrap_err().kind(), "missing");
+    }
+}
