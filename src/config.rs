@@ -10,6 +10,7 @@ use yunying_archive::ArchiveConfig;
 use yunying_dimse::DimseConfig;
 use yunying_http::HttpConfig;
 use yunying_renditions::RenditionConfig;
+use yunying_store::StoreConfig;
 
 /// Everything `yunying` can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +30,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub archive: ArchiveConfig,
     pub renditions: RenditionConfig,
+    /// The object store: the filesystem under `data_dir` (default) or S3.
+    pub store: StoreConfig,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -120,9 +124,14 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration as TOML.
+    /// The configuration as TOML, secrets masked (it is printed).
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serialises")
+        let mut shown = self.clone();
+        shown.index_url = redact_url_password(&shown.index_url);
+        if !shown.store.s3.secret_access_key.is_empty() {
+            shown.store.s3.secret_access_key = "(set; not shown)".into();
+        }
+        toml::to_string_pretty(&shown).expect("config serialises")
     }
 
     pub fn index_url(&self) -> String {
@@ -131,6 +140,19 @@ impl Config {
         } else {
             self.index_url.clone()
         }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -155,6 +177,17 @@ mod tests {
         assert_eq!(back.to_toml(), c.to_toml());
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/yunying.example.toml");
         Config::from_file(Path::new(example)).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn printed_config_shows_no_secrets() {
+        let mut c = Config::default();
+        c.index_url = "postgres://yunying:pg-pass-123@db.example:5432/yunying".into();
+        c.store.kind = yunying_store::StoreKind::S3;
+        c.store.s3.secret_access_key = "s3-secret-456".into();
+        let shown = c.to_toml();
+        assert!(!shown.contains("pg-pass-123") && !shown.contains("s3-secret-456"), "{shown}");
+        assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, u64)>> {
     Ok(files)
 }
 
-fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
+pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

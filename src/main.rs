@@ -2,15 +2,14 @@
 
 mod config;
 mod import;
+mod storetools;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use yunying_archive::Archive;
 use yunying_index::Index;
-use yunying_store::FsStore;
 
 use config::{Config, Overrides};
 
@@ -48,6 +47,48 @@ enum Command {
     },
     /// Rebuild the index from the objects in the store.
     Reindex,
+    /// Copy every stored object to another store (filesystem <-> S3),
+    /// checking digests; resumable: run it again after an interruption.
+    /// Stores are named `fs:PATH` or
+    /// `s3://BUCKET/PREFIX?endpoint=URL&renditions=BUCKET/PREFIX` (S3
+    /// credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    MigrateStore {
+        /// Source store; default: the configured one.
+        #[arg(long)]
+        from: Option<String>,
+        /// Destination store.
+        #[arg(long)]
+        to: String,
+        /// Objects copied concurrently.
+        #[arg(long, default_value_t = 8)]
+        jobs: usize,
+        /// Copy at most this many objects in this run (run again to go on).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Skip re-reading the destination against the index afterwards.
+        #[arg(long)]
+        no_verify: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Re-read every stored object, compare digests with the index, report
+    /// missing and corrupt objects (exit status 1 if any remain).
+    Verify {
+        /// Copy missing or damaged objects back from this store (`fs:PATH`
+        /// or `s3://…`), when its copy matches the index.
+        #[arg(long)]
+        repair_from: Option<String>,
+        /// Objects checked concurrently.
+        #[arg(long, default_value_t = 8)]
+        jobs: usize,
+        /// The report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// The AE registry: remote DICOM applications (C-MOVE destinations,
     /// storage commitment requesters). Shared by every node; changes apply
     /// to a running server at once.
@@ -120,6 +161,13 @@ fn main() -> anyhow::Result<()> {
             let archive = open_archive(&config).await?;
             import::reindex(&archive).await
         }),
+        Command::MigrateStore { from, to, jobs, limit, no_verify, quiet } => runtime.block_on(storetools::migrate(
+            &config,
+            storetools::MigrateOptions { from, to, jobs: jobs.max(1), limit, verify: !no_verify, quiet },
+        )),
+        Command::Verify { repair_from, jobs, json, quiet } => {
+            runtime.block_on(storetools::verify(&config, storetools::VerifyOptions { repair_from, jobs: jobs.max(1), json, quiet }))
+        }
         Command::Jobs { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let index = archive.index();
@@ -185,14 +233,30 @@ fn init_tracing() {
 async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store = FsStore::open(config.data_dir.join("store")).context("opening the object store")?;
-    let index = Index::open(&config.index_url()).await.context("opening the index")?;
-    Ok(Archive::new(Arc::new(store), index, config.archive.clone(), config.data_dir.join("spool")))
+    let (store_config, root) = (config.store.clone(), config.data_dir.join("store"));
+    let described = store_config.describe(&root);
+    // Opening an S3 store makes requests (its buckets are checked) with a
+    // runtime of its own: off this one.
+    let store = tokio::task::spawn_blocking(move || store_config.open(&root))
+        .await?
+        .with_context(|| format!("opening the object store ({described})"))?;
+    let index = Index::open(&config.index_url())
+        .await
+        .with_context(|| format!("opening the index {}", config::redact_url_password(&config.index_url())))?;
+    let spool = config.data_dir.join("spool");
+    std::fs::create_dir_all(&spool).with_context(|| format!("creating the spool directory {}", spool.display()))?;
+    Ok(Archive::new(store, index, config.archive.clone(), spool))
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     config.http.validate().map_err(anyhow::Error::msg)?;
     let archive = open_archive(&config).await?;
+    // Files a crash left in the spool were never acknowledged. Only `serve`
+    // cleans it: other subcommands may run next to a serving process.
+    let removed = yunying_store::clean_spool(archive.spool_dir()).context("cleaning the spool directory")?;
+    if removed > 0 {
+        tracing::info!(files = removed, "removed unacknowledged spool files left by an earlier process");
+    }
     let dicom = tokio::net::TcpListener::bind((config.dicom_bind, config.dicom_port))
         .await
         .with_context(|| format!("binding DICOM port {}", config.dicom_port))?;
@@ -204,6 +268,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         dicom = %dicom.local_addr()?,
         http = %http.local_addr()?,
         data_dir = %config.data_dir.display(),
+        store = %config.store.describe(&config.data_dir.join("store")),
+        index = %config::redact_url_password(&config.index_url()),
         "Yunying is serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -40,8 +40,8 @@ async fn truncated_and_mismatched_instances_are_refused_and_the_association_goes
         let (meta, _) = part10(bad);
         assert!(index.instance(&meta.sop_instance_uid).await.unwrap().is_none());
     }
-    assert_eq!(files_under(&server.store_root().join("objects/originals")).len(), 1, "no object of a refused instance");
-    assert!(files_under(&server.store_root().join("spool")).is_empty(), "no spool file left behind");
+    assert_eq!(server.object_keys("originals/").len(), 1, "no object of a refused instance");
+    assert!(files_under(&server.spool_dir()).is_empty(), "no spool file left behind");
     let (_, metrics) = http_get(server.http_port, "/metrics").unwrap();
     assert!(metrics.contains("yunying_instances_failed_total{reason=\"cannot_understand\"} 1"), "{metrics}");
     assert!(metrics.contains("yunying_instances_failed_total{reason=\"sop_class_mismatch\"} 1"), "{metrics}");

@@ -45,23 +45,22 @@ async fn sigkill_during_four_association_push_loses_no_acknowledged_instance() {
         files_under(&series).into_iter().map(|f| (part10(&f).0.sop_instance_uid, f)).collect();
     for uid in &acked {
         let stored = index.instance(uid).await.unwrap().unwrap_or_else(|| panic!("acknowledged {uid} not indexed"));
-        let path = server.object_path(&stored.object_key);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("acknowledged {uid}: object unreadable: {e}"));
+        let bytes = server.read_object(&stored.object_key);
         assert_eq!(hex::encode(Sha256::digest(&bytes)), stored.digest, "{uid}: digest mismatch");
-        assert!(part10(&path).1 == part10(&by_uid[uid]).1, "{uid}: bytes differ");
+        assert!(part10_bytes(&bytes, uid).1 == part10(&by_uid[uid]).1, "{uid}: bytes differ");
     }
     // Whatever is visible in the store is complete: every object parses to
     // its end, and every indexed row has its object.
-    for object in files_under(&server.store_root().join("objects/originals")) {
-        let (meta, dataset) = part10(&object);
+    for key in server.object_keys("originals/") {
+        let (meta, dataset) = part10_bytes(&server.read_object(&key), &key);
         assert!(by_uid[&meta.sop_instance_uid].exists());
-        assert!(dataset == part10(&by_uid[&meta.sop_instance_uid]).1, "partial object {}", object.display());
+        assert!(dataset == part10(&by_uid[&meta.sop_instance_uid]).1, "partial object {key}");
     }
     for (key, digest) in index.all_objects().await.unwrap() {
-        let bytes = std::fs::read(server.object_path(&key)).unwrap();
+        let bytes = server.read_object(&key);
         assert_eq!(hex::encode(Sha256::digest(&bytes)), digest);
     }
     // (Renditions are off in this restart: their in-flight writes would be
     // spool files too.)
-    assert!(files_under(&server.store_root().join("spool")).is_empty());
+    assert!(files_under(&server.spool_dir()).is_empty());
 }

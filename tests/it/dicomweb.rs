@@ -16,9 +16,8 @@ fn suite(group: &str) {
     let script = Path::new(ROOT).join("tests/py/dicomweb_suite.py");
     run(python().arg(&script).args(["--url", "unused", "--testdata"]).arg(&testdata).arg("--workdir").arg(&work).arg("make-files"));
     let data = tmp.path().join("data");
-    run(Command::new(BIN)
-        .args(["import", "--quiet", "--data-dir"])
-        .arg(&data)
+    run(cli(&data)
+        .args(["import", "--quiet"])
         .arg(&testdata)
         .arg(work.join("mf_native.dcm"))
         .arg(work.join("mf_rle.dcm")));

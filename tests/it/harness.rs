@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use yunying_archive::meta::FileMeta;
 use yunying_index::Index;
+use yunying_store::{ObjectStore, StoreConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_yunying");
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -17,12 +18,181 @@ pub struct Server {
     pub dicom_port: u16,
     pub http_port: u16,
     pub data_dir: PathBuf,
+    backend: BackendSettings,
+}
+
+/// Where a test server keeps its index and objects. `YUNYING_TEST_BACKEND`
+/// picks it: `embedded` (default: SQLite and the filesystem under the data
+/// directory) or `postgres-s3` (a fresh database on `YUNYING_TEST_POSTGRES`
+/// and a fresh prefix in the `YUNYING_TEST_S3_*` buckets, as started by
+/// `storage/local-services.sh`).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct BackendSettings {
+    index_url: String,
+    store: StoreConfig,
+}
+
+pub fn distributed_backend() -> bool {
+    match std::env::var("YUNYING_TEST_BACKEND").as_deref() {
+        Ok("postgres-s3") => true,
+        Ok("embedded") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("YUNYING_TEST_BACKEND={other}: expected embedded or postgres-s3"),
+    }
+}
+
+impl BackendSettings {
+    /// The settings of `data_dir`: chosen on its first start, the same on
+    /// every restart (kept next to it).
+    fn for_data_dir(data_dir: &Path) -> BackendSettings {
+        let file = data_dir.with_extension("backend.json");
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            return serde_json::from_str(&text).unwrap();
+        }
+        let settings = if distributed_backend() { BackendSettings::fresh_distributed("it") } else {
+            BackendSettings {
+                index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()),
+                store: StoreConfig::default(),
+            }
+        };
+        std::fs::write(&file, serde_json::to_string(&settings).unwrap()).unwrap();
+        settings
+    }
+
+    fn fresh_distributed(tag: &str) -> BackendSettings {
+        // Created on a thread of its own: tests call this from async code.
+        let owned = tag.to_string();
+        let index_url = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(yunying_index::testkit::fresh_postgres_database(&owned))
+        })
+        .join()
+        .unwrap();
+        let s3 = S3Spec::fresh(tag);
+        let mut store = StoreConfig { kind: yunying_store::StoreKind::S3, ..StoreConfig::default() };
+        store.s3.endpoint = s3.endpoint;
+        store.s3.bucket = s3.bucket;
+        store.s3.renditions_bucket = s3.renditions_bucket;
+        store.s3.prefix = s3.prefix.clone();
+        store.s3.renditions_prefix = s3.prefix;
+        BackendSettings { index_url, store }
+    }
+
+    /// Config-file lines that select this backend (credentials come from the
+    /// environment the server inherits).
+    fn toml(&self, body: Option<&str>) -> Option<String> {
+        if !distributed_backend() && self.store.kind == yunying_store::StoreKind::Fs {
+            return body.map(str::to_string);
+        }
+        let s3 = &self.store.s3;
+        Some(format!(
+            "index_url = {:?}\n{}\n[store]\nkind = \"s3\"\n[store.s3]\nendpoint = {:?}\nbucket = {:?}\nprefix = {:?}\nrenditions_bucket = {:?}\nrenditions_prefix = {:?}\n",
+            self.index_url,
+            body.unwrap_or(""),
+            s3.endpoint,
+            s3.bucket,
+            s3.prefix,
+            s3.renditions_bucket,
+            s3.renditions_prefix
+        ))
+    }
+}
+
+/// Make the servers on these data directories nodes of one deployment: one
+/// fresh PostgreSQL database and one S3 bucket prefix, whatever
+/// `YUNYING_TEST_BACKEND` says.
+pub fn share_distributed_backend(data_dirs: &[&Path]) {
+    let settings = serde_json::to_string(&BackendSettings::fresh_distributed("nodes")).unwrap();
+    for dir in data_dirs {
+        std::fs::write(dir.with_extension("backend.json"), &settings).unwrap();
+    }
+}
+
+/// `yunying` on the data directory and backend of a test server (running or
+/// stopped), for its other subcommands.
+pub fn cli(data_dir: &Path) -> Command {
+    let backend = BackendSettings::for_data_dir(data_dir);
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data_dir).env("YUNYING_LOG", "warn");
+    if let Some(body) = backend.toml(None) {
+        let path = data_dir.with_extension("cli.toml");
+        std::fs::write(&path, body).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    cmd
+}
+
+/// A fresh, empty store of the other kind than the test servers use, named
+/// the way `migrate-store` and `verify` take it: an S3 prefix when the
+/// servers run on the filesystem, a directory under `scratch` when they run
+/// on S3.
+pub fn other_store(scratch: &Path, tag: &str) -> String {
+    if distributed_backend() {
+        return format!("fs:{}", scratch.join(tag).display());
+    }
+    S3Spec::fresh(tag).spec()
+}
+
+/// An S3 location in the test buckets under a prefix no other test uses.
+pub struct S3Spec {
+    pub endpoint: String,
+    pub bucket: String,
+    pub renditions_bucket: String,
+    pub prefix: String,
+}
+
+impl S3Spec {
+    pub fn fresh(tag: &str) -> S3Spec {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let env = |name: &str| {
+            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("{name} is not set: run scripts/test.sh"))
+        };
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        S3Spec {
+            endpoint: env("YUNYING_TEST_S3_ENDPOINT"),
+            bucket: env("YUNYING_TEST_S3_ORIGINALS_BUCKET"),
+            renditions_bucket: env("YUNYING_TEST_S3_RENDITIONS_BUCKET"),
+            prefix: format!(
+                "it-{tag}-{}-{nanos}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+        }
+    }
+
+    pub fn spec(&self) -> String {
+        format!("s3://{}/{}?endpoint={}&renditions={}/{}", self.bucket, self.prefix, self.endpoint, self.renditions_bucket, self.prefix)
+    }
+}
+
+/// Every object (key -> bytes) under originals/ and renditions/ of a store
+/// named as in [`other_store`].
+pub fn store_contents(spec: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let config = StoreConfig::from_spec(spec).unwrap();
+    off_runtime(|| {
+        let store = config.open(Path::new("unused")).unwrap();
+        let mut all = std::collections::BTreeMap::new();
+        for prefix in ["originals/", "renditions/"] {
+            for o in store.list(prefix).unwrap() {
+                let bytes = store.get(&o.key).unwrap();
+                all.insert(o.key, bytes);
+            }
+        }
+        all
+    })
+}
+
+/// Run a blocking store call off the async runtime (the S3 store drives a
+/// runtime of its own, which cannot be entered from inside another).
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
 }
 
 impl Server {
     /// Start `yunying serve` on free loopback ports with `data_dir`, plus an
     /// optional TOML config file body.
     pub fn start(data_dir: &Path, config: Option<&str>) -> Server {
+        let backend = BackendSettings::for_data_dir(data_dir);
+        let config = backend.toml(config);
+        let config = config.as_deref();
         let (dicom_port, http_port) = (free_port(), free_port());
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
@@ -42,7 +212,7 @@ impl Server {
             cmd.arg("--config").arg(path);
         }
         let child = cmd.spawn().expect("start yunying");
-        let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf() };
+        let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend };
         server.wait_ready();
         server
     }
@@ -81,15 +251,60 @@ impl Server {
     }
 
     pub async fn index(&self) -> Index {
-        Index::open_sqlite(&self.data_dir.join("index.sqlite")).await.unwrap()
+        Index::open(&self.backend.index_url).await.unwrap()
     }
 
-    pub fn object_path(&self, key: &str) -> PathBuf {
-        self.data_dir.join("store/objects").join(key)
+    /// The server's object store, opened the way the server opens it.
+    fn with_store<T: Send>(&self, f: impl FnOnce(&dyn ObjectStore) -> T + Send) -> T {
+        let (config, root) = (&self.backend.store, self.data_dir.join("store"));
+        off_runtime(move || f(&*config.open(&root).expect("open the test server's object store")))
     }
 
-    pub fn store_root(&self) -> PathBuf {
-        self.data_dir.join("store")
+    /// An object's bytes; panics with the key if it cannot be read.
+    pub fn read_object(&self, key: &str) -> Vec<u8> {
+        self.with_store(|s| s.get(key)).unwrap_or_else(|e| panic!("object {key}: {e}"))
+    }
+
+    /// Write an object to a file under `dir` (for tools that read files).
+    pub fn copy_object_to(&self, key: &str, dir: &Path) -> PathBuf {
+        let path = dir.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, self.read_object(key)).unwrap();
+        path
+    }
+
+    /// Every object (key -> bytes) of the server's store.
+    pub fn store_contents(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut all = std::collections::BTreeMap::new();
+        for prefix in ["originals/", "renditions/"] {
+            for key in self.object_keys(prefix) {
+                let bytes = self.read_object(&key);
+                all.insert(key, bytes);
+            }
+        }
+        all
+    }
+
+    /// Keys of the objects under `prefix` (`originals/`, `renditions/`).
+    pub fn object_keys(&self, prefix: &str) -> Vec<String> {
+        self.with_store(|s| s.list(prefix)).unwrap().into_iter().map(|o| o.key).collect()
+    }
+
+    /// Replace an object's bytes (to damage it on purpose).
+    pub fn write_object(&self, key: &str, bytes: &[u8]) {
+        self.with_store(|s| s.put_bytes(key, bytes)).unwrap_or_else(|e| panic!("object {key}: {e}"))
+    }
+
+    pub fn delete_object(&self, key: &str) {
+        self.with_store(|s| s.delete(key)).unwrap_or_else(|e| panic!("object {key}: {e}"))
+    }
+
+    /// Where the server spools incoming data before it is committed.
+    pub fn spool_dir(&self) -> PathBuf {
+        match self.backend.store.kind {
+            yunying_store::StoreKind::Fs => self.data_dir.join("store/spool"),
+            yunying_store::StoreKind::S3 => self.data_dir.join("spool"),
+        }
     }
 }
 
@@ -174,9 +389,13 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 /// (meta, dataset bytes) of a Part 10 file.
 pub fn part10(path: &Path) -> (FileMeta, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap();
-    let mut cursor = &bytes[..];
-    let (meta, len) = FileMeta::read(&mut cursor).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    part10_bytes(&std::fs::read(path).unwrap(), &path.display().to_string())
+}
+
+/// (meta, dataset bytes) of Part 10 bytes (`what` names them in a panic).
+pub fn part10_bytes(bytes: &[u8], what: &str) -> (FileMeta, Vec<u8>) {
+    let mut cursor = bytes;
+    let (meta, len) = FileMeta::read(&mut cursor).unwrap_or_else(|e| panic!("{what}: {e}"));
     (meta, bytes[len as usize..].to_vec())
 }
 
@@ -207,7 +426,7 @@ async fn assert_stored(server: &Server, index: &Index, files: &[PathBuf], inflat
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{} not indexed", f.display()));
-        let (stored_meta, stored_bytes) = part10(&server.object_path(&stored.object_key));
+        let (stored_meta, stored_bytes) = part10_bytes(&server.read_object(&stored.object_key), &stored.object_key);
         assert_eq!(stored_meta.transfer_syntax_uid, meta.transfer_syntax_uid, "{}", f.display());
         if inflate_deflated && meta.transfer_syntax_uid == "1.2.840.10008.1.2.1.99" {
             assert!(inflate(&sent) == inflate(&stored_bytes), "{}: inflated datasets differ", f.display());
@@ -231,4 +450,17 @@ pub fn pynetdicom_store(port: u16, extra: &[&str], files: &[PathBuf]) -> Vec<ser
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
         .collect()
+}
+
+/// Wait until no rendition job is pending or running.
+pub async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::JobCounts {
+    let deadline = Instant::now() + limit;
+    loop {
+        let c = index.job_counts().await.unwrap();
+        if c.pending == 0 && c.running == 0 {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "rendition jobs still queued after {limit:?}: {c:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -20,7 +20,7 @@ async fn an_instance_over_the_size_limit_gets_a700_and_the_association_goes_on()
     assert_eq!(lines[1]["status"], 0, "{}", lines[1]);
     let index = server.index().await;
     assert_eq!(index.counts().await.unwrap().instances, 1);
-    assert!(files_under(&server.store_root().join("spool")).is_empty());
+    assert!(files_under(&server.spool_dir()).is_empty());
 }
 
 #[test]
@@ -69,7 +69,7 @@ async fn sigterm_lets_an_in_flight_c_store_finish() {
         .spawn()
         .unwrap();
     // Wait until the instance is being received, then ask the server to stop.
-    let spool = server.store_root().join("spool");
+    let spool = server.spool_dir();
     let deadline = Instant::now() + Duration::from_secs(30);
     while files_under(&spool).is_empty() {
         assert!(Instant::now() < deadline, "the transfer never started");

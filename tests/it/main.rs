@@ -13,5 +13,7 @@ mod dicomweb;
 mod ingest;
 mod qr;
 mod renditions;
+mod store_tools;
 mod institutions;
 mod limits;
+mod nodes;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -20,13 +20,13 @@ const WANG_STUDY: &str = "1.2.826.0.1.3680043.10.1467.1.6";
 fn archive(config: Option<&str>) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    run(Command::new(BIN).args(["import", "--quiet", "--data-dir"]).arg(&data).arg(Path::new(ROOT).join("testdata/dicom")));
+    run(cli(&data).args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
     let server = Server::start(&data, config);
     (tmp, server)
 }
 
 fn ae_add(data: &Path, title: &str, port: u16) {
-    run(Command::new(BIN).arg("--data-dir").arg(data).args(["ae", "add", title, "127.0.0.1", &port.to_string()]));
+    run(cli(data).args(["ae", "add", title, "127.0.0.1", &port.to_string()]));
 }
 
 /// One response identifier: tag "(gggg,eeee)" → value as printed.
@@ -358,7 +358,7 @@ fn move_streams_instances_larger_than_a_read_chunk_byte_for_byte() {
     let series = tmp.path().join("big");
     gen_ct(&series, 2, 1500, 7); // about 4.5 MB per instance: read in pieces, sent in many PDUs
     let data = tmp.path().join("data");
-    run(Command::new(BIN).args(["import", "--quiet", "--data-dir"]).arg(&data).arg(&series));
+    run(cli(&data).args(["import", "--quiet"]).arg(&series));
     let sink_port = free_port();
     ae_add(&data, "BIGSINK", sink_port);
     let server = Server::start(&data, None);

@@ -2,25 +2,9 @@
 //! in the object store, served by DICOMweb; the queue survives SIGKILL.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use yunying_index::Index;
-
 use crate::harness::*;
-
-/// Wait until no rendition job is pending or running.
-async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::JobCounts {
-    let deadline = Instant::now() + limit;
-    loop {
-        let c = index.job_counts().await.unwrap();
-        if c.pending == 0 && c.running == 0 {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "rendition jobs still queued after {limit:?}: {c:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn http_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
@@ -95,7 +79,7 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
         // Served from the store: the thumbnail route returns the stored object.
         let (status, body) = http_bytes(server.http_port, &format!("{base}/thumbnail"));
         assert_eq!(status, 200, "{name}");
-        assert!(body == std::fs::read(server.object_path(&thumbs[0].object_key)).unwrap(), "{name}: thumbnail is the stored one");
+        assert!(body == server.read_object(&thumbs[0].object_key), "{name}: thumbnail is the stored one");
         // And it is exactly what rendering on demand gives (same window,
         // size and quality): a query string forces rendering.
         let (_, rendered) = http_bytes(server.http_port, &format!("{base}/thumbnail?quality=90"));
@@ -107,7 +91,7 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
             assert!(body == rendered, "{name}: preview of frame {} differs from the on-demand rendering", p.frame);
             assert_eq!(body.len() as i64, p.size_bytes);
         }
-        thumbnails.push(server.object_path(&thumbs[0].object_key));
+        thumbnails.push(server.copy_object_to(&thumbs[0].object_key, &tmp.path().join("objects")));
         let lossless: Vec<_> = renditions.iter().filter(|r| r.kind == "lossless").collect();
         if stored.transfer_syntax_uid == "1.2.840.10008.1.2.4.201" {
             assert!(lossless.is_empty(), "{name}: an HTJ2K lossless original is its own copy");
@@ -116,7 +100,7 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
             // transcode tests (copies are kept only if they decode back).
             assert_eq!(lossless.len(), 1, "{name}: one lossless HTJ2K copy");
             copies.push(f.clone());
-            copies.push(server.object_path(&copy.object_key));
+            copies.push(server.copy_object_to(&copy.object_key, &tmp.path().join("objects")));
         }
     }
     run(python().args(["-c", NOT_BLANK, "128"]).args(&thumbnails));
@@ -135,7 +119,7 @@ async fn sigkill_with_queued_jobs_then_restart_completes_each_job_once() {
     let series = tmp.path().join("ct");
     gen_ct(&series, 120, 512, 5);
     let data = tmp.path().join("data");
-    run(Command::new(BIN).args(["import", "--quiet", "--data-dir"]).arg(&data).arg(&series));
+    run(cli(&data).args(["import", "--quiet"]).arg(&series));
     let mut server = Server::start(&data, None);
     let index = server.index().await;
     // Kill once some, not all, jobs are done.
@@ -165,7 +149,7 @@ async fn sigkill_with_queued_jobs_then_restart_completes_each_job_once() {
         assert_eq!(r.iter().filter(|r| r.kind == "thumbnail").count(), 1);
         assert_eq!(r.iter().filter(|r| r.kind == "preview").count(), 1);
         for r in r {
-            let bytes = std::fs::read(server.object_path(&r.object_key)).unwrap();
+            let bytes = server.read_object(&r.object_key);
             assert_eq!(bytes.len() as i64, r.size_bytes, "object and row agree");
             if r.kind == "lossless" {
                 assert_eq!(&bytes[128..132], b"DICM", "a Part 10 lossless copy");
@@ -176,9 +160,6 @@ async fn sigkill_with_queued_jobs_then_restart_completes_each_job_once() {
         }
     }
     // No object beyond those recorded: no duplicates, no leftovers.
-    let on_disk: HashSet<String> = files_under(&server.store_root().join("objects/renditions"))
-        .into_iter()
-        .map(|p| p.strip_prefix(server.store_root().join("objects")).unwrap().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(on_disk, keys);
+    let stored: HashSet<String> = server.object_keys("renditions/").into_iter().collect();
+    assert_eq!(stored, keys);
 }
