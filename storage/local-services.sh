@@ -96,6 +96,7 @@ start_s3() {
 metadata_dir = "$DIR/garage/meta"
 data_dir = "$DIR/garage/data"
 db_engine = "lmdb"
+compression_level = "none"
 replication_factor = 1
 metadata_fsync = $GARAGE_FSYNC
 data_fsync = $GARAGE_FSYNC
