@@ -65,6 +65,12 @@ pub struct Incoming {
 struct Spool {
     file: File,
     hasher: Sha256,
+    /// Start writing each chunk to disk as it arrives: the spool file
+    /// becomes the object (filesystem store), so its bytes must reach the
+    /// disk anyway and the final fsync then waits for little. Off when the
+    /// store is remote: the spool is only read back for the upload, and
+    /// writing it to disk would compete with the store for the disk.
+    writeback: bool,
 }
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -89,12 +95,13 @@ impl Incoming {
         let spool_path = archive.inner.spool_dir.join(format!("in-{}-{n}.part", std::process::id()));
         let path = spool_path.clone();
         let meta_len = meta.len() as u64;
+        let writeback = archive.store().local_spool_dir().is_some();
         let spool = blocking(move || {
             let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
             file.write_all(&meta)?;
             let mut hasher = Sha256::new();
             hasher.update(&meta);
-            Ok(Spool { file, hasher })
+            Ok(Spool { file, hasher, writeback })
         })
         .await
         .map_err(|e| IngestError::OutOfResources(format!("cannot create spool file: {e}")))?;
@@ -123,7 +130,9 @@ impl Incoming {
         let offset = self.meta_len + self.dataset_len - data.len() as u64;
         let spool = blocking(move || {
             spool.file.write_all(&data)?;
-            start_writeback(&spool.file, offset, data.len() as u64);
+            if spool.writeback {
+                start_writeback(&spool.file, offset, data.len() as u64);
+            }
             spool.hasher.update(&data);
             Ok(spool)
         })
@@ -165,7 +174,7 @@ impl Incoming {
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
         let (record, digest) = blocking(move || {
-            let Spool { mut file, hasher } = spool;
+            let Spool { mut file, hasher, .. } = spool;
             let digest = hex::encode(hasher.finalize());
             Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digest))
         })
