@@ -39,6 +39,6 @@ TOOLS="$HOME/.cache/yunying/tools"
 if [ ! -x "$TOOLS/bin/garage" ] || ! "$TOOLS/bin/garage" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
   echo "== cargo install garage $GARAGE_VERSION (once; cached in $TOOLS)"
   CARGO_TARGET_DIR="$HOME/.cache/yunying/tools-target" \
-    cargo install garage --version "$GARAGE_VERSION" --locked --root "$TOOLS" --quiet
+    cargo install garage --version "$GARAGE_VERSION" --locked --root "$TOOLS"
   rm -rf "$HOME/.cache/yunying/tools-target"   # 2 GB of intermediate files; the binary is what we keep
 fi
