@@ -86,16 +86,13 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
     }
     let bar = progress_bar(to_copy.iter().map(|o| o.size).sum(), options.quiet);
     let spool = to.local_spool_dir().map(ToOwned::to_owned).unwrap_or_else(|| config.data_dir.join("spool"));
-    let (copied, bytes) = (AtomicU64::new(0), AtomicU64::new(0));
-    let failures = Mutex::new(Vec::new());
+    let (copied, bytes, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let runtime = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
-    let batch = to_copy.clone();
     {
-        let (from, to, index, bar) = (from.clone(), to.clone(), index.clone(), bar.clone());
-        let (copied, bytes, failures) = (&copied, &bytes, &failures);
+        let (copied, bytes, failed) = (&copied, &bytes, &failed);
         tokio::task::block_in_place(|| {
-            for_each_parallel(&batch, options.jobs, |object| {
+            for_each_parallel(&to_copy, options.jobs, |object| {
                 let expected = expected_digest(&index, &runtime, &object.key);
                 match copy_object(&*from, &*to, &object.key, expected.as_deref(), &spool) {
                     Ok(n) => {
@@ -104,7 +101,7 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
                     }
                     Err(e) => {
                         bar.suspend(|| eprintln!("not copied: {}: {e}", object.key));
-                        failures.lock().unwrap().push(object.key.clone());
+                        failed.fetch_add(1, Relaxed);
                     }
                 }
                 bar.inc(object.size);
@@ -114,7 +111,7 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64().max(1e-3);
-    let (copied, bytes, failed) = (copied.into_inner(), bytes.into_inner(), failures.into_inner().unwrap().len());
+    let (copied, bytes, failed) = (copied.into_inner(), bytes.into_inner(), failed.into_inner());
     println!(
         "copied {copied} objects ({:.1} MB) in {secs:.1} s, {:.1} MB/s; {failed} failed",
         bytes as f64 / 1e6,
