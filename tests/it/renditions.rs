@@ -7,16 +7,37 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 fn http_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+    http_bytes_accepting(port, path, "image/jpeg")
+}
+
+fn http_bytes_accepting(port: u16, path: &str, accept: &str) -> (u16, Vec<u8>) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: image/jpeg\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n").unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
     let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let status = String::from_utf8_lossy(&all[..split]).split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, all[split + 4..].to_vec())
 }
+
+/// Each (served multipart body, lossless copy) pair: the one part is the
+/// copy's first frame, byte for byte, labelled HTJ2K.
+const SERVED_IS_COPY_FRAME: &str = r#"
+import sys, pydicom
+from pydicom.encaps import generate_frames
+args = sys.argv[1:]
+for served, copy in zip(args[::2], args[1::2]):
+    body = open(served, "rb").read().lstrip(b"\r\n")  # an empty preamble may come first
+    boundary = body.split(b"\r\n", 1)[0]
+    head, rest = body[len(boundary) + 2:].split(b"\r\n\r\n", 1)
+    assert b"transfer-syntax=1.2.840.10008.1.2.4.201" in head, head
+    part = rest[: rest.index(b"\r\n" + boundary)]
+    ds = pydicom.dcmread(copy)
+    first = next(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1) or 1)))
+    assert part == first, f"{served}: {len(part)} bytes served, the copy's frame has {len(first)}"
+"#;
 
 const NOT_BLANK: &str = r#"
 import sys, io
@@ -62,6 +83,7 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
 
     let mut thumbnails = Vec::new();
     let mut copies = Vec::new();
+    let mut served_frames = Vec::new();
     for f in &files {
         let (meta, _) = part10(f);
         let stored = index.instance(&meta.sop_instance_uid).await.unwrap().unwrap();
@@ -100,13 +122,24 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
             // transcode tests (copies are kept only if they decode back).
             assert_eq!(lossless.len(), 1, "{name}: one lossless HTJ2K copy");
             copies.push(f.clone());
-            copies.push(server.copy_object_to(&copy.object_key, &tmp.path().join("objects")));
+            let copy_file = server.copy_object_to(&copy.object_key, &tmp.path().join("objects"));
+            copies.push(copy_file.clone());
+            // Asked for by name, frames come from the copy.
+            let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.201";
+            let (status, body) = http_bytes_accepting(server.http_port, &format!("{base}/frames/1"), accept);
+            assert_eq!(status, 200, "{name}: HTJ2K frames");
+            let served = tmp.path().join("served").join(format!("{name}.multipart"));
+            std::fs::create_dir_all(served.parent().unwrap()).unwrap();
+            std::fs::write(&served, body).unwrap();
+            served_frames.push(served);
+            served_frames.push(copy_file);
         }
     }
     run(python().args(["-c", NOT_BLANK, "128"]).args(&thumbnails));
     // The copies hold the original's pixels (as decoded, for lossy originals).
     assert!(copies.len() >= 2 * 8, "most images get a lossless copy: {}", copies.len() / 2);
     run(python().args(["-c", SAME_PIXELS]).args(&copies));
+    run(python().args(["-c", SERVED_IS_COPY_FRAME]).args(&served_frames));
 
     let metrics = http_get(server.http_port, "/metrics").unwrap().1;
     assert!(metrics.contains("yunying_rendition_jobs{state=\"pending\"} 0"), "{metrics}");

@@ -81,6 +81,25 @@ impl Archive {
         blocking(move || read_frames(store.as_ref(), &data, &numbers)).await
     }
 
+    /// The instance's lossless HTJ2K copy (a rendition, see
+    /// `yunying-renditions`) as an instance of its own: same identity, the
+    /// copy's object and transfer syntax. `None` when it has none (yet).
+    pub async fn lossless_copy(&self, data: &InstanceData) -> Result<Option<InstanceData>, RetrieveError> {
+        let renditions = self
+            .index()
+            .renditions_of(&data.stored.sop_instance_uid)
+            .await
+            .map_err(|e| RetrieveError::Store(format!("index: {e}")))?;
+        Ok(renditions.into_iter().find(|r| r.kind == "lossless").map(|r| {
+            let mut copy = data.clone();
+            copy.stored.object_key = r.object_key;
+            copy.stored.transfer_syntax_uid = yunying_transcode::HTJ2K_LOSSLESS.to_string();
+            // The copy's frames are found by parsing it (it is small).
+            copy.pixel_layout = String::new();
+            copy
+        }))
+    }
+
     /// Frames decoded to native little-endian pixels (Explicit VR LE), with
     /// the photometric interpretation of the result.
     pub async fn decoded_frames(&self, data: &InstanceData, numbers: &[u32]) -> Result<(Vec<Vec<u8>>, String), RetrieveError> {

@@ -13,6 +13,8 @@ use sha2::{Digest, Sha256};
 use yunying_archive::syntax::{is_compressed, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
 
+use yunying_transcode::HTJ2K_LOSSLESS;
+
 use crate::error::ApiError;
 use crate::media::{self, MediaRange};
 use crate::AppState;
@@ -263,7 +265,11 @@ async fn frames(
     let numbers = frame_numbers(&list)?;
     let instance = scope(&s.archive, &study, Some(&series), Some(&sop)).await?.remove(0);
     let stored_ts = instance.stored.transfer_syntax_uid.clone();
-    let (part_type, target) = negotiate_frames(&media::accept(&headers)?, &stored_ts)?;
+    let ranges = media::accept(&headers)?;
+    // HTJ2K asked for explicitly: the lossless copy made at ingest, if any.
+    let wants_htj2k = ranges.iter().any(|r| r.transfer_syntax.as_deref() == Some(HTJ2K_LOSSLESS));
+    let copy = if wants_htj2k && stored_ts != HTJ2K_LOSSLESS { s.archive.lossless_copy(&instance).await? } else { None };
+    let (part_type, target) = negotiate_frames(&ranges, &stored_ts, copy.is_some())?;
     let etag = etag([instance.stored.digest.as_str(), list.as_str(), target.as_str()]);
     if let Some(not_modified) = not_modified(&headers, &etag) {
         return Ok(not_modified);
@@ -271,13 +277,16 @@ async fn frames(
     // Frames of little-endian native data are the same bytes in every
     // little-endian syntax (deflate applies to the dataset, not frames).
     let native_le = matches!(stored_ts.as_str(), IMPLICIT_VR_LE | EXPLICIT_VR_LE | DEFLATED_EXPLICIT_VR_LE);
-    let parts = if target == stored_ts || (target == EXPLICIT_VR_LE && native_le) {
+    let parts = if let Some(copy) = copy.as_ref().filter(|_| target == HTJ2K_LOSSLESS) {
+        s.archive.frames(copy, &numbers).await?
+    } else if target == stored_ts || (target == EXPLICIT_VR_LE && native_le) {
         s.archive.frames(&instance, &numbers).await?
     } else {
         s.archive.decoded_frames(&instance, &numbers).await?.0
     };
     // Only implicit VR data sent as stored keeps its own label.
-    let label = if native_le && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
+    let from_copy = target == HTJ2K_LOSSLESS && stored_ts != HTJ2K_LOSSLESS;
+    let label = if native_le && !from_copy && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
     let content_type = format!("{part_type}; transfer-syntax={label}");
     let boundary = media::boundary();
     let body = media::multipart_body(&boundary, parts.into_iter().map(|p| (content_type.clone(), p)).collect());
@@ -319,10 +328,20 @@ fn image_media_type(ts: &str) -> Option<&'static str> {
 }
 
 /// Negotiate frames: (part media type, transfer syntax to send).
-fn negotiate_frames(ranges: &[MediaRange], stored: &str) -> Result<(&'static str, String), ApiError> {
+/// (media type of the parts, transfer syntax) for frames; `htj2k_copy`:
+/// the instance has a lossless HTJ2K copy, offered when asked for by name.
+fn negotiate_frames(ranges: &[MediaRange], stored: &str, htj2k_copy: bool) -> Result<(&'static str, String), ApiError> {
     let stored_media = image_media_type(stored);
     for r in ranges {
         let payload = r.payload();
+        if htj2k_copy && r.transfer_syntax.as_deref() == Some(HTJ2K_LOSSLESS) {
+            if media::matches(payload, "application/octet-stream") {
+                return Ok(("application/octet-stream", HTJ2K_LOSSLESS.to_string()));
+            }
+            if media::matches(payload, "image/jphc") {
+                return Ok(("image/jphc", HTJ2K_LOSSLESS.to_string()));
+            }
+        }
         if media::matches(payload, "application/octet-stream") {
             match r.transfer_syntax.as_deref() {
                 Some("*") => return Ok(("application/octet-stream", stored.to_string())),
