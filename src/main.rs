@@ -233,16 +233,8 @@ fn init_tracing() {
 async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let (store_config, root) = (config.store.clone(), config.data_dir.join("store"));
-    let described = store_config.describe(&root);
-    // Opening an S3 store makes requests (its buckets are checked) with a
-    // runtime of its own: off this one.
-    let store = tokio::task::spawn_blocking(move || store_config.open(&root))
-        .await?
-        .with_context(|| format!("opening the object store ({described})"))?;
-    let index = Index::open(&config.index_url())
-        .await
-        .with_context(|| format!("opening the index {}", config::redact_url_password(&config.index_url())))?;
+    let store = storetools::open_store(&config.store, config.data_dir.join("store")).await?;
+    let index = storetools::open_index(config).await?;
     let spool = config.data_dir.join("spool");
     std::fs::create_dir_all(&spool).with_context(|| format!("creating the spool directory {}", spool.display()))?;
     Ok(Archive::new(store, index, config.archive.clone(), spool))

@@ -17,7 +17,8 @@ use crate::import::progress_bar;
 /// Objects checked per index page.
 const PAGE: i64 = 1000;
 
-async fn open_store(config: &StoreConfig, default_root: std::path::PathBuf) -> anyhow::Result<Arc<dyn ObjectStore>> {
+/// Open a store (every subcommand opens the configured one this way).
+pub async fn open_store(config: &StoreConfig, default_root: std::path::PathBuf) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let (owned, described) = (config.clone(), config.describe(&default_root));
     // An S3 store runs a runtime of its own: open it off this one.
     tokio::task::spawn_blocking(move || owned.open(&default_root))
@@ -25,10 +26,17 @@ async fn open_store(config: &StoreConfig, default_root: std::path::PathBuf) -> a
         .with_context(|| format!("opening the object store ({described})"))
 }
 
-async fn open_index(config: &Config) -> anyhow::Result<Index> {
+/// Open the configured index; errors name it without its password.
+pub async fn open_index(config: &Config) -> anyhow::Result<Index> {
     Index::open(&config.index_url())
         .await
         .with_context(|| format!("opening the index {}", crate::config::redact_url_password(&config.index_url())))
+}
+
+/// Where copies into `store` are spooled: beside it for the filesystem (a
+/// put is then a rename), under the data directory for remote stores.
+fn spool_for(store: &Arc<dyn ObjectStore>, config: &Config) -> std::path::PathBuf {
+    store.local_spool_dir().map(ToOwned::to_owned).unwrap_or_else(|| config.data_dir.join("spool"))
 }
 
 fn parse_spec(spec: &str) -> anyhow::Result<StoreConfig> {
@@ -85,7 +93,7 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
         to_copy.truncate(limit as usize);
     }
     let bar = progress_bar(to_copy.iter().map(|o| o.size).sum(), options.quiet);
-    let spool = to.local_spool_dir().map(ToOwned::to_owned).unwrap_or_else(|| config.data_dir.join("spool"));
+    let spool = spool_for(&to, config);
     let (copied, bytes, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let runtime = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
@@ -284,8 +292,7 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
                 source_config.describe(&root) != config.store.describe(&root),
                 "--repair-from names the store being verified"
             );
-            let spool = config.data_dir.join("spool");
-            Some((open_store(&source_config, root.clone()).await?, spool))
+            Some((open_store(&source_config, root.clone()).await?, spool_for(&store, config)))
         }
         None => None,
     };

@@ -56,8 +56,14 @@ impl From<StoreError> for ObjectProblem {
 
 /// SHA-256 (hex) and size of an object, read in chunks; every chunk is also
 /// written to `sink` when one is given.
-pub fn hash_object(store: &dyn ObjectStore, key: &str, mut sink: Option<&mut dyn Write>) -> Result<(String, u64), ObjectProblem> {
+pub fn hash_object(store: &dyn ObjectStore, key: &str, sink: Option<&mut dyn Write>) -> Result<(String, u64), ObjectProblem> {
     let len = store.size(key)?;
+    Ok((hash_first(store, key, len, sink)?, len))
+}
+
+/// SHA-256 (hex) of the first `len` bytes of an object (its size, already
+/// known to the caller: no second size request).
+fn hash_first(store: &dyn ObjectStore, key: &str, len: u64, mut sink: Option<&mut dyn Write>) -> Result<String, ObjectProblem> {
     let mut hasher = Sha256::new();
     let mut pos = 0;
     while pos < len {
@@ -69,7 +75,7 @@ pub fn hash_object(store: &dyn ObjectStore, key: &str, mut sink: Option<&mut dyn
         }
         pos += n;
     }
-    Ok((hex::encode(hasher.finalize()), len))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// The digest prefix an original's key carries (`….{16 hex}.dcm`, see
@@ -95,7 +101,7 @@ pub fn check_object(
         return Err(ObjectProblem::WrongSize { expected, actual: size });
     }
     if let Some(expected) = expected_digest.filter(|d| !d.is_empty()) {
-        let (actual, _) = hash_object(store, key, None)?;
+        let actual = hash_first(store, key, size, None)?;
         if !actual.starts_with(expected) {
             return Err(ObjectProblem::Corrupt { expected: expected.to_string(), actual });
         }

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use yunying_archive::syntax::{is_compressed, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
-
 use yunying_transcode::HTJ2K_LOSSLESS;
 
 use crate::error::ApiError;
@@ -277,7 +276,8 @@ async fn frames(
     // Frames of little-endian native data are the same bytes in every
     // little-endian syntax (deflate applies to the dataset, not frames).
     let native_le = matches!(stored_ts.as_str(), IMPLICIT_VR_LE | EXPLICIT_VR_LE | DEFLATED_EXPLICIT_VR_LE);
-    let parts = if let Some(copy) = copy.as_ref().filter(|_| target == HTJ2K_LOSSLESS) {
+    let from_copy = copy.as_ref().filter(|_| target == HTJ2K_LOSSLESS);
+    let parts = if let Some(copy) = from_copy {
         s.archive.frames(copy, &numbers).await?
     } else if target == stored_ts || (target == EXPLICIT_VR_LE && native_le) {
         s.archive.frames(&instance, &numbers).await?
@@ -285,8 +285,7 @@ async fn frames(
         s.archive.decoded_frames(&instance, &numbers).await?.0
     };
     // Only implicit VR data sent as stored keeps its own label.
-    let from_copy = target == HTJ2K_LOSSLESS && stored_ts != HTJ2K_LOSSLESS;
-    let label = if native_le && !from_copy && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
+    let label = if native_le && from_copy.is_none() && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
     let content_type = format!("{part_type}; transfer-syntax={label}");
     let boundary = media::boundary();
     let body = media::multipart_body(&boundary, parts.into_iter().map(|p| (content_type.clone(), p)).collect());
@@ -328,8 +327,8 @@ fn image_media_type(ts: &str) -> Option<&'static str> {
 }
 
 /// Negotiate frames: (part media type, transfer syntax to send).
-/// (media type of the parts, transfer syntax) for frames; `htj2k_copy`:
-/// the instance has a lossless HTJ2K copy, offered when asked for by name.
+/// `htj2k_copy`: the instance has a lossless HTJ2K copy, offered when asked
+/// for by name.
 fn negotiate_frames(ranges: &[MediaRange], stored: &str, htj2k_copy: bool) -> Result<(&'static str, String), ApiError> {
     let stored_media = image_media_type(stored);
     for r in ranges {

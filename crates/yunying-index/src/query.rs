@@ -131,8 +131,7 @@ impl Index {
     }
 }
 
-/// An indexed original and its recorded renditions (`verify`,
-/// `migrate-store`).
+/// An indexed original and its recorded renditions (`yunying verify`).
 #[derive(Debug, Clone)]
 pub struct IndexedObject {
     pub id: i64,
