@@ -66,13 +66,7 @@ impl BackendSettings {
         })
         .join()
         .unwrap();
-        let s3 = S3Spec::fresh(tag);
-        let mut store = StoreConfig { kind: yunying_store::StoreKind::S3, ..StoreConfig::default() };
-        store.s3.endpoint = s3.endpoint;
-        store.s3.bucket = s3.bucket;
-        store.s3.renditions_bucket = s3.renditions_bucket;
-        store.s3.prefix = s3.prefix.clone();
-        store.s3.renditions_prefix = s3.prefix;
+        let store = StoreConfig::from_spec(&fresh_s3_spec(tag)).unwrap();
         BackendSettings { index_url, store }
     }
 
@@ -128,56 +122,43 @@ pub fn other_store(scratch: &Path, tag: &str) -> String {
     if distributed_backend() {
         return format!("fs:{}", scratch.join(tag).display());
     }
-    S3Spec::fresh(tag).spec()
+    fresh_s3_spec(tag)
 }
 
-/// An S3 location in the test buckets under a prefix no other test uses.
-pub struct S3Spec {
-    pub endpoint: String,
-    pub bucket: String,
-    pub renditions_bucket: String,
-    pub prefix: String,
-}
-
-impl S3Spec {
-    pub fn fresh(tag: &str) -> S3Spec {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let env = |name: &str| {
-            std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("{name} is not set: run scripts/test.sh"))
-        };
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        S3Spec {
-            endpoint: env("YUNYING_TEST_S3_ENDPOINT"),
-            bucket: env("YUNYING_TEST_S3_ORIGINALS_BUCKET"),
-            renditions_bucket: env("YUNYING_TEST_S3_RENDITIONS_BUCKET"),
-            prefix: format!(
-                "it-{tag}-{}-{nanos}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ),
-        }
-    }
-
-    pub fn spec(&self) -> String {
-        format!("s3://{}/{}?endpoint={}&renditions={}/{}", self.bucket, self.prefix, self.endpoint, self.renditions_bucket, self.prefix)
-    }
+/// A store name (as `migrate-store` takes it) for the test buckets under a
+/// prefix no other test uses.
+pub fn fresh_s3_spec(tag: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let env = |name: &str| {
+        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("{name} is not set: run scripts/test.sh"))
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let prefix = format!("it-{tag}-{}-{nanos}-{n}", std::process::id());
+    format!(
+        "s3://{}/{prefix}?endpoint={}&renditions={}/{prefix}",
+        env("YUNYING_TEST_S3_ORIGINALS_BUCKET"),
+        env("YUNYING_TEST_S3_ENDPOINT"),
+        env("YUNYING_TEST_S3_RENDITIONS_BUCKET")
+    )
 }
 
 /// Every object (key -> bytes) under originals/ and renditions/ of a store
 /// named as in [`other_store`].
 pub fn store_contents(spec: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     let config = StoreConfig::from_spec(spec).unwrap();
-    off_runtime(|| {
-        let store = config.open(Path::new("unused")).unwrap();
-        let mut all = std::collections::BTreeMap::new();
-        for prefix in ["originals/", "renditions/"] {
-            for o in store.list(prefix).unwrap() {
-                let bytes = store.get(&o.key).unwrap();
-                all.insert(o.key, bytes);
-            }
+    off_runtime(|| contents_of(&*config.open(Path::new("unused")).unwrap()))
+}
+
+fn contents_of(store: &dyn ObjectStore) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut all = std::collections::BTreeMap::new();
+    for prefix in ["originals/", "renditions/"] {
+        for o in store.list(prefix).unwrap() {
+            let bytes = store.get(&o.key).unwrap_or_else(|e| panic!("object {}: {e}", o.key));
+            all.insert(o.key, bytes);
         }
-        all
-    })
+    }
+    all
 }
 
 /// Run a blocking store call off the async runtime (the S3 store drives a
@@ -275,14 +256,7 @@ impl Server {
 
     /// Every object (key -> bytes) of the server's store.
     pub fn store_contents(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
-        let mut all = std::collections::BTreeMap::new();
-        for prefix in ["originals/", "renditions/"] {
-            for key in self.object_keys(prefix) {
-                let bytes = self.read_object(&key);
-                all.insert(key, bytes);
-            }
-        }
-        all
+        self.with_store(contents_of)
     }
 
     /// Keys of the objects under `prefix` (`originals/`, `renditions/`).

@@ -63,7 +63,7 @@ async fn migrate_store_moves_every_object_there_and_back_and_resumes() {
     assert!(store_contents(&there) == original, "the destination holds every object, byte for byte");
 
     // And back, to a store of the first kind.
-    let back = if distributed_backend() { S3Spec::fresh("back").spec() } else { format!("fs:{}", tmp.path().join("back").display()) };
+    let back = if distributed_backend() { fresh_s3_spec("back") } else { format!("fs:{}", tmp.path().join("back").display()) };
     run(cli(&data).args(["migrate-store", "--quiet", "--from", &there, "--to", &back]));
     assert!(store_contents(&back) == original, "the round trip loses nothing");
 
