@@ -19,6 +19,8 @@ pub struct Server {
     pub http_port: u16,
     pub data_dir: PathBuf,
     backend: BackendSettings,
+    /// The server's object store, opened on first use.
+    store: std::sync::OnceLock<std::sync::Arc<dyn ObjectStore>>,
 }
 
 /// Where a test server keeps its index and objects. `YUNYING_TEST_BACKEND`
@@ -193,7 +195,7 @@ impl Server {
             cmd.arg("--config").arg(path);
         }
         let child = cmd.spawn().expect("start yunying");
-        let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend };
+        let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend, store: Default::default() };
         server.wait_ready();
         server
     }
@@ -238,7 +240,10 @@ impl Server {
     /// The server's object store, opened the way the server opens it.
     fn with_store<T: Send>(&self, f: impl FnOnce(&dyn ObjectStore) -> T + Send) -> T {
         let (config, root) = (&self.backend.store, self.data_dir.join("store"));
-        off_runtime(move || f(&*config.open(&root).expect("open the test server's object store")))
+        off_runtime(move || {
+            let store = self.store.get_or_init(|| config.open(&root).expect("open the test server's object store"));
+            f(&**store)
+        })
     }
 
     /// An object's bytes; panics with the key if it cannot be read.
