@@ -34,8 +34,7 @@ SERVICES = REPO / "storage" / "local-services.sh"
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
 
-def log(msg: str) -> None:
-    ib.log(msg)
+log = ib.log
 
 
 def pct(values: list[float], q: float) -> float:
@@ -53,12 +52,12 @@ def pct(values: list[float], q: float) -> float:
 
 class Services:
     def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="yunying-bench-services-", dir=ib.DATA_ROOT))
+        # Not mkdtemp: its 0700 directory would keep the postgres user out;
+        # local-services.sh creates the directory itself.
+        self.dir = ib.DATA_ROOT / f"yunying-bench-services-{os.getpid()}"
         pg, s3 = ib.free_ports(2)
         self.env = {**os.environ, "YUNYING_SERVICES_DIR": str(self.dir), "YUNYING_PG_PORT": str(pg),
                     "YUNYING_S3_PORT": str(s3), "YUNYING_SERVICES_DURABLE": "1"}
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
         out = subprocess.run([str(SERVICES), "start"], env=self.env, capture_output=True, text=True)
         if out.returncode != 0:
             raise ib.BenchError(f"storage/local-services.sh start failed:\n{out.stderr}")
