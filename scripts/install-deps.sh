@@ -9,9 +9,12 @@ need_apt=()
 # nasm gives libjpeg-turbo its SIMD code (it builds without, slower).
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v nasm >/dev/null || need_apt+=(nasm)
-# The distributed-backend tests run a throwaway PostgreSQL cluster
-# (storage/local-services.sh); only the server binaries are needed.
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The distributed-backend tests and benchmarks (YUNYING_WITH_SERVICES=1) run
+# a throwaway PostgreSQL cluster and Garage (storage/local-services.sh); the
+# demo needs neither.
+if [ "${YUNYING_WITH_SERVICES:-0}" = 1 ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+fi
 if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
 fi
@@ -31,12 +34,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, pylibjpeg, openjpeg, libjpeg, jpeg_ls" 2>/dev/null; then
+  echo "== pip install pydicom pynetdicom numpy dicomweb-client and pixel decoders"
+  python3 -m pip install -q "pydicom>=3,<4" "pynetdicom>=3,<4" "numpy<3" "dicomweb-client>=0.59,<1" requests \
+    pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls
+fi
+
 # The S3 server for tests and local development: Garage, built once from
 # crates.io (about 12 minutes on 2 cores) and cached outside the clone
 # (storage/README.md says why not the lighter s3s-fs).
 GARAGE_VERSION=2.5.0
 TOOLS="$HOME/.cache/yunying/tools"
-if [ ! -x "$TOOLS/bin/garage" ] || ! "$TOOLS/bin/garage" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+if [ "${YUNYING_WITH_SERVICES:-0}" = 1 ] && { [ ! -x "$TOOLS/bin/garage" ] || ! "$TOOLS/bin/garage" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; }; then
   echo "== cargo install garage $GARAGE_VERSION (once; cached in $TOOLS)"
   CARGO_TARGET_DIR="$HOME/.cache/yunying/tools-target" \
     cargo install garage --version "$GARAGE_VERSION" --locked --root "$TOOLS"

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 # The peer-PACS tests run Orthanc 1.10.1 (Debian package) next to Yunying.
-YUNYING_WITH_ORTHANC=1 scripts/install-deps.sh
+YUNYING_WITH_ORTHANC=1 YUNYING_WITH_SERVICES=1 scripts/install-deps.sh
 
 echo "== build every target"
 cargo build --all-targets --locked
