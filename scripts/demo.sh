@@ -8,6 +8,7 @@ source scripts/env.sh
 scripts/install-deps.sh
 
 cargo build --release --locked
+scripts/build-viewer.sh
 BIN="$CARGO_TARGET_DIR/release/yunying"
 DATA="${YUNYING_DATA_DIR:-$PWD/yunying-data}"
 
@@ -15,12 +16,13 @@ if [ ! -e "$DATA/.demo-imported" ]; then
   demo=$(mktemp -d)
   trap 'rm -rf "$demo"' EXIT
   echo "== generating demo studies"
-  python3 testdata/gen_ct_series.py --out "$demo/ct" --slices 120 --seed 2026 \
+  python3 testdata/gen_ct_series.py --out "$demo/ct" --slices 120 --studies-per-patient 2 --seed 2026 \
     --patient-name "Wang^Wei=王^伟" --charset "ISO_IR 192"
   echo "== importing"
   "$BIN" import --data-dir "$DATA" --institution DEMO "$demo/ct" testdata/dicom
   touch "$DATA/.demo-imported"
+  rm -rf "$demo"   # exec below ends this shell without running EXIT traps
 fi
 
-echo "== Yunying: DICOM 127.0.0.1:11112 (AE YUNYING), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
-exec "$BIN" serve --data-dir "$DATA"
+echo "== Yunying: viewer http://127.0.0.1:8042/viewer/, DICOM 127.0.0.1:11112 (AE YUNYING), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
+YUNYING_VIEWER_DIR="$PWD/viewer/dist" exec "$BIN" serve --data-dir "$DATA"

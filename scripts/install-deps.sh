@@ -17,6 +17,13 @@ if [ "${YUNYING_WITH_SERVICES:-0}" = 1 ]; then
 fi
 if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
+  [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need_apt+=(orthanc-dicomweb)
+fi
+# Browser tests of the viewer: Debian's Chromium (driven by playwright-core)
+# and CJK fonts, so Chinese names render as characters in screenshots.
+if [ "${YUNYING_WITH_BROWSER:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== apt-get install ${need_apt[*]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test. Installs what the tests need on a fresh Debian machine
-# (DCMTK, Orthanc, PostgreSQL, Python DICOM clients, the Garage S3 server) and keeps
+# (DCMTK, Orthanc, PostgreSQL, Python DICOM clients, Chromium, the viewer's npm
+# packages, the Garage S3 server) and keeps
 # cargo's target directory outside the clone so repeat runs are incremental.
 #
 # The suite runs twice where the backend matters: once on the embedded
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 # The peer-PACS tests run Orthanc 1.10.1 (Debian package) next to Yunying.
-YUNYING_WITH_ORTHANC=1 YUNYING_WITH_SERVICES=1 scripts/install-deps.sh
+YUNYING_WITH_ORTHANC=1 YUNYING_WITH_SERVICES=1 YUNYING_WITH_BROWSER=1 scripts/install-deps.sh
+scripts/build-viewer.sh
 
 echo "== build every target"
 cargo build --all-targets --locked

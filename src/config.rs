@@ -98,6 +98,12 @@ impl Config {
         }
         // A secret: from the environment (or the file), never a flag, so it
         // stays out of process listings.
+        if let Some(dir) = std::env::var_os("YUNYING_VIEWER_DIR").filter(|d| !d.is_empty()) {
+            config.http.viewer_dir = Some(dir.into());
+        }
+        if config.http.viewer_dir.is_none() && Path::new("viewer/dist/index.html").is_file() {
+            config.http.viewer_dir = std::env::current_dir().ok().map(|d| d.join("viewer/dist"));
+        }
         if let Ok(token) = std::env::var("YUNYING_HTTP_TOKEN") {
             config.http.bearer_token = Some(token).filter(|t| !t.is_empty());
         }

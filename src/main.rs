@@ -264,6 +264,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         index = %config::redact_url_password(&config.index_url()),
         "Yunying is serving"
     );
+    match &config.http.viewer_dir {
+        Some(dir) => tracing::info!(viewer = %dir.display(), "web viewer at http://{}/viewer/", http.local_addr()?),
+        None => tracing::warn!("web viewer not built (viewer/dist): /viewer/ answers 404; run scripts/demo.sh or `npm run build` in viewer/"),
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

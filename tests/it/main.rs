@@ -14,6 +14,7 @@ mod ingest;
 mod qr;
 mod renditions;
 mod store_tools;
+mod viewer;
 mod institutions;
 mod limits;
 mod nodes;

@@ -1,5 +1,6 @@
 //! The HTTP listener: health, metrics and DICOMweb (QIDO-RS, WADO-RS,
-//! rendered, thumbnails, STOW-RS) under `/dicom-web`.
+//! rendered, thumbnails, STOW-RS) under `/dicom-web`, and the web viewer
+//! under `/viewer/`.
 //!
 //! Architecture invariant: only this crate knows HTTP. Errors become status
 //! codes in one place ([`error`]).
@@ -9,6 +10,7 @@ mod media;
 mod qido;
 mod rendered;
 mod stow;
+mod viewer;
 mod wado;
 
 use std::future::Future;
@@ -46,6 +48,10 @@ pub struct HttpConfig {
     /// Most results one QIDO-RS search returns; more are cut with a
     /// `Warning` header.
     pub max_results: u64,
+    /// The built web viewer (`viewer/dist`), served at `/viewer/`. Unset:
+    /// `viewer/dist` under the working directory when it exists (also
+    /// `YUNYING_VIEWER_DIR`).
+    pub viewer_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -55,6 +61,7 @@ impl Default for HttpConfig {
             cors_allowed_origins: vec!["*".into()],
             bearer_token: None,
             max_results: 100_000,
+            viewer_dir: None,
         }
     }
 }
@@ -110,6 +117,7 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/dicom-web", dicomweb)
+        .merge(viewer::routes())
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -1,0 +1,75 @@
+//! The radiologist web viewer (`viewer/`) in headless Chromium, driven by
+//! playwright-core (`viewer/tests/*.test.mjs`, Node's test runner): against
+//! this server with two 300-slice CT studies of one patient from two
+//! institutions, and against Orthanc's DICOMweb holding the same kind of data.
+//!
+//! Needs the built viewer (`npm ci && npm run build` in viewer/, which
+//! `scripts/test.sh` runs) and Debian's chromium.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::harness::*;
+
+const SLICES: usize = 300;
+const PATIENT: &str = "Chen^JianGuo=陈^建国";
+
+fn viewer_dist() -> String {
+    let dist = format!("{ROOT}/viewer/dist");
+    assert!(Path::new(&dist).join("index.html").is_file(), "{dist} missing: run `npm ci && npm run build` in viewer/ (scripts/test.sh does)");
+    dist
+}
+
+/// Two studies of one patient (the generator's studies 0 and 1: a month
+/// apart, the table 10 mm apart), 300 slices each.
+fn two_studies(dir: &Path) {
+    gen_ct_with(dir, SLICES, 512, 7, &["--studies-per-patient", "2", "--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
+}
+
+fn node_test(file: &str, envs: &[(&str, String)]) {
+    let out = Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(format!("{ROOT}/viewer/tests/{file}"))
+        .current_dir(format!("{ROOT}/viewer"))
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run node (Node.js 20 is on the machine)");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "viewer tests {file} failed:\n{report}");
+    eprintln!("{report}");
+}
+
+#[test]
+fn viewer_worklist_reading_tools_and_priors_across_institutions() {
+    let dist = viewer_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    two_studies(&src);
+    let data = tmp.path().join("data");
+    // The prior (study 0) comes from another hospital: same PatientID, other issuer.
+    run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_A"]).arg(src.join("1")));
+    run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_B"]).arg(src.join("0")));
+    run(cli(&data).args(["import", "--quiet"]).arg(format!("{ROOT}/testdata/dicom")));
+    let config = format!("[http]\nviewer_dir = {dist:?}\n");
+    let server = Server::start(&data, Some(&config));
+    node_test("reader.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+}
+
+#[test]
+fn viewer_reads_orthanc_dicomweb() {
+    // Yunying plays no part: the run on the embedded backend covers it.
+    if distributed_backend() {
+        return;
+    }
+    viewer_dist();
+    assert!(Path::new("/usr/sbin/Orthanc").exists(), "Orthanc missing: run scripts/test.sh, which installs it");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 60, 512, 11, &["--patient-name", PATIENT, "--charset", "ISO_IR 192", "--patient-id", "ORTHANC-VIEW", "-q"]);
+    node_test("orthanc.test.mjs", &[
+        ("VIEWER_DATA", src.display().to_string()),
+        ("VIEWER_PATIENT_ID", "ORTHANC-VIEW".into()),
+        ("VIEWER_SLICES", "60".into()),
+    ]);
+}

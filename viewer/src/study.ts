@@ -1,0 +1,124 @@
+// What the viewer knows of a study: its series, their instances in display
+// order and the Cornerstone image ids of their frames, plus the patient's
+// other studies (priors).
+
+import { wadors } from '@cornerstonejs/dicom-image-loader';
+import { DicomJson, DicomWeb, T, num, nums, str, values } from './dicomweb';
+
+export interface Series {
+  study: string;
+  uid: string;
+  number: number | undefined;
+  description: string;
+  modality: string;
+  count: number;
+  /** Instances in display order; empty until `loadSeries`. */
+  instances: DicomJson[];
+  imageIds: string[];
+}
+
+export interface Study {
+  uid: string;
+  json: DicomJson;
+  series: Series[];
+}
+
+const SERIES_INCLUDE = [T.SeriesDescription, '00080021', T.NumberOfSeriesRelatedInstances].join(',');
+const STUDY_INCLUDE = [T.StudyDescription, T.ModalitiesInStudy, T.InstitutionName, T.PatientBirthDate, T.IssuerOfPatientID, T.PatientSex, T.NumberOfStudyRelatedInstances].join(',');
+
+/** Non-image SOP classes the stack viewer does not display. */
+const NOT_IMAGES = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(88\.|104\.|11\.|66|481\.|9\.)/;
+
+export async function loadStudy(web: DicomWeb, uid: string): Promise<Study> {
+  const [studies, series] = await Promise.all([
+    web.search('/studies', { StudyInstanceUID: uid, includefield: STUDY_INCLUDE }),
+    web.search(`/studies/${uid}/series`, { includefield: SERIES_INCLUDE }),
+  ]);
+  if (!studies.length) throw new Error(`study ${uid} not found`);
+  const list = series
+    .map((s): Series => ({
+      study: uid,
+      uid: str(s, T.SeriesInstanceUID),
+      number: num(s, T.SeriesNumber),
+      description: str(s, T.SeriesDescription),
+      modality: str(s, T.Modality),
+      count: num(s, T.NumberOfSeriesRelatedInstances) ?? 0,
+      instances: [],
+      imageIds: [],
+    }))
+    .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
+  return { uid, json: studies[0], series: list };
+}
+
+/** Fetch a series' metadata, order its instances and register their frames with the loader. */
+export async function loadSeries(web: DicomWeb, series: Series): Promise<Series> {
+  if (series.imageIds.length) return series;
+  const instances = (await web.seriesMetadata(series.study, series.uid)).filter(
+    (i) => !NOT_IMAGES.test(str(i, T.SOPClassUID)) && num(i, '00280010') !== undefined,
+  );
+  series.instances = sortInstances(instances);
+  const imageIds: string[] = [];
+  for (const instance of series.instances) {
+    const sop = str(instance, T.SOPInstanceUID);
+    const frames = num(instance, T.NumberOfFrames) ?? 1;
+    for (let f = 1; f <= frames; f++) {
+      const id = web.frameImageId(series.study, series.uid, sop, f);
+      if (f === 1) wadors.metaDataManager.add(id, instance as never);
+      imageIds.push(id);
+    }
+  }
+  series.imageIds = imageIds;
+  series.count = series.instances.length;
+  return series;
+}
+
+/** Along the slice normal when the geometry is there, else by InstanceNumber. */
+export function sortInstances(instances: DicomJson[]): DicomJson[] {
+  const position = (i: DicomJson) => nums(i, T.ImagePositionPatient);
+  const orientation = nums(instances[0], T.ImageOrientationPatient);
+  const geometric = orientation.length === 6 && instances.every((i) => position(i).length === 3);
+  if (geometric) {
+    const [a, b, c, d, e, f] = orientation;
+    const normal = [b * f - c * e, c * d - a * f, a * e - b * d];
+    const along = (i: DicomJson) => position(i).reduce((s, p, k) => s + p * normal[k], 0);
+    // Head first: the highest position along the normal is shown first.
+    return [...instances].sort((x, y) => along(y) - along(x));
+  }
+  return [...instances].sort((x, y) => (num(x, T.InstanceNumber) ?? 0) - (num(y, T.InstanceNumber) ?? 0));
+}
+
+export interface Prior {
+  json: DicomJson;
+  uid: string;
+  /** Found by demographics at another institution, not by identifier. */
+  otherInstitution: boolean;
+}
+
+/**
+ * The patient's other studies: the same PatientID from the same issuer
+ * (institution), and, from other institutions, studies whose patient has
+ * the same name and birth date (no identity index links them yet, so they
+ * are marked as such).
+ */
+export async function findPriors(web: DicomWeb, study: Study): Promise<Prior[]> {
+  const j = study.json;
+  const pid = str(j, T.PatientID);
+  const issuer = str(j, T.IssuerOfPatientID);
+  const birth = str(j, T.PatientBirthDate);
+  const nameValue = values(j, T.PatientName)[0] as { Alphabetic?: string; Ideographic?: string } | undefined;
+  const searches: Promise<DicomJson[]>[] = [];
+  if (pid) searches.push(web.search('/studies', { PatientID: pid, IssuerOfPatientID: issuer || undefined, includefield: STUDY_INCLUDE, limit: 200 }));
+  const name = nameValue?.Ideographic || nameValue?.Alphabetic;
+  if (name && birth) searches.push(web.search('/studies', { PatientName: name, PatientBirthDate: birth, includefield: STUDY_INCLUDE, limit: 200 }));
+  const found = (await Promise.allSettled(searches)).flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+  const seen = new Set([study.uid]);
+  const priors: Prior[] = [];
+  for (const s of found) {
+    const uid = str(s, T.StudyInstanceUID);
+    if (seen.has(uid)) continue;
+    seen.add(uid);
+    const samePatient = str(s, T.PatientID) === pid && str(s, T.IssuerOfPatientID) === issuer;
+    priors.push({ json: s, uid, otherInstitution: !samePatient });
+  }
+  return priors.sort((a, b) => str(b.json, T.StudyDate).localeCompare(str(a.json, T.StudyDate)));
+}

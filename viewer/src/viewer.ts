@@ -1,0 +1,634 @@
+// The reading view: series panel, 1×1 / 1×2 / 2×2 stack viewports on
+// Cornerstone3D, tools, presets, cine, overlays, priors side by side with
+// synchronised scrolling, and progressive loading
+// (thumbnail → stored preview → lossless frames).
+
+import {
+  Enums as CoreEnums,
+  RenderingEngine,
+  Types as CoreTypes,
+  cache,
+  imageLoader,
+  metaData,
+  utilities as coreUtils,
+} from '@cornerstonejs/core';
+import * as tools from '@cornerstonejs/tools';
+import { mat4, vec3 } from 'gl-matrix';
+import { DicomWeb, T, formatDate, num, nums, personName, str } from './dicomweb';
+import { clear, h } from './dom';
+import { t } from './i18n';
+import { Prior, Series, Study, findPriors, loadSeries, loadStudy } from './study';
+
+const { MouseBindings, KeyboardBindings } = tools.Enums;
+const ENGINE_ID = 'yunying';
+const TOOL_GROUP_ID = 'yunying-tools';
+const SYNC_ID = 'yunying-slice-sync';
+
+/** Window presets (centre, width) in modality units. */
+export const PRESETS: Record<string, [number, number]> = {
+  soft: [40, 400],
+  lung: [-600, 1500],
+  bone: [300, 1500],
+  brain: [40, 80],
+};
+
+const PRIMARY_TOOLS: Record<string, string> = {
+  window: tools.WindowLevelTool.toolName,
+  pan: tools.PanTool.toolName,
+  zoom: tools.ZoomTool.toolName,
+  scroll: tools.StackScrollTool.toolName,
+  length: tools.LengthTool.toolName,
+  angle: tools.AngleTool.toolName,
+  rect: tools.RectangleROITool.toolName,
+  ellipse: tools.EllipticalROITool.toolName,
+};
+
+let toolsRegistered = false;
+
+function registerTools(): void {
+  if (toolsRegistered) return;
+  for (const tool of [
+    tools.WindowLevelTool, tools.PanTool, tools.ZoomTool, tools.StackScrollTool,
+    tools.LengthTool, tools.AngleTool, tools.RectangleROITool, tools.EllipticalROITool,
+  ]) tools.addTool(tool);
+  toolsRegistered = true;
+}
+
+/** One viewport of the grid, with its overlay and preview layer. */
+class Panel {
+  readonly element: HTMLDivElement;
+  readonly preview = h('img', { class: 'preview', alt: '' });
+  readonly overlay = {
+    tl: h('div', { class: 'ov tl' }),
+    tr: h('div', { class: 'ov tr' }),
+    bl: h('div', { class: 'ov bl' }),
+    br: h('div', { class: 'ov br' }),
+  };
+  readonly root: HTMLDivElement;
+  study?: Study;
+  series?: Series;
+  defaultVoi?: CoreTypes.VOIRange;
+  loaded = 0;
+  /** The image shown when the viewport was last hidden by a layout change. */
+  lastIndex = 0;
+  private generation = 0;
+
+  constructor(readonly id: string, private owner: Reader) {
+    this.element = h('div', { class: 'cs', 'data-viewport': id }) as HTMLDivElement;
+    this.element.oncontextmenu = (e) => e.preventDefault();
+    this.root = h('div', { class: 'panel', 'data-panel': id, onmousedown: () => owner.activate(this) },
+      this.element, this.preview, this.overlay.tl, this.overlay.tr, this.overlay.bl, this.overlay.br) as HTMLDivElement;
+    // Every render may show another slice, window or zoom.
+    this.element.addEventListener(CoreEnums.Events.IMAGE_RENDERED, () => {
+      this.onRendered();
+      this.updateOverlay();
+    });
+  }
+
+  get viewport(): CoreTypes.IStackViewport | undefined {
+    return this.owner.engine.getViewport(this.id) as CoreTypes.IStackViewport | undefined;
+  }
+
+  /** Show `series` from `study`, starting at `index` (default: the middle for a single image, else the first). */
+  async show(study: Study, series: Series, index = 0): Promise<void> {
+    const generation = ++this.generation;
+    this.study = study;
+    this.series = series;
+    this.defaultVoi = undefined;
+    this.loaded = 0;
+    await loadSeries(this.owner.web, series);
+    if (generation !== this.generation) return;
+    const start = Math.min(index, series.imageIds.length - 1);
+    this.showPreview(series, start);
+    const viewport = this.viewport;
+    if (!viewport) return;
+    await viewport.setStack(series.imageIds, start);
+    if (generation !== this.generation) return;
+    this.updateOverlay();
+    void this.prefetch(series, start, generation);
+  }
+
+  /** The stored preview (or rendered frame) paints before the lossless frame arrives. */
+  private showPreview(series: Series, index: number): void {
+    const instance = series.instances[this.instanceIndex(series, index)];
+    if (!instance) return;
+    const url = this.owner.web.renderedFrameUrl(series.study, series.uid, str(instance, T.SOPInstanceUID), 1);
+    this.preview.hidden = false;
+    this.owner.web.imageUrl(url).then((blob) => {
+      if (this.series !== series || this.defaultVoi) return;
+      this.preview.onload = () => this.owner.mark(this, 'preview');
+      this.preview.src = blob;
+    }).catch(() => { this.preview.hidden = true; });
+  }
+
+  private instanceIndex(series: Series, imageIndex: number): number {
+    // Single-frame series: one image per instance.
+    return series.imageIds.length === series.instances.length ? imageIndex : 0;
+  }
+
+  private onRendered(): void {
+    const viewport = this.viewport;
+    if (!viewport || !this.series) return;
+    if (!this.defaultVoi && viewport.getCurrentImageId()) {
+      this.defaultVoi = { ...viewport.getProperties().voiRange! };
+      this.preview.hidden = true;
+      this.preview.removeAttribute('src');
+      this.owner.mark(this, 'first-image');
+    }
+  }
+
+  /** Load every frame of the series, nearest to the shown one first. */
+  private async prefetch(series: Series, start: number, generation: number): Promise<void> {
+    const order = series.imageIds.map((id, i) => ({ id, d: Math.abs(i - start) })).sort((a, b) => a.d - b.d);
+    let done = 0;
+    await Promise.all(order.map(({ id }, k) =>
+      imageLoader.loadAndCacheImage(id, { priority: k, requestType: CoreEnums.RequestType.Prefetch } as never)
+        .catch(() => undefined)
+        .then(() => {
+          if (generation !== this.generation) return;
+          done++;
+          this.loaded = done;
+          if (done % 10 === 0 || done === order.length) this.updateOverlay();
+        })));
+    if (generation === this.generation) this.owner.mark(this, 'all-loaded');
+  }
+
+  state(): PanelState {
+    const viewport = this.viewport;
+    const imageId = viewport?.getCurrentImageId();
+    const voi = viewport?.getProperties().voiRange;
+    const ww = voi ? coreUtils.windowLevel.toWindowLevel(voi.lower, voi.upper) : undefined;
+    return {
+      series: this.series?.uid,
+      index: viewport?.getCurrentImageIdIndex() ?? -1,
+      count: this.series?.imageIds.length ?? 0,
+      loaded: this.loaded,
+      voi: ww ? { center: ww.windowCenter, width: ww.windowWidth } : undefined,
+      invert: !!viewport?.getProperties().invert,
+      position: imageId ? metaData.get('imagePlaneModule', imageId)?.imagePositionPatient : undefined,
+      firstImage: this.defaultVoi !== undefined,
+    };
+  }
+
+  /** Canvas coordinates (CSS pixels) of an image point (column, row; pixel centres at +0.5). */
+  canvasPoint(column: number, row: number): [number, number] | undefined {
+    const viewport = this.viewport;
+    const imageId = viewport?.getCurrentImageId();
+    if (!viewport || !imageId) return undefined;
+    const world = coreUtils.imageToWorldCoords(imageId, [column, row]);
+    if (!world) return undefined;
+    const [x, y] = viewport.worldToCanvas(world);
+    return [x, y];
+  }
+
+  setPreset(name: string): void {
+    const viewport = this.viewport;
+    if (!viewport) return;
+    if (name === 'default') {
+      if (this.defaultVoi) viewport.setProperties({ voiRange: { ...this.defaultVoi } });
+    } else {
+      const [center, width] = PRESETS[name];
+      viewport.setProperties({ voiRange: coreUtils.windowLevel.toLowHighRange(width, center) });
+    }
+    viewport.render();
+  }
+
+  invert(): void {
+    const viewport = this.viewport;
+    if (!viewport) return;
+    viewport.setProperties({ invert: !viewport.getProperties().invert });
+    viewport.render();
+  }
+
+  reset(): void {
+    const viewport = this.viewport;
+    if (!viewport) return;
+    viewport.resetCamera();
+    viewport.setProperties({ invert: false, ...(this.defaultVoi ? { voiRange: { ...this.defaultVoi } } : {}) });
+    viewport.render();
+  }
+
+  updateOverlay(): void {
+    const viewport = this.viewport;
+    const study = this.study;
+    const series = this.series;
+    if (!viewport || !study || !series) return;
+    const j = study.json;
+    const index = viewport.getCurrentImageIdIndex();
+    const imageId = viewport.getCurrentImageId();
+    const plane = imageId ? metaData.get('imagePlaneModule', imageId) : undefined;
+    const instance = series.instances[this.instanceIndex(series, index)];
+    const voi = viewport.getProperties().voiRange;
+    const ww = voi ? coreUtils.windowLevel.toWindowLevel(voi.lower, voi.upper) : undefined;
+    const location = num(instance, T.SliceLocation) ?? plane?.imagePositionPatient?.[2];
+    this.overlay.tl.replaceChildren(
+      line(personName(j, T.PatientName)),
+      line(`${str(j, T.PatientID)}${str(j, T.IssuerOfPatientID) ? ` · ${str(j, T.IssuerOfPatientID)}` : ''}`),
+      line(`${formatDate(str(j, T.PatientBirthDate))} ${str(j, T.PatientSex)}`),
+    );
+    this.overlay.tr.replaceChildren(
+      line(str(j, T.InstitutionName)),
+      line(`${formatDate(str(j, T.StudyDate))} ${str(j, T.StudyDescription)}`),
+      line(`S${series.number ?? ''} ${series.description}`),
+    );
+    this.overlay.bl.replaceChildren(
+      line(`Im ${index + 1}/${series.imageIds.length}`, 'data-testid', 'slice'),
+      line(location !== undefined ? `Loc ${location.toFixed(1)} mm` : ''),
+      line(this.loaded < series.imageIds.length ? `${this.loaded}/${series.imageIds.length} ↓` : ''),
+    );
+    const zoom = viewport.getZoom?.();
+    this.overlay.br.replaceChildren(
+      line(ww ? `W ${Math.round(ww.windowWidth)} L ${Math.round(ww.windowCenter)}` : '', 'data-testid', 'window'),
+      line(zoom ? `Zoom ${zoom.toFixed(2)}` : ''),
+    );
+  }
+}
+
+/** Resolves once `ready()` holds (checked every animation frame, at most 10 s). */
+function until(ready: () => boolean): Promise<void> {
+  const deadline = performance.now() + 10000;
+  return new Promise((resolve) => {
+    const check = () => (ready() || performance.now() > deadline ? resolve() : requestAnimationFrame(check));
+    check();
+  });
+}
+
+function line(text: string, attr?: string, value?: string): HTMLDivElement {
+  const d = h('div', {}, text) as HTMLDivElement;
+  if (attr && value) d.setAttribute(attr, value);
+  return d;
+}
+
+export type Layout = '1x1' | '1x2' | '2x2';
+
+/** The reading view of one study. */
+export class Reader {
+  engine!: RenderingEngine;
+  readonly panels: Panel[] = [];
+  active!: Panel;
+  study!: Study;
+  priors: Prior[] = [];
+  private grid = h('div', { class: 'grid', 'data-layout': '1x1' });
+  private seriesList = h('div', { class: 'series-list', 'data-testid': 'series' });
+  private priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
+  private studies = new Map<string, Study>();
+  private layout: Layout = '1x1';
+  private synced = true;
+  private playing = false;
+  private primary = 'window';
+  private toolbar = h('div', { class: 'toolbar' });
+  readonly marks: Record<string, number> = {};
+  private keyHandler = (e: KeyboardEvent) => this.onKey(e);
+  private resizeObserver?: ResizeObserver;
+
+  constructor(readonly web: DicomWeb, private back: () => void) {}
+
+  async open(root: HTMLElement, studyUid: string): Promise<void> {
+    const opened = performance.now();
+    this.marks.opened = opened;
+    clear(root);
+    registerTools();
+    const status = h('div', { class: 'status' }, t('loading'));
+    root.append(
+      h('section', { class: 'reader' },
+        h('aside', { class: 'side' },
+          h('button', { class: 'back', onclick: () => this.back() }, `← ${t('back')}`),
+          h('h2', {}, t('series')), this.seriesList,
+          h('h2', {}, t('priors')), this.priorList,
+        ),
+        h('div', { class: 'main' }, this.toolbar, this.grid, status),
+      ),
+    );
+    this.engine = new RenderingEngine(ENGINE_ID);
+    // Canvases follow their elements (window size, toolbar wrapping, layout).
+    this.resizeObserver = new ResizeObserver(() => this.engine.resize(true, false));
+    this.resizeObserver.observe(this.grid);
+    this.setupTools();
+    this.setLayout('1x1');
+    this.study = await loadStudy(this.web, studyUid);
+    this.studies.set(studyUid, this.study);
+    status.remove();
+    this.renderToolbar();
+    this.renderSeries();
+    document.addEventListener('keydown', this.keyHandler);
+    const first = this.study.series.find((s) => s.count > 0) ?? this.study.series[0];
+    if (first) await this.active.show(this.study, first);
+    this.renderSeriesThumbnails();
+    void this.loadPriors();
+  }
+
+  destroy(): void {
+    document.removeEventListener('keydown', this.keyHandler);
+    this.resizeObserver?.disconnect();
+    tools.SynchronizerManager.destroySynchronizer(SYNC_ID);
+    tools.ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
+    this.engine?.destroy();
+    cache.purgeCache();
+  }
+
+  /** Lengths, angles and ROI statistics drawn so far. */
+  measurements(): { tool: string; final: boolean; values: Record<string, unknown> }[] {
+    const all = tools.annotation.state.getAllAnnotations();
+    return all.map((a) => {
+      const stats = (a.data as { cachedStats?: Record<string, Record<string, unknown>> }).cachedStats ?? {};
+      // Statistics are recomputed at the next render after a handle moves.
+      return { tool: a.metadata?.toolName ?? '', final: !a.invalidated && !a.highlighted, values: Object.values(stats)[0] ?? {} };
+    });
+  }
+
+  mark(panel: Panel, what: string): void {
+    if (panel !== this.panels[0]) return;
+    if (this.marks[what] === undefined) {
+      this.marks[what] = performance.now();
+      performance.mark(`yunying:${what}`);
+    }
+  }
+
+  activate(panel: Panel): void {
+    this.active = panel;
+    for (const p of this.panels) p.root.classList.toggle('active', p === panel);
+  }
+
+  setLayout(layout: Layout): void {
+    this.layout = layout;
+    const count = layout === '1x1' ? 1 : layout === '1x2' ? 2 : 4;
+    this.grid.dataset.layout = layout;
+    while (this.panels.length < count) this.panels.push(new Panel(`vp${this.panels.length}`, this));
+    const group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)!;
+    const sync = tools.SynchronizerManager.getSynchronizer(SYNC_ID)!;
+    for (const [i, panel] of this.panels.entries()) {
+      const wanted = i < count;
+      const enabled = this.engine.getViewport(panel.id) !== undefined;
+      const ref = { renderingEngineId: ENGINE_ID, viewportId: panel.id };
+      if (wanted && !enabled) {
+        this.grid.append(panel.root);
+        this.engine.enableElement({ viewportId: panel.id, type: CoreEnums.ViewportType.STACK, element: panel.element, defaultOptions: { background: [0, 0, 0] } });
+        group.addViewport(panel.id, ENGINE_ID);
+        sync.add(ref);
+        if (panel.study && panel.series) void panel.show(panel.study, panel.series, panel.lastIndex);
+      } else if (!wanted && enabled) {
+        panel.lastIndex = panel.viewport?.getCurrentImageIdIndex() ?? 0;
+        sync.remove(ref);
+        group.removeViewports(ENGINE_ID, panel.id);
+        this.engine.disableElement(panel.id);
+        panel.root.remove();
+      }
+    }
+    if (!this.active || this.panels.indexOf(this.active) >= count) this.activate(this.panels[0]);
+    this.engine.resize(true, true);
+    this.renderToolbar();
+  }
+
+  /** One tool group and one slice synchroniser for every viewport. */
+  private setupTools(): void {
+    const group = tools.ToolGroupManager.createToolGroup(TOOL_GROUP_ID)!;
+    for (const name of Object.values(PRIMARY_TOOLS)) group.addTool(name);
+    // Lengths to a tenth of a millimetre, as radiologists report them.
+    group.setToolConfiguration(tools.LengthTool.toolName, {
+      getTextLines: (data: { cachedStats: Record<string, { length?: number; unit?: string }> }, targetId: string) => {
+        const stats = data.cachedStats[targetId];
+        return stats?.length === undefined ? [] : [`${stats.length.toFixed(1)} ${stats.unit ?? ''}`.trim()];
+      },
+    });
+    this.applyPrimary(group);
+    tools.synchronizers.createImageSliceSynchronizer(SYNC_ID).setEnabled(this.synced);
+  }
+
+  private applyPrimary(group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)): void {
+    if (!group) return;
+    const primaryTool = PRIMARY_TOOLS[this.primary];
+    for (const name of Object.values(PRIMARY_TOOLS)) {
+      if (name !== primaryTool) group.setToolPassive(name, { removeAllBindings: true } as never);
+    }
+    const bindings: tools.Types.IToolBinding[] = [{ mouseButton: MouseBindings.Primary }, { numTouchPoints: 1 } as never];
+    group.setToolActive(primaryTool, { bindings });
+    // Fixed bindings besides the chosen primary tool: wheel scrolls, middle
+    // pans, right zooms, two fingers pan and pinch to zoom, Shift-drag scrolls.
+    if (primaryTool !== tools.StackScrollTool.toolName) {
+      group.setToolActive(tools.StackScrollTool.toolName, {
+        bindings: [{ mouseButton: MouseBindings.Wheel }, { mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Shift }],
+      });
+    } else {
+      group.setToolActive(tools.StackScrollTool.toolName, { bindings: [...bindings, { mouseButton: MouseBindings.Wheel }] });
+    }
+    if (primaryTool !== tools.PanTool.toolName) {
+      group.setToolActive(tools.PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }, { numTouchPoints: 3 } as never] });
+    }
+    if (primaryTool !== tools.ZoomTool.toolName) {
+      group.setToolActive(tools.ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }, { numTouchPoints: 2 } as never] });
+    }
+  }
+
+  setPrimary(tool: string): void {
+    this.primary = tool;
+    this.applyPrimary();
+    this.renderToolbar();
+  }
+
+  setSync(on: boolean): void {
+    this.synced = on;
+    if (on) this.alignSync();
+    tools.SynchronizerManager.getSynchronizer(SYNC_ID)?.setEnabled(on);
+    this.renderToolbar();
+  }
+
+  /**
+   * Synchronised scrolling keeps the table offset the viewports have now.
+   * Cornerstone computes that itself only within one frame of reference
+   * (5.14's fallback across frames of reference looks planes up by slice
+   * index and finds none), so every pair is registered here: identity within
+   * a frame of reference, the current translation between two.
+   */
+  alignSync(): void {
+    const shown = this.panels.filter((p) => p.series && this.engine.getViewport(p.id));
+    for (const a of shown) {
+      for (const b of shown) {
+        if (a === b) continue;
+        const pa = a.state().position;
+        const pb = b.state().position;
+        if (!pa || !pb) continue;
+        const sameFrame = a.viewport!.getFrameOfReferenceUID() === b.viewport!.getFrameOfReferenceUID();
+        const t = sameFrame ? [0, 0, 0] : [pa[0] - pb[0], pa[1] - pb[1], pa[2] - pb[2]];
+        // Key (target, source): the matrix takes the source's position to the target's.
+        coreUtils.spatialRegistrationMetadataProvider.add([a.id, b.id], mat4.fromTranslation(mat4.create(), t as vec3));
+      }
+    }
+  }
+
+  toggleCine(): void {
+    const element = this.active.element;
+    if (this.playing) tools.utilities.cine.stopClip(element);
+    else tools.utilities.cine.playClip(element, { framesPerSecond: 20 });
+    this.playing = !this.playing;
+    this.renderToolbar();
+  }
+
+  scroll(delta: number): void {
+    const viewport = this.active.viewport;
+    if (!viewport) return;
+    const n = viewport.getImageIds().length;
+    const next = Math.max(0, Math.min(n - 1, viewport.getCurrentImageIdIndex() + delta));
+    void coreUtils.jumpToSlice(this.active.element, { imageIndex: next });
+  }
+
+  private onKey(e: KeyboardEvent): void {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    const keys: Record<string, () => void> = {
+      ArrowUp: () => this.scroll(-1),
+      ArrowDown: () => this.scroll(1),
+      PageUp: () => this.scroll(-10),
+      PageDown: () => this.scroll(10),
+      Home: () => this.scroll(-1e6),
+      End: () => this.scroll(1e6),
+      w: () => this.setPrimary('window'),
+      p: () => this.setPrimary('pan'),
+      z: () => this.setPrimary('zoom'),
+      s: () => this.setPrimary('scroll'),
+      l: () => this.setPrimary('length'),
+      a: () => this.setPrimary('angle'),
+      r: () => this.active.reset(),
+      i: () => this.active.invert(),
+      c: () => this.toggleCine(),
+      '1': () => this.active.setPreset('default'),
+      '2': () => this.active.setPreset('soft'),
+      '3': () => this.active.setPreset('lung'),
+      '4': () => this.active.setPreset('bone'),
+      '5': () => this.active.setPreset('brain'),
+    };
+    const action = keys[e.key];
+    if (action) {
+      e.preventDefault();
+      action();
+    }
+  }
+
+  private renderToolbar(): void {
+    const button = (label: string, on: boolean, onclick: () => void, id: string) =>
+      h('button', { class: on ? 'on' : '', 'data-testid': id, onclick }, label);
+    const toolLabels: Record<string, string> = {
+      window: t('toolWindow'), pan: t('toolPan'), zoom: t('toolZoom'), scroll: t('toolScroll'),
+      length: t('toolLength'), angle: t('toolAngle'), rect: t('toolRect'), ellipse: t('toolEllipse'),
+    };
+    const presetLabels: Record<string, string> = {
+      default: t('presetDefault'), soft: t('presetSoft'), lung: t('presetLung'), bone: t('presetBone'), brain: t('presetBrain'),
+    };
+    this.toolbar.replaceChildren(
+      h('span', { class: 'group' }, ...Object.entries(toolLabels).map(([k, label]) => button(label, this.primary === k, () => this.setPrimary(k), `tool-${k}`))),
+      h('span', { class: 'group' }, `${t('presets')}:`, ...Object.entries(presetLabels).map(([k, label]) => button(label, false, () => this.active.setPreset(k), `preset-${k}`))),
+      h('span', { class: 'group' }, `${t('layout')}:`, ...(['1x1', '1x2', '2x2'] as Layout[]).map((l) => button(l.replace('x', '×'), this.layout === l, () => this.setLayout(l), `layout-${l}`))),
+      h('span', { class: 'group' },
+        button(t('sync'), this.synced, () => this.setSync(!this.synced), 'sync'),
+        button(t('cine'), this.playing, () => this.toggleCine(), 'cine'),
+        button(t('invert'), false, () => this.active.invert(), 'invert'),
+        button(t('reset'), false, () => this.active.reset(), 'reset'),
+      ),
+      h('span', { class: 'hint' }, t('shortcuts')),
+    );
+  }
+
+  private renderSeries(): void {
+    clear(this.seriesList);
+    for (const study of this.studies.values()) {
+      for (const series of study.series) {
+        const img = h('img', { alt: '', 'data-thumb': series.uid });
+        const item = h('div', {
+          class: 'series-item', 'data-series': series.uid, 'data-study': study.uid, draggable: 'true',
+          onclick: () => void this.active.show(study, series),
+          ondragstart: (e: Event) => (e as DragEvent).dataTransfer?.setData('text/plain', `${study.uid}|${series.uid}`),
+        }, img, h('div', {},
+          h('div', {}, `S${series.number ?? ''} ${series.modality} ${series.description}`),
+          h('div', { class: 'muted' }, `${series.count} · ${formatDate(str(study.json, T.StudyDate))}`)));
+        this.seriesList.append(item);
+      }
+    }
+  }
+
+  /** Thumbnails after the first image: `thumbnail`, else `rendered` with a viewport. */
+  private renderSeriesThumbnails(): void {
+    for (const study of this.studies.values()) {
+      for (const series of study.series) {
+        const img = this.seriesList.querySelector<HTMLImageElement>(`img[data-thumb="${series.uid}"]`);
+        if (!img || img.src) continue;
+        const base = this.web.seriesUrl(study.uid, series.uid);
+        this.web.imageUrl(`${base}/thumbnail?viewport=128,128`)
+          .catch(() => this.web.imageUrl(`${base}/rendered?viewport=128,128`))
+          .then((url) => { img.src = url; })
+          .catch(() => { img.classList.add('missing'); });
+      }
+    }
+  }
+
+  private async loadPriors(): Promise<void> {
+    try {
+      this.priors = await findPriors(this.web, this.study);
+    } catch {
+      this.priors = [];
+    }
+    clear(this.priorList);
+    if (!this.priors.length) {
+      this.priorList.append(h('div', { class: 'muted' }, t('noPriors')));
+      return;
+    }
+    for (const prior of this.priors) {
+      const j = prior.json;
+      this.priorList.append(h('div', { class: 'prior', 'data-prior': prior.uid },
+        h('div', {}, `${formatDate(str(j, T.StudyDate))} ${str(j, T.StudyDescription)}`),
+        h('div', { class: 'muted' }, `${str(j, T.InstitutionName) || str(j, T.IssuerOfPatientID)}${prior.otherInstitution ? ` · ${t('otherInstitution')}` : ''}`),
+        h('button', { 'data-testid': 'compare', onclick: () => void this.compare(prior.uid) }, t('compare'))));
+    }
+  }
+
+  /** Open a prior side by side: 1×2, the prior on the right at the matching slice, scrolling synchronised. */
+  async compare(priorUid: string): Promise<void> {
+    let prior = this.studies.get(priorUid);
+    if (!prior) {
+      prior = await loadStudy(this.web, priorUid);
+      this.studies.set(priorUid, prior);
+      this.renderSeries();
+      this.renderSeriesThumbnails();
+    }
+    if (this.layout === '1x1') this.setLayout('1x2');
+    const left = this.panels[0];
+    const right = this.panels[1];
+    const series = prior.series.find((s) => s.modality === left.series?.modality) ?? prior.series[0];
+    if (!series) return;
+    await loadSeries(this.web, series);
+    await right.show(prior, series, closestIndex(left, series));
+    await until(() => right.state().firstImage);
+    this.setSync(true);
+    this.activate(left);
+  }
+}
+
+/** What tests and benchmarks read of a viewport. */
+export interface PanelState {
+  series?: string;
+  index: number;
+  count: number;
+  loaded: number;
+  voi?: { center: number; width: number };
+  invert: boolean;
+  position?: number[];
+  firstImage: boolean;
+}
+
+/** The image of `series` nearest (along z) to what `panel` shows, else the same fraction of the stack. */
+function closestIndex(panel: Panel, series: Series): number {
+  const viewport = panel.viewport;
+  if (!viewport || !panel.series) return 0;
+  const at = viewport.getCurrentImageIdIndex();
+  const here = nums(panel.series.instances[at], T.ImagePositionPatient)[2];
+  if (here === undefined || series.instances.length !== series.imageIds.length) {
+    return Math.round((at / Math.max(1, panel.series.imageIds.length - 1)) * (series.imageIds.length - 1));
+  }
+  let best = 0;
+  let bestDistance = Infinity;
+  series.instances.forEach((i, k) => {
+    const d = Math.abs((nums(i, T.ImagePositionPatient)[2] ?? Infinity) - here);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  });
+  return best;
+}

@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+// Served by Yunying at /viewer/ (http.viewer_dir); `npm run dev` proxies
+// DICOMweb to a local `yunying serve` on port 8042.
+export default defineConfig({
+  base: '/viewer/',
+  resolve: {
+    alias: { xmlbuilder2: fileURLToPath(new URL('./src/stubs/xmlbuilder2.ts', import.meta.url)) },
+  },
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    chunkSizeWarningLimit: 4096,
+  },
+  optimizeDeps: {
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    include: ['dicom-parser'],
+  },
+  worker: { format: 'es' },
+  server: {
+    proxy: { '/dicom-web': 'http://127.0.0.1:8042' },
+  },
+});
