@@ -300,8 +300,8 @@ export class Reader {
       ),
     );
     this.engine = new RenderingEngine(ENGINE_ID);
-    // Canvases follow their elements (window size, toolbar wrapping, layout).
-    this.resizeObserver = new ResizeObserver(() => this.engine.resize(true, false));
+    // Canvases follow their elements (window size, toolbar wrapping), keeping zoom and pan.
+    this.resizeObserver = new ResizeObserver(() => this.engine.resize(true, true));
     this.resizeObserver.observe(this.grid);
     this.setupTools();
     this.setLayout('1x1');
@@ -375,7 +375,9 @@ export class Reader {
       }
     }
     if (!this.active || this.panels.indexOf(this.active) >= count) this.activate(this.panels[0]);
-    this.engine.resize(true, true);
+    // Every viewport got a new size: fit the images again.
+    void this.grid.offsetWidth;
+    this.engine.resize(true, false);
     this.renderToolbar();
   }
 
@@ -573,7 +575,7 @@ export class Reader {
       const j = prior.json;
       this.priorList.append(h('div', { class: 'prior', 'data-prior': prior.uid },
         h('div', {}, `${formatDate(str(j, T.StudyDate))} ${str(j, T.StudyDescription)}`),
-        h('div', { class: 'muted' }, `${str(j, T.InstitutionName) || str(j, T.IssuerOfPatientID)}${prior.otherInstitution ? ` · ${t('otherInstitution')}` : ''}`),
+        h('div', { class: 'muted' }, [str(j, T.InstitutionName), str(j, T.IssuerOfPatientID), prior.otherInstitution ? t('otherInstitution') : ''].filter(Boolean).join(' · ')),
         h('button', { 'data-testid': 'compare', onclick: () => void this.compare(prior.uid) }, t('compare'))));
     }
   }

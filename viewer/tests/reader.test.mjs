@@ -144,3 +144,51 @@ test('the prior study from another institution opens side by side with synchroni
   for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -120);
   await until(page, (i) => window.yunying.reader.panels[1].state().index === i, right.index + 7, { what: 'prior follows the wheel' });
 });
+
+test('invert, cine and the 2×2 layout work from the toolbar and keys', async () => {
+  await page.click('[data-testid=layout-2x2]');
+  await until(page, () => document.querySelectorAll('.grid [data-panel]').length === 4, null, { what: 'four viewports' });
+  const kept = await panel(0);
+  assert.equal(kept.count, 300, 'the first viewport keeps its series');
+  await page.click('[data-panel=vp0]');
+  assert.equal((await panel(0)).invert, false);
+  await page.keyboard.press('i');
+  assert.equal((await panel(0)).invert, true);
+  await page.click('[data-testid=reset]');
+  assert.equal((await panel(0)).invert, false);
+  const before = (await panel(0)).index;
+  await page.click('[data-testid=cine]');
+  await until(page, (i) => window.yunying.reader.panels[0].state().index >= i + 5, before, { what: 'cine plays' });
+  await page.click('[data-testid=cine]');
+  const stopped = (await panel(0)).index;
+  await page.waitForTimeout(400);
+  assert.equal((await panel(0)).index, stopped, 'cine stops');
+  await page.click('[data-testid=layout-1x1]');
+  await until(page, () => document.querySelectorAll('.grid [data-panel]').length === 1, null, { what: 'one viewport' });
+});
+
+test('on a tablet, one finger scrolls (scroll tool) and two fingers pinch to zoom', async () => {
+  const tablet = await browser.newContext({ viewport: { width: 1024, height: 768 }, deviceScaleFactor: 1, hasTouch: true, isMobile: true });
+  const tab = await tablet.newPage();
+  await tab.goto(`${BASE}/viewer/?lang=en#/study/${v(studies[0], '0020000D')}`);
+  await until(tab, () => window.yunying.reader?.panels[0]?.state().firstImage, null, { what: 'first image on the tablet' });
+  await tab.tap('[data-testid=tool-scroll]');
+  const cdp = await tablet.newCDPSession(tab);
+  const box = await (await tab.$('[data-panel=vp0] .cs')).boundingBox();
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
+  await touch('touchStart', [[cx, cy - 150]]);
+  for (let k = 1; k <= 15; k++) await touch('touchMove', [[cx, cy - 150 + k * 20]]);
+  await touch('touchEnd', []);
+  const scrolled = await tab.evaluate(() => window.yunying.reader.panels[0].state().index);
+  assert.ok(scrolled > 0, `one-finger drag scrolled to ${scrolled}`);
+  const zoom = () => tab.evaluate(() => window.yunying.reader.panels[0].viewport.getZoom());
+  const before = await zoom();
+  await touch('touchStart', [[cx - 40, cy], [cx + 40, cy]]);
+  for (let k = 1; k <= 10; k++) await touch('touchMove', [[cx - 40 - k * 15, cy], [cx + 40 + k * 15, cy]]);
+  await touch('touchEnd', []);
+  const after = await zoom();
+  assert.ok(after > before * 1.2, `pinch zoomed from ${before} to ${after}`);
+  await tablet.close();
+});
