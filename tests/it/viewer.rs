@@ -57,6 +57,23 @@ fn viewer_worklist_reading_tools_and_priors_across_institutions() {
 }
 
 #[test]
+fn viewer_asks_for_the_bearer_token_and_sends_it_as_a_header() {
+    let dist = viewer_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 20, 256, 13, &["-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let token = "viewer-test-token-5f0c9a";
+    let config = format!("[http]\nviewer_dir = {dist:?}\nbearer_token = {token:?}\n");
+    let server = Server::start(&data, Some(&config));
+    node_test("token.test.mjs", &[
+        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
+        ("YUNYING_TOKEN", token.into()),
+    ]);
+}
+
+#[test]
 fn viewer_reads_orthanc_dicomweb() {
     // Yunying plays no part: the run on the embedded backend covers it.
     if distributed_backend() {

@@ -2,6 +2,8 @@
 // renditions a server may offer. Standard DICOMweb only; Yunying's stored
 // renditions are an optional speed-up announced by config.json.
 
+import { t } from './i18n';
+
 /** One attribute of a DICOM JSON object (PS3.18 F.2). */
 export interface Attribute {
   vr: string;
@@ -63,19 +65,33 @@ export class DicomWeb {
     for (const [k, v] of Object.entries(params)) {
       if (v !== undefined && v !== '') query.append(k, String(v));
     }
-    const url = `${this.root}${path}${query.size ? `?${query}` : ''}`;
-    const r = await fetch(url, { headers: { Accept: 'application/dicom+json', ...authHeaders() } });
+    const r = await this.get(`${this.root}${path}${query.size ? `?${query}` : ''}`, 'application/dicom+json');
     if (r.status === 204) return [];
-    if (!r.ok) throw new DicomWebError(r.status, `${r.status} ${await errorText(r)}`);
     return (await r.json()) as DicomJson[];
   }
 
   /** WADO-RS series metadata: one DICOM JSON object per instance. */
   async seriesMetadata(study: string, series: string): Promise<DicomJson[]> {
-    const url = `${this.root}/studies/${study}/series/${series}/metadata`;
-    const r = await fetch(url, { headers: { Accept: 'application/dicom+json', ...authHeaders() } });
-    if (!r.ok) throw new DicomWebError(r.status, `${r.status} ${await errorText(r)}`);
+    const r = await this.get(`${this.root}/studies/${study}/series/${series}/metadata`, 'application/dicom+json');
     return (await r.json()) as DicomJson[];
+  }
+
+  /**
+   * GET with the tab's credentials. A server that wants a bearer token
+   * (Yunying off loopback) answers 401: the token is asked for once and
+   * kept for this tab only (sessionStorage, never in a URL).
+   */
+  private async get(url: string, accept: string): Promise<Response> {
+    let r = await fetch(url, { headers: { Accept: accept, ...authHeaders() } });
+    if (r.status === 401) {
+      const token = window.prompt(t('tokenPrompt'));
+      if (token) {
+        sessionStorage.setItem('yunying.token', token.trim());
+        r = await fetch(url, { headers: { Accept: accept, ...authHeaders() } });
+      }
+    }
+    if (!r.ok) throw new DicomWebError(r.status, `${r.status} ${await errorText(r)}`);
+    return r;
   }
 
   seriesUrl(study: string, series: string): string {
@@ -105,8 +121,7 @@ export class DicomWeb {
 
   /** Fetch an image (thumbnail, preview) with credentials as an object URL. */
   async imageUrl(url: string, accept = 'image/jpeg'): Promise<string> {
-    const r = await fetch(url, { headers: { Accept: accept, ...authHeaders() } });
-    if (!r.ok) throw new DicomWebError(r.status, `${r.status} for ${url}`);
+    const r = await this.get(url, accept);
     return URL.createObjectURL(await r.blob());
   }
 }

@@ -57,6 +57,7 @@ const zh = {
   shortcuts: '快捷键：↑↓ 翻页 · W 窗位 · P 平移 · Z 缩放 · L 长度 · A 角度 · R 复位 · I 反色 · C 电影 · 1–5 预设',
   error: '出错：{m}',
   language: 'English',
+  tokenPrompt: '此服务器需要访问令牌（bearer token）：',
 } as const;
 
 type Key = keyof typeof zh;
@@ -118,6 +119,7 @@ const en: Record<Key, string> = {
   shortcuts: 'Keys: ↑↓ scroll · W window · P pan · Z zoom · L length · A angle · R reset · I invert · C cine · 1–5 presets',
   error: 'Error: {m}',
   language: '中文',
+  tokenPrompt: 'This server needs an access token (bearer token):',
 };
 
 function initialLanguage(): 'zh' | 'en' {
