@@ -53,6 +53,11 @@ fn viewer_worklist_reading_tools_and_priors_across_institutions() {
     run(cli(&data).args(["import", "--quiet"]).arg(format!("{ROOT}/testdata/dicom")));
     let config = format!("[http]\nviewer_dir = {dist:?}\n");
     let server = Server::start(&data, Some(&config));
+    // Previews and lossless copies exist before the viewer asks for them.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let counts = wait_for_jobs(&server.index().await, std::time::Duration::from_secs(300)).await;
+        assert_eq!(counts.parked, 0, "{counts:?}");
+    });
     node_test("reader.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
 }
 

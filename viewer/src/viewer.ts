@@ -167,6 +167,8 @@ class Panel {
       invert: !!viewport?.getProperties().invert,
       position: imageId ? metaData.get('imagePlaneModule', imageId)?.imagePositionPatient : undefined,
       firstImage: this.defaultVoi !== undefined,
+      transferSyntax: (viewport?.getCornerstoneImage() as { transferSyntaxUID?: string } | undefined)?.transferSyntaxUID,
+      shown: !!imageId && viewport?.getCornerstoneImage()?.imageId === imageId,
     };
   }
 
@@ -465,12 +467,14 @@ export class Reader {
     this.renderToolbar();
   }
 
+  /**
+   * Scroll the active viewport. Cornerstone's own scroll counts from the
+   * slice it is heading to (so fast key repeats add up) and waits briefly
+   * before loading a slice not yet in the cache (so only the last of a burst
+   * loads and an older one cannot arrive after it).
+   */
   scroll(delta: number): void {
-    const viewport = this.active.viewport;
-    if (!viewport) return;
-    const n = viewport.getImageIds().length;
-    const next = Math.max(0, Math.min(n - 1, viewport.getCurrentImageIdIndex() + delta));
-    void coreUtils.jumpToSlice(this.active.element, { imageIndex: next });
+    this.active.viewport?.scroll(delta);
   }
 
   private onKey(e: KeyboardEvent): void {
@@ -612,6 +616,10 @@ export interface PanelState {
   invert: boolean;
   position?: number[];
   firstImage: boolean;
+  /** Transfer syntax the shown frame arrived in. */
+  transferSyntax?: string;
+  /** The image on screen is the current one (not one still on its way out). */
+  shown: boolean;
 }
 
 /** The image of `series` nearest (along z) to what `panel` shows, else the same fraction of the stack. */
