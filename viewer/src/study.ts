@@ -15,6 +15,8 @@ export interface Series {
   /** Instances in display order; empty until `loadSeries`. */
   instances: DicomJson[];
   imageIds: string[];
+  /** For each image id: its instance and frame number. */
+  frames: { instance: DicomJson; frame: number }[];
 }
 
 export interface Study {
@@ -45,6 +47,7 @@ export async function loadStudy(web: DicomWeb, uid: string): Promise<Study> {
       count: num(s, T.NumberOfSeriesRelatedInstances) ?? 0,
       instances: [],
       imageIds: [],
+      frames: [],
     }))
     .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
   return { uid, json: studies[0], series: list };
@@ -58,16 +61,19 @@ export async function loadSeries(web: DicomWeb, series: Series): Promise<Series>
   );
   series.instances = sortInstances(instances);
   const imageIds: string[] = [];
+  const frames: Series['frames'] = [];
   for (const instance of series.instances) {
     const sop = str(instance, T.SOPInstanceUID);
-    const frames = num(instance, T.NumberOfFrames) ?? 1;
-    for (let f = 1; f <= frames; f++) {
-      const id = web.frameImageId(series.study, series.uid, sop, f);
-      if (f === 1) wadors.metaDataManager.add(id, instance as never);
+    const count = num(instance, T.NumberOfFrames) ?? 1;
+    for (let frame = 1; frame <= count; frame++) {
+      const id = web.frameImageId(series.study, series.uid, sop, frame);
+      if (frame === 1) wadors.metaDataManager.add(id, instance as never);
       imageIds.push(id);
+      frames.push({ instance, frame });
     }
   }
   series.imageIds = imageIds;
+  series.frames = frames;
   series.count = series.instances.length;
   return series;
 }

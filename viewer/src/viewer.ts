@@ -14,7 +14,7 @@ import {
 } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { mat4, vec3 } from 'gl-matrix';
-import { DicomWeb, T, formatDate, num, nums, personName, str } from './dicomweb';
+import { DicomWeb, T, formatDate, num, personName, str } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
 import { Prior, Series, Study, findPriors, loadSeries, loadStudy } from './study';
@@ -89,7 +89,7 @@ class Panel {
     return this.owner.engine.getViewport(this.id) as CoreTypes.IStackViewport | undefined;
   }
 
-  /** Show `series` from `study`, starting at `index` (default: the middle for a single image, else the first). */
+  /** Show `series` from `study`, starting at image `index` (default the first). */
   async show(study: Study, series: Series, index = 0): Promise<void> {
     const generation = ++this.generation;
     this.study = study;
@@ -110,20 +110,18 @@ class Panel {
 
   /** The stored preview (or rendered frame) paints before the lossless frame arrives. */
   private showPreview(series: Series, index: number): void {
-    const instance = series.instances[this.instanceIndex(series, index)];
-    if (!instance) return;
-    const url = this.owner.web.renderedFrameUrl(series.study, series.uid, str(instance, T.SOPInstanceUID), 1);
+    const at = series.frames[index];
+    if (!at) return;
+    const url = this.owner.web.renderedFrameUrl(series.study, series.uid, str(at.instance, T.SOPInstanceUID), at.frame);
     this.preview.hidden = false;
     this.owner.web.imageUrl(url).then((blob) => {
-      if (this.series !== series || this.defaultVoi) return;
+      if (this.series !== series || this.defaultVoi) {
+        URL.revokeObjectURL(blob);
+        return;
+      }
       this.preview.onload = () => this.owner.mark(this, 'preview');
       this.preview.src = blob;
     }).catch(() => { this.preview.hidden = true; });
-  }
-
-  private instanceIndex(series: Series, imageIndex: number): number {
-    // Single-frame series: one image per instance.
-    return series.imageIds.length === series.instances.length ? imageIndex : 0;
   }
 
   private onRendered(): void {
@@ -132,6 +130,7 @@ class Panel {
     if (!this.defaultVoi && viewport.getCurrentImageId()) {
       this.defaultVoi = { ...viewport.getProperties().voiRange! };
       this.preview.hidden = true;
+      if (this.preview.src) URL.revokeObjectURL(this.preview.src);
       this.preview.removeAttribute('src');
       this.owner.mark(this, 'first-image');
     }
@@ -219,7 +218,7 @@ class Panel {
     const index = viewport.getCurrentImageIdIndex();
     const imageId = viewport.getCurrentImageId();
     const plane = imageId ? metaData.get('imagePlaneModule', imageId) : undefined;
-    const instance = series.instances[this.instanceIndex(series, index)];
+    const instance = series.frames[index]?.instance;
     const voi = viewport.getProperties().voiRange;
     const ww = voi ? coreUtils.windowLevel.toWindowLevel(voi.lower, voi.upper) : undefined;
     const location = num(instance, T.SliceLocation) ?? plane?.imagePositionPatient?.[2];
@@ -622,23 +621,21 @@ export interface PanelState {
   shown: boolean;
 }
 
-/** The image of `series` nearest (along z) to what `panel` shows, else the same fraction of the stack. */
+/**
+ * The image of `series` at the table position (z) `panel` shows: across
+ * studies the frames of reference differ, and the table position is what a
+ * radiologist lines up. Without positions, the same fraction of the stack.
+ */
 function closestIndex(panel: Panel, series: Series): number {
-  const viewport = panel.viewport;
-  if (!viewport || !panel.series) return 0;
-  const at = viewport.getCurrentImageIdIndex();
-  const here = nums(panel.series.instances[at], T.ImagePositionPatient)[2];
-  if (here === undefined || series.instances.length !== series.imageIds.length) {
-    return Math.round((at / Math.max(1, panel.series.imageIds.length - 1)) * (series.imageIds.length - 1));
+  const here = panel.state();
+  const z = (id: string) => metaData.get('imagePlaneModule', id)?.imagePositionPatient?.[2] as number | undefined;
+  const zHere = here.position?.[2];
+  if (zHere === undefined || series.imageIds.some((id) => z(id) === undefined)) {
+    return Math.round((Math.max(0, here.index) / Math.max(1, here.count - 1)) * (series.imageIds.length - 1));
   }
   let best = 0;
-  let bestDistance = Infinity;
-  series.instances.forEach((i, k) => {
-    const d = Math.abs((nums(i, T.ImagePositionPatient)[2] ?? Infinity) - here);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
+  series.imageIds.forEach((id, k) => {
+    if (Math.abs(z(id)! - zHere) < Math.abs(z(series.imageIds[best])! - zHere)) best = k;
   });
   return best;
 }
