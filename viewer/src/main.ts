@@ -1,7 +1,7 @@
 // Entry point: Cornerstone3D set-up and the two views, the worklist (`#/`)
 // and the reader (`#/study/{StudyInstanceUID}`).
 
-import { init as coreInit } from '@cornerstonejs/core';
+import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 import { init as toolsInit } from '@cornerstonejs/tools';
 import { DicomWeb, authHeaders, loadConfig } from './dicomweb';
@@ -21,8 +21,14 @@ async function main(): Promise<void> {
   const config = await loadConfig();
   const web = new DicomWeb(config);
   await coreInit();
+  // Cornerstone's CPU path renders a 512² slice in a few milliseconds; WebGL
+  // emulated in software (SwiftShader, llvmpipe: no GPU, as on this project's
+  // servers and many thin clients) is several times slower. `?cpu=0|1` overrides.
+  const cpu = new URLSearchParams(location.search).get('cpu');
+  if (cpu === '1' || (cpu !== '0' && softwareWebGL())) setUseCPURendering(true);
   loaderInit({
-    maxWebWorkers: Math.max(1, Math.min(4, (navigator.hardwareConcurrency || 2) - 1)),
+    // Decoding is most of loading a series: one worker per core, at most four.
+    maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)),
     // Frames as the HTJ2K lossless copy when the server keeps one, else as stored.
     beforeSend: () => ({ Accept: web.frameAccept(), ...authHeaders() }),
   });
@@ -58,6 +64,16 @@ async function main(): Promise<void> {
   setLang(lang());
   window.addEventListener('hashchange', () => void route());
   await route();
+}
+
+/** The WebGL implementation is a software rasteriser. */
+function softwareWebGL(): boolean {
+  const gl = document.createElement('canvas').getContext('webgl2') ?? document.createElement('canvas').getContext('webgl');
+  if (!gl) return false; // Cornerstone falls back to the CPU by itself
+  const info = gl.getExtension('WEBGL_debug_renderer_info');
+  const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
+  gl.getExtension('WEBGL_lose_context')?.loseContext();
+  return /swiftshader|llvmpipe|softpipe|software/i.test(renderer);
 }
 
 void main();

@@ -13,7 +13,6 @@ import {
   utilities as coreUtils,
 } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
-import { mat4, vec3 } from 'gl-matrix';
 import { DicomWeb, T, formatDate, num, personName, str } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
@@ -22,7 +21,6 @@ import { Prior, Series, Study, findPriors, loadSeries, loadStudy } from './study
 const { MouseBindings, KeyboardBindings } = tools.Enums;
 const ENGINE_ID = 'yunying';
 const TOOL_GROUP_ID = 'yunying-tools';
-const SYNC_ID = 'yunying-slice-sync';
 
 /** Window presets (centre, width) in modality units. */
 export const PRESETS: Record<string, [number, number]> = {
@@ -76,8 +74,10 @@ class Panel {
   constructor(readonly id: string, private owner: Reader) {
     this.element = h('div', { class: 'cs', 'data-viewport': id }) as HTMLDivElement;
     this.element.oncontextmenu = (e) => e.preventDefault();
-    this.root = h('div', { class: 'panel', 'data-panel': id, onmousedown: () => owner.activate(this) },
+    const activate = () => owner.activate(this);
+    this.root = h('div', { class: 'panel', 'data-panel': id, onmousedown: activate, onwheel: activate, ontouchstart: activate },
       this.element, this.preview, this.overlay.tl, this.overlay.tr, this.overlay.bl, this.overlay.br) as HTMLDivElement;
+    this.element.addEventListener(CoreEnums.Events.STACK_NEW_IMAGE, () => owner.follow(this));
     // Every render may show another slice, window or zoom.
     this.element.addEventListener(CoreEnums.Events.IMAGE_RENDERED, () => {
       this.onRendered();
@@ -274,6 +274,8 @@ export class Reader {
   private priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
   private studies = new Map<string, Study>();
   private layout: Layout = '1x1';
+  /** Synchronised scrolling: position offset from one viewport (`a>b`) to another. */
+  private offsets = new Map<string, number[]>();
   private synced = true;
   private playing = false;
   private primary = 'window';
@@ -321,7 +323,6 @@ export class Reader {
   destroy(): void {
     document.removeEventListener('keydown', this.keyHandler);
     this.resizeObserver?.disconnect();
-    tools.SynchronizerManager.destroySynchronizer(SYNC_ID);
     tools.ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
     this.engine?.destroy();
     cache.purgeCache();
@@ -356,20 +357,16 @@ export class Reader {
     this.grid.dataset.layout = layout;
     while (this.panels.length < count) this.panels.push(new Panel(`vp${this.panels.length}`, this));
     const group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)!;
-    const sync = tools.SynchronizerManager.getSynchronizer(SYNC_ID)!;
     for (const [i, panel] of this.panels.entries()) {
       const wanted = i < count;
       const enabled = this.engine.getViewport(panel.id) !== undefined;
-      const ref = { renderingEngineId: ENGINE_ID, viewportId: panel.id };
       if (wanted && !enabled) {
         this.grid.append(panel.root);
         this.engine.enableElement({ viewportId: panel.id, type: CoreEnums.ViewportType.STACK, element: panel.element, defaultOptions: { background: [0, 0, 0] } });
         group.addViewport(panel.id, ENGINE_ID);
-        sync.add(ref);
         if (panel.study && panel.series) void panel.show(panel.study, panel.series, panel.lastIndex);
       } else if (!wanted && enabled) {
         panel.lastIndex = panel.viewport?.getCurrentImageIdIndex() ?? 0;
-        sync.remove(ref);
         group.removeViewports(ENGINE_ID, panel.id);
         this.engine.disableElement(panel.id);
         panel.root.remove();
@@ -382,7 +379,7 @@ export class Reader {
     this.renderToolbar();
   }
 
-  /** One tool group and one slice synchroniser for every viewport. */
+  /** One tool group for every viewport. */
   private setupTools(): void {
     const group = tools.ToolGroupManager.createToolGroup(TOOL_GROUP_ID)!;
     for (const name of Object.values(PRIMARY_TOOLS)) group.addTool(name);
@@ -394,7 +391,6 @@ export class Reader {
       },
     });
     this.applyPrimary(group);
-    tools.synchronizers.createImageSliceSynchronizer(SYNC_ID).setEnabled(this.synced);
   }
 
   private applyPrimary(group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)): void {
@@ -431,31 +427,49 @@ export class Reader {
   setSync(on: boolean): void {
     this.synced = on;
     if (on) this.alignSync();
-    tools.SynchronizerManager.getSynchronizer(SYNC_ID)?.setEnabled(on);
     this.renderToolbar();
   }
 
   /**
-   * Synchronised scrolling keeps the table offset the viewports have now.
-   * Cornerstone computes that itself only within one frame of reference
-   * (5.14's fallback across frames of reference looks planes up by slice
-   * index and finds none), so every pair is registered here: identity within
-   * a frame of reference, the current translation between two.
+   * Synchronised scrolling keeps the offsets the viewports have now: within
+   * one frame of reference none, between studies the difference of the
+   * table positions shown (what a radiologist lines up by hand).
    */
   alignSync(): void {
-    const shown = this.panels.filter((p) => p.series && this.engine.getViewport(p.id));
-    for (const a of shown) {
-      for (const b of shown) {
-        if (a === b) continue;
+    this.offsets.clear();
+    for (const a of this.shownPanels()) {
+      for (const b of this.shownPanels()) {
         const pa = a.state().position;
         const pb = b.state().position;
-        if (!pa || !pb) continue;
+        if (a === b || !pa || !pb) continue;
         const sameFrame = a.viewport!.getFrameOfReferenceUID() === b.viewport!.getFrameOfReferenceUID();
-        const t = sameFrame ? [0, 0, 0] : [pa[0] - pb[0], pa[1] - pb[1], pa[2] - pb[2]];
-        // Key (target, source): the matrix takes the source's position to the target's.
-        coreUtils.spatialRegistrationMetadataProvider.add([a.id, b.id], mat4.fromTranslation(mat4.create(), t as vec3));
+        this.offsets.set(`${a.id}>${b.id}`, sameFrame ? [0, 0, 0] : [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]]);
       }
     }
+  }
+
+  /**
+   * The active viewport moved to a new image: the others follow to the image
+   * nearest its position (plus their offset). Only the viewport the user
+   * works in leads, so followers' own image events never steer it back.
+   */
+  follow(leader: Panel): void {
+    if (!this.synced || leader !== this.active) return;
+    const p = leader.state().position;
+    if (!p) return;
+    for (const other of this.shownPanels()) {
+      if (other === leader) continue;
+      const offset = this.offsets.get(`${leader.id}>${other.id}`);
+      const viewport = other.viewport!;
+      if (!offset) continue;
+      const want = [p[0] + offset[0], p[1] + offset[1], p[2] + offset[2]];
+      const index = nearestImage(viewport.getImageIds(), want);
+      if (index >= 0 && index !== viewport.getTargetImageIdIndex()) void viewport.setImageIdIndex(index);
+    }
+  }
+
+  private shownPanels(): Panel[] {
+    return this.panels.filter((p) => p.series && p.viewport?.getCurrentImageId());
   }
 
   toggleCine(): void {
@@ -603,6 +617,22 @@ export class Reader {
     this.setSync(true);
     this.activate(left);
   }
+}
+
+/** Index of the image whose position is nearest `point`, or -1. */
+function nearestImage(imageIds: string[], point: number[]): number {
+  let best = -1;
+  let bestDistance = Infinity;
+  imageIds.forEach((id, k) => {
+    const q = metaData.get('imagePlaneModule', id)?.imagePositionPatient as number[] | undefined;
+    if (!q) return;
+    const d = Math.hypot(q[0] - point[0], q[1] - point[1], q[2] - point[2]);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  });
+  return best;
 }
 
 /** What tests and benchmarks read of a viewport. */
