@@ -20,9 +20,11 @@ if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -f /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || need_apt+=(orthanc-dicomweb)
 fi
 # Browser tests of the viewer: Debian's Chromium (driven by playwright-core)
-# and CJK fonts, so Chinese names render as characters in screenshots.
+# and Firefox ESR (puppeteer-core), and CJK fonts, so Chinese names render as
+# characters in screenshots.
 if [ "${YUNYING_WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  [ -x /usr/bin/firefox-esr ] || need_apt+=(firefox-esr)
   [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

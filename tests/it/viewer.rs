@@ -1,10 +1,11 @@
 //! The radiologist web viewer (`viewer/`) in headless Chromium, driven by
 //! playwright-core (`viewer/tests/*.test.mjs`, Node's test runner): against
 //! this server with two 300-slice CT studies of one patient from two
-//! institutions, and against Orthanc's DICOMweb holding the same kind of data.
+//! institutions, and against Orthanc's DICOMweb holding the same kind of
+//! data; and in headless Firefox (puppeteer-core over WebDriver BiDi).
 //!
 //! Needs the built viewer (`npm ci && npm run build` in viewer/, which
-//! `scripts/test.sh` runs) and Debian's chromium.
+//! `scripts/test.sh` runs), Debian's chromium and firefox-esr.
 
 use std::path::Path;
 use std::process::Command;
@@ -75,6 +76,24 @@ fn viewer_asks_for_the_bearer_token_and_sends_it_as_a_header() {
     node_test("token.test.mjs", &[
         ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
         ("YUNYING_TOKEN", token.into()),
+    ]);
+}
+
+#[test]
+fn viewer_works_in_firefox() {
+    let dist = viewer_dist();
+    assert!(Path::new("/usr/bin/firefox-esr").exists(), "firefox-esr missing: run scripts/test.sh, which installs it");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 40, 512, 17, &["--patient-name", PATIENT, "--charset", "ISO_IR 192", "--patient-id", "FIREFOX-VIEW", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let config = format!("[http]\nviewer_dir = {dist:?}\n");
+    let server = Server::start(&data, Some(&config));
+    node_test("firefox.test.mjs", &[
+        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
+        ("VIEWER_PATIENT_ID", "FIREFOX-VIEW".into()),
+        ("VIEWER_SLICES", "40".into()),
     ]);
 }
 
