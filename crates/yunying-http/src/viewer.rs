@@ -3,7 +3,9 @@
 //! The build output is served as files: `index.html` and `config.json` are
 //! revalidated on every load, the hashed assets are immutable. `config.json`
 //! tells the viewer where DICOMweb is and that this server keeps renditions
-//! (thumbnails, previews, lossless HTJ2K copies) it may ask for.
+//! (thumbnails, previews, lossless HTJ2K copies) it may ask for. These files
+//! hold no patient data and need no token; with `http.bearer_token` set,
+//! every DICOMweb request the viewer then makes carries it.
 
 use std::path::{Component, Path, PathBuf};
 
