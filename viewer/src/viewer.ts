@@ -551,9 +551,8 @@ export class Reader {
       for (const series of study.series) {
         const img = h('img', { alt: '', 'data-thumb': series.uid });
         const item = h('div', {
-          class: 'series-item', 'data-series': series.uid, 'data-study': study.uid, draggable: 'true',
+          class: 'series-item', 'data-series': series.uid, 'data-study': study.uid,
           onclick: () => void this.active.show(study, series),
-          ondragstart: (e: Event) => (e as DragEvent).dataTransfer?.setData('text/plain', `${study.uid}|${series.uid}`),
         }, img, h('div', {},
           h('div', {}, `S${series.number ?? ''} ${series.modality} ${series.description}`),
           h('div', { class: 'muted' }, `${series.count} · ${formatDate(str(study.json, T.StudyDate))}`)));
