@@ -666,11 +666,20 @@ class Yunying(Server):
     durability = ("object fsynced, renamed into the store, directory fsynced, then the index row committed "
                   "(fsynced WAL), all before the C-STORE success response (its only mode)")
 
+    def __init__(self, binary: str, renditions: bool = False):
+        super().__init__(binary)
+        # Renditions (thumbnails, previews, HTJ2K copies) run after the
+        # success response, on the same 2 cores: off by default so the
+        # comparison is ingest against ingest (the peers make none).
+        self.renditions = renditions
+        self.durability += "; renditions " + ("ON, made during the ingest" if renditions else "off ([renditions] enabled = false)")
+
     def start(self) -> None:
         self.workdir = fresh_dir("yunying-bench-yunying-")
         self.dicom_port, self.http_port = free_ports(2)
         cfg = self.workdir / "bench.toml"
-        cfg.write_text('dicom_bind = "127.0.0.1"\n')  # loopback only; the rest are defaults
+        # Loopback only; the rest are defaults.
+        cfg.write_text(f'dicom_bind = "127.0.0.1"\n[renditions]\nenabled = {"true" if self.renditions else "false"}\n')
         self.logfile = self.workdir / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.workdir / "data",
@@ -1040,7 +1049,8 @@ def make_servers(args) -> list[Server]:
             path = args.yunying or default_yunying()
             servers.append(Yunying(find_binary([path], "Yunying binary",
                                                "Build it with `cargo build --release` or pass --yunying PATH "
-                                               "(or leave it out with --systems orthanc,storescp).")))
+                                               "(or leave it out with --systems orthanc,storescp)."),
+                                   renditions=args.renditions))
         elif w == "orthanc":
             servers.append(Orthanc(find_binary(["/usr/sbin/Orthanc", "/usr/bin/Orthanc", shutil.which("Orthanc") or ""],
                                                "Orthanc", "Install it with `apt-get install orthanc`.")))
@@ -1167,6 +1177,7 @@ def main(argv=None) -> int:
     p.add_argument("--generator", choices=["auto", "testdata", "builtin"], default="auto",
                    help="corpus generator: testdata/gen_ct_series.py, the built-in writer, or auto "
                         "(the first if present, else the second) [auto]")
+    p.add_argument("--renditions", action="store_true", help="let Yunying make its renditions during the ingest (default: off, like the peers)")
     p.add_argument("--memory", action="store_true", help="memory mode: Yunying peak RSS receiving 8 ~100 MB instances at once")
     p.add_argument("--memory-frames", type=int, default=200, help="frames per multi-frame instance in --memory (512x512x2 bytes each) [200]")
     p.add_argument("--keep-corpus", action="store_true", help="keep the --memory corpus in /dev/shm afterwards")
