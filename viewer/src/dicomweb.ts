@@ -226,3 +226,9 @@ export const T = {
   WindowWidth: '00281051',
   WindowCenterWidthExplanation: '00281055',
 } as const;
+
+/** The study attributes the worklist, priors and overlays show (QIDO `includefield`). */
+export const STUDY_FIELDS = [
+  T.StudyDescription, T.ModalitiesInStudy, T.InstitutionName, T.PatientBirthDate, T.PatientSex,
+  T.IssuerOfPatientID, T.NumberOfStudyRelatedSeries, T.NumberOfStudyRelatedInstances,
+].join(',');

@@ -3,7 +3,7 @@
 // other studies (priors).
 
 import { wadors } from '@cornerstonejs/dicom-image-loader';
-import { DicomJson, DicomWeb, T, num, nums, str, values } from './dicomweb';
+import { DicomJson, DicomWeb, STUDY_FIELDS, T, num, nums, str, values } from './dicomweb';
 
 export interface Series {
   study: string;
@@ -26,14 +26,13 @@ export interface Study {
 }
 
 const SERIES_INCLUDE = [T.SeriesDescription, '00080021', T.NumberOfSeriesRelatedInstances].join(',');
-const STUDY_INCLUDE = [T.StudyDescription, T.ModalitiesInStudy, T.InstitutionName, T.PatientBirthDate, T.IssuerOfPatientID, T.PatientSex, T.NumberOfStudyRelatedInstances].join(',');
 
 /** Non-image SOP classes the stack viewer does not display. */
 const NOT_IMAGES = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(88\.|104\.|11\.|66|481\.|9\.)/;
 
 export async function loadStudy(web: DicomWeb, uid: string): Promise<Study> {
   const [studies, series] = await Promise.all([
-    web.search('/studies', { StudyInstanceUID: uid, includefield: STUDY_INCLUDE }),
+    web.search('/studies', { StudyInstanceUID: uid, includefield: STUDY_FIELDS }),
     web.search(`/studies/${uid}/series`, { includefield: SERIES_INCLUDE }),
   ]);
   if (!studies.length) throw new Error(`study ${uid} not found`);
@@ -113,9 +112,9 @@ export async function findPriors(web: DicomWeb, study: Study): Promise<Prior[]> 
   const birth = str(j, T.PatientBirthDate);
   const nameValue = values(j, T.PatientName)[0] as { Alphabetic?: string; Ideographic?: string } | undefined;
   const searches: Promise<DicomJson[]>[] = [];
-  if (pid) searches.push(web.search('/studies', { PatientID: pid, IssuerOfPatientID: issuer || undefined, includefield: STUDY_INCLUDE, limit: 200 }));
+  if (pid) searches.push(web.search('/studies', { PatientID: pid, IssuerOfPatientID: issuer || undefined, includefield: STUDY_FIELDS, limit: 200 }));
   const name = nameValue?.Ideographic || nameValue?.Alphabetic;
-  if (name && birth) searches.push(web.search('/studies', { PatientName: name, PatientBirthDate: birth, includefield: STUDY_INCLUDE, limit: 200 }));
+  if (name && birth) searches.push(web.search('/studies', { PatientName: name, PatientBirthDate: birth, includefield: STUDY_FIELDS, limit: 200 }));
   const found = (await Promise.allSettled(searches)).flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
   const seen = new Set([study.uid]);
   const priors: Prior[] = [];

@@ -30,25 +30,26 @@ export const PRESETS: Record<string, [number, number]> = {
   brain: [40, 80],
 };
 
-const PRIMARY_TOOLS: Record<string, string> = {
-  window: tools.WindowLevelTool.toolName,
-  pan: tools.PanTool.toolName,
-  zoom: tools.ZoomTool.toolName,
-  scroll: tools.StackScrollTool.toolName,
-  length: tools.LengthTool.toolName,
-  angle: tools.AngleTool.toolName,
-  rect: tools.RectangleROITool.toolName,
-  ellipse: tools.EllipticalROITool.toolName,
+/** The tools a user can put on the left button, by toolbar key. */
+const TOOL_CLASSES = {
+  window: tools.WindowLevelTool,
+  pan: tools.PanTool,
+  zoom: tools.ZoomTool,
+  scroll: tools.StackScrollTool,
+  length: tools.LengthTool,
+  angle: tools.AngleTool,
+  rect: tools.RectangleROITool,
+  ellipse: tools.EllipticalROITool,
 };
+const PRIMARY_TOOLS: Record<string, string> = Object.fromEntries(
+  Object.entries(TOOL_CLASSES).map(([key, tool]) => [key, tool.toolName]),
+);
 
 let toolsRegistered = false;
 
 function registerTools(): void {
   if (toolsRegistered) return;
-  for (const tool of [
-    tools.WindowLevelTool, tools.PanTool, tools.ZoomTool, tools.StackScrollTool,
-    tools.LengthTool, tools.AngleTool, tools.RectangleROITool, tools.EllipticalROITool,
-  ]) tools.addTool(tool);
+  for (const tool of Object.values(TOOL_CLASSES)) tools.addTool(tool);
   toolsRegistered = true;
 }
 
@@ -215,13 +216,8 @@ class Panel {
     const series = this.series;
     if (!viewport || !study || !series) return;
     const j = study.json;
-    const index = viewport.getCurrentImageIdIndex();
-    const imageId = viewport.getCurrentImageId();
-    const plane = imageId ? metaData.get('imagePlaneModule', imageId) : undefined;
-    const instance = series.frames[index]?.instance;
-    const voi = viewport.getProperties().voiRange;
-    const ww = voi ? coreUtils.windowLevel.toWindowLevel(voi.lower, voi.upper) : undefined;
-    const location = num(instance, T.SliceLocation) ?? plane?.imagePositionPatient?.[2];
+    const { index, voi, position } = this.state();
+    const location = num(series.frames[index]?.instance, T.SliceLocation) ?? position?.[2];
     this.overlay.tl.replaceChildren(
       line(personName(j, T.PatientName)),
       line(`${str(j, T.PatientID)}${str(j, T.IssuerOfPatientID) ? ` · ${str(j, T.IssuerOfPatientID)}` : ''}`),
@@ -239,7 +235,7 @@ class Panel {
     );
     const zoom = viewport.getZoom?.();
     this.overlay.br.replaceChildren(
-      line(ww ? `W ${Math.round(ww.windowWidth)} L ${Math.round(ww.windowCenter)}` : '', 'data-testid', 'window'),
+      line(voi ? `W ${Math.round(voi.width)} L ${Math.round(voi.center)}` : '', 'data-testid', 'window'),
       line(zoom ? `Zoom ${zoom.toFixed(2)}` : ''),
     );
   }
@@ -437,10 +433,9 @@ export class Reader {
    */
   alignSync(): void {
     this.offsets.clear();
-    for (const a of this.shownPanels()) {
-      for (const b of this.shownPanels()) {
-        const pa = a.state().position;
-        const pb = b.state().position;
+    const shown = this.shownPanels().map((p) => ({ panel: p, position: p.state().position }));
+    for (const { panel: a, position: pa } of shown) {
+      for (const { panel: b, position: pb } of shown) {
         if (a === b || !pa || !pb) continue;
         const sameFrame = a.viewport!.getFrameOfReferenceUID() === b.viewport!.getFrameOfReferenceUID();
         this.offsets.set(`${a.id}>${b.id}`, sameFrame ? [0, 0, 0] : [pb[0] - pa[0], pb[1] - pa[1], pb[2] - pa[2]]);

@@ -1,12 +1,11 @@
 // The worklist: QIDO-RS study search with the filters a radiologist uses,
 // sortable columns and paging through large results.
 
-import { DicomJson, DicomWeb, T, formatDate, num, personName, str, toDicomDate, values } from './dicomweb';
+import { DicomJson, DicomWeb, STUDY_FIELDS, T, formatDate, num, personName, str, toDicomDate, values } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
 
 const PAGE_SIZE = 25;
-const INCLUDE = [T.StudyDescription, T.ModalitiesInStudy, T.InstitutionName, T.PatientBirthDate, T.IssuerOfPatientID, T.NumberOfStudyRelatedSeries, T.NumberOfStudyRelatedInstances].join(',');
 
 export interface Filters {
   name: string;
@@ -40,7 +39,7 @@ const COLUMNS: Column[] = [
 /** The QIDO-RS parameters for a set of filters. */
 export function studyQuery(f: Filters, offset: number): Record<string, string | number | undefined> {
   const q: Record<string, string | number | undefined> = {
-    includefield: INCLUDE,
+    includefield: STUDY_FIELDS,
     limit: PAGE_SIZE + 1,
     offset,
   };

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import puppeteer from 'puppeteer-core';
 import { assertDisplays } from './lib/display.mjs';
-import { frameValues, qido, v } from './lib/dicom.mjs';
+import { frameValues, instancesByZ, qido, v } from './lib/dicom.mjs';
 
 const BASE = process.env.YUNYING_URL;
 const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
@@ -56,8 +56,7 @@ test('in Firefox the worklist finds the study, it opens, scrolls and shows the l
   await waitFor(page, () => Math.round(window.yunying.reader.panels[0].state().voi.center) === -600, 'lung window');
   await new Promise((r) => setTimeout(r, 300));
   const series = await page.evaluate(() => window.yunying.reader.panels[0].series.uid);
-  const instances = await qido(`${BASE}/dicom-web`, `/studies/${uid}/series/${series}/instances`, { includefield: '00200032' });
-  const sop = instances.map((i) => ({ sop: v(i, '00080018'), z: Number(i['00200032'].Value[2]) })).find((i) => i.z === at.position[2]).sop;
+  const sop = (await instancesByZ(`${BASE}/dicom-web`, uid, series)).find((i) => i.z === at.position[2]).sop;
   const values = await frameValues(`${BASE}/dicom-web`, uid, series, sop);
   const rows = Math.round(Math.sqrt(values.length));
   await assertDisplays(page, 0, values, { rows, cols: rows, intercept: -1024, center: -600, width: 1500 });

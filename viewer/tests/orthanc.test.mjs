@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { launch, newPage, until } from './lib/browser.mjs';
 import { startOrthanc, uploadToOrthanc, startProxy } from './lib/orthanc.mjs';
-import { frameValues, qido, v } from './lib/dicom.mjs';
+import { frameValues, instancesByZ, qido, v } from './lib/dicom.mjs';
 import { assertDisplays } from './lib/display.mjs';
 
 const DIST = fileURLToPath(new URL('../dist', import.meta.url));
@@ -47,8 +47,7 @@ test('the viewer lists and displays a study from Orthanc', async () => {
   assert.equal(await page.evaluate(() => window.yunying.web.config.renditions), false);
   // It shows the first slice (head end) in the dataset's window.
   const series = await page.evaluate(() => window.yunying.reader.panels[0].series.uid);
-  const instances = await qido(dicomweb, `/studies/${uid}/series/${series}/instances`, { includefield: '00200032' });
-  const top = instances.map((i) => ({ sop: v(i, '00080018'), z: Number(i['00200032'].Value[2]) })).sort((a, b) => b.z - a.z)[0];
+  const [top] = await instancesByZ(dicomweb, uid, series);
   assert.equal(state.position[2], top.z);
   await page.waitForTimeout(300);
   const values = await frameValues(dicomweb, uid, series, top.sop);

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
 import { assertDisplays } from './lib/display.mjs';
-import { frameValues, qido, v } from './lib/dicom.mjs';
+import { frameValues, instancesByZ, qido, v } from './lib/dicom.mjs';
 
 const BASE = process.env.YUNYING_URL;
 const DICOMWEB = `${BASE}/dicom-web`;
@@ -74,8 +74,7 @@ test('a 300-slice CT opens, scrolls to slice 150 and shows the lung window', asy
 
   // The image shown is slice 150 in head-to-feet order.
   const series = await page.evaluate(() => window.yunying.reader.panels[0].series.uid);
-  const instances = await qido(DICOMWEB, `/studies/${study}/series/${series}/instances`, { includefield: '00200032,00200013' });
-  const byZ = instances.map((i) => ({ sop: v(i, '00080018'), z: Number(i['00200032'].Value[2]) })).sort((a, b) => b.z - a.z);
+  const byZ = await instancesByZ(DICOMWEB, study, series);
   assert.equal(state.position[2], byZ[149].z);
 
   // Display values: default window (the dataset's 40/400), then the lung preset, each

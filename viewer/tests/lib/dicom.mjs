@@ -55,3 +55,9 @@ export async function qido(base, path, params = {}) {
 }
 
 export const v = (j, tag) => j?.[tag]?.Value?.[0];
+
+/** A series' instances from the head end down: `{ sop, z }`, highest z first (QIDO-RS). */
+export async function instancesByZ(base, study, series) {
+  const instances = await qido(base, `/studies/${study}/series/${series}/instances`, { includefield: '00200032' });
+  return instances.map((i) => ({ sop: v(i, '00080018'), z: Number(i['00200032'].Value[2]) })).sort((a, b) => b.z - a.z);
+}
