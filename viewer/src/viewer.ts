@@ -68,6 +68,9 @@ class Panel {
   series?: Series;
   defaultVoi?: CoreTypes.VOIRange;
   loaded = 0;
+  /** The stack is set: scrolling goes to Cornerstone (before that it is queued). */
+  private stackReady = false;
+  private pendingScroll = 0;
   /** The image shown when the viewport was last hidden by a layout change. */
   lastIndex = 0;
   private generation = 0;
@@ -97,6 +100,8 @@ class Panel {
     this.series = series;
     this.defaultVoi = undefined;
     this.loaded = 0;
+    this.stackReady = false;
+    this.pendingScroll = 0;
     await loadSeries(this.owner.web, series);
     if (generation !== this.generation) return;
     const start = Math.min(index, series.imageIds.length - 1);
@@ -105,6 +110,9 @@ class Panel {
     if (!viewport) return;
     await viewport.setStack(series.imageIds, start);
     if (generation !== this.generation) return;
+    this.stackReady = true;
+    if (this.pendingScroll) this.scroll(this.pendingScroll);
+    this.pendingScroll = 0;
     this.updateOverlay();
     void this.prefetch(series, start, generation);
   }
@@ -166,10 +174,22 @@ class Panel {
       voi: ww ? { center: ww.windowCenter, width: ww.windowWidth } : undefined,
       invert: !!viewport?.getProperties().invert,
       position: imageId ? metaData.get('imagePlaneModule', imageId)?.imagePositionPatient : undefined,
-      firstImage: this.defaultVoi !== undefined,
+      firstImage: this.defaultVoi !== undefined && this.stackReady,
       transferSyntax: (viewport?.getCornerstoneImage() as { transferSyntaxUID?: string } | undefined)?.transferSyntaxUID,
       shown: !!imageId && viewport?.getCornerstoneImage()?.imageId === imageId,
     };
+  }
+
+  /**
+   * Scroll by `delta` images. Cornerstone's own scroll counts from the
+   * slice it is heading to (so fast key repeats add up) and waits briefly
+   * before loading a slice not yet in the cache (so only the last of a burst
+   * loads and an older one cannot arrive after it). Until the stack is set,
+   * scrolls are added up and applied once it is, so none is lost.
+   */
+  scroll(delta: number): void {
+    if (this.stackReady) this.viewport?.scroll(delta);
+    else this.pendingScroll += delta;
   }
 
   /** Canvas coordinates (CSS pixels) of an image point (column, row; pixel centres at +0.5). */
@@ -475,14 +495,9 @@ export class Reader {
     this.renderToolbar();
   }
 
-  /**
-   * Scroll the active viewport. Cornerstone's own scroll counts from the
-   * slice it is heading to (so fast key repeats add up) and waits briefly
-   * before loading a slice not yet in the cache (so only the last of a burst
-   * loads and an older one cannot arrive after it).
-   */
+  /** Scroll the active viewport. */
   scroll(delta: number): void {
-    this.active.viewport?.scroll(delta);
+    this.active.scroll(delta);
   }
 
   private onKey(e: KeyboardEvent): void {
