@@ -107,6 +107,9 @@ impl Config {
         if let Ok(token) = std::env::var("YUNYING_HTTP_TOKEN") {
             config.http.bearer_token = Some(token).filter(|t| !t.is_empty());
         }
+        if let Ok(token) = std::env::var("YUNYING_API_TOKEN") {
+            config.http.api_token = Some(token).filter(|t| !t.is_empty());
+        }
         config.validate()?;
         Ok(config)
     }

@@ -173,6 +173,11 @@ impl Server {
     /// Start `yunying serve` on free loopback ports with `data_dir`, plus an
     /// optional TOML config file body.
     pub fn start(data_dir: &Path, config: Option<&str>) -> Server {
+        Server::start_with_log(data_dir, config, None)
+    }
+
+    /// Like [`Server::start`], logging everything down to debug into `log`.
+    pub fn start_with_log(data_dir: &Path, config: Option<&str>, log: Option<&Path>) -> Server {
         let backend = BackendSettings::for_data_dir(data_dir);
         let config = backend.toml(config);
         let config = config.as_deref();
@@ -188,6 +193,10 @@ impl Server {
             .env("YUNYING_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).unwrap();
+            cmd.env("YUNYING_LOG", "debug").stdout(file.try_clone().unwrap()).stderr(file);
+        }
         if let Some(body) = config {
             std::fs::create_dir_all(data_dir).unwrap();
             let path = data_dir.with_extension("toml");

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod dicomweb;
+mod film;
 mod ingest;
 mod qr;
 mod renditions;

@@ -6,6 +6,7 @@
 //! codes in one place ([`error`]).
 
 mod error;
+mod film;
 mod media;
 mod qido;
 mod rendered;
@@ -32,6 +33,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
 
 pub use error::ApiError;
+pub use film::{FilmConfig, LogSender, SmsSender};
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +54,16 @@ pub struct HttpConfig {
     /// `viewer/dist` under the working directory when it exists (also
     /// `YUNYING_VIEWER_DIR`).
     pub viewer_dir: Option<std::path::PathBuf>,
+    /// The token the film management API (`/api/films`) requires as a
+    /// bearer token (also `YUNYING_API_TOKEN`). Unset: that API is off.
+    /// Never logged or printed.
+    #[serde(skip_serializing)]
+    pub api_token: Option<String>,
+    /// The address patients reach this server at, for film links
+    /// (`https://film.example.cn`). Unset: the request's Host.
+    pub public_url: Option<String>,
+    /// Cloud film policy.
+    pub film: FilmConfig,
 }
 
 impl Default for HttpConfig {
@@ -62,6 +74,9 @@ impl Default for HttpConfig {
             bearer_token: None,
             max_results: 100_000,
             viewer_dir: None,
+            api_token: None,
+            public_url: None,
+            film: FilmConfig::default(),
         }
     }
 }
@@ -84,11 +99,25 @@ impl HttpConfig {
 pub(crate) struct AppState {
     pub archive: Archive,
     pub config: Arc<HttpConfig>,
+    /// Where SMS verification codes go.
+    pub sms: Arc<dyn SmsSender>,
+    /// The DICOMweb reads films forward to (built on first use).
+    pub film_reads: Arc<std::sync::OnceLock<Router>>,
+}
+
+/// DICOMweb reads without the bearer token check, for film sessions.
+pub(crate) fn film_reads(state: AppState) -> Router {
+    Router::new().merge(qido::routes()).merge(wado::routes()).merge(rendered::routes()).with_state(state)
 }
 
 /// All routes of the HTTP API.
 pub fn router(archive: Archive, config: HttpConfig) -> Router {
-    let state = AppState { archive, config: Arc::new(config.clone()) };
+    router_with_sms(archive, config, Arc::new(LogSender))
+}
+
+/// All routes, with SMS codes sent by `sms`.
+pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
+    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default() };
     let dicomweb = Router::new()
         .merge(qido::routes())
         .merge(wado::routes())
@@ -118,6 +147,7 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
         .route("/metrics", get(metrics))
         .nest("/dicom-web", dicomweb)
         .merge(viewer::routes())
+        .merge(film::routes())
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(SetResponseHeaderLayer::if_not_present(

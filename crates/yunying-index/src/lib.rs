@@ -17,6 +17,7 @@
 //! Architecture invariant: the index knows nothing of DICOM parsing or
 //! object storage. It stores strings and numbers that the archive hands it.
 
+mod films;
 mod jobs;
 mod matching;
 mod peers;
@@ -25,6 +26,7 @@ pub mod search;
 mod schema;
 mod writer;
 
+pub use films::{Attempts, Film, FilmEvent};
 pub use jobs::{Job, JobCounts, ParkedJob, Rendition, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS};
 pub use peers::RemoteAe;
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};

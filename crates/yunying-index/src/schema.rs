@@ -191,6 +191,55 @@ CREATE TABLE renditions (
 );
 INSERT INTO rendition_jobs (instance_pk, enqueued_ms) SELECT id, received_at_ms FROM instances WHERE rows_ IS NOT NULL
 "#,
+    // 5: cloud films, their verified sessions and their event records.
+    r#"
+CREATE TABLE films (
+    id {pk},
+    film_id TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
+    parent_film_id TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    studies TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    recipient TEXT NOT NULL DEFAULT '',
+    purpose TEXT NOT NULL DEFAULT '',
+    created_at_ms {bigint} NOT NULL,
+    expires_at_ms {bigint} NOT NULL,
+    revoked_at_ms {bigint},
+    max_views {bigint},
+    views {bigint} NOT NULL DEFAULT 0,
+    download {bigint} NOT NULL DEFAULT 0,
+    verify_method TEXT NOT NULL,
+    verify_hash TEXT NOT NULL DEFAULT '',
+    verify_hint TEXT NOT NULL DEFAULT '',
+    code_expires_ms {bigint},
+    code_sent_ms {bigint},
+    failed_attempts {bigint} NOT NULL DEFAULT 0,
+    locked_at_ms {bigint}
+);
+CREATE INDEX films_parent ON films (parent_film_id);
+CREATE TABLE film_sessions (
+    session_hash TEXT PRIMARY KEY,
+    film_id TEXT NOT NULL REFERENCES films (film_id),
+    created_at_ms {bigint} NOT NULL,
+    expires_at_ms {bigint} NOT NULL
+);
+CREATE TABLE film_events (
+    seq {pk},
+    film_id TEXT NOT NULL,
+    studies TEXT NOT NULL DEFAULT '',
+    at_ms {bigint} NOT NULL,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    client TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX film_events_film ON film_events (film_id, seq);
+CREATE INDEX film_events_client ON film_events (client, event, at_ms)
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

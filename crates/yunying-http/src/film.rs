@@ -1,0 +1,806 @@
+//! Cloud films (云胶片): share links to a patient's studies.
+//!
+//! Staff or the hospital information system create a film through the
+//! management API (`/api/films`, API token). The link is
+//! `{public_url}/f#{token}`: the token rides in the fragment, which browsers
+//! never send to a server, so it appears in no request line, access log or
+//! proxy log. The film page posts it in a request body to open the film and
+//! verify the second factor (birth date, last digits of the phone or ID
+//! number, or an SMS code); a pass sets a short-lived session cookie whose
+//! path is that film's own (`/api/film/{film_id}`), and every film resource
+//! checks the session belongs to the film in its path and the study to the
+//! film.
+//!
+//! Secrets (link tokens, session tokens, answers, codes) are stored and
+//! compared only as SHA-256 digests; link and session tokens carry 144
+//! random bits from the operating system's generator. Every step is an
+//! event in the index.
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use yunying_index::search::{Field, Level, Match, Query};
+use yunying_index::{Film, FilmEvent};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Policy for cloud films (`[http.film]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilmConfig {
+    /// Lifetime of a patient's own film (the retention period), in days.
+    pub patient_days: u64,
+    /// Default lifetime of a share to a third party, in hours.
+    pub share_hours: u64,
+    /// Longest lifetime of a share, in hours.
+    pub share_max_hours: u64,
+    /// Failed verifications that lock a film.
+    pub max_failures: i64,
+    /// Failed verifications from one client address, over all films, that
+    /// block it for `client_window_minutes`.
+    pub client_max_failures: i64,
+    pub client_window_minutes: u64,
+    /// Lifetime of a verified session, in minutes.
+    pub session_minutes: u64,
+    /// Lifetime of an SMS code, in minutes; least time between two codes, in seconds.
+    pub code_minutes: u64,
+    pub code_interval_seconds: u64,
+}
+
+impl Default for FilmConfig {
+    fn default() -> Self {
+        FilmConfig {
+            patient_days: 15 * 365,
+            share_hours: 72,
+            share_max_hours: 30 * 24,
+            max_failures: 5,
+            client_max_failures: 20,
+            client_window_minutes: 15,
+            session_minutes: 30,
+            code_minutes: 5,
+            code_interval_seconds: 60,
+        }
+    }
+}
+
+/// Where SMS verification codes go. The embedded sender writes them to the
+/// log (the only secret the log ever holds, by design of the embedded mode).
+pub trait SmsSender: Send + Sync {
+    fn send(&self, film_id: &str, phone: &str, code: &str) -> Result<(), String>;
+}
+
+/// The embedded mode's sender: the code goes to the log.
+pub struct LogSender;
+
+impl SmsSender for LogSender {
+    fn send(&self, film_id: &str, phone: &str, code: &str) -> Result<(), String> {
+        tracing::info!(film = film_id, to = %mask_phone(phone), code, "SMS verification code (embedded sender: written to the log)");
+        Ok(())
+    }
+}
+
+const COOKIE: &str = "yy_film";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/films", post(create))
+        .route("/api/films/{film}", get(show))
+        .route("/api/films/{film}/revoke", post(revoke))
+        .route("/api/films/{film}/unlock", post(unlock))
+        .route("/api/films/{film}/events", get(events))
+        .route("/api/studies/{study}/film-events", get(study_events))
+        .route("/api/film/open", post(open))
+        .route("/api/film/code", post(send_code))
+        .route("/api/film/verify", post(verify))
+        .route("/api/film/{film}/info", get(info))
+        .route("/api/film/{film}/dicom-web/{*rest}", any(film_dicomweb))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// `n` bytes from the operating system's generator, URL-safe base64.
+fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            h.update([0x1f]);
+        }
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn token_hash(token: &str) -> String {
+    digest(&["film-token", token.trim()])
+}
+
+fn answer_hash(film_id: &str, answer: &str) -> String {
+    digest(&["film-answer", film_id, answer])
+}
+
+/// The management API requires `http.api_token` as a bearer token.
+fn require_api_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.config.api_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "the film API is disabled: set http.api_token (or YUNYING_API_TOKEN)"));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid API token"))
+    }
+}
+
+fn index_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("index: {e}"))
+}
+
+fn valid_uid(uid: &str) -> bool {
+    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+fn event(film: &Film, actor: &str, what: &str, client: &str, result: &str, detail: impl Into<String>) -> FilmEvent {
+    FilmEvent {
+        seq: 0,
+        film_id: film.film_id.clone(),
+        studies: film.studies.clone(),
+        at_ms: now_ms(),
+        actor: actor.into(),
+        event: what.into(),
+        client: client.into(),
+        result: result.into(),
+        detail: detail.into(),
+    }
+}
+
+async fn studies_matching(state: &AppState, keys: Vec<(u32, String)>) -> Result<Vec<Match>, ApiError> {
+    let query = Query { level: Level::Study, keys, fuzzy: false, limit: Some(1000), offset: 0 };
+    match state.archive.index().search(&query).await.map_err(index_error)? {
+        Ok(r) => Ok(r.matches),
+        Err(e) => Err(ApiError::bad_request(e.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateFilm {
+    study: String,
+    #[serde(default)]
+    include_priors: bool,
+    /// `patient` (default) or `share`.
+    #[serde(default)]
+    kind: Option<String>,
+    expires_hours: Option<u64>,
+    /// `birth_date` (default), `phone_suffix`, `id_suffix` or `sms`.
+    verify: Option<String>,
+    /// Phone number or ID number for the suffix methods (only the last four
+    /// characters are kept, as a digest), the phone number for `sms`.
+    verify_value: Option<String>,
+    max_views: Option<i64>,
+    download: Option<bool>,
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    recipient: String,
+    #[serde(default)]
+    purpose: String,
+}
+
+#[derive(Serialize)]
+struct Created {
+    film: Film,
+    /// The link to give the patient: shown once, never stored.
+    url: String,
+    qr_svg: String,
+    qr_png_base64: String,
+}
+
+fn digits_suffix(value: &str) -> Option<String> {
+    let kept: String = value.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    (kept.len() >= 4).then(|| kept[kept.len() - 4..].to_string())
+}
+
+fn normalise_date(value: &str) -> String {
+    value.chars().filter(char::is_ascii_digit).collect()
+}
+
+async fn create(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<CreateFilm>,
+) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    if !valid_uid(&req.study) {
+        return Err(ApiError::bad_request("study must be a Study Instance UID"));
+    }
+    let found = studies_matching(&s, vec![(0x0020_000D, req.study.clone())]).await?;
+    let Some(study) = found.first() else {
+        return Err(ApiError::not_found(format!("no study {}", req.study)));
+    };
+    let issuer = study.text(0x0010_0021).to_string();
+    let patient_id = study.text(0x0010_0020).to_string();
+    let mut studies = vec![req.study.clone()];
+    if req.include_priors {
+        for m in studies_matching(&s, vec![(0x0010_0020, patient_id.clone()), (0x0010_0021, issuer.clone())]).await? {
+            let uid = m.text(0x0020_000D).to_string();
+            if !studies.contains(&uid) && m.text(0x0010_0021) == issuer {
+                studies.push(uid);
+            }
+        }
+    }
+    let kind = req.kind.as_deref().unwrap_or("patient");
+    let policy = &s.config.film;
+    let now = now_ms();
+    let hour = 3_600_000i64;
+    let lifetime_hours = match kind {
+        "patient" => {
+            let max = policy.patient_days * 24;
+            let h = req.expires_hours.unwrap_or(max);
+            if h > max {
+                return Err(ApiError::bad_request(format!("a patient's film lives at most {} days", policy.patient_days)));
+            }
+            h
+        }
+        "share" => {
+            let h = req.expires_hours.unwrap_or(policy.share_hours);
+            if h > policy.share_max_hours {
+                return Err(ApiError::bad_request(format!("a share lives at most {} hours", policy.share_max_hours)));
+            }
+            h
+        }
+        other => return Err(ApiError::bad_request(format!("kind must be patient or share, not {other:?}"))),
+    };
+    if lifetime_hours == 0 {
+        return Err(ApiError::bad_request("expires_hours must be at least 1"));
+    }
+    if req.max_views.is_some_and(|v| v < 1) {
+        return Err(ApiError::bad_request("max_views must be at least 1"));
+    }
+    let film_id = format!("F{}", random_token(12));
+    let method = req.verify.as_deref().unwrap_or("birth_date").to_string();
+    let (verify_hash, verify_hint) = match method.as_str() {
+        "birth_date" => {
+            let birth = normalise_date(study.text(0x0010_0030));
+            if birth.len() != 8 {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "the patient has no birth date on record: choose another verification method",
+                ));
+            }
+            (answer_hash(&film_id, &birth), String::new())
+        }
+        "phone_suffix" | "id_suffix" => {
+            let suffix = req
+                .verify_value
+                .as_deref()
+                .and_then(digits_suffix)
+                .ok_or_else(|| ApiError::bad_request(format!("{method} needs verify_value (the phone or ID number)")))?;
+            (answer_hash(&film_id, &suffix), String::new())
+        }
+        "sms" => {
+            let phone: String = req.verify_value.as_deref().unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
+            if phone.len() < 7 {
+                return Err(ApiError::bad_request("sms needs verify_value (the phone number codes go to)"));
+            }
+            // Nothing to compare against until a code is sent.
+            (String::new(), phone)
+        }
+        other => return Err(ApiError::bad_request(format!("unknown verification method {other:?}"))),
+    };
+    let token = random_token(18);
+    let film = Film {
+        film_id,
+        token_hash: token_hash(&token),
+        parent_film_id: String::new(),
+        kind: kind.into(),
+        studies,
+        issuer,
+        patient_id,
+        created_by: req.created_by,
+        recipient: req.recipient,
+        purpose: req.purpose,
+        created_at_ms: now,
+        expires_at_ms: now + lifetime_hours as i64 * hour,
+        revoked_at_ms: None,
+        max_views: req.max_views,
+        views: 0,
+        download: req.download.unwrap_or(true),
+        verify_method: method,
+        verify_hash,
+        verify_hint,
+        code_expires_ms: None,
+        code_sent_ms: None,
+        failed_attempts: 0,
+        locked_at_ms: None,
+    };
+    let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
+    let created = event(&film, &actor, "created", &peer.ip().to_string(), "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
+    s.archive.index().create_film(&film, &created).await.map_err(index_error)?;
+    let url = format!("{}/f#{token}", public_base(&s, &headers));
+    let (qr_svg, qr_png) = qr(&url)?;
+    let mut shown = film;
+    shown.verify_hint = mask_phone(&shown.verify_hint);
+    let body = Created { film: shown, url, qr_svg, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(qr_png) };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `http.public_url`, or the scheme and host the request came to.
+fn public_base(s: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = s.config.public_url.as_deref().filter(|u| !u.is_empty()) {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// The link as a QR code: SVG text and PNG bytes (4 px modules, quiet zone of 4).
+fn qr(url: &str) -> Result<(String, Vec<u8>), ApiError> {
+    let code = qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::internal(format!("QR code: {e}")))?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(256, 256).build();
+    let width = code.width();
+    let colors = code.to_colors();
+    let (scale, quiet) = (4usize, 4usize);
+    let side = (width + 2 * quiet) * scale;
+    let mut pixels = vec![255u8; side * side];
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + quiet, i / width + quiet);
+            for dy in 0..scale {
+                let row = (y * scale + dy) * side;
+                pixels[row + x * scale..row + x * scale + scale].fill(0);
+            }
+        }
+    }
+    let mut png_bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png_bytes, side as u32, side as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| ApiError::internal(format!("QR PNG: {e}")))?;
+        writer.write_image_data(&pixels).map_err(|e| ApiError::internal(format!("QR PNG: {e}")))?;
+    }
+    Ok((svg, png_bytes))
+}
+
+async fn film_or_404(s: &AppState, film_id: &str) -> Result<Film, ApiError> {
+    s.archive.index().film(film_id).await.map_err(index_error)?.ok_or_else(|| ApiError::not_found(format!("no film {film_id}")))
+}
+
+async fn show(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    let mut film = film_or_404(&s, &film_id).await?;
+    film.verify_hint = mask_phone(&film.verify_hint);
+    Ok(Json(film).into_response())
+}
+
+async fn revoke(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(film_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    let film = film_or_404(&s, &film_id).await?;
+    let e = event(&film, "api", "revoked", &peer.ip().to_string(), "ok", "");
+    let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
+    Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
+}
+
+async fn unlock(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(film_id): Path<String>,
+) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    let film = film_or_404(&s, &film_id).await?;
+    let e = event(&film, "api", "unlocked", &peer.ip().to_string(), "ok", "");
+    s.archive.index().unlock_film(&film_id, &e).await.map_err(index_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn events(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    film_or_404(&s, &film_id).await?;
+    Ok(Json(s.archive.index().film_events(&film_id).await.map_err(index_error)?).into_response())
+}
+
+async fn study_events(State(s): State<AppState>, headers: HeaderMap, Path(study): Path<String>) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    if !valid_uid(&study) {
+        return Err(ApiError::bad_request("not a Study Instance UID"));
+    }
+    Ok(Json(s.archive.index().film_events_of_study(&study).await.map_err(index_error)?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+    #[serde(default)]
+    answer: Option<String>,
+}
+
+/// Why a film cannot be opened now, as the page shows it.
+fn closed(film: &Film, now: i64) -> Option<ApiError> {
+    if film.revoked_at_ms.is_some() {
+        return Some(ApiError::new(StatusCode::GONE, "this link has been withdrawn / 此链接已被撤销"));
+    }
+    if film.expires_at_ms <= now {
+        return Some(ApiError::new(StatusCode::GONE, "this link has expired / 此链接已过期"));
+    }
+    None
+}
+
+fn locked_error() -> ApiError {
+    ApiError::new(StatusCode::LOCKED, "too many wrong answers: this film is locked; ask the hospital to unlock it / 验证失败次数过多，胶片已锁定，请联系医院解锁")
+}
+
+async fn film_of_token(s: &AppState, token: &str, client: &str) -> Result<Film, ApiError> {
+    // Malformed tokens never reach the index (and are never echoed).
+    if token.len() > 64 || token.is_empty() {
+        return Err(ApiError::not_found("no such film / 胶片不存在"));
+    }
+    match s.archive.index().film_by_token(&token_hash(token)).await.map_err(index_error)? {
+        Some(film) => Ok(film),
+        None => {
+            tracing::info!(client, "film link with an unknown token");
+            Err(ApiError::not_found("no such film / 胶片不存在"))
+        }
+    }
+}
+
+/// The page opens a link: what it needs to ask for the second factor.
+async fn open(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let client = peer.ip().to_string();
+    let film = film_of_token(&s, &body.token, &client).await?;
+    let now = now_ms();
+    let refusal = closed(&film, now).or_else(|| film.locked_at_ms.map(|_| locked_error()));
+    let result = if refusal.is_some() { "refused" } else { "ok" };
+    s.archive.index().record_film_event(&event(&film, "client", "opened", &client, result, "")).await.map_err(index_error)?;
+    if let Some(e) = refusal {
+        return Err(e);
+    }
+    let institution = studies_matching(&s, vec![(0x0020_000D, film.studies[0].clone())])
+        .await?
+        .first()
+        .map(|m| m.text(0x0008_0080).to_string())
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({
+        "film_id": film.film_id,
+        "verify_method": film.verify_method,
+        "verify_hint": mask_phone(&film.verify_hint),
+        "institution": institution,
+        "expires_at_ms": film.expires_at_ms,
+        "kind": film.kind,
+    }))
+    .into_response())
+}
+
+/// Send an SMS code (films verified by SMS).
+async fn send_code(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let client = peer.ip().to_string();
+    let film = film_of_token(&s, &body.token, &client).await?;
+    let now = now_ms();
+    if let Some(e) = closed(&film, now) {
+        return Err(e);
+    }
+    if film.locked_at_ms.is_some() {
+        return Err(locked_error());
+    }
+    if film.verify_method != "sms" {
+        return Err(ApiError::bad_request("this film is not verified by SMS"));
+    }
+    let interval = s.config.film.code_interval_seconds as i64 * 1000;
+    if film.code_sent_ms.is_some_and(|t| now - t < interval) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "a code was sent a moment ago: wait before asking again / 验证码已发送，请稍后再试"));
+    }
+    let code = format!("{:06}", rand::random_range(0..1_000_000u32));
+    let expires = now + s.config.film.code_minutes as i64 * 60_000;
+    let e = event(&film, "client", "code-sent", &client, "ok", mask_phone(&film.verify_hint));
+    s.archive.index().set_film_code(&film.film_id, &answer_hash(&film.film_id, &code), now, expires, &e).await.map_err(index_error)?;
+    s.sms.send(&film.film_id, &film.verify_hint, &code).map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the SMS could not be sent: {e}")))?;
+    Ok(Json(serde_json::json!({ "sent_to": mask_phone(&film.verify_hint), "expires_at_ms": expires })).into_response())
+}
+
+fn normalise_answer(method: &str, answer: &str) -> String {
+    match method {
+        "birth_date" => normalise_date(answer),
+        "phone_suffix" | "id_suffix" => digits_suffix(answer).unwrap_or_default(),
+        _ => answer.trim().to_string(),
+    }
+}
+
+/// Check the second factor; a pass starts a session for this film only.
+async fn verify(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let client = peer.ip().to_string();
+    let policy = &s.config.film;
+    let now = now_ms();
+    let index = s.archive.index();
+    let since = now - policy.client_window_minutes as i64 * 60_000;
+    if index.failed_verifications_from(&client, since).await.map_err(index_error)? >= policy.client_max_failures {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试", policy.client_window_minutes),
+        ));
+    }
+    let film = film_of_token(&s, &body.token, &client).await?;
+    if let Some(e) = closed(&film, now) {
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "closed")).await.map_err(index_error)?;
+        return Err(e);
+    }
+    if film.locked_at_ms.is_some() {
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "locked")).await.map_err(index_error)?;
+        return Err(locked_error());
+    }
+    let answer = normalise_answer(&film.verify_method, body.answer.as_deref().unwrap_or(""));
+    let code_live = film.verify_method != "sms" || film.code_expires_ms.is_some_and(|t| t > now);
+    let right = code_live && !film.verify_hash.is_empty() && !answer.is_empty() && answer_hash(&film.film_id, &answer) == film.verify_hash;
+    if !right {
+        let e = event(&film, "client", "verify", &client, "failed", "");
+        let attempts = index.film_verification_failed(&film.film_id, policy.max_failures, now, &e).await.map_err(index_error)?;
+        if attempts.locked {
+            return Err(locked_error());
+        }
+        let left = policy.max_failures - attempts.failed;
+        let body = serde_json::json!({
+            "error": format!("wrong answer: {left} attempts left / 验证失败，还可尝试 {left} 次"),
+            "status": 401,
+            "attempts_left": left,
+        });
+        return Ok((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+    }
+    let session = random_token(18);
+    let expires = now + policy.session_minutes as i64 * 60_000;
+    let e = event(&film, "client", "verify", &client, "ok", "");
+    if !index.film_verified(&film.film_id, &token_hash(&session), now, expires, &e).await.map_err(index_error)? {
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "views used up")).await.map_err(index_error)?;
+        return Err(ApiError::new(StatusCode::GONE, "this link has been opened as often as allowed / 此链接的查看次数已用完"));
+    }
+    let secure = s.config.public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
+    let cookie = format!(
+        "{COOKIE}={session}; Path=/api/film/{}; Max-Age={}; HttpOnly; SameSite=Strict{}",
+        film.film_id,
+        policy.session_minutes * 60,
+        if secure { "; Secure" } else { "" }
+    );
+    let mut response = Json(serde_json::json!({ "film_id": film.film_id, "session_expires_at_ms": expires })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The film a request's session cookie opens, if it is `film_id` and open.
+async fn session_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Result<Film, ApiError> {
+    let now = now_ms();
+    let mut session_of = None;
+    for value in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
+        for pair in value.split(';') {
+            if let Some(token) = pair.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')) {
+                if token.len() <= 64
+                    && let Some(id) = s.archive.index().film_of_session(&token_hash(token), now).await.map_err(index_error)?
+                    && id == film_id
+                {
+                    session_of = Some(id);
+                }
+            }
+        }
+    }
+    if session_of.is_none() {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "verify first: no session for this film / 请先完成验证"));
+    }
+    let film = film_or_404(s, film_id).await?;
+    if let Some(e) = closed(&film, now) {
+        return Err(e);
+    }
+    Ok(film)
+}
+
+/// `陈建国` → `陈*国`, `Chen^JianGuo` → `Chen J.`: enough to recognise, not to identify.
+pub fn mask_person_name(name: &str) -> String {
+    let groups: Vec<&str> = name.split('=').collect();
+    if let Some(ideographic) = groups.get(1).filter(|g| !g.trim().is_empty()) {
+        let chars: Vec<char> = ideographic.chars().filter(|c| *c != '^' && !c.is_whitespace()).collect();
+        return match chars.len() {
+            0 => String::new(),
+            1 => "*".into(),
+            2 => format!("{}*", chars[0]),
+            n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
+        };
+    }
+    let mut parts = groups[0].split('^');
+    let family = parts.next().unwrap_or("").trim();
+    let given = parts.next().unwrap_or("").trim();
+    match given.chars().next() {
+        Some(initial) => format!("{family} {initial}."),
+        None => family.to_string(),
+    }
+}
+
+/// `13812345678` → `138****5678`.
+pub fn mask_phone(phone: &str) -> String {
+    let n = phone.chars().count();
+    if n < 7 {
+        return "*".repeat(n);
+    }
+    let chars: Vec<char> = phone.chars().collect();
+    format!("{}{}{}", chars[..3].iter().collect::<String>(), "*".repeat(n - 7), chars[n - 4..].iter().collect::<String>())
+}
+
+fn text_of(m: &Match, tag: u32) -> String {
+    m.text(tag).to_string()
+}
+
+fn integer_of(m: &Match, tag: u32) -> Option<i64> {
+    match m.get(tag) {
+        Some(Field::Integer(n)) => Some(*n),
+        Some(Field::Text(t)) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// What the film page shows: masked patient, studies, series with thumbnails.
+async fn info(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(film_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let film = session_film(&s, &headers, &film_id).await?;
+    let base = format!("/api/film/{}/dicom-web", film.film_id);
+    let mut studies = Vec::new();
+    let mut patient = serde_json::Value::Null;
+    for uid in &film.studies {
+        let Some(study) = studies_matching(&s, vec![(0x0020_000D, uid.clone())]).await?.into_iter().next() else { continue };
+        if patient.is_null() {
+            patient = serde_json::json!({
+                "name": mask_person_name(study.text(0x0010_0010)),
+                "sex": study.text(0x0010_0040),
+            });
+        }
+        let query = Query { level: Level::Series, keys: vec![(0x0020_000D, uid.clone())], fuzzy: false, limit: Some(1000), offset: 0 };
+        let mut series: Vec<serde_json::Value> = match s.archive.index().search(&query).await.map_err(index_error)? {
+            Ok(r) => r
+                .matches
+                .iter()
+                .map(|m| {
+                    let se = text_of(m, 0x0020_000E);
+                    serde_json::json!({
+                        "uid": se,
+                        "number": integer_of(m, 0x0020_0011),
+                        "description": text_of(m, 0x0008_103E),
+                        "modality": text_of(m, 0x0008_0060),
+                        "instances": integer_of(m, 0x0020_1209),
+                        "thumbnail": format!("{base}/studies/{uid}/series/{se}/thumbnail"),
+                    })
+                })
+                .collect(),
+            Err(e) => return Err(ApiError::internal(e.to_string())),
+        };
+        series.sort_by_key(|v| v["number"].as_i64().unwrap_or(i64::MAX));
+        studies.push(serde_json::json!({
+            "uid": uid,
+            "date": study.text(0x0008_0020),
+            "description": study.text(0x0008_1030),
+            "institution": study.text(0x0008_0080),
+            "modalities": study.text(0x0008_0061),
+            "series": series,
+        }));
+    }
+    s.archive.index().record_film_event(&event(&film, "patient", "viewed", &peer.ip().to_string(), "ok", "film page")).await.map_err(index_error)?;
+    let mut response = Json(serde_json::json!({
+        "film_id": film.film_id,
+        "kind": film.kind,
+        "patient": patient,
+        "studies": studies,
+        "download": film.download,
+        "expires_at_ms": film.expires_at_ms,
+        "dicomweb": base,
+    }))
+    .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// DICOMweb reads (QIDO-RS of the film's studies, metadata, rendered,
+/// thumbnails) inside a film, for its session only: the request goes to the
+/// same handlers as `/dicom-web`, after the film and the study are checked.
+async fn film_dicomweb(
+    State(s): State<AppState>,
+    Path((film_id, rest)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let film = session_film(&s, request.headers(), &film_id).await?;
+    let mut parts = rest.split('/');
+    if parts.next() != Some("studies") {
+        return Err(ApiError::not_found("films serve studies/… only"));
+    }
+    let study = parts.next().unwrap_or("");
+    if !film.studies.iter().any(|u| u == study) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "this study is not in the film"));
+    }
+    let allowed = rest.ends_with("/thumbnail") || rest.ends_with("/rendered") || rest.ends_with("/metadata") || rest.ends_with("/series");
+    if !allowed || request.method() != axum::http::Method::GET {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "films serve images, thumbnails and metadata only"));
+    }
+    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let uri: axum::http::Uri = format!("/{rest}{query}").parse().map_err(|_| ApiError::bad_request("bad path"))?;
+    // A new request (not the old one's parts): the outer route's path
+    // parameters live in its extensions and would confuse the inner routes.
+    let (head, body) = request.into_parts();
+    let mut inner_request = Request::new(Body::new(body));
+    *inner_request.method_mut() = head.method;
+    *inner_request.uri_mut() = uri;
+    *inner_request.headers_mut() = head.headers;
+    let inner = s.film_reads.get_or_init(|| crate::film_reads(s.clone())).clone();
+    let mut response = inner.oneshot(inner_request).await.unwrap_or_else(|e| match e {});
+    // A film's images are private to its session.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_phones_are_masked() {
+        assert_eq!(mask_person_name("Chen^JianGuo=陈^建国"), "陈*国");
+        assert_eq!(mask_person_name("Li^Na=李^娜"), "李*");
+        assert_eq!(mask_person_name("Chen^JianGuo"), "Chen J.");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("123"), "***");
+    }
+
+    #[test]
+    fn tokens_are_random_and_long_enough() {
+        let a = random_token(18);
+        let b = random_token(18);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24, "144 bits in URL-safe base64");
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(token_hash(&a), a);
+    }
+
+    #[test]
+    fn answers_normalise_before_hashing() {
+        assert_eq!(normalise_answer("birth_date", "1975-03-02"), "19750302");
+        assert_eq!(normalise_answer("id_suffix", "11010519491231002x"), "002X");
+        assert_eq!(normalise_answer("phone_suffix", "138 1234 5678"), "5678");
+        assert_eq!(normalise_answer("phone_suffix", "12"), "");
+    }
+
+    #[test]
+    fn qr_code_is_a_png() {
+        let (svg, png_bytes) = qr("http://127.0.0.1:8042/f#abcdefghijklmnopqrstuvwx").unwrap();
+        assert!(svg.contains("<svg"));
+        assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
+    }
+}

@@ -1,0 +1,362 @@
+//! Cloud films: share links to studies, their verified sessions and the
+//! record of everything that happened to them.
+//!
+//! The index stores only digests of link tokens, session tokens and
+//! verification answers (the HTTP layer makes and hashes them); nothing
+//! here can open a film. Events are append-only rows numbered in order
+//! (`seq`), the shape the tamper-evident ledger will chain.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{Index, Result};
+
+/// A film as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Film {
+    /// Public, random, non-secret name of the film (API paths, events).
+    pub film_id: String,
+    #[serde(skip)]
+    pub token_hash: String,
+    /// The film this one was shared from ('' for a film made by staff).
+    pub parent_film_id: String,
+    /// `patient` (the patient's own film) or `share` (to a third party).
+    pub kind: String,
+    /// Study Instance UIDs the film shows.
+    pub studies: Vec<String>,
+    pub issuer: String,
+    pub patient_id: String,
+    pub created_by: String,
+    pub recipient: String,
+    pub purpose: String,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+    pub max_views: Option<i64>,
+    pub views: i64,
+    pub download: bool,
+    /// `birth_date`, `phone_suffix`, `id_suffix` or `sms`.
+    pub verify_method: String,
+    #[serde(skip)]
+    pub verify_hash: String,
+    /// Masked phone number an SMS code goes to ('' otherwise).
+    pub verify_hint: String,
+    #[serde(skip)]
+    pub code_expires_ms: Option<i64>,
+    #[serde(skip)]
+    pub code_sent_ms: Option<i64>,
+    pub failed_attempts: i64,
+    pub locked_at_ms: Option<i64>,
+}
+
+/// One thing that happened to a film.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilmEvent {
+    pub seq: i64,
+    pub film_id: String,
+    pub studies: Vec<String>,
+    pub at_ms: i64,
+    /// Who: `staff:<name>`, `api`, `patient`, `doctor:<name>`, `client`.
+    pub actor: String,
+    /// `created`, `opened`, `verify`, `code-sent`, `viewed`, `downloaded`,
+    /// `shared`, `imported`, `revoked`, `unlocked`, `locked`.
+    pub event: String,
+    /// Client address.
+    pub client: String,
+    /// `ok`, `failed`, `refused`.
+    pub result: String,
+    pub detail: String,
+}
+
+/// Outcome of recording a failed verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub failed: i64,
+    pub locked: bool,
+}
+
+const FILM_COLUMNS: &str = "film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose, \
+     created_at_ms, expires_at_ms, revoked_at_ms, max_views, views, download, verify_method, verify_hash, verify_hint, \
+     code_expires_ms, code_sent_ms, failed_attempts, locked_at_ms";
+
+fn split(list: &str) -> Vec<String> {
+    list.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+fn film_of(row: &AnyRow) -> Result<Film> {
+    Ok(Film {
+        film_id: row.try_get(0)?,
+        token_hash: row.try_get(1)?,
+        parent_film_id: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        studies: split(&row.try_get::<String, _>(4)?),
+        issuer: row.try_get(5)?,
+        patient_id: row.try_get(6)?,
+        created_by: row.try_get(7)?,
+        recipient: row.try_get(8)?,
+        purpose: row.try_get(9)?,
+        created_at_ms: row.try_get(10)?,
+        expires_at_ms: row.try_get(11)?,
+        revoked_at_ms: row.try_get(12)?,
+        max_views: row.try_get(13)?,
+        views: row.try_get(14)?,
+        download: row.try_get::<i64, _>(15)? != 0,
+        verify_method: row.try_get(16)?,
+        verify_hash: row.try_get(17)?,
+        verify_hint: row.try_get(18)?,
+        code_expires_ms: row.try_get(19)?,
+        code_sent_ms: row.try_get(20)?,
+        failed_attempts: row.try_get::<i64, _>(21)?,
+        locked_at_ms: row.try_get(22)?,
+    })
+}
+
+impl Index {
+    /// Store a new film and its `created` event in one transaction.
+    pub async fn create_film(&self, film: &Film, event: &FilmEvent) -> Result<()> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO films (film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose,
+                 created_at_ms, expires_at_ms, max_views, download, verify_method, verify_hash, verify_hint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(film.film_id.as_str())
+        .bind(film.token_hash.as_str())
+        .bind(film.parent_film_id.as_str())
+        .bind(film.kind.as_str())
+        .bind(film.studies.join(","))
+        .bind(film.issuer.as_str())
+        .bind(film.patient_id.as_str())
+        .bind(film.created_by.as_str())
+        .bind(film.recipient.as_str())
+        .bind(film.purpose.as_str())
+        .bind(film.created_at_ms)
+        .bind(film.expires_at_ms)
+        .bind(film.max_views)
+        .bind(film.download as i64)
+        .bind(film.verify_method.as_str())
+        .bind(film.verify_hash.as_str())
+        .bind(film.verify_hint.as_str())
+        .execute(&mut *tx)
+        .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The film whose link token hashes to `token_hash`.
+    pub async fn film_by_token(&self, token_hash: &str) -> Result<Option<Film>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE token_hash = $1")))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(film_of).transpose()
+    }
+
+    /// The film named `film_id`.
+    pub async fn film(&self, film_id: &str) -> Result<Option<Film>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE film_id = $1")))
+            .bind(film_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(film_of).transpose()
+    }
+
+    /// Films shared onward from `film_id`.
+    pub async fn films_shared_from(&self, film_id: &str) -> Result<Vec<Film>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE parent_film_id = $1 ORDER BY id")))
+            .bind(film_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(film_of).collect()
+    }
+
+    /// Count a failed verification; at `limit` failures the film locks.
+    pub async fn film_verification_failed(&self, film_id: &str, limit: i64, now_ms: i64, event: &FilmEvent) -> Result<Attempts> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        sqlx::query("UPDATE films SET failed_attempts = failed_attempts + 1 WHERE film_id = $1")
+            .bind(film_id)
+            .execute(&mut *tx)
+            .await?;
+        let failed: i64 = sqlx::query_scalar("SELECT failed_attempts FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
+        let locked = failed >= limit;
+        insert_event(&mut tx, event).await?;
+        if locked {
+            let done = sqlx::query("UPDATE films SET locked_at_ms = $2 WHERE film_id = $1 AND locked_at_ms IS NULL")
+                .bind(film_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                let lock = FilmEvent { event: "locked".into(), result: "ok".into(), detail: format!("{failed} failed verifications"), ..event.clone() };
+                insert_event(&mut tx, &lock).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(Attempts { failed, locked })
+    }
+
+    /// A passed verification: reset the failure count, count a view (unless
+    /// the film has used up its views: then false and nothing changes) and
+    /// store the session.
+    pub async fn film_verified(&self, film_id: &str, session_hash: &str, now_ms: i64, session_expires_ms: i64, event: &FilmEvent) -> Result<bool> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        let done = sqlx::query(
+            "UPDATE films SET failed_attempts = 0, views = views + 1, code_expires_ms = NULL
+             WHERE film_id = $1 AND (max_views IS NULL OR views < max_views)",
+        )
+        .bind(film_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO film_sessions (session_hash, film_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(session_hash)
+            .bind(film_id)
+            .bind(now_ms)
+            .bind(session_expires_ms)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM film_sessions WHERE expires_at_ms < $1").bind(now_ms).execute(&mut *tx).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The film of a live session.
+    pub async fn film_of_session(&self, session_hash: &str, now_ms: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT film_id FROM film_sessions WHERE session_hash = $1 AND expires_at_ms > $2")
+            .bind(session_hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Store the digest of a new SMS code.
+    pub async fn set_film_code(&self, film_id: &str, code_hash: &str, now_ms: i64, expires_ms: i64, event: &FilmEvent) -> Result<()> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        sqlx::query("UPDATE films SET verify_hash = $2, code_sent_ms = $3, code_expires_ms = $4 WHERE film_id = $1")
+            .bind(film_id)
+            .bind(code_hash)
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoke a film, every film shared from it, and their sessions.
+    /// Returns the films revoked now (none when all already were).
+    pub async fn revoke_film(&self, film_id: &str, now_ms: i64, event: &FilmEvent) -> Result<Vec<String>> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        let mut revoked = Vec::new();
+        let mut todo = vec![film_id.to_string()];
+        while let Some(id) = todo.pop() {
+            let done = sqlx::query("UPDATE films SET revoked_at_ms = $2 WHERE film_id = $1 AND revoked_at_ms IS NULL")
+                .bind(id.as_str())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM film_sessions WHERE film_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+            let children: Vec<String> = sqlx::query_scalar("SELECT film_id FROM films WHERE parent_film_id = $1")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+            todo.extend(children);
+            if done.rows_affected() > 0 {
+                insert_event(&mut tx, &FilmEvent { film_id: id.clone(), ..event.clone() }).await?;
+                revoked.push(id);
+            }
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Unlock a film locked by failed verifications.
+    pub async fn unlock_film(&self, film_id: &str, event: &FilmEvent) -> Result<bool> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        let done = sqlx::query("UPDATE films SET locked_at_ms = NULL, failed_attempts = 0 WHERE film_id = $1")
+            .bind(film_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Record an event.
+    pub async fn record_film_event(&self, event: &FilmEvent) -> Result<()> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        insert_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Failed verifications from `client` since `since_ms`, over all films.
+    pub async fn failed_verifications_from(&self, client: &str, since_ms: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM film_events WHERE client = $1 AND event = 'verify' AND result = 'failed' AND at_ms >= $2")
+            .bind(client)
+            .bind(since_ms)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Events of a film, oldest first.
+    pub async fn film_events(&self, film_id: &str) -> Result<Vec<FilmEvent>> {
+        let rows = sqlx::query("SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events WHERE film_id = $1 ORDER BY seq")
+            .bind(film_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_of).collect()
+    }
+
+    /// Events of every film that shows `study`, oldest first.
+    pub async fn film_events_of_study(&self, study: &str) -> Result<Vec<FilmEvent>> {
+        // Study lists are comma-separated UIDs: match whole values.
+        let rows = sqlx::query(
+            "SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events
+             WHERE studies = $1 OR studies LIKE $2 OR studies LIKE $3 OR studies LIKE $4 ORDER BY seq",
+        )
+        .bind(study)
+        .bind(format!("{study},%"))
+        .bind(format!("%,{study}"))
+        .bind(format!("%,{study},%"))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_of).collect()
+    }
+}
+
+fn event_of(row: &AnyRow) -> Result<FilmEvent> {
+    Ok(FilmEvent {
+        seq: row.try_get(0)?,
+        film_id: row.try_get(1)?,
+        studies: split(&row.try_get::<String, _>(2)?),
+        at_ms: row.try_get(3)?,
+        actor: row.try_get(4)?,
+        event: row.try_get(5)?,
+        client: row.try_get(6)?,
+        result: row.try_get(7)?,
+        detail: row.try_get(8)?,
+    })
+}
+
+async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, e: &FilmEvent) -> Result<()> {
+    sqlx::query("INSERT INTO film_events (film_id, studies, at_ms, actor, event, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(e.film_id.as_str())
+        .bind(e.studies.join(","))
+        .bind(e.at_ms)
+        .bind(e.actor.as_str())
+        .bind(e.event.as_str())
+        .bind(e.client.as_str())
+        .bind(e.result.as_str())
+        .bind(e.detail.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

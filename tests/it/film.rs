@@ -1,0 +1,256 @@
+//! Cloud films over HTTP against the real server: the management API with
+//! its API token, verification with lockout, sessions scoped to one film,
+//! revocation and expiry, events, and secrets kept out of the log and the
+//! database.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+const API_TOKEN: &str = "film-api-token-9d1e44";
+/// The generator's birth date for seed 21, patient 0.
+const BIRTH_DATE: &str = "1961-01-15";
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    /// The `yy_film=…` pair of the Set-Cookie header, and its attributes.
+    fn cookie(&self) -> (String, String) {
+        let line = self.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a Set-Cookie header");
+        let value = line.split_once(':').unwrap().1.trim();
+        let (pair, attributes) = value.split_once(';').unwrap();
+        (pair.to_string(), attributes.to_string())
+    }
+}
+
+/// One HTTP/1.1 request on loopback (Connection: close).
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !body.is_empty() {
+        head.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an HTTP response");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Reply { status, headers, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = usize::from_str_radix(std::str::from_utf8(&raw[..line_end]).unwrap().split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+        raw = &raw[line_end + 2 + size + 2..];
+    }
+}
+
+fn api(port: u16, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    request(port, method, path, &[("Authorization", &format!("Bearer {API_TOKEN}"))], body)
+}
+
+fn study_uids(port: u16) -> Vec<String> {
+    let (status, body) = http_get(port, "/dicom-web/studies?PatientID=FILM-1&includefield=StudyDate").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let studies: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let mut uids: Vec<(String, String)> = studies
+        .iter()
+        .map(|s| (s["00080020"]["Value"][0].as_str().unwrap().to_string(), s["0020000D"]["Value"][0].as_str().unwrap().to_string()))
+        .collect();
+    uids.sort();
+    uids.into_iter().rev().map(|(_, uid)| uid).collect()
+}
+
+fn token_of(url: &str) -> String {
+    let (base, token) = url.split_once("/f#").unwrap_or_else(|| panic!("a film link is …/f#token, got {url}"));
+    assert!(base.starts_with("http://127.0.0.1:"), "{url}");
+    token.to_string()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 6, 64, 21, &["--studies-per-patient", "2", "--patient-id", "FILM-1", "--patient-name", "Chen^JianGuo=陈^建国", "--charset", "ISO_IR 192", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let log = tmp.path().join("server.log");
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let server = Server::start_with_log(&data, Some(&config), Some(&log));
+    let port = server.http_port;
+    let index_url = tokio::runtime::Runtime::new().unwrap().block_on(async { server.index().await.url().to_string() });
+    let studies = study_uids(port);
+    assert_eq!(studies.len(), 2);
+    let (current, prior) = (&studies[0], &studies[1]);
+
+    // The management API wants its token.
+    let create = json!({"study": current, "include_priors": true, "created_by": "dr-wang"});
+    assert_eq!(request(port, "POST", "/api/films", &[], Some(&create)).status, 401);
+    assert_eq!(request(port, "POST", "/api/films", &[("Authorization", "Bearer wrong")], Some(&create)).status, 401);
+    let made = api(port, "POST", "/api/films", Some(&create));
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    let made = made.json();
+    let film_id = made["film"]["film_id"].as_str().unwrap().to_string();
+    let token = token_of(made["url"].as_str().unwrap());
+    assert!(token.len() >= 22, "at least 128 bits: {token}");
+    assert_eq!(made["film"]["studies"], json!([current, prior]), "priors of the same patient are included");
+    assert!(made["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(!made["film"].to_string().contains(&token));
+
+    // A share to a third party: 72 h by default, never beyond 30 days.
+    let share = api(port, "POST", "/api/films", Some(&json!({"study": current, "kind": "share", "recipient": "dr-li"}))).json();
+    let hours = (share["film"]["expires_at_ms"].as_i64().unwrap() - share["film"]["created_at_ms"].as_i64().unwrap()) / 3_600_000;
+    assert_eq!(hours, 72);
+    let too_long = api(port, "POST", "/api/films", Some(&json!({"study": current, "kind": "share", "expires_hours": 24 * 31})));
+    assert_eq!(too_long.status, 400);
+    let share_token = token_of(share["url"].as_str().unwrap());
+    let share_id = share["film"]["film_id"].as_str().unwrap().to_string();
+
+    // Opening says how to verify; an unknown token is a plain 404.
+    let opened = request(port, "POST", "/api/film/open", &[], Some(&json!({"token": token})));
+    assert_eq!(opened.status, 200);
+    assert_eq!(opened.json()["verify_method"], "birth_date");
+    assert_eq!(request(port, "POST", "/api/film/open", &[], Some(&json!({"token": "A".repeat(24)}))).status, 404);
+
+    // Without a session nothing of the film is served.
+    assert_eq!(http_get(port, &format!("/api/film/{film_id}/info")).unwrap().0, 401);
+    let thumb_path = |film: &str, study: &str| format!("/api/film/{film}/dicom-web/studies/{study}/thumbnail");
+    assert_eq!(http_get(port, &thumb_path(&film_id, current)).unwrap().0, 401);
+
+    // A wrong answer says how many attempts are left; the right one opens a session.
+    let wrong = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": "1970-01-01"})));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["attempts_left"], 4);
+    let right = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
+    assert_eq!(right.status, 200, "{}", String::from_utf8_lossy(&right.body));
+    let (cookie, attributes) = right.cookie();
+    assert!(attributes.contains(&format!("Path=/api/film/{film_id}")) && attributes.contains("HttpOnly") && attributes.contains("SameSite=Strict"), "{attributes}");
+    let session = cookie.split_once('=').unwrap().1.to_string();
+    let with_cookie = [("Cookie", cookie.as_str())];
+
+    let info = request(port, "GET", &format!("/api/film/{film_id}/info"), &with_cookie, None);
+    assert_eq!(info.status, 200);
+    let info = info.json();
+    assert_eq!(info["patient"]["name"], "陈*国", "the name is masked");
+    assert!(!info.to_string().contains("建国") && !info.to_string().contains("JianGuo"));
+    assert_eq!(info["studies"].as_array().unwrap().len(), 2);
+    let series = &info["studies"][0]["series"][0];
+    let thumb = request(port, "GET", series["thumbnail"].as_str().unwrap(), &[("Cookie", &cookie), ("Accept", "image/jpeg")], None);
+    assert_eq!(thumb.status, 200, "{}\n{}", thumb.headers, String::from_utf8_lossy(&thumb.body));
+    assert_eq!(&thumb.body[..2], b"\xff\xd8", "a JPEG thumbnail");
+    // Inside the film: only its studies, and only images and metadata.
+    let series_uid = series["uid"].as_str().unwrap();
+    let meta = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}/metadata"), &with_cookie, None);
+    assert_eq!(meta.status, 200);
+    let original = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}"), &with_cookie, None);
+    assert_eq!(original.status, 403, "originals come through the download, not WADO-RS");
+
+    // Another film's session opens nothing of this film, and this one nothing of that.
+    let share_right = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": share_token, "answer": "19610115"})));
+    assert_eq!(share_right.status, 200);
+    let (share_cookie, _) = share_right.cookie();
+    assert_eq!(request(port, "GET", &format!("/api/film/{film_id}/info"), &[("Cookie", &share_cookie)], None).status, 401);
+    assert_eq!(request(port, "GET", &thumb_path(&share_id, prior), &[("Cookie", &share_cookie)], None).status, 403, "the prior is not in the share");
+    assert_eq!(request(port, "GET", &thumb_path(&share_id, current), &[("Cookie", &cookie)], None).status, 401);
+
+    // Five wrong answers lock the film, even against the right one.
+    let locked_film = api(port, "POST", "/api/films", Some(&json!({"study": current}))).json();
+    let locked_token = token_of(locked_film["url"].as_str().unwrap());
+    let locked_id = locked_film["film"]["film_id"].as_str().unwrap().to_string();
+    let statuses: Vec<u16> = (0..5)
+        .map(|i| request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": format!("1980010{i}")}))).status)
+        .collect();
+    assert_eq!(statuses, [401, 401, 401, 401, 423]);
+    let refused = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": BIRTH_DATE})));
+    assert_eq!(refused.status, 423);
+    assert!(String::from_utf8_lossy(&refused.body).contains("locked"));
+    assert_eq!(api(port, "POST", &format!("/api/films/{locked_id}/unlock"), None).status, 204);
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": BIRTH_DATE}))).status, 200);
+
+    // View limits: a film for one view opens once.
+    let once = api(port, "POST", "/api/films", Some(&json!({"study": current, "max_views": 1}))).json();
+    let once_token = token_of(once["url"].as_str().unwrap());
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": once_token, "answer": BIRTH_DATE}))).status, 200);
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": once_token, "answer": BIRTH_DATE}))).status, 410);
+
+    // Revoked: a clear refusal everywhere, the live session included.
+    let revoked = api(port, "POST", &format!("/api/films/{film_id}/revoke"), None);
+    assert_eq!(revoked.status, 200);
+    let gone = request(port, "POST", "/api/film/open", &[], Some(&json!({"token": token})));
+    assert_eq!(gone.status, 410);
+    assert!(String::from_utf8_lossy(&gone.body).contains("withdrawn"));
+    assert_eq!(request(port, "GET", &format!("/api/film/{film_id}/info"), &with_cookie, None).status, 401);
+    assert_eq!(request(port, "GET", &thumb_path(&film_id, current), &with_cookie, None).status, 401);
+
+    // Every step is an event, per film and per study.
+    let events = api(port, "GET", &format!("/api/films/{film_id}/events"), None).json();
+    let seen: Vec<(String, String)> = events.as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().into(), e["result"].as_str().unwrap().into())).collect();
+    for expected in [("created", "ok"), ("opened", "ok"), ("verify", "failed"), ("verify", "ok"), ("viewed", "ok"), ("revoked", "ok"), ("opened", "refused")] {
+        assert!(seen.contains(&(expected.0.into(), expected.1.into())), "{expected:?} missing from {seen:?}");
+    }
+    assert_eq!(events[0]["actor"], "staff:dr-wang");
+    assert!(events.as_array().unwrap().iter().all(|e| e["client"] == "127.0.0.1"));
+    let of_prior = api(port, "GET", &format!("/api/studies/{prior}/film-events"), None).json();
+    assert!(of_prior.as_array().unwrap().iter().any(|e| e["film_id"] == film_id.as_str()));
+    assert!(of_prior.as_array().unwrap().iter().all(|e| e["film_id"] != share_id.as_str()), "the share does not show the prior");
+
+    // No link token, session token or API token in the log or the index.
+    drop(server);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.len() > 100, "the server logged at debug level: {log_text}");
+    let stored = index_bytes_after(&data, &index_url);
+    for secret in [token.as_str(), share_token.as_str(), locked_token.as_str(), session.as_str(), API_TOKEN] {
+        assert!(!log_text.contains(secret), "a secret is in the log");
+        assert!(!contains(&stored, secret), "a secret is in the index in clear");
+    }
+}
+
+/// Every byte the index holds: its SQLite files, or a dump of the database.
+fn index_bytes_after(data: &Path, index_url: &str) -> Vec<u8> {
+    if distributed_backend() {
+        let out = std::process::Command::new("pg_dump").arg(index_url).output().expect("pg_dump (postgresql-client)");
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+        return out.stdout;
+    }
+    let all: Vec<u8> = files_under(data)
+        .iter()
+        .filter(|f| f.file_name().unwrap().to_string_lossy().contains("index"))
+        .flat_map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(!all.is_empty(), "no index files under {}", data.display());
+    all
+}
