@@ -194,8 +194,12 @@ mod tests {
         c.index_url = "postgres://yunying:pg-pass-123@db.example:5432/yunying".into();
         c.store.kind = yunying_store::StoreKind::S3;
         c.store.s3.secret_access_key = "s3-secret-456".into();
+        c.http.bearer_token = Some("bearer-secret-789".into());
+        c.http.api_token = Some("api-secret-012".into());
         let shown = c.to_toml();
-        assert!(!shown.contains("pg-pass-123") && !shown.contains("s3-secret-456"), "{shown}");
+        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");
     }
 
