@@ -227,7 +227,8 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("YUNYING_LOG").unwrap_or_else(|_| EnvFilter::new("info,jpeg2k=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
 }
 
 async fn open_archive(config: &Config) -> anyhow::Result<Archive> {

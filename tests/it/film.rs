@@ -207,6 +207,19 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": once_token, "answer": BIRTH_DATE}))).status, 200);
     assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": once_token, "answer": BIRTH_DATE}))).status, 410);
 
+    // SMS: the embedded sender writes the code to the log; one code a minute.
+    let sms = api(port, "POST", "/api/films", Some(&json!({"study": current, "verify": "sms", "verify_value": "138 1234 5678"}))).json();
+    assert_eq!(sms["film"]["verify_hint"], "138****5678");
+    let sms_token = token_of(sms["url"].as_str().unwrap());
+    let sms_id = sms["film"]["film_id"].as_str().unwrap().to_string();
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": sms_token, "answer": "000000"}))).status, 401, "no code sent yet");
+    let sent = request(port, "POST", "/api/film/code", &[], Some(&json!({"token": sms_token})));
+    assert_eq!(sent.status, 200);
+    assert_eq!(sent.json()["sent_to"], "138****5678");
+    assert_eq!(request(port, "POST", "/api/film/code", &[], Some(&json!({"token": sms_token}))).status, 429);
+    let code = sms_code_in_log(&log, &sms_id);
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": sms_token, "answer": code}))).status, 200);
+
     // Revoked: a clear refusal everywhere, the live session included.
     let revoked = api(port, "POST", &format!("/api/films/{film_id}/revoke"), None);
     assert_eq!(revoked.status, 200);
@@ -253,4 +266,14 @@ fn index_bytes_after(data: &Path, index_url: &str) -> Vec<u8> {
         .collect();
     assert!(!all.is_empty(), "no index files under {}", data.display());
     all
+}
+
+/// The SMS code the embedded sender logged for `film`.
+fn sms_code_in_log(log: &Path, film: &str) -> String {
+    let text = std::fs::read_to_string(log).unwrap();
+    let line = text.lines().rev().find(|l| l.contains("SMS verification code") && l.contains(film)).expect("the code in the log");
+    let after = line.split("code=").nth(1).expect("a code= field");
+    let code: String = after.trim_start_matches('"').chars().take_while(char::is_ascii_digit).collect();
+    assert_eq!(code.len(), 6, "{line}");
+    code
 }
