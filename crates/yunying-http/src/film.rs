@@ -142,12 +142,7 @@ fn require_api_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
     let Some(expected) = state.config.api_token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the film API is disabled: set http.api_token (or YUNYING_API_TOKEN)"));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .unwrap_or("");
-    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes()) {
+    if crate::bearer_matches(headers, expected) {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid API token"))
@@ -459,6 +454,11 @@ fn closed(film: &Film, now: i64) -> Option<ApiError> {
     None
 }
 
+/// Why a film cannot be opened or verified now: closed, or locked.
+fn refusal(film: &Film, now: i64) -> Option<ApiError> {
+    closed(film, now).or_else(|| film.locked_at_ms.map(|_| locked_error()))
+}
+
 fn locked_error() -> ApiError {
     ApiError::new(StatusCode::LOCKED, "too many wrong answers: this film is locked; ask the hospital to unlock it / 验证失败次数过多，胶片已锁定，请联系医院解锁")
 }
@@ -482,10 +482,10 @@ async fn open(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAd
     let client = peer.ip().to_string();
     let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
-    let refusal = closed(&film, now).or_else(|| film.locked_at_ms.map(|_| locked_error()));
-    let result = if refusal.is_some() { "refused" } else { "ok" };
+    let refused = refusal(&film, now);
+    let result = if refused.is_some() { "refused" } else { "ok" };
     s.archive.index().record_film_event(&event(&film, "client", "opened", &client, result, "")).await.map_err(index_error)?;
-    if let Some(e) = refusal {
+    if let Some(e) = refused {
         return Err(e);
     }
     let institution = studies_matching(&s, vec![(0x0020_000D, film.studies[0].clone())])
@@ -509,11 +509,8 @@ async fn send_code(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<Soc
     let client = peer.ip().to_string();
     let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
-    if let Some(e) = closed(&film, now) {
+    if let Some(e) = refusal(&film, now) {
         return Err(e);
-    }
-    if film.locked_at_ms.is_some() {
-        return Err(locked_error());
     }
     if film.verify_method != "sms" {
         return Err(ApiError::bad_request("this film is not verified by SMS"));
@@ -552,13 +549,10 @@ async fn verify(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<Socket
         ));
     }
     let film = film_of_token(&s, &body.token, &client).await?;
-    if let Some(e) = closed(&film, now) {
-        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "closed")).await.map_err(index_error)?;
+    if let Some(e) = refusal(&film, now) {
+        let why = if closed(&film, now).is_some() { "closed" } else { "locked" };
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", why)).await.map_err(index_error)?;
         return Err(e);
-    }
-    if film.locked_at_ms.is_some() {
-        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "locked")).await.map_err(index_error)?;
-        return Err(locked_error());
     }
     let answer = normalise_answer(&film.verify_method, body.answer.as_deref().unwrap_or(""));
     let code_live = film.verify_method != "sms" || film.code_expires_ms.is_some_and(|t| t > now);

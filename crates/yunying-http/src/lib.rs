@@ -105,9 +105,14 @@ pub(crate) struct AppState {
     pub film_reads: Arc<std::sync::OnceLock<Router>>,
 }
 
+/// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
+fn dicomweb_reads() -> Router<AppState> {
+    Router::new().merge(qido::routes()).merge(wado::routes()).merge(rendered::routes())
+}
+
 /// DICOMweb reads without the bearer token check, for film sessions.
 pub(crate) fn film_reads(state: AppState) -> Router {
-    Router::new().merge(qido::routes()).merge(wado::routes()).merge(rendered::routes()).with_state(state)
+    dicomweb_reads().with_state(state)
 }
 
 /// All routes of the HTTP API.
@@ -118,10 +123,7 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default() };
-    let dicomweb = Router::new()
-        .merge(qido::routes())
-        .merge(wado::routes())
-        .merge(rendered::routes())
+    let dicomweb = dicomweb_reads()
         .merge(stow::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let cors = CorsLayer::new()
@@ -179,24 +181,28 @@ pub async fn serve(
 }
 
 /// With a configured token, every DICOMweb request must carry it as
-/// `Authorization: Bearer …`. Compared by digest, so timing says nothing
-/// about the token.
+/// `Authorization: Bearer …`.
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = state.config.bearer_token.as_deref().filter(|t| !t.is_empty()) else {
         return next.run(request).await;
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .unwrap_or("");
-    if Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes()) {
+    if bearer_matches(request.headers(), expected) {
         return next.run(request).await;
     }
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token").into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yunying\""));
     response
+}
+
+/// Whether `Authorization: Bearer …` carries `expected`. Compared by
+/// digest, so timing says nothing about the token.
+pub(crate) fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .unwrap_or("");
+    Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes())
 }
 
 #[derive(Serialize)]

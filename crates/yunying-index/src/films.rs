@@ -146,29 +146,21 @@ impl Index {
 
     /// The film whose link token hashes to `token_hash`.
     pub async fn film_by_token(&self, token_hash: &str) -> Result<Option<Film>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE token_hash = $1")))
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(film_of).transpose()
+        self.film_where("token_hash", token_hash).await
     }
 
     /// The film named `film_id`.
     pub async fn film(&self, film_id: &str) -> Result<Option<Film>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE film_id = $1")))
-            .bind(film_id)
+        self.film_where("film_id", film_id).await
+    }
+
+    /// The film whose unique `column` holds `value`.
+    async fn film_where(&self, column: &'static str, value: &str) -> Result<Option<Film>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE {column} = $1")))
+            .bind(value)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(film_of).transpose()
-    }
-
-    /// Films shared onward from `film_id`.
-    pub async fn films_shared_from(&self, film_id: &str) -> Result<Vec<Film>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE parent_film_id = $1 ORDER BY id")))
-            .bind(film_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(film_of).collect()
     }
 
     /// Count a failed verification; at `limit` failures the film locks.
