@@ -10,7 +10,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 stamp=dist/.built
-if [ -f "$stamp" ] && [ -z "$(find index.html vite.config.ts tsconfig.json package-lock.json src -newer "$stamp" -print -quit)" ]; then
+if [ -f "$stamp" ] && [ -z "$(find index.html film.html vite.config.ts tsconfig.json package-lock.json src -newer "$stamp" -print -quit)" ]; then
   exit 0
 fi
 echo "== building the viewer"

@@ -110,6 +110,7 @@ impl Config {
         if let Ok(token) = std::env::var("YUNYING_API_TOKEN") {
             config.http.api_token = Some(token).filter(|t| !t.is_empty());
         }
+        config.http.film.calling_aet = config.dicom.aet.clone();
         config.validate()?;
         Ok(config)
     }

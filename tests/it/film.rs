@@ -277,3 +277,36 @@ fn sms_code_in_log(log: &Path, film: &str) -> String {
     assert_eq!(code.len(), 6, "{line}");
     code
 }
+
+/// After verification: the uploaded report, the streamed ZIP with its
+/// DICOMDIR (dcmdump, pydicom), a film without download, the patient's
+/// share to a doctor as a consent, and the doctor's import into a DCMTK
+/// storescp and into Orthanc, byte for byte (tests/py/film_flows.py).
+#[test]
+fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
+    assert!(Path::new("/usr/sbin/Orthanc").exists(), "Orthanc missing: run scripts/test.sh, which installs it");
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 8, 64, 21, &["--patient-id", "FILM-1", "--patient-name", "Chen^JianGuo=陈^建国", "--charset", "ISO_IR 192", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let (storescp, orthanc_dicom, orthanc_http) = (free_port(), free_port(), free_port());
+    run(cli(&data).args(["ae", "add", "STORESCP", "127.0.0.1", &storescp.to_string()]));
+    run(cli(&data).args(["ae", "add", "ORTHANC", "127.0.0.1", &orthanc_dicom.to_string()]));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let server = Server::start(&data, Some(&config));
+    let study = study_uids(server.http_port).remove(0);
+    let out = python()
+        .arg(format!("{ROOT}/tests/py/film_flows.py"))
+        .args(["--url", &format!("http://127.0.0.1:{}", server.http_port), "--api-token", API_TOKEN, "--study", &study, "--birth-date", BIRTH_DATE])
+        .arg("--sources")
+        .arg(&src)
+        .arg("--workdir")
+        .arg(tmp.path().join("work"))
+        .args(["--storescp-port", &storescp.to_string(), "--orthanc-dicom-port", &orthanc_dicom.to_string(), "--orthanc-http-port", &orthanc_http.to_string()])
+        .output()
+        .unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "film flows failed:\n{report}");
+    eprintln!("{report}");
+}

@@ -114,3 +114,36 @@ fn viewer_reads_orthanc_dicomweb() {
         ("VIEWER_SLICES", "60".into()),
     ]);
 }
+
+/// The cloud film page on a phone (viewer/tests/film.test.mjs): a film
+/// made through the API, verification failed then passed, the first image
+/// in the dataset's window, scrolling, the lung preset, the report, the
+/// ZIP's DICOMDIR, lockout after five wrong answers, and revoked and
+/// expired links.
+#[test]
+fn film_page_on_a_phone() {
+    let dist = viewer_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // Seed 21: the patient's birth date is 1961-01-15.
+    gen_ct_with(&src, 30, 256, 21, &["--patient-id", "FILM-PAGE", "--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let token = "film-page-api-token-31c2";
+    let config = format!("[http]\nviewer_dir = {dist:?}\napi_token = {token:?}\n");
+    let server = Server::start(&data, Some(&config));
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let counts = wait_for_jobs(&server.index().await, std::time::Duration::from_secs(300)).await;
+        assert_eq!(counts.parked, 0, "{counts:?}");
+    });
+    let (status, body) = http_get(server.http_port, "/dicom-web/studies?PatientID=FILM-PAGE").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let studies: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let study = studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+    node_test("film.test.mjs", &[
+        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
+        ("YUNYING_API_TOKEN", token.into()),
+        ("FILM_STUDY", study),
+        ("FILM_BIRTH_DATE", "1961-01-15".into()),
+    ]);
+}

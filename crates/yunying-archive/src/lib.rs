@@ -12,6 +12,7 @@
 //! Callers map [`IngestError`] to their protocol's status.
 
 mod config;
+pub mod dicomdir;
 mod error;
 mod ingest;
 pub mod maintenance;

@@ -20,6 +20,7 @@ mod dataset;
 mod find;
 mod operations;
 mod pdu;
+mod push;
 mod retrieve;
 mod service;
 
@@ -34,6 +35,7 @@ use tokio::sync::{watch, Semaphore};
 use yunying_archive::Archive;
 
 use association::{negotiate, Negotiated};
+pub use push::{push, Outcome};
 
 /// Settings of the DICOM service.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -492,7 +492,7 @@ impl MoveWorker {
 /// Presentation contexts for sending `instances`: per SOP class, one
 /// offering Explicit and Implicit VR Little Endian (the fallback, first so
 /// that it survives the 128-context limit), and one per stored syntax.
-fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
+pub(crate) fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
     let pairs: BTreeSet<(&str, &str)> =
         instances.iter().map(|d| (d.stored.sop_class_uid.as_str(), d.stored.transfer_syntax_uid.as_str())).collect();
     let classes: BTreeSet<&str> = pairs.iter().map(|(c, _)| *c).collect();

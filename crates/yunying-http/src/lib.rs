@@ -33,7 +33,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
 
 pub use error::ApiError;
-pub use film::{FilmConfig, LogSender, SmsSender};
+pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +103,8 @@ pub(crate) struct AppState {
     pub sms: Arc<dyn SmsSender>,
     /// The DICOMweb reads films forward to (built on first use).
     pub film_reads: Arc<std::sync::OnceLock<Router>>,
+    /// Imports of films into other hospitals' archives, by job id.
+    pub imports: film::Imports,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
@@ -122,7 +124,7 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
-    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default() };
+    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
     let dicomweb = dicomweb_reads()
         .merge(stow::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));

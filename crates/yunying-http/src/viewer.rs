@@ -42,7 +42,7 @@ async fn file(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Resu
     serve(&s, &path).await
 }
 
-async fn serve(s: &AppState, relative: &str) -> Result<Response, ApiError> {
+pub(crate) async fn serve(s: &AppState, relative: &str) -> Result<Response, ApiError> {
     let Some(root) = s.config.viewer_dir.as_deref() else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "the viewer is not installed: build viewer/ (npm run build) and set http.viewer_dir"));
     };

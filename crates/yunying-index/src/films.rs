@@ -47,6 +47,13 @@ pub struct Film {
     pub code_sent_ms: Option<i64>,
     pub failed_attempts: i64,
     pub locked_at_ms: Option<i64>,
+    /// Whether the film shows reports (the study's PDF and SR documents,
+    /// and `report_key`).
+    pub report: bool,
+    /// Object key of a report uploaded through the API ('' when none).
+    pub report_key: String,
+    /// Its media type (`application/pdf`, `text/plain`).
+    pub report_type: String,
 }
 
 /// One thing that happened to a film.
@@ -77,7 +84,7 @@ pub struct Attempts {
 
 const FILM_COLUMNS: &str = "film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose, \
      created_at_ms, expires_at_ms, revoked_at_ms, max_views, views, download, verify_method, verify_hash, verify_hint, \
-     code_expires_ms, code_sent_ms, failed_attempts, locked_at_ms";
+     code_expires_ms, code_sent_ms, failed_attempts, locked_at_ms, report, report_key, report_type";
 
 fn split(list: &str) -> Vec<String> {
     list.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
@@ -108,6 +115,9 @@ fn film_of(row: &AnyRow) -> Result<Film> {
         code_sent_ms: row.try_get(20)?,
         failed_attempts: row.try_get::<i64, _>(21)?,
         locked_at_ms: row.try_get(22)?,
+        report: row.try_get::<i64, _>(23)? != 0,
+        report_key: row.try_get(24)?,
+        report_type: row.try_get(25)?,
     })
 }
 
@@ -117,8 +127,8 @@ impl Index {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO films (film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose,
-                 created_at_ms, expires_at_ms, max_views, download, verify_method, verify_hash, verify_hint)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 created_at_ms, expires_at_ms, max_views, download, verify_method, verify_hash, verify_hint, report, report_key, report_type)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(film.film_id.as_str())
         .bind(film.token_hash.as_str())
@@ -137,6 +147,9 @@ impl Index {
         .bind(film.verify_method.as_str())
         .bind(film.verify_hash.as_str())
         .bind(film.verify_hint.as_str())
+        .bind(film.report as i64)
+        .bind(film.report_key.as_str())
+        .bind(film.report_type.as_str())
         .execute(&mut *tx)
         .await?;
         insert_event(&mut tx, event).await?;
@@ -265,6 +278,47 @@ impl Index {
         }
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Bring a film's end forward to `at_ms` (never later than it was), and
+    /// its shares' with it. False when it already ended by then.
+    pub async fn shorten_film(&self, film_id: &str, at_ms: i64, event: &FilmEvent) -> Result<bool> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        let done = sqlx::query("UPDATE films SET expires_at_ms = $2 WHERE (film_id = $1 OR parent_film_id = $1) AND expires_at_ms > $2")
+            .bind(film_id)
+            .bind(at_ms)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Films shared from `film_id`, oldest first.
+    pub async fn films_shared_from(&self, film_id: &str) -> Result<Vec<Film>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE parent_film_id = $1 ORDER BY created_at_ms, id")))
+            .bind(film_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(film_of).collect()
+    }
+
+    /// Attach an uploaded report (an object already stored) to a film.
+    pub async fn set_film_report(&self, film_id: &str, key: &str, media_type: &str, event: &FilmEvent) -> Result<bool> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        let done = sqlx::query("UPDATE films SET report_key = $2, report_type = $3 WHERE film_id = $1")
+            .bind(film_id)
+            .bind(key)
+            .bind(media_type)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            insert_event(&mut tx, event).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Unlock a film locked by failed verifications.

@@ -240,6 +240,13 @@ CREATE TABLE film_events (
 CREATE INDEX film_events_film ON film_events (film_id, seq);
 CREATE INDEX film_events_client ON film_events (client, event, at_ms)
 "#,
+    // 6: reports on films: whether the study's own (PDF, SR) are shown, and
+    // one uploaded through the API.
+    r#"
+ALTER TABLE films ADD COLUMN report {bigint} NOT NULL DEFAULT 1;
+ALTER TABLE films ADD COLUMN report_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE films ADD COLUMN report_type TEXT NOT NULL DEFAULT ''
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

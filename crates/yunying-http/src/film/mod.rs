@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,12 @@ use yunying_index::{Film, FilmEvent};
 
 use crate::error::ApiError;
 use crate::AppState;
+
+mod download;
+mod import;
+pub(crate) use import::Imports;
+mod report;
+mod share;
 
 /// Policy for cloud films (`[http.film]`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +62,28 @@ pub struct FilmConfig {
     /// Lifetime of an SMS code, in minutes; least time between two codes, in seconds.
     pub code_minutes: u64,
     pub code_interval_seconds: u64,
+    /// DICOMweb endpoints films can be imported into by STOW-RS (DICOM
+    /// destinations are the AE registry: `yunying ae add`).
+    pub stow_destinations: Vec<StowDestination>,
+    /// Our AE title on imports by C-STORE: the DICOM service's (`dicom.aet`),
+    /// set by the binary.
+    #[serde(skip)]
+    pub calling_aet: String,
+}
+
+/// A hospital's STOW-RS endpoint films can be imported into.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StowDestination {
+    /// Name shown to the doctor.
+    pub name: String,
+    /// The DICOMweb root (`http://pacs.hospital-b.cn/dicom-web`); `/studies` is appended.
+    pub url: String,
+    #[serde(default)]
+    pub institution: String,
+    /// Bearer token the endpoint requires. Never logged or printed.
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
 }
 
 impl Default for FilmConfig {
@@ -70,6 +98,8 @@ impl Default for FilmConfig {
             session_minutes: 30,
             code_minutes: 5,
             code_interval_seconds: 60,
+            stow_destinations: Vec::new(),
+            calling_aet: "YUNYING".into(),
         }
     }
 }
@@ -98,6 +128,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/films/{film}", get(show))
         .route("/api/films/{film}/revoke", post(revoke))
         .route("/api/films/{film}/unlock", post(unlock))
+        .route("/api/films/{film}/expires", post(shorten))
         .route("/api/films/{film}/events", get(events))
         .route("/api/studies/{study}/film-events", get(study_events))
         .route("/api/film/open", post(open))
@@ -105,6 +136,34 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/film/verify", post(verify))
         .route("/api/film/{film}/info", get(info))
         .route("/api/film/{film}/dicom-web/{*rest}", any(film_dicomweb))
+        .route("/api/films/{film}/report", put(report::upload).layer(axum::extract::DefaultBodyLimit::max(report::MAX_UPLOAD)))
+        .route("/api/film/{film}/report/{which}", get(report::show))
+        .route("/api/film/{film}/download", get(download::zip))
+        .route("/api/film/{film}/share", post(share::create))
+        .route("/api/film/{film}/shares", get(share::list))
+        .route("/api/film/{film}/shares/{child}/revoke", post(share::revoke))
+        .route("/api/film/{film}/destinations", get(import::destinations))
+        .route("/api/film/{film}/import", post(import::start))
+        .route("/api/film/{film}/import/{job}", get(import::progress))
+        .route("/f", get(page))
+}
+
+/// The film page (the built viewer's `film.html`).
+async fn page(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let mut r = crate::viewer::serve(&s, "film.html").await?;
+    // The page holds the link token in its fragment: never let it be framed
+    // or leak through a referrer.
+    let h = r.headers_mut();
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-src 'self'; \
+             object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    Ok(r)
 }
 
 fn now_ms() -> i64 {
@@ -202,6 +261,9 @@ struct CreateFilm {
     recipient: String,
     #[serde(default)]
     purpose: String,
+    /// Show the study's reports (PDF and SR documents, and one uploaded
+    /// with `PUT /api/films/{id}/report`). Default true.
+    report: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -331,6 +393,9 @@ async fn create(
         code_sent_ms: None,
         failed_attempts: 0,
         locked_at_ms: None,
+        report: req.report.unwrap_or(true),
+        report_key: String::new(),
+        report_type: String::new(),
     };
     let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
     let created = event(&film, &actor, "created", &peer.ip().to_string(), "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
@@ -406,6 +471,34 @@ async fn revoke(
     let e = event(&film, "api", "revoked", &peer.ip().to_string(), "ok", "");
     let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
     Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shorten {
+    expires_at_ms: i64,
+}
+
+/// `POST /api/films/{id}/expires`: end a film (and its shares) earlier; a
+/// time in the past ends it now. A film's life is never lengthened.
+async fn shorten(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(film_id): Path<String>,
+    Json(req): Json<Shorten>,
+) -> Result<Response, ApiError> {
+    require_api_token(&s, &headers)?;
+    let film = film_or_404(&s, &film_id).await?;
+    let at = req.expires_at_ms.max(0);
+    if at > film.expires_at_ms {
+        return Err(ApiError::bad_request("a film's life can be shortened, not lengthened: make a new film"));
+    }
+    let e = event(&film, "api", "expiry-shortened", &peer.ip().to_string(), "ok", format!("expires at {at}"));
+    s.archive.index().shorten_film(&film.film_id, at, &e).await.map_err(index_error)?;
+    let mut film = film_or_404(&s, &film_id).await?;
+    film.verify_hint = mask_phone(&film.verify_hint);
+    Ok(Json(film).into_response())
 }
 
 async fn unlock(
@@ -531,6 +624,7 @@ fn normalise_answer(method: &str, answer: &str) -> String {
     match method {
         "birth_date" => normalise_date(answer),
         "phone_suffix" | "id_suffix" => digits_suffix(answer).unwrap_or_default(),
+        "access_code" => answer.chars().filter(char::is_ascii_digit).collect(),
         _ => answer.trim().to_string(),
     }
 }
@@ -585,7 +679,11 @@ async fn verify(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<Socket
         policy.session_minutes * 60,
         if secure { "; Secure" } else { "" }
     );
-    let mut response = Json(serde_json::json!({ "film_id": film.film_id, "session_expires_at_ms": expires })).into_response();
+    // The page's first view comes with the session: one round trip less
+    // before the first image.
+    let info = film_info(&s, &film).await?;
+    index.record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "film page")).await.map_err(index_error)?;
+    let mut response = Json(serde_json::json!({ "film_id": film.film_id, "session_expires_at_ms": expires, "info": info })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
@@ -660,7 +758,8 @@ fn integer_of(m: &Match, tag: u32) -> Option<i64> {
     }
 }
 
-/// What the film page shows: masked patient, studies, series with thumbnails.
+/// What the film page shows: masked patient, studies, their image series
+/// with thumbnails and instances in order, and reports.
 async fn info(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -668,37 +767,88 @@ async fn info(
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
+    let body = film_info(&s, &film).await?;
+    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &peer.ip().to_string(), "ok", "film page")).await.map_err(index_error)?;
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// Who looks at a film: its patient, or the third party it was shared to.
+fn viewer_actor(film: &Film) -> &'static str {
+    if film.kind == "share" { "recipient" } else { "patient" }
+}
+
+pub(crate) fn is_report_class(sop_class: &str) -> bool {
+    sop_class == report::ENCAPSULATED_PDF || sop_class.starts_with("1.2.840.10008.5.1.4.1.1.88.")
+}
+
+/// Every instance of a study, in series and instance order.
+pub(crate) async fn study_instances(s: &AppState, study: &str) -> Result<Vec<Match>, ApiError> {
+    let query = Query { level: Level::Instance, keys: vec![(0x0020_000D, study.to_string())], fuzzy: false, limit: Some(1_000_000), offset: 0 };
+    let mut matches = match s.archive.index().search(&query).await.map_err(index_error)? {
+        Ok(r) => r.matches,
+        Err(e) => return Err(ApiError::internal(e.to_string())),
+    };
+    matches.sort_by_key(|m| {
+        (integer_of(m, 0x0020_0011).unwrap_or(i64::MAX), text_of(m, 0x0020_000E), integer_of(m, 0x0020_0013).unwrap_or(i64::MAX), text_of(m, 0x0008_0018))
+    });
+    Ok(matches)
+}
+
+/// The film page's view of a film.
+pub(crate) async fn film_info(s: &AppState, film: &Film) -> Result<serde_json::Value, ApiError> {
     let base = format!("/api/film/{}/dicom-web", film.film_id);
     let mut studies = Vec::new();
     let mut patient = serde_json::Value::Null;
+    let mut reports = Vec::new();
+    if film.report && !film.report_key.is_empty() {
+        reports.push(serde_json::json!({
+            "title": "诊断报告 / Report",
+            "media_type": film.report_type,
+            "url": format!("/api/film/{}/report/uploaded", film.film_id),
+        }));
+    }
     for uid in &film.studies {
-        let Some(study) = studies_matching(&s, vec![(0x0020_000D, uid.clone())]).await?.into_iter().next() else { continue };
+        let Some(study) = studies_matching(s, vec![(0x0020_000D, uid.clone())]).await?.into_iter().next() else { continue };
         if patient.is_null() {
             patient = serde_json::json!({
                 "name": mask_person_name(study.text(0x0010_0010)),
                 "sex": study.text(0x0010_0040),
             });
         }
-        let query = Query { level: Level::Series, keys: vec![(0x0020_000D, uid.clone())], fuzzy: false, limit: Some(1000), offset: 0 };
-        let mut series: Vec<serde_json::Value> = match s.archive.index().search(&query).await.map_err(index_error)? {
-            Ok(r) => r
-                .matches
-                .iter()
-                .map(|m| {
-                    let se = text_of(m, 0x0020_000E);
-                    serde_json::json!({
-                        "uid": se,
-                        "number": integer_of(m, 0x0020_0011),
-                        "description": text_of(m, 0x0008_103E),
-                        "modality": text_of(m, 0x0008_0060),
-                        "instances": integer_of(m, 0x0020_1209),
-                        "thumbnail": format!("{base}/studies/{uid}/series/{se}/thumbnail"),
-                    })
-                })
-                .collect(),
-            Err(e) => return Err(ApiError::internal(e.to_string())),
-        };
-        series.sort_by_key(|v| v["number"].as_i64().unwrap_or(i64::MAX));
+        let mut series: Vec<serde_json::Value> = Vec::new();
+        for m in study_instances(s, uid).await? {
+            let sop_class = text_of(&m, 0x0008_0016);
+            let sop = text_of(&m, 0x0008_0018);
+            if is_report_class(&sop_class) {
+                if film.report {
+                    let pdf = sop_class == report::ENCAPSULATED_PDF;
+                    let description = text_of(&m, 0x0008_103E);
+                    reports.push(serde_json::json!({
+                        "title": if description.is_empty() { "报告 / Report".to_string() } else { description },
+                        "media_type": if pdf { "application/pdf" } else { "text/plain" },
+                        "url": format!("/api/film/{}/report/{sop}", film.film_id),
+                        "study": uid,
+                    }));
+                }
+                continue;
+            }
+            let se = text_of(&m, 0x0020_000E);
+            if series.last().is_none_or(|last| last["uid"] != se.as_str()) {
+                series.push(serde_json::json!({
+                    "uid": se,
+                    "number": integer_of(&m, 0x0020_0011),
+                    "description": text_of(&m, 0x0008_103E),
+                    "modality": text_of(&m, 0x0008_0060),
+                    "thumbnail": format!("{base}/studies/{uid}/series/{se}/thumbnail"),
+                    "instances": [],
+                }));
+            }
+            let frames = integer_of(&m, 0x0028_0008).unwrap_or(1).max(1);
+            let entry = if frames > 1 { serde_json::json!([sop, frames]) } else { serde_json::json!(sop) };
+            series.last_mut().expect("pushed above")["instances"].as_array_mut().expect("an array").push(entry);
+        }
         studies.push(serde_json::json!({
             "uid": uid,
             "date": study.text(0x0008_0020),
@@ -708,43 +858,66 @@ async fn info(
             "series": series,
         }));
     }
-    s.archive.index().record_film_event(&event(&film, "patient", "viewed", &peer.ip().to_string(), "ok", "film page")).await.map_err(index_error)?;
-    let mut response = Json(serde_json::json!({
+    Ok(serde_json::json!({
         "film_id": film.film_id,
         "kind": film.kind,
         "patient": patient,
         "studies": studies,
+        "reports": reports,
         "download": film.download,
+        "share": film.kind == "patient",
+        "recipient": film.recipient,
         "expires_at_ms": film.expires_at_ms,
         "dicomweb": base,
     }))
-    .into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
 }
 
-/// DICOMweb reads (QIDO-RS of the film's studies, metadata, rendered,
-/// thumbnails) inside a film, for its session only: the request goes to the
-/// same handlers as `/dicom-web`, after the film and the study are checked.
+/// DICOMweb reads inside a film, for its session only: QIDO-RS limited to
+/// the film's studies, metadata, frames, rendered images and thumbnails
+/// (what the film page and the radiologist viewer ask for), and retrieval
+/// of whole instances when the film allows download. The request goes to
+/// the same handlers as `/dicom-web` once the film and the study are checked.
 async fn film_dicomweb(
     State(s): State<AppState>,
     Path((film_id, rest)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, request.headers(), &film_id).await?;
-    let mut parts = rest.split('/');
-    if parts.next() != Some("studies") {
+    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "films are read-only"));
+    }
+    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    if segments.first() != Some(&"studies") {
         return Err(ApiError::not_found("films serve studies/… only"));
     }
-    let study = parts.next().unwrap_or("");
-    if !film.studies.iter().any(|u| u == study) {
+    let mut query = request.uri().query().unwrap_or("").to_string();
+    if segments.len() == 1 {
+        // QIDO-RS over studies: only the film's.
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let asked: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "StudyInstanceUID" || k == "0020000D")
+            .flat_map(|(_, v)| v.split([',', '\\']).map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        let allowed: Vec<String> = if asked.is_empty() { film.studies.clone() } else { asked.into_iter().filter(|u| film.studies.contains(u)).collect() };
+        if allowed.is_empty() {
+            return Ok(Json(serde_json::json!([])).into_response());
+        }
+        pairs.retain(|(k, _)| k != "StudyInstanceUID" && k != "0020000D");
+        pairs.push(("StudyInstanceUID".into(), allowed.join(",")));
+        query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    } else if !film.studies.iter().any(|u| u == segments[1]) {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "this study is not in the film"));
     }
-    let allowed = rest.ends_with("/thumbnail") || rest.ends_with("/rendered") || rest.ends_with("/metadata") || rest.ends_with("/series");
-    if !allowed || request.method() != axum::http::Method::GET {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "films serve images, thumbnails and metadata only"));
+    let last = segments.last().copied().unwrap_or("");
+    let penultimate = segments.len().checked_sub(2).map(|i| segments[i]).unwrap_or("");
+    let read = matches!(last, "thumbnail" | "rendered" | "metadata" | "series" | "instances") || penultimate == "frames" || segments.len() == 1;
+    // Whole instances (study, series, instance retrieval, bulk data) are the
+    // original files: only when the film allows download.
+    if !read && !film.download {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
     }
-    let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
     let uri: axum::http::Uri = format!("/{rest}{query}").parse().map_err(|_| ApiError::bad_request("bad path"))?;
     // A new request (not the old one's parts): the outer route's path
     // parameters live in its extensions and would confuse the inner routes.

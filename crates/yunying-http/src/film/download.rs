@@ -1,0 +1,319 @@
+//! The original DICOM files of a film as a ZIP with a DICOMDIR, streamed:
+//! each stored object is read from the object store in pieces and written
+//! through as a stored (uncompressed: DICOM pixel data does not deflate
+//! much, and speed matters more) ZIP entry whose CRC and sizes follow it in
+//! a data descriptor. Memory stays bounded whatever the study's size; only
+//! the DICOMDIR (a few hundred bytes per instance) is built in memory.
+//! Offsets past 4 GiB switch the central directory to ZIP64.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::mpsc;
+use yunying_archive::dicomdir::{self, DirEntry};
+use yunying_archive::InstanceData;
+
+use super::{event, index_error, integer_of, session_film, study_instances, text_of, viewer_actor};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Bytes read from the store per step.
+const CHUNK: u64 = 1 << 20;
+
+/// `GET /api/film/{id}/download`.
+pub(crate) async fn zip(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(film_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let film = session_film(&s, &headers, &film_id).await?;
+    let client = peer.ip().to_string();
+    if !film.download {
+        s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed")).await.map_err(index_error)?;
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
+    }
+    let mut entries = Vec::new();
+    let mut objects = Vec::new();
+    let mut study_no = 0;
+    for uid in &film.studies {
+        let stored: HashMap<String, InstanceData> =
+            s.archive.instances(uid, None, None).await?.into_iter().map(|d| (d.stored.sop_instance_uid.clone(), d)).collect();
+        study_no += 1;
+        let (mut series_no, mut last_series, mut image_no) = (0, String::new(), 0);
+        for m in study_instances(&s, uid).await? {
+            let sop = text_of(&m, 0x0008_0018);
+            let Some(data) = stored.get(&sop) else { continue };
+            let series = text_of(&m, 0x0020_000E);
+            if series != last_series {
+                series_no += 1;
+                image_no = 0;
+                last_series = series.clone();
+            }
+            image_no += 1;
+            let file_id = vec!["DICOM".to_string(), format!("ST{study_no:06}"), format!("SE{series_no:06}"), format!("IM{image_no:06}")];
+            entries.push(DirEntry {
+                patient_id: text_of(&m, 0x0010_0020),
+                patient_name: text_of(&m, 0x0010_0010),
+                study_uid: uid.clone(),
+                study_date: text_of(&m, 0x0008_0020),
+                study_time: text_of(&m, 0x0008_0030),
+                accession_number: text_of(&m, 0x0008_0050),
+                study_description: text_of(&m, 0x0008_1030),
+                study_id: text_of(&m, 0x0020_0010),
+                series_uid: series,
+                modality: text_of(&m, 0x0008_0060),
+                series_number: integer_of(&m, 0x0020_0011),
+                sop_class_uid: data.stored.sop_class_uid.clone(),
+                sop_instance_uid: sop,
+                transfer_syntax_uid: data.stored.transfer_syntax_uid.clone(),
+                instance_number: integer_of(&m, 0x0020_0013),
+                file_id: file_id.clone(),
+            });
+            objects.push((file_id.join("/"), data.stored.object_key.clone()));
+        }
+    }
+    if objects.is_empty() {
+        return Err(ApiError::not_found("the film's studies hold no instances"));
+    }
+    let media_uid = format!("2.25.{}", rand::random::<u128>());
+    let directory = Bytes::from(dicomdir::encode(&entries, &media_uid, "YUNYING"));
+    let e = event(&film, viewer_actor(&film), "downloaded", &client, "started", format!("{} instances", objects.len()));
+    s.archive.index().record_film_event(&e).await.map_err(index_error)?;
+
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = s.archive.store().clone();
+    let index = s.archive.index().clone();
+    tokio::spawn(async move {
+        let result = write_zip(&tx, &store, directory, &objects).await;
+        let (outcome, detail) = match &result {
+            Ok(bytes) => ("ok", format!("{} instances, {bytes} bytes", objects.len())),
+            Err(e) => {
+                let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
+                ("failed", e.clone())
+            }
+        };
+        let done = event(&film, viewer_actor(&film), "downloaded", &client, outcome, detail);
+        if let Err(e) = index.record_film_event(&done).await {
+            tracing::warn!(error = %e, "film download: event not recorded");
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut r = Body::from_stream(stream).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"yunying-dicom.zip\""));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(r)
+}
+
+/// Write the archive to `tx`; its length, or why it stopped.
+async fn write_zip(
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    store: &std::sync::Arc<dyn yunying_archive::ObjectStore>,
+    directory: Bytes,
+    objects: &[(String, String)],
+) -> Result<u64, String> {
+    let mut zip = ZipWriter::default();
+    let send = |bytes: Vec<u8>| async move { tx.send(Ok(Bytes::from(bytes))).await.map_err(|_| "the client went away".to_string()) };
+    // DICOMDIR first.
+    send(zip.begin("DICOMDIR")).await?;
+    zip.data(&directory);
+    tx.send(Ok(directory)).await.map_err(|_| "the client went away".to_string())?;
+    send(zip.end()).await?;
+    for (name, key) in objects {
+        let (st, k) = (store.clone(), key.clone());
+        let size = tokio::task::spawn_blocking(move || st.size(&k))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("object store: {e}"))?;
+        if size >= u32::MAX as u64 {
+            return Err(format!("{name} is larger than a ZIP entry without ZIP64 sizes can carry"));
+        }
+        send(zip.begin(name)).await?;
+        let mut at = 0;
+        while at < size {
+            let len = CHUNK.min(size - at);
+            let (st, k) = (store.clone(), key.clone());
+            let piece = tokio::task::spawn_blocking(move || st.get_range(&k, at, len))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("object store: {e}"))?;
+            if piece.len() as u64 != len {
+                return Err(format!("object store returned {} of {len} bytes", piece.len()));
+            }
+            zip.data(&piece);
+            send(piece).await?;
+            at += len;
+        }
+        send(zip.end()).await?;
+    }
+    let tail = zip.finish();
+    send(tail).await?;
+    Ok(zip.offset)
+}
+
+/// One entry's place in the archive, for the central directory.
+struct Entry {
+    name: String,
+    offset: u64,
+    crc: u32,
+    size: u64,
+}
+
+/// A ZIP writer that never seeks: entries are stored, their CRC and size
+/// come after the data (general purpose flag bit 3).
+#[derive(Default)]
+struct ZipWriter {
+    entries: Vec<Entry>,
+    offset: u64,
+    crc: crc32fast::Hasher,
+    size: u64,
+}
+
+/// Flags: data descriptor (bit 3), UTF-8 names (bit 11).
+const FLAGS: u16 = 0x0808;
+/// 1980-01-01 00:00 in MS-DOS time and date: the files carry their own dates.
+const DOS_TIME: u16 = 0;
+const DOS_DATE: u16 = 0x21;
+
+impl ZipWriter {
+    fn begin(&mut self, name: &str) -> Vec<u8> {
+        let mut h = Vec::with_capacity(30 + name.len());
+        h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        h.extend_from_slice(&20u16.to_le_bytes());
+        h.extend_from_slice(&FLAGS.to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes()); // stored
+        h.extend_from_slice(&DOS_TIME.to_le_bytes());
+        h.extend_from_slice(&DOS_DATE.to_le_bytes());
+        h.extend_from_slice(&[0u8; 12]); // CRC and sizes: in the descriptor
+        h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        h.extend_from_slice(&0u16.to_le_bytes());
+        h.extend_from_slice(name.as_bytes());
+        self.entries.push(Entry { name: name.to_string(), offset: self.offset, crc: 0, size: 0 });
+        self.offset += h.len() as u64;
+        self.crc = crc32fast::Hasher::new();
+        self.size = 0;
+        h
+    }
+
+    fn data(&mut self, bytes: &[u8]) {
+        self.crc.update(bytes);
+        self.size += bytes.len() as u64;
+        self.offset += bytes.len() as u64;
+    }
+
+    fn end(&mut self) -> Vec<u8> {
+        let crc = std::mem::take(&mut self.crc).finalize();
+        let entry = self.entries.last_mut().expect("begin before end");
+        entry.crc = crc;
+        entry.size = self.size;
+        let mut d = Vec::with_capacity(16);
+        d.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
+        d.extend_from_slice(&crc.to_le_bytes());
+        d.extend_from_slice(&(self.size as u32).to_le_bytes());
+        d.extend_from_slice(&(self.size as u32).to_le_bytes());
+        self.offset += d.len() as u64;
+        d
+    }
+
+    /// The central directory and its end records.
+    fn finish(&mut self) -> Vec<u8> {
+        let start = self.offset;
+        let mut cd = Vec::new();
+        for e in &self.entries {
+            let zip64 = e.offset >= u32::MAX as u64;
+            cd.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+            cd.extend_from_slice(&(0x0300u16 | if zip64 { 45 } else { 20 }).to_le_bytes()); // made by: Unix
+            cd.extend_from_slice(&(if zip64 { 45u16 } else { 20 }).to_le_bytes());
+            cd.extend_from_slice(&FLAGS.to_le_bytes());
+            cd.extend_from_slice(&0u16.to_le_bytes());
+            cd.extend_from_slice(&DOS_TIME.to_le_bytes());
+            cd.extend_from_slice(&DOS_DATE.to_le_bytes());
+            cd.extend_from_slice(&e.crc.to_le_bytes());
+            cd.extend_from_slice(&(e.size as u32).to_le_bytes());
+            cd.extend_from_slice(&(e.size as u32).to_le_bytes());
+            cd.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+            cd.extend_from_slice(&(if zip64 { 12u16 } else { 0 }).to_le_bytes());
+            cd.extend_from_slice(&0u16.to_le_bytes()); // comment
+            cd.extend_from_slice(&0u16.to_le_bytes()); // disk
+            cd.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+            cd.extend_from_slice(&(0o100644u32 << 16).to_le_bytes()); // -rw-r--r--
+            cd.extend_from_slice(&(if zip64 { u32::MAX } else { e.offset as u32 }).to_le_bytes());
+            cd.extend_from_slice(e.name.as_bytes());
+            if zip64 {
+                cd.extend_from_slice(&1u16.to_le_bytes());
+                cd.extend_from_slice(&8u16.to_le_bytes());
+                cd.extend_from_slice(&e.offset.to_le_bytes());
+            }
+        }
+        let size = cd.len() as u64;
+        self.offset += size;
+        let count = self.entries.len() as u64;
+        let zip64 = start >= u32::MAX as u64 || count >= u16::MAX as u64;
+        if zip64 {
+            let record = self.offset;
+            cd.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+            cd.extend_from_slice(&44u64.to_le_bytes());
+            cd.extend_from_slice(&0x032Du16.to_le_bytes());
+            cd.extend_from_slice(&45u16.to_le_bytes());
+            cd.extend_from_slice(&0u32.to_le_bytes());
+            cd.extend_from_slice(&0u32.to_le_bytes());
+            cd.extend_from_slice(&count.to_le_bytes());
+            cd.extend_from_slice(&count.to_le_bytes());
+            cd.extend_from_slice(&size.to_le_bytes());
+            cd.extend_from_slice(&start.to_le_bytes());
+            cd.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+            cd.extend_from_slice(&0u32.to_le_bytes());
+            cd.extend_from_slice(&record.to_le_bytes());
+            cd.extend_from_slice(&1u32.to_le_bytes());
+        }
+        cd.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        cd.extend_from_slice(&0u16.to_le_bytes());
+        cd.extend_from_slice(&0u16.to_le_bytes());
+        let n16 = if zip64 { u16::MAX } else { count as u16 };
+        cd.extend_from_slice(&n16.to_le_bytes());
+        cd.extend_from_slice(&n16.to_le_bytes());
+        cd.extend_from_slice(&(if zip64 { u32::MAX } else { size as u32 }).to_le_bytes());
+        cd.extend_from_slice(&(if zip64 { u32::MAX } else { start as u32 }).to_le_bytes());
+        cd.extend_from_slice(&0u16.to_le_bytes());
+        self.offset = self.offset + cd.len() as u64 - size;
+        cd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Python's zipfile reads the archive, checks every CRC and finds the contents.
+    #[test]
+    fn streamed_zip_is_readable_by_unzip() {
+        let mut zip = ZipWriter::default();
+        let mut out = Vec::new();
+        for (name, body) in [("DICOMDIR", b"first".as_slice()), ("DICOM/ST000001/IM000001", &[7u8; 3000][..])] {
+            out.extend(zip.begin(name));
+            zip.data(body);
+            out.extend_from_slice(body);
+            out.extend(zip.end());
+        }
+        out.extend(zip.finish());
+        assert_eq!(zip.offset, out.len() as u64);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.zip");
+        std::fs::write(&path, &out).unwrap();
+        let Ok(listing) = std::process::Command::new("python3")
+            .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print([(i.filename, i.file_size) for i in z.infolist()])"])
+            .arg(&path)
+            .output()
+        else {
+            panic!("python3 is needed");
+        };
+        assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
+        assert_eq!(String::from_utf8_lossy(&listing.stdout).trim(), "[('DICOMDIR', 5), ('DICOM/ST000001/IM000001', 3000)]");
+    }
+}
