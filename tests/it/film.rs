@@ -177,7 +177,7 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     let meta = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}/metadata"), &with_cookie, None);
     assert_eq!(meta.status, 200);
     let original = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}"), &with_cookie, None);
-    assert_eq!(original.status, 403, "originals come through the download, not WADO-RS");
+    assert_eq!(original.status, 200, "a film that allows download serves originals by WADO-RS too (the full viewer, imports)");
 
     // Another film's session opens nothing of this film, and this one nothing of that.
     let share_right = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": share_token, "answer": "19610115"})));
@@ -293,7 +293,9 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
     let (storescp, orthanc_dicom, orthanc_http) = (free_port(), free_port(), free_port());
     run(cli(&data).args(["ae", "add", "STORESCP", "127.0.0.1", &storescp.to_string()]));
     run(cli(&data).args(["ae", "add", "ORTHANC", "127.0.0.1", &orthanc_dicom.to_string()]));
-    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let config = format!(
+        "[http]\napi_token = {API_TOKEN:?}\n[[http.film.stow_destinations]]\nname = \"hospital-b-web\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\ninstitution = \"HOSP_B\"\n"
+    );
     let server = Server::start(&data, Some(&config));
     let study = study_uids(server.http_port).remove(0);
     let out = python()

@@ -17,8 +17,9 @@ Checks, exiting nonzero on any failure:
      with the access code, lives shorter, is recorded as a consent, and
      opens nothing of the parent film;
   5. the doctor imports the study into storescp and into Orthanc by
-     C-STORE; both receive every instance with the sources' data set bytes;
-     the film's events record the imports;
+     C-STORE, and into Orthanc again by STOW-RS (destination
+     "hospital-b-web", Orthanc's DICOMweb); each receives every instance
+     with the sources' data set bytes; the film's events record the imports;
   6. the patient revokes the share: the doctor's session opens nothing more.
 """
 import argparse
@@ -96,14 +97,15 @@ def main():
 
     received = wd / "storescp"
     received.mkdir()
-    storescp = subprocess.Popen(["storescp", "+xa", "-aet", "STORESCP", "-od", str(received), str(args.storescp_port)],
+    storescp = subprocess.Popen(["/usr/bin/storescp", "+xa", "-aet", "STORESCP", "-od", str(received), str(args.storescp_port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (wd / "orthanc").mkdir()
     config = {
         "Name": "hospital-b", "StorageDirectory": str(wd / "orthanc"), "IndexDirectory": str(wd / "orthanc"),
         "DicomAet": "ORTHANC", "DicomPort": args.orthanc_dicom_port, "HttpPort": args.orthanc_http_port,
         "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": False,
-        "Plugins": [], "StorageCompression": False,
+        "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+        "StorageCompression": False,
     }
     (wd / "orthanc.json").write_text(json.dumps(config))
     orthanc = subprocess.Popen(["/usr/sbin/Orthanc", str(wd / "orthanc.json")], stdout=open(wd / "orthanc.log", "w"), stderr=subprocess.STDOUT)
@@ -169,7 +171,7 @@ def run(args, sources, received, orthanc, wd):
     check(names[0] == "DICOMDIR" and len(names) == len(sources) + 1, f"DICOMDIR and {len(sources)} files: {names[:3]}…")
     unpacked = wd / "unzipped"
     z.extractall(unpacked)
-    dump = subprocess.run(["dcmdump", "+P", "0004,1430", "+P", "0004,1500", str(unpacked / "DICOMDIR")], capture_output=True, text=True)
+    dump = subprocess.run(["/usr/bin/dcmdump", "+P", "0004,1430", "+P", "0004,1500", str(unpacked / "DICOMDIR")], capture_output=True, text=True)
     check(dump.returncode == 0, f"dcmdump reads the DICOMDIR: {dump.stderr[:300]}")
     kinds = [line.split("[")[1].split("]")[0].strip() for line in dump.stdout.splitlines() if "(0004,1430)" in line]
     check(kinds.count("PATIENT") == 1 and kinds.count("STUDY") == 1 and kinds.count("IMAGE") == len(sources), f"record types: {sorted(set(kinds))} ({len(kinds)})")
@@ -235,7 +237,9 @@ def run(args, sources, received, orthanc, wd):
     # 5. Import into storescp and Orthanc.
     dests = [d["id"] for d in doctor.get(f"{url}/api/film/{sid}/destinations", timeout=30).json()]
     check("dicom:STORESCP" in dests and "dicom:ORTHANC" in dests, f"destinations: {dests}")
-    for dest in ["dicom:STORESCP", "dicom:ORTHANC"]:
+    check("stow:hospital-b-web" in dests, f"the STOW-RS destination is offered: {dests}")
+
+    def import_to(dest):
         r = doctor.post(f"{url}/api/film/{sid}/import", json={"destination": dest}, timeout=30)
         check(r.status_code == 202, f"import to {dest} starts: {r.status_code} {r.text[:200]}")
         job = r.json()
@@ -244,20 +248,32 @@ def run(args, sources, received, orthanc, wd):
             time.sleep(0.2)
             job = doctor.get(f"{url}/api/film/{sid}/import/{job['job']}", timeout=30).json()
         check(job["state"] == "done" and job["sent"] == len(sources), f"import to {dest}: {job}")
+
+    def orthanc_holds(how):
+        ids = json.load(urllib.request.urlopen(f"{orthanc}/instances", timeout=30))
+        held = {}
+        for i in ids:
+            uid, data = dataset_bytes(urllib.request.urlopen(f"{orthanc}/instances/{i}/file", timeout=30).read())
+            held[uid] = data
+        check(held == sources, f"Orthanc received every instance byte-identical ({how}): {len(held)} of {len(sources)}, {sum(held.get(u) == d for u, d in sources.items())} identical")
+        return ids
+
+    for dest in ["dicom:STORESCP", "dicom:ORTHANC"]:
+        import_to(dest)
     got = {}
     for f in received.iterdir():
         uid, data = dataset_bytes(f.read_bytes())
         got[uid] = data
     check(got == sources, f"storescp received every instance byte-identical: {len(got)} of {len(sources)}, {sum(got.get(u) == d for u, d in sources.items())} identical")
-    ids = json.load(urllib.request.urlopen(f"{orthanc}/instances", timeout=30))
-    in_orthanc = {}
+    ids = orthanc_holds("C-STORE")
+    # Again by STOW-RS into Orthanc's DICOMweb, emptied first.
     for i in ids:
-        uid, data = dataset_bytes(urllib.request.urlopen(f"{orthanc}/instances/{i}/file", timeout=30).read())
-        in_orthanc[uid] = data
-    check(in_orthanc == sources, f"Orthanc received every instance byte-identical: {len(in_orthanc)} of {len(sources)}, {sum(in_orthanc.get(u) == d for u, d in sources.items())} identical")
+        urllib.request.urlopen(urllib.request.Request(f"{orthanc}/instances/{i}", method="DELETE"), timeout=30).read()
+    import_to("stow:hospital-b-web")
+    orthanc_holds("STOW-RS")
     events = api.get(f"{url}/api/films/{sid}/events", timeout=30).json()
     imported = [e for e in events if e["event"] == "imported"]
-    check(len(imported) == 2 and all(e["result"] == "ok" and e["actor"] == "recipient" for e in imported), f"imports are events: {imported}")
+    check(len(imported) == 3 and all(e["result"] == "ok" and e["actor"] == "recipient" for e in imported), f"imports are events: {imported}")
 
     # 6. The patient withdraws the share.
     r = patient.post(f"{url}/api/film/{film_id}/shares/{sid}/revoke", timeout=30)

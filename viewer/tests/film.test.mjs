@@ -163,9 +163,43 @@ fs = FileSet(pydicom.dcmread(sys.argv[1] + '/DICOMDIR'))
 print(sum(1 for i in fs if i.load().StudyInstanceUID == sys.argv[2]))`, dir, STUDY]).toString().trim();
   const slices = (await film(page)).slices;
   assert.equal(Number(count), slices, 'pydicom reads the DICOMDIR and every instance it names');
-  const dump = execFileSync('dcmdump', ['+P', '0004,1430', join(dir, 'DICOMDIR')]).toString();
-  assert.match(dump, /\[PATIENT \]/);
+  const dump = execFileSync('/usr/bin/dcmdump', ['+P', '0004,1430', join(dir, 'DICOMDIR')]).toString();
+  assert.match(dump, /\[PATIENT ?\]/);
   await page.context().close();
+});
+
+test('the patient shares with a doctor, who opens the full viewer through the share', async () => {
+  const made = await newFilm();
+  const patient = await phone();
+  await patient.goto(made.url);
+  await until(patient, () => window.yunyingFilm?.stage === 'verify', null, { what: 'the verification form' });
+  await verify(patient, BIRTH);
+  await until(patient, () => window.yunyingFilm.painted > 0, null, { what: 'the first image' });
+  await patient.fill('[data-testid=share-recipient]', '李医生 第二医院');
+  await patient.fill('[data-testid=share-purpose]', '会诊');
+  await patient.click('[data-testid=share-create]');
+  await until(patient, () => document.querySelector('[data-testid=share-code]')?.textContent.length === 6, null, { what: 'the share link and code' });
+  const link = await patient.inputValue('[data-testid=share-url]');
+  const code = await patient.textContent('[data-testid=share-code]');
+  assert.ok(!link.includes(code), 'the code is not in the link');
+  await until(patient, () => document.querySelectorAll('[data-testid=share-revoke]').length === 1, null, { what: 'the share listed' });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
+  const doctor = await context.newPage();
+  await doctor.goto(link);
+  await until(doctor, () => window.yunyingFilm?.stage === 'verify', null, { what: "the doctor's verification form" });
+  await verify(doctor, code);
+  await until(doctor, () => window.yunyingFilm.painted > 0, null, { what: "the doctor's first image" });
+  assert.match(await doctor.textContent('[data-testid=watermark]'), /李医生 第二医院/);
+  await doctor.click('[data-testid=full-viewer]');
+  await until(doctor, () => { const s = window.yunying?.reader?.panels?.[0]?.state(); return s?.firstImage && s.count > 0; }, null, { what: 'the full viewer through the share', timeout: 60000 });
+  const requests = [];
+  doctor.on('request', (r) => requests.push(r.url()));
+  await doctor.keyboard.press('ArrowDown');
+  await until(doctor, () => window.yunying.reader.panels[0].state().index === 1, null, { what: 'scrolling in the full viewer' });
+  for (const u of requests.filter((u) => u.includes('/studies/'))) assert.match(u, /\/api\/film\/F[^/]+\/dicom-web\//, `the viewer reads through the share: ${u}`);
+  await context.close();
+  await patient.context().close();
 });
 
 test('five wrong answers lock the film, with a clear message', async () => {

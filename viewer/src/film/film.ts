@@ -199,6 +199,37 @@ function showFilm(info: Info): void {
   }
 }
 
+/**
+ * Images as object URLs, kept in the page's memory (the server marks film
+ * images no-store, so nothing stays in the browser's cache after the
+ * session): each URL fetched once, the oldest forgotten past the limit.
+ */
+class Images {
+  private urls = new Map<string, Promise<string>>();
+  constructor(private limit = 1200) {}
+
+  get(url: string): Promise<string> {
+    let p = this.urls.get(url);
+    if (p) {
+      this.urls.delete(url);
+      this.urls.set(url, p);
+      return p;
+    }
+    p = fetch(url, { credentials: 'same-origin' }).then(async (r) => {
+      if (!r.ok) throw new Error(await errorOf(r));
+      return URL.createObjectURL(await r.blob());
+    });
+    p.catch(() => this.urls.delete(url));
+    this.urls.set(url, p);
+    while (this.urls.size > this.limit) {
+      const [oldest, q] = this.urls.entries().next().value as [string, Promise<string>];
+      this.urls.delete(oldest);
+      void q.then((u) => URL.revokeObjectURL(u), () => undefined);
+    }
+    return p;
+  }
+}
+
 /** The image: a stack of previews on a canvas, with presets, W/L, zoom. */
 class Stack {
   element: HTMLElement;
@@ -216,6 +247,7 @@ class Stack {
   private pan = { x: 0, y: 0 };
   private generation = 0;
   private presetButtons = new Map<string, HTMLButtonElement>();
+  private images = new Images();
 
   constructor(private info: Info) {
     const viewport = h('div', { class: 'viewport', 'data-testid': 'viewport' }, this.canvas, watermark(info), this.overlay);
@@ -275,8 +307,8 @@ class Stack {
     const url = this.url(this.index, this.window);
     const img = new Image();
     img.decoding = 'async';
-    img.src = url;
     try {
+      img.src = await this.images.get(url);
       await img.decode();
     } catch {
       if (generation === this.generation) this.overlay.textContent = T('imageFailed');
@@ -314,9 +346,7 @@ class Stack {
     let next = 0;
     const worker = async () => {
       while (next < order.length && series === this.series && !this.window) {
-        const img = new Image();
-        img.src = this.url(order[next++], null);
-        await img.decode().catch(() => undefined);
+        await this.images.get(this.url(order[next++], null)).catch(() => undefined);
       }
     };
     for (let k = 0; k < 4; k++) void worker();

@@ -928,8 +928,10 @@ async fn film_dicomweb(
     *inner_request.headers_mut() = head.headers;
     let inner = s.film_reads.get_or_init(|| crate::film_reads(s.clone())).clone();
     let mut response = inner.oneshot(inner_request).await.unwrap_or_else(|e| match e {});
-    // A film's images are private to its session.
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    // A film's images are private to its session, and stay out of the
+    // browser's disk cache (a shared phone keeps nothing once the session
+    // ends; the page holds what it showed in memory).
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
 }
 

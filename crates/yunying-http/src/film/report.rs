@@ -75,7 +75,9 @@ pub(crate) async fn show(
             .await
             .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("object store: {e}")))?;
-        (key.1, bytes)
+        // Text reports were checked to be UTF-8 when uploaded.
+        let media_type = if key.1 == "text/plain" { "text/plain; charset=utf-8".to_string() } else { key.1 };
+        (media_type, bytes)
     } else {
         let mut found = None;
         for study in &film.studies {
