@@ -296,7 +296,9 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
     let config = format!(
         "[http]\napi_token = {API_TOKEN:?}\n[[http.film.stow_destinations]]\nname = \"hospital-b-web\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\ninstitution = \"HOSP_B\"\n"
     );
-    let server = Server::start(&data, Some(&config));
+    let log = tmp.path().join("server.log");
+    let server = Server::start_with_log(&data, Some(&config), Some(&log));
+    let index_url = tokio::runtime::Runtime::new().unwrap().block_on(async { server.index().await.url().to_string() });
     let study = study_uids(server.http_port).remove(0);
     let out = python()
         .arg(format!("{ROOT}/tests/py/film_flows.py"))
@@ -311,4 +313,26 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "film flows failed:\n{report}");
     eprintln!("{report}");
+    // Link tokens of the patient's films and of the share, and the share's
+    // access code: in neither the debug log nor the index.
+    let secrets: Vec<&str> = report.lines().filter_map(|l| l.strip_prefix("secret: ")).collect();
+    assert_eq!(secrets.len(), 4, "{report}");
+    let logged = std::fs::read(&log).unwrap();
+    assert!(contains(&logged, "film import finished"), "the debug log is the server's");
+    let index = index_bytes_after(&data, &index_url);
+    for secret in secrets {
+        assert!(!contains_token(&logged, secret), "{secret} is in the log");
+        assert!(!contains_token(&index, secret), "{secret} is in the index");
+    }
+}
+
+/// `needle` as a token of its own: not inside a longer run of digits, dots
+/// and letters (a six-digit code is found in `code=123456`, not inside a UID
+/// or a timestamp).
+fn contains_token(haystack: &[u8], needle: &str) -> bool {
+    let inside = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
+    let n = needle.len();
+    haystack.windows(n).enumerate().any(|(i, w)| {
+        w == needle.as_bytes() && (i == 0 || !inside(haystack[i - 1])) && haystack.get(i + n).is_none_or(|&b| !inside(b))
+    })
 }

@@ -218,6 +218,9 @@ def run(args, sources, received, orthanc, wd):
     bad.post(f"{url}/api/film/open", json={"token": token_of(share["url"])}, timeout=30)
     r = bad.post(f"{url}/api/film/verify", json={"token": token_of(share["url"]), "answer": args.birth_date}, timeout=30)
     check(r.status_code == 401, f"the patient's birth date does not open the share: {r.status_code}")
+    # For the caller's check that no secret reaches the log or the index.
+    for secret in (token, token_of(closed["url"]), token_of(share["url"]), share["code"]):
+        print(f"secret: {secret}")
     doctor, dv = session_for(url, token_of(share["url"]), share["code"])
     check(dv["info"]["kind"] == "share" and dv["info"]["recipient"] == "李医生 第二医院", "the doctor sees a share")
     check(doctor.get(f"{url}/api/film/{film_id}/info", timeout=30).status_code == 401, "the doctor's session opens nothing of the parent film")

@@ -146,6 +146,35 @@ test('a patient opens a film: verification, first image in the default window, s
   assert.equal(lung.slice, 10);
   await assertCanvasShows(page, lungSop, lungSeries, -600, 1500);
 
+  // Drag window/level from the lung window: the server renders the new one.
+  await page.click('[data-testid=tool]');
+  await page.evaluate(() => {
+    const vp = document.querySelector('[data-testid=viewport]');
+    const r = vp.getBoundingClientRect();
+    const at = (type, x, y) => vp.dispatchEvent(new PointerEvent(type, { pointerId: 3, pointerType: 'mouse', clientX: r.x + x, clientY: r.y + y, bubbles: true, isPrimary: true }));
+    at('pointerdown', 100, 100);
+    for (let k = 1; k <= 6; k++) at('pointermove', 100 + 10 * k, 100 + 5 * k);
+    at('pointerup', 160, 130);
+  });
+  // 60 px right widens by e^(60/200), 30 px down raises the centre by 30 × 1500/400.
+  await until(page, () => window.yunyingFilm.preset === 'custom' && /window=-487,2025$/.test(window.yunyingFilm.paintedUrl), null, { what: 'the dragged window painted' });
+  await assertCanvasShows(page, lungSop, lungSeries, -487, 2025);
+
+  // Pinch: two fingers moving apart zoom in.
+  await page.evaluate(() => {
+    const vp = document.querySelector('[data-testid=viewport]');
+    const r = vp.getBoundingClientRect();
+    const at = (type, id, x) => vp.dispatchEvent(new PointerEvent(type, { pointerId: id, pointerType: 'touch', clientX: r.x + x, clientY: r.y + 200, bubbles: true, isPrimary: id === 11 }));
+    at('pointerdown', 11, 150);
+    at('pointerdown', 12, 250);
+    at('pointermove', 12, 300);
+    at('pointermove', 11, 100);
+    at('pointerup', 12, 300);
+    at('pointerup', 11, 100);
+  });
+  assert.match(await page.$eval('[data-testid=image]', (c) => c.style.transform), /scale\(2\)/, 'fingers twice as far apart zoom 2×');
+  assert.equal((await film(page)).slice, 10, 'a pinch does not scroll');
+
   // The report.
   await page.click('[data-testid=report-open]');
   await until(page, () => document.querySelector('[data-testid=report-text]')?.textContent.includes('未见异常'), null, { what: 'the report' });
