@@ -336,3 +336,35 @@ fn contains_token(haystack: &[u8], needle: &str) -> bool {
         w == needle.as_bytes() && (i == 0 || !inside(haystack[i - 1])) && haystack.get(i + n).is_none_or(|&b| !inside(b))
     })
 }
+
+/// Wrong answers from one address across films block that address (429),
+/// also for a film it has not tried yet, and the refusal is on the film's
+/// record.
+#[test]
+fn one_address_guessing_across_films_is_blocked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 2, 32, 21, &["--patient-id", "FILM-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nclient_max_failures = 3\n");
+    let server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    let study = study_uids(port).remove(0);
+    let films: Vec<Value> = (0..3).map(|_| api(port, "POST", "/api/films", Some(&json!({"study": study}))).json()).collect();
+    let tokens: Vec<String> = films.iter().map(|f| token_of(f["url"].as_str().unwrap())).collect();
+    for token in &tokens[..2] {
+        assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": "1900-01-01"}))).status, 401);
+    }
+    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": tokens[0], "answer": "1900-01-02"}))).status, 401);
+    // Three failures from this address: even the right answer to a fresh film waits.
+    let blocked = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})));
+    assert_eq!(blocked.status, 429, "{}", String::from_utf8_lossy(&blocked.body));
+    assert!(String::from_utf8_lossy(&blocked.body).contains("请稍后再试"));
+    let film_id = films[2]["film"]["film_id"].as_str().unwrap();
+    let events = api(port, "GET", &format!("/api/films/{film_id}/events"), None).json();
+    assert!(
+        events.as_array().unwrap().iter().any(|e| e["event"] == "verify" && e["result"] == "refused" && e["detail"] == "client address blocked"),
+        "{events}"
+    );
+}

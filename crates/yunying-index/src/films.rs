@@ -283,17 +283,10 @@ impl Index {
     /// Bring a film's end forward to `at_ms` (never later than it was), and
     /// its shares' with it. False when it already ended by then.
     pub async fn shorten_film(&self, film_id: &str, at_ms: i64, event: &FilmEvent) -> Result<bool> {
-        let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done = sqlx::query("UPDATE films SET expires_at_ms = $2 WHERE (film_id = $1 OR parent_film_id = $1) AND expires_at_ms > $2")
-            .bind(film_id)
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() > 0 {
-            insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let update = sqlx::query("UPDATE films SET expires_at_ms = $2 WHERE (film_id = $1 OR parent_film_id = $1) AND expires_at_ms > $2")
+            .bind(film_id.to_string())
+            .bind(at_ms);
+        self.update_recording(update, event).await
     }
 
     /// Films shared from `film_id`, oldest first.
@@ -307,32 +300,28 @@ impl Index {
 
     /// Attach an uploaded report (an object already stored) to a film.
     pub async fn set_film_report(&self, film_id: &str, key: &str, media_type: &str, event: &FilmEvent) -> Result<bool> {
+        let update = sqlx::query("UPDATE films SET report_key = $2, report_type = $3 WHERE film_id = $1")
+            .bind(film_id.to_string())
+            .bind(key.to_string())
+            .bind(media_type.to_string());
+        self.update_recording(update, event).await
+    }
+
+    /// Run one UPDATE and, when it changed a row, record `event`: one transaction.
+    async fn update_recording<'q>(&self, update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, event: &FilmEvent) -> Result<bool> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done = sqlx::query("UPDATE films SET report_key = $2, report_type = $3 WHERE film_id = $1")
-            .bind(film_id)
-            .bind(key)
-            .bind(media_type)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() > 0 {
+        let changed = update.execute(&mut *tx).await?.rows_affected() > 0;
+        if changed {
             insert_event(&mut tx, event).await?;
         }
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(changed)
     }
 
     /// Unlock a film locked by failed verifications.
     pub async fn unlock_film(&self, film_id: &str, event: &FilmEvent) -> Result<bool> {
-        let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done = sqlx::query("UPDATE films SET locked_at_ms = NULL, failed_attempts = 0 WHERE film_id = $1")
-            .bind(film_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() > 0 {
-            insert_event(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        let update = sqlx::query("UPDATE films SET locked_at_ms = NULL, failed_attempts = 0 WHERE film_id = $1").bind(film_id.to_string());
+        self.update_recording(update, event).await
     }
 
     /// Record an event.

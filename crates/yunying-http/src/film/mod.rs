@@ -453,9 +453,14 @@ async fn film_or_404(s: &AppState, film_id: &str) -> Result<Film, ApiError> {
     s.archive.index().film(film_id).await.map_err(index_error)?.ok_or_else(|| ApiError::not_found(format!("no film {film_id}")))
 }
 
+/// A film for the management API: its token checked first.
+async fn staff_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Result<Film, ApiError> {
+    require_api_token(s, headers)?;
+    film_or_404(s, film_id).await
+}
+
 async fn show(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    let mut film = film_or_404(&s, &film_id).await?;
+    let mut film = staff_film(&s, &headers, &film_id).await?;
     film.verify_hint = mask_phone(&film.verify_hint);
     Ok(Json(film).into_response())
 }
@@ -466,8 +471,7 @@ async fn revoke(
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    let film = film_or_404(&s, &film_id).await?;
+    let film = staff_film(&s, &headers, &film_id).await?;
     let e = event(&film, "api", "revoked", &peer.ip().to_string(), "ok", "");
     let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
     Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
@@ -488,8 +492,7 @@ async fn shorten(
     Path(film_id): Path<String>,
     Json(req): Json<Shorten>,
 ) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    let film = film_or_404(&s, &film_id).await?;
+    let film = staff_film(&s, &headers, &film_id).await?;
     let at = req.expires_at_ms.max(0);
     if at > film.expires_at_ms {
         return Err(ApiError::bad_request("a film's life can be shortened, not lengthened: make a new film"));
@@ -507,16 +510,14 @@ async fn unlock(
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    let film = film_or_404(&s, &film_id).await?;
+    let film = staff_film(&s, &headers, &film_id).await?;
     let e = event(&film, "api", "unlocked", &peer.ip().to_string(), "ok", "");
     s.archive.index().unlock_film(&film_id, &e).await.map_err(index_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn events(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    film_or_404(&s, &film_id).await?;
+    staff_film(&s, &headers, &film_id).await?;
     Ok(Json(s.archive.index().film_events(&film_id).await.map_err(index_error)?).into_response())
 }
 
@@ -637,6 +638,10 @@ async fn verify(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<Socket
     let index = s.archive.index();
     let since = now - policy.client_window_minutes as i64 * 60_000;
     if index.failed_verifications_from(&client, since).await.map_err(index_error)? >= policy.client_max_failures {
+        // On the film's record too, when the token names one.
+        if let Ok(film) = film_of_token(&s, &body.token, &client).await {
+            index.record_film_event(&event(&film, "client", "verify", &client, "refused", "client address blocked")).await.map_err(index_error)?;
+        }
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试", policy.client_window_minutes),

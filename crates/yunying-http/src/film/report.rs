@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 
-use super::{event, film_or_404, index_error, require_api_token, session_film, viewer_actor};
+use super::{event, film_or_404, index_error, session_film, staff_film, viewer_actor};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -28,8 +28,7 @@ pub(crate) async fn upload(
     Path(film_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
-    let film = film_or_404(&s, &film_id).await?;
+    let film = staff_film(&s, &headers, &film_id).await?;
     let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media_type.as_str() {
         "application/pdf" if body.starts_with(b"%PDF-") => {}
