@@ -368,3 +368,86 @@ fn one_address_guessing_across_films_is_blocked() {
         "{events}"
     );
 }
+
+/// Writes an Encapsulated PDF and a Basic Text SR into the study of the
+/// DICOM file argv[1], to argv[2] and argv[3]; prints the PDF's bytes' length.
+const MAKE_REPORTS: &str = r#"
+import sys, pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+src = pydicom.dcmread(sys.argv[1], stop_before_pixels=True)
+def base(sop_class, modality, description):
+    ds = Dataset()
+    for kw in ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID", "SpecificCharacterSet"]:
+        if kw in src:
+            setattr(ds, kw, getattr(src, kw))
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+    ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = generate_uid(), 99 if modality == "DOC" else 98, 1
+    ds.Modality, ds.SeriesDescription = modality, description
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    return ds
+pdf_bytes = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+pdf = base("1.2.840.10008.5.1.4.1.1.104.1", "DOC", "PDF report")
+pdf.MIMETypeOfEncapsulatedDocument, pdf.EncapsulatedDocument = "application/pdf", pdf_bytes
+pdf.BurnedInAnnotation, pdf.DocumentTitle = "YES", "CT report"
+pdf.save_as(sys.argv[2], enforce_file_format=True)
+sr = base("1.2.840.10008.5.1.4.1.1.88.11", "SR", "SR report")
+def code(meaning):
+    c = Dataset(); c.CodeValue, c.CodingSchemeDesignator, c.CodeMeaning = "99", "99TEST", meaning
+    return [c]
+text = Dataset(); text.RelationshipType, text.ValueType = "CONTAINS", "TEXT"
+text.ConceptNameCodeSequence, text.TextValue = code("Impression"), "No acute findings"
+sr.ValueType, sr.ContinuityOfContent = "CONTAINER", "SEPARATE"
+sr.ConceptNameCodeSequence, sr.ContentSequence = code("Radiology report"), [text]
+sr.CompletionFlag, sr.VerificationFlag = "COMPLETE", "UNVERIFIED"
+sr.save_as(sys.argv[3], enforce_file_format=True)
+print(len(pdf_bytes))
+"#;
+
+/// The study's own reports: an Encapsulated PDF (served as its PDF bytes)
+/// and an SR (served as text) are listed apart from the image series; a
+/// film made with `report: false` shows none.
+#[test]
+fn film_shows_the_studys_pdf_and_sr_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 3, 32, 21, &["--patient-id", "FILM-1", "-q"]);
+    let first = files_under(&src).remove(0);
+    let reports = tmp.path().join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let made = run(python().args(["-c", MAKE_REPORTS]).arg(&first).arg(reports.join("pdf.dcm")).arg(reports.join("sr.dcm")));
+    let pdf_len: usize = String::from_utf8_lossy(&made.stdout).trim().parse().unwrap();
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src).arg(&reports));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    let study = study_uids(port).remove(0);
+    let open = |report: bool| {
+        let film = api(port, "POST", "/api/films", Some(&json!({"study": study, "report": report}))).json();
+        let token = token_of(film["url"].as_str().unwrap());
+        let verified = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
+        assert_eq!(verified.status, 200);
+        (verified.cookie().0, verified.json()["info"].clone())
+    };
+    let (cookie, info) = open(true);
+    let series: Vec<&str> = info["studies"][0]["series"].as_array().unwrap().iter().map(|s| s["modality"].as_str().unwrap()).collect();
+    assert_eq!(series, ["CT"], "report series are not image series");
+    let listed = info["reports"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{info}");
+    let by_type = |t: &str| listed.iter().find(|r| r["media_type"] == t).unwrap_or_else(|| panic!("a {t} report in {info}"));
+    let pdf = request(port, "GET", by_type("application/pdf")["url"].as_str().unwrap(), &[("Cookie", &cookie)], None);
+    assert_eq!(pdf.status, 200);
+    assert!(pdf.headers.to_ascii_lowercase().contains("content-type: application/pdf"), "{}", pdf.headers);
+    assert!(pdf.body.starts_with(b"%PDF-1.4") && pdf.body.len() >= pdf_len && pdf.body.len() <= pdf_len + 1, "the document's bytes ({} of {pdf_len})", pdf.body.len());
+    let sr = request(port, "GET", by_type("text/plain")["url"].as_str().unwrap(), &[("Cookie", &cookie)], None);
+    assert_eq!(sr.status, 200);
+    assert_eq!(String::from_utf8_lossy(&sr.body), "Radiology report\n  Impression: No acute findings\n");
+    let (other, info) = open(false);
+    assert_eq!(info["reports"], json!([]));
+    let film_id = info["film_id"].as_str().unwrap();
+    let sop = by_type("text/plain")["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert_eq!(request(port, "GET", &format!("/api/film/{film_id}/report/{sop}"), &[("Cookie", &other)], None).status, 403);
+}
