@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod dicomweb;
+mod enhanced;
 mod film;
 mod ingest;
 mod qr;

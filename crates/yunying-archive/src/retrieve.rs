@@ -12,7 +12,7 @@ use std::io::{Cursor, Read};
 use serde_json::{Map, Value as Json};
 use yunying_index::InstanceData;
 use yunying_store::ObjectStore;
-use yunying_transcode::{decode_frame, Lut, PixelInfo, TranscodeError};
+use yunying_transcode::{decode_frame, FrameTransform, Lut, PixelInfo, TranscodeError};
 
 use crate::meta::FileMeta;
 use crate::metadata::{dicom_json, pixel_layout, resolve_vr, PixelLayout};
@@ -585,7 +585,7 @@ pub fn pixel_info(json: &Map<String, Json>) -> Option<PixelInfo> {
             .map(|a| a.iter().filter_map(Json::as_f64).collect())
             .unwrap_or_default()
     };
-    let windows = values("00281050").into_iter().zip(values("00281051")).filter(|(_, w)| *w > 0.0).collect();
+    let windows: Vec<(f64, f64)> = values("00281050").into_iter().zip(values("00281051")).filter(|(_, w)| *w > 0.0).collect();
     let voi_lut = json
         .get("00283010")
         .and_then(|e| e.get("Value"))
@@ -593,6 +593,23 @@ pub fn pixel_info(json: &Map<String, Json>) -> Option<PixelInfo> {
         .and_then(|item| lut(item.as_object()?, "00283002", "00283006"));
     let number_of_frames = number("00280008").map_or(1, |v| v.max(1.0) as u32);
     let bits_allocated = int("00280100", 16);
+    // Enhanced multi-frame objects keep rescale and window in functional
+    // groups: shared ones stand in for absent top-level values, per-frame
+    // ones override them frame by frame.
+    let items = |tag: &str| -> Vec<FrameTransform> {
+        json.get(tag)
+            .and_then(|e| e.get("Value"))
+            .and_then(Json::as_array)
+            .map(|a| a.iter().map(|i| i.as_object().map(frame_transform).unwrap_or_default()).collect())
+            .unwrap_or_default()
+    };
+    let shared = items("52009229").into_iter().next().unwrap_or_default();
+    let mut per_frame = items("52009230");
+    if per_frame.iter().all(|t| *t == FrameTransform::default()) {
+        per_frame.clear();
+    }
+    let (shared_slope, shared_intercept) = shared.rescale.unzip();
+    let windows = if windows.is_empty() { shared.windows.unwrap_or_default() } else { windows };
     Some(PixelInfo {
         rows,
         columns,
@@ -604,13 +621,37 @@ pub fn pixel_info(json: &Map<String, Json>) -> Option<PixelInfo> {
         photometric_interpretation: text("00280004").unwrap_or_else(|| "MONOCHROME2".into()),
         planar_configuration: int("00280006", 0),
         number_of_frames,
-        rescale_slope: number("00281053").unwrap_or(1.0),
-        rescale_intercept: number("00281052").unwrap_or(0.0),
+        rescale_slope: number("00281053").or(shared_slope).unwrap_or(1.0),
+        rescale_intercept: number("00281052").or(shared_intercept).unwrap_or(0.0),
         windows,
-        voi_lut_function: text("00281056"),
+        voi_lut_function: text("00281056").or(shared.voi_lut_function),
         voi_lut,
         palette: None,
+        per_frame,
     })
+}
+
+/// Rescale (Pixel Value Transformation Sequence) and window (Frame VOI LUT
+/// Sequence) of one functional groups item.
+fn frame_transform(item: &Map<String, Json>) -> FrameTransform {
+    let first_item = |tag: &str| item.get(tag)?.get("Value")?.get(0)?.as_object();
+    let numbers = |m: &Map<String, Json>, tag: &str| -> Vec<f64> {
+        m.get(tag).and_then(|e| e.get("Value")).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_f64).collect()).unwrap_or_default()
+    };
+    let mut t = FrameTransform::default();
+    if let Some(pvt) = first_item("00289145") {
+        if let (Some(&slope), Some(&intercept)) = (numbers(pvt, "00281053").first(), numbers(pvt, "00281052").first()) {
+            t.rescale = Some((slope, intercept));
+        }
+    }
+    if let Some(voi) = first_item("00289132") {
+        let windows: Vec<(f64, f64)> = numbers(voi, "00281050").into_iter().zip(numbers(voi, "00281051")).filter(|(_, w)| *w > 0.0).collect();
+        if !windows.is_empty() {
+            t.windows = Some(windows);
+        }
+        t.voi_lut_function = voi.get("00281056").and_then(|e| e.get("Value")).and_then(|v| v.get(0)).and_then(Json::as_str).map(str::to_string);
+    }
+    t
 }
 
 /// A LUT from a descriptor and inline data (bulk LUT data is not resolved).
@@ -630,4 +671,37 @@ fn lut(item: &Map<String, Json>, descriptor: &str, data: &str) -> Option<Lut> {
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RetrieveError> + Send + 'static) -> Result<T, RetrieveError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| RetrieveError::Store(format!("task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An enhanced multi-frame object: rescale from the shared functional
+    /// groups, a window per frame.
+    #[test]
+    fn functional_groups_give_each_frame_its_rescale_and_window() {
+        let json: Map<String, Json> = serde_json::from_value(serde_json::json!({
+            "00280010": {"vr": "US", "Value": [2]}, "00280011": {"vr": "US", "Value": [2]},
+            "00280008": {"vr": "IS", "Value": [3]},
+            "52009229": {"vr": "SQ", "Value": [{"00289145": {"vr": "SQ", "Value": [{"00281052": {"vr": "DS", "Value": [-1024]}, "00281053": {"vr": "DS", "Value": [1]}}]}}]},
+            "52009230": {"vr": "SQ", "Value": [
+                {"00289132": {"vr": "SQ", "Value": [{"00281050": {"vr": "DS", "Value": [40]}, "00281051": {"vr": "DS", "Value": [400]}}]}},
+                {"00289132": {"vr": "SQ", "Value": [{"00281050": {"vr": "DS", "Value": [-600, 300]}, "00281051": {"vr": "DS", "Value": [1500, 1800]}}]},
+                 "00289145": {"vr": "SQ", "Value": [{"00281052": {"vr": "DS", "Value": [-1000]}, "00281053": {"vr": "DS", "Value": [2]}}]}},
+                {}
+            ]}
+        }))
+        .unwrap();
+        let info = pixel_info(&json).unwrap();
+        assert_eq!((info.rescale_slope, info.rescale_intercept), (1.0, -1024.0), "shared groups stand in for the top level");
+        let first = info.for_frame(0);
+        assert_eq!(first.windows, vec![(40.0, 400.0)]);
+        let second = info.for_frame(1);
+        assert_eq!(second.windows, vec![(-600.0, 1500.0), (300.0, 1800.0)]);
+        assert_eq!((second.rescale_slope, second.rescale_intercept), (2.0, -1000.0));
+        let third = info.for_frame(2);
+        assert_eq!((third.rescale_intercept, third.windows.clone()), (-1024.0, vec![]), "a frame without its own values keeps the shared ones");
+        assert_eq!(info.for_frame(7).windows, info.windows, "frames past the sequence keep the instance's values");
+    }
 }

@@ -131,7 +131,7 @@ async fn render(
     if !yunying_transcode::can_decode(&ts) {
         return Err(ApiError::not_acceptable(format!("instances stored as {ts} cannot be rendered")));
     }
-    let info = state.archive.pixel_info(&instance).await?;
+    let info = state.archive.pixel_info(&instance).await?.for_frame(frame.saturating_sub(1) as usize).into_owned();
     let pixels = state.archive.frames(&instance, &[frame]).await?.remove(0);
     let format = options.format;
     let image = tokio::task::spawn_blocking(move || yunying_transcode::render(&ts, &info, &pixels, &options))

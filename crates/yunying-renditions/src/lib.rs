@@ -225,7 +225,7 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     let mut out = Vec::with_capacity(frames.len() + 2);
 
     // The first frame, as DICOMweb's instance thumbnail shows it.
-    let thumbnail = render(ts, &info, &frames[0], &jpeg(Some((config.thumbnail_size, config.thumbnail_size))))?;
+    let thumbnail = render(ts, &info.for_frame(0), &frames[0], &jpeg(Some((config.thumbnail_size, config.thumbnail_size))))?;
     let k = key("thumbnail.jpg");
     put(&k, &thumbnail)?;
     out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
@@ -237,7 +237,8 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     }
 
     for (i, frame) in frames.iter().enumerate() {
-        let preview = render(ts, &info, frame, &jpeg(None))?;
+        // Enhanced multi-frame objects may window each frame its own way.
+        let preview = render(ts, &info.for_frame(i), frame, &jpeg(None))?;
         let k = key(&format!("preview-{}.jpg", i + 1));
         put(&k, &preview)?;
         out.push(Rendition {

@@ -63,6 +63,42 @@ pub struct PixelInfo {
     pub voi_lut: Option<Lut>,
     /// Red, green and blue palette LUTs, for PALETTE COLOR.
     pub palette: Option<[Lut; 3]>,
+    /// Per-frame rescale and window of an enhanced multi-frame object (the
+    /// Per-Frame Functional Groups, index = frame − 1); empty otherwise.
+    /// What a frame's item lacks comes from the fields above, which hold
+    /// the Shared Functional Groups' values when the top level has none.
+    pub per_frame: Vec<FrameTransform>,
+}
+
+/// One frame's Pixel Value Transformation and Frame VOI LUT values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameTransform {
+    /// (slope, intercept).
+    pub rescale: Option<(f64, f64)>,
+    /// (center, width) pairs.
+    pub windows: Option<Vec<(f64, f64)>>,
+    pub voi_lut_function: Option<String>,
+}
+
+impl PixelInfo {
+    /// The description that applies to frame `index` (0-based): the
+    /// frame's own rescale and window where its functional groups give them.
+    pub fn for_frame(&self, index: usize) -> std::borrow::Cow<'_, PixelInfo> {
+        let Some(t) = self.per_frame.get(index) else { return std::borrow::Cow::Borrowed(self) };
+        let mut info = self.clone();
+        info.per_frame = Vec::new();
+        if let Some((slope, intercept)) = t.rescale {
+            info.rescale_slope = slope;
+            info.rescale_intercept = intercept;
+        }
+        if let Some(windows) = &t.windows {
+            info.windows = windows.clone();
+        }
+        if t.voi_lut_function.is_some() {
+            info.voi_lut_function = t.voi_lut_function.clone();
+        }
+        std::borrow::Cow::Owned(info)
+    }
 }
 
 impl Default for PixelInfo {
@@ -85,6 +121,7 @@ impl Default for PixelInfo {
             voi_lut_function: None,
             voi_lut: None,
             palette: None,
+            per_frame: Vec::new(),
         }
     }
 }

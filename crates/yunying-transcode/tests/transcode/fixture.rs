@@ -129,6 +129,7 @@ pub fn pixel_info(object: &InMemDicomObject) -> Result<PixelInfo, String> {
         voi_lut_function: text(tags::VOILUT_FUNCTION),
         voi_lut: None::<Lut>,
         palette: None,
+        per_frame: Vec::new(),
     })
 }
 
