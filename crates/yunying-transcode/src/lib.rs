@@ -265,6 +265,22 @@ pub fn decode_frame(
     })
 }
 
+/// The default rendering of one frame (JPEG) at full size and fitted inside
+/// `thumbnail`, from one decode and one VOI pass: a frame's preview and
+/// thumbnail at ingest, as [`render`] would make them one by one.
+pub fn render_with_thumbnail(
+    transfer_syntax_uid: &str,
+    info: &PixelInfo,
+    frame: &[u8],
+    quality: u8,
+    thumbnail: (u32, u32),
+) -> Result<(Vec<u8>, Vec<u8>), TranscodeError> {
+    let decoded = decode_frame(transfer_syntax_uid, info, frame)?;
+    let image = render::to_display(info, &decoded, None)?;
+    let small = resize::fit_inside(&image, thumbnail.0, thumbnail.1);
+    Ok((encode::encode(&image, ImageFormat::Jpeg, quality)?, encode::encode(&small, ImageFormat::Jpeg, quality)?))
+}
+
 /// Render one frame for display and encode it.
 ///
 /// Pipeline: decode; modality rescale (slope, intercept); VOI from, in this

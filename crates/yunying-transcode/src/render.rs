@@ -202,10 +202,18 @@ fn monochrome(info: &PixelInfo, bytes: &[u8], voi: &Voi) -> Vec<u8> {
             center,
             width,
             function,
-        } => stored
-            .iter()
-            .map(|&v| to_u8(window(modality(v), *center, *width, *function)))
-            .collect(),
+        } => {
+            let display = |v: i64| to_u8(window(modality(v), *center, *width, *function));
+            // A table over the stored values' range when the image has more
+            // pixels than the range has values (CT, MR, CR: always).
+            let (lo, hi) = stored.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            if lo <= hi && ((hi - lo) as usize) < stored.len() / 2 {
+                let table: Vec<u8> = (lo..=hi).map(display).collect();
+                stored.iter().map(|&v| table[(v - lo) as usize]).collect()
+            } else {
+                stored.iter().map(|&v| display(v)).collect()
+            }
+        }
         Voi::Lut(lut) => {
             let (first, maximum) = lut_range(lut, info.pixel_representation == 1);
             let last = lut.data.len() - 1;
