@@ -7,6 +7,12 @@
 //! skips rows another node is claiming (`FOR UPDATE SKIP LOCKED`); SQLite
 //! has one writer at a time. Failures back off exponentially; after
 //! [`MAX_ATTEMPTS`] the job is parked with its error.
+//!
+//! A job has two stages: `previews` (thumbnail and previews: what a viewer
+//! or a film page shows first) and then `lossless` (the lossless copy).
+//! Claims take every due first stage before any second stage, so a burst
+//! of ingest gets its thumbnails in arrival order while lossless copies
+//! wait for idle time.
 
 use sqlx::AssertSqlSafe;
 
@@ -22,8 +28,15 @@ pub struct Job {
     pub instance_pk: i64,
     pub attempts: i64,
     pub enqueued_ms: i64,
+    /// [`PREVIEWS`] or [`LOSSLESS`].
+    pub stage: String,
     pub instance: InstanceData,
 }
+
+/// The first stage of a rendition job: thumbnail and previews.
+pub const PREVIEWS: &str = "previews";
+/// The second stage: the lossless copy.
+pub const LOSSLESS: &str = "lossless";
 
 /// A rendition object of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +75,11 @@ impl Index {
         let sql = format!(
             "UPDATE rendition_jobs SET state = 'running', attempts = attempts + 1, not_before_ms = $1, worker = $2
              WHERE instance_pk IN (SELECT instance_pk FROM rendition_jobs
-                 WHERE state IN ('pending', 'running') AND not_before_ms <= $3 ORDER BY enqueued_ms LIMIT {n}{lock})
-             RETURNING instance_pk, attempts, enqueued_ms"
+                 WHERE state IN ('pending', 'running') AND not_before_ms <= $3
+                 ORDER BY CASE WHEN stage = 'lossless' THEN 1 ELSE 0 END, enqueued_ms LIMIT {n}{lock})
+             RETURNING instance_pk, attempts, enqueued_ms, stage"
         );
-        let claimed: Vec<(i64, i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        let claimed: Vec<(i64, i64, i64, String)> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(lease_until_ms)
             .bind(worker)
             .bind(now_ms)
@@ -75,31 +89,41 @@ impl Index {
         let data = self.instance_data_by_pk(&pks).await?;
         Ok(claimed
             .into_iter()
-            .filter_map(|(pk, attempts, enqueued_ms)| {
+            .filter_map(|(pk, attempts, enqueued_ms, stage)| {
                 let instance = data.iter().find(|(p, _)| *p == pk)?.1.clone();
-                Some(Job { instance_pk: pk, attempts, enqueued_ms, instance })
+                Some(Job { instance_pk: pk, attempts, enqueued_ms, stage, instance })
             })
             .collect())
     }
 
-    /// Record a job's renditions and mark it done, in one transaction;
-    /// false if the job is no longer this worker's (its lease was lost).
-    pub async fn complete_job(&self, worker: &str, instance_pk: i64, renditions: &[Rendition], now_ms: i64) -> Result<bool> {
+    /// Record the renditions of a job's stage and mark it done, or queue
+    /// its `next` stage, in one transaction; false if the job is no longer
+    /// this worker's (its lease was lost). The first stage replaces every
+    /// rendition of the instance; the lossless stage its lossless copy.
+    pub async fn complete_job(&self, worker: &str, job: &Job, renditions: &[Rendition], next: Option<&str>, now_ms: i64) -> Result<bool> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         let done = sqlx::query(
-            "UPDATE rendition_jobs SET state = 'done', finished_ms = $3, last_error = ''
-             WHERE instance_pk = $1 AND worker = $2 AND state = 'running'",
+            "UPDATE rendition_jobs SET state = CASE WHEN $4 = '' THEN 'done' ELSE 'pending' END,
+                 stage = CASE WHEN $4 = '' THEN stage ELSE $4 END,
+                 attempts = CASE WHEN $4 = '' THEN attempts ELSE 0 END,
+                 not_before_ms = CASE WHEN $4 = '' THEN not_before_ms ELSE 0 END,
+                 finished_ms = $3, last_error = ''
+             WHERE instance_pk = $1 AND worker = $2 AND state = 'running' AND stage = $5",
         )
-        .bind(instance_pk)
+        .bind(job.instance_pk)
         .bind(worker)
         .bind(now_ms)
+        .bind(next.unwrap_or(""))
+        .bind(job.stage.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM renditions WHERE instance_pk = $1").bind(instance_pk).execute(&mut *tx).await?;
+        let instance_pk = job.instance_pk;
+        let replaced = if job.stage == LOSSLESS { "DELETE FROM renditions WHERE instance_pk = $1 AND kind = 'lossless'" } else { "DELETE FROM renditions WHERE instance_pk = $1" };
+        sqlx::query(replaced).bind(instance_pk).execute(&mut *tx).await?;
         for r in renditions {
             sqlx::query(
                 "INSERT INTO renditions (instance_pk, kind, frame, object_key, media_type, size_bytes) VALUES ($1, $2, $3, $4, $5, $6)",

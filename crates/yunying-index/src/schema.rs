@@ -247,6 +247,11 @@ ALTER TABLE films ADD COLUMN report {bigint} NOT NULL DEFAULT 1;
 ALTER TABLE films ADD COLUMN report_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE films ADD COLUMN report_type TEXT NOT NULL DEFAULT ''
 "#,
+    // 7: rendition jobs in two stages: thumbnails and previews first, the
+    // lossless copy after (and after every waiting first stage).
+    r#"
+ALTER TABLE rendition_jobs ADD COLUMN stage TEXT NOT NULL DEFAULT 'previews'
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

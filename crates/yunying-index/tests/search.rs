@@ -219,9 +219,21 @@ async fn jobs_are_claimed_once_and_leases_expire(backend: Backend) {
     expected.sort();
     got.sort();
     assert_eq!(got, expected);
-    assert!(!a.complete_job(dead, dead_jobs[0].instance_pk, &[], 62_000).await.unwrap(), "a lost lease cannot complete");
-    assert!(b.complete_job("node-b/3", dead_jobs[0].instance_pk, &[], 62_000).await.unwrap());
+    let retaken = taken.iter().find(|j| j.instance_pk == dead_jobs[0].instance_pk).unwrap();
+    assert!(!a.complete_job(dead, &dead_jobs[0], &[], None, 62_000).await.unwrap(), "a lost lease cannot complete");
+    assert!(b.complete_job("node-b/3", retaken, &[], None, 62_000).await.unwrap());
     assert_eq!(a.job_counts().await.unwrap().done, 1);
+
+    // Two stages: a first stage that queues the lossless one leaves the job
+    // pending, behind every first stage still waiting.
+    let later = b.claim_jobs("node-b/4", 1, 130_000, 190_000).await.unwrap().remove(0);
+    assert_eq!(later.stage, "previews");
+    assert!(b.complete_job("node-b/4", &later, &[], Some("lossless"), 130_000).await.unwrap());
+    let first: Vec<(i64, String)> = b.claim_jobs("node-b/5", 4, 131_000, 190_000).await.unwrap().into_iter().map(|j| (j.instance_pk, j.stage)).collect();
+    assert_eq!(first.len(), 4);
+    assert!(first.iter().all(|(_, stage)| stage == "previews"), "the four waiting first stages go before the lossless one: {first:?}");
+    let then = b.claim_jobs("node-b/5", 4, 131_000, 190_000).await.unwrap();
+    assert_eq!(then.iter().map(|j| (j.instance_pk, j.stage.as_str())).collect::<Vec<_>>(), [(later.instance_pk, "lossless")]);
 }
 
 async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {

@@ -24,10 +24,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use yunying_archive::{read_pixels, with_encapsulated_frames, Archive, RetrieveError};
-use yunying_index::{Job, Rendition};
+use yunying_index::{Job, Rendition, JOB_STAGE_LOSSLESS, JOB_STAGE_PREVIEWS};
 use yunying_store::{rendition_key, ObjectStore};
 use yunying_transcode::{
-    can_decode, decode_frame, encode_htj2k_lossless, render, ImageFormat, RenderOptions, TranscodeError, HTJ2K_LOSSLESS,
+    can_decode, decode_frame, encode_htj2k_lossless, render, render_with_thumbnail, ImageFormat, RenderOptions, TranscodeError, HTJ2K_LOSSLESS,
 };
 
 /// Settings of the rendition workers.
@@ -43,6 +43,9 @@ pub struct RenditionConfig {
     pub thumbnail_size: u32,
     /// JPEG quality of previews and thumbnails (the rendered default).
     pub jpeg_quality: u8,
+    /// Make the lossless HTJ2K copy (full-fidelity viewing from a smaller
+    /// object); off keeps only thumbnails and previews.
+    pub lossless: bool,
     /// How long a claimed job is reserved for its worker (seconds); a job
     /// whose worker died is taken up again after this.
     pub lease_secs: u64,
@@ -54,7 +57,7 @@ pub struct RenditionConfig {
 
 impl Default for RenditionConfig {
     fn default() -> Self {
-        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lease_secs: 300, node: String::new() }
+        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lossless: true, lease_secs: 300, node: String::new() }
     }
 }
 
@@ -133,7 +136,7 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
     }
     let worker = format!("{node}{}-{:08x}", std::process::id(), rand::random::<u32>());
     let config = Arc::new(config);
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>, bool)>();
     let mut in_flight = 0usize;
     let capacity = threads * 2; // keep the pool busy while results are recorded
     tokio::pin!(shutdown);
@@ -150,7 +153,7 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
                         let (store, config, tx) = (archive.store().clone(), config.clone(), tx.clone());
                         pool.spawn(move || {
                             let result = make_renditions(store.as_ref(), &job, &config);
-                            let _ = tx.send((job, result));
+                            let _ = tx.send((job, result, config.lossless));
                         });
                     }
                 }
@@ -161,9 +164,11 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
             break;
         }
         tokio::select! {
-            Some((job, result)) = rx.recv() => {
+            Some((job, result, lossless)) = rx.recv() => {
                 in_flight -= 1;
-                record(&archive, &worker, job, result).await;
+                // A first stage that made pixels leads to the lossless one.
+                let next = (lossless && job.stage == JOB_STAGE_PREVIEWS && result.as_ref().is_ok_and(|r| !r.is_empty())).then_some(JOB_STAGE_LOSSLESS);
+                record(&archive, &worker, job, result, next).await;
             }
             _ = tokio::time::sleep(POLL), if in_flight < capacity && !stopping => {}
             _ = &mut shutdown, if !stopping => stopping = true,
@@ -173,12 +178,13 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
 }
 
 /// Record a job's outcome in the index and the metrics.
-async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Rendition>, Failure>) {
+async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Rendition>, Failure>, next: Option<&str>) {
     let metrics = archive.metrics();
     let now = now_ms();
     let index = archive.index();
     match result {
-        Ok(renditions) => match index.complete_job(worker, job.instance_pk, &renditions, now).await {
+        Ok(renditions) => match index.complete_job(worker, &job, &renditions, next, now).await {
+            Ok(true) if next.is_some() => {}
             Ok(true) => {
                 metrics.renditions_completed_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 metrics.rendition_latency.observe(Duration::from_millis((now - job.enqueued_ms).max(0) as u64));
@@ -215,6 +221,9 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
         return Err(TranscodeError::UnsupportedTransferSyntax(ts.to_string()).into());
     }
     let (info, frames) = read_pixels(store, data)?;
+    if job.stage == JOB_STAGE_LOSSLESS {
+        return lossless_rendition(store, job, &info, &frames);
+    }
     let key = |name: &str| rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, name);
     let put = |key: &str, bytes: &[u8]| -> Result<(), Failure> {
         store
@@ -224,21 +233,22 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     let jpeg = |viewport| RenderOptions { window: None, viewport, quality: config.jpeg_quality, format: ImageFormat::Jpeg };
     let mut out = Vec::with_capacity(frames.len() + 2);
 
-    // The first frame, as DICOMweb's instance thumbnail shows it.
-    let thumbnail = render(ts, &info.for_frame(0), &frames[0], &jpeg(Some((config.thumbnail_size, config.thumbnail_size))))?;
+    // The first frame, as DICOMweb's instance thumbnail shows it, and its
+    // preview: one decode and one VOI pass for both.
+    let (first_preview, thumbnail) =
+        render_with_thumbnail(ts, &info.for_frame(0), &frames[0], config.jpeg_quality, (config.thumbnail_size, config.thumbnail_size))?;
+    let mut first_preview = Some(first_preview);
     let k = key("thumbnail.jpg");
     put(&k, &thumbnail)?;
     out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
 
-    if let Some(copy) = lossless_copy(store, data, &info, &frames)? {
-        let k = key("htj2k.dcm");
-        put(&k, &copy)?;
-        out.push(Rendition { kind: "lossless".into(), frame: 0, object_key: k, media_type: "application/dicom".into(), size_bytes: copy.len() as i64 });
-    }
 
     for (i, frame) in frames.iter().enumerate() {
         // Enhanced multi-frame objects may window each frame its own way.
-        let preview = render(ts, &info.for_frame(i), frame, &jpeg(None))?;
+        let preview = match first_preview.take() {
+            Some(p) => p,
+            None => render(ts, &info.for_frame(i), frame, &jpeg(None))?,
+        };
         let k = key(&format!("preview-{}.jpg", i + 1));
         put(&k, &preview)?;
         out.push(Rendition {
@@ -250,6 +260,18 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
         });
     }
     Ok(out)
+}
+
+/// The second stage of a job: the lossless copy (none when the original
+/// serves as one).
+fn lossless_rendition(store: &dyn ObjectStore, job: &Job, info: &yunying_transcode::PixelInfo, frames: &[Vec<u8>]) -> Result<Vec<Rendition>, Failure> {
+    let s = &job.instance.stored;
+    let Some(copy) = lossless_copy(store, &job.instance, info, frames)? else { return Ok(Vec::new()) };
+    let key = rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, "htj2k.dcm");
+    store
+        .put_bytes(&key, &copy)
+        .map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })?;
+    Ok(vec![Rendition { kind: "lossless".into(), frame: 0, object_key: key, media_type: "application/dicom".into(), size_bytes: copy.len() as i64 }])
 }
 
 /// The instance as a Part 10 object in HTJ2K Lossless: every frame decoded
