@@ -31,9 +31,11 @@ const NUMBER_OF_FRAMES: u32 = 0x0028_0008;
 /// (offsets from the start of the object).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PixelLayout {
-    /// Native pixel data: one value of `len` bytes; frame `i` is the
-    /// `i`-th equal slice of it.
-    Native { offset: u64, len: u64, frames: u32 },
+    /// Native pixel data: `len` bytes of pixels (without any padding after
+    /// the last frame); frame `i` is the `i`-th equal slice of it.
+    /// `swap_words`: 8-bit samples in an OW value of a big endian data set,
+    /// whose bytes come in swapped pairs.
+    Native { offset: u64, len: u64, frames: u32, swap_words: bool },
     /// Encapsulated pixel data: for each frame, its fragments.
     Encapsulated { frames: Vec<Vec<(u64, u32)>> },
 }
@@ -42,7 +44,9 @@ impl PixelLayout {
     /// Compact text form kept in the index.
     pub fn encode(&self) -> String {
         match self {
-            PixelLayout::Native { offset, len, frames } => format!("N:{offset}:{len}:{frames}"),
+            PixelLayout::Native { offset, len, frames, swap_words } => {
+                format!("N:{offset}:{len}:{frames}{}", if *swap_words { ":w" } else { "" })
+            }
             PixelLayout::Encapsulated { frames } => {
                 let frames: Vec<String> = frames
                     .iter()
@@ -55,9 +59,13 @@ impl PixelLayout {
 
     pub fn decode(s: &str) -> Option<PixelLayout> {
         if let Some(rest) = s.strip_prefix("N:") {
+            let (rest, swap_words) = match rest.strip_suffix(":w") {
+                Some(r) => (r, true),
+                None => (rest, false),
+            };
             let mut it = rest.split(':').map(|v| v.parse::<u64>().ok());
             let (offset, len, frames) = (it.next()??, it.next()??, it.next()??);
-            return Some(PixelLayout::Native { offset, len, frames: u32::try_from(frames).ok()? });
+            return Some(PixelLayout::Native { offset, len, frames: u32::try_from(frames).ok()?, swap_words });
         }
         let rest = s.strip_prefix("E:")?;
         let mut frames = Vec::new();
@@ -128,7 +136,30 @@ pub fn pixel_layout(tree: &[Element], base: u64, transfer_syntax_uid: &str) -> O
             })
         }
         Value::Inline(_) | Value::Bulk if pixel.len != crate::walker::UNDEFINED => {
-            Some(PixelLayout::Native { offset: base + pixel.offset, len: pixel.len as u64, frames: declared_frames })
+            let big_endian = transfer_syntax_uid == "1.2.840.10008.1.2.2";
+            let us = |tag: u32| -> Option<u64> {
+                match &tree.iter().find(|e| e.tag == tag)?.value {
+                    Value::Inline(raw) if raw.len() >= 2 => {
+                        let b = [raw[0], raw[1]];
+                        Some(u64::from(if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }))
+                    }
+                    _ => None,
+                }
+            };
+            // The pixels proper: a value may carry padding after the last
+            // frame (an odd length made even, or more).
+            let mut len = pixel.len as u64;
+            if let (Some(rows), Some(columns), Some(bits)) = (us(0x0028_0010), us(0x0028_0011), us(0x0028_0100)) {
+                let samples = us(0x0028_0002).unwrap_or(1).max(1);
+                if bits % 8 == 0 && bits > 0 {
+                    let pixels = rows * columns * samples * (bits / 8) * u64::from(declared_frames);
+                    if pixels > 0 && pixels < len {
+                        len = pixels;
+                    }
+                }
+            }
+            let swap_words = big_endian && pixel.vr == Some(*b"OW") && us(0x0028_0100) == Some(8);
+            Some(PixelLayout::Native { offset: base + pixel.offset, len, frames: declared_frames, swap_words })
         }
         _ => None,
     }
@@ -397,7 +428,8 @@ mod tests {
     #[test]
     fn pixel_layout_round_trips() {
         for layout in [
-            PixelLayout::Native { offset: 1234, len: 524288, frames: 1 },
+            PixelLayout::Native { offset: 1234, len: 524288, frames: 1, swap_words: false },
+            PixelLayout::Native { offset: 99, len: 27, frames: 3, swap_words: true },
             PixelLayout::Encapsulated { frames: vec![vec![(10, 20), (40, 8)], vec![(60, 100)]] },
         ] {
             assert_eq!(PixelLayout::decode(&layout.encode()), Some(layout));

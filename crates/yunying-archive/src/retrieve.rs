@@ -123,7 +123,16 @@ impl Archive {
     pub async fn pixel_info(&self, data: &InstanceData) -> Result<PixelInfo, RetrieveError> {
         let json = self.metadata(data).await?;
         let map: Map<String, Json> = serde_json::from_slice(&json).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
-        pixel_info(&map).ok_or(RetrieveError::NoPixelData)
+        let mut info = pixel_info(&map).ok_or(RetrieveError::NoPixelData)?;
+        if info.photometric_interpretation == "PALETTE COLOR" && info.palette.is_none() {
+            let (store, key) = (self.store().clone(), data.stored.object_key.clone());
+            info = blocking(move || {
+                resolve_palette(&mut info, &map, || store.get(&key).map_err(|e| RetrieveError::Store(e.to_string())))?;
+                Ok(info)
+            })
+            .await?;
+        }
+        Ok(info)
     }
 
     /// The whole instance as a Part 10 object in Explicit VR Little Endian.
@@ -241,9 +250,19 @@ fn read_frames(store: &dyn ObjectStore, data: &InstanceData, numbers: &[u32]) ->
         }
         let i = (n - 1) as usize;
         match &layout {
-            PixelLayout::Native { offset, len, frames } => {
+            PixelLayout::Native { offset, len, frames, swap_words } => {
                 let frame_len = len / (*frames).max(1) as u64;
-                out.push(read(offset + i as u64 * frame_len, frame_len)?);
+                // Swapped pairs start at the value's start: read whole words.
+                let start = offset + i as u64 * frame_len;
+                let (aligned, skip) = if *swap_words && (start - offset) % 2 == 1 { (start - 1, 1) } else { (start, 0) };
+                let want = if *swap_words { (frame_len + skip + 1) & !1 } else { frame_len };
+                let mut frame = read(aligned, want)?;
+                if *swap_words {
+                    frame.chunks_exact_mut(2).for_each(|pair| pair.swap(0, 1));
+                }
+                frame.drain(..skip as usize);
+                frame.truncate(frame_len as usize);
+                out.push(frame);
             }
             PixelLayout::Encapsulated { frames } => {
                 let fragments = &frames[i];
@@ -312,7 +331,8 @@ pub fn read_pixels(store: &dyn ObjectStore, data: &InstanceData) -> Result<(Pixe
         let bytes = inflate(&data.metadata).map_err(|e| RetrieveError::Corrupt(format!("metadata: {e}")))?;
         serde_json::from_slice(&bytes).map_err(|e| RetrieveError::Corrupt(e.to_string()))?
     };
-    let info = pixel_info(&json).ok_or(RetrieveError::NoPixelData)?;
+    let mut info = pixel_info(&json).ok_or(RetrieveError::NoPixelData)?;
+    resolve_palette(&mut info, &json, || store.get(&data.stored.object_key).map_err(|e| RetrieveError::Store(e.to_string())))?;
     let numbers: Vec<u32> = (1..=info.number_of_frames.max(1)).collect();
     let frames = read_frames(store, data, &numbers)?;
     Ok((info, frames))
@@ -626,9 +646,110 @@ pub fn pixel_info(json: &Map<String, Json>) -> Option<PixelInfo> {
         windows,
         voi_lut_function: text("00281056").or(shared.voi_lut_function),
         voi_lut,
-        palette: None,
+        palette: palette(json, |_| None),
         per_frame,
     })
+}
+
+/// The red, green and blue tags of a palette: descriptor, data, segmented data.
+const PALETTE_TAGS: [(&str, &str, &str); 3] =
+    [("00281101", "00281201", "00281221"), ("00281102", "00281202", "00281222"), ("00281103", "00281203", "00281223")];
+
+/// The palette LUTs of a PALETTE COLOR image (C.7.6.3.1.5-6), from the JSON
+/// where the data is inline and from `bulk` (tag → little-endian bytes)
+/// where it is bulk data; segmented LUTs expanded.
+fn palette(json: &Map<String, Json>, bulk: impl Fn(&str) -> Option<Vec<u8>>) -> Option<[Lut; 3]> {
+    let words_of = |tag: &str| -> Option<Vec<u16>> {
+        let e = json.get(tag)?;
+        if let Some(values) = e.get("Value").and_then(Json::as_array) {
+            return Some(values.iter().filter_map(|v| v.as_u64().map(|v| v as u16)).collect());
+        }
+        let bytes = match e.get("InlineBinary").and_then(Json::as_str) {
+            Some(b64) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(b64).ok()?
+            }
+            None => bulk(tag)?,
+        };
+        Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+    };
+    let mut luts = Vec::with_capacity(3);
+    for (descriptor, data, segmented) in PALETTE_TAGS {
+        let d: Vec<u32> =
+            json.get(descriptor)?.get("Value")?.as_array()?.iter().filter_map(|v| v.as_i64().map(|v| v as u16 as u32)).collect();
+        let descriptor: [u32; 3] = d.get(..3)?.try_into().ok()?;
+        let entries = if descriptor[0] == 0 { 65536 } else { descriptor[0] as usize };
+        let data = match words_of(data) {
+            Some(words) => words,
+            None => expand_segmented(&words_of(segmented)?, entries)?,
+        };
+        luts.push(Lut { descriptor, data });
+    }
+    luts.try_into().ok()
+}
+
+/// A segmented palette LUT (C.7.9.2) as its plain entries: discrete
+/// segments copy values, linear segments interpolate from the last value,
+/// indirect segments repeat earlier segments (at most 8 deep).
+fn expand_segmented(words: &[u16], entries: usize) -> Option<Vec<u16>> {
+    fn run(words: &[u16], out: &mut Vec<u16>, depth: usize, limit: usize) -> Option<()> {
+        let mut i = 0;
+        while i + 1 < words.len() && out.len() < limit {
+            let (opcode, n) = (words[i], words[i + 1] as usize);
+            match opcode {
+                0 => {
+                    out.extend_from_slice(words.get(i + 2..i + 2 + n)?);
+                    i += 2 + n;
+                }
+                1 => {
+                    let y1 = f64::from(*words.get(i + 2)?);
+                    let y0 = f64::from(*out.last()?);
+                    out.extend((1..=n).map(|k| (y0 + (y1 - y0) * k as f64 / n as f64).round() as u16));
+                    i += 3;
+                }
+                2 if depth < 8 => {
+                    let offset = (*words.get(i + 2)? as usize) | ((*words.get(i + 3)? as usize) << 16);
+                    // n segments from `offset` (in words from the start).
+                    let mut at = offset;
+                    for _ in 0..n {
+                        let len = match *words.get(at)? {
+                            0 => 2 + *words.get(at + 1)? as usize,
+                            1 => 3,
+                            _ => 4,
+                        };
+                        run(words.get(at..at + len)?, out, depth + 1, limit)?;
+                        at += len;
+                    }
+                    i += 4;
+                }
+                _ => return None,
+            }
+        }
+        Some(())
+    }
+    let mut out = Vec::with_capacity(entries);
+    run(words, &mut out, 0, entries * 2)?;
+    out.truncate(entries);
+    (!out.is_empty()).then_some(out)
+}
+
+/// A PALETTE COLOR image whose LUT data is bulk data (too long for the
+/// metadata): read it from the stored object.
+fn resolve_palette(info: &mut PixelInfo, json: &Map<String, Json>, object: impl FnOnce() -> Result<Vec<u8>, RetrieveError>) -> Result<(), RetrieveError> {
+    if info.photometric_interpretation != "PALETTE COLOR" || info.palette.is_some() {
+        return Ok(());
+    }
+    let object = object()?;
+    let parsed = Parsed::new(&object)?;
+    info.palette = palette(json, |tag| {
+        let element = find_path(&parsed.tree, tag)?;
+        let mut bytes = parsed.slice(element.offset, element.len as u64).to_vec();
+        if parsed.enc.big_endian {
+            swap_to_le(b"OW", &mut bytes);
+        }
+        Some(bytes)
+    });
+    Ok(())
 }
 
 /// Rescale (Pixel Value Transformation Sequence) and window (Frame VOI LUT
@@ -676,6 +797,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RetrieveError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// C.7.9.2: discrete, linear and indirect segments.
+    #[test]
+    fn segmented_palettes_expand() {
+        // 0..=3 discrete, then linear to 9 over 3 entries, then the first
+        // two segments again (indirect: 2 segments at word offset 0).
+        let words = [0, 4, 0, 1, 2, 3, 1, 3, 9, 2, 2, 0, 0];
+        assert_eq!(expand_segmented(&words, 20).unwrap(), vec![0, 1, 2, 3, 5, 7, 9, 0, 1, 2, 3, 5, 7, 9]);
+        assert_eq!(expand_segmented(&words, 5).unwrap(), vec![0, 1, 2, 3, 5]);
+        assert_eq!(expand_segmented(&[7, 1, 1], 4), None, "unknown opcode");
+    }
 
     /// An enhanced multi-frame object: rescale from the shared functional
     /// groups, a window per frame.
