@@ -11,6 +11,20 @@ use crate::{PixelInfo, TranscodeError};
 
 /// A DCT-based (baseline or extended) JPEG frame. Colour comes out as RGB.
 pub(crate) fn decode_dct(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, TranscodeError> {
+    let marked;
+    let frame = if info.samples_per_pixel == 3
+        && info.photometric_interpretation.trim() == "RGB"
+        && colour_space_unmarked(frame)
+    {
+        // The stream does not say whether it holds YCbCr or RGB, so
+        // libjpeg would assume YCbCr; the dataset says RGB (PS3.5 8.2.1:
+        // no colour transform was applied). An Adobe marker with transform
+        // 0 tells libjpeg so.
+        marked = with_adobe_rgb_marker(frame);
+        &marked[..]
+    } else {
+        frame
+    };
     let decompressor = Decompressor::new()?;
     decompressor.read_header(frame)?;
     let width = decompressor.get(tj::TJPARAM_TJPARAM_JPEGWIDTH);
@@ -76,6 +90,58 @@ pub(crate) fn decode_dct(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Tran
         }
         other => Err(TranscodeError::Unsupported(format!("{other}-bit DCT JPEG"))),
     }
+}
+
+/// Whether a JPEG stream leaves its colour space to the decoder's guess: no
+/// JFIF (APP0) or Adobe (APP14) marker before the frame header, and
+/// component identifiers other than 'R', 'G', 'B' (which libjpeg reads as
+/// RGB).
+fn colour_space_unmarked(frame: &[u8]) -> bool {
+    if !frame.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    let mut at = 2;
+    while at + 4 <= frame.len() {
+        if frame[at] != 0xFF {
+            return false;
+        }
+        let marker = frame[at + 1];
+        if marker == 0xFF {
+            at += 1; // fill byte
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([frame[at + 2], frame[at + 3]]));
+        let segment = frame.get(at + 4..at + 2 + len).unwrap_or(&[]);
+        match marker {
+            0xE0 if segment.starts_with(b"JFIF\0") => return false,
+            0xEE if segment.starts_with(b"Adobe") => return false,
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                let ids: Vec<u8> = (0..usize::from(*segment.get(5).unwrap_or(&0)))
+                    .filter_map(|k| segment.get(6 + 3 * k).copied())
+                    .collect();
+                return ids != b"RGB";
+            }
+            0xDA | 0xD9 => return false,
+            _ => {}
+        }
+        at += 2 + len;
+    }
+    false
+}
+
+/// `frame` with an Adobe APP14 marker (transform 0: no colour transform)
+/// right after SOI.
+fn with_adobe_rgb_marker(frame: &[u8]) -> Vec<u8> {
+    const ADOBE_RGB: [u8; 16] = [
+        0xFF, 0xEE, 0x00, 0x0E, b'A', b'd', b'o', b'b', b'e', 0x00, 0x64, 0x00, 0x00, 0x00, 0x00,
+        0x00,
+    ];
+    let mut out = Vec::with_capacity(frame.len() + ADOBE_RGB.len());
+    out.extend_from_slice(&frame[..2]);
+    out.extend_from_slice(&ADOBE_RGB);
+    out.extend_from_slice(&frame[2..]);
+    out
 }
 
 /// A lossless JPEG (Process 14) frame; samples are returned as coded.
@@ -224,5 +290,34 @@ impl Drop for Decompressor {
     fn drop(&mut self) {
         // SAFETY: the handle came from tj3Init and is destroyed once.
         unsafe { tj::tj3Destroy(self.handle) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SOI, an optional marker segment, then a 3-component SOF0 header.
+    fn stream(extra: &[u8], ids: [u8; 3]) -> Vec<u8> {
+        let mut s = vec![0xFF, 0xD8];
+        s.extend_from_slice(extra);
+        s.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x11, 8, 0, 8, 0, 8, 3]);
+        for id in ids {
+            s.extend_from_slice(&[id, 0x11, 0]);
+        }
+        s.extend_from_slice(&[0xFF, 0xDA]);
+        s
+    }
+
+    #[test]
+    fn only_streams_silent_about_their_colour_space_are_unmarked() {
+        assert!(colour_space_unmarked(&stream(&[], [0, 1, 2])));
+        assert!(colour_space_unmarked(&stream(&[], [1, 2, 3])));
+        assert!(!colour_space_unmarked(&stream(&[], *b"RGB")));
+        let jfif = [0xFF, 0xE0, 0x00, 0x07, b'J', b'F', b'I', b'F', 0];
+        assert!(!colour_space_unmarked(&stream(&jfif, [1, 2, 3])));
+        let marked = with_adobe_rgb_marker(&stream(&[], [0, 1, 2]));
+        assert!(!colour_space_unmarked(&marked));
+        assert_eq!(&marked[2..4], &[0xFF, 0xEE]);
     }
 }
