@@ -48,7 +48,7 @@ fi
 if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, pylibjpeg, openjpeg, libjpeg, jpeg_ls, data_store" 2>/dev/null; then
   echo "== pip install pydicom pynetdicom numpy dicomweb-client, pixel decoders and pydicom-data"
   python3 -m pip install -q "pydicom>=3,<4" "pynetdicom>=3,<4" "numpy<3" "dicomweb-client>=0.59,<1" requests \
-    pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls pydicom-data
+    pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls "pydicom-data>=1,<2"
 fi
 
 # The S3 server for tests and local development: Garage, built once from
