@@ -210,6 +210,9 @@ def latency(binary, corpus, work, rate, count):
     errors = []
 
     def lane(k):
+        # The sender stands for modalities on other machines: on this one it
+        # yields the CPU to the server (Linux: per thread).
+        os.setpriority(os.PRIO_PROCESS, 0, 10)
         ae = AE(ae_title=f"BENCH{k}")
         ae.add_requested_context(first.SOPClassUID, first.file_meta.TransferSyntaxUID)
         assoc = ae.associate("127.0.0.1", dicom, ae_title="YUNYING")
@@ -291,7 +294,7 @@ def main():
         f"| DCMTK `dcmj2pnm +oj` | full-size JPEG + `+Sxv 128` thumbnail, one process each | {dc['instances']} | {dc['cpu_s']:.1f} | {dc['per_cpu_s']:.1f} | {yt['per_cpu_s'] / dc['per_cpu_s']:.2f}× |",
         f"| Orthanc 1.10.1 | `/preview` (full-size PNG) + `{orth['thumbnail_route']}` | {orth['instances']} | {orth['cpu_s']:.1f} | {orth['per_cpu_s']:.1f} | {yt['per_cpu_s'] / orth['per_cpu_s']:.2f}× |",
         "",
-        f"C-STORE success → stored thumbnail, {lat['sent']} instances sent at {lat['rate']:.0f}/s (four associations, default workers): "
+        f"C-STORE success → stored thumbnail, {lat['sent']} instances sent at {lat['rate']:.0f}/s (four associations from a sender at nice 10, default workers): "
         f"p50 {lat['p50_s'] * 1000:.0f} ms, **p95 {lat['p95_s'] * 1000:.0f} ms**, max {lat['max_s'] * 1000:.0f} ms ({lat['thumbnails']} of {lat['acknowledged']} seen; goal p95 ≤ 1 s).",
         "",
         f"Lossless HTJ2K copies: {yy['lossless_bytes'] / 2**20:.1f} MiB for {yy['pixel_bytes'] / 2**20:.1f} MiB of uncompressed pixel data "
