@@ -339,7 +339,8 @@ fn contains_token(haystack: &[u8], needle: &str) -> bool {
 
 /// Wrong answers from one address across films block that address (429),
 /// also for a film it has not tried yet, and the refusal is on the film's
-/// record.
+/// record; behind a trusted proxy the address is the forwarded one, so
+/// other clients of the proxy go on.
 #[test]
 fn one_address_guessing_across_films_is_blocked() {
     let tmp = tempfile::tempdir().unwrap();
@@ -347,26 +348,35 @@ fn one_address_guessing_across_films_is_blocked() {
     gen_ct_with(&src, 2, 32, 21, &["--patient-id", "FILM-1", "-q"]);
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
-    let config = format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nclient_max_failures = 3\n");
+    // Behind a trusted proxy (the test itself, on loopback): the address
+    // in X-Forwarded-For is the client.
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\ntrusted_proxies = [\"127.0.0.1\"]\n[http.film]\nclient_max_failures = 3\n");
     let server = Server::start(&data, Some(&config));
     let port = server.http_port;
     let study = study_uids(port).remove(0);
     let films: Vec<Value> = (0..3).map(|_| api(port, "POST", "/api/films", Some(&json!({"study": study}))).json()).collect();
     let tokens: Vec<String> = films.iter().map(|f| token_of(f["url"].as_str().unwrap())).collect();
+    let guesser = [("X-Forwarded-For", "203.0.113.7")];
     for token in &tokens[..2] {
-        assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": "1900-01-01"}))).status, 401);
+        assert_eq!(request(port, "POST", "/api/film/verify", &guesser, Some(&json!({"token": token, "answer": "1900-01-01"}))).status, 401);
     }
-    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": tokens[0], "answer": "1900-01-02"}))).status, 401);
+    assert_eq!(request(port, "POST", "/api/film/verify", &guesser, Some(&json!({"token": tokens[0], "answer": "1900-01-02"}))).status, 401);
     // Three failures from this address: even the right answer to a fresh film waits.
-    let blocked = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})));
+    let blocked = request(port, "POST", "/api/film/verify", &guesser, Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})));
     assert_eq!(blocked.status, 429, "{}", String::from_utf8_lossy(&blocked.body));
     assert!(String::from_utf8_lossy(&blocked.body).contains("请稍后再试"));
     let film_id = films[2]["film"]["film_id"].as_str().unwrap();
     let events = api(port, "GET", &format!("/api/films/{film_id}/events"), None).json();
     assert!(
-        events.as_array().unwrap().iter().any(|e| e["event"] == "verify" && e["result"] == "refused" && e["detail"] == "client address blocked"),
+        events.as_array().unwrap().iter().any(|e| e["event"] == "verify"
+            && e["result"] == "refused"
+            && e["detail"] == "client address blocked"
+            && e["client"] == "203.0.113.7"),
         "{events}"
     );
+    // Another patient behind the same proxy is not blocked.
+    let other = request(port, "POST", "/api/film/verify", &[("X-Forwarded-For", "198.51.100.20")], Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})));
+    assert_eq!(other.status, 200, "{}", String::from_utf8_lossy(&other.body));
 }
 
 /// Writes an Encapsulated PDF and a Basic Text SR into the study of the

@@ -62,6 +62,10 @@ pub struct HttpConfig {
     /// The address patients reach this server at, for film links
     /// (`https://film.example.cn`). Unset: the request's Host.
     pub public_url: Option<String>,
+    /// Reverse proxies (nginx, a load balancer) whose `X-Forwarded-For`
+    /// names the client: film events and the per-address limits then use
+    /// the address the proxy saw. Empty: the connection's peer is the client.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Cloud film policy.
     pub film: FilmConfig,
 }
@@ -76,6 +80,7 @@ impl Default for HttpConfig {
             viewer_dir: None,
             api_token: None,
             public_url: None,
+            trusted_proxies: Vec::new(),
             film: FilmConfig::default(),
         }
     }

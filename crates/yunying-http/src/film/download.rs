@@ -7,17 +7,16 @@
 //! Offsets past 4 GiB switch the central directory to ZIP64.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 use yunying_archive::dicomdir::{self, DirEntry};
 use yunying_archive::InstanceData;
 
-use super::{event, index_error, integer_of, session_film, study_instances, text_of, viewer_actor};
+use super::{Client, event, index_error, integer_of, session_film, study_instances, text_of, viewer_actor};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -27,13 +26,12 @@ const CHUNK: u64 = 1 << 20;
 /// `GET /api/film/{id}/download`.
 pub(crate) async fn zip(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
-    let client = peer.ip().to_string();
-    if !film.download {
+        if !film.download {
         s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed")).await.map_err(index_error)?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
     }

@@ -7,11 +7,10 @@
 //! node it started the job on); the outcome is a film event in the index.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use yunying_archive::InstanceData;
 use yunying_index::Film;
 
-use super::{event, index_error, random_token, session_film, viewer_actor, StowDestination};
+use super::{Client, event, index_error, random_token, session_film, viewer_actor, StowDestination};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -78,7 +77,7 @@ enum Target {
 /// `POST /api/film/{id}/import`: start sending the film's studies.
 pub(crate) async fn start(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     Json(req): Json<ImportRequest>,
@@ -121,8 +120,7 @@ pub(crate) async fn start(
         }
         jobs.insert(job_id.clone(), job.clone());
     }
-    let client = peer.ip().to_string();
-    tokio::spawn(run(s.clone(), film, target, instances, job_id, client));
+        tokio::spawn(run(s.clone(), film, target, instances, job_id, client));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 

@@ -148,6 +148,39 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/f", get(page))
 }
 
+/// The client's address: the connection's peer, or, when that is a trusted
+/// proxy, the last address in `X-Forwarded-For` that is not one.
+pub(crate) struct Client(pub String);
+
+impl axum::extract::FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(Client(client_address(peer, &parts.headers, &state.config.trusted_proxies)))
+    }
+}
+
+fn client_address(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted: &[std::net::IpAddr]) -> String {
+    let Some(mut ip) = peer else { return "unknown".into() };
+    if trusted.contains(&ip) {
+        let hops: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|h| h.trim().parse().ok())
+            .collect();
+        for hop in hops.iter().rev() {
+            ip = *hop;
+            if !trusted.contains(hop) {
+                break;
+            }
+        }
+    }
+    ip.to_string()
+}
+
 /// The film page (the built viewer's `film.html`).
 async fn page(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut r = crate::viewer::serve(&s, "film.html").await?;
@@ -286,7 +319,7 @@ fn normalise_date(value: &str) -> String {
 
 async fn create(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Json(req): Json<CreateFilm>,
 ) -> Result<Response, ApiError> {
@@ -398,7 +431,7 @@ async fn create(
         report_type: String::new(),
     };
     let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
-    let created = event(&film, &actor, "created", &peer.ip().to_string(), "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
+    let created = event(&film, &actor, "created", &client, "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
     s.archive.index().create_film(&film, &created).await.map_err(index_error)?;
     let url = format!("{}/f#{token}", public_base(&s, &headers));
     let (qr_svg, qr_png) = qr(&url)?;
@@ -467,12 +500,12 @@ async fn show(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path
 
 async fn revoke(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = staff_film(&s, &headers, &film_id).await?;
-    let e = event(&film, "api", "revoked", &peer.ip().to_string(), "ok", "");
+    let e = event(&film, "api", "revoked", &client, "ok", "");
     let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
     Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
 }
@@ -487,7 +520,7 @@ struct Shorten {
 /// time in the past ends it now. A film's life is never lengthened.
 async fn shorten(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     Json(req): Json<Shorten>,
@@ -497,7 +530,7 @@ async fn shorten(
     if at > film.expires_at_ms {
         return Err(ApiError::bad_request("a film's life can be shortened, not lengthened: make a new film"));
     }
-    let e = event(&film, "api", "expiry-shortened", &peer.ip().to_string(), "ok", format!("expires at {at}"));
+    let e = event(&film, "api", "expiry-shortened", &client, "ok", format!("expires at {at}"));
     s.archive.index().shorten_film(&film.film_id, at, &e).await.map_err(index_error)?;
     let mut film = film_or_404(&s, &film_id).await?;
     film.verify_hint = mask_phone(&film.verify_hint);
@@ -506,12 +539,12 @@ async fn shorten(
 
 async fn unlock(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = staff_film(&s, &headers, &film_id).await?;
-    let e = event(&film, "api", "unlocked", &peer.ip().to_string(), "ok", "");
+    let e = event(&film, "api", "unlocked", &client, "ok", "");
     s.archive.index().unlock_film(&film_id, &e).await.map_err(index_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -572,9 +605,8 @@ async fn film_of_token(s: &AppState, token: &str, client: &str) -> Result<Film, 
 }
 
 /// The page opens a link: what it needs to ask for the second factor.
-async fn open(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-    let client = peer.ip().to_string();
-    let film = film_of_token(&s, &body.token, &client).await?;
+async fn open(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+        let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
     let refused = refusal(&film, now);
     let result = if refused.is_some() { "refused" } else { "ok" };
@@ -599,9 +631,8 @@ async fn open(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAd
 }
 
 /// Send an SMS code (films verified by SMS).
-async fn send_code(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-    let client = peer.ip().to_string();
-    let film = film_of_token(&s, &body.token, &client).await?;
+async fn send_code(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+        let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
     if let Some(e) = refusal(&film, now) {
         return Err(e);
@@ -631,9 +662,8 @@ fn normalise_answer(method: &str, answer: &str) -> String {
 }
 
 /// Check the second factor; a pass starts a session for this film only.
-async fn verify(State(s): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-    let client = peer.ip().to_string();
-    let policy = &s.config.film;
+async fn verify(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+        let policy = &s.config.film;
     let now = now_ms();
     let index = s.archive.index();
     let since = now - policy.client_window_minutes as i64 * 60_000;
@@ -767,13 +797,13 @@ fn integer_of(m: &Match, tag: u32) -> Option<i64> {
 /// with thumbnails and instances in order, and reports.
 async fn info(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
     let body = film_info(&s, &film).await?;
-    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &peer.ip().to_string(), "ok", "film page")).await.map_err(index_error)?;
+    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "film page")).await.map_err(index_error)?;
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
@@ -969,6 +999,18 @@ mod tests {
         assert_eq!(normalise_answer("id_suffix", "11010519491231002x"), "002X");
         assert_eq!(normalise_answer("phone_suffix", "138 1234 5678"), "5678");
         assert_eq!(normalise_answer("phone_suffix", "12"), "");
+    }
+
+    #[test]
+    fn client_address_behind_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.9, 203.0.113.7"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.5"));
+        assert_eq!(client_address(Some(proxy), &headers, &[proxy]), "203.0.113.7", "the last hop the trusted proxies did not add");
+        assert_eq!(client_address(Some(proxy), &headers, &[]), "10.0.0.5", "no trusted proxies: the peer");
+        let other: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(client_address(Some(other), &headers, &[proxy]), "192.0.2.1", "a header from an untrusted peer is ignored");
     }
 
     #[test]

@@ -3,15 +3,13 @@
 //! (a PDF or plain text, when the report lives in the RIS and not in the
 //! PACS).
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 
-use super::{event, film_or_404, index_error, session_film, staff_film, viewer_actor};
+use super::{Client, event, film_or_404, index_error, session_film, staff_film, viewer_actor};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -23,7 +21,7 @@ pub(crate) const MAX_UPLOAD: usize = 32 << 20;
 /// `text/plain`) to a film and the films shared from it.
 pub(crate) async fn upload(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     body: Bytes,
@@ -47,7 +45,7 @@ pub(crate) async fn upload(
         .await
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("object store: {e}")))?;
-    let e = event(&film, "api", "report-attached", &peer.ip().to_string(), "ok", format!("{media_type}, {} bytes", body.len()));
+    let e = event(&film, "api", "report-attached", &client, "ok", format!("{media_type}, {} bytes", body.len()));
     s.archive.index().set_film_report(&film.film_id, &key, &media_type, &e).await.map_err(index_error)?;
     if !film.report_key.is_empty() {
         let (store, old) = (s.archive.store().clone(), film.report_key.clone());
@@ -59,7 +57,7 @@ pub(crate) async fn upload(
 /// `GET /api/film/{id}/report/{uploaded | SOP Instance UID}`.
 pub(crate) async fn show(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path((film_id, which)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -95,7 +93,7 @@ pub(crate) async fn show(
             return Err(ApiError::not_found("no such report in this film"));
         }
     };
-    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &peer.ip().to_string(), "ok", "report")).await.map_err(index_error)?;
+    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "report")).await.map_err(index_error)?;
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&media_type).map_err(|e| ApiError::internal(e.to_string()))?);

@@ -7,16 +7,14 @@
 //! for what purpose, until when. The parent film's `shared` event repeats
 //! the consent for the ledger.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use yunying_index::Film;
 
-use super::{answer_hash, event, film_or_404, index_error, mask_phone, now_ms, public_base, qr, random_token, session_film, token_hash};
+use super::{Client, answer_hash, event, film_or_404, index_error, mask_phone, now_ms, public_base, qr, random_token, session_film, token_hash};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -36,7 +34,7 @@ pub(crate) struct ShareRequest {
 /// `POST /api/film/{id}/share`.
 pub(crate) async fn create(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     Json(req): Json<ShareRequest>,
@@ -87,8 +85,7 @@ pub(crate) async fn create(
         report_type: String::new(),
         film_id,
     };
-    let client = peer.ip().to_string();
-    let consent = serde_json::json!({
+        let consent = serde_json::json!({
         "share": film.film_id,
         "by": "patient",
         "to": film.recipient,
@@ -138,7 +135,7 @@ pub(crate) async fn list(State(s): State<AppState>, headers: HeaderMap, Path(fil
 /// `POST /api/film/{id}/shares/{share}/revoke`: the patient withdraws a share.
 pub(crate) async fn revoke(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     headers: HeaderMap,
     Path((film_id, child)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -147,7 +144,7 @@ pub(crate) async fn revoke(
     if share.parent_film_id != parent.film_id {
         return Err(ApiError::not_found("no such share of this film"));
     }
-    let e = event(&share, "patient", "revoked", &peer.ip().to_string(), "ok", "withdrawn by the patient");
+    let e = event(&share, "patient", "revoked", &client, "ok", "withdrawn by the patient");
     s.archive.index().revoke_film(&share.film_id, now_ms(), &e).await.map_err(index_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
