@@ -110,6 +110,9 @@ impl Config {
         if let Ok(token) = std::env::var("YUNYING_API_TOKEN") {
             config.http.api_token = Some(token).filter(|t| !t.is_empty());
         }
+        if let Ok(key) = std::env::var("YUNYING_FILM_KEY") {
+            config.http.film.data_key = Some(key).filter(|k| !k.is_empty());
+        }
         config.http.film.calling_aet = config.dicom.aet.clone();
         config.validate()?;
         Ok(config)
@@ -197,8 +200,9 @@ mod tests {
         c.store.s3.secret_access_key = "s3-secret-456".into();
         c.http.bearer_token = Some("bearer-secret-789".into());
         c.http.api_token = Some("api-secret-012".into());
+        c.http.film.data_key = Some("0123456789abcdeffedcba9876543210".into());
         let shown = c.to_toml();
-        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012"] {
+        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");

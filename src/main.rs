@@ -241,8 +241,39 @@ async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
     Ok(Archive::new(store, index, config.archive.clone(), spool))
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// The key phone numbers of SMS films are encrypted with, when the
+/// configuration names none: kept in `film.key` in the data directory
+/// (made once, readable by the owner only). Nodes sharing a PostgreSQL
+/// index must be given one key instead (`YUNYING_FILM_KEY`).
+fn film_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("film.key");
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_string()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let key = hex::encode(rand::random::<[u8; 16]>());
+    let tmp = data_dir.join("film.key.tmp");
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(key.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}
+
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.http.validate().map_err(anyhow::Error::msg)?;
+    // One node: a key of its own is enough. Several nodes on PostgreSQL
+    // must share one, so they get none unless configured (SMS films are
+    // then refused with a message saying so).
+    if config.http.film.data_key.is_none() && !config.index_url.starts_with("postgres") {
+        config.http.film.data_key = Some(film_key(&config.data_dir)?);
+    }
     let archive = open_archive(&config).await?;
     // Files a crash left in the spool were never acknowledged. Only `serve`
     // cleans it: other subcommands may run next to a serving process.

@@ -250,6 +250,13 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
         assert!(!log_text.contains(secret), "a secret is in the log");
         assert!(!contains(&stored, secret), "a secret is in the index in clear");
     }
+    // The phone number SMS codes go to: encrypted in the index (SM4-GCM),
+    // masked in the log.
+    for phone in ["13812345678", "138 1234 5678"] {
+        assert!(!contains(&stored, phone), "the phone number is in the index in clear");
+        assert!(!log_text.contains(phone), "the phone number is in the log");
+    }
+    assert!(contains(&stored, "sm4gcm:"), "the phone number is stored sealed");
 }
 
 /// Every byte the index holds: its SQLite files, or a dump of the database.

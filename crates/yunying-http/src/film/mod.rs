@@ -39,6 +39,7 @@ mod download;
 mod import;
 pub(crate) use import::Imports;
 mod report;
+mod sealed;
 mod share;
 
 /// Policy for cloud films (`[http.film]`).
@@ -69,6 +70,11 @@ pub struct FilmConfig {
     /// set by the binary.
     #[serde(skip)]
     pub calling_aet: String,
+    /// The SM4 key (32 hex digits) that phone numbers for SMS codes are
+    /// encrypted with (also `YUNYING_FILM_KEY`; unset, the binary keeps one
+    /// in the data directory: several nodes must share one). Never printed.
+    #[serde(skip_serializing)]
+    pub data_key: Option<String>,
 }
 
 /// A hospital's STOW-RS endpoint films can be imported into.
@@ -100,6 +106,7 @@ impl Default for FilmConfig {
             code_interval_seconds: 60,
             stow_destinations: Vec::new(),
             calling_aet: "YUNYING".into(),
+            data_key: None,
         }
     }
 }
@@ -396,8 +403,12 @@ async fn create(
             if phone.len() < 7 {
                 return Err(ApiError::bad_request("sms needs verify_value (the phone number codes go to)"));
             }
-            // Nothing to compare against until a code is sent.
-            (String::new(), phone)
+            // Nothing to compare against until a code is sent; the number
+            // itself only encrypted.
+            let key = s.config.film.data_key.as_deref().ok_or_else(|| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SMS verification needs http.film.data_key (YUNYING_FILM_KEY)")
+            })?;
+            (String::new(), sealed::seal(key, &film_id, &phone).map_err(ApiError::internal)?)
         }
         other => return Err(ApiError::bad_request(format!("unknown verification method {other:?}"))),
     };
@@ -436,7 +447,7 @@ async fn create(
     let url = format!("{}/f#{token}", public_base(&s, &headers));
     let (qr_svg, qr_png) = qr(&url)?;
     let mut shown = film;
-    shown.verify_hint = mask_phone(&shown.verify_hint);
+    shown.verify_hint = shown_hint(&s, &shown);
     let body = Created { film: shown, url, qr_svg, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(qr_png) };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -494,7 +505,7 @@ async fn staff_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Result<
 
 async fn show(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
     let mut film = staff_film(&s, &headers, &film_id).await?;
-    film.verify_hint = mask_phone(&film.verify_hint);
+    film.verify_hint = shown_hint(&s, &film);
     Ok(Json(film).into_response())
 }
 
@@ -533,7 +544,7 @@ async fn shorten(
     let e = event(&film, "api", "expiry-shortened", &client, "ok", format!("expires at {at}"));
     s.archive.index().shorten_film(&film.film_id, at, &e).await.map_err(index_error)?;
     let mut film = film_or_404(&s, &film_id).await?;
-    film.verify_hint = mask_phone(&film.verify_hint);
+    film.verify_hint = shown_hint(&s, &film);
     Ok(Json(film).into_response())
 }
 
@@ -622,7 +633,7 @@ async fn open(State(s): State<AppState>, Client(client): Client, Json(body): Jso
     Ok(Json(serde_json::json!({
         "film_id": film.film_id,
         "verify_method": film.verify_method,
-        "verify_hint": mask_phone(&film.verify_hint),
+        "verify_hint": shown_hint(&s, &film),
         "institution": institution,
         "expires_at_ms": film.expires_at_ms,
         "kind": film.kind,
@@ -646,10 +657,11 @@ async fn send_code(State(s): State<AppState>, Client(client): Client, Json(body)
     }
     let code = format!("{:06}", rand::random_range(0..1_000_000u32));
     let expires = now + s.config.film.code_minutes as i64 * 60_000;
-    let e = event(&film, "client", "code-sent", &client, "ok", mask_phone(&film.verify_hint));
+    let phone = phone_of(&s, &film)?;
+    let e = event(&film, "client", "code-sent", &client, "ok", mask_phone(&phone));
     s.archive.index().set_film_code(&film.film_id, &answer_hash(&film.film_id, &code), now, expires, &e).await.map_err(index_error)?;
-    s.sms.send(&film.film_id, &film.verify_hint, &code).map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the SMS could not be sent: {e}")))?;
-    Ok(Json(serde_json::json!({ "sent_to": mask_phone(&film.verify_hint), "expires_at_ms": expires })).into_response())
+    s.sms.send(&film.film_id, &phone, &code).map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the SMS could not be sent: {e}")))?;
+    Ok(Json(serde_json::json!({ "sent_to": mask_phone(&phone), "expires_at_ms": expires })).into_response())
 }
 
 fn normalise_answer(method: &str, answer: &str) -> String {
@@ -768,6 +780,23 @@ pub fn mask_person_name(name: &str) -> String {
     match given.chars().next() {
         Some(initial) => format!("{family} {initial}."),
         None => family.to_string(),
+    }
+}
+
+/// The phone number SMS codes of a film go to (decrypted).
+fn phone_of(s: &AppState, film: &Film) -> Result<String, ApiError> {
+    if !sealed::is_sealed(&film.verify_hint) {
+        return Ok(film.verify_hint.clone());
+    }
+    let key = s.config.film.data_key.as_deref().ok_or_else(|| ApiError::internal("http.film.data_key is not set: SMS films cannot be read"))?;
+    sealed::open(key, &film.film_id, &film.verify_hint).map_err(ApiError::internal)
+}
+
+/// The verification hint as shown: the phone number masked.
+fn shown_hint(s: &AppState, film: &Film) -> String {
+    match phone_of(s, film) {
+        Ok(phone) => mask_phone(&phone),
+        Err(_) => "***".into(),
     }
 }
 

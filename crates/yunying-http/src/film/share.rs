@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use yunying_index::Film;
 
-use super::{Client, answer_hash, event, film_or_404, index_error, mask_phone, now_ms, public_base, qr, random_token, session_film, token_hash};
+use super::{Client, answer_hash, event, film_or_404, index_error, now_ms, public_base, qr, random_token, session_film, token_hash};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -99,9 +99,7 @@ pub(crate) async fn create(
     s.archive.index().record_film_event(&event(&parent, "patient", "shared", &client, "ok", consent)).await.map_err(index_error)?;
     let url = format!("{}/f#{token}", public_base(&s, &headers));
     let (qr_svg, _) = qr(&url)?;
-    let mut shown = film;
-    shown.verify_hint = mask_phone(&shown.verify_hint);
-    let body = serde_json::json!({ "film": shown, "url": url, "code": code, "qr_svg": qr_svg });
+    let body = serde_json::json!({ "film": film, "url": url, "code": code, "qr_svg": qr_svg });
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
