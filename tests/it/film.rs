@@ -109,10 +109,18 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let log = tmp.path().join("server.log");
-    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    // Nodes on PostgreSQL must be given the key SMS phone numbers are
+    // sealed with; one node on the embedded index makes its own.
+    let key = if distributed_backend() { "[http.film]\ndata_key = \"00112233445566778899aabbccddeeff\"\n" } else { "" };
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n{key}");
     let server = Server::start_with_log(&data, Some(&config), Some(&log));
     let port = server.http_port;
     let index_url = tokio::runtime::Runtime::new().unwrap().block_on(async { server.index().await.url().to_string() });
+    if !distributed_backend() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("film.key")).expect("the node's own film key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is the owner's only");
+    }
     let studies = study_uids(port);
     assert_eq!(studies.len(), 2);
     let (current, prior) = (&studies[0], &studies[1]);

@@ -71,6 +71,8 @@ class Panel {
   /** The stack is set: scrolling goes to Cornerstone (before that it is queued). */
   private stackReady = false;
   private pendingScroll = 0;
+  /** The slice the last scroll step asked for, until it is shown. */
+  private scrollTarget: number | null = null;
   /** The image shown when the viewport was last hidden by a layout change. */
   lastIndex = 0;
   private generation = 0;
@@ -102,6 +104,7 @@ class Panel {
     this.loaded = 0;
     this.stackReady = false;
     this.pendingScroll = 0;
+    this.scrollTarget = null;
     await loadSeries(this.owner.web, series);
     if (generation !== this.generation) return;
     const start = Math.min(index, series.imageIds.length - 1);
@@ -187,9 +190,24 @@ class Panel {
    * loads and an older one cannot arrive after it). Until the stack is set,
    * scrolls are added up and applied once it is, so none is lost.
    */
+  /**
+   * Step through the stack. Steps add up from the last one asked for, not
+   * from the slice shown: a key pressed while the previous step's image is
+   * still being set would otherwise be lost (Cornerstone's own `scroll`
+   * starts from the current index and debounces).
+   */
   scroll(delta: number): void {
-    if (this.stackReady) this.viewport?.scroll(delta);
-    else this.pendingScroll += delta;
+    const viewport = this.viewport;
+    if (!this.stackReady || !viewport) {
+      this.pendingScroll += delta;
+      return;
+    }
+    const last = viewport.getImageIds().length - 1;
+    const to = Math.max(0, Math.min(last, (this.scrollTarget ?? viewport.getCurrentImageIdIndex()) + delta));
+    this.scrollTarget = to;
+    void viewport.setImageIdIndex(to).finally(() => {
+      if (this.scrollTarget === to) this.scrollTarget = null;
+    });
   }
 
   /** Canvas coordinates (CSS pixels) of an image point (column, row; pixel centres at +0.5). */
