@@ -114,7 +114,8 @@ async function start(): Promise<void> {
 function askVerification(o: Opened): void {
   state.stage = 'verify';
   const method = o.verify_method;
-  const input = h('input', { id: 'answer', 'data-testid': 'answer', autocomplete: 'off', inputmode: method === 'birth_date' ? 'numeric' : 'numeric', placeholder: T(`ph_${method}` as never) });
+  // ID numbers may end in X: a full keyboard for them, digits for the rest.
+  const input = h('input', { id: 'answer', 'data-testid': 'answer', autocomplete: 'off', inputmode: method === 'id_suffix' ? 'text' : 'numeric', placeholder: T(`ph_${method}` as never) });
   const message = h('p', { class: 'message', 'data-testid': 'verify-message', role: 'alert' });
   const submit = h('button', { type: 'submit', 'data-testid': 'verify' }, T('verify'));
   const form = h('form', { class: 'verify', 'data-testid': 'verify-form' },
