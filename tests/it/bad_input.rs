@@ -41,6 +41,9 @@ async fn truncated_and_mismatched_instances_are_refused_and_the_association_goes
         assert!(index.instance(&meta.sop_instance_uid).await.unwrap().is_none());
     }
     assert_eq!(server.object_keys("originals/").len(), 1, "no object of a refused instance");
+    // (Once the stored instance's renditions, whose writes pass through
+    // the spool, are done.)
+    wait_for_jobs(&index, std::time::Duration::from_secs(60)).await;
     assert!(files_under(&server.spool_dir()).is_empty(), "no spool file left behind");
     let (_, metrics) = http_get(server.http_port, "/metrics").unwrap();
     assert!(metrics.contains("yunying_instances_failed_total{reason=\"cannot_understand\"} 1"), "{metrics}");
