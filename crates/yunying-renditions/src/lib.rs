@@ -136,7 +136,7 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
     }
     let worker = format!("{node}{}-{:08x}", std::process::id(), rand::random::<u32>());
     let config = Arc::new(config);
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>, bool)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Job, Result<Vec<Rendition>, Failure>)>();
     let mut in_flight = 0usize;
     let capacity = threads * 2; // keep the pool busy while results are recorded
     tokio::pin!(shutdown);
@@ -153,7 +153,7 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
                         let (store, config, tx) = (archive.store().clone(), config.clone(), tx.clone());
                         pool.spawn(move || {
                             let result = make_renditions(store.as_ref(), &job, &config);
-                            let _ = tx.send((job, result, config.lossless));
+                            let _ = tx.send((job, result));
                         });
                     }
                 }
@@ -164,10 +164,10 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
             break;
         }
         tokio::select! {
-            Some((job, result, lossless)) = rx.recv() => {
+            Some((job, result)) = rx.recv() => {
                 in_flight -= 1;
                 // A first stage that made pixels leads to the lossless one.
-                let next = (lossless && job.stage == JOB_STAGE_PREVIEWS && result.as_ref().is_ok_and(|r| !r.is_empty())).then_some(JOB_STAGE_LOSSLESS);
+                let next = (config.lossless && job.stage == JOB_STAGE_PREVIEWS && result.as_ref().is_ok_and(|r| !r.is_empty())).then_some(JOB_STAGE_LOSSLESS);
                 record(&archive, &worker, job, result, next).await;
             }
             _ = tokio::time::sleep(POLL), if in_flight < capacity && !stopping => {}
@@ -225,11 +225,7 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
         return lossless_rendition(store, job, &info, &frames);
     }
     let key = |name: &str| rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, name);
-    let put = |key: &str, bytes: &[u8]| -> Result<(), Failure> {
-        store
-            .put_bytes(key, bytes)
-            .map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })
-    };
+    let put = |key: &str, bytes: &[u8]| put_rendition(store, key, bytes);
     let jpeg = |viewport| RenderOptions { window: None, viewport, quality: config.jpeg_quality, format: ImageFormat::Jpeg };
     let mut out = Vec::with_capacity(frames.len() + 2);
 
@@ -241,7 +237,6 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     let k = key("thumbnail.jpg");
     put(&k, &thumbnail)?;
     out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
-
 
     for (i, frame) in frames.iter().enumerate() {
         // Enhanced multi-frame objects may window each frame its own way.
@@ -262,15 +257,18 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     Ok(out)
 }
 
+/// Store a rendition object (a failure to retry).
+fn put_rendition(store: &dyn ObjectStore, key: &str, bytes: &[u8]) -> Result<(), Failure> {
+    store.put_bytes(key, bytes).map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })
+}
+
 /// The second stage of a job: the lossless copy (none when the original
 /// serves as one).
 fn lossless_rendition(store: &dyn ObjectStore, job: &Job, info: &yunying_transcode::PixelInfo, frames: &[Vec<u8>]) -> Result<Vec<Rendition>, Failure> {
     let s = &job.instance.stored;
     let Some(copy) = lossless_copy(store, &job.instance, info, frames)? else { return Ok(Vec::new()) };
     let key = rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, "htj2k.dcm");
-    store
-        .put_bytes(&key, &copy)
-        .map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })?;
+    put_rendition(store, &key, &copy)?;
     Ok(vec![Rendition { kind: "lossless".into(), frame: 0, object_key: key, media_type: "application/dicom".into(), size_bytes: copy.len() as i64 }])
 }
 
