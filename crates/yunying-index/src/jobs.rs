@@ -102,19 +102,23 @@ impl Index {
     /// rendition of the instance; the lossless stage its lossless copy.
     pub async fn complete_job(&self, worker: &str, job: &Job, renditions: &[Rendition], next: Option<&str>, now_ms: i64) -> Result<bool> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done = sqlx::query(
-            "UPDATE rendition_jobs SET state = CASE WHEN $4 = '' THEN 'done' ELSE 'pending' END,
-                 stage = CASE WHEN $4 = '' THEN stage ELSE $4 END,
-                 attempts = CASE WHEN $4 = '' THEN attempts ELSE 0 END,
-                 not_before_ms = CASE WHEN $4 = '' THEN not_before_ms ELSE 0 END,
-                 finished_ms = $3, last_error = ''
-             WHERE instance_pk = $1 AND worker = $2 AND state = 'running' AND stage = $5",
-        )
+        // Done, or due again at once as its next stage with fresh attempts.
+        let set = match next {
+            None => "state = 'done'",
+            Some(_) => "state = 'pending', stage = $5, attempts = 0, not_before_ms = 0",
+        };
+        let done = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE rendition_jobs SET {set}, finished_ms = $3, last_error = ''
+             WHERE instance_pk = $1 AND worker = $2 AND state = 'running' AND stage = $4"
+        )))
         .bind(job.instance_pk)
         .bind(worker)
         .bind(now_ms)
-        .bind(next.unwrap_or(""))
-        .bind(job.stage.as_str())
+        .bind(job.stage.as_str());
+        let done = match next {
+            Some(stage) => done.bind(stage),
+            None => done,
+        }
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
