@@ -31,7 +31,7 @@ pub(crate) async fn zip(
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
-        if !film.download {
+    if !film.download {
         s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed")).await.map_err(index_error)?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
     }
