@@ -659,29 +659,13 @@ const PALETTE_TAGS: [(&str, &str, &str); 3] =
 /// where the data is inline and from `bulk` (tag → little-endian bytes)
 /// where it is bulk data; segmented LUTs expanded.
 fn palette(json: &Map<String, Json>, bulk: impl Fn(&str) -> Option<Vec<u8>>) -> Option<[Lut; 3]> {
-    let words_of = |tag: &str| -> Option<Vec<u16>> {
-        let e = json.get(tag)?;
-        if let Some(values) = e.get("Value").and_then(Json::as_array) {
-            return Some(values.iter().filter_map(|v| v.as_u64().map(|v| v as u16)).collect());
-        }
-        let bytes = match e.get("InlineBinary").and_then(Json::as_str) {
-            Some(b64) => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.decode(b64).ok()?
-            }
-            None => bulk(tag)?,
-        };
-        Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
-    };
     let mut luts = Vec::with_capacity(3);
     for (descriptor, data, segmented) in PALETTE_TAGS {
-        let d: Vec<u32> =
-            json.get(descriptor)?.get("Value")?.as_array()?.iter().filter_map(|v| v.as_i64().map(|v| v as u16 as u32)).collect();
-        let descriptor: [u32; 3] = d.get(..3)?.try_into().ok()?;
+        let descriptor = lut_descriptor(json, descriptor)?;
         let entries = if descriptor[0] == 0 { 65536 } else { descriptor[0] as usize };
-        let data = match words_of(data) {
+        let data = match lut_words(json, data, &bulk) {
             Some(words) => words,
-            None => expand_segmented(&words_of(segmented)?, entries)?,
+            None => expand_segmented(&lut_words(json, segmented, &bulk)?, entries)?,
         };
         luts.push(Lut { descriptor, data });
     }
@@ -777,17 +761,31 @@ fn frame_transform(item: &Map<String, Json>) -> FrameTransform {
 
 /// A LUT from a descriptor and inline data (bulk LUT data is not resolved).
 fn lut(item: &Map<String, Json>, descriptor: &str, data: &str) -> Option<Lut> {
-    let d: Vec<u32> = item.get(descriptor)?.get("Value")?.as_array()?.iter().filter_map(|v| v.as_u64().map(|v| v as u32)).collect();
-    let descriptor: [u32; 3] = d.get(..3)?.try_into().ok()?;
-    let data = item.get(data)?;
-    let words: Vec<u16> = if let Some(values) = data.get("Value").and_then(Json::as_array) {
-        values.iter().filter_map(|v| v.as_u64().map(|v| v as u16)).collect()
-    } else {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(data.get("InlineBinary")?.as_str()?).ok()?;
-        bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+    Some(Lut { descriptor: lut_descriptor(item, descriptor)?, data: lut_words(item, data, &|_| None)? })
+}
+
+/// A LUT Descriptor's three values; a signed first mapped value keeps its
+/// 16 bits (rendering reads it back as signed for signed pixel data).
+fn lut_descriptor(item: &Map<String, Json>, tag: &str) -> Option<[u32; 3]> {
+    let d: Vec<u32> = item.get(tag)?.get("Value")?.as_array()?.iter().filter_map(|v| v.as_i64().map(|v| v as u16 as u32)).collect();
+    d.get(..3)?.try_into().ok()
+}
+
+/// LUT data as 16-bit words: listed values, inline binary, or what `bulk`
+/// reads (little endian) for a bulk data attribute.
+fn lut_words(item: &Map<String, Json>, tag: &str, bulk: &dyn Fn(&str) -> Option<Vec<u8>>) -> Option<Vec<u16>> {
+    let e = item.get(tag)?;
+    if let Some(values) = e.get("Value").and_then(Json::as_array) {
+        return Some(values.iter().filter_map(|v| v.as_u64().map(|v| v as u16)).collect());
+    }
+    let bytes = match e.get("InlineBinary").and_then(Json::as_str) {
+        Some(b64) => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()?
+        }
+        None => bulk(tag)?,
     };
-    Some(Lut { descriptor, data: words })
+    Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RetrieveError> + Send + 'static) -> Result<T, RetrieveError> {
