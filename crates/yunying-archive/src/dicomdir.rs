@@ -9,6 +9,8 @@
 //! so every record is encoded with explicit lengths and the offsets are
 //! computed before anything is written.
 
+use std::collections::HashMap;
+
 use crate::meta::FileMeta;
 use crate::syntax::EXPLICIT_VR_LE;
 
@@ -118,82 +120,67 @@ fn record_bytes(r: &Record, next: u32, child: u32) -> Vec<u8> {
 /// patient, study and series as they first appear).
 pub fn encode(entries: &[DirEntry], media_instance_uid: &str, file_set_id: &str) -> Vec<u8> {
     let mut records: Vec<Record> = Vec::new();
-    // Hierarchy: indices of records; last child at each level for linking.
-    let mut patients: Vec<(String, usize, Vec<(String, usize, Vec<(String, usize, Option<usize>)>)>)> = Vec::new();
+    // Each record once per (parent, key); children linked in order: the
+    // parent's first child, then each one the next of the one before.
+    let mut found: HashMap<(Option<usize>, String), usize> = HashMap::new();
+    let mut last_child: HashMap<Option<usize>, usize> = HashMap::new();
     let mut roots: Vec<usize> = Vec::new();
+    let mut record = |parent: Option<usize>, key: &str, make: &dyn Fn() -> Record| -> usize {
+        if let Some(&idx) = found.get(&(parent, key.to_string())) {
+            return idx;
+        }
+        records.push(make());
+        let idx = records.len() - 1;
+        match last_child.insert(parent, idx) {
+            Some(previous) => records[previous].next = Some(idx),
+            None => {
+                if let Some(p) = parent {
+                    records[p].child = Some(idx);
+                }
+            }
+        }
+        if parent.is_none() {
+            roots.push(idx);
+        }
+        found.insert((parent, key.to_string()), idx);
+        idx
+    };
     let charset = |b: &mut Vec<u8>| text(b, 0x0008, 0x0005, b"CS", "ISO_IR 192", 16);
     for e in entries {
-        let p = match patients.iter().position(|(id, _, _)| *id == e.patient_id) {
-            Some(p) => p,
-            None => {
-                let mut body = Vec::new();
-                charset(&mut body);
-                text(&mut body, 0x0010, 0x0010, b"PN", &e.patient_name, 64 * 5);
-                text(&mut body, 0x0010, 0x0020, b"LO", &e.patient_id, 64);
-                records.push(Record { body, kind: "PATIENT", next: None, child: None });
-                let idx = records.len() - 1;
-                if let Some(&last) = roots.last() {
-                    records[last].next = Some(idx);
-                }
-                roots.push(idx);
-                patients.push((e.patient_id.clone(), idx, Vec::new()));
-                patients.len() - 1
-            }
-        };
-        let s = match patients[p].2.iter().position(|(uid, _, _)| *uid == e.study_uid) {
-            Some(s) => s,
-            None => {
-                let mut body = Vec::new();
-                charset(&mut body);
-                text(&mut body, 0x0008, 0x0020, b"DA", &e.study_date, 8);
-                text(&mut body, 0x0008, 0x0030, b"TM", &e.study_time, 16);
-                text(&mut body, 0x0008, 0x0050, b"SH", &e.accession_number, 16 * 4);
-                text(&mut body, 0x0008, 0x1030, b"LO", &e.study_description, 64 * 4);
-                text(&mut body, 0x0020, 0x000D, b"UI", &e.study_uid, 64);
-                text(&mut body, 0x0020, 0x0010, b"SH", &e.study_id, 16 * 4);
-                records.push(Record { body, kind: "STUDY", next: None, child: None });
-                let idx = records.len() - 1;
-                let (_, parent, studies) = &mut patients[p];
-                match studies.last() {
-                    Some((_, last, _)) => records[*last].next = Some(idx),
-                    None => records[*parent].child = Some(idx),
-                }
-                studies.push((e.study_uid.clone(), idx, Vec::new()));
-                studies.len() - 1
-            }
-        };
-        let se = match patients[p].2[s].2.iter().position(|(uid, _, _)| *uid == e.series_uid) {
-            Some(se) => se,
-            None => {
-                let mut body = Vec::new();
-                text(&mut body, 0x0008, 0x0060, b"CS", &e.modality, 16);
-                text(&mut body, 0x0020, 0x000E, b"UI", &e.series_uid, 64);
-                text(&mut body, 0x0020, 0x0011, b"IS", &e.series_number.map(|n| n.to_string()).unwrap_or_default(), 12);
-                records.push(Record { body, kind: "SERIES", next: None, child: None });
-                let idx = records.len() - 1;
-                let (_, parent, series) = &mut patients[p].2[s];
-                match series.last() {
-                    Some((_, last, _)) => records[*last].next = Some(idx),
-                    None => records[*parent].child = Some(idx),
-                }
-                series.push((e.series_uid.clone(), idx, None));
-                series.len() - 1
-            }
-        };
-        let mut body = Vec::new();
-        text(&mut body, 0x0004, 0x1500, b"CS", &e.file_id.join("\\"), 8 * 9);
-        text(&mut body, 0x0004, 0x1510, b"UI", &e.sop_class_uid, 64);
-        text(&mut body, 0x0004, 0x1511, b"UI", &e.sop_instance_uid, 64);
-        text(&mut body, 0x0004, 0x1512, b"UI", &e.transfer_syntax_uid, 64);
-        text(&mut body, 0x0020, 0x0013, b"IS", &e.instance_number.map(|n| n.to_string()).unwrap_or_default(), 12);
-        records.push(Record { body, kind: record_type(&e.sop_class_uid), next: None, child: None });
-        let idx = records.len() - 1;
-        let (_, parent, last_image) = &mut patients[p].2[s].2[se];
-        match last_image {
-            Some(last) => records[*last].next = Some(idx),
-            None => records[*parent].child = Some(idx),
-        }
-        *last_image = Some(idx);
+        let patient = record(None, &e.patient_id, &|| {
+            let mut body = Vec::new();
+            charset(&mut body);
+            text(&mut body, 0x0010, 0x0010, b"PN", &e.patient_name, 64 * 5);
+            text(&mut body, 0x0010, 0x0020, b"LO", &e.patient_id, 64);
+            Record { body, kind: "PATIENT", next: None, child: None }
+        });
+        let study = record(Some(patient), &e.study_uid, &|| {
+            let mut body = Vec::new();
+            charset(&mut body);
+            text(&mut body, 0x0008, 0x0020, b"DA", &e.study_date, 8);
+            text(&mut body, 0x0008, 0x0030, b"TM", &e.study_time, 16);
+            text(&mut body, 0x0008, 0x0050, b"SH", &e.accession_number, 16 * 4);
+            text(&mut body, 0x0008, 0x1030, b"LO", &e.study_description, 64 * 4);
+            text(&mut body, 0x0020, 0x000D, b"UI", &e.study_uid, 64);
+            text(&mut body, 0x0020, 0x0010, b"SH", &e.study_id, 16 * 4);
+            Record { body, kind: "STUDY", next: None, child: None }
+        });
+        let series = record(Some(study), &e.series_uid, &|| {
+            let mut body = Vec::new();
+            text(&mut body, 0x0008, 0x0060, b"CS", &e.modality, 16);
+            text(&mut body, 0x0020, 0x000E, b"UI", &e.series_uid, 64);
+            text(&mut body, 0x0020, 0x0011, b"IS", &e.series_number.map(|n| n.to_string()).unwrap_or_default(), 12);
+            Record { body, kind: "SERIES", next: None, child: None }
+        });
+        record(Some(series), &e.sop_instance_uid, &|| {
+            let mut body = Vec::new();
+            text(&mut body, 0x0004, 0x1500, b"CS", &e.file_id.join("\\"), 8 * 9);
+            text(&mut body, 0x0004, 0x1510, b"UI", &e.sop_class_uid, 64);
+            text(&mut body, 0x0004, 0x1511, b"UI", &e.sop_instance_uid, 64);
+            text(&mut body, 0x0004, 0x1512, b"UI", &e.transfer_syntax_uid, 64);
+            text(&mut body, 0x0020, 0x0013, b"IS", &e.instance_number.map(|n| n.to_string()).unwrap_or_default(), 12);
+            Record { body, kind: record_type(&e.sop_class_uid), next: None, child: None }
+        });
     }
 
     let meta = FileMeta {
