@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launch, until } from './lib/browser.mjs';
+import { launch, newPage, until } from './lib/browser.mjs';
 import { flatPoints, frameValues, windowed, v } from './lib/dicom.mjs';
 
 const BASE = process.env.YUNYING_URL;
@@ -44,15 +44,7 @@ async function newFilm(extra = {}) {
 }
 
 /** A phone: small screen, touch, Chinese. */
-async function phone() {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale: 'zh-CN' });
-  const page = await context.newPage();
-  const log = [];
-  page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
-  page.consoleLog = log;
-  return page;
-}
+const phone = () => newPage(browser, { width: 390, height: 844, mobile: true });
 
 const film = (page) => page.evaluate(() => window.yunyingFilm);
 
@@ -213,8 +205,7 @@ test('the patient shares with a doctor, who opens the full viewer through the sh
   assert.ok(!link.includes(code), 'the code is not in the link');
   await until(patient, () => document.querySelectorAll('[data-testid=share-revoke]').length === 1, null, { what: 'the share listed' });
 
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' });
-  const doctor = await context.newPage();
+  const doctor = await newPage(browser);
   await doctor.goto(link);
   await until(doctor, () => window.yunyingFilm?.stage === 'verify', null, { what: "the doctor's verification form" });
   await verify(doctor, code);
@@ -227,7 +218,7 @@ test('the patient shares with a doctor, who opens the full viewer through the sh
   await doctor.keyboard.press('ArrowDown');
   await until(doctor, () => window.yunying.reader.panels[0].state().index === 1, null, { what: 'scrolling in the full viewer' });
   for (const u of requests.filter((u) => u.includes('/studies/'))) assert.match(u, /\/api\/film\/F[^/]+\/dicom-web\//, `the viewer reads through the share: ${u}`);
-  await context.close();
+  await doctor.context().close();
   await patient.context().close();
 });
 

@@ -14,9 +14,12 @@ export async function launch() {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 }
 
-/** A page at a fixed desktop size, with the browser console kept for failure messages. */
-export async function newPage(browser, { width = 1280, height = 900, locale = 'zh-CN' } = {}) {
-  const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: 1, locale });
+/**
+ * A page at a fixed size (desktop by default; `mobile`: a touch phone),
+ * with the browser console kept for failure messages.
+ */
+export async function newPage(browser, { width = 1280, height = 900, locale = 'zh-CN', mobile = false } = {}) {
+  const context = await browser.newContext({ viewport: { width, height }, deviceScaleFactor: 1, locale, isMobile: mobile, hasTouch: mobile });
   const page = await context.newPage();
   const log = [];
   page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
