@@ -30,7 +30,10 @@ pub enum NetworkDataset {
     /// The stored bytes: `start..end` of the object `key`.
     Stored { key: String, start: u64, end: u64 },
     /// In memory: re-encoded, or stored bytes small enough to read at once.
-    Encoded(Vec<u8>),
+    Encoded(bytes::Bytes),
+    /// The stored bytes `start..end` of a local file (filesystem store):
+    /// sent from the page cache without being read into memory.
+    Local { file: std::fs::File, start: u64, end: u64 },
 }
 
 /// Why something could not be retrieved.
@@ -155,13 +158,17 @@ impl Archive {
         let (store, key) = (self.store().clone(), data.stored.object_key.clone());
         if data.stored.transfer_syntax_uid == transfer_syntax {
             return blocking(move || {
+                if let Some(file) = store.open_local(&key).map_err(|e| RetrieveError::Store(e.to_string()))? {
+                    return local_dataset(file);
+                }
                 let size = store.size(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
                 if size <= WHOLE_READ {
                     // Small enough to read at once: one read instead of three.
-                    let mut object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
+                    let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
                     let (_, start) = FileMeta::read(&mut Cursor::new(&object[..])).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
-                    object.drain(..start as usize);
-                    return Ok(NetworkDataset::Encoded(object));
+                    // The data set is the object past its meta header: a
+                    // view, not a copy.
+                    return Ok(NetworkDataset::Encoded(bytes::Bytes::from(object).slice(start as usize..)));
                 }
                 let mut head_len = size.min(64 * 1024);
                 loop {
@@ -182,7 +189,7 @@ impl Archive {
         };
         blocking(move || {
             let object = store.get(&key).map_err(|e| RetrieveError::Store(e.to_string()))?;
-            dataset_as_little_endian(&object, implicit).map(NetworkDataset::Encoded)
+            dataset_as_little_endian(&object, implicit).map(|d| NetworkDataset::Encoded(d.into()))
         })
         .await
     }
@@ -369,6 +376,24 @@ pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
 
 /// The data set of a Part 10 object (no file meta) re-encoded in little
 /// endian, explicit or implicit VR, with decoded pixel data.
+/// A stored object as a local file: where its data set starts, past the
+/// meta header.
+fn local_dataset(file: std::fs::File) -> Result<NetworkDataset, RetrieveError> {
+    use std::os::unix::fs::FileExt;
+    let io = |e: std::io::Error| RetrieveError::Store(e.to_string());
+    let size = file.metadata().map_err(io)?.len();
+    let mut head_len = size.min(64 * 1024);
+    loop {
+        let mut head = vec![0; head_len as usize];
+        file.read_exact_at(&mut head, 0).map_err(io)?;
+        match FileMeta::read(&mut Cursor::new(&head[..])) {
+            Ok((_, start)) => return Ok(NetworkDataset::Local { file, start, end: size }),
+            Err(_) if head_len < size => head_len = size.min(head_len * 16),
+            Err(e) => return Err(RetrieveError::Corrupt(e.to_string())),
+        }
+    }
+}
+
 pub fn dataset_as_little_endian(object: &[u8], implicit: bool) -> Result<Vec<u8>, RetrieveError> {
     let parsed = Parsed::new(object)?;
     let mut out = Vec::with_capacity(parsed.dataset.len() + 1024);

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Map, Value as Json};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use yunying_archive::NetworkDataset;
 use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
@@ -142,8 +143,8 @@ pub enum SendError {
 
 /// Send a C-STORE request: its command, then the data set, a stored one
 /// read from the object store piece by piece (bounded memory).
-pub async fn send_store<W: AsyncWrite + Unpin>(
-    w: &mut W,
+pub async fn send_store(
+    w: &mut TcpStream,
     archive: &Archive,
     context_id: u8,
     command: &[u8],
@@ -155,6 +156,10 @@ pub async fn send_store<W: AsyncWrite + Unpin>(
     match dataset {
         NetworkDataset::Encoded(bytes) => {
             within(timeout, crate::pdu::write_message(w, context_id, command, Some(bytes), max_pdu)).await.map_err(broken)
+        }
+        NetworkDataset::Local { file, start, end } => {
+            within(timeout, crate::pdu::write_fragments(w, context_id, true, command, true, max_pdu)).await.map_err(broken)?;
+            within(timeout, crate::pdu::send_file_fragments(w, context_id, file, *start, *end, max_pdu)).await.map_err(broken)
         }
         NetworkDataset::Stored { key, start, end } => {
             let first_len = (end - start).min(SEND_CHUNK);

@@ -128,6 +128,10 @@ impl ObjectStore for FsStore {
         Ok(buf)
     }
 
+    fn open_local(&self, key: &str) -> Result<Option<File>> {
+        File::open(self.path_of(key)?).map(Some).map_err(|e| StoreError::io(key, e))
+    }
+
     fn size(&self, key: &str) -> Result<u64> {
         let meta = fs::metadata(self.path_of(key)?).map_err(|e| StoreError::io(key, e))?;
         Ok(meta.len())

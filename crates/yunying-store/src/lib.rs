@@ -213,6 +213,14 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn local_spool_dir(&self) -> Option<&Path> {
         None
     }
+
+    /// The object as an open local file, for stores that keep objects on a
+    /// local filesystem (a sender can then hand its pages to the socket
+    /// without reading them); `Ok(None)` for remote stores.
+    fn open_local(&self, key: &str) -> Result<Option<std::fs::File>> {
+        let _ = key;
+        Ok(None)
+    }
 }
 
 /// Delete the files a crashed process left in a spool directory (they were
