@@ -66,6 +66,8 @@ pub struct DimseConfig {
     /// A700 (out of resources) and a comment, after the first matches.
     pub max_find_results: usize,
     /// Associations a C-MOVE opens to its destination at once (1 to 16).
+    /// A destination that takes fewer leaves the rest refused or waiting;
+    /// the associations it accepted send everything.
     pub move_associations: usize,
 }
 
@@ -81,7 +83,7 @@ impl Default for DimseConfig {
             connect_timeout: Duration::from_secs(10),
             case_insensitive_names: true,
             max_find_results: 10_000,
-            move_associations: 2,
+            move_associations: 4,
         }
     }
 }

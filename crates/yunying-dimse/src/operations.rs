@@ -446,30 +446,34 @@ impl MoveWorker {
         let mut client = Client::connect(&self.host, self.port, &self.our_aet, &self.destination, &self.proposals, &[], self.timeout)
             .await
             .map_err(|e| e.to_string())?;
-        loop {
+        // The next instance is read while the destination stores the
+        // current one: its round trip hides our read.
+        let mut next = self.prepare(&client);
+        while let Some(current) = next.take() {
             if self.stop.load(Ordering::Relaxed) {
+                self.put_back(current);
                 break;
             }
-            let Some(data) = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { break };
-            let uid = data.stored.sop_instance_uid.clone();
-            let chosen = retrieve::syntaxes_for(&data)
-                .into_iter()
-                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
-            let Some((context_id, ts)) = chosen else {
-                tracing::info!(destination = %self.destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
-                let _ = self.events.send(MoveEvent::Done { uid, status: None });
-                continue;
-            };
-            let dataset = match self.archive.network_dataset(&data, &ts).await {
-                Ok(d) => d,
-                Err(e) => {
+            let uid = current.data.stored.sop_instance_uid.clone();
+            let dataset = match current.dataset.await {
+                Ok(Ok(d)) => d,
+                Ok(Err(e)) => {
                     tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: instance cannot be sent in an accepted syntax");
                     let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                    next = self.prepare(&client);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: reading an instance failed");
+                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                    next = self.prepare(&client);
                     continue;
                 }
             };
+            next = self.prepare(&client);
             let originator = Some((self.originator.0.as_str(), self.originator.1));
-            match client.store(&self.archive, context_id, &data.stored.sop_class_uid, &uid, &dataset, originator).await {
+            let sop_class_uid = &current.data.stored.sop_class_uid;
+            match client.store(&self.archive, current.context_id, sop_class_uid, &uid, &dataset, originator).await {
                 Ok(status) => {
                     let _ = self.events.send(MoveEvent::Done { uid, status: Some(status) });
                 }
@@ -479,6 +483,9 @@ impl MoveWorker {
                 }
                 Err(e) => {
                     let _ = self.events.send(MoveEvent::Done { uid, status: None });
+                    if let Some(prepared) = next.take() {
+                        self.put_back(prepared);
+                    }
                     client.abort().await;
                     return Err(e.to_string());
                 }
@@ -487,6 +494,43 @@ impl MoveWorker {
         client.release().await;
         Ok(())
     }
+
+    /// Take the next instance from the queue and start reading it, in a
+    /// syntax the destination accepted. Instances whose SOP class it
+    /// accepted in no syntax fail here.
+    fn prepare(&self, client: &Client) -> Option<Prepared> {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let data = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()?;
+            let chosen = retrieve::syntaxes_for(&data)
+                .into_iter()
+                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
+            let Some((context_id, ts)) = chosen else {
+                tracing::info!(destination = %self.destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
+                let _ = self.events.send(MoveEvent::Done { uid: data.stored.sop_instance_uid.clone(), status: None });
+                continue;
+            };
+            let (archive, for_read) = (self.archive.clone(), data.clone());
+            let dataset = tokio::spawn(async move { archive.network_dataset(&for_read, &ts).await });
+            return Some(Prepared { data, context_id, dataset });
+        }
+    }
+
+    /// An instance taken but not sent goes back to the front of the queue
+    /// (for another association, or the remaining count).
+    fn put_back(&self, prepared: Prepared) {
+        prepared.dataset.abort();
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_front(prepared.data);
+    }
+}
+
+/// An instance taken from a C-MOVE's queue, being read.
+struct Prepared {
+    data: InstanceData,
+    context_id: u8,
+    dataset: tokio::task::JoinHandle<Result<yunying_archive::NetworkDataset, yunying_archive::RetrieveError>>,
 }
 
 /// Presentation contexts for sending `instances`: per SOP class, one
