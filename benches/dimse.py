@@ -26,6 +26,7 @@ would otherwise queue 100,000 jobs at start).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import shutil
 import statistics
@@ -250,6 +251,9 @@ def measure_move(server, study: str, expected: int, nbytes: int, sink_dir: Path,
     for run in range(runs):
         shutil.rmtree(sink_dir, ignore_errors=True)
         sink_dir.mkdir(parents=True)
+        # Start every run with the previous runs' files on disk: their
+        # writeback would otherwise land in whichever run comes next.
+        os.sync()
         scu = RawScu(server.dicom_port, "YUNYING" if isinstance(server, YunyingQR) else "ORTHANC", MOVE)
         t0 = time.perf_counter()
         final = scu.move(buf.getvalue(), run + 1, SINK_AET)
@@ -347,7 +351,7 @@ def build_report(args, manifest, results, versions, by_name, by_date, big) -> st
         f"(benches/dicomweb.py cache `{manifest['key']}`); C-MOVE study: {len(big['instances'])} instances, "
         f"{big['bytes'] / 1e6:.0f} MB, Explicit VR Little Endian",
         "- SCU: a minimal raw-socket client (C-FIND on one open association; responses framed and counted, not decoded).",
-        f"- C-MOVE destination: DCMTK storescp --fork, 128 KiB PDUs, {'writing files (no fsync)' if args.sink == 'write' else 'discarding what it receives (--ignore)'}.",
+        f"- C-MOVE destination: DCMTK storescp --fork, 128 KiB PDUs, {'writing files (no fsync)' if args.sink == 'write' else 'discarding what it receives (--ignore)'}; `sync` before every C-MOVE, so no run pays for the previous run's writeback.",
     ]
     for name, v in versions.items():
         lines.append(f"- {name}: {v}")
