@@ -303,6 +303,42 @@ mod tests {
         assert_eq!(&pdvs[1].data[..], b"data!");
     }
 
+    /// A file sent as PDVs arrives whole, in order, in PDUs no larger than
+    /// the peer's maximum, with only the last one flagged last.
+    #[tokio::test]
+    async fn a_file_range_goes_out_as_pdus_within_the_peer_limit() {
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let path = std::env::temp_dir().join(format!("yunying-pdu-test-{}", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = tokio::spawn(async move {
+            let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // From offset 1000 to the end, 16 KiB PDUs.
+            send_file_fragments(&mut socket, 5, &file, 1000, 300_000, 16_384).await.unwrap();
+        });
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let mut reader = PduReader::default();
+        let (mut got, mut lasts) = (Vec::new(), Vec::new());
+        while got.len() < 299_000 {
+            let pdu = reader.next(&mut peer, 16_384).await.unwrap();
+            assert_eq!(pdu.pdu_type, P_DATA_TF);
+            for pdv in split_pdata(pdu.body).unwrap() {
+                assert_eq!(pdv.context_id, 5);
+                assert!(!pdv.is_command);
+                lasts.push(pdv.is_last);
+                got.extend_from_slice(&pdv.data);
+            }
+        }
+        sender.await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(got, bytes[1000..]);
+        assert_eq!(lasts.iter().filter(|l| **l).count(), 1);
+        assert_eq!(lasts.last(), Some(&true));
+        assert_eq!(lasts.len(), 299_000usize.div_ceil(16_384 - 6));
+    }
+
     #[test]
     fn bad_pdv_lengths_are_malformed() {
         for body in [vec![0, 0, 0, 1, 1], vec![0, 0, 0, 50, 1, 3, 0], vec![0, 0, 0, 0, 1, 3]] {
