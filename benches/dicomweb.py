@@ -152,7 +152,7 @@ def det_uid(*parts) -> str:
 
 
 UID_PLACEHOLDER = "2.25.1" + "0" * 36 + "7"  # 43 characters, like det_uid()
-INUM_PLACEHOLDER = "987654"  # IS, 6 characters: the instance number, left-justified, space-padded
+INUM_PLACEHOLDER = "+98765"  # IS, 6 characters: the instance number, left-justified, space-padded; the "+" keeps it from matching digits of a UID or an ID
 Z_PLACEHOLDER = "-77777.7"  # DS, 8 characters: z of ImagePositionPatient, space-padded
 
 
