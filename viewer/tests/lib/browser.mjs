@@ -30,11 +30,20 @@ export async function newPage(browser, { width = 1280, height = 900, locale = 'z
 
 /** Wait until `fn` (run in the page) returns a truthy value; its value. */
 export async function until(page, fn, arg, { timeout = 30000, what = 'condition' } = {}) {
-  try {
-    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
-    return handle.jsonValue();
-  } catch (e) {
-    const state = await page.evaluate(() => JSON.stringify(window.yunying?.reader?.panels?.map((p) => p.state()) ?? null)).catch(() => '?');
-    throw new Error(`timed out waiting for ${what}; viewports: ${state}\nconsole:\n${(page.consoleLog ?? []).slice(-20).join('\n')}`);
+  const deadline = Date.now() + timeout;
+  let last;
+  // A wait that fails early (the page's context replaced by a navigation
+  // while the app starts) is tried again until the time is up.
+  while (Date.now() < deadline) {
+    try {
+      const handle = await page.waitForFunction(fn, arg, { timeout: Math.max(1, deadline - Date.now()), polling: 50 });
+      return await handle.jsonValue();
+    } catch (e) {
+      last = e;
+      if (e.name === 'TimeoutError') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
+  const state = await page.evaluate(() => JSON.stringify(window.yunying?.reader?.panels?.map((p) => p.state()) ?? null)).catch(() => '?');
+  throw new Error(`timed out waiting for ${what} (${last?.message?.split('\n')[0]}); viewports: ${state}\nconsole:\n${(page.consoleLog ?? []).slice(-20).join('\n')}`);
 }
