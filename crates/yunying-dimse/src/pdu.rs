@@ -139,6 +139,23 @@ pub async fn write_message<W: AsyncWrite + Unpin>(
     w.flush().await
 }
 
+/// Value bytes per PDV when each PDV is one PDU of at most `max_pdu` (the
+/// peer's limit on the PDU length field; 0 = no limit).
+fn piece_len(max_pdu: u32) -> usize {
+    (if max_pdu == 0 { DEFAULT_SEND_PDU } else { (max_pdu as usize).clamp(1024, 4 << 20) }) - 6
+}
+
+/// The P-DATA-TF header and PDV item header in front of a `len`-byte value.
+fn pdv_header(context_id: u8, is_command: bool, last: bool, len: usize) -> [u8; 12] {
+    let mut header = [0u8; 12];
+    header[0] = P_DATA_TF;
+    header[2..6].copy_from_slice(&(6 + len as u32).to_be_bytes());
+    header[6..10].copy_from_slice(&(2 + len as u32).to_be_bytes());
+    header[10] = context_id;
+    header[11] = u8::from(is_command) | if last { 0x02 } else { 0 };
+    header
+}
+
 /// Send bytes of a command or data set as PDVs of one PDU each, the last
 /// one flagged as such when `last`.
 pub async fn write_fragments<W: AsyncWrite + Unpin>(
@@ -149,20 +166,13 @@ pub async fn write_fragments<W: AsyncWrite + Unpin>(
     last: bool,
     max_pdu: u32,
 ) -> std::io::Result<()> {
-    let chunk = if max_pdu == 0 { DEFAULT_SEND_PDU } else { (max_pdu as usize).clamp(1024, 4 << 20) } - 6;
-    let mut pieces: Vec<&[u8]> = bytes.chunks(chunk).collect();
+    let mut pieces: Vec<&[u8]> = bytes.chunks(piece_len(max_pdu)).collect();
     if pieces.is_empty() {
         pieces.push(&[]);
     }
     let count = pieces.len();
     for (i, piece) in pieces.into_iter().enumerate() {
-        let control = u8::from(is_command) | if last && i + 1 == count { 0x02 } else { 0 };
-        let mut header = [0u8; 12];
-        header[0] = P_DATA_TF;
-        header[2..6].copy_from_slice(&(6 + piece.len() as u32).to_be_bytes());
-        header[6..10].copy_from_slice(&(2 + piece.len() as u32).to_be_bytes());
-        header[10] = context_id;
-        header[11] = control;
+        let header = pdv_header(context_id, is_command, last && i + 1 == count, piece.len());
         // Header and value in one vectored write: no copy of the value.
         let mut slices = [std::io::IoSlice::new(&header), std::io::IoSlice::new(piece)];
         let mut slices: &mut [std::io::IoSlice<'_>] = &mut slices;
@@ -189,17 +199,12 @@ pub async fn send_file_fragments(
     end: u64,
     max_pdu: u32,
 ) -> std::io::Result<()> {
-    let chunk = (if max_pdu == 0 { DEFAULT_SEND_PDU } else { (max_pdu as usize).clamp(1024, 4 << 20) } - 6) as u64;
+    let chunk = piece_len(max_pdu) as u64;
     let mut offset = start;
     loop {
         let len = (end - offset).min(chunk);
         let last = offset + len == end;
-        let mut header = [0u8; 12];
-        header[0] = P_DATA_TF;
-        header[2..6].copy_from_slice(&(6 + len as u32).to_be_bytes());
-        header[6..10].copy_from_slice(&(2 + len as u32).to_be_bytes());
-        header[10] = context_id;
-        header[11] = if last { 0x02 } else { 0 };
+        let header = pdv_header(context_id, false, last, len as usize);
         send_piece(socket, &header, file, offset, len).await?;
         offset += len;
         if last {
