@@ -170,15 +170,8 @@ impl Archive {
                     // view, not a copy.
                     return Ok(NetworkDataset::Encoded(bytes::Bytes::from(object).slice(start as usize..)));
                 }
-                let mut head_len = size.min(64 * 1024);
-                loop {
-                    let head = store.get_range(&key, 0, head_len).map_err(|e| RetrieveError::Store(e.to_string()))?;
-                    match FileMeta::read(&mut Cursor::new(&head[..])) {
-                        Ok((_, start)) => return Ok(NetworkDataset::Stored { key, start, end: size }),
-                        Err(_) if head_len < size => head_len = size.min(head_len * 16),
-                        Err(e) => return Err(RetrieveError::Corrupt(e.to_string())),
-                    }
-                }
+                let start = dataset_start(size, |len| store.get_range(&key, 0, len).map_err(|e| RetrieveError::Store(e.to_string())))?;
+                Ok(NetworkDataset::Stored { key, start, end: size })
             })
             .await;
         }
@@ -374,26 +367,37 @@ pub fn to_explicit_le(object: &[u8]) -> Result<Vec<u8>, RetrieveError> {
     Ok(out)
 }
 
-/// The data set of a Part 10 object (no file meta) re-encoded in little
-/// endian, explicit or implicit VR, with decoded pixel data.
-/// A stored object as a local file: where its data set starts, past the
-/// meta header.
+/// A stored object as a local file, its data set starting past the meta
+/// header.
 fn local_dataset(file: std::fs::File) -> Result<NetworkDataset, RetrieveError> {
     use std::os::unix::fs::FileExt;
     let io = |e: std::io::Error| RetrieveError::Store(e.to_string());
     let size = file.metadata().map_err(io)?.len();
+    let start = dataset_start(size, |len| {
+        let mut head = vec![0; len as usize];
+        file.read_exact_at(&mut head, 0).map_err(io)?;
+        Ok(head)
+    })?;
+    Ok(NetworkDataset::Local { file, start, end: size })
+}
+
+/// Where the data set of a stored object of `size` bytes starts, past its
+/// meta header; `head(len)` reads the object's first `len` bytes (64 KiB
+/// first, more when the header is longer).
+fn dataset_start(size: u64, mut head: impl FnMut(u64) -> Result<Vec<u8>, RetrieveError>) -> Result<u64, RetrieveError> {
     let mut head_len = size.min(64 * 1024);
     loop {
-        let mut head = vec![0; head_len as usize];
-        file.read_exact_at(&mut head, 0).map_err(io)?;
-        match FileMeta::read(&mut Cursor::new(&head[..])) {
-            Ok((_, start)) => return Ok(NetworkDataset::Local { file, start, end: size }),
+        let bytes = head(head_len)?;
+        match FileMeta::read(&mut Cursor::new(&bytes[..])) {
+            Ok((_, start)) => return Ok(start),
             Err(_) if head_len < size => head_len = size.min(head_len * 16),
             Err(e) => return Err(RetrieveError::Corrupt(e.to_string())),
         }
     }
 }
 
+/// The data set of a Part 10 object (no file meta) re-encoded in little
+/// endian, explicit or implicit VR, with decoded pixel data.
 pub fn dataset_as_little_endian(object: &[u8], implicit: bool) -> Result<Vec<u8>, RetrieveError> {
     let parsed = Parsed::new(object)?;
     let mut out = Vec::with_capacity(parsed.dataset.len() + 1024);

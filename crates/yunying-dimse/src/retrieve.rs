@@ -141,8 +141,9 @@ pub enum SendError {
     Broken(String),
 }
 
-/// Send a C-STORE request: its command, then the data set, a stored one
-/// read from the object store piece by piece (bounded memory).
+/// Send a C-STORE request: its command, then the data set: a local file's
+/// bytes with `sendfile`, a remote object's read piece by piece (bounded
+/// memory either way).
 pub async fn send_store(
     w: &mut TcpStream,
     archive: &Archive,
