@@ -173,14 +173,15 @@ impl Incoming {
         let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
-        let (record, digest) = blocking(move || {
+        let (record, sha256) = blocking(move || {
             let Spool { mut file, hasher, .. } = spool;
-            let digest = hex::encode(hasher.finalize());
+            let digest: [u8; 32] = hasher.finalize().into();
             Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digest))
         })
         .await
         .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
         let record = record?;
+        let digest = hex::encode(sha256);
         self.check_identity(&record)?;
         if let Some(study) = &self.ctx.expected_study_instance_uid
             && record.study_instance_uid != *study {
@@ -211,7 +212,7 @@ impl Incoming {
         let index = self.archive.index().clone();
         let store = self.archive.store().clone();
         let (put_key, spool_path) = (key.clone(), self.spool_path.clone());
-        blocking(move || store.put_file(&put_key, &spool_path).map_err(std::io::Error::other))
+        blocking(move || store.put_file_hashed(&put_key, &spool_path, &sha256).map_err(std::io::Error::other))
             .await
             .map_err(|e| IngestError::OutOfResources(format!("object store: {e}")))?;
 

@@ -189,6 +189,16 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// it (filesystem) or upload and delete it (S3).
     fn put_file(&self, key: &str, local: &Path) -> Result<()>;
 
+    /// [`put_file`](Self::put_file) for a file whose SHA-256 the caller
+    /// already knows (ingest hashes the data set as it arrives). A store
+    /// whose server checks uploads sends this digest instead of hashing the
+    /// file again, so the server refuses an object whose bytes differ from
+    /// the digest the index records; other stores ignore it.
+    fn put_file_hashed(&self, key: &str, local: &Path, sha256: &[u8; 32]) -> Result<()> {
+        let _ = sha256;
+        self.put_file(key, local)
+    }
+
     /// Durably store `bytes` under `key`.
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()>;
 

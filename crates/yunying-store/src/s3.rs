@@ -7,7 +7,9 @@
 //!   renditions location, everything else to the originals location.
 //! * Large files are uploaded in parts read straight from disk, so memory
 //!   stays bounded whatever the object size; every request body carries its
-//!   SHA-256 (`x-amz-checksum-sha256`), which the server checks.
+//!   SHA-256 (`x-amz-checksum-sha256`), which the server checks. Ingest
+//!   passes the digest it computed as the data arrived (the one the index
+//!   records), so that digest is what the server checks the object against.
 //! * Throttling and transient errors are retried with exponential backoff by
 //!   the SDK's standard retry strategy.
 //! * A PUT that returned success is durable on the server: S3's contract.
@@ -224,9 +226,12 @@ impl S3Store {
         Ok(out.content_length().unwrap_or(0).max(0) as u64)
     }
 
-    fn put_single(&self, key: &str, local: &Path, len: u64) -> Result<()> {
+    fn put_single(&self, key: &str, local: &Path, len: u64, sha256: Option<&[u8; 32]>) -> Result<()> {
         let loc = self.location(key);
-        let checksum = sha256_of_file(local, 0, len).map_err(|e| StoreError::io(key, e))?;
+        let checksum = match sha256 {
+            Some(digest) => base64::engine::general_purpose::STANDARD.encode(digest),
+            None => sha256_of_file(local, 0, len).map_err(|e| StoreError::io(key, e))?,
+        };
         let body = self.block_on(ByteStream::read_from().path(local).length(Length::Exact(len)).build()).map_err(|e| io_error(key, e))?;
         self.block_on(
             self.client
@@ -313,14 +318,11 @@ impl S3Store {
 
 impl ObjectStore for S3Store {
     fn put_file(&self, key: &str, local: &Path) -> Result<()> {
-        validate_key(key)?;
-        let len = std::fs::metadata(local).map_err(|e| StoreError::io(key, e))?.len();
-        if len > MULTIPART_THRESHOLD {
-            self.put_multipart(key, local, len)?;
-        } else {
-            self.put_single(key, local, len)?;
-        }
-        std::fs::remove_file(local).map_err(|e| StoreError::io(key, e))
+        self.put_file_checked(key, local, None)
+    }
+
+    fn put_file_hashed(&self, key: &str, local: &Path, sha256: &[u8; 32]) -> Result<()> {
+        self.put_file_checked(key, local, Some(sha256))
     }
 
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
@@ -431,6 +433,20 @@ impl ObjectStore for S3Store {
 }
 
 impl S3Store {
+    /// Upload a spooled file and delete it. A known whole-file digest is
+    /// sent as the checksum of a single PUT; multipart parts carry their
+    /// own, computed here.
+    fn put_file_checked(&self, key: &str, local: &Path, sha256: Option<&[u8; 32]>) -> Result<()> {
+        validate_key(key)?;
+        let len = std::fs::metadata(local).map_err(|e| StoreError::io(key, e))?.len();
+        if len > MULTIPART_THRESHOLD {
+            self.put_multipart(key, local, len)?;
+        } else {
+            self.put_single(key, local, len, sha256)?;
+        }
+        std::fs::remove_file(local).map_err(|e| StoreError::io(key, e))
+    }
+
     fn list_location(&self, loc: &Location, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<()> {
         let full = loc.object_key(prefix);
         let mut token: Option<String> = None;

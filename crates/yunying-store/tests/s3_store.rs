@@ -70,6 +70,29 @@ fn large_objects_go_up_in_parts_and_come_back_whole() {
 }
 
 #[test]
+fn the_server_refuses_an_upload_that_differs_from_its_digest() {
+    let (store, _) = store("digest");
+    let dir = tempfile::tempdir().unwrap();
+    let data = b"a spooled instance whose digest ingest computed as it arrived".to_vec();
+    let good: [u8; 32] = Sha256::digest(&data).into();
+    let local = dir.path().join("ok.dcm");
+    std::fs::write(&local, &data).unwrap();
+    store.put_file_hashed("originals/digest/ok.dcm", &local, &good).unwrap();
+    assert_eq!(store.get("originals/digest/ok.dcm").unwrap(), data);
+    assert!(!local.exists(), "put_file_hashed takes the spool file");
+
+    // The bytes on disk changed after hashing (a bad disk, a bug): the
+    // server must refuse them, and no object may appear under the key.
+    let local = dir.path().join("bad.dcm");
+    let mut flipped = data.clone();
+    flipped[3] ^= 0x20;
+    std::fs::write(&local, &flipped).unwrap();
+    let err = store.put_file_hashed("originals/digest/bad.dcm", &local, &good).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    assert!(matches!(store.size("originals/digest/bad.dcm"), Err(StoreError::NotFound { .. })));
+}
+
+#[test]
 fn originals_and_renditions_live_in_their_own_buckets() {
     let (store, config) = store("buckets");
     store.put_bytes("originals/1/a.dcm", b"original").unwrap();
