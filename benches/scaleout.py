@@ -12,6 +12,11 @@ benches/ingest.py. See benches/README.md.
 from __future__ import annotations
 
 import argparse
+import base64
+import datetime
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import random
@@ -21,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +38,7 @@ import ingest as ib  # noqa: E402  (sibling script: helpers only, its main() doe
 REPO = ib.REPO
 SERVICES = REPO / "storage" / "local-services.sh"
 FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+DIRECT_GET = "Garage alone, ranged GET of the same bytes"
 
 
 log = ib.log
@@ -147,6 +154,108 @@ class YunyingOn(ib.Yunying):
 
 
 # --------------------------------------------------------------------------
+# Garage alone: the same objects PUT and read by a lean client, no Yunying
+# --------------------------------------------------------------------------
+
+class DirectS3:
+    """A minimal S3 client (SigV4, unsigned payload with a SHA-256 checksum,
+    keep-alive connections, one per thread) that measures what the S3
+    server itself allows: no DICOM, no index, no Yunying. Whatever server
+    stores each instance as one object on this S3 server cannot go faster
+    than this on this machine."""
+
+    def __init__(self, services: Services):
+        v = services.vars
+        ep = urllib.parse.urlparse(v["YUNYING_TEST_S3_ENDPOINT"])
+        self.host, self.port, self.netloc = ep.hostname, ep.port, ep.netloc
+        self.key, self.secret, self.region = v["AWS_ACCESS_KEY_ID"], v["AWS_SECRET_ACCESS_KEY"], v["AWS_REGION"]
+        self.bucket = v["YUNYING_TEST_S3_ORIGINALS_BUCKET"]
+        self.local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        c = getattr(self.local, "conn", None)
+        if c is None:
+            c = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        return c
+
+    def _signed(self, method: str, path: str, headers: dict) -> dict:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        amz, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+        h = {**{k.lower(): val for k, val in headers.items()}, "host": self.netloc, "x-amz-date": amz,
+             "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+        names = sorted(h)
+        canonical = "\n".join([method, urllib.parse.quote(path), "", "".join(f"{k}:{h[k]}\n" for k in names),
+                               ";".join(names), "UNSIGNED-PAYLOAD"])
+        scope = f"{day}/{self.region}/s3/aws4_request"
+        to_sign = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+        k = hmac.new(("AWS4" + self.secret).encode(), day.encode(), "sha256").digest()
+        for part in (self.region, "s3", "aws4_request"):
+            k = hmac.new(k, part.encode(), "sha256").digest()
+        sig = hmac.new(k, to_sign.encode(), "sha256").hexdigest()
+        h["authorization"] = (f"AWS4-HMAC-SHA256 Credential={self.key}/{scope}, "
+                              f"SignedHeaders={';'.join(names)}, Signature={sig}")
+        return h
+
+    def _request(self, method: str, key: str, body: bytes | None, headers: dict, ok: int) -> bytes:
+        path = f"/{self.bucket}/{key}"
+        c = self._conn()
+        c.request(method, path, body=body, headers=self._signed(method, path, headers))
+        r = c.getresponse()
+        data = r.read()
+        if r.status != ok:
+            raise ib.BenchError(f"S3 {method} {key}: HTTP {r.status}: {data[:200]!r}")
+        return data
+
+    def put(self, key: str, body: bytes, sha256_b64: str) -> None:
+        self._request("PUT", key, body, {"content-length": str(len(body)), "x-amz-checksum-sha256": sha256_b64}, 200)
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        return self._request("GET", key, None, {"range": f"bytes={start}-{start + length - 1}"}, 206)
+
+
+def direct_puts(client: DirectS3, files: list[Path], conc: int, prefix: str) -> dict:
+    """PUT every file (read into memory and hashed beforehand, as Yunying's
+    spool has them) over `conc` connections; instances/s."""
+    bodies = [f.read_bytes() for f in files]
+    sums = [base64.b64encode(hashlib.sha256(b).digest()).decode() for b in bodies]
+    keys = [f"{prefix}/{i:06d}.dcm" for i in range(len(files))]
+    nxt, lock, errors = [0], threading.Lock(), []
+
+    def worker():
+        while True:
+            with lock:
+                i = nxt[0]
+                nxt[0] += 1
+            if i >= len(bodies) or errors:
+                return
+            try:
+                client.put(keys[i], bodies[i], sums[i])
+            except Exception as e:  # noqa: BLE001  (reported, not raised, so the other threads stop)
+                errors.append(str(e))
+
+    os.sync()
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(conc)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    nbytes = sum(map(len, bodies))
+    return {"system": "Garage alone", "assocs": conc, "instances": len(files), "wall_s": wall,
+            "throughput": len(files) / wall, "mb_per_s": nbytes / 1e6 / wall, "errors": errors, "keys": keys}
+
+
+def pixel_range(path: Path) -> tuple[int, int]:
+    """(offset, length) of the Pixel Data value of an uncompressed corpus file."""
+    data = path.read_bytes()
+    at = data.rfind(b"\xe0\x7f\x10\x00OW\x00\x00")
+    if at < 0:
+        raise ib.BenchError(f"{path}: no native Pixel Data")
+    return at + 12, int.from_bytes(data[at + 8:at + 12], "little")
+
+
+# --------------------------------------------------------------------------
 # 1. ingest throughput
 # --------------------------------------------------------------------------
 
@@ -166,6 +275,13 @@ def run_ingest(args, services, files, storescu, logroot) -> list[dict]:
             results.append(r)
             log(f"  {r['throughput']:.1f} inst/s, {r['mb_per_s']:.1f} MB/s"
                 + ("" if not r["errors"] else "  ERRORS: " + "; ".join(e.splitlines()[0] for e in r["errors"])))
+        for assocs in args.assocs_list:
+            log(f"run {run}/{args.runs}: Garage alone, {assocs} connections, {len(files)} PUTs")
+            r = direct_puts(DirectS3(services), files, assocs, f"bench/direct-{run}-{assocs}")
+            r.pop("keys")
+            r["run"] = run
+            results.append(r)
+            log(f"  {r['throughput']:.1f} PUT/s" + ("" if not r["errors"] else "  ERRORS: " + r["errors"][0]))
     return results
 
 
@@ -189,16 +305,30 @@ def run_frames(args, services, files, storescu, logroot) -> dict:
             raise ib.BenchError(f"QIDO instances: HTTP {status}")
         instances = [(i["0020000D"]["Value"][0], i["0020000E"]["Value"][0], i["00080018"]["Value"][0])
                      for i in json.loads(body)]
+        # The same corpus straight on the S3 server, read by the lean client.
+        direct = DirectS3(services)
+        uploaded = direct_puts(direct, files, max(args.assocs_list), "bench/direct-frames")
+        if uploaded["errors"]:
+            raise ib.BenchError(f"Garage alone: loading the corpus failed: {uploaded['errors'][0]}")
+        direct_keys = uploaded["keys"]
+        offset, length = pixel_range(files[0])
         rng = random.Random(7)
         picks = [rng.choice(instances) for _ in range(args.frames)]
+        direct_picks = [rng.choice(direct_keys) for _ in range(args.frames)]
         times = {s.name: [] for s in servers}
+        times[DIRECT_GET] = []
+        direct.get_range(direct_picks[0], offset, length)
         sizes = set()
         # Warm-up (connection set-up, first touch), then alternate the two
         # servers request by request so drift hits both alike.
         for s in servers:
             st, se, sop = picks[0]
             s.get(f"/dicom-web/studies/{st}/series/{se}/instances/{sop}/frames/1", FRAME_ACCEPT)
-        for st, se, sop in picks:
+        for (st, se, sop), key in zip(picks, direct_picks):
+            t0 = time.perf_counter()
+            if len(direct.get_range(key, offset, length)) != length:
+                raise ib.BenchError(f"Garage alone: short range read of {key}")
+            times[DIRECT_GET].append((time.perf_counter() - t0) * 1000)
             for s in servers:
                 dt, status, body = s.get(f"/dicom-web/studies/{st}/series/{se}/instances/{sop}/frames/1", FRAME_ACCEPT)
                 if status != 200:
@@ -356,7 +486,7 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
                   "|---|---|---|---|---|"]
         for assocs in args.assocs_list:
             med = {}
-            for name in ("Yunying, SQLite + filesystem", "Yunying, PostgreSQL + S3"):
+            for name in ("Yunying, SQLite + filesystem", "Yunying, PostgreSQL + S3", "Garage alone"):
                 rs = [r for r in ingest if r["system"] == name and r["assocs"] == assocs and not r["errors"]]
                 if not rs:
                     lines.append(f"| {assocs} | {name} | failed | | |")
@@ -364,11 +494,18 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
                 t = [r["throughput"] for r in rs]
                 med[name] = statistics.median(t)
                 ratio = ""
-                if name.endswith("S3") and len(med) == 2:
-                    ratio = f"**{med[name] / med['Yunying, SQLite + filesystem']:.2f}×**"
-                lines.append(f"| {assocs} | {name} | {med[name]:.1f} ({min(t):.1f}–{max(t):.1f}) | "
+                fs = med.get("Yunying, SQLite + filesystem")
+                if name != "Yunying, SQLite + filesystem" and fs:
+                    ratio = f"**{med[name] / fs:.2f}×**" if name.endswith("S3") else f"{med[name] / fs:.2f}×"
+                label = name if name != "Garage alone" else f"Garage alone: {assocs} connections PUT the same files"
+                lines.append(f"| {assocs} | {label} | {med[name]:.1f} ({min(t):.1f}–{max(t):.1f}) | "
                              f"{statistics.median(r['mb_per_s'] for r in rs):.1f} | {ratio} |")
-        lines += ["", "Goal: PostgreSQL + S3 at least 0.7× SQLite + filesystem."]
+        lines += ["", "Goal: PostgreSQL + S3 at least 0.7× SQLite + filesystem.", "",
+                  "\"Garage alone\" is the S3 server's own ceiling on this machine: a lean client (Python, "
+                  "keep-alive, bodies in memory and hashed beforehand) PUTs the same files with the same "
+                  "SHA-256 checksum, one object each, over as many connections as there are associations. "
+                  "There is no DICOM, no index and no Yunying in it, so no server that keeps each instance "
+                  "as an object on this S3 server goes faster here."]
         errs = [e for r in ingest for e in r["errors"]]
         if errs:
             lines += ["", "Errors: " + "; ".join(e.splitlines()[0] for e in errs)]
@@ -380,8 +517,16 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
                   "the two servers alternated)", "",
                   "| Backend | p50 ms | p95 ms | mean ms |", "|---|---|---|---|",
                   f"| SQLite + filesystem | {fs['p50']:.2f} | {fs['p95']:.2f} | {fs['mean']:.2f} |",
-                  f"| PostgreSQL + S3 | {s3['p50']:.2f} | {s3['p95']:.2f} | {s3['mean']:.2f} |", "",
-                  f"S3 / filesystem, p50: **{s3['p50'] / fs['p50']:.2f}×** (goal ≤ 2×).", ""]
+                  f"| PostgreSQL + S3 | {s3['p50']:.2f} | {s3['p95']:.2f} | {s3['mean']:.2f} |"]
+        direct = ms.get(DIRECT_GET)
+        if direct:
+            lines.append(f"| Garage alone: ranged GET of the same pixel bytes, keep-alive | {direct['p50']:.2f} | "
+                         f"{direct['p95']:.2f} | {direct['mean']:.2f} |")
+        lines += ["", f"S3 / filesystem, p50: **{s3['p50'] / fs['p50']:.2f}×** (goal ≤ 2×)."]
+        if direct:
+            lines.append(f"Garage alone / Yunying on the filesystem, p50: {direct['p50'] / fs['p50']:.2f}× "
+                         "(the S3 server's GET by itself, before any index lookup or HTTP response of Yunying's).")
+        lines.append("")
     if qido:
         lines += [f"## QIDO-RS study search on PostgreSQL, {qido['instances']:,} instances "
                   f"({qido['studies']:,} studies, {qido['patients']:,} patients; bulk-loaded in {qido['load_s']:.0f} s)",
