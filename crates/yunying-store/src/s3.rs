@@ -349,7 +349,7 @@ impl ObjectStore for S3Store {
         self.block_on(async {
             let out = self.client.get_object().bucket(&loc.bucket).key(loc.object_key(key)).send().await.map_err(|e| sdk_error(key, e))?;
             let data = out.body.collect().await.map_err(|e| io_error(key, e))?;
-            Ok(data.into_bytes().to_vec())
+            Ok(data.to_vec())
         })
     }
 
@@ -374,7 +374,16 @@ impl ObjectStore for S3Store {
                 .send()
                 .await?;
             let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|t| t.parse::<u64>().ok());
-            let data = out.body.collect().await.map(|d| d.into_bytes().to_vec());
+            // Straight into a buffer of the requested size: one copy.
+            let mut body = out.body;
+            let mut data = Vec::with_capacity(len as usize);
+            let data = loop {
+                match body.try_next().await {
+                    Ok(Some(chunk)) => data.extend_from_slice(&chunk),
+                    Ok(None) => break Ok(data),
+                    Err(e) => break Err(e),
+                }
+            };
             Ok::<_, SdkError<_, _>>((total, data))
         });
         match result {
