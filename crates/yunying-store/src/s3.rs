@@ -39,6 +39,10 @@ use crate::{validate_key, ObjectInfo, ObjectStore, Result, StoreError, RENDITION
 const MULTIPART_THRESHOLD: u64 = 16 << 20;
 /// Part size of multipart uploads (S3's minimum is 5 MiB).
 const PART_SIZE: u64 = 8 << 20;
+/// Single uploads up to this size are sent from memory.
+const IN_MEMORY_BODY: u64 = 4 << 20;
+/// Read size of request bodies streamed from a file.
+const FILE_BODY_BUFFER: usize = 256 << 10;
 
 /// Where and how to reach the S3 service.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -232,7 +236,20 @@ impl S3Store {
             Some(digest) => base64::engine::general_purpose::STANDARD.encode(digest),
             None => sha256_of_file(local, 0, len).map_err(|e| StoreError::io(key, e))?,
         };
-        let body = self.block_on(ByteStream::read_from().path(local).length(Length::Exact(len)).build()).map_err(|e| io_error(key, e))?;
+        let body = if len <= IN_MEMORY_BODY {
+            // The spool was just written: one read from the page cache
+            // beats the SDK's 64 KiB file reads, each a blocking-pool hop,
+            // and the server gets the body in large segments.
+            let mut data = Vec::with_capacity(len as usize);
+            std::fs::File::open(local).and_then(|f| f.take(len).read_to_end(&mut data)).map_err(|e| StoreError::io(key, e))?;
+            if data.len() as u64 != len {
+                return Err(io_error(key, "file shrank while uploading"));
+            }
+            ByteStream::from(data)
+        } else {
+            self.block_on(ByteStream::read_from().path(local).buffer_size(FILE_BODY_BUFFER).length(Length::Exact(len)).build())
+                .map_err(|e| io_error(key, e))?
+        };
         self.block_on(
             self.client
                 .put_object()
@@ -241,6 +258,12 @@ impl S3Store {
                 .content_length(len as i64)
                 .checksum_sha256(checksum)
                 .body(body)
+                .customize()
+                // The body's SHA-256 is in the checksum header, which the
+                // server verifies; signing the payload too would hash it a
+                // second time on both sides (streamed bodies are never
+                // signed).
+                .disable_payload_signing()
                 .send(),
         )
         .map_err(|e| sdk_error(key, e))?;
@@ -269,7 +292,7 @@ impl S3Store {
                 let size = PART_SIZE.min(len - offset);
                 let checksum = sha256_of_file(local, offset, size).map_err(|e| StoreError::io(key, e))?;
                 let body = self
-                    .block_on(ByteStream::read_from().path(local).offset(offset).length(Length::Exact(size)).build())
+                    .block_on(ByteStream::read_from().path(local).buffer_size(FILE_BODY_BUFFER).offset(offset).length(Length::Exact(size)).build())
                     .map_err(|e| io_error(key, e))?;
                 let out = self
                     .block_on(
@@ -337,6 +360,8 @@ impl ObjectStore for S3Store {
                 .content_length(bytes.len() as i64)
                 .checksum_sha256(checksum)
                 .body(ByteStream::from(bytes.to_vec()))
+                .customize()
+                .disable_payload_signing() // the checksum header covers the body
                 .send(),
         )
         .map_err(|e| sdk_error(key, e))?;
