@@ -185,6 +185,31 @@ def vm_kb(pid: int, key: str) -> int:
     return 0
 
 
+def machine_busy_ticks() -> int:
+    """CPU ticks every core spent not idle (nor waiting on I/O) since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4]
+
+
+def ticks_by_name(names: tuple[str, ...]) -> dict[str, int]:
+    """CPU ticks of the live processes whose name starts with one of `names`
+    (e.g. the S3 server and PostgreSQL's backends), summed per name."""
+    out = dict.fromkeys(names, 0)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        for n in names:
+            if comm.startswith(n):
+                out[n] += (proc_stat(int(pid)) or (0, "", 0, 0))[2]
+    return out
+
+
 def tree_cpu_ticks(pid: int, tree: bool) -> int:
     """CPU ticks of `pid`, its reaped children (cutime/cstime) and its live or zombie
     descendants. Retries when a child was reaped while we read (no double count)."""
@@ -831,7 +856,10 @@ def send(storescu: str, server: Server, files: list[Path], assocs: int, logdir: 
     return wall, errors
 
 
-def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeout: float, logdir: Path) -> dict:
+def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeout: float, logdir: Path,
+            also: tuple[str, ...] = ()) -> dict:
+    """One ingest run. `also` names other processes (by name prefix) whose
+    CPU during the run is reported next to the server's and the machine's."""
     os.sync()  # flush the previous run's writeback before this one starts
     server.start()
     try:
@@ -841,8 +869,10 @@ def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeo
         sampler.sample()
         idle_kb = vm_kb(pid, "VmRSS")
         cpu0 = tree_cpu_ticks(pid, server.tree)
+        others0, busy0 = ticks_by_name(also), machine_busy_ticks()
         sampler.start()
         wall, errors = send(storescu, server, files, assocs, logdir, timeout)
+        others1, busy1 = ticks_by_name(also), machine_busy_ticks()
         if server.tree:  # let storescp's per-association children finish and exit
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and any(
@@ -865,6 +895,8 @@ def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeo
             "wall_s": wall, "throughput": len(files) / wall if wall > 0 else 0.0,
             "mb_per_s": mb(nbytes) / wall if wall > 0 else 0.0,
             "cpu_s_per_1000": (cpu1 - cpu0) / CLK_TCK / len(files) * 1000,
+            "machine_cpu_s_per_1000": (busy1 - busy0) / CLK_TCK / len(files) * 1000,
+            "others_cpu_s_per_1000": {n: (others1[n] - others0[n]) / CLK_TCK / len(files) * 1000 for n in also},
             "peak_rss_mb": peak_kb / 1024, "idle_rss_mb": idle_kb / 1024,
             "stored": stored, "errors": errors,
         }

@@ -58,13 +58,14 @@ def pct(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------
 
 class Services:
-    def __init__(self):
+    def __init__(self, garage_db_engine: str = "lmdb"):
         # Not mkdtemp: its 0700 directory would keep the postgres user out;
         # local-services.sh creates the directory itself.
         self.dir = ib.DATA_ROOT / f"yunying-bench-services-{os.getpid()}"
         pg, s3 = ib.free_ports(2)
         self.env = {**os.environ, "YUNYING_SERVICES_DIR": str(self.dir), "YUNYING_PG_PORT": str(pg),
-                    "YUNYING_S3_PORT": str(s3), "YUNYING_SERVICES_DURABLE": "1"}
+                    "YUNYING_S3_PORT": str(s3), "YUNYING_SERVICES_DURABLE": "1",
+                    "YUNYING_GARAGE_DB_ENGINE": garage_db_engine}
         out = subprocess.run([str(SERVICES), "start"], env=self.env, capture_output=True, text=True)
         if out.returncode != 0:
             raise ib.BenchError(f"storage/local-services.sh start failed:\n{out.stderr}")
@@ -234,6 +235,7 @@ def direct_puts(client: DirectS3, files: list[Path], conc: int, prefix: str) -> 
                 errors.append(str(e))
 
     os.sync()
+    garage0, busy0 = ib.ticks_by_name(("garage",))["garage"], ib.machine_busy_ticks()
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(conc)]
     for t in threads:
@@ -241,9 +243,12 @@ def direct_puts(client: DirectS3, files: list[Path], conc: int, prefix: str) -> 
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    garage1, busy1 = ib.ticks_by_name(("garage",))["garage"], ib.machine_busy_ticks()
     nbytes = sum(map(len, bodies))
+    per_1000 = lambda ticks: ticks / ib.CLK_TCK / len(files) * 1000  # noqa: E731
     return {"system": "Garage alone", "assocs": conc, "instances": len(files), "wall_s": wall,
-            "throughput": len(files) / wall, "mb_per_s": nbytes / 1e6 / wall, "errors": errors, "keys": keys}
+            "throughput": len(files) / wall, "mb_per_s": nbytes / 1e6 / wall, "errors": errors, "keys": keys,
+            "machine_cpu_s_per_1000": per_1000(busy1 - busy0), "others_cpu_s_per_1000": {"garage": per_1000(garage1 - garage0)}}
 
 
 def pixel_range(path: Path) -> tuple[int, int]:
@@ -270,7 +275,7 @@ def run_ingest(args, services, files, storescu, logroot) -> list[dict]:
             logdir = Path(logroot) / f"ingest-{'s3' if backend else 'fs'}-{assocs}-{run}"
             logdir.mkdir()
             log(f"run {run}/{args.runs}: {server.name}, {assocs} associations, {len(files)} instances")
-            r = ib.measure(server, storescu, files, assocs, args.timeout, logdir)
+            r = ib.measure(server, storescu, files, assocs, args.timeout, logdir, also=("garage", "postgres"))
             r["run"] = run
             results.append(r)
             log(f"  {r['throughput']:.1f} inst/s, {r['mb_per_s']:.1f} MB/s"
@@ -479,7 +484,7 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
               "- Backends, both on this machine: embedded = SQLite (WAL, synchronous=FULL) + filesystem store "
               "(fsync, rename, directory fsync); distributed = PostgreSQL "
               + version_of_pg() + " (fsync and synchronous_commit on) + Garage " + version_of_garage() + " (one node, S3 over HTTP on loopback, "
-              "metadata_fsync and data_fsync on; SHA-256 checked uploads).", ""]
+              f"metadata in {args.garage_db_engine.upper()}, metadata_fsync and data_fsync on; SHA-256 checked uploads).", ""]
     if ingest:
         lines += ["## Ingest (C-STORE, DCMTK storescu, one process per association, renditions off)", "",
                   "| Associations | Backend | instances/s, median (min–max) | MB/s, median | PostgreSQL + S3 / SQLite + fs |",
@@ -506,6 +511,7 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
                   "SHA-256 checksum, one object each, over as many connections as there are associations. "
                   "There is no DICOM, no index and no Yunying in it, so no server that keeps each instance "
                   "as an object on this S3 server goes faster here."]
+        lines += cpu_table(args, ingest)
         errs = [e for r in ingest for e in r["errors"]]
         if errs:
             lines += ["", "Errors: " + "; ".join(e.splitlines()[0] for e in errs)]
@@ -538,6 +544,34 @@ def report(args, corpus: str, ingest: list[dict], frames: dict | None, qido: dic
     return "\n".join(lines)
 
 
+def cpu_table(args, ingest: list[dict]) -> list[str]:
+    """Where the CPU goes, per instance: on a machine whose cores are all
+    busy, this bounds throughput whatever the software does."""
+    cores = os.cpu_count() or 1
+    lines = ["", f"### CPU per instance during ingest (medians; the machine has {cores} cores)", "",
+             "| Associations | Backend | whole machine, ms | Yunying, ms | Garage, ms | PostgreSQL, ms "
+             "| machine idle | instances/s if every core did only this |", "|---|---|---|---|---|---|---|---|"]
+    med = lambda rs, f: statistics.median(f(r) for r in rs)  # noqa: E731
+    for assocs in args.assocs_list:
+        for name in ("Yunying, SQLite + filesystem", "Yunying, PostgreSQL + S3", "Garage alone"):
+            rs = [r for r in ingest if r["system"] == name and r["assocs"] == assocs and not r["errors"]
+                  and "machine_cpu_s_per_1000" in r]
+            if not rs:
+                continue
+            machine = med(rs, lambda r: r["machine_cpu_s_per_1000"])
+            other = lambda n: med(rs, lambda r: r["others_cpu_s_per_1000"].get(n, 0.0))  # noqa: E731
+            yun = f"{med(rs, lambda r: r['cpu_s_per_1000']):.2f}" if "cpu_s_per_1000" in rs[0] else "–"
+            pg = f"{other('postgres'):.2f}" if name.endswith("S3") else "–"
+            garage = f"{other('garage'):.2f}" if name != "Yunying, SQLite + filesystem" else "–"
+            idle = max(0.0, 1 - med(rs, lambda r: r["machine_cpu_s_per_1000"] * r["throughput"] / 1000) / cores)
+            lines.append(f"| {assocs} | {name} | {machine:.2f} | {yun} | {garage} | {pg} | {idle:.0%} "
+                         f"| {cores * 1000 / machine:.0f} |")
+    lines += ["", "Milliseconds of CPU per instance (= CPU-seconds per 1,000), measured from /proc over the run: "
+              "'whole machine' is every process, storescu and the benchmark's own client included. "
+              "PostgreSQL + S3 has to pay for Yunying, PostgreSQL and Garage on the same cores."]
+    return lines
+
+
 def version_of_garage() -> str:
     garage = os.path.expanduser("~/.cache/yunying/tools/bin/garage")
     return ib.version_of([garage, "--version"]).replace("garage ", "")
@@ -558,6 +592,8 @@ def main(argv=None) -> int:
     p.add_argument("--qido-instances", type=int, default=1_000_000, help="instances bulk-loaded for QIDO [1000000]")
     p.add_argument("--qido-rounds", type=int, default=3, help="rounds of the QIDO query mix (180 queries each) [3]")
     p.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,frames,qido")
+    p.add_argument("--garage-db-engine", choices=("lmdb", "sqlite"), default="lmdb",
+                   help="Garage's metadata engine [lmdb]; see storage/README.md for what each fsyncs")
     p.add_argument("--timeout", type=float, default=1200)
     p.add_argument("--out", default=str(REPO / "benches" / "results" / "scaleout.md"))
     args = p.parse_args(argv)
@@ -567,7 +603,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, ib._on_sigterm)
     services = None
     try:
-        services = Services()
+        services = Services(args.garage_db_engine)
         storescu = ib.storescu_path()
         corpus_dir = ib.CORPUS_ROOT / f"scaleout-ct-{args.instances}"
         if not corpus_dir.exists():

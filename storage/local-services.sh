@@ -11,7 +11,8 @@
 # Everything lives under $YUNYING_SERVICES_DIR (default /tmp/yunying-services)
 # and listens on 127.0.0.1 only. The PostgreSQL cluster runs with fsync off
 # and Garage without fsync (unless YUNYING_SERVICES_DURABLE=1): they are
-# for tests, never for studies anyone needs.
+# for tests, never for studies anyone needs. Garage keeps its metadata in
+# LMDB unless YUNYING_GARAGE_DB_ENGINE=sqlite (storage/README.md compares them).
 set -euo pipefail
 
 DIR="${YUNYING_SERVICES_DIR:-/tmp/yunying-services}"
@@ -95,7 +96,7 @@ start_s3() {
   cat >"$DIR/garage.toml" <<EOF
 metadata_dir = "$DIR/garage/meta"
 data_dir = "$DIR/garage/data"
-db_engine = "lmdb"
+db_engine = "${YUNYING_GARAGE_DB_ENGINE:-lmdb}"
 compression_level = "none"
 replication_factor = 1
 metadata_fsync = $GARAGE_FSYNC
