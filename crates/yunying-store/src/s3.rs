@@ -231,12 +231,8 @@ impl S3Store {
     }
 
     fn put_single(&self, key: &str, local: &Path, len: u64, sha256: Option<&[u8; 32]>) -> Result<()> {
-        let loc = self.location(key);
-        let checksum = match sha256 {
-            Some(digest) => base64::engine::general_purpose::STANDARD.encode(digest),
-            None => sha256_of_file(local, 0, len).map_err(|e| StoreError::io(key, e))?,
-        };
-        let body = if len <= IN_MEMORY_BODY {
+        let known = sha256.map(|digest| base64::engine::general_purpose::STANDARD.encode(digest));
+        if len <= IN_MEMORY_BODY {
             // The spool was just written: one read from the page cache
             // beats the SDK's 64 KiB file reads, each a blocking-pool hop,
             // and the server gets the body in large segments.
@@ -245,11 +241,22 @@ impl S3Store {
             if data.len() as u64 != len {
                 return Err(io_error(key, "file shrank while uploading"));
             }
-            ByteStream::from(data)
-        } else {
-            self.block_on(ByteStream::read_from().path(local).buffer_size(FILE_BODY_BUFFER).length(Length::Exact(len)).build())
-                .map_err(|e| io_error(key, e))?
+            let checksum = known.unwrap_or_else(|| sha256_base64(&data));
+            return self.put_object(key, len, checksum, ByteStream::from(data));
+        }
+        let checksum = match known {
+            Some(checksum) => checksum,
+            None => sha256_of_file(local, 0, len).map_err(|e| StoreError::io(key, e))?,
         };
+        let body = self
+            .block_on(ByteStream::read_from().path(local).buffer_size(FILE_BODY_BUFFER).length(Length::Exact(len)).build())
+            .map_err(|e| io_error(key, e))?;
+        self.put_object(key, len, checksum, body)
+    }
+
+    /// One PUT of a whole object whose SHA-256 (base64) is `checksum`.
+    fn put_object(&self, key: &str, len: u64, checksum: String, body: ByteStream) -> Result<()> {
+        let loc = self.location(key);
         self.block_on(
             self.client
                 .put_object()
@@ -350,22 +357,7 @@ impl ObjectStore for S3Store {
 
     fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<()> {
         validate_key(key)?;
-        let loc = self.location(key);
-        let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes));
-        self.block_on(
-            self.client
-                .put_object()
-                .bucket(&loc.bucket)
-                .key(loc.object_key(key))
-                .content_length(bytes.len() as i64)
-                .checksum_sha256(checksum)
-                .body(ByteStream::from(bytes.to_vec()))
-                .customize()
-                .disable_payload_signing() // the checksum header covers the body
-                .send(),
-        )
-        .map_err(|e| sdk_error(key, e))?;
-        Ok(())
+        self.put_object(key, bytes.len() as u64, sha256_base64(bytes), ByteStream::from(bytes.to_vec()))
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>> {
@@ -498,6 +490,10 @@ impl S3Store {
             }
         }
     }
+}
+
+fn sha256_base64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(data))
 }
 
 fn sha256_of_file(path: &Path, offset: u64, len: u64) -> std::io::Result<String> {
