@@ -12,22 +12,22 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
-const API_TOKEN: &str = "film-api-token-9d1e44";
+pub(crate) const API_TOKEN: &str = "film-api-token-9d1e44";
 /// The generator's birth date for seed 21, patient 0.
-const BIRTH_DATE: &str = "1961-01-15";
+pub(crate) const BIRTH_DATE: &str = "1961-01-15";
 
-struct Reply {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     /// The `yy_film=…` pair of the Set-Cookie header, and its attributes.
-    fn cookie(&self) -> (String, String) {
+    pub fn cookie(&self) -> (String, String) {
         let line = self.headers.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a Set-Cookie header");
         let value = line.split_once(':').unwrap().1.trim();
         let (pair, attributes) = value.split_once(';').unwrap();
@@ -36,7 +36,7 @@ impl Reply {
 }
 
 /// One HTTP/1.1 request on loopback (Connection: close).
-fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
+pub(crate) fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Reply {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -75,7 +75,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
-fn api(port: u16, method: &str, path: &str, body: Option<&Value>) -> Reply {
+pub(crate) fn api(port: u16, method: &str, path: &str, body: Option<&Value>) -> Reply {
     request(port, method, path, &[("Authorization", &format!("Bearer {API_TOKEN}"))], body)
 }
 
@@ -91,13 +91,13 @@ fn study_uids(port: u16) -> Vec<String> {
     uids.into_iter().rev().map(|(_, uid)| uid).collect()
 }
 
-fn token_of(url: &str) -> String {
+pub(crate) fn token_of(url: &str) -> String {
     let (base, token) = url.split_once("/f#").unwrap_or_else(|| panic!("a film link is …/f#token, got {url}"));
     assert!(base.starts_with("http://127.0.0.1:"), "{url}");
     token.to_string()
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 

@@ -12,6 +12,7 @@ mod crash;
 mod dicomweb;
 mod enhanced;
 mod film;
+mod film_security;
 mod ingest;
 mod qr;
 mod renditions;

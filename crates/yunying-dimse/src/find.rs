@@ -110,7 +110,7 @@ pub async fn find(
         keys = combine_datetime(keys);
     }
     let cap = config.max_find_results;
-    let query = Query { level, keys, fuzzy: options.fuzzy_names, limit: Some(cap as u64), offset: 0 };
+    let query = Query { fuzzy: options.fuzzy_names, limit: Some(cap as u64), ..Query::new(level, keys) };
     let result = archive
         .index()
         .search(&query)

@@ -52,7 +52,7 @@ pub async fn instances(archive: &Archive, patient_root: bool, identifier: &Map<S
         }
         keys.push((*tag, value));
     }
-    let query = Query { level: Level::Instance, keys, fuzzy: false, limit: None, offset: 0 };
+    let query = Query::new(Level::Instance, keys);
     let found = archive
         .index()
         .search(&query)

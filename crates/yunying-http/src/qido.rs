@@ -1,8 +1,9 @@
 //! QIDO-RS: searches at every path of PS3.18 10.6, answered from the index.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -25,38 +26,58 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/studies/{study}/series/{series}/instances", get(series_instances))
 }
 
-async fn studies(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Study, &[], q).await
+async fn studies(State(s): State<AppState>, w: Within, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    search(&s, w, &headers, Level::Study, &[], q).await
 }
-async fn all_series(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Series, &[], q).await
+async fn all_series(State(s): State<AppState>, w: Within, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    search(&s, w, &headers, Level::Series, &[], q).await
 }
-async fn all_instances(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Instance, &[], q).await
+async fn all_instances(State(s): State<AppState>, w: Within, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    search(&s, w, &headers, Level::Instance, &[], q).await
 }
 async fn study_series(
     State(s): State<AppState>,
+    w: Within,
     headers: HeaderMap,
     Path(study): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Series, &[(STUDY_UID, study)], q).await
+    search(&s, w, &headers, Level::Series, &[(STUDY_UID, study)], q).await
 }
 async fn study_instances(
     State(s): State<AppState>,
+    w: Within,
     headers: HeaderMap,
     Path(study): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Instance, &[(STUDY_UID, study)], q).await
+    search(&s, w, &headers, Level::Instance, &[(STUDY_UID, study)], q).await
 }
 async fn series_instances(
     State(s): State<AppState>,
+    w: Within,
     headers: HeaderMap,
     Path((study, series)): Path<(String, String)>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
-    search(&s, &headers, Level::Instance, &[(STUDY_UID, study), (SERIES_UID, series)], q).await
+    search(&s, w, &headers, Level::Instance, &[(STUDY_UID, study), (SERIES_UID, series)], q).await
+}
+
+/// The studies a request may reach, put on it by the face that checked
+/// who asks (a film's session); searches are intersected with them in the
+/// index, whatever the client's keys say. No scope: every study.
+#[derive(Clone)]
+pub(crate) struct StudyScope(pub Arc<Vec<String>>);
+
+/// The request's [`StudyScope`], if it has one.
+pub(crate) struct Within(Option<Arc<Vec<String>>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Within {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Within(parts.extensions.get::<StudyScope>().map(|s| s.0.clone())))
+    }
 }
 
 const STUDY_UID: u32 = 0x0020_000D;
@@ -73,13 +94,14 @@ struct Include {
 
 async fn search(
     state: &AppState,
+    Within(within): Within,
     headers: &HeaderMap,
     level: Level,
     scope: &[(u32, String)],
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
     let max = state.config.max_results;
-    let mut query = Query { level, keys: scope.to_vec(), fuzzy: false, limit: Some(max), offset: 0 };
+    let mut query = Query { limit: Some(max), within_studies: within.map(|w| w.to_vec()), ..Query::new(level, scope.to_vec()) };
     let mut include = Include::default();
     let mut unsupported: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {

@@ -75,13 +75,6 @@ pub struct FilmEvent {
     pub detail: String,
 }
 
-/// Outcome of recording a failed verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempts {
-    pub failed: i64,
-    pub locked: bool,
-}
-
 const FILM_COLUMNS: &str = "film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose, \
      created_at_ms, expires_at_ms, revoked_at_ms, max_views, views, download, verify_method, verify_hash, verify_hint, \
      code_expires_ms, code_sent_ms, failed_attempts, locked_at_ms, report, report_key, report_type";
@@ -174,59 +167,6 @@ impl Index {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(film_of).transpose()
-    }
-
-    /// Count a failed verification; at `limit` failures the film locks.
-    pub async fn film_verification_failed(&self, film_id: &str, limit: i64, now_ms: i64, event: &FilmEvent) -> Result<Attempts> {
-        let mut tx = self.dialect.begin_write(&self.pool).await?;
-        sqlx::query("UPDATE films SET failed_attempts = failed_attempts + 1 WHERE film_id = $1")
-            .bind(film_id)
-            .execute(&mut *tx)
-            .await?;
-        let failed: i64 = sqlx::query_scalar("SELECT failed_attempts FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
-        let locked = failed >= limit;
-        insert_event(&mut tx, event).await?;
-        if locked {
-            let done = sqlx::query("UPDATE films SET locked_at_ms = $2 WHERE film_id = $1 AND locked_at_ms IS NULL")
-                .bind(film_id)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() > 0 {
-                let lock = FilmEvent { event: "locked".into(), result: "ok".into(), detail: format!("{failed} failed verifications"), ..event.clone() };
-                insert_event(&mut tx, &lock).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(Attempts { failed, locked })
-    }
-
-    /// A passed verification: reset the failure count, count a view (unless
-    /// the film has used up its views: then false and nothing changes) and
-    /// store the session.
-    pub async fn film_verified(&self, film_id: &str, session_hash: &str, now_ms: i64, session_expires_ms: i64, event: &FilmEvent) -> Result<bool> {
-        let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done = sqlx::query(
-            "UPDATE films SET failed_attempts = 0, views = views + 1, code_expires_ms = NULL
-             WHERE film_id = $1 AND (max_views IS NULL OR views < max_views)",
-        )
-        .bind(film_id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("INSERT INTO film_sessions (session_hash, film_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
-            .bind(session_hash)
-            .bind(film_id)
-            .bind(now_ms)
-            .bind(session_expires_ms)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM film_sessions WHERE expires_at_ms < $1").bind(now_ms).execute(&mut *tx).await?;
-        insert_event(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// The film of a live session.
@@ -332,15 +272,6 @@ impl Index {
         Ok(())
     }
 
-    /// Failed verifications from `client` since `since_ms`, over all films.
-    pub async fn failed_verifications_from(&self, client: &str, since_ms: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM film_events WHERE client = $1 AND event = 'verify' AND result = 'failed' AND at_ms >= $2")
-            .bind(client)
-            .bind(since_ms)
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
     /// Events of a film, oldest first.
     pub async fn film_events(&self, film_id: &str) -> Result<Vec<FilmEvent>> {
         let rows = sqlx::query("SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events WHERE film_id = $1 ORDER BY seq")
@@ -381,7 +312,7 @@ fn event_of(row: &AnyRow) -> Result<FilmEvent> {
     })
 }
 
-async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, e: &FilmEvent) -> Result<()> {
+pub(crate) async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, e: &FilmEvent) -> Result<()> {
     sqlx::query("INSERT INTO film_events (film_id, studies, at_ms, actor, event, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(e.film_id.as_str())
         .bind(e.studies.join(","))

@@ -17,6 +17,7 @@
 //! Architecture invariant: the index knows nothing of DICOM parsing or
 //! object storage. It stores strings and numbers that the archive hands it.
 
+mod attempts;
 mod films;
 mod jobs;
 mod matching;
@@ -26,7 +27,8 @@ pub mod search;
 mod schema;
 mod writer;
 
-pub use films::{Attempts, Film, FilmEvent};
+pub use attempts::{Attempts, Verified};
+pub use films::{Film, FilmEvent};
 pub use jobs::{Job, JobCounts, ParkedJob, Rendition, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS};
 pub use peers::RemoteAe;
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};

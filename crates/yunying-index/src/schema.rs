@@ -252,6 +252,16 @@ ALTER TABLE films ADD COLUMN report_type TEXT NOT NULL DEFAULT ''
     r#"
 ALTER TABLE rendition_jobs ADD COLUMN stage TEXT NOT NULL DEFAULT 'previews'
 "#,
+    // 8: sliding-window limits shared by every node: film verification
+    // attempts per client address, imports per film (`attempts.rs`).
+    r#"
+CREATE TABLE rate_slots (
+    id {pk},
+    slot_key TEXT NOT NULL,
+    at_ms {bigint} NOT NULL
+);
+CREATE INDEX rate_slots_key ON rate_slots (slot_key, at_ms)
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

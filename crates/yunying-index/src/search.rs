@@ -123,6 +123,17 @@ pub struct Query {
     /// Most rows to return (`None`: no limit).
     pub limit: Option<u64>,
     pub offset: u64,
+    /// The studies the asker may reach (a film's, later a grant's): the
+    /// search is intersected with them in SQL, whatever the keys ask, so
+    /// paging stays correct. `None`: no restriction.
+    pub within_studies: Option<Vec<String>>,
+}
+
+impl Query {
+    /// A search at `level` with these keys, unpaged and unrestricted.
+    pub fn new(level: Level, keys: Vec<(u32, String)>) -> Query {
+        Query { level, keys, fuzzy: false, limit: None, offset: 0, within_studies: None }
+    }
 }
 
 /// Why a query cannot run.
@@ -212,6 +223,24 @@ impl Index {
         Ok(Ok(SearchResult { matches, truncated }))
     }
 
+    /// The studies of one patient by exact identity: issuer and Patient ID
+    /// compared as values, never as patterns (`*`, `?`, `%` are characters
+    /// like any other). An empty Patient ID names nobody: no studies.
+    /// Newest first.
+    pub async fn studies_of_patient(&self, issuer: &str, patient_id: &str) -> Result<Vec<String>> {
+        if patient_id.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_scalar(
+            "SELECT st.study_instance_uid FROM studies st JOIN patients p ON p.id = st.patient_pk
+             WHERE p.issuer = $1 AND p.patient_id = $2 ORDER BY st.id DESC",
+        )
+        .bind(issuer)
+        .bind(patient_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Stored metadata (deflated DICOM JSON) of instances by primary key.
     pub async fn metadata_by_pk(&self, pks: &[i64]) -> Result<Vec<(i64, Vec<u8>)>> {
         if pks.is_empty() {
@@ -240,6 +269,9 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
         if let Some(c) = condition(a, value, query.fuzzy, &mut binds)? {
             conditions.push(c);
         }
+    }
+    if let Some(studies) = &query.within_studies {
+        conditions.push(within(studies, query.level, &mut binds));
     }
     let columns: Vec<String> = attributes
         .iter()
@@ -283,6 +315,24 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
         sql.push_str(&format!(" OFFSET {}", query.offset.min(i64::MAX as u64)));
     }
     Ok((sql, binds))
+}
+
+/// Only rows of these studies (patients: with one of them); no study at
+/// all matches nothing.
+fn within(studies: &[String], level: Level, binds: &mut Vec<String>) -> String {
+    if studies.is_empty() {
+        return "1 = 0".into();
+    }
+    let mut placeholders = Vec::with_capacity(studies.len());
+    for uid in studies {
+        binds.push(uid.clone());
+        placeholders.push(format!("${}", binds.len()));
+    }
+    let list = placeholders.join(", ");
+    match level {
+        Level::Patient => format!("EXISTS (SELECT 1 FROM studies st WHERE st.patient_pk = p.id AND st.study_instance_uid IN ({list}))"),
+        _ => format!("st.study_instance_uid IN ({list})"),
+    }
 }
 
 /// The condition of a combined date-time range on a date attribute and the

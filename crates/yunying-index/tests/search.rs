@@ -73,13 +73,7 @@ async fn index(backend: Backend) -> (tempfile::TempDir, Index) {
 }
 
 async fn studies(index: &Index, keys: &[(u32, &str)], fuzzy: bool) -> Vec<String> {
-    let query = Query {
-        level: Level::Study,
-        keys: keys.iter().map(|(t, v)| (*t, v.to_string())).collect(),
-        fuzzy,
-        limit: None,
-        offset: 0,
-    };
+    let query = Query { fuzzy, ..Query::new(Level::Study, keys.iter().map(|(t, v)| (*t, v.to_string())).collect()) };
     let mut uids: Vec<String> =
         index.search(&query).await.unwrap().unwrap().matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect();
     uids.sort();
@@ -129,7 +123,7 @@ async fn combined_date_time_ranges_span_midnight(backend: Backend) {
     let run = |keys: Vec<(u32, String)>| {
         let index = &index;
         async move {
-            let query = Query { level: Level::Study, keys, fuzzy: false, limit: None, offset: 0 };
+            let query = Query::new(Level::Study, keys);
             let mut uids: Vec<String> =
                 index.search(&query).await.unwrap().unwrap().matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect();
             uids.sort();
@@ -143,13 +137,13 @@ async fn combined_date_time_ranges_span_midnight(backend: Backend) {
     assert_eq!(run(combined("-20240105083000")).await, ["1.2.3.1", "1.2.3.3"]);
     // Matched separately, the same bounds find nothing (the time range is inverted).
     assert!(studies(&index, &[(STUDY_DATE, "20231231-20240105"), (STUDY_TIME, "235000-090000")], false).await.is_empty());
-    let bad = Query { level: Level::Study, keys: combined("2024-"), fuzzy: false, limit: None, offset: 0 };
+    let bad = Query::new(Level::Study, combined("2024-"));
     assert!(index.search(&bad).await.unwrap().is_err(), "a date-time bound needs date and time");
 }
 
 async fn aggregates_levels_paging_and_errors(backend: Backend) {
     let (_dir, index) = index(backend).await;
-    let q = |level, keys: Vec<(u32, String)>, limit, offset| Query { level, keys, fuzzy: false, limit, offset };
+    let q = |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, ..Query::new(level, keys) };
     let r = index.search(&q(Level::Study, vec![(STUDY_UID, "1.2.3.1".into())], None, 0)).await.unwrap().unwrap();
     assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(3)));
     assert_eq!(r.matches[0].text(MODALITIES), "CT\\SR");
@@ -177,6 +171,60 @@ async fn aggregates_levels_paging_and_errors(backend: Backend) {
     assert!(matches!(wrong_level, Err(QueryError::WrongLevel { .. })));
     // SQL metacharacters in text values are data, not SQL.
     assert!(studies(&index, &[(PATIENT_ID, "%' OR '1'='1")], false).await.is_empty());
+}
+
+/// Film priors and scopes rest on these: identity is exact, and a scope is
+/// an intersection no key can widen.
+async fn exact_patient_identity_and_study_scopes(backend: Backend) {
+    let (_dir, index) = empty_index(backend, "identity").await;
+    let with_id = |study: u32, issuer: &str, id: &str| InstanceRecord {
+        issuer: issuer.into(),
+        patient_id: id.into(),
+        ..record(study, 1, 1, "Zhou^Min", "20240105", "0800", "CT")
+    };
+    for (study, issuer, id) in
+        [(1, "A", ""), (2, "A", ""), (3, "A", "*"), (4, "A", "?"), (5, "A", "%"), (6, "A", "P_1"), (7, "A", "PX1"), (8, "A", "P7"), (9, "B", "P7"), (10, "A", "P7")]
+    {
+        index.insert(with_id(study, issuer, id), DuplicatePolicy::KeepFirst).await.unwrap();
+    }
+    let of = |issuer: &'static str, id: &'static str| {
+        let index = &index;
+        async move {
+            let mut v = index.studies_of_patient(issuer, id).await.unwrap();
+            v.sort();
+            v
+        }
+    };
+    assert!(of("A", "").await.is_empty(), "an empty Patient ID is nobody, not everybody");
+    assert!(of("A", "  ").await.is_empty());
+    assert_eq!(of("A", "*").await, ["1.2.3.3"], "'*' is a character, not universal matching");
+    assert_eq!(of("A", "?").await, ["1.2.3.4"]);
+    assert_eq!(of("A", "%").await, ["1.2.3.5"]);
+    assert_eq!(of("A", "P_1").await, ["1.2.3.6"], "'_' is not a LIKE wildcard here");
+    assert_eq!(of("A", "P7").await, ["1.2.3.10", "1.2.3.8"], "the same ID at another issuer is another patient");
+    assert!(of("C", "P7").await.is_empty());
+
+    // A scope restricts every level, whatever the keys ask for.
+    let scope = Some(vec!["1.2.3.8".to_string(), "1.2.3.10".to_string()]);
+    let scoped = |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, within_studies: scope.clone(), ..Query::new(level, keys) };
+    let uids = |r: yunying_index::search::SearchResult| r.matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect::<Vec<_>>();
+    let all = index.search(&scoped(Level::Study, vec![], None, 0)).await.unwrap().unwrap();
+    assert_eq!(uids(all), ["1.2.3.10", "1.2.3.8"]);
+    let asked_other = index.search(&scoped(Level::Study, vec![(STUDY_UID, "1.2.3.9\\1.2.3.8".into())], None, 0)).await.unwrap().unwrap();
+    assert_eq!(uids(asked_other), ["1.2.3.8"], "asking for another study narrows, never widens");
+    let other_only = index.search(&scoped(Level::Series, vec![(STUDY_UID, "1.2.3.9".into())], None, 0)).await.unwrap().unwrap();
+    assert!(other_only.matches.is_empty());
+    let instances = index.search(&scoped(Level::Instance, vec![(PATIENT_ID, "*".into())], None, 0)).await.unwrap().unwrap();
+    assert_eq!(instances.matches.len(), 2);
+    let patients = index.search(&scoped(Level::Patient, vec![], None, 0)).await.unwrap().unwrap();
+    assert_eq!(patients.matches.len(), 1, "one patient (A, P7) has studies in the scope");
+    // Paging under a scope counts only what the scope lets through.
+    let page1 = index.search(&scoped(Level::Study, vec![], Some(1), 0)).await.unwrap().unwrap();
+    let page2 = index.search(&scoped(Level::Study, vec![], Some(1), 1)).await.unwrap().unwrap();
+    assert!(page1.truncated && !page2.truncated);
+    assert_eq!([uids(page1), uids(page2)].concat(), ["1.2.3.10", "1.2.3.8"]);
+    let empty = Query { within_studies: Some(vec![]), ..Query::new(Level::Study, vec![]) };
+    assert!(index.search(&empty).await.unwrap().unwrap().matches.is_empty(), "an empty scope reaches nothing");
 }
 
 /// A second handle on the same database, as another node would have.
@@ -254,11 +302,11 @@ async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {
         let inserted = [&x, &y].iter().filter(|o| matches!(o, yunying_index::InsertOutcome::Inserted)).count();
         assert_eq!(inserted, 1, "exactly one writer inserts: {x:?} {y:?}");
     }
-    let q = Query { level: Level::Study, keys: vec![(STUDY_UID, "1.2.3.8".into())], fuzzy: false, limit: None, offset: 0 };
+    let q = Query::new(Level::Study, vec![(STUDY_UID, "1.2.3.8".into())]);
     let r = a.search(&q).await.unwrap().unwrap();
     assert_eq!(r.matches.len(), 1);
     assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(20)));
-    let q = Query { level: Level::Instance, keys: vec![(STUDY_UID, "1.2.3.8".into())], fuzzy: false, limit: None, offset: 0 };
+    let q = Query::new(Level::Instance, vec![(STUDY_UID, "1.2.3.8".into())]);
     assert_eq!(b.search(&q).await.unwrap().unwrap().matches.len(), 20);
     assert_eq!(a.job_counts().await.unwrap().pending, 20, "one rendition job per instance");
 }
@@ -275,4 +323,4 @@ macro_rules! on_every_backend {
     };
 }
 
-on_every_backend!(person_names_match_any_group_case_and_accent_insensitively, fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi, dates_times_uid_lists_and_modalities, combined_date_time_ranges_span_midnight, aggregates_levels_paging_and_errors, jobs_are_claimed_once_and_leases_expire, the_same_instance_from_two_writers_is_one_row);
+on_every_backend!(exact_patient_identity_and_study_scopes, person_names_match_any_group_case_and_accent_insensitively, fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi, dates_times_uid_lists_and_modalities, combined_date_time_ranges_span_midnight, aggregates_levels_paging_and_errors, jobs_are_claimed_once_and_leases_expire, the_same_instance_from_two_writers_is_one_row);

@@ -83,6 +83,13 @@ pub(crate) async fn start(
     Json(req): Json<ImportRequest>,
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
+    // An import hands every original to another archive: the same right as
+    // downloading them.
+    if !film.download {
+        let e = event(&film, viewer_actor(&film), "imported", &client, "refused", "the film does not allow download");
+        s.archive.index().record_film_event(&e).await.map_err(index_error)?;
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow copies of the originals, so it cannot be imported / 此胶片不允许下载原始影像，不能导入"));
+    }
     let target = match req.destination.split_once(':') {
         Some(("dicom", ae)) => Target::Dicom(
             s.archive.index().remote_ae(ae).await.map_err(index_error)?.ok_or_else(|| ApiError::not_found(format!("no registered AE {ae}")))?,
@@ -92,6 +99,17 @@ pub(crate) async fn start(
         ),
         _ => return Err(ApiError::bad_request("destination is dicom:<AE title> or stow:<name>")),
     };
+    let now = super::now_ms();
+    let limit = s.config.film.imports_per_hour;
+    let slot = s.archive.index().reserve_slot(&format!("import:{}", film.film_id), now - 3_600_000, now, limit).await.map_err(index_error)?;
+    if slot.is_none() {
+        let e = event(&film, viewer_actor(&film), "imported", &client, "refused", "import limit reached");
+        s.archive.index().record_film_event(&e).await.map_err(index_error)?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("this film has been imported {limit} times in the last hour: try again later / 此胶片导入次数过多，请稍后再试"),
+        ));
+    }
     let mut instances = Vec::new();
     for study in &film.studies {
         instances.extend(s.archive.instances(study, None, None).await?);

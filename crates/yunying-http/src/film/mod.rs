@@ -16,11 +16,10 @@
 //! random bits from the operating system's generator. Every step is an
 //! event in the index.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
@@ -28,13 +27,13 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 use yunying_index::search::{Field, Level, Match, Query};
-use yunying_index::{Film, FilmEvent};
+use yunying_index::{Film, FilmEvent, Verified};
 
 use crate::error::ApiError;
 use crate::AppState;
 
+mod dicomweb;
 mod download;
 mod import;
 pub(crate) use import::Imports;
@@ -63,6 +62,9 @@ pub struct FilmConfig {
     /// Lifetime of an SMS code, in minutes; least time between two codes, in seconds.
     pub code_minutes: u64,
     pub code_interval_seconds: u64,
+    /// Imports of one film into other archives per hour (an import sends
+    /// every original: allowed only when the film allows download).
+    pub imports_per_hour: i64,
     /// DICOMweb endpoints films can be imported into by STOW-RS (DICOM
     /// destinations are the AE registry: `yunying ae add`).
     pub stow_destinations: Vec<StowDestination>,
@@ -104,6 +106,7 @@ impl Default for FilmConfig {
             session_minutes: 30,
             code_minutes: 5,
             code_interval_seconds: 60,
+            imports_per_hour: 3,
             stow_destinations: Vec::new(),
             calling_aet: "YUNYING".into(),
             data_key: None,
@@ -142,7 +145,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/film/code", post(send_code))
         .route("/api/film/verify", post(verify))
         .route("/api/film/{film}/info", get(info))
-        .route("/api/film/{film}/dicom-web/{*rest}", any(film_dicomweb))
+        .route("/api/film/{film}/dicom-web/{*rest}", any(dicomweb::reads))
         .route("/api/films/{film}/report", put(report::upload).layer(axum::extract::DefaultBodyLimit::max(report::MAX_UPLOAD)))
         .route("/api/film/{film}/report/{which}", get(report::show))
         .route("/api/film/{film}/download", get(download::zip))
@@ -168,24 +171,62 @@ impl axum::extract::FromRequestParts<AppState> for Client {
     }
 }
 
-fn client_address(peer: Option<std::net::IpAddr>, headers: &HeaderMap, trusted: &[std::net::IpAddr]) -> String {
-    let Some(mut ip) = peer else { return "unknown".into() };
-    if trusted.contains(&ip) {
-        let hops: Vec<std::net::IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|h| h.trim().parse().ok())
-            .collect();
-        for hop in hops.iter().rev() {
-            ip = *hop;
-            if !trusted.contains(hop) {
-                break;
-            }
+fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> String {
+    let Some(peer) = peer else { return "unknown".into() };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    // Walk X-Forwarded-For from the right (the hops our proxies appended)
+    // to the first address no trusted proxy wrote. An entry that is not an
+    // address stops the walk: what lies left of it came from the client
+    // and proves nothing.
+    let hops: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).collect();
+    let mut client = peer.to_string();
+    for hop in hops.iter().rev().map(|h| h.trim()) {
+        match forwarded_address(hop) {
+            Some(ip) if trusted.contains(&ip) => client = ip.to_string(),
+            Some(ip) => return ip.to_string(),
+            None => return hop.chars().take(64).collect(),
         }
     }
-    ip.to_string()
+    client
+}
+
+/// An address as proxies write it in X-Forwarded-For: `ip`, `ip:port`,
+/// `[v6]` or `[v6]:port`.
+fn forwarded_address(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok())
+}
+
+/// Whether a request reached us over HTTPS: `http.public_url` is https,
+/// the request itself came over TLS, or a trusted proxy says the client
+/// used https (`X-Forwarded-Proto`). Session cookies are `Secure` then.
+pub(crate) struct Https(pub bool);
+
+impl axum::extract::FromRequestParts<AppState> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let configured = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
+        let direct = parts.uri.scheme() == Some(&axum::http::uri::Scheme::HTTPS);
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let proxied = peer.is_some_and(|p| state.config.trusted_proxies.contains(&p))
+            && parts
+                .headers
+                .get_all("x-forwarded-proto")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        Ok(Https(configured || direct || proxied))
+    }
 }
 
 /// The film page (the built viewer's `film.html`).
@@ -252,8 +293,11 @@ fn index_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("index: {e}"))
 }
 
+/// A UID as PS3.5 9.1 writes them: digit components joined by dots (so
+/// never `..`, an empty component or anything path-like), 64 characters
+/// at most.
 fn valid_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    uid.len() <= 64 && uid.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn event(film: &Film, actor: &str, what: &str, client: &str, result: &str, detail: impl Into<String>) -> FilmEvent {
@@ -271,7 +315,7 @@ fn event(film: &Film, actor: &str, what: &str, client: &str, result: &str, detai
 }
 
 async fn studies_matching(state: &AppState, keys: Vec<(u32, String)>) -> Result<Vec<Match>, ApiError> {
-    let query = Query { level: Level::Study, keys, fuzzy: false, limit: Some(1000), offset: 0 };
+    let query = Query { limit: Some(1000), ..Query::new(Level::Study, keys) };
     match state.archive.index().search(&query).await.map_err(index_error)? {
         Ok(r) => Ok(r.matches),
         Err(e) => Err(ApiError::bad_request(e.to_string())),
@@ -342,9 +386,10 @@ async fn create(
     let patient_id = study.text(0x0010_0020).to_string();
     let mut studies = vec![req.study.clone()];
     if req.include_priors {
-        for m in studies_matching(&s, vec![(0x0010_0020, patient_id.clone()), (0x0010_0021, issuer.clone())]).await? {
-            let uid = m.text(0x0020_000D).to_string();
-            if !studies.contains(&uid) && m.text(0x0010_0021) == issuer {
+        // The same patient means the same issuer and the same Patient ID,
+        // compared exactly; a study without a Patient ID has no priors.
+        for uid in s.archive.index().studies_of_patient(&issuer, &patient_id).await.map_err(index_error)? {
+            if !studies.contains(&uid) {
                 studies.push(uid);
             }
         }
@@ -674,26 +719,33 @@ fn normalise_answer(method: &str, answer: &str) -> String {
 }
 
 /// Check the second factor; a pass starts a session for this film only.
-async fn verify(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-        let policy = &s.config.film;
+///
+/// Both limits (per film, per client address) count an attempt before its
+/// answer is compared, in the index, so answers sent at once (to one node
+/// or several) are never compared more often than the limits allow; a right
+/// answer opens a session only if the film is still unlocked then.
+async fn verify(State(s): State<AppState>, Client(client): Client, Https(https): Https, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+    let policy = &s.config.film;
     let now = now_ms();
     let index = s.archive.index();
-    let since = now - policy.client_window_minutes as i64 * 60_000;
-    if index.failed_verifications_from(&client, since).await.map_err(index_error)? >= policy.client_max_failures {
-        // On the film's record too, when the token names one.
-        if let Ok(film) = film_of_token(&s, &body.token, &client).await {
-            index.record_film_event(&event(&film, "client", "verify", &client, "refused", "client address blocked")).await.map_err(index_error)?;
-        }
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试", policy.client_window_minutes),
-        ));
-    }
     let film = film_of_token(&s, &body.token, &client).await?;
     if let Some(e) = refusal(&film, now) {
         let why = if closed(&film, now).is_some() { "closed" } else { "locked" };
         index.record_film_event(&event(&film, "client", "verify", &client, "refused", why)).await.map_err(index_error)?;
         return Err(e);
+    }
+    let since = now - policy.client_window_minutes as i64 * 60_000;
+    let Some(held) = index.reserve_slot(&format!("verify:{client}"), since, now, policy.client_max_failures).await.map_err(index_error)? else {
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "client address blocked")).await.map_err(index_error)?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试", policy.client_window_minutes),
+        ));
+    };
+    if !index.reserve_film_attempt(&film.film_id, policy.max_failures).await.map_err(index_error)? {
+        index.release_slot(held).await.map_err(index_error)?;
+        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "locked")).await.map_err(index_error)?;
+        return Err(locked_error());
     }
     let answer = normalise_answer(&film.verify_method, body.answer.as_deref().unwrap_or(""));
     let code_live = film.verify_method != "sms" || film.code_expires_ms.is_some_and(|t| t > now);
@@ -704,7 +756,7 @@ async fn verify(State(s): State<AppState>, Client(client): Client, Json(body): J
         if attempts.locked {
             return Err(locked_error());
         }
-        let left = policy.max_failures - attempts.failed;
+        let left = (policy.max_failures - attempts.failed).max(0);
         let body = serde_json::json!({
             "error": format!("wrong answer: {left} attempts left / 验证失败，还可尝试 {left} 次"),
             "status": 401,
@@ -712,19 +764,26 @@ async fn verify(State(s): State<AppState>, Client(client): Client, Json(body): J
         });
         return Ok((StatusCode::UNAUTHORIZED, Json(body)).into_response());
     }
+    index.release_slot(held).await.map_err(index_error)?;
     let session = random_token(18);
     let expires = now + policy.session_minutes as i64 * 60_000;
     let e = event(&film, "client", "verify", &client, "ok", "");
-    if !index.film_verified(&film.film_id, &token_hash(&session), now, expires, &e).await.map_err(index_error)? {
-        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "views used up")).await.map_err(index_error)?;
-        return Err(ApiError::new(StatusCode::GONE, "this link has been opened as often as allowed / 此链接的查看次数已用完"));
+    match index.film_verified(&film.film_id, &token_hash(&session), now, expires, &e).await.map_err(index_error)? {
+        Verified::Session => {}
+        Verified::Locked => {
+            index.record_film_event(&event(&film, "client", "verify", &client, "refused", "locked")).await.map_err(index_error)?;
+            return Err(locked_error());
+        }
+        Verified::ViewsUsedUp => {
+            index.record_film_event(&event(&film, "client", "verify", &client, "refused", "views used up")).await.map_err(index_error)?;
+            return Err(ApiError::new(StatusCode::GONE, "this link has been opened as often as allowed / 此链接的查看次数已用完"));
+        }
     }
-    let secure = s.config.public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
     let cookie = format!(
         "{COOKIE}={session}; Path=/api/film/{}; Max-Age={}; HttpOnly; SameSite=Strict{}",
         film.film_id,
         policy.session_minutes * 60,
-        if secure { "; Secure" } else { "" }
+        if https { "; Secure" } else { "" }
     );
     // The page's first view comes with the session: one round trip less
     // before the first image.
@@ -849,7 +908,7 @@ pub(crate) fn is_report_class(sop_class: &str) -> bool {
 
 /// Every instance of a study, in series and instance order.
 pub(crate) async fn study_instances(s: &AppState, study: &str) -> Result<Vec<Match>, ApiError> {
-    let query = Query { level: Level::Instance, keys: vec![(0x0020_000D, study.to_string())], fuzzy: false, limit: Some(1_000_000), offset: 0 };
+    let query = Query { limit: Some(1_000_000), ..Query::new(Level::Instance, vec![(0x0020_000D, study.to_string())]) };
     let mut matches = match s.archive.index().search(&query).await.map_err(index_error)? {
         Ok(r) => r.matches,
         Err(e) => return Err(ApiError::internal(e.to_string())),
@@ -936,69 +995,6 @@ pub(crate) async fn film_info(s: &AppState, film: &Film) -> Result<serde_json::V
     }))
 }
 
-/// DICOMweb reads inside a film, for its session only: QIDO-RS limited to
-/// the film's studies, metadata, frames, rendered images and thumbnails
-/// (what the film page and the radiologist viewer ask for), and retrieval
-/// of whole instances when the film allows download. The request goes to
-/// the same handlers as `/dicom-web` once the film and the study are checked.
-async fn film_dicomweb(
-    State(s): State<AppState>,
-    Path((film_id, rest)): Path<(String, String)>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    let film = session_film(&s, request.headers(), &film_id).await?;
-    if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "films are read-only"));
-    }
-    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    if segments.first() != Some(&"studies") {
-        return Err(ApiError::not_found("films serve studies/… only"));
-    }
-    let mut query = request.uri().query().unwrap_or("").to_string();
-    if segments.len() == 1 {
-        // QIDO-RS over studies: only the film's.
-        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        let asked: Vec<String> = pairs
-            .iter()
-            .filter(|(k, _)| k == "StudyInstanceUID" || k == "0020000D")
-            .flat_map(|(_, v)| v.split([',', '\\']).map(str::to_string).collect::<Vec<_>>())
-            .collect();
-        let allowed: Vec<String> = if asked.is_empty() { film.studies.clone() } else { asked.into_iter().filter(|u| film.studies.contains(u)).collect() };
-        if allowed.is_empty() {
-            return Ok(Json(serde_json::json!([])).into_response());
-        }
-        pairs.retain(|(k, _)| k != "StudyInstanceUID" && k != "0020000D");
-        pairs.push(("StudyInstanceUID".into(), allowed.join(",")));
-        query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-    } else if !film.studies.iter().any(|u| u == segments[1]) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this study is not in the film"));
-    }
-    let last = segments.last().copied().unwrap_or("");
-    let penultimate = segments.len().checked_sub(2).map(|i| segments[i]).unwrap_or("");
-    let read = matches!(last, "thumbnail" | "rendered" | "metadata" | "series" | "instances") || penultimate == "frames" || segments.len() == 1;
-    // Whole instances (study, series, instance retrieval, bulk data) are the
-    // original files: only when the film allows download.
-    if !read && !film.download {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
-    }
-    let query = if query.is_empty() { String::new() } else { format!("?{query}") };
-    let uri: axum::http::Uri = format!("/{rest}{query}").parse().map_err(|_| ApiError::bad_request("bad path"))?;
-    // A new request (not the old one's parts): the outer route's path
-    // parameters live in its extensions and would confuse the inner routes.
-    let (head, body) = request.into_parts();
-    let mut inner_request = Request::new(Body::new(body));
-    *inner_request.method_mut() = head.method;
-    *inner_request.uri_mut() = uri;
-    *inner_request.headers_mut() = head.headers;
-    let inner = s.film_reads.get_or_init(|| crate::film_reads(s.clone())).clone();
-    let mut response = inner.oneshot(inner_request).await.unwrap_or_else(|e| match e {});
-    // A film's images are private to its session, and stay out of the
-    // browser's disk cache (a shared phone keeps nothing once the session
-    // ends; the page holds what it showed in memory).
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1040,6 +1036,25 @@ mod tests {
         assert_eq!(client_address(Some(proxy), &headers, &[]), "10.0.0.5", "no trusted proxies: the peer");
         let other: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         assert_eq!(client_address(Some(other), &headers, &[proxy]), "192.0.2.1", "a header from an untrusted peer is ignored");
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_are_parsed_not_skipped() {
+        let proxy: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        let forwarded = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.append("x-forwarded-for", HeaderValue::from_static(value));
+            client_address(Some(proxy), &headers, &[proxy])
+        };
+        // The attack: a spoofed entry left of a hop the proxy wrote with a port.
+        assert_eq!(forwarded("198.51.100.9, 203.0.113.7:51234"), "203.0.113.7");
+        assert_eq!(forwarded("198.51.100.9, [2001:db8::7]:443"), "2001:db8::7");
+        assert_eq!(forwarded("198.51.100.9, [2001:db8::8]"), "2001:db8::8");
+        assert_eq!(forwarded("198.51.100.9, 2001:db8::9"), "2001:db8::9");
+        assert_eq!(forwarded("198.51.100.9, 10.0.0.5:80, 203.0.113.8:1"), "203.0.113.8");
+        // A hop that is no address stops the walk: never the entry left of it.
+        assert_eq!(forwarded("198.51.100.9, unknown"), "unknown");
+        assert_eq!(forwarded("198.51.100.9, _hidden"), "_hidden");
     }
 
     #[test]

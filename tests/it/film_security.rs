@@ -1,0 +1,294 @@
+//! The review's attacks on cloud films, performed against the real server:
+//! priors by a wildcard or empty Patient ID, a film session's QIDO-RS
+//! reaching other studies, encoded path segments that turned into query
+//! strings, imports of films that allow no download, and concurrent answers
+//! racing the lockouts. Each asserts the secure behaviour.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+use serde_json::{json, Value};
+
+use crate::film::{api, request, token_of, Reply, API_TOKEN, BIRTH_DATE};
+use crate::harness::*;
+
+/// Set the PatientID of every file under `dir` (and the birth date to
+/// BIRTH_DATE, the answer that opens every film here); the Study Instance
+/// UIDs found there.
+fn set_patient_id(dir: &Path, patient_id: &str) -> Vec<String> {
+    let script = r#"
+import sys, json, pathlib, pydicom
+uids = set()
+for p in sorted(pathlib.Path(sys.argv[1]).rglob("*.dcm")):
+    ds = pydicom.dcmread(p)
+    ds.PatientID = sys.argv[2]
+    ds.PatientBirthDate = "19610115"
+    ds.save_as(p, enforce_file_format=True)
+    uids.add(ds.StudyInstanceUID)
+print(json.dumps(sorted(uids)))
+"#;
+    let out = run(python().args(["-c", script]).arg(dir).arg(patient_id));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn verified_cookie(port: u16, film: &Value) -> String {
+    let token = token_of(film["url"].as_str().unwrap());
+    let right = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
+    assert_eq!(right.status, 200, "{}", String::from_utf8_lossy(&right.body));
+    right.cookie().0
+}
+
+fn get(port: u16, path: &str, cookie: &str) -> Reply {
+    request(port, "GET", path, &[("Cookie", cookie)], None)
+}
+
+/// Two studies for each Patient ID, one generator seed each.
+fn patients_with_ids(root: &Path, ids: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let mut studies = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let dir = root.join(format!("p{i}"));
+        gen_ct_with(&dir, 1, 16, 300 + i as u64, &["--studies-per-patient", "2", "--patient-id", "TEMP", "-q"]);
+        studies.insert(id.to_string(), set_patient_id(&dir, id));
+    }
+    studies
+}
+
+#[test]
+fn film_priors_are_the_same_patient_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // Empty, wildcard and LIKE-metacharacter IDs, and patients any of them
+    // would match as a pattern.
+    let studies = patients_with_ids(&src, &["", "*", "?", "%", "Z", "QQ", "A_"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n")));
+    let port = server.http_port;
+    for (id, uids) in &studies {
+        assert_eq!(uids.len(), 2, "two studies of patient {id:?}");
+        let made = api(port, "POST", "/api/films", Some(&json!({"study": uids[0], "include_priors": true})));
+        assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+        let made = made.json();
+        let mut got: Vec<String> = made["film"]["studies"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        got.sort();
+        if id.is_empty() {
+            assert_eq!(got, [uids[0].clone()], "a study without a Patient ID has no priors");
+        } else {
+            assert_eq!(&got, uids, "patient {id:?}: exactly their own two studies");
+        }
+        // And the session reaches no one else's details.
+        let cookie = verified_cookie(port, &made);
+        let info = get(port, &format!("/api/film/{}/info", made["film"]["film_id"].as_str().unwrap()), &cookie);
+        assert_eq!(info.status, 200);
+        assert_eq!(info.json()["studies"].as_array().unwrap().len(), got.len());
+    }
+}
+
+#[test]
+fn a_film_session_searches_only_the_films_studies_and_routes_no_encoded_specials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let studies = patients_with_ids(&src, &["MINE", "OTHER"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n")));
+    let port = server.http_port;
+    let (mine, other) = (&studies["MINE"][0], &studies["OTHER"][0]);
+    let made = api(port, "POST", "/api/films", Some(&json!({"study": mine, "download": false}))).json();
+    let film_id = made["film"]["film_id"].as_str().unwrap().to_string();
+    let cookie = verified_cookie(port, &made);
+    let base = format!("/api/film/{film_id}/dicom-web");
+
+    // QIDO-RS: whatever the keys say (any case of the tag, keyword, lists,
+    // other patients' IDs), the answer is within the film.
+    let search = |query: &str| -> Vec<Value> {
+        let r = get(port, &format!("{base}/studies?{query}"), &cookie);
+        assert!(r.status == 200 || r.status == 204, "{query}: {}", r.status);
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        assert!(!text.contains("OTHER") && !text.contains(other.as_str()), "{query} reached another patient: {text}");
+        if r.body.is_empty() { Vec::new() } else { serde_json::from_slice(&r.body).unwrap() }
+    };
+    for key in ["0020000d", "0020000D", "StudyInstanceUID"] {
+        assert!(search(&format!("{key}={other}&includefield=all")).is_empty(), "{key}");
+        assert_eq!(search(&format!("{key}={mine}%5C{other}&includefield=all")).len(), 1, "{key}");
+        assert_eq!(search(&format!("{key}={other}&{key}={mine}")).len(), 1, "{key}");
+    }
+    assert!(search("PatientID=OTHER").is_empty());
+    assert!(search("00100020=*&includefield=all").len() == 1);
+    assert_eq!(search("limit=1&offset=0").len(), 1);
+    assert!(search("limit=1&offset=1").is_empty(), "paging counts only the film's studies");
+    let series = get(port, &format!("{base}/studies/{mine}/series?0020000d={other}"), &cookie);
+    assert!(series.status == 200 || series.status == 204);
+    assert!(!String::from_utf8_lossy(&series.body).contains(other.as_str()));
+    assert_eq!(get(port, &format!("{base}/studies/{other}/series"), &cookie).status, 403);
+
+    // A film without download: metadata yes, originals never, whatever
+    // encoded specials the path carries.
+    let listed = get(port, &format!("{base}/studies/{mine}/series"), &cookie).json();
+    let series_uid = listed[0]["0020000E"]["Value"][0].as_str().unwrap().to_string();
+    let instances = get(port, &format!("{base}/studies/{mine}/series/{series_uid}/instances"), &cookie).json();
+    let sop = instances[0]["00080018"]["Value"][0].as_str().unwrap().to_string();
+    let metadata = get(port, &format!("{base}/studies/{mine}/series/{series_uid}/metadata"), &cookie);
+    assert_eq!(metadata.status, 200);
+    assert!(metadata.headers.to_ascii_lowercase().contains("application/dicom+json"));
+    assert_eq!(get(port, &format!("{base}/studies/{mine}/series/{series_uid}"), &cookie).status, 403);
+    let originals = |r: &Reply| r.headers.to_ascii_lowercase().contains("application/dicom\r") || r.headers.to_ascii_lowercase().contains("type=\"application/dicom\"") || r.body.windows(4).any(|w| w == b"DICM");
+    let frame = format!("{base}/studies/{mine}/series/{series_uid}/instances/{sop}/frames/1");
+    let mut attacks = Vec::new();
+    for special in ["%3F", "%23", "%2F", "%2F..", "%2E%2E", ".."] {
+        attacks.push(format!("{base}/studies/{mine}/series/{series_uid}{special}/metadata"));
+        attacks.push(format!("{base}/studies/{mine}{special}/metadata"));
+        attacks.push(format!("{base}/studies/{mine}/series/{series_uid}/instances/{sop}{special}/metadata"));
+        attacks.push(format!("{base}/studies/{mine}/series/{series_uid}/instances/{sop}/frames/1{special}/rendered"));
+        attacks.push(format!("{frame}{special}"));
+        attacks.push(format!("{base}/studies{special}/{mine}/metadata"));
+    }
+    for path in &attacks {
+        let r = get(port, path, &cookie);
+        assert!(matches!(r.status, 400 | 403 | 404), "{path}: {}\n{}", r.status, r.headers);
+        assert!(!originals(&r), "{path} gave out an original");
+    }
+}
+
+#[test]
+fn imports_need_the_download_right_and_are_rate_limited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 2, 16, 21, &["--patient-id", "IMP-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    // A destination nobody listens on: what matters is whether an import starts.
+    let (_held, dest_port) = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        (l, p)
+    };
+    run(cli(&data).args(["ae", "add", "HOSPB", "127.0.0.1", &dest_port.to_string()]));
+    let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nimports_per_hour = 2\n")));
+    let port = server.http_port;
+    let (status, body) = http_get(port, "/dicom-web/studies?PatientID=IMP-1").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+
+    let import = |film: &Value, cookie: &str| {
+        let id = film["film"]["film_id"].as_str().unwrap();
+        request(port, "POST", &format!("/api/film/{id}/import"), &[("Cookie", cookie)], Some(&json!({"destination": "dicom:HOSPB"})))
+    };
+    let closed = api(port, "POST", "/api/films", Some(&json!({"study": study, "download": false}))).json();
+    let cookie = verified_cookie(port, &closed);
+    let refused = import(&closed, &cookie);
+    assert_eq!(refused.status, 403, "{}", String::from_utf8_lossy(&refused.body));
+    let events = api(port, "GET", &format!("/api/films/{}/events", closed["film"]["film_id"].as_str().unwrap()), None).json();
+    assert!(events.as_array().unwrap().iter().any(|e| e["event"] == "imported" && e["result"] == "refused"), "{events}");
+
+    let open = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+    let cookie = verified_cookie(port, &open);
+    assert_eq!(import(&open, &cookie).status, 202);
+    assert_eq!(import(&open, &cookie).status, 202);
+    let third = import(&open, &cookie);
+    assert_eq!(third.status, 429, "{}", String::from_utf8_lossy(&third.body));
+}
+
+/// Send `answers` to `/api/film/verify` all at once; their statuses.
+fn burst(port: u16, token: &str, answers: Vec<String>) -> Vec<u16> {
+    let barrier = Arc::new(Barrier::new(answers.len()));
+    let threads: Vec<_> = answers
+        .into_iter()
+        .map(|answer| {
+            let (barrier, token) = (barrier.clone(), token.to_string());
+            std::thread::spawn(move || {
+                barrier.wait();
+                request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": answer}))).status
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn concurrent_answers_never_outrun_the_lockouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 1, 16, 21, &["--patient-id", "RACE-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n")));
+    let port = server.http_port;
+    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=RACE-1").unwrap();
+    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+
+    // Per film (limit 5): 40 answers at once, the right one among them. At
+    // most 5 are ever compared; the rest are refused as locked, and a pass
+    // happens only while the film is unlocked.
+    for round in 0..3 {
+        let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+        let token = token_of(film["url"].as_str().unwrap());
+        let mut answers: Vec<String> = (0..39).map(|i| format!("1970-01-{:02}", i % 28 + 1)).collect();
+        answers.insert(20 + round, BIRTH_DATE.to_string());
+        let statuses = burst(port, &token, answers);
+        // Answers in flight count against both limits until they are
+        // judged: some wait out the address's limit (429), most find the
+        // film locked (423).
+        let compared = statuses.iter().filter(|&&s| s == 401 || s == 200).count();
+        assert!(compared <= 5, "round {round}: {compared} answers compared against a limit of 5: {statuses:?}");
+        assert!(statuses.iter().all(|s| matches!(s, 200 | 401 | 423 | 429)), "{statuses:?}");
+        let passed = statuses.contains(&200);
+        let id = film["film"]["film_id"].as_str().unwrap();
+        let events = api(port, "GET", &format!("/api/films/{id}/events"), None).json();
+        let judged = events.as_array().unwrap().iter().filter(|e| e["event"] == "verify" && (e["result"] == "failed" || e["result"] == "ok")).count();
+        assert!((1..=5).contains(&judged), "round {round}: {judged} answers judged on the film's record");
+        let shown = api(port, "GET", &format!("/api/films/{id}"), None).json();
+        if !passed {
+            assert!(shown["locked_at_ms"].is_i64(), "five wrong answers lock the film: {shown}");
+            let late = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
+            assert_eq!(late.status, 423, "the right answer after the lock is refused");
+        }
+    }
+
+    // Per address (limit 20), on a film that never locks and a fresh
+    // record: 120 wrong answers at once get at most 20 comparisons, the
+    // rest 429.
+    drop(server);
+    let data = tmp.path().join("data2");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(
+        &data,
+        Some(&format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nmax_failures = 100000\nclient_max_failures = 20\n")),
+    );
+    let port = server.http_port;
+    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+    let token = token_of(film["url"].as_str().unwrap());
+    let statuses = burst(port, &token, (0..120).map(|i| format!("1971-02-{:02}", i % 28 + 1)).collect());
+    let wrong = statuses.iter().filter(|&&s| s == 401).count();
+    let blocked = statuses.iter().filter(|&&s| s == 429).count();
+    assert!(wrong <= 20 && wrong >= 1, "{wrong} wrong answers compared against a limit of 20");
+    assert_eq!(wrong + blocked, 120, "{statuses:?}");
+    // The right answer from the blocked address is refused too.
+    let late = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
+    assert_eq!(late.status, 429);
+}
+
+#[test]
+fn the_session_cookie_is_secure_behind_a_trusted_tls_proxy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 1, 16, 21, &["--patient-id", "TLS-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let cookie_attributes = |config: &str, forwarded: &[(&str, &str)]| {
+        let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n{config}")));
+        let port = server.http_port;
+        let (_, body) = http_get(port, "/dicom-web/studies?PatientID=TLS-1").unwrap();
+        let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+        let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+        let token = token_of(film["url"].as_str().unwrap());
+        let right = request(port, "POST", "/api/film/verify", forwarded, Some(&json!({"token": token, "answer": BIRTH_DATE})));
+        assert_eq!(right.status, 200);
+        right.cookie().1
+    };
+    let https = [("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "203.0.113.5")];
+    assert!(cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &https).contains("Secure"), "a trusted proxy says the client used https");
+    assert!(!cookie_attributes("", &https).contains("Secure"), "an untrusted peer's word is not taken");
+    assert!(!cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &[]).contains("Secure"), "plain http through the proxy");
+}
