@@ -7,6 +7,7 @@
 
 mod error;
 mod film;
+mod frames;
 mod media;
 mod qido;
 mod rendered;
@@ -43,6 +44,15 @@ pub struct HttpConfig {
     pub bind: IpAddr,
     /// Origins allowed by CORS (`*` for any).
     pub cors_allowed_origins: Vec<String>,
+    /// Most frames one WADO-RS frames request may name (no repeats).
+    pub max_frames_per_request: usize,
+    /// Most bytes of frames one WADO-RS frames request may return (413).
+    pub max_frames_bytes: u64,
+    /// Most bytes of one STOW-RS request body (413).
+    pub max_stow_bytes: u64,
+    /// Most bytes of a STOW-RS body read outside part data: before the
+    /// first boundary and in one part's headers (400).
+    pub max_multipart_header_bytes: u64,
     /// A static bearer token required on `/dicom-web` when set (also
     /// `YUNYING_HTTP_TOKEN`). Never logged or printed.
     #[serde(skip_serializing)]
@@ -75,6 +85,10 @@ impl Default for HttpConfig {
         HttpConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             cors_allowed_origins: vec!["*".into()],
+            max_frames_per_request: 10_000,
+            max_frames_bytes: 2 << 30,
+            max_stow_bytes: 32 << 30,
+            max_multipart_header_bytes: 1 << 20,
             bearer_token: None,
             max_results: 100_000,
             viewer_dir: None,
@@ -95,6 +109,12 @@ impl HttpConfig {
                 self.bind
             ));
         }
+        if self.max_frames_per_request == 0 || self.max_frames_bytes == 0 {
+            return Err("http.max_frames_per_request and max_frames_bytes must be at least 1".into());
+        }
+        if self.max_stow_bytes == 0 || self.max_multipart_header_bytes < 4096 {
+            return Err("http.max_stow_bytes must be at least 1, max_multipart_header_bytes at least 4096".into());
+        }
         Ok(())
     }
 }
@@ -114,7 +134,7 @@ pub(crate) struct AppState {
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
 fn dicomweb_reads() -> Router<AppState> {
-    Router::new().merge(qido::routes()).merge(wado::routes()).merge(rendered::routes())
+    Router::new().merge(qido::routes()).merge(wado::routes()).merge(frames::routes()).merge(rendered::routes())
 }
 
 /// DICOMweb reads without the bearer token check, for film sessions.
