@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
@@ -94,7 +94,7 @@ fn body_text(response: &[u8]) -> String {
 async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bound() {
     let tmp = tempfile::tempdir().unwrap();
     let file = multiframe(&tmp.path().join("mf"), 64); // 128 frames of 512 KiB
-    let config = "[http]\nmax_frames_bytes = 50331648\n"; // 96 frames
+    let config = "[http]\nmax_frames_bytes = 50331648\nbody_idle_timeout_secs = 2\n"; // 96 frames
     let (server, frames) = serve_instance(tmp.path(), &file, config).await;
     let accept = format!("Accept: {OCTETS}\r\n");
     const FRAME: usize = 512 * 512 * 2;
@@ -167,6 +167,14 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
         get(server.http_port, &format!("{frames}/129"), &accept).0,
         404
     );
+
+    // A client that stops reading a 64 MiB response is cut, not kept forever.
+    let mut s = TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
+    let instance = frames.trim_end_matches("/frames");
+    write!(s, "GET {instance} HTTP/1.0\r\nHost: localhost\r\nAccept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(20));
+    assert!(closed && got.len() < 64 << 20, "a stalled reader got {} bytes, closed: {closed}", got.len());
 }
 
 /// POST a STOW-RS body of `len` bytes from `chunk` repeated, streamed;
@@ -246,4 +254,138 @@ async fn stow_bodies_without_a_boundary_or_over_the_limit_are_refused_early() {
         body_text(&answer)
     );
     assert_eq!(server.index().await.counts().await.unwrap().instances, 0);
+}
+
+const TIMEOUTS: &str =
+    "[http]\nheader_timeout_secs = 2\nbody_idle_timeout_secs = 2\nmax_connections = 16\n";
+
+#[test]
+fn silent_and_idle_connections_are_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), Some(TIMEOUTS));
+    let port = server.http_port;
+    let limit = Duration::from_secs(8);
+
+    // (a) Half a request head, then silence.
+    let start = Instant::now();
+    let (_, closed) = http_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: loc", limit);
+    assert!(
+        closed,
+        "a half-sent head kept its connection for {:?}",
+        start.elapsed()
+    );
+
+    // (b) A body announced as 2 GB that stops: the handler's read fails,
+    // it answers, the connection closes.
+    let start = Instant::now();
+    let head = "POST /dicom-web/studies HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XyZzY\r\nContent-Length: 2000000000\r\n\r\n";
+    let (answer, closed) = http_exchange(port, head.as_bytes(), limit);
+    assert!(
+        closed,
+        "a stalled body kept its connection for {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        http_status(&answer),
+        Some(408),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let start = Instant::now();
+    let with_part = format!("{head}--XyZzY\r\nContent-Type: application/dicom\r\n\r\nDICM");
+    let (_, closed) = http_exchange(port, with_part.as_bytes(), limit);
+    assert!(
+        closed,
+        "a body stalled inside a part kept its connection for {:?}",
+        start.elapsed()
+    );
+    // Also where the handler never reads the body.
+    let start = Instant::now();
+    let (answer, closed) = http_exchange(
+        port,
+        b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000000\r\n\r\nabc",
+        limit,
+    );
+    assert!(
+        closed,
+        "an unread body kept its connection for {:?}",
+        start.elapsed()
+    );
+    assert!(
+        http_status(&answer).is_some(),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // (c) Keep-alive: one answer, then the idle connection is closed.
+    let start = Instant::now();
+    let (answer, closed) = http_exchange(
+        port,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        limit,
+    );
+    assert_eq!(
+        http_status(&answer),
+        Some(200),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        closed,
+        "an idle keep-alive connection stayed open for {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(1500),
+        "closed before the keep-alive timeout"
+    );
+}
+
+#[test]
+fn connections_beyond_the_limit_starve_neither_dicom_nor_healthz() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), Some(TIMEOUTS));
+    let fds_before = server.open_fds();
+    // Many more idle connections than the 16 allowed.
+    let mut idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.http_port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.open_fds() < fds_before + 16 + 40,
+        "{} descriptors open",
+        server.open_fds()
+    );
+    // DICOM is untouched.
+    let echo = dcmtk("echoscu")
+        .args(["-aec", "YUNYING", "127.0.0.1"])
+        .arg(server.dicom_port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        echo.status.success(),
+        "C-ECHO failed while HTTP was full: {}",
+        String::from_utf8_lossy(&echo.stderr)
+    );
+    // /healthz answers once the idle ones time out (2 s).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if http_get(server.http_port, "/healthz").is_some_and(|(s, _)| s == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz never answered after the idle connections timed out"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every idle connection is closed by now; those beyond the limit were
+    // told why (as many as the few rejecting tasks could answer).
+    let mut told = 0;
+    for s in &mut idle {
+        let (answer, closed) = read_until_closed(s, Duration::from_secs(3));
+        assert!(closed, "an idle connection is still open");
+        told += usize::from(http_status(&answer) == Some(503));
+    }
+    assert!(told >= 1, "no connection beyond the limit was answered 503");
 }

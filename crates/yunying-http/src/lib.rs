@@ -5,6 +5,7 @@
 //! Architecture invariant: only this crate knows HTTP. Errors become status
 //! codes in one place ([`error`]).
 
+mod conn;
 mod error;
 mod film;
 mod frames;
@@ -15,7 +16,6 @@ mod stow;
 mod viewer;
 mod wado;
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -44,6 +44,16 @@ pub struct HttpConfig {
     pub bind: IpAddr,
     /// Origins allowed by CORS (`*` for any).
     pub cors_allowed_origins: Vec<String>,
+    /// Most HTTP connections open at once; more are answered 503 and closed.
+    /// Lowered at start to fit the descriptor limit next to DICOM's needs.
+    pub max_connections: usize,
+    /// Seconds a connection has to send a complete request head, counted
+    /// from its opening or from its previous response (so it is also the
+    /// keep-alive idle timeout).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may send nothing, or a client read nothing
+    /// of its response, before the connection is cut.
+    pub body_idle_timeout_secs: u64,
     /// Most frames one WADO-RS frames request may name (no repeats).
     pub max_frames_per_request: usize,
     /// Most bytes of frames one WADO-RS frames request may return (413).
@@ -85,6 +95,9 @@ impl Default for HttpConfig {
         HttpConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             cors_allowed_origins: vec!["*".into()],
+            max_connections: 1024,
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
             max_frames_per_request: 10_000,
             max_frames_bytes: 2 << 30,
             max_stow_bytes: 32 << 30,
@@ -108,6 +121,9 @@ impl HttpConfig {
                 "http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first",
                 self.bind
             ));
+        }
+        if self.max_connections == 0 || self.header_timeout_secs == 0 || self.body_idle_timeout_secs == 0 {
+            return Err("http.max_connections, header_timeout_secs and body_idle_timeout_secs must be at least 1".into());
         }
         if self.max_frames_per_request == 0 || self.max_frames_bytes == 0 {
             return Err("http.max_frames_per_request and max_frames_bytes must be at least 1".into());
@@ -194,18 +210,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
         .layer(cors)
 }
 
-/// Serve HTTP on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    archive: Archive,
-    config: HttpConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let app = router(archive, config).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
-}
+pub use conn::{raise_nofile_limit, serve};
 
 /// With a configured token, every DICOMweb request must carry it as
 /// `Authorization: Bearer …`.
