@@ -389,3 +389,114 @@ fn connections_beyond_the_limit_starve_neither_dicom_nor_healthz() {
     }
     assert!(told >= 1, "no connection beyond the limit was answered 503");
 }
+
+#[test]
+fn other_origins_get_no_cors_and_other_hosts_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), None);
+    let port = server.http_port;
+    let (status, r) = get(
+        port,
+        "/dicom-web/studies",
+        "Origin: http://evil.example\r\n",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        None,
+        "{}",
+        String::from_utf8_lossy(&r)
+    );
+    // DNS rebinding: the page's own name in Host.
+    for host in [
+        "evil.example",
+        "evil.example:8042",
+        "localhost.evil.example",
+    ] {
+        let (response, _) = http_exchange(
+            port,
+            format!("GET /dicom-web/studies HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            http_status(&response),
+            Some(421),
+            "Host: {host}: {}",
+            String::from_utf8_lossy(&response)
+        );
+        assert!(
+            body_text(&response).contains("allowed_hosts"),
+            "{}",
+            body_text(&response)
+        );
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "LOCALHOST".into(),
+    ] {
+        let (response, _) = http_exchange(
+            port,
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(http_status(&response), Some(200), "Host: {host}");
+    }
+    drop(server);
+
+    // Configured origins and host names.
+    let config = "[http]\ncors_allowed_origins = [\"http://viewer.example\"]\nallowed_hosts = [\"pacs.example:8042\"]\n";
+    let server = Server::start(&tmp.path().join("data2"), Some(config));
+    let (_, r) = get(
+        server.http_port,
+        "/dicom-web/studies",
+        "Origin: http://viewer.example\r\n",
+    );
+    assert_eq!(
+        header(&r, "access-control-allow-origin"),
+        Some("http://viewer.example")
+    );
+    let (_, r) = get(
+        server.http_port,
+        "/dicom-web/studies",
+        "Origin: http://evil.example\r\n",
+    );
+    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    let (response, _) = http_exchange(
+        server.http_port,
+        b"GET /healthz HTTP/1.1\r\nHost: pacs.example\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert_eq!(http_status(&response), Some(200));
+    drop(server);
+
+    // "*" without a token is refused at start; with one, any origin may read.
+    let config_file = tmp.path().join("star.toml");
+    std::fs::write(&config_file, "[http]\ncors_allowed_origins = [\"*\"]\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config_file)
+        .arg("--data-dir")
+        .arg(tmp.path().join("d3"))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("cors_allowed_origins"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(
+        &tmp.path().join("data4"),
+        Some("[http]\nbearer_token = \"s3cret\"\n"),
+    );
+    let (_, r) = get(
+        server.http_port,
+        "/dicom-web/studies",
+        "Origin: http://ohif.example\r\nAuthorization: Bearer s3cret\r\n",
+    );
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
+}

@@ -9,6 +9,7 @@ mod conn;
 mod error;
 mod film;
 mod frames;
+mod guard;
 mod media;
 mod qido;
 mod rendered;
@@ -20,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,7 +30,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
 
@@ -42,8 +42,18 @@ pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 pub struct HttpConfig {
     /// Address to bind. Anything but loopback requires `bearer_token`.
     pub bind: IpAddr,
-    /// Origins allowed by CORS (`*` for any).
+    /// Origins (`https://ohif.example.cn`) whose pages may read responses
+    /// (CORS). Empty: same origin only (no `Access-Control-Allow-Origin`).
+    /// `*` is accepted only with `bearer_token`.
     pub cors_allowed_origins: Vec<String>,
+    /// With `bearer_token` set, any origin may read responses (browsers do
+    /// not send the token by themselves, so a page needs it to read).
+    pub cors_any_origin_with_token: bool,
+    /// Host names (`pacs.example.cn`, port optional) requests may name in
+    /// `Host`, besides `localhost`, `127.0.0.1`, `[::1]` and the host of
+    /// `public_url`. Checked when no `bearer_token` is set (against DNS
+    /// rebinding) or when this list is not empty; other hosts get 421.
+    pub allowed_hosts: Vec<String>,
     /// Most HTTP connections open at once; more are answered 503 and closed.
     /// Lowered at start to fit the descriptor limit next to DICOM's needs.
     pub max_connections: usize,
@@ -94,7 +104,9 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
-            cors_allowed_origins: vec!["*".into()],
+            cors_allowed_origins: Vec::new(),
+            cors_any_origin_with_token: true,
+            allowed_hosts: Vec::new(),
             max_connections: 1024,
             header_timeout_secs: 30,
             body_idle_timeout_secs: 60,
@@ -121,6 +133,10 @@ impl HttpConfig {
                 "http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first",
                 self.bind
             ));
+        }
+        let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
+        if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {
+            return Err("http.cors_allowed_origins = [\"*\"] lets any web page read the archive: name the viewer origins, or set http.bearer_token".into());
         }
         if self.max_connections == 0 || self.header_timeout_secs == 0 || self.body_idle_timeout_secs == 0 {
             return Err("http.max_connections, header_timeout_secs and body_idle_timeout_secs must be at least 1".into());
@@ -169,16 +185,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
     let dicomweb = dicomweb_reads()
         .merge(stow::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    let cors = CorsLayer::new()
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::RANGE])
-        .expose_headers([header::ETAG, header::WARNING, header::CONTENT_LENGTH, header::CONTENT_RANGE])
-        .max_age(std::time::Duration::from_secs(3600))
-        .allow_origin(if config.cors_allowed_origins.iter().any(|o| o == "*") {
-            AllowOrigin::any()
-        } else {
-            AllowOrigin::list(config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-        });
+    let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
     let compress = SizeAbove::new(1024).and(
         |_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
@@ -208,6 +215,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
             HeaderValue::from_static("require-corp"),
         ))
         .layer(cors)
+        .layer(middleware::from_fn_with_state(Arc::new(guard::Hosts::new(&config)), guard::check_host))
 }
 
 pub use conn::{raise_nofile_limit, serve};
