@@ -174,7 +174,11 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     write!(s, "GET {instance} HTTP/1.0\r\nHost: localhost\r\nAccept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let (got, closed) = read_until_closed(&mut s, Duration::from_secs(20));
-    assert!(closed && got.len() < 64 << 20, "a stalled reader got {} bytes, closed: {closed}", got.len());
+    assert!(
+        closed && got.len() < 64 << 20,
+        "a stalled reader got {} bytes, closed: {closed}",
+        got.len()
+    );
 }
 
 /// POST a STOW-RS body of `len` bytes from `chunk` repeated, streamed;

@@ -94,17 +94,22 @@ async fn frames(
     };
     let source = from_copy.unwrap_or(instance);
 
-    // What each frame weighs, from the layout (or the decoded size).
+    // What each frame weighs: from the layout (which also says which
+    // frames exist, so a wrong number is 404 before anything is sent), or
+    // decoded.
     let layout = PixelLayout::decode(&source.pixel_layout);
-    let sizes: Option<Vec<u64>> = match (&decode, &layout) {
-        (Some(info), _) => Some(vec![decoded_len(info); numbers.len()]),
-        (None, Some(layout)) => Some(
+    let stored = layout
+        .as_ref()
+        .map(|l| {
             numbers
                 .iter()
-                .map(|&n| stored_len(layout, n))
-                .collect::<Result<_, _>>()?,
-        ),
-        (None, None) => None,
+                .map(|&n| stored_len(l, n))
+                .collect::<Result<Vec<u64>, _>>()
+        })
+        .transpose()?;
+    let sizes = match &decode {
+        Some(info) => Some(vec![decoded_len(info); numbers.len()]),
+        None => stored,
     };
     let max = s.config.max_frames_bytes;
     if let Some(total) = sizes.as_ref().map(|s| s.iter().sum::<u64>()) {
@@ -112,9 +117,9 @@ async fn frames(
     }
     // Without a layout the object is parsed in memory to find the frames:
     // read them all at once (the object's size bounds them).
-    let batches = match &sizes {
-        Some(sizes) => batches(&numbers, sizes),
-        None => vec![numbers.clone()],
+    let batches = match (&layout, &sizes) {
+        (Some(_), Some(sizes)) => batches(&numbers, sizes),
+        _ => vec![numbers.clone()],
     };
     let reader = Reader {
         archive: s.archive.clone(),
