@@ -111,6 +111,7 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
         body_text(&response)
     );
     let peak = server.proc_status_kib("VmHWM");
+    eprintln!("peak RSS {peak} KiB, {before} KiB before");
     assert!(
         peak < before + 32 * 1024,
         "peak RSS {peak} KiB after a repeated-frames request (was {before} KiB)"
@@ -146,6 +147,7 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     );
     assert!(response.len() > 96 * FRAME, "{} bytes", response.len());
     let peak = server.proc_status_kib("VmHWM");
+    eprintln!("peak RSS {peak} KiB, {before} KiB before");
     assert!(
         peak < before + 24 * 1024,
         "peak RSS {peak} KiB while streaming 48 MiB of frames (was {before} KiB)"
@@ -234,6 +236,7 @@ async fn stow_bodies_without_a_boundary_or_over_the_limit_are_refused_early() {
         "the server read {sent} bytes before refusing"
     );
     let peak = server.proc_status_kib("VmHWM");
+    eprintln!("peak RSS {peak} KiB, {before} KiB before");
     assert!(
         peak < before + 32 * 1024,
         "peak RSS {peak} KiB after a 200 MB body without boundary (was {before} KiB)"
