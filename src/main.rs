@@ -304,7 +304,16 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), stopped(stop_rx.clone())));
+    // Descriptors the HTTP connections must leave to the rest: per DICOM
+    // association its socket, spool file, object read and C-MOVE
+    // sub-associations with theirs; plus the index pool, the store,
+    // rendition workers and logs.
+    let dicom_fds = config.dicom.max_associations as u64 * (3 + 2 * config.dicom.move_associations as u64);
+    let reserved_fds = dicom_fds + 512;
+    let nofile = yunying_http::raise_nofile_limit();
+    tracing::debug!(nofile, reserved_fds, "open file limit");
+    let http_task =
+        tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
     shutdown_signal().await;

@@ -9,6 +9,11 @@ use std::process::Command;
 use crate::harness::*;
 
 fn suite(group: &str) {
+    suite_with(group, None);
+}
+
+/// Like [`suite`], with a configuration file body for the server.
+fn suite_with(group: &str, config: Option<&str>) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -21,7 +26,7 @@ fn suite(group: &str) {
         .arg(&testdata)
         .arg(work.join("mf_native.dcm"))
         .arg(work.join("mf_rle.dcm")));
-    let server = Server::start(&data, None);
+    let server = Server::start(&data, config);
     let url = format!("http://127.0.0.1:{}/dicom-web", server.http_port);
     let out = python()
         .arg(&script)
@@ -67,7 +72,8 @@ fn stow_stores_like_c_store_and_reports_failures() {
 
 #[test]
 fn ohif_request_shapes_get_what_cornerstone_needs() {
-    suite("ohif");
+    // OHIF served from its own origin, configured as such.
+    suite_with("ohif", Some("[http]\ncors_allowed_origins = [\"http://viewer.example\"]\n"));
 }
 
 #[test]

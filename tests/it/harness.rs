@@ -452,3 +452,78 @@ pub async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::Job
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// A `kB` line of the server's /proc status (`VmHWM`, `VmRSS`), in KiB.
+    pub fn proc_status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in {status}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Set the peak resident size (VmHWM) back to the current one, so that
+    /// the next reading is the peak since now; returns the current size.
+    pub fn reset_peak_rss(&self) -> u64 {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
+        self.proc_status_kib("VmHWM")
+    }
+
+    /// Open descriptors of the server process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+/// Send raw bytes to the HTTP port and read until the server closes or
+/// `limit` passes: (everything read, whether the server closed).
+pub fn http_exchange(port: u16, request: &[u8], limit: Duration) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request).unwrap();
+    read_until_closed(&mut s, limit)
+}
+
+/// Read from `s` until EOF (or a reset) or until `limit` passes: (bytes,
+/// whether the peer closed).
+pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (out, false);
+        }
+        s.set_read_timeout(Some(left.min(Duration::from_millis(200))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (out, true),
+        }
+    }
+}
+
+/// The status code of a raw HTTP response.
+pub fn http_status(response: &[u8]) -> Option<u16> {
+    std::str::from_utf8(response.get(..12)?)
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

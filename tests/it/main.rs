@@ -20,4 +20,5 @@ mod store_tools;
 mod viewer;
 mod institutions;
 mod limits;
+mod http_security;
 mod nodes;

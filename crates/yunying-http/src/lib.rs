@@ -5,8 +5,11 @@
 //! Architecture invariant: only this crate knows HTTP. Errors become status
 //! codes in one place ([`error`]).
 
+mod conn;
 mod error;
 mod film;
+mod frames;
+mod guard;
 mod media;
 mod qido;
 mod rendered;
@@ -14,12 +17,11 @@ mod stow;
 mod viewer;
 mod wado;
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,7 +30,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
 
@@ -41,8 +42,37 @@ pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 pub struct HttpConfig {
     /// Address to bind. Anything but loopback requires `bearer_token`.
     pub bind: IpAddr,
-    /// Origins allowed by CORS (`*` for any).
+    /// Origins (`https://ohif.example.cn`) whose pages may read responses
+    /// (CORS). Empty: same origin only (no `Access-Control-Allow-Origin`).
+    /// `*` is accepted only with `bearer_token`.
     pub cors_allowed_origins: Vec<String>,
+    /// With `bearer_token` set, any origin may read responses (browsers do
+    /// not send the token by themselves, so a page needs it to read).
+    pub cors_any_origin_with_token: bool,
+    /// Host names (`pacs.example.cn`, port optional) requests may name in
+    /// `Host`, besides `localhost`, `127.0.0.1`, `[::1]` and the host of
+    /// `public_url`. Checked when no `bearer_token` is set (against DNS
+    /// rebinding) or when this list is not empty; other hosts get 421.
+    pub allowed_hosts: Vec<String>,
+    /// Most HTTP connections open at once; more are answered 503 and closed.
+    /// Lowered at start to fit the descriptor limit next to DICOM's needs.
+    pub max_connections: usize,
+    /// Seconds a connection has to send a complete request head, counted
+    /// from its opening or from its previous response (so it is also the
+    /// keep-alive idle timeout).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may send nothing, or a client read nothing
+    /// of its response, before the connection is cut.
+    pub body_idle_timeout_secs: u64,
+    /// Most frames one WADO-RS frames request may name (no repeats).
+    pub max_frames_per_request: usize,
+    /// Most bytes of frames one WADO-RS frames request may return (413).
+    pub max_frames_bytes: u64,
+    /// Most bytes of one STOW-RS request body (413).
+    pub max_stow_bytes: u64,
+    /// Most bytes of a STOW-RS body read outside part data: before the
+    /// first boundary and in one part's headers (400).
+    pub max_multipart_header_bytes: u64,
     /// A static bearer token required on `/dicom-web` when set (also
     /// `YUNYING_HTTP_TOKEN`). Never logged or printed.
     #[serde(skip_serializing)]
@@ -74,7 +104,16 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
-            cors_allowed_origins: vec!["*".into()],
+            cors_allowed_origins: Vec::new(),
+            cors_any_origin_with_token: true,
+            allowed_hosts: Vec::new(),
+            max_connections: 1024,
+            header_timeout_secs: 30,
+            body_idle_timeout_secs: 60,
+            max_frames_per_request: 10_000,
+            max_frames_bytes: 2 << 30,
+            max_stow_bytes: 32 << 30,
+            max_multipart_header_bytes: 1 << 20,
             bearer_token: None,
             max_results: 100_000,
             viewer_dir: None,
@@ -95,6 +134,19 @@ impl HttpConfig {
                 self.bind
             ));
         }
+        let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
+        if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {
+            return Err("http.cors_allowed_origins = [\"*\"] lets any web page read the archive: name the viewer origins, or set http.bearer_token".into());
+        }
+        if self.max_connections == 0 || self.header_timeout_secs == 0 || self.body_idle_timeout_secs == 0 {
+            return Err("http.max_connections, header_timeout_secs and body_idle_timeout_secs must be at least 1".into());
+        }
+        if self.max_frames_per_request == 0 || self.max_frames_bytes == 0 {
+            return Err("http.max_frames_per_request and max_frames_bytes must be at least 1".into());
+        }
+        if self.max_stow_bytes == 0 || self.max_multipart_header_bytes < 4096 {
+            return Err("http.max_stow_bytes must be at least 1, max_multipart_header_bytes at least 4096".into());
+        }
         Ok(())
     }
 }
@@ -114,7 +166,7 @@ pub(crate) struct AppState {
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
 fn dicomweb_reads() -> Router<AppState> {
-    Router::new().merge(qido::routes()).merge(wado::routes()).merge(rendered::routes())
+    Router::new().merge(qido::routes()).merge(wado::routes()).merge(frames::routes()).merge(rendered::routes())
 }
 
 /// DICOMweb reads without the bearer token check, for film sessions.
@@ -133,16 +185,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
     let dicomweb = dicomweb_reads()
         .merge(stow::routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    let cors = CorsLayer::new()
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::RANGE])
-        .expose_headers([header::ETAG, header::WARNING, header::CONTENT_LENGTH, header::CONTENT_RANGE])
-        .max_age(std::time::Duration::from_secs(3600))
-        .allow_origin(if config.cors_allowed_origins.iter().any(|o| o == "*") {
-            AllowOrigin::any()
-        } else {
-            AllowOrigin::list(config.cors_allowed_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-        });
+    let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
     let compress = SizeAbove::new(1024).and(
         |_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
@@ -172,20 +215,10 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
             HeaderValue::from_static("require-corp"),
         ))
         .layer(cors)
+        .layer(middleware::from_fn_with_state(Arc::new(guard::Hosts::new(&config)), guard::check_host))
 }
 
-/// Serve HTTP on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    archive: Archive,
-    config: HttpConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let app = router(archive, config).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
-}
+pub use conn::{raise_nofile_limit, serve};
 
 /// With a configured token, every DICOMweb request must carry it as
 /// `Authorization: Bearer …`.

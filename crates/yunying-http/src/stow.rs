@@ -3,8 +3,18 @@
 //! the same ingest path as C-STORE (same durability, duplicate policy and
 //! institution rules). The response lists Referenced and Failed SOPs:
 //! 200 all stored, 202 some failed, 409 none stored, 415 wrong media type.
+//!
+//! Bounded: a part is at most `archive.max_instance_bytes` (plus its file
+//! meta), the body `http.max_stow_bytes` (413), and what is read outside
+//! part data (before the first boundary, a part's headers)
+//! `http.max_multipart_header_bytes` (400): a body without its boundary is
+//! refused after that much, never buffered whole.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -12,8 +22,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use bytes::BytesMut;
-use futures_util::TryStreamExt;
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map, Value as Json};
 use yunying_archive::meta::{FileMeta, MetaError};
 use yunying_archive::syntax::{is_accepted_transfer_syntax, is_storage_sop_class};
@@ -67,30 +76,49 @@ async fn store(
         .resolve_caller("STOW-RS", peer.map(|p| p.ip()))
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?;
 
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let mut multipart = multer::Multipart::new(stream, boundary);
+    let budget = Arc::new(Budget::default());
+    let max_part = state.archive.config().max_instance_bytes.saturating_add(2 << 20);
+    let limits = multer::SizeLimit::new().whole_stream(state.config.max_stow_bytes).per_field(max_part);
+    let stream = Framed { inner: body.into_data_stream(), budget: budget.clone(), limit: state.config.max_multipart_header_bytes, yielded: false };
+    let mut multipart = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut referenced: Vec<(String, String, bool)> = Vec::new();
     let mut failed: Vec<Failure> = Vec::new();
     loop {
-        let field = match multipart.next_field().await {
+        let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(e) => {
                 if referenced.is_empty() && failed.is_empty() {
-                    return Err(ApiError::bad_request(format!("malformed multipart body: {e}")));
+                    return Err(body_error(&e, state));
                 }
-                failed.push((String::new(), String::new(), 0xC000));
+                failed.push((String::new(), String::new(), failure_code(&e)));
                 break;
             }
         };
+        budget.start_part();
         let part_type = field.content_type().map(|m| m.essence_str().to_ascii_lowercase());
-        if part_type.as_deref().is_some_and(|t| t != "application/dicom") {
-            failed.push((String::new(), String::new(), 0xC000));
-            continue;
-        }
-        match store_part(state, &caller, field, study.clone()).await {
-            Ok(r) => referenced.push(r),
-            Err(f) => failed.push(f),
+        let outcome = if part_type.as_deref().is_some_and(|t| t != "application/dicom") {
+            Err(PartError::Failed((String::new(), String::new(), 0xC000)))
+        } else {
+            store_part(state, &caller, &mut field, &budget, study.clone()).await
+        };
+        let body_failure = match outcome {
+            Ok(r) => {
+                referenced.push(r);
+                None
+            }
+            Err(PartError::Failed(f)) => {
+                failed.push(f);
+                drain(&mut field, &budget).await.err()
+            }
+            Err(PartError::Body(e)) => Some(e),
+        };
+        if let Some(e) = body_failure {
+            if referenced.is_empty() && failed.is_empty() {
+                return Err(body_error(&e, state));
+            }
+            failed.push((String::new(), String::new(), failure_code(&e)));
+            break;
         }
     }
     let base = base_url(headers);
@@ -132,16 +160,20 @@ fn check_content_type(content_type: &str) -> Result<String, ApiError> {
 async fn store_part(
     state: &AppState,
     caller: &Caller,
-    mut field: multer::Field<'_>,
+    field: &mut multer::Field<'_>,
+    budget: &Budget,
     study: Option<String>,
-) -> Result<(String, String, bool), Failure> {
-    let fail = |class: &str, instance: &str, code: u16| (class.to_string(), instance.to_string(), code);
+) -> Result<(String, String, bool), PartError> {
+    let fail = |class: &str, instance: &str, code: u16| PartError::Failed((class.to_string(), instance.to_string(), code));
+    // A body over a limit ends the request; other read errors fail the part.
+    let read_error = |e: multer::Error, class: &str, instance: &str| if is_limit(&e) { PartError::Body(e) } else { fail(class, instance, 0xC000) };
     // Buffer until the file meta information parses.
     let mut head = BytesMut::new();
     let (meta, dataset_start) = loop {
-        let chunk = field.chunk().await.map_err(|_| fail("", "", 0xC000))?;
+        let chunk = field.chunk().await.map_err(|e| read_error(e, "", ""))?;
         let done = chunk.is_none();
         if let Some(c) = chunk {
+            budget.delivered(c.len());
             head.extend_from_slice(&c);
         }
         match FileMeta::read(&mut &head[..]) {
@@ -173,9 +205,12 @@ async fn store_part(
     }
     loop {
         match field.chunk().await {
-            Ok(Some(chunk)) => incoming.write(chunk).await.map_err(|e| fail(&class, &instance, code(&e)))?,
+            Ok(Some(chunk)) => {
+                budget.delivered(chunk.len());
+                incoming.write(chunk).await.map_err(|e| fail(&class, &instance, code(&e)))?
+            }
             Ok(None) => break,
-            Err(_) => return Err(fail(&class, &instance, 0xC000)), // dropped: nothing stored
+            Err(e) => return Err(read_error(e, &class, &instance)), // dropped: nothing stored
         }
     }
     match incoming.finish().await {
@@ -183,6 +218,146 @@ async fn store_part(
         Err(e) => {
             tracing::info!(reason = e.reason(), "STOW-RS part refused");
             Err(fail(&class, &instance, code(&e)))
+        }
+    }
+}
+
+/// Why a part was not stored: a failure to report, or the body broke a
+/// limit (or ended) so that the request stops.
+enum PartError {
+    Failed(Failure),
+    Body(multer::Error),
+}
+
+/// Read the rest of a part that is not stored.
+async fn drain(field: &mut multer::Field<'_>, budget: &Budget) -> Result<(), multer::Error> {
+    while let Some(chunk) = field.chunk().await? {
+        budget.delivered(chunk.len());
+    }
+    Ok(())
+}
+
+/// Whether a multipart error is one of our limits.
+fn is_limit(e: &multer::Error) -> bool {
+    match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => true,
+        multer::Error::StreamReadFailed(inner) => inner.is::<Unframed>(),
+        _ => false,
+    }
+}
+
+/// The failure reason of the rest of a body cut by `e`.
+fn failure_code(e: &multer::Error) -> u16 {
+    if is_limit(e) { 0xA700 } else { 0xC000 }
+}
+
+/// The answer to a body whose first part could not be read.
+fn body_error(e: &multer::Error, state: &AppState) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the STOW-RS body is larger than http.max_stow_bytes ({limit} bytes): send fewer instances per request"),
+        ),
+        multer::Error::FieldSizeExceeded { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a part is larger than the instance size limit ({limit} bytes; archive.max_instance_bytes = {})",
+                state.archive.config().max_instance_bytes
+            ),
+        ),
+        multer::Error::StreamReadFailed(inner) if inner.is::<Unframed>() => ApiError::bad_request(format!("malformed multipart body: {inner}")),
+        multer::Error::StreamReadFailed(inner) if timed_out(inner.as_ref()) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request body stopped arriving (http.body_idle_timeout_secs)")
+        }
+        _ => ApiError::bad_request(format!("malformed multipart body: {e}")),
+    }
+}
+
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Bytes of a body pulled by the multipart reader and handed out as part
+/// data; what is neither (preamble, part headers, buffered bytes) is
+/// bounded by `http.max_multipart_header_bytes`.
+#[derive(Default)]
+struct Budget {
+    pulled: AtomicU64,
+    delivered: AtomicU64,
+    /// `pulled - delivered` when the current part began.
+    mark: AtomicU64,
+}
+
+impl Budget {
+    fn delivered(&self, n: usize) {
+        self.delivered.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    fn start_part(&self) {
+        let pending = self.pulled.load(Ordering::Relaxed).saturating_sub(self.delivered.load(Ordering::Relaxed));
+        self.mark.store(pending, Ordering::Relaxed);
+    }
+    /// Bytes pulled but neither part data nor counted at the part's start.
+    fn outside(&self) -> u64 {
+        let pending = self.pulled.load(Ordering::Relaxed).saturating_sub(self.delivered.load(Ordering::Relaxed));
+        pending.saturating_sub(self.mark.load(Ordering::Relaxed))
+    }
+}
+
+/// No boundary (or end of part headers) within the limit.
+#[derive(Debug)]
+struct Unframed(u64);
+
+impl std::fmt::Display for Unframed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no multipart boundary or end of part headers within {} bytes (http.max_multipart_header_bytes)", self.0)
+    }
+}
+
+impl std::error::Error for Unframed {}
+
+/// The request body as the multipart reader sees it: one chunk per poll
+/// (so it never buffers more than a chunk ahead of its parse), cut once
+/// the bytes outside part data pass the limit.
+struct Framed<S> {
+    inner: S,
+    budget: Arc<Budget>,
+    limit: u64,
+    yielded: bool,
+}
+
+impl<S> futures_util::Stream for Framed<S>
+where
+    S: futures_util::Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        // Everything pulled before has been parsed: what of it is not part
+        // data is preamble or headers.
+        if self.budget.outside() > self.limit {
+            return Poll::Ready(Some(Err(Box::new(Unframed(self.limit)))));
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.yielded = false;
+                self.budget.pulled.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

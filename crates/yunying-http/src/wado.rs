@@ -1,6 +1,6 @@
 //! WADO-RS: instances (multipart/related application/dicom, streamed),
 //! metadata (from the index, never from the objects), frames (through the
-//! pixel layout, one ranged read each) and bulk data (with Range).
+//! pixel layout: `frames.rs`) and bulk data (with Range).
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -10,9 +10,8 @@ use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use yunying_archive::syntax::{is_compressed, DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
+use yunying_archive::syntax::{DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
-use yunying_transcode::HTJ2K_LOSSLESS;
 
 use crate::error::ApiError;
 use crate::media::{self, MediaRange};
@@ -26,7 +25,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/studies/{study}/metadata", get(study_metadata))
         .route("/studies/{study}/series/{series}/metadata", get(series_metadata))
         .route("/studies/{study}/series/{series}/instances/{instance}/metadata", get(instance_metadata))
-        .route("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}", get(frames))
         .route("/studies/{study}/series/{series}/instances/{instance}/bulkdata/{*path}", get(bulkdata))
 }
 
@@ -84,7 +82,7 @@ fn negotiate_dicom(ranges: &[MediaRange], single: bool) -> Result<(bool, Target)
         if !payload_ok {
             continue;
         }
-        if !r.is_multipart() && !(single && r.mime == "application/dicom") && r.mime != "*/*" {
+        if !(r.is_multipart() || (single && r.mime == "application/dicom")) && r.mime != "*/*" {
             continue;
         }
         let target = match r.transfer_syntax.as_deref() {
@@ -256,117 +254,6 @@ async fn metadata(state: &AppState, headers: &HeaderMap, instances: Vec<Instance
     Ok(response)
 }
 
-async fn frames(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((study, series, sop, list)): Path<(String, String, String, String)>,
-) -> Result<Response, ApiError> {
-    let numbers = frame_numbers(&list)?;
-    let instance = scope(&s.archive, &study, Some(&series), Some(&sop)).await?.remove(0);
-    let stored_ts = instance.stored.transfer_syntax_uid.clone();
-    let ranges = media::accept(&headers)?;
-    // HTJ2K asked for explicitly: the lossless copy made at ingest, if any.
-    let wants_htj2k = ranges.iter().any(|r| r.transfer_syntax.as_deref() == Some(HTJ2K_LOSSLESS));
-    let copy = if wants_htj2k && stored_ts != HTJ2K_LOSSLESS { s.archive.lossless_copy(&instance).await? } else { None };
-    let (part_type, target) = negotiate_frames(&ranges, &stored_ts, copy.is_some())?;
-    let etag = etag([instance.stored.digest.as_str(), list.as_str(), target.as_str()]);
-    if let Some(not_modified) = not_modified(&headers, &etag) {
-        return Ok(not_modified);
-    }
-    // Frames of little-endian native data are the same bytes in every
-    // little-endian syntax (deflate applies to the dataset, not frames).
-    let native_le = matches!(stored_ts.as_str(), IMPLICIT_VR_LE | EXPLICIT_VR_LE | DEFLATED_EXPLICIT_VR_LE);
-    let from_copy = copy.as_ref().filter(|_| target == HTJ2K_LOSSLESS);
-    let parts = if let Some(copy) = from_copy {
-        s.archive.frames(copy, &numbers).await?
-    } else if target == stored_ts || (target == EXPLICIT_VR_LE && native_le) {
-        s.archive.frames(&instance, &numbers).await?
-    } else {
-        s.archive.decoded_frames(&instance, &numbers).await?.0
-    };
-    // Only implicit VR data sent as stored keeps its own label.
-    let label = if native_le && from_copy.is_none() && (stored_ts != IMPLICIT_VR_LE || target == EXPLICIT_VR_LE) { EXPLICIT_VR_LE } else { target.as_str() };
-    let content_type = format!("{part_type}; transfer-syntax={label}");
-    let boundary = media::boundary();
-    let body = media::multipart_body(&boundary, parts.into_iter().map(|p| (content_type.clone(), p)).collect());
-    let mut response = Response::new(body);
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, header_value(&media::multipart_type(&boundary, part_type)));
-    h.insert(header::ETAG, header_value(&etag));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
-    Ok(response)
-}
-
-/// Frame numbers from `1,2,3` (1-based, at most 10,000 of them).
-fn frame_numbers(list: &str) -> Result<Vec<u32>, ApiError> {
-    let numbers: Vec<u32> = list
-        .split([',', '%'])
-        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("2C"))
-        .map(|n| n.trim().parse::<u32>().ok().filter(|n| *n >= 1))
-        .collect::<Option<_>>()
-        .ok_or_else(|| ApiError::bad_request(format!("frame list must be numbers from 1, got {list:?}")))?;
-    if numbers.is_empty() || numbers.len() > 10_000 {
-        return Err(ApiError::bad_request("frame list must name 1 to 10000 frames"));
-    }
-    Ok(numbers)
-}
-
-/// Media types of compressed pixel data, by transfer syntax (PS3.18 Table 8.7.3-2).
-fn image_media_type(ts: &str) -> Option<&'static str> {
-    Some(match ts {
-        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51" | "1.2.840.10008.1.2.4.57" | "1.2.840.10008.1.2.4.70" => "image/jpeg",
-        "1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81" => "image/jls",
-        "1.2.840.10008.1.2.4.90" | "1.2.840.10008.1.2.4.91" => "image/jp2",
-        "1.2.840.10008.1.2.4.201" | "1.2.840.10008.1.2.4.202" | "1.2.840.10008.1.2.4.203" => "image/jphc",
-        "1.2.840.10008.1.2.5" => "image/x-dicom-rle",
-        "1.2.840.10008.1.2.4.100" | "1.2.840.10008.1.2.4.101" => "video/mpeg",
-        "1.2.840.10008.1.2.4.102" | "1.2.840.10008.1.2.4.103" | "1.2.840.10008.1.2.4.104" | "1.2.840.10008.1.2.4.105" | "1.2.840.10008.1.2.4.106" => "video/mp4",
-        "1.2.840.10008.1.2.4.107" | "1.2.840.10008.1.2.4.108" => "video/H265",
-        _ => return None,
-    })
-}
-
-/// Negotiate frames: (part media type, transfer syntax to send).
-/// `htj2k_copy`: the instance has a lossless HTJ2K copy, offered when asked
-/// for by name.
-fn negotiate_frames(ranges: &[MediaRange], stored: &str, htj2k_copy: bool) -> Result<(&'static str, String), ApiError> {
-    let stored_media = image_media_type(stored);
-    for r in ranges {
-        let payload = r.payload();
-        if htj2k_copy && r.transfer_syntax.as_deref() == Some(HTJ2K_LOSSLESS) {
-            if media::matches(payload, "application/octet-stream") {
-                return Ok(("application/octet-stream", HTJ2K_LOSSLESS.to_string()));
-            }
-            if media::matches(payload, "image/jphc") {
-                return Ok(("image/jphc", HTJ2K_LOSSLESS.to_string()));
-            }
-        }
-        if media::matches(payload, "application/octet-stream") {
-            match r.transfer_syntax.as_deref() {
-                Some("*") => return Ok(("application/octet-stream", stored.to_string())),
-                Some(ts) if ts == stored => return Ok(("application/octet-stream", stored.to_string())),
-                None | Some(EXPLICIT_VR_LE) => {
-                    if !is_compressed(stored) || yunying_transcode::can_decode(stored) {
-                        return Ok(("application/octet-stream", EXPLICIT_VR_LE.to_string()));
-                    }
-                }
-                Some(_) => {}
-            }
-            if payload == "application/octet-stream" {
-                continue;
-            }
-        }
-        if let Some(m) = stored_media
-            && media::matches(payload, m) && r.transfer_syntax.as_deref().is_none_or(|t| t == "*" || t == stored) {
-                return Ok((m, stored.to_string()));
-            }
-    }
-    Err(ApiError::not_acceptable(format!(
-        "frames of this instance are available as application/octet-stream with transfer-syntax=* ({stored}){}",
-        if !is_compressed(stored) || yunying_transcode::can_decode(stored) { " or 1.2.840.10008.1.2.1" } else { "" }
-    )))
-}
-
 async fn bulkdata(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -469,13 +356,5 @@ mod tests {
         assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
         assert_eq!(parse_range("bytes=100-", 100), None);
         assert_eq!(parse_range("items=1-2", 100), None);
-    }
-
-    #[test]
-    fn frame_lists() {
-        assert_eq!(frame_numbers("1,3,2").unwrap(), vec![1, 3, 2]);
-        assert!(frame_numbers("0").is_err());
-        assert!(frame_numbers("a").is_err());
-        assert!(frame_numbers("").is_err());
     }
 }
