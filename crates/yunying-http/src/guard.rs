@@ -139,6 +139,20 @@ pub(crate) async fn check_host(
     next.run(request).await
 }
 
+/// Refuse request targets longer than `http.max_uri_bytes` with 414,
+/// before anything parses them.
+pub(crate) async fn check_uri_length(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let len = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > limit {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is {len} bytes, more than http.max_uri_bytes ({limit})"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,9 @@ pub struct HttpConfig {
     /// Seconds a request body may send nothing, or a client read nothing
     /// of its response, before the connection is cut.
     pub body_idle_timeout_secs: u64,
+    /// Longest request target (path and query) in bytes (414): bounds
+    /// every query's keys, values and lists before any is parsed.
+    pub max_uri_bytes: usize,
     /// Most frames one WADO-RS frames request may name (no repeats).
     pub max_frames_per_request: usize,
     /// Most bytes of frames one WADO-RS frames request may return (413).
@@ -110,6 +113,7 @@ impl Default for HttpConfig {
             max_connections: 1024,
             header_timeout_secs: 30,
             body_idle_timeout_secs: 60,
+            max_uri_bytes: 16 << 10,
             max_frames_per_request: 10_000,
             max_frames_bytes: 2 << 30,
             max_stow_bytes: 32 << 30,
@@ -216,6 +220,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
         ))
         .layer(cors)
         .layer(middleware::from_fn_with_state(Arc::new(guard::Hosts::new(&config)), guard::check_host))
+        .layer(middleware::from_fn_with_state(config.max_uri_bytes, guard::check_uri_length))
 }
 
 pub use conn::{raise_nofile_limit, serve};
