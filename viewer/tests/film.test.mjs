@@ -230,10 +230,15 @@ test('five wrong answers lock the film, with a clear message', async () => {
   for (let left = 4; left >= 1; left--) {
     await verify(page, '2000-01-01');
     await until(page, (n) => window.yunyingFilm.attemptsLeft === n, left, { what: `${left} attempts left` });
+    // The page's language only (zh-CN here): no English first.
+    const said = await page.textContent('[data-testid=verify-message]');
+    assert.match(said, new RegExp(`还可尝试 ${left} 次`));
+    assert.doesNotMatch(said, /wrong answer|attempts left/);
   }
   await verify(page, '2000-01-01');
   await until(page, () => window.yunyingFilm.stage === 'closed', null, { what: 'the locked page' });
   assert.match(await page.textContent('[data-testid=closed]'), /胶片已锁定/);
+  assert.doesNotMatch(await page.textContent('[data-testid=closed]'), /too many wrong answers/);
   // The right answer no longer opens it, from the page or anywhere else.
   await page.reload();
   await until(page, () => window.yunyingFilm?.stage === 'closed', null, { what: 'locked after reload' });

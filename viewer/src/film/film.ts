@@ -82,10 +82,20 @@ async function post(url: string, body: unknown): Promise<Response> {
   return fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), credentials: 'same-origin' });
 }
 
+/** The server writes its messages as "English / 中文": show the page's
+ * language only (the other is one tap away, on the language button). */
+export function inPageLanguage(message: string): string {
+  const parts = message.split(' / ');
+  if (parts.length !== 2) return message;
+  const cjk = (s: string) => /[\u3400-\u9fff]/.test(s);
+  const [zh, en] = cjk(parts[1]) ? [parts[1], parts[0]] : [parts[0], parts[1]];
+  return (lang === 'zh' ? zh : en).trim();
+}
+
 async function errorOf(r: Response): Promise<string> {
   try {
     const j = await r.json();
-    return j.error ?? `${r.status}`;
+    return j.error ? inPageLanguage(j.error) : `${r.status}`;
   } catch {
     return `${r.status} ${r.statusText}`;
   }
@@ -142,7 +152,7 @@ function askVerification(o: Opened): void {
     if (r.status === 401) {
       const j = await r.json();
       state.attemptsLeft = j.attempts_left ?? null;
-      message.textContent = j.error;
+      message.textContent = inPageLanguage(j.error);
       input.select();
       return;
     }
