@@ -4,7 +4,7 @@ mod config;
 mod import;
 mod storetools;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -287,10 +287,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind((config.http.bind, config.http_port))
         .await
         .with_context(|| format!("binding HTTP port {}", config.http_port))?;
+    let (dicom_addr, http_addr) = (dicom.local_addr()?, http.local_addr()?);
     tracing::info!(
         aet = %config.dicom.aet,
-        dicom = %dicom.local_addr()?,
-        http = %http.local_addr()?,
+        dicom = %dicom_addr,
+        http = %http_addr,
         data_dir = %config.data_dir.display(),
         store = %config.store.describe(&config.data_dir.join("store")),
         index = %config::redact_url_password(&config.index_url()),
@@ -316,6 +317,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
+    // The ports actually bound (port 0 asks the system for a free one),
+    // for operators and tests: nothing can take them between choosing and
+    // binding.
+    let serving = write_serving_file(&config.data_dir, dicom_addr, http_addr)?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");
     let _ = stop_tx.send(true);
@@ -323,8 +328,26 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     archive.index().clone().close().await;
+    let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `serving.json` in the data directory: this process's id and the
+/// addresses it listens on, written (atomically) once both ports are bound
+/// and serving; removed on a clean stop.
+fn write_serving_file(data_dir: &Path, dicom: std::net::SocketAddr, http: std::net::SocketAddr) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join("serving.json");
+    let body = serde_json::json!({
+        "pid": std::process::id(),
+        "dicom_port": dicom.port(),
+        "http_port": http.port(),
+        "dicom": dicom.to_string(),
+        "http": http.to_string(),
+    });
+    let tmp = data_dir.join(".serving.json.tmp");
+    std::fs::write(&tmp, format!("{body}\n")).and_then(|_| std::fs::rename(&tmp, &path)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 async fn shutdown_signal() {

@@ -181,15 +181,19 @@ impl Server {
         let backend = BackendSettings::for_data_dir(data_dir);
         let config = backend.toml(config);
         let config = config.as_deref();
-        let (dicom_port, http_port) = (free_port(), free_port());
+        // Port 0: the server binds free ports itself and says which in
+        // `serving.json` (choosing a port here and passing it would race
+        // with every other process on the machine).
+        let serving = data_dir.join("serving.json");
+        let _ = std::fs::remove_file(&serving);
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--dicom-port")
-            .arg(dicom_port.to_string())
+            .arg("0")
             .arg("--http-port")
-            .arg(http_port.to_string())
+            .arg("0")
             .env("YUNYING_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -203,7 +207,8 @@ impl Server {
             std::fs::write(&path, body).unwrap();
             cmd.arg("--config").arg(path);
         }
-        let child = cmd.spawn().expect("start yunying");
+        let mut child = cmd.spawn().expect("start yunying");
+        let (dicom_port, http_port) = wait_serving(&mut child, &serving);
         let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend, store: Default::default() };
         server.wait_ready();
         server
@@ -307,6 +312,28 @@ fn unsafe_sigterm(pid: u32) {
     assert!(status.success());
 }
 
+/// The ports `child` bound, from the `serving.json` it writes once it
+/// serves (written by this process: its pid).
+fn wait_serving(child: &mut std::process::Child, serving: &Path) -> (u16, u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(serving)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            && v["pid"].as_u64() == Some(child.id() as u64)
+        {
+            let port = |k: &str| v[k].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or_else(|| panic!("{k} in {text}"));
+            return (port("dicom_port"), port("http_port"));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("yunying exited before serving: {status}");
+        }
+        assert!(Instant::now() < deadline, "yunying wrote no {} within 60 s", serving.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port that was free a moment ago, for peers the tests start themselves
+/// (storescp, Orthanc). Servers under test bind port 0 instead.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
