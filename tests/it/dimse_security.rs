@@ -546,9 +546,17 @@ fn echo_within(port: u16, limit: Duration) {
 fn idle_associations_do_not_lock_other_callers_out() {
     let tmp = tempfile::tempdir().unwrap();
     // Defaults (32 at once, 16 per address): the global maximum of idle
-    // associations and some silent connections from one address.
+    // associations and some silent connections from one address hold at
+    // most 16 slots: a caller from another address is served at once.
     let server = Server::start(&tmp.path().join("a"), None);
     let mut idle = hold(server.dicom_port, 32, 8, "127.0.0.2");
+    echo_within(server.dicom_port, Duration::from_secs(5));
+    drop(idle.stdin.take());
+    idle.wait().unwrap();
+    // From the same address, the caller takes the slot of one idle for a
+    // second.
+    let mut idle = hold(server.dicom_port, 32, 8, "127.0.0.1");
+    std::thread::sleep(Duration::from_millis(1500));
     echo_within(server.dicom_port, Duration::from_secs(5));
     drop(idle.stdin.take());
     idle.wait().unwrap();

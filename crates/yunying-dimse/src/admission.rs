@@ -9,13 +9,15 @@
 //! * one address holds at most `max_associations_per_address` slots; a
 //!   connection beyond that takes the slot of that address's longest-idle
 //!   connection (the address only competes with itself), or is rejected
-//!   when all of them are busy;
+//!   when none of them is idle;
 //! * when all `max_associations` slots are taken, a new connection takes
-//!   the slot of a connection idle for at least `evict_idle_after` (a
-//!   second by default: the gaps between the requests of a working
-//!   association are much shorter), from the address holding the most
-//!   slots, the longest idle first; only when every slot is busy (or just
-//!   went idle) is it rejected.
+//!   the slot of an idle connection from the address holding the most
+//!   slots, the longest idle first; only when no slot is idle is it
+//!   rejected.
+//!
+//! Idle means waiting for the peer for at least `evict_idle_after` (a
+//! second by default): the gaps between the requests of a working
+//! association are much shorter, so a working association is never taken.
 //!
 //! With `evict_idle_after = 0` nothing is evicted: beyond a limit, new
 //! connections are rejected.
@@ -94,14 +96,13 @@ impl Admission {
         let now = Instant::now();
         let same_address = table.entries.values().filter(|e| e.ip == ip).count();
         let victim = if same_address >= self.max_per_address {
-            if self.evict_after.is_none() {
-                return Err(Refusal::AddressLimit);
-            }
+            let evict_after = self.evict_after.ok_or(Refusal::AddressLimit)?;
             let oldest = table
                 .entries
                 .iter()
                 .filter(|(_, e)| e.ip == ip)
                 .filter_map(|(id, e)| Some((*id, e.idle_since?)))
+                .filter(|(_, since)| now.duration_since(*since) >= evict_after)
                 .min_by_key(|(_, since)| *since);
             Some(oldest.map(|(id, _)| id).ok_or(Refusal::AddressLimit)?)
         } else if table.entries.len() >= self.max_total {
@@ -231,16 +232,16 @@ mod tests {
         let a = Admission::new(10, 2, Some(Duration::from_secs(1)));
         let (first, _) = a.admit(ip(1)).unwrap();
         let (second, _) = a.admit(ip(1)).unwrap();
-        age(&first, Duration::from_millis(20));
+        // Neither has waited long enough: a third is refused (a working
+        // association between two requests is never taken).
+        assert_eq!(a.admit(ip(1)).err(), Some(Refusal::AddressLimit));
+        age(&first, Duration::from_secs(3));
+        age(&second, Duration::from_secs(2));
         let (third, evicted) = a.admit(ip(1)).unwrap();
         assert_eq!(evicted.unwrap().ip, ip(1));
-        assert!(!first.busy(), "the oldest idle one was taken");
+        assert!(!first.busy(), "the longest idle one was taken");
         assert!(*first.evicted.borrow());
-        assert!(second.busy());
-        // The third is the only idle one of the address: a fourth takes it.
-        let (fourth, evicted) = a.admit(ip(1)).unwrap();
-        assert!(evicted.is_some() && !third.busy());
-        assert!(fourth.busy());
+        assert!(second.busy() && third.busy());
         // Both held slots of the address are busy now: refused.
         assert_eq!(a.admit(ip(1)).err(), Some(Refusal::AddressLimit));
         assert_eq!(a.held(), 2);

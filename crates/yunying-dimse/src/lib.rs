@@ -57,13 +57,14 @@ pub struct DimseConfig {
     /// address holding the most; if none is, it is rejected (transient).
     pub max_associations: usize,
     /// Most associations from one address; beyond, a new one takes the slot
-    /// of that address's longest-idle one, or is rejected if all are busy.
+    /// of that address's longest-idle one (idle for `evict_idle_after`), or
+    /// is rejected if none is.
     /// Raise it (up to `max_associations`) when many senders share one
     /// address (NAT).
     pub max_associations_per_address: usize,
     /// How long an association must have waited for its peer before a new
-    /// caller may take its slot at the global limit; 0 = never evict
-    /// (associations beyond a limit are rejected).
+    /// caller may take its slot at a limit; 0 = never evict (associations
+    /// beyond a limit are rejected).
     #[serde(with = "secs")]
     pub evict_idle_after: Duration,
     /// What calling AEs not in the AE registry may do: "echo" (C-ECHO
