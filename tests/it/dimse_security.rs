@@ -52,6 +52,27 @@ fn find_matches(out: &Output) -> usize {
         .count()
 }
 
+/// getscu of the CT study into `dir`, debug output (which shows why an
+/// association was rejected).
+fn getscu(port: u16, dir: &Path) -> Output {
+    let study = format!("StudyInstanceUID={CT_STUDY}");
+    let args = [
+        "127.0.0.1",
+        &port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        &study,
+    ];
+    dcmtk("getscu")
+        .current_dir(dir)
+        .args(["-d", "-S", "-aec", "YUNYING", "-od"])
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn rejected_as_unknown_caller(out: &Output) -> bool {
     !out.status.success()
         && output_text(out)
@@ -124,20 +145,7 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
         moved,
         vec![serde_json::json!({"association": "rejected", "result": 1, "source": 1, "reason": 3})]
     );
-    let get = dcmtk("getscu")
-        .current_dir(tmp.path())
-        .args(["-d", "-S", "-aec", "YUNYING", "-od"])
-        .arg(tmp.path())
-        .args([
-            "127.0.0.1",
-            &p,
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            &format!("StudyInstanceUID={CT_STUDY}"),
-        ])
-        .output()
-        .unwrap();
+    let get = getscu(port, tmp.path());
     assert!(rejected_as_unknown_caller(&get), "{}", output_text(&get));
     // Storage commitment too (only its context proposed).
     let commit = python()
@@ -224,20 +232,7 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
     assert_eq!(found.last().unwrap()["status"], 0, "{found:?}");
     // A registered title from another host is not that AE.
     run(cli(&data).args(["ae", "add", "GETSCU", "10.255.255.1", "104"]));
-    let get = dcmtk("getscu")
-        .current_dir(tmp.path())
-        .args(["-d", "-S", "-aec", "YUNYING", "-od"])
-        .arg(tmp.path())
-        .args([
-            "127.0.0.1",
-            &p,
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            &format!("StudyInstanceUID={CT_STUDY}"),
-        ])
-        .output()
-        .unwrap();
+    let get = getscu(port, tmp.path());
     assert!(rejected_as_unknown_caller(&get), "{}", output_text(&get));
     // Removed: refused again on the next association.
     run(cli(&data).args(["ae", "remove", "FINDSCU"]));
@@ -573,4 +568,30 @@ fn idle_associations_do_not_lock_other_callers_out() {
     }
     drop(idle.stdin.take());
     idle.wait().unwrap();
+}
+
+#[test]
+fn silent_connections_cannot_use_up_file_descriptors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), None);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
+            .unwrap()
+            .count()
+    };
+    let before = fds();
+    // Many more connections than slots, none ever sending an
+    // A-ASSOCIATE-RQ: beyond the slots and as many waiting to be
+    // rejected, the server closes them at once.
+    let mut silent = hold(server.dicom_port, 0, 600, "127.0.0.2");
+    std::thread::sleep(Duration::from_millis(500));
+    let held = fds() - before;
+    assert!(
+        held <= 16 + 32 + 8,
+        "{held} descriptors held for silent connections"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    echo_within(server.dicom_port, Duration::from_secs(5));
+    drop(silent.stdin.take());
+    silent.wait().unwrap();
 }

@@ -30,6 +30,7 @@ mod service;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,6 +150,7 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
     }
     let evict_after = Some(config.evict_idle_after).filter(|d| !d.is_zero());
     let admission = Admission::new(config.max_associations, config.max_associations_per_address, evict_after);
+    let refusals = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -174,9 +176,23 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
             }
             slot
         });
+        // A connection without a slot waits for its A-ASSOCIATE-RQ to be
+        // told why (A-ASSOCIATE-RJ); at most `max_associations` wait so at
+        // once, so silent connections cannot use up our file descriptors.
+        // Beyond, it is closed at once.
+        let refusing = match &slot {
+            Err(_) if refusals.load(Ordering::Relaxed) >= config.max_associations => {
+                archive.metrics().associations_rejected_total.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "association limit reached and too many connections waiting to be rejected; closing");
+                continue;
+            }
+            Err(_) => Some(Waiting::new(&refusals)),
+            Ok(_) => None,
+        };
         let (archive, config, stop) = (archive.clone(), config.clone(), stop_rx.clone());
         tasks.spawn(async move {
             handle(socket, peer, archive, &config, slot, stop).await;
+            drop(refusing);
         });
         while tasks.try_join_next().is_some() {}
     }
@@ -186,6 +202,22 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
     if drained.is_err() {
         tracing::warn!("associations still open after the drain timeout; closing them");
         tasks.abort_all();
+    }
+}
+
+/// A connection waiting to be rejected, counted while it lives.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Waiting {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
