@@ -598,7 +598,8 @@ class Yunying(Server):
     def start(self) -> None:
         self.http_port, self.dicom_port = ib.free_ports(2)
         cfg = self.store / "bench.toml"
-        cfg.write_text('dicom_bind = "127.0.0.1"\n')  # loopback only; everything else is the default
+        # Loopback only; C-STORE from unregistered clients (as Orthanc); the rest are defaults.
+        cfg.write_text('dicom_bind = "127.0.0.1"\n[dicom]\nunknown_callers = "demo-store"\n')
         self.logfile = self.store / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = ib.spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.store / "data",

@@ -69,6 +69,10 @@ class YunyingQR(dw.Yunying):
         out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", SINK_AET, "127.0.0.1", port],
                        stdout=None)
         out.wait(60)
+        # The querying client, as a PACS is registered (Orthanc: DicomAlwaysAllowFind/Move).
+        out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", "BENCHSCU", "127.0.0.1", 104,
+                        "--allow", "find,move"], stdout=None)
+        out.wait(60)
 
 
 class OrthancQR(dw.Orthanc):

@@ -703,8 +703,10 @@ class Yunying(Server):
         self.workdir = fresh_dir("yunying-bench-yunying-")
         self.dicom_port, self.http_port = free_ports(2)
         cfg = self.workdir / "bench.toml"
-        # Loopback only; the rest are defaults.
-        cfg.write_text(f'dicom_bind = "127.0.0.1"\n[renditions]\nenabled = {"true" if self.renditions else "false"}\n')
+        # Loopback only; C-STORE from the benchmark's unregistered clients
+        # (as Orthanc takes by default); the rest are defaults.
+        cfg.write_text(f'dicom_bind = "127.0.0.1"\n[dicom]\nunknown_callers = "demo-store"\n'
+                       f'[renditions]\nenabled = {"true" if self.renditions else "false"}\n')
         self.logfile = self.workdir / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.workdir / "data",

@@ -92,8 +92,10 @@ def metrics(url):
 def serve(binary, data, env_extra, config=None):
     http, dicom = free_port(), free_port()
     cmd = [binary, "serve", "--data-dir", str(data), "--http-port", str(http), "--dicom-port", str(dicom)]
-    if config:
-        cmd += ["--config", str(config)]
+    # C-STORE from the benchmark's unregistered clients (as Orthanc takes by default).
+    base = Path(data).parent / f"{Path(data).name}.bench.toml"
+    base.write_text((Path(config).read_text() if config else "") + '[dicom]\nunknown_callers = "demo-store"\n')
+    cmd += ["--config", str(base)]
     env = {**os.environ, "YUNYING_LOG": "warn", **env_extra}
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{http}"

@@ -132,7 +132,9 @@ class YunyingOn(ib.Yunying):
             body = body + self.services.backend_toml(index_url, prefix)
             env = self.services.server_env()
         cfg = self.workdir / "bench.toml"
-        cfg.write_text(body + self.extra_toml)
+        # C-STORE from the benchmark's unregistered clients (as Orthanc takes by default).
+        dicom = "" if "[dicom]" in self.extra_toml else '[dicom]\nunknown_callers = "demo-store"\n'
+        cfg.write_text(body + self.extra_toml + dicom)
         self.logfile = self.workdir / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = ib.spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.workdir / "data",

@@ -24,5 +24,10 @@ if [ ! -e "$DATA/.demo-imported" ]; then
   rm -rf "$demo"   # exec below ends this shell without running EXIT traps
 fi
 
-echo "== Yunying: viewer http://127.0.0.1:8042/viewer/, DICOM 127.0.0.1:11112 (AE YUNYING), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
-YUNYING_VIEWER_DIR="$PWD/viewer/dist" exec "$BIN" serve --data-dir "$DATA"
+# A demo takes C-STORE from any calling AE (the default is C-ECHO only;
+# queries and retrieves always need `yunying ae add`, see README).
+mkdir -p "$DATA"
+printf '[dicom]\nunknown_callers = "demo-store"  # demos only: anyone may C-STORE\n' > "$DATA/demo.toml"
+
+echo "== Yunying: viewer http://127.0.0.1:8042/viewer/, DICOM 127.0.0.1:11112 (AE YUNYING, C-STORE from anyone), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
+YUNYING_VIEWER_DIR="$PWD/viewer/dist" exec "$BIN" serve --data-dir "$DATA" --config "$DATA/demo.toml"

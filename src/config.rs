@@ -20,7 +20,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Index database URL; empty means the embedded SQLite index under `data_dir`.
     pub index_url: String,
-    /// DICOM port (C-ECHO, C-STORE).
+    /// DICOM port (C-ECHO, C-STORE, query/retrieve, storage commitment).
     pub dicom_port: u16,
     /// Address the DICOM port binds to.
     pub dicom_bind: std::net::IpAddr,
@@ -131,6 +131,7 @@ impl Config {
             "dicom.max_pdu_length must be between 4096 and 16777216"
         );
         anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
+        anyhow::ensure!(self.dicom.max_associations_per_address > 0, "dicom.max_associations_per_address must be at least 1");
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }

@@ -90,8 +90,10 @@ enum Command {
         quiet: bool,
     },
     /// The AE registry: remote DICOM applications (C-MOVE destinations,
-    /// storage commitment requesters). Shared by every node; changes apply
-    /// to a running server at once.
+    /// storage commitment requesters) and what each may do when it calls
+    /// (C-STORE, C-FIND, C-MOVE, C-GET, storage commitment; C-ECHO is open
+    /// to anyone). Shared by every node; a change applies to the next
+    /// association.
     Ae {
         #[command(subcommand)]
         command: AeCommand,
@@ -135,6 +137,11 @@ enum AeCommand {
         /// Institution code the AE belongs to.
         #[arg(long, default_value = "")]
         institution: String,
+        /// What the AE may do when it calls from HOST: a comma-separated
+        /// subset of store, find, move, get, commit; `none` for a
+        /// destination only.
+        #[arg(long, default_value = "all", value_parser = parse_rights)]
+        allow: yunying_index::AeRights,
     },
     /// Remove an AE.
     Remove { title: String },
@@ -197,13 +204,13 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             } else if aes.is_empty() {
                 println!("no AEs registered (add one with `yunying ae add TITLE HOST PORT`)");
             } else {
-                println!("{:<16}  {:<32}  {:>5}  institution", "AE title", "host", "port");
+                println!("{:<16}  {:<32}  {:>5}  {:<26}  institution", "AE title", "host", "port", "allowed");
                 for ae in aes {
-                    println!("{:<16}  {:<32}  {:>5}  {}", ae.ae_title, ae.host, ae.port, ae.institution);
+                    println!("{:<16}  {:<32}  {:>5}  {:<26}  {}", ae.ae_title, ae.host, ae.port, ae.rights.to_string(), ae.institution);
                 }
             }
         }
-        AeCommand::Add { title, host, port, institution } => {
+        AeCommand::Add { title, host, port, institution, allow } => {
             let title = title.trim().to_string();
             if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
                 anyhow::bail!("an AE title is 1 to 16 printable ASCII characters without backslash: {title:?}");
@@ -211,8 +218,8 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             if host.trim().is_empty() || port == 0 {
                 anyhow::bail!("the AE needs a host and a non-zero port");
             }
-            index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution }).await?;
-            println!("registered {title}");
+            index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution, rights: allow }).await?;
+            println!("registered {title} (allowed: {allow})");
         }
         AeCommand::Remove { title } => {
             if !index.remove_remote_ae(title.trim()).await? {
@@ -222,6 +229,10 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_rights(text: &str) -> Result<yunying_index::AeRights, String> {
+    yunying_index::AeRights::parse(text)
 }
 
 fn init_tracing() {

@@ -177,9 +177,15 @@ impl Server {
     }
 
     /// Like [`Server::start`], logging everything down to debug into `log`.
+    ///
+    /// Test servers take C-STORE from any calling AE, as the demo does
+    /// (`dicom.unknown_callers = "demo-store"`), unless the config body sets
+    /// `unknown_callers` itself; query/retrieve peers must be registered
+    /// ([`register_ae`]), as in a real deployment.
     pub fn start_with_log(data_dir: &Path, config: Option<&str>, log: Option<&Path>) -> Server {
         let backend = BackendSettings::for_data_dir(data_dir);
-        let config = backend.toml(config);
+        let config = with_demo_store(config);
+        let config = backend.toml(Some(&config));
         let config = config.as_deref();
         // Port 0: the server binds free ports itself and says which in
         // `serving.json` (choosing a port here and passing it would race
@@ -247,6 +253,11 @@ impl Server {
         }
     }
 
+    /// The server process's id (for /proc/<pid>/status).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     pub async fn index(&self) -> Index {
         Index::open(&self.backend.index_url).await.unwrap()
     }
@@ -305,6 +316,33 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `config` with `unknown_callers = "demo-store"` in its `[dicom]` table,
+/// unless it says what unknown callers may do.
+fn with_demo_store(config: Option<&str>) -> String {
+    const LINE: &str = "unknown_callers = \"demo-store\"\n";
+    let body = config.unwrap_or("");
+    if body.contains("unknown_callers") {
+        return body.to_string();
+    }
+    match body.find("[dicom]\n") {
+        Some(at) => format!("{}{LINE}{}", &body[..at + 8], &body[at + 8..]),
+        None => format!("{body}\n[dicom]\n{LINE}"),
+    }
+}
+
+/// Register a calling AE in the AE registry of the server on `data_dir`
+/// (running or not), from 127.0.0.1, with rights such as "find,move" (None:
+/// all). The port is where it listens, if it is also a destination.
+pub fn register_ae(data_dir: &Path, title: &str, port: u16, allow: Option<&str>) {
+    let port = port.to_string();
+    let mut cmd = cli(data_dir);
+    cmd.args(["ae", "add", title, "127.0.0.1", &port]);
+    if let Some(allow) = allow {
+        cmd.args(["--allow", allow]);
+    }
+    run(&mut cmd);
 }
 
 fn unsafe_sigterm(pid: u32) {

@@ -29,7 +29,9 @@ async fn an_instance_over_the_size_limit_gets_a700_and_the_association_goes_on()
 #[test]
 fn associations_beyond_the_limit_are_rejected_until_one_ends() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), Some("[dicom]\nmax_associations = 1\n"));
+    // Without eviction (by default an idle association gives way to a new
+    // caller: dimse_security.rs).
+    let server = Server::start(&tmp.path().join("data"), Some("[dicom]\nmax_associations = 1\nevict_idle_after = 0\n"));
     let mut holder = python()
         .arg(format!("{ROOT}/tests/py/store.py"))
         .args(["--port", &server.dicom_port.to_string(), "--hold"])

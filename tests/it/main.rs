@@ -9,6 +9,7 @@ mod harness;
 mod bad_input;
 mod cli;
 mod crash;
+mod dimse_security;
 mod dicomweb;
 mod enhanced;
 mod film;

@@ -16,13 +16,23 @@ const CT_STUDY: &str = "1.2.826.0.1.3680043.10.1467.1.1";
 /// Study of Wang^XiaoDong=王^小东 (GB18030), Explicit VR Little Endian.
 const WANG_STUDY: &str = "1.2.826.0.1.3680043.10.1467.1.6";
 
-/// A server holding testdata/dicom.
+/// A server holding testdata/dicom, its query/retrieve peers registered.
 fn archive(config: Option<&str>) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
+    register_qr_peers(&data);
     let server = Server::start(&data, config);
     (tmp, server)
+}
+
+/// Register the calling AEs of the peers these tests query and retrieve
+/// with (DCMTK's defaults, tests/py/qr.py, the commitment requester), as
+/// a deployment registers its PACS.
+fn register_qr_peers(data: &Path) {
+    for title in ["FINDSCU", "MOVESCU", "GETSCU", "QRSCU", "COMMITSCU"] {
+        register_ae(data, title, 104, None);
+    }
 }
 
 fn ae_add(data: &Path, title: &str, port: u16) {
@@ -359,6 +369,7 @@ fn move_streams_instances_larger_than_a_read_chunk_byte_for_byte() {
     gen_ct(&series, 2, 1500, 7); // about 4.5 MB per instance: read in pieces, sent in many PDUs
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&series));
+    register_qr_peers(&data);
     let sink_port = free_port();
     ae_add(&data, "BIGSINK", sink_port);
     let server = Server::start(&data, None);

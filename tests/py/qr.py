@@ -8,15 +8,20 @@
       slows each C-STORE. Prints READY when listening; exits after
       --seconds.
 
-  qr.py move --port P --dest AE --level STUDY --uid UID [--cancel-after N]
+  qr.py move --port P --dest AE --level STUDY --uid UID [--cancel-after N] [--calling AE]
       C-MOVE (Study Root) and print one JSON line per response: status,
       sub-operation counts and the Failed SOP Instance UID List. With
       --cancel-after N it sends C-CANCEL after the Nth pending response.
 
-  qr.py find --port P [--ext 1,1,1] KEY=VALUE...
+  qr.py find --port P [--ext 1,1,1] [--calling AE] [--echo] KEY=VALUE...
       C-FIND (Study Root) with optional SOP Class Extended Negotiation
       bytes (relational, combined date-time, fuzzy names); prints one JSON
-      line per response: {"status", "identifier": {keyword: value}}.
+      line per response: {"status", "identifier": {keyword: value}}. With
+      --echo it also proposes Verification and first prints {"echo": status}.
+
+  Both print {"association": "rejected", "result", "source", "reason"} and
+  exit 3 when the association is rejected. The calling AE is QRSCU unless
+  --calling says otherwise.
 """
 import argparse
 import json
@@ -27,7 +32,7 @@ import time
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, evt, _config
 from pynetdicom.pdu_primitives import SOPClassExtendedNegotiation
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelMove
+from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelMove, Verification
 
 _config.LOG_HANDLER_LEVEL = "none"
 
@@ -65,14 +70,22 @@ def flaky_scp(args):
     server.shutdown()
 
 
+def rejected(assoc):
+    out = {"association": "rejected"}
+    rj = getattr(assoc.acceptor, "primitive", None) if assoc.is_rejected else None
+    if rj is not None:
+        out.update(result=int(rj.result), source=int(rj.result_source), reason=int(rj.diagnostic))
+    print(json.dumps(out), flush=True)
+    sys.exit(3)
+
+
 def move(args):
-    ae = AE(ae_title="QRSCU")
+    ae = AE(ae_title=args.calling)
     ae.network_timeout = ae.dimse_timeout = ae.acse_timeout = 60
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
     assoc = ae.associate("127.0.0.1", args.port, ae_title="YUNYING")
     if not assoc.is_established:
-        print(json.dumps({"association": "rejected"}), flush=True)
-        sys.exit(3)
+        rejected(assoc)
     ds = Dataset()
     ds.QueryRetrieveLevel = args.level
     ds.StudyInstanceUID = args.uid
@@ -101,9 +114,11 @@ def move(args):
 
 
 def find(args):
-    ae = AE(ae_title="QRSCU")
+    ae = AE(ae_title=args.calling)
     ae.network_timeout = ae.dimse_timeout = ae.acse_timeout = 30
     ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    if args.echo:
+        ae.add_requested_context(Verification)
     ext = []
     if args.ext:
         item = SOPClassExtendedNegotiation()
@@ -112,8 +127,10 @@ def find(args):
         ext.append(item)
     assoc = ae.associate("127.0.0.1", args.port, ae_title="YUNYING", ext_neg=ext)
     if not assoc.is_established:
-        print(json.dumps({"association": "rejected"}), flush=True)
-        sys.exit(3)
+        rejected(assoc)
+    if args.echo:
+        status = assoc.send_c_echo()
+        print(json.dumps({"echo": int(status.Status) if status is not None and "Status" in status else None}), flush=True)
     ds = Dataset()
     for kv in args.keys:
         k, _, v = kv.partition("=")
@@ -144,9 +161,12 @@ def main():
     m.add_argument("--level", default="STUDY")
     m.add_argument("--uid", required=True)
     m.add_argument("--cancel-after", type=int, default=0)
+    m.add_argument("--calling", default="QRSCU")
     q = sub.add_parser("find")
     q.add_argument("--port", type=int, required=True)
     q.add_argument("--ext", default="")
+    q.add_argument("--calling", default="QRSCU")
+    q.add_argument("--echo", action="store_true")
     q.add_argument("keys", nargs="*")
     args = p.parse_args()
     {"flaky-scp": flaky_scp, "move": move, "find": find}[args.cmd](args)

@@ -5,13 +5,17 @@
 //! Associations are negotiated here on dicom-ul's PDU codec (so we choose
 //! transfer syntaxes: compressed ones first for storage) and their P-DATA is
 //! streamed into the archive's ingest path. Every socket gets TCP_NODELAY; every read
-//! has a timeout; the number of concurrent associations is bounded; shutdown
-//! stops accepting, lets in-flight C-STOREs finish, then aborts idle
-//! associations.
+//! has a timeout; the number of concurrent associations is bounded, per
+//! address too, and idle ones give way to new callers (`admission`);
+//! C-ECHO is open to anyone, every other service needs a right (`access`);
+//! shutdown stops accepting, lets in-flight C-STOREs finish, then aborts
+//! idle associations.
 //!
 //! Architecture invariant: a C-STORE success response is written only after
 //! `Incoming::finish` returned, i.e. after the instance is durable.
 
+mod access;
+mod admission;
 mod association;
 mod client;
 mod command;
@@ -26,15 +30,18 @@ mod service;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use yunying_archive::Archive;
 
+use admission::{Admission, Refusal, Slot};
 use association::{negotiate, Negotiated};
+pub use access::UnknownCallers;
 pub use push::{push, Outcome};
 
 /// Settings of the DICOM service.
@@ -45,8 +52,32 @@ pub struct DimseConfig {
     pub aet: String,
     /// Reject associations whose called AE title is not ours.
     pub check_called_ae: bool,
-    /// Most associations open at once; more are rejected (transient).
+    /// Most associations open at once (connections waiting for their
+    /// A-ASSOCIATE-RQ included). When all are taken, a new one takes the
+    /// slot of one idle for `evict_idle_after` or more (aborted), from the
+    /// address holding the most; if none is, it is rejected (transient).
     pub max_associations: usize,
+    /// Most associations from one address; beyond, a new one takes the slot
+    /// of that address's longest-idle one (idle for `evict_idle_after`), or
+    /// is rejected if none is.
+    /// Raise it (up to `max_associations`) when many senders share one
+    /// address (NAT).
+    pub max_associations_per_address: usize,
+    /// How long an association must have waited for its peer before a new
+    /// caller may take its slot at a limit; 0 = never evict (associations
+    /// beyond a limit are rejected).
+    #[serde(with = "secs")]
+    pub evict_idle_after: Duration,
+    /// What calling AEs not in the AE registry may do: "echo" (C-ECHO
+    /// only) or "demo-store" (C-ECHO and C-STORE from anyone: demos only).
+    /// Registered AEs have the rights registered for them.
+    pub unknown_callers: UnknownCallers,
+    /// A registered AE title is recognised only on associations from the
+    /// AE's registered host (address, or a name resolving to it).
+    pub check_calling_host: bool,
+    /// Storage commitment reports an association may leave unacknowledged;
+    /// a further N-ACTION is refused (0213H, resource limitation).
+    pub max_pending_reports: usize,
     /// Largest PDU we accept (bytes), advertised in the A-ASSOCIATE-AC.
     pub max_pdu_length: u32,
     /// How long an idle association may wait between requests.
@@ -77,6 +108,11 @@ impl Default for DimseConfig {
             aet: "YUNYING".to_string(),
             check_called_ae: false,
             max_associations: 32,
+            max_associations_per_address: 16,
+            evict_idle_after: Duration::from_secs(1),
+            unknown_callers: UnknownCallers::Echo,
+            check_calling_host: true,
+            max_pending_reports: 4,
             max_pdu_length: 1 << 20,
             idle_timeout: Duration::from_secs(120),
             data_timeout: Duration::from_secs(60),
@@ -109,7 +145,12 @@ const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
 /// Serve DICOM on `listener` until `shutdown` completes, then drain.
 pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig, shutdown: impl Future<Output = ()>) {
     let config = Arc::new(config);
-    let slots = Arc::new(Semaphore::new(config.max_associations));
+    if config.unknown_callers == UnknownCallers::DemoStore {
+        tracing::warn!("dicom.unknown_callers = \"demo-store\": any calling AE may C-STORE (for a demo only; C-FIND, C-MOVE, C-GET and storage commitment still need `yunying ae add`)");
+    }
+    let evict_after = Some(config.evict_idle_after).filter(|d| !d.is_zero());
+    let admission = Admission::new(config.max_associations, config.max_associations_per_address, evict_after);
+    let refusals = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -126,10 +167,32 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
             _ = &mut shutdown => break,
         };
         let _ = socket.set_nodelay(true);
-        let (archive, config, slots, stop) = (archive.clone(), config.clone(), slots.clone(), stop_rx.clone());
+        let slot = admission.admit(peer.ip()).map(|(slot, evicted)| {
+            if let Some(e) = evicted {
+                tracing::info!(
+                    evicted_peer = %e.ip, evicted_calling_ae = %e.calling_ae, idle_secs = e.idle.as_secs(), new_peer = %peer,
+                    "association limit reached: aborting an idle association to admit a new one"
+                );
+            }
+            slot
+        });
+        // A connection without a slot waits for its A-ASSOCIATE-RQ to be
+        // told why (A-ASSOCIATE-RJ); at most `max_associations` wait so at
+        // once, so silent connections cannot use up our file descriptors.
+        // Beyond, it is closed at once.
+        let refusing = match &slot {
+            Err(_) if refusals.load(Ordering::Relaxed) >= config.max_associations => {
+                archive.metrics().associations_rejected_total.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, "association limit reached and too many connections waiting to be rejected; closing");
+                continue;
+            }
+            Err(_) => Some(Waiting::new(&refusals)),
+            Ok(_) => None,
+        };
+        let (archive, config, stop) = (archive.clone(), config.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            let permit = slots.try_acquire_owned().ok();
-            handle(socket, peer, archive, &config, permit.is_some(), stop).await;
+            handle(socket, peer, archive, &config, slot, stop).await;
+            drop(refusing);
         });
         while tasks.try_join_next().is_some() {}
     }
@@ -142,17 +205,44 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
     }
 }
 
+/// A connection waiting to be rejected, counted while it lives.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Waiting {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn handle(
     mut socket: TcpStream,
     peer: SocketAddr,
     archive: Archive,
     config: &DimseConfig,
-    has_slot: bool,
+    slot: Result<Slot, Refusal>,
     shutdown: watch::Receiver<bool>,
 ) {
     let metrics = archive.metrics();
     let mut reader = pdu::PduReader::default();
-    let rq = match reader.next_within(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT).await {
+    let read_rq = reader.next_within(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT);
+    let received = match &slot {
+        Ok(slot) => tokio::select! {
+            r = read_rq => r,
+            _ = slot.evicted() => {
+                tracing::info!(%peer, "connection evicted before its A-ASSOCIATE-RQ");
+                return;
+            }
+        },
+        Err(_) => read_rq.await,
+    };
+    let rq = match received {
         Ok(raw) if raw.pdu_type == pdu::ASSOCIATE_RQ => {
             let mut whole = Vec::with_capacity(6 + raw.body.len());
             whole.extend_from_slice(&[pdu::ASSOCIATE_RQ, 0]);
@@ -171,12 +261,22 @@ async fn handle(
             return;
         }
     };
-    if !has_slot {
-        metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::warn!(%peer, calling_ae = %rq.calling_ae_title.trim(), "association limit reached; rejecting");
-        let _ = pdu::write_reject(&mut socket, 2, 3, 2).await;
-        return;
-    }
+    let calling_ae = rq.calling_ae_title.trim().to_string();
+    let slot = match slot {
+        Ok(slot) if slot.busy() => slot,
+        Ok(_) => return, // evicted just as its request arrived
+        Err(refusal) => {
+            metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let why = match refusal {
+                Refusal::AddressLimit => "association limit of its address reached (all busy)",
+                Refusal::Full => "association limit reached (all busy)",
+            };
+            tracing::warn!(%peer, calling_ae = %calling_ae, "{why}; rejecting");
+            let _ = pdu::write_reject(&mut socket, 2, 3, 2).await;
+            return;
+        }
+    };
+    slot.set_calling_ae(&calling_ae);
     match negotiate(rq, Some(peer.ip()), config, archive.config()) {
         Negotiated::Reject { result, source, reason, why } => {
             metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -184,6 +284,14 @@ async fn handle(
             let _ = pdu::write_reject(&mut socket, result, source, reason).await;
         }
         Negotiated::Accept { ac, caller, accepted } => {
+            let access = access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await;
+            let usable = accepted.contexts.iter().any(|c| access.permits_service(c.service));
+            if !access.registered && !accepted.contexts.is_empty() && !usable {
+                metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected: calling AE title not recognised (not in the AE registry) for the services it proposed");
+                let _ = pdu::write_reject(&mut socket, 1, 1, 3).await;
+                return;
+            }
             let mut bytes = Vec::with_capacity(512);
             if dicom_ul::write_pdu(&mut bytes, &ac).is_err() {
                 return;
@@ -196,7 +304,8 @@ async fn handle(
             }
             metrics.associations_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics.associations_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            service::Association::new(socket, reader, &archive, config, caller, accepted, shutdown).run().await;
+            let link = service::Link { socket, reader, peer, slot: &slot, access };
+            service::Association::new(link, &archive, config, caller, accepted, shutdown).run().await;
             metrics.associations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }
     }

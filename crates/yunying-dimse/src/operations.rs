@@ -133,7 +133,8 @@ impl Association<'_> {
     fn begin(&mut self, command: &Command) {
         self.current = Some(command.message_id());
         self.cancel_requested = false;
-        self.store_responses.clear();
+        self.awaiting_store = None;
+        self.store_response = None;
     }
 
     async fn c_move(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
@@ -298,6 +299,7 @@ impl Association<'_> {
                 }
             };
             let id = self.next_message_id();
+            (self.awaiting_store, self.store_response) = (Some(id), None);
             let store = CommandBuilder::new(C_STORE_RQ)
                 .with_data_set()
                 .uid(AFFECTED_SOP_CLASS_UID, &data.stored.sop_class_uid)
@@ -352,15 +354,18 @@ impl Association<'_> {
         candidates(true).or_else(|| candidates(false)).cloned()
     }
 
-    /// Wait for the C-STORE response of a C-GET sub-operation.
+    /// Wait for the C-STORE response of a C-GET sub-operation (the only
+    /// C-STORE response the association takes while it waits).
     async fn store_response(&mut self, message_id: u16) -> Result<Option<u16>, ProtocolError> {
-        loop {
-            if let Some(i) = self.store_responses.iter().position(|r| r.message_id_being_responded_to() == Some(message_id)) {
-                let response = self.store_responses.remove(i).expect("position is in range");
-                return Ok(response.status());
+        self.awaiting_store = Some(message_id);
+        let response = loop {
+            if let Some(response) = self.store_response.take() {
+                break response;
             }
             self.pump(Some(self.config.data_timeout)).await?;
-        }
+        };
+        self.awaiting_store = None;
+        Ok(response.status())
     }
 
     async fn n_action(&mut self, context: &Context, command: &Command, dataset: &Map<String, Json>) -> Result<(), ProtocolError> {
@@ -392,7 +397,7 @@ impl Association<'_> {
         let sent = self.send(context.id, &commitment::event_report_command(id, report.event_type), Some(&data)).await;
         // Kept until acknowledged; if the association ends first, the report
         // goes out on a new one.
-        self.pending_reports.push((id, report));
+        self.pending_reports.push((Some(id), report));
         sent
     }
 

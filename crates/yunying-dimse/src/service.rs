@@ -5,8 +5,15 @@
 //! While a C-FIND, C-MOVE or C-GET runs, the connection is polled between
 //! responses for its C-CANCEL (and, for C-GET, read for the C-STORE
 //! responses of the sub-operations) through a cancel-safe PDU reader.
+//!
+//! Nothing the peer sends is kept beyond the request it belongs to: a
+//! response is taken only when it answers a request of ours that waits for
+//! it (a C-GET sub-operation's C-STORE, a storage commitment report); any
+//! other response aborts the association. Requests the caller has no right
+//! to are answered 0124H (refused: not authorized) without being read
+//! into memory.
 
-use std::collections::VecDeque;
+use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
@@ -14,6 +21,8 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
 
+use crate::access::{Access, NOT_AUTHORIZED};
+use crate::admission::Slot;
 use crate::association::{Accepted, Context};
 use crate::command::{Command, Response, C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, N_ACTION_RQ, RESPONSE};
 use crate::commitment::Report;
@@ -25,6 +34,9 @@ const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Largest identifier (C-FIND, C-MOVE, C-GET) or N-ACTION data set.
 const MAX_REQUEST_DATASET: usize = 4 << 20;
 const N_EVENT_REPORT_RSP: u16 = 0x8100;
+const C_STORE_RSP: u16 = 0x8001;
+/// Refused: resource limitation (PS3.7 Annex C, general status).
+const RESOURCE_LIMITATION: u16 = 0x0213;
 
 /// What the association is in the middle of.
 enum State {
@@ -42,6 +54,8 @@ struct DataState {
 }
 
 /// Where the data set of the request in progress goes.
+// Boxed as a whole in `State::Data`: one allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Sink {
     /// Into the archive.
     Store(Incoming),
@@ -52,6 +66,20 @@ enum Sink {
     Collect(Option<Vec<u8>>),
     /// Discarded: a request with a data set that we do not serve.
     Unsupported,
+    /// Discarded: a request refused before its data set arrived (answered
+    /// with this status and comment when it ends).
+    Refused(u16, &'static str),
+}
+
+/// The connection of an accepted association.
+pub struct Link<'a> {
+    pub socket: TcpStream,
+    pub reader: PduReader,
+    pub peer: SocketAddr,
+    /// Its association slot (idle between requests, may be evicted then).
+    pub slot: &'a Slot,
+    /// What the caller may do.
+    pub access: Access,
 }
 
 pub struct Association<'a> {
@@ -61,23 +89,31 @@ pub struct Association<'a> {
     pub(crate) config: &'a DimseConfig,
     pub(crate) caller: Caller,
     pub(crate) accepted: Accepted,
+    peer: SocketAddr,
+    slot: &'a Slot,
+    access: Access,
+    /// Requests refused for want of a right (the first is logged).
+    refused: u32,
     shutdown: watch::Receiver<bool>,
     /// Command fragments read while an operation runs.
     partial: Option<(u8, BytesMut)>,
     /// Message ID of the operation in progress (for its C-CANCEL).
     pub(crate) current: Option<u16>,
     pub(crate) cancel_requested: bool,
-    /// C-STORE responses of C-GET sub-operations, as they arrive.
-    pub(crate) store_responses: VecDeque<Command>,
-    /// Storage commitment reports sent here and not yet acknowledged.
-    pub(crate) pending_reports: Vec<(u16, Report)>,
+    /// Message ID of the C-STORE (a C-GET sub-operation) awaiting its
+    /// response, and the response once it arrived.
+    pub(crate) awaiting_store: Option<u16>,
+    pub(crate) store_response: Option<Command>,
+    /// Storage commitment reports sent here and not yet acknowledged, by
+    /// the message ID that awaits a response (None: refused here, for a
+    /// new association).
+    pub(crate) pending_reports: Vec<(Option<u16>, Report)>,
     next_message_id: u16,
 }
 
 impl<'a> Association<'a> {
     pub fn new(
-        socket: TcpStream,
-        reader: PduReader,
+        link: Link<'a>,
         archive: &'a Archive,
         config: &'a DimseConfig,
         caller: Caller,
@@ -85,17 +121,22 @@ impl<'a> Association<'a> {
         shutdown: watch::Receiver<bool>,
     ) -> Association<'a> {
         Association {
-            socket,
-            reader,
+            socket: link.socket,
+            reader: link.reader,
             archive,
             config,
             caller,
             accepted,
+            peer: link.peer,
+            slot: link.slot,
+            access: link.access,
+            refused: 0,
             shutdown,
             partial: None,
             current: None,
             cancel_requested: false,
-            store_responses: VecDeque::new(),
+            awaiting_store: None,
+            store_response: None,
             pending_reports: Vec::new(),
             next_message_id: 1,
         }
@@ -105,6 +146,9 @@ impl<'a> Association<'a> {
     /// unacknowledged storage commitment reports to a new association.
     pub async fn run(mut self) {
         self.serve().await;
+        if self.refused > 1 {
+            tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, refused = self.refused, "requests refused on the association (not authorized)");
+        }
         for (_, report) in std::mem::take(&mut self.pending_reports) {
             let (archive, config, requester) = (self.archive.clone(), self.config.clone(), self.caller.calling_ae.clone());
             tokio::spawn(crate::commitment::deliver(archive, config, requester, report));
@@ -117,16 +161,27 @@ impl<'a> Association<'a> {
             let idle = matches!(state, State::Idle);
             let max = self.config.max_pdu_length;
             let pdu = if idle {
-                // Between requests a shutdown may end the association; during
-                // one, the request is allowed to finish.
+                // Between requests a shutdown may end the association, or a
+                // new caller take its slot; during one, the request is
+                // allowed to finish.
                 let mut shutdown = self.shutdown.clone();
-                tokio::select! {
+                let slot = self.slot;
+                slot.idle();
+                let pdu = tokio::select! {
                     pdu = self.reader.next_within(&mut self.socket, max, self.config.idle_timeout) => pdu,
                     _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                         let _ = pdu::write_abort(&mut self.socket, 0).await;
                         return;
                     }
+                    // Taken: `busy` below fails.
+                    _ = slot.evicted() => Err(PduError::Timeout),
+                };
+                if !slot.busy() {
+                    tracing::info!(calling_ae = %self.caller.calling_ae, peer = %self.peer, "idle association aborted: its slot went to a new association");
+                    let _ = pdu::write_abort(&mut self.socket, 0).await;
+                    return;
                 }
+                pdu
             } else {
                 self.reader.next_within(&mut self.socket, max, self.config.data_timeout).await
             };
@@ -205,7 +260,7 @@ impl<'a> Association<'a> {
                         bytes.extend_from_slice(&pdv.data);
                     }
                     Sink::Collect(kept) => *kept = None,
-                    Sink::Failed(_) | Sink::Unsupported => {}
+                    Sink::Failed(_) | Sink::Unsupported | Sink::Refused(..) => {}
                 }
                 if pdv.is_last {
                     self.complete(*data, &context).await?;
@@ -230,8 +285,23 @@ impl<'a> Association<'a> {
             }
             C_CANCEL_RQ => Ok(State::Idle), // for an operation already finished
             _ if field & RESPONSE != 0 => {
-                self.on_response(command);
+                self.on_response(command)?;
                 Ok(State::Idle)
+            }
+            _ if self.access.missing_for(field).is_some() => {
+                self.log_refusal(field);
+                let comment = "not authorized: ask the archive administrator";
+                if command.has_data_set() {
+                    let sink = Sink::Refused(NOT_AUTHORIZED, comment);
+                    return Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink })));
+                }
+                self.respond(&context, &command, field | RESPONSE, NOT_AUTHORIZED, None, Some(comment)).await?;
+                Ok(State::Idle)
+            }
+            N_ACTION_RQ if command.has_data_set() && self.pending_reports.len() >= self.config.max_pending_reports => {
+                tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, "storage commitment refused: too many unacknowledged reports on the association");
+                let sink = Sink::Refused(RESOURCE_LIMITATION, "too many unacknowledged reports");
+                Ok(State::Data(Box::new(DataState { context_id: context.id, command, sink })))
             }
             C_STORE_RQ if command.has_data_set() => {
                 let sink = match self.begin_store(&context, &command).await {
@@ -253,20 +323,46 @@ impl<'a> Association<'a> {
         }
     }
 
-    /// A response from the peer (to a request we sent on this association).
-    fn on_response(&mut self, command: Command) {
+    /// A response from the peer: taken only when it answers a request of
+    /// ours that waits for it; anything else is a protocol error (a peer
+    /// must not fill our memory with responses to nothing).
+    fn on_response(&mut self, command: Command) -> Result<(), ProtocolError> {
+        let id = command.message_id_being_responded_to();
         match command.command_field() {
-            Some(N_EVENT_REPORT_RSP) if command.status() == Some(0x0000) => {
-                let id = command.message_id_being_responded_to();
-                self.pending_reports.retain(|(m, _)| Some(*m) != id);
+            Some(N_EVENT_REPORT_RSP) if id.is_some() && self.pending_reports.iter().any(|(m, _)| *m == id) => {
+                if command.status() == Some(0x0000) {
+                    self.pending_reports.retain(|(m, _)| *m != id);
+                } else {
+                    // Refused here (a requester not listening on this
+                    // association): it goes out on a new one when this
+                    // ends, and awaits no other response here.
+                    tracing::info!(calling_ae = %self.caller.calling_ae, status = ?command.status(), "storage commitment report refused on the association");
+                    self.pending_reports.iter_mut().filter(|(m, _)| *m == id).for_each(|(m, _)| *m = None);
+                }
+                Ok(())
             }
-            Some(N_EVENT_REPORT_RSP) => {
-                // Refused here (a requester not listening on this
-                // association): it goes out on a new one when this ends.
-                tracing::info!(calling_ae = %self.caller.calling_ae, status = ?command.status(), "storage commitment report refused on the association");
+            Some(C_STORE_RSP) if id.is_some() && id == self.awaiting_store && self.store_response.is_none() => {
+                self.store_response = Some(command);
+                Ok(())
             }
-            Some(0x8001) => self.store_responses.push_back(command),
-            _ => tracing::debug!(calling_ae = %self.caller.calling_ae, "ignoring an unexpected response"),
+            _ => Err(ProtocolError("a response to no request of ours")),
+        }
+    }
+
+    /// Log the first request refused for want of a right (the count of
+    /// the others when the association ends).
+    fn log_refusal(&mut self, field: u16) {
+        self.refused += 1;
+        if self.refused == 1 {
+            let service = match field {
+                C_STORE_RQ => "C-STORE",
+                C_FIND_RQ => "C-FIND",
+                C_MOVE_RQ => "C-MOVE",
+                C_GET_RQ => "C-GET",
+                _ => "storage commitment",
+            };
+            let why = if self.access.registered { "not among the AE's registered rights" } else { "the calling AE is not in the AE registry" };
+            tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, "{service} refused (0124, not authorized): {why}");
         }
     }
 
@@ -300,6 +396,10 @@ impl<'a> Association<'a> {
                 return self
                     .respond(context, &data.command, field | RESPONSE, 0x0211, None, Some("unrecognized operation"))
                     .await;
+            }
+            Sink::Refused(status, comment) => {
+                let uid = data.command.affected_sop_instance_uid();
+                return self.respond(context, &data.command, field | RESPONSE, status, Some(&uid), Some(comment)).await;
             }
             Sink::Collect(bytes) => return self.operation(context, &data.command, bytes).await,
             Sink::Failed(e) => {
@@ -405,7 +505,7 @@ impl<'a> Association<'a> {
                         self.cancel_requested = true;
                     }
                 }
-                Some(f) if f & RESPONSE != 0 => self.on_response(command),
+                Some(f) if f & RESPONSE != 0 => self.on_response(command)?,
                 _ => return Err(ProtocolError("a request arrived while another is in progress")),
             }
         }

@@ -30,7 +30,7 @@ mod writer;
 pub use attempts::{Attempts, Verified};
 pub use films::{Film, FilmEvent};
 pub use jobs::{Job, JobCounts, ParkedJob, Rendition, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS};
-pub use peers::RemoteAe;
+pub use peers::{AeRights, RemoteAe};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 use schema::Dialect;
 

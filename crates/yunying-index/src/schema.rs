@@ -252,7 +252,13 @@ ALTER TABLE films ADD COLUMN report_type TEXT NOT NULL DEFAULT ''
     r#"
 ALTER TABLE rendition_jobs ADD COLUMN stage TEXT NOT NULL DEFAULT 'previews'
 "#,
-    // 8: sliding-window limits shared by every node: film verification
+    // 8: what each registered AE may do when it calls (C-STORE, C-FIND,
+    // C-MOVE, C-GET, storage commitment). AEs registered before keep every
+    // right they had (any caller could do everything then).
+    r#"
+ALTER TABLE remote_aes ADD COLUMN rights TEXT NOT NULL DEFAULT 'store,find,move,get,commit'
+"#,
+    // 9: sliding-window limits shared by every node: film verification
     // attempts per client address, imports per film (`attempts.rs`).
     r#"
 CREATE TABLE rate_slots (
