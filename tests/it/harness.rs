@@ -519,11 +519,6 @@ pub async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::Job
 }
 
 impl Server {
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server running").id()
-    }
-
     /// A `kB` line of the server's /proc status (`VmHWM`, `VmRSS`), in KiB.
     pub fn proc_status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
