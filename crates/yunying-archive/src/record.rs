@@ -221,7 +221,30 @@ fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>)
     Ok(record)
 }
 
-/// A UID: 1–64 characters of digits and dots, as PS3.5 9.1 requires.
+/// A UID as PS3.5 9.1 has it: at most 64 characters, components of digits
+/// separated by single dots (no empty component: not `..`, `1..2`, `.1` or
+/// `1.`).
+///
+/// One rule of the grammar is deliberately not enforced: a multi-digit
+/// component must not start with 0. Modalities in service write such UIDs
+/// (`1.2.840.0113654…`), they are as safe as any other as keys and paths,
+/// and refusing them would refuse clinical images.
 pub(crate) fn is_valid_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    uid.len() <= 64 && uid.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_uid;
+
+    #[test]
+    fn uids_follow_the_grammar() {
+        for good in ["1", "1.2.840.10008.5.1.4.1.1.2", "2.25.329800735698586629295641978511506172918", "1.2.840.0113654.2.70.1"] {
+            assert!(is_valid_uid(good), "{good}");
+        }
+        let long = format!("1.{}", "2".repeat(63));
+        for bad in ["", ".", "..", "1..2", ".1", "1.", "1.2.abc", "1.2 ", "1.2/3", "../1", "1.2\\3", long.as_str()] {
+            assert!(!is_valid_uid(bad), "{bad:?}");
+        }
+    }
 }
