@@ -452,3 +452,17 @@ pub async fn wait_for_jobs(index: &Index, limit: Duration) -> yunying_index::Job
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+impl Server {
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    /// The server process's peak resident memory so far (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+    }
+}

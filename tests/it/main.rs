@@ -13,6 +13,7 @@ mod dicomweb;
 mod enhanced;
 mod film;
 mod ingest;
+mod ingest_security;
 mod qr;
 mod renditions;
 mod store_tools;
