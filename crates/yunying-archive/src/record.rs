@@ -92,7 +92,8 @@ pub fn extract_record<R: Read + Seek>(
         WalkError::Io(e) => IngestError::OutOfResources(format!("spool read: {e}")),
         other => IngestError::CannotUnderstand(other.to_string()),
     })?;
-    let large = extracted.peak_retained_bytes > TRIM_AFTER;
+    // The metadata built from the tree costs about 1 KB an element.
+    let large = extracted.peak_retained_bytes + extracted.walked_elements * 1024 > TRIM_AFTER;
     let record = record_of(extracted, enc, ts, start, deflated, default_charset);
     if large {
         release_memory();
@@ -100,8 +101,8 @@ pub fn extract_record<R: Read + Seek>(
     record
 }
 
-/// Held bytes past which a walk's memory is given back to the system when
-/// it is freed.
+/// Bytes (held by the walk, then by the metadata built from it) past which
+/// the memory is given back to the system once freed.
 const TRIM_AFTER: u64 = 16 << 20;
 
 fn record_of(extracted: Extracted, enc: DatasetEncoding, ts: &str, start: u64, deflated: bool, default_charset: Option<&str>) -> Result<InstanceRecord, IngestError> {
