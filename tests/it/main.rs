@@ -15,6 +15,7 @@ mod enhanced;
 mod film;
 mod film_security;
 mod ingest;
+mod ingest_security;
 mod qr;
 mod renditions;
 mod store_tools;

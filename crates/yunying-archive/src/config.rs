@@ -1,9 +1,13 @@
-//! Archive settings: duplicates, institutions and who may send.
+//! Archive settings: duplicates, institutions and who may send, and the
+//! bounds on what an instance may make us hold or decode.
 
 use std::net::IpAddr;
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use yunying_index::DuplicatePolicy;
+
+use crate::walker::WalkLimits;
 
 /// Settings of the archive core.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +26,24 @@ pub struct ArchiveConfig {
     pub default_charset: Option<String>,
     /// Largest instance accepted, in bytes; larger ones are refused (A700).
     pub max_instance_bytes: u64,
+    /// Elements a data set may have, counted at every depth (items and
+    /// pixel data fragments too); more are refused (A700).
+    pub max_elements: u64,
+    /// Sequence nesting a data set may have (at most 64); deeper is refused (A700).
+    pub max_depth: u32,
+    /// Bytes reading a data set may hold in memory (values kept for the
+    /// index and metadata, the tree's own structures, sequences being
+    /// parsed); past it the instance is refused (A700).
+    pub max_retained_bytes: u64,
+    /// Largest deflated data set once inflated; larger ones are refused (A700).
+    pub max_inflated_bytes: u64,
+    /// Pixels (Rows x Columns) of a frame that will be decoded (renditions,
+    /// rendering, transcoding); larger ones are refused with an error.
+    pub max_frame_pixels: u64,
+    /// Number of Frames of an instance that will be decoded.
+    pub max_frames: u64,
+    /// Rows x Columns x Number of Frames of an instance that will be decoded.
+    pub max_pixels: u64,
     /// Known institutions and the AE titles that speak for them.
     pub institutions: Vec<InstitutionConfig>,
 }
@@ -34,9 +56,38 @@ impl Default for ArchiveConfig {
             default_institution: "LOCAL".to_string(),
             default_charset: None,
             max_instance_bytes: 8 << 30,
+            max_elements: WalkLimits::DEFAULT.max_elements,
+            max_depth: WalkLimits::DEFAULT.max_depth as u32,
+            max_retained_bytes: WalkLimits::DEFAULT.max_retained_bytes,
+            max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES,
+            max_frame_pixels: yunying_transcode::Limits::DEFAULT.max_frame_pixels,
+            max_frames: yunying_transcode::Limits::DEFAULT.max_frames,
+            max_pixels: yunying_transcode::Limits::DEFAULT.max_pixels,
             institutions: Vec::new(),
         }
     }
+}
+
+const DEFAULT_MAX_INFLATED_BYTES: u64 = 256 << 20;
+
+/// The bounds on reading data sets, for the whole process: ingest, and
+/// reading stored objects back (whose free functions have no configuration
+/// at hand). Set by [`crate::Archive::new`], with the pixel limits of
+/// `yunying-transcode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReadLimits {
+    pub walk: WalkLimits,
+    pub max_inflated_bytes: u64,
+}
+
+static READ_LIMITS: RwLock<ReadLimits> = RwLock::new(ReadLimits {
+    walk: WalkLimits::DEFAULT,
+    max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES,
+});
+
+/// The bounds in force.
+pub(crate) fn read_limits() -> ReadLimits {
+    *READ_LIMITS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One institution: the issuer of its own PatientIDs.
@@ -67,6 +118,25 @@ pub struct Caller {
 }
 
 impl ArchiveConfig {
+    /// Make this configuration's bounds the process's: data set reading
+    /// here, pixel decoding in `yunying-transcode`.
+    pub fn apply_limits(&self) {
+        let walk = WalkLimits {
+            max_elements: self.max_elements,
+            max_depth: self.max_depth as usize,
+            max_retained_bytes: self.max_retained_bytes,
+        };
+        *READ_LIMITS.write().unwrap_or_else(|e| e.into_inner()) = ReadLimits {
+            walk,
+            max_inflated_bytes: self.max_inflated_bytes,
+        };
+        yunying_transcode::set_limits(yunying_transcode::Limits {
+            max_frame_pixels: self.max_frame_pixels,
+            max_frames: self.max_frames,
+            max_pixels: self.max_pixels,
+        });
+    }
+
     /// Resolve a caller. `None` means the caller is unknown and strict mode
     /// is on: the association must be rejected.
     pub fn resolve_caller(&self, calling_ae: &str, peer: Option<IpAddr>) -> Option<Caller> {

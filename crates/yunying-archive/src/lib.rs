@@ -57,9 +57,11 @@ struct Inner {
 
 impl Archive {
     /// Assemble an archive. `fallback_spool` is used when the store has no
-    /// local spool directory of its own (remote stores).
+    /// local spool directory of its own (remote stores). The configuration's
+    /// limits become the process's ([`ArchiveConfig::apply_limits`]).
     pub fn new(store: Arc<dyn ObjectStore>, index: Index, config: ArchiveConfig, fallback_spool: PathBuf) -> Archive {
         let spool_dir = store.local_spool_dir().map(PathBuf::from).unwrap_or(fallback_spool);
+        config.apply_limits();
         Archive { inner: Arc::new(Inner { store, index, config, spool_dir, metrics: Metrics::default() }) }
     }
 

@@ -387,7 +387,8 @@ pub fn person_name(v: &str) -> Json {
 pub fn network_dataset_json(bytes: &[u8], explicit_vr: bool) -> Result<Map<String, Json>, crate::walker::WalkError> {
     let enc = if explicit_vr { DatasetEncoding::EXPLICIT_LE } else { DatasetEncoding::IMPLICIT_LE };
     let mut src = crate::walker::SeekSource::new(std::io::Cursor::new(bytes), bytes.len() as u64)?;
-    let collect = crate::walker::Collect { wanted: &|_| false, tree: true, is_sequence: &crate::record::is_sequence };
+    let limits = crate::config::read_limits().walk;
+    let collect = crate::walker::Collect { wanted: &|_| false, tree: true, is_sequence: &crate::record::is_sequence, limits };
     let tree = crate::walker::walk_collect(&mut src, enc, &collect)?.tree;
     let ts = if explicit_vr { "1.2.840.10008.1.2.1" } else { "1.2.840.10008.1.2" };
     let mut json = dicom_json(&tree, enc, ts, "", None);

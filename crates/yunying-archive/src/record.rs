@@ -13,7 +13,7 @@ use yunying_index::InstanceRecord;
 use crate::error::IngestError;
 use crate::syntax::dataset_encoding;
 use crate::metadata::{dicom_json, pixel_layout};
-use crate::walker::{walk_collect, Collect, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
+use crate::walker::{is_too_long, walk_collect, Capped, Collect, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
 
 const SPECIFIC_CHARACTER_SET: u32 = 0x0008_0005;
 const SOP_CLASS_UID: u32 = 0x0008_0016;
@@ -57,6 +57,10 @@ const INDEXED: [u32; 28] = [
 /// offsets) in transfer syntax `ts`, and return the DICOM attributes of its
 /// index record, its metadata (DICOM JSON, deflated) and pixel layout
 /// (provenance fields are left for the caller to fill).
+///
+/// The walk is held to the configured bounds (elements, depth, bytes held,
+/// inflated size: [`crate::ArchiveConfig`]); past one, the instance is
+/// refused as out of resources.
 pub fn extract_record<R: Read + Seek>(
     file: &mut R,
     start: u64,
@@ -67,10 +71,11 @@ pub fn extract_record<R: Read + Seek>(
     let (enc, deflated) = dataset_encoding(ts);
     file.seek(SeekFrom::Start(start)).map_err(|e| IngestError::OutOfResources(format!("spool read: {e}")))?;
     let wanted = |tag: u32| INDEXED.contains(&tag);
-    let collect = Collect { wanted: &wanted, tree: true, is_sequence: &is_sequence };
+    let limits = crate::config::read_limits();
+    let collect = Collect { wanted: &wanted, tree: true, is_sequence: &is_sequence, limits: limits.walk };
     let walked = if deflated {
         let limited = BufReader::new(&mut *file).take(end - start);
-        let mut src = StreamSource(flate2::read::DeflateDecoder::new(limited));
+        let mut src = StreamSource(Capped::new(flate2::read::DeflateDecoder::new(limited), limits.max_inflated_bytes));
         walk_collect(&mut src, enc, &collect)
     } else {
         let mut src = SeekSource::new(BufReader::with_capacity(64 * 1024, &mut *file), end)
@@ -78,10 +83,29 @@ pub fn extract_record<R: Read + Seek>(
         walk_collect(&mut src, enc, &collect)
     };
     let extracted = walked.map_err(|e| match e {
+        WalkError::Limit(what) => {
+            release_memory();
+            IngestError::OutOfResources(what)
+        }
+        WalkError::Io(e) if is_too_long(&e) => IngestError::OutOfResources(format!("deflated data set {e} (max_inflated_bytes)")),
         WalkError::Io(e) if deflated => IngestError::CannotUnderstand(format!("bad deflate stream: {e}")),
         WalkError::Io(e) => IngestError::OutOfResources(format!("spool read: {e}")),
         other => IngestError::CannotUnderstand(other.to_string()),
     })?;
+    // The metadata built from the tree costs about 1 KB an element.
+    let large = extracted.peak_retained_bytes + extracted.walked_elements * 1024 > TRIM_AFTER;
+    let record = record_of(extracted, enc, ts, start, deflated, default_charset);
+    if large {
+        release_memory();
+    }
+    record
+}
+
+/// Bytes (held by the walk, then by the metadata built from it) past which
+/// the memory is given back to the system once freed.
+const TRIM_AFTER: u64 = 16 << 20;
+
+fn record_of(extracted: Extracted, enc: DatasetEncoding, ts: &str, start: u64, deflated: bool, default_charset: Option<&str>) -> Result<InstanceRecord, IngestError> {
     let mut record = to_record(&extracted, enc, default_charset)?;
     let fallback = default_charset.and_then(encoding_for_term);
     let json = dicom_json(&extracted.tree, enc, ts, &record.sop_instance_uid, fallback);
@@ -91,6 +115,18 @@ pub fn extract_record<R: Read + Seek>(
         record.pixel_layout = pixel_layout(&extracted.tree, start, ts).map(|l| l.encode()).unwrap_or_default();
     }
     Ok(record)
+}
+
+/// Give the heap a large walk freed back to the system. glibc keeps freed
+/// memory in the arena of the (blocking pool) thread that freed it, so
+/// without this one hostile data set would leave the process gigabytes
+/// larger for good.
+pub(crate) fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Whether a tag is a sequence, for implicit VR datasets.
@@ -186,7 +222,30 @@ fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>)
     Ok(record)
 }
 
-/// A UID: 1–64 characters of digits and dots, as PS3.5 9.1 requires.
+/// A UID as PS3.5 9.1 has it: at most 64 characters, components of digits
+/// separated by single dots (no empty component: not `..`, `1..2`, `.1` or
+/// `1.`).
+///
+/// One rule of the grammar is deliberately not enforced: a multi-digit
+/// component must not start with 0. Modalities in service write such UIDs
+/// (`1.2.840.0113654…`), they are as safe as any other as keys and paths,
+/// and refusing them would refuse clinical images.
 pub(crate) fn is_valid_uid(uid: &str) -> bool {
-    !uid.is_empty() && uid.len() <= 64 && uid.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    uid.len() <= 64 && uid.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid_uid;
+
+    #[test]
+    fn uids_follow_the_grammar() {
+        for good in ["1", "1.2.840.10008.5.1.4.1.1.2", "2.25.329800735698586629295641978511506172918", "1.2.840.0113654.2.70.1"] {
+            assert!(is_valid_uid(good), "{good}");
+        }
+        let long = format!("1.{}", "2".repeat(63));
+        for bad in ["", ".", "..", "1..2", ".1", "1.", "1.2.abc", "1.2 ", "1.2/3", "../1", "1.2\\3", long.as_str()] {
+            assert!(!is_valid_uid(bad), "{bad:?}");
+        }
+    }
 }

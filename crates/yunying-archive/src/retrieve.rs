@@ -18,7 +18,7 @@ use crate::meta::FileMeta;
 use crate::metadata::{dicom_json, pixel_layout, resolve_vr, PixelLayout};
 use crate::record::{inflate, is_sequence};
 use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
-use crate::walker::{walk_collect, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
+use crate::walker::{walk_collect, Capped, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
 use crate::Archive;
 
 /// Stored objects up to this size are read whole to be sent.
@@ -299,15 +299,19 @@ impl Parsed {
         let ts = meta.transfer_syntax_uid.clone();
         let (enc, deflated) = dataset_encoding(&ts);
         let raw = &object[start as usize..];
+        let limits = crate::config::read_limits();
         let dataset = if deflated {
+            // Never more than ingest would have accepted.
             let mut out = Vec::new();
-            flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+            Capped::new(flate2::read::DeflateDecoder::new(raw), limits.max_inflated_bytes)
+                .read_to_end(&mut out)
+                .map_err(|e| RetrieveError::Corrupt(format!("deflated data set: {e}")))?;
             out
         } else {
             raw.to_vec()
         };
         let mut src = SeekSource::new(Cursor::new(&dataset[..]), dataset.len() as u64).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
-        let collect = Collect { wanted: &|_| false, tree: true, is_sequence: &is_sequence };
+        let collect = Collect { wanted: &|_| false, tree: true, is_sequence: &is_sequence, limits: limits.walk };
         let tree = walk_collect(&mut src, enc, &collect).map_err(|e| RetrieveError::Corrupt(e.to_string()))?.tree;
         let sop_instance_uid = meta.sop_instance_uid.clone();
         Ok(Parsed { meta, ts, enc, sop_instance_uid, dataset, tree })
@@ -332,6 +336,8 @@ pub fn read_pixels(store: &dyn ObjectStore, data: &InstanceData) -> Result<(Pixe
         serde_json::from_slice(&bytes).map_err(|e| RetrieveError::Corrupt(e.to_string()))?
     };
     let mut info = pixel_info(&json).ok_or(RetrieveError::NoPixelData)?;
+    // Before any frame is read: what the dataset declares must be decodable.
+    yunying_transcode::check_declared_size(&info)?;
     resolve_palette(&mut info, &json, || store.get(&data.stored.object_key).map_err(|e| RetrieveError::Store(e.to_string())))?;
     let numbers: Vec<u32> = (1..=info.number_of_frames.max(1)).collect();
     let frames = read_frames(store, data, &numbers)?;

@@ -9,9 +9,19 @@
 //!
 //! Raw bytes are returned undecoded so text can be decoded with the
 //! dataset's Specific Character Set by our own decoder.
+//!
+//! What a walk keeps is bounded ([`WalkLimits`]): elements (at every depth,
+//! items and fragments included), nesting depth, and the bytes the tree
+//! holds (values kept, the walker's own bookkeeping, sequences buffered to
+//! be parsed). Three million two-byte elements are refused when the limit
+//! is reached, not held.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
+
+mod source;
+pub use source::{is_too_long, Capped, SeekSource, Source, StreamSource};
 
 /// How the dataset is encoded (from its transfer syntax).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,68 +45,73 @@ pub enum WalkError {
     Malformed { offset: u64, what: String },
     #[error("I/O error reading dataset: {0}")]
     Io(#[from] io::Error),
+    /// A [`WalkLimits`] bound was reached.
+    #[error("{0}")]
+    Limit(String),
 }
 
-/// A byte source the walker can read and skip in.
-pub trait Source {
-    /// Fill `buf` completely, or report how many bytes were available.
-    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize>;
-    /// Skip `n` bytes; returns how many were actually skipped (fewer at EOF).
-    fn skip(&mut self, n: u64) -> io::Result<u64>;
+/// Bounds on what a walk keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalkLimits {
+    /// Elements, sequence items and pixel data fragments, at every depth.
+    pub max_elements: u64,
+    /// Sequence nesting (at most [`MAX_DEPTH`] whatever is configured).
+    pub max_depth: usize,
+    /// Bytes held at once: kept values, the tree's own structures, and
+    /// defined-length sequences read to be parsed.
+    pub max_retained_bytes: u64,
 }
 
-/// A seekable source of known length (a file or a slice).
-pub struct SeekSource<R> {
-    inner: R,
-    pos: u64,
-    end: u64,
+impl WalkLimits {
+    /// 250,000 elements, 32 levels of sequences, 256 MiB held. An element
+    /// costs about 1 KB of memory while the instance's metadata (DICOM
+    /// JSON) is built from the tree, so the default bounds that to about
+    /// 250 MB an instance; an enhanced multi-frame object of 3000 frames has
+    /// about 150,000.
+    pub const DEFAULT: WalkLimits = WalkLimits { max_elements: 250_000, max_depth: 32, max_retained_bytes: 256 << 20 };
 }
 
-impl<R: Read + Seek> SeekSource<R> {
-    /// Walk `inner` from its current position to `end` (absolute offset).
-    pub fn new(mut inner: R, end: u64) -> io::Result<Self> {
-        let pos = inner.stream_position()?;
-        Ok(SeekSource { inner, pos, end })
+impl Default for WalkLimits {
+    fn default() -> Self {
+        WalkLimits::DEFAULT
     }
 }
 
-impl<R: Read + Seek> Source for SeekSource<R> {
-    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = read_full(&mut self.inner, buf)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-    fn skip(&mut self, n: u64) -> io::Result<u64> {
-        let n = n.min(self.end.saturating_sub(self.pos));
-        self.inner.seek(SeekFrom::Current(n as i64))?;
-        self.pos += n;
-        Ok(n)
-    }
+/// What a walk has used so far, shared by nested walks of buffered sequences.
+struct Budget {
+    limits: WalkLimits,
+    elements: Cell<u64>,
+    retained: Cell<u64>,
+    peak: Cell<u64>,
 }
 
-/// A forward-only source (a decompressing reader); skips by reading.
-pub struct StreamSource<R>(pub R);
-
-impl<R: Read> Source for StreamSource<R> {
-    fn read_full(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_full(&mut self.0, buf)
-    }
-    fn skip(&mut self, n: u64) -> io::Result<u64> {
-        io::copy(&mut (&mut self.0).take(n), &mut io::sink())
-    }
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+impl Budget {
+    /// Count one element (item, fragment) costing `bytes` when it is kept.
+    fn element(&self, bytes: u64) -> Result<(), WalkError> {
+        let n = self.elements.get() + 1;
+        self.elements.set(n);
+        if n > self.limits.max_elements {
+            return Err(WalkError::Limit(format!("data set has more than {} elements (max_elements)", self.limits.max_elements)));
         }
+        self.hold(bytes)
     }
-    Ok(filled)
+
+    fn hold(&self, bytes: u64) -> Result<(), WalkError> {
+        let held = self.retained.get() + bytes;
+        self.retained.set(held);
+        self.peak.set(self.peak.get().max(held));
+        if held > self.limits.max_retained_bytes {
+            return Err(WalkError::Limit(format!(
+                "data set needs more than {} bytes held in memory (max_retained_bytes)",
+                self.limits.max_retained_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    fn release(&self, bytes: u64) {
+        self.retained.set(self.retained.get().saturating_sub(bytes));
+    }
 }
 
 /// What a walk found.
@@ -110,6 +125,11 @@ pub struct Extracted {
     pub has_pixel_data: bool,
     /// The whole dataset as a tree (only when asked to collect it).
     pub tree: Vec<Element>,
+    /// The most bytes the walk held at once (an estimate: values and the
+    /// tree's structures, not allocator overhead).
+    pub peak_retained_bytes: u64,
+    /// Elements, items and fragments walked, at every depth.
+    pub walked_elements: u64,
 }
 
 /// One element of a collected dataset tree.
@@ -158,6 +178,8 @@ pub struct Collect<'a> {
     pub tree: bool,
     /// In implicit VR, whether a tag is a sequence (from the dictionary).
     pub is_sequence: &'a dyn Fn(u32) -> bool,
+    /// Bounds on what the walk may keep.
+    pub limits: WalkLimits,
 }
 
 pub const ITEM: u32 = 0xFFFE_E000;
@@ -171,24 +193,32 @@ const MAX_EXTRACTED_VALUE: u32 = 64 * 1024;
 pub const MAX_INLINE_BINARY: u32 = 1024;
 /// Defined-length sequences larger than this stay out of the tree.
 const MAX_BUFFERED_SEQUENCE: u32 = 16 * 1024 * 1024;
-/// Nesting deeper than this is treated as malformed (stack safety).
-const MAX_DEPTH: usize = 64;
+/// Nesting deeper than this is never walked (stack safety), whatever the
+/// configured limit.
+pub const MAX_DEPTH: usize = 64;
+/// What keeping an element, an item or a fragment costs besides its value.
+const ELEMENT_COST: u64 = std::mem::size_of::<Element>() as u64;
+const ITEM_COST: u64 = std::mem::size_of::<Vec<Element>>() as u64;
+const FRAGMENT_COST: u64 = std::mem::size_of::<Fragment>() as u64;
 
 /// Walk a whole dataset, returning the raw values of the top-level tags for
 /// which `wanted` is true.
 pub fn walk(src: &mut dyn Source, enc: DatasetEncoding, wanted: &dyn Fn(u32) -> bool) -> Result<Extracted, WalkError> {
-    walk_collect(src, enc, &Collect { wanted, tree: false, is_sequence: &|_| false })
+    walk_collect(src, enc, &Collect { wanted, tree: false, is_sequence: &|_| false, limits: WalkLimits::DEFAULT })
 }
 
 /// Walk a whole dataset, keeping what `collect` asks for.
 pub fn walk_collect(src: &mut dyn Source, enc: DatasetEncoding, collect: &Collect<'_>) -> Result<Extracted, WalkError> {
-    let mut w = Walker { src, offset: 0, base: 0, out: Extracted::default(), collect };
+    let budget = Budget { limits: collect.limits, elements: Cell::new(0), retained: Cell::new(0), peak: Cell::new(0) };
+    let mut w = Walker { src, offset: 0, base: 0, out: Extracted::default(), collect, budget: &budget };
     let tree = w.dataset(enc, 0, true, None)?;
     w.out.tree = tree;
+    w.out.peak_retained_bytes = budget.peak.get();
+    w.out.walked_elements = budget.elements.get();
     Ok(w.out)
 }
 
-struct Walker<'a, 'c> {
+struct Walker<'a, 'c, 'b> {
     src: &'a mut dyn Source,
     /// Bytes consumed from `src`.
     offset: u64,
@@ -196,6 +226,7 @@ struct Walker<'a, 'c> {
     base: u64,
     out: Extracted,
     collect: &'c Collect<'c>,
+    budget: &'b Budget,
 }
 
 struct Header {
@@ -204,12 +235,13 @@ struct Header {
     len: u32,
 }
 
-impl Walker<'_, '_> {
+impl Walker<'_, '_, '_> {
     /// Walk elements until EOF (top level), `end` (defined-length item) or
     /// an item delimitation (undefined-length item).
     fn dataset(&mut self, enc: DatasetEncoding, depth: usize, top: bool, end: Option<u64>) -> Result<Vec<Element>, WalkError> {
-        if depth > MAX_DEPTH {
-            return Err(self.malformed("sequences nested too deeply"));
+        let max_depth = self.budget.limits.max_depth.min(MAX_DEPTH);
+        if depth > max_depth {
+            return Err(WalkError::Limit(format!("sequences nested more than {max_depth} deep (max_depth)")));
         }
         let mut elements = Vec::new();
         loop {
@@ -233,6 +265,7 @@ impl Walker<'_, '_> {
             if h.tag == ITEM || h.tag == SEQUENCE_DELIMITATION {
                 return Err(self.malformed(format!("unexpected delimiter {:08X}", h.tag)));
             }
+            self.budget.element(if self.collect.tree { ELEMENT_COST } else { 0 })?;
             if top {
                 self.out.elements += 1;
                 if h.tag == PIXEL_DATA {
@@ -266,6 +299,7 @@ impl Walker<'_, '_> {
                 || (h.vr.is_none() && (h.tag == PIXEL_DATA || h.len > MAX_EXTRACTED_VALUE));
             let inline = tree && h.len <= if binary { MAX_INLINE_BINARY } else { MAX_EXTRACTED_VALUE };
             if (extract && h.len <= MAX_EXTRACTED_VALUE) || inline {
+                self.budget.hold(h.len as u64 * (u64::from(extract) + u64::from(inline)))?;
                 let mut buf = vec![0; h.len as usize];
                 self.read(&mut buf, "element value")?;
                 if extract {
@@ -298,8 +332,14 @@ impl Walker<'_, '_> {
             let len = self.u32(enc, "item length")?;
             match tag {
                 SEQUENCE_DELIMITATION => return Ok(Value::Items(items)),
-                ITEM if len == UNDEFINED || self.collect.tree => items.push(self.item(enc, depth, len)?),
-                ITEM => self.skip(len as u64, "item")?,
+                ITEM if len == UNDEFINED || self.collect.tree => {
+                    self.budget.element(if self.collect.tree { ITEM_COST } else { 0 })?;
+                    items.push(self.item(enc, depth, len)?)
+                }
+                ITEM => {
+                    self.budget.element(0)?;
+                    self.skip(len as u64, "item")?
+                }
                 other => return Err(self.malformed(format!("expected item in sequence, found {other:08X}"))),
             }
         }
@@ -320,22 +360,35 @@ impl Walker<'_, '_> {
             return Ok(Value::OpaqueSequence);
         }
         let base = self.base + self.offset;
+        // Held while its items are parsed (nested ones are copied again).
+        self.budget.hold(len as u64)?;
+        let parsed = self.parse_buffered_sequence(enc, len, depth, base);
+        self.budget.release(len as u64);
+        parsed
+    }
+
+    fn parse_buffered_sequence(&mut self, enc: DatasetEncoding, len: u32, depth: usize, base: u64) -> Result<Value, WalkError> {
         let mut buf = vec![0; len as usize];
         self.read(&mut buf, "sequence")?;
         let mut src = SeekSource::new(io::Cursor::new(&buf[..]), len as u64)?;
-        let mut nested = Walker { src: &mut src, offset: 0, base, out: Extracted::default(), collect: self.collect };
+        let mut nested = Walker { src: &mut src, offset: 0, base, out: Extracted::default(), collect: self.collect, budget: self.budget };
         let mut items = Vec::new();
         while nested.offset < len as u64 {
             let parsed = (|| {
                 let tag = nested.tag(enc, false)?.ok_or_else(|| nested.truncated("sequence"))?;
                 let item_len = nested.u32(enc, "item length")?;
                 match tag {
-                    ITEM => nested.item(enc, depth, item_len),
+                    ITEM => {
+                        nested.budget.element(ITEM_COST)?;
+                        nested.item(enc, depth, item_len)
+                    }
                     other => Err(nested.malformed(format!("expected item in sequence, found {other:08X}"))),
                 }
             })();
             match parsed {
                 Ok(item) => items.push(item),
+                // Our bounds are not the data's fault: never hidden as opaque.
+                Err(e @ WalkError::Limit(_)) => return Err(e),
                 Err(_) => return Ok(Value::OpaqueSequence),
             }
         }
@@ -352,6 +405,7 @@ impl Walker<'_, '_> {
             match tag {
                 SEQUENCE_DELIMITATION => return Ok(Value::Fragments(fragments)),
                 ITEM if len != UNDEFINED => {
+                    self.budget.element(if self.collect.tree { FRAGMENT_COST } else { 0 })?;
                     let offset = self.base + self.offset;
                     let mut head = [0u8; 4];
                     let n = (len as usize).min(4);
@@ -451,88 +505,4 @@ impl Walker<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Cursor;
-
-    fn el_le(tag: u32, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&((tag >> 16) as u16).to_le_bytes());
-        v.extend_from_slice(&(tag as u16).to_le_bytes());
-        v.extend_from_slice(vr);
-        v.extend_from_slice(&(value.len() as u16).to_le_bytes());
-        v.extend_from_slice(value);
-        v
-    }
-
-    fn walk_bytes(bytes: &[u8], enc: DatasetEncoding) -> Result<Extracted, WalkError> {
-        let mut src = SeekSource::new(Cursor::new(bytes), bytes.len() as u64).unwrap();
-        walk(&mut src, enc, &|t| t == 0x0010_0010)
-    }
-
-    fn sample() -> Vec<u8> {
-        let mut d = el_le(0x0008_0016, b"UI", b"1.2.840.10008.5.1.4.1.1.2\0");
-        d.extend(el_le(0x0010_0010, b"PN", b"Wang^Wei"));
-        // encapsulated pixel data: offset table item + one fragment + delimiter
-        d.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
-        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 1, 2, 3, 4]);
-        d.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-        d
-    }
-
-    #[test]
-    fn extracts_wanted_values_and_walks_encapsulated_pixel_data() {
-        let out = walk_bytes(&sample(), DatasetEncoding::EXPLICIT_LE).unwrap();
-        assert_eq!(out.values.get(&0x0010_0010).unwrap(), b"Wang^Wei");
-        assert_eq!(out.values.len(), 1);
-        assert_eq!(out.elements, 3);
-        assert!(out.has_pixel_data);
-    }
-
-    #[test]
-    fn every_truncation_point_is_detected() {
-        let full = sample();
-        for cut in 1..full.len() {
-            let r = walk_bytes(&full[..cut], DatasetEncoding::EXPLICIT_LE);
-            // Cutting exactly between two top-level elements is a valid,
-            // shorter dataset; anywhere else must fail.
-            let boundary = [26usize + 8, 26 + 8 + 16].contains(&cut);
-            assert_eq!(r.is_ok(), boundary, "cut at {cut}: {r:?}");
-        }
-    }
-
-    #[test]
-    fn undefined_length_sequences_nest() {
-        let mut d = Vec::new();
-        // (0008,1115) SQ, undefined length, one item of undefined length
-        d.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        d.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        d.extend(el_le(0x0020_000E, b"UI", b"1.2.3\0"));
-        d.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
-        d.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-        d.extend(el_le(0x0010_0010, b"PN", b"Li^Na"));
-        let out = walk_bytes(&d, DatasetEncoding::EXPLICIT_LE).unwrap();
-        assert_eq!(out.values[&0x0010_0010], b"Li^Na");
-        assert_eq!(out.elements, 2);
-    }
-
-    #[test]
-    fn garbage_is_malformed_not_a_panic() {
-        let mut seed = 0x2545F4914F6CDD1Du64;
-        for _ in 0..2000 {
-            let len = (seed % 300) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect();
-            for enc in [DatasetEncoding::IMPLICIT_LE, DatasetEncoding::EXPLICIT_LE, DatasetEncoding::EXPLICIT_BE] {
-                let _ = walk_bytes(&bytes, enc);
-            }
-        }
-    }
-}
+mod tests;

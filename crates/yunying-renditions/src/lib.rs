@@ -95,14 +95,19 @@ impl From<RetrieveError> for Failure {
 }
 
 impl From<TranscodeError> for Failure {
+    /// Permanent, every one: decoding is a pure function of the stored
+    /// bytes, so the same job fails the same way every time (a codestream
+    /// that a codec rejects, a frame over the size limits). Retrying would
+    /// only repeat the work (and, before the limits, its allocations).
     fn from(e: TranscodeError) -> Self {
         let reason = match e {
             TranscodeError::UnsupportedTransferSyntax(_) => "unsupported_transfer_syntax",
             TranscodeError::Unsupported(_) => "unsupported_pixel_data",
+            TranscodeError::TooLarge(_) => "too_large",
             TranscodeError::Codec { .. } => "codec",
             _ => "invalid_pixel_data",
         };
-        Failure { reason, message: e.to_string(), permanent: reason != "codec" }
+        Failure { reason, message: e.to_string(), permanent: true }
     }
 }
 

@@ -9,6 +9,10 @@ use turbojpeg_sys as tj;
 use crate::native::{pixel_count, samples_to_bytes};
 use crate::{PixelInfo, TranscodeError};
 
+/// Progressive scans a DCT stream may have (libjpeg-turbo's recommended
+/// limit for untrusted input; real encoders write about ten).
+const MAX_SCANS: i32 = 500;
+
 /// A DCT-based (baseline or extended) JPEG frame. Colour comes out as RGB.
 pub(crate) fn decode_dct(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, TranscodeError> {
     let marked;
@@ -26,6 +30,14 @@ pub(crate) fn decode_dct(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Tran
         frame
     };
     let decompressor = Decompressor::new()?;
+    // Defence in depth behind the header check below: libjpeg-turbo itself
+    // refuses more pixels than the dataset has, and hostile progressive
+    // streams of thousands of scans.
+    decompressor.set(
+        tj::TJPARAM_TJPARAM_MAXPIXELS,
+        pixel_count(info).try_into().unwrap_or(i32::MAX),
+    )?;
+    decompressor.set(tj::TJPARAM_TJPARAM_SCANLIMIT, MAX_SCANS)?;
     decompressor.read_header(frame)?;
     let width = decompressor.get(tj::TJPARAM_TJPARAM_JPEGWIDTH);
     let height = decompressor.get(tj::TJPARAM_TJPARAM_JPEGHEIGHT);
@@ -151,6 +163,10 @@ pub(crate) fn decode_lossless(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>,
         message: error.to_string(),
     };
     let mut decoder = jpeg_decoder::Decoder::new(frame);
+    // The most the dataset's frame can take (16-bit samples): the decoder
+    // refuses a header that needs more.
+    let most = pixel_count(info) * usize::from(info.samples_per_pixel) * 2;
+    decoder.set_max_decoding_buffer_size(most.max(1));
     guard(|| decoder.read_info())?.map_err(codec_error)?;
     let Some(header) = decoder.info() else {
         return Err(codec_error(jpeg_decoder::Error::Format(
@@ -264,6 +280,12 @@ impl Decompressor {
         // SAFETY: the handle is valid; the buffer is read within its length.
         let status =
             unsafe { tj::tj3DecompressHeader(self.handle, frame.as_ptr(), frame.len() as _) };
+        self.check(status)
+    }
+
+    fn set(&self, parameter: tj::TJPARAM, value: i32) -> Result<(), TranscodeError> {
+        // SAFETY: the handle is valid; an unknown parameter gives -1.
+        let status = unsafe { tj::tj3Set(self.handle, parameter as i32, value) };
         self.check(status)
     }
 

@@ -23,6 +23,7 @@ mod htj2k;
 mod j2k;
 mod jpeg;
 mod jpegls;
+mod limits;
 mod native;
 mod render;
 mod resize;
@@ -30,6 +31,7 @@ mod rle;
 mod syntax;
 
 pub use htj2k::{encode_htj2k_lossless, HTJ2K_LOSSLESS};
+pub use limits::{Limits, check_declared_size, check_within, limits, set_limits};
 pub use syntax::can_decode;
 
 use syntax::Codec;
@@ -210,6 +212,10 @@ pub enum TranscodeError {
         codec: &'static str,
         message: String,
     },
+    /// The dataset declares more pixels than the configured [`Limits`]
+    /// allow; refused before anything is decoded or allocated.
+    #[error("pixel data too large: {0}")]
+    TooLarge(String),
     /// JPEG or PNG encoding failed.
     #[error("encoding the rendered image failed: {0}")]
     Encode(String),
@@ -227,6 +233,10 @@ pub enum TranscodeError {
 /// Native frames keep their bytes (a big-endian frame is byte-swapped; bits
 /// outside Bits Stored are kept). Decompressed signed samples are
 /// sign-extended from Bits Stored to Bits Allocated.
+///
+/// Nothing is allocated for the output before the dataset's declared size
+/// has been checked against the process's [`Limits`] and the codestream's
+/// header against the dataset (size, components, precision).
 pub fn decode_frame(
     transfer_syntax_uid: &str,
     info: &PixelInfo,
@@ -234,6 +244,7 @@ pub fn decode_frame(
 ) -> Result<Decoded, TranscodeError> {
     let codec = syntax::codec(transfer_syntax_uid)?;
     native::validate(info)?;
+    check_declared_size(info)?;
     if info.bits_allocated == 1 && !matches!(codec, Codec::Native { .. }) {
         return Err(TranscodeError::Unsupported(
             "compressed 1-bit pixels".to_owned(),

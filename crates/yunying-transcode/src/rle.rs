@@ -26,6 +26,17 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
         });
     }
     let pixels = pixel_count(info);
+    // Two bytes of PackBits make at most 128: segments too short for the
+    // frame are refused before its buffer is allocated.
+    for (index, &start) in offsets.iter().enumerate() {
+        let end = offsets.get(index + 1).copied().unwrap_or(frame.len());
+        if end.saturating_sub(start) / 2 * 128 < pixels {
+            return Err(codec_error(format!(
+                "segment {index} of {} bytes cannot hold {pixels} pixels",
+                end.saturating_sub(start)
+            )));
+        }
+    }
     let stride = samples * bytes_per_sample;
     let mut out = vec![0u8; pixels * stride];
     let mut plane = Vec::with_capacity(pixels);

@@ -1,5 +1,6 @@
 //! Decoding and rendering of the fixtures in `testdata/dicom/`.
 
+mod bombs;
 mod decode;
 mod fixture;
 mod htj2k;
