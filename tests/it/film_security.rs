@@ -135,6 +135,11 @@ fn a_film_session_searches_only_the_films_studies_and_routes_no_encoded_specials
     assert_eq!(get(port, &format!("{base}/studies/{mine}/series/{series_uid}"), &cookie).status, 403);
     let originals = |r: &Reply| r.headers.to_ascii_lowercase().contains("application/dicom\r") || r.headers.to_ascii_lowercase().contains("type=\"application/dicom\"") || r.body.windows(4).any(|w| w == b"DICM");
     let frame = format!("{base}/studies/{mine}/series/{series_uid}/instances/{sop}/frames/1");
+    // A patient's session asking for one frame 2000 times: refused like on
+    // /dicom-web (the same handler), before anything is read.
+    let repeated = format!("{frame}{}", ",1".repeat(1999));
+    assert_eq!(get(port, &repeated, &cookie).status, 400);
+    assert_eq!(get(port, &frame, &cookie).status, 200);
     let mut attacks = Vec::new();
     for special in ["%3F", "%23", "%2F", "%2F..", "%2E%2E", ".."] {
         attacks.push(format!("{base}/studies/{mine}/series/{series_uid}{special}/metadata"));
