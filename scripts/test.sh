@@ -24,6 +24,10 @@ trap 'storage/local-services.sh stop' EXIT
 eval "$(storage/local-services.sh start)"
 
 status=0
+echo "== formatting and lints (rustfmt.toml; clippy with warnings as errors)"
+cargo fmt --all --check || status=1
+cargo clippy --workspace --all-targets --locked -- -D warnings || status=1
+
 run() {
   if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --no-fail-fast --test-threads 2 "$@" || status=1

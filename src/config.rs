@@ -126,10 +126,7 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         let aet = &self.dicom.aet;
         anyhow::ensure!(!aet.trim().is_empty() && aet.len() <= 16 && aet.is_ascii(), "AE title must be 1-16 ASCII characters");
-        anyhow::ensure!(
-            (4096..=16 << 20).contains(&self.dicom.max_pdu_length),
-            "dicom.max_pdu_length must be between 4096 and 16777216"
-        );
+        anyhow::ensure!((4096..=16 << 20).contains(&self.dicom.max_pdu_length), "dicom.max_pdu_length must be between 4096 and 16777216");
         anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
         anyhow::ensure!(self.dicom.max_associations_per_address > 0, "dicom.max_associations_per_address must be at least 1");
         for inst in &self.archive.institutions {
@@ -195,8 +192,7 @@ mod tests {
 
     #[test]
     fn printed_config_shows_no_secrets() {
-        let mut c = Config::default();
-        c.index_url = "postgres://yunying:pg-pass-123@db.example:5432/yunying".into();
+        let mut c = Config { index_url: "postgres://yunying:pg-pass-123@db.example:5432/yunying".into(), ..Default::default() };
         c.store.kind = yunying_store::StoreKind::S3;
         c.store.s3.secret_access_key = "s3-secret-456".into();
         c.http.bearer_token = Some("bearer-secret-789".into());

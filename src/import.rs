@@ -1,13 +1,13 @@
 //! `yunying import` and `yunying reindex`.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
-use yunying_archive::{import_file, reindex_object, Archive, Caller, ImportError, InsertOutcome};
+use yunying_archive::{Archive, Caller, ImportError, InsertOutcome, import_file, reindex_object};
 
 /// Import every file under `paths`, `jobs` at a time, with a progress bar.
 pub async fn run(archive: &Archive, paths: &[PathBuf], institution: Option<String>, jobs: usize, quiet: bool) -> anyhow::Result<()> {
@@ -80,8 +80,10 @@ pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::new(total_bytes);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}, {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg}, {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        )
+        .expect("valid template"),
     );
     bar
 }

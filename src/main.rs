@@ -158,12 +158,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { print_config: false } => runtime.block_on(serve(config)),
-        Command::Import { paths, institution, jobs, quiet } => {
-            runtime.block_on(async {
-                let archive = open_archive(&config).await?;
-                import::run(&archive, &paths, institution, jobs.max(1), quiet).await
-            })
-        }
+        Command::Import { paths, institution, jobs, quiet } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            import::run(&archive, &paths, institution, jobs.max(1), quiet).await
+        }),
         Command::Reindex => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             import::reindex(&archive).await
@@ -243,8 +241,7 @@ fn init_tracing() {
 }
 
 async fn open_archive(config: &Config) -> anyhow::Result<Archive> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store = storetools::open_store(&config.store, config.data_dir.join("store")).await?;
     let index = storetools::open_index(config).await?;
     let spool = config.data_dir.join("spool");
@@ -310,7 +307,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     );
     match &config.http.viewer_dir {
         Some(dir) => tracing::info!(viewer = %dir.display(), "web viewer at http://{}/viewer/", http.local_addr()?),
-        None => tracing::warn!("web viewer not built (viewer/dist): /viewer/ answers 404; run scripts/demo.sh or `npm run build` in viewer/"),
+        None => {
+            tracing::warn!("web viewer not built (viewer/dist): /viewer/ answers 404; run scripts/demo.sh or `npm run build` in viewer/")
+        }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -324,8 +323,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
-    let http_task =
-        tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
+    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
     // The ports actually bound (port 0 asks the system for a free one),
@@ -357,12 +355,14 @@ fn write_serving_file(data_dir: &Path, dicom: std::net::SocketAddr, http: std::n
         "http": http.to_string(),
     });
     let tmp = data_dir.join(".serving.json.tmp");
-    std::fs::write(&tmp, format!("{body}\n")).and_then(|_| std::fs::rename(&tmp, &path)).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&tmp, format!("{body}\n"))
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -21,9 +21,7 @@ const PAGE: i64 = 1000;
 pub async fn open_store(config: &StoreConfig, default_root: std::path::PathBuf) -> anyhow::Result<Arc<dyn ObjectStore>> {
     let (owned, described) = (config.clone(), config.describe(&default_root));
     // An S3 store runs a runtime of its own: open it off this one.
-    tokio::task::spawn_blocking(move || owned.open(&default_root))
-        .await?
-        .with_context(|| format!("opening the object store ({described})"))
+    tokio::task::spawn_blocking(move || owned.open(&default_root)).await?.with_context(|| format!("opening the object store ({described})"))
 }
 
 /// Open the configured index; errors name it without its password.
@@ -250,8 +248,7 @@ async fn verify_store(
                 }
                 let Err(problem) = result else { return };
                 let repaired = repair.as_ref().map(|(source, spool)| {
-                    copy_object(&**source, &*store, key, digest, spool)
-                        .and_then(|_| check_object(&*store, key, Some(size), digest))
+                    copy_object(&**source, &*store, key, digest, spool).and_then(|_| check_object(&*store, key, Some(size), digest))
                 });
                 let detail = match &repaired {
                     Some(Err(e)) => format!("{problem}; not repaired: {e}"),
@@ -288,10 +285,7 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
     let repair = match &options.repair_from {
         Some(spec) => {
             let source_config = parse_spec(spec)?;
-            anyhow::ensure!(
-                source_config.describe(&root) != config.store.describe(&root),
-                "--repair-from names the store being verified"
-            );
+            anyhow::ensure!(source_config.describe(&root) != config.store.describe(&root), "--repair-from names the store being verified");
             Some((open_store(&source_config, root.clone()).await?, spool_for(&store, config)))
         }
         None => None,

@@ -66,7 +66,7 @@ fn garbage_instead_of_an_associate_request_is_dropped_and_service_continues() {
     let server = Server::start(&tmp.path().join("data"), None);
     let payloads: [&[u8]; 4] = [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-        &[0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3],   // A-ASSOCIATE-RQ claiming 4 GiB
+        &[0x01, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3],    // A-ASSOCIATE-RQ claiming 4 GiB
         &[0x01, 0x00, 0x00, 0x00, 0x00, 0x04, 0, 1, 0, 0], // A-ASSOCIATE-RQ with a body too short
         &[0x04, 0x00, 0x00, 0x00, 0x00, 0x02, 0, 0],       // P-DATA before association
     ];

@@ -21,11 +21,7 @@ fn suite_with(group: &str, config: Option<&str>) {
     let script = Path::new(ROOT).join("tests/py/dicomweb_suite.py");
     run(python().arg(&script).args(["--url", "unused", "--testdata"]).arg(&testdata).arg("--workdir").arg(&work).arg("make-files"));
     let data = tmp.path().join("data");
-    run(cli(&data)
-        .args(["import", "--quiet"])
-        .arg(&testdata)
-        .arg(work.join("mf_native.dcm"))
-        .arg(work.join("mf_rle.dcm")));
+    run(cli(&data).args(["import", "--quiet"]).arg(&testdata).arg(work.join("mf_native.dcm")).arg(work.join("mf_rle.dcm")));
     let server = Server::start(&data, config);
     let url = format!("http://127.0.0.1:{}/dicom-web", server.http_port);
     let out = python()
@@ -97,7 +93,10 @@ fn non_loopback_bind_without_token_is_refused_and_token_is_enforced() {
     let (status, _) = http_get(server.http_port, "/healthz").unwrap();
     assert_eq!(status, 200);
     let out = python()
-        .args(["-c", "import requests,sys; r=requests.get(sys.argv[1], headers={'Authorization': 'Bearer s3cret-token'}); print(r.status_code)"])
+        .args([
+            "-c",
+            "import requests,sys; r=requests.get(sys.argv[1], headers={'Authorization': 'Bearer s3cret-token'}); print(r.status_code)",
+        ])
         .arg(format!("http://127.0.0.1:{}/dicom-web/studies", server.http_port))
         .output()
         .unwrap();

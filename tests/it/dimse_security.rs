@@ -24,102 +24,50 @@ fn output_text(out: &Output) -> String {
 
 fn findscu(port: u16) -> Output {
     dcmtk("findscu")
-        .args([
-            "-v",
-            "-S",
-            "-aec",
-            "YUNYING",
-            "127.0.0.1",
-            &port.to_string(),
-        ])
-        .args([
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            "PatientID",
-            "-k",
-            "StudyInstanceUID",
-        ])
+        .args(["-v", "-S", "-aec", "YUNYING", "127.0.0.1", &port.to_string()])
+        .args(["-k", "QueryRetrieveLevel=STUDY", "-k", "PatientID", "-k", "StudyInstanceUID"])
         .output()
         .unwrap()
 }
 
 /// Matches findscu printed, if it was served.
 fn find_matches(out: &Output) -> usize {
-    output_text(out)
-        .lines()
-        .filter(|l| l.contains("Find Response:") && l.contains("(Pending)"))
-        .count()
+    output_text(out).lines().filter(|l| l.contains("Find Response:") && l.contains("(Pending)")).count()
 }
 
 /// getscu of the CT study into `dir`, debug output (which shows why an
 /// association was rejected).
 fn getscu(port: u16, dir: &Path) -> Output {
     let study = format!("StudyInstanceUID={CT_STUDY}");
-    let args = [
-        "127.0.0.1",
-        &port.to_string(),
-        "-k",
-        "QueryRetrieveLevel=STUDY",
-        "-k",
-        &study,
-    ];
-    dcmtk("getscu")
-        .current_dir(dir)
-        .args(["-d", "-S", "-aec", "YUNYING", "-od"])
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    let args = ["127.0.0.1", &port.to_string(), "-k", "QueryRetrieveLevel=STUDY", "-k", &study];
+    dcmtk("getscu").current_dir(dir).args(["-d", "-S", "-aec", "YUNYING", "-od"]).arg(dir).args(args).output().unwrap()
 }
 
 fn rejected_as_unknown_caller(out: &Output) -> bool {
-    !out.status.success()
-        && output_text(out)
-            .to_ascii_lowercase()
-            .contains("calling ae title not recognized")
+    !out.status.success() && output_text(out).to_ascii_lowercase().contains("calling ae title not recognized")
 }
 
 /// tests/py/qr.py with `args`: its JSON lines (it exits 3 when rejected).
 fn qr(args: &[&str]) -> Vec<serde_json::Value> {
-    let out = python()
-        .arg(format!("{ROOT}/tests/py/qr.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let out = python().arg(format!("{ROOT}/tests/py/qr.py")).args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn echo(port: u16) -> bool {
-    dcmtk("echoscu")
-        .args(["-aec", "YUNYING", "127.0.0.1", &port.to_string()])
-        .output()
-        .unwrap()
-        .status
-        .success()
+    dcmtk("echoscu").args(["-aec", "YUNYING", "127.0.0.1", &port.to_string()]).output().unwrap().status.success()
 }
 
 fn a_testdata_file(name: &str) -> PathBuf {
-    testdata_files()
-        .into_iter()
-        .find(|f| f.ends_with(name))
-        .unwrap()
+    testdata_files().into_iter().find(|f| f.ends_with(name)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    run(cli(&data)
-        .args(["import", "--quiet"])
-        .arg(Path::new(ROOT).join("testdata/dicom")));
+    run(cli(&data).args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
     let log = tmp.path().join("server.log");
-    let config =
-        format!("{ECHO_ONLY}[[archive.institutions]]\ncode = \"HOSP_A\"\nae_titles = [\"A_CT\"]\n");
+    let config = format!("{ECHO_ONLY}[[archive.institutions]]\ncode = \"HOSP_A\"\nae_titles = [\"A_CT\"]\n");
     let server = Server::start_with_log(&data, Some(&config), Some(&log));
     let port = server.dicom_port;
     let p = port.to_string();
@@ -130,21 +78,8 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
     // association: permanent, service user, calling AE not recognised.
     let find = findscu(port);
     assert!(rejected_as_unknown_caller(&find), "{}", output_text(&find));
-    let moved = qr(&[
-        "move",
-        "--port",
-        &p,
-        "--dest",
-        "FINDSCU",
-        "--uid",
-        CT_STUDY,
-        "--calling",
-        "STRANGER",
-    ]);
-    assert_eq!(
-        moved,
-        vec![serde_json::json!({"association": "rejected", "result": 1, "source": 1, "reason": 3})]
-    );
+    let moved = qr(&["move", "--port", &p, "--dest", "FINDSCU", "--uid", CT_STUDY, "--calling", "STRANGER"]);
+    assert_eq!(moved, vec![serde_json::json!({"association": "rejected", "result": 1, "source": 1, "reason": 3})]);
     let get = getscu(port, tmp.path());
     assert!(rejected_as_unknown_caller(&get), "{}", output_text(&get));
     // Storage commitment too (only its context proposed).
@@ -154,81 +89,37 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
         .arg(a_testdata_file("zh_gb18030.dcm"))
         .output()
         .unwrap();
-    assert!(
-        !commit.status.success(),
-        "storage commitment from an unregistered AE: {}",
-        output_text(&commit)
-    );
+    assert!(!commit.status.success(), "storage commitment from an unregistered AE: {}", output_text(&commit));
     // And C-STORE: nothing is stored.
     let sample = tmp.path().join("sample");
     gen_ct(&sample, 1, 32, 71);
     let file = files_under(&sample)[0].clone();
-    let store = |calling: &str| {
-        dcmtk("storescu")
-            .args(["-aet", calling, "-aec", "YUNYING", "127.0.0.1", &p])
-            .arg(&file)
-            .output()
-            .unwrap()
-    };
+    let store = |calling: &str| dcmtk("storescu").args(["-aet", calling, "-aec", "YUNYING", "127.0.0.1", &p]).arg(&file).output().unwrap();
     let stored = store("STORESCU");
-    assert!(
-        rejected_as_unknown_caller(&stored),
-        "{}",
-        output_text(&stored)
-    );
+    assert!(rejected_as_unknown_caller(&stored), "{}", output_text(&stored));
     let index = server.index().await;
     let uid = part10(&file).0.sop_instance_uid;
     assert!(index.instance(&uid).await.unwrap().is_none());
     // An AE configured as an institution's sender may C-STORE.
-    run(dcmtk("storescu")
-        .args(["-aet", "A_CT", "-aec", "YUNYING", "127.0.0.1", &p])
-        .arg(&file));
+    run(dcmtk("storescu").args(["-aet", "A_CT", "-aec", "YUNYING", "127.0.0.1", &p]).arg(&file));
     assert!(index.instance(&uid).await.unwrap().is_some());
 
     // On an association that C-ECHO makes usable, a C-FIND is refused with
     // 0124 (not authorized) and no identifier leaves.
-    let mixed = qr(&[
-        "find",
-        "--port",
-        &p,
-        "--calling",
-        "STRANGER",
-        "--echo",
-        "QueryRetrieveLevel=STUDY",
-        "PatientID=",
-    ]);
-    assert_eq!(
-        mixed,
-        vec![
-            serde_json::json!({"echo": 0}),
-            serde_json::json!({"status": 0x0124})
-        ]
-    );
+    let mixed = qr(&["find", "--port", &p, "--calling", "STRANGER", "--echo", "QueryRetrieveLevel=STUDY", "PatientID="]);
+    assert_eq!(mixed, vec![serde_json::json!({"echo": 0}), serde_json::json!({"status": 0x0124})]);
 
     // Registered while the server runs: the next association may query.
     register_ae(&data, "FINDSCU", 104, Some("find"));
     let find = findscu(port);
     // The nine studies of testdata and the one A_CT stored.
-    assert!(
-        find.status.success() && find_matches(&find) == 10,
-        "{}",
-        output_text(&find)
-    );
+    assert!(find.status.success() && find_matches(&find) == 10, "{}", output_text(&find));
     // Registered rights are what they say: find but not move (0124).
     register_ae(&data, "QRSCU", 104, Some("find"));
     let moved = qr(&["move", "--port", &p, "--dest", "FINDSCU", "--uid", CT_STUDY]);
     assert_eq!(moved.last().unwrap()["status"], 0x0124, "{moved:?}");
-    let found = qr(&[
-        "find",
-        "--port",
-        &p,
-        "QueryRetrieveLevel=STUDY",
-        "PatientID=YY0001",
-    ]);
-    assert!(
-        found.iter().any(|l| l.get("identifier").is_some()),
-        "{found:?}"
-    );
+    let found = qr(&["find", "--port", &p, "QueryRetrieveLevel=STUDY", "PatientID=YY0001"]);
+    assert!(found.iter().any(|l| l.get("identifier").is_some()), "{found:?}");
     assert_eq!(found.last().unwrap()["status"], 0, "{found:?}");
     // A registered title from another host is not that AE.
     run(cli(&data).args(["ae", "add", "GETSCU", "10.255.255.1", "104"]));
@@ -239,34 +130,15 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
     assert!(rejected_as_unknown_caller(&findscu(port)));
     // `ae list` shows the rights.
     let list = String::from_utf8(run(cli(&data).args(["ae", "list"])).stdout).unwrap();
-    assert!(
-        list.lines()
-            .any(|l| l.starts_with("QRSCU") && l.contains(" find ")),
-        "{list}"
-    );
-    assert!(
-        list.lines()
-            .any(|l| l.starts_with("GETSCU") && l.contains("store,find,move,get,commit")),
-        "{list}"
-    );
+    assert!(list.lines().any(|l| l.starts_with("QRSCU") && l.contains(" find ")), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("GETSCU") && l.contains("store,find,move,get,commit")), "{list}");
 
     // Refusals are logged with the AE title and address, never patient data.
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.lines()
-            .any(|l| l.contains("STRANGER") && l.contains("127.0.0.1") && l.contains("refused")),
-        "{text}"
-    );
-    assert!(
-        text.lines()
-            .any(|l| l.contains("FINDSCU") && l.contains("not recognised")),
-        "{text}"
-    );
+    assert!(text.lines().any(|l| l.contains("STRANGER") && l.contains("127.0.0.1") && l.contains("refused")), "{text}");
+    assert!(text.lines().any(|l| l.contains("FINDSCU") && l.contains("not recognised")), "{text}");
     for private in ["YY0001", "Zhou", "XiaoDong"] {
-        assert!(
-            !text.contains(private),
-            "patient data in the log: {private}"
-        );
+        assert!(!text.contains(private), "patient data in the log: {private}");
     }
 }
 
@@ -274,27 +146,13 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
 fn the_demo_setting_takes_c_store_from_anyone_and_says_so_but_not_queries() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("server.log");
-    let server = Server::start_with_log(
-        &tmp.path().join("data"),
-        Some("[dicom]\nunknown_callers = \"demo-store\"\n"),
-        Some(&log),
-    );
+    let server = Server::start_with_log(&tmp.path().join("data"), Some("[dicom]\nunknown_callers = \"demo-store\"\n"), Some(&log));
     let sample = tmp.path().join("sample");
     gen_ct(&sample, 1, 32, 72);
-    run(dcmtk("storescu")
-        .args([
-            "-aec",
-            "YUNYING",
-            "127.0.0.1",
-            &server.dicom_port.to_string(),
-        ])
-        .arg(&files_under(&sample)[0]));
+    run(dcmtk("storescu").args(["-aec", "YUNYING", "127.0.0.1", &server.dicom_port.to_string()]).arg(&files_under(&sample)[0]));
     assert!(rejected_as_unknown_caller(&findscu(server.dicom_port)));
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("demo-store") && text.contains("for a demo only"),
-        "{text}"
-    );
+    assert!(text.contains("demo-store") && text.contains("for a demo only"), "{text}");
 }
 
 // ---- Raw DICOM upper layer, for messages no DICOM toolkit would send ----
@@ -337,8 +195,7 @@ fn read_pdu(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
 fn associate(port: u16, calling: &str, abstract_syntax: &str) -> TcpStream {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(&associate_rq(calling, abstract_syntax))
-        .unwrap();
+    s.write_all(&associate_rq(calling, abstract_syntax)).unwrap();
     let (kind, body) = read_pdu(&mut s).unwrap();
     assert_eq!(kind, 2, "association not accepted: {body:?}");
     s
@@ -403,12 +260,7 @@ fn aborted(s: &mut TcpStream) -> bool {
         match read_pdu(s) {
             Ok((7, _)) => return true,
             Ok(_) => continue,
-            Err(e) => {
-                return matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                )
-            }
+            Err(e) => return matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset),
         }
     }
 }
@@ -416,12 +268,7 @@ fn aborted(s: &mut TcpStream) -> bool {
 fn peak_rss_mb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    line.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse::<u64>()
-        .unwrap()
-        / 1024
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
 }
 
 #[test]
@@ -430,8 +277,8 @@ fn a_flood_of_unsolicited_responses_is_refused_and_memory_stays_bounded() {
     let server = Server::start(&tmp.path().join("data"), None);
     let port = server.dicom_port;
     const FLOOD: usize = 42 << 20; // 1.6 million small commands, as in the report
-                                   // Responses to requests we never sent: C-STORE-RSP (what a C-GET
-                                   // waits for), N-EVENT-REPORT-RSP (a commitment report's), C-FIND-RSP.
+    // Responses to requests we never sent: C-STORE-RSP (what a C-GET
+    // waits for), N-EVENT-REPORT-RSP (a commitment report's), C-FIND-RSP.
     let responses = [
         ("C-STORE-RSP", 0x8001, "1.2.840.10008.5.1.4.1.1.2"),
         ("N-EVENT-REPORT-RSP", 0x8100, "1.2.840.10008.1.20.1"),
@@ -439,10 +286,7 @@ fn a_flood_of_unsolicited_responses_is_refused_and_memory_stays_bounded() {
     ];
     for (name, field, class) in responses {
         let mut s = associate(port, "FLOODER", VERIFICATION);
-        let rsp = command(
-            class,
-            &[(0x0100, field), (0x0120, 7), (0x0800, 0x0101), (0x0900, 0)],
-        );
+        let rsp = command(class, &[(0x0100, field), (0x0120, 7), (0x0800, 0x0101), (0x0900, 0)]);
         let started = Instant::now();
         let sent = flood(&mut s, &rsp, FLOOD);
         assert!(sent < FLOOD, "the server kept reading unsolicited {name}s");
@@ -452,27 +296,15 @@ fn a_flood_of_unsolicited_responses_is_refused_and_memory_stays_bounded() {
     // C-CANCEL may come after its operation ended: dropped as they come,
     // and the association goes on.
     let mut s = associate(port, "FLOODER", VERIFICATION);
-    let cancel = command(
-        VERIFICATION,
-        &[(0x0100, 0x0FFF), (0x0120, 7), (0x0800, 0x0101)],
-    );
-    assert!(
-        flood(&mut s, &cancel, FLOOD / 2) >= FLOOD / 2,
-        "the server stopped reading C-CANCELs"
-    );
-    let echo_rq = command(
-        VERIFICATION,
-        &[(0x0100, 0x0030), (0x0110, 9), (0x0800, 0x0101)],
-    );
+    let cancel = command(VERIFICATION, &[(0x0100, 0x0FFF), (0x0120, 7), (0x0800, 0x0101)]);
+    assert!(flood(&mut s, &cancel, FLOOD / 2) >= FLOOD / 2, "the server stopped reading C-CANCELs");
+    let echo_rq = command(VERIFICATION, &[(0x0100, 0x0030), (0x0110, 9), (0x0800, 0x0101)]);
     s.write_all(&pdata(&echo_rq, 1)).unwrap();
     let (kind, body) = read_pdu(&mut s).unwrap();
     assert_eq!(kind, 4, "a C-ECHO-RSP after the cancels");
     // (0000,0100) US 8030: a C-ECHO-RSP; (0000,0900) US 0000: success.
     let has = |element: &[u8]| body.windows(element.len()).any(|w| w == element);
-    assert!(
-        has(&[0, 0, 0, 1, 2, 0, 0, 0, 0x30, 0x80]) && has(&[0, 0, 0, 9, 2, 0, 0, 0, 0, 0]),
-        "{body:?}"
-    );
+    assert!(has(&[0, 0, 0, 1, 2, 0, 0, 0, 0x30, 0x80]) && has(&[0, 0, 0, 9, 2, 0, 0, 0, 0, 0]), "{body:?}");
     drop(s);
 
     let peak = peak_rss_mb(server.pid());
@@ -504,37 +336,21 @@ sys.stdin.read()
 
 fn hold(port: u16, associations: usize, silent: usize, src: &str) -> Child {
     let mut child = python()
-        .args([
-            "-c",
-            HOLDER,
-            &port.to_string(),
-            &associations.to_string(),
-            &silent.to_string(),
-            src,
-        ])
+        .args(["-c", HOLDER, &port.to_string(), &associations.to_string(), &silent.to_string(), src])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("held"), "{line}");
     child
 }
 
 fn echo_within(port: u16, limit: Duration) {
     let started = Instant::now();
-    assert!(
-        echo(port),
-        "a new caller must be served while others sit idle"
-    );
-    assert!(
-        started.elapsed() < limit,
-        "served only after {:?}",
-        started.elapsed()
-    );
+    assert!(echo(port), "a new caller must be served while others sit idle");
+    assert!(started.elapsed() < limit, "served only after {:?}", started.elapsed());
 }
 
 #[test]
@@ -574,11 +390,7 @@ fn idle_associations_do_not_lock_other_callers_out() {
 fn silent_connections_cannot_use_up_file_descriptors() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), None);
-    let fds = || {
-        std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
-            .unwrap()
-            .count()
-    };
+    let fds = || std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap().count();
     let before = fds();
     // Many more connections than slots, none ever sending an
     // A-ASSOCIATE-RQ: beyond the slots and as many waiting to be
@@ -586,10 +398,7 @@ fn silent_connections_cannot_use_up_file_descriptors() {
     let mut silent = hold(server.dicom_port, 0, 600, "127.0.0.2");
     std::thread::sleep(Duration::from_millis(500));
     let held = fds() - before;
-    assert!(
-        held <= 16 + 32 + 8,
-        "{held} descriptors held for silent connections"
-    );
+    assert!(held <= 16 + 32 + 8, "{held} descriptors held for silent connections");
     std::thread::sleep(Duration::from_millis(1000));
     echo_within(server.dicom_port, Duration::from_secs(5));
     drop(silent.stdin.take());

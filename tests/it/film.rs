@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::harness::*;
 
@@ -105,7 +105,23 @@ pub(crate) fn contains(haystack: &[u8], needle: &str) -> bool {
 fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
-    gen_ct_with(&src, 6, 64, 21, &["--studies-per-patient", "2", "--patient-id", "FILM-1", "--patient-name", "Chen^JianGuo=陈^建国", "--charset", "ISO_IR 192", "-q"]);
+    gen_ct_with(
+        &src,
+        6,
+        64,
+        21,
+        &[
+            "--studies-per-patient",
+            "2",
+            "--patient-id",
+            "FILM-1",
+            "--patient-name",
+            "Chen^JianGuo=陈^建国",
+            "--charset",
+            "ISO_IR 192",
+            "-q",
+        ],
+    );
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let log = tmp.path().join("server.log");
@@ -166,7 +182,12 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     let right = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
     assert_eq!(right.status, 200, "{}", String::from_utf8_lossy(&right.body));
     let (cookie, attributes) = right.cookie();
-    assert!(attributes.contains(&format!("Path=/api/film/{film_id}")) && attributes.contains("HttpOnly") && attributes.contains("SameSite=Strict"), "{attributes}");
+    assert!(
+        attributes.contains(&format!("Path=/api/film/{film_id}"))
+            && attributes.contains("HttpOnly")
+            && attributes.contains("SameSite=Strict"),
+        "{attributes}"
+    );
     let session = cookie.split_once('=').unwrap().1.to_string();
     let with_cookie = [("Cookie", cookie.as_str())];
 
@@ -182,9 +203,11 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     assert_eq!(&thumb.body[..2], b"\xff\xd8", "a JPEG thumbnail");
     // Inside the film: only its studies, and only images and metadata.
     let series_uid = series["uid"].as_str().unwrap();
-    let meta = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}/metadata"), &with_cookie, None);
+    let meta =
+        request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}/metadata"), &with_cookie, None);
     assert_eq!(meta.status, 200);
-    let original = request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}"), &with_cookie, None);
+    let original =
+        request(port, "GET", &format!("/api/film/{film_id}/dicom-web/studies/{current}/series/{series_uid}"), &with_cookie, None);
     assert_eq!(original.status, 200, "a film that allows download serves originals by WADO-RS too (the full viewer, imports)");
 
     // Another film's session opens nothing of this film, and this one nothing of that.
@@ -192,7 +215,11 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     assert_eq!(share_right.status, 200);
     let (share_cookie, _) = share_right.cookie();
     assert_eq!(request(port, "GET", &format!("/api/film/{film_id}/info"), &[("Cookie", &share_cookie)], None).status, 401);
-    assert_eq!(request(port, "GET", &thumb_path(&share_id, prior), &[("Cookie", &share_cookie)], None).status, 403, "the prior is not in the share");
+    assert_eq!(
+        request(port, "GET", &thumb_path(&share_id, prior), &[("Cookie", &share_cookie)], None).status,
+        403,
+        "the prior is not in the share"
+    );
     assert_eq!(request(port, "GET", &thumb_path(&share_id, current), &[("Cookie", &cookie)], None).status, 401);
 
     // Five wrong answers lock the film, even against the right one.
@@ -200,7 +227,9 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     let locked_token = token_of(locked_film["url"].as_str().unwrap());
     let locked_id = locked_film["film"]["film_id"].as_str().unwrap().to_string();
     let statuses: Vec<u16> = (0..5)
-        .map(|i| request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": format!("1980010{i}")}))).status)
+        .map(|i| {
+            request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": format!("1980010{i}")}))).status
+        })
         .collect();
     assert_eq!(statuses, [401, 401, 401, 401, 423]);
     let refused = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": locked_token, "answer": BIRTH_DATE})));
@@ -220,7 +249,11 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
     assert_eq!(sms["film"]["verify_hint"], "138****5678");
     let sms_token = token_of(sms["url"].as_str().unwrap());
     let sms_id = sms["film"]["film_id"].as_str().unwrap().to_string();
-    assert_eq!(request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": sms_token, "answer": "000000"}))).status, 401, "no code sent yet");
+    assert_eq!(
+        request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": sms_token, "answer": "000000"}))).status,
+        401,
+        "no code sent yet"
+    );
     let sent = request(port, "POST", "/api/film/code", &[], Some(&json!({"token": sms_token})));
     assert_eq!(sent.status, 200);
     assert_eq!(sent.json()["sent_to"], "138****5678");
@@ -239,8 +272,17 @@ fn films_verify_lock_scope_revoke_and_keep_their_secrets() {
 
     // Every step is an event, per film and per study.
     let events = api(port, "GET", &format!("/api/films/{film_id}/events"), None).json();
-    let seen: Vec<(String, String)> = events.as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().into(), e["result"].as_str().unwrap().into())).collect();
-    for expected in [("created", "ok"), ("opened", "ok"), ("verify", "failed"), ("verify", "ok"), ("viewed", "ok"), ("revoked", "ok"), ("opened", "refused")] {
+    let seen: Vec<(String, String)> =
+        events.as_array().unwrap().iter().map(|e| (e["event"].as_str().unwrap().into(), e["result"].as_str().unwrap().into())).collect();
+    for expected in [
+        ("created", "ok"),
+        ("opened", "ok"),
+        ("verify", "failed"),
+        ("verify", "ok"),
+        ("viewed", "ok"),
+        ("revoked", "ok"),
+        ("opened", "refused"),
+    ] {
         assert!(seen.contains(&(expected.0.into(), expected.1.into())), "{expected:?} missing from {seen:?}");
     }
     assert_eq!(events[0]["actor"], "staff:dr-wang");
@@ -317,12 +359,28 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
     let study = study_uids(server.http_port).remove(0);
     let out = python()
         .arg(format!("{ROOT}/tests/py/film_flows.py"))
-        .args(["--url", &format!("http://127.0.0.1:{}", server.http_port), "--api-token", API_TOKEN, "--study", &study, "--birth-date", BIRTH_DATE])
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{}", server.http_port),
+            "--api-token",
+            API_TOKEN,
+            "--study",
+            &study,
+            "--birth-date",
+            BIRTH_DATE,
+        ])
         .arg("--sources")
         .arg(&src)
         .arg("--workdir")
         .arg(tmp.path().join("work"))
-        .args(["--storescp-port", &storescp.to_string(), "--orthanc-dicom-port", &orthanc_dicom.to_string(), "--orthanc-http-port", &orthanc_http.to_string()])
+        .args([
+            "--storescp-port",
+            &storescp.to_string(),
+            "--orthanc-dicom-port",
+            &orthanc_dicom.to_string(),
+            "--orthanc-http-port",
+            &orthanc_http.to_string(),
+        ])
         .output()
         .unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -347,9 +405,10 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
 fn contains_token(haystack: &[u8], needle: &str) -> bool {
     let inside = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_';
     let n = needle.len();
-    haystack.windows(n).enumerate().any(|(i, w)| {
-        w == needle.as_bytes() && (i == 0 || !inside(haystack[i - 1])) && haystack.get(i + n).is_none_or(|&b| !inside(b))
-    })
+    haystack
+        .windows(n)
+        .enumerate()
+        .any(|(i, w)| w == needle.as_bytes() && (i == 0 || !inside(haystack[i - 1])) && haystack.get(i + n).is_none_or(|&b| !inside(b)))
 }
 
 /// Wrong answers from one address across films block that address (429),
@@ -390,7 +449,13 @@ fn one_address_guessing_across_films_is_blocked() {
         "{events}"
     );
     // Another patient behind the same proxy is not blocked.
-    let other = request(port, "POST", "/api/film/verify", &[("X-Forwarded-For", "198.51.100.20")], Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})));
+    let other = request(
+        port,
+        "POST",
+        "/api/film/verify",
+        &[("X-Forwarded-For", "198.51.100.20")],
+        Some(&json!({"token": tokens[2], "answer": BIRTH_DATE})),
+    );
     assert_eq!(other.status, 200, "{}", String::from_utf8_lossy(&other.body));
 }
 
@@ -466,7 +531,11 @@ fn film_shows_the_studys_pdf_and_sr_reports() {
     let pdf = request(port, "GET", by_type("application/pdf")["url"].as_str().unwrap(), &[("Cookie", &cookie)], None);
     assert_eq!(pdf.status, 200);
     assert!(pdf.headers.to_ascii_lowercase().contains("content-type: application/pdf"), "{}", pdf.headers);
-    assert!(pdf.body.starts_with(b"%PDF-1.4") && pdf.body.len() >= pdf_len && pdf.body.len() <= pdf_len + 1, "the document's bytes ({} of {pdf_len})", pdf.body.len());
+    assert!(
+        pdf.body.starts_with(b"%PDF-1.4") && pdf.body.len() >= pdf_len && pdf.body.len() <= pdf_len + 1,
+        "the document's bytes ({} of {pdf_len})",
+        pdf.body.len()
+    );
     let sr = request(port, "GET", by_type("text/plain")["url"].as_str().unwrap(), &[("Cookie", &cookie)], None);
     assert_eq!(sr.status, 200);
     assert_eq!(String::from_utf8_lossy(&sr.body), "Radiology report\n  Impression: No acute findings\n");

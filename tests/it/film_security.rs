@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::film::{api, request, token_of, Reply, API_TOKEN, BIRTH_DATE};
+use crate::film::{API_TOKEN, BIRTH_DATE, Reply, api, request, token_of};
 use crate::harness::*;
 
 /// Set the PatientID of every file under `dir` (and the birth date to
@@ -133,7 +133,11 @@ fn a_film_session_searches_only_the_films_studies_and_routes_no_encoded_specials
     assert_eq!(metadata.status, 200);
     assert!(metadata.headers.to_ascii_lowercase().contains("application/dicom+json"));
     assert_eq!(get(port, &format!("{base}/studies/{mine}/series/{series_uid}"), &cookie).status, 403);
-    let originals = |r: &Reply| r.headers.to_ascii_lowercase().contains("application/dicom\r") || r.headers.to_ascii_lowercase().contains("type=\"application/dicom\"") || r.body.windows(4).any(|w| w == b"DICM");
+    let originals = |r: &Reply| {
+        r.headers.to_ascii_lowercase().contains("application/dicom\r")
+            || r.headers.to_ascii_lowercase().contains("type=\"application/dicom\"")
+            || r.body.windows(4).any(|w| w == b"DICM")
+    };
     let frame = format!("{base}/studies/{mine}/series/{series_uid}/instances/{sop}/frames/1");
     // A patient's session asking for one frame 2000 times: refused like on
     // /dicom-web (the same handler), before anything is read.
@@ -241,7 +245,12 @@ fn concurrent_answers_never_outrun_the_lockouts() {
         let passed = statuses.contains(&200);
         let id = film["film"]["film_id"].as_str().unwrap();
         let events = api(port, "GET", &format!("/api/films/{id}/events"), None).json();
-        let judged = events.as_array().unwrap().iter().filter(|e| e["event"] == "verify" && (e["result"] == "failed" || e["result"] == "ok")).count();
+        let judged = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "verify" && (e["result"] == "failed" || e["result"] == "ok"))
+            .count();
         assert!((1..=5).contains(&judged), "round {round}: {judged} answers judged on the film's record");
         let shown = api(port, "GET", &format!("/api/films/{id}"), None).json();
         if !passed {
@@ -267,7 +276,7 @@ fn concurrent_answers_never_outrun_the_lockouts() {
     let statuses = burst(port, &token, (0..120).map(|i| format!("1971-02-{:02}", i % 28 + 1)).collect());
     let wrong = statuses.iter().filter(|&&s| s == 401).count();
     let blocked = statuses.iter().filter(|&&s| s == 429).count();
-    assert!(wrong <= 20 && wrong >= 1, "{wrong} wrong answers compared against a limit of 20");
+    assert!((1..=20).contains(&wrong), "{wrong} wrong answers compared against a limit of 20");
     assert_eq!(wrong + blocked, 120, "{statuses:?}");
     // The right answer from the blocked address is refused too.
     let late = request(port, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": BIRTH_DATE})));
@@ -293,7 +302,10 @@ fn the_session_cookie_is_secure_behind_a_trusted_tls_proxy() {
         right.cookie().1
     };
     let https = [("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "203.0.113.5")];
-    assert!(cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &https).contains("Secure"), "a trusted proxy says the client used https");
+    assert!(
+        cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &https).contains("Secure"),
+        "a trusted proxy says the client used https"
+    );
     assert!(!cookie_attributes("", &https).contains("Secure"), "an untrusted peer's word is not taken");
     assert!(!cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &[]).contains("Secure"), "plain http through the proxy");
 }

@@ -50,7 +50,9 @@ impl BackendSettings {
         if let Ok(text) = std::fs::read_to_string(&file) {
             return serde_json::from_str(&text).unwrap();
         }
-        let settings = if distributed_backend() { BackendSettings::fresh_distributed("it") } else {
+        let settings = if distributed_backend() {
+            BackendSettings::fresh_distributed("it")
+        } else {
             BackendSettings {
                 index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()),
                 store: StoreConfig::default(),
@@ -64,7 +66,11 @@ impl BackendSettings {
         // Created on a thread of its own: tests call this from async code.
         let owned = tag.to_string();
         let index_url = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(yunying_index::testkit::fresh_postgres_database(&owned))
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(yunying_index::testkit::fresh_postgres_database(&owned))
         })
         .join()
         .unwrap();
@@ -131,9 +137,8 @@ pub fn other_store(scratch: &Path, tag: &str) -> String {
 /// prefix no other test uses.
 pub fn fresh_s3_spec(tag: &str) -> String {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let env = |name: &str| {
-        std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("{name} is not set: run scripts/test.sh"))
-    };
+    let env =
+        |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("{name} is not set: run scripts/test.sh"));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let prefix = format!("it-{tag}-{}-{nanos}-{n}", std::process::id());
@@ -215,7 +220,8 @@ impl Server {
         }
         let mut child = cmd.spawn().expect("start yunying");
         let (dicom_port, http_port) = wait_serving(&mut child, &serving);
-        let server = Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend, store: Default::default() };
+        let server =
+            Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend, store: Default::default() };
         server.wait_ready();
         server
     }
@@ -399,12 +405,7 @@ pub fn dcmtk(tool: &str) -> Command {
 
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     out
 }
 
@@ -430,12 +431,8 @@ pub fn gen_ct_with(out: &Path, slices: usize, rows: usize, seed: u64, extra: &[&
 
 /// Every file under `dir`, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        walkdir::WalkDir::new(dir).into_iter().filter_map(Result::ok).filter(|e| e.file_type().is_file()).map(|e| e.into_path()).collect();
     files.sort();
     files
 }
@@ -474,11 +471,7 @@ pub async fn assert_stored_inflating(server: &Server, index: &Index, files: &[Pa
 async fn assert_stored(server: &Server, index: &Index, files: &[PathBuf], inflate_deflated: bool) {
     for f in files {
         let (meta, sent) = part10(f);
-        let stored = index
-            .instance(&meta.sop_instance_uid)
-            .await
-            .unwrap()
-            .unwrap_or_else(|| panic!("{} not indexed", f.display()));
+        let stored = index.instance(&meta.sop_instance_uid).await.unwrap().unwrap_or_else(|| panic!("{} not indexed", f.display()));
         let (stored_meta, stored_bytes) = part10_bytes(&server.read_object(&stored.object_key), &stored.object_key);
         assert_eq!(stored_meta.transfer_syntax_uid, meta.transfer_syntax_uid, "{}", f.display());
         if inflate_deflated && meta.transfer_syntax_uid == "1.2.840.10008.1.2.1.99" {
@@ -522,10 +515,7 @@ impl Server {
     /// A `kB` line of the server's /proc status (`VmHWM`, `VmRSS`), in KiB.
     pub fn proc_status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(&format!("{field}:")))
-            .unwrap_or_else(|| panic!("no {field} in {status}"));
+        let line = status.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field} in {status}"));
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
@@ -538,9 +528,7 @@ impl Server {
 
     /// Open descriptors of the server process.
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|d| d.count())
-            .unwrap_or(0)
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
     }
 }
 
@@ -563,16 +551,11 @@ pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) 
         if left.is_zero() {
             return (out, false);
         }
-        s.set_read_timeout(Some(left.min(Duration::from_millis(200))))
-            .unwrap();
+        s.set_read_timeout(Some(left.min(Duration::from_millis(200)))).unwrap();
         match s.read(&mut buf) {
             Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             Err(_) => return (out, true),
         }
     }
@@ -580,12 +563,7 @@ pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) 
 
 /// The status code of a raw HTTP response.
 pub fn http_status(response: &[u8]) -> Option<u16> {
-    std::str::from_utf8(response.get(..12)?)
-        .ok()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    std::str::from_utf8(response.get(..12)?).ok()?.split_whitespace().nth(1)?.parse().ok()
 }
 
 impl Server {

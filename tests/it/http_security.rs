@@ -14,11 +14,7 @@ const OCTETS: &str = "multipart/related; type=\"application/octet-stream\"; tran
 
 /// An Enhanced CT instance of about `mib` MiB (2 frames of 512x512x2 per MiB).
 fn multiframe(dir: &Path, mib: u32) -> PathBuf {
-    run(python()
-        .arg(format!("{ROOT}/testdata/gen_ct_series.py"))
-        .arg("--out")
-        .arg(dir)
-        .args(["--multiframe", &mib.to_string(), "-q"]));
+    run(python().arg(format!("{ROOT}/testdata/gen_ct_series.py")).arg("--out").arg(dir).args(["--multiframe", &mib.to_string(), "-q"]));
     files_under(dir)[0].clone()
 }
 
@@ -30,10 +26,7 @@ async fn serve_instance(tmp: &Path, file: &Path, config: &str) -> (Server, Strin
     let server = Server::start(&data, Some(config));
     let sop = part10(file).0.sop_instance_uid;
     let stored = server.index().await.instance(&sop).await.unwrap().unwrap();
-    let url = format!(
-        "/dicom-web/studies/{}/series/{}/instances/{sop}/frames",
-        stored.study_instance_uid, stored.series_instance_uid
-    );
+    let url = format!("/dicom-web/studies/{}/series/{}/instances/{sop}/frames", stored.study_instance_uid, stored.series_instance_uid);
     (server, url)
 }
 
@@ -41,30 +34,19 @@ fn get(port: u16, path: &str, extra: &str) -> (u16, Vec<u8>) {
     // HTTP/1.0: the body is not chunked, and ends with the connection.
     let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n{extra}\r\n");
     let (response, closed) = http_exchange(port, request.as_bytes(), Duration::from_secs(60));
-    assert!(
-        closed,
-        "no complete answer to GET {}",
-        &path[..path.len().min(200)]
-    );
+    assert!(closed, "no complete answer to GET {}", &path[..path.len().min(200)]);
     (http_status(&response).unwrap_or(0), response)
 }
 
 fn header<'a>(response: &'a [u8], name: &str) -> Option<&'a str> {
     let head = std::str::from_utf8(&response[..find(response, b"\r\n\r\n")?]).ok()?;
-    head.lines().find_map(|l| {
-        l.split_once(':')
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    })
+    head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
 }
 
 /// The payloads of a multipart/related response.
 fn parts(response: &[u8]) -> Vec<Vec<u8>> {
     let ct = header(response, "content-type").unwrap();
-    let delimiter = format!(
-        "\r\n--{}",
-        ct.split("boundary=").nth(1).unwrap().trim_matches('"')
-    );
+    let delimiter = format!("\r\n--{}", ct.split("boundary=").nth(1).unwrap().trim_matches('"'));
     let mut body = &response[find(response, b"\r\n\r\n").unwrap() + 4..];
     let mut out = Vec::new();
     while let Some(at) = find(body, delimiter.as_bytes()) {
@@ -86,8 +68,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn body_text(response: &[u8]) -> String {
-    String::from_utf8_lossy(&response[find(response, b"\r\n\r\n").map_or(0, |i| i + 4)..])
-        .into_owned()
+    String::from_utf8_lossy(&response[find(response, b"\r\n\r\n").map_or(0, |i| i + 4)..]).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,31 +86,16 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     let list = vec!["1"; 2000].join(",");
     let (status, response) = get(server.http_port, &format!("{frames}/{list}"), &accept);
     assert_eq!(status, 400, "{}", body_text(&response));
-    assert!(
-        body_text(&response).contains("more than once"),
-        "{}",
-        body_text(&response)
-    );
+    assert!(body_text(&response).contains("more than once"), "{}", body_text(&response));
     let peak = server.proc_status_kib("VmHWM");
     eprintln!("peak RSS {peak} KiB, {before} KiB before");
-    assert!(
-        peak < before + 32 * 1024,
-        "peak RSS {peak} KiB after a repeated-frames request (was {before} KiB)"
-    );
+    assert!(peak < before + 32 * 1024, "peak RSS {peak} KiB after a repeated-frames request (was {before} KiB)");
 
     // More distinct frames than the response bound: 413 before any is read.
     let all: Vec<String> = (1..=128).map(|n| n.to_string()).collect();
-    let (status, response) = get(
-        server.http_port,
-        &format!("{frames}/{}", all.join(",")),
-        &accept,
-    );
+    let (status, response) = get(server.http_port, &format!("{frames}/{}", all.join(",")), &accept);
     assert_eq!(status, 413, "{}", body_text(&response));
-    assert!(
-        body_text(&response).contains("max_frames_bytes"),
-        "{}",
-        body_text(&response)
-    );
+    assert!(body_text(&response).contains("max_frames_bytes"), "{}", body_text(&response));
 
     // Within the bound: 48 MiB of frames, streamed, not held. A first
     // request warms the allocator's arenas (and the S3 client's buffers),
@@ -139,24 +105,12 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     assert_eq!(status, 200);
     server.reset_peak_rss();
     let before = server.proc_status_kib("VmRSS");
-    let (status, response) = get(
-        server.http_port,
-        &format!("{frames}/{}", all[..96].join(",")),
-        &accept,
-    );
-    assert_eq!(
-        status,
-        200,
-        "{}",
-        body_text(&response[..response.len().min(2000)])
-    );
+    let (status, response) = get(server.http_port, &format!("{frames}/{}", all[..96].join(",")), &accept);
+    assert_eq!(status, 200, "{}", body_text(&response[..response.len().min(2000)]));
     assert!(response.len() > 96 * FRAME, "{} bytes", response.len());
     let peak = server.proc_status_kib("VmHWM");
     eprintln!("peak RSS {peak} KiB, {before} KiB before");
-    assert!(
-        peak < before + 32 * 1024,
-        "peak RSS {peak} KiB while streaming 48 MiB of frames (was {before} KiB)"
-    );
+    assert!(peak < before + 32 * 1024, "peak RSS {peak} KiB while streaming 48 MiB of frames (was {before} KiB)");
 
     // An ordinary list still works, frames in the order asked.
     let (status, response) = get(server.http_port, &format!("{frames}/3,1,2"), &accept);
@@ -166,26 +120,20 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     assert!(parts.iter().all(|p| p.len() == FRAME));
     let frame1 = parts_of(get(server.http_port, &format!("{frames}/1"), &accept).1);
     let frame3 = parts_of(get(server.http_port, &format!("{frames}/3"), &accept).1);
-    assert!(
-        parts[0] == frame3[0] && parts[1] == frame1[0] && frame1[0] != frame3[0],
-        "frames in the order asked"
-    );
-    assert_eq!(
-        get(server.http_port, &format!("{frames}/129"), &accept).0,
-        404
-    );
+    assert!(parts[0] == frame3[0] && parts[1] == frame1[0] && frame1[0] != frame3[0], "frames in the order asked");
+    assert_eq!(get(server.http_port, &format!("{frames}/129"), &accept).0, 404);
 
     // A client that stops reading a 64 MiB response is cut, not kept forever.
     let mut s = TcpStream::connect(("127.0.0.1", server.http_port)).unwrap();
     let instance = frames.trim_end_matches("/frames");
-    write!(s, "GET {instance} HTTP/1.0\r\nHost: localhost\r\nAccept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {instance} HTTP/1.0\r\nHost: localhost\r\nAccept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n\r\n"
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let (got, closed) = read_until_closed(&mut s, Duration::from_secs(20));
-    assert!(
-        closed && got.len() < 64 << 20,
-        "a stalled reader got {} bytes, closed: {closed}",
-        got.len()
-    );
+    assert!(closed && got.len() < 64 << 20, "a stalled reader got {} bytes, closed: {closed}", got.len());
 }
 
 /// POST a STOW-RS body of `len` bytes from `chunk` repeated, streamed;
@@ -198,8 +146,7 @@ fn stow_stream(port: u16, len: u64, head: &[u8], chunk: &[u8]) -> (Vec<u8>, u64)
     )
     .unwrap();
     let mut reader = s.try_clone().unwrap();
-    let answer =
-        std::thread::spawn(move || read_until_closed(&mut reader, Duration::from_secs(60)).0);
+    let answer = std::thread::spawn(move || read_until_closed(&mut reader, Duration::from_secs(60)).0);
     let mut sent = 0u64;
     let _ = s.write_all(head);
     sent += head.len() as u64;
@@ -216,36 +163,18 @@ fn stow_stream(port: u16, len: u64, head: &[u8], chunk: &[u8]) -> (Vec<u8>, u64)
 #[tokio::test(flavor = "multi_thread")]
 async fn stow_bodies_without_a_boundary_or_over_the_limit_are_refused_early() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(
-        &tmp.path().join("data"),
-        Some("[http]\nmax_stow_bytes = 8388608\n"),
-    );
+    let server = Server::start(&tmp.path().join("data"), Some("[http]\nmax_stow_bytes = 8388608\n"));
 
     // 200 MB that never contains the boundary.
     server.reset_peak_rss();
     let before = server.proc_status_kib("VmRSS");
     let (answer, sent) = stow_stream(server.http_port, 200 << 20, b"", &[b'A'; 65536]);
-    assert_eq!(
-        http_status(&answer),
-        Some(400),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
-    assert!(
-        body_text(&answer).contains("boundary"),
-        "{}",
-        body_text(&answer)
-    );
-    assert!(
-        sent < 64 << 20,
-        "the server read {sent} bytes before refusing"
-    );
+    assert_eq!(http_status(&answer), Some(400), "{}", String::from_utf8_lossy(&answer));
+    assert!(body_text(&answer).contains("boundary"), "{}", body_text(&answer));
+    assert!(sent < 64 << 20, "the server read {sent} bytes before refusing");
     let peak = server.proc_status_kib("VmHWM");
     eprintln!("peak RSS {peak} KiB, {before} KiB before");
-    assert!(
-        peak < before + 32 * 1024,
-        "peak RSS {peak} KiB after a 200 MB body without boundary (was {before} KiB)"
-    );
+    assert!(peak < before + 32 * 1024, "peak RSS {peak} KiB after a 200 MB body without boundary (was {before} KiB)");
 
     // A real instance over the body limit: 413, not stored.
     let file = multiframe(&tmp.path().join("mf"), 12);
@@ -254,22 +183,12 @@ async fn stow_bodies_without_a_boundary_or_over_the_limit_are_refused_early() {
     body.extend_from_slice(&bytes);
     body.extend_from_slice(b"\r\n--XyZzY--\r\n");
     let (answer, _) = stow_stream(server.http_port, body.len() as u64, &body, b"");
-    assert_eq!(
-        http_status(&answer),
-        Some(413),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
-    assert!(
-        body_text(&answer).contains("max_stow_bytes"),
-        "{}",
-        body_text(&answer)
-    );
+    assert_eq!(http_status(&answer), Some(413), "{}", String::from_utf8_lossy(&answer));
+    assert!(body_text(&answer).contains("max_stow_bytes"), "{}", body_text(&answer));
     assert_eq!(server.index().await.counts().await.unwrap().instances, 0);
 }
 
-const TIMEOUTS: &str =
-    "[http]\nheader_timeout_secs = 2\nbody_idle_timeout_secs = 2\nmax_connections = 16\n";
+const TIMEOUTS: &str = "[http]\nheader_timeout_secs = 2\nbody_idle_timeout_secs = 2\nmax_connections = 16\n";
 
 #[test]
 fn silent_and_idle_connections_are_closed() {
@@ -281,76 +200,32 @@ fn silent_and_idle_connections_are_closed() {
     // (a) Half a request head, then silence.
     let start = Instant::now();
     let (_, closed) = http_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: loc", limit);
-    assert!(
-        closed,
-        "a half-sent head kept its connection for {:?}",
-        start.elapsed()
-    );
+    assert!(closed, "a half-sent head kept its connection for {:?}", start.elapsed());
 
     // (b) A body announced as 2 GB that stops: the handler's read fails,
     // it answers, the connection closes.
     let start = Instant::now();
     let head = "POST /dicom-web/studies HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XyZzY\r\nContent-Length: 2000000000\r\n\r\n";
     let (answer, closed) = http_exchange(port, head.as_bytes(), limit);
-    assert!(
-        closed,
-        "a stalled body kept its connection for {:?}",
-        start.elapsed()
-    );
-    assert_eq!(
-        http_status(&answer),
-        Some(408),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    assert!(closed, "a stalled body kept its connection for {:?}", start.elapsed());
+    assert_eq!(http_status(&answer), Some(408), "{}", String::from_utf8_lossy(&answer));
     let start = Instant::now();
     let with_part = format!("{head}--XyZzY\r\nContent-Type: application/dicom\r\n\r\nDICM");
     let (_, closed) = http_exchange(port, with_part.as_bytes(), limit);
-    assert!(
-        closed,
-        "a body stalled inside a part kept its connection for {:?}",
-        start.elapsed()
-    );
+    assert!(closed, "a body stalled inside a part kept its connection for {:?}", start.elapsed());
     // Also where the handler never reads the body.
     let start = Instant::now();
-    let (answer, closed) = http_exchange(
-        port,
-        b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000000\r\n\r\nabc",
-        limit,
-    );
-    assert!(
-        closed,
-        "an unread body kept its connection for {:?}",
-        start.elapsed()
-    );
-    assert!(
-        http_status(&answer).is_some(),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let (answer, closed) =
+        http_exchange(port, b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000000000\r\n\r\nabc", limit);
+    assert!(closed, "an unread body kept its connection for {:?}", start.elapsed());
+    assert!(http_status(&answer).is_some(), "{}", String::from_utf8_lossy(&answer));
 
     // (c) Keep-alive: one answer, then the idle connection is closed.
     let start = Instant::now();
-    let (answer, closed) = http_exchange(
-        port,
-        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
-        limit,
-    );
-    assert_eq!(
-        http_status(&answer),
-        Some(200),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
-    assert!(
-        closed,
-        "an idle keep-alive connection stayed open for {:?}",
-        start.elapsed()
-    );
-    assert!(
-        start.elapsed() >= Duration::from_millis(1500),
-        "closed before the keep-alive timeout"
-    );
+    let (answer, closed) = http_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", limit);
+    assert_eq!(http_status(&answer), Some(200), "{}", String::from_utf8_lossy(&answer));
+    assert!(closed, "an idle keep-alive connection stayed open for {:?}", start.elapsed());
+    assert!(start.elapsed() >= Duration::from_millis(1500), "closed before the keep-alive timeout");
 }
 
 #[test]
@@ -359,36 +234,19 @@ fn connections_beyond_the_limit_starve_neither_dicom_nor_healthz() {
     let server = Server::start(&tmp.path().join("data"), Some(TIMEOUTS));
     let fds_before = server.open_fds();
     // Many more idle connections than the 16 allowed.
-    let mut idle: Vec<TcpStream> = (0..200)
-        .map(|_| TcpStream::connect(("127.0.0.1", server.http_port)).unwrap())
-        .collect();
+    let mut idle: Vec<TcpStream> = (0..200).map(|_| TcpStream::connect(("127.0.0.1", server.http_port)).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        server.open_fds() < fds_before + 16 + 40,
-        "{} descriptors open",
-        server.open_fds()
-    );
+    assert!(server.open_fds() < fds_before + 16 + 40, "{} descriptors open", server.open_fds());
     // DICOM is untouched.
-    let echo = dcmtk("echoscu")
-        .args(["-aec", "YUNYING", "127.0.0.1"])
-        .arg(server.dicom_port.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        echo.status.success(),
-        "C-ECHO failed while HTTP was full: {}",
-        String::from_utf8_lossy(&echo.stderr)
-    );
+    let echo = dcmtk("echoscu").args(["-aec", "YUNYING", "127.0.0.1"]).arg(server.dicom_port.to_string()).output().unwrap();
+    assert!(echo.status.success(), "C-ECHO failed while HTTP was full: {}", String::from_utf8_lossy(&echo.stderr));
     // /healthz answers once the idle ones time out (2 s).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if http_get(server.http_port, "/healthz").is_some_and(|(s, _)| s == 200) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "/healthz never answered after the idle connections timed out"
-        );
+        assert!(Instant::now() < deadline, "/healthz never answered after the idle connections timed out");
         std::thread::sleep(Duration::from_millis(200));
     }
     // Every idle connection is closed by now; those beyond the limit were
@@ -407,52 +265,23 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), None);
     let port = server.http_port;
-    let (status, r) = get(
-        port,
-        "/dicom-web/studies",
-        "Origin: http://evil.example\r\n",
-    );
+    let (status, r) = get(port, "/dicom-web/studies", "Origin: http://evil.example\r\n");
     assert_eq!(status, 200);
-    assert_eq!(
-        header(&r, "access-control-allow-origin"),
-        None,
-        "{}",
-        String::from_utf8_lossy(&r)
-    );
+    assert_eq!(header(&r, "access-control-allow-origin"), None, "{}", String::from_utf8_lossy(&r));
     // DNS rebinding: the page's own name in Host.
-    for host in [
-        "evil.example",
-        "evil.example:8042",
-        "localhost.evil.example",
-    ] {
+    for host in ["evil.example", "evil.example:8042", "localhost.evil.example"] {
         let (response, _) = http_exchange(
             port,
-            format!("GET /dicom-web/studies HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!("GET /dicom-web/studies HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
             Duration::from_secs(10),
         );
-        assert_eq!(
-            http_status(&response),
-            Some(421),
-            "Host: {host}: {}",
-            String::from_utf8_lossy(&response)
-        );
-        assert!(
-            body_text(&response).contains("allowed_hosts"),
-            "{}",
-            body_text(&response)
-        );
+        assert_eq!(http_status(&response), Some(421), "Host: {host}: {}", String::from_utf8_lossy(&response));
+        assert!(body_text(&response).contains("allowed_hosts"), "{}", body_text(&response));
     }
-    for host in [
-        format!("localhost:{port}"),
-        format!("127.0.0.1:{port}"),
-        format!("[::1]:{port}"),
-        "LOCALHOST".into(),
-    ] {
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}"), "LOCALHOST".into()] {
         let (response, _) = http_exchange(
             port,
-            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
             Duration::from_secs(10),
         );
         assert_eq!(http_status(&response), Some(200), "Host: {host}");
@@ -462,20 +291,9 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
     // Configured origins and host names.
     let config = "[http]\ncors_allowed_origins = [\"http://viewer.example\"]\nallowed_hosts = [\"pacs.example:8042\"]\n";
     let server = Server::start(&tmp.path().join("data2"), Some(config));
-    let (_, r) = get(
-        server.http_port,
-        "/dicom-web/studies",
-        "Origin: http://viewer.example\r\n",
-    );
-    assert_eq!(
-        header(&r, "access-control-allow-origin"),
-        Some("http://viewer.example")
-    );
-    let (_, r) = get(
-        server.http_port,
-        "/dicom-web/studies",
-        "Origin: http://evil.example\r\n",
-    );
+    let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://viewer.example\r\n");
+    assert_eq!(header(&r, "access-control-allow-origin"), Some("http://viewer.example"));
+    let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://evil.example\r\n");
     assert_eq!(header(&r, "access-control-allow-origin"), None);
     let (response, _) = http_exchange(
         server.http_port,
@@ -496,20 +314,12 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
         .output()
         .unwrap();
     assert!(
-        !out.status.success()
-            && String::from_utf8_lossy(&out.stderr).contains("cors_allowed_origins"),
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("cors_allowed_origins"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let server = Server::start(
-        &tmp.path().join("data4"),
-        Some("[http]\nbearer_token = \"s3cret\"\n"),
-    );
-    let (_, r) = get(
-        server.http_port,
-        "/dicom-web/studies",
-        "Origin: http://ohif.example\r\nAuthorization: Bearer s3cret\r\n",
-    );
+    let server = Server::start(&tmp.path().join("data4"), Some("[http]\nbearer_token = \"s3cret\"\n"));
+    let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://ohif.example\r\nAuthorization: Bearer s3cret\r\n");
     assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
 }
 

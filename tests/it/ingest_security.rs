@@ -98,20 +98,13 @@ for i, f in enumerate(files):
     print(json.dumps({"status": status, "comment": comment}), flush=True)
 assoc.release()
 "#;
-    let out = run(python()
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(port.to_string())
-        .args(files));
+    let out = run(python().arg("-c").arg(SCRIPT).arg(port.to_string()).args(files));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (
-                v["status"].as_u64().unwrap_or(u64::MAX),
-                v["comment"].as_str().unwrap_or("").to_string(),
-            )
+            (v["status"].as_u64().unwrap_or(u64::MAX), v["comment"].as_str().unwrap_or("").to_string())
         })
         .collect()
 }
@@ -133,10 +126,7 @@ fn stow(port: u16, file: &Path) -> (u16, serde_json::Value) {
     let mut all = String::new();
     s.read_to_string(&mut all).unwrap();
     let status = all.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let json = all
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| serde_json::from_str(b).unwrap_or_default())
-        .unwrap_or_default();
+    let json = all.split_once("\r\n\r\n").map(|(_, b)| serde_json::from_str(b).unwrap_or_default()).unwrap_or_default();
     (status, json)
 }
 
@@ -145,19 +135,12 @@ fn get(port: u16, path: &str, accept: &str) -> (u16, String, Duration) {
     let started = Instant::now();
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nAccept: {accept}\r\n\r\n").unwrap();
     let mut all = Vec::new();
     s.read_to_end(&mut all).unwrap();
     let text = String::from_utf8_lossy(&all).into_owned();
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body, started.elapsed())
 }
 
@@ -171,25 +154,10 @@ fn deflate(bytes: &[u8]) -> Vec<u8> {
 async fn assert_only_good_one_stored(server: &Server, good: &Path) {
     let index = server.index().await;
     assert_eq!(index.counts().await.unwrap().instances, 1);
-    assert!(
-        index
-            .instance(&part10(good).0.sop_instance_uid)
-            .await
-            .unwrap()
-            .is_some(),
-        "the good instance is stored"
-    );
-    assert_eq!(
-        server.object_keys("originals/").len(),
-        1,
-        "no object of a refused instance"
-    );
+    assert!(index.instance(&part10(good).0.sop_instance_uid).await.unwrap().is_some(), "the good instance is stored");
+    assert_eq!(server.object_keys("originals/").len(), 1, "no object of a refused instance");
     wait_for_jobs(&index, Duration::from_secs(120)).await;
-    assert!(
-        files_under(&server.spool_dir()).is_empty(),
-        "no spool file left: {:?}",
-        files_under(&server.spool_dir())
-    );
+    assert!(files_under(&server.spool_dir()).is_empty(), "no spool file left: {:?}", files_under(&server.spool_dir()));
 }
 
 /// Review item 7: 30 MB of three million two-byte elements (and the same
@@ -204,26 +172,13 @@ async fn tiny_element_data_sets_are_refused_with_a700_in_bounded_memory() {
         element(&mut tiny, tag, b"US", &[1, 0]);
     }
     assert!(tiny.len() >= 30_000_000);
-    let (study, series) = (
-        "1.2.826.0.1.3680043.10.1467.99.1",
-        "1.2.826.0.1.3680043.10.1467.99.2",
-    );
+    let (study, series) = ("1.2.826.0.1.3680043.10.1467.99.1", "1.2.826.0.1.3680043.10.1467.99.2");
     let with_identity = |sop: &str| [identity(study, series, sop), tiny.clone()].concat();
     let sop = "1.2.826.0.1.3680043.10.1467.99.3";
-    let plain = part10_file(
-        tmp.path(),
-        "tiny.dcm",
-        sop,
-        EXPLICIT_LE,
-        &with_identity(sop),
-    );
+    let plain = part10_file(tmp.path(), "tiny.dcm", sop, EXPLICIT_LE, &with_identity(sop));
     let sop = "1.2.826.0.1.3680043.10.1467.99.4";
     let deflated = deflate(&with_identity(sop));
-    assert!(
-        deflated.len() < 5_000_000,
-        "{} bytes deflated",
-        deflated.len()
-    );
+    assert!(deflated.len() < 5_000_000, "{} bytes deflated", deflated.len());
     let deflated = part10_file(tmp.path(), "tiny-deflated.dcm", sop, DEFLATED, &deflated);
     drop(tiny);
     let ct = tmp.path().join("ct");
@@ -232,37 +187,19 @@ async fn tiny_element_data_sets_are_refused_with_a700_in_bounded_memory() {
 
     let server = Server::start(&tmp.path().join("data"), None);
     let before = server.peak_rss();
-    let lines = c_store_raw(
-        server.dicom_port,
-        &[plain.clone(), deflated.clone(), good.clone()],
-    );
+    let lines = c_store_raw(server.dicom_port, &[plain.clone(), deflated.clone(), good.clone()]);
     let peak = server.peak_rss();
-    eprintln!(
-        "tiny elements: server peak RSS {} MB (from {} MB at start)",
-        peak >> 20,
-        before >> 20
-    );
-    assert!(
-        peak < PEAK_RSS,
-        "peak RSS {} MB (from {} MB at start): {lines:?}",
-        peak >> 20,
-        before >> 20
-    );
+    eprintln!("tiny elements: server peak RSS {} MB (from {} MB at start)", peak >> 20, before >> 20);
+    assert!(peak < PEAK_RSS, "peak RSS {} MB (from {} MB at start): {lines:?}", peak >> 20, before >> 20);
     assert_eq!(lines[0].0, 0xA700, "{lines:?}");
     assert!(lines[0].1.contains("elements"), "{lines:?}");
     assert_eq!(lines[1].0, 0xA700, "deflated: {lines:?}");
-    assert_eq!(
-        lines[2].0, 0,
-        "the good instance on the same association: {lines:?}"
-    );
+    assert_eq!(lines[2].0, 0, "the good instance on the same association: {lines:?}");
 
     // STOW-RS gets the same failure.
     let (status, body) = stow(server.http_port, &deflated);
     assert_eq!(status, 409, "{body}");
-    assert_eq!(
-        body["00081198"]["Value"][0]["00081197"]["Value"][0], 0xA700,
-        "{body}"
-    );
+    assert_eq!(body["00081198"]["Value"][0]["00081197"]["Value"][0], 0xA700, "{body}");
     assert!(server.peak_rss() < PEAK_RSS);
     assert_only_good_one_stored(&server, &good).await;
 }
@@ -270,50 +207,29 @@ async fn tiny_element_data_sets_are_refused_with_a700_in_bounded_memory() {
 /// A CT whose pixel data is one JPEG baseline frame declaring 65500 x
 /// 65500, as the data set does: the 880-byte bomb.
 fn jpeg_bomb(dir: &Path) -> PathBuf {
-    let mut d = identity(
-        "1.2.826.0.1.3680043.10.1467.98.1",
-        "1.2.826.0.1.3680043.10.1467.98.2",
-        "1.2.826.0.1.3680043.10.1467.98.3",
-    );
+    let mut d = identity("1.2.826.0.1.3680043.10.1467.98.1", "1.2.826.0.1.3680043.10.1467.98.2", "1.2.826.0.1.3680043.10.1467.98.3");
     element(&mut d, 0x0028_0002, b"US", &1u16.to_le_bytes());
     element(&mut d, 0x0028_0004, b"CS", b"MONOCHROME2 ");
     element(&mut d, 0x0028_0010, b"US", &65500u16.to_le_bytes());
     element(&mut d, 0x0028_0011, b"US", &65500u16.to_le_bytes());
-    for (tag, v) in [
-        (0x0028_0100, 8u16),
-        (0x0028_0101, 8),
-        (0x0028_0102, 7),
-        (0x0028_0103, 0),
-    ] {
+    for (tag, v) in [(0x0028_0100, 8u16), (0x0028_0101, 8), (0x0028_0102, 7), (0x0028_0103, 0)] {
         element(&mut d, tag, b"US", &v.to_le_bytes());
     }
     let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xDB, 0, 67, 0];
     jpeg.extend([1u8; 64]);
     jpeg.extend([0xFF, 0xC0, 0, 11, 8, 0xFF, 0xDC, 0xFF, 0xDC, 1, 1, 0x11, 0]);
-    jpeg.extend([
-        0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
-    jpeg.extend([
-        0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ]);
+    jpeg.extend([0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    jpeg.extend([0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     jpeg.extend([0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0]);
     jpeg.extend([0u8; 400]);
     jpeg.extend([0xFF, 0xD9]);
-    d.extend([
-        0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
-    ]);
+    d.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
     d.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
     d.extend([0xFE, 0xFF, 0x00, 0xE0]);
     d.extend((jpeg.len() as u32).to_le_bytes());
     d.extend(&jpeg);
     d.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
-    part10_file(
-        dir,
-        "bomb.dcm",
-        "1.2.826.0.1.3680043.10.1467.98.3",
-        JPEG_BASELINE,
-        &d,
-    )
+    part10_file(dir, "bomb.dcm", "1.2.826.0.1.3680043.10.1467.98.3", JPEG_BASELINE, &d)
 }
 
 /// Review item 8: 4.2 GB on each of five rendition attempts and on each
@@ -325,18 +241,12 @@ async fn a_decompression_bomb_is_parked_at_once_and_rendering_it_fails_fast() {
     assert!(std::fs::metadata(&bomb).unwrap().len() < 1500);
     let server = Server::start(&tmp.path().join("data"), None);
     let lines = c_store_raw(server.dicom_port, std::slice::from_ref(&bomb));
-    assert_eq!(
-        lines[0].0, 0,
-        "the archive keeps what it is sent: {lines:?}"
-    );
+    assert_eq!(lines[0].0, 0, "the archive keeps what it is sent: {lines:?}");
     let index = server.index().await;
     let counts = wait_for_jobs(&index, Duration::from_secs(60)).await;
     assert_eq!((counts.parked, counts.done), (1, 0), "{counts:?}");
     let parked = index.parked_jobs(10).await.unwrap();
-    assert_eq!(
-        parked[0].attempts, 1,
-        "parked after one attempt, not retried: {parked:?}"
-    );
+    assert_eq!(parked[0].attempts, 1, "parked after one attempt, not retried: {parked:?}");
     assert!(parked[0].error.contains("too large"), "{parked:?}");
 
     let base = "/dicom-web/studies/1.2.826.0.1.3680043.10.1467.98.1/series/1.2.826.0.1.3680043.10.1467.98.2/instances/1.2.826.0.1.3680043.10.1467.98.3";
@@ -344,10 +254,7 @@ async fn a_decompression_bomb_is_parked_at_once_and_rendering_it_fails_fast() {
         (format!("{base}/rendered"), "image/jpeg"),
         (format!("{base}/frames/1/rendered"), "image/png"),
         (format!("{base}/thumbnail"), "image/jpeg"),
-        (
-            format!("{base}/frames/1"),
-            "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1",
-        ),
+        (format!("{base}/frames/1"), "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1"),
     ] {
         let (status, body, took) = get(server.http_port, &path, accept);
         // Decoded frames are refused by whichever bound sees them first:
@@ -371,25 +278,12 @@ async fn invalid_uids_are_refused_over_c_store_and_stow() {
     let ct = tmp.path().join("ct");
     gen_ct(&ct, 1, 32, 72);
     let good = files_under(&ct)[0].clone();
-    let (study, series, sop) = (
-        "1.2.826.0.1.3680043.10.1467.97.1",
-        "1.2.826.0.1.3680043.10.1467.97.2",
-        "1.2.826.0.1.3680043.10.1467.97.3",
-    );
+    let (study, series, sop) = ("1.2.826.0.1.3680043.10.1467.97.1", "1.2.826.0.1.3680043.10.1467.97.2", "1.2.826.0.1.3680043.10.1467.97.3");
     let mut files = Vec::new();
-    for (i, bad) in ["..", "1..2", "1.2.abc", ".1", "1.2.3."]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, bad) in ["..", "1..2", "1.2.abc", ".1", "1.2.3."].into_iter().enumerate() {
         let cases = [(bad, series, sop), (study, bad, sop), (study, series, bad)];
         for (j, (st, se, so)) in cases.into_iter().enumerate() {
-            files.push(part10_file(
-                tmp.path(),
-                &format!("bad-{i}-{j}.dcm"),
-                so,
-                EXPLICIT_LE,
-                &identity(st, se, so),
-            ));
+            files.push(part10_file(tmp.path(), &format!("bad-{i}-{j}.dcm"), so, EXPLICIT_LE, &identity(st, se, so)));
         }
     }
     let server = Server::start(&tmp.path().join("data"), None);
@@ -397,26 +291,13 @@ async fn invalid_uids_are_refused_over_c_store_and_stow() {
     sent.push(good.clone());
     let lines = c_store_raw(server.dicom_port, &sent);
     for (file, (status, comment)) in files.iter().zip(&lines) {
-        assert!(
-            *status != 0 && *status >> 12 != 0xB,
-            "{}: {status:#X} {comment}",
-            file.display()
-        );
+        assert!(*status != 0 && *status >> 12 != 0xB, "{}: {status:#X} {comment}", file.display());
     }
-    assert_eq!(
-        lines.last().unwrap().0,
-        0,
-        "the good instance after them: {lines:?}"
-    );
+    assert_eq!(lines.last().unwrap().0, 0, "the good instance after them: {lines:?}");
     for file in &files {
         let (status, body) = stow(server.http_port, file);
         assert_eq!(status, 409, "{}: {body}", file.display());
-        assert_eq!(
-            body["00081198"]["Value"][0]["00081197"]["Value"][0],
-            0xC000,
-            "{}: {body}",
-            file.display()
-        );
+        assert_eq!(body["00081198"]["Value"][0]["00081197"]["Value"][0], 0xC000, "{}: {body}", file.display());
     }
     assert_only_good_one_stored(&server, &good).await;
 }

@@ -22,11 +22,8 @@ async fn same_patient_id_from_two_institutions_is_two_patients_and_strangers_are
     gen_ct_with(&b, 2, 64, 42, &["--patient-id", "0001"]);
     let server = Server::start(&tmp.path().join("data"), Some(CONFIG));
 
-    let refused = dcmtk("echoscu")
-        .args(["-aet", "STRANGER", "-aec", "YUNYING", "127.0.0.1"])
-        .arg(server.dicom_port.to_string())
-        .output()
-        .unwrap();
+    let refused =
+        dcmtk("echoscu").args(["-aet", "STRANGER", "-aec", "YUNYING", "127.0.0.1"]).arg(server.dicom_port.to_string()).output().unwrap();
     assert!(!refused.status.success(), "an unknown AE must be rejected in strict mode");
 
     for (dir, aet) in [(&a, "A_CT"), (&b, "B_CT")] {

@@ -58,11 +58,7 @@ fn associations_beyond_the_limit_are_rejected_until_one_ends() {
 async fn sigterm_lets_an_in_flight_c_store_finish() {
     let tmp = tempfile::tempdir().unwrap();
     let mf = tmp.path().join("mf");
-    run(python()
-        .arg(format!("{ROOT}/testdata/gen_ct_series.py"))
-        .args(["--out"])
-        .arg(&mf)
-        .args(["--multiframe", "200"]));
+    run(python().arg(format!("{ROOT}/testdata/gen_ct_series.py")).args(["--out"]).arg(&mf).args(["--multiframe", "200"]));
     let file = files_under(&mf)[0].clone();
     let data = tmp.path().join("data");
     let mut server = Server::start(&data, None);

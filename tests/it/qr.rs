@@ -121,7 +121,13 @@ fn find_matches_at_every_level_with_wildcards_ranges_uid_lists_and_chinese_names
     assert_eq!(values(&study(&[&list]), PATIENT_ID), set(&["YY0001", "YY0101"]));
 
     // Study-level aggregates are return keys.
-    let ct = study(&[&format!("StudyInstanceUID={CT_STUDY}"), "NumberOfStudyRelatedInstances", "NumberOfStudyRelatedSeries", "ModalitiesInStudy", "StudyDate"]);
+    let ct = study(&[
+        &format!("StudyInstanceUID={CT_STUDY}"),
+        "NumberOfStudyRelatedInstances",
+        "NumberOfStudyRelatedSeries",
+        "ModalitiesInStudy",
+        "StudyDate",
+    ]);
     assert_eq!(ct.len(), 1);
     assert_eq!(ct[0]["0020,1208"], "9");
     assert_eq!(ct[0]["0008,0061"], "CT");
@@ -129,22 +135,48 @@ fn find_matches_at_every_level_with_wildcards_ranges_uid_lists_and_chinese_names
     let series_count: usize = ct[0]["0020,1206"].parse().unwrap();
 
     // Series level within the study; then its instances.
-    let (series, last) = findscu(port, "-S", &[
-        "QueryRetrieveLevel=SERIES", &format!("StudyInstanceUID={CT_STUDY}"), "SeriesInstanceUID", "Modality", "NumberOfSeriesRelatedInstances",
-    ]);
+    let (series, last) = findscu(
+        port,
+        "-S",
+        &[
+            "QueryRetrieveLevel=SERIES",
+            &format!("StudyInstanceUID={CT_STUDY}"),
+            "SeriesInstanceUID",
+            "Modality",
+            "NumberOfSeriesRelatedInstances",
+        ],
+    );
     assert!(last.contains("Success"), "{last}");
     assert_eq!(series.len(), series_count);
     let total: usize = series.iter().map(|s| s["0020,1209"].parse::<usize>().unwrap()).sum();
     assert_eq!(total, 9);
     let first = &series[0];
-    let (images, _) = findscu(port, "-S", &[
-        "QueryRetrieveLevel=IMAGE", &format!("StudyInstanceUID={CT_STUDY}"), &format!("SeriesInstanceUID={}", first["0020,000E"]), "SOPInstanceUID", "InstanceNumber",
-    ]);
+    let (images, _) = findscu(
+        port,
+        "-S",
+        &[
+            "QueryRetrieveLevel=IMAGE",
+            &format!("StudyInstanceUID={CT_STUDY}"),
+            &format!("SeriesInstanceUID={}", first["0020,000E"]),
+            "SOPInstanceUID",
+            "InstanceNumber",
+        ],
+    );
     assert_eq!(images.len(), first["0020,1209"].parse::<usize>().unwrap());
     assert!(images.iter().all(|i| i["0008,0018"].starts_with("1.2.826.0.1.3680043.10.1467.3.1.")));
 
     // Patient Root, PATIENT level, with patient aggregates.
-    let (patients, last) = findscu(port, "-P", &["QueryRetrieveLevel=PATIENT", "PatientName=sun*", "PatientID", "NumberOfPatientRelatedStudies", "NumberOfPatientRelatedInstances"]);
+    let (patients, last) = findscu(
+        port,
+        "-P",
+        &[
+            "QueryRetrieveLevel=PATIENT",
+            "PatientName=sun*",
+            "PatientID",
+            "NumberOfPatientRelatedStudies",
+            "NumberOfPatientRelatedInstances",
+        ],
+    );
     assert!(last.contains("Success"), "{last}");
     assert_eq!(values(&patients, PATIENT_ID), set(&["YY0002", "YY0105"]));
     let yy0002 = patients.iter().find(|p| p[PATIENT_ID] == "YY0002").unwrap();
@@ -275,11 +307,14 @@ fn move_to_storescp_and_get_deliver_the_stored_instances() {
     let got = tmp.path().join("got");
     std::fs::create_dir_all(&got).unwrap();
     for uid in [WANG_STUDY, CT_STUDY] {
-        run(dcmtk("getscu")
-            .current_dir(&got)
-            .args(["-S", "-aec", "YUNYING", "-od"])
-            .arg(&got)
-            .args(["127.0.0.1", &server.dicom_port.to_string(), "-k", "QueryRetrieveLevel=STUDY", "-k", &format!("StudyInstanceUID={uid}")]));
+        run(dcmtk("getscu").current_dir(&got).args(["-S", "-aec", "YUNYING", "-od"]).arg(&got).args([
+            "127.0.0.1",
+            &server.dicom_port.to_string(),
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            &format!("StudyInstanceUID={uid}"),
+        ]));
     }
     let got_files = files_under(&got);
     assert_eq!(got_files.len(), 10, "C-GET delivers the 1 + 9 instances");
@@ -386,7 +421,13 @@ fn move_streams_instances_larger_than_a_read_chunk_byte_for_byte() {
     ]));
     let received = files_under(&recv);
     assert_eq!(received.len(), sent.len());
-    let by_uid: HashMap<String, Vec<u8>> = sent.iter().map(|f| { let (m, d) = part10(f); (m.sop_instance_uid, d) }).collect();
+    let by_uid: HashMap<String, Vec<u8>> = sent
+        .iter()
+        .map(|f| {
+            let (m, d) = part10(f);
+            (m.sop_instance_uid, d)
+        })
+        .collect();
     for f in &received {
         let (m, d) = part10(f);
         assert!(d.len() > 4 << 20);
@@ -406,7 +447,8 @@ fn pynetdicom_find(port: u16, ext: &str, keys: &[&str]) -> (Vec<u64>, Vec<serde_
 fn extended_negotiation_grants_combined_date_time_and_fuzzy_names() {
     let (_tmp, server) = archive(None);
     let port = server.dicom_port;
-    let ids = |found: &[serde_json::Value]| -> BTreeSet<String> { found.iter().map(|i| i["PatientID"].as_str().unwrap().to_string()).collect() };
+    let ids =
+        |found: &[serde_json::Value]| -> BTreeSet<String> { found.iter().map(|i| i["PatientID"].as_str().unwrap().to_string()).collect() };
     let range = ["QueryRetrieveLevel=STUDY", "StudyDate=20240320-20240322", "StudyTime=100000-080000", "PatientID="];
     // Combined: from 20 March 10:00 to 22 March 08:00 holds only the 21 March 09:00 study.
     let (statuses, found) = pynetdicom_find(port, "1,1,0", &range);

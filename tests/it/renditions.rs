@@ -97,7 +97,10 @@ async fn every_image_gets_a_thumbnail_and_previews_served_as_dicomweb_renders_th
         let previews: Vec<_> = renditions.iter().filter(|r| r.kind == "preview").collect();
         assert_eq!(thumbs.len(), 1, "{name}");
         assert!(!previews.is_empty(), "{name}");
-        let base = format!("/dicom-web/studies/{}/series/{}/instances/{}", stored.study_instance_uid, stored.series_instance_uid, stored.sop_instance_uid);
+        let base = format!(
+            "/dicom-web/studies/{}/series/{}/instances/{}",
+            stored.study_instance_uid, stored.series_instance_uid, stored.sop_instance_uid
+        );
         // Served from the store: the thumbnail route returns the stored object.
         let (status, body) = http_bytes(server.http_port, &format!("{base}/thumbnail"));
         assert_eq!(status, 200, "{name}");

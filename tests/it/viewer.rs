@@ -17,7 +17,10 @@ const PATIENT: &str = "Chen^JianGuo=陈^建国";
 
 fn viewer_dist() -> String {
     let dist = format!("{ROOT}/viewer/dist");
-    assert!(Path::new(&dist).join("index.html").is_file(), "{dist} missing: run `npm ci && npm run build` in viewer/ (scripts/test.sh does)");
+    assert!(
+        Path::new(&dist).join("index.html").is_file(),
+        "{dist} missing: run `npm ci && npm run build` in viewer/ (scripts/test.sh does)"
+    );
     dist
 }
 
@@ -73,10 +76,7 @@ fn viewer_asks_for_the_bearer_token_and_sends_it_as_a_header() {
     let token = "viewer-test-token-5f0c9a";
     let config = format!("[http]\nviewer_dir = {dist:?}\nbearer_token = {token:?}\n");
     let server = Server::start(&data, Some(&config));
-    node_test("token.test.mjs", &[
-        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
-        ("YUNYING_TOKEN", token.into()),
-    ]);
+    node_test("token.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("YUNYING_TOKEN", token.into())]);
 }
 
 #[test]
@@ -90,11 +90,14 @@ fn viewer_works_in_firefox() {
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let config = format!("[http]\nviewer_dir = {dist:?}\n");
     let server = Server::start(&data, Some(&config));
-    node_test("firefox.test.mjs", &[
-        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
-        ("VIEWER_PATIENT_ID", "FIREFOX-VIEW".into()),
-        ("VIEWER_SLICES", "40".into()),
-    ]);
+    node_test(
+        "firefox.test.mjs",
+        &[
+            ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
+            ("VIEWER_PATIENT_ID", "FIREFOX-VIEW".into()),
+            ("VIEWER_SLICES", "40".into()),
+        ],
+    );
 }
 
 #[test]
@@ -108,11 +111,10 @@ fn viewer_reads_orthanc_dicomweb() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     gen_ct_with(&src, 60, 512, 11, &["--patient-name", PATIENT, "--charset", "ISO_IR 192", "--patient-id", "ORTHANC-VIEW", "-q"]);
-    node_test("orthanc.test.mjs", &[
-        ("VIEWER_DATA", src.display().to_string()),
-        ("VIEWER_PATIENT_ID", "ORTHANC-VIEW".into()),
-        ("VIEWER_SLICES", "60".into()),
-    ]);
+    node_test(
+        "orthanc.test.mjs",
+        &[("VIEWER_DATA", src.display().to_string()), ("VIEWER_PATIENT_ID", "ORTHANC-VIEW".into()), ("VIEWER_SLICES", "60".into())],
+    );
 }
 
 /// The cloud film page on a phone (viewer/tests/film.test.mjs): a film
@@ -140,10 +142,13 @@ fn film_page_on_a_phone() {
     assert_eq!(status, 200, "{body}");
     let studies: serde_json::Value = serde_json::from_str(&body).unwrap();
     let study = studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
-    node_test("film.test.mjs", &[
-        ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
-        ("YUNYING_API_TOKEN", token.into()),
-        ("FILM_STUDY", study),
-        ("FILM_BIRTH_DATE", "1961-01-15".into()),
-    ]);
+    node_test(
+        "film.test.mjs",
+        &[
+            ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
+            ("YUNYING_API_TOKEN", token.into()),
+            ("FILM_STUDY", study),
+            ("FILM_BIRTH_DATE", "1961-01-15".into()),
+        ],
+    );
 }

@@ -80,10 +80,8 @@ pub(crate) struct ReadLimits {
     pub max_inflated_bytes: u64,
 }
 
-static READ_LIMITS: RwLock<ReadLimits> = RwLock::new(ReadLimits {
-    walk: WalkLimits::DEFAULT,
-    max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES,
-});
+static READ_LIMITS: RwLock<ReadLimits> =
+    RwLock::new(ReadLimits { walk: WalkLimits::DEFAULT, max_inflated_bytes: DEFAULT_MAX_INFLATED_BYTES });
 
 /// The bounds in force.
 pub(crate) fn read_limits() -> ReadLimits {
@@ -121,15 +119,9 @@ impl ArchiveConfig {
     /// Make this configuration's bounds the process's: data set reading
     /// here, pixel decoding in `yunying-transcode`.
     pub fn apply_limits(&self) {
-        let walk = WalkLimits {
-            max_elements: self.max_elements,
-            max_depth: self.max_depth as usize,
-            max_retained_bytes: self.max_retained_bytes,
-        };
-        *READ_LIMITS.write().unwrap_or_else(|e| e.into_inner()) = ReadLimits {
-            walk,
-            max_inflated_bytes: self.max_inflated_bytes,
-        };
+        let walk =
+            WalkLimits { max_elements: self.max_elements, max_depth: self.max_depth as usize, max_retained_bytes: self.max_retained_bytes };
+        *READ_LIMITS.write().unwrap_or_else(|e| e.into_inner()) = ReadLimits { walk, max_inflated_bytes: self.max_inflated_bytes };
         yunying_transcode::set_limits(yunying_transcode::Limits {
             max_frame_pixels: self.max_frame_pixels,
             max_frames: self.max_frames,

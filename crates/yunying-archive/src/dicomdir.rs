@@ -42,9 +42,7 @@ pub struct DirEntry {
 
 /// Whether `component` may appear in a File ID (PS3.10 8.2).
 pub fn valid_file_id_component(component: &str) -> bool {
-    !component.is_empty()
-        && component.len() <= 8
-        && component.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    !component.is_empty() && component.len() <= 8 && component.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// The directory record type of a SOP class.
@@ -249,7 +247,11 @@ mod tests {
     /// Offsets point at item tags of the right record types.
     #[test]
     fn offsets_link_records_in_hierarchy() {
-        let entries = [entry("P1", "1.2.1", "1.2.1.1", "1.2.1.1.1"), entry("P1", "1.2.1", "1.2.1.1", "1.2.1.1.2"), entry("P1", "1.2.1", "1.2.1.2", "1.2.1.2.1")];
+        let entries = [
+            entry("P1", "1.2.1", "1.2.1.1", "1.2.1.1.1"),
+            entry("P1", "1.2.1", "1.2.1.1", "1.2.1.1.2"),
+            entry("P1", "1.2.1", "1.2.1.2", "1.2.1.2.1"),
+        ];
         let bytes = encode(&entries, "1.2.3", "YUNYING");
         assert_eq!(&bytes[128..132], b"DICM");
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;

@@ -184,19 +184,12 @@ impl Incoming {
         let digest = hex::encode(sha256);
         self.check_identity(&record)?;
         if let Some(study) = &self.ctx.expected_study_instance_uid
-            && record.study_instance_uid != *study {
-                return Err(IngestError::SopClassMismatch(format!(
-                    "instance belongs to study {}, not {study}",
-                    record.study_instance_uid
-                )));
-            }
+            && record.study_instance_uid != *study
+        {
+            return Err(IngestError::SopClassMismatch(format!("instance belongs to study {}, not {study}", record.study_instance_uid)));
+        }
 
-        let key = original_key(
-            &record.study_instance_uid,
-            &record.series_instance_uid,
-            &record.sop_instance_uid,
-            &digest[..16],
-        );
+        let key = original_key(&record.study_instance_uid, &record.series_instance_uid, &record.sop_instance_uid, &digest[..16]);
         let record = yunying_index::InstanceRecord {
             issuer: self.ctx.caller.issuer.clone(),
             transfer_syntax_uid: self.ctx.transfer_syntax_uid.clone(),
@@ -260,10 +253,7 @@ impl Incoming {
     /// The dataset must be what the request said it is.
     fn check_identity(&self, record: &yunying_index::InstanceRecord) -> Result<(), IngestError> {
         if record.sop_class_uid != self.ctx.sop_class_uid {
-            return Err(IngestError::SopClassMismatch(format!(
-                "data set is {}, sent as {}",
-                record.sop_class_uid, self.ctx.sop_class_uid
-            )));
+            return Err(IngestError::SopClassMismatch(format!("data set is {}, sent as {}", record.sop_class_uid, self.ctx.sop_class_uid)));
         }
         if is_valid_uid(&self.ctx.sop_instance_uid) && record.sop_instance_uid != self.ctx.sop_instance_uid {
             return Err(IngestError::SopClassMismatch("SOP Instance UID differs from the request".into()));

@@ -19,10 +19,10 @@ pub mod maintenance;
 pub mod meta;
 pub mod metadata;
 mod metrics;
-mod record;
 mod reader;
-mod retrieve;
 mod rebuild;
+mod record;
+mod retrieve;
 pub mod syntax;
 pub mod walker;
 
@@ -30,11 +30,11 @@ pub use config::{ArchiveConfig, Caller, InstitutionConfig};
 pub use error::IngestError;
 pub use ingest::{Incoming, StoreContext, Stored};
 pub use metrics::Metrics;
-pub use record::{deflate, extract_record, inflate};
 pub use reader::ObjectReader;
-pub use retrieve::{pixel_info, read_pixels, to_explicit_le, with_encapsulated_frames, NetworkDataset, RetrieveError};
+pub use rebuild::{ImportError, import_file, reindex_object};
+pub use record::{deflate, extract_record, inflate};
+pub use retrieve::{NetworkDataset, RetrieveError, pixel_info, read_pixels, to_explicit_le, with_encapsulated_frames};
 pub use yunying_index::InstanceData;
-pub use rebuild::{import_file, reindex_object, ImportError};
 pub use yunying_index::{DuplicatePolicy, Index, IndexCounts, InsertOutcome, InstanceRecord};
 pub use yunying_store::ObjectStore;
 

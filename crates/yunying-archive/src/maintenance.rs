@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use sha2::{Digest, Sha256};
-use yunying_store::{ObjectInfo, ObjectStore, StoreError, ORIGINALS_PREFIX, RENDITIONS_PREFIX};
+use yunying_store::{ORIGINALS_PREFIX, ObjectInfo, ObjectStore, RENDITIONS_PREFIX, StoreError};
 
 /// Bytes per ranged read (one request each on S3).
 const CHUNK: u64 = 8 << 20;
@@ -176,10 +176,12 @@ pub fn for_each_parallel<T: Sync>(items: &[T], jobs: usize, f: impl Fn(&T) + Syn
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Relaxed);
-                let Some(item) = items.get(i) else { break };
-                f(item);
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    f(item);
+                }
             });
         }
     });
@@ -188,7 +190,7 @@ pub fn for_each_parallel<T: Sync>(items: &[T], jobs: usize, f: impl Fn(&T) + Syn
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yunying_store::{original_key, rendition_key, FsStore};
+    use yunying_store::{FsStore, original_key, rendition_key};
 
     fn digest(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
@@ -205,8 +207,8 @@ mod tests {
     #[test]
     fn copies_check_the_source_and_resume_from_what_is_there() {
         let dir = tempfile::tempdir().unwrap();
-        let a = FsStore::open(&dir.path().join("a")).unwrap();
-        let b = FsStore::open(&dir.path().join("b")).unwrap();
+        let a = FsStore::open(dir.path().join("a")).unwrap();
+        let b = FsStore::open(dir.path().join("b")).unwrap();
         let big: Vec<u8> = (0..(CHUNK as usize + 1000)).map(|i| (i * 7 % 251) as u8).collect();
         let keys = [
             original_key("1", "1.1", "1.1.1", &digest(&big)[..16]),
@@ -234,7 +236,7 @@ mod tests {
         check_object(&b, &keys[0], Some(big.len() as u64), Some(&digest(&big))).unwrap();
 
         // A source that does not match its digest is not copied.
-        let c = FsStore::open(&dir.path().join("c")).unwrap();
+        let c = FsStore::open(dir.path().join("c")).unwrap();
         a.put_bytes(&keys[1], b"smal!").unwrap();
         let err = copy_object(&a, &c, &keys[1], key_version(&keys[1]), &dir.path().join("spool")).unwrap_err();
         assert_eq!(err.kind(), "corrupt");

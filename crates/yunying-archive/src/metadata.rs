@@ -13,10 +13,10 @@
 //! `00283010/0/00283006`).
 
 use base64::Engine;
-use dicom_core::dictionary::{DataDictionary, VirtualVr};
 use dicom_core::Tag;
+use dicom_core::dictionary::{DataDictionary, VirtualVr};
 use dicom_dictionary_std::StandardDataDictionary;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use yunying_charset::{SpecificCharacterSet, TextKind};
 
 use crate::walker::{DatasetEncoding, Element, Fragment, Value};
@@ -48,10 +48,8 @@ impl PixelLayout {
                 format!("N:{offset}:{len}:{frames}{}", if *swap_words { ":w" } else { "" })
             }
             PixelLayout::Encapsulated { frames } => {
-                let frames: Vec<String> = frames
-                    .iter()
-                    .map(|f| f.iter().map(|(o, l)| format!("{o}+{l}")).collect::<Vec<_>>().join(","))
-                    .collect();
+                let frames: Vec<String> =
+                    frames.iter().map(|f| f.iter().map(|(o, l)| format!("{o}+{l}")).collect::<Vec<_>>().join(",")).collect();
                 format!("E:{}", frames.join(";"))
             }
         }
@@ -177,7 +175,7 @@ fn group_fragments<'a>(fragments: &'a [Fragment], frames: usize, ts: &str) -> Ve
     }
     let starts_frame = |f: &Fragment| -> bool {
         match &f.head {
-            [0xFF, 0xD8, ..] => true,       // JPEG, JPEG-LS
+            [0xFF, 0xD8, ..] => true,         // JPEG, JPEG-LS
             [0xFF, 0x4F, 0xFF, 0x51] => true, // JPEG 2000 / HTJ2K codestream
             [0x00, 0x00, 0x00, 0x0C] => true, // JP2 signature box
             _ => ts == "1.2.840.10008.1.2.5", // RLE: one fragment per frame
@@ -244,11 +242,8 @@ impl JsonContext {
         match &e.value {
             Value::Items(items) => {
                 if !items.is_empty() {
-                    let items: Vec<Json> = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, item)| Json::Object(self.dataset(item, &format!("{path}/{i}"))))
-                        .collect();
+                    let items: Vec<Json> =
+                        items.iter().enumerate().map(|(i, item)| Json::Object(self.dataset(item, &format!("{path}/{i}")))).collect();
                     obj.insert("Value".into(), Json::Array(items));
                 }
             }
@@ -281,12 +276,9 @@ impl JsonContext {
                 .iter()
                 .map(|v| person_name(v.trim_end_matches([' ', '\0'])))
                 .collect(),
-            b"SH" | b"LO" | b"UC" => self
-                .charset
-                .decode_multi(raw, self.fallback)
-                .iter()
-                .map(|v| text_or_null(v.trim_matches([' ', '\0'])))
-                .collect(),
+            b"SH" | b"LO" | b"UC" => {
+                self.charset.decode_multi(raw, self.fallback).iter().map(|v| text_or_null(v.trim_matches([' ', '\0']))).collect()
+            }
             b"ST" | b"LT" | b"UT" => {
                 let text = self.charset.decode(raw, self.fallback);
                 vec![text_or_null(text.trim_end_matches([' ', '\0']))]
@@ -297,12 +289,24 @@ impl JsonContext {
             }
             b"IS" => ascii(raw).split('\\').map(|v| number_or_null(v, true)).collect(),
             b"DS" => ascii(raw).split('\\').map(|v| number_or_null(v, false)).collect(),
-            b"US" => self.binary_numbers(raw, 2, |b, be| json!(if be { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) })),
-            b"SS" => self.binary_numbers(raw, 2, |b, be| json!(if be { i16::from_be_bytes([b[0], b[1]]) } else { i16::from_le_bytes([b[0], b[1]]) })),
-            b"UL" => self.binary_numbers(raw, 4, |b, be| json!(if be { u32::from_be_bytes(b.try_into().unwrap()) } else { u32::from_le_bytes(b.try_into().unwrap()) })),
-            b"SL" => self.binary_numbers(raw, 4, |b, be| json!(if be { i32::from_be_bytes(b.try_into().unwrap()) } else { i32::from_le_bytes(b.try_into().unwrap()) })),
-            b"UV" => self.binary_numbers(raw, 8, |b, be| json!(if be { u64::from_be_bytes(b.try_into().unwrap()) } else { u64::from_le_bytes(b.try_into().unwrap()) })),
-            b"SV" => self.binary_numbers(raw, 8, |b, be| json!(if be { i64::from_be_bytes(b.try_into().unwrap()) } else { i64::from_le_bytes(b.try_into().unwrap()) })),
+            b"US" => self.binary_numbers(raw, 2, |b, be| {
+                json!(if be { u16::from_be_bytes([b[0], b[1]]) } else { u16::from_le_bytes([b[0], b[1]]) })
+            }),
+            b"SS" => self.binary_numbers(raw, 2, |b, be| {
+                json!(if be { i16::from_be_bytes([b[0], b[1]]) } else { i16::from_le_bytes([b[0], b[1]]) })
+            }),
+            b"UL" => self.binary_numbers(raw, 4, |b, be| {
+                json!(if be { u32::from_be_bytes(b.try_into().unwrap()) } else { u32::from_le_bytes(b.try_into().unwrap()) })
+            }),
+            b"SL" => self.binary_numbers(raw, 4, |b, be| {
+                json!(if be { i32::from_be_bytes(b.try_into().unwrap()) } else { i32::from_le_bytes(b.try_into().unwrap()) })
+            }),
+            b"UV" => self.binary_numbers(raw, 8, |b, be| {
+                json!(if be { u64::from_be_bytes(b.try_into().unwrap()) } else { u64::from_le_bytes(b.try_into().unwrap()) })
+            }),
+            b"SV" => self.binary_numbers(raw, 8, |b, be| {
+                json!(if be { i64::from_be_bytes(b.try_into().unwrap()) } else { i64::from_le_bytes(b.try_into().unwrap()) })
+            }),
             b"FL" => self.binary_numbers(raw, 4, |b, be| {
                 let v = if be { f32::from_be_bytes(b.try_into().unwrap()) } else { f32::from_le_bytes(b.try_into().unwrap()) };
                 finite(v as f64)
@@ -352,10 +356,9 @@ fn finite(v: f64) -> Json {
 
 fn number_or_null(v: &str, integer: bool) -> Json {
     let v = v.trim_matches([' ', '\0']);
-    if integer
-        && let Ok(n) = v.trim_start_matches('+').parse::<i64>() {
-            return json!(n);
-        }
+    if integer && let Ok(n) = v.trim_start_matches('+').parse::<i64>() {
+        return json!(n);
+    }
     match v.parse::<f64>() {
         Ok(f) if integer && f.fract() == 0.0 && f.abs() < 9.0e15 => json!(f as i64),
         Ok(f) => finite(f),

@@ -101,7 +101,10 @@ impl Metrics {
             "# HELP yunying_associations_active DICOM associations open now\n# TYPE yunying_associations_active gauge\nyunying_associations_active {}",
             self.associations_active.load(Relaxed)
         );
-        let _ = writeln!(out, "# HELP yunying_instances_failed_total Instances refused, by reason\n# TYPE yunying_instances_failed_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP yunying_instances_failed_total Instances refused, by reason\n# TYPE yunying_instances_failed_total counter"
+        );
         for (reason, value) in [
             ("cannot_understand", &self.failed_cannot_understand),
             ("sop_class_mismatch", &self.failed_sop_class_mismatch),
@@ -116,11 +119,18 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
         }
-        let _ = writeln!(out, "# HELP yunying_rendition_failures_total Failed rendition attempts, by reason\n# TYPE yunying_rendition_failures_total counter");
+        let _ = writeln!(
+            out,
+            "# HELP yunying_rendition_failures_total Failed rendition attempts, by reason\n# TYPE yunying_rendition_failures_total counter"
+        );
         for (reason, n) in self.rendition_failures.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "yunying_rendition_failures_total{{reason=\"{reason}\"}} {n}");
         }
-        self.rendition_latency.render(&mut out, "yunying_rendition_latency_seconds", "Time from indexing an instance to its renditions being recorded");
+        self.rendition_latency.render(
+            &mut out,
+            "yunying_rendition_latency_seconds",
+            "Time from indexing an instance to its renditions being recorded",
+        );
         out
     }
 }

@@ -25,6 +25,10 @@ impl<'a> ObjectReader<'a> {
     pub fn len(&self) -> u64 {
         self.len
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Read for ObjectReader<'_> {

@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::meta::{FileMeta, MetaError};
 use crate::reader::ObjectReader;
-use crate::{extract_record, Archive, Caller, IngestError, InsertOutcome, StoreContext, Stored};
+use crate::{Archive, Caller, IngestError, InsertOutcome, StoreContext, Stored, extract_record};
 
 /// Why a file could not be imported.
 #[derive(Debug, thiserror::Error)]

@@ -7,13 +7,13 @@
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use yunying_charset::{encoding_for_term, SpecificCharacterSet, TextKind};
+use yunying_charset::{SpecificCharacterSet, TextKind, encoding_for_term};
 use yunying_index::InstanceRecord;
 
 use crate::error::IngestError;
-use crate::syntax::dataset_encoding;
 use crate::metadata::{dicom_json, pixel_layout};
-use crate::walker::{is_too_long, walk_collect, Capped, Collect, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError};
+use crate::syntax::dataset_encoding;
+use crate::walker::{Capped, Collect, DatasetEncoding, Extracted, SeekSource, StreamSource, WalkError, is_too_long, walk_collect};
 
 const SPECIFIC_CHARACTER_SET: u32 = 0x0008_0005;
 const SOP_CLASS_UID: u32 = 0x0008_0016;
@@ -46,11 +46,34 @@ const COLUMNS: u32 = 0x0028_0011;
 
 /// Every top-level attribute the index keeps.
 const INDEXED: [u32; 28] = [
-    SPECIFIC_CHARACTER_SET, SOP_CLASS_UID, SOP_INSTANCE_UID, STUDY_DATE, SERIES_DATE, CONTENT_DATE,
-    STUDY_TIME, SERIES_TIME, CONTENT_TIME, ACCESSION_NUMBER, MODALITY, INSTITUTION_NAME,
-    REFERRING_PHYSICIAN_NAME, STUDY_DESCRIPTION, SERIES_DESCRIPTION, PATIENT_NAME, PATIENT_ID,
-    PATIENT_BIRTH_DATE, PATIENT_SEX, BODY_PART_EXAMINED, STUDY_INSTANCE_UID, SERIES_INSTANCE_UID,
-    STUDY_ID, SERIES_NUMBER, INSTANCE_NUMBER, NUMBER_OF_FRAMES, ROWS, COLUMNS,
+    SPECIFIC_CHARACTER_SET,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    STUDY_DATE,
+    SERIES_DATE,
+    CONTENT_DATE,
+    STUDY_TIME,
+    SERIES_TIME,
+    CONTENT_TIME,
+    ACCESSION_NUMBER,
+    MODALITY,
+    INSTITUTION_NAME,
+    REFERRING_PHYSICIAN_NAME,
+    STUDY_DESCRIPTION,
+    SERIES_DESCRIPTION,
+    PATIENT_NAME,
+    PATIENT_ID,
+    PATIENT_BIRTH_DATE,
+    PATIENT_SEX,
+    BODY_PART_EXAMINED,
+    STUDY_INSTANCE_UID,
+    SERIES_INSTANCE_UID,
+    STUDY_ID,
+    SERIES_NUMBER,
+    INSTANCE_NUMBER,
+    NUMBER_OF_FRAMES,
+    ROWS,
+    COLUMNS,
 ];
 
 /// Walk the dataset stored in `file` from `start` to `end` (absolute
@@ -105,7 +128,14 @@ pub fn extract_record<R: Read + Seek>(
 /// the memory is given back to the system once freed.
 const TRIM_AFTER: u64 = 16 << 20;
 
-fn record_of(extracted: Extracted, enc: DatasetEncoding, ts: &str, start: u64, deflated: bool, default_charset: Option<&str>) -> Result<InstanceRecord, IngestError> {
+fn record_of(
+    extracted: Extracted,
+    enc: DatasetEncoding,
+    ts: &str,
+    start: u64,
+    deflated: bool,
+    default_charset: Option<&str>,
+) -> Result<InstanceRecord, IngestError> {
     let mut record = to_record(&extracted, enc, default_charset)?;
     let fallback = default_charset.and_then(encoding_for_term);
     let json = dicom_json(&extracted.tree, enc, ts, &record.sop_instance_uid, fallback);

@@ -12,14 +12,14 @@ use std::io::{Cursor, Read};
 use serde_json::{Map, Value as Json};
 use yunying_index::InstanceData;
 use yunying_store::ObjectStore;
-use yunying_transcode::{decode_frame, FrameTransform, Lut, PixelInfo, TranscodeError};
+use yunying_transcode::{FrameTransform, Lut, PixelInfo, TranscodeError, decode_frame};
 
-use crate::meta::FileMeta;
-use crate::metadata::{dicom_json, pixel_layout, resolve_vr, PixelLayout};
-use crate::record::{inflate, is_sequence};
-use crate::syntax::{dataset_encoding, is_compressed, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
-use crate::walker::{walk_collect, Capped, Collect, DatasetEncoding, Element, SeekSource, Value, UNDEFINED};
 use crate::Archive;
+use crate::meta::FileMeta;
+use crate::metadata::{PixelLayout, dicom_json, pixel_layout, resolve_vr};
+use crate::record::{inflate, is_sequence};
+use crate::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE, dataset_encoding, is_compressed};
+use crate::walker::{Capped, Collect, DatasetEncoding, Element, SeekSource, UNDEFINED, Value, walk_collect};
 
 /// Stored objects up to this size are read whole to be sent.
 const WHOLE_READ: u64 = 4 << 20;
@@ -88,11 +88,8 @@ impl Archive {
     /// `yunying-renditions`) as an instance of its own: same identity, the
     /// copy's object and transfer syntax. `None` when it has none (yet).
     pub async fn lossless_copy(&self, data: &InstanceData) -> Result<Option<InstanceData>, RetrieveError> {
-        let renditions = self
-            .index()
-            .renditions_of(&data.stored.sop_instance_uid)
-            .await
-            .map_err(|e| RetrieveError::Store(format!("index: {e}")))?;
+        let renditions =
+            self.index().renditions_of(&data.stored.sop_instance_uid).await.map_err(|e| RetrieveError::Store(format!("index: {e}")))?;
         Ok(renditions.into_iter().find(|r| r.kind == "lossless").map(|r| {
             let mut copy = data.clone();
             copy.stored.object_key = r.object_key;
@@ -310,7 +307,8 @@ impl Parsed {
         } else {
             raw.to_vec()
         };
-        let mut src = SeekSource::new(Cursor::new(&dataset[..]), dataset.len() as u64).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
+        let mut src =
+            SeekSource::new(Cursor::new(&dataset[..]), dataset.len() as u64).map_err(|e| RetrieveError::Corrupt(e.to_string()))?;
         let collect = Collect { wanted: &|_| false, tree: true, is_sequence: &is_sequence, limits: limits.walk };
         let tree = walk_collect(&mut src, enc, &collect).map_err(|e| RetrieveError::Corrupt(e.to_string()))?.tree;
         let sop_instance_uid = meta.sop_instance_uid.clone();
@@ -754,7 +752,11 @@ fn expand_segmented(words: &[u16], entries: usize) -> Option<Vec<u16>> {
 
 /// A PALETTE COLOR image whose LUT data is bulk data (too long for the
 /// metadata): read it from the stored object.
-fn resolve_palette(info: &mut PixelInfo, json: &Map<String, Json>, object: impl FnOnce() -> Result<Vec<u8>, RetrieveError>) -> Result<(), RetrieveError> {
+fn resolve_palette(
+    info: &mut PixelInfo,
+    json: &Map<String, Json>,
+    object: impl FnOnce() -> Result<Vec<u8>, RetrieveError>,
+) -> Result<(), RetrieveError> {
     if info.photometric_interpretation != "PALETTE COLOR" || info.palette.is_some() {
         return Ok(());
     }
@@ -776,20 +778,26 @@ fn resolve_palette(info: &mut PixelInfo, json: &Map<String, Json>, object: impl 
 fn frame_transform(item: &Map<String, Json>) -> FrameTransform {
     let first_item = |tag: &str| item.get(tag)?.get("Value")?.get(0)?.as_object();
     let numbers = |m: &Map<String, Json>, tag: &str| -> Vec<f64> {
-        m.get(tag).and_then(|e| e.get("Value")).and_then(Json::as_array).map(|a| a.iter().filter_map(Json::as_f64).collect()).unwrap_or_default()
+        m.get(tag)
+            .and_then(|e| e.get("Value"))
+            .and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(Json::as_f64).collect())
+            .unwrap_or_default()
     };
     let mut t = FrameTransform::default();
-    if let Some(pvt) = first_item("00289145") {
-        if let (Some(&slope), Some(&intercept)) = (numbers(pvt, "00281053").first(), numbers(pvt, "00281052").first()) {
-            t.rescale = Some((slope, intercept));
-        }
+    if let Some(pvt) = first_item("00289145")
+        && let (Some(&slope), Some(&intercept)) = (numbers(pvt, "00281053").first(), numbers(pvt, "00281052").first())
+    {
+        t.rescale = Some((slope, intercept));
     }
     if let Some(voi) = first_item("00289132") {
-        let windows: Vec<(f64, f64)> = numbers(voi, "00281050").into_iter().zip(numbers(voi, "00281051")).filter(|(_, w)| *w > 0.0).collect();
+        let windows: Vec<(f64, f64)> =
+            numbers(voi, "00281050").into_iter().zip(numbers(voi, "00281051")).filter(|(_, w)| *w > 0.0).collect();
         if !windows.is_empty() {
             t.windows = Some(windows);
         }
-        t.voi_lut_function = voi.get("00281056").and_then(|e| e.get("Value")).and_then(|v| v.get(0)).and_then(Json::as_str).map(str::to_string);
+        t.voi_lut_function =
+            voi.get("00281056").and_then(|e| e.get("Value")).and_then(|v| v.get(0)).and_then(Json::as_str).map(str::to_string);
     }
     t
 }
@@ -866,7 +874,11 @@ mod tests {
         assert_eq!(second.windows, vec![(-600.0, 1500.0), (300.0, 1800.0)]);
         assert_eq!((second.rescale_slope, second.rescale_intercept), (2.0, -1000.0));
         let third = info.for_frame(2);
-        assert_eq!((third.rescale_intercept, third.windows.clone()), (-1024.0, vec![]), "a frame without its own values keeps the shared ones");
+        assert_eq!(
+            (third.rescale_intercept, third.windows.clone()),
+            (-1024.0, vec![]),
+            "a frame without its own values keeps the shared ones"
+        );
         assert_eq!(info.for_frame(7).windows, info.windows, "frames past the sequence keep the instance's values");
     }
 }

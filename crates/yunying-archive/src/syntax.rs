@@ -73,13 +73,13 @@ mod tests {
     #[test]
     fn storage_classes_come_from_the_dictionary() {
         for uid in [
-            "1.2.840.10008.5.1.4.1.1.2",      // CT Image Storage
-            "1.2.840.10008.5.1.4.1.1.4",      // MR Image Storage
-            "1.2.840.10008.5.1.4.1.1.2.1",    // Enhanced CT
+            "1.2.840.10008.5.1.4.1.1.2",        // CT Image Storage
+            "1.2.840.10008.5.1.4.1.1.4",        // MR Image Storage
+            "1.2.840.10008.5.1.4.1.1.2.1",      // Enhanced CT
             "1.2.840.10008.5.1.4.1.1.77.1.1.1", // Video Endoscopic
-            "1.2.840.10008.5.1.4.1.1.104.1",  // Encapsulated PDF
-            "1.2.840.10008.5.1.4.1.1.88.11",  // Basic Text SR
-            "1.2.840.10008.5.1.4.1.1.1.2",    // Digital Mammography For Presentation
+            "1.2.840.10008.5.1.4.1.1.104.1",    // Encapsulated PDF
+            "1.2.840.10008.5.1.4.1.1.88.11",    // Basic Text SR
+            "1.2.840.10008.5.1.4.1.1.1.2",      // Digital Mammography For Presentation
         ] {
             assert!(is_storage_sop_class(uid), "{uid}");
         }

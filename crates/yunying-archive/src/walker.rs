@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::io;
 
 mod source;
-pub use source::{is_too_long, Capped, SeekSource, Source, StreamSource};
+pub use source::{Capped, SeekSource, Source, StreamSource, is_too_long};
 
 /// How the dataset is encoded (from its transfer syntax).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,11 +316,7 @@ impl Walker<'_, '_, '_> {
             Some(b"SQ") | None => self.sequence(enc, depth),
             Some(b"UN") => self.sequence(DatasetEncoding::IMPLICIT_LE, depth),
             Some(b"OB") | Some(b"OW") if h.tag == PIXEL_DATA => self.fragments(enc),
-            Some(vr) => Err(self.malformed(format!(
-                "undefined length on {} element {:08X}",
-                String::from_utf8_lossy(&vr[..]),
-                h.tag
-            ))),
+            Some(vr) => Err(self.malformed(format!("undefined length on {} element {:08X}", String::from_utf8_lossy(&vr[..]), h.tag))),
         }
     }
 

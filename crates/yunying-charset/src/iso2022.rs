@@ -72,11 +72,7 @@ pub(crate) struct Decoder {
 impl Decoder {
     /// `terms` are the parsed values of (0008,0005) (`None` = unknown term);
     /// an empty slice means the default repertoire.
-    pub(crate) fn new(
-        terms: &[Option<Term>],
-        kind: TextKind,
-        fallback: Option<&'static Encoding>,
-    ) -> Self {
+    pub(crate) fn new(terms: &[Option<Term>], kind: TextKind, fallback: Option<&'static Encoding>) -> Self {
         let designations = |term: &Option<Term>| match term {
             Some(Term::Iso2022 { g0, g1 }) => (*g0, *g1),
             _ => (None, None),
@@ -88,12 +84,7 @@ impl Decoder {
             _ => G0::Ascii,
         };
         let g1_default = terms.iter().find_map(|term| designations(term).1);
-        Decoder {
-            initial: State { g0, g1: first_g1 },
-            g1_default,
-            kind,
-            fallback,
-        }
+        Decoder { initial: State { g0, g1: first_g1 }, g1_default, kind, fallback }
     }
 
     /// Decodes a whole element value (delimiters included).
@@ -157,11 +148,7 @@ impl Decoder {
     /// High bytes with nothing in G1: hand the run (up to the next escape,
     /// or the next G0 byte if G0 is two-byte) to the undeclared heuristic.
     fn decode_undesignated(&self, rest: &[u8], g0: G0, out: &mut String) -> usize {
-        let end = if g0.is_two_byte() {
-            rest.iter().position(|&b| b < 0x80)
-        } else {
-            rest.iter().position(|&b| b == ESC)
-        };
+        let end = if g0.is_two_byte() { rest.iter().position(|&b| b < 0x80) } else { rest.iter().position(|&b| b == ESC) };
         let run = &rest[..end.unwrap_or(rest.len())];
         out.push_str(&crate::decode_undeclared(run, self.fallback));
         run.len()
@@ -178,10 +165,7 @@ impl Decoder {
 /// Applies the escape sequence at `rest[0] == ESC`; returns bytes used.
 /// Unknown sequences are skipped; a malformed one drops just the ESC.
 fn designate(rest: &[u8], state: &mut State) -> usize {
-    let intermediates = rest[1..]
-        .iter()
-        .take_while(|b| (0x20..=0x2F).contains(*b))
-        .count();
+    let intermediates = rest[1..].iter().take_while(|b| (0x20..=0x2F).contains(*b)).count();
     let Some(&final_byte @ 0x30..=0x7E) = rest.get(1 + intermediates) else {
         return 1;
     };
@@ -224,11 +208,7 @@ fn iso_8859_part(final_byte: u8) -> Option<SingleByte> {
 /// A JIS X 0208/0212 character from its two 7-bit bytes, via EUC-JP.
 fn decode_jis(set: G0, first: u8, second: u8) -> char {
     let euc = [0x8F, first | 0x80, second | 0x80];
-    let bytes = if set == G0::Jis0212 {
-        &euc[..]
-    } else {
-        &euc[1..]
-    };
+    let bytes = if set == G0::Jis0212 { &euc[..] } else { &euc[1..] };
     decode_one(encoding_rs::EUC_JP, bytes).unwrap_or(REPLACEMENT)
 }
 
@@ -278,10 +258,7 @@ mod tests {
         let mut bytes = b"A\x1b$B".to_vec();
         bytes.extend(jis("山"));
         bytes.extend(b"\x1b(JB\x1b(BC");
-        assert_eq!(
-            decode(&["ISO 2022 IR 6", "ISO 2022 IR 87"], &bytes),
-            "A山BC"
-        );
+        assert_eq!(decode(&["ISO 2022 IR 6", "ISO 2022 IR 87"], &bytes), "A山BC");
     }
 
     #[test]
@@ -294,21 +271,13 @@ mod tests {
     #[test]
     fn g1_8859_parts_via_escape() {
         let bytes = b"\x1b-A\xe9 \x1b-L\xb0 \x1b-F\xc1 \x1b-M\xfd";
-        let value = [
-            "ISO 2022 IR 100",
-            "ISO 2022 IR 144",
-            "ISO 2022 IR 126",
-            "ISO 2022 IR 148",
-        ];
+        let value = ["ISO 2022 IR 100", "ISO 2022 IR 144", "ISO 2022 IR 126", "ISO 2022 IR 148"];
         assert_eq!(decode(&value, bytes), "é А Α ı");
     }
 
     #[test]
     fn katakana_and_roman_of_ir_13() {
-        assert_eq!(
-            decode(&["ISO 2022 IR 13"], b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3"),
-            "ﾔﾏﾀﾞ^ﾀﾛｳ"
-        );
+        assert_eq!(decode(&["ISO 2022 IR 13"], b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3"), "ﾔﾏﾀﾞ^ﾀﾛｳ");
     }
 
     #[test]

@@ -56,20 +56,14 @@ impl SpecificCharacterSet {
         if text.is_empty() {
             return SpecificCharacterSet::default_repertoire();
         }
-        let values: Vec<String> = text
-            .split('\\')
-            .map(|value| value.trim_matches(|c| c == ' ' || c == '\0').to_owned())
-            .collect();
+        let values: Vec<String> = text.split('\\').map(|value| value.trim_matches(|c| c == ' ' || c == '\0').to_owned()).collect();
         let terms = values.iter().map(|value| Term::parse(value)).collect();
         SpecificCharacterSet { values, terms }
     }
 
     /// The default repertoire (ASCII), i.e. a dataset without (0008,0005).
     pub fn default_repertoire() -> SpecificCharacterSet {
-        SpecificCharacterSet {
-            values: Vec::new(),
-            terms: Vec::new(),
-        }
+        SpecificCharacterSet { values: Vec::new(), terms: Vec::new() }
     }
 
     /// The trimmed values; empty for the default repertoire.
@@ -104,12 +98,7 @@ impl SpecificCharacterSet {
 
     /// Like [`decode`](Self::decode) with explicit delimiter rules; use
     /// [`TextKind::PersonName`] for PN values.
-    pub fn decode_as(
-        &self,
-        bytes: &[u8],
-        kind: TextKind,
-        fallback: Option<&'static Encoding>,
-    ) -> String {
+    pub fn decode_as(&self, bytes: &[u8], kind: TextKind, fallback: Option<&'static Encoding>) -> String {
         let mut text = self.decode_untrimmed(bytes, kind, fallback);
         text.truncate(trim_padding(&text).len());
         text
@@ -125,30 +114,18 @@ impl SpecificCharacterSet {
     }
 
     /// Like [`decode_multi`](Self::decode_multi) with explicit delimiter rules.
-    pub fn decode_multi_as(
-        &self,
-        bytes: &[u8],
-        kind: TextKind,
-        fallback: Option<&'static Encoding>,
-    ) -> Vec<String> {
+    pub fn decode_multi_as(&self, bytes: &[u8], kind: TextKind, fallback: Option<&'static Encoding>) -> Vec<String> {
         let text = self.decode_untrimmed(bytes, kind, fallback);
         let text = trim_padding(&text);
         if text.is_empty() {
             return Vec::new();
         }
-        text.split('\\')
-            .map(|value| trim_padding(value).to_owned())
-            .collect()
+        text.split('\\').map(|value| trim_padding(value).to_owned()).collect()
     }
 
     /// Dispatches on value 1: a whole-value encoding, or the ISO 2022 machinery
     /// (which also handles the default repertoire and unknown terms).
-    fn decode_untrimmed(
-        &self,
-        bytes: &[u8],
-        kind: TextKind,
-        fallback: Option<&'static Encoding>,
-    ) -> String {
+    fn decode_untrimmed(&self, bytes: &[u8], kind: TextKind, fallback: Option<&'static Encoding>) -> String {
         match self.terms.first() {
             Some(Some(Term::Whole(encoding))) => decode_whole(encoding, bytes, fallback),
             _ => iso2022::Decoder::new(&self.terms, kind, fallback).decode(bytes),
@@ -199,11 +176,7 @@ pub fn decode_undeclared(bytes: &[u8], fallback: Option<&'static Encoding>) -> S
 
 /// Decodes with a whole-value encoding. Declared UTF-8 that is not valid
 /// UTF-8 (often GBK sent under ISO_IR 192) goes to the undeclared heuristic.
-fn decode_whole(
-    encoding: &'static Encoding,
-    bytes: &[u8],
-    fallback: Option<&'static Encoding>,
-) -> String {
+fn decode_whole(encoding: &'static Encoding, bytes: &[u8], fallback: Option<&'static Encoding>) -> String {
     if encoding == encoding_rs::UTF_8 {
         return match std::str::from_utf8(bytes) {
             Ok(text) => text.to_owned(),

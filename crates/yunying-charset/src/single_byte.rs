@@ -76,8 +76,7 @@ impl SingleByte {
 
     /// Lazily built table for 0xA0–0xFF.
     fn table(self) -> &'static [char; 96] {
-        static TABLES: [OnceLock<[char; 96]>; TABLE_COUNT] =
-            [const { OnceLock::new() }; TABLE_COUNT];
+        static TABLES: [OnceLock<[char; 96]>; TABLE_COUNT] = [const { OnceLock::new() }; TABLE_COUNT];
         static EMPTY: [char; 96] = ['\u{FFFD}'; 96];
         match self.source() {
             Some((slot, encoding)) => TABLES[slot].get_or_init(|| build_table(encoding)),
@@ -118,9 +117,7 @@ mod tests {
 
     #[test]
     fn c1_range_is_identity_for_iso_8859_parts() {
-        for set in [
-            Latin2, Latin3, Latin4, Cyrillic, Arabic, Greek, Hebrew, Latin5, Latin9, Thai,
-        ] {
+        for set in [Latin2, Latin3, Latin4, Cyrillic, Arabic, Greek, Hebrew, Latin5, Latin9, Thai] {
             for b in 0x80u8..0xA0 {
                 assert_eq!(set.decode_high(b) as u32, u32::from(b), "{set:?} {b:#x}");
             }
@@ -154,19 +151,10 @@ mod tests {
     /// ISO 8859-9 differs from ISO 8859-1 in exactly six positions.
     #[test]
     fn latin5_matches_iso_8859_9() {
-        let diffs = [
-            (0xD0, '\u{011E}'),
-            (0xDD, '\u{0130}'),
-            (0xDE, '\u{015E}'),
-            (0xF0, '\u{011F}'),
-            (0xFD, '\u{0131}'),
-            (0xFE, '\u{015F}'),
-        ];
+        let diffs =
+            [(0xD0, '\u{011E}'), (0xDD, '\u{0130}'), (0xDE, '\u{015E}'), (0xF0, '\u{011F}'), (0xFD, '\u{0131}'), (0xFE, '\u{015F}')];
         for b in 0xA0u8..=0xFF {
-            let expected = diffs
-                .iter()
-                .find(|(byte, _)| *byte == b)
-                .map_or(char::from(b), |(_, c)| *c);
+            let expected = diffs.iter().find(|(byte, _)| *byte == b).map_or(char::from(b), |(_, c)| *c);
             assert_eq!(Latin5.decode_high(b), expected, "{b:#x}");
         }
     }

@@ -18,10 +18,7 @@ pub(crate) enum Term {
 
 impl Term {
     /// The default character repertoire (ISO-IR 6).
-    pub(crate) const ASCII: Term = Term::Iso2022 {
-        g0: Some(G0::Ascii),
-        g1: None,
-    };
+    pub(crate) const ASCII: Term = Term::Iso2022 { g0: Some(G0::Ascii), g1: None };
 
     /// Recognises one (already trimmed) value; `None` if it is not a known term.
     ///
@@ -30,11 +27,7 @@ impl Term {
     /// few spellings seen in the field are accepted: `GB2312`, `ISO_IR 58`
     /// (GB2312 without extensions), `ISO_IR 149` (EUC-KR), `UTF-8`.
     pub(crate) fn parse(value: &str) -> Option<Term> {
-        let key: String = value
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '_' | '-'))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let key: String = value.chars().filter(|c| !matches!(c, ' ' | '_' | '-')).map(|c| c.to_ascii_uppercase()).collect();
         if key.is_empty() {
             return Some(Term::ASCII);
         }
@@ -54,12 +47,7 @@ impl Term {
 
     /// `ISO_IR n` (`extensions == false`) or `ISO 2022 IR n`.
     fn iso_ir(number: &str, extensions: bool) -> Option<Term> {
-        let single = |set| {
-            Some(Term::Iso2022 {
-                g0: Some(G0::Ascii),
-                g1: Some(G1::Single(set)),
-            })
-        };
+        let single = |set| Some(Term::Iso2022 { g0: Some(G0::Ascii), g1: Some(G1::Single(set)) });
         match number {
             "6" => Some(Term::ASCII),
             "100" => single(SingleByte::Latin1),
@@ -73,26 +61,11 @@ impl Term {
             "148" => single(SingleByte::Latin5),
             "203" => single(SingleByte::Latin9),
             "166" => single(SingleByte::Thai),
-            "13" => Some(Term::Iso2022 {
-                g0: Some(G0::JisRoman),
-                g1: Some(G1::Single(SingleByte::Katakana)),
-            }),
-            "87" => Some(Term::Iso2022 {
-                g0: Some(G0::Jis0208),
-                g1: None,
-            }),
-            "159" => Some(Term::Iso2022 {
-                g0: Some(G0::Jis0212),
-                g1: None,
-            }),
-            "58" if extensions => Some(Term::Iso2022 {
-                g0: None,
-                g1: Some(G1::Gb2312),
-            }),
-            "149" if extensions => Some(Term::Iso2022 {
-                g0: None,
-                g1: Some(G1::KsX1001),
-            }),
+            "13" => Some(Term::Iso2022 { g0: Some(G0::JisRoman), g1: Some(G1::Single(SingleByte::Katakana)) }),
+            "87" => Some(Term::Iso2022 { g0: Some(G0::Jis0208), g1: None }),
+            "159" => Some(Term::Iso2022 { g0: Some(G0::Jis0212), g1: None }),
+            "58" if extensions => Some(Term::Iso2022 { g0: None, g1: Some(G1::Gb2312) }),
+            "149" if extensions => Some(Term::Iso2022 { g0: None, g1: Some(G1::KsX1001) }),
             "58" => Some(Term::Whole(encoding_rs::GBK)),
             "149" => Some(Term::Whole(encoding_rs::EUC_KR)),
             "192" => Some(Term::Whole(encoding_rs::UTF_8)),
@@ -108,18 +81,9 @@ impl Term {
     pub(crate) fn encoding(self) -> Option<&'static Encoding> {
         let set = match self {
             Term::Whole(encoding) => return Some(encoding),
-            Term::Iso2022 {
-                g1: Some(G1::Gb2312),
-                ..
-            } => return Some(encoding_rs::GBK),
-            Term::Iso2022 {
-                g1: Some(G1::KsX1001),
-                ..
-            } => return Some(encoding_rs::EUC_KR),
-            Term::Iso2022 {
-                g1: Some(G1::Single(set)),
-                ..
-            } => set,
+            Term::Iso2022 { g1: Some(G1::Gb2312), .. } => return Some(encoding_rs::GBK),
+            Term::Iso2022 { g1: Some(G1::KsX1001), .. } => return Some(encoding_rs::EUC_KR),
+            Term::Iso2022 { g1: Some(G1::Single(set)), .. } => set,
             Term::Iso2022 { .. } => return None,
         };
         Some(match set {
@@ -204,21 +168,9 @@ mod tests {
 
     #[test]
     fn chinese_variants() {
-        assert_eq!(
-            Term::parse("GB18030"),
-            Some(Term::Whole(encoding_rs::GB18030))
-        );
+        assert_eq!(Term::parse("GB18030"), Some(Term::Whole(encoding_rs::GB18030)));
         assert_eq!(Term::parse("gb2312"), Some(Term::Whole(encoding_rs::GBK)));
-        assert_eq!(
-            Term::parse("ISO_IR 58"),
-            Some(Term::Whole(encoding_rs::GBK))
-        );
-        assert_eq!(
-            Term::parse("ISO 2022 IR 58"),
-            Some(Term::Iso2022 {
-                g0: None,
-                g1: Some(G1::Gb2312)
-            })
-        );
+        assert_eq!(Term::parse("ISO_IR 58"), Some(Term::Whole(encoding_rs::GBK)));
+        assert_eq!(Term::parse("ISO 2022 IR 58"), Some(Term::Iso2022 { g0: None, g1: Some(G1::Gb2312) }));
     }
 }

@@ -20,10 +20,7 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
 
 /// 7-bit JIS X 0208 bytes of `text` (EUC-JP with the high bits stripped).
 fn jis(text: &str) -> Vec<u8> {
-    encode(encoding_rs::EUC_JP, text)
-        .iter()
-        .map(|b| b & 0x7F)
-        .collect()
+    encode(encoding_rs::EUC_JP, text).iter().map(|b| b & 0x7F).collect()
 }
 
 // ---------------------------------------------------------------- parsing
@@ -47,10 +44,7 @@ fn empty_value_is_default_repertoire() {
         assert!(parsed.is_default_repertoire());
         assert!(parsed.is_fully_known());
     }
-    assert_eq!(
-        SpecificCharacterSet::default(),
-        SpecificCharacterSet::default_repertoire()
-    );
+    assert_eq!(SpecificCharacterSet::default(), SpecificCharacterSet::default_repertoire());
 }
 
 #[test]
@@ -69,18 +63,9 @@ fn encoding_for_configured_names() {
     assert_eq!(encoding_for_term(" GB18030 "), Some(encoding_rs::GB18030));
     assert_eq!(encoding_for_term("ISO_IR 192"), Some(encoding_rs::UTF_8));
     assert_eq!(encoding_for_term("ISO 2022 IR 58"), Some(encoding_rs::GBK));
-    assert_eq!(
-        encoding_for_term("ISO 2022 IR 149"),
-        Some(encoding_rs::EUC_KR)
-    );
-    assert_eq!(
-        encoding_for_term("ISO_IR 100"),
-        Some(encoding_rs::WINDOWS_1252)
-    );
-    assert_eq!(
-        encoding_for_term("ISO_IR 144"),
-        Some(encoding_rs::ISO_8859_5)
-    );
+    assert_eq!(encoding_for_term("ISO 2022 IR 149"), Some(encoding_rs::EUC_KR));
+    assert_eq!(encoding_for_term("ISO_IR 100"), Some(encoding_rs::WINDOWS_1252));
+    assert_eq!(encoding_for_term("ISO_IR 144"), Some(encoding_rs::ISO_8859_5));
     assert_eq!(encoding_for_term("big5"), Some(encoding_rs::BIG5));
     assert_eq!(encoding_for_term("shift_jis"), Some(encoding_rs::SHIFT_JIS));
     assert_eq!(encoding_for_term("ISO_IR 6"), None);
@@ -95,19 +80,10 @@ fn encoding_for_configured_names() {
 fn utf8_gb18030_gbk() {
     let text = "王小东^患者 ✓ 𠀀";
     assert_eq!(cs("ISO_IR 192").decode(text.as_bytes(), None), text);
-    assert_eq!(
-        cs("GB18030").decode(&encode(encoding_rs::GB18030, text), None),
-        text
-    );
+    assert_eq!(cs("GB18030").decode(&encode(encoding_rs::GB18030, text), None), text);
     let gbk_text = "王小东^胸部CT平扫";
-    assert_eq!(
-        cs("GBK").decode(&encode(encoding_rs::GBK, gbk_text), None),
-        gbk_text
-    );
-    assert_eq!(
-        cs("GB2312").decode(&encode(encoding_rs::GBK, gbk_text), None),
-        gbk_text
-    );
+    assert_eq!(cs("GBK").decode(&encode(encoding_rs::GBK, gbk_text), None), gbk_text);
+    assert_eq!(cs("GB2312").decode(&encode(encoding_rs::GBK, gbk_text), None), gbk_text);
 }
 
 #[test]
@@ -122,10 +98,7 @@ fn latin1_is_exact_including_c1() {
     let bytes: Vec<u8> = (0x20u8..=0xFF).filter(|&b| b != b'\\').collect();
     let expected: String = bytes.iter().map(|&b| char::from(b)).collect();
     assert_eq!(cs("ISO_IR 100").decode(&bytes, None), expected);
-    assert_eq!(
-        cs("ISO_IR 100").decode(b"M\xfcller^Ren\xe9", None),
-        "Müller^René"
-    );
+    assert_eq!(cs("ISO_IR 100").decode(b"M\xfcller^Ren\xe9", None), "Müller^René");
     // windows-1252 would give '€' here.
     assert_eq!(cs("ISO_IR 100").decode(b"\x80", None), "\u{80}");
 }
@@ -133,11 +106,7 @@ fn latin1_is_exact_including_c1() {
 #[test]
 fn iso_8859_family_and_thai() {
     let cases: [(&str, &'static Encoding, &str); 10] = [
-        (
-            "ISO_IR 101",
-            encoding_rs::ISO_8859_2,
-            "Dvořák^Łukasz Źdźbło",
-        ),
+        ("ISO_IR 101", encoding_rs::ISO_8859_2, "Dvořák^Łukasz Źdźbło"),
         ("ISO_IR 109", encoding_rs::ISO_8859_3, "Ħaġar^Ġużeppi"),
         ("ISO_IR 110", encoding_rs::ISO_8859_4, "Ķēniņš^Ūdris"),
         ("ISO_IR 144", encoding_rs::ISO_8859_5, "Иванов^Пётр"),
@@ -159,10 +128,7 @@ fn iso_8859_family_and_thai() {
 #[test]
 fn jis_x_0201_single_byte() {
     // PS3.5 H.3.2 first component group: ﾔﾏﾀﾞ^ﾀﾛｳ
-    assert_eq!(
-        cs("ISO_IR 13").decode(b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3", None),
-        "ﾔﾏﾀﾞ^ﾀﾛｳ"
-    );
+    assert_eq!(cs("ISO_IR 13").decode(b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3", None), "ﾔﾏﾀﾞ^ﾀﾛｳ");
 }
 
 // ------------------------------------------------------ ISO 2022 examples
@@ -170,32 +136,17 @@ fn jis_x_0201_single_byte() {
 /// The bytes of the brief's example, checked against the GBK encoder.
 #[test]
 fn chinese_person_name_iso_2022_ir_58() {
-    let (zhang, xiao_dong) = (
-        encode(encoding_rs::GBK, "张"),
-        encode(encoding_rs::GBK, "小东"),
-    );
-    let built = cat(&[
-        b"Zhang^XiaoDong=\x1b$)A",
-        &zhang,
-        b"^\x1b$)A",
-        &xiao_dong,
-        b"=",
-    ]);
+    let (zhang, xiao_dong) = (encode(encoding_rs::GBK, "张"), encode(encoding_rs::GBK, "小东"));
+    let built = cat(&[b"Zhang^XiaoDong=\x1b$)A", &zhang, b"^\x1b$)A", &xiao_dong, b"="]);
     let literal = b"Zhang^XiaoDong=\x1b$)A\xd5\xc5^\x1b$)A\xd0\xa1\xb6\xab=";
     assert_eq!(built, literal);
 
     let charset = cs("\\ISO 2022 IR 58");
     assert_eq!(charset.decode(literal, None), "Zhang^XiaoDong=张^小东=");
-    assert_eq!(
-        charset.decode_as(literal, TextKind::PersonName, None),
-        "Zhang^XiaoDong=张^小东="
-    );
+    assert_eq!(charset.decode_as(literal, TextKind::PersonName, None), "Zhang^XiaoDong=张^小东=");
     // Without repeating the escape after '^' (PN reset: G1 back to GB2312 default).
     let terse = cat(&[b"Zhang^XiaoDong=\x1b$)A", &zhang, b"^", &xiao_dong, b"= "]);
-    assert_eq!(
-        charset.decode_as(&terse, TextKind::PersonName, None),
-        "Zhang^XiaoDong=张^小东="
-    );
+    assert_eq!(charset.decode_as(&terse, TextKind::PersonName, None), "Zhang^XiaoDong=张^小东=");
 }
 
 #[test]
@@ -203,10 +154,7 @@ fn chinese_with_latin1_first_value() {
     let charset = cs("ISO 2022 IR 100\\ISO 2022 IR 58");
     let name = encode(encoding_rs::GBK, "王");
     let bytes = cat(&[b"Ren\xe9^Wang=\x1b$)A", &name, b"\x1b-A^\xe9"]);
-    assert_eq!(
-        charset.decode_as(&bytes, TextKind::PersonName, None),
-        "René^Wang=王^é"
-    );
+    assert_eq!(charset.decode_as(&bytes, TextKind::PersonName, None), "René^Wang=王^é");
 }
 
 /// PS3.5 H.3.1: Specific Character Set `\ISO 2022 IR 87`.
@@ -223,16 +171,12 @@ fn japanese_person_name_ir_87() {
         &jis("たろう"),
         b"\x1b(B",
     ]);
-    let annex =
-        b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B";
+    let annex = b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B=\x1b$B$d$^$@\x1b(B^\x1b$B$?$m$&\x1b(B";
     assert_eq!(built, annex);
     let expected = "Yamada^Tarou=山田^太郎=やまだ^たろう";
     for charset in ["\\ISO 2022 IR 87", "ISO 2022 IR 6\\ISO 2022 IR 87"] {
         assert_eq!(cs(charset).decode(annex, None), expected, "{charset}");
-        assert_eq!(
-            cs(charset).decode_as(annex, TextKind::PersonName, None),
-            expected
-        );
+        assert_eq!(cs(charset).decode_as(annex, TextKind::PersonName, None), expected);
     }
 }
 
@@ -242,26 +186,14 @@ fn japanese_person_name_ir_13_and_87() {
     let annex = b"\xd4\xcf\xc0\xde^\xc0\xdb\xb3=\x1b$B;3ED\x1b(J^\x1b$BB@O:\x1b(J=\x1b$B$d$^$@\x1b(J^\x1b$B$?$m$&\x1b(J";
     let charset = cs("ISO 2022 IR 13\\ISO 2022 IR 87");
     let expected = "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう";
-    assert_eq!(
-        charset.decode_as(annex, TextKind::PersonName, None),
-        expected
-    );
+    assert_eq!(charset.decode_as(annex, TextKind::PersonName, None), expected);
 }
 
 /// PS3.5 Annex I: `\ISO 2022 IR 149`.
 #[test]
 fn korean_person_name_ir_149() {
     let kr = |text| encode(encoding_rs::EUC_KR, text);
-    let built = cat(&[
-        b"Hong^Gildong=\x1b$)C",
-        &kr("洪"),
-        b"^\x1b$)C",
-        &kr("吉洞"),
-        b"=\x1b$)C",
-        &kr("홍"),
-        b"^\x1b$)C",
-        &kr("길동"),
-    ]);
+    let built = cat(&[b"Hong^Gildong=\x1b$)C", &kr("洪"), b"^\x1b$)C", &kr("吉洞"), b"=\x1b$)C", &kr("홍"), b"^\x1b$)C", &kr("길동")]);
     let annex = b"Hong^Gildong=\x1b$)C\xfb\xf3^\x1b$)C\xd1\xce\xd4\xd7=\x1b$)C\xc8\xab^\x1b$)C\xb1\xe6\xb5\xbf";
     assert_eq!(built, annex);
     let expected = "Hong^Gildong=洪^吉洞=홍^길동";
@@ -279,11 +211,7 @@ fn undeclared_heuristic() {
     let gbk = encode(encoding_rs::GBK, "陈^静");
     assert_eq!(none.decode(&gbk, Some(encoding_rs::GBK)), "陈^静");
     assert_eq!(none.decode(&gbk, None), "陈^静", "GB18030 guess");
-    assert_eq!(
-        none.decode("陈^静".as_bytes(), None),
-        "陈^静",
-        "valid UTF-8"
-    );
+    assert_eq!(none.decode("陈^静".as_bytes(), None), "陈^静", "valid UTF-8");
     // The configured fallback wins over the UTF-8 guess.
     let big5 = encode(encoding_rs::BIG5, "陳");
     assert_eq!(none.decode(&big5, Some(encoding_rs::BIG5)), "陳");
@@ -295,17 +223,8 @@ fn undeclared_heuristic() {
 fn unknown_declared_term_is_best_effort() {
     let unknown = cs("ISO_IR 999");
     assert_eq!(unknown.decode("李^雷".as_bytes(), None), "李^雷");
-    assert_eq!(
-        unknown.decode(&encode(encoding_rs::GBK, "李^雷"), None),
-        "李^雷"
-    );
-    assert_eq!(
-        unknown.decode(
-            &encode(encoding_rs::EUC_KR, "홍"),
-            Some(encoding_rs::EUC_KR)
-        ),
-        "홍"
-    );
+    assert_eq!(unknown.decode(&encode(encoding_rs::GBK, "李^雷"), None), "李^雷");
+    assert_eq!(unknown.decode(&encode(encoding_rs::EUC_KR, "홍"), Some(encoding_rs::EUC_KR)), "홍");
 }
 
 // --------------------------------------------- multi-valued and padding
@@ -327,20 +246,13 @@ fn backslash_trail_byte_never_splits_a_value() {
     let bytes = cat(&[b"A", &encoded, b"B\\", &encoded, b"\\C "]);
     let expected = vec![format!("A{c}B"), c.to_string(), "C".to_owned()];
     for charset in ["GBK", "GB18030"] {
-        assert_eq!(
-            cs(charset).decode_multi(&bytes, None),
-            expected,
-            "{charset}"
-        );
+        assert_eq!(cs(charset).decode_multi(&bytes, None), expected, "{charset}");
     }
     let none = SpecificCharacterSet::default_repertoire();
     assert_eq!(none.decode_multi(&bytes, None), expected);
     assert_eq!(none.decode_multi(&bytes, Some(encoding_rs::GBK)), expected);
     let escaped = cat(&[b"A\x1b$)A", &encoded, b"B\\\x1b$)A", &encoded, b"\\C "]);
-    assert_eq!(
-        cs("\\ISO 2022 IR 58").decode_multi(&escaped, None),
-        expected
-    );
+    assert_eq!(cs("\\ISO 2022 IR 58").decode_multi(&escaped, None), expected);
 }
 
 #[test]
@@ -353,23 +265,14 @@ fn padding_is_trimmed() {
     assert!(latin1.decode_multi(b"", None).is_empty());
     assert!(latin1.decode_multi(b"  ", None).is_empty());
     let gbk = cs("GB18030");
-    let bytes = cat(&[
-        &encode(encoding_rs::GB18030, "头部"),
-        b" \\",
-        &encode(encoding_rs::GB18030, "胸部"),
-        b"\0",
-    ]);
+    let bytes = cat(&[&encode(encoding_rs::GB18030, "头部"), b" \\", &encode(encoding_rs::GB18030, "胸部"), b"\0"]);
     assert_eq!(gbk.decode_multi(&bytes, None), ["头部", "胸部"]);
 }
 
 #[test]
 fn person_name_multi_values() {
     let charset = cs("\\ISO 2022 IR 58");
-    let bytes = cat(&[
-        b"Li^Lei=\x1b$)A",
-        &encode(encoding_rs::GBK, "李^雷"),
-        b"\\Han^Meimei ",
-    ]);
+    let bytes = cat(&[b"Li^Lei=\x1b$)A", &encode(encoding_rs::GBK, "李^雷"), b"\\Han^Meimei "]);
     let values = charset.decode_multi_as(&bytes, TextKind::PersonName, None);
     assert_eq!(values, ["Li^Lei=李^雷", "Han^Meimei"]);
 }
@@ -391,11 +294,7 @@ impl XorShift {
     fn byte(&mut self) -> u8 {
         const SPECIAL: &[u8] = b"\x1b$()-ABCDIJ\\^= \0\r\n\x5c\x80\xa1\xd5\xfe\xff\x81\x30";
         let r = self.next();
-        if r % 3 == 0 {
-            SPECIAL[(r >> 8) as usize % SPECIAL.len()]
-        } else {
-            (r >> 16) as u8
-        }
+        if r.is_multiple_of(3) { SPECIAL[(r >> 8) as usize % SPECIAL.len()] } else { (r >> 16) as u8 }
     }
 }
 
@@ -432,12 +331,7 @@ fn garbage_never_panics() {
     .iter()
     .map(|raw| cs(raw))
     .collect();
-    let fallbacks = [
-        None,
-        Some(encoding_rs::GBK),
-        Some(encoding_rs::UTF_16BE),
-        Some(encoding_rs::ISO_2022_JP),
-    ];
+    let fallbacks = [None, Some(encoding_rs::GBK), Some(encoding_rs::UTF_16BE), Some(encoding_rs::ISO_2022_JP)];
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for case in 0..10_000 {
         let len = (rng.next() % 48) as usize;
@@ -446,11 +340,7 @@ fn garbage_never_panics() {
         for charset in &charsets {
             let whole = charset.decode(&bytes, fallback);
             assert!(!whole.ends_with([' ', '\0']));
-            let kind = if case % 2 == 0 {
-                TextKind::Text
-            } else {
-                TextKind::PersonName
-            };
+            let kind = if case % 2 == 0 { TextKind::Text } else { TextKind::PersonName };
             for value in charset.decode_multi_as(&bytes, kind, fallback) {
                 assert!(!value.contains('\\') && !value.ends_with([' ', '\0']));
             }

@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use yunying_archive::Archive;
 use yunying_index::AeRights;
 
+use crate::DimseConfig;
 use crate::association::Service;
 use crate::command::{C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, N_ACTION_RQ};
-use crate::DimseConfig;
 
 /// Refused: not authorized (PS3.7 Annex C, general status).
 pub const NOT_AUTHORIZED: u16 = 0x0124;
@@ -94,13 +94,7 @@ fn service_right(service: Service) -> Option<AeRights> {
 
 /// The rights of `calling_ae` calling from `peer`; `institution_sender`:
 /// it is a configured sender of an institution.
-pub async fn lookup(
-    archive: &Archive,
-    config: &DimseConfig,
-    calling_ae: &str,
-    peer: IpAddr,
-    institution_sender: bool,
-) -> Access {
+pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, peer: IpAddr, institution_sender: bool) -> Access {
     let unknown = {
         let mut rights = match config.unknown_callers {
             UnknownCallers::Echo => AeRights::NONE,
@@ -109,10 +103,7 @@ pub async fn lookup(
         if institution_sender {
             rights = rights.union(AeRights::STORE);
         }
-        Access {
-            rights,
-            registered: false,
-        }
+        Access { rights, registered: false }
     };
     let ae = match archive.index().remote_ae(calling_ae).await {
         Ok(Some(ae)) => ae,
@@ -129,10 +120,7 @@ pub async fn lookup(
         );
         return unknown;
     }
-    Access {
-        rights: ae.rights.union(unknown.rights),
-        registered: true,
-    }
+    Access { rights: ae.rights.union(unknown.rights), registered: true }
 }
 
 /// Whether `host` (an address or a name) is `peer`.
@@ -161,21 +149,13 @@ mod tests {
 
     #[test]
     fn echo_needs_no_right_and_the_others_do() {
-        let echo_only = Access {
-            rights: AeRights::NONE,
-            registered: false,
-        };
+        let echo_only = Access { rights: AeRights::NONE, registered: false };
         assert!(echo_only.permits_service(Service::Verification));
         assert!(!echo_only.permits_service(Service::Storage));
         assert_eq!(echo_only.missing_for(C_FIND_RQ), Some(AeRights::FIND));
         assert_eq!(echo_only.missing_for(crate::command::C_ECHO_RQ), None);
-        let finder = Access {
-            rights: AeRights::FIND,
-            registered: true,
-        };
-        assert!(finder.permits_service(Service::Find {
-            patient_root: false
-        }));
+        let finder = Access { rights: AeRights::FIND, registered: true };
+        assert!(finder.permits_service(Service::Find { patient_root: false }));
         assert_eq!(finder.missing_for(C_GET_RQ), Some(AeRights::GET));
     }
 }

@@ -74,18 +74,9 @@ pub enum Refusal {
 }
 
 impl Admission {
-    pub fn new(
-        max_total: usize,
-        max_per_address: usize,
-        evict_after: Option<Duration>,
-    ) -> Arc<Admission> {
+    pub fn new(max_total: usize, max_per_address: usize, evict_after: Option<Duration>) -> Arc<Admission> {
         let (max_total, max_per_address) = (max_total.max(1), max_per_address.max(1));
-        Arc::new(Admission {
-            max_total,
-            max_per_address,
-            evict_after,
-            table: Mutex::default(),
-        })
+        Arc::new(Admission { max_total, max_per_address, evict_after, table: Mutex::default() })
     }
 
     /// A slot for a new connection from `ip`, evicting an idle one if need
@@ -123,35 +114,13 @@ impl Admission {
         };
         let evicted = victim.and_then(|id| table.entries.remove(&id)).map(|e| {
             let _ = e.evict.send(true);
-            Evicted {
-                ip: e.ip,
-                calling_ae: e.calling_ae,
-                idle: e
-                    .idle_since
-                    .map(|s| now.duration_since(s))
-                    .unwrap_or_default(),
-            }
+            Evicted { ip: e.ip, calling_ae: e.calling_ae, idle: e.idle_since.map(|s| now.duration_since(s)).unwrap_or_default() }
         });
         let id = table.next_id;
         table.next_id += 1;
         let (evict, evicted_rx) = watch::channel(false);
-        table.entries.insert(
-            id,
-            Entry {
-                ip,
-                calling_ae: String::new(),
-                idle_since: Some(now),
-                evict,
-            },
-        );
-        Ok((
-            Slot {
-                admission: self.clone(),
-                id,
-                evicted: evicted_rx,
-            },
-            evicted,
-        ))
+        table.entries.insert(id, Entry { ip, calling_ae: String::new(), idle_since: Some(now), evict });
+        Ok((Slot { admission: self.clone(), id, evicted: evicted_rx }, evicted))
     }
 
     /// Connections holding a slot.
@@ -170,11 +139,7 @@ pub struct Slot {
 
 impl Slot {
     fn with<T>(&self, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
-        let mut table = self
-            .admission
-            .table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut table = self.admission.table.lock().unwrap_or_else(|p| p.into_inner());
         table.entries.get_mut(&self.id).map(f)
     }
 
@@ -206,11 +171,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut table = self
-            .admission
-            .table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut table = self.admission.table.lock().unwrap_or_else(|p| p.into_inner());
         table.entries.remove(&self.id);
     }
 }

@@ -7,14 +7,12 @@
 //! any stored instance in those. Query/retrieve and storage commitment
 //! contexts take Explicit, then Implicit VR Little Endian.
 
-use dicom_ul::pdu::{
-    AssociationAC, AssociationRQ, PresentationContextResult, PresentationContextResultReason, RequestorRoles,
-    UserVariableItem,
-};
 use dicom_ul::Pdu;
+use dicom_ul::pdu::{
+    AssociationAC, AssociationRQ, PresentationContextResult, PresentationContextResultReason, RequestorRoles, UserVariableItem,
+};
 use yunying_archive::syntax::{
-    choose_transfer_syntax, is_accepted_transfer_syntax, is_storage_sop_class, trim_uid, EXPLICIT_VR_LE, IMPLICIT_VR_LE,
-    VERIFICATION,
+    EXPLICIT_VR_LE, IMPLICIT_VR_LE, VERIFICATION, choose_transfer_syntax, is_accepted_transfer_syntax, is_storage_sop_class, trim_uid,
 };
 use yunying_archive::{ArchiveConfig, Caller};
 
@@ -85,9 +83,18 @@ pub struct FindOptions {
 
 /// The outcome of negotiation.
 pub enum Negotiated {
-    Accept { ac: Box<Pdu>, caller: Caller, accepted: Accepted },
+    Accept {
+        ac: Box<Pdu>,
+        caller: Caller,
+        accepted: Accepted,
+    },
     /// Reject with (result, source, reason) per PS3.8 9.3.4.
-    Reject { result: u8, source: u8, reason: u8, why: &'static str },
+    Reject {
+        result: u8,
+        source: u8,
+        reason: u8,
+        why: &'static str,
+    },
 }
 
 /// What an accepted association may do.
@@ -121,9 +128,7 @@ pub fn negotiate(rq: AssociationRQ, peer: Option<std::net::IpAddr>, dimse: &Dims
         match item {
             UserVariableItem::MaxLength(n) => accepted.peer_max_pdu = *n,
             UserVariableItem::ScuScpRoleSelectionSubItem(uid, r) => roles.push((trim_uid(uid).to_string(), *r)),
-            UserVariableItem::SopClassExtendedNegotiationSubItem(uid, bytes) => {
-                extended.push((trim_uid(uid).to_string(), bytes.clone()))
-            }
+            UserVariableItem::SopClassExtendedNegotiationSubItem(uid, bytes) => extended.push((trim_uid(uid).to_string(), bytes.clone())),
             _ => {}
         }
     }
@@ -138,8 +143,9 @@ pub fn negotiate(rq: AssociationRQ, peer: Option<std::net::IpAddr>, dimse: &Dims
         let chosen = match service {
             None => None,
             Some(Service::Storage) if !scp_role => choose_transfer_syntax(proposed),
-            Some(Service::Storage) => little_endian(proposed.clone())
-                .or_else(|| proposed.map(trim_uid).find(|ts| is_accepted_transfer_syntax(ts))),
+            Some(Service::Storage) => {
+                little_endian(proposed.clone()).or_else(|| proposed.map(trim_uid).find(|ts| is_accepted_transfer_syntax(ts)))
+            }
             Some(_) => little_endian(proposed),
         };
         let (reason, ts) = match (service, chosen) {

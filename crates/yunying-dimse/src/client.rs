@@ -4,14 +4,14 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use dicom_ul::pdu::{AssociationRQ, PresentationContextProposed, PresentationContextResultReason, RequestorRoles, UserVariableItem};
 use dicom_ul::Pdu;
+use dicom_ul::pdu::{AssociationRQ, PresentationContextProposed, PresentationContextResultReason, RequestorRoles, UserVariableItem};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use yunying_archive::syntax::trim_uid;
 
 use crate::association::APPLICATION_CONTEXT;
-use crate::command::{Command, CommandBuilder, AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, C_STORE_RQ, MESSAGE_ID};
+use crate::command::{AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, C_STORE_RQ, Command, CommandBuilder, MESSAGE_ID};
 use crate::command::{MOVE_ORIGINATOR_AE_TITLE, MOVE_ORIGINATOR_MESSAGE_ID, PRIORITY};
 use crate::pdu::{self, PduError, PduReader};
 
@@ -121,14 +121,8 @@ impl Client {
         });
         let mut bytes = Vec::with_capacity(1024);
         dicom_ul::write_pdu(&mut bytes, &rq).map_err(|_| ClientError::Protocol("cannot encode A-ASSOCIATE-RQ"))?;
-        let mut client = Client {
-            socket,
-            reader: PduReader::default(),
-            accepted: Vec::new(),
-            peer_max_pdu: 0,
-            next_message_id: 1,
-            timeout,
-        };
+        let mut client =
+            Client { socket, reader: PduReader::default(), accepted: Vec::new(), peer_max_pdu: 0, next_message_id: 1, timeout };
         client.socket.write_all(&bytes).await?;
         let raw = client.reader.next_within(&mut client.socket, 256 * 1024, timeout).await?;
         match raw.pdu_type {
@@ -236,16 +230,9 @@ impl Client {
         if let Some((ae, message_id)) = move_originator {
             command = command.text(MOVE_ORIGINATOR_AE_TITLE, ae).us(MOVE_ORIGINATOR_MESSAGE_ID, message_id);
         }
-        let sent = crate::retrieve::send_store(
-            &mut self.socket,
-            archive,
-            context_id,
-            &command.encode(),
-            dataset,
-            self.peer_max_pdu,
-            self.timeout,
-        )
-        .await;
+        let sent =
+            crate::retrieve::send_store(&mut self.socket, archive, context_id, &command.encode(), dataset, self.peer_max_pdu, self.timeout)
+                .await;
         match sent {
             Ok(()) => {}
             Err(crate::retrieve::SendError::Source(e)) => return Err(ClientError::Unreadable(e.to_string())),

@@ -11,15 +11,15 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value as Json};
-use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
+use serde_json::{Map, Value as Json, json};
 use yunying_archive::Archive;
+use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 
+use crate::DimseConfig;
 use crate::association::STORAGE_COMMITMENT_PUSH;
 use crate::client::{Client, Proposal};
-use crate::command::{CommandBuilder, AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, EVENT_TYPE_ID, MESSAGE_ID, N_EVENT_REPORT_RQ};
+use crate::command::{AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, CommandBuilder, EVENT_TYPE_ID, MESSAGE_ID, N_EVENT_REPORT_RQ};
 use crate::find::first_text;
-use crate::DimseConfig;
 
 /// The well-known SOP Instance of the Storage Commitment Push Model.
 pub const WELL_KNOWN_INSTANCE: &str = "1.2.840.10008.1.20.1.1";
@@ -46,11 +46,8 @@ pub struct Request {
 /// Parse an N-ACTION data set; `Err` names what is missing.
 pub fn parse(dataset: &Map<String, Json>) -> Result<Request, &'static str> {
     let transaction_uid = first_text(dataset, TRANSACTION_UID).filter(|t| !t.is_empty()).ok_or("no Transaction UID")?;
-    let items = dataset
-        .get(REFERENCED_SOP_SEQUENCE)
-        .and_then(|s| s.get("Value"))
-        .and_then(Json::as_array)
-        .ok_or("no Referenced SOP Sequence")?;
+    let items =
+        dataset.get(REFERENCED_SOP_SEQUENCE).and_then(|s| s.get("Value")).and_then(Json::as_array).ok_or("no Referenced SOP Sequence")?;
     let mut references = Vec::with_capacity(items.len());
     for item in items.iter().filter_map(Json::as_object) {
         let class = first_text(item, REFERENCED_SOP_CLASS_UID).unwrap_or_default();
@@ -145,9 +142,16 @@ pub async fn deliver(archive: Archive, config: DimseConfig, requester: String, r
     for (attempt, wait) in [0u64, 2, 10].into_iter().enumerate() {
         tokio::time::sleep(Duration::from_secs(wait)).await;
         let result = async {
-            let mut client =
-                Client::connect(&ae.host, ae.port, &config.aet, &ae.ae_title, &proposals, &[STORAGE_COMMITMENT_PUSH], config.connect_timeout)
-                    .await?;
+            let mut client = Client::connect(
+                &ae.host,
+                ae.port,
+                &config.aet,
+                &ae.ae_title,
+                &proposals,
+                &[STORAGE_COMMITMENT_PUSH],
+                config.connect_timeout,
+            )
+            .await?;
             let context = client.accepted[0].clone();
             let id = client.next_message_id();
             let data = crate::dataset::encode(&report.dataset, context.transfer_syntax != IMPLICIT_VR_LE);
@@ -162,7 +166,9 @@ pub async fn deliver(archive: Archive, config: DimseConfig, requester: String, r
                 tracing::info!(requester = %requester, status = ?status, "storage commitment report delivered on a new association");
                 return;
             }
-            Err(e) => tracing::warn!(requester = %requester, attempt = attempt + 1, error = %e, "storage commitment report delivery failed"),
+            Err(e) => {
+                tracing::warn!(requester = %requester, attempt = attempt + 1, error = %e, "storage commitment report delivery failed")
+            }
         }
     }
 }

@@ -14,8 +14,7 @@ pub fn encode(json: &Map<String, Json>, explicit_vr: bool) -> Vec<u8> {
 }
 
 fn write_dataset(json: &Map<String, Json>, explicit_vr: bool, out: &mut Vec<u8>) {
-    let mut elements: Vec<(u32, &Json)> =
-        json.iter().filter_map(|(k, v)| Some((u32::from_str_radix(k, 16).ok()?, v))).collect();
+    let mut elements: Vec<(u32, &Json)> = json.iter().filter_map(|(k, v)| Some((u32::from_str_radix(k, 16).ok()?, v))).collect();
     elements.sort_by_key(|(tag, _)| *tag);
     for (tag, element) in elements {
         let vr = element.get("vr").and_then(Json::as_str).unwrap_or("UN");
@@ -94,8 +93,23 @@ fn numbers(values: &[Json], f: impl Fn(f64) -> Vec<u8>) -> Vec<u8> {
 pub fn is_text(vr: &[u8; 2]) -> bool {
     matches!(
         vr,
-        b"AE" | b"AS" | b"CS" | b"DA" | b"DS" | b"DT" | b"IS" | b"LO" | b"LT" | b"PN" | b"SH" | b"ST" | b"TM" | b"UC"
-            | b"UI" | b"UR" | b"UT"
+        b"AE"
+            | b"AS"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"ST"
+            | b"TM"
+            | b"UC"
+            | b"UI"
+            | b"UR"
+            | b"UT"
     )
 }
 

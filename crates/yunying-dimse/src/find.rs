@@ -9,12 +9,12 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use yunying_archive::Archive;
 use yunying_index::search::{self, Level, Match, Query};
 
-use crate::association::FindOptions;
 use crate::DimseConfig;
+use crate::association::FindOptions;
 
 pub const QUERY_RETRIEVE_LEVEL: &str = "00080052";
 const SPECIFIC_CHARACTER_SET: &str = "00080005";
@@ -119,9 +119,9 @@ pub async fn find(
         .map_err(|e| Failure::new(IDENTIFIER_MISMATCH, e.to_string()))?;
 
     let needs_metadata = !sequences.is_empty()
-        || identifier.keys().any(|k| {
-            u32::from_str_radix(k, 16).is_ok_and(|t| search::attribute(t).is_none() && !is_computed(k) && t >> 16 != 0)
-        });
+        || identifier
+            .keys()
+            .any(|k| u32::from_str_radix(k, 16).is_ok_and(|t| search::attribute(t).is_none() && !is_computed(k) && t >> 16 != 0));
     let metadata = if needs_metadata { metadata_of(archive, &result.matches).await? } else { HashMap::new() };
 
     let mut responses = Vec::with_capacity(result.matches.len());
@@ -199,11 +199,7 @@ async fn response_for(
                 let issuer = m.text(0x0010_0021);
                 let id = m.text(0x0010_0020);
                 patient_counts = Some(
-                    archive
-                        .index()
-                        .patient_counts(issuer, id)
-                        .await
-                        .map_err(|e| Failure::new(UNABLE_TO_PROCESS, format!("index: {e}")))?,
+                    archive.index().patient_counts(issuer, id).await.map_err(|e| Failure::new(UNABLE_TO_PROCESS, format!("index: {e}")))?,
                 );
             }
             let c = patient_counts.unwrap_or_default();
@@ -225,11 +221,7 @@ async fn metadata_of(archive: &Archive, matches: &[Match]) -> Result<HashMap<i64
     let pks: Vec<i64> = matches.iter().map(|m| m.instance_pk).collect();
     let mut out = HashMap::new();
     for chunk in pks.chunks(500) {
-        let rows = archive
-            .index()
-            .metadata_by_pk(chunk)
-            .await
-            .map_err(|e| Failure::new(UNABLE_TO_PROCESS, format!("index: {e}")))?;
+        let rows = archive.index().metadata_by_pk(chunk).await.map_err(|e| Failure::new(UNABLE_TO_PROCESS, format!("index: {e}")))?;
         for (pk, deflated) in rows {
             let Ok(bytes) = yunying_archive::inflate(&deflated) else { continue };
             if let Ok(Json::Object(meta)) = serde_json::from_slice::<Json>(&bytes) {
@@ -282,7 +274,11 @@ fn combine_datetime(keys: Vec<(u32, String)>) -> Vec<(u32, String)> {
             if fraction.is_empty() { whole } else { format!("{whole}.{fraction}") }
         };
         let lo = if dl.is_empty() { String::new() } else { format!("{dl}{}", pad(tl, '0')) };
-        let hi = if dh.is_empty() { String::new() } else { format!("{dh}{}", if th.is_empty() { "235959.999999".into() } else { pad(th, '9') }) };
+        let hi = if dh.is_empty() {
+            String::new()
+        } else {
+            format!("{dh}{}", if th.is_empty() { "235959.999999".into() } else { pad(th, '9') })
+        };
         keys.retain(|(t, _)| *t != date_tag && *t != time_tag);
         keys.push((date_tag | search::COMBINED_DATETIME, format!("{lo}-{hi}")));
     }
@@ -335,8 +331,7 @@ fn match_sequence(stored: Option<&Json>, query_item: &Map<String, Json>) -> Opti
         .and_then(Json::as_array)
         .map(|a| a.iter().filter_map(Json::as_object).collect())
         .unwrap_or_default();
-    let conditions: Vec<(&String, String)> =
-        query_item.iter().map(|(k, v)| (k, query_value(v))).filter(|(_, v)| !v.is_empty()).collect();
+    let conditions: Vec<(&String, String)> = query_item.iter().map(|(k, v)| (k, query_value(v))).filter(|(_, v)| !v.is_empty()).collect();
     let matching: Vec<&Map<String, Json>> = items
         .into_iter()
         .filter(|item| {

@@ -30,8 +30,8 @@ mod service;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -39,10 +39,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use yunying_archive::Archive;
 
-use admission::{Admission, Refusal, Slot};
-use association::{negotiate, Negotiated};
 pub use access::UnknownCallers;
-pub use push::{push, Outcome};
+use admission::{Admission, Refusal, Slot};
+use association::{Negotiated, negotiate};
+pub use push::{Outcome, push};
 
 /// Settings of the DICOM service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,7 +146,9 @@ const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
 pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig, shutdown: impl Future<Output = ()>) {
     let config = Arc::new(config);
     if config.unknown_callers == UnknownCallers::DemoStore {
-        tracing::warn!("dicom.unknown_callers = \"demo-store\": any calling AE may C-STORE (for a demo only; C-FIND, C-MOVE, C-GET and storage commitment still need `yunying ae add`)");
+        tracing::warn!(
+            "dicom.unknown_callers = \"demo-store\": any calling AE may C-STORE (for a demo only; C-FIND, C-MOVE, C-GET and storage commitment still need `yunying ae add`)"
+        );
     }
     let evict_after = Some(config.evict_idle_after).filter(|d| !d.is_zero());
     let admission = Admission::new(config.max_associations, config.max_associations_per_address, evict_after);

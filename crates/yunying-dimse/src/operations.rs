@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use serde_json::{Map, Value as Json};
-use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::InstanceData;
+use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 
-use crate::association::{Context, Service, STORAGE_COMMITMENT_PUSH};
+use crate::association::{Context, STORAGE_COMMITMENT_PUSH, Service};
 use crate::client::{Client, ClientError, Proposal};
 use crate::command::*;
 use crate::commitment::{self, WELL_KNOWN_INSTANCE};
 use crate::find::{self, Failure, IDENTIFIER_MISMATCH};
-use crate::retrieve::{self, Progress, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, UNABLE_TO_PERFORM_SUBOPERATIONS};
+use crate::retrieve::{self, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, Progress, UNABLE_TO_PERFORM_SUBOPERATIONS};
 use crate::service::{Association, ProtocolError};
 
 /// Refused: out of resources (the C-FIND result cap).
@@ -93,7 +93,13 @@ impl Association<'_> {
         self.send(context.id, &b.encode(), data.as_deref()).await
     }
 
-    async fn c_find(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+    async fn c_find(
+        &mut self,
+        context: &Context,
+        command: &Command,
+        patient_root: bool,
+        identifier: &Map<String, Json>,
+    ) -> Result<(), ProtocolError> {
         const RSP: u16 = C_FIND_RQ | RESPONSE;
         let started = std::time::Instant::now();
         let found = match find::find(self.archive, self.config, patient_root, identifier, self.accepted.find).await {
@@ -137,7 +143,13 @@ impl Association<'_> {
         self.store_response = None;
     }
 
-    async fn c_move(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+    async fn c_move(
+        &mut self,
+        context: &Context,
+        command: &Command,
+        patient_root: bool,
+        identifier: &Map<String, Json>,
+    ) -> Result<(), ProtocolError> {
         const RSP: u16 = C_MOVE_RQ | RESPONSE;
         let destination = command.move_destination();
         let ae = match self.archive.index().remote_ae(&destination).await {
@@ -145,7 +157,9 @@ impl Association<'_> {
             Ok(None) => {
                 tracing::info!(calling_ae = %self.caller.calling_ae, destination = %destination, "C-MOVE to an unknown destination");
                 let comment = format!("move destination {destination:?} is not in the AE registry");
-                return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(MOVE_DESTINATION_UNKNOWN) }).await;
+                return self
+                    .reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(MOVE_DESTINATION_UNKNOWN) })
+                    .await;
             }
             Err(e) => {
                 let comment = format!("AE registry: {e}");
@@ -234,7 +248,12 @@ impl Association<'_> {
             if progress.completed == 0 && progress.warning == 0 {
                 self.current = None;
                 let comment = format!("cannot send to {destination}: {}", last_error.unwrap_or_default());
-                let reply = Reply { progress: Some(&progress), comment: Some(&comment), data: progress.failed_list(), status: UNABLE_TO_PERFORM_SUBOPERATIONS };
+                let reply = Reply {
+                    progress: Some(&progress),
+                    comment: Some(&comment),
+                    data: progress.failed_list(),
+                    status: UNABLE_TO_PERFORM_SUBOPERATIONS,
+                };
                 return self.reply(context, command, RSP, reply).await;
             }
         }
@@ -267,7 +286,13 @@ impl Association<'_> {
         self.reply(context, command, rsp, reply).await
     }
 
-    async fn c_get(&mut self, context: &Context, command: &Command, patient_root: bool, identifier: &Map<String, Json>) -> Result<(), ProtocolError> {
+    async fn c_get(
+        &mut self,
+        context: &Context,
+        command: &Command,
+        patient_root: bool,
+        identifier: &Map<String, Json>,
+    ) -> Result<(), ProtocolError> {
         const RSP: u16 = C_GET_RQ | RESPONSE;
         let instances = match retrieve::instances(self.archive, patient_root, identifier).await {
             Ok(i) => i,
@@ -401,7 +426,13 @@ impl Association<'_> {
         sent
     }
 
-    async fn n_action_response(&mut self, context: &Context, command: &Command, status: u16, comment: Option<&str>) -> Result<(), ProtocolError> {
+    async fn n_action_response(
+        &mut self,
+        context: &Context,
+        command: &Command,
+        status: u16,
+        comment: Option<&str>,
+    ) -> Result<(), ProtocolError> {
         let mut b = CommandBuilder::new(N_ACTION_RQ | RESPONSE)
             .uid(AFFECTED_SOP_CLASS_UID, STORAGE_COMMITMENT_PUSH)
             .us(MESSAGE_ID_BEING_RESPONDED_TO, command.message_id())
@@ -556,7 +587,10 @@ pub(crate) fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
         out.push(Proposal { abstract_syntax: class.to_string(), transfer_syntaxes: vec![ts.to_string()] });
     }
     if out.len() > MAX_CONTEXTS {
-        tracing::warn!(contexts = out.len(), "more SOP class / transfer syntax pairs than an association can carry; the rest are sent decompressed");
+        tracing::warn!(
+            contexts = out.len(),
+            "more SOP class / transfer syntax pairs than an association can carry; the rest are sent decompressed"
+        );
         out.truncate(MAX_CONTEXTS);
     }
     out

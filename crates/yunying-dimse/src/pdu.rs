@@ -80,11 +80,7 @@ impl PduReader {
             }
             let n = r.read_buf(&mut self.buf).await?;
             if n == 0 {
-                return Err(if self.buf.is_empty() {
-                    PduError::Closed
-                } else {
-                    PduError::Malformed("connection closed inside a PDU")
-                });
+                return Err(if self.buf.is_empty() { PduError::Closed } else { PduError::Malformed("connection closed inside a PDU") });
             }
         }
     }
@@ -245,7 +241,9 @@ async fn send_piece(socket: &mut tokio::net::TcpStream, header: &[u8], file: &st
             if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as u64) }
         });
         match sent {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the stored object is shorter than its index entry")),
+            Ok(0) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the stored object is shorter than its index entry"));
+            }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),

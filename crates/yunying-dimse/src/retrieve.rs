@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use yunying_archive::NetworkDataset;

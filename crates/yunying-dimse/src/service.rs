@@ -21,13 +21,13 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
 
+use crate::DimseConfig;
 use crate::access::{Access, NOT_AUTHORIZED};
 use crate::admission::Slot;
 use crate::association::{Accepted, Context};
-use crate::command::{Command, Response, C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, N_ACTION_RQ, RESPONSE};
+use crate::command::{C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, Command, N_ACTION_RQ, RESPONSE, Response};
 use crate::commitment::Report;
 use crate::pdu::{self, PduError, PduReader};
-use crate::DimseConfig;
 
 /// Command sets are small; anything larger is an abuse.
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -42,7 +42,10 @@ const RESOURCE_LIMITATION: u16 = 0x0213;
 enum State {
     Idle,
     /// Collecting command fragments on a presentation context.
-    Command { context_id: u8, bytes: BytesMut },
+    Command {
+        context_id: u8,
+        bytes: BytesMut,
+    },
     /// Receiving the data set of a request.
     Data(Box<DataState>),
 }
@@ -361,7 +364,8 @@ impl<'a> Association<'a> {
                 C_GET_RQ => "C-GET",
                 _ => "storage commitment",
             };
-            let why = if self.access.registered { "not among the AE's registered rights" } else { "the calling AE is not in the AE registry" };
+            let why =
+                if self.access.registered { "not among the AE's registered rights" } else { "the calling AE is not in the AE registry" };
             tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, "{service} refused (0124, not authorized): {why}");
         }
     }
@@ -393,9 +397,7 @@ impl<'a> Association<'a> {
         let field = data.command.command_field().unwrap_or(0);
         let result = match data.sink {
             Sink::Unsupported => {
-                return self
-                    .respond(context, &data.command, field | RESPONSE, 0x0211, None, Some("unrecognized operation"))
-                    .await;
+                return self.respond(context, &data.command, field | RESPONSE, 0x0211, None, Some("unrecognized operation")).await;
             }
             Sink::Refused(status, comment) => {
                 let uid = data.command.affected_sop_instance_uid();
@@ -420,8 +422,7 @@ impl<'a> Association<'a> {
                     e.comment()
                 );
                 let comment = e.comment();
-                self.respond(context, &data.command, 0x8001, e.dimse_status(), Some(&sop_instance_uid), Some(&comment))
-                    .await
+                self.respond(context, &data.command, 0x8001, e.dimse_status(), Some(&sop_instance_uid), Some(&comment)).await
             }
         }
     }

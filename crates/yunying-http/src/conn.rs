@@ -48,20 +48,14 @@ const FDS_PER_CONNECTION: u64 = 3;
 /// Raise the soft limit on open descriptors to the hard limit; returns the
 /// soft limit in force afterwards.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
             return 1024;
         }
         if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 lim.rlim_cur = lim.rlim_max;
             }
@@ -98,10 +92,8 @@ pub async fn serve(
             "http.max_connections lowered to fit the open file limit; raise `ulimit -n` (hard) to allow more"
         );
     }
-    let timeouts = Timeouts {
-        header: Duration::from_secs(config.header_timeout_secs),
-        idle: Duration::from_secs(config.body_idle_timeout_secs),
-    };
+    let timeouts =
+        Timeouts { header: Duration::from_secs(config.header_timeout_secs), idle: Duration::from_secs(config.body_idle_timeout_secs) };
     let app = crate::router(archive, config);
     let slots = Arc::new(Semaphore::new(limit));
     let rejecters = Arc::new(Semaphore::new(REJECTERS));
@@ -152,12 +144,7 @@ struct Timeouts {
 }
 
 async fn accept_error(e: io::Error) {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-    ) {
+    if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) {
         return;
     }
     // Out of descriptors (EMFILE) or memory: wait for some to be released.
@@ -166,19 +153,9 @@ async fn accept_error(e: io::Error) {
 }
 
 /// One connection until it closes, or until shutdown lets it finish.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Router,
-    t: Timeouts,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, t: Timeouts, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(StallGuard {
-        inner: stream,
-        limit: t.idle,
-        write_stall: None,
-    });
+    let io = TokioIo::new(StallGuard { inner: stream, limit: t.idle, write_stall: None });
     let idle = t.idle;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let app = app.clone();
@@ -189,10 +166,7 @@ async fn connection(
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(t.header)
-        .keep_alive(true);
+    builder.timer(TokioTimer::new()).header_read_timeout(t.header).keep_alive(true);
     let conn = builder.serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut stopping = *stop.borrow();
@@ -245,11 +219,7 @@ struct StallGuard {
 }
 
 impl StallGuard {
-    fn stalled<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll: Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
+    fn stalled<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match poll {
             Poll::Ready(r) => {
                 self.write_stall = None;
@@ -257,14 +227,9 @@ impl StallGuard {
             }
             Poll::Pending => {
                 let limit = self.limit;
-                let sleep = self
-                    .write_stall
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                let sleep = self.write_stall.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 if sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the client stopped reading the response",
-                    )));
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading the response")));
                 }
                 Poll::Pending
             }
@@ -273,29 +238,17 @@ impl StallGuard {
 }
 
 impl AsyncRead for StallGuard {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for StallGuard {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.stalled(cx, poll)
     }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         self.stalled(cx, poll)
     }

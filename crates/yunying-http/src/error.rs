@@ -1,6 +1,6 @@
 //! The one place where errors become HTTP statuses with a JSON body.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use yunying_archive::RetrieveError;
 
@@ -50,9 +50,7 @@ impl From<RetrieveError> for ApiError {
             RetrieveError::Transcode(
                 yunying_transcode::TranscodeError::UnsupportedTransferSyntax(_) | yunying_transcode::TranscodeError::Unsupported(_),
             ) => ApiError::not_acceptable(e.to_string()),
-            RetrieveError::Transcode(_) | RetrieveError::Corrupt(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-            }
+            RetrieveError::Transcode(_) | RetrieveError::Corrupt(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             RetrieveError::Store(_) => ApiError::internal(e.to_string()),
         }
     }

@@ -20,19 +20,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::{ApiError, HttpConfig};
 
 fn has_token(config: &HttpConfig) -> bool {
-    config
-        .bearer_token
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
+    config.bearer_token.as_deref().is_some_and(|t| !t.is_empty())
 }
 
 /// The CORS layer: configured origins only; any origin when a bearer token
 /// protects DICOMweb and `cors_any_origin_with_token` allows it.
 pub(crate) fn cors(config: &HttpConfig) -> CorsLayer {
     let token = has_token(config);
-    let any = token
-        && (config.cors_any_origin_with_token
-            || config.cors_allowed_origins.iter().any(|o| o == "*"));
+    let any = token && (config.cors_any_origin_with_token || config.cors_allowed_origins.iter().any(|o| o == "*"));
     let origins: Vec<HeaderValue> = config
         .cors_allowed_origins
         .iter()
@@ -41,25 +36,10 @@ pub(crate) fn cors(config: &HttpConfig) -> CorsLayer {
         .collect();
     CorsLayer::new()
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::ACCEPT,
-            header::CONTENT_TYPE,
-            header::IF_NONE_MATCH,
-            header::RANGE,
-        ])
-        .expose_headers([
-            header::ETAG,
-            header::WARNING,
-            header::CONTENT_LENGTH,
-            header::CONTENT_RANGE,
-        ])
+        .allow_headers([header::AUTHORIZATION, header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH, header::RANGE])
+        .expose_headers([header::ETAG, header::WARNING, header::CONTENT_LENGTH, header::CONTENT_RANGE])
         .max_age(std::time::Duration::from_secs(3600))
-        .allow_origin(if any {
-            AllowOrigin::any()
-        } else {
-            AllowOrigin::list(origins)
-        })
+        .allow_origin(if any { AllowOrigin::any() } else { AllowOrigin::list(origins) })
 }
 
 /// The host names requests may be addressed to.
@@ -73,10 +53,7 @@ impl Hosts {
         if has_token(config) && config.allowed_hosts.is_empty() {
             return Hosts { names: None };
         }
-        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let mut names: Vec<String> = ["localhost", "127.0.0.1", "::1"].into_iter().map(String::from).collect();
         if !config.bind.is_unspecified() {
             names.push(config.bind.to_string());
         }
@@ -90,9 +67,7 @@ impl Hosts {
     }
 
     fn allows(&self, host: &str) -> bool {
-        self.names
-            .as_ref()
-            .is_none_or(|names| names.iter().any(|n| *n == host_name(host)))
+        self.names.as_ref().is_none_or(|names| names.iter().any(|n| *n == host_name(host)))
     }
 }
 
@@ -110,21 +85,12 @@ fn host_name(authority: &str) -> String {
 }
 
 /// Refuse requests for hosts that are not ours with 421.
-pub(crate) async fn check_host(
-    State(hosts): State<Arc<Hosts>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn check_host(State(hosts): State<Arc<Hosts>>, request: Request, next: Next) -> Response {
     let host = request
         .uri()
         .authority()
         .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            request
-                .headers()
-                .get(header::HOST)
-                .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-        });
+        .or_else(|| request.headers().get(header::HOST).map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned()));
     // No Host at all: not a browser (HTTP/1.0 tools); browsers always send one.
     if let Some(host) = host
         && !hosts.allows(&host)
@@ -163,21 +129,10 @@ mod tests {
         assert_eq!(host_name("[::1]:8042"), "::1");
         assert_eq!(host_name("::1"), "::1");
         assert_eq!(host_name("evil.example."), "evil.example");
-        let hosts = Hosts::new(&HttpConfig {
-            public_url: Some("https://Film.example.cn/".into()),
-            ..Default::default()
-        });
-        assert!(
-            hosts.allows("localhost:8042")
-                && hosts.allows("127.0.0.1")
-                && hosts.allows("[::1]:1")
-                && hosts.allows("film.example.cn")
-        );
+        let hosts = Hosts::new(&HttpConfig { public_url: Some("https://Film.example.cn/".into()), ..Default::default() });
+        assert!(hosts.allows("localhost:8042") && hosts.allows("127.0.0.1") && hosts.allows("[::1]:1") && hosts.allows("film.example.cn"));
         assert!(!hosts.allows("evil.example:8042") && !hosts.allows("localhost.evil.example"));
-        let token = HttpConfig {
-            bearer_token: Some("t".into()),
-            ..Default::default()
-        };
+        let token = HttpConfig { bearer_token: Some("t".into()), ..Default::default() };
         assert!(Hosts::new(&token).allows("anything.example"));
     }
 }

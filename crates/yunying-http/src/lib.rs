@@ -21,15 +21,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::set_header::SetResponseHeaderLayer;
 use yunying_archive::Archive;
 
@@ -133,14 +133,14 @@ impl HttpConfig {
     /// Refuse configurations that would expose DICOMweb without credentials.
     pub fn validate(&self) -> Result<(), String> {
         if !self.bind.is_loopback() && self.bearer_token.as_deref().is_none_or(str::is_empty) {
-            return Err(format!(
-                "http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first",
-                self.bind
-            ));
+            return Err(format!("http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first", self.bind));
         }
         let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
         if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {
-            return Err("http.cors_allowed_origins = [\"*\"] lets any web page read the archive: name the viewer origins, or set http.bearer_token".into());
+            return Err(
+                "http.cors_allowed_origins = [\"*\"] lets any web page read the archive: name the viewer origins, or set http.bearer_token"
+                    .into(),
+            );
         }
         if self.max_connections == 0 || self.header_timeout_secs == 0 || self.body_idle_timeout_secs == 0 {
             return Err("http.max_connections, header_timeout_secs and body_idle_timeout_secs must be at least 1".into());
@@ -186,18 +186,16 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
-    let dicomweb = dicomweb_reads()
-        .merge(stow::routes())
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let dicomweb = dicomweb_reads().merge(stow::routes()).route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
-    let compress = SizeAbove::new(1024).and(
-        |_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
-            headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-                ct.starts_with("application/dicom+json") || ct.starts_with("application/json") || ct.starts_with("text/")
-            })
-        },
-    );
+    let compress =
+        SizeAbove::new(1024).and(|_: StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/dicom+json") || ct.starts_with("application/json") || ct.starts_with("text/"))
+        });
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -271,12 +269,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let archive = &state.archive;
     let mut text = archive.metrics().render();
     if let Ok(c) = archive.index().counts().await {
-        for (name, value) in [
-            ("patients", c.patients),
-            ("studies", c.studies),
-            ("series", c.series),
-            ("instances", c.instances),
-        ] {
+        for (name, value) in [("patients", c.patients), ("studies", c.studies), ("series", c.series), ("instances", c.instances)] {
             text.push_str(&format!("# TYPE yunying_index_{name} gauge\nyunying_index_{name} {value}\n"));
         }
         text.push_str(&format!("# TYPE yunying_index_bytes gauge\nyunying_index_bytes {}\n", c.bytes));

@@ -126,9 +126,7 @@ pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error
     Body::from_stream(receiver_stream(rx))
 }
 
-fn receiver_stream(
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+fn receiver_stream(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }
 
@@ -142,9 +140,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             "accept",
-            HeaderValue::from_static(
-                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*, image/jpeg;q=0.5",
-            ),
+            HeaderValue::from_static("multipart/related; type=\"application/octet-stream\"; transfer-syntax=*, image/jpeg;q=0.5"),
         );
         let r = accept(&h).unwrap();
         assert_eq!(r[0].mime, "multipart/related");

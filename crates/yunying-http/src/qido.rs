@@ -3,18 +3,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use dicom_core::dictionary::DataDictionary;
 use dicom_dictionary_std::StandardDataDictionary;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use yunying_index::search::{self, Level, Match, Query};
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -180,7 +180,8 @@ async fn search(
         warnings.push("299 yunying \"The results were limited; request more with offset\"".to_string());
     }
     if !unsupported.is_empty() {
-        warnings.push(format!("299 yunying \"These attributes are not supported for matching and were ignored: {}\"", unsupported.join(", ")));
+        warnings
+            .push(format!("299 yunying \"These attributes are not supported for matching and were ignored: {}\"", unsupported.join(", ")));
     }
     for w in warnings {
         if let Ok(v) = HeaderValue::from_str(&w) {
@@ -267,14 +268,54 @@ async fn extra_attributes(
 /// modules for series, everything for instances.
 fn belongs_to(tag: u32, level: Level) -> bool {
     const STUDY: &[u32] = &[
-        0x0008_0020, 0x0008_0030, 0x0008_0050, 0x0008_0051, 0x0008_0080, 0x0008_0081, 0x0008_0090, 0x0008_0096,
-        0x0008_1030, 0x0008_1032, 0x0008_1048, 0x0008_1049, 0x0008_1060, 0x0008_1062, 0x0008_1080, 0x0008_1110,
-        0x0020_000D, 0x0020_0010, 0x0032_1032, 0x0032_1033, 0x0032_1060, 0x0032_1064, 0x0040_1012,
+        0x0008_0020,
+        0x0008_0030,
+        0x0008_0050,
+        0x0008_0051,
+        0x0008_0080,
+        0x0008_0081,
+        0x0008_0090,
+        0x0008_0096,
+        0x0008_1030,
+        0x0008_1032,
+        0x0008_1048,
+        0x0008_1049,
+        0x0008_1060,
+        0x0008_1062,
+        0x0008_1080,
+        0x0008_1110,
+        0x0020_000D,
+        0x0020_0010,
+        0x0032_1032,
+        0x0032_1033,
+        0x0032_1060,
+        0x0032_1064,
+        0x0040_1012,
     ];
     const SERIES: &[u32] = &[
-        0x0008_0021, 0x0008_0031, 0x0008_0060, 0x0008_0070, 0x0008_1010, 0x0008_103E, 0x0008_1050, 0x0008_1070,
-        0x0008_1090, 0x0008_1111, 0x0018_0015, 0x0018_1030, 0x0018_5100, 0x0020_000E, 0x0020_0011, 0x0020_0052,
-        0x0020_0060, 0x0040_0244, 0x0040_0245, 0x0040_0253, 0x0040_0254, 0x0040_0260, 0x0040_0275,
+        0x0008_0021,
+        0x0008_0031,
+        0x0008_0060,
+        0x0008_0070,
+        0x0008_1010,
+        0x0008_103E,
+        0x0008_1050,
+        0x0008_1070,
+        0x0008_1090,
+        0x0008_1111,
+        0x0018_0015,
+        0x0018_1030,
+        0x0018_5100,
+        0x0020_000E,
+        0x0020_0011,
+        0x0020_0052,
+        0x0020_0060,
+        0x0040_0244,
+        0x0040_0245,
+        0x0040_0253,
+        0x0040_0254,
+        0x0040_0260,
+        0x0040_0275,
     ];
     match level {
         Level::Patient => tag >> 16 == 0x0010,

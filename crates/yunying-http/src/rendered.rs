@@ -6,18 +6,18 @@
 //! instance with pixel data of the first series (the whole scope as one
 //! picture, as a thumbnail would show it).
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use yunying_archive::InstanceData;
 use yunying_transcode::{ImageFormat, RenderOptions};
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::media;
-use crate::wado::{etag, header_value, not_modified, scope, IMMUTABLE};
-use crate::AppState;
+use crate::wado::{IMMUTABLE, etag, header_value, not_modified, scope};
 
 pub(crate) fn routes() -> Router<AppState> {
     let mut r = Router::new();
@@ -34,7 +34,13 @@ pub(crate) fn routes() -> Router<AppState> {
 /// Default size of a thumbnail when the request names no viewport.
 const THUMBNAIL: (u32, u32) = (128, 128);
 
-async fn study(State(s): State<AppState>, uri: axum::http::Uri, headers: HeaderMap, Path(study): Path<String>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+async fn study(
+    State(s): State<AppState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path(study): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
     let instances = scope(&s.archive, &study, None, None).await?;
     render(&s, &uri, &headers, representative(instances), 1, q).await
 }
@@ -76,11 +82,8 @@ async fn frame(
 /// The middle instance with pixel data of the first series.
 fn representative(instances: Vec<InstanceData>) -> InstanceData {
     let first_series = instances[0].stored.series_instance_uid.clone();
-    let mut images: Vec<InstanceData> = instances
-        .iter()
-        .filter(|i| i.stored.series_instance_uid == first_series && !i.pixel_layout.is_empty())
-        .cloned()
-        .collect();
+    let mut images: Vec<InstanceData> =
+        instances.iter().filter(|i| i.stored.series_instance_uid == first_series && !i.pixel_layout.is_empty()).cloned().collect();
     if images.is_empty() {
         images = instances.iter().filter(|i| !i.pixel_layout.is_empty()).cloned().collect();
     }
@@ -186,9 +189,10 @@ fn parse_options(raw: &str) -> Result<RenderOptions, ApiError> {
                     return Err(ApiError::bad_request("window must be center,width[,function] with width > 0"));
                 }
                 if let Some(f) = &function
-                    && !matches!(f.as_str(), "LINEAR" | "LINEAR_EXACT" | "SIGMOID") {
-                        return Err(ApiError::bad_request(format!("unknown VOI LUT function {f:?}")));
-                    }
+                    && !matches!(f.as_str(), "LINEAR" | "LINEAR_EXACT" | "SIGMOID")
+                {
+                    return Err(ApiError::bad_request(format!("unknown VOI LUT function {f:?}")));
+                }
                 o.window = Some((n[0], n[1], function));
             }
             "viewport" => {
@@ -199,7 +203,8 @@ fn parse_options(raw: &str) -> Result<RenderOptions, ApiError> {
                 o.viewport = Some((n[0] as u32, n[1] as u32));
             }
             "quality" => {
-                let q: u8 = value.parse().ok().filter(|q| (1..=100).contains(q)).ok_or_else(|| ApiError::bad_request("quality must be 1..100"))?;
+                let q: u8 =
+                    value.parse().ok().filter(|q| (1..=100).contains(q)).ok_or_else(|| ApiError::bad_request("quality must be 1..100"))?;
                 o.quality = q;
             }
             _ => {} // annotation and others: not supported, ignored

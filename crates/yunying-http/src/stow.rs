@@ -12,25 +12,25 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use bytes::{Bytes, BytesMut};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 use yunying_archive::meta::{FileMeta, MetaError};
 use yunying_archive::syntax::{is_accepted_transfer_syntax, is_storage_sop_class};
 use yunying_archive::{Caller, IngestError, StoreContext};
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::qido::base_url;
-use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/studies", post(store_any)).route("/studies/{study}", post(store_study))
@@ -79,7 +79,8 @@ async fn store(
     let budget = Arc::new(Budget::default());
     let max_part = state.archive.config().max_instance_bytes.saturating_add(2 << 20);
     let limits = multer::SizeLimit::new().whole_stream(state.config.max_stow_bytes).per_field(max_part);
-    let stream = Framed { inner: body.into_data_stream(), budget: budget.clone(), limit: state.config.max_multipart_header_bytes, yielded: false };
+    let stream =
+        Framed { inner: body.into_data_stream(), budget: budget.clone(), limit: state.config.max_multipart_header_bytes, yielded: false };
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut referenced: Vec<(String, String, bool)> = Vec::new();
     let mut failed: Vec<Failure> = Vec::new();
@@ -166,7 +167,8 @@ async fn store_part(
 ) -> Result<(String, String, bool), PartError> {
     let fail = |class: &str, instance: &str, code: u16| PartError::Failed((class.to_string(), instance.to_string(), code));
     // A body over a limit ends the request; other read errors fail the part.
-    let read_error = |e: multer::Error, class: &str, instance: &str| if is_limit(&e) { PartError::Body(e) } else { fail(class, instance, 0xC000) };
+    let read_error =
+        |e: multer::Error, class: &str, instance: &str| if is_limit(&e) { PartError::Body(e) } else { fail(class, instance, 0xC000) };
     // Buffer until the file meta information parses.
     let mut head = BytesMut::new();
     let (meta, dataset_start) = loop {
@@ -265,7 +267,9 @@ fn body_error(e: &multer::Error, state: &AppState) -> ApiError {
                 state.archive.config().max_instance_bytes
             ),
         ),
-        multer::Error::StreamReadFailed(inner) if inner.is::<Unframed>() => ApiError::bad_request(format!("malformed multipart body: {inner}")),
+        multer::Error::StreamReadFailed(inner) if inner.is::<Unframed>() => {
+            ApiError::bad_request(format!("malformed multipart body: {inner}"))
+        }
         multer::Error::StreamReadFailed(inner) if timed_out(inner.as_ref()) => {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request body stopped arriving (http.body_idle_timeout_secs)")
         }
@@ -400,4 +404,3 @@ fn response_body(base: &str, study: Option<&str>, referenced: &[(String, String,
     }
     Json::Object(out)
 }
-

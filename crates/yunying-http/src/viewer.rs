@@ -9,12 +9,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 
 use crate::{ApiError, AppState};
 
@@ -44,7 +44,10 @@ async fn file(State(s): State<AppState>, UrlPath(path): UrlPath<String>) -> Resu
 
 pub(crate) async fn serve(s: &AppState, relative: &str) -> Result<Response, ApiError> {
     let Some(root) = s.config.viewer_dir.as_deref() else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "the viewer is not installed: build viewer/ (npm run build) and set http.viewer_dir"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the viewer is not installed: build viewer/ (npm run build) and set http.viewer_dir",
+        ));
     };
     let path = resolve(root, relative).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such file"))?;
     let bytes = match tokio::fs::read(&path).await {

@@ -2,20 +2,20 @@
 //! metadata (from the index, never from the objects), frames (through the
 //! pixel layout: `frames.rs`) and bulk data (with Range).
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use yunying_archive::syntax::{DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::media::{self, MediaRange};
-use crate::AppState;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -32,12 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
 pub(crate) const IMMUTABLE: &str = "private, max-age=31536000, immutable";
 
 /// Instances in scope, or 404.
-pub(crate) async fn scope(
-    archive: &Archive,
-    study: &str,
-    series: Option<&str>,
-    sop: Option<&str>,
-) -> Result<Vec<InstanceData>, ApiError> {
+pub(crate) async fn scope(archive: &Archive, study: &str, series: Option<&str>, sop: Option<&str>) -> Result<Vec<InstanceData>, ApiError> {
     let found = archive.instances(study, series, sop).await?;
     if found.is_empty() {
         let what = match (series, sop) {
@@ -153,11 +148,7 @@ async fn retrieve(state: &AppState, headers: &HeaderMap, instances: Vec<Instance
             let _ = tx.send(Ok(media::closing(&b))).await;
         }
     });
-    let content_type = if multipart {
-        media::multipart_type(&boundary, "application/dicom")
-    } else {
-        "application/dicom".to_string()
-    };
+    let content_type = if multipart { media::multipart_type(&boundary, "application/dicom") } else { "application/dicom".to_string() };
     let mut response = Response::new(media::channel_body(rx));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, header_value(&content_type));

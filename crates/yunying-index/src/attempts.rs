@@ -93,7 +93,8 @@ impl Index {
     /// `limit` failures the film locks.
     pub async fn film_verification_failed(&self, film_id: &str, limit: i64, now_ms: i64, event: &FilmEvent) -> Result<Attempts> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let failed: i64 = sqlx::query_scalar("SELECT failed_attempts FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
+        let failed: i64 =
+            sqlx::query_scalar("SELECT failed_attempts FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
         insert_event(&mut tx, event).await?;
         let mut locked = failed >= limit;
         if locked {
@@ -103,7 +104,12 @@ impl Index {
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() > 0 {
-                let lock = FilmEvent { event: "locked".into(), result: "ok".into(), detail: format!("{failed} failed verifications"), ..event.clone() };
+                let lock = FilmEvent {
+                    event: "locked".into(),
+                    result: "ok".into(),
+                    detail: format!("{failed} failed verifications"),
+                    ..event.clone()
+                };
                 insert_event(&mut tx, &lock).await?;
             }
         } else {
@@ -120,7 +126,14 @@ impl Index {
     /// The answer of a reserved attempt was right: unless the film locked
     /// meanwhile or has used up its views, reset its failures, count a view
     /// and store the session, with `event`, in one transaction.
-    pub async fn film_verified(&self, film_id: &str, session_hash: &str, now_ms: i64, session_expires_ms: i64, event: &FilmEvent) -> Result<Verified> {
+    pub async fn film_verified(
+        &self,
+        film_id: &str,
+        session_hash: &str,
+        now_ms: i64,
+        session_expires_ms: i64,
+        event: &FilmEvent,
+    ) -> Result<Verified> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         let done = sqlx::query(
             "UPDATE films SET failed_attempts = 0, views = views + 1, code_expires_ms = NULL
@@ -130,7 +143,8 @@ impl Index {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
-            let locked: Option<i64> = sqlx::query_scalar("SELECT locked_at_ms FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
+            let locked: Option<i64> =
+                sqlx::query_scalar("SELECT locked_at_ms FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
             tx.rollback().await?;
             return Ok(if locked.is_some() { Verified::Locked } else { Verified::ViewsUsedUp });
         }

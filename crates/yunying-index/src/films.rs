@@ -6,8 +6,8 @@
 //! here can open a film. Events are append-only rows numbered in order
 //! (`seq`), the shape the tamper-evident ledger will chain.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::{Index, Result};
 
@@ -206,10 +206,8 @@ impl Index {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM film_sessions WHERE film_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
-            let children: Vec<String> = sqlx::query_scalar("SELECT film_id FROM films WHERE parent_film_id = $1")
-                .bind(id.as_str())
-                .fetch_all(&mut *tx)
-                .await?;
+            let children: Vec<String> =
+                sqlx::query_scalar("SELECT film_id FROM films WHERE parent_film_id = $1").bind(id.as_str()).fetch_all(&mut *tx).await?;
             todo.extend(children);
             if done.rows_affected() > 0 {
                 insert_event(&mut tx, &FilmEvent { film_id: id.clone(), ..event.clone() }).await?;
@@ -231,10 +229,12 @@ impl Index {
 
     /// Films shared from `film_id`, oldest first.
     pub async fn films_shared_from(&self, film_id: &str) -> Result<Vec<Film>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {FILM_COLUMNS} FROM films WHERE parent_film_id = $1 ORDER BY created_at_ms, id")))
-            .bind(film_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FILM_COLUMNS} FROM films WHERE parent_film_id = $1 ORDER BY created_at_ms, id"
+        )))
+        .bind(film_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(film_of).collect()
     }
 
@@ -248,7 +248,11 @@ impl Index {
     }
 
     /// Run one UPDATE and, when it changed a row, record `event`: one transaction.
-    async fn update_recording<'q>(&self, update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>, event: &FilmEvent) -> Result<bool> {
+    async fn update_recording<'q>(
+        &self,
+        update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+        event: &FilmEvent,
+    ) -> Result<bool> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         let changed = update.execute(&mut *tx).await?.rows_affected() > 0;
         if changed {
@@ -274,10 +278,12 @@ impl Index {
 
     /// Events of a film, oldest first.
     pub async fn film_events(&self, film_id: &str) -> Result<Vec<FilmEvent>> {
-        let rows = sqlx::query("SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events WHERE film_id = $1 ORDER BY seq")
-            .bind(film_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events WHERE film_id = $1 ORDER BY seq",
+        )
+        .bind(film_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(event_of).collect()
     }
 
@@ -313,16 +319,18 @@ fn event_of(row: &AnyRow) -> Result<FilmEvent> {
 }
 
 pub(crate) async fn insert_event(tx: &mut sqlx::Transaction<'static, sqlx::Any>, e: &FilmEvent) -> Result<()> {
-    sqlx::query("INSERT INTO film_events (film_id, studies, at_ms, actor, event, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(e.film_id.as_str())
-        .bind(e.studies.join(","))
-        .bind(e.at_ms)
-        .bind(e.actor.as_str())
-        .bind(e.event.as_str())
-        .bind(e.client.as_str())
-        .bind(e.result.as_str())
-        .bind(e.detail.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO film_events (film_id, studies, at_ms, actor, event, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.film_id.as_str())
+    .bind(e.studies.join(","))
+    .bind(e.at_ms)
+    .bind(e.actor.as_str())
+    .bind(e.event.as_str())
+    .bind(e.client.as_str())
+    .bind(e.result.as_str())
+    .bind(e.detail.as_str())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

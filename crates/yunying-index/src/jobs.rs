@@ -79,12 +79,8 @@ impl Index {
                  ORDER BY CASE WHEN stage = 'lossless' THEN 1 ELSE 0 END, enqueued_ms LIMIT {n}{lock})
              RETURNING instance_pk, attempts, enqueued_ms, stage"
         );
-        let claimed: Vec<(i64, i64, i64, String)> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(lease_until_ms)
-            .bind(worker)
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await?;
+        let claimed: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(lease_until_ms).bind(worker).bind(now_ms).fetch_all(&self.pool).await?;
         let pks: Vec<i64> = claimed.iter().map(|c| c.0).collect();
         let data = self.instance_data_by_pk(&pks).await?;
         Ok(claimed
@@ -126,7 +122,11 @@ impl Index {
             return Ok(false);
         }
         let instance_pk = job.instance_pk;
-        let replaced = if job.stage == LOSSLESS { "DELETE FROM renditions WHERE instance_pk = $1 AND kind = 'lossless'" } else { "DELETE FROM renditions WHERE instance_pk = $1" };
+        let replaced = if job.stage == LOSSLESS {
+            "DELETE FROM renditions WHERE instance_pk = $1 AND kind = 'lossless'"
+        } else {
+            "DELETE FROM renditions WHERE instance_pk = $1"
+        };
         sqlx::query(replaced).bind(instance_pk).execute(&mut *tx).await?;
         for r in renditions {
             sqlx::query(
@@ -147,7 +147,15 @@ impl Index {
 
     /// Record a failed attempt: retry after `retry_at_ms`, or park the job
     /// after [`MAX_ATTEMPTS`]. Returns true when parked.
-    pub async fn fail_job(&self, worker: &str, instance_pk: i64, attempts: i64, error: &str, retry_at_ms: i64, now_ms: i64) -> Result<bool> {
+    pub async fn fail_job(
+        &self,
+        worker: &str,
+        instance_pk: i64,
+        attempts: i64,
+        error: &str,
+        retry_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
         let parked = attempts >= MAX_ATTEMPTS;
         sqlx::query(
             "UPDATE rendition_jobs SET state = $3, not_before_ms = $4, last_error = $5, finished_ms = $6
@@ -220,7 +228,10 @@ impl Index {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(sop_instance_uid, attempts, error, finished_ms)| ParkedJob { sop_instance_uid, attempts, error, finished_ms }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(sop_instance_uid, attempts, error, finished_ms)| ParkedJob { sop_instance_uid, attempts, error, finished_ms })
+            .collect())
     }
 
     /// The renditions of an instance, by SOP Instance UID.

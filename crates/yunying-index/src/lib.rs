@@ -23,13 +23,15 @@ mod jobs;
 mod matching;
 mod peers;
 mod query;
-pub mod search;
 mod schema;
+pub mod search;
 mod writer;
 
 pub use attempts::{Attempts, Verified};
 pub use films::{Film, FilmEvent};
-pub use jobs::{Job, JobCounts, ParkedJob, Rendition, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS};
+pub use jobs::{
+    Job, JobCounts, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS, ParkedJob, Rendition,
+};
 pub use peers::{AeRights, RemoteAe};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 use schema::Dialect;
@@ -38,8 +40,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use tokio::sync::{mpsc, oneshot};
 
 /// Errors from the index.

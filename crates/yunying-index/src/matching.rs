@@ -9,8 +9,8 @@
 //! Hanzi components both as syllables and joined).
 
 use pinyin::ToPinyin;
-use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// Normalised search forms of a person name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -110,20 +110,18 @@ impl Index {
 
     /// The AE registered under a title.
     pub async fn remote_ae(&self, ae_title: &str) -> Result<Option<RemoteAe>> {
-        let row: Option<Row> =
-            sqlx::query_as("SELECT ae_title, host, port, institution, rights FROM remote_aes WHERE ae_title = $1")
-                .bind(ae_title)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<Row> = sqlx::query_as("SELECT ae_title, host, port, institution, rights FROM remote_aes WHERE ae_title = $1")
+            .bind(ae_title)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.map(into_ae))
     }
 
     /// Every registered AE, by title.
     pub async fn remote_aes(&self) -> Result<Vec<RemoteAe>> {
-        let rows: Vec<Row> =
-            sqlx::query_as("SELECT ae_title, host, port, institution, rights FROM remote_aes ORDER BY ae_title")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<Row> = sqlx::query_as("SELECT ae_title, host, port, institution, rights FROM remote_aes ORDER BY ae_title")
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.into_iter().map(into_ae).collect())
     }
 }
@@ -150,7 +148,13 @@ mod tests {
     async fn rights_are_stored_and_rows_without_them_keep_every_right() {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open_sqlite(&dir.path().join("i.sqlite")).await.unwrap();
-        let ae = |title: &str, rights| RemoteAe { ae_title: title.into(), host: "10.0.0.1".into(), port: 104, institution: String::new(), rights };
+        let ae = |title: &str, rights| RemoteAe {
+            ae_title: title.into(),
+            host: "10.0.0.1".into(),
+            port: 104,
+            institution: String::new(),
+            rights,
+        };
         index.put_remote_ae(&ae("FINDER", AeRights::FIND)).await.unwrap();
         index.put_remote_ae(&ae("DEST", AeRights::NONE)).await.unwrap();
         assert_eq!(index.remote_ae("FINDER").await.unwrap().unwrap().rights, AeRights::FIND);

@@ -83,12 +83,10 @@ impl Index {
     /// Aggregates of a study: number of series, number of instances,
     /// modalities in study (backslash-separated).
     pub async fn study_aggregates(&self, study_instance_uid: &str) -> Result<Option<(i64, i64, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT num_series, num_instances, modalities_in_study FROM studies WHERE study_instance_uid = $1",
-        )
-        .bind(study_instance_uid)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as("SELECT num_series, num_instances, modalities_in_study FROM studies WHERE study_instance_uid = $1")
+            .bind(study_instance_uid)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// Every indexed object key with its digest (small archives and tests;
@@ -210,7 +208,8 @@ impl Index {
         let mut out = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(500) {
             let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let sql = format!("{select} WHERE i.id IN ({}) ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id", list.join(","));
+            let sql =
+                format!("{select} WHERE i.id IN ({}) ORDER BY st.id, se.series_number, se.id, i.instance_number, i.id", list.join(","));
             let rows: Vec<KeyedRow> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
             out.extend(rows.into_iter().map(|r| {
                 (

@@ -7,8 +7,8 @@
 
 use sqlx::{AnyPool, AssertSqlSafe};
 
-use crate::matching::name_search;
 use crate::Result;
+use crate::matching::name_search;
 
 /// The SQL engine behind the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,8 +277,13 @@ async fn backfill_name_search(tx: &mut sqlx::Transaction<'static, sqlx::Any>) ->
     for (id, name) in patients {
         let n = name_search(&name);
         sqlx::query("UPDATE patients SET name_alphabetic = $2, name_ideographic = $3, name_phonetic = $4, name_words = $5 WHERE id = $1")
-            .bind(id).bind(n.alphabetic).bind(n.ideographic).bind(n.phonetic).bind(n.words)
-            .execute(&mut **tx).await?;
+            .bind(id)
+            .bind(n.alphabetic)
+            .bind(n.ideographic)
+            .bind(n.phonetic)
+            .bind(n.words)
+            .execute(&mut **tx)
+            .await?;
     }
     let studies: Vec<(i64, String)> = sqlx::query_as("SELECT id, referring_physician_name FROM studies").fetch_all(&mut **tx).await?;
     for (id, name) in studies {
@@ -298,12 +303,8 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         // the others wait here and then find nothing left to do.
         sqlx::query("SELECT pg_advisory_xact_lock(7349852017)").execute(&mut *tx).await?;
     }
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        .execute(&mut *tx)
-        .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
-        .fetch_one(&mut *tx)
-        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&mut *tx).await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(&mut *tx).await?;
     let current = current.unwrap_or(0) as usize;
     for (i, script) in MIGRATIONS.iter().enumerate().skip(current) {
         let script = dialect.substitute(script);
@@ -315,10 +316,7 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         if i + 1 == 2 {
             backfill_name_search(&mut tx).await?;
         }
-        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-            .bind((i + 1) as i64)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind((i + 1) as i64).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(())

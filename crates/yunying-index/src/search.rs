@@ -29,7 +29,9 @@ pub enum Level {
 enum Kind {
     Uid,
     Text,
-    Name { prefix: &'static str },
+    Name {
+        prefix: &'static str,
+    },
     Date,
     Time,
     Integer,
@@ -273,10 +275,8 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
     if let Some(studies) = &query.within_studies {
         conditions.push(within(studies, query.level, &mut binds));
     }
-    let columns: Vec<String> = attributes
-        .iter()
-        .map(|a| if a.integer { format!("CAST({} AS BIGINT)", a.column) } else { a.column.to_string() })
-        .collect();
+    let columns: Vec<String> =
+        attributes.iter().map(|a| if a.integer { format!("CAST({} AS BIGINT)", a.column) } else { a.column.to_string() }).collect();
     let (from, representative, order) = match query.level {
         Level::Patient => (
             "patients p",
@@ -468,10 +468,8 @@ fn condition(a: &Attribute, value: &str, fuzzy: bool, binds: &mut Vec<String>) -
             if groups.len() == 1 {
                 // One group given: it may match any component group.
                 let v = groups[0];
-                let ors: Vec<String> = ["alphabetic", "ideographic", "phonetic"]
-                    .iter()
-                    .map(|g| matcher(&format!("{prefix}{g}"), v, &mut bind))
-                    .collect();
+                let ors: Vec<String> =
+                    ["alphabetic", "ideographic", "phonetic"].iter().map(|g| matcher(&format!("{prefix}{g}"), v, &mut bind)).collect();
                 format!("({})", ors.join(" OR "))
             } else {
                 let ands: Vec<String> = groups

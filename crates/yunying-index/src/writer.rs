@@ -25,14 +25,8 @@ const MAX_CACHED_SERIES: usize = 10_000;
 type SeriesCache = HashMap<String, (i64, i64)>;
 
 pub(crate) enum Request {
-    Insert {
-        record: Box<InstanceRecord>,
-        policy: DuplicatePolicy,
-        reply: oneshot::Sender<Result<InsertOutcome>>,
-    },
-    Clear {
-        reply: oneshot::Sender<Result<()>>,
-    },
+    Insert { record: Box<InstanceRecord>, policy: DuplicatePolicy, reply: oneshot::Sender<Result<InsertOutcome>> },
+    Clear { reply: oneshot::Sender<Result<()>> },
 }
 
 pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
@@ -141,18 +135,20 @@ fn clone_error(e: &IndexError) -> IndexError {
     IndexError::Database(sqlx::Error::Protocol(e.to_string()))
 }
 
-async fn apply(
-    tx: &mut Transaction<'static, Any>,
-    request: &Request,
-    cache: &mut SeriesCache,
-) -> Result<Outcome> {
+async fn apply(tx: &mut Transaction<'static, Any>, request: &Request, cache: &mut SeriesCache) -> Result<Outcome> {
     match request {
         Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, record, *policy, cache).await?)),
         Request::Clear { .. } => {
             cache.clear();
-            for statement in
-                ["DELETE FROM renditions", "DELETE FROM rendition_jobs", "DELETE FROM instance_data", "DELETE FROM instances", "DELETE FROM series", "DELETE FROM studies", "DELETE FROM patients"]
-            {
+            for statement in [
+                "DELETE FROM renditions",
+                "DELETE FROM rendition_jobs",
+                "DELETE FROM instance_data",
+                "DELETE FROM instances",
+                "DELETE FROM series",
+                "DELETE FROM studies",
+                "DELETE FROM patients",
+            ] {
                 sqlx::query(statement).execute(&mut **tx).await?;
             }
             Ok(Outcome::Clear)
@@ -233,10 +229,7 @@ async fn insert(
             .await?;
     }
 
-    sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1")
-        .bind(series_pk)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("UPDATE series SET num_instances = num_instances + 1 WHERE id = $1").bind(series_pk).execute(&mut **tx).await?;
     sqlx::query("UPDATE studies SET num_instances = num_instances + 1, updated_at_ms = $2 WHERE id = $1")
         .bind(study_pk)
         .bind(r.received_at_ms)
@@ -345,28 +338,13 @@ async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk:
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE instance_pk = $1"))).bind(id).execute(&mut **tx).await?;
     }
     sqlx::query("DELETE FROM instances WHERE id = $1").bind(id).execute(&mut **tx).await?;
-    let study_pk: i64 = sqlx::query_scalar("SELECT study_pk FROM series WHERE id = $1")
-        .bind(series_pk)
-        .fetch_one(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE series SET num_instances = num_instances - 1 WHERE id = $1")
-        .bind(series_pk)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE studies SET num_instances = num_instances - 1 WHERE id = $1")
-        .bind(study_pk)
-        .execute(&mut **tx)
-        .await?;
-    let deleted = sqlx::query("DELETE FROM series WHERE id = $1 AND num_instances = 0")
-        .bind(series_pk)
-        .execute(&mut **tx)
-        .await?;
+    let study_pk: i64 = sqlx::query_scalar("SELECT study_pk FROM series WHERE id = $1").bind(series_pk).fetch_one(&mut **tx).await?;
+    sqlx::query("UPDATE series SET num_instances = num_instances - 1 WHERE id = $1").bind(series_pk).execute(&mut **tx).await?;
+    sqlx::query("UPDATE studies SET num_instances = num_instances - 1 WHERE id = $1").bind(study_pk).execute(&mut **tx).await?;
+    let deleted = sqlx::query("DELETE FROM series WHERE id = $1 AND num_instances = 0").bind(series_pk).execute(&mut **tx).await?;
     if deleted.rows_affected() > 0 {
         refresh_study_series(tx, study_pk).await?;
-        sqlx::query("DELETE FROM studies WHERE id = $1 AND num_instances = 0")
-            .bind(study_pk)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("DELETE FROM studies WHERE id = $1 AND num_instances = 0").bind(study_pk).execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -148,7 +148,8 @@ async fn aggregates_levels_paging_and_errors(backend: Backend) {
     assert_eq!(r.matches[0].get(NUM_INSTANCES), Some(&yunying_index::search::Field::Integer(3)));
     assert_eq!(r.matches[0].text(MODALITIES), "CT\\SR");
 
-    let series = index.search(&q(Level::Series, vec![(STUDY_UID, "1.2.3.1".into()), (MODALITY, "CT".into())], None, 0)).await.unwrap().unwrap();
+    let series =
+        index.search(&q(Level::Series, vec![(STUDY_UID, "1.2.3.1".into()), (MODALITY, "CT".into())], None, 0)).await.unwrap().unwrap();
     assert_eq!(series.matches.len(), 1);
     assert_eq!(series.matches[0].text(SERIES_UID), "1.2.3.1.1");
 
@@ -182,9 +183,18 @@ async fn exact_patient_identity_and_study_scopes(backend: Backend) {
         patient_id: id.into(),
         ..record(study, 1, 1, "Zhou^Min", "20240105", "0800", "CT")
     };
-    for (study, issuer, id) in
-        [(1, "A", ""), (2, "A", ""), (3, "A", "*"), (4, "A", "?"), (5, "A", "%"), (6, "A", "P_1"), (7, "A", "PX1"), (8, "A", "P7"), (9, "B", "P7"), (10, "A", "P7")]
-    {
+    for (study, issuer, id) in [
+        (1, "A", ""),
+        (2, "A", ""),
+        (3, "A", "*"),
+        (4, "A", "?"),
+        (5, "A", "%"),
+        (6, "A", "P_1"),
+        (7, "A", "PX1"),
+        (8, "A", "P7"),
+        (9, "B", "P7"),
+        (10, "A", "P7"),
+    ] {
         index.insert(with_id(study, issuer, id), DuplicatePolicy::KeepFirst).await.unwrap();
     }
     let of = |issuer: &'static str, id: &'static str| {
@@ -206,7 +216,8 @@ async fn exact_patient_identity_and_study_scopes(backend: Backend) {
 
     // A scope restricts every level, whatever the keys ask for.
     let scope = Some(vec!["1.2.3.8".to_string(), "1.2.3.10".to_string()]);
-    let scoped = |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, within_studies: scope.clone(), ..Query::new(level, keys) };
+    let scoped =
+        |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, within_studies: scope.clone(), ..Query::new(level, keys) };
     let uids = |r: yunying_index::search::SearchResult| r.matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect::<Vec<_>>();
     let all = index.search(&scoped(Level::Study, vec![], None, 0)).await.unwrap().unwrap();
     assert_eq!(uids(all), ["1.2.3.10", "1.2.3.8"]);
@@ -277,7 +288,8 @@ async fn jobs_are_claimed_once_and_leases_expire(backend: Backend) {
     let later = b.claim_jobs("node-b/4", 1, 130_000, 190_000).await.unwrap().remove(0);
     assert_eq!(later.stage, "previews");
     assert!(b.complete_job("node-b/4", &later, &[], Some("lossless"), 130_000).await.unwrap());
-    let first: Vec<(i64, String)> = b.claim_jobs("node-b/5", 4, 131_000, 190_000).await.unwrap().into_iter().map(|j| (j.instance_pk, j.stage)).collect();
+    let first: Vec<(i64, String)> =
+        b.claim_jobs("node-b/5", 4, 131_000, 190_000).await.unwrap().into_iter().map(|j| (j.instance_pk, j.stage)).collect();
     assert_eq!(first.len(), 4);
     assert!(first.iter().all(|(_, stage)| stage == "previews"), "the four waiting first stages go before the lossless one: {first:?}");
     let then = b.claim_jobs("node-b/5", 4, 131_000, 190_000).await.unwrap();
@@ -292,7 +304,8 @@ async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {
         .map(|i| {
             let (a, b) = (a.clone(), b.clone());
             tokio::spawn(async move {
-                let (x, y) = tokio::join!(a.insert(image(8, i), DuplicatePolicy::KeepFirst), b.insert(image(8, i), DuplicatePolicy::KeepFirst));
+                let (x, y) =
+                    tokio::join!(a.insert(image(8, i), DuplicatePolicy::KeepFirst), b.insert(image(8, i), DuplicatePolicy::KeepFirst));
                 (x.unwrap(), y.unwrap())
             })
         })
@@ -323,4 +336,13 @@ macro_rules! on_every_backend {
     };
 }
 
-on_every_backend!(exact_patient_identity_and_study_scopes, person_names_match_any_group_case_and_accent_insensitively, fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi, dates_times_uid_lists_and_modalities, combined_date_time_ranges_span_midnight, aggregates_levels_paging_and_errors, jobs_are_claimed_once_and_leases_expire, the_same_instance_from_two_writers_is_one_row);
+on_every_backend!(
+    exact_patient_identity_and_study_scopes,
+    person_names_match_any_group_case_and_accent_insensitively,
+    fuzzy_matching_is_a_prefix_of_any_word_in_pinyin_or_hanzi,
+    dates_times_uid_lists_and_modalities,
+    combined_date_time_ranges_span_midnight,
+    aggregates_levels_paging_and_errors,
+    jobs_are_claimed_once_and_leases_expire,
+    the_same_instance_from_two_writers_is_one_row
+);

@@ -23,11 +23,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use yunying_archive::{read_pixels, with_encapsulated_frames, Archive, RetrieveError};
-use yunying_index::{Job, Rendition, JOB_STAGE_LOSSLESS, JOB_STAGE_PREVIEWS};
-use yunying_store::{rendition_key, ObjectStore};
+use yunying_archive::{Archive, RetrieveError, read_pixels, with_encapsulated_frames};
+use yunying_index::{JOB_STAGE_LOSSLESS, JOB_STAGE_PREVIEWS, Job, Rendition};
+use yunying_store::{ObjectStore, rendition_key};
 use yunying_transcode::{
-    can_decode, decode_frame, encode_htj2k_lossless, render, render_with_thumbnail, ImageFormat, RenderOptions, TranscodeError, HTJ2K_LOSSLESS,
+    HTJ2K_LOSSLESS, ImageFormat, RenderOptions, TranscodeError, can_decode, decode_frame, encode_htj2k_lossless, render,
+    render_with_thumbnail,
 };
 
 /// Settings of the rendition workers.
@@ -57,7 +58,15 @@ pub struct RenditionConfig {
 
 impl Default for RenditionConfig {
     fn default() -> Self {
-        RenditionConfig { enabled: true, workers: 0, thumbnail_size: 128, jpeg_quality: 90, lossless: true, lease_secs: 300, node: String::new() }
+        RenditionConfig {
+            enabled: true,
+            workers: 0,
+            thumbnail_size: 128,
+            jpeg_quality: 90,
+            lossless: true,
+            lease_secs: 300,
+            node: String::new(),
+        }
     }
 }
 
@@ -241,7 +250,13 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
     let mut first_preview = Some(first_preview);
     let k = key("thumbnail.jpg");
     put(&k, &thumbnail)?;
-    out.push(Rendition { kind: "thumbnail".into(), frame: 0, object_key: k, media_type: "image/jpeg".into(), size_bytes: thumbnail.len() as i64 });
+    out.push(Rendition {
+        kind: "thumbnail".into(),
+        frame: 0,
+        object_key: k,
+        media_type: "image/jpeg".into(),
+        size_bytes: thumbnail.len() as i64,
+    });
 
     for (i, frame) in frames.iter().enumerate() {
         // Enhanced multi-frame objects may window each frame its own way.
@@ -269,12 +284,23 @@ fn put_rendition(store: &dyn ObjectStore, key: &str, bytes: &[u8]) -> Result<(),
 
 /// The second stage of a job: the lossless copy (none when the original
 /// serves as one).
-fn lossless_rendition(store: &dyn ObjectStore, job: &Job, info: &yunying_transcode::PixelInfo, frames: &[Vec<u8>]) -> Result<Vec<Rendition>, Failure> {
+fn lossless_rendition(
+    store: &dyn ObjectStore,
+    job: &Job,
+    info: &yunying_transcode::PixelInfo,
+    frames: &[Vec<u8>],
+) -> Result<Vec<Rendition>, Failure> {
     let s = &job.instance.stored;
     let Some(copy) = lossless_copy(store, &job.instance, info, frames)? else { return Ok(Vec::new()) };
     let key = rendition_key(&s.study_instance_uid, &s.series_instance_uid, &s.sop_instance_uid, "htj2k.dcm");
     put_rendition(store, &key, &copy)?;
-    Ok(vec![Rendition { kind: "lossless".into(), frame: 0, object_key: key, media_type: "application/dicom".into(), size_bytes: copy.len() as i64 }])
+    Ok(vec![Rendition {
+        kind: "lossless".into(),
+        frame: 0,
+        object_key: key,
+        media_type: "application/dicom".into(),
+        size_bytes: copy.len() as i64,
+    }])
 }
 
 /// The instance as a Part 10 object in HTJ2K Lossless: every frame decoded
@@ -282,7 +308,12 @@ fn lossless_rendition(store: &dyn ObjectStore, job: &Job, info: &yunying_transco
 /// decoded). `None` when the original already is HTJ2K lossless, or when
 /// its samples are of a kind the encoder does not take (then the original
 /// is the full-fidelity copy).
-fn lossless_copy(store: &dyn ObjectStore, data: &yunying_index::InstanceData, info: &yunying_transcode::PixelInfo, frames: &[Vec<u8>]) -> Result<Option<Vec<u8>>, Failure> {
+fn lossless_copy(
+    store: &dyn ObjectStore,
+    data: &yunying_index::InstanceData,
+    info: &yunying_transcode::PixelInfo,
+    frames: &[Vec<u8>],
+) -> Result<Option<Vec<u8>>, Failure> {
     let ts = data.stored.transfer_syntax_uid.as_str();
     if ts == HTJ2K_LOSSLESS {
         return Ok(None);

@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{validate_key, ObjectInfo, ObjectStore, Result, StoreError};
+use crate::{ObjectInfo, ObjectStore, Result, StoreError, validate_key};
 
 /// An [`ObjectStore`] on a local filesystem.
 #[derive(Debug)]

@@ -116,7 +116,7 @@ impl StoreConfig {
                     }
                 }
                 "access_key_id" | "secret_access_key" => {
-                    return Err("credentials do not belong in a store name: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into())
+                    return Err("credentials do not belong in a store name: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
                 }
                 _ => return Err(format!("unknown S3 store option {name:?} (endpoint, region, renditions, path_style)")),
             }
@@ -131,7 +131,11 @@ impl StoreConfig {
                 let root = if self.path.as_os_str().is_empty() { default_root } else { &self.path };
                 format!("filesystem {}", root.display())
             }
-            StoreKind::S3 => format!("s3 {} bucket {}", if self.s3.endpoint.is_empty() { "(default endpoint)" } else { &self.s3.endpoint }, self.s3.bucket),
+            StoreKind::S3 => format!(
+                "s3 {} bucket {}",
+                if self.s3.endpoint.is_empty() { "(default endpoint)" } else { &self.s3.endpoint },
+                self.s3.bucket
+            ),
         }
     }
 }
@@ -300,8 +304,9 @@ mod tests {
         assert_eq!((fs.kind, fs.path), (StoreKind::Fs, PathBuf::from("/var/lib/yunying/store")));
         assert_eq!(StoreConfig::from_spec("fs:rel/dir").unwrap().path, PathBuf::from("rel/dir"));
 
-        let s3 = StoreConfig::from_spec("s3://pacs/city/a?endpoint=http://127.0.0.1:3900&region=garage&renditions=thumbs/r&path_style=false")
-            .unwrap();
+        let s3 =
+            StoreConfig::from_spec("s3://pacs/city/a?endpoint=http://127.0.0.1:3900&region=garage&renditions=thumbs/r&path_style=false")
+                .unwrap();
         assert_eq!(s3.kind, StoreKind::S3);
         assert_eq!((s3.s3.bucket.as_str(), s3.s3.prefix.as_str()), ("pacs", "city/a"));
         assert_eq!((s3.s3.renditions_bucket.as_str(), s3.s3.renditions_prefix.as_str()), ("thumbs", "r"));

@@ -22,18 +22,18 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{validate_key, ObjectInfo, ObjectStore, Result, StoreError, RENDITIONS_PREFIX};
+use crate::{ObjectInfo, ObjectStore, RENDITIONS_PREFIX, Result, StoreError, validate_key};
 
 /// Files larger than this are uploaded in parts.
 const MULTIPART_THRESHOLD: u64 = 16 << 20;
@@ -168,7 +168,8 @@ impl S3Store {
         if config.bucket.is_empty() {
             return Err(invalid("store.s3.bucket is required"));
         }
-        let access = env_or(&config.access_key_id, "AWS_ACCESS_KEY_ID").ok_or_else(|| invalid("no S3 access key (store.s3.access_key_id or AWS_ACCESS_KEY_ID)"))?;
+        let access = env_or(&config.access_key_id, "AWS_ACCESS_KEY_ID")
+            .ok_or_else(|| invalid("no S3 access key (store.s3.access_key_id or AWS_ACCESS_KEY_ID)"))?;
         let secret = env_or(&config.secret_access_key, "AWS_SECRET_ACCESS_KEY")
             .ok_or_else(|| invalid("no S3 secret key (store.s3.secret_access_key or AWS_SECRET_ACCESS_KEY)"))?;
         let session = std::env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty());
@@ -192,11 +193,7 @@ impl S3Store {
         if let Some(endpoint) = env_or(&config.endpoint, "AWS_ENDPOINT_URL") {
             builder = builder.endpoint_url(endpoint);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("s3-store")
-            .enable_all()
-            .build()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("s3-store").enable_all().build()?;
         let originals = Location { bucket: config.bucket.clone(), prefix: normalise_prefix(&config.prefix) };
         let renditions = Location {
             bucket: if config.renditions_bucket.is_empty() { config.bucket.clone() } else { config.renditions_bucket.clone() },
@@ -224,9 +221,8 @@ impl S3Store {
 
     fn head_size(&self, key: &str) -> Result<u64> {
         let loc = self.location(key);
-        let out = self
-            .block_on(self.client.head_object().bucket(&loc.bucket).key(loc.object_key(key)).send())
-            .map_err(|e| sdk_error(key, e))?;
+        let out =
+            self.block_on(self.client.head_object().bucket(&loc.bucket).key(loc.object_key(key)).send()).map_err(|e| sdk_error(key, e))?;
         Ok(out.content_length().unwrap_or(0).max(0) as u64)
     }
 
@@ -299,7 +295,14 @@ impl S3Store {
                 let size = PART_SIZE.min(len - offset);
                 let checksum = sha256_of_file(local, offset, size).map_err(|e| StoreError::io(key, e))?;
                 let body = self
-                    .block_on(ByteStream::read_from().path(local).buffer_size(FILE_BODY_BUFFER).offset(offset).length(Length::Exact(size)).build())
+                    .block_on(
+                        ByteStream::read_from()
+                            .path(local)
+                            .buffer_size(FILE_BODY_BUFFER)
+                            .offset(offset)
+                            .length(Length::Exact(size))
+                            .build(),
+                    )
                     .map_err(|e| io_error(key, e))?;
                 let out = self
                     .block_on(

@@ -1,4 +1,4 @@
-use yunying_store::{clean_spool, conformance, FsStore, ObjectStore};
+use yunying_store::{FsStore, ObjectStore, clean_spool, conformance};
 
 #[test]
 fn fs_store_passes_the_object_store_suite() {

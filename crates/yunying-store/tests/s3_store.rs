@@ -5,21 +5,19 @@
 use std::io::Write;
 
 use sha2::{Digest, Sha256};
-use yunying_store::{conformance, ObjectStore, S3Config, S3Store, StoreError};
+use yunying_store::{ObjectStore, S3Config, S3Store, StoreError, conformance};
 
 fn env(name: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
-        panic!("{name} is not set: run through scripts/test.sh, or `eval \"$(storage/local-services.sh start)\"` first")
-    })
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("{name} is not set: run through scripts/test.sh, or `eval \"$(storage/local-services.sh start)\"` first"))
 }
 
 /// A store on the test server under a prefix no other test uses.
 fn store(tag: &str) -> (S3Store, S3Config) {
-    let unique = format!(
-        "{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    );
+    let unique =
+        format!("{tag}-{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     let config = S3Config {
         endpoint: env("YUNYING_TEST_S3_ENDPOINT"),
         bucket: env("YUNYING_TEST_S3_ORIGINALS_BUCKET"),
@@ -63,10 +61,7 @@ fn large_objects_go_up_in_parts_and_come_back_whole() {
     // A frame that straddles the 8 MiB part boundary.
     let start = 8 * 1024 * 1024 - 100;
     assert_eq!(store.get_range("originals/big/instance.dcm", start as u64, 300).unwrap(), &data[start..start + 300]);
-    assert!(matches!(
-        store.get_range("originals/big/instance.dcm", len as u64 - 10, 20),
-        Err(StoreError::InvalidRange { .. })
-    ));
+    assert!(matches!(store.get_range("originals/big/instance.dcm", len as u64 - 10, 20), Err(StoreError::InvalidRange { .. })));
 }
 
 #[test]

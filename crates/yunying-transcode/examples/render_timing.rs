@@ -1,10 +1,19 @@
 //! Where rendering a 512×512 16-bit CT frame spends its time:
 //! `cargo run --release -p yunying-transcode --example render_timing`.
 use std::time::Instant;
-use yunying_transcode::{render, ImageFormat, PixelInfo, RenderOptions};
+use yunying_transcode::{ImageFormat, PixelInfo, RenderOptions, render};
 
 fn main() {
-    let info = PixelInfo { rows: 512, columns: 512, bits_allocated: 16, bits_stored: 12, high_bit: 11, rescale_intercept: -1024.0, windows: vec![(40.0, 400.0)], ..PixelInfo::default() };
+    let info = PixelInfo {
+        rows: 512,
+        columns: 512,
+        bits_allocated: 16,
+        bits_stored: 12,
+        high_bit: 11,
+        rescale_intercept: -1024.0,
+        windows: vec![(40.0, 400.0)],
+        ..PixelInfo::default()
+    };
     let mut frame = Vec::with_capacity(512 * 512 * 2);
     for y in 0..512u32 {
         for x in 0..512u32 {

@@ -5,11 +5,7 @@ use turbojpeg_sys as tj;
 use crate::render::Image;
 use crate::{ImageFormat, TranscodeError};
 
-pub(crate) fn encode(
-    image: &Image,
-    format: ImageFormat,
-    quality: u8,
-) -> Result<Vec<u8>, TranscodeError> {
+pub(crate) fn encode(image: &Image, format: ImageFormat, quality: u8) -> Result<Vec<u8>, TranscodeError> {
     match format {
         ImageFormat::Jpeg => jpeg(image, quality.clamp(1, 100)),
         ImageFormat::Png => png(image),
@@ -19,15 +15,10 @@ pub(crate) fn encode(
 /// JPEG through libjpeg-turbo (its SIMD encoder; already linked for
 /// decoding): grayscale, or RGB without chroma subsampling.
 fn jpeg(image: &Image, quality: u8) -> Result<Vec<u8>, TranscodeError> {
-    let (format, subsampling) = if image.channels == 1 {
-        (tj::TJPF_TJPF_GRAY, tj::TJSAMP_TJSAMP_GRAY)
-    } else {
-        (tj::TJPF_TJPF_RGB, tj::TJSAMP_TJSAMP_444)
-    };
-    let (width, height) = (
-        i32::try_from(image.width).map_err(|_| too_large(image))?,
-        i32::try_from(image.height).map_err(|_| too_large(image))?,
-    );
+    let (format, subsampling) =
+        if image.channels == 1 { (tj::TJPF_TJPF_GRAY, tj::TJSAMP_TJSAMP_GRAY) } else { (tj::TJPF_TJPF_RGB, tj::TJSAMP_TJSAMP_444) };
+    let (width, height) =
+        (i32::try_from(image.width).map_err(|_| too_large(image))?, i32::try_from(image.height).map_err(|_| too_large(image))?);
     if width > 65_535 || height > 65_535 {
         return Err(too_large(image));
     }
@@ -49,10 +40,10 @@ fn jpeg(image: &Image, quality: u8) -> Result<Vec<u8>, TranscodeError> {
     let status = unsafe {
         let mut status = tj::tj3Set(compressor.0, tj::TJPARAM_TJPARAM_QUALITY as i32, i32::from(quality));
         if status == 0 {
-            status = tj::tj3Set(compressor.0, tj::TJPARAM_TJPARAM_SUBSAMP as i32, subsampling as i32);
+            status = tj::tj3Set(compressor.0, tj::TJPARAM_TJPARAM_SUBSAMP as i32, subsampling);
         }
         if status == 0 {
-            status = tj::tj3Compress8(compressor.0, image.data.as_ptr(), width, 0, height, format as i32, &mut buffer, &mut size);
+            status = tj::tj3Compress8(compressor.0, image.data.as_ptr(), width, 0, height, format, &mut buffer, &mut size);
         }
         status
     };
@@ -83,11 +74,7 @@ impl Drop for Compressor {
 fn png(image: &Image) -> Result<Vec<u8>, TranscodeError> {
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, image.width, image.height);
-    encoder.set_color(if image.channels == 1 {
-        png::ColorType::Grayscale
-    } else {
-        png::ColorType::Rgb
-    });
+    encoder.set_color(if image.channels == 1 { png::ColorType::Grayscale } else { png::ColorType::Rgb });
     encoder.set_depth(png::BitDepth::Eight);
     let encode_error = |error: png::EncodingError| TranscodeError::Encode(error.to_string());
     let mut writer = encoder.write_header().map_err(encode_error)?;
@@ -97,8 +84,5 @@ fn png(image: &Image) -> Result<Vec<u8>, TranscodeError> {
 }
 
 fn too_large(image: &Image) -> TranscodeError {
-    TranscodeError::Encode(format!(
-        "{}x{} is too large for JPEG",
-        image.width, image.height
-    ))
+    TranscodeError::Encode(format!("{}x{} is too large for JPEG", image.width, image.height))
 }

@@ -16,10 +16,7 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     // image (and per-tile state) from it before it could be checked.
     check_header(info, &siz(frame)?)?;
     // Some writers wrap the codestream in a JP2 file; OpenJPEG reads both.
-    let image = jpeg2k::Image::from_bytes(frame).map_err(|error| TranscodeError::Codec {
-        codec: CODEC,
-        message: error.to_string(),
-    })?;
+    let image = jpeg2k::Image::from_bytes(frame).map_err(|error| TranscodeError::Codec { codec: CODEC, message: error.to_string() })?;
     let components = image.components();
     let (width, height) = (u32::from(info.columns), u32::from(info.rows));
     let samples = usize::from(info.samples_per_pixel);
@@ -27,22 +24,13 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     if components.len() != samples || shapes.iter().any(|&shape| shape != (width, height)) {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
-            message: format!(
-                "components {shapes:?} decoded, {samples} of {width}x{height} expected"
-            ),
+            message: format!("components {shapes:?} decoded, {samples} of {width}x{height} expected"),
         });
     }
-    if let Some(component) = components
-        .iter()
-        .find(|c| c.precision() > u32::from(info.bits_allocated))
-    {
+    if let Some(component) = components.iter().find(|c| c.precision() > u32::from(info.bits_allocated)) {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
-            message: format!(
-                "{}-bit samples, BitsAllocated {}",
-                component.precision(),
-                info.bits_allocated
-            ),
+            message: format!("{}-bit samples, BitsAllocated {}", component.precision(), info.bits_allocated),
         });
     }
     let planes: Vec<&[i32]> = components.iter().map(|c| c.data()).collect();
@@ -65,28 +53,18 @@ pub(crate) struct Siz {
 pub(crate) fn siz(frame: &[u8]) -> Result<Siz, TranscodeError> {
     let cs = codestream(frame).ok_or_else(|| codec_error("no JPEG 2000 codestream".to_owned()))?;
     if cs.get(..4) != Some(&[0xFF, 0x4F, 0xFF, 0x51][..]) {
-        return Err(codec_error(
-            "the codestream does not start with SOC and SIZ".to_owned(),
-        ));
+        return Err(codec_error("the codestream does not start with SOC and SIZ".to_owned()));
     }
     let seg = &cs[4..];
-    let u16_at = |at: usize| {
-        seg.get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    let u32_at = |at: usize| {
-        seg.get(at..at + 4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    };
+    let u16_at = |at: usize| seg.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let u32_at = |at: usize| seg.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let short = || codec_error("SIZ marker segment cut short".to_owned());
     let field = |at: usize| u32_at(at).ok_or_else(short);
     let (x, y, x0, y0) = (field(4)?, field(8)?, field(12)?, field(16)?);
     let (tx, ty, tx0, ty0) = (field(20)?, field(24)?, field(28)?, field(32)?);
     let count = u16_at(36).ok_or_else(short)?;
     if x <= x0 || y <= y0 || tx == 0 || ty == 0 || tx0 > x0 || ty0 > y0 {
-        return Err(codec_error(format!(
-            "invalid image or tile size in SIZ ({x}x{y}, origin {x0},{y0}, tiles {tx}x{ty})"
-        )));
+        return Err(codec_error(format!("invalid image or tile size in SIZ ({x}x{y}, origin {x0},{y0}, tiles {tx}x{ty})")));
     }
     let tiles = u64::from((x - tx0).div_ceil(tx)) * u64::from((y - ty0).div_ceil(ty));
     let mut components = Vec::with_capacity(usize::from(count.min(16)));
@@ -94,9 +72,7 @@ pub(crate) fn siz(frame: &[u8]) -> Result<Siz, TranscodeError> {
         let b = seg.get(38 + 3 * c..41 + 3 * c).ok_or_else(short)?;
         let (dx, dy) = (u32::from(b[1]), u32::from(b[2]));
         if dx == 0 || dy == 0 {
-            return Err(codec_error(format!(
-                "component {c} with sub-sampling {dx}x{dy}"
-            )));
+            return Err(codec_error(format!("component {c} with sub-sampling {dx}x{dy}")));
         }
         let width = x.div_ceil(dx) - x0.div_ceil(dx);
         let height = y.div_ceil(dy) - y0.div_ceil(dy);
@@ -105,21 +81,14 @@ pub(crate) fn siz(frame: &[u8]) -> Result<Siz, TranscodeError> {
             break; // more than any dataset has: the count check refuses it
         }
     }
-    Ok(Siz {
-        width: x - x0,
-        height: y - y0,
-        tiles,
-        components,
-    })
+    Ok(Siz { width: x - x0, height: y - y0, tiles, components })
 }
 
 /// The declared image must be the dataset's frame, before OpenJPEG sees it.
 fn check_header(info: &PixelInfo, siz: &Siz) -> Result<(), TranscodeError> {
     let expected = (u32::from(info.columns), u32::from(info.rows));
     let samples = usize::from(info.samples_per_pixel);
-    if (siz.width, siz.height) != expected
-        || siz.components.len() != samples
-        || siz.components.iter().any(|&(w, h, _)| (w, h) != expected)
+    if (siz.width, siz.height) != expected || siz.components.len() != samples || siz.components.iter().any(|&(w, h, _)| (w, h) != expected)
     {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
@@ -129,21 +98,14 @@ fn check_header(info: &PixelInfo, siz: &Siz) -> Result<(), TranscodeError> {
             ),
         });
     }
-    if let Some(&(_, _, bits)) = siz
-        .components
-        .iter()
-        .find(|c| c.2 > u32::from(info.bits_allocated))
-    {
+    if let Some(&(_, _, bits)) = siz.components.iter().find(|c| c.2 > u32::from(info.bits_allocated)) {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
             message: format!("{bits}-bit samples, BitsAllocated {}", info.bits_allocated),
         });
     }
     if siz.tiles > MAX_TILES {
-        return Err(TranscodeError::Unsupported(format!(
-            "JPEG 2000 codestream of {} tiles (at most {MAX_TILES})",
-            siz.tiles
-        )));
+        return Err(TranscodeError::Unsupported(format!("JPEG 2000 codestream of {} tiles (at most {MAX_TILES})", siz.tiles)));
     }
     Ok(())
 }
@@ -160,10 +122,7 @@ fn codestream(frame: &[u8]) -> Option<&[u8]> {
         let kind = &frame[at + 4..at + 8];
         let (header, len) = match len {
             0 => (8, (frame.len() - at) as u64),
-            1 => (
-                16,
-                u64::from_be_bytes(frame.get(at + 8..at + 16)?.try_into().ok()?),
-            ),
+            1 => (16, u64::from_be_bytes(frame.get(at + 8..at + 16)?.try_into().ok()?)),
             n => (8, n),
         };
         if len < header {
@@ -179,10 +138,7 @@ fn codestream(frame: &[u8]) -> Option<&[u8]> {
 }
 
 fn codec_error(message: String) -> TranscodeError {
-    TranscodeError::Codec {
-        codec: CODEC,
-        message,
-    }
+    TranscodeError::Codec { codec: CODEC, message }
 }
 
 #[cfg(test)]
@@ -207,12 +163,7 @@ mod tests {
     #[test]
     fn siz_is_read_from_codestreams_and_jp2_files() {
         let cs = header(512, 256, 1);
-        let expected = Siz {
-            width: 512,
-            height: 256,
-            tiles: 1,
-            components: vec![(512, 256, 16)],
-        };
+        let expected = Siz { width: 512, height: 256, tiles: 1, components: vec![(512, 256, 16)] };
         assert_eq!(siz(&cs).unwrap(), expected);
         let mut jp2 = vec![0, 0, 0, 12, b'j', b'P', b' ', b' ', 0x0D, 0x0A, 0x87, 0x0A];
         jp2.extend(((cs.len() + 8) as u32).to_be_bytes());

@@ -19,42 +19,19 @@ unsafe extern "C" {
 
 pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, TranscodeError> {
     let decoder = Decoder::new()?;
-    let mut frame_info = charls::charls_frame_info {
-        width: 0,
-        height: 0,
-        bits_per_sample: 0,
-        component_count: 0,
-    };
+    let mut frame_info = charls::charls_frame_info { width: 0, height: 0, bits_per_sample: 0, component_count: 0 };
     let mut interleave = charls::charls_interleave_mode_none;
     let mut size = 0usize;
     // SAFETY: the decoder is valid, `frame` outlives it, and every out
     // pointer refers to a local of the type CharLS writes.
     unsafe {
-        check(charls::charls_jpegls_decoder_set_source_buffer(
-            decoder.0,
-            frame.as_ptr().cast::<c_void>(),
-            frame.len(),
-        ))?;
+        check(charls::charls_jpegls_decoder_set_source_buffer(decoder.0, frame.as_ptr().cast::<c_void>(), frame.len()))?;
         check(charls::charls_jpegls_decoder_read_header(decoder.0))?;
-        check(charls::charls_jpegls_decoder_get_frame_info(
-            decoder.0,
-            &mut frame_info,
-        ))?;
-        check(charls_jpegls_decoder_get_interleave_mode(
-            decoder.0,
-            &mut interleave,
-        ))?;
+        check(charls::charls_jpegls_decoder_get_frame_info(decoder.0, &mut frame_info))?;
+        check(charls_jpegls_decoder_get_interleave_mode(decoder.0, &mut interleave))?;
     }
-    let expected = (
-        u32::from(info.columns),
-        u32::from(info.rows),
-        i32::from(info.samples_per_pixel),
-    );
-    let actual = (
-        frame_info.width,
-        frame_info.height,
-        frame_info.component_count,
-    );
+    let expected = (u32::from(info.columns), u32::from(info.rows), i32::from(info.samples_per_pixel));
+    let actual = (frame_info.width, frame_info.height, frame_info.component_count);
     if actual != expected {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
@@ -70,30 +47,20 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     }
     // SAFETY: as above.
     unsafe {
-        check(charls::charls_jpegls_decoder_get_destination_size(
-            decoder.0, 0, &mut size,
-        ))?;
+        check(charls::charls_jpegls_decoder_get_destination_size(decoder.0, 0, &mut size))?;
     }
     let sample_bytes = if bits > 8 { 2 } else { 1 };
     let samples = pixel_count(info) * usize::from(info.samples_per_pixel);
     if size != samples * sample_bytes {
         return Err(TranscodeError::Mismatch {
             codec: CODEC,
-            message: format!(
-                "{size} bytes to decode, {} expected",
-                samples * sample_bytes
-            ),
+            message: format!("{size} bytes to decode, {} expected", samples * sample_bytes),
         });
     }
     let mut out = vec![0u8; size];
     // SAFETY: `out` is exactly the size CharLS asked for, with stride 0.
     unsafe {
-        check(charls::charls_jpegls_decoder_decode_to_buffer(
-            decoder.0,
-            out.as_mut_ptr().cast::<c_void>(),
-            out.len(),
-            0,
-        ))?;
+        check(charls::charls_jpegls_decoder_decode_to_buffer(decoder.0, out.as_mut_ptr().cast::<c_void>(), out.len(), 0))?;
     }
     drop(decoder);
     if info.samples_per_pixel == 3 && interleave == charls::charls_interleave_mode_none {
@@ -103,9 +70,7 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
         (1, 8) => out,
         (1, _) => samples_to_bytes(info, out.into_iter().map(u32::from)),
         _ => {
-            let values = out
-                .chunks_exact(2)
-                .map(|pair| u32::from(u16::from_ne_bytes([pair[0], pair[1]])));
+            let values = out.chunks_exact(2).map(|pair| u32::from(u16::from_ne_bytes([pair[0], pair[1]])));
             samples_to_bytes(info, values)
         }
     })
@@ -119,10 +84,7 @@ impl Decoder {
         // SAFETY: plain constructor; null is checked.
         let decoder = unsafe { charls::charls_jpegls_decoder_create() };
         if decoder.is_null() {
-            return Err(TranscodeError::Codec {
-                codec: CODEC,
-                message: "cannot create a CharLS decoder".to_owned(),
-            });
+            return Err(TranscodeError::Codec { codec: CODEC, message: "cannot create a CharLS decoder".to_owned() });
         }
         Ok(Decoder(decoder))
     }
@@ -141,8 +103,5 @@ fn check(code: charls::charls_jpegls_errc) -> Result<(), TranscodeError> {
     }
     // SAFETY: CharLS returns a static NUL-terminated message for any code.
     let message = unsafe { CStr::from_ptr(charls::charls_get_error_message(code)) };
-    Err(TranscodeError::Codec {
-        codec: CODEC,
-        message: message.to_string_lossy().into_owned(),
-    })
+    Err(TranscodeError::Codec { codec: CODEC, message: message.to_string_lossy().into_owned() })
 }

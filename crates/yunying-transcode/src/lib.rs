@@ -30,7 +30,7 @@ mod resize;
 mod rle;
 mod syntax;
 
-pub use htj2k::{encode_htj2k_lossless, HTJ2K_LOSSLESS};
+pub use htj2k::{HTJ2K_LOSSLESS, encode_htj2k_lossless};
 pub use limits::{Limits, check_declared_size, check_within, limits, set_limits};
 pub use syntax::can_decode;
 
@@ -175,12 +175,7 @@ pub struct RenderOptions {
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions {
-            window: None,
-            viewport: None,
-            quality: 90,
-            format: ImageFormat::Jpeg,
-        }
+        RenderOptions { window: None, viewport: None, quality: 90, format: ImageFormat::Jpeg }
     }
 }
 
@@ -202,16 +197,10 @@ pub enum TranscodeError {
     FrameTooShort { expected: usize, actual: usize },
     /// The codec rejected the codestream.
     #[error("{codec} decoding failed: {message}")]
-    Codec {
-        codec: &'static str,
-        message: String,
-    },
+    Codec { codec: &'static str, message: String },
     /// The codestream decodes to something other than the attributes say.
     #[error("decoded {codec} frame does not match the dataset: {message}")]
-    Mismatch {
-        codec: &'static str,
-        message: String,
-    },
+    Mismatch { codec: &'static str, message: String },
     /// The dataset declares more pixels than the configured [`Limits`]
     /// allow; refused before anything is decoded or allocated.
     #[error("pixel data too large: {0}")]
@@ -237,18 +226,12 @@ pub enum TranscodeError {
 /// Nothing is allocated for the output before the dataset's declared size
 /// has been checked against the process's [`Limits`] and the codestream's
 /// header against the dataset (size, components, precision).
-pub fn decode_frame(
-    transfer_syntax_uid: &str,
-    info: &PixelInfo,
-    frame: &[u8],
-) -> Result<Decoded, TranscodeError> {
+pub fn decode_frame(transfer_syntax_uid: &str, info: &PixelInfo, frame: &[u8]) -> Result<Decoded, TranscodeError> {
     let codec = syntax::codec(transfer_syntax_uid)?;
     native::validate(info)?;
     check_declared_size(info)?;
     if info.bits_allocated == 1 && !matches!(codec, Codec::Native { .. }) {
-        return Err(TranscodeError::Unsupported(
-            "compressed 1-bit pixels".to_owned(),
-        ));
+        return Err(TranscodeError::Unsupported("compressed 1-bit pixels".to_owned()));
     }
     let photometric = info.photometric_interpretation.trim().to_owned();
     let (bytes, photometric) = match codec {
@@ -269,11 +252,7 @@ pub fn decode_frame(
             (bytes, if mct { "RGB".to_owned() } else { photometric })
         }
     };
-    Ok(Decoded {
-        bytes,
-        photometric_interpretation: photometric,
-        planar_configuration: 0,
-    })
+    Ok(Decoded { bytes, photometric_interpretation: photometric, planar_configuration: 0 })
 }
 
 /// The default rendering of one frame (JPEG) at full size and fitted inside
@@ -301,12 +280,7 @@ pub fn render_with_thumbnail(
 /// YBR_FULL_422, PALETTE COLOR); scaled down to fit the viewport (triangle
 /// filter, aspect ratio kept, never enlarged); encoded as JPEG (grayscale or
 /// RGB) or 8-bit PNG.
-pub fn render(
-    transfer_syntax_uid: &str,
-    info: &PixelInfo,
-    frame: &[u8],
-    options: &RenderOptions,
-) -> Result<Vec<u8>, TranscodeError> {
+pub fn render(transfer_syntax_uid: &str, info: &PixelInfo, frame: &[u8], options: &RenderOptions) -> Result<Vec<u8>, TranscodeError> {
     let decoded = decode_frame(transfer_syntax_uid, info, frame)?;
     let image = render::to_display(info, &decoded, options.window.as_ref())?;
     let image = match options.viewport {

@@ -27,11 +27,7 @@ pub struct Limits {
 impl Limits {
     /// 8192 × 8192 pixels a frame (a decoded 16-bit frame of 128 MiB),
     /// 65536 frames, 2^30 pixels an instance.
-    pub const DEFAULT: Limits = Limits {
-        max_frame_pixels: 1 << 26,
-        max_frames: 1 << 16,
-        max_pixels: 1 << 30,
-    };
+    pub const DEFAULT: Limits = Limits { max_frame_pixels: 1 << 26, max_frames: 1 << 16, max_pixels: 1 << 30 };
 }
 
 impl Default for Limits {
@@ -53,11 +49,7 @@ pub fn set_limits(limits: Limits) {
 
 /// The limits in force.
 pub fn limits() -> Limits {
-    Limits {
-        max_frame_pixels: MAX_FRAME_PIXELS.load(Relaxed),
-        max_frames: MAX_FRAMES.load(Relaxed),
-        max_pixels: MAX_PIXELS.load(Relaxed),
-    }
+    Limits { max_frame_pixels: MAX_FRAME_PIXELS.load(Relaxed), max_frames: MAX_FRAMES.load(Relaxed), max_pixels: MAX_PIXELS.load(Relaxed) }
 }
 
 /// Whether the pixel data a dataset declares is within the limits in force:
@@ -77,10 +69,7 @@ pub fn check_within(info: &PixelInfo, limits: &Limits) -> Result<(), TranscodeEr
         )));
     }
     if frames > limits.max_frames {
-        return Err(TranscodeError::TooLarge(format!(
-            "{frames} frames, more than the limit of {} (max_frames)",
-            limits.max_frames
-        )));
+        return Err(TranscodeError::TooLarge(format!("{frames} frames, more than the limit of {} (max_frames)", limits.max_frames)));
     }
     if frame * frames > limits.max_pixels {
         return Err(TranscodeError::TooLarge(format!(
@@ -96,45 +85,18 @@ mod tests {
     use super::*;
 
     fn info(rows: u16, columns: u16, frames: u32) -> PixelInfo {
-        PixelInfo {
-            rows,
-            columns,
-            number_of_frames: frames,
-            ..PixelInfo::default()
-        }
+        PixelInfo { rows, columns, number_of_frames: frames, ..PixelInfo::default() }
     }
 
     #[test]
     fn declared_sizes_past_each_limit_are_refused() {
-        let l = Limits {
-            max_frame_pixels: 100,
-            max_frames: 10,
-            max_pixels: 500,
-        };
+        let l = Limits { max_frame_pixels: 100, max_frames: 10, max_pixels: 500 };
         assert!(check_within(&info(10, 10, 5), &l).is_ok());
-        assert!(matches!(
-            check_within(&info(10, 11, 1), &l),
-            Err(TranscodeError::TooLarge(_))
-        ));
-        assert!(matches!(
-            check_within(&info(1, 1, 11), &l),
-            Err(TranscodeError::TooLarge(_))
-        ));
-        assert!(matches!(
-            check_within(&info(10, 10, 6), &l),
-            Err(TranscodeError::TooLarge(_))
-        ));
-        assert!(matches!(
-            check_within(&info(65500, 65500, 1), &Limits::DEFAULT),
-            Err(TranscodeError::TooLarge(_))
-        ));
-        assert!(
-            check_within(&info(4096, 5120, 1), &Limits::DEFAULT).is_ok(),
-            "a mammogram"
-        );
-        assert!(
-            check_within(&info(512, 512, 3000), &Limits::DEFAULT).is_ok(),
-            "an enhanced CT"
-        );
+        assert!(matches!(check_within(&info(10, 11, 1), &l), Err(TranscodeError::TooLarge(_))));
+        assert!(matches!(check_within(&info(1, 1, 11), &l), Err(TranscodeError::TooLarge(_))));
+        assert!(matches!(check_within(&info(10, 10, 6), &l), Err(TranscodeError::TooLarge(_))));
+        assert!(matches!(check_within(&info(65500, 65500, 1), &Limits::DEFAULT), Err(TranscodeError::TooLarge(_))));
+        assert!(check_within(&info(4096, 5120, 1), &Limits::DEFAULT).is_ok(), "a mammogram");
+        assert!(check_within(&info(512, 512, 3000), &Limits::DEFAULT).is_ok(), "an enhanced CT");
     }
 }

@@ -15,10 +15,7 @@ pub(crate) fn validate(info: &PixelInfo) -> Result<(), TranscodeError> {
         return invalid(format!("BitsAllocated {}", info.bits_allocated));
     }
     if info.bits_stored == 0 || info.bits_stored > info.bits_allocated {
-        return invalid(format!(
-            "BitsStored {} with BitsAllocated {}",
-            info.bits_stored, info.bits_allocated
-        ));
+        return invalid(format!("BitsStored {} with BitsAllocated {}", info.bits_stored, info.bits_allocated));
     }
     if info.pixel_representation > 1 {
         return invalid(format!("PixelRepresentation {}", info.pixel_representation));
@@ -58,25 +55,16 @@ pub(crate) fn frame_len(info: &PixelInfo) -> usize {
 }
 
 /// A native frame in Explicit VR Little Endian layout.
-pub(crate) fn decode(
-    info: &PixelInfo,
-    frame: &[u8],
-    big_endian: bool,
-) -> Result<Vec<u8>, TranscodeError> {
+pub(crate) fn decode(info: &PixelInfo, frame: &[u8], big_endian: bool) -> Result<Vec<u8>, TranscodeError> {
     let expected = frame_len(info);
     if frame.len() < expected {
-        return Err(TranscodeError::FrameTooShort {
-            expected,
-            actual: frame.len(),
-        });
+        return Err(TranscodeError::FrameTooShort { expected, actual: frame.len() });
     }
     let mut bytes = frame[..expected].to_vec();
     // 8-bit data are taken as OB, which has no byte order.
     if big_endian && info.bits_allocated >= 16 {
         let width = usize::from(info.bits_allocated / 8);
-        bytes
-            .chunks_exact_mut(width)
-            .for_each(|sample| sample.reverse());
+        bytes.chunks_exact_mut(width).for_each(|sample| sample.reverse());
     }
     if info.samples_per_pixel == 3 && info.planar_configuration == 1 && !is_native_422(info) {
         bytes = interleave_planes(&bytes, 3, usize::from(info.bits_allocated / 8));
@@ -102,10 +90,7 @@ pub(crate) fn interleave_planes(planar: &[u8], planes: usize, sample_bytes: usiz
 /// sample) as little-endian samples of `bits_allocated`, sign-extending
 /// signed values from `bits_stored` so that e.g. a 12-bit codestream of
 /// signed pixels gives proper 16-bit two's complement.
-pub(crate) fn samples_to_bytes(
-    info: &PixelInfo,
-    samples: impl ExactSizeIterator<Item = u32>,
-) -> Vec<u8> {
+pub(crate) fn samples_to_bytes(info: &PixelInfo, samples: impl ExactSizeIterator<Item = u32>) -> Vec<u8> {
     let width = usize::from(info.bits_allocated / 8).max(1);
     let mut out = Vec::with_capacity(samples.len() * width);
     let stored = u32::from(info.bits_stored);

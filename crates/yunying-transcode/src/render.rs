@@ -16,11 +16,7 @@ pub(crate) struct Image {
 /// The VOI transform chosen for a monochrome frame.
 #[derive(Debug, Clone, PartialEq)]
 enum Voi<'a> {
-    Window {
-        center: f64,
-        width: f64,
-        function: Function,
-    },
+    Window { center: f64, width: f64, function: Function },
     Lut(&'a Lut),
     MinMax,
 }
@@ -44,62 +40,37 @@ pub(crate) fn to_display(
     let data = match photometric {
         "MONOCHROME1" | "MONOCHROME2" => {
             if info.samples_per_pixel != 1 {
-                return Err(TranscodeError::InvalidPixelInfo(format!(
-                    "{photometric} with {} samples per pixel",
-                    info.samples_per_pixel
-                )));
+                return Err(TranscodeError::InvalidPixelInfo(format!("{photometric} with {} samples per pixel", info.samples_per_pixel)));
             }
             let voi = choose_voi(info, window)?;
             let mut data = monochrome(info, &decoded.bytes, &voi);
             if photometric == "MONOCHROME1" {
                 data.iter_mut().for_each(|value| *value = 255 - *value);
             }
-            return Ok(Image {
-                width,
-                height,
-                channels: 1,
-                data,
-            });
+            return Ok(Image { width, height, channels: 1, data });
         }
         "PALETTE COLOR" => palette(info, &decoded.bytes)?,
         "RGB" => rgb(info, &decoded.bytes),
         "YBR_FULL" => ybr_full(&rgb(info, &decoded.bytes)),
         // Native YBR_FULL_422 is subsampled; from a codec it is not.
-        "YBR_FULL_422" if decoded.bytes.len() == frame_len(info) && is_native_422(info) => {
-            ybr_full(&upsample_422(info, &decoded.bytes)?)
-        }
+        "YBR_FULL_422" if decoded.bytes.len() == frame_len(info) && is_native_422(info) => ybr_full(&upsample_422(info, &decoded.bytes)?),
         "YBR_FULL_422" => ybr_full(&rgb(info, &decoded.bytes)),
         other => {
-            return Err(TranscodeError::Unsupported(format!(
-                "rendering photometric interpretation {other:?}"
-            )));
+            return Err(TranscodeError::Unsupported(format!("rendering photometric interpretation {other:?}")));
         }
     };
-    Ok(Image {
-        width,
-        height,
-        channels: 3,
-        data,
-    })
+    Ok(Image { width, height, channels: 3, data })
 }
 
 /// Request window > dataset window (the first pair) > VOI LUT > min/max.
-fn choose_voi<'a>(
-    info: &'a PixelInfo,
-    window: Option<&(f64, f64, Option<String>)>,
-) -> Result<Voi<'a>, TranscodeError> {
+fn choose_voi<'a>(info: &'a PixelInfo, window: Option<&(f64, f64, Option<String>)>) -> Result<Voi<'a>, TranscodeError> {
     if let Some((center, width, function)) = window {
         let function = parse_function(function.as_deref())?;
-        return window_voi(*center, *width, function)
-            .ok_or_else(|| TranscodeError::InvalidPixelInfo(format!("window {center}/{width}")));
+        return window_voi(*center, *width, function).ok_or_else(|| TranscodeError::InvalidPixelInfo(format!("window {center}/{width}")));
     }
     // A dataset function we do not know falls back to LINEAR.
     let function = parse_function(info.voi_lut_function.as_deref()).unwrap_or(Function::Linear);
-    if let Some(voi) = info
-        .windows
-        .first()
-        .and_then(|&(center, width)| window_voi(center, width, function))
-    {
+    if let Some(voi) = info.windows.first().and_then(|&(center, width)| window_voi(center, width, function)) {
         return Ok(voi);
     }
     match &info.voi_lut {
@@ -110,17 +81,9 @@ fn choose_voi<'a>(
 
 /// A window, if its width is usable for the function (PS3.3 C.11.2.1.2).
 fn window_voi(center: f64, width: f64, function: Function) -> Option<Voi<'static>> {
-    let minimum = if function == Function::Linear {
-        1.0
-    } else {
-        0.0
-    };
+    let minimum = if function == Function::Linear { 1.0 } else { 0.0 };
     let usable = center.is_finite() && width.is_finite() && width >= minimum && width > 0.0;
-    usable.then_some(Voi::Window {
-        center,
-        width,
-        function,
-    })
+    usable.then_some(Voi::Window { center, width, function })
 }
 
 fn parse_function(function: Option<&str>) -> Result<Function, TranscodeError> {
@@ -128,9 +91,7 @@ fn parse_function(function: Option<&str>) -> Result<Function, TranscodeError> {
         None | Some("") | Some("LINEAR") => Ok(Function::Linear),
         Some("LINEAR_EXACT") => Ok(Function::LinearExact),
         Some("SIGMOID") => Ok(Function::Sigmoid),
-        Some(other) => Err(TranscodeError::Unsupported(format!(
-            "VOI LUT function {other}"
-        ))),
+        Some(other) => Err(TranscodeError::Unsupported(format!("VOI LUT function {other}"))),
     }
 }
 
@@ -141,16 +102,8 @@ fn stored_values(info: &PixelInfo, bytes: &[u8]) -> Vec<i64> {
     // Lenient about High Bit: a value that cannot be right means "stored
     // bits at the bottom".
     let high_bit = u32::from(info.high_bit);
-    let shift = if high_bit < u32::from(info.bits_allocated) && high_bit + 1 >= stored {
-        high_bit + 1 - stored
-    } else {
-        0
-    };
-    let mask = if stored >= 32 {
-        u32::MAX
-    } else {
-        (1 << stored) - 1
-    };
+    let shift = if high_bit < u32::from(info.bits_allocated) && high_bit + 1 >= stored { high_bit + 1 - stored } else { 0 };
+    let mask = if stored >= 32 { u32::MAX } else { (1 << stored) - 1 };
     let signed = info.pixel_representation == 1;
     let extract = |raw: u32| {
         let value = (raw >> shift) & mask;
@@ -163,46 +116,21 @@ fn stored_values(info: &PixelInfo, bytes: &[u8]) -> Vec<i64> {
         }
     };
     match info.bits_allocated {
-        1 => (0..count)
-            .map(|i| extract(u32::from(bytes[i / 8] >> (i % 8) & 1)))
-            .collect(),
-        8 => bytes[..count]
-            .iter()
-            .map(|&b| extract(u32::from(b)))
-            .collect(),
-        16 => bytes
-            .chunks_exact(2)
-            .take(count)
-            .map(|s| extract(u32::from(u16::from_le_bytes([s[0], s[1]]))))
-            .collect(),
-        _ => bytes
-            .chunks_exact(4)
-            .take(count)
-            .map(|s| extract(u32::from_le_bytes([s[0], s[1], s[2], s[3]])))
-            .collect(),
+        1 => (0..count).map(|i| extract(u32::from(bytes[i / 8] >> (i % 8) & 1))).collect(),
+        8 => bytes[..count].iter().map(|&b| extract(u32::from(b))).collect(),
+        16 => bytes.chunks_exact(2).take(count).map(|s| extract(u32::from(u16::from_le_bytes([s[0], s[1]])))).collect(),
+        _ => bytes.chunks_exact(4).take(count).map(|s| extract(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))).collect(),
     }
 }
 
 /// Modality rescale then VOI, to 0..=255.
 fn monochrome(info: &PixelInfo, bytes: &[u8], voi: &Voi) -> Vec<u8> {
     let stored = stored_values(info, bytes);
-    let slope = if info.rescale_slope.is_finite() && info.rescale_slope != 0.0 {
-        info.rescale_slope
-    } else {
-        1.0
-    };
-    let intercept = if info.rescale_intercept.is_finite() {
-        info.rescale_intercept
-    } else {
-        0.0
-    };
+    let slope = if info.rescale_slope.is_finite() && info.rescale_slope != 0.0 { info.rescale_slope } else { 1.0 };
+    let intercept = if info.rescale_intercept.is_finite() { info.rescale_intercept } else { 0.0 };
     let modality = |value: i64| value as f64 * slope + intercept;
     match voi {
-        Voi::Window {
-            center,
-            width,
-            function,
-        } => {
+        Voi::Window { center, width, function } => {
             let display = |v: i64| to_u8(window(modality(v), *center, *width, *function));
             // A table over the stored values' range when the image has more
             // pixels than the range has values (CT, MR, CR: always).
@@ -230,16 +158,7 @@ fn monochrome(info: &PixelInfo, bytes: &[u8], voi: &Voi) -> Vec<u8> {
             let min = values.iter().copied().fold(f64::INFINITY, f64::min);
             let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let range = max - min;
-            values
-                .iter()
-                .map(|&v| {
-                    if range > 0.0 {
-                        to_u8((v - min) / range)
-                    } else {
-                        0
-                    }
-                })
-                .collect()
+            values.iter().map(|&v| if range > 0.0 { to_u8((v - min) / range) } else { 0 }).collect()
         }
     }
 }
@@ -273,11 +192,7 @@ fn window(x: f64, center: f64, width: f64, function: Function) -> f64 {
 /// First mapped input value and the largest possible entry of a LUT.
 fn lut_range(lut: &Lut, signed: bool) -> (i64, f64) {
     let [_, first, bits] = lut.descriptor;
-    let first = if signed {
-        i64::from(first as u16 as i16)
-    } else {
-        i64::from(first)
-    };
+    let first = if signed { i64::from(first as u16 as i16) } else { i64::from(first) };
     let maximum = if (1..=16).contains(&bits) {
         f64::from((1u32 << bits) - 1)
     } else {
@@ -297,19 +212,11 @@ fn rgb(info: &PixelInfo, bytes: &[u8]) -> Vec<u8> {
         8 => bytes[..count].to_vec(),
         16 => {
             let shift = info.bits_stored.saturating_sub(8).min(8);
-            bytes
-                .chunks_exact(2)
-                .take(count)
-                .map(|s| (u16::from_le_bytes([s[0], s[1]]) >> shift).min(255) as u8)
-                .collect()
+            bytes.chunks_exact(2).take(count).map(|s| (u16::from_le_bytes([s[0], s[1]]) >> shift).min(255) as u8).collect()
         }
         _ => {
             let shift = info.bits_stored.saturating_sub(8).min(24);
-            bytes
-                .chunks_exact(4)
-                .take(count)
-                .map(|s| (u32::from_le_bytes([s[0], s[1], s[2], s[3]]) >> shift).min(255) as u8)
-                .collect()
+            bytes.chunks_exact(4).take(count).map(|s| (u32::from_le_bytes([s[0], s[1], s[2], s[3]]) >> shift).min(255) as u8).collect()
         }
     }
 }
@@ -332,9 +239,7 @@ fn ybr_full(ybr: &[u8]) -> Vec<u8> {
 /// Native YBR_FULL_422 (Y1 Y2 Cb Cr per pair of pixels) to YBR_FULL triples.
 fn upsample_422(info: &PixelInfo, bytes: &[u8]) -> Result<Vec<u8>, TranscodeError> {
     if info.bits_allocated != 8 || !info.columns.is_multiple_of(2) {
-        return Err(TranscodeError::Unsupported(
-            "YBR_FULL_422 other than 8-bit with an even number of columns".to_owned(),
-        ));
+        return Err(TranscodeError::Unsupported("YBR_FULL_422 other than 8-bit with an even number of columns".to_owned()));
     }
     let mut out = Vec::with_capacity(pixel_count(info) * 3);
     for pair in bytes[..frame_len(info)].chunks_exact(4) {
@@ -346,14 +251,10 @@ fn upsample_422(info: &PixelInfo, bytes: &[u8]) -> Result<Vec<u8>, TranscodeErro
 /// PALETTE COLOR through the red, green and blue LUTs.
 fn palette(info: &PixelInfo, bytes: &[u8]) -> Result<Vec<u8>, TranscodeError> {
     let Some(luts) = &info.palette else {
-        return Err(TranscodeError::InvalidPixelInfo(
-            "PALETTE COLOR without palette LUTs".to_owned(),
-        ));
+        return Err(TranscodeError::InvalidPixelInfo("PALETTE COLOR without palette LUTs".to_owned()));
     };
     if luts.iter().any(|lut| lut.data.is_empty()) {
-        return Err(TranscodeError::InvalidPixelInfo(
-            "empty palette LUT".to_owned(),
-        ));
+        return Err(TranscodeError::InvalidPixelInfo("empty palette LUT".to_owned()));
     }
     let stored = stored_values(info, bytes);
     let mut out = Vec::with_capacity(stored.len() * 3);

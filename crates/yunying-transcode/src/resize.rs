@@ -22,10 +22,7 @@ pub(crate) fn fit_inside(image: &Image, max_width: u32, max_height: u32) -> Imag
         let source = &image.data[y * src_w * channels..(y + 1) * src_w * channels];
         for (x, taps) in horizontal.iter().enumerate() {
             for c in 0..channels {
-                let sum: f32 = taps
-                    .iter()
-                    .map(|&(i, w)| w * f32::from(source[i * channels + c]))
-                    .sum();
+                let sum: f32 = taps.iter().map(|&(i, w)| w * f32::from(source[i * channels + c])).sum();
                 rows[(y * dst_w + x) * channels + c] = sum;
             }
         }
@@ -33,19 +30,11 @@ pub(crate) fn fit_inside(image: &Image, max_width: u32, max_height: u32) -> Imag
     let mut data = vec![0u8; height as usize * dst_w * channels];
     for (y, taps) in vertical.iter().enumerate() {
         for x in 0..dst_w * channels {
-            let sum: f32 = taps
-                .iter()
-                .map(|&(i, w)| w * rows[i * dst_w * channels + x])
-                .sum();
+            let sum: f32 = taps.iter().map(|&(i, w)| w * rows[i * dst_w * channels + x]).sum();
             data[y * dst_w * channels + x] = sum.round().clamp(0.0, 255.0) as u8;
         }
     }
-    Image {
-        width,
-        height,
-        channels: image.channels,
-        data,
-    }
+    Image { width, height, channels: image.channels, data }
 }
 
 /// The largest size within the limits with the image's aspect ratio.
@@ -55,10 +44,7 @@ pub(crate) fn fitted_size(width: u32, height: u32, max_width: u32, max_height: u
     if width <= max_width && height <= max_height {
         return (width, height);
     }
-    let scale = f64::min(
-        f64::from(max_width) / f64::from(width),
-        f64::from(max_height) / f64::from(height),
-    );
+    let scale = f64::min(f64::from(max_width) / f64::from(width), f64::from(max_height) / f64::from(height));
     let fit = |length: u32, max: u32| ((f64::from(length) * scale).round() as u32).clamp(1, max);
     (fit(width, max_width), fit(height, max_height))
 }
@@ -112,12 +98,7 @@ mod tests {
         for row in data.chunks_mut(8) {
             row[4..].fill(250);
         }
-        let image = Image {
-            width: 8,
-            height: 4,
-            channels: 1,
-            data,
-        };
+        let image = Image { width: 8, height: 4, channels: 1, data };
         let small = fit_inside(&image, 4, 4);
         assert_eq!((small.width, small.height), (4, 2));
         for row in small.data.chunks(4) {

@@ -31,10 +31,7 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     for (index, &start) in offsets.iter().enumerate() {
         let end = offsets.get(index + 1).copied().unwrap_or(frame.len());
         if end.saturating_sub(start) / 2 * 128 < pixels {
-            return Err(codec_error(format!(
-                "segment {index} of {} bytes cannot hold {pixels} pixels",
-                end.saturating_sub(start)
-            )));
+            return Err(codec_error(format!("segment {index} of {} bytes cannot hold {pixels} pixels", end.saturating_sub(start))));
         }
     }
     let stride = samples * bytes_per_sample;
@@ -43,9 +40,7 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     for (index, &start) in offsets.iter().enumerate() {
         let end = offsets.get(index + 1).copied().unwrap_or(frame.len());
         if start < 64 || start > end || end > frame.len() {
-            return Err(codec_error(format!(
-                "segment {index} at {start}..{end} is out of bounds"
-            )));
+            return Err(codec_error(format!("segment {index} at {start}..{end} is out of bounds")));
         }
         unpack_bits(&frame[start..end], pixels, &mut plane)?;
         // Segment `index` holds byte `index % bytes_per_sample` (counted from
@@ -63,18 +58,10 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
 /// The segment offsets from the header.
 fn header(frame: &[u8]) -> Result<Vec<usize>, TranscodeError> {
     if frame.len() < 64 {
-        return Err(codec_error(format!(
-            "{} bytes, shorter than the header",
-            frame.len()
-        )));
+        return Err(codec_error(format!("{} bytes, shorter than the header", frame.len())));
     }
     let word = |i: usize| {
-        let bytes = [
-            frame[4 * i],
-            frame[4 * i + 1],
-            frame[4 * i + 2],
-            frame[4 * i + 3],
-        ];
+        let bytes = [frame[4 * i], frame[4 * i + 1], frame[4 * i + 2], frame[4 * i + 3]];
         u32::from_le_bytes(bytes) as usize
     };
     let count = word(0);
@@ -95,17 +82,14 @@ fn unpack_bits(segment: &[u8], len: usize, out: &mut Vec<u8>) -> Result<(), Tran
         match header {
             0..=127 => {
                 let count = header as usize + 1;
-                let literal = segment.get(at..at + count).ok_or_else(|| {
-                    codec_error("literal run past the end of its segment".to_owned())
-                })?;
+                let literal =
+                    segment.get(at..at + count).ok_or_else(|| codec_error("literal run past the end of its segment".to_owned()))?;
                 out.extend_from_slice(literal);
                 at += count;
             }
             -127..=-1 => {
                 let count = 1 - header as isize;
-                let &value = segment.get(at).ok_or_else(|| {
-                    codec_error("replicate run past the end of its segment".to_owned())
-                })?;
+                let &value = segment.get(at).ok_or_else(|| codec_error("replicate run past the end of its segment".to_owned()))?;
                 out.extend(std::iter::repeat_n(value, count as usize));
                 at += 1;
             }
@@ -113,20 +97,14 @@ fn unpack_bits(segment: &[u8], len: usize, out: &mut Vec<u8>) -> Result<(), Tran
         }
     }
     if out.len() < len {
-        return Err(codec_error(format!(
-            "segment decodes to {} of {len} bytes",
-            out.len()
-        )));
+        return Err(codec_error(format!("segment decodes to {} of {len} bytes", out.len())));
     }
     out.truncate(len);
     Ok(())
 }
 
 fn codec_error(message: String) -> TranscodeError {
-    TranscodeError::Codec {
-        codec: CODEC,
-        message,
-    }
+    TranscodeError::Codec { codec: CODEC, message }
 }
 
 #[cfg(test)]
@@ -151,14 +129,7 @@ mod tests {
 
     #[test]
     fn two_byte_samples_put_the_high_segment_first() {
-        let info = PixelInfo {
-            rows: 1,
-            columns: 2,
-            bits_allocated: 16,
-            bits_stored: 16,
-            high_bit: 15,
-            ..PixelInfo::default()
-        };
+        let info = PixelInfo { rows: 1, columns: 2, bits_allocated: 16, bits_stored: 16, high_bit: 15, ..PixelInfo::default() };
         let mut frame = vec![0u8; 64];
         frame[0] = 2;
         frame[4] = 64;

@@ -26,9 +26,7 @@ pub(crate) fn codec(transfer_syntax_uid: &str) -> Result<Codec, TranscodeError> 
     let codec = match uid {
         // Implicit VR LE, Explicit VR LE, Deflated Explicit VR LE (the
         // caller inflates the data set, so its frames are plain LE).
-        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.1.99" => {
-            Codec::Native { big_endian: false }
-        }
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.1.99" => Codec::Native { big_endian: false },
         "1.2.840.10008.1.2.2" => Codec::Native { big_endian: true },
         "1.2.840.10008.1.2.5" => Codec::Rle,
         // JPEG Baseline (Process 1), JPEG Extended (Process 2 & 4).
@@ -61,14 +59,8 @@ mod tests {
 
     #[test]
     fn video_and_unknown_syntaxes_are_refused() {
-        for uid in [
-            "1.2.840.10008.1.2.4.100",
-            "1.2.840.10008.1.2.4.102",
-            "1.2.840.10008.1.2.4.107",
-            "1.2.840.10008.1.2.4.94",
-            "",
-            "1.2.3",
-        ] {
+        for uid in ["1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.107", "1.2.840.10008.1.2.4.94", "", "1.2.3"]
+        {
             assert!(!can_decode(uid), "{uid}");
         }
     }
@@ -77,9 +69,6 @@ mod tests {
     fn padded_uids_are_accepted() {
         assert!(can_decode("1.2.840.10008.1.2.4.50\0"));
         assert!(can_decode("1.2.840.10008.1.2.2 "));
-        assert_eq!(
-            codec("1.2.840.10008.1.2.2").unwrap(),
-            Codec::Native { big_endian: true }
-        );
+        assert_eq!(codec("1.2.840.10008.1.2.2").unwrap(), Codec::Native { big_endian: true });
     }
 }

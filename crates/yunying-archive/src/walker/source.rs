@@ -75,11 +75,7 @@ pub struct Capped<R> {
 
 impl<R: Read> Capped<R> {
     pub fn new(inner: R, max: u64) -> Self {
-        Capped {
-            inner,
-            left: max,
-            max,
-        }
+        Capped { inner, left: max, max }
     }
 }
 
@@ -98,9 +94,7 @@ impl<R: Read> Read for Capped<R> {
                 _ => Err(io::Error::other(TooLong(self.max))),
             };
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.left -= n as u64;
         Ok(n)

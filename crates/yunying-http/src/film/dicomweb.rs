@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tower::ServiceExt;
 
 use super::{session_film, valid_uid};
+use crate::AppState;
 use crate::error::ApiError;
 use crate::qido::StudyScope;
-use crate::AppState;
 
 /// What a film path asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,11 @@ enum Access {
 /// studies, metadata, frames, rendered images and thumbnails (what the film
 /// page and the radiologist viewer ask for), and whole instances when the
 /// film allows download.
-pub(crate) async fn reads(State(s): State<AppState>, Path((film_id, rest)): Path<(String, String)>, request: Request) -> Result<Response, ApiError> {
+pub(crate) async fn reads(
+    State(s): State<AppState>,
+    Path((film_id, rest)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let film = session_film(&s, request.headers(), &film_id).await?;
     if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
         return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "films are read-only"));

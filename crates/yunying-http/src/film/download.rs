@@ -10,15 +10,15 @@ use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
-use yunying_archive::dicomdir::{self, DirEntry};
 use yunying_archive::InstanceData;
+use yunying_archive::dicomdir::{self, DirEntry};
 
 use super::{Client, event, index_error, integer_of, session_film, study_instances, text_of, viewer_actor};
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Bytes read from the store per step.
 const CHUNK: u64 = 1 << 20;
@@ -32,7 +32,11 @@ pub(crate) async fn zip(
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
     if !film.download {
-        s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed")).await.map_err(index_error)?;
+        s.archive
+            .index()
+            .record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed"))
+            .await
+            .map_err(index_error)?;
         return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
     }
     let mut entries = Vec::new();
@@ -125,10 +129,8 @@ async fn write_zip(
     send(zip.end()).await?;
     for (name, key) in objects {
         let (st, k) = (store.clone(), key.clone());
-        let size = tokio::task::spawn_blocking(move || st.size(&k))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("object store: {e}"))?;
+        let size =
+            tokio::task::spawn_blocking(move || st.size(&k)).await.map_err(|e| e.to_string())?.map_err(|e| format!("object store: {e}"))?;
         if size >= u32::MAX as u64 {
             return Err(format!("{name} is larger than a ZIP entry without ZIP64 sizes can carry"));
         }

@@ -10,17 +10,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use yunying_archive::InstanceData;
 use yunying_index::Film;
 
-use super::{Client, event, index_error, random_token, session_film, viewer_actor, StowDestination};
-use crate::error::ApiError;
+use super::{Client, StowDestination, event, index_error, random_token, session_film, viewer_actor};
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Import jobs by id.
 pub(crate) type Imports = Arc<Mutex<HashMap<String, Job>>>;
@@ -88,20 +88,35 @@ pub(crate) async fn start(
     if !film.download {
         let e = event(&film, viewer_actor(&film), "imported", &client, "refused", "the film does not allow download");
         s.archive.index().record_film_event(&e).await.map_err(index_error)?;
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow copies of the originals, so it cannot be imported / 此胶片不允许下载原始影像，不能导入"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this film does not allow copies of the originals, so it cannot be imported / 此胶片不允许下载原始影像，不能导入",
+        ));
     }
     let target = match req.destination.split_once(':') {
         Some(("dicom", ae)) => Target::Dicom(
-            s.archive.index().remote_ae(ae).await.map_err(index_error)?.ok_or_else(|| ApiError::not_found(format!("no registered AE {ae}")))?,
+            s.archive
+                .index()
+                .remote_ae(ae)
+                .await
+                .map_err(index_error)?
+                .ok_or_else(|| ApiError::not_found(format!("no registered AE {ae}")))?,
         ),
         Some(("stow", name)) => Target::Stow(
-            s.config.film.stow_destinations.iter().find(|d| d.name == name).cloned().ok_or_else(|| ApiError::not_found(format!("no STOW-RS destination {name}")))?,
+            s.config
+                .film
+                .stow_destinations
+                .iter()
+                .find(|d| d.name == name)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("no STOW-RS destination {name}")))?,
         ),
         _ => return Err(ApiError::bad_request("destination is dicom:<AE title> or stow:<name>")),
     };
     let now = super::now_ms();
     let limit = s.config.film.imports_per_hour;
-    let slot = s.archive.index().reserve_slot(&format!("import:{}", film.film_id), now - 3_600_000, now, limit).await.map_err(index_error)?;
+    let slot =
+        s.archive.index().reserve_slot(&format!("import:{}", film.film_id), now - 3_600_000, now, limit).await.map_err(index_error)?;
     if slot.is_none() {
         let e = event(&film, viewer_actor(&film), "imported", &client, "refused", "import limit reached");
         s.archive.index().record_film_event(&e).await.map_err(index_error)?;
@@ -130,7 +145,8 @@ pub(crate) async fn start(
         let mut jobs = s.imports.lock().unwrap_or_else(|p| p.into_inner());
         if jobs.len() >= KEPT_JOBS {
             // Forget the oldest finished jobs.
-            let mut done: Vec<(i64, String)> = jobs.values().filter(|j| j.state != "running").map(|j| (j.started_ms, j.job.clone())).collect();
+            let mut done: Vec<(i64, String)> =
+                jobs.values().filter(|j| j.state != "running").map(|j| (j.started_ms, j.job.clone())).collect();
             done.sort();
             for (_, id) in done.into_iter().take(KEPT_JOBS / 10) {
                 jobs.remove(&id);
@@ -138,12 +154,16 @@ pub(crate) async fn start(
         }
         jobs.insert(job_id.clone(), job.clone());
     }
-        tokio::spawn(run(s.clone(), film, target, instances, job_id, client));
+    tokio::spawn(run(s.clone(), film, target, instances, job_id, client));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
 /// `GET /api/film/{id}/import/{job}`.
-pub(crate) async fn progress(State(s): State<AppState>, headers: HeaderMap, Path((film_id, job)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub(crate) async fn progress(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((film_id, job)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
     let job = s.imports.lock().unwrap_or_else(|p| p.into_inner()).get(&job).filter(|j| j.film_id == film.film_id).cloned();
     let job = job.ok_or_else(|| ApiError::not_found("no such import of this film"))?;
@@ -201,8 +221,7 @@ async fn run(s: AppState, film: Film, target: Target, instances: Vec<InstanceDat
 /// Part 10 bytes as they are).
 async fn stow(s: &AppState, d: &StowDestination, instances: &[InstanceData], job: &str) -> Result<(), String> {
     use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<axum::body::Bytes>>();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<axum::body::Bytes>>();
     let url = format!("{}/studies", d.url.trim_end_matches('/'));
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad STOW-RS URL: {e}"))?;
     if uri.scheme_str() != Some("http") {

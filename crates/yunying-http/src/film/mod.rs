@@ -20,7 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 use yunying_index::search::{Field, Level, Match, Query};
 use yunying_index::{Film, FilmEvent, Verified};
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 mod dicomweb;
 mod download;
@@ -643,7 +643,10 @@ fn refusal(film: &Film, now: i64) -> Option<ApiError> {
 }
 
 fn locked_error() -> ApiError {
-    ApiError::new(StatusCode::LOCKED, "too many wrong answers: this film is locked; ask the hospital to unlock it / 验证失败次数过多，胶片已锁定，请联系医院解锁")
+    ApiError::new(
+        StatusCode::LOCKED,
+        "too many wrong answers: this film is locked; ask the hospital to unlock it / 验证失败次数过多，胶片已锁定，请联系医院解锁",
+    )
 }
 
 async fn film_of_token(s: &AppState, token: &str, client: &str) -> Result<Film, ApiError> {
@@ -662,7 +665,7 @@ async fn film_of_token(s: &AppState, token: &str, client: &str) -> Result<Film, 
 
 /// The page opens a link: what it needs to ask for the second factor.
 async fn open(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-        let film = film_of_token(&s, &body.token, &client).await?;
+    let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
     let refused = refusal(&film, now);
     let result = if refused.is_some() { "refused" } else { "ok" };
@@ -688,7 +691,7 @@ async fn open(State(s): State<AppState>, Client(client): Client, Json(body): Jso
 
 /// Send an SMS code (films verified by SMS).
 async fn send_code(State(s): State<AppState>, Client(client): Client, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
-        let film = film_of_token(&s, &body.token, &client).await?;
+    let film = film_of_token(&s, &body.token, &client).await?;
     let now = now_ms();
     if let Some(e) = refusal(&film, now) {
         return Err(e);
@@ -698,14 +701,19 @@ async fn send_code(State(s): State<AppState>, Client(client): Client, Json(body)
     }
     let interval = s.config.film.code_interval_seconds as i64 * 1000;
     if film.code_sent_ms.is_some_and(|t| now - t < interval) {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "a code was sent a moment ago: wait before asking again / 验证码已发送，请稍后再试"));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "a code was sent a moment ago: wait before asking again / 验证码已发送，请稍后再试",
+        ));
     }
     let code = format!("{:06}", rand::random_range(0..1_000_000u32));
     let expires = now + s.config.film.code_minutes as i64 * 60_000;
     let phone = phone_of(&s, &film)?;
     let e = event(&film, "client", "code-sent", &client, "ok", mask_phone(&phone));
     s.archive.index().set_film_code(&film.film_id, &answer_hash(&film.film_id, &code), now, expires, &e).await.map_err(index_error)?;
-    s.sms.send(&film.film_id, &phone, &code).map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the SMS could not be sent: {e}")))?;
+    s.sms
+        .send(&film.film_id, &phone, &code)
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, format!("the SMS could not be sent: {e}")))?;
     Ok(Json(serde_json::json!({ "sent_to": mask_phone(&phone), "expires_at_ms": expires })).into_response())
 }
 
@@ -724,7 +732,12 @@ fn normalise_answer(method: &str, answer: &str) -> String {
 /// answer is compared, in the index, so answers sent at once (to one node
 /// or several) are never compared more often than the limits allow; a right
 /// answer opens a session only if the film is still unlocked then.
-async fn verify(State(s): State<AppState>, Client(client): Client, Https(https): Https, Json(body): Json<TokenBody>) -> Result<Response, ApiError> {
+async fn verify(
+    State(s): State<AppState>,
+    Client(client): Client,
+    Https(https): Https,
+    Json(body): Json<TokenBody>,
+) -> Result<Response, ApiError> {
     let policy = &s.config.film;
     let now = now_ms();
     let index = s.archive.index();
@@ -735,11 +748,18 @@ async fn verify(State(s): State<AppState>, Client(client): Client, Https(https):
         return Err(e);
     }
     let since = now - policy.client_window_minutes as i64 * 60_000;
-    let Some(held) = index.reserve_slot(&format!("verify:{client}"), since, now, policy.client_max_failures).await.map_err(index_error)? else {
-        index.record_film_event(&event(&film, "client", "verify", &client, "refused", "client address blocked")).await.map_err(index_error)?;
+    let Some(held) = index.reserve_slot(&format!("verify:{client}"), since, now, policy.client_max_failures).await.map_err(index_error)?
+    else {
+        index
+            .record_film_event(&event(&film, "client", "verify", &client, "refused", "client address blocked"))
+            .await
+            .map_err(index_error)?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试", policy.client_window_minutes),
+            format!(
+                "too many failed verifications from this address: try again in {} minutes / 验证失败次数过多，请稍后再试",
+                policy.client_window_minutes
+            ),
         ));
     };
     if !index.reserve_film_attempt(&film.film_id, policy.max_failures).await.map_err(index_error)? {
@@ -801,13 +821,12 @@ async fn session_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Resul
     let mut session_of = None;
     for value in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in value.split(';') {
-            if let Some(token) = pair.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')) {
-                if token.len() <= 64
-                    && let Some(id) = s.archive.index().film_of_session(&token_hash(token), now).await.map_err(index_error)?
-                    && id == film_id
-                {
-                    session_of = Some(id);
-                }
+            if let Some(token) = pair.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('='))
+                && token.len() <= 64
+                && let Some(id) = s.archive.index().film_of_session(&token_hash(token), now).await.map_err(index_error)?
+                && id == film_id
+            {
+                session_of = Some(id);
             }
         }
     }
@@ -847,7 +866,8 @@ fn phone_of(s: &AppState, film: &Film) -> Result<String, ApiError> {
     if !sealed::is_sealed(&film.verify_hint) {
         return Ok(film.verify_hint.clone());
     }
-    let key = s.config.film.data_key.as_deref().ok_or_else(|| ApiError::internal("http.film.data_key is not set: SMS films cannot be read"))?;
+    let key =
+        s.config.film.data_key.as_deref().ok_or_else(|| ApiError::internal("http.film.data_key is not set: SMS films cannot be read"))?;
     sealed::open(key, &film.film_id, &film.verify_hint).map_err(ApiError::internal)
 }
 
@@ -891,7 +911,11 @@ async fn info(
 ) -> Result<Response, ApiError> {
     let film = session_film(&s, &headers, &film_id).await?;
     let body = film_info(&s, &film).await?;
-    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "film page")).await.map_err(index_error)?;
+    s.archive
+        .index()
+        .record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "film page"))
+        .await
+        .map_err(index_error)?;
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
@@ -914,7 +938,12 @@ pub(crate) async fn study_instances(s: &AppState, study: &str) -> Result<Vec<Mat
         Err(e) => return Err(ApiError::internal(e.to_string())),
     };
     matches.sort_by_key(|m| {
-        (integer_of(m, 0x0020_0011).unwrap_or(i64::MAX), text_of(m, 0x0020_000E), integer_of(m, 0x0020_0013).unwrap_or(i64::MAX), text_of(m, 0x0008_0018))
+        (
+            integer_of(m, 0x0020_0011).unwrap_or(i64::MAX),
+            text_of(m, 0x0020_000E),
+            integer_of(m, 0x0020_0013).unwrap_or(i64::MAX),
+            text_of(m, 0x0008_0018),
+        )
     });
     Ok(matches)
 }

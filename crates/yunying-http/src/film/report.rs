@@ -5,13 +5,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value as Json;
 
 use super::{Client, event, film_or_404, index_error, session_film, staff_film, viewer_actor};
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 pub(crate) const ENCAPSULATED_PDF: &str = "1.2.840.10008.5.1.4.1.1.104.1";
 /// Largest uploaded report.
@@ -27,7 +27,15 @@ pub(crate) async fn upload(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let film = staff_film(&s, &headers, &film_id).await?;
-    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media_type.as_str() {
         "application/pdf" if body.starts_with(b"%PDF-") => {}
         "application/pdf" => return Err(ApiError::bad_request("the body is not a PDF (no %PDF- header)")),
@@ -93,7 +101,11 @@ pub(crate) async fn show(
             return Err(ApiError::not_found("no such report in this film"));
         }
     };
-    s.archive.index().record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "report")).await.map_err(index_error)?;
+    s.archive
+        .index()
+        .record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "report"))
+        .await
+        .map_err(index_error)?;
     let mut r = bytes.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&media_type).map_err(|e| ApiError::internal(e.to_string()))?);

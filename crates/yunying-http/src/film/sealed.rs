@@ -5,9 +5,9 @@
 //! hex; `YUNYING_FILM_KEY`, or a key file the binary keeps in the data
 //! directory). Nothing else in a film is reversible.
 
+use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::AesGcm;
 use base64::Engine;
 use sm4::Sm4;
 

@@ -7,16 +7,16 @@
 //! for what purpose, until when. The parent film's `shared` event repeats
 //! the consent for the ledger.
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use yunying_index::Film;
 
 use super::{Client, answer_hash, event, film_or_404, index_error, now_ms, public_base, qr, random_token, session_film, token_hash};
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +85,7 @@ pub(crate) async fn create(
         report_type: String::new(),
         film_id,
     };
-        let consent = serde_json::json!({
+    let consent = serde_json::json!({
         "share": film.film_id,
         "by": "patient",
         "to": film.recipient,

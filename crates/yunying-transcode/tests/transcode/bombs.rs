@@ -23,10 +23,7 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 /// address space is capped; the parent asserts that the child passed.
 fn in_capped_child(test: &str, body: impl FnOnce()) {
     if std::env::var_os(CHILD).is_some() {
-        let cap = libc::rlimit {
-            rlim_cur: ADDRESS_SPACE,
-            rlim_max: ADDRESS_SPACE,
-        };
+        let cap = libc::rlimit { rlim_cur: ADDRESS_SPACE, rlim_max: ADDRESS_SPACE };
         // SAFETY: setrlimit reads the struct; it affects only this process.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &cap) }, 0);
         body();
@@ -48,14 +45,7 @@ fn in_capped_child(test: &str, body: impl FnOnce()) {
 }
 
 fn info(rows: u16, columns: u16, bits: u16) -> PixelInfo {
-    PixelInfo {
-        rows,
-        columns,
-        bits_allocated: bits,
-        bits_stored: bits,
-        high_bit: bits - 1,
-        ..PixelInfo::default()
-    }
+    PixelInfo { rows, columns, bits_allocated: bits, bits_stored: bits, high_bit: bits - 1, ..PixelInfo::default() }
 }
 
 /// A JPEG stream: SOI, a frame header of marker `sof` declaring `width` x
@@ -68,12 +58,8 @@ fn jpeg(sof: u8, precision: u8, width: u16, height: u16) -> Vec<u8> {
     s.extend([1, 1, 0x11, 0]);
     if sof != 0xF7 {
         // A DC/lossless Huffman table: one code of length 1 for category 0.
-        s.extend([
-            0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
-        s.extend([
-            0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
+        s.extend([0xFF, 0xC4, 0, 20, 0x00, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        s.extend([0xFF, 0xC4, 0, 20, 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     }
     if sof == 0xC0 {
         s.extend([0xFF, 0xDB, 0, 67, 0]);
@@ -124,108 +110,62 @@ fn jp2(codestream: &[u8]) -> Vec<u8> {
 /// The codestream claims 65500 x 65500; the dataset says 64 x 64.
 #[test]
 fn codestream_headers_larger_than_the_dataset_are_refused_before_decoding() {
-    in_capped_child(
-        "codestream_headers_larger_than_the_dataset_are_refused_before_decoding",
-        || {
-            let small8 = info(64, 64, 8);
-            let small16 = info(64, 64, 16);
-            let cases: Vec<(&str, &str, &PixelInfo, Vec<u8>)> = vec![
-                (
-                    "DCT JPEG",
-                    JPEG_BASELINE,
-                    &small8,
-                    jpeg(0xC0, 8, 65500, 65500),
-                ),
-                (
-                    "lossless JPEG",
-                    JPEG_LOSSLESS,
-                    &small16,
-                    jpeg(0xC3, 16, 65500, 65500),
-                ),
-                ("JPEG-LS", JPEG_LS, &small16, jpeg(0xF7, 16, 65500, 65500)),
-                ("JPEG 2000", J2K, &small16, j2k(65500, 65500, 65500, 1)),
-                ("JP2", J2K, &small16, jp2(&j2k(65500, 65500, 65500, 1))),
-                ("HTJ2K", HTJ2K, &small16, j2k(65500, 65500, 65500, 1)),
-                (
-                    "JPEG 2000, more components",
-                    J2K,
-                    &small16,
-                    j2k(64, 64, 64, 3),
-                ),
-            ];
-            for (what, ts, info, frame) in cases {
-                match decode_frame(ts, info, &frame) {
-                    Err(TranscodeError::Mismatch { .. }) => {}
-                    // libjpeg-turbo's own pixel limit (set to the dataset's) may
-                    // speak first.
-                    Err(TranscodeError::Codec { message, .. }) if message.contains("too large") => {
-                    }
-                    other => panic!("{what}: {other:?}"),
-                }
-                assert!(
-                    render(ts, info, &frame, &Default::default()).is_err(),
-                    "{what}"
-                );
+    in_capped_child("codestream_headers_larger_than_the_dataset_are_refused_before_decoding", || {
+        let small8 = info(64, 64, 8);
+        let small16 = info(64, 64, 16);
+        let cases: Vec<(&str, &str, &PixelInfo, Vec<u8>)> = vec![
+            ("DCT JPEG", JPEG_BASELINE, &small8, jpeg(0xC0, 8, 65500, 65500)),
+            ("lossless JPEG", JPEG_LOSSLESS, &small16, jpeg(0xC3, 16, 65500, 65500)),
+            ("JPEG-LS", JPEG_LS, &small16, jpeg(0xF7, 16, 65500, 65500)),
+            ("JPEG 2000", J2K, &small16, j2k(65500, 65500, 65500, 1)),
+            ("JP2", J2K, &small16, jp2(&j2k(65500, 65500, 65500, 1))),
+            ("HTJ2K", HTJ2K, &small16, j2k(65500, 65500, 65500, 1)),
+            ("JPEG 2000, more components", J2K, &small16, j2k(64, 64, 64, 3)),
+        ];
+        for (what, ts, info, frame) in cases {
+            match decode_frame(ts, info, &frame) {
+                Err(TranscodeError::Mismatch { .. }) => {}
+                // libjpeg-turbo's own pixel limit (set to the dataset's) may
+                // speak first.
+                Err(TranscodeError::Codec { message, .. }) if message.contains("too large") => {}
+                other => panic!("{what}: {other:?}"),
             }
-        },
-    );
+            assert!(render(ts, info, &frame, &Default::default()).is_err(), "{what}");
+        }
+    });
 }
 
 /// The 880-byte bomb: the dataset and the codestream agree on 65500 x
 /// 65500; only the configured limit stands between them and 4 GiB.
 #[test]
 fn datasets_declaring_more_pixels_than_the_limits_are_refused_in_every_syntax() {
-    in_capped_child(
-        "datasets_declaring_more_pixels_than_the_limits_are_refused_in_every_syntax",
-        || {
-            let huge = info(65500, 65500, 8);
-            let huge16 = info(65500, 65500, 16);
-            let cases: Vec<(&str, &PixelInfo, Vec<u8>)> = vec![
-                (JPEG_BASELINE, &huge, jpeg(0xC0, 8, 65500, 65500)),
-                (JPEG_LOSSLESS, &huge16, jpeg(0xC3, 16, 65500, 65500)),
-                (JPEG_LS, &huge16, jpeg(0xF7, 16, 65500, 65500)),
-                (J2K, &huge16, j2k(65500, 65500, 65500, 1)),
-                (RLE, &huge, vec![0; 128]),
-                (EXPLICIT_LE, &huge, vec![0; 128]),
-            ];
-            for (ts, info, frame) in cases {
-                let result = decode_frame(ts, info, &frame);
-                assert!(
-                    matches!(result, Err(TranscodeError::TooLarge(_))),
-                    "{ts}: {result:?}"
-                );
-            }
-            // Frames times their size, and the number of frames alone.
-            let many = PixelInfo {
-                number_of_frames: 20_000,
-                ..info(512, 512, 16)
-            };
-            assert!(matches!(
-                decode_frame(EXPLICIT_LE, &many, &[0; 16]),
-                Err(TranscodeError::TooLarge(_))
-            ));
-            let countless = PixelInfo {
-                number_of_frames: i32::MAX as u32,
-                ..info(1, 1, 8)
-            };
-            assert!(matches!(
-                decode_frame(EXPLICIT_LE, &countless, &[0; 16]),
-                Err(TranscodeError::TooLarge(_))
-            ));
-            // Configured limits are the ones applied.
-            set_limits(Limits {
-                max_frame_pixels: 32 * 32,
-                ..Limits::DEFAULT
-            });
-            let result = decode_frame(EXPLICIT_LE, &info(64, 64, 8), &[0; 4096]);
-            assert!(
-                matches!(result, Err(TranscodeError::TooLarge(_))),
-                "{result:?}"
-            );
-            set_limits(Limits::DEFAULT);
-            assert!(decode_frame(EXPLICIT_LE, &info(64, 64, 8), &[0; 4096]).is_ok());
-        },
-    );
+    in_capped_child("datasets_declaring_more_pixels_than_the_limits_are_refused_in_every_syntax", || {
+        let huge = info(65500, 65500, 8);
+        let huge16 = info(65500, 65500, 16);
+        let cases: Vec<(&str, &PixelInfo, Vec<u8>)> = vec![
+            (JPEG_BASELINE, &huge, jpeg(0xC0, 8, 65500, 65500)),
+            (JPEG_LOSSLESS, &huge16, jpeg(0xC3, 16, 65500, 65500)),
+            (JPEG_LS, &huge16, jpeg(0xF7, 16, 65500, 65500)),
+            (J2K, &huge16, j2k(65500, 65500, 65500, 1)),
+            (RLE, &huge, vec![0; 128]),
+            (EXPLICIT_LE, &huge, vec![0; 128]),
+        ];
+        for (ts, info, frame) in cases {
+            let result = decode_frame(ts, info, &frame);
+            assert!(matches!(result, Err(TranscodeError::TooLarge(_))), "{ts}: {result:?}");
+        }
+        // Frames times their size, and the number of frames alone.
+        let many = PixelInfo { number_of_frames: 20_000, ..info(512, 512, 16) };
+        assert!(matches!(decode_frame(EXPLICIT_LE, &many, &[0; 16]), Err(TranscodeError::TooLarge(_))));
+        let countless = PixelInfo { number_of_frames: i32::MAX as u32, ..info(1, 1, 8) };
+        assert!(matches!(decode_frame(EXPLICIT_LE, &countless, &[0; 16]), Err(TranscodeError::TooLarge(_))));
+        // Configured limits are the ones applied.
+        set_limits(Limits { max_frame_pixels: 32 * 32, ..Limits::DEFAULT });
+        let result = decode_frame(EXPLICIT_LE, &info(64, 64, 8), &[0; 4096]);
+        assert!(matches!(result, Err(TranscodeError::TooLarge(_))), "{result:?}");
+        set_limits(Limits::DEFAULT);
+        assert!(decode_frame(EXPLICIT_LE, &info(64, 64, 8), &[0; 4096]).is_ok());
+    });
 }
 
 /// Without the size limits, what each codec's own check must catch: RLE
@@ -233,36 +173,21 @@ fn datasets_declaring_more_pixels_than_the_limits_are_refused_in_every_syntax() 
 #[test]
 fn codec_checks_hold_without_the_size_limits() {
     in_capped_child("codec_checks_hold_without_the_size_limits", || {
-        set_limits(Limits {
-            max_frame_pixels: u64::MAX,
-            max_frames: u64::MAX,
-            max_pixels: u64::MAX,
-        });
+        set_limits(Limits { max_frame_pixels: u64::MAX, max_frames: u64::MAX, max_pixels: u64::MAX });
         // 65535 x 65535 x 3 samples of 16 bits would be 25 GB.
-        let rgb16 = PixelInfo {
-            samples_per_pixel: 3,
-            photometric_interpretation: "RGB".into(),
-            ..info(65535, 65535, 16)
-        };
+        let rgb16 = PixelInfo { samples_per_pixel: 3, photometric_interpretation: "RGB".into(), ..info(65535, 65535, 16) };
         let mut rle = vec![0u8; 64];
         rle[0] = 6;
         for s in 0..6u32 {
-            rle[4 + 4 * s as usize..8 + 4 * s as usize]
-                .copy_from_slice(&(64 + 2 * s).to_le_bytes());
+            rle[4 + 4 * s as usize..8 + 4 * s as usize].copy_from_slice(&(64 + 2 * s).to_le_bytes());
         }
         rle.extend([0x81, 0].repeat(6)); // six 2-byte segments of 128 bytes each
         let result = decode_frame(RLE, &rgb16, &rle);
-        assert!(
-            matches!(result, Err(TranscodeError::Codec { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(TranscodeError::Codec { .. })), "{result:?}");
         // 255 x 255 pixels in 1 x 1 tiles: 65025 tiles' coding parameters.
         let tiled = j2k(255, 255, 1, 1);
         let result = decode_frame(J2K, &info(255, 255, 16), &tiled);
-        assert!(
-            matches!(result, Err(TranscodeError::Unsupported(_))),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(TranscodeError::Unsupported(_))), "{result:?}");
         set_limits(Limits::DEFAULT);
     });
 }

@@ -4,13 +4,8 @@ use yunying_transcode::{PixelInfo, TranscodeError, can_decode, decode_frame};
 
 use crate::fixture::{decoded_samples, differences, load};
 
-const LOSSLESS_CT: [&str; 5] = [
-    "ct_rle.dcm",
-    "ct_jpeg_lossless_sv1.dcm",
-    "ct_jpegls_lossless.dcm",
-    "ct_j2k_lossless.dcm",
-    "ct_htj2k_lossless.dcm",
-];
+const LOSSLESS_CT: [&str; 5] =
+    ["ct_rle.dcm", "ct_jpeg_lossless_sv1.dcm", "ct_jpegls_lossless.dcm", "ct_j2k_lossless.dcm", "ct_htj2k_lossless.dcm"];
 
 #[test]
 fn native_ct_is_returned_as_stored() {
@@ -22,10 +17,7 @@ fn native_ct_is_returned_as_stored() {
     let (samples, _) = decoded_samples(&ct);
     // Air (-1000 HU) and the 1200 HU rod, stored with intercept -1024.
     let (min, max) = (samples.iter().min().unwrap(), samples.iter().max().unwrap());
-    assert!(
-        (0..=40).contains(min) && (2200..2300).contains(max),
-        "{min} {max}"
-    );
+    assert!((0..=40).contains(min) && (2200..2300).contains(max), "{min} {max}");
 }
 
 // Every CT fixture is a different slice of the phantom (inserts a little
@@ -34,17 +26,9 @@ fn native_ct_is_returned_as_stored() {
 // checks each against its exact source pixels. A decoder that got anything
 // wrong (byte order, sign, predictor, component order) fails this too.
 fn assert_same_phantom(name: &str, samples: &[i32], native: &[i32], tolerance: i32) {
-    let close = samples
-        .iter()
-        .zip(native)
-        .filter(|&(a, b)| (a - b).abs() <= tolerance)
-        .count();
+    let close = samples.iter().zip(native).filter(|&(a, b)| (a - b).abs() <= tolerance).count();
     let share = close as f64 / native.len() as f64;
-    assert!(
-        share > 0.9,
-        "{name}: only {:.1}% of pixels within {tolerance}",
-        share * 100.0
-    );
+    assert!(share > 0.9, "{name}: only {:.1}% of pixels within {tolerance}", share * 100.0);
 }
 
 #[test]
@@ -64,11 +48,7 @@ fn lossy_ct_decodes_to_the_phantom() {
     // The 12-bit files store HU + 1024 unsigned, like the stored values of
     // the native signed file, so samples compare directly.
     let (native, _) = decoded_samples(&load("ct_implicit_le.dcm"));
-    for (name, tolerance) in [
-        ("ct_jpegls_near_lossless.dcm", 22),
-        ("ct_jpeg_extended12.dcm", 30),
-        ("ct_j2k.dcm", 40),
-    ] {
+    for (name, tolerance) in [("ct_jpegls_near_lossless.dcm", 22), ("ct_jpeg_extended12.dcm", 30), ("ct_j2k.dcm", 40)] {
         let (samples, _) = decoded_samples(&load(name));
         assert_same_phantom(name, &samples, &native, tolerance);
     }
@@ -79,11 +59,7 @@ fn big_endian_mr_is_byte_swapped() {
     let big = load("mr_explicit_be.dcm");
     let little = load("mr_explicit_le.dcm");
     let from_big = decode_frame(&big.transfer_syntax, &big.info, &big.frame).unwrap();
-    let swapped: Vec<u8> = big
-        .frame
-        .chunks_exact(2)
-        .flat_map(|w| [w[1], w[0]])
-        .collect();
+    let swapped: Vec<u8> = big.frame.chunks_exact(2).flat_map(|w| [w[1], w[0]]).collect();
     assert_eq!(from_big.bytes, swapped);
     // A neighbouring slice of the same head (MR noise is +-15).
     let (from_big, _) = decoded_samples(&big);
@@ -98,10 +74,7 @@ fn rgb_rle_is_interleaved_rgb() {
     let (samples, photometric) = decoded_samples(&fixture);
     assert_eq!(photometric, "RGB");
     // Yellow depth ticks: some pixels have red and green high, blue low.
-    let yellow = samples
-        .chunks_exact(3)
-        .filter(|p| p[0] > 200 && p[1] > 200 && p[2] < 80)
-        .count();
+    let yellow = samples.chunks_exact(3).filter(|p| p[0] > 200 && p[1] > 200 && p[2] < 80).count();
     assert!(yellow > 10, "{yellow} yellow pixels");
 }
 
@@ -121,16 +94,8 @@ fn video_and_unknown_syntaxes_are_unsupported() {
     let fixture = load("video_h264.dcm");
     assert!(!can_decode(&fixture.transfer_syntax));
     let error = decode_frame(&fixture.transfer_syntax, &fixture.info, &fixture.frame);
-    assert!(matches!(
-        error,
-        Err(TranscodeError::UnsupportedTransferSyntax(_))
-    ));
-    for name in [
-        "ct_implicit_le.dcm",
-        "mr_explicit_be.dcm",
-        "ct_jpeg_extended12.dcm",
-        "ct_htj2k_lossless.dcm",
-    ] {
+    assert!(matches!(error, Err(TranscodeError::UnsupportedTransferSyntax(_))));
+    for name in ["ct_implicit_le.dcm", "mr_explicit_be.dcm", "ct_jpeg_extended12.dcm", "ct_htj2k_lossless.dcm"] {
         assert!(can_decode(&load(name).transfer_syntax), "{name}");
     }
 }
@@ -150,25 +115,15 @@ fn garbage(len: usize, seed: u64) -> Vec<u8> {
 
 #[test]
 fn garbage_and_truncated_frames_are_errors_not_panics() {
-    let names = LOSSLESS_CT.iter().chain(&[
-        "us_jpeg_baseline.dcm",
-        "ct_jpeg_extended12.dcm",
-        "ct_j2k.dcm",
-    ]);
+    let names = LOSSLESS_CT.iter().chain(&["us_jpeg_baseline.dcm", "ct_jpeg_extended12.dcm", "ct_j2k.dcm"]);
     for &name in names {
         let fixture = load(name);
         let ts = &fixture.transfer_syntax;
         for seed in 1..4 {
             let junk = garbage(fixture.frame.len(), seed);
-            assert!(
-                decode_frame(ts, &fixture.info, &junk).is_err(),
-                "{name} junk {seed}"
-            );
+            assert!(decode_frame(ts, &fixture.info, &junk).is_err(), "{name} junk {seed}");
         }
-        assert!(
-            decode_frame(ts, &fixture.info, &[]).is_err(),
-            "{name} empty"
-        );
+        assert!(decode_frame(ts, &fixture.info, &[]).is_err(), "{name} empty");
         // A codec may recover part of a truncated codestream; it must not
         // panic, and whatever it returns must have the full frame size.
         for cut in [4, fixture.frame.len() / 3, fixture.frame.len() - 2] {
@@ -181,14 +136,8 @@ fn garbage_and_truncated_frames_are_errors_not_panics() {
         if name == "ct_rle.dcm" {
             continue;
         }
-        let wrong = PixelInfo {
-            rows: 64,
-            ..fixture.info.clone()
-        };
-        assert!(
-            decode_frame(ts, &wrong, &fixture.frame).is_err(),
-            "{name} 64 rows"
-        );
+        let wrong = PixelInfo { rows: 64, ..fixture.info.clone() };
+        assert!(decode_frame(ts, &wrong, &fixture.frame).is_err(), "{name} 64 rows");
     }
 }
 
@@ -198,28 +147,13 @@ fn short_native_frames_and_bad_attributes_are_errors() {
     let short = decode_frame(&ct.transfer_syntax, &ct.info, &ct.frame[..100]);
     assert!(matches!(short, Err(TranscodeError::FrameTooShort { .. })));
     for info in [
-        PixelInfo {
-            rows: 0,
-            ..ct.info.clone()
-        },
-        PixelInfo {
-            bits_allocated: 12,
-            ..ct.info.clone()
-        },
-        PixelInfo {
-            bits_stored: 17,
-            ..ct.info.clone()
-        },
-        PixelInfo {
-            samples_per_pixel: 2,
-            ..ct.info.clone()
-        },
+        PixelInfo { rows: 0, ..ct.info.clone() },
+        PixelInfo { bits_allocated: 12, ..ct.info.clone() },
+        PixelInfo { bits_stored: 17, ..ct.info.clone() },
+        PixelInfo { samples_per_pixel: 2, ..ct.info.clone() },
     ] {
         let result = decode_frame(&ct.transfer_syntax, &info, &ct.frame);
-        assert!(
-            matches!(result, Err(TranscodeError::InvalidPixelInfo(_))),
-            "{info:?}"
-        );
+        assert!(matches!(result, Err(TranscodeError::InvalidPixelInfo(_))), "{info:?}");
     }
 }
 

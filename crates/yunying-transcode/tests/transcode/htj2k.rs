@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use yunying_transcode::{decode_frame, encode_htj2k_lossless, PixelInfo, HTJ2K_LOSSLESS};
+use yunying_transcode::{HTJ2K_LOSSLESS, PixelInfo, decode_frame, encode_htj2k_lossless};
 
 fn info(rows: u16, columns: u16, spp: u16, allocated: u16, stored: u16, signed: bool) -> PixelInfo {
     PixelInfo {
@@ -35,7 +35,15 @@ fn ct_like(size: usize, seed: u64) -> Vec<i16> {
             let body = (x / (0.8 * c)).powi(2) + (y / (0.6 * c)).powi(2) <= 1.0;
             let organ = ((x - 0.2 * c) / (0.2 * c)).powi(2) + (y / (0.25 * c)).powi(2) <= 1.0;
             let bone = (x.powi(2) + (y - 0.4 * c).powi(2)).sqrt() < 0.08 * c;
-            let base = if bone { 1200 } else if organ { 60 } else if body { 20 } else { -1000 };
+            let base = if bone {
+                1200
+            } else if organ {
+                60
+            } else if body {
+                20
+            } else {
+                -1000
+            };
             base + noise()
         })
         .collect()

@@ -43,9 +43,7 @@ for kind, z in zip(sys.argv[2::2], map(int, sys.argv[3::2])):
 "#;
 
 fn python_has(modules: &str, what: &str) -> bool {
-    let probe = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .output();
+    let probe = Command::new("python3").args(["-c", &format!("import {modules}")]).output();
     let ok = matches!(probe, Ok(ref output) if output.status.success());
     if !ok {
         eprintln!("NOTICE: python3 cannot import {modules}; skipping {what}");
@@ -56,22 +54,9 @@ fn python_has(modules: &str, what: &str) -> bool {
 /// Runs `script` and splits what it wrote into arrays.
 fn run_python(script: &str, args: &[String]) -> Vec<Vec<i32>> {
     let script = format!("import sys\nimport numpy as np\n{WRITE}\n{script}");
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let words: Vec<i32> = output
-        .stdout
-        .chunks_exact(4)
-        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let output = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 runs");
+    assert!(output.status.success(), "python3 failed: {}", String::from_utf8_lossy(&output.stderr));
+    let words: Vec<i32> = output.stdout.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     let mut arrays = Vec::new();
     let mut rest = &words[..];
     while let Some((&count, tail)) = rest.split_first() {
@@ -84,10 +69,7 @@ fn run_python(script: &str, args: &[String]) -> Vec<Vec<i32>> {
 
 #[test]
 fn decoding_reproduces_the_generators_pixels() {
-    if !python_has(
-        "numpy, pydicom",
-        "the comparison with the generator's pixels",
-    ) {
+    if !python_has("numpy, pydicom", "the comparison with the generator's pixels") {
         return;
     }
     // (fixture, source kind, slice, largest error allowed)
@@ -145,19 +127,13 @@ fn decoding_agrees_with_pydicom() {
         ("ct_jpeg_extended12.dcm", 4, 0.3),
         ("us_jpeg_baseline.dcm", 16, 0.2),
     ];
-    let args: Vec<String> = cases
-        .iter()
-        .map(|(name, _, _)| path(name).to_str().unwrap().to_owned())
-        .collect();
+    let args: Vec<String> = cases.iter().map(|(name, _, _)| path(name).to_str().unwrap().to_owned()).collect();
     let decoded = run_python(PYDICOM_SCRIPT, &args);
     assert_eq!(decoded.len(), cases.len());
     for ((name, max_allowed, mean_allowed), expected) in cases.into_iter().zip(decoded) {
         let (ours, _) = decoded_samples(&load(name));
         let (max, mean) = differences(&ours, &expected);
         eprintln!("{name}: max |difference| {max}, mean {mean:.3}");
-        assert!(
-            max <= max_allowed && mean <= mean_allowed,
-            "{name}: max |difference| {max}, mean {mean}"
-        );
+        assert!(max <= max_allowed && mean <= mean_allowed, "{name}: max |difference| {max}, mean {mean}");
     }
 }

@@ -16,12 +16,8 @@ fn png_pixels(bytes: &[u8]) -> (u32, u32, usize, Vec<u8>) {
 }
 
 fn render_png(fixture: &Fixture, info: &PixelInfo, options: RenderOptions) -> Vec<u8> {
-    let options = RenderOptions {
-        format: ImageFormat::Png,
-        ..options
-    };
-    let png = render(&fixture.transfer_syntax, info, &fixture.frame, &options)
-        .unwrap_or_else(|e| panic!("{}: {e}", fixture.name));
+    let options = RenderOptions { format: ImageFormat::Png, ..options };
+    let png = render(&fixture.transfer_syntax, info, &fixture.frame, &options).unwrap_or_else(|e| panic!("{}: {e}", fixture.name));
     png_pixels(&png).3
 }
 
@@ -29,10 +25,7 @@ fn render_png(fixture: &Fixture, info: &PixelInfo, options: RenderOptions) -> Ve
 fn hounsfield(ct: &Fixture) -> Vec<f64> {
     let (stored, _) = decoded_samples(ct);
     let (slope, intercept) = (ct.info.rescale_slope, ct.info.rescale_intercept);
-    stored
-        .iter()
-        .map(|&v| f64::from(v) * slope + intercept)
-        .collect()
+    stored.iter().map(|&v| f64::from(v) * slope + intercept).collect()
 }
 
 #[test]
@@ -40,24 +33,16 @@ fn dataset_window_differs_from_min_max() {
     let ct = load("ct_implicit_le.dcm");
     assert_eq!(ct.info.windows, [(40.0, 400.0)]);
     let windowed = render_png(&ct, &ct.info, RenderOptions::default());
-    let bare = PixelInfo {
-        windows: Vec::new(),
-        ..ct.info.clone()
-    };
+    let bare = PixelInfo { windows: Vec::new(), ..ct.info.clone() };
     let min_max = render_png(&ct, &bare, RenderOptions::default());
     assert_ne!(windowed, min_max);
     // Soft tissue (40 HU) is mid-grey in the window; bone (~1000 HU) is
     // white in the window but not with min/max (the 1200 HU rod is).
     let hu = hounsfield(&ct);
-    let bone = hu
-        .iter()
-        .position(|&v| (950.0..1050.0).contains(&v))
-        .unwrap();
+    let bone = hu.iter().position(|&v| (950.0..1050.0).contains(&v)).unwrap();
     assert_eq!(windowed[bone], 255);
     assert!(min_max[bone] < 250, "{}", min_max[bone]);
-    let darkest = (0..hu.len())
-        .min_by(|&a, &b| hu[a].total_cmp(&hu[b]))
-        .unwrap();
+    let darkest = (0..hu.len()).min_by(|&a, &b| hu[a].total_cmp(&hu[b])).unwrap();
     assert_eq!((windowed[darkest], min_max[darkest]), (0, 0));
 }
 
@@ -66,16 +51,10 @@ fn request_window_overrides_the_dataset_and_follows_the_standard() {
     let ct = load("ct_implicit_le.dcm");
     let hu = hounsfield(&ct);
     let (center, width) = (0.0, 100.0);
-    let options = RenderOptions {
-        window: Some((center, width, None)),
-        ..RenderOptions::default()
-    };
+    let options = RenderOptions { window: Some((center, width, None)), ..RenderOptions::default() };
     let pixels = render_png(&ct, &ct.info, options);
     // LINEAR: x <= c - 0.5 - (w-1)/2 -> 0, x > c - 0.5 + (w-1)/2 -> 255.
-    let (low, high) = (
-        center - 0.5 - (width - 1.0) / 2.0,
-        center - 0.5 + (width - 1.0) / 2.0,
-    );
+    let (low, high) = (center - 0.5 - (width - 1.0) / 2.0, center - 0.5 + (width - 1.0) / 2.0);
     let mut inside = 0;
     for (&x, &y) in hu.iter().zip(&pixels) {
         if x <= low {
@@ -94,30 +73,15 @@ fn request_window_overrides_the_dataset_and_follows_the_standard() {
     let exact = render_png(
         &ct,
         &ct.info,
-        RenderOptions {
-            window: Some((0.0, 100.0, Some("LINEAR_EXACT".to_owned()))),
-            ..RenderOptions::default()
-        },
+        RenderOptions { window: Some((0.0, 100.0, Some("LINEAR_EXACT".to_owned()))), ..RenderOptions::default() },
     );
-    let sigmoid = render_png(
-        &ct,
-        &ct.info,
-        RenderOptions {
-            window: Some((0.0, 100.0, Some("SIGMOID".to_owned()))),
-            ..RenderOptions::default()
-        },
-    );
+    let sigmoid =
+        render_png(&ct, &ct.info, RenderOptions { window: Some((0.0, 100.0, Some("SIGMOID".to_owned()))), ..RenderOptions::default() });
     for ((&x, &e), &s) in hu.iter().zip(&exact).zip(&sigmoid) {
         let expected_exact = ((x / 100.0 + 0.5).clamp(0.0, 1.0) * 255.0).round();
-        assert!(
-            (f64::from(e) - expected_exact).abs() <= 1.0,
-            "{x} HU exact {e}"
-        );
+        assert!((f64::from(e) - expected_exact).abs() <= 1.0, "{x} HU exact {e}");
         let expected_sigmoid = 255.0 / (1.0 + (-4.0 * x / 100.0).exp());
-        assert!(
-            (f64::from(s) - expected_sigmoid).abs() <= 1.0,
-            "{x} HU sigmoid {s}"
-        );
+        assert!((f64::from(s) - expected_sigmoid).abs() <= 1.0, "{x} HU sigmoid {s}");
     }
 }
 
@@ -125,15 +89,8 @@ fn request_window_overrides_the_dataset_and_follows_the_standard() {
 fn voi_lut_is_used_when_there_is_no_window() {
     let ct = load("ct_implicit_le.dcm");
     // A LUT mapping HU -1024..=1023 to 4095..=0 (12 bits, inverted ramp).
-    let lut = Lut {
-        descriptor: [2048, (-1024i16) as u16 as u32, 12],
-        data: (0..2048u16).map(|i| 4095 - i * 2).collect(),
-    };
-    let info = PixelInfo {
-        windows: Vec::new(),
-        voi_lut: Some(lut),
-        ..ct.info.clone()
-    };
+    let lut = Lut { descriptor: [2048, (-1024i16) as u16 as u32, 12], data: (0..2048u16).map(|i| 4095 - i * 2).collect() };
+    let info = PixelInfo { windows: Vec::new(), voi_lut: Some(lut), ..ct.info.clone() };
     let pixels = render_png(&ct, &info, RenderOptions::default());
     let hu = hounsfield(&ct);
     for (&x, &y) in hu.iter().zip(&pixels) {
@@ -147,51 +104,28 @@ fn voi_lut_is_used_when_there_is_no_window() {
 fn monochrome1_is_inverted() {
     let ct = load("ct_implicit_le.dcm");
     let normal = render_png(&ct, &ct.info, RenderOptions::default());
-    let inverted_info = PixelInfo {
-        photometric_interpretation: "MONOCHROME1".to_owned(),
-        ..ct.info.clone()
-    };
+    let inverted_info = PixelInfo { photometric_interpretation: "MONOCHROME1".to_owned(), ..ct.info.clone() };
     let inverted = render_png(&ct, &inverted_info, RenderOptions::default());
     assert!(normal.iter().zip(&inverted).all(|(&a, &b)| a == 255 - b));
 }
 
 #[test]
 fn jpeg_and_png_decode_back_with_the_expected_size() {
-    for (name, channels) in [
-        ("ct_j2k_lossless.dcm", 1),
-        ("mr_explicit_be.dcm", 1),
-        ("us_jpeg_baseline.dcm", 3),
-        ("sc_rgb_rle.dcm", 3),
-    ] {
+    for (name, channels) in [("ct_j2k_lossless.dcm", 1), ("mr_explicit_be.dcm", 1), ("us_jpeg_baseline.dcm", 3), ("sc_rgb_rle.dcm", 3)] {
         let fixture = load(name);
-        let (width, height) = (
-            u32::from(fixture.info.columns),
-            u32::from(fixture.info.rows),
-        );
-        let jpeg = render(
-            &fixture.transfer_syntax,
-            &fixture.info,
-            &fixture.frame,
-            &RenderOptions::default(),
-        )
-        .unwrap();
+        let (width, height) = (u32::from(fixture.info.columns), u32::from(fixture.info.rows));
+        let jpeg = render(&fixture.transfer_syntax, &fixture.info, &fixture.frame, &RenderOptions::default()).unwrap();
         let mut decoder = jpeg_decoder::Decoder::new(&jpeg[..]);
         let pixels = decoder.decode().expect("a JPEG");
         let header = decoder.info().unwrap();
-        assert_eq!(
-            (u32::from(header.width), u32::from(header.height)),
-            (width, height)
-        );
+        assert_eq!((u32::from(header.width), u32::from(header.height)), (width, height));
         assert_eq!(pixels.len(), (width * height) as usize * channels, "{name}");
 
         let png = render(
             &fixture.transfer_syntax,
             &fixture.info,
             &fixture.frame,
-            &RenderOptions {
-                format: ImageFormat::Png,
-                ..RenderOptions::default()
-            },
+            &RenderOptions { format: ImageFormat::Png, ..RenderOptions::default() },
         )
         .unwrap();
         let (w, h, c, _) = png_pixels(&png);
@@ -211,18 +145,10 @@ fn colour_renders_as_the_decoded_rgb() {
 #[test]
 fn viewport_keeps_the_aspect_ratio_and_never_enlarges() {
     // A 200x100 8-bit gradient.
-    let info = PixelInfo {
-        rows: 100,
-        columns: 200,
-        ..PixelInfo::default()
-    };
+    let info = PixelInfo { rows: 100, columns: 200, ..PixelInfo::default() };
     let frame: Vec<u8> = (0..100 * 200).map(|i| (i % 200) as u8).collect();
     let sized = |viewport, format| {
-        let options = RenderOptions {
-            viewport: Some(viewport),
-            format,
-            ..RenderOptions::default()
-        };
+        let options = RenderOptions { viewport: Some(viewport), format, ..RenderOptions::default() };
         let bytes = render("1.2.840.10008.1.2.1", &info, &frame, &options).unwrap();
         match format {
             ImageFormat::Png => {
@@ -247,11 +173,7 @@ fn viewport_keeps_the_aspect_ratio_and_never_enlarges() {
         &ct.transfer_syntax,
         &ct.info,
         &ct.frame,
-        &RenderOptions {
-            viewport: Some((64, 32)),
-            format: ImageFormat::Png,
-            ..RenderOptions::default()
-        },
+        &RenderOptions { viewport: Some((64, 32)), format: ImageFormat::Png, ..RenderOptions::default() },
     )
     .unwrap();
     let (w, h, _, _) = png_pixels(&thumbnail);
@@ -262,23 +184,9 @@ fn viewport_keeps_the_aspect_ratio_and_never_enlarges() {
 fn rendering_garbage_is_an_error() {
     let ct = load("ct_j2k_lossless.dcm");
     let junk = vec![0xA5u8; ct.frame.len()];
-    assert!(
-        render(
-            &ct.transfer_syntax,
-            &ct.info,
-            &junk,
-            &RenderOptions::default()
-        )
-        .is_err()
-    );
-    let bad_window = RenderOptions {
-        window: Some((40.0, f64::NAN, None)),
-        ..RenderOptions::default()
-    };
+    assert!(render(&ct.transfer_syntax, &ct.info, &junk, &RenderOptions::default()).is_err());
+    let bad_window = RenderOptions { window: Some((40.0, f64::NAN, None)), ..RenderOptions::default() };
     assert!(render(&ct.transfer_syntax, &ct.info, &ct.frame, &bad_window).is_err());
-    let bad_function = RenderOptions {
-        window: Some((40.0, 400.0, Some("CUBIC".to_owned()))),
-        ..RenderOptions::default()
-    };
+    let bad_function = RenderOptions { window: Some((40.0, 400.0, Some("CUBIC".to_owned()))), ..RenderOptions::default() };
     assert!(render(&ct.transfer_syntax, &ct.info, &ct.frame, &bad_function).is_err());
 }
