@@ -8,6 +8,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod colour;
 mod crash;
 mod dicomweb;
 mod dimse_security;

@@ -148,8 +148,20 @@ impl Reader {
             return Ok(frames);
         };
         let ts = self.source.stored.transfer_syntax_uid.clone();
+        // Native frames (big endian) keep the layout the metadata announces:
+        // planar stays planar, only the byte order changes.
+        let native = !is_compressed(&ts);
         let decoded = tokio::task::spawn_blocking(move || {
-            frames.iter().map(|f| yunying_transcode::decode_frame(&ts, &info, f).map(|d| d.bytes)).collect::<Result<Vec<_>, _>>()
+            frames
+                .iter()
+                .map(|f| {
+                    if native {
+                        yunying_transcode::native_frame_as_little_endian(&ts, &info, f)
+                    } else {
+                        yunying_transcode::decode_frame(&ts, &info, f).map(|d| d.bytes)
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| ApiError::internal(format!("decoding frames: {e}")))?;

@@ -255,6 +255,21 @@ pub fn decode_frame(transfer_syntax_uid: &str, info: &PixelInfo, frame: &[u8]) -
     Ok(Decoded { bytes, photometric_interpretation: photometric, planar_configuration: 0 })
 }
 
+/// One native frame (implicit/explicit VR little endian, explicit VR big
+/// endian; `frame` in the stored byte order) as little-endian samples in the
+/// layout its attributes declare: a planar frame (Planar Configuration 1)
+/// stays planar, only the byte order changes. This is what a native frame
+/// sent with the instance's own metadata must hold; [`decode_frame`], which
+/// interleaves, is for callers that also say Planar Configuration 0.
+pub fn native_frame_as_little_endian(transfer_syntax_uid: &str, info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, TranscodeError> {
+    let Codec::Native { big_endian } = syntax::codec(transfer_syntax_uid)? else {
+        return Err(TranscodeError::Unsupported(format!("{transfer_syntax_uid} is not a native transfer syntax")));
+    };
+    native::validate(info)?;
+    check_declared_size(info)?;
+    native::to_little_endian(info, frame, big_endian)
+}
+
 /// The default rendering of one frame (JPEG) at full size and fitted inside
 /// `thumbnail`, from one decode and one VOI pass: a frame's preview and
 /// thumbnail at ingest, as [`render`] would make them one by one.

@@ -54,8 +54,9 @@ pub(crate) fn frame_len(info: &PixelInfo) -> usize {
     }
 }
 
-/// A native frame in Explicit VR Little Endian layout.
-pub(crate) fn decode(info: &PixelInfo, frame: &[u8], big_endian: bool) -> Result<Vec<u8>, TranscodeError> {
+/// A native frame with little-endian samples, in its own layout (planar
+/// stays planar): only the byte order changes.
+pub(crate) fn to_little_endian(info: &PixelInfo, frame: &[u8], big_endian: bool) -> Result<Vec<u8>, TranscodeError> {
     let expected = frame_len(info);
     if frame.len() < expected {
         return Err(TranscodeError::FrameTooShort { expected, actual: frame.len() });
@@ -66,6 +67,12 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8], big_endian: bool) -> Result
         let width = usize::from(info.bits_allocated / 8);
         bytes.chunks_exact_mut(width).for_each(|sample| sample.reverse());
     }
+    Ok(bytes)
+}
+
+/// A native frame in Explicit VR Little Endian layout, interleaved.
+pub(crate) fn decode(info: &PixelInfo, frame: &[u8], big_endian: bool) -> Result<Vec<u8>, TranscodeError> {
+    let mut bytes = to_little_endian(info, frame, big_endian)?;
     if info.samples_per_pixel == 3 && info.planar_configuration == 1 && !is_native_422(info) {
         bytes = interleave_planes(&bytes, 3, usize::from(info.bits_allocated / 8));
     }

@@ -1,6 +1,6 @@
 //! `decode_frame` on every image fixture.
 
-use yunying_transcode::{PixelInfo, TranscodeError, can_decode, decode_frame};
+use yunying_transcode::{PixelInfo, TranscodeError, can_decode, decode_frame, native_frame_as_little_endian};
 
 use crate::fixture::{decoded_samples, differences, load};
 
@@ -170,4 +170,29 @@ fn planar_native_rgb_is_interleaved() {
     let decoded = decode_frame("1.2.840.10008.1.2.1", &info, &[1, 2, 3, 4, 5, 6]).unwrap();
     assert_eq!(decoded.bytes, [1, 3, 5, 2, 4, 6]);
     assert_eq!(decoded.planar_configuration, 0);
+}
+
+#[test]
+fn native_big_endian_planar_rgb_stays_planar() {
+    let info = PixelInfo {
+        rows: 1,
+        columns: 2,
+        samples_per_pixel: 3,
+        bits_allocated: 16,
+        bits_stored: 16,
+        high_bit: 15,
+        photometric_interpretation: "RGB".to_owned(),
+        planar_configuration: 1,
+        ..PixelInfo::default()
+    };
+    // R1 R2 G1 G2 B1 B2, big endian
+    let big = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C];
+    let little = native_frame_as_little_endian("1.2.840.10008.1.2.2", &info, &big).unwrap();
+    assert_eq!(little, [0x02, 0x01, 0x04, 0x03, 0x06, 0x05, 0x08, 0x07, 0x0A, 0x09, 0x0C, 0x0B]);
+    // 8-bit samples have no byte order: the planar bytes come back as they are.
+    let info8 = PixelInfo { bits_allocated: 8, bits_stored: 8, high_bit: 7, ..info.clone() };
+    assert_eq!(native_frame_as_little_endian("1.2.840.10008.1.2.2", &info8, &[1, 2, 3, 4, 5, 6]).unwrap(), [1, 2, 3, 4, 5, 6]);
+    // Little endian is as stored; compressed syntaxes are not native.
+    assert_eq!(native_frame_as_little_endian("1.2.840.10008.1.2.1", &info, &big).unwrap(), big);
+    assert!(native_frame_as_little_endian("1.2.840.10008.1.2.5", &info, &big).is_err());
 }
