@@ -145,8 +145,18 @@ impl Index {
         if done.rows_affected() == 0 {
             let locked: Option<i64> =
                 sqlx::query_scalar("SELECT locked_at_ms FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
-            tx.rollback().await?;
-            return Ok(if locked.is_some() { Verified::Locked } else { Verified::ViewsUsedUp });
+            if locked.is_some() {
+                tx.rollback().await?;
+                return Ok(Verified::Locked);
+            }
+            // A right answer on a film with no views left: its reserved
+            // attempt was no failure, so it is given back.
+            sqlx::query("UPDATE films SET failed_attempts = failed_attempts - 1 WHERE film_id = $1 AND failed_attempts > 0")
+                .bind(film_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Verified::ViewsUsedUp);
         }
         sqlx::query("INSERT INTO film_sessions (session_hash, film_id, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
             .bind(session_hash)
