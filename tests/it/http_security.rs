@@ -339,3 +339,40 @@ fn overlong_request_targets_get_414_before_any_parsing() {
     assert_eq!(get(port, &format!("/dicom-web/studies?limit=1{under}"), "").0, 200, "a long but allowed query still works");
     assert_eq!(get(port, "/healthz", "").0, 200);
 }
+
+/// One client holding connections cannot take them all from the others:
+/// past its own limit it gets 503, while another address is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_cannot_hold_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), Some("[http]\nmax_connections_per_address = 4\n"));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.http_port).parse().unwrap();
+    let from = |source: &'static str| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        socket.connect(addr).await.unwrap()
+    };
+    let healthz = |mut s: tokio::net::TcpStream| async move {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        http_status(&out)
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(from("127.0.0.1").await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(healthz(from("127.0.0.1").await).await, Some(503), "a fifth connection from the same address");
+    assert_eq!(healthz(from("127.0.0.2").await).await, Some(200), "another address is served");
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match healthz(from("127.0.0.1").await).await {
+            Some(200) => break,
+            other => assert!(std::time::Instant::now() < deadline, "the address's slot was not given back: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -16,11 +16,12 @@
 //!   connection), and so does a response the client stops reading.
 //! * SIGTERM: no new connections; idle ones close, requests in flight finish.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -94,6 +95,8 @@ pub async fn serve(
     }
     let timeouts =
         Timeouts { header: Duration::from_secs(config.header_timeout_secs), idle: Duration::from_secs(config.body_idle_timeout_secs) };
+    let per_address =
+        Arc::new(PerAddress { limit: config.max_connections_per_address, exempt: config.trusted_proxies.clone(), open: Mutex::default() });
     let app = crate::router(archive, config);
     let slots = Arc::new(Semaphore::new(limit));
     let rejecters = Arc::new(Semaphore::new(REJECTERS));
@@ -112,15 +115,16 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        match slots.clone().try_acquire_owned() {
-            Ok(slot) => {
+        let admitted = per_address.take(peer.ip()).and_then(|mine| slots.clone().try_acquire_owned().ok().map(|slot| (mine, slot)));
+        match admitted {
+            Some(held) => {
                 let (app, stop, done) = (app.clone(), stop_rx.clone(), done_rx.clone());
                 tokio::spawn(async move {
                     connection(stream, peer, app, timeouts, stop).await;
-                    drop((slot, done));
+                    drop((held, done));
                 });
             }
-            Err(_) => match rejecters.clone().try_acquire_owned() {
+            None => match rejecters.clone().try_acquire_owned() {
                 Ok(permit) => {
                     tokio::spawn(async move {
                         reject(stream).await;
@@ -135,6 +139,49 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     drop(done_rx);
     done_tx.closed().await;
+}
+
+/// Connections held per client address, so that one client cannot take
+/// every connection from the others. Trusted proxies carry many clients
+/// and are exempt (the global limit still holds).
+struct PerAddress {
+    limit: usize,
+    exempt: Vec<IpAddr>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection of an address, given back when dropped.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    ip: Option<IpAddr>,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        if self.exempt.contains(&ip) {
+            return Some(AddressSlot { owner: self.clone(), ip: None });
+        }
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot { owner: self.clone(), ip: Some(ip) })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.owner.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -57,6 +57,9 @@ pub struct HttpConfig {
     /// Most HTTP connections open at once; more are answered 503 and closed.
     /// Lowered at start to fit the descriptor limit next to DICOM's needs.
     pub max_connections: usize,
+    /// HTTP connections one client address may hold at once (trusted
+    /// proxies, which carry many clients, are exempt); more get 503.
+    pub max_connections_per_address: usize,
     /// Seconds a connection has to send a complete request head, counted
     /// from its opening or from its previous response (so it is also the
     /// keep-alive idle timeout).
@@ -111,6 +114,7 @@ impl Default for HttpConfig {
             cors_any_origin_with_token: true,
             allowed_hosts: Vec::new(),
             max_connections: 1024,
+            max_connections_per_address: 256,
             header_timeout_secs: 30,
             body_idle_timeout_secs: 60,
             max_uri_bytes: 16 << 10,
@@ -142,8 +146,15 @@ impl HttpConfig {
                     .into(),
             );
         }
-        if self.max_connections == 0 || self.header_timeout_secs == 0 || self.body_idle_timeout_secs == 0 {
-            return Err("http.max_connections, header_timeout_secs and body_idle_timeout_secs must be at least 1".into());
+        if self.max_connections == 0
+            || self.max_connections_per_address == 0
+            || self.header_timeout_secs == 0
+            || self.body_idle_timeout_secs == 0
+        {
+            return Err(
+                "http.max_connections, max_connections_per_address, header_timeout_secs and body_idle_timeout_secs must be at least 1"
+                    .into(),
+            );
         }
         if self.max_frames_per_request == 0 || self.max_frames_bytes == 0 {
             return Err("http.max_frames_per_request and max_frames_bytes must be at least 1".into());
