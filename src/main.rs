@@ -5,10 +5,12 @@ mod import;
 mod storetools;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use yunying_archive::Archive;
+use yunying_archive::orphans::OrphanAction;
 use yunying_index::Index;
 
 use config::{Config, Overrides};
@@ -79,6 +81,16 @@ enum Command {
         /// or `s3://…`), when its copy matches the index.
         #[arg(long)]
         repair_from: Option<String>,
+        /// Objects no index row refers to (left by a crash during ingest,
+        /// or renditions of deleted instances): `report` lists them,
+        /// `adopt` indexes each original that is a valid instance (as
+        /// `reindex` would), `delete` removes them.
+        #[arg(long, default_value = "report", value_parser = parse_orphan_action)]
+        unreferenced: OrphanAction,
+        /// Leave unreferenced objects written less than this many seconds
+        /// ago alone (an ingest stores its object before its index row).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
         /// Objects checked concurrently.
         #[arg(long, default_value_t = 8)]
         jobs: usize,
@@ -170,9 +182,10 @@ fn main() -> anyhow::Result<()> {
             &config,
             storetools::MigrateOptions { from, to, jobs: jobs.max(1), limit, verify: !no_verify, quiet },
         )),
-        Command::Verify { repair_from, jobs, json, quiet } => {
-            runtime.block_on(storetools::verify(&config, storetools::VerifyOptions { repair_from, jobs: jobs.max(1), json, quiet }))
-        }
+        Command::Verify { repair_from, unreferenced, grace, jobs, json, quiet } => runtime.block_on(storetools::verify(
+            &config,
+            storetools::VerifyOptions { repair_from, unreferenced, grace: Duration::from_secs(grace), jobs: jobs.max(1), json, quiet },
+        )),
         Command::Jobs { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let index = archive.index();
@@ -227,6 +240,15 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
+    match text {
+        "report" => Ok(OrphanAction::Report),
+        "adopt" => Ok(OrphanAction::Adopt),
+        "delete" => Ok(OrphanAction::Delete),
+        _ => Err(format!("{text:?}: expected report, adopt or delete")),
+    }
 }
 
 fn parse_rights(text: &str) -> Result<yunying_index::AeRights, String> {
