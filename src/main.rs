@@ -347,7 +347,17 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tracing::debug!(nofile, reserved_fds, "open file limit");
     let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
-    let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
+    let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
+    // Objects a crash left with no index row: adopted or deleted on a
+    // schedule, by one node at a time.
+    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
+    let sweep_task = tokio::spawn(yunying_archive::orphans::run_sweeps(
+        archive.clone(),
+        Duration::from_secs(config.archive.sweep_interval_secs),
+        Duration::from_secs(config.archive.sweep_grace_secs),
+        format!("{node}:{}", std::process::id()),
+        stopped(stop_rx),
+    ));
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
@@ -358,6 +368,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = dicom_task.await;
     let _ = http_task.await;
     let _ = rendition_task.await;
+    let _ = sweep_task.await;
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");

@@ -114,3 +114,51 @@ async fn verify_lists_unreferenced_objects_after_the_grace_period_and_adopts_or_
     assert_eq!(report["problems"].as_array().unwrap().len(), 0, "{report}");
     assert_eq!(report["originals"].as_u64(), Some(indexed as u64 + 1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sweeps_unreferenced_objects_on_a_schedule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::start(&data, None);
+    let files: Vec<_> = testdata_files().into_iter().take(3).collect();
+    pynetdicom_store(server.dicom_port, &[], &files);
+    let index = server.index().await;
+    wait_for_jobs(&index, Duration::from_secs(120)).await;
+    index.close().await;
+    server.stop();
+    let referenced = server.store_contents();
+
+    // A node that sweeps every second what is older than two.
+    let mut server = Server::start(&data, Some("[archive]\nsweep_interval_secs = 1\nsweep_grace_secs = 2\n"));
+    let generated = tmp.path().join("gen");
+    gen_ct(&generated, 1, 16, 5);
+    let new_file = files_under(&generated).remove(0);
+    let new_sop = part10(&new_file).0.sop_instance_uid.trim_end_matches('\0').to_string();
+    let new_instance = format!("originals/9.9/9.9.9/{new_sop}.0123456789abcdef.dcm");
+    let junk = "originals/1.2/1.2.3/1.2.3.4.00000000deadbeef.dcm";
+    let stray_rendition = "renditions/1.2/1.2.3/1.2.3.4/thumbnail.jpg";
+    server.write_object(&new_instance, &std::fs::read(&new_file).unwrap());
+    server.write_object(junk, b"half an upload");
+    server.write_object(stray_rendition, b"\xff\xd8\xff");
+
+    let index = server.index().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let adopted = index.instance(&new_sop).await.unwrap().is_some();
+        let swept = !server.object_keys("renditions/").iter().any(|k| k == stray_rendition);
+        if adopted && swept {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not swept within a minute (adopted: {adopted}, rendition deleted: {swept})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(index.instance(&new_sop).await.unwrap().unwrap().object_key, new_instance);
+    wait_for_jobs(&index, Duration::from_secs(120)).await;
+    index.close().await;
+    server.stop();
+    let now = server.store_contents();
+    assert_eq!(now.get(junk).map(Vec::as_slice), Some(&b"half an upload"[..]), "the sweep deletes no original");
+    for (key, bytes) in &referenced {
+        assert!(now.get(key) == Some(bytes), "{key} is untouched");
+    }
+}

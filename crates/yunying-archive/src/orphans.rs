@@ -130,6 +130,63 @@ pub async fn handle_unreferenced(archive: &Archive, objects: Vec<Unreferenced>, 
     out
 }
 
+/// The lease that makes one node at a time sweep.
+const SWEEP_LEASE: &str = "unreferenced-sweep";
+
+/// One sweep: unreferenced originals older than `grace` are adopted (those
+/// that are not valid instances, or second copies, are left and logged),
+/// unreferenced renditions deleted. Returns every outcome.
+pub async fn sweep(archive: &Archive, grace: Duration) -> Result<Vec<Outcome>, OrphanError> {
+    let found = find_unreferenced(archive.index(), archive.store().as_ref(), grace).await?;
+    let (originals, renditions): (Vec<_>, Vec<_>) = found.into_iter().partition(|o| o.object == "original");
+    let mut outcomes = handle_unreferenced(archive, originals, OrphanAction::Adopt).await;
+    outcomes.extend(handle_unreferenced(archive, renditions, OrphanAction::Delete).await);
+    Ok(outcomes)
+}
+
+/// Sweep every `interval` (the first one an interval after the start) while
+/// this node holds the sweep lease, until `stop` resolves. `node` names
+/// this process among the nodes sharing the index.
+pub async fn run_sweeps(archive: Archive, interval: Duration, grace: Duration, node: String, stop: impl std::future::Future<Output = ()>) {
+    if interval.is_zero() {
+        return;
+    }
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
+        // Held for most of an interval: the next node to try after it runs
+        // out sweeps next, so the cluster sweeps about once an interval.
+        let until_ms = now_ms + (interval.as_millis() as i64) * 9 / 10;
+        match archive.index().try_lease(SWEEP_LEASE, &node, now_ms, until_ms).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "sweep of unreferenced objects: cannot take the lease");
+                continue;
+            }
+        }
+        match sweep(&archive, grace).await {
+            Ok(outcomes) => {
+                for o in outcomes.iter().filter(|o| o.result != "adopted" && o.result != "deleted") {
+                    tracing::warn!(key = %o.object.key, result = o.result, detail = %o.detail, "unreferenced object left in the store");
+                }
+                let count = |r: &str| outcomes.iter().filter(|o| o.result == r).count();
+                tracing::info!(
+                    adopted = count("adopted"),
+                    deleted = count("deleted"),
+                    left = outcomes.len() - count("adopted") - count("deleted"),
+                    "swept unreferenced objects"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "sweep of unreferenced objects failed"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
