@@ -47,7 +47,9 @@ pub struct ArchiveConfig {
     /// Seconds between sweeps of objects no index row refers to (left by a
     /// crash during ingest): unreferenced originals that are valid
     /// instances are indexed, unreferenced renditions deleted. One node at
-    /// a time (a lease in the index). 0 turns the sweep off.
+    /// a time (a lease in the index). 0 (the default) turns the sweep off:
+    /// a sweep holds every object key of the store and the index in memory
+    /// (about 250 bytes an object), so turn it on where that fits.
     pub sweep_interval_secs: u64,
     /// Objects written less than this many seconds ago are left alone by
     /// the sweep (an ingest stores its object before its index row).
@@ -71,7 +73,7 @@ impl Default for ArchiveConfig {
             max_frame_pixels: yunying_transcode::Limits::DEFAULT.max_frame_pixels,
             max_frames: yunying_transcode::Limits::DEFAULT.max_frames,
             max_pixels: yunying_transcode::Limits::DEFAULT.max_pixels,
-            sweep_interval_secs: 86_400,
+            sweep_interval_secs: 0,
             sweep_grace_secs: 3600,
             institutions: Vec::new(),
         }
