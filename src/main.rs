@@ -5,10 +5,12 @@ mod import;
 mod storetools;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use yunying_archive::Archive;
+use yunying_archive::orphans::OrphanAction;
 use yunying_index::Index;
 
 use config::{Config, Overrides};
@@ -79,6 +81,16 @@ enum Command {
         /// or `s3://…`), when its copy matches the index.
         #[arg(long)]
         repair_from: Option<String>,
+        /// Objects no index row refers to (left by a crash during ingest,
+        /// or renditions of deleted instances): `report` lists them,
+        /// `adopt` indexes each original that is a valid instance (as
+        /// `reindex` would), `delete` removes them.
+        #[arg(long, default_value = "report", value_parser = parse_orphan_action)]
+        unreferenced: OrphanAction,
+        /// Leave unreferenced objects written less than this many seconds
+        /// ago alone (an ingest stores its object before its index row).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
         /// Objects checked concurrently.
         #[arg(long, default_value_t = 8)]
         jobs: usize,
@@ -170,9 +182,10 @@ fn main() -> anyhow::Result<()> {
             &config,
             storetools::MigrateOptions { from, to, jobs: jobs.max(1), limit, verify: !no_verify, quiet },
         )),
-        Command::Verify { repair_from, jobs, json, quiet } => {
-            runtime.block_on(storetools::verify(&config, storetools::VerifyOptions { repair_from, jobs: jobs.max(1), json, quiet }))
-        }
+        Command::Verify { repair_from, unreferenced, grace, jobs, json, quiet } => runtime.block_on(storetools::verify(
+            &config,
+            storetools::VerifyOptions { repair_from, unreferenced, grace: Duration::from_secs(grace), jobs: jobs.max(1), json, quiet },
+        )),
         Command::Jobs { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let index = archive.index();
@@ -227,6 +240,15 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
+    match text {
+        "report" => Ok(OrphanAction::Report),
+        "adopt" => Ok(OrphanAction::Adopt),
+        "delete" => Ok(OrphanAction::Delete),
+        _ => Err(format!("{text:?}: expected report, adopt or delete")),
+    }
 }
 
 fn parse_rights(text: &str) -> Result<yunying_index::AeRights, String> {
@@ -325,7 +347,17 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tracing::debug!(nofile, reserved_fds, "open file limit");
     let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
-    let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx)));
+    let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
+    // Objects a crash left with no index row: adopted or deleted on a
+    // schedule, by one node at a time.
+    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
+    let sweep_task = tokio::spawn(yunying_archive::orphans::run_sweeps(
+        archive.clone(),
+        Duration::from_secs(config.archive.sweep_interval_secs),
+        Duration::from_secs(config.archive.sweep_grace_secs),
+        format!("{node}:{}", std::process::id()),
+        stopped(stop_rx),
+    ));
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
@@ -336,6 +368,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = dicom_task.await;
     let _ = http_task.await;
     let _ = rendition_task.await;
+    let _ = sweep_task.await;
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::Serialize;
+use yunying_archive::Archive;
 use yunying_archive::maintenance::{check_object, copy_object, for_each_parallel, key_version, plan_copy};
+use yunying_archive::orphans::{OrphanAction, Outcome, find_unreferenced, handle_unreferenced};
 use yunying_index::Index;
 use yunying_store::{ObjectStore, StoreConfig, StoreKind};
 
@@ -162,6 +164,46 @@ pub struct VerifyReport {
     pub original_bytes: u64,
     pub renditions: u64,
     pub problems: Vec<Finding>,
+    /// Objects no index row refers to (`verify` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreferenced: Option<UnreferencedReport>,
+}
+
+/// Unreferenced objects older than the grace period, and what was done.
+#[derive(Debug, Default, Serialize)]
+pub struct UnreferencedReport {
+    pub grace_secs: u64,
+    /// `report`, `adopt` or `delete`.
+    pub action: &'static str,
+    pub count: usize,
+    pub bytes: u64,
+    pub objects: Vec<Outcome>,
+}
+
+impl UnreferencedReport {
+    fn tally(&self, result: &str) -> usize {
+        self.objects.iter().filter(|o| o.result == result).count()
+    }
+
+    pub fn summary(&self) -> String {
+        let mut text = format!("{} unreferenced objects ({:.1} MB) older than {} s", self.count, self.bytes as f64 / 1e6, self.grace_secs);
+        let done: Vec<String> = ["adopted", "superseded", "unreadable", "deleted", "failed"]
+            .iter()
+            .filter(|r| self.tally(r) > 0)
+            .map(|r| format!("{} {r}", self.tally(r)))
+            .collect();
+        if !done.is_empty() {
+            text += &format!(": {}", done.join(", "));
+        }
+        text
+    }
+
+    pub fn print_objects(&self) {
+        for o in &self.objects {
+            let detail = if o.detail.is_empty() { String::new() } else { format!(" ({})", o.detail) };
+            eprintln!("unreferenced {} {} ({} bytes): {}{detail}", o.object.object, o.object.key, o.object.size, o.result);
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -272,6 +314,10 @@ async fn verify_store(
 
 pub struct VerifyOptions {
     pub repair_from: Option<String>,
+    /// What to do with objects no index row refers to.
+    pub unreferenced: OrphanAction,
+    /// Only objects last written longer ago than this are considered.
+    pub grace: std::time::Duration,
     pub jobs: usize,
     pub json: bool,
     pub quiet: bool,
@@ -290,15 +336,34 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
         }
         None => None,
     };
-    let report = verify_store(&index, &store, options.jobs, repair, options.quiet || options.json).await?;
+    let mut report = verify_store(&index, &store, options.jobs, repair, options.quiet || options.json).await?;
+    let found = find_unreferenced(&index, &*store, options.grace).await?;
+    let archive = Archive::new(store.clone(), index.clone(), config.archive.clone(), spool_for(&store, config));
+    let objects = handle_unreferenced(&archive, found, options.unreferenced).await;
     index.close().await;
+    let unreferenced = UnreferencedReport {
+        grace_secs: options.grace.as_secs(),
+        action: match options.unreferenced {
+            OrphanAction::Report => "report",
+            OrphanAction::Adopt => "adopt",
+            OrphanAction::Delete => "delete",
+        },
+        count: objects.len(),
+        bytes: objects.iter().map(|o| o.object.size).sum(),
+        objects,
+    };
+    let failed = unreferenced.tally("failed");
     if options.json {
+        report.unreferenced = Some(unreferenced);
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         report.print_problems();
+        unreferenced.print_objects();
         println!("{}", report.summary());
+        println!("{}", unreferenced.summary());
     }
     let unrepaired = report.problems.iter().filter(|f| !f.repaired).count();
     anyhow::ensure!(unrepaired == 0, "{unrepaired} stored objects are missing or damaged");
+    anyhow::ensure!(failed == 0, "{failed} unreferenced objects could not be deleted");
     Ok(())
 }

@@ -21,6 +21,7 @@ mod ingest_security;
 mod institutions;
 mod limits;
 mod nodes;
+mod orphans;
 mod qr;
 mod renditions;
 mod store_tools;

@@ -44,6 +44,16 @@ pub struct ArchiveConfig {
     pub max_frames: u64,
     /// Rows x Columns x Number of Frames of an instance that will be decoded.
     pub max_pixels: u64,
+    /// Seconds between sweeps of objects no index row refers to (left by a
+    /// crash during ingest): unreferenced originals that are valid
+    /// instances are indexed, unreferenced renditions deleted. One node at
+    /// a time (a lease in the index). 0 (the default) turns the sweep off:
+    /// a sweep holds every object key of the store and the index in memory
+    /// (about 250 bytes an object), so turn it on where that fits.
+    pub sweep_interval_secs: u64,
+    /// Objects written less than this many seconds ago are left alone by
+    /// the sweep (an ingest stores its object before its index row).
+    pub sweep_grace_secs: u64,
     /// Known institutions and the AE titles that speak for them.
     pub institutions: Vec<InstitutionConfig>,
 }
@@ -63,6 +73,8 @@ impl Default for ArchiveConfig {
             max_frame_pixels: yunying_transcode::Limits::DEFAULT.max_frame_pixels,
             max_frames: yunying_transcode::Limits::DEFAULT.max_frames,
             max_pixels: yunying_transcode::Limits::DEFAULT.max_pixels,
+            sweep_interval_secs: 0,
+            sweep_grace_secs: 3600,
             institutions: Vec::new(),
         }
     }

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod meta;
 pub mod metadata;
 mod metrics;
+pub mod orphans;
 mod reader;
 mod rebuild;
 mod record;

@@ -20,6 +20,7 @@
 mod attempts;
 mod films;
 mod jobs;
+mod leases;
 mod matching;
 mod peers;
 mod query;

@@ -268,6 +268,14 @@ CREATE TABLE rate_slots (
 );
 CREATE INDEX rate_slots_key ON rate_slots (slot_key, at_ms)
 "#,
+    // 10: named leases, for chores one node at a time does (`leases.rs`).
+    r#"
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until_ms {bigint} NOT NULL
+)
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

@@ -374,7 +374,7 @@ fn is_video(ts: &str) -> bool {
 }
 
 /// This machine's host name.
-fn node_name() -> String {
+pub fn node_name() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`.
     let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;

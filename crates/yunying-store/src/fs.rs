@@ -172,7 +172,8 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
                 walk(root, &path, prefix, out)?;
             }
         } else if file_type.is_file() && key.starts_with(prefix) {
-            out.push(ObjectInfo { key, size: entry.metadata()?.len() });
+            let meta = entry.metadata()?;
+            out.push(ObjectInfo { key, size: meta.len(), modified: meta.modified().ok() });
         }
     }
     Ok(())

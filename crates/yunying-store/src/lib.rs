@@ -178,6 +178,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// When the object was last written, when the store says (a file's
+    /// modification time, an S3 object's `LastModified`). `verify` and the
+    /// sweep never touch an unreferenced object without one, or one newer
+    /// than their grace period: an ingest commits its object before its row.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A store of immutable objects addressed by key.

@@ -485,7 +485,8 @@ impl S3Store {
                 .map_err(|e| sdk_error(prefix, e))?;
             for obj in page.contents() {
                 let Some(key) = obj.key().and_then(|k| k.strip_prefix(&loc.prefix)) else { continue };
-                out.push(ObjectInfo { key: key.to_string(), size: obj.size().unwrap_or(0).max(0) as u64 });
+                let modified = obj.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                out.push(ObjectInfo { key: key.to_string(), size: obj.size().unwrap_or(0).max(0) as u64, modified });
             }
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
