@@ -260,7 +260,7 @@ fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>)
 /// component must not start with 0. Modalities in service write such UIDs
 /// (`1.2.840.0113654…`), they are as safe as any other as keys and paths,
 /// and refusing them would refuse clinical images.
-pub(crate) fn is_valid_uid(uid: &str) -> bool {
+pub fn is_valid_uid(uid: &str) -> bool {
     uid.len() <= 64 && uid.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
 }
 

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use tower::ServiceExt;
 
-use super::{session_film, valid_uid};
+use super::{is_valid_uid, session_film};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::qido::StudyScope;
@@ -81,7 +81,7 @@ pub(crate) async fn reads(
 /// other path, or a segment that is not what its place requires.
 fn classify(segments: &[&str]) -> Option<Access> {
     use Access::*;
-    let uid = |i: usize| segments.get(i).is_some_and(|s| valid_uid(s));
+    let uid = |i: usize| segments.get(i).is_some_and(|s| is_valid_uid(s));
     let view = |s: &str| matches!(s, "rendered" | "thumbnail");
     if segments.first() != Some(&"studies") {
         return None;

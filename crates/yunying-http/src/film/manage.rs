@@ -67,7 +67,7 @@ pub(super) async fn create(
     Json(req): Json<CreateFilm>,
 ) -> Result<Response, ApiError> {
     require_api_token(&s, &headers)?;
-    if !valid_uid(&req.study) {
+    if !is_valid_uid(&req.study) {
         return Err(ApiError::bad_request("study must be a Study Instance UID"));
     }
     let found = studies_matching(&s, vec![(0x0020_000D, req.study.clone())]).await?;
@@ -304,7 +304,7 @@ pub(super) async fn events(State(s): State<AppState>, headers: HeaderMap, Path(f
 
 pub(super) async fn study_events(State(s): State<AppState>, headers: HeaderMap, Path(study): Path<String>) -> Result<Response, ApiError> {
     require_api_token(&s, &headers)?;
-    if !valid_uid(&study) {
+    if !is_valid_uid(&study) {
         return Err(ApiError::bad_request("not a Study Instance UID"));
     }
     Ok(Json(s.archive.index().film_events_of_study(&study).await.map_err(index_error)?).into_response())

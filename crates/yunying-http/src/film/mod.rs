@@ -26,6 +26,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yunying_archive::is_valid_uid;
 use yunying_index::search::{Field, Level, Match, Query};
 use yunying_index::{Film, FilmEvent};
 
@@ -223,13 +224,6 @@ fn require_api_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiErr
 
 fn index_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("index: {e}"))
-}
-
-/// A UID as PS3.5 9.1 writes them: digit components joined by dots (so
-/// never `..`, an empty component or anything path-like), 64 characters
-/// at most.
-fn valid_uid(uid: &str) -> bool {
-    uid.len() <= 64 && uid.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn event(film: &Film, actor: &str, what: &str, client: &str, result: &str, detail: impl Into<String>) -> FilmEvent {
