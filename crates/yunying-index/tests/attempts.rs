@@ -5,11 +5,8 @@
 
 use yunying_index::{Film, FilmEvent, Index, Verified};
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+mod backends;
+use backends::Backend;
 
 async fn open(backend: Backend, dir: &tempfile::TempDir, tag: &str) -> (Index, Index) {
     match backend {
@@ -125,17 +122,6 @@ async fn slots_hold_a_sliding_window_across_nodes(backend: Backend) {
     assert!(b.reserve_slot("verify:203.0.113.1", 0, 100, 20).await.unwrap().is_some());
     assert!(b.reserve_slot("verify:203.0.113.1", 0, 100, 20).await.unwrap().is_none());
     assert!(b.reserve_slot("verify:203.0.113.1", 101, 200, 20).await.unwrap().is_some(), "the window moved past them");
-}
-
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
 }
 
 on_every_backend!(a_films_attempts_are_counted_before_answers_are_compared, slots_hold_a_sliding_window_across_nodes);

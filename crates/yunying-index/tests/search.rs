@@ -5,6 +5,9 @@
 use yunying_index::search::{Level, Query, QueryError};
 use yunying_index::{DuplicatePolicy, Index, InstanceRecord};
 
+mod backends;
+use backends::Backend;
+
 const PATIENT_NAME: u32 = 0x0010_0010;
 const PATIENT_ID: u32 = 0x0010_0020;
 const STUDY_DATE: u32 = 0x0008_0020;
@@ -39,12 +42,6 @@ fn record(study: u32, series: u32, instance: u32, name: &str, date: &str, time: 
         metadata: b"{}".to_vec(),
         ..Default::default()
     }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
 }
 
 async fn empty_index(backend: Backend, tag: &str) -> (tempfile::TempDir, Index) {
@@ -324,18 +321,7 @@ async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {
     assert_eq!(a.job_counts().await.unwrap().pending, 20, "one rendition job per instance");
 }
 
-/// Each check above runs once per backend.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
+// Each check above runs once per backend.
 on_every_backend!(
     exact_patient_identity_and_study_scopes,
     person_names_match_any_group_case_and_accent_insensitively,
