@@ -95,19 +95,11 @@ fn big_endian_planar_rgb_comes_back_planar_in_little_endian() {
     // C-GET, where we choose Explicit VR Little Endian: the data set is
     // re-encoded like a whole instance.
     let got = tmp.path().join("got");
-    std::fs::create_dir_all(&got).unwrap();
     let sop = run(python().args(["-c", "import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).SOPInstanceUID)"]).arg(&original));
     let sop = String::from_utf8_lossy(&sop.stdout).trim().to_string();
     let study = run(python().args(["-c", "import sys, pydicom; print(pydicom.dcmread(sys.argv[1]).StudyInstanceUID)"]).arg(&original));
     let study = String::from_utf8_lossy(&study.stdout).trim().to_string();
-    run(dcmtk("getscu").current_dir(&got).args(["-S", "-aec", "YUNYING", "-od"]).arg(&got).args([
-        "127.0.0.1",
-        &server.dicom_port.to_string(),
-        "-k",
-        "QueryRetrieveLevel=STUDY",
-        "-k",
-        &format!("StudyInstanceUID={study}"),
-    ]));
+    c_get_study(server.dicom_port, &got, &study);
     let received = files_under(&got);
     assert_eq!(received.len(), 1, "C-GET delivers the instance {sop}: {received:?}");
     run(python().args(["-c", CHECK_RECEIVED]).arg(&original).arg(&received[0]));

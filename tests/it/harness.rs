@@ -574,3 +574,17 @@ impl Server {
         kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
     }
 }
+
+/// DCMTK `getscu`: C-GET one study from the server into `dir` (calling AE
+/// `GETSCU`, which the test must have registered with the `get` right).
+pub fn c_get_study(dicom_port: u16, dir: &Path, study_uid: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    run(dcmtk("getscu").current_dir(dir).args(["-S", "-aec", "YUNYING", "-od"]).arg(dir).args([
+        "127.0.0.1",
+        &dicom_port.to_string(),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        &format!("StudyInstanceUID={study_uid}"),
+    ]));
+}

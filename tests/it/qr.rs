@@ -305,16 +305,8 @@ fn move_to_storescp_and_get_deliver_the_stored_instances() {
     // context per SOP class and Explicit VR Little Endian is what we choose
     // there (we can send every stored instance in it).
     let got = tmp.path().join("got");
-    std::fs::create_dir_all(&got).unwrap();
     for uid in [WANG_STUDY, CT_STUDY] {
-        run(dcmtk("getscu").current_dir(&got).args(["-S", "-aec", "YUNYING", "-od"]).arg(&got).args([
-            "127.0.0.1",
-            &server.dicom_port.to_string(),
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            &format!("StudyInstanceUID={uid}"),
-        ]));
+        c_get_study(server.dicom_port, &got, uid);
     }
     let got_files = files_under(&got);
     assert_eq!(got_files.len(), 10, "C-GET delivers the 1 + 9 instances");
