@@ -569,9 +569,7 @@ pub fn http_status(response: &[u8]) -> Option<u16> {
 impl Server {
     /// The server process's peak resident memory so far (VmHWM), in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
-        let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
-        kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+        self.proc_status_kib("VmHWM") * 1024
     }
 }
 

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use dicom_core::dictionary::DataDictionary;
 use dicom_dictionary_std::StandardDataDictionary;
 use serde_json::{Map, Value as Json, json};
@@ -70,15 +70,7 @@ async fn series_instances(
 pub(crate) struct StudyScope(pub Arc<Vec<String>>);
 
 /// The request's [`StudyScope`], if it has one.
-pub(crate) struct Within(Option<Arc<Vec<String>>>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Within {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Within(parts.extensions.get::<StudyScope>().map(|s| s.0.clone())))
-    }
-}
+type Within = Option<Extension<StudyScope>>;
 
 const STUDY_UID: u32 = 0x0020_000D;
 const SERIES_UID: u32 = 0x0020_000E;
@@ -94,14 +86,15 @@ struct Include {
 
 async fn search(
     state: &AppState,
-    Within(within): Within,
+    within: Within,
     headers: &HeaderMap,
     level: Level,
     scope: &[(u32, String)],
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
     let max = state.config.max_results;
-    let mut query = Query { limit: Some(max), within_studies: within.map(|w| w.to_vec()), ..Query::new(level, scope.to_vec()) };
+    let mut query =
+        Query { limit: Some(max), within_studies: within.map(|Extension(scope)| scope.0.to_vec()), ..Query::new(level, scope.to_vec()) };
     let mut include = Include::default();
     let mut unsupported: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {

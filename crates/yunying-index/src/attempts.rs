@@ -93,11 +93,11 @@ impl Index {
     /// `limit` failures the film locks.
     pub async fn film_verification_failed(&self, film_id: &str, limit: i64, now_ms: i64, event: &FilmEvent) -> Result<Attempts> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let failed: i64 =
-            sqlx::query_scalar("SELECT failed_attempts FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
+        let (failed, locked_at): (i64, Option<i64>) =
+            sqlx::query_as("SELECT failed_attempts, locked_at_ms FROM films WHERE film_id = $1").bind(film_id).fetch_one(&mut *tx).await?;
         insert_event(&mut tx, event).await?;
-        let mut locked = failed >= limit;
-        if locked {
+        let locked = failed >= limit || locked_at.is_some();
+        if failed >= limit {
             let done = sqlx::query("UPDATE films SET locked_at_ms = $2 WHERE film_id = $1 AND locked_at_ms IS NULL")
                 .bind(film_id)
                 .bind(now_ms)
@@ -112,12 +112,6 @@ impl Index {
                 };
                 insert_event(&mut tx, &lock).await?;
             }
-        } else {
-            locked = sqlx::query_scalar::<_, Option<i64>>("SELECT locked_at_ms FROM films WHERE film_id = $1")
-                .bind(film_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .is_some();
         }
         tx.commit().await?;
         Ok(Attempts { failed, locked })
