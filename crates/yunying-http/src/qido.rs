@@ -93,8 +93,11 @@ async fn search(
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
     let max = state.config.max_results;
-    let mut query =
-        Query { limit: Some(max), within_studies: within.map(|Extension(scope)| scope.0.to_vec()), ..Query::new(level, scope.to_vec()) };
+    let mut query = Query {
+        limit: Some(max),
+        scope: within.map(|Extension(s)| yunying_index::search::Scope::studies(s.0.to_vec())),
+        ..Query::new(level, scope.to_vec())
+    };
     let mut include = Include::default();
     let mut unsupported: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {

@@ -19,6 +19,7 @@
 
 mod attempts;
 mod films;
+mod grants;
 mod jobs;
 mod leases;
 mod matching;
@@ -30,6 +31,7 @@ mod writer;
 
 pub use attempts::{Attempts, Verified};
 pub use films::{Film, FilmEvent};
+pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{
     Job, JobCounts, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS, ParkedJob, Rendition,
 };

@@ -276,6 +276,55 @@ CREATE TABLE leases (
     until_ms {bigint} NOT NULL
 )
 "#,
+    // 11: the access layer: grants of studies beyond a principal's own
+    // institution, API keys (digests only), and access events (append-only,
+    // numbered by `seq`, for the audit ledger to chain).
+    r#"
+CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    grantor TEXT NOT NULL,
+    grantee_kind TEXT NOT NULL,
+    grantee TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_ms {bigint} NOT NULL,
+    not_before_ms {bigint} NOT NULL,
+    not_after_ms {bigint} NOT NULL,
+    revoked_ms {bigint},
+    revoked_by TEXT
+);
+CREATE INDEX grants_grantee ON grants (grantee_kind, grantee);
+CREATE TABLE grant_studies (
+    grant_id TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    PRIMARY KEY (grant_id, study_instance_uid)
+);
+CREATE INDEX grant_studies_study ON grant_studies (study_instance_uid);
+CREATE TABLE api_keys (
+    key_id TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    name TEXT NOT NULL,
+    institution TEXT,
+    scopes TEXT NOT NULL,
+    created_ms {bigint} NOT NULL,
+    created_by TEXT NOT NULL,
+    last_used_ms {bigint},
+    revoked_ms {bigint}
+);
+CREATE TABLE access_events (
+    seq {pk},
+    at_ms {bigint} NOT NULL,
+    principal TEXT NOT NULL,
+    event TEXT NOT NULL,
+    studies TEXT NOT NULL,
+    via TEXT NOT NULL,
+    client TEXT NOT NULL,
+    result TEXT NOT NULL,
+    detail TEXT NOT NULL
+)
+"#,
+    // 12: reserved (people: accounts, roles, sessions).
+    // 13: reserved (AE certificates for DICOM TLS).
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

@@ -125,16 +125,32 @@ pub struct Query {
     /// Most rows to return (`None`: no limit).
     pub limit: Option<u64>,
     pub offset: u64,
-    /// The studies the asker may reach (a film's, later a grant's): the
-    /// search is intersected with them in SQL, whatever the keys ask, so
-    /// paging stays correct. `None`: no restriction.
-    pub within_studies: Option<Vec<String>>,
+    /// What the asker may reach (its institutions' studies, a film's or a
+    /// grant's studies): the search is intersected with it in SQL, whatever
+    /// the keys ask, so paging stays correct. `None`: no restriction.
+    pub scope: Option<Scope>,
+}
+
+/// The studies a principal may reach: every study of a patient whose issuer
+/// is one of `issuers` (an institution's own), and the studies listed
+/// (granted, or a film's). Empty in both: nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub issuers: Vec<String>,
+    pub studies: Vec<String>,
+}
+
+impl Scope {
+    /// Exactly these studies.
+    pub fn studies(studies: Vec<String>) -> Scope {
+        Scope { issuers: Vec::new(), studies }
+    }
 }
 
 impl Query {
     /// A search at `level` with these keys, unpaged and unrestricted.
     pub fn new(level: Level, keys: Vec<(u32, String)>) -> Query {
-        Query { level, keys, fuzzy: false, limit: None, offset: 0, within_studies: None }
+        Query { level, keys, fuzzy: false, limit: None, offset: 0, scope: None }
     }
 }
 
@@ -272,8 +288,8 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
             conditions.push(c);
         }
     }
-    if let Some(studies) = &query.within_studies {
-        conditions.push(within(studies, query.level, &mut binds));
+    if let Some(scope) = &query.scope {
+        conditions.push(within(scope, query.level, &mut binds));
     }
     let columns: Vec<String> =
         attributes.iter().map(|a| if a.integer { format!("CAST({} AS BIGINT)", a.column) } else { a.column.to_string() }).collect();
@@ -319,20 +335,29 @@ fn build(query: &Query) -> std::result::Result<(String, Vec<String>), QueryError
 
 /// Only rows of these studies (patients: with one of them); no study at
 /// all matches nothing.
-fn within(studies: &[String], level: Level, binds: &mut Vec<String>) -> String {
-    if studies.is_empty() {
-        return "1 = 0".into();
+fn within(scope: &Scope, level: Level, binds: &mut Vec<String>) -> String {
+    let mut list = |values: &[String]| {
+        let mut placeholders = Vec::with_capacity(values.len());
+        for v in values {
+            binds.push(v.clone());
+            placeholders.push(format!("${}", binds.len()));
+        }
+        placeholders.join(", ")
+    };
+    let mut either = Vec::new();
+    if !scope.issuers.is_empty() {
+        either.push(format!("p.issuer IN ({})", list(&scope.issuers)));
     }
-    let mut placeholders = Vec::with_capacity(studies.len());
-    for uid in studies {
-        binds.push(uid.clone());
-        placeholders.push(format!("${}", binds.len()));
+    if !scope.studies.is_empty() {
+        let studies = list(&scope.studies);
+        either.push(match level {
+            Level::Patient => {
+                format!("EXISTS (SELECT 1 FROM studies st WHERE st.patient_pk = p.id AND st.study_instance_uid IN ({studies}))")
+            }
+            _ => format!("st.study_instance_uid IN ({studies})"),
+        });
     }
-    let list = placeholders.join(", ");
-    match level {
-        Level::Patient => format!("EXISTS (SELECT 1 FROM studies st WHERE st.patient_pk = p.id AND st.study_instance_uid IN ({list}))"),
-        _ => format!("st.study_instance_uid IN ({list})"),
-    }
+    if either.is_empty() { "1 = 0".into() } else { format!("({})", either.join(" OR ")) }
 }
 
 /// The condition of a combined date-time range on a date attribute and the

@@ -2,7 +2,7 @@
 //! SQLite index and on a real PostgreSQL server: the same assertions for
 //! both, so the two dialects cannot drift apart.
 
-use yunying_index::search::{Level, Query, QueryError};
+use yunying_index::search::{Level, Query, QueryError, Scope};
 use yunying_index::{DuplicatePolicy, Index, InstanceRecord};
 
 mod backends;
@@ -212,9 +212,8 @@ async fn exact_patient_identity_and_study_scopes(backend: Backend) {
     assert!(of("C", "P7").await.is_empty());
 
     // A scope restricts every level, whatever the keys ask for.
-    let scope = Some(vec!["1.2.3.8".to_string(), "1.2.3.10".to_string()]);
-    let scoped =
-        |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, within_studies: scope.clone(), ..Query::new(level, keys) };
+    let scope = Some(Scope::studies(vec!["1.2.3.8".to_string(), "1.2.3.10".to_string()]));
+    let scoped = |level, keys: Vec<(u32, String)>, limit, offset| Query { limit, offset, scope: scope.clone(), ..Query::new(level, keys) };
     let uids = |r: yunying_index::search::SearchResult| r.matches.iter().map(|m| m.text(STUDY_UID).to_string()).collect::<Vec<_>>();
     let all = index.search(&scoped(Level::Study, vec![], None, 0)).await.unwrap().unwrap();
     assert_eq!(uids(all), ["1.2.3.10", "1.2.3.8"]);
@@ -231,8 +230,22 @@ async fn exact_patient_identity_and_study_scopes(backend: Backend) {
     let page2 = index.search(&scoped(Level::Study, vec![], Some(1), 1)).await.unwrap().unwrap();
     assert!(page1.truncated && !page2.truncated);
     assert_eq!([uids(page1), uids(page2)].concat(), ["1.2.3.10", "1.2.3.8"]);
-    let empty = Query { within_studies: Some(vec![]), ..Query::new(Level::Study, vec![]) };
+    let empty = Query { scope: Some(Scope::default()), ..Query::new(Level::Study, vec![]) };
     assert!(index.search(&empty).await.unwrap().unwrap().matches.is_empty(), "an empty scope reaches nothing");
+
+    // An institution's scope: its own patients' studies, plus granted ones.
+    let of_b =
+        |studies: Vec<String>, level| Query { scope: Some(Scope { issuers: vec!["B".into()], studies }), ..Query::new(level, vec![]) };
+    assert_eq!(uids(index.search(&of_b(vec![], Level::Study)).await.unwrap().unwrap()), ["1.2.3.9"]);
+    let granted = index.search(&of_b(vec!["1.2.3.3".into()], Level::Study)).await.unwrap().unwrap();
+    assert_eq!(uids(granted), ["1.2.3.9", "1.2.3.3"], "own studies and the granted one, nothing else of A");
+    let patients = index.search(&of_b(vec!["1.2.3.3".into()], Level::Patient)).await.unwrap().unwrap();
+    assert_eq!(patients.matches.len(), 2, "B's patient P7 and A's patient '*' (through the granted study)");
+    let wide = Query { limit: Some(1), offset: 1, ..of_b(vec!["1.2.3.3".into()], Level::Study) };
+    let page = index.search(&wide).await.unwrap().unwrap();
+    assert_eq!(uids(page), ["1.2.3.3"], "paging counts only the scope");
+    assert_eq!(index.study_issuer("1.2.3.9").await.unwrap().as_deref(), Some("B"));
+    assert_eq!(index.study_issuer("9.9.9").await.unwrap(), None);
 }
 
 /// A second handle on the same database, as another node would have.

@@ -1,0 +1,186 @@
+//! Grants: access to studies beyond a principal's own institution.
+//!
+//! A grant records who gave it, to whom (a person or an institution),
+//! which studies, why, and from when to when. Kinds: a patient's consent
+//! (a film share), a referral (a doctor sends studies to a colleague or
+//! another institution), a recognition request (mutual recognition of
+//! exams asks for a patient's earlier studies), and break-glass (a person
+//! reaches studies outside scope in an emergency, with a typed reason, for
+//! at most `access.break_glass_max_minutes`). Grants are never deleted;
+//! revoking one ends it on the next request.
+
+use yunying_index::Grant;
+
+use crate::{Access, Action, Denied, Principal, Reach, now_ms, random_id};
+
+/// The kind of a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantKind {
+    /// The patient shares their studies (a film share, a consent).
+    Consent,
+    /// A doctor refers studies to a colleague or an institution.
+    Referral,
+    /// A recognition request reaches a patient's earlier studies.
+    Recognition,
+    /// Emergency access by the person themselves, with a reason.
+    BreakGlass,
+}
+
+impl GrantKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            GrantKind::Consent => "consent",
+            GrantKind::Referral => "referral",
+            GrantKind::Recognition => "recognition",
+            GrantKind::BreakGlass => "break-glass",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantKind> {
+        [GrantKind::Consent, GrantKind::Referral, GrantKind::Recognition, GrantKind::BreakGlass].into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// Typed reasons for break-glass access.
+pub const BREAK_GLASS_REASONS: [&str; 4] = ["emergency", "continuity-of-care", "patient-request", "other"];
+
+/// Who a grant is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grantee {
+    Person(String),
+    Institution(String),
+}
+
+/// A grant someone asks to give.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub kind: GrantKind,
+    pub grantee: Grantee,
+    pub studies: Vec<String>,
+    pub reason: String,
+    /// How long it lasts, from now.
+    pub minutes: u32,
+}
+
+/// Most studies one grant may name.
+pub const MAX_GRANT_STUDIES: usize = 1000;
+
+/// The grant in force that opens `study` to this person or institution.
+pub(crate) async fn opening(
+    access: &Access,
+    person: Option<&str>,
+    institution: Option<&str>,
+    study: &str,
+) -> Result<Option<String>, Denied> {
+    // Grants to one principal are few; the index returns them study by
+    // study, so one lookup of the study's row would need a query of its
+    // own per kind of grantee. Here: the grants in force, then the study.
+    let granted = access.index().granted_studies(person, institution, now_ms(), crate::MAX_GRANTED_STUDIES).await?;
+    Ok(granted.into_iter().find(|(s, _)| s == study).map(|(_, g)| g))
+}
+
+impl Access {
+    /// Give a grant. Referral and consent grants need the `Grant` action
+    /// and may name only studies the giver reaches itself (no one widens
+    /// another's access beyond their own); break-glass needs `BreakGlass`,
+    /// is for the person themselves, a typed reason and a time limit, and
+    /// is recorded as a security alert.
+    pub async fn give_grant(&self, giver: &Principal, new: NewGrant, client: &str) -> Result<Grant, Denied> {
+        if new.studies.is_empty() || new.studies.len() > MAX_GRANT_STUDIES {
+            return Err(Denied::Invalid(format!("a grant names 1 to {MAX_GRANT_STUDIES} studies")));
+        }
+        if new.minutes == 0 {
+            return Err(Denied::Invalid("a grant lasts at least a minute".into()));
+        }
+        match new.kind {
+            GrantKind::BreakGlass => {
+                self.require(giver, Action::BreakGlass)?;
+                let Some(me) = giver.user_id() else {
+                    return Err(Denied::Forbidden("break-glass is for signed-in people".into()));
+                };
+                if new.grantee != Grantee::Person(me.to_string()) {
+                    return Err(Denied::Invalid("break-glass access is for oneself".into()));
+                }
+                let code = new.reason.split(':').next().unwrap_or("").trim();
+                if !BREAK_GLASS_REASONS.contains(&code) || new.reason.trim().len() < code.len() + 4 {
+                    return Err(Denied::Invalid(format!(
+                        "break-glass needs a reason: one of {} followed by ': ' and a description",
+                        BREAK_GLASS_REASONS.join(", ")
+                    )));
+                }
+                if new.minutes > self.config().break_glass_max_minutes {
+                    return Err(Denied::Invalid(format!("break-glass lasts at most {} minutes", self.config().break_glass_max_minutes)));
+                }
+                for study in &new.studies {
+                    if self.index().study_issuer(study).await?.is_none() {
+                        return Err(Denied::NotFound(format!("no study {study}")));
+                    }
+                }
+            }
+            GrantKind::Consent | GrantKind::Referral | GrantKind::Recognition => {
+                self.require(giver, Action::Grant)?;
+                if new.minutes > self.config().grant_max_days * 24 * 60 {
+                    return Err(Denied::Invalid(format!("a grant lasts at most {} days", self.config().grant_max_days)));
+                }
+                for study in &new.studies {
+                    // Own studies only: a grant received is not passed on.
+                    match self.check_study(giver, Action::View, study).await? {
+                        crate::Reached::Own => {}
+                        crate::Reached::Grant(_) => {
+                            return Err(Denied::Forbidden(format!("study {study} is reached through a grant: it cannot be passed on")));
+                        }
+                    }
+                }
+            }
+        }
+        if matches!(giver.reach, Reach::Studies(_)) {
+            return Err(Denied::Forbidden("a film session gives no grants".into()));
+        }
+        let now = now_ms();
+        let (grantee_kind, grantee) = match &new.grantee {
+            Grantee::Person(id) => ("person", id.clone()),
+            Grantee::Institution(code) => ("institution", code.clone()),
+        };
+        let grant = Grant {
+            grant_id: format!("g{}", random_id(12)),
+            kind: new.kind.name().to_string(),
+            grantor: giver.id.clone(),
+            grantee_kind: grantee_kind.to_string(),
+            grantee,
+            reason: new.reason.trim().to_string(),
+            created_ms: now,
+            not_before_ms: now,
+            not_after_ms: now + i64::from(new.minutes) * 60_000,
+            revoked_ms: None,
+            revoked_by: None,
+            studies: new.studies.clone(),
+        };
+        self.index().insert_grant(&grant).await?;
+        let event = if new.kind == GrantKind::BreakGlass { "break-glass" } else { "grant-given" };
+        if new.kind == GrantKind::BreakGlass {
+            tracing::warn!(principal = %giver.id, grant = %grant.grant_id, studies = grant.studies.len(), "break-glass access opened");
+        }
+        let detail = format!("{} to {} {} until {}", grant.kind, grant.grantee_kind, grant.grantee, grant.not_after_ms);
+        self.record(&giver.id, event, &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
+        Ok(grant)
+    }
+
+    /// Revoke a grant: its giver, or a security administrator.
+    pub async fn revoke_grant(&self, by: &Principal, grant_id: &str, client: &str) -> Result<(), Denied> {
+        let grant = self.index().grant(grant_id).await?.ok_or_else(|| Denied::NotFound(format!("no grant {grant_id}")))?;
+        if grant.grantor != by.id && !by.may(Action::AssignRoles) {
+            return Err(Denied::Forbidden("only who gave a grant, or a security administrator, may revoke it".into()));
+        }
+        if !self.index().revoke_grant(grant_id, &by.id, now_ms()).await? {
+            return Err(Denied::Invalid("this grant was already revoked".into()));
+        }
+        self.record(&by.id, "grant-revoked", &grant.studies, &format!("grant:{grant_id}"), client, "ok", "").await;
+        Ok(())
+    }
+
+    /// Grants given to this principal (or its institution), in force now
+    /// or not: for the viewer's banner and the person's own list.
+    pub async fn grants_of(&self, principal: &Principal) -> Result<Vec<Grant>, Denied> {
+        Ok(self.index().grants_to(principal.user_id(), principal.institution.as_deref(), None).await?)
+    }
+}

@@ -1,0 +1,284 @@
+//! Who may do what: one access layer below every face.
+//!
+//! HTTP (DICOMweb, the viewer, films, the admin API) and DIMSE (C-STORE,
+//! C-FIND, C-MOVE, C-GET, commitment) authenticate a caller into a
+//! [`Principal`] and then ask [`Access`] one question: may it do this
+//! [`Action`], on this study ([`Access::check_study`]) or within which
+//! studies ([`Access::scope`], a [`Scope`] the index applies inside its
+//! queries, so paging stays correct)? Neither face carries rules of its
+//! own.
+//!
+//! A principal's studies are its institution's (the patients whose IDs the
+//! institution issued) and those a grant in force opens to it or to its
+//! institution ([`grants`]). Nothing is cached: a revoked grant, role or
+//! key stops working on the next request, on every node.
+//!
+//! Architecture invariant: no HTTP and no DICOM here; faces map
+//! [`Denied`] to their own status codes.
+
+pub mod grants;
+pub mod keys;
+pub mod principal;
+pub mod roles;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use yunying_index::search::Scope;
+use yunying_index::{AccessEvent, Index};
+
+pub use grants::{GrantKind, NewGrant};
+pub use principal::{Kind, Principal, Reach};
+pub use roles::{Action, Actions, Role};
+
+/// Most granted studies one principal's scope carries into a query.
+pub const MAX_GRANTED_STUDIES: i64 = 10_000;
+
+/// Settings of the access layer (`[access]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// What a request with no credentials may do: `nobody` (the default:
+    /// sign in first) or `loopback` (a request from this machine itself,
+    /// not through a proxy, may search, view, retrieve, store and make
+    /// films for every institution: for trials and tests on one machine).
+    pub anonymous: Anonymous,
+    /// Longest break-glass access, in minutes.
+    pub break_glass_max_minutes: u32,
+    /// Longest grant a person may give, in days.
+    pub grant_max_days: u32,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig { anonymous: Anonymous::Nobody, break_glass_max_minutes: 240, grant_max_days: 365 }
+    }
+}
+
+/// What requests with no credentials get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anonymous {
+    #[default]
+    Nobody,
+    Loopback,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// No credentials, or credentials that prove nothing (HTTP 401).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Known, but not allowed (HTTP 403, DIMSE 0124H).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such study, grant or key (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A request that cannot be right (HTTP 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The index could not answer (HTTP 503).
+    #[error("access check failed: {0}")]
+    Unavailable(String),
+}
+
+impl From<yunying_index::IndexError> for Denied {
+    fn from(e: yunying_index::IndexError) -> Self {
+        Denied::Unavailable(e.to_string())
+    }
+}
+
+/// How a study was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    /// The principal's own institution (or a platform principal).
+    Own,
+    /// Through this grant (`grant_id`).
+    Grant(String),
+}
+
+/// A credential from the configuration file, kept as its digest.
+#[derive(Clone)]
+struct Configured {
+    digest: [u8; 32],
+    principal: Principal,
+}
+
+/// The access layer: authentication of keys, scopes, grants, events.
+#[derive(Clone)]
+pub struct Access {
+    index: Index,
+    config: Arc<AccessConfig>,
+    configured: Arc<Vec<Configured>>,
+}
+
+impl Access {
+    pub fn new(index: Index, config: AccessConfig) -> Access {
+        Access { index, config: Arc::new(config), configured: Arc::default() }
+    }
+
+    /// Accept a static bearer token from the configuration as a
+    /// platform-wide credential with these actions (the `bearer_token` and
+    /// `api_token` settings from before API keys). `setting` names it in
+    /// records (`config:<setting>`).
+    pub fn with_configured_token(mut self, setting: &str, token: &str, actions: &[Action]) -> Access {
+        if token.is_empty() {
+            return self;
+        }
+        let principal = Principal {
+            id: format!("config:{setting}"),
+            name: setting.to_string(),
+            kind: Kind::Configured,
+            institution: None,
+            actions: Actions::of(actions),
+            reach: Reach::All,
+        };
+        Arc::make_mut(&mut self.configured).push(Configured { digest: Sha256::digest(token.as_bytes()).into(), principal });
+        self
+    }
+
+    pub fn config(&self) -> &AccessConfig {
+        &self.config
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The principal a bearer token proves: an API key (`yk_…`) or a
+    /// configured token. Anything else is refused.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Denied> {
+        let token = token.trim();
+        if token.starts_with(keys::PREFIX) {
+            return keys::authenticate(self, token).await;
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Digests are compared whole, so timing tells nothing of the token.
+        let mut found = None;
+        for c in self.configured.iter() {
+            if c.digest == digest {
+                found = Some(c.principal.clone());
+            }
+        }
+        found.ok_or_else(|| Denied::Unauthenticated("invalid bearer token".into()))
+    }
+
+    /// The principal of a request with no credentials from `client`
+    /// (`None`: it must sign in). `via_proxy`: it came through a reverse
+    /// proxy, so its address is not the proxy's machine.
+    pub fn anonymous(&self, client: IpAddr, via_proxy: bool) -> Option<Principal> {
+        match self.config.anonymous {
+            Anonymous::Loopback if client.is_loopback() && !via_proxy => Some(Principal {
+                id: "anonymous".into(),
+                name: "anonymous (loopback)".into(),
+                kind: Kind::Anonymous,
+                institution: None,
+                actions: Actions::of(&[Action::Search, Action::View, Action::Retrieve, Action::Store, Action::Films, Action::Commit]),
+                reach: Reach::All,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Refuse unless `principal` may do `action` at all.
+    pub fn require(&self, principal: &Principal, action: Action) -> Result<(), Denied> {
+        if principal.may(action) { Ok(()) } else { Err(Denied::Forbidden(format!("{} may not {}", principal.name, describe(action)))) }
+    }
+
+    /// The studies `principal` may do `action` on, for the index to apply
+    /// inside a query; `None`: every study.
+    pub async fn scope(&self, principal: &Principal, action: Action) -> Result<Option<Scope>, Denied> {
+        self.require(principal, action)?;
+        let (issuers, person, institution) = match &principal.reach {
+            Reach::All => return Ok(None),
+            Reach::Studies(studies) => return Ok(Some(Scope::studies(studies.clone()))),
+            Reach::Institution(code) => (vec![code.clone()], principal.user_id(), Some(code.as_str())),
+            Reach::Granted => (Vec::new(), principal.user_id(), None),
+        };
+        let granted = self.index.granted_studies(person, institution, now_ms(), MAX_GRANTED_STUDIES).await?;
+        Ok(Some(Scope { issuers, studies: granted.into_iter().map(|(s, _)| s).collect() }))
+    }
+
+    /// May `principal` do `action` on this study, and how does it reach it?
+    /// `NotFound` when there is no such study.
+    pub async fn check_study(&self, principal: &Principal, action: Action, study: &str) -> Result<Reached, Denied> {
+        self.require(principal, action)?;
+        let not_found = || Denied::NotFound(format!("no study {study}"));
+        let (person, institution) = match &principal.reach {
+            Reach::All => return Ok(Reached::Own),
+            Reach::Studies(studies) => {
+                return if studies.iter().any(|s| s == study) {
+                    Ok(Reached::Own)
+                } else {
+                    Err(Denied::Forbidden("this study is not in the film".into()))
+                };
+            }
+            Reach::Institution(code) => (principal.user_id(), Some(code.as_str())),
+            Reach::Granted => (principal.user_id(), None),
+        };
+        let issuer = self.index.study_issuer(study).await?.ok_or_else(not_found)?;
+        if institution == Some(issuer.as_str()) {
+            return Ok(Reached::Own);
+        }
+        if let Some(grant) = grants::opening(self, person, institution, study).await? {
+            return Ok(Reached::Grant(grant));
+        }
+        Err(Denied::Forbidden(
+            "this study belongs to another institution and no grant opens it to you / 该检查属于其他机构，未获授权".into(),
+        ))
+    }
+
+    /// Record a security event (never with patient data in it). A failure
+    /// to record is logged: the request it describes has been decided.
+    pub async fn record(&self, principal: &str, event: &str, studies: &[String], via: &str, client: &str, result: &str, detail: &str) {
+        let e = AccessEvent {
+            seq: 0,
+            at_ms: now_ms(),
+            principal: principal.to_string(),
+            event: event.to_string(),
+            studies: studies.to_vec(),
+            via: via.to_string(),
+            client: client.to_string(),
+            result: result.to_string(),
+            detail: detail.to_string(),
+        };
+        if let Err(err) = self.index.record_access_event(&e).await {
+            tracing::error!(error = %err, event, "access event not recorded");
+        }
+    }
+}
+
+/// An action in words, for refusals.
+pub fn describe(action: Action) -> &'static str {
+    match action {
+        Action::Search => "search studies",
+        Action::View => "view images",
+        Action::Retrieve => "retrieve original instances",
+        Action::Store => "store instances",
+        Action::Commit => "request storage commitment",
+        Action::Films => "make cloud films",
+        Action::Grant => "give access to studies",
+        Action::BreakGlass => "use emergency access",
+        Action::ManageAccounts => "manage accounts",
+        Action::ManageSystem => "manage the system",
+        Action::AssignRoles => "assign roles",
+        Action::ManageKeys => "manage API keys",
+        Action::ReadAudit => "read access records",
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A new random id: `n` bytes, hex.
+pub fn random_id(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
+}

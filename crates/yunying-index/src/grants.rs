@@ -1,0 +1,330 @@
+//! What the access layer keeps: grants of studies beyond a principal's own
+//! institution, API keys (their digests, never the keys) and access events.
+//!
+//! The rules (who may grant what, which grant opens which study) live in
+//! `yunying-access`; this module stores and finds rows.
+
+use sqlx::Row;
+
+use crate::{Index, Result};
+
+/// Access to some studies, given to a person or to an institution, for a
+/// while. Never deleted: revoking sets `revoked_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub grant_id: String,
+    /// `consent`, `referral`, `recognition`, `break-glass`.
+    pub kind: String,
+    /// Who gave it (a principal's id, `person:…`).
+    pub grantor: String,
+    /// `person` or `institution`.
+    pub grantee_kind: String,
+    /// A person's user id or an institution's code.
+    pub grantee: String,
+    /// Why (a break-glass reason, a referral's purpose).
+    pub reason: String,
+    pub created_ms: i64,
+    pub not_before_ms: i64,
+    pub not_after_ms: i64,
+    pub revoked_ms: Option<i64>,
+    pub revoked_by: Option<String>,
+    /// The studies it opens (Study Instance UIDs).
+    pub studies: Vec<String>,
+}
+
+/// A system's key: its digest and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRow {
+    /// The public part of the key (`yk_<key_id>_…`), for lookup and display.
+    pub key_id: String,
+    /// Hex SHA-256 of the whole key.
+    pub digest: String,
+    pub name: String,
+    /// The institution it speaks for; `None`: the whole platform.
+    pub institution: Option<String>,
+    /// Comma-separated scopes (`dicomweb:read,stow`).
+    pub scopes: String,
+    pub created_ms: i64,
+    pub created_by: String,
+    pub last_used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+/// One security-relevant event (a grant given or revoked, a refusal, a
+/// break-glass, a key created), append-only: the audit ledger chains them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccessEvent {
+    /// Order of recording (set by the index).
+    pub seq: i64,
+    pub at_ms: i64,
+    /// Who (`person:…`, `key:…`, `ae:…`, `film:…`).
+    pub principal: String,
+    pub event: String,
+    pub studies: Vec<String>,
+    /// Through which grant (`grant:…`), or "" for the principal's own scope.
+    pub via: String,
+    /// Client address (or calling AE's address).
+    pub client: String,
+    /// `ok` or `denied`.
+    pub result: String,
+    /// No patient data: UIDs, ids, reasons typed by the actor.
+    pub detail: String,
+}
+
+const GRANT_COLUMNS: &str =
+    "grant_id, kind, grantor, grantee_kind, grantee, reason, created_ms, not_before_ms, not_after_ms, revoked_ms, revoked_by";
+
+impl Index {
+    /// Store a new grant and its studies in one transaction.
+    pub async fn insert_grant(&self, g: &Grant) -> Result<()> {
+        let mut tx = self.dialect.begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO grants (grant_id, kind, grantor, grantee_kind, grantee, reason, created_ms, not_before_ms, not_after_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&g.grant_id)
+        .bind(&g.kind)
+        .bind(&g.grantor)
+        .bind(&g.grantee_kind)
+        .bind(&g.grantee)
+        .bind(&g.reason)
+        .bind(g.created_ms)
+        .bind(g.not_before_ms)
+        .bind(g.not_after_ms)
+        .execute(&mut *tx)
+        .await?;
+        for study in &g.studies {
+            sqlx::query("INSERT INTO grant_studies (grant_id, study_instance_uid) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(&g.grant_id)
+                .bind(study)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoke a grant (from now on it opens nothing); false if it does not
+    /// exist or was already revoked.
+    pub async fn revoke_grant(&self, grant_id: &str, by: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE grants SET revoked_ms = $2, revoked_by = $3 WHERE grant_id = $1 AND revoked_ms IS NULL")
+            .bind(grant_id)
+            .bind(now_ms)
+            .bind(by)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// One grant with its studies.
+    pub async fn grant(&self, grant_id: &str) -> Result<Option<Grant>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1")))
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut grant = grant_of(&row)?;
+        grant.studies = self.grant_studies(grant_id).await?;
+        Ok(Some(grant))
+    }
+
+    async fn grant_studies(&self, grant_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT study_instance_uid FROM grant_studies WHERE grant_id = $1 ORDER BY study_instance_uid")
+            .bind(grant_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Grants given to this person or to this institution (either may be
+    /// `None`), newest first; with `active_at`, only those in force then.
+    pub async fn grants_to(&self, person: Option<&str>, institution: Option<&str>, active_at: Option<i64>) -> Result<Vec<Grant>> {
+        let mut sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM grants WHERE ((grantee_kind = 'person' AND grantee = $1) OR (grantee_kind = 'institution' AND grantee = $2))"
+        );
+        if active_at.is_some() {
+            sql.push_str(" AND revoked_ms IS NULL AND not_before_ms <= $3 AND not_after_ms > $3");
+        }
+        sql.push_str(" ORDER BY created_ms DESC, grant_id");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person.unwrap_or("\u{0}")).bind(institution.unwrap_or("\u{0}"));
+        if let Some(at) = active_at {
+            q = q.bind(at);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut g = grant_of(&row)?;
+            g.studies = self.grant_studies(&g.grant_id).await?;
+            grants.push(g);
+        }
+        Ok(grants)
+    }
+
+    /// The studies opened now to this person or institution by grants in
+    /// force, with the grant that opens each (one per study; the one that
+    /// lasts longest), at most `cap` of them.
+    pub async fn granted_studies(
+        &self,
+        person: Option<&str>,
+        institution: Option<&str>,
+        now_ms: i64,
+        cap: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT gs.study_instance_uid, g.grant_id FROM grant_studies gs JOIN grants g ON g.grant_id = gs.grant_id
+             WHERE ((g.grantee_kind = 'person' AND g.grantee = $1) OR (g.grantee_kind = 'institution' AND g.grantee = $2))
+               AND g.revoked_ms IS NULL AND g.not_before_ms <= $3 AND g.not_after_ms > $3
+             ORDER BY gs.study_instance_uid, g.not_after_ms DESC LIMIT $4",
+        )
+        .bind(person.unwrap_or("\u{0}"))
+        .bind(institution.unwrap_or("\u{0}"))
+        .bind(now_ms)
+        .bind(cap)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, String)> = Vec::with_capacity(rows.len());
+        for (study, grant) in rows {
+            if out.last().is_none_or(|(s, _)| *s != study) {
+                out.push((study, grant));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The issuer (institution) of a study's patient; `None`: no such study.
+    pub async fn study_issuer(&self, study_uid: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT p.issuer FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1")
+            .bind(study_uid)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Store a new API key (its digest).
+    pub async fn insert_api_key(&self, k: &ApiKeyRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, digest, name, institution, scopes, created_ms, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&k.key_id)
+        .bind(&k.digest)
+        .bind(&k.name)
+        .bind(&k.institution)
+        .bind(&k.scopes)
+        .bind(k.created_ms)
+        .bind(&k.created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One API key by its public id.
+    pub async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRow>> {
+        let row = sqlx::query(
+            "SELECT key_id, digest, name, institution, scopes, created_ms, created_by, last_used_ms, revoked_ms FROM api_keys WHERE key_id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_of).transpose()
+    }
+
+    /// Every API key (digests included; callers show only the public parts).
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>> {
+        let rows = sqlx::query(
+            "SELECT key_id, digest, name, institution, scopes, created_ms, created_by, last_used_ms, revoked_ms FROM api_keys ORDER BY created_ms, key_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_of).collect()
+    }
+
+    /// Note a key's use (callers do it at most once a minute per key).
+    pub async fn touch_api_key(&self, key_id: &str, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_ms = $2 WHERE key_id = $1").bind(key_id).bind(now_ms).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Revoke a key; false if there is no such key or it was revoked.
+    pub async fn revoke_api_key(&self, key_id: &str, now_ms: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE api_keys SET revoked_ms = $2 WHERE key_id = $1 AND revoked_ms IS NULL")
+            .bind(key_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Append an access event.
+    pub async fn record_access_event(&self, e: &AccessEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO access_events (at_ms, principal, event, studies, via, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(e.at_ms)
+        .bind(&e.principal)
+        .bind(&e.event)
+        .bind(e.studies.join(","))
+        .bind(&e.via)
+        .bind(&e.client)
+        .bind(&e.result)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Access events with `seq` above `after`, oldest first, at most `limit`.
+    pub async fn access_events(&self, after: i64, limit: i64) -> Result<Vec<AccessEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, principal, event, studies, via, client, result, detail FROM access_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let studies: String = r.try_get(4)?;
+                Ok(AccessEvent {
+                    seq: r.try_get(0)?,
+                    at_ms: r.try_get(1)?,
+                    principal: r.try_get(2)?,
+                    event: r.try_get(3)?,
+                    studies: studies.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                    via: r.try_get(5)?,
+                    client: r.try_get(6)?,
+                    result: r.try_get(7)?,
+                    detail: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn grant_of(r: &sqlx::any::AnyRow) -> Result<Grant> {
+    Ok(Grant {
+        grant_id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        grantor: r.try_get(2)?,
+        grantee_kind: r.try_get(3)?,
+        grantee: r.try_get(4)?,
+        reason: r.try_get(5)?,
+        created_ms: r.try_get(6)?,
+        not_before_ms: r.try_get(7)?,
+        not_after_ms: r.try_get(8)?,
+        revoked_ms: r.try_get(9)?,
+        revoked_by: r.try_get(10)?,
+        studies: Vec::new(),
+    })
+}
+
+fn key_of(r: &sqlx::any::AnyRow) -> Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        key_id: r.try_get(0)?,
+        digest: r.try_get(1)?,
+        name: r.try_get(2)?,
+        institution: r.try_get(3)?,
+        scopes: r.try_get(4)?,
+        created_ms: r.try_get(5)?,
+        created_by: r.try_get(6)?,
+        last_used_ms: r.try_get(7)?,
+        revoked_ms: r.try_get(8)?,
+    })
+}
