@@ -66,11 +66,11 @@ class YunyingQR(dw.Yunying):
                       self.proc, self.logfile, 300)
 
     def register_sink(self, port: int) -> None:
-        out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", SINK_AET, "127.0.0.1", port],
+        out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", SINK_AET, "127.0.0.1", port, "--platform"],
                        stdout=None)
         out.wait(60)
         # The querying client, as a PACS is registered (Orthanc: DicomAlwaysAllowFind/Move).
-        out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", "BENCHSCU", "127.0.0.1", 104,
+        out = ib.spawn([self.binary, "--data-dir", self.store / "data", "ae", "add", "BENCHSCU", "127.0.0.1", 104, "--platform",
                         "--allow", "find,move"], stdout=None)
         out.wait(60)
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use yunying_access::AccessConfig;
 use yunying_archive::ArchiveConfig;
 use yunying_dimse::DimseConfig;
 use yunying_http::HttpConfig;
@@ -28,6 +29,8 @@ pub struct Config {
     pub http_port: u16,
     pub dicom: DimseConfig,
     pub http: HttpConfig,
+    /// Who may do what: anonymous access, grants, accounts.
+    pub access: AccessConfig,
     pub archive: ArchiveConfig,
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
@@ -44,6 +47,7 @@ impl Default for Config {
             http_port: 8042,
             dicom: DimseConfig::default(),
             http: HttpConfig::default(),
+            access: AccessConfig::default(),
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
@@ -129,6 +133,11 @@ impl Config {
         anyhow::ensure!((4096..=16 << 20).contains(&self.dicom.max_pdu_length), "dicom.max_pdu_length must be between 4096 and 16777216");
         anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
         anyhow::ensure!(self.dicom.max_associations_per_address > 0, "dicom.max_associations_per_address must be at least 1");
+        anyhow::ensure!(
+            self.access.anonymous != yunying_access::Anonymous::Loopback || self.http.bind.is_loopback(),
+            "access.anonymous = \"loopback\" lets requests without credentials in from this machine: bind http to loopback too (http.bind = {} is not)",
+            self.http.bind
+        );
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }

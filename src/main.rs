@@ -2,6 +2,7 @@
 
 mod config;
 mod import;
+mod keys;
 mod storetools;
 
 use std::path::{Path, PathBuf};
@@ -110,6 +111,11 @@ enum Command {
         #[command(subcommand)]
         command: AeCommand,
     },
+    /// API keys for systems (HIS, PACS, OHIF): create, list, revoke.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -146,9 +152,15 @@ enum AeCommand {
         host: String,
         /// DICOM port.
         port: u16,
-        /// Institution code the AE belongs to.
-        #[arg(long, default_value = "")]
-        institution: String,
+        /// Institution code the AE belongs to: its queries and retrievals
+        /// reach that institution's studies (and its grants), what it
+        /// stores is that institution's.
+        #[arg(long, required_unless_present = "platform")]
+        institution: Option<String>,
+        /// The AE speaks for the whole platform (a regional PACS): its
+        /// queries and retrievals reach every study.
+        #[arg(long, conflicts_with = "institution")]
+        platform: bool,
         /// What the AE may do when it calls from HOST: a comma-separated
         /// subset of store, find, move, get, commit; `none` for a
         /// destination only.
@@ -197,6 +209,12 @@ fn main() -> anyhow::Result<()> {
             index.clone().close().await;
             Ok(())
         }),
+        Command::Key { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let result = keys::run(&access_of(&config, &archive), command).await;
+            archive.index().clone().close().await;
+            result
+        }),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let result = ae(archive.index(), command).await;
@@ -221,7 +239,8 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        AeCommand::Add { title, host, port, institution, allow } => {
+        AeCommand::Add { title, host, port, institution, platform: _, allow } => {
+            let institution = institution.unwrap_or_default();
             let title = title.trim().to_string();
             if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
                 anyhow::bail!("an AE title is 1 to 16 printable ASCII characters without backslash: {title:?}");
@@ -345,8 +364,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
-    let http_task = tokio::spawn(yunying_http::serve(http, archive.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
-    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), config.dicom.clone(), stopped(stop_rx.clone())));
+    let access = access_of(&config, &archive);
+    let http_task =
+        tokio::spawn(yunying_http::serve(http, archive.clone(), access.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
+    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), access, config.dicom.clone(), stopped(stop_rx.clone())));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
     // schedule, by one node at a time.
@@ -373,6 +394,24 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The access layer, with the static tokens of older configurations
+/// (`http.bearer_token`: DICOMweb reads and STOW-RS; `http.api_token`: the
+/// film API) accepted as platform-wide credentials.
+fn access_of(config: &Config, archive: &yunying_archive::Archive) -> yunying_access::Access {
+    use yunying_access::Action::*;
+    if config.access.anonymous == yunying_access::Anonymous::Loopback {
+        tracing::warn!("access.anonymous = \"loopback\": requests from this machine need no credentials and reach every study (trials and tests only)");
+    }
+    let mut access = yunying_access::Access::new(archive.index().clone(), config.access.clone());
+    if let Some(token) = &config.http.bearer_token {
+        access = access.with_configured_token("http.bearer_token", token, &[Search, View, Retrieve, Store]);
+    }
+    if let Some(token) = &config.http.api_token {
+        access = access.with_configured_token("http.api_token", token, &[Films]);
+    }
+    access
 }
 
 /// `serving.json` in the data directory: this process's id and the

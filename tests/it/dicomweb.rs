@@ -78,16 +78,16 @@ fn bad_requests_get_clear_statuses() {
 }
 
 #[test]
-fn non_loopback_bind_without_token_is_refused_and_token_is_enforced() {
+fn anonymous_access_off_loopback_is_refused_and_tokens_are_enforced() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("c.toml");
-    std::fs::write(&config, "[http]\nbind = \"0.0.0.0\"\n").unwrap();
+    std::fs::write(&config, "[http]\nbind = \"0.0.0.0\"\n[access]\nanonymous = \"loopback\"\n").unwrap();
     let out = Command::new(BIN).args(["serve", "--config"]).arg(&config).arg("--data-dir").arg(tmp.path().join("d")).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bearer_token"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access.anonymous"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let data = tmp.path().join("data");
-    let server = Server::start(&data, Some("[http]\nbearer_token = \"s3cret-token\"\n"));
+    let server = Server::start(&data, Some("[http]\nbearer_token = \"s3cret-token\"\n[access]\nanonymous = \"nobody\"\n"));
     let (status, body) = http_get(server.http_port, "/dicom-web/studies").unwrap();
     assert_eq!(status, 401, "{body}");
     let (status, _) = http_get(server.http_port, "/healthz").unwrap();

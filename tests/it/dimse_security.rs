@@ -122,7 +122,7 @@ async fn only_registered_aes_query_retrieve_and_store_and_registry_changes_apply
     assert!(found.iter().any(|l| l.get("identifier").is_some()), "{found:?}");
     assert_eq!(found.last().unwrap()["status"], 0, "{found:?}");
     // A registered title from another host is not that AE.
-    run(cli(&data).args(["ae", "add", "GETSCU", "10.255.255.1", "104"]));
+    run(cli(&data).args(["ae", "add", "GETSCU", "10.255.255.1", "104", "--platform"]));
     let get = getscu(port, tmp.path());
     assert!(rejected_as_unknown_caller(&get), "{}", output_text(&get));
     // Removed: refused again on the next association.

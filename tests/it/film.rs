@@ -348,8 +348,8 @@ fn film_report_zip_share_and_import_to_storescp_and_orthanc() {
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let (storescp, orthanc_dicom, orthanc_http) = (free_port(), free_port(), free_port());
-    run(cli(&data).args(["ae", "add", "STORESCP", "127.0.0.1", &storescp.to_string()]));
-    run(cli(&data).args(["ae", "add", "ORTHANC", "127.0.0.1", &orthanc_dicom.to_string()]));
+    run(cli(&data).args(["ae", "add", "STORESCP", "127.0.0.1", &storescp.to_string(), "--platform"]));
+    run(cli(&data).args(["ae", "add", "ORTHANC", "127.0.0.1", &orthanc_dicom.to_string(), "--platform"]));
     let config = format!(
         "[http]\napi_token = {API_TOKEN:?}\n[[http.film.stow_destinations]]\nname = \"hospital-b-web\"\nurl = \"http://127.0.0.1:{orthanc_http}/dicom-web\"\ninstitution = \"HOSP_B\"\n"
     );

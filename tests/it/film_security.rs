@@ -173,7 +173,7 @@ fn imports_need_the_download_right_and_are_rate_limited() {
         let p = l.local_addr().unwrap().port();
         (l, p)
     };
-    run(cli(&data).args(["ae", "add", "HOSPB", "127.0.0.1", &dest_port.to_string()]));
+    run(cli(&data).args(["ae", "add", "HOSPB", "127.0.0.1", &dest_port.to_string(), "--platform"]));
     let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nimports_per_hour = 2\n")));
     let port = server.http_port;
     let (status, body) = http_get(port, "/dicom-web/studies?PatientID=IMP-1").unwrap();

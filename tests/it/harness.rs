@@ -184,9 +184,10 @@ impl Server {
     /// Like [`Server::start`], logging everything down to debug into `log`.
     ///
     /// Test servers take C-STORE from any calling AE, as the demo does
-    /// (`dicom.unknown_callers = "demo-store"`), unless the config body sets
-    /// `unknown_callers` itself; query/retrieve peers must be registered
-    /// ([`register_ae`]), as in a real deployment.
+    /// (`dicom.unknown_callers = "demo-store"`), and answer HTTP requests
+    /// from loopback without credentials (`access.anonymous = "loopback"`),
+    /// unless the config body says otherwise; query/retrieve peers must be
+    /// registered ([`register_ae`]), as in a real deployment.
     pub fn start_with_log(data_dir: &Path, config: Option<&str>, log: Option<&Path>) -> Server {
         let backend = BackendSettings::for_data_dir(data_dir);
         let config = with_demo_store(config);
@@ -324,18 +325,23 @@ impl Drop for Server {
     }
 }
 
-/// `config` with `unknown_callers = "demo-store"` in its `[dicom]` table,
-/// unless it says what unknown callers may do.
+/// `config` with `unknown_callers = "demo-store"` in its `[dicom]` table
+/// and `anonymous = "loopback"` in its `[access]` table, unless it says
+/// what unknown callers and anonymous requests may do.
 fn with_demo_store(config: Option<&str>) -> String {
-    const LINE: &str = "unknown_callers = \"demo-store\"\n";
-    let body = config.unwrap_or("");
-    if body.contains("unknown_callers") {
-        return body.to_string();
+    let mut body = config.unwrap_or("").to_string();
+    for (table, key, line) in
+        [("[dicom]\n", "unknown_callers", "unknown_callers = \"demo-store\"\n"), ("[access]\n", "anonymous", "anonymous = \"loopback\"\n")]
+    {
+        if body.contains(key) {
+            continue;
+        }
+        body = match body.find(table) {
+            Some(at) => format!("{}{line}{}", &body[..at + table.len()], &body[at + table.len()..]),
+            None => format!("{body}\n{table}{line}"),
+        };
     }
-    match body.find("[dicom]\n") {
-        Some(at) => format!("{}{LINE}{}", &body[..at + 8], &body[at + 8..]),
-        None => format!("{body}\n[dicom]\n{LINE}"),
-    }
+    body
 }
 
 /// Register a calling AE in the AE registry of the server on `data_dir`
@@ -344,7 +350,7 @@ fn with_demo_store(config: Option<&str>) -> String {
 pub fn register_ae(data_dir: &Path, title: &str, port: u16, allow: Option<&str>) {
     let port = port.to_string();
     let mut cmd = cli(data_dir);
-    cmd.args(["ae", "add", title, "127.0.0.1", &port]);
+    cmd.args(["ae", "add", title, "127.0.0.1", &port, "--platform"]);
     if let Some(allow) = allow {
         cmd.args(["--allow", allow]);
     }

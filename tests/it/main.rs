@@ -22,6 +22,7 @@ mod institutions;
 mod limits;
 mod nodes;
 mod orphans;
+mod policy;
 mod qr;
 mod renditions;
 mod store_tools;

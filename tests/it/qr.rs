@@ -36,7 +36,7 @@ fn register_qr_peers(data: &Path) {
 }
 
 fn ae_add(data: &Path, title: &str, port: u16) {
-    run(cli(data).args(["ae", "add", title, "127.0.0.1", &port.to_string()]));
+    run(cli(data).args(["ae", "add", title, "127.0.0.1", &port.to_string(), "--platform"]));
 }
 
 /// One response identifier: tag "(gggg,eeee)" → value as printed.

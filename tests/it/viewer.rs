@@ -74,7 +74,7 @@ fn viewer_asks_for_the_bearer_token_and_sends_it_as_a_header() {
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let token = "viewer-test-token-5f0c9a";
-    let config = format!("[http]\nviewer_dir = {dist:?}\nbearer_token = {token:?}\n");
+    let config = format!("[http]\nviewer_dir = {dist:?}\nbearer_token = {token:?}\n[access]\nanonymous = \"nobody\"\n");
     let server = Server::start(&data, Some(&config));
     node_test("token.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("YUNYING_TOKEN", token.into())]);
 }

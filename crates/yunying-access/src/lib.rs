@@ -43,8 +43,8 @@ pub const MAX_GRANTED_STUDIES: i64 = 10_000;
 pub struct AccessConfig {
     /// What a request with no credentials may do: `nobody` (the default:
     /// sign in first) or `loopback` (a request from this machine itself,
-    /// not through a proxy, may search, view, retrieve, store and make
-    /// films for every institution: for trials and tests on one machine).
+    /// not through a proxy, may search, view, retrieve and store for every
+    /// institution: for trials and tests on one machine).
     pub anonymous: Anonymous,
     /// Longest break-glass access, in minutes.
     pub break_glass_max_minutes: u32,
@@ -178,7 +178,8 @@ impl Access {
                 name: "anonymous (loopback)".into(),
                 kind: Kind::Anonymous,
                 institution: None,
-                actions: Actions::of(&[Action::Search, Action::View, Action::Retrieve, Action::Store, Action::Films, Action::Commit]),
+                // Films stay behind a credential, as before access control.
+                actions: Actions::of(&[Action::Search, Action::View, Action::Retrieve, Action::Store]),
                 reach: Reach::All,
             }),
             _ => None,

@@ -86,6 +86,41 @@ impl Principal {
         }
     }
 
+    /// A DICOM peer calling us with these registered rights. An AE bound to
+    /// an institution reaches that institution's studies (and its grants);
+    /// one registered without an institution speaks for the platform (AEs
+    /// registered before institutions were required); an unregistered
+    /// caller (`registered` false) reaches no study, whatever it may send.
+    pub fn ae(title: &str, institution: Option<&str>, rights: yunying_index::AeRights, registered: bool) -> Principal {
+        use yunying_index::AeRights;
+        let mut actions = Vec::new();
+        for (right, action) in [
+            (AeRights::STORE, Action::Store),
+            (AeRights::FIND, Action::Search),
+            (AeRights::MOVE, Action::Retrieve),
+            (AeRights::GET, Action::Retrieve),
+            (AeRights::COMMIT, Action::Commit),
+        ] {
+            if rights.contains(right) {
+                actions.push(action);
+            }
+        }
+        let institution = institution.filter(|i| !i.is_empty());
+        let reach = match (registered, institution) {
+            (false, _) => Reach::Granted,
+            (true, Some(code)) => Reach::Institution(code.to_string()),
+            (true, None) => Reach::All,
+        };
+        Principal {
+            id: format!("ae:{title}"),
+            name: title.to_string(),
+            kind: Kind::Ae { title: title.to_string() },
+            institution: institution.map(str::to_string),
+            actions: Actions::of(&actions),
+            reach,
+        }
+    }
+
     /// Whether it may do `action` at all (its scope aside).
     pub fn may(&self, action: Action) -> bool {
         self.actions.contains(action)

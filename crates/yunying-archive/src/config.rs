@@ -143,6 +143,19 @@ impl ArchiveConfig {
 
     /// Resolve a caller. `None` means the caller is unknown and strict mode
     /// is on: the association must be rejected.
+    /// The caller for a sender known to speak for institution `code` (an
+    /// AE registered for it, a person or key of it): that institution's
+    /// issuer and default character set.
+    pub fn caller_of_institution(&self, calling_ae: &str, code: &str) -> Caller {
+        let charset = self.institutions.iter().find(|i| i.code == code).and_then(|i| i.default_charset.clone());
+        Caller {
+            calling_ae: calling_ae.trim().to_string(),
+            issuer: code.to_string(),
+            known: true,
+            default_charset: charset.or_else(|| self.default_charset.clone()),
+        }
+    }
+
     pub fn resolve_caller(&self, calling_ae: &str, peer: Option<IpAddr>) -> Option<Caller> {
         let ae = calling_ae.trim();
         let found = self.institutions.iter().find(|inst| {

@@ -25,6 +25,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use yunying_archive::Archive;
+use yunying_access::{Action, Denied, Principal};
+use yunying_index::search::Scope;
+
+use crate::find::Failure;
 use yunying_index::AeRights;
 
 use crate::DimseConfig;
@@ -48,11 +52,14 @@ pub enum UnknownCallers {
 }
 
 /// What a caller may do on one association.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub rights: AeRights,
     /// The calling AE is in the registry (and called from its host).
     pub registered: bool,
+    /// The caller as the access layer knows it: which studies its queries
+    /// and retrievals reach (its institution's, granted ones).
+    pub principal: Principal,
 }
 
 impl Access {
@@ -103,7 +110,7 @@ pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, p
         if institution_sender {
             rights = rights.union(AeRights::STORE);
         }
-        Access { rights, registered: false }
+        Access { rights, registered: false, principal: Principal::ae(calling_ae, None, rights, false) }
     };
     let ae = match archive.index().remote_ae(calling_ae).await {
         Ok(Some(ae)) => ae,
@@ -120,7 +127,20 @@ pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, p
         );
         return unknown;
     }
-    Access { rights: ae.rights.union(unknown.rights), registered: true }
+    let rights = ae.rights.union(unknown.rights);
+    Access { rights, registered: true, principal: Principal::ae(calling_ae, Some(&ae.institution), rights, true) }
+}
+
+impl crate::service::Association<'_> {
+    /// The studies the caller's `action` reaches now (asked afresh for each
+    /// request, so a revoked grant ends at the next one); a refusal is
+    /// 0124H, an access layer that cannot answer C000H (unable to process).
+    pub(crate) async fn scope(&self, action: Action) -> Result<Option<Scope>, Failure> {
+        self.layer.scope(&self.access.principal, action).await.map_err(|denied| match denied {
+            Denied::Unavailable(m) => Failure::new(0xC000, m),
+            other => Failure::new(NOT_AUTHORIZED, other.to_string()),
+        })
+    }
 }
 
 /// Whether `host` (an address or a name) is `peer`.
@@ -149,12 +169,13 @@ mod tests {
 
     #[test]
     fn echo_needs_no_right_and_the_others_do() {
-        let echo_only = Access { rights: AeRights::NONE, registered: false };
+        let access = |rights, registered| Access { rights, registered, principal: Principal::ae("T", None, rights, registered) };
+        let echo_only = access(AeRights::NONE, false);
         assert!(echo_only.permits_service(Service::Verification));
         assert!(!echo_only.permits_service(Service::Storage));
         assert_eq!(echo_only.missing_for(C_FIND_RQ), Some(AeRights::FIND));
         assert_eq!(echo_only.missing_for(crate::command::C_ECHO_RQ), None);
-        let finder = Access { rights: AeRights::FIND, registered: true };
+        let finder = access(AeRights::FIND, true);
         assert!(finder.permits_service(Service::Find { patient_root: false }));
         assert_eq!(finder.missing_for(C_GET_RQ), Some(AeRights::GET));
     }

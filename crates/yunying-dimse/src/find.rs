@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value as Json, json};
 use yunying_archive::Archive;
-use yunying_index::search::{self, Level, Match, Query};
+use yunying_index::search::{self, Level, Match, Query, Scope};
 
 use crate::DimseConfig;
 use crate::association::FindOptions;
@@ -80,6 +80,7 @@ pub async fn find(
     patient_root: bool,
     identifier: &Map<String, Json>,
     options: FindOptions,
+    scope: Option<Scope>,
 ) -> Result<Found, Failure> {
     let level = level(identifier, patient_root)?;
     let mut keys: Vec<(u32, String)> = Vec::new();
@@ -110,7 +111,7 @@ pub async fn find(
         keys = combine_datetime(keys);
     }
     let cap = config.max_find_results;
-    let query = Query { fuzzy: options.fuzzy_names, limit: Some(cap as u64), ..Query::new(level, keys) };
+    let query = Query { fuzzy: options.fuzzy_names, limit: Some(cap as u64), scope, ..Query::new(level, keys) };
     let result = archive
         .index()
         .search(&query)

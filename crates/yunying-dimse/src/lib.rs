@@ -143,7 +143,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
 
 /// Serve DICOM on `listener` until `shutdown` completes, then drain.
-pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, archive: Archive, access: yunying_access::Access, config: DimseConfig, shutdown: impl Future<Output = ()>) {
     let config = Arc::new(config);
     if config.unknown_callers == UnknownCallers::DemoStore {
         tracing::warn!(
@@ -191,9 +191,9 @@ pub async fn serve(listener: TcpListener, archive: Archive, config: DimseConfig,
             Err(_) => Some(Waiting::new(&refusals)),
             Ok(_) => None,
         };
-        let (archive, config, stop) = (archive.clone(), config.clone(), stop_rx.clone());
+        let (archive, access, config, stop) = (archive.clone(), access.clone(), config.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            handle(socket, peer, archive, &config, slot, stop).await;
+            handle(socket, peer, archive, access, &config, slot, stop).await;
             drop(refusing);
         });
         while tasks.try_join_next().is_some() {}
@@ -227,6 +227,7 @@ async fn handle(
     mut socket: TcpStream,
     peer: SocketAddr,
     archive: Archive,
+    layer: yunying_access::Access,
     config: &DimseConfig,
     slot: Result<Slot, Refusal>,
     shutdown: watch::Receiver<bool>,
@@ -287,6 +288,12 @@ async fn handle(
         }
         Negotiated::Accept { ac, caller, accepted } => {
             let access = access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await;
+            // An AE registered for an institution stores that institution's
+            // patients, whatever the configured institution rules say.
+            let caller = match &access.principal.institution {
+                Some(code) => archive.config().caller_of_institution(&caller.calling_ae, code),
+                None => caller,
+            };
             let usable = accepted.contexts.iter().any(|c| access.permits_service(c.service));
             if !access.registered && !accepted.contexts.is_empty() && !usable {
                 metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -306,7 +313,7 @@ async fn handle(
             }
             metrics.associations_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics.associations_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let link = service::Link { socket, reader, peer, slot: &slot, access };
+            let link = service::Link { socket, reader, peer, slot: &slot, access, layer };
             service::Association::new(link, &archive, config, caller, accepted, shutdown).run().await;
             metrics.associations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }

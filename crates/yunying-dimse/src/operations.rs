@@ -14,6 +14,8 @@ use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use crate::association::{Context, STORAGE_COMMITMENT_PUSH, Service};
 use crate::client::{Client, ClientError, Proposal};
 use crate::command::*;
+use yunying_access::Action;
+
 use crate::commitment::{self, WELL_KNOWN_INSTANCE};
 use crate::find::{self, Failure, IDENTIFIER_MISMATCH};
 use crate::retrieve::{self, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, Progress, UNABLE_TO_PERFORM_SUBOPERATIONS};
@@ -102,7 +104,11 @@ impl Association<'_> {
     ) -> Result<(), ProtocolError> {
         const RSP: u16 = C_FIND_RQ | RESPONSE;
         let started = std::time::Instant::now();
-        let found = match find::find(self.archive, self.config, patient_root, identifier, self.accepted.find).await {
+        let scoped = match self.scope(Action::Search).await {
+            Ok(scope) => find::find(self.archive, self.config, patient_root, identifier, self.accepted.find, scope).await,
+            Err(refused) => Err(refused),
+        };
+        let found = match scoped {
             Ok(found) => found,
             Err(Failure { status, comment }) => {
                 tracing::info!(calling_ae = %self.caller.calling_ae, status = format_args!("{status:04X}"), "C-FIND refused: {comment}");
@@ -166,7 +172,11 @@ impl Association<'_> {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(0xC000) }).await;
             }
         };
-        let instances = match retrieve::instances(self.archive, patient_root, identifier).await {
+        let scoped = match self.scope(Action::Retrieve).await {
+            Ok(scope) => retrieve::instances(self.archive, patient_root, identifier, scope).await,
+            Err(refused) => Err(refused),
+        };
+        let instances = match scoped {
             Ok(i) => i,
             Err(Failure { status, comment }) => {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
@@ -294,7 +304,11 @@ impl Association<'_> {
         identifier: &Map<String, Json>,
     ) -> Result<(), ProtocolError> {
         const RSP: u16 = C_GET_RQ | RESPONSE;
-        let instances = match retrieve::instances(self.archive, patient_root, identifier).await {
+        let scoped = match self.scope(Action::Retrieve).await {
+            Ok(scope) => retrieve::instances(self.archive, patient_root, identifier, scope).await,
+            Err(refused) => Err(refused),
+        };
+        let instances = match scoped {
             Ok(i) => i,
             Err(Failure { status, comment }) => {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;

@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use yunying_archive::NetworkDataset;
 use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
-use yunying_index::search::{Level, Query};
+use yunying_index::search::{Level, Query, Scope};
 
 use crate::find::{self, Failure, IDENTIFIER_MISMATCH, UNABLE_TO_PROCESS};
 
@@ -24,7 +24,12 @@ pub const PENDING: u16 = 0xFF00;
 
 /// The instances a C-MOVE / C-GET identifier names, through the unique
 /// keys of its level and the levels above.
-pub async fn instances(archive: &Archive, patient_root: bool, identifier: &Map<String, Json>) -> Result<Vec<InstanceData>, Failure> {
+pub async fn instances(
+    archive: &Archive,
+    patient_root: bool,
+    identifier: &Map<String, Json>,
+    scope: Option<Scope>,
+) -> Result<Vec<InstanceData>, Failure> {
     let level = find::level(identifier, patient_root)?;
     let unique: &[(&str, u32, Level)] = &[
         ("PatientID", 0x0010_0020, Level::Patient),
@@ -52,7 +57,7 @@ pub async fn instances(archive: &Archive, patient_root: bool, identifier: &Map<S
         }
         keys.push((*tag, value));
     }
-    let query = Query::new(Level::Instance, keys);
+    let query = Query { scope, ..Query::new(Level::Instance, keys) };
     let found = archive
         .index()
         .search(&query)

@@ -83,6 +83,8 @@ pub struct Link<'a> {
     pub slot: &'a Slot,
     /// What the caller may do.
     pub access: Access,
+    /// The access layer, asked for the caller's scope at every request.
+    pub layer: yunying_access::Access,
 }
 
 pub struct Association<'a> {
@@ -94,7 +96,8 @@ pub struct Association<'a> {
     pub(crate) accepted: Accepted,
     peer: SocketAddr,
     slot: &'a Slot,
-    access: Access,
+    pub(crate) access: Access,
+    pub(crate) layer: yunying_access::Access,
     /// Requests refused for want of a right (the first is logged).
     refused: u32,
     shutdown: watch::Receiver<bool>,
@@ -133,6 +136,7 @@ impl<'a> Association<'a> {
             peer: link.peer,
             slot: link.slot,
             access: link.access,
+            layer: link.layer,
             refused: 0,
             shutdown,
             partial: None,

@@ -78,6 +78,7 @@ pub(crate) fn connection_limit(configured: usize, nofile: u64, reserved: u64) ->
 pub async fn serve(
     listener: TcpListener,
     archive: Archive,
+    access: yunying_access::Access,
     config: HttpConfig,
     reserved_fds: u64,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -97,7 +98,7 @@ pub async fn serve(
         Timeouts { header: Duration::from_secs(config.header_timeout_secs), idle: Duration::from_secs(config.body_idle_timeout_secs) };
     let per_address =
         Arc::new(PerAddress { limit: config.max_connections_per_address, exempt: config.trusted_proxies.clone(), open: Mutex::default() });
-    let app = crate::router(archive, config);
+    let app = crate::router(archive, access, config);
     let slots = Arc::new(Semaphore::new(limit));
     let rejecters = Arc::new(Semaphore::new(REJECTERS));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -5,6 +5,8 @@
 //! Architecture invariant: only this crate knows HTTP. Errors become status
 //! codes in one place ([`error`]).
 
+mod access_api;
+mod auth;
 mod conn;
 mod error;
 mod film;
@@ -13,6 +15,7 @@ mod guard;
 mod media;
 mod qido;
 mod rendered;
+mod sessions;
 mod stow;
 mod viewer;
 mod wado;
@@ -20,17 +23,17 @@ mod wado;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{Predicate, SizeAbove};
 use tower_http::set_header::SetResponseHeaderLayer;
+use yunying_access::Access;
 use yunying_archive::Archive;
 
 pub use error::ApiError;
@@ -40,7 +43,8 @@ pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address to bind. Anything but loopback requires `bearer_token`.
+    /// Address to bind. Every request off this machine must authenticate
+    /// (`[access]`); `access.anonymous = "loopback"` requires a loopback bind.
     pub bind: IpAddr,
     /// Origins (`https://ohif.example.cn`) whose pages may read responses
     /// (CORS). Empty: same origin only (no `Access-Control-Allow-Origin`).
@@ -79,8 +83,9 @@ pub struct HttpConfig {
     /// Most bytes of a STOW-RS body read outside part data: before the
     /// first boundary and in one part's headers (400).
     pub max_multipart_header_bytes: u64,
-    /// A static bearer token required on `/dicom-web` when set (also
-    /// `YUNYING_HTTP_TOKEN`). Never logged or printed.
+    /// A static bearer token accepted on `/dicom-web` as a platform-wide
+    /// credential for reads and STOW-RS (also `YUNYING_HTTP_TOKEN`); API
+    /// keys (`yunying key add`) replace it. Never logged or printed.
     #[serde(skip_serializing)]
     pub bearer_token: Option<String>,
     /// Most results one QIDO-RS search returns; more are cut with a
@@ -90,9 +95,10 @@ pub struct HttpConfig {
     /// `viewer/dist` under the working directory when it exists (also
     /// `YUNYING_VIEWER_DIR`).
     pub viewer_dir: Option<std::path::PathBuf>,
-    /// The token the film management API (`/api/films`) requires as a
-    /// bearer token (also `YUNYING_API_TOKEN`). Unset: that API is off.
-    /// Never logged or printed.
+    /// A static bearer token accepted by the film management API
+    /// (`/api/films`) as a platform-wide credential (also
+    /// `YUNYING_API_TOKEN`); API keys with `films:create` replace it. Never
+    /// logged or printed.
     #[serde(skip_serializing)]
     pub api_token: Option<String>,
     /// The address patients reach this server at, for film links
@@ -136,9 +142,6 @@ impl Default for HttpConfig {
 impl HttpConfig {
     /// Refuse configurations that would expose DICOMweb without credentials.
     pub fn validate(&self) -> Result<(), String> {
-        if !self.bind.is_loopback() && self.bearer_token.as_deref().is_none_or(str::is_empty) {
-            return Err(format!("http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first", self.bind));
-        }
         let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
         if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {
             return Err(
@@ -170,6 +173,8 @@ impl HttpConfig {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub archive: Archive,
+    /// Who may do what: every route asks it.
+    pub access: Access,
     pub config: Arc<HttpConfig>,
     /// Where SMS verification codes go.
     pub sms: Arc<dyn SmsSender>,
@@ -179,25 +184,33 @@ pub(crate) struct AppState {
     pub imports: film::Imports,
 }
 
-/// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
-fn dicomweb_reads() -> Router<AppState> {
-    Router::new().merge(qido::routes()).merge(wado::routes()).merge(frames::routes()).merge(rendered::routes())
+/// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
+/// checked by the access layer for the request's principal.
+fn dicomweb_reads(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .merge(qido::routes())
+        .merge(wado::routes())
+        .merge(frames::routes())
+        .merge(rendered::routes())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb))
 }
 
-/// DICOMweb reads without the bearer token check, for film sessions.
+/// DICOMweb reads for film sessions: the film's handler puts the film's
+/// principal on the request.
 pub(crate) fn film_reads(state: AppState) -> Router {
-    dicomweb_reads().with_state(state)
+    dicomweb_reads(&state).with_state(state)
 }
 
 /// All routes of the HTTP API.
-pub fn router(archive: Archive, config: HttpConfig) -> Router {
-    router_with_sms(archive, config, Arc::new(LogSender))
+pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
+    router_with_sms(archive, access, config, Arc::new(LogSender))
 }
 
 /// All routes, with SMS codes sent by `sms`.
-pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
-    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
-    let dicomweb = dicomweb_reads().merge(stow::routes()).route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
+    let state = AppState { archive, access, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
+    let dicomweb = dicomweb_reads(&state)
+        .merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
     let compress =
@@ -213,6 +226,8 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
         .nest("/dicom-web", dicomweb)
         .merge(viewer::routes())
         .merge(film::routes())
+        .merge(access_api::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -233,31 +248,6 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
 }
 
 pub use conn::{raise_nofile_limit, serve};
-
-/// With a configured token, every DICOMweb request must carry it as
-/// `Authorization: Bearer …`.
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = state.config.bearer_token.as_deref().filter(|t| !t.is_empty()) else {
-        return next.run(request).await;
-    };
-    if bearer_matches(request.headers(), expected) {
-        return next.run(request).await;
-    }
-    let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid bearer token").into_response();
-    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yunying\""));
-    response
-}
-
-/// Whether `Authorization: Bearer …` carries `expected`. Compared by
-/// digest, so timing says nothing about the token.
-pub(crate) fn bearer_matches(headers: &axum::http::HeaderMap, expected: &str) -> bool {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .unwrap_or("");
-    Sha256::digest(given.trim().as_bytes()) == Sha256::digest(expected.as_bytes())
-}
 
 #[derive(Serialize)]
 struct Health {

@@ -1,7 +1,6 @@
 //! QIDO-RS: searches at every path of PS3.18 10.6, answered from the index.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -14,6 +13,7 @@ use serde_json::{Map, Value as Json, json};
 use yunying_index::search::{self, Level, Match, Query};
 
 use crate::AppState;
+use crate::auth::Scoped;
 use crate::error::ApiError;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -63,14 +63,8 @@ async fn series_instances(
     search(&s, w, &headers, Level::Instance, &[(STUDY_UID, study), (SERIES_UID, series)], q).await
 }
 
-/// The studies a request may reach, put on it by the face that checked
-/// who asks (a film's session); searches are intersected with them in the
-/// index, whatever the client's keys say. No scope: every study.
-#[derive(Clone)]
-pub(crate) struct StudyScope(pub Arc<Vec<String>>);
-
-/// The request's [`StudyScope`], if it has one.
-type Within = Option<Extension<StudyScope>>;
+/// The request's scope, set by the access check of every DICOMweb route.
+type Within = Extension<Scoped>;
 
 const STUDY_UID: u32 = 0x0020_000D;
 const SERIES_UID: u32 = 0x0020_000E;
@@ -95,7 +89,7 @@ async fn search(
     let max = state.config.max_results;
     let mut query = Query {
         limit: Some(max),
-        scope: within.map(|Extension(s)| yunying_index::search::Scope::studies(s.0.to_vec())),
+        scope: within.0.0,
         ..Query::new(level, scope.to_vec())
     };
     let mut include = Include::default();

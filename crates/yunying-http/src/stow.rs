@@ -29,6 +29,8 @@ use yunying_archive::syntax::{is_accepted_transfer_syntax, is_storage_sop_class}
 use yunying_archive::{Caller, IngestError, StoreContext};
 
 use crate::AppState;
+use crate::auth::Signed;
+use yunying_access::Principal;
 use crate::error::ApiError;
 use crate::qido::base_url;
 
@@ -41,21 +43,23 @@ const MAX_META: usize = 64 * 1024;
 
 async fn store_any(
     State(s): State<AppState>,
+    Signed(who): Signed,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    store(&s, Some(peer), &headers, body, None).await
+    store(&s, &who, Some(peer), &headers, body, None).await
 }
 
 async fn store_study(
     State(s): State<AppState>,
+    Signed(who): Signed,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(study): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    store(&s, Some(peer), &headers, body, Some(study)).await
+    store(&s, &who, Some(peer), &headers, body, Some(study)).await
 }
 
 /// One failed part: (SOP class, SOP instance, failure reason).
@@ -63,6 +67,7 @@ type Failure = (String, String, u16);
 
 async fn store(
     state: &AppState,
+    who: &Principal,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
     body: Body,
@@ -70,11 +75,16 @@ async fn store(
 ) -> Result<Response, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let boundary = check_content_type(content_type)?;
-    let caller = state
-        .archive
-        .config()
-        .resolve_caller("STOW-RS", peer.map(|p| p.ip()))
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?;
+    // A principal of an institution stores that institution's patients;
+    // one of the platform is placed by the configured institution rules.
+    let caller = match &who.institution {
+        Some(code) => state.archive.config().caller_of_institution("STOW-RS", code),
+        None => state
+            .archive
+            .config()
+            .resolve_caller("STOW-RS", peer.map(|p| p.ip()))
+            .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?,
+    };
 
     let budget = Arc::new(Budget::default());
     let max_part = state.archive.config().max_instance_bytes.saturating_add(2 << 20);

@@ -62,14 +62,16 @@ pub(super) fn normalise_date(value: &str) -> String {
 
 pub(super) async fn create(
     State(s): State<AppState>,
+    Signed(who): Signed,
     Client(client): Client,
     headers: HeaderMap,
     Json(req): Json<CreateFilm>,
 ) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
+    require_films(&s, &who)?;
     if !is_valid_uid(&req.study) {
         return Err(ApiError::bad_request("study must be a Study Instance UID"));
     }
+    s.access.check_study(&who, Action::Films, &req.study).await.map_err(crate::auth::refusal)?;
     let found = studies_matching(&s, vec![(0x0020_000D, req.study.clone())]).await?;
     let Some(study) = found.first() else {
         return Err(ApiError::not_found(format!("no study {}", req.study)));
@@ -80,8 +82,9 @@ pub(super) async fn create(
     if req.include_priors {
         // The same patient means the same issuer and the same Patient ID,
         // compared exactly; a study without a Patient ID has no priors.
+        // Only priors the maker may reach themselves go into the film.
         for uid in s.archive.index().studies_of_patient(&issuer, &patient_id).await.map_err(index_error)? {
-            if !studies.contains(&uid) {
+            if !studies.contains(&uid) && s.access.check_study(&who, Action::Films, &uid).await.is_ok() {
                 studies.push(uid);
             }
         }
@@ -235,24 +238,32 @@ pub(super) async fn film_or_404(s: &AppState, film_id: &str) -> Result<Film, Api
 }
 
 /// A film for the management API: its token checked first.
-pub(super) async fn staff_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Result<Film, ApiError> {
-    require_api_token(s, headers)?;
-    film_or_404(s, film_id).await
+/// A film for the management API: the principal may make films, and the
+/// film is of its institution's patients (or it speaks for the platform).
+pub(super) async fn staff_film(s: &AppState, who: &Principal, film_id: &str) -> Result<Film, ApiError> {
+    require_films(s, who)?;
+    let film = film_or_404(s, film_id).await?;
+    if who.reach != Reach::All && who.institution.as_deref() != Some(film.issuer.as_str()) {
+        return Err(ApiError::not_found(format!("no film {film_id}")));
+    }
+    Ok(film)
 }
 
-pub(super) async fn show(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    let mut film = staff_film(&s, &headers, &film_id).await?;
+pub(super) async fn show(State(s): State<AppState>,
+    Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+    let mut film = staff_film(&s, &who, &film_id).await?;
     film.verify_hint = shown_hint(&s, &film);
     Ok(Json(film).into_response())
 }
 
 pub(super) async fn revoke(
     State(s): State<AppState>,
+    Signed(who): Signed,
     Client(client): Client,
-    headers: HeaderMap,
+   
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &headers, &film_id).await?;
+    let film = staff_film(&s, &who, &film_id).await?;
     let e = event(&film, "api", "revoked", &client, "ok", "");
     let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
     Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
@@ -268,12 +279,13 @@ pub(super) struct Shorten {
 /// time in the past ends it now. A film's life is never lengthened.
 pub(super) async fn shorten(
     State(s): State<AppState>,
+    Signed(who): Signed,
     Client(client): Client,
-    headers: HeaderMap,
+   
     Path(film_id): Path<String>,
     Json(req): Json<Shorten>,
 ) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &headers, &film_id).await?;
+    let film = staff_film(&s, &who, &film_id).await?;
     let at = req.expires_at_ms.max(0);
     if at > film.expires_at_ms {
         return Err(ApiError::bad_request("a film's life can be shortened, not lengthened: make a new film"));
@@ -287,23 +299,26 @@ pub(super) async fn shorten(
 
 pub(super) async fn unlock(
     State(s): State<AppState>,
+    Signed(who): Signed,
     Client(client): Client,
-    headers: HeaderMap,
+   
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &headers, &film_id).await?;
+    let film = staff_film(&s, &who, &film_id).await?;
     let e = event(&film, "api", "unlocked", &client, "ok", "");
     s.archive.index().unlock_film(&film_id, &e).await.map_err(index_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(super) async fn events(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    staff_film(&s, &headers, &film_id).await?;
+pub(super) async fn events(State(s): State<AppState>,
+    Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+    staff_film(&s, &who, &film_id).await?;
     Ok(Json(s.archive.index().film_events(&film_id).await.map_err(index_error)?).into_response())
 }
 
-pub(super) async fn study_events(State(s): State<AppState>, headers: HeaderMap, Path(study): Path<String>) -> Result<Response, ApiError> {
-    require_api_token(&s, &headers)?;
+pub(super) async fn study_events(State(s): State<AppState>,
+    Signed(who): Signed, Path(study): Path<String>) -> Result<Response, ApiError> {
+    require_films(&s, &who)?;
     if !is_valid_uid(&study) {
         return Err(ApiError::bad_request("not a Study Instance UID"));
     }

@@ -19,7 +19,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
@@ -31,6 +31,8 @@ use yunying_index::search::{Field, Level, Match, Query};
 use yunying_index::{Film, FilmEvent};
 
 use crate::AppState;
+use crate::auth::Signed;
+use yunying_access::{Action, Principal, Reach};
 use crate::error::ApiError;
 
 mod dicomweb;
@@ -41,6 +43,7 @@ use verify::*;
 mod download;
 mod import;
 pub(crate) use import::Imports;
+pub(crate) use verify::{Client, client_address};
 mod report;
 mod sealed;
 mod share;
@@ -210,16 +213,9 @@ fn answer_hash(film_id: &str, answer: &str) -> String {
     digest(&["film-answer", film_id, answer])
 }
 
-/// The management API requires `http.api_token` as a bearer token.
-fn require_api_token(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = state.config.api_token.as_deref().filter(|t| !t.is_empty()) else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "the film API is disabled: set http.api_token (or YUNYING_API_TOKEN)"));
-    };
-    if crate::bearer_matches(headers, expected) {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "missing or invalid API token"))
-    }
+/// The management API is for principals that may make films.
+fn require_films(state: &AppState, who: &Principal) -> Result<(), ApiError> {
+    state.access.require(who, Action::Films).map_err(crate::auth::refusal)
 }
 
 fn index_error(e: impl std::fmt::Display) -> ApiError {

@@ -11,6 +11,7 @@ use serde_json::Value as Json;
 
 use super::{Client, event, film_or_404, index_error, session_film, staff_film, viewer_actor};
 use crate::AppState;
+use crate::auth::Signed;
 use crate::error::ApiError;
 
 pub(crate) const ENCAPSULATED_PDF: &str = "1.2.840.10008.5.1.4.1.1.104.1";
@@ -21,12 +22,13 @@ pub(crate) const MAX_UPLOAD: usize = 32 << 20;
 /// `text/plain`) to a film and the films shared from it.
 pub(crate) async fn upload(
     State(s): State<AppState>,
+    Signed(who): Signed,
     Client(client): Client,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &headers, &film_id).await?;
+    let film = staff_film(&s, &who, &film_id).await?;
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -29,7 +29,7 @@ impl axum::extract::FromRequestParts<AppState> for Client {
     }
 }
 
-pub(super) fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> String {
+pub(crate) fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> String {
     let Some(peer) = peer else { return "unknown".into() };
     if !trusted.contains(&peer) {
         return peer.to_string();
