@@ -522,6 +522,8 @@ def orthanc_config(store: Path, http_port: int, dicom_port: int, plugin: str, lo
 
 class Server:
     name = "?"
+    # Sent with every request (the access-on variant's credentials).
+    headers: dict = {}
 
     def __init__(self, binary: str):
         self.binary = binary
@@ -598,8 +600,11 @@ class Yunying(Server):
     def start(self) -> None:
         self.http_port, self.dicom_port = ib.free_ports(2)
         cfg = self.store / "bench.toml"
-        # Loopback only; C-STORE from unregistered clients (as Orthanc); the rest are defaults.
-        cfg.write_text('dicom_bind = "127.0.0.1"\n[dicom]\nunknown_callers = "demo-store"\n')
+        # Loopback only; C-STORE from unregistered clients (as Orthanc); requests without credentials from
+        # loopback reach everything (access control off: no lookups); the rest are defaults. Requests with a
+        # key (YunyingScoped) go through the whole access layer on the same process.
+        cfg.write_text('dicom_bind = "127.0.0.1"\n[dicom]\nunknown_callers = "demo-store"\n'
+                       '[access]\nanonymous = "loopback"\n')
         self.logfile = self.store / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = ib.spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.store / "data",
@@ -618,6 +623,37 @@ class Yunying(Server):
     def version(self) -> str:
         v = ib.version_of([self.binary, "--version"])
         return f"{v} (`{self.binary}`, tree at {git_rev()})"
+
+
+class YunyingScoped(Server):
+    """The same Yunying process, asked as a principal of the institution that holds the data (an API key with
+    dicomweb:read for LOCAL, the importer's default institution): every request authenticates the key, QIDO-RS
+    is narrowed to the institution's scope in SQL, every WADO-RS request checks its study. Compared with the
+    anonymous loopback requests of `Yunying` (no access control), in the same run."""
+    name = "Yunying (access on)"
+
+    def __init__(self, plain: Yunying):
+        super().__init__(plain.binary)
+        self.plain = plain
+
+    def start(self) -> None:
+        self.proc, self.logfile = self.plain.proc, self.plain.logfile
+        self.http_port, self.dicom_port = self.plain.http_port, self.plain.dicom_port
+        out = subprocess.run([self.binary, "--data-dir", str(self.plain.store / "data"), "key", "add", "bench radiologist",
+                              "--institution", "LOCAL", "--scopes", "dicomweb:read"], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0 or not out.stdout.strip().startswith("yk_"):
+            raise BenchError(f"`yunying key add` failed: {out.stderr.strip()[-300:]}")
+        self.headers = {"Authorization": f"Bearer {out.stdout.strip()}"}
+
+    def stop(self) -> None:
+        self.proc = None  # the plain server owns the process
+
+    def count(self) -> int | None:
+        return self.plain.count()
+
+    def version(self) -> str:
+        return self.plain.version()
 
 
 def git_rev() -> str:
@@ -858,7 +894,7 @@ def get(s, server: Server, what: str, url: str, accept: str, timeout: float = 60
     """GET; returns (seconds, response). Network errors become EndpointError."""
     t0 = time.perf_counter()
     try:
-        r = s.get(url, headers={"Accept": accept}, timeout=timeout)
+        r = s.get(url, headers={"Accept": accept, **server.headers}, timeout=timeout)
     except Exception as e:  # noqa: BLE001
         raise EndpointError(f"{server.name} {what}: GET {url} failed: {e}", short=type(e).__name__) from None
     return time.perf_counter() - t0, r
@@ -1249,6 +1285,7 @@ def fmt_val(v, unit: str) -> str:
 def build_report(args, manifest: dict, results: dict, errors: dict, versions: dict, loads: dict,
                  queries: list[dict], started: str) -> str:
     systems = [s for s in ("Yunying", "Orthanc") if s in results]
+    checked = [s for s in ("Yunying", "Yunying (access on)", "Orthanc") if s in results]
     L = [
         "# DICOMweb benchmark: Yunying vs Orthanc + DICOMweb plugin",
         "",
@@ -1310,14 +1347,38 @@ def build_report(args, manifest: dict, results: dict, errors: dict, versions: di
     if len(systems) == 2:
         L += [f"Goals met: {sum(goal_lines)} of {sum(1 for r in metric_rows(queries) if r[4])}.", ""]
 
+    if "Yunying (access on)" in results and "Yunying" in results:
+        on, off = results["Yunying (access on)"], results["Yunying"]
+        L += ["### Access control: on against off", "",
+              "The same process and data: `Yunying` asked without credentials from loopback "
+              "(`access.anonymous = \"loopback\"`, no access lookups), `Yunying (access on)` with an API key of "
+              "the institution that holds the data (the key authenticated, QIDO-RS scoped in SQL, each WADO-RS "
+              "study checked). Goal: at most 5% slower; and still ahead of Orthanc by the goals above.", "",
+              "| Metric | off | on | Unit | On vs off | Goal | Goal met | On vs Orthanc |",
+              "|---|---:|---:|---|---:|---:|---|---:|"]
+        for key, label, unit, higher, goal in metric_rows(queries):
+            if not (key.endswith("_p50_ms") and key.startswith(("q", "frames"))) and key != "frames_per_s":
+                continue
+            a, b = off.get(key), on.get(key)
+            o = results.get("Orthanc", {}).get(key)
+            if a is None or b is None:
+                L.append(f"| {label.format(threads=args.threads)} | {fmt_val(a, unit)} | {fmt_val(b, unit)} | {unit} | – | ≤ 5% | – | – |")
+                continue
+            slower = (a / b - 1) if higher else (b / a - 1)
+            vs = ((b / o) if higher else (o / b)) if o else None
+            vs_txt = f"{vs:.2f}×" + ("" if not goal or vs >= goal else " ⚠") if vs else "–"
+            L.append(f"| {label.format(threads=args.threads)} | {fmt_val(a, unit)} | {fmt_val(b, unit)} | {unit} | "
+                     f"{slower * 100:+.1f}% | ≤ 5% | {'**yes**' if slower <= 0.05 else '**no**'} | {vs_txt} |")
+        L.append("")
+
     L += ["### Correctness checks", "",
           "QIDO-RS: studies returned (limit 101) vs what the dataset contains (case-insensitive `wang*`, as "
           "OHIF users type it):", "",
-          "| Query | Expected | " + " | ".join(systems) + " |", "|---|---:|" + "---:|" * len(systems)]
+          "| Query | Expected | " + " | ".join(checked) + " |", "|---|---:|" + "---:|" * len(checked)]
     problems = []
     for q in queries:
         cells = []
-        for s in systems:
+        for s in checked:
             c = results[s].get(q["id"] + "_count")
             wrong = results[s].get(q["id"] + "_wrong") or []
             cell = "–" if c is None else (f"{c}" if c == q["expected"] else f"{c} ⚠")
@@ -1488,7 +1549,10 @@ def run(args) -> tuple[str, bool]:
     if args.only in ("orthanc", "both"):
         servers.append(Orthanc(orthanc_binary(), root / "orthanc", args))
     if args.only in ("yunying", "both"):
-        servers.append(Yunying(yunying_binary(args), root / "yunying"))
+        plain = Yunying(yunying_binary(args), root / "yunying")
+        servers.append(plain)
+        if not args.no_access:
+            servers.append(YunyingScoped(plain))
     os.sync()
     results: dict[str, dict] = {s.name: {} for s in servers}
     errors: dict[str, dict] = {s.name: {} for s in servers}
@@ -1590,6 +1654,8 @@ def main(argv=None) -> int:
     p.add_argument("--orthanc-storage-access", choices=["Always", "Answers", "Never"], default="Always",
                    help="Orthanc StorageAccessOnFind [Always]")
     p.add_argument("--load-only", action="store_true", help="generate and load, measure nothing")
+    p.add_argument("--no-access", action="store_true", help="skip Yunying with access control on (an "
+                                                            "institution's API key) next to it off")
     args = p.parse_args(argv)
     if args.studies is None:
         args.studies = max(10, (args.instances - BIG_SLICES) // 100)

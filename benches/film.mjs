@@ -61,7 +61,9 @@ console.log('== Yunying: import, serve, wait for renditions');
 const data = join(work, 'data');
 execFileSync(BIN, ['import', '--quiet', '--data-dir', data, series], { stdio: 'inherit', env: { ...process.env, YUNYING_LOG: 'warn' } });
 const httpPort = await freePort();
-const yunying = spawn(BIN, ['serve', '--data-dir', data, '--dicom-port', String(await freePort()), '--http-port', String(httpPort)], {
+// Requests from loopback need no credentials here (access control has its own benchmark).
+writeFileSync(join(work, 'bench.toml'), '[access]\nanonymous = "loopback"\n');
+const yunying = spawn(BIN, ['serve', '--config', join(work, 'bench.toml'), '--data-dir', data, '--dicom-port', String(await freePort()), '--http-port', String(httpPort)], {
   stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, YUNYING_LOG: 'warn', YUNYING_VIEWER_DIR: DIST, YUNYING_API_TOKEN: API_TOKEN },
 });
 cleanup.push(() => yunying.kill('SIGTERM'));

@@ -94,7 +94,8 @@ def serve(binary, data, env_extra, config=None):
     cmd = [binary, "serve", "--data-dir", str(data), "--http-port", str(http), "--dicom-port", str(dicom)]
     # C-STORE from the benchmark's unregistered clients (as Orthanc takes by default).
     base = Path(data).parent / f"{Path(data).name}.bench.toml"
-    base.write_text((Path(config).read_text() if config else "") + '[dicom]\nunknown_callers = "demo-store"\n')
+    base.write_text((Path(config).read_text() if config else "") + '[dicom]\nunknown_callers = "demo-store"\n'
+                    '[access]\nanonymous = "loopback"\n')
     cmd += ["--config", str(base)]
     env = {**os.environ, "YUNYING_LOG": "warn", **env_extra}
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

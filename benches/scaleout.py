@@ -134,7 +134,9 @@ class YunyingOn(ib.Yunying):
         cfg = self.workdir / "bench.toml"
         # C-STORE from the benchmark's unregistered clients (as Orthanc takes by default).
         dicom = "" if "[dicom]" in self.extra_toml else '[dicom]\nunknown_callers = "demo-store"\n'
-        cfg.write_text(body + self.extra_toml + dicom)
+        # DICOMweb from loopback without credentials (access control has its own benchmark).
+        access = "" if "[access]" in self.extra_toml else '[access]\nanonymous = "loopback"\n'
+        cfg.write_text(body + self.extra_toml + dicom + access)
         self.logfile = self.workdir / "yunying.log"
         with open(self.logfile, "wb") as lf:
             self.proc = ib.spawn([self.binary, "serve", "--config", cfg, "--data-dir", self.workdir / "data",

@@ -32,7 +32,12 @@ pub async fn run(access: &Access, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Add { name, institution, platform: _, scopes } => {
             let (key, info) = access.create_key(None, &name, institution.as_deref(), &scopes, "cli").await?;
-            eprintln!("created key {} for {} ({}); it is shown only now:", info.key_id, info.institution.as_deref().unwrap_or("the platform"), info.scopes);
+            eprintln!(
+                "created key {} for {} ({}); it is shown only now:",
+                info.key_id,
+                info.institution.as_deref().unwrap_or("the platform"),
+                info.scopes
+            );
             println!("{key}");
         }
         KeyCommand::List => {

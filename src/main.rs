@@ -365,8 +365,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
     let access = access_of(&config, &archive);
-    let http_task =
-        tokio::spawn(yunying_http::serve(http, archive.clone(), access.clone(), config.http.clone(), reserved_fds, stopped(stop_rx.clone())));
+    let http_task = tokio::spawn(yunying_http::serve(
+        http,
+        archive.clone(),
+        access.clone(),
+        config.http.clone(),
+        reserved_fds,
+        stopped(stop_rx.clone()),
+    ));
     let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), access, config.dicom.clone(), stopped(stop_rx.clone())));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
@@ -402,7 +408,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 fn access_of(config: &Config, archive: &yunying_archive::Archive) -> yunying_access::Access {
     use yunying_access::Action::*;
     if config.access.anonymous == yunying_access::Anonymous::Loopback {
-        tracing::warn!("access.anonymous = \"loopback\": requests from this machine need no credentials and reach every study (trials and tests only)");
+        tracing::warn!(
+            "access.anonymous = \"loopback\": requests from this machine need no credentials and reach every study (trials and tests only)"
+        );
     }
     let mut access = yunying_access::Access::new(archive.index().clone(), config.access.clone());
     if let Some(token) = &config.http.bearer_token {

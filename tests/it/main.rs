@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod colour;

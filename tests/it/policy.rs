@@ -43,9 +43,12 @@ fn key(data: &Path, name: &str, institution: &str, scopes: &str) -> String {
 fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    for (title, institution, allow) in
-        [("CT_A", "HOSP_A", "store"), ("CT_B", "HOSP_B", "store"), ("PACS_A", "HOSP_A", "find,get,move"), ("PACS_B", "HOSP_B", "find,get,move")]
-    {
+    for (title, institution, allow) in [
+        ("CT_A", "HOSP_A", "store"),
+        ("CT_B", "HOSP_B", "store"),
+        ("PACS_A", "HOSP_A", "find,get,move"),
+        ("PACS_B", "HOSP_B", "find,get,move"),
+    ] {
         run(cli(&data).args(["ae", "add", title, "127.0.0.1", "104", "--institution", institution, "--allow", allow]));
     }
     let server = Server::start(&data, Some(CONFIG));
@@ -287,7 +290,8 @@ async fn keys_store_for_their_institution_only_with_their_scope_and_stop_when_re
 fn store_mentions(data: &Path, text: &str) -> bool {
     files_under(data).iter().any(|f| {
         let mut bytes = Vec::new();
-        std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut bytes)).is_ok() && bytes.windows(text.len()).any(|w| w == text.as_bytes())
+        std::fs::File::open(f).and_then(|mut h| h.read_to_end(&mut bytes)).is_ok()
+            && bytes.windows(text.len()).any(|w| w == text.as_bytes())
     })
 }
 

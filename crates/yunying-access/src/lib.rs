@@ -188,7 +188,14 @@ impl Access {
 
     /// Refuse unless `principal` may do `action` at all.
     pub fn require(&self, principal: &Principal, action: Action) -> Result<(), Denied> {
-        if principal.may(action) { Ok(()) } else { Err(Denied::Forbidden(format!("{} may not {}", principal.name, describe(action)))) }
+        if principal.may(action) {
+            Ok(())
+        } else if principal.kind == Kind::Anonymous {
+            // Credentials would change the answer: 401, not 403.
+            Err(Denied::Unauthenticated(format!("sign in to {}", describe(action))))
+        } else {
+            Err(Denied::Forbidden(format!("{} may not {}", principal.name, describe(action))))
+        }
     }
 
     /// The studies `principal` may do `action` on, for the index to apply

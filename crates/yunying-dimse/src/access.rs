@@ -24,8 +24,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use yunying_archive::Archive;
 use yunying_access::{Action, Denied, Principal};
+use yunying_archive::Archive;
 use yunying_index::search::Scope;
 
 use crate::find::Failure;

@@ -143,7 +143,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
 
 /// Serve DICOM on `listener` until `shutdown` completes, then drain.
-pub async fn serve(listener: TcpListener, archive: Archive, access: yunying_access::Access, config: DimseConfig, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    archive: Archive,
+    access: yunying_access::Access,
+    config: DimseConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let config = Arc::new(config);
     if config.unknown_callers == UnknownCallers::DemoStore {
         tracing::warn!(

@@ -32,8 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 fn principal_json(p: &Principal) -> serde_json::Value {
-    let actions: Vec<&str> =
-        Action::ALL.into_iter().filter(|a| p.may(*a)).map(|a| yunying_access::describe(a)).collect();
+    let actions: Vec<&str> = Action::ALL.into_iter().filter(|a| p.may(*a)).map(|a| yunying_access::describe(a)).collect();
     json!({
         "id": p.id,
         "name": p.name,
@@ -104,14 +103,19 @@ struct GiveGrant {
 }
 
 /// `POST /api/access/grants`: give a grant, or open break-glass access.
-async fn give(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Json(req): Json<GiveGrant>) -> Result<Response, ApiError> {
+async fn give(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Json(req): Json<GiveGrant>,
+) -> Result<Response, ApiError> {
     let kind = GrantKind::parse(&req.kind).ok_or_else(|| ApiError::bad_request("kind: referral, consent, recognition or break-glass"))?;
     let grantee = match (req.to_person, req.to_institution) {
         (Some(p), None) => Grantee::Person(p),
         (None, Some(i)) => Grantee::Institution(i),
-        (None, None) if kind == GrantKind::BreakGlass => {
-            Grantee::Person(who.user_id().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "break-glass is for signed-in people"))?.to_string())
-        }
+        (None, None) if kind == GrantKind::BreakGlass => Grantee::Person(
+            who.user_id().ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "break-glass is for signed-in people"))?.to_string(),
+        ),
         _ => return Err(ApiError::bad_request("name one grantee: to_person or to_institution")),
     };
     if req.studies.iter().any(|u| !yunying_archive::is_valid_uid(u)) {
@@ -123,7 +127,12 @@ async fn give(State(s): State<AppState>, Signed(who): Signed, Client(client): Cl
 }
 
 /// `POST /api/access/grants/{id}/revoke`.
-async fn revoke(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     s.access.revoke_grant(&who, &id, &client).await.map_err(refusal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -151,7 +160,8 @@ async fn create_key(
     Client(client): Client,
     Json(req): Json<CreateKey>,
 ) -> Result<Response, ApiError> {
-    let (key, info) = s.access.create_key(Some(&who), &req.name, req.institution.as_deref(), &req.scopes, &client).await.map_err(refusal)?;
+    let (key, info) =
+        s.access.create_key(Some(&who), &req.name, req.institution.as_deref(), &req.scopes, &client).await.map_err(refusal)?;
     let mut body = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
     body["key"] = json!(key);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
@@ -160,7 +170,12 @@ async fn create_key(
 }
 
 /// `POST /api/admin/keys/{id}/revoke`.
-async fn revoke_key(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     s.access.revoke_key(Some(&who), &id, &client).await.map_err(refusal)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -185,7 +200,12 @@ struct PutAe {
 }
 
 /// `POST /api/admin/aes`: register an AE or change it.
-async fn put_ae(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Json(req): Json<PutAe>) -> Result<Response, ApiError> {
+async fn put_ae(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Json(req): Json<PutAe>,
+) -> Result<Response, ApiError> {
     s.access.require(&who, Action::ManageSystem).map_err(refusal)?;
     let title = req.ae_title.trim().to_string();
     if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
@@ -195,7 +215,13 @@ async fn put_ae(State(s): State<AppState>, Signed(who): Signed, Client(client): 
         return Err(ApiError::bad_request("the AE needs a host and a non-zero port"));
     }
     let rights = yunying_index::AeRights::parse(&req.rights).map_err(ApiError::bad_request)?;
-    let ae = yunying_index::RemoteAe { ae_title: title.clone(), host: req.host.trim().into(), port: req.port, institution: req.institution, rights };
+    let ae = yunying_index::RemoteAe {
+        ae_title: title.clone(),
+        host: req.host.trim().into(),
+        port: req.port,
+        institution: req.institution,
+        rights,
+    };
     s.archive.index().put_remote_ae(&ae).await?;
     let detail = format!("AE {title} at {}:{} for {:?} may {rights}", ae.host, ae.port, ae.institution);
     s.access.record(&who.id, "ae-registered", &[], "", &client, "ok", &detail).await;
@@ -203,7 +229,12 @@ async fn put_ae(State(s): State<AppState>, Signed(who): Signed, Client(client): 
 }
 
 /// `POST /api/admin/aes/{title}/remove`.
-async fn remove_ae(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Path(title): Path<String>) -> Result<Response, ApiError> {
+async fn remove_ae(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Path(title): Path<String>,
+) -> Result<Response, ApiError> {
     s.access.require(&who, Action::ManageSystem).map_err(refusal)?;
     if !s.archive.index().remove_remote_ae(title.trim()).await? {
         return Err(ApiError::not_found(format!("no AE titled {:?}", title.trim())));

@@ -48,8 +48,7 @@ pub(crate) fn refusal(denied: Denied) -> ApiError {
 /// 401 with the challenge clients expect.
 fn unauthorized(message: &str, invalid_token: bool) -> Response {
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
-    let challenge =
-        if invalid_token { "Bearer realm=\"yunying\", error=\"invalid_token\"" } else { "Bearer realm=\"yunying\"" };
+    let challenge = if invalid_token { "Bearer realm=\"yunying\", error=\"invalid_token\"" } else { "Bearer realm=\"yunying\"" };
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     response
 }

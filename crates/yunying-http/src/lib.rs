@@ -209,8 +209,8 @@ pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let state = AppState { archive, access, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
-    let dicomweb = dicomweb_reads(&state)
-        .merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
+    let dicomweb =
+        dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
     let compress =

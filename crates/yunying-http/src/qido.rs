@@ -87,11 +87,7 @@ async fn search(
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
     let max = state.config.max_results;
-    let mut query = Query {
-        limit: Some(max),
-        scope: within.0.0,
-        ..Query::new(level, scope.to_vec())
-    };
+    let mut query = Query { limit: Some(max), scope: within.0.0, ..Query::new(level, scope.to_vec()) };
     let mut include = Include::default();
     let mut unsupported: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {

@@ -30,9 +30,9 @@ use yunying_archive::{Caller, IngestError, StoreContext};
 
 use crate::AppState;
 use crate::auth::Signed;
-use yunying_access::Principal;
 use crate::error::ApiError;
 use crate::qido::base_url;
+use yunying_access::Principal;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/studies", post(store_any)).route("/studies/{study}", post(store_study))

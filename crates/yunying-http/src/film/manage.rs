@@ -249,8 +249,7 @@ pub(super) async fn staff_film(s: &AppState, who: &Principal, film_id: &str) -> 
     Ok(film)
 }
 
-pub(super) async fn show(State(s): State<AppState>,
-    Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn show(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
     let mut film = staff_film(&s, &who, &film_id).await?;
     film.verify_hint = shown_hint(&s, &film);
     Ok(Json(film).into_response())
@@ -260,7 +259,7 @@ pub(super) async fn revoke(
     State(s): State<AppState>,
     Signed(who): Signed,
     Client(client): Client,
-   
+
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = staff_film(&s, &who, &film_id).await?;
@@ -281,7 +280,7 @@ pub(super) async fn shorten(
     State(s): State<AppState>,
     Signed(who): Signed,
     Client(client): Client,
-   
+
     Path(film_id): Path<String>,
     Json(req): Json<Shorten>,
 ) -> Result<Response, ApiError> {
@@ -301,7 +300,7 @@ pub(super) async fn unlock(
     State(s): State<AppState>,
     Signed(who): Signed,
     Client(client): Client,
-   
+
     Path(film_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let film = staff_film(&s, &who, &film_id).await?;
@@ -310,14 +309,12 @@ pub(super) async fn unlock(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(super) async fn events(State(s): State<AppState>,
-    Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn events(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
     staff_film(&s, &who, &film_id).await?;
     Ok(Json(s.archive.index().film_events(&film_id).await.map_err(index_error)?).into_response())
 }
 
-pub(super) async fn study_events(State(s): State<AppState>,
-    Signed(who): Signed, Path(study): Path<String>) -> Result<Response, ApiError> {
+pub(super) async fn study_events(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<String>) -> Result<Response, ApiError> {
     require_films(&s, &who)?;
     if !is_valid_uid(&study) {
         return Err(ApiError::bad_request("not a Study Instance UID"));

@@ -32,8 +32,8 @@ use yunying_index::{Film, FilmEvent};
 
 use crate::AppState;
 use crate::auth::Signed;
-use yunying_access::{Action, Principal, Reach};
 use crate::error::ApiError;
+use yunying_access::{Action, Principal, Reach};
 
 mod dicomweb;
 mod manage;
