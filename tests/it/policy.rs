@@ -318,3 +318,33 @@ fn stow(port: u16, file: &Path, key: &str) -> (u16, String) {
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_cannot_put_instances_into_another_hospitals_study() {
+    let w = world();
+    let port = w.server.http_port;
+    // Hospital A's own instance sent again by B's modality, and a new
+    // instance naming A's study: both refused (0124H), nothing changes.
+    let a_dir = w._tmp.path().join("a1");
+    let a_file = files_under(&a_dir)[0].clone();
+    let forged = w._tmp.path().join("forged.dcm");
+    std::fs::copy(&a_file, &forged).unwrap();
+    run(dcmtk("dcmodify").args(["-nb", "-m", "(0008,0018)=1.2.826.0.1.3680043.10.999.1", "-m", "(0010,0020)=PB1"]).arg(&forged));
+    let answers = pynetdicom_store(w.server.dicom_port, &["--calling", "CT_B"], &[a_file.clone(), forged.clone()]);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    for a in &answers {
+        assert_eq!(a["status"].as_u64(), Some(0x0124), "{a}");
+    }
+    let (status, body) = stow(port, &forged, &w.key_b_stow);
+    assert_eq!(status, 409, "STOW-RS refuses it too: {body}");
+    // A's study is as it was: two instances, none from B, and B sees none of it.
+    let index = w.server.index().await;
+    assert!(index.instance("1.2.826.0.1.3680043.10.999.1").await.unwrap().is_none());
+    assert_eq!(qido(port, &format!("/dicom-web/studies/{}/series/{}/instances", w.a[0], series_of(&a_file)), &w.key_a).len(), 2);
+    assert_eq!(qido(port, "/dicom-web/studies", &w.key_b), [w.b.clone()]);
+}
+
+fn series_of(file: &Path) -> String {
+    let object = dicom_object::open_file(file).unwrap();
+    object.element(dicom_dictionary_std::tags::SERIES_INSTANCE_UID).unwrap().to_str().unwrap().trim_end_matches('\0').to_string()
+}

@@ -10,6 +10,11 @@ pub enum IngestError {
     /// The dataset does not match the SOP class (or instance) it was sent as.
     #[error("data set does not match SOP class: {0}")]
     SopClassMismatch(String),
+    /// The instance names another institution's study, series or instance:
+    /// a sender stores only its own institution's (PS3.7 C.4 general
+    /// status 0124H, refused: not authorized).
+    #[error("refused: {0}")]
+    NotAuthorized(String),
     /// Storage, index or disk failure, or an instance over the size limit.
     #[error("out of resources: {0}")]
     OutOfResources(String),
@@ -22,6 +27,7 @@ impl IngestError {
             IngestError::CannotUnderstand(_) => 0xC000,
             IngestError::SopClassMismatch(_) => 0xA900,
             IngestError::OutOfResources(_) => 0xA700,
+            IngestError::NotAuthorized(_) => 0x0124,
         }
     }
 
@@ -41,6 +47,7 @@ impl IngestError {
             IngestError::CannotUnderstand(_) => "cannot_understand",
             IngestError::SopClassMismatch(_) => "sop_class_mismatch",
             IngestError::OutOfResources(_) => "out_of_resources",
+            IngestError::NotAuthorized(_) => "not_authorized",
         }
     }
 }

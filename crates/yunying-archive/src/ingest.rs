@@ -295,7 +295,10 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 fn index_error(e: yunying_index::IndexError) -> IngestError {
-    IngestError::OutOfResources(format!("index: {e}"))
+    match e {
+        yunying_index::IndexError::Conflict(why) => IngestError::NotAuthorized(why),
+        e => IngestError::OutOfResources(format!("index: {e}")),
+    }
 }
 
 /// Run blocking file work off the async runtime.

@@ -56,6 +56,11 @@ pub enum IndexError {
     /// The writer task is gone (the index is shutting down).
     #[error("index writer stopped")]
     WriterStopped,
+    /// The instance cannot join the rows it names: its SOP instance, series
+    /// or study is another institution's (an instance never moves a study
+    /// between institutions, nor replaces another institution's instance).
+    #[error("{0}")]
+    Conflict(String),
     /// The database URL names no supported engine.
     #[error("unsupported index URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),

@@ -132,7 +132,10 @@ fn answer(request: Request, result: Result<Outcome>) {
 }
 
 fn clone_error(e: &IndexError) -> IndexError {
-    IndexError::Database(sqlx::Error::Protocol(e.to_string()))
+    match e {
+        IndexError::Conflict(m) => IndexError::Conflict(m.clone()),
+        _ => IndexError::Database(sqlx::Error::Protocol(e.to_string())),
+    }
 }
 
 async fn apply(tx: &mut Transaction<'static, Any>, request: &Request, cache: &mut SeriesCache) -> Result<Outcome> {
@@ -162,13 +165,16 @@ async fn insert(
     policy: DuplicatePolicy,
     cache: &mut SeriesCache,
 ) -> Result<InsertOutcome> {
-    let existing: Option<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, object_key, series_pk FROM instances WHERE sop_instance_uid = $1")
+    let existing: Option<(i64, String, i64, String)> =
+        sqlx::query_as("SELECT id, object_key, series_pk, issuer FROM instances WHERE sop_instance_uid = $1")
             .bind(&r.sop_instance_uid)
             .fetch_optional(&mut **tx)
             .await?;
     let mut outcome = InsertOutcome::Inserted;
-    if let Some((id, existing_key, series_pk)) = existing {
+    if let Some((id, existing_key, series_pk, issuer)) = existing {
+        if issuer != r.issuer {
+            return Err(IndexError::Conflict(format!("SOP Instance UID {} is another institution's instance", r.sop_instance_uid)));
+        }
         match policy {
             DuplicatePolicy::KeepFirst => return Ok(InsertOutcome::KeptExisting { existing_key }),
             DuplicatePolicy::Replace => {
@@ -179,11 +185,14 @@ async fn insert(
         }
     }
 
-    let (series_pk, study_pk) = match cache.get(&r.series_instance_uid) {
+    // Keyed by issuer too: a series resolved for one institution says
+    // nothing of another's claim to it.
+    let cache_key = format!("{}\u{0}{}", r.issuer, r.series_instance_uid);
+    let (series_pk, study_pk) = match cache.get(&cache_key) {
         Some(&pks) => pks,
         None => {
             let pks = resolve_series(tx, r).await?;
-            cache.insert(r.series_instance_uid.clone(), pks);
+            cache.insert(cache_key, pks);
             pks
         }
     };
@@ -268,12 +277,16 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
     .fetch_one(&mut **tx)
     .await?;
 
-    let study_pk = match sqlx::query_scalar::<_, i64>("SELECT id FROM studies WHERE study_instance_uid = $1")
-        .bind(&r.study_instance_uid)
-        .fetch_optional(&mut **tx)
-        .await?
-    {
-        Some(pk) => pk,
+    let study: Option<(i64, String)> =
+        sqlx::query_as("SELECT st.id, p.issuer FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1")
+            .bind(&r.study_instance_uid)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let study_pk = match study {
+        Some((_, issuer)) if issuer != r.issuer => {
+            return Err(IndexError::Conflict(format!("study {} is another institution's", r.study_instance_uid)));
+        }
+        Some((pk, _)) => pk,
         None => {
             let referring = name_search(&r.referring_physician_name);
             sqlx::query_scalar(
@@ -302,12 +315,18 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
         }
     };
 
-    let series_pk = match sqlx::query_scalar::<_, i64>("SELECT id FROM series WHERE series_instance_uid = $1")
-        .bind(&r.series_instance_uid)
-        .fetch_optional(&mut **tx)
-        .await?
-    {
-        Some(pk) => pk,
+    let series: Option<(i64, String)> = sqlx::query_as(
+        "SELECT se.id, p.issuer FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk
+         WHERE se.series_instance_uid = $1",
+    )
+    .bind(&r.series_instance_uid)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let series_pk = match series {
+        Some((_, issuer)) if issuer != r.issuer => {
+            return Err(IndexError::Conflict(format!("series {} is another institution's", r.series_instance_uid)));
+        }
+        Some((pk, _)) => pk,
         None => {
             let pk: i64 = sqlx::query_scalar(
                 "INSERT INTO series (study_pk, series_instance_uid, modality, series_number, series_description,
