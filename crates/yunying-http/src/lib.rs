@@ -14,6 +14,7 @@ mod media;
 mod qido;
 mod rendered;
 mod stow;
+mod tls;
 mod viewer;
 mod wado;
 
@@ -35,12 +36,14 @@ use yunying_archive::Archive;
 
 pub use error::ApiError;
 pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
+pub use tls::{HttpListener, HttpTls, Tls};
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address to bind. Anything but loopback requires `bearer_token`.
+    /// Address to bind. Anything but loopback requires `bearer_token`, and
+    /// `tls` or a TLS-terminating proxy in `trusted_proxies`.
     pub bind: IpAddr,
     /// Origins (`https://ohif.example.cn`) whose pages may read responses
     /// (CORS). Empty: same origin only (no `Access-Control-Allow-Origin`).
@@ -102,6 +105,10 @@ pub struct HttpConfig {
     /// names the client: film events and the per-address limits then use
     /// the address the proxy saw. Empty: the connection's peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// HTTPS on the HTTP port (`[http.tls] cert = "…pem"`, `key = "…pem"`):
+    /// it then speaks TLS only. Unset: plain HTTP, for loopback or behind
+    /// a reverse proxy that terminates TLS (listed in `trusted_proxies`).
+    pub tls: Option<HttpTls>,
     /// Cloud film policy.
     pub film: FilmConfig,
 }
@@ -128,6 +135,7 @@ impl Default for HttpConfig {
             api_token: None,
             public_url: None,
             trusted_proxies: Vec::new(),
+            tls: None,
             film: FilmConfig::default(),
         }
     }
@@ -138,6 +146,13 @@ impl HttpConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !self.bind.is_loopback() && self.bearer_token.as_deref().is_none_or(str::is_empty) {
             return Err(format!("http.bind = {} is not loopback: set http.bearer_token (or YUNYING_HTTP_TOKEN) first", self.bind));
+        }
+        // Plain HTTP off loopback only from a proxy that terminates TLS.
+        if !self.bind.is_loopback() && self.tls.is_none() && self.trusted_proxies.is_empty() {
+            return Err(format!(
+                "http.bind = {} is not loopback: serve HTTPS ([http.tls] cert and key), or name the reverse proxy that terminates TLS in http.trusted_proxies",
+                self.bind
+            ));
         }
         let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
         if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {

@@ -276,6 +276,16 @@ CREATE TABLE leases (
     until_ms {bigint} NOT NULL
 )
 "#,
+    // 11 and 12: reserved for the access-control work being merged (their
+    // real migrations replace these two empty ones at merge; keep the
+    // numbering).
+    "",
+    "",
+    // 13: the SHA-256 of the TLS client certificate an AE must present
+    // (lower-case hex; NULL: none is required), `ae_certificates.rs`.
+    r#"
+ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.
