@@ -25,4 +25,5 @@ mod orphans;
 mod qr;
 mod renditions;
 mod store_tools;
+mod tls;
 mod viewer;

@@ -122,8 +122,14 @@ impl Client {
         });
         let mut bytes = Vec::with_capacity(1024);
         dicom_ul::write_pdu(&mut bytes, &rq).map_err(|_| ClientError::Protocol("cannot encode A-ASSOCIATE-RQ"))?;
-        let mut client =
-            Client { socket: Stream::Plain(socket), reader: PduReader::default(), accepted: Vec::new(), peer_max_pdu: 0, next_message_id: 1, timeout };
+        let mut client = Client {
+            socket: Stream::Plain(socket),
+            reader: PduReader::default(),
+            accepted: Vec::new(),
+            peer_max_pdu: 0,
+            next_message_id: 1,
+            timeout,
+        };
         client.socket.write_all(&bytes).await?;
         client.socket.flush().await?;
         let raw = client.reader.next_within(&mut client.socket, 256 * 1024, timeout).await?;

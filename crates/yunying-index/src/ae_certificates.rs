@@ -11,11 +11,8 @@ impl Index {
     /// the binding; false when no AE has that title.
     pub async fn set_ae_certificate(&self, ae_title: &str, sha256: Option<[u8; 32]>) -> Result<bool> {
         let hex = sha256.map(|d| d.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let done = sqlx::query("UPDATE remote_aes SET cert_sha256 = $2 WHERE ae_title = $1")
-            .bind(ae_title)
-            .bind(hex)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE remote_aes SET cert_sha256 = $2 WHERE ae_title = $1").bind(ae_title).bind(hex).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 

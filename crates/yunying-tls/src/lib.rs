@@ -84,7 +84,9 @@ impl Acceptor {
                 let s = &acceptor.settings;
                 match acceptor.reload() {
                     Ok(()) => tracing::info!(listener = s.name, cert = %s.cert.display(), "SIGHUP: TLS certificate and key reloaded"),
-                    Err(e) => tracing::error!(listener = s.name, error = %e, "SIGHUP: TLS certificate not reloaded; the previous one stays in use"),
+                    Err(e) => {
+                        tracing::error!(listener = s.name, error = %e, "SIGHUP: TLS certificate not reloaded; the previous one stays in use")
+                    }
                 }
             }
         });
