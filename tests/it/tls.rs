@@ -88,7 +88,7 @@ fn https_serves_with_hsts_refuses_plaintext_cuts_silent_connections_and_reloads_
     let tmp = tempfile::tempdir().unwrap();
     let pki = Pki::new(&tmp.path().join("pki"));
     let (key, cert) = pki.issue("server-1", 1001);
-    let config = format!("[http]\nheader_timeout_secs = 2\n[http.tls]\ncert = {cert:?}\nkey = {key:?}\n");
+    let config = format!("[http]\nheader_timeout_secs = 2\nmax_connections_per_address = 2\n[http.tls]\ncert = {cert:?}\nkey = {key:?}\n");
     let server = Server::start(&tmp.path().join("data"), Some(&config));
     let port = server.http_port;
     let url = format!("https://127.0.0.1:{port}/healthz");
@@ -114,6 +114,16 @@ fn https_serves_with_hsts_refuses_plaintext_cuts_silent_connections_and_reloads_
     let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10));
     let waited = started.elapsed();
     assert!(closed && waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8), "closed {closed} after {waited:?}");
+
+    // Connections that have not shaken hands hold their address's slots:
+    // a third is closed at once, until one of them goes.
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = Command::new("curl").args(["-sS", "-o", "/dev/null", "--cacert"]).arg(pki.ca()).arg(&url).output().unwrap();
+    assert!(!refused.status.success(), "{}", text(&refused));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(200));
+    run(Command::new("curl").args(["-sS", "-o", "/dev/null", "--cacert"]).arg(pki.ca()).arg(&url));
 
     // SIGHUP: a file that does not load keeps the certificate in use.
     assert!(served_subject(port).contains("server-1"));
