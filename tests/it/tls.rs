@@ -292,3 +292,36 @@ async fn client_certificates_are_required_and_bind_aes() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("did not present it"), "{logged}");
 }
+
+#[test]
+fn a_film_over_direct_tls_gets_an_https_link_and_a_secure_cookie() {
+    use crate::film::{API_TOKEN, BIRTH_DATE};
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&tmp.path().join("pki"));
+    let (key, cert) = pki.issue("films", 4001);
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 1, 16, 21, &["--patient-id", "TLS-FILM", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n[http.tls]\ncert = {cert:?}\nkey = {key:?}\n");
+    let server = Server::start(&data, Some(&config));
+    let base = format!("https://127.0.0.1:{}", server.http_port);
+    let curl = |args: &[&str]| {
+        let out = run(Command::new("curl").args(["-sS", "--cacert"]).arg(pki.ca()).args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let studies: serde_json::Value = serde_json::from_str(&curl(&[&format!("{base}/dicom-web/studies?PatientID=TLS-FILM")])).unwrap();
+    let study = studies[0]["0020000D"]["Value"][0].as_str().unwrap();
+    let auth = format!("Authorization: Bearer {API_TOKEN}");
+    let body = serde_json::json!({"study": study}).to_string();
+    let created = curl(&["-H", &auth, "-H", "Content-Type: application/json", "-d", &body, &format!("{base}/api/films")]);
+    let film: serde_json::Value = serde_json::from_str(&created).unwrap();
+    let url = film["url"].as_str().unwrap();
+    let (link_base, token) = url.split_once("/f#").unwrap();
+    assert_eq!(link_base, base, "the link names the scheme the request came by");
+    let answer = serde_json::json!({"token": token, "answer": BIRTH_DATE}).to_string();
+    let verified =
+        curl(&["-D", "-", "-o", "/dev/null", "-H", "Content-Type: application/json", "-d", &answer, &format!("{base}/api/film/verify")]);
+    let cookie = verified.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap_or_else(|| panic!("{verified}"));
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
