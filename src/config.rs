@@ -25,6 +25,11 @@ pub struct Config {
     pub dicom_port: u16,
     /// Address the DICOM port binds to.
     pub dicom_bind: std::net::IpAddr,
+    /// DICOM over TLS port, served only when `[dicom.tls]` is configured
+    /// (2762, the port registered for DICOM over TLS).
+    pub dicom_tls_port: u16,
+    /// Address the DICOM TLS port binds to; unset: `dicom_bind`.
+    pub dicom_tls_bind: Option<std::net::IpAddr>,
     /// HTTP port (health, metrics; DICOMweb later).
     pub http_port: u16,
     pub dicom: DimseConfig,
@@ -44,6 +49,8 @@ impl Default for Config {
             index_url: String::new(),
             dicom_port: 11112,
             dicom_bind: std::net::IpAddr::from([0, 0, 0, 0]),
+            dicom_tls_port: 2762,
+            dicom_tls_bind: None,
             http_port: 8042,
             dicom: DimseConfig::default(),
             http: HttpConfig::default(),
@@ -67,6 +74,9 @@ pub struct Overrides {
     /// DICOM port [default: 11112].
     #[arg(long, env = "YUNYING_DICOM_PORT", global = true)]
     pub dicom_port: Option<u16>,
+    /// DICOM TLS port, when `[dicom.tls]` is configured [default: 2762].
+    #[arg(long, env = "YUNYING_DICOM_TLS_PORT", global = true)]
+    pub dicom_tls_port: Option<u16>,
     /// HTTP port [default: 8042].
     #[arg(long, env = "YUNYING_HTTP_PORT", global = true)]
     pub http_port: Option<u16>,
@@ -90,6 +100,9 @@ impl Config {
         }
         if let Some(v) = o.dicom_port {
             config.dicom_port = v;
+        }
+        if let Some(v) = o.dicom_tls_port {
+            config.dicom_tls_port = v;
         }
         if let Some(v) = o.http_port {
             config.http_port = v;

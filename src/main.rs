@@ -166,6 +166,12 @@ enum AeCommand {
         /// destination only.
         #[arg(long, default_value = "all", value_parser = parse_rights)]
         allow: yunying_index::AeRights,
+        /// SHA-256 of the TLS client certificate the AE must present (hex,
+        /// colons allowed: `openssl x509 -noout -fingerprint -sha256`);
+        /// without it the AE is treated as unregistered. `none` removes
+        /// the binding; not given: the binding stays as it is.
+        #[arg(long, value_name = "HEX", value_parser = parse_cert_sha256)]
+        cert_sha256: Option<CertBinding>,
     },
     /// Remove an AE.
     Remove { title: String },
@@ -228,18 +234,28 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
     match command {
         AeCommand::List { json } => {
             let aes = index.remote_aes().await?;
+            let certs: std::collections::HashMap<String, String> =
+                index.ae_certificates().await?.into_iter().map(|(title, d)| (title, hex::encode(d))).collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&aes)?);
+                let mut list = serde_json::to_value(&aes)?;
+                for ae in list.as_array_mut().into_iter().flatten() {
+                    let cert = ae["ae_title"].as_str().and_then(|t| certs.get(t)).cloned();
+                    ae["cert_sha256"] = cert.map_or(serde_json::Value::Null, serde_json::Value::String);
+                }
+                println!("{}", serde_json::to_string_pretty(&list)?);
             } else if aes.is_empty() {
                 println!("no AEs registered (add one with `yunying ae add TITLE HOST PORT`)");
             } else {
                 println!("{:<16}  {:<32}  {:>5}  {:<26}  institution", "AE title", "host", "port", "allowed");
                 for ae in aes {
                     println!("{:<16}  {:<32}  {:>5}  {:<26}  {}", ae.ae_title, ae.host, ae.port, ae.rights.to_string(), ae.institution);
+                    if let Some(cert) = certs.get(&ae.ae_title) {
+                        println!("{:<16}  certificate SHA-256 {cert}", "");
+                    }
                 }
             }
         }
-        AeCommand::Add { title, host, port, institution, platform: _, allow } => {
+        AeCommand::Add { title, host, port, institution, platform: _, allow, cert_sha256 } => {
             let institution = institution.unwrap_or_default();
             let title = title.trim().to_string();
             if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
@@ -249,6 +265,9 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
                 anyhow::bail!("the AE needs a host and a non-zero port");
             }
             index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution, rights: allow }).await?;
+            if let Some(CertBinding(cert)) = cert_sha256 {
+                index.set_ae_certificate(&title, cert).await?;
+            }
             println!("registered {title} (allowed: {allow})");
         }
         AeCommand::Remove { title } => {
@@ -268,6 +287,17 @@ fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
         "delete" => Ok(OrphanAction::Delete),
         _ => Err(format!("{text:?}: expected report, adopt or delete")),
     }
+}
+
+/// `--cert-sha256`: a certificate's SHA-256, or none.
+#[derive(Clone, Copy)]
+struct CertBinding(Option<[u8; 32]>);
+
+fn parse_cert_sha256(text: &str) -> Result<CertBinding, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(CertBinding(None));
+    }
+    yunying_tls::parse_sha256(text).map(|d| CertBinding(Some(d)))
 }
 
 fn parse_rights(text: &str) -> Result<yunying_index::AeRights, String> {
@@ -333,21 +363,35 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let dicom = tokio::net::TcpListener::bind((config.dicom_bind, config.dicom_port))
         .await
         .with_context(|| format!("binding DICOM port {}", config.dicom_port))?;
+    let dicom_tls = match &config.dicom.tls {
+        None => None,
+        Some(tls) => {
+            let bind = config.dicom_tls_bind.unwrap_or(config.dicom_bind);
+            let tcp = tokio::net::TcpListener::bind((bind, config.dicom_tls_port))
+                .await
+                .with_context(|| format!("binding DICOM TLS port {}", config.dicom_tls_port))?;
+            Some(yunying_dimse::TlsListener::new(tcp, tls).map_err(anyhow::Error::msg)?)
+        }
+    };
     let http = tokio::net::TcpListener::bind((config.http.bind, config.http_port))
         .await
         .with_context(|| format!("binding HTTP port {}", config.http_port))?;
+    let http = yunying_http::HttpListener::new(http, &config.http).map_err(anyhow::Error::msg)?;
     let (dicom_addr, http_addr) = (dicom.local_addr()?, http.local_addr()?);
+    let dicom_tls_addr = dicom_tls.as_ref().map(|l| l.local_addr()).transpose()?;
+    let scheme = if http.is_tls() { "https" } else { "http" };
     tracing::info!(
         aet = %config.dicom.aet,
         dicom = %dicom_addr,
-        http = %http_addr,
+        dicom_tls = %dicom_tls_addr.map_or("off".to_string(), |a| a.to_string()),
+        http = %format!("{scheme}://{http_addr}"),
         data_dir = %config.data_dir.display(),
         store = %config.store.describe(&config.data_dir.join("store")),
         index = %config::redact_url_password(&config.index_url()),
         "Yunying is serving"
     );
     match &config.http.viewer_dir {
-        Some(dir) => tracing::info!(viewer = %dir.display(), "web viewer at http://{}/viewer/", http.local_addr()?),
+        Some(dir) => tracing::info!(viewer = %dir.display(), "web viewer at {scheme}://{http_addr}/viewer/"),
         None => {
             tracing::warn!("web viewer not built (viewer/dist): /viewer/ answers 404; run scripts/demo.sh or `npm run build` in viewer/")
         }
@@ -373,7 +417,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         reserved_fds,
         stopped(stop_rx.clone()),
     ));
-    let dicom_task = tokio::spawn(yunying_dimse::serve(dicom, archive.clone(), access, config.dicom.clone(), stopped(stop_rx.clone())));
+    let dicom_task = tokio::spawn(yunying_dimse::serve_with_tls(
+        dicom,
+        dicom_tls,
+        archive.clone(),
+        access,
+        config.dicom.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
     // schedule, by one node at a time.
@@ -388,7 +439,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
-    let serving = write_serving_file(&config.data_dir, dicom_addr, http_addr)?;
+    let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https")?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");
     let _ = stop_tx.send(true);
@@ -423,15 +474,25 @@ fn access_of(config: &Config, archive: &yunying_archive::Archive) -> yunying_acc
 }
 
 /// `serving.json` in the data directory: this process's id and the
-/// addresses it listens on, written (atomically) once both ports are bound
-/// and serving; removed on a clean stop.
-fn write_serving_file(data_dir: &Path, dicom: std::net::SocketAddr, http: std::net::SocketAddr) -> anyhow::Result<PathBuf> {
+/// addresses it listens on, written (atomically) once every port is bound
+/// and serving; removed on a clean stop. `dicom_tls_port` is 0 without a
+/// DICOM TLS port; `http_tls`: the HTTP port speaks HTTPS.
+fn write_serving_file(
+    data_dir: &Path,
+    dicom: std::net::SocketAddr,
+    dicom_tls: Option<std::net::SocketAddr>,
+    http: std::net::SocketAddr,
+    http_tls: bool,
+) -> anyhow::Result<PathBuf> {
     let path = data_dir.join("serving.json");
     let body = serde_json::json!({
         "pid": std::process::id(),
         "dicom_port": dicom.port(),
+        "dicom_tls_port": dicom_tls.map_or(0, |a| a.port()),
         "http_port": http.port(),
+        "http_tls": http_tls,
         "dicom": dicom.to_string(),
+        "dicom_tls": dicom_tls.map(|a| a.to_string()),
         "http": http.to_string(),
     });
     let tmp = data_dir.join(".serving.json.tmp");

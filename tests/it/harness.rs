@@ -17,6 +17,8 @@ pub struct Server {
     child: Option<Child>,
     pub dicom_port: u16,
     pub http_port: u16,
+    /// The DICOM TLS port (0: `[dicom.tls]` is not configured).
+    pub dicom_tls_port: u16,
     pub data_dir: PathBuf,
     backend: BackendSettings,
     /// The server's object store, opened on first use.
@@ -206,6 +208,8 @@ impl Server {
             .arg("0")
             .arg("--http-port")
             .arg("0")
+            .arg("--dicom-tls-port")
+            .arg("0")
             .env("YUNYING_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -220,16 +224,28 @@ impl Server {
             cmd.arg("--config").arg(path);
         }
         let mut child = cmd.spawn().expect("start yunying");
-        let (dicom_port, http_port) = wait_serving(&mut child, &serving);
-        let server =
-            Server { child: Some(child), dicom_port, http_port, data_dir: data_dir.to_path_buf(), backend, store: Default::default() };
-        server.wait_ready();
+        let ports = wait_serving(&mut child, &serving);
+        let server = Server {
+            child: Some(child),
+            dicom_port: ports.dicom,
+            http_port: ports.http,
+            dicom_tls_port: ports.dicom_tls,
+            data_dir: data_dir.to_path_buf(),
+            backend,
+            store: Default::default(),
+        };
+        server.wait_ready(ports.http_tls);
         server
     }
 
-    fn wait_ready(&self) {
+    /// `/healthz` answers (over HTTPS, which this plain client does not
+    /// speak: the port accepts).
+    fn wait_ready(&self, https: bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if https && TcpStream::connect(("127.0.0.1", self.http_port)).is_ok() {
+                return;
+            }
             if http_get(self.http_port, "/healthz").is_some_and(|(status, _)| status == 200) {
                 return;
             }
@@ -362,9 +378,18 @@ fn unsafe_sigterm(pid: u32) {
     assert!(status.success());
 }
 
+/// The ports a server bound, as `serving.json` says.
+struct Ports {
+    dicom: u16,
+    http: u16,
+    /// 0 when off.
+    dicom_tls: u16,
+    http_tls: bool,
+}
+
 /// The ports `child` bound, from the `serving.json` it writes once it
 /// serves (written by this process: its pid).
-fn wait_serving(child: &mut std::process::Child, serving: &Path) -> (u16, u16) {
+fn wait_serving(child: &mut std::process::Child, serving: &Path) -> Ports {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(text) = std::fs::read_to_string(serving)
@@ -372,7 +397,12 @@ fn wait_serving(child: &mut std::process::Child, serving: &Path) -> (u16, u16) {
             && v["pid"].as_u64() == Some(child.id() as u64)
         {
             let port = |k: &str| v[k].as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or_else(|| panic!("{k} in {text}"));
-            return (port("dicom_port"), port("http_port"));
+            return Ports {
+                dicom: port("dicom_port"),
+                http: port("http_port"),
+                dicom_tls: port("dicom_tls_port"),
+                http_tls: v["http_tls"].as_bool() == Some(true),
+            };
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("yunying exited before serving: {status}");

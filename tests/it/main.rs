@@ -27,4 +27,5 @@ mod policy;
 mod qr;
 mod renditions;
 mod store_tools;
+mod tls;
 mod viewer;

@@ -102,16 +102,7 @@ fn service_right(service: Service) -> Option<AeRights> {
 /// The rights of `calling_ae` calling from `peer`; `institution_sender`:
 /// it is a configured sender of an institution.
 pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, peer: IpAddr, institution_sender: bool) -> Access {
-    let unknown = {
-        let mut rights = match config.unknown_callers {
-            UnknownCallers::Echo => AeRights::NONE,
-            UnknownCallers::DemoStore => AeRights::STORE,
-        };
-        if institution_sender {
-            rights = rights.union(AeRights::STORE);
-        }
-        Access { rights, registered: false, principal: Principal::ae(calling_ae, None, rights, false) }
-    };
+    let unknown = unregistered(config, calling_ae, institution_sender);
     let ae = match archive.index().remote_ae(calling_ae).await {
         Ok(Some(ae)) => ae,
         Ok(None) => return unknown,
@@ -141,6 +132,18 @@ impl crate::service::Association<'_> {
             other => Failure::new(NOT_AUTHORIZED, other.to_string()),
         })
     }
+}
+
+/// The rights of a caller not recognised as a registered AE.
+pub fn unregistered(config: &DimseConfig, calling_ae: &str, institution_sender: bool) -> Access {
+    let mut rights = match config.unknown_callers {
+        UnknownCallers::Echo => AeRights::NONE,
+        UnknownCallers::DemoStore => AeRights::STORE,
+    };
+    if institution_sender {
+        rights = rights.union(AeRights::STORE);
+    }
+    Access { rights, registered: false, principal: Principal::ae(calling_ae, None, rights, false) }
 }
 
 /// Whether `host` (an address or a name) is `peer`.

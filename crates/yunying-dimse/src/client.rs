@@ -14,6 +14,7 @@ use crate::association::APPLICATION_CONTEXT;
 use crate::command::{AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, C_STORE_RQ, Command, CommandBuilder, MESSAGE_ID};
 use crate::command::{MOVE_ORIGINATOR_AE_TITLE, MOVE_ORIGINATOR_MESSAGE_ID, PRIORITY};
 use crate::pdu::{self, PduError, PduReader};
+use crate::tls::Stream;
 
 /// Largest PDU we accept on associations we open.
 const OUR_MAX_PDU: u32 = 1 << 20;
@@ -68,7 +69,7 @@ pub struct Accepted {
 
 /// An open association, we the requestor.
 pub struct Client {
-    socket: TcpStream,
+    socket: Stream,
     reader: PduReader,
     pub accepted: Vec<Accepted>,
     peer_max_pdu: u32,
@@ -121,9 +122,16 @@ impl Client {
         });
         let mut bytes = Vec::with_capacity(1024);
         dicom_ul::write_pdu(&mut bytes, &rq).map_err(|_| ClientError::Protocol("cannot encode A-ASSOCIATE-RQ"))?;
-        let mut client =
-            Client { socket, reader: PduReader::default(), accepted: Vec::new(), peer_max_pdu: 0, next_message_id: 1, timeout };
+        let mut client = Client {
+            socket: Stream::Plain(socket),
+            reader: PduReader::default(),
+            accepted: Vec::new(),
+            peer_max_pdu: 0,
+            next_message_id: 1,
+            timeout,
+        };
         client.socket.write_all(&bytes).await?;
+        client.socket.flush().await?;
         let raw = client.reader.next_within(&mut client.socket, 256 * 1024, timeout).await?;
         match raw.pdu_type {
             pdu::ASSOCIATE_AC => {}

@@ -27,12 +27,13 @@ mod pdu;
 mod push;
 mod retrieve;
 mod service;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpStream};
@@ -43,6 +44,7 @@ pub use access::UnknownCallers;
 use admission::{Admission, Refusal, Slot};
 use association::{Negotiated, negotiate};
 pub use push::{Outcome, push};
+pub use tls::{DicomTls, TlsListener};
 
 /// Settings of the DICOM service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,6 +102,9 @@ pub struct DimseConfig {
     /// A destination that takes fewer leaves the rest refused or waiting;
     /// the associations it accepted send everything.
     pub move_associations: usize,
+    /// DICOM over TLS on `dicom_tls_port` (`[dicom.tls] cert`, `key`,
+    /// optional `client_ca` and `require_client_cert`). Unset: no TLS port.
+    pub tls: Option<DicomTls>,
 }
 
 impl Default for DimseConfig {
@@ -120,6 +125,7 @@ impl Default for DimseConfig {
             case_insensitive_names: true,
             max_find_results: 10_000,
             move_associations: 4,
+            tls: None,
         }
     }
 }
@@ -150,6 +156,19 @@ pub async fn serve(
     config: DimseConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with_tls(listener, None, archive, access, config, shutdown).await
+}
+
+/// [`serve`], and DICOM over TLS on `tls` when given: one set of
+/// association slots and limits for both ports.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    archive: Archive,
+    access: yunying_access::Access,
+    config: DimseConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let config = Arc::new(config);
     if config.unknown_callers == UnknownCallers::DemoStore {
         tracing::warn!(
@@ -163,16 +182,18 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted.map(|(socket, peer)| (socket, peer, None)),
+            accepted = accept_tls(tls.as_ref()) => accepted.map(|(socket, peer, acceptor)| (socket, peer, Some(acceptor))),
             _ = &mut shutdown => break,
+        };
+        let (socket, peer, acceptor) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = socket.set_nodelay(true);
         let slot = admission.admit(peer.ip()).map(|(slot, evicted)| {
@@ -199,18 +220,25 @@ pub async fn serve(
         };
         let (archive, access, config, stop) = (archive.clone(), access.clone(), config.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            handle(socket, peer, archive, access, &config, slot, stop).await;
+            handle(socket, acceptor, peer, archive, access, &config, slot, stop).await;
             drop(refusing);
         });
         while tasks.try_join_next().is_some() {}
     }
-    drop(listener);
+    drop((listener, tls));
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
         tracing::warn!("associations still open after the drain timeout; closing them");
         tasks.abort_all();
     }
+}
+
+/// The next connection of the TLS port (never, without one).
+async fn accept_tls(tls: Option<&TlsListener>) -> std::io::Result<(TcpStream, SocketAddr, yunying_tls::TlsAcceptor)> {
+    let Some(tls) = tls else { return std::future::pending().await };
+    let (socket, peer) = tls.tcp.accept().await?;
+    Ok((socket, peer, tls.acceptor.current()))
 }
 
 /// A connection waiting to be rejected, counted while it lives.
@@ -230,7 +258,8 @@ impl Drop for Waiting {
 }
 
 async fn handle(
-    mut socket: TcpStream,
+    socket: TcpStream,
+    acceptor: Option<yunying_tls::TlsAcceptor>,
     peer: SocketAddr,
     archive: Archive,
     layer: yunying_access::Access,
@@ -239,8 +268,30 @@ async fn handle(
     shutdown: watch::Receiver<bool>,
 ) {
     let metrics = archive.metrics();
+    // The TLS handshake and the A-ASSOCIATE-RQ share one time limit.
+    let deadline = Instant::now() + ASSOCIATE_TIMEOUT;
+    let (mut socket, certificate) = match acceptor {
+        None => (tls::Stream::Plain(socket), None),
+        Some(acceptor) => {
+            let handshake = tls::handshake(acceptor, socket, peer, ASSOCIATE_TIMEOUT);
+            let shaken = match &slot {
+                Ok(slot) => tokio::select! {
+                    shaken = handshake => shaken,
+                    _ = slot.evicted() => {
+                        tracing::info!(%peer, "connection evicted during its TLS handshake");
+                        return;
+                    }
+                },
+                Err(_) => handshake.await,
+            };
+            match shaken {
+                Some(shaken) => shaken,
+                None => return,
+            }
+        }
+    };
     let mut reader = pdu::PduReader::default();
-    let read_rq = reader.next_within(&mut socket, MAX_ASSOCIATE_RQ, ASSOCIATE_TIMEOUT);
+    let read_rq = reader.next_within(&mut socket, MAX_ASSOCIATE_RQ, deadline.saturating_duration_since(Instant::now()));
     let received = match &slot {
         Ok(slot) => tokio::select! {
             r = read_rq => r,
@@ -293,7 +344,12 @@ async fn handle(
             let _ = pdu::write_reject(&mut socket, result, source, reason).await;
         }
         Negotiated::Accept { ac, caller, accepted } => {
-            let access = access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await;
+            // An AE with a certificate bound to it is recognised only with it.
+            let access = if tls::certificate_bound(&archive, &caller.calling_ae, peer, certificate).await {
+                access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await
+            } else {
+                access::unregistered(config, &caller.calling_ae, caller.known)
+            };
             // An AE registered for an institution stores that institution's
             // patients, whatever the configured institution rules say.
             let caller = match &access.principal.institution {
@@ -311,7 +367,11 @@ async fn handle(
             if dicom_ul::write_pdu(&mut bytes, &ac).is_err() {
                 return;
             }
-            if tokio::io::AsyncWriteExt::write_all(&mut socket, &bytes).await.is_err() {
+            let sent = async {
+                tokio::io::AsyncWriteExt::write_all(&mut socket, &bytes).await?;
+                tokio::io::AsyncWriteExt::flush(&mut socket).await
+            };
+            if sent.await.is_err() {
                 return;
             }
             if !caller.known {
@@ -319,7 +379,10 @@ async fn handle(
             }
             metrics.associations_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             metrics.associations_active.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let link = service::Link { socket, reader, peer, slot: &slot, access, layer };
+            if let Some(certificate) = certificate {
+                tracing::debug!(%peer, calling_ae = %caller.calling_ae, certificate = %tls::hex(certificate), "association over TLS with a client certificate");
+            }
+            let link = service::Link { socket, reader, peer, slot: &slot, access, layer, peer_certificate_sha256: certificate };
             service::Association::new(link, &archive, config, caller, accepted, shutdown).run().await;
             metrics.associations_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         }

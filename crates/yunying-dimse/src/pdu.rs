@@ -184,11 +184,12 @@ pub async fn write_fragments<W: AsyncWrite + Unpin>(
 }
 
 /// Send `start..end` of a file as the data set's PDVs, one PDU each, the
-/// last flagged as such. On Linux the bytes go from the page cache to the
-/// socket with `sendfile` (the PDU header is sent with `MSG_MORE` so header
-/// and value leave in the same segments); elsewhere they are read in pieces.
+/// last flagged as such. On Linux the bytes go from the page cache to a
+/// plain socket with `sendfile` (the PDU header is sent with `MSG_MORE` so
+/// header and value leave in the same segments); over TLS, and elsewhere,
+/// they are read in pieces.
 pub async fn send_file_fragments(
-    socket: &mut tokio::net::TcpStream,
+    socket: &mut crate::tls::Stream,
     context_id: u8,
     file: &std::fs::File,
     start: u64,
@@ -201,12 +202,31 @@ pub async fn send_file_fragments(
         let len = (end - offset).min(chunk);
         let last = offset + len == end;
         let header = pdv_header(context_id, false, last, len as usize);
-        send_piece(socket, &header, file, offset, len).await?;
+        match socket.plain() {
+            Some(tcp) => send_piece(tcp, &header, file, offset, len).await?,
+            None => copy_piece(socket, &header, file, offset, len).await?,
+        }
         offset += len;
         if last {
-            return Ok(());
+            return socket.flush().await;
         }
     }
+}
+
+/// A PDV read from the file and written through `w` (TLS), 256 KiB at a time.
+async fn copy_piece<W: AsyncWrite + Unpin>(w: &mut W, header: &[u8], file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const STEP: u64 = 256 * 1024;
+    w.write_all(header).await?;
+    let mut value = vec![0; len.min(STEP) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(STEP) as usize;
+        file.read_exact_at(&mut value[..n], offset + done)?;
+        w.write_all(&value[..n]).await?;
+        done += n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(target_os = "linux")]
@@ -254,36 +274,37 @@ async fn send_piece(socket: &mut tokio::net::TcpStream, header: &[u8], file: &st
 
 #[cfg(not(target_os = "linux"))]
 async fn send_piece(socket: &mut tokio::net::TcpStream, header: &[u8], file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut value = vec![0; len as usize];
-    file.read_exact_at(&mut value, offset)?;
-    socket.write_all(header).await?;
-    socket.write_all(&value).await
+    copy_piece(socket, header, file, offset, len).await
 }
 
 /// PDU size we send when the peer sets no limit.
+// (Every writer here flushes: a TLS stream may hold bytes until then.)
 const DEFAULT_SEND_PDU: usize = 256 * 1024;
 
 /// A-RELEASE-RQ.
 pub async fn write_release_rq<W: AsyncWrite + Unpin>(w: &mut W) -> std::io::Result<()> {
-    w.write_all(&[RELEASE_RQ, 0, 0, 0, 0, 4, 0, 0, 0, 0]).await
+    w.write_all(&[RELEASE_RQ, 0, 0, 0, 0, 4, 0, 0, 0, 0]).await?;
+    w.flush().await
 }
 
 /// A-RELEASE-RP.
 pub async fn write_release_rp<W: AsyncWrite + Unpin>(w: &mut W) -> std::io::Result<()> {
-    w.write_all(&[RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0]).await
+    w.write_all(&[RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0]).await?;
+    w.flush().await
 }
 
 /// A-ABORT from the service provider with a reason (0 = not specified,
 /// 2 = unexpected PDU, 6 = invalid PDU parameter).
 pub async fn write_abort<W: AsyncWrite + Unpin>(w: &mut W, reason: u8) -> std::io::Result<()> {
-    w.write_all(&[ABORT, 0, 0, 0, 0, 4, 0, 0, 2, reason]).await
+    w.write_all(&[ABORT, 0, 0, 0, 0, 4, 0, 0, 2, reason]).await?;
+    w.flush().await
 }
 
 /// A-ASSOCIATE-RJ: result 1 permanent / 2 transient; source 1 service user,
 /// 2 ACSE provider, 3 presentation provider; reason per PS3.8 9.3.4.
 pub async fn write_reject<W: AsyncWrite + Unpin>(w: &mut W, result: u8, source: u8, reason: u8) -> std::io::Result<()> {
-    w.write_all(&[0x03, 0, 0, 0, 0, 4, 0, result, source, reason]).await
+    w.write_all(&[0x03, 0, 0, 0, 0, 4, 0, result, source, reason]).await?;
+    w.flush().await
 }
 
 #[cfg(test)]
@@ -317,7 +338,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sender = tokio::spawn(async move {
-            let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut socket = crate::tls::Stream::Plain(tokio::net::TcpStream::connect(addr).await.unwrap());
             // From offset 1000 to the end, 16 KiB PDUs.
             send_file_fragments(&mut socket, 5, &file, 1000, 300_000, 16_384).await.unwrap();
         });

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json, json};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use yunying_archive::NetworkDataset;
 use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
@@ -150,7 +149,7 @@ pub enum SendError {
 /// bytes with `sendfile`, a remote object's read piece by piece (bounded
 /// memory either way).
 pub async fn send_store(
-    w: &mut TcpStream,
+    w: &mut crate::tls::Stream,
     archive: &Archive,
     context_id: u8,
     command: &[u8],

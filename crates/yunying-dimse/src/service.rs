@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
 
@@ -28,6 +27,7 @@ use crate::association::{Accepted, Context};
 use crate::command::{C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, Command, N_ACTION_RQ, RESPONSE, Response};
 use crate::commitment::Report;
 use crate::pdu::{self, PduError, PduReader};
+use crate::tls::Stream;
 
 /// Command sets are small; anything larger is an abuse.
 const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -76,7 +76,7 @@ enum Sink {
 
 /// The connection of an accepted association.
 pub struct Link<'a> {
-    pub socket: TcpStream,
+    pub socket: Stream,
     pub reader: PduReader,
     pub peer: SocketAddr,
     /// Its association slot (idle between requests, may be evicted then).
@@ -85,10 +85,13 @@ pub struct Link<'a> {
     pub access: Access,
     /// The access layer, asked for the caller's scope at every request.
     pub layer: yunying_access::Access,
+    /// SHA-256 of the client certificate, on the TLS port when one was
+    /// presented (already checked against the AE registry).
+    pub peer_certificate_sha256: Option<[u8; 32]>,
 }
 
 pub struct Association<'a> {
-    pub(crate) socket: TcpStream,
+    pub(crate) socket: Stream,
     pub(crate) reader: PduReader,
     pub(crate) archive: &'a Archive,
     pub(crate) config: &'a DimseConfig,
@@ -98,6 +101,8 @@ pub struct Association<'a> {
     slot: &'a Slot,
     pub(crate) access: Access,
     pub(crate) layer: yunying_access::Access,
+    /// SHA-256 of the client's TLS certificate, if it presented one.
+    pub(crate) peer_certificate_sha256: Option<[u8; 32]>,
     /// Requests refused for want of a right (the first is logged).
     refused: u32,
     shutdown: watch::Receiver<bool>,
@@ -137,6 +142,7 @@ impl<'a> Association<'a> {
             slot: link.slot,
             access: link.access,
             layer: link.layer,
+            peer_certificate_sha256: link.peer_certificate_sha256,
             refused: 0,
             shutdown,
             partial: None,
@@ -370,7 +376,11 @@ impl<'a> Association<'a> {
             };
             let why =
                 if self.access.registered { "not among the AE's registered rights" } else { "the calling AE is not in the AE registry" };
-            tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, "{service} refused (0124, not authorized): {why}");
+            let certificate = self.peer_certificate_sha256.map(crate::tls::hex);
+            tracing::warn!(
+                calling_ae = %self.caller.calling_ae, peer = %self.peer, certificate = certificate.as_deref().unwrap_or("none"),
+                "{service} refused (0124, not authorized): {why}"
+            );
         }
     }
 

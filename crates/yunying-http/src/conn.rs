@@ -14,6 +14,9 @@
 //! * A request body that sends nothing for `body_idle_timeout_secs` fails
 //!   (the handler sees an error and answers; a body left unread closes the
 //!   connection), and so does a response the client stops reading.
+//! * With `[http.tls]`, the TLS handshake happens inside all of this: the
+//!   connection holds its slots from the accept, and a handshake not done
+//!   within `header_timeout_secs` closes it (`tls.rs`).
 //! * SIGTERM: no new connections; idle ones close, requests in flight finish.
 
 use std::collections::HashMap;
@@ -28,17 +31,18 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::Request;
+use axum::http::{HeaderValue, Request, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 use yunying_archive::Archive;
 
 use crate::HttpConfig;
+use crate::tls::{self, HttpListener, Tls};
 
 /// Connections beyond the limit answered 503 at once; more are just closed.
 const REJECTERS: usize = 32;
@@ -74,15 +78,29 @@ pub(crate) fn connection_limit(configured: usize, nofile: u64, reserved: u64) ->
 
 /// Serve HTTP on `listener` until `shutdown` completes. `reserved_fds`:
 /// descriptors the rest of the process may need (the DICOM face, the
-/// index, the store), which HTTP connections must never take.
+/// index, the store), which HTTP connections must never take. HTTPS when
+/// `config.tls` is set (a plain `TcpListener` then has its files read
+/// here; [`HttpListener::new`] reads them before, to fail at start).
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<HttpListener>,
     archive: Archive,
     access: yunying_access::Access,
     config: HttpConfig,
     reserved_fds: u64,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
+    let HttpListener { tcp: listener, tls } = listener.into();
+    let tls = match (tls, &config.tls) {
+        (Some(acceptor), _) => Some(acceptor),
+        (None, Some(files)) => match tls::acceptor(files) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => {
+                tracing::error!(error = %e, "HTTPS not served");
+                return;
+            }
+        },
+        (None, None) => None,
+    };
     let nofile = raise_nofile_limit();
     let limit = connection_limit(config.max_connections, nofile, reserved_fds);
     if limit < config.max_connections {
@@ -119,12 +137,24 @@ pub async fn serve(
         let admitted = per_address.take(peer.ip()).and_then(|mine| slots.clone().try_acquire_owned().ok().map(|slot| (mine, slot)));
         match admitted {
             Some(held) => {
-                let (app, stop, done) = (app.clone(), stop_rx.clone(), done_rx.clone());
+                let (app, mut stop, done) = (app.clone(), stop_rx.clone(), done_rx.clone());
+                let _ = stream.set_nodelay(true);
+                let io = StallGuard { inner: stream, limit: timeouts.idle, write_stall: None };
+                let acceptor = tls.as_ref().map(|a| a.current());
                 tokio::spawn(async move {
-                    connection(stream, peer, app, timeouts, stop).await;
+                    match acceptor {
+                        None => connection(io, peer, app, timeouts, stop, false).await,
+                        Some(acceptor) => {
+                            if let Some(io) = tls::handshake(acceptor, io, peer, timeouts.header, &mut stop).await {
+                                connection(io, peer, app, timeouts, stop, true).await;
+                            }
+                        }
+                    }
                     drop((held, done));
                 });
             }
+            // Over a limit on the TLS port: closed without a handshake.
+            None if tls.is_some() => drop(stream),
             None => match rejecters.clone().try_acquire_owned() {
                 Ok(permit) => {
                     tokio::spawn(async move {
@@ -200,17 +230,28 @@ async fn accept_error(e: io::Error) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
-/// One connection until it closes, or until shutdown lets it finish.
-async fn connection(stream: TcpStream, peer: SocketAddr, app: Router, t: Timeouts, mut stop: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let io = TokioIo::new(StallGuard { inner: stream, limit: t.idle, write_stall: None });
+/// One connection until it closes, or until shutdown lets it finish;
+/// `secure`: it came over TLS (requests get the [`Tls`] extension,
+/// responses `Strict-Transport-Security`).
+async fn connection<IO>(io: IO, peer: SocketAddr, app: Router, t: Timeouts, mut stop: watch::Receiver<bool>, secure: bool)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let idle = t.idle;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let app = app.clone();
         async move {
             let mut request = request.map(|body| Body::new(TimeoutBody::new(idle, body)));
             request.extensions_mut().insert(ConnectInfo(peer));
-            Ok::<_, Infallible>(app.oneshot(request).await.unwrap_or_else(|e| match e {}))
+            if secure {
+                request.extensions_mut().insert(Tls);
+            }
+            let mut response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
+            if secure {
+                response.headers_mut().entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HeaderValue::from_static(tls::HSTS));
+            }
+            Ok::<_, Infallible>(response)
         }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();

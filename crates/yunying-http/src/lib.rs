@@ -17,6 +17,7 @@ mod qido;
 mod rendered;
 mod sessions;
 mod stow;
+mod tls;
 mod viewer;
 mod wado;
 
@@ -38,13 +39,16 @@ use yunying_archive::Archive;
 
 pub use error::ApiError;
 pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
+pub use tls::{HttpListener, HttpTls, Tls};
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Address to bind. Every request off this machine must authenticate
-    /// (`[access]`); `access.anonymous = "loopback"` requires a loopback bind.
+    /// (`[access]`); off loopback it also needs `tls` or a TLS-terminating
+    /// proxy in `trusted_proxies`; `access.anonymous = "loopback"` requires
+    /// a loopback bind.
     pub bind: IpAddr,
     /// Origins (`https://ohif.example.cn`) whose pages may read responses
     /// (CORS). Empty: same origin only (no `Access-Control-Allow-Origin`).
@@ -108,6 +112,10 @@ pub struct HttpConfig {
     /// names the client: film events and the per-address limits then use
     /// the address the proxy saw. Empty: the connection's peer is the client.
     pub trusted_proxies: Vec<IpAddr>,
+    /// HTTPS on the HTTP port (`[http.tls] cert = "…pem"`, `key = "…pem"`):
+    /// it then speaks TLS only. Unset: plain HTTP, for loopback or behind
+    /// a reverse proxy that terminates TLS (listed in `trusted_proxies`).
+    pub tls: Option<HttpTls>,
     /// Cloud film policy.
     pub film: FilmConfig,
 }
@@ -134,6 +142,7 @@ impl Default for HttpConfig {
             api_token: None,
             public_url: None,
             trusted_proxies: Vec::new(),
+            tls: None,
             film: FilmConfig::default(),
         }
     }
@@ -142,6 +151,13 @@ impl Default for HttpConfig {
 impl HttpConfig {
     /// Refuse configurations that would expose DICOMweb without credentials.
     pub fn validate(&self) -> Result<(), String> {
+        // Plain HTTP off loopback only from a proxy that terminates TLS.
+        if !self.bind.is_loopback() && self.tls.is_none() && self.trusted_proxies.is_empty() {
+            return Err(format!(
+                "http.bind = {} is not loopback: serve HTTPS ([http.tls] cert and key), or name the reverse proxy that terminates TLS in http.trusted_proxies",
+                self.bind
+            ));
+        }
         let token = self.bearer_token.as_deref().is_some_and(|t| !t.is_empty());
         if !token && self.cors_allowed_origins.iter().any(|o| o == "*") {
             return Err(

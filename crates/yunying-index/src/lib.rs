@@ -17,6 +17,7 @@
 //! Architecture invariant: the index knows nothing of DICOM parsing or
 //! object storage. It stores strings and numbers that the archive hands it.
 
+mod ae_certificates;
 mod attempts;
 mod films;
 mod grants;

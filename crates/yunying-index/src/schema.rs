@@ -323,8 +323,14 @@ CREATE TABLE access_events (
     detail TEXT NOT NULL
 )
 "#,
-    // 12: reserved (people: accounts, roles, sessions).
-    // 13: reserved (AE certificates for DICOM TLS).
+    // 12: reserved for people (accounts, roles, sessions): replaced by
+    // its migration at merge.
+    "",
+    // 13: the SHA-256 of the TLS client certificate an AE must present
+    // (lower-case hex; NULL: none is required), `ae_certificates.rs`.
+    r#"
+ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
+"#,
 ];
 
 /// Migration 2 added normalised name columns: fill them for existing rows.

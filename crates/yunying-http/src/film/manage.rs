@@ -64,6 +64,7 @@ pub(super) async fn create(
     State(s): State<AppState>,
     Signed(who): Signed,
     Client(client): Client,
+    Https(https): Https,
     headers: HeaderMap,
     Json(req): Json<CreateFilm>,
 ) -> Result<Response, ApiError> {
@@ -184,7 +185,7 @@ pub(super) async fn create(
     let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
     let created = event(&film, &actor, "created", &client, "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
     s.archive.index().create_film(&film, &created).await.map_err(index_error)?;
-    let url = format!("{}/f#{token}", public_base(&s, &headers));
+    let url = format!("{}/f#{token}", public_base(&s, &headers, https));
     let (qr_svg, qr_png) = qr(&url)?;
     let mut shown = film;
     shown.verify_hint = shown_hint(&s, &shown);
@@ -194,13 +195,14 @@ pub(super) async fn create(
     Ok(response)
 }
 
-/// `http.public_url`, or the scheme and host the request came to.
-pub(super) fn public_base(s: &AppState, headers: &HeaderMap) -> String {
+/// `http.public_url`, or the scheme (`https` over TLS, ours or a trusted
+/// proxy's) and host the request came to.
+pub(super) fn public_base(s: &AppState, headers: &HeaderMap, https: bool) -> String {
     if let Some(url) = s.config.public_url.as_deref().filter(|u| !u.is_empty()) {
         return url.trim_end_matches('/').to_string();
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
+    format!("{}://{host}", if https { "https" } else { "http" })
 }
 
 /// The link as a QR code: SVG text and PNG bytes (4 px modules, quiet zone of 4).

@@ -35,6 +35,7 @@ pub(crate) struct ShareRequest {
 pub(crate) async fn create(
     State(s): State<AppState>,
     Client(client): Client,
+    super::Https(https): super::Https,
     headers: HeaderMap,
     Path(film_id): Path<String>,
     Json(req): Json<ShareRequest>,
@@ -97,7 +98,7 @@ pub(crate) async fn create(
     let created = event(&film, "patient", "created", &client, "ok", consent.clone());
     s.archive.index().create_film(&film, &created).await.map_err(index_error)?;
     s.archive.index().record_film_event(&event(&parent, "patient", "shared", &client, "ok", consent)).await.map_err(index_error)?;
-    let url = format!("{}/f#{token}", public_base(&s, &headers));
+    let url = format!("{}/f#{token}", public_base(&s, &headers, https));
     let (qr_svg, _) = qr(&url)?;
     let body = serde_json::json!({ "film": film, "url": url, "code": code, "qr_svg": qr_svg });
     let mut response = (StatusCode::CREATED, Json(body)).into_response();

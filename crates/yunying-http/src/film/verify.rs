@@ -72,7 +72,7 @@ impl axum::extract::FromRequestParts<AppState> for Https {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let configured = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
-        let direct = parts.uri.scheme() == Some(&axum::http::uri::Scheme::HTTPS);
+        let direct = parts.uri.scheme() == Some(&axum::http::uri::Scheme::HTTPS) || parts.extensions.get::<crate::tls::Tls>().is_some();
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let proxied = peer.is_some_and(|p| state.config.trusted_proxies.contains(&p))
             && parts
