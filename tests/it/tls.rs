@@ -269,7 +269,18 @@ async fn client_certificates_are_required_and_bind_aes() {
         .arg(&series));
 
     // RIS may find, with its own certificate only.
-    run(cli(&data).args(["ae", "add", "RIS", "127.0.0.1", "104", "--allow", "find", "--cert-sha256", &pki.fingerprint(&registered.1)]));
+    run(cli(&data).args([
+        "ae",
+        "add",
+        "RIS",
+        "127.0.0.1",
+        "104",
+        "--platform",
+        "--allow",
+        "find",
+        "--cert-sha256",
+        &pki.fingerprint(&registered.1),
+    ]));
     let out = find(port, "RIS", &tls_args(&pki, Some(&registered)));
     assert!(out.status.success() && find_matches(&out) == 1, "{}", text(&out));
     // Another certificate of the same CA calling as RIS: not RIS
@@ -285,7 +296,7 @@ async fn client_certificates_are_required_and_bind_aes() {
     assert!(list.contains(&hex), "{list}");
     register_ae(&data, "RIS", 104, Some("find"));
     assert!(!find(server.dicom_port, "RIS", &[]).status.success());
-    run(cli(&data).args(["ae", "add", "RIS", "127.0.0.1", "104", "--allow", "find", "--cert-sha256", "none"]));
+    run(cli(&data).args(["ae", "add", "RIS", "127.0.0.1", "104", "--platform", "--allow", "find", "--cert-sha256", "none"]));
     let out = find(server.dicom_port, "RIS", &[]);
     assert!(out.status.success() && find_matches(&out) == 1, "{}", text(&out));
 
