@@ -2,8 +2,6 @@
 // renditions a server may offer. Standard DICOMweb only; Yunying's stored
 // renditions are an optional speed-up announced by config.json.
 
-import { t } from './i18n';
-
 /** One attribute of a DICOM JSON object (PS3.18 F.2). */
 export interface Attribute {
   vr: string;
@@ -77,20 +75,19 @@ export class DicomWeb {
   }
 
   /**
-   * GET with the tab's credentials. A server that wants a bearer token
-   * (Yunying off loopback) answers 401: the token is asked for once and
-   * kept for this tab only (sessionStorage, never in a URL).
+   * Called when the server answers 401 (credentials missing, a session
+   * ended): the app shows its sign-in page. Nothing is retried here.
    */
+  onUnauthorized?: (message: string) => void;
+
+  /** GET with the tab's credentials: the session cookie, or a bearer token (a header, never in a URL). */
   private async get(url: string, accept: string): Promise<Response> {
-    let r = await fetch(url, { headers: { Accept: accept, ...authHeaders() } });
-    if (r.status === 401) {
-      const token = window.prompt(t('tokenPrompt'));
-      if (token) {
-        sessionStorage.setItem('yunying.token', token.trim());
-        r = await fetch(url, { headers: { Accept: accept, ...authHeaders() } });
-      }
+    const r = await fetch(url, { headers: { Accept: accept, ...authHeaders() }, credentials: 'same-origin' });
+    if (!r.ok) {
+      const message = `${r.status} ${await errorText(r)}`;
+      if (r.status === 401) this.onUnauthorized?.(message);
+      throw new DicomWebError(r.status, message);
     }
-    if (!r.ok) throw new DicomWebError(r.status, `${r.status} ${await errorText(r)}`);
     return r;
   }
 

@@ -1,11 +1,19 @@
-// Entry point: Cornerstone3D set-up and the two views, the worklist (`#/`)
-// and the reader (`#/study/{StudyInstanceUID}`).
+// Entry point: Cornerstone3D set-up and the views: the worklist (`#/`), the
+// reader (`#/study/{StudyInstanceUID}`), sign-in (`#/login`, and whenever
+// the server wants credentials) and administration (`#/admin`).
 
 import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 import { init as toolsInit } from '@cornerstonejs/tools';
-import { DicomWeb, authHeaders, loadConfig } from './dicomweb';
+import { accessBanner, renderRefusal, studyAccess } from './access';
+import { renderAdmin } from './admin';
+import { setApiBase } from './api';
+import { DicomWeb, DicomWebError, authHeaders, loadConfig } from './dicomweb';
+import { clear } from './dom';
+import { renderWho } from './header';
 import { lang, setLang, t } from './i18n';
+import { renderEnrolment, renderLogin } from './login';
+import { Who, isAdmin, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
 import './style.css';
@@ -13,7 +21,7 @@ import './style.css';
 declare global {
   interface Window {
     /** For tests and benchmarks: the state of the current view. */
-    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean };
+    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who };
   }
 }
 
@@ -34,35 +42,96 @@ async function main(): Promise<void> {
   });
   toolsInit();
   const app = document.getElementById('app')!;
+  const whoEl = document.getElementById('who')!;
+  const banner = document.getElementById('banner')!;
+  setApiBase(config.dicomweb);
   const state: NonNullable<Window['yunying']> = { web, ready: false };
   window.yunying = state;
   const worklist = new Worklist(web, (uid) => { location.hash = `#/study/${uid}`; });
+  let who: Who = { kind: 'none' };
 
   const langButton = document.getElementById('lang')!;
+  /** Ask the server who we are and show it in the header. */
+  const refreshWho = async () => {
+    who = await whoAmI();
+    state.who = who;
+    renderWho(whoEl, who, () => void signedOut());
+  };
+  /** Go to `hash`, or render again when already there. */
+  const go = (hash: string) => {
+    if (location.hash === hash || (hash === '#/' && !location.hash)) void route();
+    else location.hash = hash;
+  };
+  const signedIn = async () => {
+    await refreshWho();
+    go(/^#\/login/.test(location.hash) ? '#/' : location.hash || '#/');
+  };
+  const signedOut = async () => {
+    await refreshWho();
+    go('#/');
+  };
+  // A DICOMweb 401 (a session ended, a token revoked): sign in again.
+  web.onUnauthorized = () => {
+    if (who.kind === 'signed-out') return;
+    void refreshWho().then(() => { if (who.kind === 'signed-out') void route(); });
+  };
   const route = async () => {
     state.reader?.destroy();
     state.reader = undefined;
     state.ready = false;
     document.title = t('title');
     langButton.textContent = t('language');
+    clear(banner);
+    const anonymous = who.kind === 'signed-in' && who.principal.id === 'anonymous';
     const study = /^#\/study\/([0-9.]+)/.exec(location.hash)?.[1];
-    if (study) {
-      const reader = new Reader(web, () => { location.hash = '#/'; });
-      state.reader = reader;
-      try {
-        await reader.open(app, study);
-      } catch (e) {
-        app.textContent = t('error', { m: (e as Error).message });
-      }
+    if (who.kind === 'signed-out' || (/^#\/login/.test(location.hash) && (anonymous || who.kind === 'none'))) {
+      renderLogin(app, () => void signedIn());
+    } else if (who.kind === 'enrol') {
+      renderEnrolment(app, () => void signedIn());
+    } else if (/^#\/admin/.test(location.hash) && isAdmin(who)) {
+      renderAdmin(app, who);
+    } else if (study) {
+      await openStudy(study);
     } else {
       const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
       worklist.render(app, Object.fromEntries(params.entries()));
     }
     state.ready = true;
   };
-  langButton.onclick = () => { setLang(lang() === 'zh' ? 'en' : 'zh'); void route(); };
+  const openStudy = async (study: string) => {
+    const back = () => { location.hash = '#/'; };
+    const refuse = (message: string) => renderRefusal(app, who, study, message, back, () => void route());
+    // With the access layer: whether, and how, the study is reached first,
+    // for the refusal or the banner; the reader then loads what DICOMweb allows.
+    const access = who.kind === 'signed-in' ? await studyAccess(study) : { reached: 'unknown' as const };
+    if (access.reached === 'refused') {
+      refuse(access.message);
+      return;
+    }
+    const shown = accessBanner(access);
+    if (shown) banner.append(shown);
+    const reader = new Reader(web, back);
+    state.reader = reader;
+    try {
+      await reader.open(app, study);
+    } catch (e) {
+      if (e instanceof DicomWebError && e.status === 403) {
+        reader.destroy();
+        state.reader = undefined;
+        refuse(e.message.replace(/^403 /, ''));
+      } else {
+        app.textContent = t('error', { m: (e as Error).message });
+      }
+    }
+  };
+  langButton.onclick = () => {
+    setLang(lang() === 'zh' ? 'en' : 'zh');
+    renderWho(whoEl, who, () => void signedOut());
+    void route();
+  };
   setLang(lang());
   window.addEventListener('hashchange', () => void route());
+  await refreshWho();
   await route();
 }
 
