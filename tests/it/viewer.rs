@@ -7,9 +7,11 @@
 //! Needs the built viewer (`npm ci && npm run build` in viewer/, which
 //! `scripts/test.sh` runs), Debian's chromium and firefox-esr.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
+use crate::film::request;
 use crate::harness::*;
 
 const SLICES: usize = 300;
@@ -66,7 +68,7 @@ fn viewer_worklist_reading_tools_and_priors_across_institutions() {
 }
 
 #[test]
-fn viewer_asks_for_the_bearer_token_and_sends_it_as_a_header() {
+fn viewer_takes_the_bearer_token_on_its_sign_in_page_and_sends_it_as_a_header() {
     let dist = viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -151,4 +153,132 @@ fn film_page_on_a_phone() {
             ("FILM_BIRTH_DATE", "1961-01-15".into()),
         ],
     );
+}
+
+/// A server without anonymous access holding three studies of one patient:
+/// hospital A's (`study_a`), and two of hospital B's, one of them given to
+/// hospital A by a referral (`study_granted`, the grant inserted through
+/// the index), the other out of A's reach (`study_b`). `key_a`: an API key
+/// of hospital A that reads.
+struct AccessWorld {
+    _tmp: tempfile::TempDir,
+    server: Server,
+    study_a: String,
+    study_b: String,
+    study_granted: String,
+    key_a: String,
+}
+
+const GRANT_REASON: &str = "MDT review of the chest CT";
+
+impl AccessWorld {
+    fn start(before_serving: impl FnOnce(&Path)) -> AccessWorld {
+        let dist = viewer_dist();
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        gen_ct_with(&src, 12, 256, 29, &["--studies-per-patient", "3", "--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
+        let data = tmp.path().join("data");
+        run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_A"]).arg(src.join("2")));
+        for b in ["0", "1"] {
+            run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_B"]).arg(src.join(b)));
+        }
+        let key = |name: &str, institution: &str| {
+            let out = run(cli(&data).args(["key", "add", name, "--institution", institution, "--scopes", "dicomweb:read"]));
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let key_a = key("viewer test A", "HOSP_A");
+        let key_b = key("viewer test B", "HOSP_B");
+        before_serving(&data);
+        let config = format!("[http]\nviewer_dir = {dist:?}\n[access]\nanonymous = \"nobody\"\n");
+        let server = Server::start(&data, Some(&config));
+        let studies = |key: &str| -> Vec<String> {
+            let reply = request(server.http_port, "GET", "/dicom-web/studies", &[("Authorization", &format!("Bearer {key}"))], None);
+            assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+            let found: Vec<serde_json::Value> = serde_json::from_slice(&reply.body).unwrap();
+            let mut uids: Vec<String> = found.iter().map(|s| s["0020000D"]["Value"][0].as_str().unwrap().to_string()).collect();
+            uids.sort();
+            uids
+        };
+        let a = studies(&key_a);
+        let b = studies(&key_b);
+        assert_eq!((a.len(), b.len()), (1, 2), "{a:?} {b:?}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let grant = yunying_index::Grant {
+                grant_id: "viewer-referral".into(),
+                kind: "referral".into(),
+                grantor: "person:referrer".into(),
+                grantee_kind: "institution".into(),
+                grantee: "HOSP_A".into(),
+                reason: GRANT_REASON.into(),
+                created_ms: now,
+                not_before_ms: now - 1000,
+                not_after_ms: now + 24 * 3_600_000,
+                revoked_ms: None,
+                revoked_by: None,
+                studies: vec![b[1].clone()],
+            };
+            server.index().await.insert_grant(&grant).await.unwrap();
+        });
+        AccessWorld { _tmp: tmp, server, study_a: a[0].clone(), study_b: b[0].clone(), study_granted: b[1].clone(), key_a }
+    }
+
+    fn envs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("YUNYING_URL", format!("http://127.0.0.1:{}", self.server.http_port)),
+            ("STUDY_A", self.study_a.clone()),
+            ("STUDY_B", self.study_b.clone()),
+            ("STUDY_GRANTED", self.study_granted.clone()),
+            ("GRANT_REASON", GRANT_REASON.into()),
+        ]
+    }
+}
+
+/// viewer/tests/access.test.mjs: an institution's API key typed on the
+/// sign-in page; the worklist of what it reaches, the grant banner, the
+/// refusal of a study out of reach (no break-glass for a key).
+#[test]
+fn viewer_shows_grants_and_refusals_to_an_institution_key() {
+    let world = AccessWorld::start(|_| {});
+    let mut envs = world.envs();
+    envs.push(("KEY_A", world.key_a.clone()));
+    node_test("access.test.mjs", &envs);
+}
+
+/// `yunying user add` with the password on standard input.
+fn add_user(data: &Path, username: &str, display_name: &str, institution: Option<&str>, roles: &str, password: &str) {
+    let mut cmd = cli(data);
+    cmd.args(["user", "add", username, "--roles", roles, "--display-name", display_name, "--password-stdin"]);
+    if let Some(i) = institution {
+        cmd.args(["--institution", i]);
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add {username}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// viewer/tests/login.test.mjs: people sign in. A radiologist of hospital
+/// A (a wrong password first): their name, institution and worklist, no
+/// administration; break-glass into hospital B's study with the red
+/// banner; sign-out. A security administrator enrols TOTP (codes computed
+/// by the test), creates an API key shown once, and signs in again with a
+/// code.
+#[test]
+fn viewer_sign_in_break_glass_and_administration() {
+    let rad_password = "Viewer-radiologist-pw-8c1e";
+    let admin_password = "Viewer-security-pw-42d7f0";
+    let world = AccessWorld::start(|data| {
+        add_user(data, "li.rad", "李放射 Li Fang", Some("HOSP_A"), "radiologist", rad_password);
+        add_user(data, "sec.admin", "安全管理员 Sec", None, "security-admin", admin_password);
+    });
+    let mut envs = world.envs();
+    envs.extend([
+        ("RAD_USER", "li.rad".to_string()),
+        ("RAD_PASSWORD", rad_password.into()),
+        ("RAD_NAME", "李放射 Li Fang".into()),
+        ("ADMIN_USER", "sec.admin".into()),
+        ("ADMIN_PASSWORD", admin_password.into()),
+    ]);
+    node_test("login.test.mjs", &envs);
 }

@@ -13,7 +13,7 @@ import { clear } from './dom';
 import { renderWho } from './header';
 import { lang, setLang, t } from './i18n';
 import { renderEnrolment, renderLogin } from './login';
-import { Who, isAdmin, whoAmI } from './session';
+import { MAY, Who, isAdmin, may, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
 import './style.css';
@@ -88,7 +88,9 @@ async function main(): Promise<void> {
       renderLogin(app, () => void signedIn());
     } else if (who.kind === 'enrol') {
       renderEnrolment(app, () => void signedIn());
-    } else if (/^#\/admin/.test(location.hash) && isAdmin(who)) {
+    } else if (isAdmin(who) && (/^#\/admin/.test(location.hash) || (!study && !may(who, MAY.search)))) {
+      // An administrator without a clinical role reaches no study: the
+      // administration page is their start page.
       renderAdmin(app, who);
     } else if (study) {
       await openStudy(study);

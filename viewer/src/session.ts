@@ -42,6 +42,7 @@ export const MAY = {
   manageKeys: 'manage API keys',
   readAudit: 'read access records',
   breakGlass: 'use emergency access',
+  search: 'search studies',
 } as const;
 
 export function may(who: Who, action: string): boolean {

@@ -1,9 +1,12 @@
-// A server that wants a bearer token (YUNYING_URL, token YUNYING_TOKEN): the
-// viewer asks for it once, sends it as an Authorization header on every
-// DICOMweb request (searches, metadata, thumbnails, frames) and never in a URL.
+// A server that wants a bearer token (YUNYING_URL, `http.bearer_token`
+// YUNYING_TOKEN, no anonymous access): the sign-in page takes the token
+// ("API key / access token"), checks it, and the viewer sends it as an
+// Authorization header on every request (searches, metadata, thumbnails,
+// frames), never in a URL, and keeps it for the tab only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
+import { loginError, signInPage, submitToken } from './lib/signin.mjs';
 
 const BASE = process.env.YUNYING_URL;
 const TOKEN = process.env.YUNYING_TOKEN;
@@ -20,29 +23,39 @@ after(async () => {
 
 test('a wrong token shows the refusal and no study', async () => {
   const page = await newPage(browser);
-  page.on('dialog', (d) => d.accept('not-the-token'));
+  page.on('dialog', (d) => assert.fail(`unexpected dialog: ${d.message()}`));
   await page.goto(`${BASE}/viewer/?lang=en`);
-  await until(page, () => window.yunying?.ready && document.querySelector('[data-testid=worklist-status]')?.textContent.startsWith('Error'), null, { what: 'refusal' });
-  assert.match(await page.textContent('[data-testid=worklist-status]'), /401/);
+  await signInPage(page);
+  await submitToken(page, 'not-the-token');
+  assert.match(await loginError(page), /Token refused/);
   assert.equal(await page.$$eval('tbody tr', (rows) => rows.length), 0);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('yunying.token')), null, 'a refused token is not kept');
 });
 
 test('the token is asked for once and sent as a header, never in a URL', async () => {
   const page = await newPage(browser);
-  let prompts = 0;
-  page.on('dialog', (d) => { prompts++; void d.accept(TOKEN); });
+  page.on('dialog', (d) => assert.fail(`unexpected dialog: ${d.message()}`));
   const requests = [];
   page.on('request', (r) => requests.push({ url: r.url(), auth: r.headers().authorization }));
   await page.goto(`${BASE}/viewer/`);
+  await signInPage(page);
+  await submitToken(page, TOKEN);
   await until(page, () => document.querySelector('tbody tr'), null, { what: 'worklist rows' });
   await page.click('tbody tr');
   const state = await until(page, () => { const s = window.yunying.reader?.panels[0]?.state(); return s?.loaded === s?.count && s.count > 0 && s; }, null, { what: 'every slice loaded' });
   assert.ok(state.firstImage);
-  assert.equal(prompts, 1);
   const dicomweb = requests.filter((r) => r.url.includes('/dicom-web/'));
   assert.ok(dicomweb.length >= state.count, `${dicomweb.length} DICOMweb requests`);
-  // The first search went out without it, was refused, and made the viewer ask.
-  assert.equal(dicomweb[0].auth, undefined);
-  for (const r of dicomweb.slice(1)) assert.equal(r.auth, `Bearer ${TOKEN}`, r.url);
+  // Nothing went to DICOMweb before the token was given; all of it carries it.
+  for (const r of dicomweb) assert.equal(r.auth, `Bearer ${TOKEN}`, r.url);
   for (const r of requests) assert.ok(!r.url.includes(TOKEN), `token in ${r.url}`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('yunying.token')), TOKEN);
+  assert.equal(await page.evaluate(() => Object.values(localStorage).some((v) => v.includes('token') || v.length > 20)), false, 'nothing secret in localStorage');
+  // Loading the page again keeps the tab's token: no sign-in page again.
+  await page.goto(`${BASE}/viewer/?again=1`);
+  await until(page, () => document.querySelector('tbody tr'), null, { what: 'worklist rows after a reload' });
+  // "Forget token" signs out.
+  await page.click('[data-testid=logout]');
+  await signInPage(page);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('yunying.token')), null);
 });
