@@ -94,6 +94,7 @@ export function renderRefusal(root: HTMLElement, who: Who, uid: string, message:
   );
   const actions = h('div', { class: 'actions' }, h('button', { type: 'button', onclick: back }, `← ${t('back')}`));
   if (may(who, MAY.breakGlass)) {
+    section.append(h('p', { class: 'muted' }, t('breakGlassHint')));
     actions.append(h('button', {
       type: 'button', class: 'danger', 'data-testid': 'break-glass',
       onclick: () => breakGlassDialog(uid, opened),
@@ -112,7 +113,9 @@ export function breakGlassDialog(uid: string, opened: () => void): HTMLDialogEle
   const error = h('div', { class: 'login-error', role: 'alert', 'data-testid': 'break-glass-error' });
   const submit = h('button', { type: 'submit', class: 'danger', 'data-testid': 'break-glass-submit' }, t('breakGlassSubmit'));
   const dialog = h('dialog', { class: 'break-glass-dialog', 'data-testid': 'break-glass-dialog' });
+  // The checks are ours (with messages in the page's language), not the browser's.
   dialog.append(h('form', {
+    novalidate: true,
     onsubmit: async (e: Event) => {
       e.preventDefault();
       error.textContent = '';

@@ -134,7 +134,7 @@ test('the security administrator enrols a second factor, then manages API keys',
   const found = (await r.json()).map((s) => s['0020000D'].Value[0]);
   assert.ok(found.includes(STUDY_A) && !found.includes(STUDY_B), JSON.stringify(found));
   // Shown once: not after loading the page again.
-  await page.goto(`${BASE}/viewer/?lang=en#/admin`);
+  await page.goto(`${BASE}/viewer/?lang=en&again=1#/admin`);
   await until(page, () => [...document.querySelectorAll('[data-testid=keys-table] td')].some((td) => td.textContent === 'PACS gateway A'), null, { what: 'the key listed again' });
   assert.equal(await page.$('[data-testid=new-key]'), null);
   assert.ok(!(await page.content()).includes(key), 'the key is not shown again');
