@@ -236,13 +236,16 @@ impl AccessWorld {
 
 /// viewer/tests/access.test.mjs: an institution's API key typed on the
 /// sign-in page; the worklist of what it reaches, the grant banner, the
-/// refusal of a study out of reach (no break-glass for a key).
+/// refusal of a study out of reach (no break-glass for a key). And
+/// viewer/tests/admin.test.mjs: each administrator's sections of the
+/// administration page, against answers shaped as the server's.
 #[test]
-fn viewer_shows_grants_and_refusals_to_an_institution_key() {
+fn viewer_shows_grants_and_refusals_to_an_institution_key_and_each_administrator_their_sections() {
     let world = AccessWorld::start(|_| {});
     let mut envs = world.envs();
     envs.push(("KEY_A", world.key_a.clone()));
     node_test("access.test.mjs", &envs);
+    node_test("admin.test.mjs", &envs);
 }
 
 /// `yunying user add` with the password on standard input.
