@@ -27,7 +27,9 @@ export function renderLogin(root: HTMLElement, done: () => void, message?: strin
   const codeRow = h('label', { hidden: true, 'data-testid': 'login-totp-row' }, t('totpCode'), code);
   const submit = h('button', { type: 'submit', 'data-testid': 'login-submit' }, t('signIn'));
   const form = h('form', {
-    class: 'login-form', 'data-testid': 'login-form',
+    // POST: were the script ever to let the browser submit, nothing typed
+    // would land in a URL.
+    class: 'login-form', method: 'post', 'data-testid': 'login-form',
     onsubmit: async (e: Event) => {
       e.preventDefault();
       showError('');
@@ -93,7 +95,7 @@ function tokenForm(done: () => void, showError: (m: string) => void): HTMLElemen
   return h('details', { class: 'token', 'data-testid': 'login-token-section' },
     h('summary', {}, t('useToken')),
     h('form', {
-      class: 'login-form',
+      class: 'login-form', method: 'post',
       onsubmit: async (e: Event) => {
         e.preventDefault();
         showError('');
@@ -142,7 +144,7 @@ export function renderEnrolment(root: HTMLElement, done: () => void): void {
     h('p', {}, t('enrolUri'), h('br'), uri),
     h('p', {}, t('enrolSecret'), h('br'), secret),
     h('form', {
-      class: 'login-form',
+      class: 'login-form', method: 'post',
       onsubmit: async (e: Event) => {
         e.preventDefault();
         error.textContent = '';
