@@ -115,11 +115,17 @@ pub struct Access {
     index: Index,
     config: Arc<AccessConfig>,
     configured: Arc<Vec<Configured>>,
+    /// When each (principal, study, grant) was last recorded as used.
+    noted: Arc<std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>>,
 }
+
+/// A principal's use of a study through one grant is recorded at most this
+/// often (per node): a series scrolled in the viewer is one event, not 300.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
-        Access { index, config: Arc::new(config), configured: Arc::default() }
+        Access { index, config: Arc::new(config), configured: Arc::default(), noted: Arc::default() }
     }
 
     /// Accept a static bearer token from the configuration as a
@@ -239,6 +245,25 @@ impl Access {
         Err(Denied::Forbidden(
             "this study belongs to another institution and no grant opens it to you / 该检查属于其他机构，未获授权".into(),
         ))
+    }
+
+    /// Record that `principal` reached `study` through `grant` (another
+    /// institution's study): once per principal, study and grant every ten
+    /// minutes on this node.
+    pub async fn note_grant_use(&self, principal: &Principal, study: &str, grant: &str, client: &str) {
+        let key = (principal.id.clone(), study.to_string(), grant.to_string());
+        {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if noted.get(&key).is_some_and(|at| now.duration_since(*at) < NOTE_EVERY) {
+                return;
+            }
+            if noted.len() >= 100_000 {
+                noted.retain(|_, at| now.duration_since(*at) < NOTE_EVERY);
+            }
+            noted.insert(key, now);
+        }
+        self.record(&principal.id, "study-accessed", &[study.to_string()], &format!("grant:{grant}"), client, "ok", "").await;
     }
 
     /// Record a security event (never with patient data in it). A failure
