@@ -250,6 +250,17 @@ async fn each_hospital_reaches_its_own_studies_and_the_others_only_through_a_gra
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a0-granted"), &a[0]), 2);
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a1"), &a[1]), 0);
 
+    // Reaching A's study through the grant is on the record, once per
+    // principal and study however many requests it took, and so are the
+    // retrievals and the refusals; none names a patient.
+    let events = index.access_events(0, 10_000).await.unwrap();
+    let through_grant: Vec<_> = events.iter().filter(|e| e.event == "study-accessed" && e.via == "grant:g-live").collect();
+    assert_eq!(through_grant.len(), 1, "{through_grant:?}");
+    assert!(through_grant[0].principal.starts_with("key:") && through_grant[0].studies == [a[0].clone()]);
+    assert!(events.iter().any(|e| e.event == "retrieve" && e.principal == "ae:PACS_B" && e.studies == [a[0].clone()]));
+    assert!(events.iter().any(|e| e.event == "dicomweb" && e.result == "denied" && e.studies == [a[1].clone()]));
+    assert!(!format!("{events:?}").contains("PA1"), "no Patient ID in access events");
+
     // Revoked: closed again on the very next request, on both faces.
     assert!(index.revoke_grant("g-live", "person:test", now_ms()).await.unwrap());
     assert_eq!(qido(port, "/dicom-web/studies", &w.key_b), [b.clone()]);
