@@ -206,6 +206,14 @@ async fn each_hospital_reaches_its_own_studies_and_the_others_only_through_a_gra
     assert_eq!(forged.status, 401);
     assert!(forged.headers.contains("invalid_token"), "{}", forged.headers);
 
+    // dicomweb-client, as a hospital system uses it, with B's key.
+    let script = "import sys\nfrom dicomweb_client.api import DICOMwebClient\nfrom requests import HTTPError\n\
+c = DICOMwebClient(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
+print(len(c.search_for_studies()))\n\
+try:\n    c.retrieve_study_metadata(sys.argv[3]); print('opened')\nexcept HTTPError as e:\n    print(e.response.status_code)\n";
+    let out = run(python().args(["-c", script, &format!("http://127.0.0.1:{port}/dicom-web"), &w.key_b, &a[0]]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["1", "403"]);
+
     // DIMSE: each PACS finds and retrieves its hospital's studies only.
     assert_eq!(c_find(w.server.dicom_port, "PACS_B"), [b.clone()]);
     assert_eq!(c_find(w.server.dicom_port, "PACS_A"), sorted(a.clone()));
