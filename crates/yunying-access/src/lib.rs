@@ -18,6 +18,7 @@
 
 pub mod grants;
 pub mod keys;
+pub mod people;
 pub mod principal;
 pub mod roles;
 
@@ -50,11 +51,21 @@ pub struct AccessConfig {
     pub break_glass_max_minutes: u32,
     /// Longest grant a person may give, in days.
     pub grant_max_days: u32,
+    /// Local accounts: password rules, lockout, sessions (`[access.accounts]`).
+    pub accounts: people::AccountsConfig,
+    /// OpenID Connect identity providers (`[[access.oidc]]`).
+    pub oidc: Vec<people::OidcProvider>,
 }
 
 impl Default for AccessConfig {
     fn default() -> Self {
-        AccessConfig { anonymous: Anonymous::Nobody, break_glass_max_minutes: 240, grant_max_days: 365 }
+        AccessConfig {
+            anonymous: Anonymous::Nobody,
+            break_glass_max_minutes: 240,
+            grant_max_days: 365,
+            accounts: people::AccountsConfig::default(),
+            oidc: Vec::new(),
+        }
     }
 }
 
@@ -115,11 +126,14 @@ pub struct Access {
     index: Index,
     config: Arc<AccessConfig>,
     configured: Arc<Vec<Configured>>,
+    /// Identity providers and what was learnt of them (keys, endpoints).
+    idps: Arc<people::idp::Idps>,
 }
 
 impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
-        Access { index, config: Arc::new(config), configured: Arc::default() }
+        let idps = Arc::new(people::idp::Idps::new(&config.oidc));
+        Access { index, config: Arc::new(config), configured: Arc::default(), idps }
     }
 
     /// Accept a static bearer token from the configuration as a
@@ -150,12 +164,20 @@ impl Access {
         &self.index
     }
 
-    /// The principal a bearer token proves: an API key (`yk_…`) or a
-    /// configured token. Anything else is refused.
+    pub(crate) fn idps(&self) -> &people::idp::Idps {
+        &self.idps
+    }
+
+    /// The principal a bearer token proves: an API key (`yk_…`), an
+    /// identity provider's JWT access token, or a configured token.
+    /// Anything else is refused.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Denied> {
         let token = token.trim();
         if token.starts_with(keys::PREFIX) {
             return keys::authenticate(self, token).await;
+        }
+        if people::looks_like_jwt(token) {
+            return self.authenticate_jwt(token).await;
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Digests are compared whole, so timing tells nothing of the token.
