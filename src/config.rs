@@ -32,6 +32,8 @@ pub struct Config {
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
     pub store: StoreConfig,
+    /// Who may do what: accounts, sessions, identity providers, grants.
+    pub access: yunying_access::AccessConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
+            access: yunying_access::AccessConfig::default(),
         }
     }
 }
@@ -114,6 +117,14 @@ impl Config {
             config.http.film.data_key = Some(key).filter(|k| !k.is_empty());
         }
         config.http.film.calling_aet = config.dicom.aet.clone();
+        for p in &mut config.access.oidc {
+            if let Ok(secret) = std::env::var(p.secret_env_var()).map(|s| s.trim().to_string())
+                && !secret.is_empty()
+            {
+                p.client_secret = Some(secret);
+            }
+        }
+        config.http.access = config.access.clone();
         config.validate()?;
         Ok(config)
     }
@@ -129,6 +140,7 @@ impl Config {
         anyhow::ensure!((4096..=16 << 20).contains(&self.dicom.max_pdu_length), "dicom.max_pdu_length must be between 4096 and 16777216");
         anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
         anyhow::ensure!(self.dicom.max_associations_per_address > 0, "dicom.max_associations_per_address must be at least 1");
+        yunying_access::people::validate(&self.access).map_err(anyhow::Error::msg)?;
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }
@@ -198,8 +210,13 @@ mod tests {
         c.http.bearer_token = Some("bearer-secret-789".into());
         c.http.api_token = Some("api-secret-012".into());
         c.http.film.data_key = Some("0123456789abcdeffedcba9876543210".into());
+        c.access.oidc = toml::from_str::<yunying_access::AccessConfig>(
+            "[[oidc]]\nname = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"y\"\nclient_secret = \"oidc-secret-345\"\n",
+        )
+        .unwrap()
+        .oidc;
         let shown = c.to_toml();
-        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210"] {
+        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210", "oidc-secret-345"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");

@@ -3,6 +3,7 @@
 mod config;
 mod import;
 mod storetools;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,6 +111,13 @@ enum Command {
         #[command(subcommand)]
         command: AeCommand,
     },
+    /// Accounts of people: the platform's bootstrap (the first
+    /// administrators) and a way in when the web is out of reach. Changes
+    /// apply to the next request, on every node.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -196,6 +204,13 @@ fn main() -> anyhow::Result<()> {
             }
             index.clone().close().await;
             Ok(())
+        }),
+        Command::User { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let access = yunying_access::Access::new(archive.index().clone(), config.access.clone());
+            let result = users::run(&access, command).await;
+            archive.index().clone().close().await;
+            result
         }),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;

@@ -11,6 +11,7 @@ mod film;
 mod frames;
 mod guard;
 mod media;
+mod people;
 mod qido;
 mod rendered;
 mod stow;
@@ -104,6 +105,10 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Cloud film policy.
     pub film: FilmConfig,
+    /// The access layer's settings (`[access]` of the binary's
+    /// configuration, handed over by it).
+    #[serde(skip)]
+    pub access: yunying_access::AccessConfig,
 }
 
 impl Default for HttpConfig {
@@ -129,6 +134,7 @@ impl Default for HttpConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             film: FilmConfig::default(),
+            access: yunying_access::AccessConfig::default(),
         }
     }
 }
@@ -177,6 +183,8 @@ pub(crate) struct AppState {
     pub film_reads: Arc<std::sync::OnceLock<Router>>,
     /// Imports of films into other hospitals' archives, by job id.
     pub imports: film::Imports,
+    /// Who may do what: people, sessions, keys, grants.
+    pub access: yunying_access::Access,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails.
@@ -196,7 +204,8 @@ pub fn router(archive: Archive, config: HttpConfig) -> Router {
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
-    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
+    let access = yunying_access::Access::new(archive.index().clone(), config.access.clone());
+    let state = AppState { archive, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default(), access };
     let dicomweb = dicomweb_reads().merge(stow::routes()).route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let cors = guard::cors(&config);
     // JSON and text compress well; DICOM, frames and images do not.
@@ -213,6 +222,7 @@ pub fn router_with_sms(archive: Archive, config: HttpConfig, sms: Arc<dyn SmsSen
         .nest("/dicom-web", dicomweb)
         .merge(viewer::routes())
         .merge(film::routes())
+        .merge(people::routes())
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(SetResponseHeaderLayer::if_not_present(

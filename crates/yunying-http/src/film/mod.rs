@@ -38,6 +38,7 @@ mod manage;
 mod verify;
 use manage::*;
 use verify::*;
+pub(crate) use verify::{Client, Https};
 mod download;
 mod import;
 pub(crate) use import::Imports;
