@@ -216,7 +216,9 @@ mod tests {
         .unwrap()
         .oidc;
         let shown = c.to_toml();
-        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210", "oidc-secret-345"] {
+        for secret in
+            ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210", "oidc-secret-345"]
+        {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");

@@ -22,6 +22,8 @@ mod institutions;
 mod limits;
 mod nodes;
 mod orphans;
+mod people;
+mod people_oidc;
 mod qr;
 mod renditions;
 mod store_tools;

@@ -257,6 +257,7 @@ impl Access {
 
     /// Record a security event (never with patient data in it). A failure
     /// to record is logged: the request it describes has been decided.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record(&self, principal: &str, event: &str, studies: &[String], via: &str, client: &str, result: &str, detail: &str) {
         let e = AccessEvent {
             seq: 0,

@@ -203,7 +203,13 @@ struct LoginBody {
     totp: Option<String>,
 }
 
-async fn login(State(s): State<AppState>, Client(client): Client, Https(https): Https, headers: HeaderMap, Json(b): Json<LoginBody>) -> Response {
+async fn login(
+    State(s): State<AppState>,
+    Client(client): Client,
+    Https(https): Https,
+    headers: HeaderMap,
+    Json(b): Json<LoginBody>,
+) -> Response {
     let outcome = s.access.login(b.username.trim(), &b.password, b.totp.as_deref(), &client, &user_agent(&headers)).await;
     match outcome {
         Ok(Login::SignedIn(done)) => signed_in(&s, *done, https),
@@ -214,7 +220,11 @@ async fn login(State(s): State<AppState>, Client(client): Client, Https(https): 
             r
         }
         Ok(Login::Refused) => denied(Denied::Unauthenticated(REFUSED.into())),
-        Ok(Login::Throttled) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many failed sign-ins from this address: try again later / 登录失败次数过多，请稍后再试").into_response(),
+        Ok(Login::Throttled) => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed sign-ins from this address: try again later / 登录失败次数过多，请稍后再试",
+        )
+        .into_response(),
         Err(e) => denied(e),
     }
 }
@@ -297,7 +307,12 @@ struct PasswordBody {
     new: String,
 }
 
-async fn change_password(State(s): State<AppState>, Client(client): Client, Session(session): Session, Json(b): Json<PasswordBody>) -> Response {
+async fn change_password(
+    State(s): State<AppState>,
+    Client(client): Client,
+    Session(session): Session,
+    Json(b): Json<PasswordBody>,
+) -> Response {
     if session.enrolment_only {
         return denied(Denied::Forbidden("set up the second factor first / 请先绑定动态口令".into()));
     }
@@ -383,7 +398,9 @@ async fn oidc_callback(
     // callback link (their code, our victim's browser) has another.
     let bound = cookie_value(&headers, OIDC_COOKIE).iter().any(|c| !q.state.is_empty() && *c == q.state);
     if !bound {
-        s.access.record("unknown", "sign-in", &[], "", &client, "denied", &format!("identity provider {name}: state not bound to this browser")).await;
+        s.access
+            .record("unknown", "sign-in", &[], "", &client, "denied", &format!("identity provider {name}: state not bound to this browser"))
+            .await;
         return with_cookies(denied(Denied::Unauthenticated("this sign-in was not started in this browser: start again".into())), &[clear]);
     }
     let callback = callback_url(&s, &headers, https, &name);

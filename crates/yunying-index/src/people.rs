@@ -148,7 +148,11 @@ impl Index {
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))).fetch_all(&self.pool).await?,
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY username")))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
         };
         rows.iter().map(user_of).collect()
     }
@@ -161,7 +165,13 @@ impl Index {
 
     /// What an identity provider says of a linked account, at each sign-in:
     /// `None` leaves a value as it is.
-    pub async fn refresh_user(&self, user_id: &str, display_name: &str, institution: Option<Option<&str>>, roles: Option<&str>) -> Result<()> {
+    pub async fn refresh_user(
+        &self,
+        user_id: &str,
+        display_name: &str,
+        institution: Option<Option<&str>>,
+        roles: Option<&str>,
+    ) -> Result<()> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         sqlx::query("UPDATE users SET display_name = $2 WHERE user_id = $1").bind(user_id).bind(display_name).execute(&mut *tx).await?;
         if let Some(institution) = institution {
@@ -178,8 +188,11 @@ impl Index {
     /// the same transaction). False: no such account.
     pub async fn set_user_disabled(&self, user_id: &str, disabled: bool, now_ms: i64) -> Result<bool> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        let done =
-            sqlx::query("UPDATE users SET disabled = $2 WHERE user_id = $1").bind(user_id).bind(i64::from(disabled)).execute(&mut *tx).await?;
+        let done = sqlx::query("UPDATE users SET disabled = $2 WHERE user_id = $1")
+            .bind(user_id)
+            .bind(i64::from(disabled))
+            .execute(&mut *tx)
+            .await?;
         if disabled {
             sqlx::query("UPDATE sessions SET revoked_ms = $2 WHERE user_id = $1 AND revoked_ms IS NULL")
                 .bind(user_id)
@@ -289,12 +302,13 @@ impl Index {
     /// A counted sign-in was wrong: it stays counted, and at `limit` the
     /// account locks until `lock_until_ms`. True when this call locked it.
     pub async fn login_failed(&self, user_id: &str, limit: i64, lock_until_ms: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET locked_until_ms = $3 WHERE user_id = $1 AND failed_logins >= $2 AND locked_until_ms IS NULL")
-            .bind(user_id)
-            .bind(limit)
-            .bind(lock_until_ms)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE users SET locked_until_ms = $3 WHERE user_id = $1 AND failed_logins >= $2 AND locked_until_ms IS NULL")
+                .bind(user_id)
+                .bind(limit)
+                .bind(lock_until_ms)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -439,13 +453,18 @@ impl Index {
     /// Take a waiting sign-in by its state's digest: it is deleted, so a
     /// `state` answers once.
     pub async fn take_oidc_login(&self, state_digest: &str) -> Result<Option<OidcLogin>> {
-        let row: Option<(String, String, String, String, i64)> = sqlx::query_as(
-            "DELETE FROM oidc_logins WHERE state_digest = $1 RETURNING state_digest, provider, nonce, verifier, created_ms",
-        )
-        .bind(state_digest)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(state_digest, provider, nonce, verifier, created_ms)| OidcLogin { state_digest, provider, nonce, verifier, created_ms }))
+        let row: Option<(String, String, String, String, i64)> =
+            sqlx::query_as("DELETE FROM oidc_logins WHERE state_digest = $1 RETURNING state_digest, provider, nonce, verifier, created_ms")
+                .bind(state_digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(state_digest, provider, nonce, verifier, created_ms)| OidcLogin {
+            state_digest,
+            provider,
+            nonce,
+            verifier,
+            created_ms,
+        }))
     }
 }
 

@@ -121,7 +121,11 @@ impl Access {
         }
         let text = roles_text(roles);
         self.index().set_user_roles(user_id, &text).await?;
-        let detail = format!("account {user_id}: {} -> {}", if target.roles.is_empty() { "-" } else { &target.roles }, if text.is_empty() { "-" } else { &text });
+        let detail = format!(
+            "account {user_id}: {} -> {}",
+            if target.roles.is_empty() { "-" } else { &target.roles },
+            if text.is_empty() { "-" } else { &text }
+        );
         self.record(&actor, "roles-changed", &[], "", client, "ok", &detail).await;
         tracing::info!(actor, account = user_id, roles = %text, "roles changed");
         self.user_info(user_id).await
@@ -158,7 +162,13 @@ impl Access {
 
     /// Set a new password (generated when `None`, and returned to be handed
     /// over once); the account's sessions end and its lock is cleared.
-    pub async fn reset_password(&self, by: Option<&Principal>, user_id: &str, new: Option<&str>, client: &str) -> Result<Option<String>, Denied> {
+    pub async fn reset_password(
+        &self,
+        by: Option<&Principal>,
+        user_id: &str,
+        new: Option<&str>,
+        client: &str,
+    ) -> Result<Option<String>, Denied> {
         let target = self.managed(by, user_id).await?;
         if target.oidc_issuer.is_some() && target.password_hash.is_none() {
             return Err(Denied::Invalid("this account signs in through its identity provider: it has no password here".into()));

@@ -75,16 +75,18 @@ pub fn allowed_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else { return false };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') { host.split(']').next().unwrap_or("").trim_start_matches('[') } else { host.split(':').next().unwrap_or("") };
+    let host = if host.starts_with('[') {
+        host.split(']').next().unwrap_or("").trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Idps {
     pub fn new(providers: &[OidcProvider]) -> Idps {
-        let list = providers
-            .iter()
-            .map(|p| Idp { config: p.clone(), discovery: Mutex::new(None), keys: Mutex::new(Keys::default()) })
-            .collect();
+        let list =
+            providers.iter().map(|p| Idp { config: p.clone(), discovery: Mutex::new(None), keys: Mutex::new(Keys::default()) }).collect();
         Idps { list, client: std::sync::OnceLock::new() }
     }
 
@@ -154,7 +156,8 @@ impl Idps {
             return Err(Denied::Unavailable(format!("identity provider URL {url} is not https")));
         }
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let mut request = Request::post(url).header("content-type", "application/x-www-form-urlencoded").header("accept", "application/json");
+        let mut request =
+            Request::post(url).header("content-type", "application/x-www-form-urlencoded").header("accept", "application/json");
         if let Some((id, secret)) = basic {
             // RFC 6749 §2.3.1: both form-encoded before Basic.
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -267,7 +270,10 @@ const ASYMMETRIC: [Algorithm; 9] = [
 fn pick(keys: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
     let fits = |k: &&Jwk| {
         let kind_fits = match &k.algorithm {
-            AlgorithmParameters::RSA(_) => matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512),
+            AlgorithmParameters::RSA(_) => matches!(
+                alg,
+                Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512 | Algorithm::PS256 | Algorithm::PS384 | Algorithm::PS512
+            ),
             AlgorithmParameters::EllipticCurve(_) => matches!(alg, Algorithm::ES256 | Algorithm::ES384),
             AlgorithmParameters::OctetKeyPair(_) => alg == Algorithm::EdDSA,
             _ => false,

@@ -156,7 +156,9 @@ struct Mapped {
 fn map_claims(p: &OidcProvider, claims: &Map<String, Value>, sign_in: bool) -> Result<Mapped, Denied> {
     let subject = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 255);
     let subject = subject.ok_or_else(|| Denied::Unauthenticated("invalid token: no subject".into()))?.to_string();
-    let text = |name: &str| claim(claims, name).and_then(Value::as_str).map(|s| s.chars().filter(|c| !c.is_control()).take(128).collect::<String>());
+    let text = |name: &str| {
+        claim(claims, name).and_then(Value::as_str).map(|s| s.chars().filter(|c| !c.is_control()).take(128).collect::<String>())
+    };
     let username = text(&p.username_claim).filter(|s| !s.is_empty()).unwrap_or_else(|| subject.chars().take(128).collect());
     let display_name = text("name").unwrap_or_else(|| username.clone());
     let institution = match (&p.institution, &p.institution_claim) {
@@ -176,7 +178,9 @@ fn map_claims(p: &OidcProvider, claims: &Map<String, Value>, sign_in: bool) -> R
             Some(v) => {
                 let mut ours: Vec<Role> = strings(v)
                     .iter()
-                    .filter_map(|theirs| if p.role_map.is_empty() { Some(theirs.as_str()) } else { p.role_map.get(theirs).map(String::as_str) })
+                    .filter_map(
+                        |theirs| if p.role_map.is_empty() { Some(theirs.as_str()) } else { p.role_map.get(theirs).map(String::as_str) },
+                    )
                     .filter_map(Role::parse)
                     .collect();
                 ours.sort();
@@ -185,7 +189,8 @@ fn map_claims(p: &OidcProvider, claims: &Map<String, Value>, sign_in: bool) -> R
                     dropped_admin = ours.iter().copied().filter(|r| r.requires_second_factor()).collect();
                     ours.retain(|r| !r.requires_second_factor());
                 }
-                check_role_set(&ours).map_err(|why| Denied::Forbidden(format!("the identity provider's roles cannot be held together: {why}")))?;
+                check_role_set(&ours)
+                    .map_err(|why| Denied::Forbidden(format!("the identity provider's roles cannot be held together: {why}")))?;
                 roles = Some(ours);
             }
             None if sign_in => roles = Some(Vec::new()),
@@ -221,10 +226,16 @@ impl Access {
     pub async fn oidc_begin(&self, name: &str, redirect_uri: &str) -> Result<OidcRedirect, Denied> {
         let idp = self.idp(name)?;
         let d = self.idps().discovery(idp).await?;
-        let (state, nonce, verifier) = (b64(&rand::random::<[u8; 32]>()), b64(&rand::random::<[u8; 32]>()), b64(&rand::random::<[u8; 32]>()));
+        let (state, nonce, verifier) =
+            (b64(&rand::random::<[u8; 32]>()), b64(&rand::random::<[u8; 32]>()), b64(&rand::random::<[u8; 32]>()));
         let now = now_ms();
-        let login =
-            OidcLogin { state_digest: digest(&state), provider: name.to_string(), nonce: nonce.clone(), verifier: verifier.clone(), created_ms: now };
+        let login = OidcLogin {
+            state_digest: digest(&state),
+            provider: name.to_string(),
+            nonce: nonce.clone(),
+            verifier: verifier.clone(),
+            created_ms: now,
+        };
         if !self.index().insert_oidc_login(&login, now - LOGIN_TTL_MS, MAX_WAITING).await? {
             return Err(Denied::Unavailable("too many sign-ins are waiting for the identity provider: try again in a few minutes".into()));
         }
@@ -276,7 +287,10 @@ impl Access {
             form.push(("client_id", p.client_id.as_str()));
         }
         let answer = self.idps().post_form(&d.token_endpoint, &form, secret.map(|s| (p.client_id.as_str(), s))).await?;
-        let id_token = answer.get("id_token").and_then(Value::as_str).ok_or_else(|| Denied::Unauthenticated("the identity provider sent no ID token".into()))?;
+        let id_token = answer
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Denied::Unauthenticated("the identity provider sent no ID token".into()))?;
         let claims = self.idps().validate(idp, id_token, &p.client_id).await?;
         let auds = claims.get("aud").map(strings).unwrap_or_default();
         if auds.len() > 1 && claims.get("azp").and_then(Value::as_str) != Some(p.client_id.as_str()) {
@@ -330,7 +344,8 @@ impl Access {
                 row.username = format!("{}:{}", p.name, m.subject).chars().take(200).collect();
             }
             if index.insert_user(&row).await? {
-                let detail = format!("account {} via {} roles {}", row.user_id, p.name, if row.roles.is_empty() { "-" } else { &row.roles });
+                let detail =
+                    format!("account {} via {} roles {}", row.user_id, p.name, if row.roles.is_empty() { "-" } else { &row.roles });
                 self.record(&format!("person:{}", row.user_id), "account-created", &[], "", client, "ok", &detail).await;
             }
             user = index.user_by_oidc(&p.issuer, &m.subject).await?;
@@ -342,14 +357,28 @@ impl Access {
         }
         if !m.dropped_admin.is_empty() {
             let names = roles_text(&m.dropped_admin);
-            self.record(&format!("person:{}", user.user_id), "roles-dropped", &[], "", client, "denied", &format!("{} may not give {names}", p.name)).await;
+            self.record(
+                &format!("person:{}", user.user_id),
+                "roles-dropped",
+                &[],
+                "",
+                client,
+                "denied",
+                &format!("{} may not give {names}", p.name),
+            )
+            .await;
         }
         let roles = m.roles.as_ref().map(|r| roles_text(r)).filter(|r| *r != roles_text(&roles_of(&user.roles)));
         let institution = m.institution.clone().filter(|i| *i != user.institution);
         let display = (m.display_name != user.display_name).then_some(m.display_name.as_str());
         if roles.is_some() || institution.is_some() || display.is_some() {
             index
-                .refresh_user(&user.user_id, display.unwrap_or(&user.display_name), institution.as_ref().map(|i| i.as_deref()), roles.as_deref())
+                .refresh_user(
+                    &user.user_id,
+                    display.unwrap_or(&user.display_name),
+                    institution.as_ref().map(|i| i.as_deref()),
+                    roles.as_deref(),
+                )
                 .await?;
             if let Some(r) = &roles {
                 let detail = format!("account {}: {} -> {} (from {})", user.user_id, user.roles, r, p.name);

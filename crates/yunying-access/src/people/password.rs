@@ -40,7 +40,10 @@ impl PasswordRules {
     pub fn check(&self, username: &str, password: &str) -> Result<(), Denied> {
         let n = password.chars().count();
         if n < self.min_length {
-            return Err(Denied::Invalid(format!("a password has at least {} characters / 密码至少 {} 位", self.min_length, self.min_length)));
+            return Err(Denied::Invalid(format!(
+                "a password has at least {} characters / 密码至少 {} 位",
+                self.min_length, self.min_length
+            )));
         }
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(Denied::Invalid(format!("a password has at most {MAX_PASSWORD_BYTES} bytes")));

@@ -93,7 +93,13 @@ struct RolesBody {
     roles: Roles,
 }
 
-async fn set_roles(State(s): State<AppState>, Client(client): Client, Caller(by): Caller, Path(id): Path<String>, Json(b): Json<RolesBody>) -> Response {
+async fn set_roles(
+    State(s): State<AppState>,
+    Client(client): Client,
+    Caller(by): Caller,
+    Path(id): Path<String>,
+    Json(b): Json<RolesBody>,
+) -> Response {
     let roles = match b.roles.parse() {
         Ok(r) => r,
         Err(e) => return denied(e),
