@@ -31,9 +31,6 @@ use crate::error::ApiError;
 #[derive(Clone, Debug)]
 pub(crate) struct Scoped(pub Option<Scope>);
 
-/// The name of the session cookie.
-pub(crate) const SESSION_COOKIE: &str = "yy_session";
-
 /// An access-layer refusal as an HTTP answer.
 pub(crate) fn refusal(denied: Denied) -> ApiError {
     match denied {
@@ -80,10 +77,13 @@ pub(crate) async fn authenticate(State(state): State<AppState>, mut request: Req
             Err(Denied::Unauthenticated(m)) => return unauthorized(&m, true),
             Err(e) => return refusal(e).into_response(),
         }
-    } else if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
-        match crate::sessions::authenticate(&state, token).await {
-            Ok(p) => p,
-            Err(Denied::Unauthenticated(m)) => return unauthorized(&m, false),
+    } else if let Some(token) = cookie(request.headers(), crate::people::SESSION_COOKIE) {
+        // A stale cookie proves nothing but blocks nothing either: the
+        // request goes on without a principal (the sign-in page and API
+        // must stay reachable to a browser holding an expired session).
+        match state.access.authenticate_session(token).await {
+            Ok(p) => Some(p),
+            Err(Denied::Unauthenticated(_)) => None,
             Err(e) => return refusal(e).into_response(),
         }
     } else {
