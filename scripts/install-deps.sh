@@ -62,3 +62,12 @@ if [ "${YUNYING_WITH_SERVICES:-0}" = 1 ] && { [ ! -x "$TOOLS/bin/garage" ] || ! 
     cargo install garage --version "$GARAGE_VERSION" --locked --root "$TOOLS"
   rm -rf "$HOME/.cache/yunying/tools-target"   # 2 GB of intermediate files; the binary is what we keep
 fi
+
+# The OpenID Connect provider the sign-in tests run on loopback
+# (tests/oidc: the certified `oidc-provider`, installed from the npm
+# registry by its lock file; tests/it/people_oidc.rs starts it).
+IDP_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/oidc"
+if command -v npm >/dev/null && { [ ! -d "$IDP_DIR/node_modules" ] || [ "$IDP_DIR/package-lock.json" -nt "$IDP_DIR/node_modules/.package-lock.json" ]; }; then
+  echo "== npm ci (tests/oidc: the test identity provider)"
+  (cd "$IDP_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi

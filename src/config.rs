@@ -34,7 +34,8 @@ pub struct Config {
     pub http_port: u16,
     pub dicom: DimseConfig,
     pub http: HttpConfig,
-    /// Who may do what: anonymous access, grants, accounts.
+    /// Who may do what: anonymous access, accounts, sessions, identity
+    /// providers, grants.
     pub access: AccessConfig,
     pub archive: ArchiveConfig,
     pub renditions: RenditionConfig,
@@ -131,6 +132,13 @@ impl Config {
             config.http.film.data_key = Some(key).filter(|k| !k.is_empty());
         }
         config.http.film.calling_aet = config.dicom.aet.clone();
+        for p in &mut config.access.oidc {
+            if let Ok(secret) = std::env::var(p.secret_env_var()).map(|s| s.trim().to_string())
+                && !secret.is_empty()
+            {
+                p.client_secret = Some(secret);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -151,6 +159,7 @@ impl Config {
             "access.anonymous = \"loopback\" lets requests without credentials in from this machine: bind http to loopback too (http.bind = {} is not)",
             self.http.bind
         );
+        yunying_access::people::validate(&self.access).map_err(anyhow::Error::msg)?;
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }
@@ -220,8 +229,15 @@ mod tests {
         c.http.bearer_token = Some("bearer-secret-789".into());
         c.http.api_token = Some("api-secret-012".into());
         c.http.film.data_key = Some("0123456789abcdeffedcba9876543210".into());
+        c.access.oidc = toml::from_str::<yunying_access::AccessConfig>(
+            "[[oidc]]\nname = \"corp\"\nissuer = \"https://idp.example\"\nclient_id = \"y\"\nclient_secret = \"oidc-secret-345\"\n",
+        )
+        .unwrap()
+        .oidc;
         let shown = c.to_toml();
-        for secret in ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210"] {
+        for secret in
+            ["pg-pass-123", "s3-secret-456", "bearer-secret-789", "api-secret-012", "0123456789abcdeffedcba9876543210", "oidc-secret-345"]
+        {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("postgres://yunying:***@db.example:5432/yunying"), "{shown}");

@@ -4,6 +4,7 @@ mod config;
 mod import;
 mod keys;
 mod storetools;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -116,6 +117,13 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeyCommand,
     },
+    /// Accounts of people: the platform's bootstrap (the first
+    /// administrators) and a way in when the web is out of reach. Changes
+    /// apply to the next request, on every node.
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -218,6 +226,13 @@ fn main() -> anyhow::Result<()> {
         Command::Key { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let result = keys::run(&access_of(&config, &archive), command).await;
+            archive.index().clone().close().await;
+            result
+        }),
+        Command::User { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let access = access_of(&config, &archive);
+            let result = users::run(&access, command).await;
             archive.index().clone().close().await;
             result
         }),

@@ -206,6 +206,14 @@ async fn each_hospital_reaches_its_own_studies_and_the_others_only_through_a_gra
     assert_eq!(forged.status, 401);
     assert!(forged.headers.contains("invalid_token"), "{}", forged.headers);
 
+    // dicomweb-client, as a hospital system uses it, with B's key.
+    let script = "import sys\nfrom dicomweb_client.api import DICOMwebClient\nfrom requests import HTTPError\n\
+c = DICOMwebClient(sys.argv[1], headers={'Authorization': 'Bearer ' + sys.argv[2]})\n\
+print(len(c.search_for_studies()))\n\
+try:\n    c.retrieve_study_metadata(sys.argv[3]); print('opened')\nexcept HTTPError as e:\n    print(e.response.status_code)\n";
+    let out = run(python().args(["-c", script, &format!("http://127.0.0.1:{port}/dicom-web"), &w.key_b, &a[0]]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["1", "403"]);
+
     // DIMSE: each PACS finds and retrieves its hospital's studies only.
     assert_eq!(c_find(w.server.dicom_port, "PACS_B"), [b.clone()]);
     assert_eq!(c_find(w.server.dicom_port, "PACS_A"), sorted(a.clone()));
@@ -249,6 +257,17 @@ async fn each_hospital_reaches_its_own_studies_and_the_others_only_through_a_gra
     assert_eq!(c_find(w.server.dicom_port, "PACS_B"), sorted(vec![a[0].clone(), b.clone()]));
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a0-granted"), &a[0]), 2);
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a1"), &a[1]), 0);
+
+    // Reaching A's study through the grant is on the record, once per
+    // principal and study however many requests it took, and so are the
+    // retrievals and the refusals; none names a patient.
+    let events = index.access_events(0, 10_000).await.unwrap();
+    let through_grant: Vec<_> = events.iter().filter(|e| e.event == "study-accessed" && e.via == "grant:g-live").collect();
+    assert_eq!(through_grant.len(), 1, "{through_grant:?}");
+    assert!(through_grant[0].principal.starts_with("key:") && through_grant[0].studies == [a[0].clone()]);
+    assert!(events.iter().any(|e| e.event == "retrieve" && e.principal == "ae:PACS_B" && e.studies == [a[0].clone()]));
+    assert!(events.iter().any(|e| e.event == "dicomweb" && e.result == "denied" && e.studies == [a[1].clone()]));
+    assert!(!format!("{events:?}").contains("PA1"), "no Patient ID in access events");
 
     // Revoked: closed again on the very next request, on both faces.
     assert!(index.revoke_grant("g-live", "person:test", now_ms()).await.unwrap());

@@ -18,6 +18,7 @@
 
 pub mod grants;
 pub mod keys;
+pub mod people;
 pub mod principal;
 pub mod roles;
 
@@ -50,11 +51,21 @@ pub struct AccessConfig {
     pub break_glass_max_minutes: u32,
     /// Longest grant a person may give, in days.
     pub grant_max_days: u32,
+    /// Local accounts: password rules, lockout, sessions (`[access.accounts]`).
+    pub accounts: people::AccountsConfig,
+    /// OpenID Connect identity providers (`[[access.oidc]]`).
+    pub oidc: Vec<people::OidcProvider>,
 }
 
 impl Default for AccessConfig {
     fn default() -> Self {
-        AccessConfig { anonymous: Anonymous::Nobody, break_glass_max_minutes: 240, grant_max_days: 365 }
+        AccessConfig {
+            anonymous: Anonymous::Nobody,
+            break_glass_max_minutes: 240,
+            grant_max_days: 365,
+            accounts: people::AccountsConfig::default(),
+            oidc: Vec::new(),
+        }
     }
 }
 
@@ -115,11 +126,20 @@ pub struct Access {
     index: Index,
     config: Arc<AccessConfig>,
     configured: Arc<Vec<Configured>>,
+    /// When each (principal, study, grant) was last recorded as used.
+    noted: Arc<std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>>,
+    /// Identity providers and what was learnt of them (keys, endpoints).
+    idps: Arc<people::idp::Idps>,
 }
+
+/// A principal's use of a study through one grant is recorded at most this
+/// often (per node): a series scrolled in the viewer is one event, not 300.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
-        Access { index, config: Arc::new(config), configured: Arc::default() }
+        let idps = Arc::new(people::idp::Idps::new(&config.oidc));
+        Access { index, config: Arc::new(config), configured: Arc::default(), noted: Arc::default(), idps }
     }
 
     /// Accept a static bearer token from the configuration as a
@@ -150,12 +170,20 @@ impl Access {
         &self.index
     }
 
-    /// The principal a bearer token proves: an API key (`yk_…`) or a
-    /// configured token. Anything else is refused.
+    pub(crate) fn idps(&self) -> &people::idp::Idps {
+        &self.idps
+    }
+
+    /// The principal a bearer token proves: an API key (`yk_…`), an
+    /// identity provider's JWT access token, or a configured token.
+    /// Anything else is refused.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Denied> {
         let token = token.trim();
         if token.starts_with(keys::PREFIX) {
             return keys::authenticate(self, token).await;
+        }
+        if people::looks_like_jwt(token) {
+            return self.authenticate_jwt(token).await;
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Digests are compared whole, so timing tells nothing of the token.
@@ -241,8 +269,28 @@ impl Access {
         ))
     }
 
+    /// Record that `principal` reached `study` through `grant` (another
+    /// institution's study): once per principal, study and grant every ten
+    /// minutes on this node.
+    pub async fn note_grant_use(&self, principal: &Principal, study: &str, grant: &str, client: &str) {
+        let key = (principal.id.clone(), study.to_string(), grant.to_string());
+        {
+            let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if noted.get(&key).is_some_and(|at| now.duration_since(*at) < NOTE_EVERY) {
+                return;
+            }
+            if noted.len() >= 100_000 {
+                noted.retain(|_, at| now.duration_since(*at) < NOTE_EVERY);
+            }
+            noted.insert(key, now);
+        }
+        self.record(&principal.id, "study-accessed", &[study.to_string()], &format!("grant:{grant}"), client, "ok", "").await;
+    }
+
     /// Record a security event (never with patient data in it). A failure
     /// to record is logged: the request it describes has been decided.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record(&self, principal: &str, event: &str, studies: &[String], via: &str, client: &str, result: &str, detail: &str) {
         let e = AccessEvent {
             seq: 0,

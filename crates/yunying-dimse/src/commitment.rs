@@ -19,6 +19,10 @@ use crate::DimseConfig;
 use crate::association::STORAGE_COMMITMENT_PUSH;
 use crate::client::{Client, Proposal};
 use crate::command::{AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, CommandBuilder, EVENT_TYPE_ID, MESSAGE_ID, N_EVENT_REPORT_RQ};
+use std::collections::HashMap;
+
+use yunying_index::search::Scope;
+
 use crate::find::first_text;
 
 /// The well-known SOP Instance of the Storage Commitment Push Model.
@@ -65,11 +69,30 @@ pub struct Report {
 }
 
 /// Check each reference against the index and the object store.
-pub async fn check(archive: &Archive, config: &DimseConfig, request: &Request) -> Report {
+/// Only instances within `scope` (the requester's studies; `None`: all) count
+/// as held: others are reported as no such object instance.
+pub async fn check(archive: &Archive, config: &DimseConfig, request: &Request, scope: Option<&Scope>) -> Report {
     let mut committed = Vec::new();
     let mut failed = Vec::new();
+    let mut reached: HashMap<String, bool> = HashMap::new();
     for (class, instance) in &request.references {
-        let reason = match archive.index().instance(instance).await {
+        let mut found = archive.index().instance(instance).await;
+        if let (Ok(Some(stored)), Some(scope)) = (&found, scope) {
+            let study = stored.study_instance_uid.clone();
+            let within = match reached.get(&study) {
+                Some(&within) => within,
+                None => {
+                    let issuer = archive.index().study_issuer(&study).await.ok().flatten();
+                    let within = scope.studies.contains(&study) || issuer.is_some_and(|i| scope.issuers.contains(&i));
+                    reached.insert(study, within);
+                    within
+                }
+            };
+            if !within {
+                found = Ok(None);
+            }
+        }
+        let reason = match found {
             Ok(Some(stored)) if !class.is_empty() && stored.sop_class_uid != *class => Some(CLASS_INSTANCE_CONFLICT),
             Ok(Some(stored)) => {
                 let store = archive.store().clone();

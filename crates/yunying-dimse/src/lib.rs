@@ -22,6 +22,7 @@ mod command;
 mod commitment;
 mod dataset;
 mod find;
+mod move_worker;
 mod operations;
 mod pdu;
 mod push;

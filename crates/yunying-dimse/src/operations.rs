@@ -1,7 +1,7 @@
 //! C-FIND, C-MOVE, C-GET and N-ACTION (storage commitment) on an
 //! association.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,15 +9,15 @@ use tokio::sync::mpsc;
 
 use serde_json::{Map, Value as Json};
 use yunying_archive::InstanceData;
-use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 
 use crate::association::{Context, STORAGE_COMMITMENT_PUSH, Service};
-use crate::client::{Client, ClientError, Proposal};
+use crate::client::ClientError;
 use crate::command::*;
 use yunying_access::Action;
 
 use crate::commitment::{self, WELL_KNOWN_INSTANCE};
 use crate::find::{self, Failure, IDENTIFIER_MISMATCH};
+use crate::move_worker::{MoveEvent, MoveWorker, proposals_for};
 use crate::retrieve::{self, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, Progress, UNABLE_TO_PERFORM_SUBOPERATIONS};
 use crate::service::{Association, ProtocolError};
 
@@ -27,8 +27,6 @@ const OUT_OF_RESOURCES: u16 = 0xA700;
 /// often: one per sub-operation would make a fast retrieve spend its time
 /// on progress messages.
 const PENDING_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-/// Most presentation contexts in one association (odd IDs 1..=255).
-const MAX_CONTEXTS: usize = 128;
 
 /// A response to send: status, sub-operation counts, comment, data set.
 struct Reply<'a> {
@@ -45,6 +43,19 @@ impl Reply<'_> {
 }
 
 impl Association<'_> {
+    /// Record a retrieval (which studies, how many instances, by whom) as an
+    /// access event: one per C-MOVE or C-GET, never per instance.
+    async fn note_retrieve(&self, what: &str, instances: &[yunying_index::InstanceData]) {
+        if instances.is_empty() {
+            return;
+        }
+        let mut studies: Vec<String> = instances.iter().map(|i| i.stored.study_instance_uid.clone()).collect();
+        studies.sort();
+        studies.dedup();
+        let detail = format!("{what} of {} instances", instances.len());
+        self.layer.record(&self.access.principal.id, "retrieve", &studies, "", &self.peer.ip().to_string(), "ok", &detail).await;
+    }
+
     /// A request with a data set: dispatch on its command field.
     pub(crate) async fn operation(&mut self, context: &Context, command: &Command, bytes: Option<Vec<u8>>) -> Result<(), ProtocolError> {
         let field = command.command_field().unwrap_or(0);
@@ -182,6 +193,7 @@ impl Association<'_> {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
+        self.note_retrieve("C-MOVE", &instances).await;
         let mut progress = Progress::new(instances.len());
         if instances.is_empty() {
             return self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(0x0000) }).await;
@@ -314,6 +326,7 @@ impl Association<'_> {
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
+        self.note_retrieve("C-GET", &instances).await;
         let mut progress = Progress::new(instances.len());
         self.begin(command);
         let started = std::time::Instant::now();
@@ -423,8 +436,13 @@ impl Association<'_> {
             (None, Err(missing)) => return self.n_action_response(context, command, 0x0120, Some(missing)).await,
             (None, Ok(request)) => request,
         };
+        // Instances the caller does not reach are, to it, no such instances.
+        let scope = match self.scope(Action::Commit).await {
+            Ok(scope) => scope,
+            Err(Failure { status, comment }) => return self.n_action_response(context, command, status, Some(&comment)).await,
+        };
         self.n_action_response(context, command, 0x0000, None).await?;
-        let report = commitment::check(self.archive, self.config, &request).await;
+        let report = commitment::check(self.archive, self.config, &request, scope.as_ref()).await;
         tracing::info!(
             calling_ae = %self.caller.calling_ae,
             references = request.references.len(),
@@ -460,154 +478,6 @@ impl Association<'_> {
         }
         self.send(context.id, &b.encode(), None).await
     }
-}
-
-/// What a C-MOVE worker reports.
-enum MoveEvent {
-    /// One sub-operation finished (`None`: failed without a status).
-    Done { uid: String, status: Option<u16> },
-    /// The worker stopped: the queue is empty, the operation was cancelled,
-    /// or its association could not be opened or broke (`error`).
-    Ended { error: Option<String> },
-}
-
-/// One sub-association of a C-MOVE.
-struct MoveWorker {
-    archive: yunying_archive::Archive,
-    host: String,
-    port: u16,
-    our_aet: String,
-    destination: String,
-    proposals: Arc<Vec<Proposal>>,
-    timeout: std::time::Duration,
-    originator: (String, u16),
-    queue: Arc<Mutex<VecDeque<InstanceData>>>,
-    stop: Arc<AtomicBool>,
-    events: mpsc::UnboundedSender<MoveEvent>,
-}
-
-impl MoveWorker {
-    async fn run(self) {
-        let error = self.send_all().await.err();
-        let _ = self.events.send(MoveEvent::Ended { error });
-    }
-
-    async fn send_all(&self) -> Result<(), String> {
-        let mut client = Client::connect(&self.host, self.port, &self.our_aet, &self.destination, &self.proposals, &[], self.timeout)
-            .await
-            .map_err(|e| e.to_string())?;
-        // The next instance is read while the destination stores the
-        // current one: its round trip hides our read.
-        let mut next = self.prepare(&client);
-        while let Some(current) = next.take() {
-            if self.stop.load(Ordering::Relaxed) {
-                self.put_back(current);
-                break;
-            }
-            let uid = current.data.stored.sop_instance_uid.clone();
-            let dataset = match current.dataset.await {
-                Ok(Ok(d)) => d,
-                Ok(Err(e)) => {
-                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: instance cannot be sent in an accepted syntax");
-                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
-                    next = self.prepare(&client);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: reading an instance failed");
-                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
-                    next = self.prepare(&client);
-                    continue;
-                }
-            };
-            next = self.prepare(&client);
-            let originator = Some((self.originator.0.as_str(), self.originator.1));
-            let sop_class_uid = &current.data.stored.sop_class_uid;
-            match client.store(&self.archive, current.context_id, sop_class_uid, &uid, &dataset, originator).await {
-                Ok(status) => {
-                    let _ = self.events.send(MoveEvent::Done { uid, status: Some(status) });
-                }
-                Err(ClientError::Unreadable(e)) => {
-                    tracing::warn!(destination = %self.destination, error = %e, "C-MOVE: a stored instance cannot be read");
-                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
-                }
-                Err(e) => {
-                    let _ = self.events.send(MoveEvent::Done { uid, status: None });
-                    if let Some(prepared) = next.take() {
-                        self.put_back(prepared);
-                    }
-                    client.abort().await;
-                    return Err(e.to_string());
-                }
-            }
-        }
-        client.release().await;
-        Ok(())
-    }
-
-    /// Take the next instance from the queue and start reading it, in a
-    /// syntax the destination accepted. Instances whose SOP class it
-    /// accepted in no syntax fail here.
-    fn prepare(&self, client: &Client) -> Option<Prepared> {
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                return None;
-            }
-            let data = self.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()?;
-            let chosen = retrieve::syntaxes_for(&data)
-                .into_iter()
-                .find_map(|ts| client.context(&data.stored.sop_class_uid, ts).map(|c| (c.id, c.transfer_syntax.clone())));
-            let Some((context_id, ts)) = chosen else {
-                tracing::info!(destination = %self.destination, "C-MOVE: the destination accepted no context for an instance's SOP class");
-                let _ = self.events.send(MoveEvent::Done { uid: data.stored.sop_instance_uid.clone(), status: None });
-                continue;
-            };
-            let (archive, for_read) = (self.archive.clone(), data.clone());
-            let dataset = tokio::spawn(async move { archive.network_dataset(&for_read, &ts).await });
-            return Some(Prepared { data, context_id, dataset });
-        }
-    }
-
-    /// An instance taken but not sent goes back to the front of the queue
-    /// (for another association, or the remaining count).
-    fn put_back(&self, prepared: Prepared) {
-        prepared.dataset.abort();
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_front(prepared.data);
-    }
-}
-
-/// An instance taken from a C-MOVE's queue, being read.
-struct Prepared {
-    data: InstanceData,
-    context_id: u8,
-    dataset: tokio::task::JoinHandle<Result<yunying_archive::NetworkDataset, yunying_archive::RetrieveError>>,
-}
-
-/// Presentation contexts for sending `instances`: per SOP class, one
-/// offering Explicit and Implicit VR Little Endian (the fallback, first so
-/// that it survives the 128-context limit), and one per stored syntax.
-pub(crate) fn proposals_for(instances: &[InstanceData]) -> Vec<Proposal> {
-    let pairs: BTreeSet<(&str, &str)> =
-        instances.iter().map(|d| (d.stored.sop_class_uid.as_str(), d.stored.transfer_syntax_uid.as_str())).collect();
-    let classes: BTreeSet<&str> = pairs.iter().map(|(c, _)| *c).collect();
-    let mut out = Vec::new();
-    for class in &classes {
-        out.push(Proposal {
-            abstract_syntax: class.to_string(),
-            transfer_syntaxes: vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-        });
-    }
-    for (class, ts) in &pairs {
-        out.push(Proposal { abstract_syntax: class.to_string(), transfer_syntaxes: vec![ts.to_string()] });
-    }
-    if out.len() > MAX_CONTEXTS {
-        tracing::warn!(
-            contexts = out.len(),
-            "more SOP class / transfer syntax pairs than an association can carry; the rest are sent decompressed"
-        );
-        out.truncate(MAX_CONTEXTS);
-    }
-    out
 }
 
 impl From<ClientError> for ProtocolError {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use yunying_archive::{Archive, InstanceData};
 
 use crate::client::{Client, ClientError};
-use crate::operations::proposals_for;
+use crate::move_worker::proposals_for;
 use crate::retrieve::syntaxes_for;
 
 /// The result of one instance: the peer's status, or why it was not sent.

@@ -97,7 +97,7 @@ pub struct Association<'a> {
     pub(crate) config: &'a DimseConfig,
     pub(crate) caller: Caller,
     pub(crate) accepted: Accepted,
-    peer: SocketAddr,
+    pub(crate) peer: SocketAddr,
     slot: &'a Slot,
     pub(crate) access: Access,
     pub(crate) layer: yunying_access::Access,

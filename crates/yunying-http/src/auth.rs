@@ -31,9 +31,6 @@ use crate::error::ApiError;
 #[derive(Clone, Debug)]
 pub(crate) struct Scoped(pub Option<Scope>);
 
-/// The name of the session cookie.
-pub(crate) const SESSION_COOKIE: &str = "yy_session";
-
 /// An access-layer refusal as an HTTP answer.
 pub(crate) fn refusal(denied: Denied) -> ApiError {
     match denied {
@@ -80,10 +77,13 @@ pub(crate) async fn authenticate(State(state): State<AppState>, mut request: Req
             Err(Denied::Unauthenticated(m)) => return unauthorized(&m, true),
             Err(e) => return refusal(e).into_response(),
         }
-    } else if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
-        match crate::sessions::authenticate(&state, token).await {
-            Ok(p) => p,
-            Err(Denied::Unauthenticated(m)) => return unauthorized(&m, false),
+    } else if let Some(token) = cookie(request.headers(), crate::people::SESSION_COOKIE) {
+        // A stale cookie proves nothing but blocks nothing either: the
+        // request goes on without a principal (the sign-in page and API
+        // must stay reachable to a browser holding an expired session).
+        match state.access.authenticate_session(token).await {
+            Ok(p) => Some(p),
+            Err(Denied::Unauthenticated(_)) => None,
             Err(e) => return refusal(e).into_response(),
         }
     } else {
@@ -92,9 +92,7 @@ pub(crate) async fn authenticate(State(state): State<AppState>, mut request: Req
     let principal = principal.or_else(|| {
         // The client as every rule sees it: behind a trusted proxy, the
         // address the proxy names, never the proxy's own.
-        let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let client = crate::film::client_address(peer, request.headers(), &state.config.trusted_proxies);
-        client.parse::<IpAddr>().ok().and_then(|ip| state.access.anonymous(ip, false))
+        client_of(&state, &request).parse::<IpAddr>().ok().and_then(|ip| state.access.anonymous(ip, false))
     });
     if let Some(p) = principal {
         request.extensions_mut().insert(p);
@@ -130,7 +128,14 @@ pub(crate) async fn authorize_dicomweb(State(state): State<AppState>, mut reques
             request.extensions_mut().insert(Scoped(scope));
         }),
         (Action::Store, _) => state.access.require(&principal, Action::Store),
-        (_, Some(study)) => state.access.check_study(&principal, action, study).await.map(|_| ()),
+        (_, Some(study)) => match state.access.check_study(&principal, action, study).await {
+            Ok(yunying_access::Reached::Grant(grant)) => {
+                state.access.note_grant_use(&principal, study, &grant, &client_of(&state, &request)).await;
+                Ok(())
+            }
+            Ok(yunying_access::Reached::Own) => Ok(()),
+            Err(denied) => Err(denied),
+        },
         (_, None) => Err(Denied::NotFound("no such DICOMweb resource".into())),
     };
     match decided {
@@ -138,11 +143,19 @@ pub(crate) async fn authorize_dicomweb(State(state): State<AppState>, mut reques
         Err(denied) => {
             if matches!(denied, Denied::Forbidden(_)) {
                 let studies: Vec<String> = study.map(|s| vec![s.to_string()]).unwrap_or_default();
-                state.access.record(&principal.id, "dicomweb", &studies, "", "", "denied", yunying_access::describe(action)).await;
+                let client = client_of(&state, &request);
+                state.access.record(&principal.id, "dicomweb", &studies, "", &client, "denied", yunying_access::describe(action)).await;
             }
             refusal(denied).into_response()
         }
     }
+}
+
+/// The client's address as every rule sees it (behind a trusted proxy,
+/// the address the proxy names).
+fn client_of(state: &AppState, request: &Request) -> String {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    crate::film::client_address(peer, request.headers(), &state.config.trusted_proxies)
 }
 
 /// What a DICOMweb path asks for, from its decoded segments, and the study

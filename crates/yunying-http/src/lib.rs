@@ -13,9 +13,9 @@ mod film;
 mod frames;
 mod guard;
 mod media;
+mod people;
 mod qido;
 mod rendered;
-mod sessions;
 mod stow;
 mod tls;
 mod viewer;
@@ -243,6 +243,7 @@ pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms
         .merge(viewer::routes())
         .merge(film::routes())
         .merge(access_api::routes())
+        .merge(people::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))

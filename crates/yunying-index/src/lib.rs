@@ -25,6 +25,7 @@ mod jobs;
 mod leases;
 mod matching;
 mod peers;
+mod people;
 mod query;
 mod schema;
 pub mod search;
@@ -37,6 +38,7 @@ pub use jobs::{
     Job, JobCounts, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS, ParkedJob, Rendition,
 };
 pub use peers::{AeRights, RemoteAe};
+pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 use schema::Dialect;
 

@@ -323,9 +323,55 @@ CREATE TABLE access_events (
     detail TEXT NOT NULL
 )
 "#,
-    // 12: reserved for people (accounts, roles, sessions): replaced by
-    // its migration at merge.
-    "",
+    // 12: people: local and OpenID Connect accounts with their roles, the
+    // second factor and the lockout counters, browser sessions (digests of
+    // their tokens only), and sign-ins waiting for an identity provider.
+    r#"
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL DEFAULT '',
+    institution TEXT,
+    password_hash TEXT,
+    totp_secret TEXT,
+    totp_confirmed {bigint} NOT NULL DEFAULT 0,
+    totp_last_step {bigint} NOT NULL DEFAULT 0,
+    roles TEXT NOT NULL DEFAULT '',
+    disabled {bigint} NOT NULL DEFAULT 0,
+    failed_logins {bigint} NOT NULL DEFAULT 0,
+    failed_since_ms {bigint} NOT NULL DEFAULT 0,
+    locked_until_ms {bigint},
+    oidc_issuer TEXT,
+    oidc_subject TEXT,
+    created_ms {bigint} NOT NULL,
+    created_by TEXT NOT NULL,
+    password_changed_ms {bigint},
+    UNIQUE (oidc_issuer, oidc_subject)
+);
+CREATE INDEX users_institution ON users (institution);
+CREATE TABLE sessions (
+    token_digest TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    created_ms {bigint} NOT NULL,
+    last_seen_ms {bigint} NOT NULL,
+    idle_expires_ms {bigint} NOT NULL,
+    absolute_expires_ms {bigint} NOT NULL,
+    client TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '',
+    enrolment_only {bigint} NOT NULL DEFAULT 0,
+    revoked_ms {bigint}
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE TABLE oidc_logins (
+    state_digest TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    created_ms {bigint} NOT NULL
+);
+CREATE INDEX oidc_logins_created ON oidc_logins (created_ms)
+"#,
     // 13: the SHA-256 of the TLS client certificate an AE must present
     // (lower-case hex; NULL: none is required), `ae_certificates.rs`.
     r#"

@@ -43,7 +43,7 @@ use verify::*;
 mod download;
 mod import;
 pub(crate) use import::Imports;
-pub(crate) use verify::{Client, client_address};
+pub(crate) use verify::{Client, Https, client_address};
 mod report;
 mod sealed;
 mod share;
