@@ -58,12 +58,16 @@ export function field(name: string, label: string, attrs: Record<string, string 
   return { label: h('label', {}, label, input), input };
 }
 
-/** Run `fn`, showing its error (or `ok`) in `status`; true when it worked. */
+/**
+ * Run `fn`, showing its error in `status`, or `ok` when given (without it,
+ * a success only clears an earlier error: a reload after "Saved" keeps it).
+ * True when it worked.
+ */
 export async function attempt(status: HTMLElement, fn: () => Promise<unknown>, ok = ''): Promise<boolean> {
-  status.classList.remove('error');
   try {
     await fn();
-    status.textContent = ok;
+    if (ok || status.classList.contains('error')) status.textContent = ok;
+    status.classList.remove('error');
     return true;
   } catch (e) {
     status.textContent = t('error', { m: (e as Error).message });
