@@ -18,14 +18,14 @@ use crate::film::{Reply, request};
 use crate::harness::*;
 
 /// The provider's process; killed when dropped.
-struct Idp {
+pub(crate) struct Idp {
     child: Child,
     issuer: String,
     port: u16,
 }
 
 impl Idp {
-    fn start() -> Idp {
+    pub(crate) fn start() -> Idp {
         let dir = format!("{ROOT}/tests/oidc");
         assert!(
             std::path::Path::new(&format!("{dir}/node_modules/oidc-provider")).is_dir(),
@@ -161,7 +161,7 @@ fn me_with(port: u16, token: &str) -> Reply {
     request(port, "GET", "/api/auth/me", &[("Authorization", &format!("Bearer {token}"))], None)
 }
 
-fn config(idp: &Idp) -> String {
+pub(crate) fn config(idp: &Idp) -> String {
     format!(
         r#"[[access.oidc]]
 name = "test-idp"

@@ -285,3 +285,18 @@ fn viewer_sign_in_break_glass_and_administration() {
     ]);
     node_test("login.test.mjs", &envs);
 }
+
+/// viewer/tests/oidc.test.mjs: "Sign in with test-idp" on the sign-in page
+/// (from `/api/auth/providers`), through a real OpenID Connect provider
+/// (tests/oidc/idp.mjs, which signs `alice` in by itself), back to the
+/// viewer signed in as Alice of INST-A.
+#[test]
+fn viewer_signs_in_with_an_identity_provider() {
+    let dist = viewer_dist();
+    let idp = crate::people_oidc::Idp::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = format!("[http]\nviewer_dir = {dist:?}\n[access]\nanonymous = \"nobody\"\n{}", crate::people_oidc::config(&idp));
+    let server = Server::start(&data, Some(&config));
+    node_test("oidc.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+}
