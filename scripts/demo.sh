@@ -27,7 +27,18 @@ fi
 # A demo takes C-STORE from any calling AE (the default is C-ECHO only;
 # queries and retrieves always need `yunying ae add`, see README).
 mkdir -p "$DATA"
-printf '[dicom]\nunknown_callers = "demo-store"  # demos only: anyone may C-STORE\n' > "$DATA/demo.toml"
+# Demos only: anyone may C-STORE, and what they send is the demo hospital's.
+printf '[dicom]\nunknown_callers = "demo-store"\n[archive]\ndefault_institution = "DEMO"\n' > "$DATA/demo.toml"
+
+# A demo account (a radiologist of the demo hospital), made once; its
+# generated password is kept next to the data, readable by this user only.
+if [ ! -s "$DATA/demo-account.txt" ]; then
+  password=$("$BIN" --data-dir "$DATA" --config "$DATA/demo.toml" user add demo --institution DEMO --roles radiologist \
+    | sed -n 's/^password: //p')
+  (umask 077; printf 'demo %s\n' "$password" > "$DATA/demo-account.txt")
+fi
+read -r demo_user demo_password < "$DATA/demo-account.txt"
 
 echo "== Yunying: viewer http://127.0.0.1:8042/viewer/, DICOM 127.0.0.1:11112 (AE YUNYING, C-STORE from anyone), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
+echo "== sign in to the viewer as: $demo_user / $demo_password  (a radiologist of the demo hospital)"
 YUNYING_VIEWER_DIR="$PWD/viewer/dist" exec "$BIN" serve --data-dir "$DATA" --config "$DATA/demo.toml"

@@ -184,6 +184,12 @@ fn oidc_browser_sign_in_and_bearer_access_tokens() {
     let idp = Idp::start();
     let tmp = tempfile::tempdir().unwrap();
     let (data, log) = (tmp.path().join("data"), tmp.path().join("server.log"));
+    // One study of alice's institution, one of another's.
+    for (institution, seed) in [("INST-A", 61), ("INST-B", 62)] {
+        let dir = tmp.path().join(institution);
+        gen_ct_with(&dir, 1, 16, seed, &["--patient-id", &format!("OIDC-{seed}"), "-q"]);
+        run(cli(&data).args(["import", "--quiet", "--institution", institution]).arg(&dir));
+    }
     let server = Server::start_with_log(&data, Some(&config(&idp)), Some(&log));
     let port = server.http_port;
     let providers = request(port, "GET", "/api/auth/providers", &[], None).json();
@@ -239,6 +245,15 @@ fn oidc_browser_sign_in_and_bearer_access_tokens() {
         assert_eq!(r.status, 401, "{kind}: {}", String::from_utf8_lossy(&r.body));
         assert!(r.headers.to_ascii_lowercase().contains("www-authenticate: bearer"), "{kind}");
     }
+    // OHIF configured for the same provider sends that token to DICOMweb:
+    // alice's institution's study, not the other one; a flawed token, 401.
+    let studies = request(port, "GET", "/dicom-web/studies", &[("Authorization", &format!("Bearer {token}"))], None);
+    assert_eq!(studies.status, 200, "{}", String::from_utf8_lossy(&studies.body));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&studies.body).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["00100020"]["Value"][0], "OIDC-61", "INST-A's study only");
+    let refused = request(port, "GET", "/dicom-web/studies", &[("Authorization", &format!("Bearer {}", minted(&idp, "wrong-aud")))], None);
+    assert_eq!(refused.status, 401);
     let mut tampered = token.clone();
     tampered.insert_str(tampered.rfind('.').unwrap() + 1, "AA");
     assert_eq!(me_with(port, &tampered).status, 401);
