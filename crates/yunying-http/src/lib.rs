@@ -181,6 +181,7 @@ impl HttpConfig {
         if self.max_stow_bytes == 0 || self.max_multipart_header_bytes < 4096 {
             return Err("http.max_stow_bytes must be at least 1, max_multipart_header_bytes at least 4096".into());
         }
+        self.film.validate()?;
         Ok(())
     }
 }
@@ -192,12 +193,10 @@ pub(crate) struct AppState {
     /// Who may do what: every route asks it.
     pub access: Access,
     pub config: Arc<HttpConfig>,
-    /// Where SMS verification codes go.
-    pub sms: Arc<dyn SmsSender>,
     /// The DICOMweb reads films forward to (built on first use).
     pub film_reads: Arc<std::sync::OnceLock<Router>>,
-    /// Imports of films into other hospitals' archives, by job id.
-    pub imports: film::Imports,
+    /// Cloud films: every rule of them (`yunying-film`).
+    pub films: yunying_film::Films,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -224,7 +223,8 @@ pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
-    let state = AppState { archive, access, config: Arc::new(config.clone()), sms, film_reads: Arc::default(), imports: Arc::default() };
+    let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
+    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);

@@ -2,7 +2,7 @@
 //! record of everything that happened to them.
 //!
 //! The index stores only digests of link tokens, session tokens and
-//! verification answers (the HTTP layer makes and hashes them); nothing
+//! verification answers (`yunying-film` makes and hashes them); nothing
 //! here can open a film. Events are append-only rows numbered in order
 //! (`seq`), the shape the tamper-evident ledger will chain.
 
@@ -75,7 +75,9 @@ pub struct FilmEvent {
     pub detail: String,
 }
 
-const FILM_COLUMNS: &str = "film_id, token_hash, parent_film_id, kind, studies, issuer, patient_id, created_by, recipient, purpose, \
+/// A film's columns; its studies come from `film_studies` (the
+/// comma-joined `films.studies` is written for older binaries, never read).
+const FILM_COLUMNS: &str = "film_id, token_hash, parent_film_id, kind, issuer, patient_id, created_by, recipient, purpose, \
      created_at_ms, expires_at_ms, revoked_at_ms, max_views, views, download, verify_method, verify_hash, verify_hint, \
      code_expires_ms, code_sent_ms, failed_attempts, locked_at_ms, report, report_key, report_type";
 
@@ -83,34 +85,35 @@ fn split(list: &str) -> Vec<String> {
     list.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
-fn film_of(row: &AnyRow) -> Result<Film> {
+/// A film row of `FILM_COLUMNS`, with its studies (read apart).
+fn film_of(row: &AnyRow, studies: Vec<String>) -> Result<Film> {
     Ok(Film {
         film_id: row.try_get(0)?,
         token_hash: row.try_get(1)?,
         parent_film_id: row.try_get(2)?,
         kind: row.try_get(3)?,
-        studies: split(&row.try_get::<String, _>(4)?),
-        issuer: row.try_get(5)?,
-        patient_id: row.try_get(6)?,
-        created_by: row.try_get(7)?,
-        recipient: row.try_get(8)?,
-        purpose: row.try_get(9)?,
-        created_at_ms: row.try_get(10)?,
-        expires_at_ms: row.try_get(11)?,
-        revoked_at_ms: row.try_get(12)?,
-        max_views: row.try_get(13)?,
-        views: row.try_get(14)?,
-        download: row.try_get::<i64, _>(15)? != 0,
-        verify_method: row.try_get(16)?,
-        verify_hash: row.try_get(17)?,
-        verify_hint: row.try_get(18)?,
-        code_expires_ms: row.try_get(19)?,
-        code_sent_ms: row.try_get(20)?,
-        failed_attempts: row.try_get::<i64, _>(21)?,
-        locked_at_ms: row.try_get(22)?,
-        report: row.try_get::<i64, _>(23)? != 0,
-        report_key: row.try_get(24)?,
-        report_type: row.try_get(25)?,
+        studies,
+        issuer: row.try_get(4)?,
+        patient_id: row.try_get(5)?,
+        created_by: row.try_get(6)?,
+        recipient: row.try_get(7)?,
+        purpose: row.try_get(8)?,
+        created_at_ms: row.try_get(9)?,
+        expires_at_ms: row.try_get(10)?,
+        revoked_at_ms: row.try_get(11)?,
+        max_views: row.try_get(12)?,
+        views: row.try_get(13)?,
+        download: row.try_get::<i64, _>(14)? != 0,
+        verify_method: row.try_get(15)?,
+        verify_hash: row.try_get(16)?,
+        verify_hint: row.try_get(17)?,
+        code_expires_ms: row.try_get(18)?,
+        code_sent_ms: row.try_get(19)?,
+        failed_attempts: row.try_get::<i64, _>(20)?,
+        locked_at_ms: row.try_get(21)?,
+        report: row.try_get::<i64, _>(22)? != 0,
+        report_key: row.try_get(23)?,
+        report_type: row.try_get(24)?,
     })
 }
 
@@ -145,9 +148,36 @@ impl Index {
         .bind(film.report_type.as_str())
         .execute(&mut *tx)
         .await?;
+        let mut seen: Vec<&str> = Vec::new();
+        for uid in &film.studies {
+            if seen.contains(&uid.as_str()) {
+                continue;
+            }
+            sqlx::query("INSERT INTO film_studies (film_id, study_instance_uid, position) VALUES ($1, $2, $3)")
+                .bind(film.film_id.as_str())
+                .bind(uid.as_str())
+                .bind(seen.len() as i64)
+                .execute(&mut *tx)
+                .await?;
+            seen.push(uid);
+        }
         insert_event(&mut tx, event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The studies of a film, in the film's order.
+    async fn studies_of_film(&self, film_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT study_instance_uid FROM film_studies WHERE film_id = $1 ORDER BY position")
+            .bind(film_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A film row read with `FILM_COLUMNS`, completed with its studies.
+    async fn complete(&self, row: &AnyRow) -> Result<Film> {
+        let film_id: String = row.try_get(0)?;
+        film_of(row, self.studies_of_film(&film_id).await?)
     }
 
     /// The film whose link token hashes to `token_hash`.
@@ -166,7 +196,10 @@ impl Index {
             .bind(value)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(film_of).transpose()
+        match row {
+            Some(row) => Ok(Some(self.complete(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The film of a live session.
@@ -235,7 +268,11 @@ impl Index {
         .bind(film_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(film_of).collect()
+        let mut films = Vec::with_capacity(rows.len());
+        for row in &rows {
+            films.push(self.complete(row).await?);
+        }
+        Ok(films)
     }
 
     /// Attach an uploaded report (an object already stored) to a film.
@@ -287,17 +324,14 @@ impl Index {
         rows.iter().map(event_of).collect()
     }
 
-    /// Events of every film that shows `study`, oldest first.
+    /// Events of every film that shows `study`, oldest first: the films by
+    /// exact study in `film_studies`, then their events.
     pub async fn film_events_of_study(&self, study: &str) -> Result<Vec<FilmEvent>> {
-        // Study lists are comma-separated UIDs: match whole values.
         let rows = sqlx::query(
             "SELECT seq, film_id, studies, at_ms, actor, event, client, result, detail FROM film_events
-             WHERE studies = $1 OR studies LIKE $2 OR studies LIKE $3 OR studies LIKE $4 ORDER BY seq",
+             WHERE film_id IN (SELECT film_id FROM film_studies WHERE study_instance_uid = $1) ORDER BY seq",
         )
         .bind(study)
-        .bind(format!("{study},%"))
-        .bind(format!("%,{study}"))
-        .bind(format!("%,{study},%"))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_of).collect()

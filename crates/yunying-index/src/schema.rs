@@ -377,7 +377,27 @@ CREATE INDEX oidc_logins_created ON oidc_logins (created_ms)
     r#"
 ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
 "#,
+    // 14: a film's studies, one row each (`FILM_STUDIES`).
+    FILM_STUDIES,
 ];
+
+/// Migration 14: a film's studies in a table of their own, so the films of
+/// a study are found by equality on an indexed column instead of `LIKE`
+/// patterns over a comma-joined list (where a UID that is a prefix of
+/// another could match, and every lookup scanned `films`). `position` keeps
+/// the film's order: the first study is the one the film was made of.
+/// `films.studies` stays (a shipped migration is never edited, and a
+/// previous binary sharing the database still reads it) but is no longer
+/// read; `backfill_film_studies` fills the table from it.
+const FILM_STUDIES: &str = r#"
+CREATE TABLE film_studies (
+    film_id TEXT NOT NULL REFERENCES films (film_id),
+    study_instance_uid TEXT NOT NULL,
+    position {bigint} NOT NULL,
+    PRIMARY KEY (film_id, study_instance_uid)
+);
+CREATE INDEX film_studies_study ON film_studies (study_instance_uid)
+"#;
 
 /// Migration 2 added normalised name columns: fill them for existing rows.
 /// (Metadata of existing instances is rebuilt by `yunying reindex`.)
@@ -404,6 +424,28 @@ async fn backfill_name_search(tx: &mut sqlx::Transaction<'static, sqlx::Any>) ->
     Ok(())
 }
 
+/// Migration 14 added `film_studies`: fill it from the comma-joined
+/// `films.studies` of the films already made (a UID holds no comma).
+async fn backfill_film_studies(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    let films: Vec<(String, String)> = sqlx::query_as("SELECT film_id, studies FROM films").fetch_all(&mut **tx).await?;
+    for (film_id, studies) in films {
+        let mut seen: Vec<&str> = Vec::new();
+        for uid in studies.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if seen.contains(&uid) {
+                continue;
+            }
+            sqlx::query("INSERT INTO film_studies (film_id, study_instance_uid, position) VALUES ($1, $2, $3)")
+                .bind(film_id.as_str())
+                .bind(uid)
+                .bind(seen.len() as i64)
+                .execute(&mut **tx)
+                .await?;
+            seen.push(uid);
+        }
+    }
+    Ok(())
+}
+
 /// Bring the database to the newest schema.
 pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     let mut tx = dialect.begin_write(pool).await?;
@@ -424,6 +466,11 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         }
         if i + 1 == 2 {
             backfill_name_search(&mut tx).await?;
+        }
+        // By content, not number: the migration's place in the list is
+        // settled when concurrent branches merge.
+        if script == dialect.substitute(FILM_STUDIES) {
+            backfill_film_studies(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind((i + 1) as i64).execute(&mut *tx).await?;
     }

@@ -13,9 +13,10 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use tower::ServiceExt;
-use yunying_access::{Action, Principal};
+use yunying_access::Action;
+use yunying_film::Films;
 
-use super::session_film;
+use super::{Refusal, session_film};
 use crate::AppState;
 use crate::auth::dicomweb_action;
 use crate::error::ApiError;
@@ -28,23 +29,16 @@ pub(crate) async fn reads(
     State(s): State<AppState>,
     Path((film_id, rest)): Path<(String, String)>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     let film = session_film(&s, request.headers(), &film_id).await?;
     if request.method() != axum::http::Method::GET && request.method() != axum::http::Method::HEAD {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "films are read-only"));
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "films are read-only").into());
     }
     let segments: Vec<&str> = rest.split('/').collect();
     let (action, study) = dicomweb_action(&Method::GET, &segments)
         .filter(|(a, _)| *a != Action::Store)
         .ok_or_else(|| ApiError::not_found("no such resource in a film / 胶片中没有此资源"))?;
-    if let Some(study) = study
-        && !film.studies.iter().any(|u| u == study)
-    {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this study is not in the film"));
-    }
-    if action == Action::Retrieve && !film.download {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
-    }
+    Films::check_read(&film, study, action == Action::Retrieve)?;
     // Every segment is plain (checked above), so the path is rebuilt as it
     // was routed; the query string is the client's, and the scope below,
     // not the query, decides which studies a search reaches.
@@ -57,7 +51,7 @@ pub(crate) async fn reads(
     *inner_request.method_mut() = head.method;
     *inner_request.uri_mut() = uri;
     *inner_request.headers_mut() = head.headers;
-    inner_request.extensions_mut().insert(Principal::film(&film.film_id, film.studies.clone(), film.download));
+    inner_request.extensions_mut().insert(Films::principal(&film));
     let inner = s.film_reads.get_or_init(|| crate::film_reads(s.clone())).clone();
     let mut response = inner.oneshot(inner_request).await.unwrap_or_else(|e| match e {});
     // A film's images are private to its session, and stay out of the

@@ -1,4 +1,5 @@
-//! The original DICOM files of a film as a ZIP with a DICOMDIR, streamed:
+//! The original DICOM files of a film as a ZIP with a DICOMDIR (planned by
+//! the domain: `yunying_film`'s `download.rs`), streamed:
 //! each stored object is read from the object store in pieces and written
 //! through as a stored (uncompressed: DICOM pixel data does not deflate
 //! much, and speed matters more) ZIP entry whose CRC and sizes follow it in
@@ -6,103 +7,33 @@
 //! the DICOMDIR (a few hundred bytes per instance) is built in memory.
 //! Offsets past 4 GiB switch the central directory to ZIP64.
 
-use std::collections::HashMap;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::IntoResponse;
 use tokio::sync::mpsc;
-use yunying_archive::InstanceData;
-use yunying_archive::dicomdir::{self, DirEntry};
+use yunying_film::DownloadPlan;
 
-use super::{Client, event, index_error, integer_of, session_film, study_instances, text_of, viewer_actor};
+use super::{Answer, Client, session_film};
 use crate::AppState;
-use crate::error::ApiError;
 
 /// Bytes read from the store per step.
 const CHUNK: u64 = 1 << 20;
 
-/// `GET /api/film/{id}/download`.
-pub(crate) async fn zip(
-    State(s): State<AppState>,
-    Client(client): Client,
-    headers: HeaderMap,
-    Path(film_id): Path<String>,
-) -> Result<Response, ApiError> {
+/// `GET /api/film/{id}/download`: the domain plans the file set (and
+/// refuses a film that allows no download); this streams it.
+pub(crate) async fn zip(State(s): State<AppState>, Client(client): Client, headers: HeaderMap, Path(film_id): Path<String>) -> Answer {
     let film = session_film(&s, &headers, &film_id).await?;
-    if !film.download {
-        s.archive
-            .index()
-            .record_film_event(&event(&film, viewer_actor(&film), "downloaded", &client, "refused", "download not allowed"))
-            .await
-            .map_err(index_error)?;
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "this film does not allow downloading originals / 此胶片不允许下载原始影像"));
-    }
-    let mut entries = Vec::new();
-    let mut objects = Vec::new();
-    let mut study_no = 0;
-    for uid in &film.studies {
-        let stored: HashMap<String, InstanceData> =
-            s.archive.instances(uid, None, None).await?.into_iter().map(|d| (d.stored.sop_instance_uid.clone(), d)).collect();
-        study_no += 1;
-        let (mut series_no, mut last_series, mut image_no) = (0, String::new(), 0);
-        for m in study_instances(&s, uid).await? {
-            let sop = text_of(&m, 0x0008_0018);
-            let Some(data) = stored.get(&sop) else { continue };
-            let series = text_of(&m, 0x0020_000E);
-            if series != last_series {
-                series_no += 1;
-                image_no = 0;
-                last_series = series.clone();
-            }
-            image_no += 1;
-            let file_id = vec!["DICOM".to_string(), format!("ST{study_no:06}"), format!("SE{series_no:06}"), format!("IM{image_no:06}")];
-            entries.push(DirEntry {
-                patient_id: text_of(&m, 0x0010_0020),
-                patient_name: text_of(&m, 0x0010_0010),
-                study_uid: uid.clone(),
-                study_date: text_of(&m, 0x0008_0020),
-                study_time: text_of(&m, 0x0008_0030),
-                accession_number: text_of(&m, 0x0008_0050),
-                study_description: text_of(&m, 0x0008_1030),
-                study_id: text_of(&m, 0x0020_0010),
-                series_uid: series,
-                modality: text_of(&m, 0x0008_0060),
-                series_number: integer_of(&m, 0x0020_0011),
-                sop_class_uid: data.stored.sop_class_uid.clone(),
-                sop_instance_uid: sop,
-                transfer_syntax_uid: data.stored.transfer_syntax_uid.clone(),
-                instance_number: integer_of(&m, 0x0020_0013),
-                file_id: file_id.clone(),
-            });
-            objects.push((file_id.join("/"), data.stored.object_key.clone()));
-        }
-    }
-    if objects.is_empty() {
-        return Err(ApiError::not_found("the film's studies hold no instances"));
-    }
-    let media_uid = format!("2.25.{}", rand::random::<u128>());
-    let directory = Bytes::from(dicomdir::encode(&entries, &media_uid, "YUNYING"));
-    let e = event(&film, viewer_actor(&film), "downloaded", &client, "started", format!("{} instances", objects.len()));
-    s.archive.index().record_film_event(&e).await.map_err(index_error)?;
-
+    let DownloadPlan { directory, objects } = s.films.download_plan(&film, &client).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let store = s.archive.store().clone();
-    let index = s.archive.index().clone();
+    let films = s.films.clone();
     tokio::spawn(async move {
-        let result = write_zip(&tx, &store, directory, &objects).await;
-        let (outcome, detail) = match &result {
-            Ok(bytes) => ("ok", format!("{} instances, {bytes} bytes", objects.len())),
-            Err(e) => {
-                let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
-                ("failed", e.clone())
-            }
-        };
-        let done = event(&film, viewer_actor(&film), "downloaded", &client, outcome, detail);
-        if let Err(e) = index.record_film_event(&done).await {
-            tracing::warn!(error = %e, "film download: event not recorded");
+        let store = films.archive().store().clone();
+        let result = write_zip(&tx, &store, Bytes::from(directory), &objects).await;
+        if let Err(e) = &result {
+            let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
         }
+        films.download_finished(&film, &client, objects.len(), &result).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     let mut r = Body::from_stream(stream).into_response();

@@ -1,17 +1,20 @@
-//! The management API (`/api/films`, with `http.api_token`): making a
-//! film of a study (its priors by exact identity), its link and QR code,
-//! and revoking, shortening, unlocking and reading its events.
+//! The management API (`/api/films`, for principals that may make films:
+//! API keys with `films:create`, `http.api_token`): a film of a study and
+//! its link as a QR code, and revoking, shortening, unlocking and reading
+//! its record. The rules are the domain's (`yunying_film::Films`).
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use yunying_film::NewFilm;
 use yunying_index::Film;
 
-use super::*;
+use super::{Answer, Client, Https, no_store};
 use crate::AppState;
+use crate::auth::Signed;
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -51,15 +54,7 @@ pub(super) struct Created {
     qr_png_base64: String,
 }
 
-pub(super) fn digits_suffix(value: &str) -> Option<String> {
-    let kept: String = value.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
-    (kept.len() >= 4).then(|| kept[kept.len() - 4..].to_string())
-}
-
-pub(super) fn normalise_date(value: &str) -> String {
-    value.chars().filter(char::is_ascii_digit).collect()
-}
-
+/// `POST /api/films`.
 pub(super) async fn create(
     State(s): State<AppState>,
     Signed(who): Signed,
@@ -67,132 +62,26 @@ pub(super) async fn create(
     Https(https): Https,
     headers: HeaderMap,
     Json(req): Json<CreateFilm>,
-) -> Result<Response, ApiError> {
-    require_films(&s, &who)?;
-    if !is_valid_uid(&req.study) {
-        return Err(ApiError::bad_request("study must be a Study Instance UID"));
-    }
-    s.access.check_study(&who, Action::Films, &req.study).await.map_err(crate::auth::refusal)?;
-    let found = studies_matching(&s, vec![(0x0020_000D, req.study.clone())]).await?;
-    let Some(study) = found.first() else {
-        return Err(ApiError::not_found(format!("no study {}", req.study)));
-    };
-    let issuer = study.text(0x0010_0021).to_string();
-    let patient_id = study.text(0x0010_0020).to_string();
-    let mut studies = vec![req.study.clone()];
-    if req.include_priors {
-        // The same patient means the same issuer and the same Patient ID,
-        // compared exactly; a study without a Patient ID has no priors.
-        // Only priors the maker may reach themselves go into the film.
-        for uid in s.archive.index().studies_of_patient(&issuer, &patient_id).await.map_err(index_error)? {
-            if !studies.contains(&uid) && s.access.check_study(&who, Action::Films, &uid).await.is_ok() {
-                studies.push(uid);
-            }
-        }
-    }
-    let kind = req.kind.as_deref().unwrap_or("patient");
-    let policy = &s.config.film;
-    let now = now_ms();
-    let hour = 3_600_000i64;
-    let lifetime_hours = match kind {
-        "patient" => {
-            let max = policy.patient_days * 24;
-            let h = req.expires_hours.unwrap_or(max);
-            if h > max {
-                return Err(ApiError::bad_request(format!("a patient's film lives at most {} days", policy.patient_days)));
-            }
-            h
-        }
-        "share" => {
-            let h = req.expires_hours.unwrap_or(policy.share_hours);
-            if h > policy.share_max_hours {
-                return Err(ApiError::bad_request(format!("a share lives at most {} hours", policy.share_max_hours)));
-            }
-            h
-        }
-        other => return Err(ApiError::bad_request(format!("kind must be patient or share, not {other:?}"))),
-    };
-    if lifetime_hours == 0 {
-        return Err(ApiError::bad_request("expires_hours must be at least 1"));
-    }
-    if req.max_views.is_some_and(|v| v < 1) {
-        return Err(ApiError::bad_request("max_views must be at least 1"));
-    }
-    let film_id = format!("F{}", random_token(12));
-    let method = req.verify.as_deref().unwrap_or("birth_date").to_string();
-    let (verify_hash, verify_hint) = match method.as_str() {
-        "birth_date" => {
-            let birth = normalise_date(study.text(0x0010_0030));
-            if birth.len() != 8 {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "the patient has no birth date on record: choose another verification method",
-                ));
-            }
-            (answer_hash(&film_id, &birth), String::new())
-        }
-        "phone_suffix" | "id_suffix" => {
-            let suffix = req
-                .verify_value
-                .as_deref()
-                .and_then(digits_suffix)
-                .ok_or_else(|| ApiError::bad_request(format!("{method} needs verify_value (the phone or ID number)")))?;
-            (answer_hash(&film_id, &suffix), String::new())
-        }
-        "sms" => {
-            let phone: String = req.verify_value.as_deref().unwrap_or("").chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
-            if phone.len() < 7 {
-                return Err(ApiError::bad_request("sms needs verify_value (the phone number codes go to)"));
-            }
-            // Nothing to compare against until a code is sent; the number
-            // itself only encrypted.
-            let key = s.config.film.data_key.as_deref().ok_or_else(|| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "SMS verification needs http.film.data_key (YUNYING_FILM_KEY)")
-            })?;
-            (String::new(), sealed::seal(key, &film_id, &phone).map_err(ApiError::internal)?)
-        }
-        other => return Err(ApiError::bad_request(format!("unknown verification method {other:?}"))),
-    };
-    let token = random_token(18);
-    let film = Film {
-        film_id,
-        token_hash: token_hash(&token),
-        parent_film_id: String::new(),
-        kind: kind.into(),
-        studies,
-        issuer,
-        patient_id,
+) -> Answer {
+    let req = NewFilm {
+        study: req.study,
+        include_priors: req.include_priors,
+        kind: req.kind,
+        expires_hours: req.expires_hours,
+        verify: req.verify,
+        verify_value: req.verify_value,
+        max_views: req.max_views,
+        download: req.download,
         created_by: req.created_by,
         recipient: req.recipient,
         purpose: req.purpose,
-        created_at_ms: now,
-        expires_at_ms: now + lifetime_hours as i64 * hour,
-        revoked_at_ms: None,
-        max_views: req.max_views,
-        views: 0,
-        download: req.download.unwrap_or(true),
-        verify_method: method,
-        verify_hash,
-        verify_hint,
-        code_expires_ms: None,
-        code_sent_ms: None,
-        failed_attempts: 0,
-        locked_at_ms: None,
-        report: req.report.unwrap_or(true),
-        report_key: String::new(),
-        report_type: String::new(),
+        report: req.report,
     };
-    let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
-    let created = event(&film, &actor, "created", &client, "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
-    s.archive.index().create_film(&film, &created).await.map_err(index_error)?;
-    let url = format!("{}/f#{token}", public_base(&s, &headers, https));
+    let made = s.films.create(&who, req, &client).await?;
+    let url = format!("{}/f#{}", public_base(&s, &headers, https), made.token);
     let (qr_svg, qr_png) = qr(&url)?;
-    let mut shown = film;
-    shown.verify_hint = shown_hint(&s, &shown);
-    let body = Created { film: shown, url, qr_svg, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(qr_png) };
-    let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    let body = Created { film: made.film, url, qr_svg, qr_png_base64: base64::engine::general_purpose::STANDARD.encode(qr_png) };
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response(), "no-store"))
 }
 
 /// `http.public_url`, or the scheme (`https` over TLS, ours or a trusted
@@ -235,38 +124,14 @@ pub(super) fn qr(url: &str) -> Result<(String, Vec<u8>), ApiError> {
     Ok((svg, png_bytes))
 }
 
-pub(super) async fn film_or_404(s: &AppState, film_id: &str) -> Result<Film, ApiError> {
-    s.archive.index().film(film_id).await.map_err(index_error)?.ok_or_else(|| ApiError::not_found(format!("no film {film_id}")))
+/// `GET /api/films/{id}`.
+pub(super) async fn show(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Answer {
+    Ok(Json(s.films.show(&who, &film_id).await?).into_response())
 }
 
-/// A film for the management API: its token checked first.
-/// A film for the management API: the principal may make films, and the
-/// film is of its institution's patients (or it speaks for the platform).
-pub(super) async fn staff_film(s: &AppState, who: &Principal, film_id: &str) -> Result<Film, ApiError> {
-    require_films(s, who)?;
-    let film = film_or_404(s, film_id).await?;
-    if who.reach != Reach::All && who.institution.as_deref() != Some(film.issuer.as_str()) {
-        return Err(ApiError::not_found(format!("no film {film_id}")));
-    }
-    Ok(film)
-}
-
-pub(super) async fn show(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    let mut film = staff_film(&s, &who, &film_id).await?;
-    film.verify_hint = shown_hint(&s, &film);
-    Ok(Json(film).into_response())
-}
-
-pub(super) async fn revoke(
-    State(s): State<AppState>,
-    Signed(who): Signed,
-    Client(client): Client,
-
-    Path(film_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &who, &film_id).await?;
-    let e = event(&film, "api", "revoked", &client, "ok", "");
-    let revoked = s.archive.index().revoke_film(&film_id, now_ms(), &e).await.map_err(index_error)?;
+/// `POST /api/films/{id}/revoke`: the film and its shares.
+pub(super) async fn revoke(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Path(film_id): Path<String>) -> Answer {
+    let revoked = s.films.revoke(&who, &film_id, &client).await?;
     Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
 }
 
@@ -282,44 +147,24 @@ pub(super) async fn shorten(
     State(s): State<AppState>,
     Signed(who): Signed,
     Client(client): Client,
-
     Path(film_id): Path<String>,
     Json(req): Json<Shorten>,
-) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &who, &film_id).await?;
-    let at = req.expires_at_ms.max(0);
-    if at > film.expires_at_ms {
-        return Err(ApiError::bad_request("a film's life can be shortened, not lengthened: make a new film"));
-    }
-    let e = event(&film, "api", "expiry-shortened", &client, "ok", format!("expires at {at}"));
-    s.archive.index().shorten_film(&film.film_id, at, &e).await.map_err(index_error)?;
-    let mut film = film_or_404(&s, &film_id).await?;
-    film.verify_hint = shown_hint(&s, &film);
-    Ok(Json(film).into_response())
+) -> Answer {
+    Ok(Json(s.films.shorten(&who, &film_id, req.expires_at_ms, &client).await?).into_response())
 }
 
-pub(super) async fn unlock(
-    State(s): State<AppState>,
-    Signed(who): Signed,
-    Client(client): Client,
-
-    Path(film_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let film = staff_film(&s, &who, &film_id).await?;
-    let e = event(&film, "api", "unlocked", &client, "ok", "");
-    s.archive.index().unlock_film(&film_id, &e).await.map_err(index_error)?;
+/// `POST /api/films/{id}/unlock`.
+pub(super) async fn unlock(State(s): State<AppState>, Signed(who): Signed, Client(client): Client, Path(film_id): Path<String>) -> Answer {
+    s.films.unlock(&who, &film_id, &client).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(super) async fn events(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Result<Response, ApiError> {
-    staff_film(&s, &who, &film_id).await?;
-    Ok(Json(s.archive.index().film_events(&film_id).await.map_err(index_error)?).into_response())
+/// `GET /api/films/{id}/events`.
+pub(super) async fn events(State(s): State<AppState>, Signed(who): Signed, Path(film_id): Path<String>) -> Answer {
+    Ok(Json(s.films.events(&who, &film_id).await?).into_response())
 }
 
-pub(super) async fn study_events(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<String>) -> Result<Response, ApiError> {
-    require_films(&s, &who)?;
-    if !is_valid_uid(&study) {
-        return Err(ApiError::bad_request("not a Study Instance UID"));
-    }
-    Ok(Json(s.archive.index().film_events_of_study(&study).await.map_err(index_error)?).into_response())
+/// `GET /api/studies/{study}/film-events`.
+pub(super) async fn study_events(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<String>) -> Answer {
+    Ok(Json(s.films.study_events(&who, &study).await?).into_response())
 }

@@ -1,159 +1,104 @@
-//! Cloud films (云胶片): share links to a patient's studies.
+//! Cloud films (云胶片) over HTTP: routes, cookies, JSON and streaming
+//! bodies around the film domain (`yunying-film`, [`yunying_film::Films`]),
+//! which holds every rule.
 //!
 //! Staff or the hospital information system create a film through the
-//! management API (`/api/films`, API token). The link is
-//! `{public_url}/f#{token}`: the token rides in the fragment, which browsers
-//! never send to a server, so it appears in no request line, access log or
-//! proxy log. The film page posts it in a request body to open the film and
-//! verify the second factor (birth date, last digits of the phone or ID
-//! number, or an SMS code); a pass sets a short-lived session cookie whose
-//! path is that film's own (`/api/film/{film_id}`), and every film resource
-//! checks the session belongs to the film in its path and the study to the
-//! film.
+//! management API (`/api/films`). The link is `{public_url}/f#{token}`: the
+//! token rides in the fragment, which browsers never send to a server, so
+//! it appears in no request line, access log or proxy log. The film page
+//! posts it in a request body to open the film and verify the second
+//! factor; a pass sets a short-lived session cookie whose path is that
+//! film's own (`/api/film/{film_id}`), and every film resource asks the
+//! domain whether the session belongs to the film in its path.
 //!
-//! Secrets (link tokens, session tokens, answers, codes) are stored and
-//! compared only as SHA-256 digests; link and session tokens carry 144
-//! random bits from the operating system's generator. Every step is an
-//! event in the index.
+//! [`Refusal`] is the one place film errors become statuses.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
-use axum::{Json, Router};
-use base64::Engine;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use yunying_archive::is_valid_uid;
-use yunying_index::search::{Field, Level, Match, Query};
-use yunying_index::{Film, FilmEvent};
+use yunying_film::{FilmContents, FilmError, FilmReport};
+use yunying_index::Film;
 
 use crate::AppState;
-use crate::auth::Signed;
 use crate::error::ApiError;
-use yunying_access::{Action, Principal, Reach};
 
 mod dicomweb;
-mod manage;
-mod verify;
-use manage::*;
-use verify::*;
 mod download;
 mod import;
-pub(crate) use import::Imports;
-pub(crate) use verify::{Client, Https, client_address};
+mod manage;
 mod report;
-mod sealed;
 mod share;
+mod verify;
 
-/// Policy for cloud films (`[http.film]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FilmConfig {
-    /// Lifetime of a patient's own film (the retention period), in days.
-    pub patient_days: u64,
-    /// Default lifetime of a share to a third party, in hours.
-    pub share_hours: u64,
-    /// Longest lifetime of a share, in hours.
-    pub share_max_hours: u64,
-    /// Failed verifications that lock a film.
-    pub max_failures: i64,
-    /// Failed verifications from one client address, over all films, that
-    /// block it for `client_window_minutes`.
-    pub client_max_failures: i64,
-    pub client_window_minutes: u64,
-    /// Lifetime of a verified session, in minutes.
-    pub session_minutes: u64,
-    /// Lifetime of an SMS code, in minutes; least time between two codes, in seconds.
-    pub code_minutes: u64,
-    pub code_interval_seconds: u64,
-    /// Imports of one film into other archives per hour (an import sends
-    /// every original: allowed only when the film allows download).
-    pub imports_per_hour: i64,
-    /// DICOMweb endpoints films can be imported into by STOW-RS (DICOM
-    /// destinations are the AE registry: `yunying ae add`).
-    pub stow_destinations: Vec<StowDestination>,
-    /// Our AE title on imports by C-STORE: the DICOM service's (`dicom.aet`),
-    /// set by the binary.
-    #[serde(skip)]
-    pub calling_aet: String,
-    /// The SM4 key (32 hex digits) that phone numbers for SMS codes are
-    /// encrypted with (also `YUNYING_FILM_KEY`; unset, the binary keeps one
-    /// in the data directory: several nodes must share one). Never printed.
-    #[serde(skip_serializing)]
-    pub data_key: Option<String>,
-}
+pub(crate) use verify::{Client, Https, client_address};
+pub use yunying_film::{FilmConfig, LogSender, SmsSender, StowDestination};
 
-/// A hospital's STOW-RS endpoint films can be imported into.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StowDestination {
-    /// Name shown to the doctor.
-    pub name: String,
-    /// The DICOMweb root (`http://pacs.hospital-b.cn/dicom-web`); `/studies` is appended.
-    pub url: String,
-    #[serde(default)]
-    pub institution: String,
-    /// Bearer token the endpoint requires. Never logged or printed.
-    #[serde(default, skip_serializing)]
-    pub token: Option<String>,
-}
-
-impl Default for FilmConfig {
-    fn default() -> Self {
-        FilmConfig {
-            patient_days: 15 * 365,
-            share_hours: 72,
-            share_max_hours: 30 * 24,
-            max_failures: 5,
-            client_max_failures: 20,
-            client_window_minutes: 15,
-            session_minutes: 30,
-            code_minutes: 5,
-            code_interval_seconds: 60,
-            imports_per_hour: 3,
-            stow_destinations: Vec::new(),
-            calling_aet: "YUNYING".into(),
-            data_key: None,
-        }
-    }
-}
-
-/// Where SMS verification codes go. The embedded sender writes them to the
-/// log (the only secret the log ever holds, by design of the embedded mode).
-pub trait SmsSender: Send + Sync {
-    fn send(&self, film_id: &str, phone: &str, code: &str) -> Result<(), String>;
-}
-
-/// The embedded mode's sender: the code goes to the log.
-pub struct LogSender;
-
-impl SmsSender for LogSender {
-    fn send(&self, film_id: &str, phone: &str, code: &str) -> Result<(), String> {
-        tracing::info!(film = film_id, to = %mask_phone(phone), code, "SMS verification code (embedded sender: written to the log)");
-        Ok(())
-    }
-}
-
+/// The session cookie's name.
 const COOKIE: &str = "yy_film";
+
+/// A film route's answer when it is refused.
+pub(crate) struct Refusal(Response);
+
+/// What film routes answer.
+type Answer = Result<Response, Refusal>;
+
+impl From<FilmError> for Refusal {
+    /// Film errors as HTTP statuses: the one place.
+    fn from(e: FilmError) -> Refusal {
+        let message = e.to_string();
+        let status = match e {
+            FilmError::WrongAnswer { attempts_left } => {
+                // The page shows how many tries are left.
+                let body = serde_json::json!({ "error": message, "status": 401, "attempts_left": attempts_left });
+                return Refusal((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+            }
+            FilmError::NotFound(_) => StatusCode::NOT_FOUND,
+            FilmError::Gone(_) => StatusCode::GONE,
+            FilmError::Locked => StatusCode::LOCKED,
+            FilmError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            FilmError::Forbidden(_) => StatusCode::FORBIDDEN,
+            FilmError::Invalid(_) => StatusCode::BAD_REQUEST,
+            FilmError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            FilmError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FilmError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            FilmError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            FilmError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            FilmError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Refusal(ApiError::new(status, message).into_response())
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal(e.into_response())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/films", post(create))
-        .route("/api/films/{film}", get(show))
-        .route("/api/films/{film}/revoke", post(revoke))
-        .route("/api/films/{film}/unlock", post(unlock))
-        .route("/api/films/{film}/expires", post(shorten))
-        .route("/api/films/{film}/events", get(events))
-        .route("/api/studies/{study}/film-events", get(study_events))
-        .route("/api/film/open", post(open))
-        .route("/api/film/code", post(send_code))
-        .route("/api/film/verify", post(verify))
+        .route("/api/films", post(manage::create))
+        .route("/api/films/{film}", get(manage::show))
+        .route("/api/films/{film}/revoke", post(manage::revoke))
+        .route("/api/films/{film}/unlock", post(manage::unlock))
+        .route("/api/films/{film}/expires", post(manage::shorten))
+        .route("/api/films/{film}/events", get(manage::events))
+        .route("/api/studies/{study}/film-events", get(manage::study_events))
+        .route("/api/film/open", post(verify::open))
+        .route("/api/film/code", post(verify::send_code))
+        .route("/api/film/verify", post(verify::verify))
         .route("/api/film/{film}/info", get(info))
         .route("/api/film/{film}/dicom-web/{*rest}", any(dicomweb::reads))
-        .route("/api/films/{film}/report", put(report::upload).layer(axum::extract::DefaultBodyLimit::max(report::MAX_UPLOAD)))
+        .route("/api/films/{film}/report", put(report::upload).layer(axum::extract::DefaultBodyLimit::max(yunying_film::MAX_UPLOAD)))
         .route("/api/film/{film}/report/{which}", get(report::show))
         .route("/api/film/{film}/download", get(download::zip))
         .route("/api/film/{film}/share", post(share::create))
@@ -183,237 +128,87 @@ async fn page(State(s): State<AppState>) -> Result<Response, ApiError> {
     Ok(r)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+/// The film a request's session cookies open, if it is `film_id` and open.
+pub(super) async fn session_film(s: &AppState, headers: &HeaderMap, film_id: &str) -> Result<Film, Refusal> {
+    let tokens: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')))
+        .collect();
+    Ok(s.films.session_film(&tokens, film_id).await?)
 }
 
-/// `n` bytes from the operating system's generator, URL-safe base64.
-fn random_token(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    rand::fill(&mut bytes[..]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn digest(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            h.update([0x1f]);
-        }
-        h.update(p.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
-fn token_hash(token: &str) -> String {
-    digest(&["film-token", token.trim()])
-}
-
-fn answer_hash(film_id: &str, answer: &str) -> String {
-    digest(&["film-answer", film_id, answer])
-}
-
-/// The management API is for principals that may make films.
-fn require_films(state: &AppState, who: &Principal) -> Result<(), ApiError> {
-    state.access.require(who, Action::Films).map_err(crate::auth::refusal)
-}
-
-fn index_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("index: {e}"))
-}
-
-fn event(film: &Film, actor: &str, what: &str, client: &str, result: &str, detail: impl Into<String>) -> FilmEvent {
-    FilmEvent {
-        seq: 0,
-        film_id: film.film_id.clone(),
-        studies: film.studies.clone(),
-        at_ms: now_ms(),
-        actor: actor.into(),
-        event: what.into(),
-        client: client.into(),
-        result: result.into(),
-        detail: detail.into(),
-    }
-}
-
-async fn studies_matching(state: &AppState, keys: Vec<(u32, String)>) -> Result<Vec<Match>, ApiError> {
-    let query = Query { limit: Some(1000), ..Query::new(Level::Study, keys) };
-    match state.archive.index().search(&query).await.map_err(index_error)? {
-        Ok(r) => Ok(r.matches),
-        Err(e) => Err(ApiError::bad_request(e.to_string())),
-    }
-}
-
-/// `陈建国` → `陈*国`, `Chen^JianGuo` → `Chen J.`: enough to recognise, not to identify.
-pub fn mask_person_name(name: &str) -> String {
-    let groups: Vec<&str> = name.split('=').collect();
-    if let Some(ideographic) = groups.get(1).filter(|g| !g.trim().is_empty()) {
-        let chars: Vec<char> = ideographic.chars().filter(|c| *c != '^' && !c.is_whitespace()).collect();
-        return match chars.len() {
-            0 => String::new(),
-            1 => "*".into(),
-            2 => format!("{}*", chars[0]),
-            n => format!("{}{}{}", chars[0], "*".repeat(n - 2), chars[n - 1]),
-        };
-    }
-    let mut parts = groups[0].split('^');
-    let family = parts.next().unwrap_or("").trim();
-    let given = parts.next().unwrap_or("").trim();
-    match given.chars().next() {
-        Some(initial) => format!("{family} {initial}."),
-        None => family.to_string(),
-    }
-}
-
-/// The phone number SMS codes of a film go to (decrypted).
-fn phone_of(s: &AppState, film: &Film) -> Result<String, ApiError> {
-    if !sealed::is_sealed(&film.verify_hint) {
-        return Ok(film.verify_hint.clone());
-    }
-    let key =
-        s.config.film.data_key.as_deref().ok_or_else(|| ApiError::internal("http.film.data_key is not set: SMS films cannot be read"))?;
-    sealed::open(key, &film.film_id, &film.verify_hint).map_err(ApiError::internal)
-}
-
-/// The verification hint as shown: the phone number masked.
-fn shown_hint(s: &AppState, film: &Film) -> String {
-    match phone_of(s, film) {
-        Ok(phone) => mask_phone(&phone),
-        Err(_) => "***".into(),
-    }
-}
-
-/// `13812345678` → `138****5678`.
-pub fn mask_phone(phone: &str) -> String {
-    let n = phone.chars().count();
-    if n < 7 {
-        return "*".repeat(n);
-    }
-    let chars: Vec<char> = phone.chars().collect();
-    format!("{}{}{}", chars[..3].iter().collect::<String>(), "*".repeat(n - 7), chars[n - 4..].iter().collect::<String>())
-}
-
-fn text_of(m: &Match, tag: u32) -> String {
-    m.text(tag).to_string()
-}
-
-fn integer_of(m: &Match, tag: u32) -> Option<i64> {
-    match m.get(tag) {
-        Some(Field::Integer(n)) => Some(*n),
-        Some(Field::Text(t)) => t.trim().parse().ok(),
-        _ => None,
-    }
+/// `private, no-store`: a film's answers stay out of shared and disk caches.
+fn no_store(mut r: Response, value: &'static str) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    r
 }
 
 /// What the film page shows: masked patient, studies, their image series
 /// with thumbnails and instances in order, and reports.
-async fn info(
-    State(s): State<AppState>,
-    Client(client): Client,
-    headers: HeaderMap,
-    Path(film_id): Path<String>,
-) -> Result<Response, ApiError> {
+async fn info(State(s): State<AppState>, Client(client): Client, headers: HeaderMap, Path(film_id): Path<String>) -> Answer {
     let film = session_film(&s, &headers, &film_id).await?;
     let body = film_info(&s, &film).await?;
-    s.archive
-        .index()
-        .record_film_event(&event(&film, viewer_actor(&film), "viewed", &client, "ok", "film page"))
-        .await
-        .map_err(index_error)?;
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-    Ok(response)
+    s.films.viewed(&film, &client, "film page").await?;
+    Ok(no_store(Json(body).into_response(), "private, no-store"))
 }
 
-/// Who looks at a film: its patient, or the third party it was shared to.
-fn viewer_actor(film: &Film) -> &'static str {
-    if film.kind == "share" { "recipient" } else { "patient" }
-}
-
-pub(crate) fn is_report_class(sop_class: &str) -> bool {
-    sop_class == report::ENCAPSULATED_PDF || sop_class.starts_with("1.2.840.10008.5.1.4.1.1.88.")
-}
-
-/// Every instance of a study, in series and instance order.
-pub(crate) async fn study_instances(s: &AppState, study: &str) -> Result<Vec<Match>, ApiError> {
-    let query = Query { limit: Some(1_000_000), ..Query::new(Level::Instance, vec![(0x0020_000D, study.to_string())]) };
-    let mut matches = match s.archive.index().search(&query).await.map_err(index_error)? {
-        Ok(r) => r.matches,
-        Err(e) => return Err(ApiError::internal(e.to_string())),
-    };
-    matches.sort_by_key(|m| {
-        (
-            integer_of(m, 0x0020_0011).unwrap_or(i64::MAX),
-            text_of(m, 0x0020_000E),
-            integer_of(m, 0x0020_0013).unwrap_or(i64::MAX),
-            text_of(m, 0x0008_0018),
-        )
-    });
-    Ok(matches)
-}
-
-/// The film page's view of a film.
-pub(crate) async fn film_info(s: &AppState, film: &Film) -> Result<serde_json::Value, ApiError> {
-    let base = format!("/api/film/{}/dicom-web", film.film_id);
-    let mut studies = Vec::new();
-    let mut patient = serde_json::Value::Null;
-    let mut reports = Vec::new();
-    if film.report && !film.report_key.is_empty() {
-        reports.push(serde_json::json!({
-            "title": "诊断报告 / Report",
-            "media_type": film.report_type,
-            "url": format!("/api/film/{}/report/uploaded", film.film_id),
-        }));
-    }
-    for uid in &film.studies {
-        let Some(study) = studies_matching(s, vec![(0x0020_000D, uid.clone())]).await?.into_iter().next() else { continue };
-        if patient.is_null() {
-            patient = serde_json::json!({
-                "name": mask_person_name(study.text(0x0010_0010)),
-                "sex": study.text(0x0010_0040),
-            });
-        }
-        let mut series: Vec<serde_json::Value> = Vec::new();
-        for m in study_instances(s, uid).await? {
-            let sop_class = text_of(&m, 0x0008_0016);
-            let sop = text_of(&m, 0x0008_0018);
-            if is_report_class(&sop_class) {
-                if film.report {
-                    let pdf = sop_class == report::ENCAPSULATED_PDF;
-                    let description = text_of(&m, 0x0008_103E);
-                    reports.push(serde_json::json!({
-                        "title": if description.is_empty() { "报告 / Report".to_string() } else { description },
-                        "media_type": if pdf { "application/pdf" } else { "text/plain" },
-                        "url": format!("/api/film/{}/report/{sop}", film.film_id),
-                        "study": uid,
-                    }));
-                }
-                continue;
-            }
-            let se = text_of(&m, 0x0020_000E);
-            if series.last().is_none_or(|last| last["uid"] != se.as_str()) {
-                series.push(serde_json::json!({
-                    "uid": se,
-                    "number": integer_of(&m, 0x0020_0011),
-                    "description": text_of(&m, 0x0008_103E),
-                    "modality": text_of(&m, 0x0008_0060),
-                    "thumbnail": format!("{base}/studies/{uid}/series/{se}/thumbnail"),
-                    "instances": [],
-                }));
-            }
-            let frames = integer_of(&m, 0x0028_0008).unwrap_or(1).max(1);
-            let entry = if frames > 1 { serde_json::json!([sop, frames]) } else { serde_json::json!(sop) };
-            series.last_mut().expect("pushed above")["instances"].as_array_mut().expect("an array").push(entry);
-        }
-        studies.push(serde_json::json!({
-            "uid": uid,
-            "date": study.text(0x0008_0020),
-            "description": study.text(0x0008_1030),
-            "institution": study.text(0x0008_0080),
-            "modalities": study.text(0x0008_0061),
-            "series": series,
-        }));
-    }
+/// The film page's view of a film, addressed under the film's own paths.
+pub(crate) async fn film_info(s: &AppState, film: &Film) -> Result<serde_json::Value, FilmError> {
+    let FilmContents { patient, studies, reports } = s.films.contents(film).await?;
+    let id = &film.film_id;
+    let base = format!("/api/film/{id}/dicom-web");
+    let reports: Vec<serde_json::Value> = reports
+        .into_iter()
+        .map(|r| match r {
+            FilmReport::Uploaded { media_type } => serde_json::json!({
+                "title": "诊断报告 / Report",
+                "media_type": media_type,
+                "url": format!("/api/film/{id}/report/uploaded"),
+            }),
+            FilmReport::Instance { study, sop, title, pdf } => serde_json::json!({
+                "title": title,
+                "media_type": if pdf { "application/pdf" } else { "text/plain" },
+                "url": format!("/api/film/{id}/report/{sop}"),
+                "study": study,
+            }),
+        })
+        .collect();
+    let studies: Vec<serde_json::Value> = studies
+        .into_iter()
+        .map(|st| {
+            let series: Vec<serde_json::Value> = st
+                .series
+                .into_iter()
+                .map(|se| {
+                    let instances: Vec<serde_json::Value> = se
+                        .instances
+                        .into_iter()
+                        .map(|(sop, frames)| if frames > 1 { serde_json::json!([sop, frames]) } else { serde_json::json!(sop) })
+                        .collect();
+                    serde_json::json!({
+                        "uid": se.uid,
+                        "number": se.number,
+                        "description": se.description,
+                        "modality": se.modality,
+                        "thumbnail": format!("{base}/studies/{}/series/{}/thumbnail", st.uid, se.uid),
+                        "instances": instances,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "uid": st.uid,
+                "date": st.date,
+                "description": st.description,
+                "institution": st.institution,
+                "modalities": st.modalities,
+                "series": series,
+            })
+        })
+        .collect();
+    let patient = patient.map_or(serde_json::Value::Null, |p| serde_json::json!({ "name": p.name, "sex": p.sex }));
     Ok(serde_json::json!({
         "film_id": film.film_id,
         "kind": film.kind,
@@ -433,30 +228,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_phones_are_masked() {
-        assert_eq!(mask_person_name("Chen^JianGuo=陈^建国"), "陈*国");
-        assert_eq!(mask_person_name("Li^Na=李^娜"), "李*");
-        assert_eq!(mask_person_name("Chen^JianGuo"), "Chen J.");
-        assert_eq!(mask_phone("13812345678"), "138****5678");
-        assert_eq!(mask_phone("123"), "***");
-    }
-
-    #[test]
-    fn tokens_are_random_and_long_enough() {
-        let a = random_token(18);
-        let b = random_token(18);
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 24, "144 bits in URL-safe base64");
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        assert_ne!(token_hash(&a), a);
-    }
-
-    #[test]
-    fn answers_normalise_before_hashing() {
-        assert_eq!(normalise_answer("birth_date", "1975-03-02"), "19750302");
-        assert_eq!(normalise_answer("id_suffix", "11010519491231002x"), "002X");
-        assert_eq!(normalise_answer("phone_suffix", "138 1234 5678"), "5678");
-        assert_eq!(normalise_answer("phone_suffix", "12"), "");
+    fn film_errors_keep_their_statuses() {
+        let status = |e: FilmError| Refusal::from(e).into_response().status().as_u16();
+        assert_eq!(status(FilmError::NotFound(String::new())), 404);
+        assert_eq!(status(FilmError::Gone(String::new())), 410);
+        assert_eq!(status(FilmError::Locked), 423);
+        assert_eq!(status(FilmError::WrongAnswer { attempts_left: 4 }), 401);
+        assert_eq!(status(FilmError::Unauthenticated(String::new())), 401);
+        assert_eq!(status(FilmError::Forbidden(String::new())), 403);
+        assert_eq!(status(FilmError::Invalid(String::new())), 400);
+        assert_eq!(status(FilmError::Unprocessable(String::new())), 422);
+        assert_eq!(status(FilmError::UnsupportedMediaType(String::new())), 415);
+        assert_eq!(status(FilmError::TooMany(String::new())), 429);
+        assert_eq!(status(FilmError::Upstream(String::new())), 502);
+        assert_eq!(status(FilmError::Unavailable(String::new())), 503);
     }
 
     #[test]
@@ -492,7 +277,7 @@ mod tests {
 
     #[test]
     fn qr_code_is_a_png() {
-        let (svg, png_bytes) = qr("http://127.0.0.1:8042/f#abcdefghijklmnopqrstuvwx").unwrap();
+        let (svg, png_bytes) = manage::qr("http://127.0.0.1:8042/f#abcdefghijklmnopqrstuvwx").unwrap();
         assert!(svg.contains("<svg"));
         assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
     }

@@ -1,7 +1,8 @@
 //! Phone numbers that SMS codes go to, encrypted at rest with SM4 (the
 //! national standard block cipher, GB/T 32907) in GCM mode: the index holds
 //! `sm4gcm:` + base64url(nonce ‖ ciphertext ‖ tag), bound to the film by
-//! its id as associated data, under the key `http.film.data_key` (128 bits,
+//! its id as associated data (a sealed value copied to another film's row
+//! does not open there), under the key `http.film.data_key` (128 bits,
 //! hex; `YUNYING_FILM_KEY`, or a key file the binary keeps in the data
 //! directory). Nothing else in a film is reversible.
 
@@ -22,12 +23,12 @@ fn cipher(key_hex: &str) -> Result<Sm4Gcm, String> {
 }
 
 /// Whether a stored value is sealed.
-pub(crate) fn is_sealed(stored: &str) -> bool {
+pub fn is_sealed(stored: &str) -> bool {
     stored.starts_with(PREFIX)
 }
 
 /// Encrypt `plain` for the film `film_id`.
-pub(crate) fn seal(key_hex: &str, film_id: &str, plain: &str) -> Result<String, String> {
+pub fn seal(key_hex: &str, film_id: &str, plain: &str) -> Result<String, String> {
     let nonce: [u8; 12] = rand::random();
     let sealed = cipher(key_hex)?
         .encrypt(&nonce.into(), Payload { msg: plain.as_bytes(), aad: film_id.as_bytes() })
@@ -38,7 +39,7 @@ pub(crate) fn seal(key_hex: &str, film_id: &str, plain: &str) -> Result<String, 
 }
 
 /// Decrypt what [`seal`] made for the same film.
-pub(crate) fn open(key_hex: &str, film_id: &str, stored: &str) -> Result<String, String> {
+pub fn open(key_hex: &str, film_id: &str, stored: &str) -> Result<String, String> {
     let bytes = stored.strip_prefix(PREFIX).and_then(|b| B64.decode(b).ok()).ok_or("not a sealed value")?;
     if bytes.len() < 12 + 16 {
         return Err("sealed value too short".into());
@@ -65,6 +66,21 @@ mod tests {
         assert!(open(KEY, "F2", &sealed).is_err(), "bound to its film");
         assert!(open("00000000000000000000000000000000", "F1", &sealed).is_err(), "and to its key");
         assert!(seal("abc", "F1", "x").is_err());
+    }
+
+    #[test]
+    fn a_tampered_sealed_value_does_not_open() {
+        let sealed = seal(KEY, "F1", "13812345678").unwrap();
+        let mut bytes = B64.decode(sealed.strip_prefix(PREFIX).unwrap()).unwrap();
+        for i in [0, 12, bytes.len() - 1] {
+            bytes[i] ^= 1;
+            assert!(open(KEY, "F1", &format!("{PREFIX}{}", B64.encode(&bytes))).is_err(), "byte {i} flipped");
+            bytes[i] ^= 1;
+        }
+        assert_eq!(open(KEY, "F1", &format!("{PREFIX}{}", B64.encode(&bytes))).unwrap(), "13812345678");
+        assert!(open(KEY, "F1", &format!("{PREFIX}{}", B64.encode(&bytes[..bytes.len() - 1]))).is_err(), "truncated");
+        assert!(open(KEY, "F1", &format!("{PREFIX}{}", B64.encode(&bytes[..20]))).is_err(), "too short");
+        assert!(open(KEY, "F1", "13812345678").is_err() && !is_sealed("13812345678"), "plain text is not sealed");
     }
 
     /// GB/T 32907 appendix A.1: the standard's own test vector, through the
