@@ -27,7 +27,15 @@ pub(crate) async fn authenticate(access: &Access, token: &str) -> Result<Princip
     if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid());
     }
-    let row = access.index().api_key(key_id).await?.ok_or_else(invalid)?;
+    let row = match access.cache().key(key_id) {
+        Some(row) => row,
+        None => {
+            let generation = access.cache().generation();
+            let row = access.index().api_key(key_id).await?.ok_or_else(invalid)?;
+            access.cache().put_key(generation, row.clone());
+            row
+        }
+    };
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
     // Both are hex digests of equal length: compare every byte.
     let same = row.digest.len() == digest.len() && row.digest.bytes().zip(digest.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;

@@ -16,6 +16,7 @@
 //! Architecture invariant: no HTTP and no DICOM here; faces map
 //! [`Denied`] to their own status codes.
 
+mod cache;
 pub mod grants;
 pub mod keys;
 pub mod people;
@@ -126,11 +127,16 @@ pub struct Access {
     index: Index,
     config: Arc<AccessConfig>,
     configured: Arc<Vec<Configured>>,
+    /// Recent lookups (keys, sessions, grants, issuers): `cache.rs`.
+    cache: Arc<cache::Cache>,
     /// When each (principal, study, grant) was last recorded as used.
-    noted: Arc<std::sync::Mutex<std::collections::HashMap<(String, String, String), std::time::Instant>>>,
+    noted: Arc<std::sync::Mutex<Noted>>,
     /// Identity providers and what was learnt of them (keys, endpoints).
     idps: Arc<people::idp::Idps>,
 }
+
+/// (principal, study, grant) → when it was last recorded as used.
+type Noted = std::collections::HashMap<(String, String, String), std::time::Instant>;
 
 /// A principal's use of a study through one grant is recorded at most this
 /// often (per node): a series scrolled in the viewer is one event, not 300.
@@ -139,7 +145,7 @@ const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
         let idps = Arc::new(people::idp::Idps::new(&config.oidc));
-        Access { index, config: Arc::new(config), configured: Arc::default(), noted: Arc::default(), idps }
+        Access { index, config: Arc::new(config), configured: Arc::default(), cache: Arc::default(), noted: Arc::default(), idps }
     }
 
     /// Accept a static bearer token from the configuration as a
@@ -236,7 +242,7 @@ impl Access {
             Reach::Institution(code) => (vec![code.clone()], principal.user_id(), Some(code.as_str())),
             Reach::Granted => (Vec::new(), principal.user_id(), None),
         };
-        let granted = self.index.granted_studies(person, institution, now_ms(), MAX_GRANTED_STUDIES).await?;
+        let granted = self.granted(person, institution).await?;
         Ok(Some(Scope { issuers, studies: granted.into_iter().map(|(s, _)| s).collect() }))
     }
 
@@ -257,7 +263,14 @@ impl Access {
             Reach::Institution(code) => (principal.user_id(), Some(code.as_str())),
             Reach::Granted => (principal.user_id(), None),
         };
-        let issuer = self.index.study_issuer(study).await?.ok_or_else(not_found)?;
+        let issuer = match self.cache.issuer(study) {
+            Some(issuer) => issuer,
+            None => {
+                let issuer = self.index.study_issuer(study).await?.ok_or_else(not_found)?;
+                self.cache.put_issuer(study, &issuer);
+                issuer
+            }
+        };
         if institution == Some(issuer.as_str()) {
             return Ok(Reached::Own);
         }
@@ -288,10 +301,32 @@ impl Access {
         self.record(&principal.id, "study-accessed", &[study.to_string()], &format!("grant:{grant}"), client, "ok", "").await;
     }
 
+    /// The studies grants in force open to this person or institution,
+    /// with the grant that opens each (remembered for a moment: `cache.rs`).
+    pub(crate) async fn granted(&self, person: Option<&str>, institution: Option<&str>) -> Result<Vec<(String, String)>, Denied> {
+        if let Some(granted) = self.cache.grants(person, institution) {
+            return Ok(granted);
+        }
+        let generation = self.cache.generation();
+        let granted = self.index.granted_studies(person, institution, now_ms(), MAX_GRANTED_STUDIES).await?;
+        self.cache.put_grants(generation, person, institution, granted.clone());
+        Ok(granted)
+    }
+
+    pub(crate) fn cache(&self) -> &cache::Cache {
+        &self.cache
+    }
+
     /// Record a security event (never with patient data in it). A failure
     /// to record is logged: the request it describes has been decided.
     #[allow(clippy::too_many_arguments)]
     pub async fn record(&self, principal: &str, event: &str, studies: &[String], via: &str, client: &str, result: &str, detail: &str) {
+        // Every change to who may do what is recorded through here: what
+        // this node remembers is forgotten (reads and refusals change
+        // nothing and keep it).
+        if result == "ok" && !matches!(event, "study-accessed" | "retrieve" | "dicomweb" | "sign-in") {
+            self.cache.changed();
+        }
         let e = AccessEvent {
             seq: 0,
             at_ms: now_ms(),

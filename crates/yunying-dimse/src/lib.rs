@@ -221,7 +221,7 @@ pub async fn serve_with_tls(
         };
         let (archive, access, config, stop) = (archive.clone(), access.clone(), config.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            handle(socket, acceptor, peer, archive, access, &config, slot, stop).await;
+            handle(Accepted { socket, acceptor, peer }, archive, access, &config, slot, stop).await;
             drop(refusing);
         });
         while tasks.try_join_next().is_some() {}
@@ -258,16 +258,23 @@ impl Drop for Waiting {
     }
 }
 
-async fn handle(
+/// A connection just accepted: its socket, the TLS acceptor of its port
+/// (none on the plain port), its peer.
+struct Accepted {
     socket: TcpStream,
     acceptor: Option<yunying_tls::TlsAcceptor>,
     peer: SocketAddr,
+}
+
+async fn handle(
+    accepted: Accepted,
     archive: Archive,
     layer: yunying_access::Access,
     config: &DimseConfig,
     slot: Result<Slot, Refusal>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let Accepted { socket, acceptor, peer } = accepted;
     let metrics = archive.metrics();
     // The TLS handshake and the A-ASSOCIATE-RQ share one time limit.
     let deadline = Instant::now() + ASSOCIATE_TIMEOUT;

@@ -33,7 +33,7 @@ pub struct Grant {
 }
 
 /// A system's key: its digest and what it may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiKeyRow {
     /// The public part of the key (`yk_<key_id>_…`), for lookup and display.
     pub key_id: String,

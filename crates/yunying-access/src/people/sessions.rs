@@ -190,18 +190,37 @@ impl Access {
         }
         let now = now_ms();
         let index = self.index();
-        let Some(s) = index.session(&digest(token)).await? else { return Err(gone("no session")) };
+        let key = digest(token);
+        // The session and its account, remembered for a moment (`cache.rs`:
+        // a sign-out, a role change or a disabled account through this node
+        // forgets them at once).
+        let (s, user) = match self.cache().session(&key) {
+            Some(pair) => pair,
+            None => {
+                let generation = self.cache().generation();
+                let Some(s) = index.session(&key).await? else { return Err(gone("no session")) };
+                let Some(user) = index.user(&s.user_id).await? else { return Err(gone("account disabled")) };
+                self.cache().put_session(generation, key.clone(), (s.clone(), user.clone()));
+                (s, user)
+            }
+        };
         if s.revoked_ms.is_some() {
             return Err(gone("signed out"));
         }
         if now >= s.absolute_expires_ms || now >= s.idle_expires_ms {
             return Err(gone("session expired"));
         }
-        let Some(user) = index.user(&s.user_id).await?.filter(|u| !u.disabled) else { return Err(gone("account disabled")) };
+        if user.disabled {
+            return Err(gone("account disabled"));
+        }
         let idle_ms = self.config().accounts.session_idle_secs as i64 * 1000;
         // Written at most every tenth of the idle time (and once a minute).
+        let mut s = s;
         if now - s.last_seen_ms >= (idle_ms / 10).min(60_000) {
+            let generation = self.cache().generation();
             index.touch_session(&s.token_digest, now, now + idle_ms).await?;
+            (s.last_seen_ms, s.idle_expires_ms) = (now, now + idle_ms);
+            self.cache().put_session(generation, key, (s.clone(), user.clone()));
         }
         Ok(session_info(&s, &user, now))
     }
