@@ -10,8 +10,10 @@
 //!
 //! A principal's studies are its institution's (the patients whose IDs the
 //! institution issued) and those a grant in force opens to it or to its
-//! institution ([`grants`]). Nothing is cached: a revoked grant, role or
-//! key stops working on the next request, on every node.
+//! institution ([`grants`]). Lookups are remembered for at most 2 s and
+//! forgotten at once by any change through this node (`cache.rs`): a
+//! revoked grant, role, key or session stops at this node's next request
+//! and within 2 s on every other node.
 //!
 //! Architecture invariant: no HTTP and no DICOM here; faces map
 //! [`Denied`] to their own status codes.
