@@ -46,10 +46,14 @@ pub(crate) async fn authenticate(access: &Access, token: &str) -> Result<Princip
         return Err(Denied::Unauthenticated("this API key has been revoked".into()));
     }
     let now = now_ms();
-    if row.last_used_ms.is_none_or(|t| now - t > TOUCH_EVERY_MS)
-        && let Err(e) = access.index().touch_api_key(key_id, now).await
-    {
-        tracing::warn!(key_id, error = %e, "API key's last use not recorded");
+    if row.last_used_ms.is_none_or(|t| now - t > TOUCH_EVERY_MS) {
+        // Remembered with its new time, so the requests that follow (which
+        // read the remembered row) do not write it again.
+        let generation = access.cache().generation();
+        match access.index().touch_api_key(key_id, now).await {
+            Ok(()) => access.cache().put_key(generation, ApiKeyRow { last_used_ms: Some(now), ..row.clone() }),
+            Err(e) => tracing::warn!(key_id, error = %e, "API key's last use not recorded"),
+        }
     }
     principal_of(&row)
 }

@@ -346,7 +346,12 @@ fn within(scope: &Scope, level: Level, binds: &mut Vec<String>) -> String {
     };
     let mut either = Vec::new();
     if !scope.issuers.is_empty() {
-        either.push(format!("p.issuer IN ({})", list(&scope.issuers)));
+        // Below the patient level, the study's own copy of its patient's
+        // issuer: a plain filter on the rows the query walks anyway (the
+        // patients' issuer index would lead the planner to walk patients
+        // and sort, several times slower for a page of recent studies).
+        let column = if level == Level::Patient { "p.issuer" } else { "st.issuer" };
+        either.push(format!("{column} IN ({})", list(&scope.issuers)));
     }
     if !scope.studies.is_empty() {
         let studies = list(&scope.studies);
