@@ -2,7 +2,8 @@
 //! hospitals share one Yunying; each reaches its own studies, the other's
 //! only through a grant in force, over DICOMweb (QIDO-RS, WADO-RS,
 //! metadata, rendered, thumbnails, frames, STOW-RS) and DIMSE (C-FIND,
-//! C-GET, C-MOVE, C-STORE), with paging correct under a scope.
+//! C-GET, C-MOVE to the hospital's own archive, C-STORE), with paging
+//! correct under a scope.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ struct World {
     key_b_stow: String,
     /// One of B's instances, to STOW again.
     b_file: PathBuf,
+    /// Where SINK_B (a C-MOVE destination of hospital B) listens.
+    sink_port: u16,
 }
 
 fn key(data: &Path, name: &str, institution: &str, scopes: &str) -> String {
@@ -51,6 +54,9 @@ fn world() -> World {
     ] {
         run(cli(&data).args(["ae", "add", title, "127.0.0.1", "104", "--institution", institution, "--allow", allow]));
     }
+    // Hospital B's archive, where its PACS moves studies to.
+    let sink_port = free_port();
+    run(cli(&data).args(["ae", "add", "SINK_B", "127.0.0.1", &sink_port.to_string(), "--institution", "HOSP_B", "--allow", "none"]));
     let server = Server::start(&data, Some(CONFIG));
     let mut a = Vec::new();
     for seed in 1..=3u64 {
@@ -67,7 +73,7 @@ fn world() -> World {
     let key_a = key(&data, "viewer A", "HOSP_A", "dicomweb:read");
     let key_b = key(&data, "viewer B", "HOSP_B", "dicomweb:read");
     let key_b_stow = key(&data, "gateway B", "HOSP_B", "stow");
-    World { _tmp: tmp, data, server, a, b, key_a, key_b, key_b_stow, b_file }
+    World { _tmp: tmp, data, server, a, b, key_a, key_b, key_b_stow, b_file, sink_port }
 }
 
 /// The Study Instance UID of a Part 10 file.
@@ -111,6 +117,18 @@ fn c_find(port: u16, aet: &str) -> Vec<String> {
         .collect();
     uids.sort();
     uids
+}
+
+/// Instances a C-MOVE by `aet` of a study delivers to SINK_B (a DCMTK
+/// storescp started for it), 0 when it reaches none.
+fn c_move(w: &World, aet: &str, dir: &Path, study: &str) -> usize {
+    let _scp = crate::qr::StoreScp::start("SINK_B", w.sink_port, dir);
+    let _ = dcmtk("movescu")
+        .args(["-S", "-aet", aet, "-aec", "YUNYING", "-aem", "SINK_B", "127.0.0.1", &w.server.dicom_port.to_string()])
+        .args(["-k", "QueryRetrieveLevel=STUDY", "-k", &format!("StudyInstanceUID={study}")])
+        .output()
+        .unwrap();
+    files_under(dir).len()
 }
 
 /// Instances C-GET brings `aet` for a study (0 when it reaches none).
@@ -220,6 +238,8 @@ try:\n    c.retrieve_study_metadata(sys.argv[3]); print('opened')\nexcept HTTPEr
     let scratch = w._tmp.path();
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a0"), &a[0]), 0, "B's PACS retrieves none of A's study");
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-b"), b), 2);
+    assert_eq!(c_move(&w, "PACS_B", &scratch.join("move-b-a0"), &a[0]), 0, "B's PACS moves none of A's study");
+    assert_eq!(c_move(&w, "PACS_B", &scratch.join("move-b-b"), b), 2);
 
     // A grant to hospital B opens exactly the granted study, on both faces.
     let index = w.server.index().await;
@@ -260,6 +280,7 @@ try:\n    c.retrieve_study_metadata(sys.argv[3]); print('opened')\nexcept HTTPEr
     assert_eq!(c_find(w.server.dicom_port, "PACS_B"), sorted(vec![a[0].clone(), b.clone()]));
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a0-granted"), &a[0]), 2);
     assert_eq!(c_get(w.server.dicom_port, "PACS_B", &scratch.join("get-b-a1"), &a[1]), 0);
+    assert_eq!(c_move(&w, "PACS_B", &scratch.join("move-b-a0-granted"), &a[0]), 2, "the granted study moves");
 
     // Reaching A's study through the grant is on the record, once per
     // principal and study however many requests it took, and so are the

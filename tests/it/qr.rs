@@ -209,10 +209,10 @@ fn find_result_cap_ends_with_out_of_resources_and_names_can_match_case_sensitive
 }
 
 /// A DCMTK storescp accepting every transfer syntax, writing to `dir`.
-struct StoreScp(Child);
+pub(crate) struct StoreScp(Child);
 
 impl StoreScp {
-    fn start(aet: &str, port: u16, dir: &Path) -> StoreScp {
+    pub(crate) fn start(aet: &str, port: u16, dir: &Path) -> StoreScp {
         std::fs::create_dir_all(dir).unwrap();
         let child = dcmtk("storescp")
             .args(["+xa", "-aet", aet, "-od"])

@@ -98,6 +98,21 @@ fn https_serves_with_hsts_refuses_plaintext_cuts_silent_connections_and_reloads_
     let response = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(response.starts_with("http/1.1 200"), "{response}");
     assert!(response.contains("strict-transport-security: max-age=31536000"), "{response}");
+    // Headless Chromium negotiates with it too, trusting exactly our
+    // certificate's key (no blanket "ignore certificate errors").
+    let spki = run(Command::new("sh").arg("-c").arg(format!(
+        "openssl x509 -in {:?} -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64",
+        cert
+    )));
+    let spki = String::from_utf8_lossy(&spki.stdout).trim().to_string();
+    let profile = tmp.path().join("chromium");
+    let page = run(Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--timeout=20000"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
+        .args(["--dump-dom", &url]));
+    let dom = String::from_utf8_lossy(&page.stdout);
+    assert!(dom.contains("\"status\":\"ok\""), "Chromium over HTTPS: {dom}");
     // A client that does not trust the CA fails.
     let untrusted = Command::new("curl").args(["-sS", &url]).output().unwrap();
     assert!(!untrusted.status.success(), "{}", text(&untrusted));

@@ -92,6 +92,10 @@ impl Access {
         if new.minutes == 0 {
             return Err(Denied::Invalid("a grant lasts at least a minute".into()));
         }
+        let (Grantee::Person(who) | Grantee::Institution(who)) = &new.grantee;
+        if who.trim().is_empty() || who.len() > 128 {
+            return Err(Denied::Invalid("a grant names its grantee (1 to 128 characters)".into()));
+        }
         match new.kind {
             GrantKind::BreakGlass => {
                 self.require(giver, Action::BreakGlass)?;

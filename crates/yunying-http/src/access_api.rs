@@ -29,6 +29,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/admin/aes", get(aes).post(put_ae))
         .route("/api/admin/aes/{title}/remove", post(remove_ae))
         .route("/api/audit/access-events", get(access_events))
+        // State changes by cookie-signed browsers: JSON from our own origin
+        // only (as for /api/auth and /api/admin).
+        .route_layer(axum::middleware::from_fn(crate::people::same_origin_json))
 }
 
 fn principal_json(p: &Principal) -> serde_json::Value {

@@ -77,7 +77,7 @@ pub(crate) fn denied(d: Denied) -> Response {
 }
 
 /// State-changing requests: JSON only, and from our own origin.
-async fn same_origin_json(request: Request, next: Next) -> Response {
+pub(crate) async fn same_origin_json(request: Request, next: Next) -> Response {
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }

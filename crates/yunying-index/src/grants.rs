@@ -138,14 +138,17 @@ impl Index {
     /// Grants given to this person or to this institution (either may be
     /// `None`), newest first; with `active_at`, only those in force then.
     pub async fn grants_to(&self, person: Option<&str>, institution: Option<&str>, active_at: Option<i64>) -> Result<Vec<Grant>> {
-        let mut sql = format!(
-            "SELECT {GRANT_COLUMNS} FROM grants WHERE ((grantee_kind = 'person' AND grantee = $1) OR (grantee_kind = 'institution' AND grantee = $2))"
-        );
+        let (grantees, values) = grantee_condition("", person, institution);
+        let mut sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE {grantees}");
         if active_at.is_some() {
-            sql.push_str(" AND revoked_ms IS NULL AND not_before_ms <= $3 AND not_after_ms > $3");
+            let at = values.len() + 1;
+            sql.push_str(&format!(" AND revoked_ms IS NULL AND not_before_ms <= ${at} AND not_after_ms > ${at}"));
         }
         sql.push_str(" ORDER BY created_ms DESC, grant_id");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(person.unwrap_or("\u{0}")).bind(institution.unwrap_or("\u{0}"));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            q = q.bind(v);
+        }
         if let Some(at) = active_at {
             q = q.bind(at);
         }
@@ -169,18 +172,21 @@ impl Index {
         now_ms: i64,
         cap: i64,
     ) -> Result<Vec<(String, String)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let (grantees, values) = grantee_condition("g.", person, institution);
+        let n = values.len();
+        let sql = format!(
             "SELECT gs.study_instance_uid, g.grant_id FROM grant_studies gs JOIN grants g ON g.grant_id = gs.grant_id
-             WHERE ((g.grantee_kind = 'person' AND g.grantee = $1) OR (g.grantee_kind = 'institution' AND g.grantee = $2))
-               AND g.revoked_ms IS NULL AND g.not_before_ms <= $3 AND g.not_after_ms > $3
-             ORDER BY gs.study_instance_uid, g.not_after_ms DESC LIMIT $4",
-        )
-        .bind(person.unwrap_or("\u{0}"))
-        .bind(institution.unwrap_or("\u{0}"))
-        .bind(now_ms)
-        .bind(cap)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE {grantees} AND g.revoked_ms IS NULL AND g.not_before_ms <= ${} AND g.not_after_ms > ${}
+             ORDER BY gs.study_instance_uid, g.not_after_ms DESC LIMIT ${}",
+            n + 1,
+            n + 1,
+            n + 2
+        );
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            q = q.bind(v);
+        }
+        let rows: Vec<(String, String)> = q.bind(now_ms).bind(cap).fetch_all(&self.pool).await?;
         let mut out: Vec<(String, String)> = Vec::with_capacity(rows.len());
         for (study, grant) in rows {
             if out.last().is_none_or(|(s, _)| *s != study) {
@@ -296,6 +302,21 @@ impl Index {
             })
             .collect()
     }
+}
+
+/// The condition "given to this person or this institution" (`prefix`: the
+/// grants table's alias) and its values; nothing when neither is known.
+fn grantee_condition(prefix: &str, person: Option<&str>, institution: Option<&str>) -> (String, Vec<String>) {
+    let mut either = Vec::new();
+    let mut values = Vec::new();
+    for (kind, value) in [("person", person), ("institution", institution)] {
+        if let Some(v) = value {
+            values.push(v.to_string());
+            either.push(format!("({prefix}grantee_kind = '{kind}' AND {prefix}grantee = ${})", values.len()));
+        }
+    }
+    let condition = if either.is_empty() { "1 = 0".to_string() } else { format!("({})", either.join(" OR ")) };
+    (condition, values)
 }
 
 fn grant_of(r: &sqlx::any::AnyRow) -> Result<Grant> {
