@@ -32,3 +32,4 @@ mod roles;
 mod store_tools;
 mod tls;
 mod viewer;
+mod wire;
