@@ -111,23 +111,8 @@ assoc.release()
 
 /// STOW-RS of one Part 10 file: (HTTP status, JSON body).
 fn stow(port: u16, file: &Path) -> (u16, serde_json::Value) {
-    let mut body = b"--XYZZY\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
-    body.extend(std::fs::read(file).unwrap());
-    body.extend(b"\r\n--XYZZY--\r\n");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST /dicom-web/studies HTTP/1.0\r\nHost: localhost\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XYZZY\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    let status = all.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let json = all.split_once("\r\n\r\n").map(|(_, b)| serde_json::from_str(b).unwrap_or_default()).unwrap_or_default();
-    (status, json)
+    let (status, body) = stow_file(port, file, &[]);
+    (status, serde_json::from_str(&body).unwrap_or_default())
 }
 
 /// GET with an Accept header: (status, body, time taken).

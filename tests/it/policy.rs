@@ -5,7 +5,7 @@
 //! C-GET, C-MOVE to the hospital's own archive, C-STORE), with paging
 //! correct under a scope.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -340,22 +340,7 @@ fn store_mentions(data: &Path, text: &str) -> bool {
 
 /// STOW-RS of one Part 10 file with a key: (HTTP status, body).
 fn stow(port: u16, file: &Path, key: &str) -> (u16, String) {
-    let mut body = b"--XYZZY\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
-    body.extend(std::fs::read(file).unwrap());
-    body.extend(b"\r\n--XYZZY--\r\n");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "POST /dicom-web/studies HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XYZZY\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    let status = all.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, all.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    stow_file(port, file, &[("Authorization", &format!("Bearer {key}"))])
 }
 
 /// A change made outside the server (the command line, the index itself,

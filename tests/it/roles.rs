@@ -4,7 +4,7 @@
 //! signed in through the real login API. The expected table below is the
 //! policy written out by hand, not read from the code.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Value, json};
 use yunying_index::Grant;
@@ -157,22 +157,8 @@ fn attempt(w: &World, cookie: &str, t: Try, study: &str) -> (bool, u16) {
     ((200..300).contains(&status), status)
 }
 
-fn stow(port: u16, file: &PathBuf, cookie: &str) -> u16 {
-    use std::io::{Read, Write};
-    let mut body = b"--XYZZY\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
-    body.extend(std::fs::read(file).unwrap());
-    body.extend(b"\r\n--XYZZY--\r\n");
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "POST /dicom-web/studies HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XYZZY\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
-    let mut all = String::new();
-    s.read_to_string(&mut all).unwrap();
-    all.split_whitespace().nth(1).unwrap().parse().unwrap()
+fn stow(port: u16, file: &Path, cookie: &str) -> u16 {
+    stow_file(port, file, &[("Cookie", cookie)]).0
 }
 
 #[tokio::test(flavor = "multi_thread")]

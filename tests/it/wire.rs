@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A plain HTTP/1.0 GET on loopback: (status, body).
@@ -50,4 +51,28 @@ pub fn read_until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) 
 /// The status code of a raw HTTP response.
 pub fn http_status(response: &[u8]) -> Option<u16> {
     std::str::from_utf8(response.get(..12)?).ok()?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// STOW-RS of one Part 10 file, with extra request headers (credentials):
+/// (HTTP status, body).
+pub fn stow_file(port: u16, file: &Path, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut body = b"--XYZZY\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
+    body.extend(std::fs::read(file).unwrap());
+    body.extend(b"\r\n--XYZZY--\r\n");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "POST /dicom-web/studies HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/related; type=\"application/dicom\"; boundary=XYZZY\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    let status = all.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, all.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }

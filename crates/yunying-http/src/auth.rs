@@ -42,6 +42,16 @@ pub(crate) fn refusal(denied: Denied) -> ApiError {
     }
 }
 
+/// An access-layer refusal as a response: a 401 carries the challenge.
+pub(crate) fn denied(d: Denied) -> Response {
+    let challenge = matches!(d, Denied::Unauthenticated(_));
+    let mut response = refusal(d).into_response();
+    if challenge {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yunying\""));
+    }
+    response
+}
+
 /// 401 with the challenge clients expect.
 fn unauthorized(message: &str, invalid_token: bool) -> Response {
     let mut response = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();

@@ -34,6 +34,7 @@ use yunying_access::people::{Login, REFUSED, SessionInfo, SignedIn};
 use yunying_access::{Denied, Principal};
 
 use crate::AppState;
+pub(crate) use crate::auth::denied;
 use crate::error::ApiError;
 use crate::film::{Client, Https};
 
@@ -58,22 +59,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/auth/oidc/{name}/login", get(oidc_login))
         .route("/api/auth/oidc/{name}/callback", get(oidc_callback))
         .merge(changes)
-}
-
-/// A refusal of the access layer as an HTTP answer.
-pub(crate) fn denied(d: Denied) -> Response {
-    let (status, message) = match d {
-        Denied::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, m),
-        Denied::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-        Denied::NotFound(m) => (StatusCode::NOT_FOUND, m),
-        Denied::Invalid(m) => (StatusCode::BAD_REQUEST, m),
-        Denied::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
-    };
-    let mut response = ApiError::new(status, message).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"yunying\""));
-    }
-    response
 }
 
 /// State-changing requests: JSON only, and from our own origin.
