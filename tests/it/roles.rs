@@ -267,6 +267,10 @@ async fn each_kind_of_grant_opens_exactly_its_studies_until_it_ends() {
     assert_eq!(get(&w, &format!("/dicom-web/studies/{}/metadata", w.a[0]), &ref_b).status, 403);
 
     // Break-glass: a typed reason, a time limit, for oneself only.
+    let huge = format!("emergency: {}", "x".repeat(100_000));
+    let long_reason =
+        post(&w, "/api/access/grants", &ref_b, &json!({"kind": "break-glass", "studies": [w.a[0]], "reason": huge, "minutes": 30}));
+    assert_eq!(long_reason.status, 400, "a reason is bounded");
     let bad =
         post(&w, "/api/access/grants", &ref_b, &json!({"kind": "break-glass", "studies": [w.a[0]], "reason": "because", "minutes": 30}));
     assert_eq!(bad.status, 400, "a reason code is required");

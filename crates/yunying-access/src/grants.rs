@@ -62,6 +62,10 @@ pub struct NewGrant {
     pub minutes: u32,
 }
 
+/// Longest reason a grant may carry (it is stored with the grant and its
+/// events).
+pub const MAX_REASON_CHARS: usize = 1000;
+
 /// Most studies one grant may name.
 pub const MAX_GRANT_STUDIES: usize = 1000;
 
@@ -91,6 +95,9 @@ impl Access {
         }
         if new.minutes == 0 {
             return Err(Denied::Invalid("a grant lasts at least a minute".into()));
+        }
+        if new.reason.chars().count() > MAX_REASON_CHARS {
+            return Err(Denied::Invalid(format!("a grant's reason is at most {MAX_REASON_CHARS} characters")));
         }
         let (Grantee::Person(who) | Grantee::Institution(who)) = &new.grantee;
         if who.trim().is_empty() || who.len() > 128 {
