@@ -31,8 +31,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use yunying_audit::{Audit, Event};
+use yunying_index::Index;
 use yunying_index::search::Scope;
-use yunying_index::{AccessEvent, Index};
 
 pub use grants::{GrantKind, NewGrant};
 pub use principal::{Kind, Principal, Reach};
@@ -135,6 +136,8 @@ pub struct Access {
     noted: Arc<std::sync::Mutex<Noted>>,
     /// Identity providers and what was learnt of them (keys, endpoints).
     idps: Arc<people::idp::Idps>,
+    /// Where events go (the audit ledger).
+    audit: Audit,
 }
 
 /// (principal, study, grant) → when it was last recorded as used.
@@ -147,7 +150,20 @@ const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
         let idps = Arc::new(people::idp::Idps::new(&config.oidc));
-        Access { index, config: Arc::new(config), configured: Arc::default(), cache: Arc::default(), noted: Arc::default(), idps }
+        let audit = Audit::ephemeral(index.clone());
+        Access { index, config: Arc::new(config), configured: Arc::default(), cache: Arc::default(), noted: Arc::default(), idps, audit }
+    }
+
+    /// Record events through `audit` (the node's recorder, with its key
+    /// for patient digests) instead of a recorder of its own.
+    pub fn with_audit(mut self, audit: Audit) -> Access {
+        self.audit = audit;
+        self
+    }
+
+    /// The audit recorder every face records through.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// Accept a static bearer token from the configuration as a
@@ -329,20 +345,8 @@ impl Access {
         if result == "ok" && !matches!(event, "study-accessed" | "retrieve" | "dicomweb" | "sign-in") {
             self.cache.changed();
         }
-        let e = AccessEvent {
-            seq: 0,
-            at_ms: now_ms(),
-            principal: principal.to_string(),
-            event: event.to_string(),
-            studies: studies.to_vec(),
-            via: via.to_string(),
-            client: client.to_string(),
-            result: result.to_string(),
-            detail: detail.to_string(),
-        };
-        if let Err(err) = self.index.record_access_event(&e).await {
-            tracing::error!(error = %err, event, "access event not recorded");
-        }
+        let e = Event::new(event, principal, result).studies(studies).via(via).client(client).detail(detail);
+        let _ = self.audit.record(e).await;
     }
 }
 

@@ -50,8 +50,8 @@ pub struct ApiKeyRow {
     pub revoked_ms: Option<i64>,
 }
 
-/// One security-relevant event (a grant given or revoked, a refusal, a
-/// break-glass, a key created), append-only: the audit ledger chains them.
+/// One security-relevant event as the access records show it: a reading
+/// of an audit ledger entry (`yunying-audit` has the whole event).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccessEvent {
     /// Order of recording (set by the index).
@@ -258,49 +258,37 @@ impl Index {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Append an access event.
-    pub async fn record_access_event(&self, e: &AccessEvent) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO access_events (at_ms, principal, event, studies, via, client, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.at_ms)
-        .bind(&e.principal)
-        .bind(&e.event)
-        .bind(e.studies.join(","))
-        .bind(&e.via)
-        .bind(&e.client)
-        .bind(&e.result)
-        .bind(&e.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Events of the audit ledger with `seq` (leaf index + 1) above
+    /// `after`, oldest first, at most `limit`, in the access records'
+    /// shape. Events still waiting for the sequencer are not among them.
+    pub async fn access_events(&self, after: i64, limit: i64) -> Result<Vec<AccessEvent>> {
+        let entries = self.ledger_entries(after.max(0), limit).await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| {
+                let body: serde_json::Value = serde_json::from_str(&e.body).unwrap_or_default();
+                let text = |name: &str| body[name].as_str().unwrap_or_default().to_string();
+                AccessEvent {
+                    seq: e.leaf_index + 1,
+                    at_ms: e.at_ms,
+                    studies: body["studies"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default(),
+                    via: text("via"),
+                    client: text("client"),
+                    detail: text("detail"),
+                    principal: e.principal,
+                    event: e.event,
+                    result: e.result,
+                }
+            })
+            .collect())
     }
 
-    /// Access events with `seq` above `after`, oldest first, at most `limit`.
-    pub async fn access_events(&self, after: i64, limit: i64) -> Result<Vec<AccessEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, at_ms, principal, event, studies, via, client, result, detail FROM access_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let studies: String = r.try_get(4)?;
-                Ok(AccessEvent {
-                    seq: r.try_get(0)?,
-                    at_ms: r.try_get(1)?,
-                    principal: r.try_get(2)?,
-                    event: r.try_get(3)?,
-                    studies: studies.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-                    via: r.try_get(5)?,
-                    client: r.try_get(6)?,
-                    result: r.try_get(7)?,
-                    detail: r.try_get(8)?,
-                })
-            })
-            .collect()
+    /// Number of events waiting for the sequencer.
+    pub async fn audit_pending_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending").fetch_one(&self.pool).await?)
     }
 }
 

@@ -23,6 +23,7 @@ mod films;
 mod grants;
 mod jobs;
 mod leases;
+mod ledger;
 mod matching;
 mod peers;
 mod people;
@@ -37,6 +38,7 @@ pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{
     Job, JobCounts, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS, ParkedJob, Rendition,
 };
+pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter, PendingEvent};
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};

@@ -379,6 +379,7 @@ ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
 "#,
     // 14: a film's studies, one row each (`FILM_STUDIES`).
     FILM_STUDIES,
+    LEDGER,
 ];
 
 /// Migration 14: a film's studies in a table of their own, so the films of
@@ -398,6 +399,82 @@ CREATE TABLE film_studies (
 );
 CREATE INDEX film_studies_study ON film_studies (study_instance_uid)
 "#;
+
+/// Migration 15: the audit ledger. Any node appends events to
+/// `audit_pending`; the one sequencer (a lease) moves them, in order, into
+/// `ledger_entries` with dense leaf indices, the leaves of the Merkle tree
+/// whose signed checkpoints are `ledger_checkpoints`. Studies and patient
+/// digests of each entry are kept beside it for the audit views. The
+/// ledger tables refuse UPDATE and DELETE ([`ledger_append_only`]).
+const LEDGER: &str = r#"
+CREATE TABLE audit_pending (
+    id {pk},
+    at_ms {bigint} NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE ledger_entries (
+    leaf_index {bigint} PRIMARY KEY,
+    at_ms {bigint} NOT NULL,
+    event TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    result TEXT NOT NULL,
+    leaf_hash TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX ledger_entries_at ON ledger_entries (at_ms);
+CREATE INDEX ledger_entries_principal ON ledger_entries (principal, leaf_index);
+CREATE TABLE ledger_studies (
+    leaf_index {bigint} NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    PRIMARY KEY (study_instance_uid, leaf_index)
+);
+CREATE TABLE ledger_patients (
+    leaf_index {bigint} NOT NULL,
+    patient_digest TEXT NOT NULL,
+    PRIMARY KEY (patient_digest, leaf_index)
+);
+CREATE TABLE ledger_checkpoints (
+    tree_size {bigint} PRIMARY KEY,
+    root_hash TEXT NOT NULL,
+    at_ms {bigint} NOT NULL,
+    note TEXT NOT NULL
+)
+"#;
+
+/// The ledger's tables refuse UPDATE and DELETE, on either engine (a
+/// database owner can still drop the trigger: `audit verify` is what
+/// catches a change, this keeps honest code and mistakes out).
+async fn ledger_append_only(tx: &mut sqlx::Transaction<'static, sqlx::Any>, dialect: Dialect) -> Result<()> {
+    const TABLES: [&str; 4] = ["ledger_entries", "ledger_studies", "ledger_patients", "ledger_checkpoints"];
+    if dialect == Dialect::Postgres {
+        sqlx::query(
+            "CREATE OR REPLACE FUNCTION yunying_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'the audit ledger is append-only (% on %)', TG_OP, TG_TABLE_NAME; END $$",
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    for table in TABLES {
+        let sql = match dialect {
+            Dialect::Sqlite => format!(
+                "CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END"
+            ),
+            Dialect::Postgres => format!(
+                "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} \
+                 FOR EACH STATEMENT EXECUTE FUNCTION yunying_append_only()"
+            ),
+        };
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        if dialect == Dialect::Sqlite {
+            let sql = format!(
+                "CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END"
+            );
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
 
 /// Migration 2 added normalised name columns: fill them for existing rows.
 /// (Metadata of existing instances is rebuilt by `yunying reindex`.)
@@ -446,6 +523,27 @@ async fn backfill_film_studies(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -
     Ok(())
 }
 
+/// Migration 15 started the ledger: the access events recorded before it
+/// become its first events, in their order (the sequencer numbers them).
+async fn backfill_ledger(tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+    type Row = (i64, String, String, String, String, String, String, String);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT at_ms, principal, event, studies, via, client, result, detail FROM access_events ORDER BY seq")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (at_ms, principal, event, studies, via, client, result, detail) in rows {
+        let studies: Vec<&str> = studies.split(',').filter(|s| !s.is_empty()).collect();
+        let body = serde_json::json!({"v": 1, "at_ms": at_ms, "node": "before-ledger", "event": event, "result": result,
+            "principal": principal, "institution": "", "via": via, "client": client, "studies": studies, "patients": [], "detail": detail});
+        sqlx::query("INSERT INTO audit_pending (at_ms, body) VALUES ($1, $2)")
+            .bind(at_ms)
+            .bind(body.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Bring the database to the newest schema.
 pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     let mut tx = dialect.begin_write(pool).await?;
@@ -471,6 +569,10 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         // settled when concurrent branches merge.
         if script == dialect.substitute(FILM_STUDIES) {
             backfill_film_studies(&mut tx).await?;
+        }
+        if script == dialect.substitute(LEDGER) {
+            ledger_append_only(&mut tx, dialect).await?;
+            backfill_ledger(&mut tx).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind((i + 1) as i64).execute(&mut *tx).await?;
     }

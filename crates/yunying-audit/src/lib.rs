@@ -1,0 +1,223 @@
+//! The audit ledger: every security-relevant event on one verifiable record.
+//!
+//! The access layer and the faces record [`Event`]s through [`Audit`];
+//! nothing else writes them and no event is an ad hoc log line. Any node
+//! appends to a pending table; one sequencer at a time (a lease in the
+//! database, [`sequencer`]) numbers them densely as the leaves of a Merkle
+//! tree (RFC 9162, SM3 by default) and signs checkpoints of it. `audit
+//! verify` ([`verify`]) recomputes the tree from the stored events and
+//! checks every checkpoint; proofs show that an event is in the log and
+//! that one checkpoint extends another.
+//!
+//! Views of one study by one principal are batched ([`batch`]): a series
+//! scrolled through in the viewer is one `study-viewed` event, not 300.
+//!
+//! Architecture invariant: no HTTP and no DICOM here; patient identity is
+//! the index's key and a keyed digest, never a name or an ID.
+
+pub mod batch;
+pub mod event;
+// pub mod sequencer; (lands with the ledger crate)
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Mac, digest::KeyInit};
+use serde::{Deserialize, Serialize};
+use yunying_index::Index;
+
+pub use event::{Event, PatientRef};
+
+/// Settings of the audit ledger (`[audit]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The log's name in its checkpoints (C2SP `origin`), e.g.
+    /// `audit.imaging.example-city.cn`. Every node of one deployment uses
+    /// the same.
+    pub origin: String,
+    /// Merkle hash: `sm3` (default) or `sha256`.
+    pub hash: String,
+    /// Key that signs checkpoints (PKCS#8 PEM). Empty: `<data>/audit/
+    /// signing-key.pem`, made at first start. Nodes sharing an index share
+    /// this file.
+    pub signing_key_file: String,
+    /// Key of the patient digests (32 random bytes, hex). Empty:
+    /// `<data>/audit/patient-key`, made at first start. Nodes sharing an
+    /// index share this file.
+    pub patient_key_file: String,
+    /// How often the sequencer moves pending events into the ledger (ms).
+    pub sequence_ms: u64,
+    /// How often a checkpoint is signed when the log has grown (seconds).
+    pub checkpoint_secs: u64,
+    /// Views of one study by one principal closer together than this are
+    /// one event (seconds).
+    pub view_batch_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            origin: "yunying/audit".into(),
+            hash: "sm3".into(),
+            signing_key_file: String::new(),
+            patient_key_file: String::new(),
+            sequence_ms: 200,
+            checkpoint_secs: 60,
+            view_batch_secs: 10,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The signing key's path, given the data directory.
+    pub fn signing_key_path(&self, data: &Path) -> PathBuf {
+        if self.signing_key_file.is_empty() { data.join("audit").join("signing-key.pem") } else { PathBuf::from(&self.signing_key_file) }
+    }
+
+    /// The patient digest key's path, given the data directory.
+    pub fn patient_key_path(&self, data: &Path) -> PathBuf {
+        if self.patient_key_file.is_empty() { data.join("audit").join("patient-key") } else { PathBuf::from(&self.patient_key_file) }
+    }
+}
+
+/// Errors of the audit layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Index(#[from] yunying_index::IndexError),
+    #[error("{0}")]
+    Key(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Records events. Cheap to clone; every face holds one.
+#[derive(Clone)]
+pub struct Audit {
+    index: Index,
+    node: Arc<str>,
+    patient_key: Arc<[u8; 32]>,
+    batch: Arc<batch::Batcher>,
+}
+
+impl Audit {
+    /// A recorder writing to `index`, naming patients with `patient_key`.
+    pub fn new(index: Index, node: &str, patient_key: [u8; 32], view_batch_secs: u64) -> Audit {
+        Audit { index, node: node.into(), patient_key: Arc::new(patient_key), batch: Arc::new(batch::Batcher::new(view_batch_secs)) }
+    }
+
+    /// A recorder with a key of its own (tests, tools that only read).
+    pub fn ephemeral(index: Index) -> Audit {
+        Audit::new(index, "local", rand::random(), 10)
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// Record `event` now: fill in time, node and the patients of its
+    /// studies, and append it for the sequencer. A failure is logged (the
+    /// request it describes has been decided) and returned.
+    pub async fn record(&self, mut event: Event) -> Result<(), AuditError> {
+        if event.at_ms == 0 {
+            event.at_ms = now_ms();
+        }
+        event.node = self.node.to_string();
+        event.bound();
+        if event.patients.is_empty() && !event.studies.is_empty() {
+            match self.index.patients_of_studies(&event.studies).await {
+                Ok(found) => {
+                    event.patients =
+                        found.into_iter().map(|(key, issuer, id)| PatientRef { key, digest: self.patient_digest(&issuer, &id) }).collect()
+                }
+                Err(err) => tracing::warn!(error = %err, "patients of an audit event not found"),
+            }
+        }
+        let result = self.index.append_audit_event(event.at_ms, &event.body()).await;
+        if let Err(err) = &result {
+            tracing::error!(error = %err, event = event.event, "audit event not recorded");
+        }
+        Ok(result?)
+    }
+
+    /// Note that `principal` reached `study` (a view, a frame, metadata):
+    /// batched, so one sitting is one `study-viewed` event.
+    pub fn viewed(&self, seen: batch::Seen) {
+        self.batch.add(seen);
+    }
+
+    /// Record every batch of views that has gone quiet (or all, when
+    /// `all`). The batching task calls this; so does shutdown.
+    pub async fn flush_views(&self, all: bool) {
+        for e in self.batch.take(all, now_ms()) {
+            let _ = self.record(e).await;
+        }
+    }
+
+    /// Run the view batcher until `shutdown`, then flush what it holds.
+    pub async fn run_batcher(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.flush_views(false).await,
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.flush_views(true).await;
+    }
+
+    /// The keyed digest naming a patient: HMAC-SM3 of issuer, NUL,
+    /// PatientID, hex.
+    pub fn patient_digest(&self, issuer: &str, patient_id: &str) -> String {
+        let mut mac = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(&self.patient_key[..]).expect("HMAC takes any key length");
+        mac.update(issuer.as_bytes());
+        mac.update(&[0]);
+        mac.update(patient_id.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Read the patient digest key at `path`, or make one there (0600).
+pub fn load_or_make_patient_key(path: &Path) -> Result<[u8; 32], AuditError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut key = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut key)
+                .map_err(|_| AuditError::Key(format!("{} does not hold 64 hex digits", path.display())))?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            write_secret(path, hex::encode(key).as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Write a secret file readable by its owner only, atomically.
+pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
