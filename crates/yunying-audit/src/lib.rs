@@ -16,8 +16,10 @@
 //! the index's key and a keyed digest, never a name or an ID.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod event;
-// pub mod sequencer; (lands with the ledger crate)
+pub mod sequencer;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,8 +39,10 @@ pub struct AuditConfig {
     /// `audit.imaging.example-city.cn`. Every node of one deployment uses
     /// the same.
     pub origin: String,
-    /// Merkle hash: `sm3` (default) or `sha256`.
-    pub hash: String,
+    /// Merkle hash: `sm3` (default) or `sha256`. One log keeps one.
+    pub hash: yunying_ledger::HashAlg,
+    /// Checkpoint signatures: `sm2` (default, with SM3) or `ed25519`.
+    pub signature: checkpoint::SignatureKind,
     /// Key that signs checkpoints (PKCS#8 PEM). Empty: `<data>/audit/
     /// signing-key.pem`, made at first start. Nodes sharing an index share
     /// this file.
@@ -60,7 +64,8 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             origin: "yunying/audit".into(),
-            hash: "sm3".into(),
+            hash: yunying_ledger::HashAlg::Sm3,
+            signature: checkpoint::SignatureKind::Sm2,
             signing_key_file: String::new(),
             patient_key_file: String::new(),
             sequence_ms: 200,
@@ -91,6 +96,11 @@ pub enum AuditError {
     Key(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The ledger's rows are not what the log says they were.
+    #[error("the audit ledger is damaged: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Checkpoint(#[from] yunying_ledger::CheckpointError),
 }
 
 /// Records events. Cheap to clone; every face holds one.

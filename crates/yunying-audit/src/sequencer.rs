@@ -161,21 +161,8 @@ impl Sequencer {
         Ok(())
     }
 
-    /// The tree from the stored leaf hashes.
     async fn load(&self) -> Result<Tree, AuditError> {
-        let mut tree = Tree::new(self.alg);
-        loop {
-            let hashes = self.index.ledger_leaf_hashes(tree.size() as i64, 50_000).await?;
-            if hashes.is_empty() {
-                return Ok(tree);
-            }
-            for (i, hex) in hashes {
-                if i != tree.size() as i64 {
-                    return Err(AuditError::Corrupt(format!("the ledger has no entry {} (the next is {i})", tree.size())));
-                }
-                tree.push(parse_hex(&hex).ok_or_else(|| AuditError::Corrupt(format!("entry {i}'s leaf hash is not 32 bytes of hex")))?);
-            }
-        }
+        crate::verify::load_tree(&self.index, self.alg).await
     }
 }
 
@@ -187,7 +174,18 @@ fn entry_of(at_ms: i64, body: &str, hash: &Hash) -> LedgerEntry {
         // views find it by time only.
         Err(_) => ("unreadable".into(), String::new(), String::new(), String::new(), Vec::new(), Vec::new()),
     };
-    LedgerEntry { leaf_index: 0, at_ms, event, principal, institution, result, leaf_hash: hash.to_hex(), body: body.to_string(), studies, patients }
+    LedgerEntry {
+        leaf_index: 0,
+        at_ms,
+        event,
+        principal,
+        institution,
+        result,
+        leaf_hash: hash.to_hex(),
+        body: body.to_string(),
+        studies,
+        patients,
+    }
 }
 
 /// A hash from 64 hex digits.

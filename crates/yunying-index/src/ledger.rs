@@ -229,6 +229,26 @@ impl Index {
         rows.iter().map(entry_of).collect()
     }
 
+    /// The search rows (studies, patient digests) of entries in
+    /// `from..to`: `(leaf, study)` and `(leaf, digest)`, ordered.
+    pub async fn ledger_search_rows(&self, from: i64, to: i64) -> Result<(Vec<(i64, String)>, Vec<(i64, String)>)> {
+        let studies = sqlx::query_as(
+            "SELECT leaf_index, study_instance_uid FROM ledger_studies WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index, study_instance_uid",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        let patients = sqlx::query_as(
+            "SELECT leaf_index, patient_digest FROM ledger_patients WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index, patient_digest",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((studies, patients))
+    }
+
     /// Keep a signed checkpoint (once per tree size).
     pub async fn add_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
         sqlx::query(
