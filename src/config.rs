@@ -41,6 +41,8 @@ pub struct Config {
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
     pub store: StoreConfig,
+    /// The audit ledger: its name, hash, signing key, checkpoints.
+    pub audit: yunying_audit::AuditConfig,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
+            audit: yunying_audit::AuditConfig::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `yunying`: the regional imaging cloud in one binary.
 
+mod audit;
 mod config;
 mod import;
 mod keys;
@@ -124,6 +125,12 @@ enum Command {
         #[command(subcommand)]
         command: users::UserCommand,
     },
+    /// The audit ledger: verify it, sign a checkpoint, prove entries,
+    /// export who reached a study with offline proofs, check proofs.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -222,6 +229,16 @@ fn main() -> anyhow::Result<()> {
             }
             index.clone().close().await;
             Ok(())
+        }),
+        Command::Audit { command } => runtime.block_on(async {
+            // Proofs are checked with files alone: no database opened.
+            if let audit::AuditCommand::CheckProof { dir, log_key, hash } = &command {
+                return audit::check_proofs(dir, log_key, hash);
+            }
+            let index = storetools::open_index(&config).await?;
+            let result = audit::run(&config, &index, command).await;
+            index.clone().close().await;
+            result
         }),
         Command::Key { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
@@ -423,7 +440,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
+    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
+    let sequencer = audit::sequencer(&config, archive.index(), &format!("{node}:{}", std::process::id()))?;
     let access = access_of(&config, &archive);
+    let ledger =
+        yunying_audit::LedgerInfo { alg: config.audit.hash, verifier: audit::signer(&config)?.verifier().clone(), wake: sequencer.waker() };
+    let access = access.clone().with_audit(access.audit().clone().with_ledger(ledger));
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
@@ -443,7 +465,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
     // schedule, by one node at a time.
-    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
     let sweep_task = tokio::spawn(yunying_archive::orphans::run_sweeps(
         archive.clone(),
         Duration::from_secs(config.archive.sweep_interval_secs),
@@ -454,6 +475,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
+    // The audit ledger's sequencer stops last, so the events of the
+    // shutdown itself are in the ledger.
+    let (audit_stop, audit_stopped) = tokio::sync::watch::channel(false);
+    let audit_task = tokio::spawn(sequencer.run(audit_stopped));
     let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https")?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");
@@ -462,6 +487,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     let _ = sweep_task.await;
+    let _ = audit_stop.send(true);
+    let _ = audit_task.await;
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");

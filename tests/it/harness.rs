@@ -283,6 +283,11 @@ impl Server {
         self.child.as_ref().expect("server running").id()
     }
 
+    /// The server's index database URL (SQLite file or PostgreSQL).
+    pub fn index_url(&self) -> &str {
+        &self.backend.index_url
+    }
+
     pub async fn index(&self) -> Index {
         Index::open(&self.backend.index_url).await.unwrap()
     }
@@ -577,4 +582,15 @@ pub fn c_get_study(dicom_port: u16, dir: &Path, study_uid: &str) {
         "-k",
         &format!("StudyInstanceUID={study_uid}"),
     ]));
+}
+
+/// The access records once the running server's sequencer has moved every
+/// recorded event into the audit ledger (waits at most 15 s).
+pub async fn access_events(index: &Index) -> Vec<yunying_index::AccessEvent> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while index.audit_pending_count().await.unwrap() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the audit sequencer did not take the recorded events");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    index.access_events(0, 1_000_000).await.unwrap()
 }

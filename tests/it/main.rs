@@ -20,6 +20,7 @@ mod http_security;
 mod ingest;
 mod ingest_security;
 mod institutions;
+mod ledger;
 mod limits;
 mod nodes;
 mod orphans;

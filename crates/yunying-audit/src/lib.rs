@@ -110,12 +110,39 @@ pub struct Audit {
     node: Arc<str>,
     patient_key: Arc<[u8; 32]>,
     batch: Arc<batch::Batcher>,
+    ledger: Option<Arc<LedgerInfo>>,
+}
+
+/// What the faces need of this node's ledger: its hash, the key that
+/// checks its checkpoints, and a way to ask the sequencer for one now.
+#[derive(Clone)]
+pub struct LedgerInfo {
+    pub alg: yunying_ledger::HashAlg,
+    pub verifier: yunying_ledger::VerifierKey,
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Audit {
     /// A recorder writing to `index`, naming patients with `patient_key`.
     pub fn new(index: Index, node: &str, patient_key: [u8; 32], view_batch_secs: u64) -> Audit {
-        Audit { index, node: node.into(), patient_key: Arc::new(patient_key), batch: Arc::new(batch::Batcher::new(view_batch_secs)) }
+        Audit {
+            index,
+            node: node.into(),
+            patient_key: Arc::new(patient_key),
+            batch: Arc::new(batch::Batcher::new(view_batch_secs)),
+            ledger: None,
+        }
+    }
+
+    /// This recorder, knowing the node's ledger.
+    pub fn with_ledger(mut self, ledger: LedgerInfo) -> Audit {
+        self.ledger = Some(Arc::new(ledger));
+        self
+    }
+
+    /// The node's ledger, when it runs one.
+    pub fn ledger(&self) -> Option<&LedgerInfo> {
+        self.ledger.as_deref()
     }
 
     /// A recorder with a key of its own (tests, tools that only read).

@@ -74,7 +74,8 @@ impl Sequencer {
         self.wake.clone()
     }
 
-    /// Run until `shutdown`, then sequence what is left once more.
+    /// Run until `shutdown`, then sequence what is left once more and
+    /// sign it.
     pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let wake = self.wake.clone();
         loop {
@@ -88,7 +89,8 @@ impl Sequencer {
                 self.tree = None;
             }
         }
-        if let Err(err) = self.step(false).await {
+        // The last step signs what this node leaves behind.
+        if let Err(err) = self.step(true).await {
             tracing::warn!(error = %err, "audit sequencer's last step failed");
         }
     }

@@ -6,6 +6,7 @@
 //! codes in one place ([`error`]).
 
 mod access_api;
+mod audit_api;
 mod auth;
 mod conn;
 mod error;
@@ -243,6 +244,7 @@ pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms
         .merge(viewer::routes())
         .merge(film::routes())
         .merge(access_api::routes())
+        .merge(audit_api::routes())
         .merge(people::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
