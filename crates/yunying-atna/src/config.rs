@@ -87,8 +87,8 @@ pub struct AtnaConfig {
     #[serde(default)]
     pub queue: QueueConfig,
     /// The largest syslog message sent, in bytes (1 KiB to 1 MiB; default
-    /// 64 KiB). A larger message is refused by `send`: cutting it would
-    /// break its XML.
+    /// 64 KiB; over UDP at most 65,507, one datagram). A larger message is
+    /// refused by `send`: cutting it would break its XML.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
 }
@@ -144,13 +144,18 @@ impl AtnaConfig {
         if !(1024..=1024 * 1024).contains(&self.max_message_bytes) {
             return bad("atna: max_message_bytes is 1024 to 1048576");
         }
-        if self.transport == Transport::Udp && self.max_message_bytes > 65_507 {
-            return bad("atna: over udp, max_message_bytes is at most 65507 (one datagram)");
-        }
         if host.is_empty() {
             return bad("atna: collector has no host");
         }
         Ok(())
+    }
+
+    /// The largest message this transport sends.
+    pub fn effective_max_message_bytes(&self) -> usize {
+        match self.transport {
+            Transport::Udp => self.max_message_bytes.min(65_507),
+            Transport::Tls | Transport::Tcp => self.max_message_bytes,
+        }
     }
 
     /// The collector's host (brackets of an IPv6 literal removed) and port.

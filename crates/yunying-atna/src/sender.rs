@@ -76,7 +76,7 @@ impl AuditSender {
             stop: Notify::new(),
             capacity: config.queue.capacity,
             overflow: config.queue.overflow,
-            max_bytes: config.max_message_bytes,
+            max_bytes: config.effective_max_message_bytes(),
             header: Header::new(&hostname, &config.app_name, &std::process::id().to_string()),
             closing: AtomicBool::new(false),
             deadline: Mutex::new(None),
