@@ -3,8 +3,8 @@
 //! UTF-8 by default), elements in the order the schema's groups require.
 //!
 //! Escaping: `&`, `<`, `>`, `"` and `'` become entities; tab, line feed and
-//! carriage return in attribute values become character references, so a
-//! parser does not normalise them away; characters XML 1.0 does not allow
+//! carriage return become character references (kept through attribute
+//! normalisation, and the message stays one line); characters XML 1.0 does not allow
 //! at all (the C0 controls but those three, U+FFFE, U+FFFF) become U+FFFD.
 //! Chinese and any other Unicode text is written as it is.
 
@@ -72,7 +72,7 @@ impl Writer {
             self.out.push(' ');
             self.out.push_str(k);
             self.out.push_str("=\"");
-            escape_into(&mut self.out, v, true);
+            escape_into(&mut self.out, v);
             self.out.push('"');
         }
     }
@@ -95,7 +95,7 @@ impl Writer {
 
     fn text_element(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
         self.open(name, attrs);
-        escape_into(&mut self.out, text, false);
+        escape_into(&mut self.out, text);
         self.close(name);
     }
 
@@ -205,9 +205,9 @@ impl Writer {
     }
 }
 
-/// Appends `text` escaped for element content or (with `attribute`) a
-/// double-quoted attribute value.
-pub(crate) fn escape_into(out: &mut String, text: &str, attribute: bool) {
+/// Appends `text` escaped for element content or a double-quoted
+/// attribute value.
+pub(crate) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -215,11 +215,12 @@ pub(crate) fn escape_into(out: &mut String, text: &str, attribute: bool) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            // A bare CR in content is turned into LF by parsers: keep it.
+            // As references, so attribute normalisation keeps them, a bare
+            // CR is not turned into LF, and the message stays on one line
+            // (syslog receivers escape or split at raw control characters).
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -230,25 +231,24 @@ pub(crate) fn escape_into(out: &mut String, text: &str, attribute: bool) {
 mod tests {
     use super::escape_into;
 
-    fn esc(s: &str, attribute: bool) -> String {
+    fn esc(s: &str) -> String {
         let mut out = String::new();
-        escape_into(&mut out, s, attribute);
+        escape_into(&mut out, s);
         out
     }
 
     #[test]
     fn markup_and_quotes_are_entities() {
-        assert_eq!(esc(r#"<a href="x">&'</a>"#, true), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;");
+        assert_eq!(esc(r#"<a href="x">&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;");
     }
 
     #[test]
-    fn whitespace_survives_attribute_normalisation() {
-        assert_eq!(esc("a\tb\nc\rd", true), "a&#9;b&#10;c&#13;d");
-        assert_eq!(esc("a\tb\nc\rd", false), "a\tb\nc&#13;d");
+    fn whitespace_is_referenced_so_it_survives_and_stays_on_one_line() {
+        assert_eq!(esc("a\tb\nc\rd"), "a&#9;b&#10;c&#13;d");
     }
 
     #[test]
     fn forbidden_characters_are_replaced_and_chinese_is_kept() {
-        assert_eq!(esc("王\u{0}伟\u{1b}\u{FFFF}", false), "王\u{FFFD}伟\u{FFFD}\u{FFFD}");
+        assert_eq!(esc("王\u{0}伟\u{1b}\u{FFFF}"), "王\u{FFFD}伟\u{FFFD}\u{FFFD}");
     }
 }

@@ -83,5 +83,5 @@ fn messages_carry_their_event_codes_and_text_survives() {
     let (_, failed) = all.iter().find(|(n, _)| *n == "login-failed").unwrap();
     let xml = failed.to_xml();
     assert!(xml.contains("EventOutcomeIndicator=\"4\""));
-    assert!(xml.contains("<EventOutcomeDescription>wrong password\n(3rd attempt)</EventOutcomeDescription>"));
+    assert!(xml.contains("<EventOutcomeDescription>wrong password&#10;(3rd attempt)</EventOutcomeDescription>"));
 }

@@ -4,13 +4,15 @@
 
 #![allow(dead_code)]
 
+pub mod rsyslog;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use yunying_atna::{
-    Activity, ActiveParticipant, AuditMessage, AuditSource, AuthKind, Code, EventAction, Head, NetworkAccessPoint, ObjectRole, ObjectType,
+    ActiveParticipant, Activity, AuditMessage, AuditSource, AuthKind, Code, EventAction, Head, NetworkAccessPoint, ObjectRole, ObjectType,
     Outcome, Patient, Query, SopClass, Study, codes, security_subject,
 };
 
@@ -25,11 +27,17 @@ pub fn when() -> SystemTime {
 }
 
 fn head(outcome: Outcome) -> Head {
-    Head { source: AuditSource::application_server("yunying@node-1", Some("某市卫健委 & <region>".into())), time: when(), outcome, outcome_description: None }
+    Head {
+        source: AuditSource::application_server("yunying@node-1", Some("某市卫健委 & <region>".into())),
+        time: when(),
+        outcome,
+        outcome_description: None,
+    }
 }
 
 fn user() -> ActiveParticipant {
-    ActiveParticipant::user("dr.wang", Some("王伟 \"Wang\" <Wei>".into())).at(NetworkAccessPoint::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))))
+    ActiveParticipant::user("dr.wang", Some("王伟 \"Wang\" <Wei>".into()))
+        .at(NetworkAccessPoint::Ip(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))))
 }
 
 fn archive() -> ActiveParticipant {
@@ -78,7 +86,12 @@ pub fn every_kind() -> Vec<(&'static str, AuditMessage)> {
         ("login", AuditMessage::user_authentication(head(Outcome::Success), AuthKind::Login, user(), Some(archive()))),
         (
             "login-failed",
-            AuditMessage::user_authentication(head(Outcome::MinorFailure).describe("wrong password\n(3rd attempt)"), AuthKind::Login, user(), None),
+            AuditMessage::user_authentication(
+                head(Outcome::MinorFailure).describe("wrong password\n(3rd attempt)"),
+                AuthKind::Login,
+                user(),
+                None,
+            ),
         ),
         ("logout", AuditMessage::user_authentication(head(Outcome::Success), AuthKind::Logout, user(), None)),
         ("instances-accessed", AuditMessage::instances_accessed(head(Outcome::Success), EventAction::Read, user(), &studies(), &patient())),
@@ -96,7 +109,16 @@ pub fn every_kind() -> Vec<(&'static str, AuditMessage)> {
         ),
         ("query", AuditMessage::query(head(Outcome::Success), peer.clone(), archive(), &find)),
         ("export", AuditMessage::export(head(Outcome::Success), user(), download, &studies(), &[patient()])),
-        ("import", AuditMessage::import(head(Outcome::SeriousFailure), archive(), peer, &studies()[..1], &[patient(), Patient { id: "X1".into(), name: None }])),
+        (
+            "import",
+            AuditMessage::import(
+                head(Outcome::SeriousFailure),
+                archive(),
+                peer,
+                &studies()[..1],
+                &[patient(), Patient { id: "X1".into(), name: None }],
+            ),
+        ),
         ("patient-record", AuditMessage::patient_record(head(Outcome::Success), EventAction::Update, user(), &patient())),
         ("study-deleted", AuditMessage::study_deleted(head(Outcome::Success), user(), &studies()[1..], &patient())),
         (
@@ -106,7 +128,12 @@ pub fn every_kind() -> Vec<(&'static str, AuditMessage)> {
         ("application-start", AuditMessage::application_activity(head(Outcome::Success), Activity::Start, archive(), None)),
         (
             "application-stop",
-            AuditMessage::application_activity(head(Outcome::Success), Activity::Stop, archive(), Some(ActiveParticipant::user("root", None))),
+            AuditMessage::application_activity(
+                head(Outcome::Success),
+                Activity::Stop,
+                archive(),
+                Some(ActiveParticipant::user("root", None)),
+            ),
         ),
         ("audit-log-used", AuditMessage::audit_log_used(head(Outcome::Success), user(), "https://yunying.example/api/audit")),
     ]
