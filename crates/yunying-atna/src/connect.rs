@@ -17,6 +17,10 @@ use tokio_rustls::TlsConnector;
 use crate::AtnaError;
 use crate::config::{AtnaConfig, Transport};
 
+/// How long a new TLS connection is watched for a refusal (TLS 1.3 sends
+/// a client certificate's rejection after the handshake).
+const TLS_REFUSAL_WAIT: Duration = Duration::from_millis(200);
+
 /// How to open a connection: the address and, for TLS, the connector.
 pub(crate) struct Dialer {
     address: String,
@@ -67,7 +71,16 @@ impl Dialer {
             let tcp = TcpStream::connect(&self.address).await?;
             tcp.set_nodelay(true)?;
             match &self.tls {
-                Some((connector, name)) => Ok(Connection::Tls(Box::new(connector.connect(name.clone(), tcp).await?))),
+                Some((connector, name)) => {
+                    let mut tls = Connection::Tls(Box::new(connector.connect(name.clone(), tcp).await?));
+                    if tls.closed_by_peer(TLS_REFUSAL_WAIT).await {
+                        return Err(io::Error::new(
+                            io::ErrorKind::ConnectionRefused,
+                            "the collector closed the TLS connection after the handshake (our client certificate refused?)",
+                        ));
+                    }
+                    Ok(tls)
+                }
                 None => Ok(Connection::Tcp(tcp)),
             }
         };
@@ -76,14 +89,17 @@ impl Dialer {
 }
 
 impl Connection {
-    /// Whether the collector has closed its end: a syslog receiver never
-    /// sends, so a read that finds the end of the stream (or an error)
-    /// means a write now would be lost. Never waits.
-    pub(crate) async fn closed_by_peer(&mut self) -> bool {
+    /// Whether the collector has closed its end (or sent a TLS alert),
+    /// waiting at most `wait` for it: a syslog receiver never sends, so a
+    /// read that finds the end of the stream or an error means a write
+    /// would be lost. With TLS 1.3 a collector that refuses our client
+    /// certificate says so only after the handshake, hence a short wait
+    /// after connecting; before each write the wait is zero.
+    pub(crate) async fn closed_by_peer(&mut self, wait: Duration) -> bool {
         let mut buf = [0u8; 512];
         let read = match self {
-            Connection::Tls(s) => tokio::time::timeout(Duration::ZERO, s.read(&mut buf)).await,
-            Connection::Tcp(s) => tokio::time::timeout(Duration::ZERO, s.read(&mut buf)).await,
+            Connection::Tls(s) => tokio::time::timeout(wait, s.read(&mut buf)).await,
+            Connection::Tcp(s) => tokio::time::timeout(wait, s.read(&mut buf)).await,
             Connection::Udp(_) => return false,
         };
         matches!(read, Ok(Ok(0)) | Ok(Err(_)))

@@ -219,7 +219,7 @@ async fn run(shared: Arc<Shared>, dialer: Dialer, warn_every: Duration, max_back
             break;
         }
         if let Some(c) = connection.as_mut()
-            && c.closed_by_peer().await
+            && c.closed_by_peer(Duration::ZERO).await
         {
             connection.take();
         }

@@ -111,6 +111,21 @@ async fn tls_without_the_collectors_ca_delivers_nothing() {
 }
 
 #[tokio::test]
+async fn a_collector_that_requires_a_client_certificate_refuses_us_without_one_and_nothing_counts_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = make_pki(dir.path());
+    let port = free_port();
+    let daemon = Rsyslog::start(&dir.path().join("rsyslog"), Input::Tls, port, Some(&pki));
+    let mut c = config(port, Transport::Tls, Some(&pki));
+    (c.client_cert, c.client_key) = (None, None);
+    let sender = AuditSender::start(&c).unwrap();
+    sender.send(&numbered(1)).unwrap();
+    let stats = sender.shutdown(Duration::from_secs(2)).await;
+    assert_eq!((stats.sent, stats.queued), (0, 1), "{}", daemon.diagnostics());
+    assert!(daemon.wait_lines(1, Duration::from_millis(300)).is_empty());
+}
+
+#[tokio::test]
 async fn plain_tcp_and_udp_deliver_too() {
     for (input, transport) in [(Input::Tcp, Transport::Tcp), (Input::Udp, Transport::Udp)] {
         let dir = tempfile::tempdir().unwrap();
