@@ -105,13 +105,19 @@ impl Connection {
         matches!(read, Ok(Ok(0)) | Ok(Err(_)))
     }
 
-    /// Sends one syslog message: framed on a stream, one datagram on UDP.
-    pub(crate) async fn send(&mut self, message: &[u8], timeout: Duration) -> io::Result<()> {
+    /// Sends syslog messages: framed, in one write, on a stream; one
+    /// datagram each on UDP.
+    pub(crate) async fn send(&mut self, messages: &[Vec<u8>], timeout: Duration) -> io::Result<()> {
         let write = async {
             match self {
-                Connection::Udp(s) => s.send(message).await.map(|_| ()),
-                Connection::Tls(s) => write_frame(s.as_mut(), message).await,
-                Connection::Tcp(s) => write_frame(s, message).await,
+                Connection::Udp(s) => {
+                    for m in messages {
+                        s.send(m).await?;
+                    }
+                    Ok(())
+                }
+                Connection::Tls(s) => write_frames(s.as_mut(), messages).await,
+                Connection::Tcp(s) => write_frames(s, messages).await,
             }
         };
         tokio::time::timeout(timeout, write).await.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "sending timed out"))?
@@ -134,8 +140,12 @@ impl Connection {
     }
 }
 
-async fn write_frame<S: AsyncWriteExt + Unpin>(stream: &mut S, message: &[u8]) -> io::Result<()> {
-    stream.write_all(&crate::syslog::frame(message)).await?;
+async fn write_frames<S: AsyncWriteExt + Unpin>(stream: &mut S, messages: &[Vec<u8>]) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(messages.iter().map(|m| m.len() + 8).sum());
+    for m in messages {
+        buf.extend_from_slice(&crate::syslog::frame(m));
+    }
+    stream.write_all(&buf).await?;
     stream.flush().await
 }
 

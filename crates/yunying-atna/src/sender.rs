@@ -2,9 +2,10 @@
 //! bounded queue without ever waiting; one task (owned by the sender,
 //! joined by `shutdown`) takes messages off the queue and writes them to
 //! the collector, reconnecting with exponential backoff when the
-//! connection fails. A message is taken off the queue only once written,
-//! so a failed write is retried on the next connection (it may then
-//! arrive twice: syslog has no acknowledgements).
+//! connection fails. Queued messages go out in batches of up to 64 KiB
+//! (one write and flush); a message is taken off the queue only once
+//! written, so a failed write is retried on the next connection (it may
+//! then arrive twice: syslog has no acknowledgements).
 //!
 //! When the queue is full a message is dropped (the oldest or the new one,
 //! as configured) and counted; a WARN line gives the count at most once per
@@ -27,6 +28,8 @@ use crate::{AtnaError, SendError};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Messages written together (one TLS flush) after a burst or an outage.
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Counters since the sender started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,19 +169,33 @@ impl Shared {
         }
     }
 
-    fn front(&self) -> Option<Vec<u8>> {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).front().cloned()
+    /// The oldest queued messages, up to `BATCH_BYTES` together (at least
+    /// one), copied: they leave the queue only once written.
+    fn batch(&self) -> Vec<Vec<u8>> {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = 0;
+        let mut batch = Vec::new();
+        for m in queue.iter() {
+            if !batch.is_empty() && bytes + m.len() > BATCH_BYTES {
+                break;
+            }
+            bytes += m.len();
+            batch.push(m.clone());
+        }
+        batch
     }
 
-    /// Removes the message just written, unless the queue dropped it
+    /// Removes the messages just written, unless the queue dropped them
     /// meanwhile (drop-oldest on a full queue).
-    fn written(&self, message: &[u8]) {
+    fn written(&self, batch: &[Vec<u8>]) {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.front().is_some_and(|m| m.as_slice() == message) {
-            queue.pop_front();
+        for message in batch {
+            if queue.front().is_some_and(|m| m == message) {
+                queue.pop_front();
+            }
         }
         drop(queue);
-        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 
     /// How long we may still wait, when shutting down.
@@ -208,13 +225,14 @@ async fn run(shared: Arc<Shared>, dialer: Dialer, warn_every: Duration, max_back
             }
             last_warn = Instant::now();
         }
-        let Some(message) = shared.front() else {
+        let batch = shared.batch();
+        if batch.is_empty() {
             if shared.closing.load(Ordering::Acquire) {
                 break;
             }
             let _ = tokio::time::timeout(warn_every, shared.wake.notified()).await;
             continue;
-        };
+        }
         if shared.remaining().is_some_and(|r| r.is_zero()) {
             break;
         }
@@ -249,9 +267,9 @@ async fn run(shared: Arc<Shared>, dialer: Dialer, warn_every: Duration, max_back
             }
         }
         let Some(c) = connection.as_mut() else { continue };
-        match c.send(&message, IO_TIMEOUT).await {
+        match c.send(&batch, IO_TIMEOUT).await {
             Ok(()) => {
-                shared.written(&message);
+                shared.written(&batch);
                 backoff = FIRST_BACKOFF;
             }
             Err(e) => {
