@@ -11,8 +11,10 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v nasm >/dev/null || need_apt+=(nasm)
 # yunying-atna's tests validate audit messages against the DICOM audit
 # schema (RELAX NG compact) with jing, and send them through a private
-# rsyslogd over TLS (its GnuTLS network stream driver).
+# rsyslogd over TLS (its GnuTLS network stream driver) with certificates
+# the openssl command makes.
 command -v jing >/dev/null || need_apt+=(jing)
+command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need_apt+=(rsyslog-gnutls)
 # The distributed-backend tests and benchmarks (YUNYING_WITH_SERVICES=1) run

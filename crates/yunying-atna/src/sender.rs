@@ -49,7 +49,7 @@ pub struct Stats {
 /// task without flushing).
 pub struct AuditSender {
     shared: Arc<Shared>,
-    task: Option<JoinHandle<()>>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -90,7 +90,7 @@ impl AuditSender {
         let warn_every = Duration::from_secs(config.queue.warn_interval_secs);
         let max_backoff = Duration::from_secs(config.queue.max_backoff_secs);
         let task = tokio::spawn(run(shared.clone(), dialer, warn_every, max_backoff));
-        Ok(AuditSender { shared, task: Some(task) })
+        Ok(AuditSender { shared, task: Mutex::new(Some(task)) })
     }
 
     /// Queues `message`; never waits. A full queue drops a message (counted
@@ -129,15 +129,18 @@ impl AuditSender {
         self.shared.stats()
     }
 
-    /// Stops taking messages, sends what is queued for at most `timeout`,
-    /// closes the connection and waits for the task. What could not be
-    /// sent in time is counted in the returned `Stats::queued`.
-    pub async fn shutdown(mut self, timeout: Duration) -> Stats {
+    /// Stops taking messages (`send` then answers `Closed`), sends what is
+    /// queued for at most `timeout`, closes the connection and waits for
+    /// the task. What could not be sent in time is counted in the returned
+    /// `Stats::queued`. Takes `&self` so a sender shared in an `Arc` can be
+    /// shut down; a second call only returns the counters.
+    pub async fn shutdown(&self, timeout: Duration) -> Stats {
         *self.shared.deadline.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + timeout);
         self.shared.closing.store(true, Ordering::Release);
         self.shared.wake.notify_one();
         self.shared.stop.notify_one();
-        if let Some(task) = self.task.take() {
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
             let abort = task.abort_handle();
             if tokio::time::timeout(timeout + Duration::from_secs(3), task).await.is_err() {
                 abort.abort();
@@ -153,7 +156,7 @@ impl AuditSender {
 
 impl Drop for AuditSender {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
+        if let Some(task) = self.task.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
     }
