@@ -329,7 +329,7 @@ pub struct ParticipantObject {
     pub object_type: Option<ObjectType>,
     /// ParticipantObjectTypeCodeRole.
     pub role: Option<ObjectRole>,
-    /// ParticipantObjectDataLifeCycle (1..=15).
+    /// ParticipantObjectDataLifeCycle (1..=15; other values are not written).
     pub life_cycle: Option<u8>,
     /// ParticipantObjectName or ParticipantObjectQuery.
     pub name: ObjectName,

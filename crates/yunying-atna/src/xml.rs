@@ -138,7 +138,7 @@ impl Writer {
 
     fn object(&mut self, o: &ParticipantObject) {
         let role = o.role.map(|r| r.get().to_string());
-        let life_cycle = o.life_cycle.map(|l| l.to_string());
+        let life_cycle = o.life_cycle.filter(|l| (1..=15).contains(l)).map(|l| l.to_string());
         let mut attrs: Vec<(&str, &str)> = vec![("ParticipantObjectID", &o.id)];
         if let Some(t) = o.object_type {
             attrs.push(("ParticipantObjectTypeCode", t.as_str()));
