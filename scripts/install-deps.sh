@@ -9,6 +9,14 @@ need_apt=()
 # nasm gives libjpeg-turbo its SIMD code (it builds without, slower).
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v nasm >/dev/null || need_apt+=(nasm)
+# yunying-atna's tests validate audit messages against the DICOM audit
+# schema (RELAX NG compact) with jing, and send them through a private
+# rsyslogd over TLS (its GnuTLS network stream driver) with certificates
+# the openssl command makes.
+command -v jing >/dev/null || need_apt+=(jing)
+command -v openssl >/dev/null || need_apt+=(openssl)
+[ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
+ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need_apt+=(rsyslog-gnutls)
 # The distributed-backend tests and benchmarks (YUNYING_WITH_SERVICES=1) run
 # a throwaway PostgreSQL cluster and Garage (storage/local-services.sh); the
 # demo needs neither.
@@ -36,6 +44,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     # Tests and benchmarks start their own Orthanc with their own
     # configuration; the packaged service would only hold ports 4242/8042.
     $SUDO systemctl disable --now orthanc >/dev/null 2>&1 || $SUDO service orthanc stop >/dev/null 2>&1 || true
+  fi
+  if [[ " ${need_apt[*]} " == *" rsyslog "* ]]; then
+    # Tests start their own rsyslogd with their own configuration; the
+    # packaged service is not needed for them.
+    $SUDO systemctl disable --now rsyslog >/dev/null 2>&1 || $SUDO service rsyslog stop >/dev/null 2>&1 || true
   fi
   if [[ " ${need_apt[*]} " == *" postgresql "* ]]; then
     # Tests start their own cluster on their own port.
