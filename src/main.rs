@@ -445,7 +445,18 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let access = access_of(&config, &archive);
     let ledger =
         yunying_audit::LedgerInfo { alg: config.audit.hash, verifier: audit::signer(&config)?.verifier().clone(), wake: sequencer.waker() };
-    let access = access.clone().with_audit(access.audit().clone().with_ledger(ledger));
+    let mut audit = access.audit().clone().with_ledger(ledger);
+    // The hospital's audit record repository gets every event too.
+    let atna = match &config.audit.atna {
+        Some(atna) => {
+            let sender = std::sync::Arc::new(yunying_atna::AuditSender::start(atna).context("[audit.atna]")?);
+            let source = yunying_atna::AuditSource::application_server(config.dicom.aet.clone(), Some(config.audit.origin.clone()));
+            audit = audit.with_atna(sender.clone(), source);
+            Some(sender)
+        }
+        None => None,
+    };
+    let access = access.clone().with_audit(audit);
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
@@ -489,6 +500,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = sweep_task.await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
+    if let Some(atna) = atna {
+        let sent = atna.shutdown(Duration::from_secs(5)).await;
+        tracing::info!(sent = sent.sent, dropped = sent.dropped, "audit messages to the audit record repository");
+    }
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");

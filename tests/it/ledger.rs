@@ -137,3 +137,63 @@ async fn tamper(url: &str, leaf: i64) {
     assert_eq!(done.rows_affected(), 1);
     db.close().await;
 }
+
+/// Every event also reaches the hospital's audit record repository as a
+/// DICOM audit message (PS3.15 A.5) that the standard's schema accepts.
+#[test]
+fn events_reach_the_audit_record_repository_as_valid_audit_messages() {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    add_user(&data, "wang", Some("INST-A"), "radiologist");
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = format!("[audit.atna]\ncollector = \"{}\"\ntransport = \"tcp\"\n", collector.local_addr().unwrap());
+    let mut server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    assert_eq!(login(port, "wang", "not-the-password", None).status, 401);
+    let (status, body) = stow_file(port, &testdata_files()[0], &[]);
+    assert_eq!(status, 200, "{body}");
+    let study = found_study(port);
+    let wang = crate::people::session_of(&login(port, "wang", crate::people::PASSWORD, None));
+    let bg = post(port, "/api/access/grants", Some(&wang), &json!({"kind": "break-glass", "studies": [study], "reason": "emergency: stroke", "minutes": 30}));
+    assert_eq!(bg.status, 201);
+    assert_eq!(get(port, &format!("/dicom-web/studies/{study}/metadata"), &wang).status, 200);
+    server.stop();
+
+    // RFC 5425 frames: "LEN SP MSG", MSG an RFC 5424 line whose content
+    // is the XML after a BOM.
+    let (mut conn, _) = collector.accept().unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut received = Vec::new();
+    let _ = conn.read_to_end(&mut received);
+    let mut messages: Vec<String> = Vec::new();
+    let mut rest = &received[..];
+    while let Some(sp) = rest.iter().position(|b| *b == b' ') {
+        let len: usize = std::str::from_utf8(&rest[..sp]).unwrap().parse().unwrap();
+        let msg = std::str::from_utf8(&rest[sp + 1..sp + 1 + len]).unwrap();
+        assert!(msg.starts_with("<85>1 "), "{msg}");
+        messages.push(msg.split_once('\u{feff}').expect("the XML follows a BOM").1.to_string());
+        rest = &rest[sp + 1 + len..];
+    }
+    let has = |id: &str| messages.iter().any(|m| m.contains(&format!("csd-code=\"{id}\"")));
+    assert!(has("110114"), "user authentication: {messages:#?}");
+    assert!(has("110113"), "break-glass is a security alert");
+    assert!(has("110103"), "the study reached");
+    let dir = tmp.path().join("atna");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<String> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let p = dir.join(format!("{i}.xml"));
+            std::fs::write(&p, m).unwrap();
+            p.to_str().unwrap().to_string()
+        })
+        .collect();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/yunying-atna/schema/dicom-audit-message.rnc");
+    let out = std::process::Command::new("jing").arg("-c").arg(&schema).args(&files).output().expect("jing (scripts/install-deps.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    for m in &messages {
+        assert!(!m.contains("not-the-password"), "no secret in an audit message");
+    }
+}

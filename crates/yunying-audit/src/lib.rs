@@ -15,6 +15,7 @@
 //! Architecture invariant: no HTTP and no DICOM here; patient identity is
 //! the index's key and a keyed digest, never a name or an ID.
 
+pub mod atna;
 pub mod batch;
 pub mod checkpoint;
 pub mod event;
@@ -58,6 +59,10 @@ pub struct AuditConfig {
     /// Views of one study by one principal closer together than this are
     /// one event (seconds).
     pub view_batch_secs: u64,
+    /// Send every event as an IHE ATNA audit message (DICOM PS3.15 A.5,
+    /// RFC 5424 syslog over TLS) to the hospital's audit record
+    /// repository (`[audit.atna]`: collector, ca_file, …).
+    pub atna: Option<yunying_atna::AtnaConfig>,
 }
 
 impl Default for AuditConfig {
@@ -71,6 +76,7 @@ impl Default for AuditConfig {
             sequence_ms: 200,
             checkpoint_secs: 60,
             view_batch_secs: 10,
+            atna: None,
         }
     }
 }
@@ -111,6 +117,7 @@ pub struct Audit {
     patient_key: Arc<[u8; 32]>,
     batch: Arc<batch::Batcher>,
     ledger: Option<Arc<LedgerInfo>>,
+    atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
 }
 
 /// What the faces need of this node's ledger: its hash, the key that
@@ -131,12 +138,20 @@ impl Audit {
             patient_key: Arc::new(patient_key),
             batch: Arc::new(batch::Batcher::new(view_batch_secs)),
             ledger: None,
+            atna: None,
         }
     }
 
     /// This recorder, knowing the node's ledger.
     pub fn with_ledger(mut self, ledger: LedgerInfo) -> Audit {
         self.ledger = Some(Arc::new(ledger));
+        self
+    }
+
+    /// This recorder, sending every event to an ATNA audit record
+    /// repository too (as this audit source).
+    pub fn with_atna(mut self, sender: Arc<yunying_atna::AuditSender>, source: yunying_atna::AuditSource) -> Audit {
+        self.atna = Some((sender, source));
         self
     }
 
@@ -175,6 +190,12 @@ impl Audit {
         let result = self.index.append_audit_event(event.at_ms, &event.body()).await;
         if let Err(err) = &result {
             tracing::error!(error = %err, event = event.event, "audit event not recorded");
+        }
+        if let Some((sender, source)) = &self.atna
+            && let Some(message) = atna::message(&event, source)
+            && let Err(err) = sender.send(&message)
+        {
+            tracing::warn!(error = %err, event = event.event, "audit message not queued for the audit record repository");
         }
         Ok(result?)
     }
