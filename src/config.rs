@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use yunying_access::AccessConfig;
 use yunying_archive::ArchiveConfig;
+use yunying_audit::AuditConfig;
 use yunying_dimse::DimseConfig;
 use yunying_http::HttpConfig;
 use yunying_renditions::RenditionConfig;
@@ -41,6 +42,8 @@ pub struct Config {
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
     pub store: StoreConfig,
+    /// The audit record: the patient digest key, view batching.
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

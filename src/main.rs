@@ -1,5 +1,6 @@
 //! `yunying`: the regional imaging cloud in one binary.
 
+mod audit;
 mod config;
 mod import;
 mod keys;
@@ -423,7 +424,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
-    let access = access_of(&config, &archive);
+    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
+    let audit = audit::start(&config, archive.index(), &node).await?;
+    let access = access_of(&config, &archive).with_audit(audit.audit.clone());
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
@@ -443,7 +446,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
     // schedule, by one node at a time.
-    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
     let sweep_task = tokio::spawn(yunying_archive::orphans::run_sweeps(
         archive.clone(),
         Duration::from_secs(config.archive.sweep_interval_secs),
@@ -462,6 +464,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     let _ = sweep_task.await;
+    audit.stop(&config).await;
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
