@@ -18,12 +18,9 @@ pub struct Running {
     batcher: JoinHandle<()>,
 }
 
-/// Make the node's recorder (`node`: the name the node goes by, as in its
-/// leases), start its batcher and record `node-started`.
-pub async fn start(config: &Config, index: &yunying_index::Index, node: &str) -> anyhow::Result<Running> {
-    let key_path = config.audit.patient_key_path(&config.data_dir);
-    let key = yunying_audit::load_or_make_patient_key(&key_path).with_context(|| format!("patient digest key {}", key_path.display()))?;
-    let audit = Audit::new(index.clone(), node, key, config.audit.view_batch_secs);
+/// Make the node's recorder, start its batcher and record `node-started`.
+pub async fn start(config: &Config, index: &yunying_index::Index) -> anyhow::Result<Running> {
+    let audit = recorder(config, index)?;
     let (stop, stop_rx) = watch::channel(false);
     let batcher = tokio::spawn(audit.clone().run_batcher(stop_rx));
     audit.record(node_event("node-started", config)).await.context("recording node-started")?;
@@ -37,6 +34,27 @@ impl Running {
         let _ = self.batcher.await;
         let _ = self.audit.record(node_event("node-stopped", config)).await;
     }
+}
+
+/// The recorder of a command-line tool (`ae`, `key`, `user`): the node's
+/// patient key and name, no batcher (nothing it records is batched).
+pub fn recorder(config: &Config, index: &yunying_index::Index) -> anyhow::Result<Audit> {
+    let key_path = config.audit.patient_key_path(&config.data_dir);
+    let key = yunying_audit::load_or_make_patient_key(&key_path).with_context(|| format!("patient digest key {}", key_path.display()))?;
+    Ok(Audit::new(index.clone(), &node_name(config), key, config.audit.view_batch_secs))
+}
+
+/// A change made on the command line (principal `cli`, like the access
+/// layer's own command-line events).
+pub async fn cli_event(audit: &Audit, kind: &str, detail: &str) -> anyhow::Result<()> {
+    let e = Event::new(kind, "cli", "ok").detail(detail).fact("face", "cli");
+    audit.record(e).await.with_context(|| format!("recording {kind}"))
+}
+
+/// The name this node goes by (`[renditions] node`, else the host name),
+/// as in its leases.
+pub fn node_name(config: &Config) -> String {
+    if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() }
 }
 
 /// A node event: the version and the SM3 of the effective configuration

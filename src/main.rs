@@ -226,27 +226,28 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Key { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let result = keys::run(&access_of(&config, &archive), command).await;
+            let access = access_of(&config, &archive).with_audit(audit::recorder(&config, archive.index())?);
+            let result = keys::run(&access, command).await;
             archive.index().clone().close().await;
             result
         }),
         Command::User { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let access = access_of(&config, &archive);
+            let access = access_of(&config, &archive).with_audit(audit::recorder(&config, archive.index())?);
             let result = users::run(&access, command).await;
             archive.index().clone().close().await;
             result
         }),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let result = ae(archive.index(), command).await;
+            let result = ae(archive.index(), &audit::recorder(&config, archive.index())?, command).await;
             archive.index().clone().close().await;
             result
         }),
     }
 }
 
-async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
+async fn ae(index: &Index, audit: &yunying_audit::Audit, command: AeCommand) -> anyhow::Result<()> {
     match command {
         AeCommand::List { json } => {
             let aes = index.remote_aes().await?;
@@ -280,9 +281,13 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             if host.trim().is_empty() || port == 0 {
                 anyhow::bail!("the AE needs a host and a non-zero port");
             }
+            let detail = format!("AE {title} at {host}:{port} for {institution:?} may {allow}");
             index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution, rights: allow }).await?;
+            audit::cli_event(audit, "ae-registered", &detail).await?;
             if let Some(CertBinding(cert)) = cert_sha256 {
                 index.set_ae_certificate(&title, cert).await?;
+                let bound = cert.map_or("no certificate".to_string(), |c| format!("certificate SHA-256 {}", hex::encode(c)));
+                audit::cli_event(audit, "ae-certificate-set", &format!("AE {title}: {bound}")).await?;
             }
             println!("registered {title} (allowed: {allow})");
         }
@@ -290,6 +295,7 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             if !index.remove_remote_ae(title.trim()).await? {
                 anyhow::bail!("no AE titled {:?} is registered", title.trim());
             }
+            audit::cli_event(audit, "ae-removed", &format!("AE {}", title.trim())).await?;
             println!("removed {}", title.trim());
         }
     }
@@ -424,8 +430,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
-    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
-    let audit = audit::start(&config, archive.index(), &node).await?;
+    let node = audit::node_name(&config);
+    let audit = audit::start(&config, archive.index()).await?;
     let access = access_of(&config, &archive).with_audit(audit.audit.clone());
     let http_task = tokio::spawn(yunying_http::serve(
         http,
