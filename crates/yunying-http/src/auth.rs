@@ -346,4 +346,22 @@ mod tests {
             assert_eq!(of(Method::GET, bad), None, "{bad}");
         }
     }
+
+    #[test]
+    fn a_view_is_recorded_as_what_it_fetched() {
+        fn reading(path: &str) -> (&'static str, Option<String>, u64) {
+            let segments: Vec<&str> = path.split('/').collect();
+            (what_of(&segments), series_of(&segments).map(str::to_string), items_of(&segments))
+        }
+        let i = "studies/1.2.3/series/1.2.4/instances/1.2.5";
+        assert_eq!(reading("studies/1.2.3"), ("study", None, 1));
+        assert_eq!(reading("studies/1.2.3/metadata"), ("metadata", None, 1));
+        assert_eq!(reading("studies/1.2.3/thumbnail"), ("thumbnail", None, 1));
+        assert_eq!(reading("studies/1.2.3/series/1.2.4"), ("series", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading("studies/1.2.3/series/1.2.4/rendered"), ("rendered", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading(i), ("instances", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading(&format!("{i}/frames/1,2,3")), ("frames", Some("1.2.4".to_string()), 3));
+        assert_eq!(reading(&format!("{i}/frames/4,5/rendered")), ("rendered", Some("1.2.4".to_string()), 2));
+        assert_eq!(reading(&format!("{i}/bulkdata/7FE00010")), ("bulkdata", Some("1.2.4".to_string()), 1));
+    }
 }
