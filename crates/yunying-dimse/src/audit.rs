@@ -133,3 +133,34 @@ impl Association<'_> {
         self.layer.audit().ingested(self.id, &sender, received).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_c_find_identifier_gives_its_matching_keys_only() {
+        let identifier = json!({
+            "00080052": {"vr": "CS", "Value": ["STUDY"]},
+            "00080005": {"vr": "CS", "Value": ["ISO_IR 192"]},
+            "00100010": {"vr": "PN", "Value": [{"Alphabetic": "Wang^Wei"}]},
+            "00100020": {"vr": "LO", "Value": ["P-77"]},
+            "0020000D": {"vr": "UI"},
+            "00080061": {"vr": "CS", "Value": ["CT", "MR"]},
+            "00101002": {"vr": "SQ", "Value": [{"00100020": {"vr": "LO", "Value": ["X-1"]}}]}
+        });
+        let keys = identifier_keys(identifier.as_object().unwrap());
+        let (kept, withheld) = yunying_archive::query_keys::recorded_keys(keys.iter().map(|(t, v)| (*t, v.as_str())));
+        assert_eq!(serde_json::Value::Object(kept), json!({"ModalitiesInStudy": "CT\\MR"}));
+        assert_eq!(withheld, ["PatientName", "PatientID", "OtherPatientIDsSequence"]);
+    }
+
+    #[test]
+    fn statuses_read_as_results() {
+        assert_eq!(result_of(0x0000), "ok");
+        assert_eq!(result_of(0xB000), "ok");
+        assert_eq!(result_of(NOT_AUTHORIZED), "denied");
+        assert_eq!(result_of(0xA801), "failed");
+    }
+}
