@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use yunying_access::AccessConfig;
 use yunying_archive::ArchiveConfig;
+use yunying_audit::AuditConfig;
 use yunying_dimse::DimseConfig;
 use yunying_http::HttpConfig;
 use yunying_renditions::RenditionConfig;
@@ -41,8 +42,9 @@ pub struct Config {
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
     pub store: StoreConfig,
-    /// The audit ledger: its name, hash, signing key, checkpoints.
-    pub audit: yunying_audit::AuditConfig,
+    /// The audit record and ledger: patient digests, batching, the
+    /// ledger's name, hash, signing key, checkpoints, ATNA export.
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -61,7 +63,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
-            audit: yunying_audit::AuditConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

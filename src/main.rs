@@ -4,6 +4,7 @@ mod audit;
 mod config;
 mod import;
 mod keys;
+mod recorder;
 mod storetools;
 mod users;
 
@@ -242,27 +243,28 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Key { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let result = keys::run(&access_of(&config, &archive), command).await;
+            let access = access_of(&config, &archive).with_audit(recorder::recorder(&config, archive.index())?);
+            let result = keys::run(&access, command).await;
             archive.index().clone().close().await;
             result
         }),
         Command::User { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let access = access_of(&config, &archive);
+            let access = access_of(&config, &archive).with_audit(recorder::recorder(&config, archive.index())?);
             let result = users::run(&access, command).await;
             archive.index().clone().close().await;
             result
         }),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let result = ae(archive.index(), command).await;
+            let result = ae(archive.index(), &recorder::recorder(&config, archive.index())?, command).await;
             archive.index().clone().close().await;
             result
         }),
     }
 }
 
-async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
+async fn ae(index: &Index, audit: &yunying_audit::Audit, command: AeCommand) -> anyhow::Result<()> {
     match command {
         AeCommand::List { json } => {
             let aes = index.remote_aes().await?;
@@ -296,9 +298,13 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             if host.trim().is_empty() || port == 0 {
                 anyhow::bail!("the AE needs a host and a non-zero port");
             }
+            let detail = format!("AE {title} at {host}:{port} for {institution:?} may {allow}");
             index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution, rights: allow }).await?;
+            recorder::cli_event(audit, "ae-registered", &detail).await?;
             if let Some(CertBinding(cert)) = cert_sha256 {
                 index.set_ae_certificate(&title, cert).await?;
+                let bound = cert.map_or("no certificate".to_string(), |c| format!("certificate SHA-256 {}", hex::encode(c)));
+                recorder::cli_event(audit, "ae-certificate-set", &format!("AE {title}: {bound}")).await?;
             }
             println!("registered {title} (allowed: {allow})");
         }
@@ -306,6 +312,7 @@ async fn ae(index: &Index, command: AeCommand) -> anyhow::Result<()> {
             if !index.remove_remote_ae(title.trim()).await? {
                 anyhow::bail!("no AE titled {:?} is registered", title.trim());
             }
+            recorder::cli_event(audit, "ae-removed", &format!("AE {}", title.trim())).await?;
             println!("removed {}", title.trim());
         }
     }
@@ -440,12 +447,11 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let reserved_fds = dicom_fds + 512;
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
-    let node = if config.renditions.node.is_empty() { yunying_renditions::node_name() } else { config.renditions.node.clone() };
+    let node = recorder::node_name(&config);
     let sequencer = audit::sequencer(&config, archive.index(), &format!("{node}:{}", std::process::id()))?;
-    let access = access_of(&config, &archive);
     let ledger =
         yunying_audit::LedgerInfo { alg: config.audit.hash, verifier: audit::signer(&config)?.verifier().clone(), wake: sequencer.waker() };
-    let mut audit = access.audit().clone().with_ledger(ledger);
+    let mut audit = recorder::recorder(&config, archive.index())?.with_ledger(ledger);
     // The hospital's audit record repository gets every event too.
     let atna = match &config.audit.atna {
         Some(atna) => {
@@ -456,7 +462,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let access = access.clone().with_audit(audit);
+    let audit = recorder::start(audit, &config).await?;
+    let access = access_of(&config, &archive).with_audit(audit.audit.clone());
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
@@ -498,6 +505,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     let _ = sweep_task.await;
+    audit.stop(&config).await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
     if let Some(atna) = atna {

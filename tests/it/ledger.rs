@@ -155,7 +155,12 @@ fn events_reach_the_audit_record_repository_as_valid_audit_messages() {
     assert_eq!(status, 200, "{body}");
     let study = found_study(port);
     let wang = crate::people::session_of(&login(port, "wang", crate::people::PASSWORD, None));
-    let bg = post(port, "/api/access/grants", Some(&wang), &json!({"kind": "break-glass", "studies": [study], "reason": "emergency: stroke", "minutes": 30}));
+    let bg = post(
+        port,
+        "/api/access/grants",
+        Some(&wang),
+        &json!({"kind": "break-glass", "studies": [study], "reason": "emergency: stroke", "minutes": 30}),
+    );
     assert_eq!(bg.status, 201);
     assert_eq!(get(port, &format!("/dicom-web/studies/{study}/metadata"), &wang).status, 200);
     server.stop();
@@ -191,7 +196,12 @@ fn events_reach_the_audit_record_repository_as_valid_audit_messages() {
         })
         .collect();
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/yunying-atna/schema/dicom-audit-message.rnc");
-    let out = std::process::Command::new("jing").arg("-c").arg(&schema).args(&files).output().expect("jing (scripts/install-deps.sh installs it)");
+    let out = std::process::Command::new("jing")
+        .arg("-c")
+        .arg(&schema)
+        .args(&files)
+        .output()
+        .expect("jing (scripts/install-deps.sh installs it)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     for m in &messages {
         assert!(!m.contains("not-the-password"), "no secret in an audit message");

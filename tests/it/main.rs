@@ -7,6 +7,7 @@
 mod harness;
 
 mod architecture;
+mod audit_events;
 mod bad_input;
 mod cli;
 mod colour;

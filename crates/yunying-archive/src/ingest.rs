@@ -42,6 +42,12 @@ pub struct StoreContext {
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub sop_instance_uid: String,
+    pub sop_class_uid: String,
+    pub study_instance_uid: String,
+    /// SHA-256 of the received object (hex), as the index records it.
+    pub sha256: String,
+    // SM3: the stored-instance record's `sm3`, once the archive computes
+    // it, goes here too (the ingest audit event names it).
     pub object_key: String,
     /// True when an instance with this SOP Instance UID was already stored
     /// and kept (duplicate policy `keep-first`).
@@ -211,6 +217,8 @@ impl Incoming {
 
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
+        let (sop_class_uid, study_instance_uid, sha256) =
+            (record.sop_class_uid.clone(), record.study_instance_uid.clone(), record.digest.clone());
         let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -247,7 +255,7 @@ impl Incoming {
                 (existing_key, true)
             }
         };
-        Ok(Stored { sop_instance_uid, object_key, duplicate })
+        Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, sha256, object_key, duplicate })
     }
 
     /// The dataset must be what the request said it is.

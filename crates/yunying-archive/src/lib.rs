@@ -20,6 +20,7 @@ pub mod meta;
 pub mod metadata;
 mod metrics;
 pub mod orphans;
+pub mod query_keys;
 mod reader;
 mod rebuild;
 mod record;

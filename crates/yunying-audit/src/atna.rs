@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use yunying_atna::{
-    Activity, ActiveParticipant, AuditMessage, AuditSource, AuthKind, EventAction, NetworkAccessPoint, ObjectRole, ObjectType, Outcome, Patient,
-    Query, Study, codes, security_subject,
+    ActiveParticipant, Activity, AuditMessage, AuditSource, AuthKind, EventAction, NetworkAccessPoint, ObjectRole, ObjectType, Outcome,
+    Patient, Query, Study, codes, security_subject,
 };
 
 use crate::event::Event;
@@ -34,7 +34,9 @@ pub fn message(e: &Event, source: &AuditSource) -> Option<AuditMessage> {
     let m = match kind {
         "sign-in" => AuditMessage::user_authentication(head, AuthKind::Login, who, None),
         "sign-out" | "sign-out-everywhere" => AuditMessage::user_authentication(head, AuthKind::Logout, who, None),
-        "study-viewed" | "study-accessed" | "dicomweb" => AuditMessage::instances_accessed(head, EventAction::Read, who, &studies, &patient),
+        "study-viewed" | "study-accessed" | "dicomweb" => {
+            AuditMessage::instances_accessed(head, EventAction::Read, who, &studies, &patient)
+        }
         "retrieve" => {
             let to = ActiveParticipant::process(e.facts.get("destination").and_then(|d| d.as_str()).unwrap_or("unknown"), None);
             let from = ActiveParticipant::process(&e.node, None);
@@ -73,7 +75,12 @@ pub fn message(e: &Event, source: &AuditSource) -> Option<AuditMessage> {
                 k if k.starts_with("account-") || k.starts_with("password-") || k.starts_with("totp-") || k.starts_with("session-") => {
                     codes::user_security_attributes_changed()
                 }
-                k if k.starts_with("grant-") || k.starts_with("key-") || k.starts_with("film-") || k.starts_with("deletion-") || k.starts_with("legal-hold") => {
+                k if k.starts_with("grant-")
+                    || k.starts_with("key-")
+                    || k.starts_with("film-")
+                    || k.starts_with("deletion-")
+                    || k.starts_with("legal-hold") =>
+                {
                     codes::object_security_attributes_changed()
                 }
                 k if k.starts_with("ae-") || k.starts_with("retention-") || k.starts_with("config") => codes::security_configuration(),

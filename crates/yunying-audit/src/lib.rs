@@ -19,6 +19,7 @@ pub mod atna;
 pub mod batch;
 pub mod checkpoint;
 pub mod event;
+pub mod ingest;
 pub mod sequencer;
 pub mod verify;
 
@@ -118,6 +119,7 @@ pub struct Audit {
     batch: Arc<batch::Batcher>,
     ledger: Option<Arc<LedgerInfo>>,
     atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
+    ingest: Arc<ingest::Batches>,
 }
 
 /// What the faces need of this node's ledger: its hash, the key that
@@ -139,6 +141,7 @@ impl Audit {
             batch: Arc::new(batch::Batcher::new(view_batch_secs)),
             ledger: None,
             atna: None,
+            ingest: Arc::default(),
         }
     }
 
@@ -214,16 +217,38 @@ impl Audit {
         }
     }
 
-    /// Run the view batcher until `shutdown`, then flush what it holds.
+    /// Note one instance received over C-STORE on `association` (a
+    /// number unique on this node): batched per association, study and
+    /// result ([`ingest`]); a batch that is full is recorded now.
+    pub async fn ingested(&self, association: u64, sender: &ingest::Sender, received: ingest::Received) {
+        for e in self.ingest.add(association, sender, received, now_ms()) {
+            let _ = self.record(e).await;
+        }
+    }
+
+    /// Record what `association` received (it ended), or every batch that
+    /// is due (`None`), or all (`all`).
+    pub async fn flush_ingest(&self, association: Option<u64>, all: bool) {
+        for e in self.ingest.take(association, all, now_ms()) {
+            let _ = self.record(e).await;
+        }
+    }
+
+    /// Run the view and ingest batchers until `shutdown`, then flush what
+    /// they hold.
     pub async fn run_batcher(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = tick.tick() => self.flush_views(false).await,
+                _ = tick.tick() => {
+                    self.flush_views(false).await;
+                    self.flush_ingest(None, false).await;
+                }
                 _ = shutdown.changed() => break,
             }
         }
         self.flush_views(true).await;
+        self.flush_ingest(None, true).await;
     }
 
     /// The keyed digest naming a patient: HMAC-SM3 of issuer, NUL,
@@ -278,4 +303,11 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), AuditError> {
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// SM3 of `bytes`, hex (e.g. the effective configuration a node started
+/// with, in its `node-started` event).
+pub fn sm3_hex(bytes: &[u8]) -> String {
+    use sm3::Digest;
+    hex::encode(sm3::Sm3::digest(bytes))
 }

@@ -17,6 +17,7 @@
 mod access;
 mod admission;
 mod association;
+mod audit;
 mod client;
 mod command;
 mod commitment;

@@ -42,20 +42,15 @@ impl Reply<'_> {
     }
 }
 
-impl Association<'_> {
-    /// Record a retrieval (which studies, how many instances, by whom) as an
-    /// access event: one per C-MOVE or C-GET, never per instance.
-    async fn note_retrieve(&self, what: &str, instances: &[yunying_index::InstanceData]) {
-        if instances.is_empty() {
-            return;
-        }
-        let mut studies: Vec<String> = instances.iter().map(|i| i.stored.study_instance_uid.clone()).collect();
-        studies.sort();
-        studies.dedup();
-        let detail = format!("{what} of {} instances", instances.len());
-        self.layer.record(&self.access.principal.id, "retrieve", &studies, "", &self.peer.ip().to_string(), "ok", &detail).await;
-    }
+/// The studies of the instances a retrieve matched, each once.
+fn studies_of(instances: &[InstanceData]) -> Vec<String> {
+    let mut studies: Vec<String> = instances.iter().map(|i| i.stored.study_instance_uid.clone()).collect();
+    studies.sort();
+    studies.dedup();
+    studies
+}
 
+impl Association<'_> {
     /// A request with a data set: dispatch on its command field.
     pub(crate) async fn operation(&mut self, context: &Context, command: &Command, bytes: Option<Vec<u8>>) -> Result<(), ProtocolError> {
         let field = command.command_field().unwrap_or(0);
@@ -119,16 +114,20 @@ impl Association<'_> {
             Ok(scope) => find::find(self.archive, self.config, patient_root, identifier, self.accepted.find, scope).await,
             Err(refused) => Err(refused),
         };
+        let level = find::level(identifier, patient_root).ok();
         let found = match scoped {
             Ok(found) => found,
             Err(Failure { status, comment }) => {
                 tracing::info!(calling_ae = %self.caller.calling_ae, status = format_args!("{status:04X}"), "C-FIND refused: {comment}");
+                self.record_find(identifier, level, status, None).await;
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
         let searched = started.elapsed();
         self.begin(command);
         let count = found.responses.len();
+        let status = if found.capped { OUT_OF_RESOURCES } else { 0x0000 };
+        self.record_find(identifier, level, status, Some(count)).await;
         for response in found.responses {
             self.pump(None).await?;
             if self.cancel_requested {
@@ -174,6 +173,7 @@ impl Association<'_> {
             Ok(None) => {
                 tracing::info!(calling_ae = %self.caller.calling_ae, destination = %destination, "C-MOVE to an unknown destination");
                 let comment = format!("move destination {destination:?} is not in the AE registry");
+                self.record_retrieve("C-MOVE", &destination, &[], &Progress::default(), MOVE_DESTINATION_UNKNOWN).await;
                 return self
                     .reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(MOVE_DESTINATION_UNKNOWN) })
                     .await;
@@ -190,12 +190,14 @@ impl Association<'_> {
         let instances = match scoped {
             Ok(i) => i,
             Err(Failure { status, comment }) => {
+                self.record_retrieve("C-MOVE", &destination, &[], &Progress::default(), status).await;
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
-        self.note_retrieve("C-MOVE", &instances).await;
+        let studies = studies_of(&instances);
         let mut progress = Progress::new(instances.len());
         if instances.is_empty() {
+            self.record_retrieve("C-MOVE", &destination, &studies, &progress, 0x0000).await;
             return self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(0x0000) }).await;
         }
         self.begin(command);
@@ -276,10 +278,11 @@ impl Association<'_> {
                     data: progress.failed_list(),
                     status: UNABLE_TO_PERFORM_SUBOPERATIONS,
                 };
+                self.record_retrieve("C-MOVE", &destination, &studies, &progress, UNABLE_TO_PERFORM_SUBOPERATIONS).await;
                 return self.reply(context, command, RSP, reply).await;
             }
         }
-        self.finish_retrieve(context, command, RSP, &progress, &destination, started).await
+        self.finish_retrieve(context, command, RSP, &progress, (&destination, &studies), started).await
     }
 
     async fn finish_retrieve(
@@ -288,12 +291,14 @@ impl Association<'_> {
         command: &Command,
         rsp: u16,
         progress: &Progress,
-        destination: &str,
+        (destination, studies): (&str, &[String]),
         started: std::time::Instant,
     ) -> Result<(), ProtocolError> {
         let cancelled = std::mem::take(&mut self.cancel_requested);
         self.current = None;
         let status = if cancelled { CANCEL } else { progress.final_status() };
+        let operation = if rsp == C_MOVE_RQ | RESPONSE { "C-MOVE" } else { "C-GET" };
+        self.record_retrieve(operation, destination, studies, progress, status).await;
         tracing::info!(
             calling_ae = %self.caller.calling_ae,
             destination = %destination,
@@ -320,13 +325,15 @@ impl Association<'_> {
             Ok(scope) => retrieve::instances(self.archive, patient_root, identifier, scope).await,
             Err(refused) => Err(refused),
         };
+        let caller = self.caller.calling_ae.clone();
         let instances = match scoped {
             Ok(i) => i,
             Err(Failure { status, comment }) => {
+                self.record_retrieve("C-GET", &caller, &[], &Progress::default(), status).await;
                 return self.reply(context, command, RSP, Reply { comment: Some(&comment), ..Reply::status(status) }).await;
             }
         };
-        self.note_retrieve("C-GET", &instances).await;
+        let studies = studies_of(&instances);
         let mut progress = Progress::new(instances.len());
         self.begin(command);
         let started = std::time::Instant::now();
@@ -385,8 +392,7 @@ impl Association<'_> {
                 self.reply(context, command, RSP, Reply { progress: Some(&progress), ..Reply::status(PENDING) }).await?;
             }
         }
-        let caller = self.caller.calling_ae.clone();
-        self.finish_retrieve(context, command, RSP, &progress, &caller, started).await
+        self.finish_retrieve(context, command, RSP, &progress, (&caller, &studies), started).await
     }
 
     /// The storage context to send an instance on in a C-GET: the stored

@@ -19,6 +19,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
+use yunying_audit::ingest::Received;
 
 use crate::DimseConfig;
 use crate::access::{Access, NOT_AUTHORIZED};
@@ -120,6 +121,8 @@ pub struct Association<'a> {
     /// new association).
     pub(crate) pending_reports: Vec<(Option<u16>, Report)>,
     next_message_id: u16,
+    /// This association's number on the node (its C-STORE audit batches).
+    pub(crate) id: u64,
 }
 
 impl<'a> Association<'a> {
@@ -152,6 +155,7 @@ impl<'a> Association<'a> {
             store_response: None,
             pending_reports: Vec::new(),
             next_message_id: 1,
+            id: crate::audit::next_association_id(),
         }
     }
 
@@ -159,6 +163,7 @@ impl<'a> Association<'a> {
     /// unacknowledged storage commitment reports to a new association.
     pub async fn run(mut self) {
         self.serve().await;
+        self.layer.audit().flush_ingest(Some(self.id), false).await;
         if self.refused > 1 {
             tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, refused = self.refused, "requests refused on the association (not authorized)");
         }
@@ -303,6 +308,7 @@ impl<'a> Association<'a> {
             }
             _ if self.access.missing_for(field).is_some() => {
                 self.log_refusal(field);
+                self.record_refused_request(field, command.affected_sop_class_uid(), command.affected_sop_instance_uid()).await;
                 let comment = "not authorized: ask the archive administrator";
                 if command.has_data_set() {
                     let sink = Sink::Refused(NOT_AUTHORIZED, comment);
@@ -425,6 +431,23 @@ impl<'a> Association<'a> {
             Sink::Store(incoming) => incoming.finish().await,
         };
         let sop_instance_uid = data.command.affected_sop_instance_uid();
+        let received = match &result {
+            Ok(stored) => Received {
+                sop_instance_uid: stored.sop_instance_uid.clone(),
+                sop_class_uid: stored.sop_class_uid.clone(),
+                sha256: stored.sha256.clone(),
+                duplicate: stored.duplicate,
+                study: stored.study_instance_uid.clone(),
+                ..Default::default()
+            },
+            Err(e) => Received {
+                sop_instance_uid: sop_instance_uid.clone(),
+                sop_class_uid: data.command.affected_sop_class_uid(),
+                status: format!("{:04X}", e.dimse_status()),
+                ..Default::default()
+            },
+        };
+        self.record_received(received).await;
         match result {
             Ok(_) => self.respond(context, &data.command, 0x8001, 0x0000, Some(&sop_instance_uid), None).await,
             Err(e) => {

@@ -209,6 +209,7 @@ impl Films {
         if let Err(e) = self.index().record_film_event(&e).await {
             tracing::warn!(error = %e, "film import: event not recorded");
         }
+        self.audit(&e, None).await;
         tracing::info!(film = %film.film_id, destination = %name, state, "film import finished");
     }
 }

@@ -164,9 +164,36 @@ impl Films {
         self.index().film(film_id).await?.ok_or_else(|| FilmError::NotFound(format!("no film {film_id}")))
     }
 
-    /// Record an event on a film's record.
+    /// Record an event on a film's record (and on the audit record).
     pub async fn record(&self, film: &Film, actor: &str, what: &str, client: &str, result: &str, detail: impl Into<String>) -> Result<()> {
-        Ok(self.index().record_film_event(&event(film, actor, what, client, result, detail)).await?)
+        let e = event(film, actor, what, client, result, detail);
+        self.index().record_film_event(&e).await?;
+        self.audit(&e, None).await;
+        Ok(())
+    }
+
+    /// Put a film event on the audit record too, as `film-<event>`: the
+    /// principal is the staff member or system that acted (`who`), else
+    /// the film itself (its link or session: the patient, a recipient);
+    /// via the film; the film's studies. The film's own record is
+    /// unchanged. A failure is logged by the recorder.
+    pub(crate) async fn audit(&self, e: &FilmEvent, who: Option<&Principal>) {
+        let film = format!("film:{}", e.film_id);
+        let (principal, institution) = match who {
+            Some(p) => (p.id.clone(), p.institution.clone()),
+            None => (film.clone(), None),
+        };
+        // The masked phone number of an SMS code is the patient's: not on
+        // the audit record.
+        let detail = if e.event == "code-sent" { "" } else { e.detail.as_str() };
+        let event = yunying_audit::Event::new(&format!("film-{}", e.event), &principal, &e.result)
+            .institution(institution.as_deref())
+            .via(&film)
+            .client(&e.client)
+            .studies(&e.studies)
+            .detail(detail)
+            .fact("actor", e.actor.as_str());
+        let _ = self.access.audit().record(event).await;
     }
 
     /// Its viewer looked at part of a film (`film page`, `report`).

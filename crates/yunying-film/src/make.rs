@@ -181,6 +181,7 @@ impl Films {
         let actor = if film.created_by.is_empty() { "api".to_string() } else { format!("staff:{}", film.created_by) };
         let created = event(&film, &actor, "created", client, "ok", format!("{} film, {} studies", film.kind, film.studies.len()));
         self.index().create_film(&film, &created).await?;
+        self.audit(&created, Some(who)).await;
         Ok(Made { film: self.shown(film), token })
     }
 
@@ -205,7 +206,9 @@ impl Films {
     pub async fn revoke(&self, who: &Principal, film_id: &str, client: &str) -> Result<Vec<String>> {
         let film = self.staff_film(who, film_id).await?;
         let e = event(&film, "api", "revoked", client, "ok", "");
-        Ok(self.index().revoke_film(film_id, now_ms(), &e).await?)
+        let revoked = self.index().revoke_film(film_id, now_ms(), &e).await?;
+        self.audit(&e, Some(who)).await;
+        Ok(revoked)
     }
 
     /// End a film (and its shares) at `at_ms`, or now if that has passed.
@@ -218,6 +221,7 @@ impl Films {
         }
         let e = event(&film, "api", "expiry-shortened", client, "ok", format!("expires at {at}"));
         self.index().shorten_film(&film.film_id, at, &e).await?;
+        self.audit(&e, Some(who)).await;
         Ok(self.shown(self.film(film_id).await?))
     }
 
@@ -226,6 +230,7 @@ impl Films {
         let film = self.staff_film(who, film_id).await?;
         let e = event(&film, "api", "unlocked", client, "ok", "");
         self.index().unlock_film(film_id, &e).await?;
+        self.audit(&e, Some(who)).await;
         Ok(())
     }
 

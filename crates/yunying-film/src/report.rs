@@ -49,6 +49,7 @@ impl Films {
             .map_err(|e| FilmError::Unavailable(format!("object store: {e}")))?;
         let e = event(&film, "api", "report-attached", client, "ok", format!("{media_type}, {len} bytes"));
         self.index().set_film_report(&film.film_id, &key, media_type, &e).await?;
+        self.audit(&e, Some(who)).await;
         if !film.report_key.is_empty() {
             let (store, old) = (self.archive.store().clone(), film.report_key.clone());
             let _ = tokio::task::spawn_blocking(move || store.delete(&old)).await;

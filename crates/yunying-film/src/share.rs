@@ -85,6 +85,7 @@ impl Films {
         .to_string();
         let created = event(&film, "patient", "created", client, "ok", consent.clone());
         self.index().create_film(&film, &created).await?;
+        self.audit(&created, None).await;
         self.record(parent, "patient", "shared", client, "ok", consent).await?;
         Ok(Shared { film, token, code })
     }
@@ -102,6 +103,7 @@ impl Films {
         }
         let e = event(&share, "patient", "revoked", client, "ok", "withdrawn by the patient");
         self.index().revoke_film(&share.film_id, now_ms(), &e).await?;
+        self.audit(&e, None).await;
         Ok(())
     }
 }

@@ -129,6 +129,7 @@ impl Films {
         let phone = self.phone_of(&film)?;
         let e = event(&film, "client", "code-sent", client, "ok", mask_phone(&phone));
         self.index().set_film_code(&film.film_id, &answer_hash(&film.film_id, &code), now, expires, &e).await?;
+        self.audit(&e, None).await;
         self.sms.send(&film.film_id, &phone, &code).map_err(|e| FilmError::Upstream(format!("the SMS could not be sent: {e}")))?;
         Ok(CodeSent { sent_to: mask_phone(&phone), expires_at_ms: expires })
     }
@@ -161,6 +162,7 @@ impl Films {
             // The address's place stays taken: it was a failure.
             let e = event(&film, "client", "verify", client, "failed", "");
             let attempts = index.film_verification_failed(&film.film_id, policy.max_failures, now, &e).await?;
+            self.audit(&e, None).await;
             if attempts.locked {
                 return Err(FilmError::Locked);
             }
@@ -171,7 +173,7 @@ impl Films {
         let expires = now + policy.session_minutes as i64 * 60_000;
         let e = event(&film, "client", "verify", client, "ok", "");
         match index.film_verified(&film.film_id, &token_hash(&token), now, expires, &e).await? {
-            Verified::Session => {}
+            Verified::Session => self.audit(&e, None).await,
             Verified::Locked => {
                 self.record(&film, "client", "verify", client, "refused", "locked").await?;
                 return Err(FilmError::Locked);

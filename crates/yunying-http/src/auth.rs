@@ -29,7 +29,12 @@ use crate::error::ApiError;
 /// requires it (a search without it is a wiring mistake: 500, not every
 /// study). `None` inside: every study.
 #[derive(Clone, Debug)]
-pub(crate) struct Scoped(pub Option<Scope>);
+pub(crate) struct Scoped {
+    pub scope: Option<Scope>,
+    /// Who searches, from where: the search's access record names them.
+    pub principal: Principal,
+    pub client: String,
+}
 
 /// An access-layer refusal as an HTTP answer.
 pub(crate) fn refusal(denied: Denied) -> ApiError {
@@ -133,14 +138,17 @@ pub(crate) async fn authorize_dicomweb(State(state): State<AppState>, mut reques
     let Some((action, study)) = dicomweb_action(request.method(), &segments) else {
         return ApiError::bad_request("malformed DICOMweb path: a UID, frame list or bulk data path is not valid").into_response();
     };
+    let mut via = String::new();
     let decided = match (action, study) {
         (Action::Search, _) => state.access.scope(&principal, Action::Search).await.map(|scope| {
-            request.extensions_mut().insert(Scoped(scope));
+            let client = client_of(&state, &request);
+            request.extensions_mut().insert(Scoped { scope, principal: principal.clone(), client });
         }),
         (Action::Store, _) => state.access.require(&principal, Action::Store),
         (_, Some(study)) => match state.access.check_study(&principal, action, study).await {
             Ok(yunying_access::Reached::Grant(grant)) => {
                 state.access.note_grant_use(&principal, study, &grant, &client_of(&state, &request)).await;
+                via = format!("grant:{grant}");
                 Ok(())
             }
             Ok(yunying_access::Reached::Own) => Ok(()),
@@ -149,12 +157,39 @@ pub(crate) async fn authorize_dicomweb(State(state): State<AppState>, mut reques
         (_, None) => Err(Denied::NotFound("no such DICOMweb resource".into())),
     };
     match decided {
+        Ok(()) if matches!(action, Action::View | Action::Retrieve) => {
+            // Noted once answered: a view that failed showed nothing.
+            let seen = study.map(|study| yunying_audit::batch::Seen {
+                principal: principal.id.clone(),
+                institution: principal.institution.clone(),
+                via,
+                client: client_of(&state, &request),
+                study: study.to_string(),
+                series: series_of(&segments).map(str::to_string),
+                what: what_of(&segments),
+                items: items_of(&segments),
+            });
+            let response = next.run(request).await;
+            if let Some(seen) = seen.filter(|_| response.status().is_success()) {
+                state.access.audit().viewed(seen);
+            }
+            response
+        }
         Ok(()) => next.run(request).await,
         Err(denied) => {
             if matches!(denied, Denied::Forbidden(_)) {
                 let studies: Vec<String> = study.map(|s| vec![s.to_string()]).unwrap_or_default();
                 let client = client_of(&state, &request);
-                state.access.record(&principal.id, "dicomweb", &studies, "", &client, "denied", yunying_access::describe(action)).await;
+                // A search refused is a query denied; other refusals keep
+                // their DICOMweb event.
+                let event = if action == Action::Search { "query" } else { "dicomweb" };
+                let e = yunying_audit::Event::new(event, &principal.id, "denied")
+                    .institution(principal.institution.as_deref())
+                    .client(&client)
+                    .studies(&studies)
+                    .detail(yunying_access::describe(action))
+                    .fact("face", "dicomweb");
+                let _ = state.access.audit().record(e).await;
             }
             refusal(denied).into_response()
         }
@@ -220,6 +255,35 @@ pub(crate) fn dicomweb_action<'a>(method: &Method, segments: &[&'a str]) -> Opti
     uids_ok.then(|| (action, segments.get(1).copied()))
 }
 
+/// The series a study path names (`studies/S/series/SE/…`).
+fn series_of<'a>(segments: &[&'a str]) -> Option<&'a str> {
+    (segments.get(2) == Some(&"series")).then(|| segments.get(3).copied()).flatten()
+}
+
+/// What a view or retrieval path fetches, for the access record.
+fn what_of(segments: &[&str]) -> &'static str {
+    if segments.contains(&"bulkdata") {
+        return "bulkdata";
+    }
+    match segments {
+        [.., "metadata"] => "metadata",
+        [.., "rendered"] => "rendered",
+        [.., "thumbnail"] => "thumbnail",
+        [.., "frames", _] => "frames",
+        [_, _, "series", _, "instances", _] => "instances",
+        [_, _, "series", _] => "series",
+        _ => "study",
+    }
+}
+
+/// How many items a view names: the frames of a frame list, else one.
+fn items_of(segments: &[&str]) -> u64 {
+    match segments {
+        [.., "frames", list] | [.., "frames", list, _] => list.split(',').count() as u64,
+        _ => 1,
+    }
+}
+
 fn is_read(method: &Method) -> bool {
     *method == Method::GET || *method == Method::HEAD
 }
@@ -281,5 +345,23 @@ mod tests {
         ] {
             assert_eq!(of(Method::GET, bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_view_is_recorded_as_what_it_fetched() {
+        fn reading(path: &str) -> (&'static str, Option<String>, u64) {
+            let segments: Vec<&str> = path.split('/').collect();
+            (what_of(&segments), series_of(&segments).map(str::to_string), items_of(&segments))
+        }
+        let i = "studies/1.2.3/series/1.2.4/instances/1.2.5";
+        assert_eq!(reading("studies/1.2.3"), ("study", None, 1));
+        assert_eq!(reading("studies/1.2.3/metadata"), ("metadata", None, 1));
+        assert_eq!(reading("studies/1.2.3/thumbnail"), ("thumbnail", None, 1));
+        assert_eq!(reading("studies/1.2.3/series/1.2.4"), ("series", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading("studies/1.2.3/series/1.2.4/rendered"), ("rendered", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading(i), ("instances", Some("1.2.4".to_string()), 1));
+        assert_eq!(reading(&format!("{i}/frames/1,2,3")), ("frames", Some("1.2.4".to_string()), 3));
+        assert_eq!(reading(&format!("{i}/frames/4,5/rendered")), ("rendered", Some("1.2.4".to_string()), 2));
+        assert_eq!(reading(&format!("{i}/bulkdata/7FE00010")), ("bulkdata", Some("1.2.4".to_string()), 1));
     }
 }

@@ -86,8 +86,77 @@ async fn search(
     scope: &[(u32, String)],
     raw: Option<String>,
 ) -> Result<Response, ApiError> {
+    let Extension(Scoped { scope: within, principal, client }) = within;
+    let asked = AskedBy { principal: &principal, client: &client };
+    let mut keys = Vec::new();
+    let answer = run_search(state, within, headers, level, scope, raw, &mut keys).await;
+    let (result, count) = match &answer {
+        Ok((_, count)) => ("ok", Some(*count)),
+        Err(_) => ("failed", None),
+    };
+    record_query(state, &asked, level, &keys, result, count).await;
+    answer.map(|(response, _)| response)
+}
+
+/// Who asked a search, for its access record.
+struct AskedBy<'a> {
+    principal: &'a yunying_access::Principal,
+    client: &'a str,
+}
+
+/// One `query` event: the level, the keys (patient-identifying values
+/// withheld), how many matched (never what).
+async fn record_query(state: &AppState, asked: &AskedBy<'_>, level: Level, keys: &[(u32, String)], result: &str, count: Option<usize>) {
+    let (kept, withheld) = yunying_archive::query_keys::recorded_keys(keys.iter().map(|(t, v)| (*t, v.as_str())));
+    let mut e = yunying_audit::Event::new("query", &asked.principal.id, result)
+        .institution(asked.principal.institution.as_deref())
+        .client(asked.client)
+        .fact("face", "qido-rs")
+        .fact("level", level_name(level))
+        .fact("keys", kept)
+        .fact("withheld", withheld);
+    if let Some(count) = count {
+        e = e.fact("count", count);
+    }
+    let _ = state.access.audit().record(e).await;
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Patient => "PATIENT",
+        Level::Study => "STUDY",
+        Level::Series => "SERIES",
+        Level::Instance => "IMAGE",
+    }
+}
+
+/// Run a search; `keys` gets its matching keys (for the record) even when
+/// it fails. The response and how many matches it holds.
+async fn run_search(
+    state: &AppState,
+    within: Option<yunying_index::search::Scope>,
+    headers: &HeaderMap,
+    level: Level,
+    scope: &[(u32, String)],
+    raw: Option<String>,
+    keys: &mut Vec<(u32, String)>,
+) -> Result<(Response, usize), ApiError> {
     let max = state.config.max_results;
-    let mut query = Query { limit: Some(max), scope: within.0.0, ..Query::new(level, scope.to_vec()) };
+    let mut query = Query { limit: Some(max), scope: within, ..Query::new(level, scope.to_vec()) };
+    let answer = parse_and_search(state, headers, level, scope, raw, max, &mut query).await;
+    *keys = std::mem::take(&mut query.keys);
+    answer
+}
+
+async fn parse_and_search(
+    state: &AppState,
+    headers: &HeaderMap,
+    level: Level,
+    scope: &[(u32, String)],
+    raw: Option<String>,
+    max: u64,
+    query: &mut Query,
+) -> Result<(Response, usize), ApiError> {
     let mut include = Include::default();
     let mut unsupported: Vec<String> = Vec::new();
     for (name, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -140,7 +209,7 @@ async fn search(
             }
         }
     }
-    let result = state.archive.index().search(&query).await?.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let result = state.archive.index().search(query).await?.map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let base = base_url(headers);
     let extra = extra_attributes(state, &result.matches, level, &include).await?;
@@ -174,7 +243,7 @@ async fn search(
             response.headers_mut().append(header::WARNING, v);
         }
     }
-    Ok(response)
+    Ok((response, result.matches.len()))
 }
 
 /// A tag from `GGGGEEEE` or a keyword of the standard dictionary.

@@ -33,6 +33,7 @@ use crate::auth::Signed;
 use crate::error::ApiError;
 use crate::qido::base_url;
 use yunying_access::Principal;
+use yunying_audit::ingest::{Received, Sender};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/studies", post(store_any)).route("/studies/{study}", post(store_study))
@@ -93,6 +94,7 @@ async fn store(
         Framed { inner: body.into_data_stream(), budget: budget.clone(), limit: state.config.max_multipart_header_bytes, yielded: false };
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, multer::Constraints::new().size_limit(limits));
     let mut referenced: Vec<(String, String, bool)> = Vec::new();
+    let mut received: Vec<Received> = Vec::new();
     let mut failed: Vec<Failure> = Vec::new();
     loop {
         let mut field = match multipart.next_field().await {
@@ -115,7 +117,8 @@ async fn store(
         };
         let body_failure = match outcome {
             Ok(r) => {
-                referenced.push(r);
+                referenced.push((r.sop_class_uid.clone(), r.sop_instance_uid.clone(), r.duplicate));
+                received.push(r);
                 None
             }
             Err(PartError::Failed(f)) => {
@@ -132,6 +135,7 @@ async fn store(
             break;
         }
     }
+    record_ingest(state, who, peer, headers, &received, &failed).await;
     let base = base_url(headers);
     let status = match (referenced.is_empty(), failed.is_empty()) {
         (_, true) if !referenced.is_empty() => StatusCode::OK,
@@ -140,6 +144,39 @@ async fn store(
     };
     let body = response_body(&base, study.as_deref(), &referenced, &failed);
     Ok((status, [(header::CONTENT_TYPE, "application/dicom+json")], body.to_string()).into_response())
+}
+
+/// The request's `ingest` events: one for the instances stored, one
+/// (`refused`) for the parts refused.
+async fn record_ingest(
+    state: &AppState,
+    who: &Principal,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    stored: &[Received],
+    failed: &[Failure],
+) {
+    let sender = Sender {
+        principal: who.id.clone(),
+        institution: who.institution.clone(),
+        calling_ae: String::new(),
+        client: crate::film::client_address(peer.map(|p| p.ip()), headers, &state.config.trusted_proxies),
+        face: "stow-rs",
+    };
+    let refused: Vec<Received> = failed
+        .iter()
+        .map(|(class, instance, code)| Received {
+            sop_class_uid: class.clone(),
+            sop_instance_uid: instance.clone(),
+            status: format!("{code:04X}"),
+            ..Default::default()
+        })
+        .collect();
+    for (result, instances) in [("ok", stored), ("refused", &refused[..])] {
+        for chunk in instances.chunks(yunying_audit::ingest::MAX_INSTANCES) {
+            let _ = state.access.audit().record(yunying_audit::ingest::event(&sender, result, chunk)).await;
+        }
+    }
 }
 
 /// The boundary of an acceptable request, or 415.
@@ -167,14 +204,14 @@ fn check_content_type(content_type: &str) -> Result<String, ApiError> {
     boundary.filter(|b| !b.is_empty() && b.len() <= 200).ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))
 }
 
-/// Stream one part into the archive: (class, instance, duplicate) or a failure.
+/// Stream one part into the archive: what was stored, or a failure.
 async fn store_part(
     state: &AppState,
     caller: &Caller,
     field: &mut multer::Field<'_>,
     budget: &Budget,
     study: Option<String>,
-) -> Result<(String, String, bool), PartError> {
+) -> Result<Received, PartError> {
     let fail = |class: &str, instance: &str, code: u16| PartError::Failed((class.to_string(), instance.to_string(), code));
     // A body over a limit ends the request; other read errors fail the part.
     let read_error =
@@ -226,7 +263,14 @@ async fn store_part(
         }
     }
     match incoming.finish().await {
-        Ok(stored) => Ok((class, stored.sop_instance_uid, stored.duplicate)),
+        Ok(stored) => Ok(Received {
+            sop_instance_uid: stored.sop_instance_uid,
+            sop_class_uid: class,
+            sha256: stored.sha256,
+            duplicate: stored.duplicate,
+            study: stored.study_instance_uid,
+            ..Default::default()
+        }),
         Err(e) => {
             tracing::info!(reason = e.reason(), "STOW-RS part refused");
             Err(fail(&class, &instance, code(&e)))

@@ -52,6 +52,10 @@ pub(crate) async fn reads(
     *inner_request.uri_mut() = uri;
     *inner_request.headers_mut() = head.headers;
     inner_request.extensions_mut().insert(Films::principal(&film));
+    // The client's address, for the access record of what it views.
+    if let Some(peer) = head.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().cloned() {
+        inner_request.extensions_mut().insert(peer);
+    }
     let inner = s.film_reads.get_or_init(|| crate::film_reads(s.clone())).clone();
     let mut response = inner.oneshot(inner_request).await.unwrap_or_else(|e| match e {});
     // A film's images are private to its session, and stay out of the
