@@ -249,8 +249,8 @@ impl VerifyReport {
     }
 }
 
-/// Re-read every original the index knows and compare its SHA-256 with the
-/// index; check every recorded rendition exists with its recorded size. With
+/// Re-read every original the index knows and compare its SHA-256 and SM3
+/// (when recorded) with the index; check every recorded rendition exists with its recorded size. With
 /// `repair`, a missing or damaged object is copied back from that store
 /// (only if the copy there matches the index).
 async fn verify_store(
@@ -268,16 +268,18 @@ async fn verify_store(
         let page = index.objects_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        // (key, object kind, expected size, expected digest)
-        let mut checks: Vec<(&str, &'static str, u64, Option<&str>)> = Vec::new();
+        // (key, object kind, expected size, expected SHA-256, expected SM3:
+        // none for rows indexed before SM3 was recorded)
+        type Check<'a> = (&'a str, &'static str, u64, Option<&'a str>, Option<&'a str>);
+        let mut checks: Vec<Check> = Vec::new();
         for o in &page {
-            checks.push((&o.key, "original", o.size, Some(&o.digest)));
-            checks.extend(o.renditions.iter().map(|(k, size)| (k.as_str(), "rendition", *size, None)));
+            checks.push((&o.key, "original", o.size, Some(&o.digest), o.sm3.as_deref()));
+            checks.extend(o.renditions.iter().map(|(k, size)| (k.as_str(), "rendition", *size, None, None)));
         }
         let (store, report, bar, repair) = (store.clone(), &report, bar.clone(), &repair);
         tokio::task::block_in_place(|| {
-            for_each_parallel(&checks, jobs, |&(key, object, size, digest)| {
-                let result = check_object(&*store, key, Some(size), digest);
+            for_each_parallel(&checks, jobs, |&(key, object, size, digest, sm3)| {
+                let result = check_object(&*store, key, Some(size), digest, sm3);
                 {
                     let mut tally = report.lock().unwrap();
                     if object == "original" {
@@ -290,7 +292,7 @@ async fn verify_store(
                 }
                 let Err(problem) = result else { return };
                 let repaired = repair.as_ref().map(|(source, spool)| {
-                    copy_object(&**source, &*store, key, digest, spool).and_then(|_| check_object(&*store, key, Some(size), digest))
+                    copy_object(&**source, &*store, key, digest, spool).and_then(|_| check_object(&*store, key, Some(size), digest, sm3))
                 });
                 let detail = match &repaired {
                     Some(Err(e)) => format!("{problem}; not repaired: {e}"),
