@@ -56,7 +56,11 @@ fn expected_digest(index: &Index, runtime: &tokio::runtime::Handle, key: &str) -
 
 pub struct MigrateOptions {
     pub from: Option<String>,
+    /// The `--from` store is encrypted under the configured master keys.
+    pub from_encrypted: bool,
     pub to: String,
+    /// Encrypt the destination under the configured master keys.
+    pub encrypt: bool,
     pub jobs: usize,
     pub limit: Option<u64>,
     pub verify: bool,
@@ -69,12 +73,15 @@ pub struct MigrateOptions {
 pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result<()> {
     let root = config.data_dir.join("store");
     let from_config = match &options.from {
-        Some(spec) => parse_spec(spec)?,
+        Some(spec) => crate::storecrypt::encrypted_if(parse_spec(spec)?, options.from_encrypted, config)?,
         None => config.store.clone(),
     };
-    let to_config = parse_spec(&options.to)?;
+    let to_config = crate::storecrypt::encrypted_if(parse_spec(&options.to)?, options.encrypt, config)?;
     let (from_name, to_name) = (from_config.describe(&root), to_config.describe(&root));
-    anyhow::ensure!(from_name != to_name, "--from and --to name the same store ({from_name})");
+    anyhow::ensure!(
+        from_config.describe_place(&root) != to_config.describe_place(&root),
+        "--from and --to name the same store ({from_name}): copy to a new place, then point [store] at it"
+    );
     let from = open_store(&from_config, root.clone()).await?;
     let to = open_store(&to_config, root.clone()).await?;
     let index = open_index(config).await?;
@@ -146,6 +153,14 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
 /// The `[store]` section that selects `store` (no secrets: credentials come
 /// from the environment or are added by hand).
 fn store_toml(store: &StoreConfig) -> String {
+    let place = store_place_toml(store);
+    if !store.encryption.enabled {
+        return place;
+    }
+    format!("{place}\n{}", crate::storecrypt::encryption_toml(&store.encryption))
+}
+
+fn store_place_toml(store: &StoreConfig) -> String {
     match store.kind {
         StoreKind::Fs => format!("[store]\nkind = \"fs\"\npath = {:?}", store.path.display().to_string()),
         StoreKind::S3 => {
