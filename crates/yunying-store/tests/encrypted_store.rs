@@ -224,3 +224,20 @@ fn rotation_rewraps_headers_and_the_old_key_can_then_go() {
     undecryptable(wrong.get(&objects[0].0), "wrong key under the right id");
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "no temporary files left");
 }
+
+/// Raw throughput of sealing and opening (run with `--release --ignored
+/// --nocapture`): the cost a ranged read adds per byte.
+#[test]
+#[ignore]
+fn throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, enc) = stores(dir.path());
+    let plain = noise(64 << 20, 5);
+    let t = std::time::Instant::now();
+    enc.put_bytes("originals/t/t/t.dcm", &plain).unwrap();
+    let sealed = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    assert_eq!(enc.get("originals/t/t/t.dcm").unwrap().len(), plain.len());
+    let opened = t.elapsed().as_secs_f64();
+    println!("seal {:.0} MB/s, open {:.0} MB/s", plain.len() as f64 / sealed / 1e6, plain.len() as f64 / opened / 1e6);
+}
