@@ -5,6 +5,7 @@ mod config;
 mod import;
 mod keys;
 mod recorder;
+mod storecrypt;
 mod storetools;
 mod users;
 
@@ -62,9 +63,18 @@ enum Command {
         /// Source store; default: the configured one.
         #[arg(long)]
         from: Option<String>,
+        /// The --from store is encrypted under the master keys of
+        /// `[store.encryption]`.
+        #[arg(long, requires = "from")]
+        from_encrypted: bool,
         /// Destination store.
         #[arg(long)]
         to: String,
+        /// Encrypt the destination (SM4-GCM) under the master keys of
+        /// `[store.encryption]`; then set `enabled = true` and point
+        /// `[store]` at it.
+        #[arg(long)]
+        encrypt: bool,
         /// Objects copied concurrently.
         #[arg(long, default_value_t = 8)]
         jobs: usize,
@@ -74,6 +84,17 @@ enum Command {
         /// Skip re-reading the destination against the index afterwards.
         #[arg(long)]
         no_verify: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Re-wrap the data key of every encrypted object under the current
+    /// master key (`[store.encryption] key_id`), reading older ones with the
+    /// keys listed in `previous`; bodies are not re-encrypted. Resumable.
+    RotateStoreKey {
+        /// Objects re-wrapped concurrently.
+        #[arg(long, default_value_t = 8)]
+        jobs: usize,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -212,10 +233,15 @@ fn main() -> anyhow::Result<()> {
             let archive = open_archive(&config).await?;
             import::reindex(&archive).await
         }),
-        Command::MigrateStore { from, to, jobs, limit, no_verify, quiet } => runtime.block_on(storetools::migrate(
-            &config,
-            storetools::MigrateOptions { from, to, jobs: jobs.max(1), limit, verify: !no_verify, quiet },
-        )),
+        Command::MigrateStore { from, from_encrypted, to, encrypt, jobs, limit, no_verify, quiet } => {
+            runtime.block_on(storetools::migrate(
+                &config,
+                storetools::MigrateOptions { from, from_encrypted, to, encrypt, jobs: jobs.max(1), limit, verify: !no_verify, quiet },
+            ))
+        }
+        Command::RotateStoreKey { jobs, quiet } => {
+            runtime.block_on(storecrypt::rotate(&config, storecrypt::RotateOptions { jobs: jobs.max(1), quiet }))
+        }
         Command::Verify { repair_from, unreferenced, grace, jobs, json, quiet } => runtime.block_on(storetools::verify(
             &config,
             storetools::VerifyOptions { repair_from, unreferenced, grace: Duration::from_secs(grace), jobs: jobs.max(1), json, quiet },

@@ -56,7 +56,11 @@ fn expected_digest(index: &Index, runtime: &tokio::runtime::Handle, key: &str) -
 
 pub struct MigrateOptions {
     pub from: Option<String>,
+    /// The `--from` store is encrypted under the configured master keys.
+    pub from_encrypted: bool,
     pub to: String,
+    /// Encrypt the destination under the configured master keys.
+    pub encrypt: bool,
     pub jobs: usize,
     pub limit: Option<u64>,
     pub verify: bool,
@@ -69,12 +73,15 @@ pub struct MigrateOptions {
 pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result<()> {
     let root = config.data_dir.join("store");
     let from_config = match &options.from {
-        Some(spec) => parse_spec(spec)?,
+        Some(spec) => crate::storecrypt::encrypted_if(parse_spec(spec)?, options.from_encrypted, config)?,
         None => config.store.clone(),
     };
-    let to_config = parse_spec(&options.to)?;
+    let to_config = crate::storecrypt::encrypted_if(parse_spec(&options.to)?, options.encrypt, config)?;
     let (from_name, to_name) = (from_config.describe(&root), to_config.describe(&root));
-    anyhow::ensure!(from_name != to_name, "--from and --to name the same store ({from_name})");
+    anyhow::ensure!(
+        from_config.describe_place(&root) != to_config.describe_place(&root),
+        "--from and --to name the same store ({from_name}): copy to a new place, then point [store] at it"
+    );
     let from = open_store(&from_config, root.clone()).await?;
     let to = open_store(&to_config, root.clone()).await?;
     let index = open_index(config).await?;
@@ -146,6 +153,14 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
 /// The `[store]` section that selects `store` (no secrets: credentials come
 /// from the environment or are added by hand).
 fn store_toml(store: &StoreConfig) -> String {
+    let place = store_place_toml(store);
+    if !store.encryption.enabled {
+        return place;
+    }
+    format!("{place}\n{}", crate::storecrypt::encryption_toml(&store.encryption))
+}
+
+fn store_place_toml(store: &StoreConfig) -> String {
     match store.kind {
         StoreKind::Fs => format!("[store]\nkind = \"fs\"\npath = {:?}", store.path.display().to_string()),
         StoreKind::S3 => {
@@ -249,8 +264,8 @@ impl VerifyReport {
     }
 }
 
-/// Re-read every original the index knows and compare its SHA-256 with the
-/// index; check every recorded rendition exists with its recorded size. With
+/// Re-read every original the index knows and compare its SHA-256 and SM3
+/// (when recorded) with the index; check every recorded rendition exists with its recorded size. With
 /// `repair`, a missing or damaged object is copied back from that store
 /// (only if the copy there matches the index).
 async fn verify_store(
@@ -268,16 +283,18 @@ async fn verify_store(
         let page = index.objects_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        // (key, object kind, expected size, expected digest)
-        let mut checks: Vec<(&str, &'static str, u64, Option<&str>)> = Vec::new();
+        // (key, object kind, expected size, expected SHA-256, expected SM3:
+        // none for rows indexed before SM3 was recorded)
+        type Check<'a> = (&'a str, &'static str, u64, Option<&'a str>, Option<&'a str>);
+        let mut checks: Vec<Check> = Vec::new();
         for o in &page {
-            checks.push((&o.key, "original", o.size, Some(&o.digest)));
-            checks.extend(o.renditions.iter().map(|(k, size)| (k.as_str(), "rendition", *size, None)));
+            checks.push((&o.key, "original", o.size, Some(&o.digest), o.sm3.as_deref()));
+            checks.extend(o.renditions.iter().map(|(k, size)| (k.as_str(), "rendition", *size, None, None)));
         }
         let (store, report, bar, repair) = (store.clone(), &report, bar.clone(), &repair);
         tokio::task::block_in_place(|| {
-            for_each_parallel(&checks, jobs, |&(key, object, size, digest)| {
-                let result = check_object(&*store, key, Some(size), digest);
+            for_each_parallel(&checks, jobs, |&(key, object, size, digest, sm3)| {
+                let result = check_object(&*store, key, Some(size), digest, sm3);
                 {
                     let mut tally = report.lock().unwrap();
                     if object == "original" {
@@ -290,7 +307,7 @@ async fn verify_store(
                 }
                 let Err(problem) = result else { return };
                 let repaired = repair.as_ref().map(|(source, spool)| {
-                    copy_object(&**source, &*store, key, digest, spool).and_then(|_| check_object(&*store, key, Some(size), digest))
+                    copy_object(&**source, &*store, key, digest, spool).and_then(|_| check_object(&*store, key, Some(size), digest, sm3))
                 });
                 let detail = match &repaired {
                     Some(Err(e)) => format!("{problem}; not repaired: {e}"),

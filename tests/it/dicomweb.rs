@@ -14,6 +14,12 @@ fn suite(group: &str) {
 
 /// Like [`suite`], with a configuration file body for the server.
 fn suite_with(group: &str, config: Option<&str>) {
+    suite_with_cli_config(group, config, None);
+}
+
+/// Like [`suite_with`], importing with the configuration file `cli_config`
+/// (an encrypted store is written as the server will read it).
+pub(crate) fn suite_with_cli_config(group: &str, config: Option<&str>, cli_config: Option<&Path>) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
@@ -21,7 +27,11 @@ fn suite_with(group: &str, config: Option<&str>) {
     let script = Path::new(ROOT).join("tests/py/dicomweb_suite.py");
     run(python().arg(&script).args(["--url", "unused", "--testdata"]).arg(&testdata).arg("--workdir").arg(&work).arg("make-files"));
     let data = tmp.path().join("data");
-    run(cli(&data).args(["import", "--quiet"]).arg(&testdata).arg(work.join("mf_native.dcm")).arg(work.join("mf_rle.dcm")));
+    let mut import = cli(&data);
+    if let Some(path) = cli_config {
+        import.env("YUNYING_CONFIG", path);
+    }
+    run(import.args(["import", "--quiet"]).arg(&testdata).arg(work.join("mf_native.dcm")).arg(work.join("mf_rle.dcm")));
     let server = Server::start(&data, config);
     let url = format!("http://127.0.0.1:{}/dicom-web", server.http_port);
     let out = python()

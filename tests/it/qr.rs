@@ -18,9 +18,19 @@ const WANG_STUDY: &str = "1.2.826.0.1.3680043.10.1467.1.6";
 
 /// A server holding testdata/dicom, its query/retrieve peers registered.
 fn archive(config: Option<&str>) -> (tempfile::TempDir, Server) {
+    archive_with(config, None)
+}
+
+/// Like [`archive`], importing with the configuration file `cli_config`
+/// (an encrypted store is written as the server will read it).
+pub(crate) fn archive_with(config: Option<&str>, cli_config: Option<&Path>) -> (tempfile::TempDir, Server) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    run(cli(&data).args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
+    let mut import = cli(&data);
+    if let Some(path) = cli_config {
+        import.env("YUNYING_CONFIG", path);
+    }
+    run(import.args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
     register_qr_peers(&data);
     let server = Server::start(&data, config);
     (tmp, server)
@@ -281,24 +291,7 @@ fn check_received(received: &[PathBuf]) -> BTreeSet<String> {
 #[test]
 fn move_to_storescp_and_get_deliver_the_stored_instances() {
     let (tmp, server) = archive(None);
-    let sink_port = free_port();
-    ae_add(&server.data_dir, "SINK", sink_port);
-    let recv = tmp.path().join("recv");
-    let _scp = StoreScp::start("SINK", sink_port, &recv);
-
-    let (studies, _) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"]);
-    for study in &studies {
-        run(dcmtk("movescu").args(["-S", "-aec", "YUNYING", "-aem", "SINK", "127.0.0.1", &server.dicom_port.to_string()]).args([
-            "-k",
-            "QueryRetrieveLevel=STUDY",
-            "-k",
-            &format!("StudyInstanceUID={}", study["0020,000D"]),
-        ]));
-    }
-    let received = files_under(&recv);
-    assert_eq!(received.len(), testdata_files().len(), "every instance arrives at the move destination");
-    // DCMTK 3.6.7 does not know HTJ2K: that one alone is sent decoded.
-    assert_eq!(check_received(&received), set(&["ct_htj2k_lossless.dcm"]));
+    move_every_study_to_storescp(tmp.path(), &server);
 
     // C-GET: a study stored in Explicit VR Little Endian arrives byte for
     // byte; the CT study arrives converted to it, since getscu proposes one
@@ -313,6 +306,28 @@ fn move_to_storescp_and_get_deliver_the_stored_instances() {
     let decoded = check_received(&got_files);
     assert_eq!(decoded.len(), 9, "the CT instances arrive converted: {decoded:?}");
     assert!(!decoded.contains("zh_gb18030.dcm"));
+}
+
+/// C-MOVE every study to a DCMTK storescp: every instance arrives with
+/// its stored bytes (HTJ2K alone decoded: DCMTK 3.6.7 does not know it).
+pub(crate) fn move_every_study_to_storescp(scratch: &Path, server: &Server) {
+    let sink_port = free_port();
+    ae_add(&server.data_dir, "SINK", sink_port);
+    let recv = scratch.join("recv");
+    let _scp = StoreScp::start("SINK", sink_port, &recv);
+
+    let (studies, _) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=STUDY", "StudyInstanceUID"]);
+    for study in &studies {
+        run(dcmtk("movescu").args(["-S", "-aec", "YUNYING", "-aem", "SINK", "127.0.0.1", &server.dicom_port.to_string()]).args([
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            &format!("StudyInstanceUID={}", study["0020,000D"]),
+        ]));
+    }
+    let received = files_under(&recv);
+    assert_eq!(received.len(), testdata_files().len(), "every instance arrives at the move destination");
+    assert_eq!(check_received(&received), set(&["ct_htj2k_lossless.dcm"]));
 }
 
 const PIXELS_EQUAL: &str = r#"

@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use yunying_index::InsertOutcome;
 use yunying_store::original_key;
 
+use crate::digests::ObjectHasher;
 use crate::meta::{FileMeta, Provenance};
 use crate::record::{extract_record, is_valid_uid};
 use crate::{Archive, Caller, IngestError};
@@ -44,11 +44,14 @@ pub struct Stored {
     pub sop_instance_uid: String,
     pub sop_class_uid: String,
     pub study_instance_uid: String,
-    /// SHA-256 of the received object (hex), as the index records it.
-    pub sha256: String,
-    // SM3: the stored-instance record's `sm3`, once the archive computes
-    // it, goes here too (the ingest audit event names it).
     pub object_key: String,
+    /// Hex SHA-256 of the object as received (meta header and data set).
+    pub sha256: String,
+    /// Hex SM3 (GB/T 32905) of the same bytes, computed in the same pass.
+    /// For a kept duplicate (`duplicate`) both digests are of the bytes
+    /// received, which are the kept object's only when its key is the
+    /// same version.
+    pub sm3: String,
     /// True when an instance with this SOP Instance UID was already stored
     /// and kept (duplicate policy `keep-first`).
     pub duplicate: bool,
@@ -70,7 +73,7 @@ pub struct Incoming {
 /// The spool file and the running digest of everything written to it.
 struct Spool {
     file: File,
-    hasher: Sha256,
+    hasher: ObjectHasher,
     /// Start writing each chunk to disk as it arrives: the spool file
     /// becomes the object (filesystem store), so its bytes must reach the
     /// disk anyway and the final fsync then waits for little. Off when the
@@ -105,7 +108,7 @@ impl Incoming {
         let spool = blocking(move || {
             let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
             file.write_all(&meta)?;
-            let mut hasher = Sha256::new();
+            let mut hasher = ObjectHasher::new();
             hasher.update(&meta);
             Ok(Spool { file, hasher, writeback })
         })
@@ -179,15 +182,16 @@ impl Incoming {
         let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
-        let (record, sha256) = blocking(move || {
+        let (record, digests) = blocking(move || {
             let Spool { mut file, hasher, .. } = spool;
-            let digest: [u8; 32] = hasher.finalize().into();
-            Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digest))
+            let digests = hasher.finalize();
+            Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digests))
         })
         .await
         .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
         let record = record?;
-        let digest = hex::encode(sha256);
+        let (digest, sm3) = (digests.sha256_hex(), digests.sm3_hex());
+        let sha256 = digests.sha256;
         self.check_identity(&record)?;
         if let Some(study) = &self.ctx.expected_study_instance_uid
             && record.study_instance_uid != *study
@@ -202,7 +206,8 @@ impl Incoming {
             calling_ae: self.ctx.caller.calling_ae.clone(),
             received_at_ms: self.received_at_ms,
             size_bytes: end as i64,
-            digest,
+            digest: digest.clone(),
+            sm3: Some(sm3.clone()),
             object_key: key.clone(),
             ..record
         };
@@ -217,8 +222,7 @@ impl Incoming {
 
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
-        let (sop_class_uid, study_instance_uid, sha256) =
-            (record.sop_class_uid.clone(), record.study_instance_uid.clone(), record.digest.clone());
+        let (sop_class_uid, study_instance_uid) = (record.sop_class_uid.clone(), record.study_instance_uid.clone());
         let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -255,7 +259,7 @@ impl Incoming {
                 (existing_key, true)
             }
         };
-        Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, sha256, object_key, duplicate })
+        Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, sm3, duplicate })
     }
 
     /// The dataset must be what the request said it is.

@@ -13,6 +13,7 @@
 
 mod config;
 pub mod dicomdir;
+pub mod digests;
 mod error;
 mod ingest;
 pub mod maintenance;

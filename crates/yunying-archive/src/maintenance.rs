@@ -11,7 +11,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
-use sha2::{Digest, Sha256};
+use crate::digests::{ObjectDigests, ObjectHasher};
+
 use yunying_store::{ORIGINALS_PREFIX, ObjectInfo, ObjectStore, RENDITIONS_PREFIX, StoreError};
 
 /// Bytes per ranged read (one request each on S3).
@@ -22,8 +23,10 @@ const CHUNK: u64 = 8 << 20;
 pub enum ObjectProblem {
     #[error("missing")]
     Missing,
-    #[error("corrupt: SHA-256 {actual} where {expected} was expected")]
-    Corrupt { expected: String, actual: String },
+    /// The object's digest (`algorithm`: `SHA-256` or `SM3`) is not the
+    /// one recorded.
+    #[error("corrupt: {algorithm} {actual} where {expected} was expected")]
+    Corrupt { algorithm: &'static str, expected: String, actual: String },
     #[error("wrong size: {actual} bytes where {expected} were recorded")]
     WrongSize { expected: u64, actual: u64 },
     #[error("{0}")]
@@ -54,17 +57,17 @@ impl From<StoreError> for ObjectProblem {
     }
 }
 
-/// SHA-256 (hex) and size of an object, read in chunks; every chunk is also
-/// written to `sink` when one is given.
-pub fn hash_object(store: &dyn ObjectStore, key: &str, sink: Option<&mut dyn Write>) -> Result<(String, u64), ObjectProblem> {
+/// SHA-256 and SM3 and the size of an object, read in chunks; every chunk
+/// is also written to `sink` when one is given.
+pub fn hash_object(store: &dyn ObjectStore, key: &str, sink: Option<&mut dyn Write>) -> Result<(ObjectDigests, u64), ObjectProblem> {
     let len = store.size(key)?;
     Ok((hash_first(store, key, len, sink)?, len))
 }
 
-/// SHA-256 (hex) of the first `len` bytes of an object (its size, already
-/// known to the caller: no second size request).
-fn hash_first(store: &dyn ObjectStore, key: &str, len: u64, mut sink: Option<&mut dyn Write>) -> Result<String, ObjectProblem> {
-    let mut hasher = Sha256::new();
+/// SHA-256 and SM3 of the first `len` bytes of an object (its size, already
+/// known to the caller: no second size request), in one pass.
+fn hash_first(store: &dyn ObjectStore, key: &str, len: u64, mut sink: Option<&mut dyn Write>) -> Result<ObjectDigests, ObjectProblem> {
+    let mut hasher = ObjectHasher::new();
     let mut pos = 0;
     while pos < len {
         let n = CHUNK.min(len - pos);
@@ -75,7 +78,7 @@ fn hash_first(store: &dyn ObjectStore, key: &str, len: u64, mut sink: Option<&mu
         }
         pos += n;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hasher.finalize())
 }
 
 /// The digest prefix an original's key carries (`….{16 hex}.dcm`, see
@@ -86,24 +89,38 @@ pub fn key_version(key: &str) -> Option<&str> {
     (version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit())).then_some(version)
 }
 
-/// Check one object: present, of the expected size (when given), and with a
+/// Check one object: present, of the expected size (when given), with a
 /// SHA-256 starting with `expected_digest` (when given: the full digest from
-/// the index, or the prefix in an original's key). Only a digest check reads
-/// the object.
+/// the index, or the prefix in an original's key) and with the SM3
+/// `expected_sm3` (when the index recorded one). Both digests come from one
+/// read, and only a digest check reads the object.
 pub fn check_object(
     store: &dyn ObjectStore,
     key: &str,
     expected_size: Option<u64>,
     expected_digest: Option<&str>,
+    expected_sm3: Option<&str>,
 ) -> Result<u64, ObjectProblem> {
     let size = store.size(key)?;
     if let Some(expected) = expected_size.filter(|&e| e != size) {
         return Err(ObjectProblem::WrongSize { expected, actual: size });
     }
-    if let Some(expected) = expected_digest.filter(|d| !d.is_empty()) {
-        let actual = hash_first(store, key, size, None)?;
+    let expected_digest = expected_digest.filter(|d| !d.is_empty());
+    let expected_sm3 = expected_sm3.filter(|d| !d.is_empty());
+    if expected_digest.is_none() && expected_sm3.is_none() {
+        return Ok(size);
+    }
+    let actual = hash_first(store, key, size, None)?;
+    if let Some(expected) = expected_digest {
+        let actual = actual.sha256_hex();
         if !actual.starts_with(expected) {
-            return Err(ObjectProblem::Corrupt { expected: expected.to_string(), actual });
+            return Err(ObjectProblem::Corrupt { algorithm: "SHA-256", expected: expected.to_string(), actual });
+        }
+    }
+    if let Some(expected) = expected_sm3 {
+        let actual = actual.sm3_hex();
+        if actual != expected.to_ascii_lowercase() {
+            return Err(ObjectProblem::Corrupt { algorithm: "SM3", expected: expected.to_string(), actual });
         }
     }
     Ok(size)
@@ -125,16 +142,15 @@ pub fn copy_object(
     let tmp = spool.join(format!(".copy-{}-{}", std::process::id(), NEXT.fetch_add(1, Relaxed)));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp).map_err(ObjectProblem::Spool)?;
-        let (digest, len) = hash_object(from, key, Some(&mut file))?;
+        let (digests, len) = hash_object(from, key, Some(&mut file))?;
+        let digest = digests.sha256_hex();
         if let Some(expected) = expected_digest.filter(|d| !d.is_empty() && !digest.starts_with(*d)) {
-            return Err(ObjectProblem::Corrupt { expected: expected.to_string(), actual: digest });
+            return Err(ObjectProblem::Corrupt { algorithm: "SHA-256", expected: expected.to_string(), actual: digest });
         }
         drop(file);
         // The destination checks the bytes it receives against the digest
         // just compared (S3 refuses a body that differs).
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(&digest, &mut sha256).expect("hash_first returns 64 hex digits");
-        to.put_file_hashed(key, &tmp, &sha256)?;
+        to.put_file_hashed(key, &tmp, &digests.sha256)?;
         Ok(len)
     })();
     if result.is_err() {
@@ -193,7 +209,8 @@ mod tests {
     use yunying_store::{FsStore, original_key, rendition_key};
 
     fn digest(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
     }
 
     #[test]
@@ -233,7 +250,7 @@ mod tests {
         }
         assert_eq!(b.get(&keys[0]).unwrap(), big, "a multi-chunk object arrives whole");
         assert_eq!(plan_copy(&a, &b).unwrap().to_copy.len(), 0);
-        check_object(&b, &keys[0], Some(big.len() as u64), Some(&digest(&big))).unwrap();
+        check_object(&b, &keys[0], Some(big.len() as u64), Some(&digest(&big)), None).unwrap();
 
         // A source that does not match its digest is not copied.
         let c = FsStore::open(dir.path().join("c")).unwrap();
@@ -243,8 +260,18 @@ mod tests {
         assert!(matches!(c.size(&keys[1]), Err(StoreError::NotFound { .. })));
         assert_eq!(std::fs::read_dir(dir.path().join("spool")).unwrap().count(), 0, "no spool file left behind");
 
-        assert_eq!(check_object(&a, &keys[1], None, Some(&digest(b"small"))).unwrap_err().kind(), "corrupt");
-        assert_eq!(check_object(&a, &keys[1], Some(4), None).unwrap_err().kind(), "wrong-size");
-        assert_eq!(check_object(&c, &keys[1], None, None).unwrap_err().kind(), "missing");
+        assert_eq!(check_object(&a, &keys[1], None, Some(&digest(b"small")), None).unwrap_err().kind(), "corrupt");
+        assert_eq!(check_object(&a, &keys[1], Some(4), None, None).unwrap_err().kind(), "wrong-size");
+        assert_eq!(check_object(&c, &keys[1], None, None, None).unwrap_err().kind(), "missing");
+
+        // The SM3 is held to as well, and named when it alone differs.
+        let sm3_of = |bytes: &[u8]| {
+            let mut h = ObjectHasher::new();
+            h.update(bytes);
+            h.finalize().sm3_hex()
+        };
+        check_object(&a, &keys[1], Some(5), Some(&digest(b"smal!")), Some(&sm3_of(b"smal!"))).unwrap();
+        let err = check_object(&a, &keys[1], Some(5), Some(&digest(b"smal!")), Some(&sm3_of(b"small"))).unwrap_err();
+        assert!(matches!(err, ObjectProblem::Corrupt { algorithm: "SM3", .. }), "{err}");
     }
 }

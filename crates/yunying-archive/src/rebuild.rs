@@ -5,9 +5,9 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
+use crate::digests::ObjectHasher;
 use crate::meta::{FileMeta, MetaError};
 use crate::reader::ObjectReader;
 use crate::{Archive, Caller, IngestError, InsertOutcome, StoreContext, Stored, extract_record};
@@ -74,7 +74,7 @@ pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcom
     let record = tokio::task::spawn_blocking(move || -> Result<_, ImportError> {
         let mut reader = ObjectReader::open(store.as_ref(), &owned_key)?;
         let len = reader.len();
-        let mut hasher = Sha256::new();
+        let mut hasher = ObjectHasher::new();
         std::io::copy(&mut (&mut reader).take(len), &mut hasher)?;
         reader.seek(SeekFrom::Start(0))?;
         let (meta, start) = FileMeta::read(&mut reader)?;
@@ -85,7 +85,9 @@ pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcom
         record.received_at_ms = provenance.received_at_ms;
         record.transfer_syntax_uid = meta.transfer_syntax_uid;
         record.size_bytes = len as i64;
-        record.digest = hex::encode(hasher.finalize());
+        let digests = hasher.finalize();
+        record.digest = digests.sha256_hex();
+        record.sm3 = Some(digests.sm3_hex());
         record.object_key = owned_key;
         Ok(record)
     })

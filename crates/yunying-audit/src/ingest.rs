@@ -32,8 +32,8 @@ pub struct Received {
     /// SHA-256 of the stored object, hex ("" when refused).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub sha256: String,
-    /// SM3 of the stored object, hex, once the archive computes it (the
-    /// stored-instance record's `sm3`); `None` until then.
+    /// SM3 (GB/T 32905) of the stored object, hex, computed at ingest in
+    /// the same pass as the SHA-256 (`None` when refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sm3: Option<String>,
     /// The same SOP Instance UID was already stored and kept.

@@ -131,6 +131,9 @@ pub struct InstanceRecord {
     pub size_bytes: i64,
     /// Hex SHA-256 of the stored object bytes.
     pub digest: String,
+    /// Hex SM3 (GB/T 32905) of the same bytes, computed in the same pass;
+    /// `None` when unknown (an index column added later: older rows are NULL).
+    pub sm3: Option<String>,
     pub object_key: String,
     // Built at ingest, opaque to the index.
     /// The instance's metadata (DICOM JSON without bulk data), deflated.

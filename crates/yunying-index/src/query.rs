@@ -25,9 +25,12 @@ pub struct StoredInstance {
     pub object_key: String,
     pub digest: String,
     pub size_bytes: i64,
+    /// Hex SM3 (GB/T 32905) of the stored object; `None` for instances
+    /// indexed before SM3 was recorded (unknown, not absent).
+    pub sm3: Option<String>,
 }
 
-type Row = (String, String, String, String, String, String, String, i64);
+type Row = (String, String, String, String, String, String, String, i64, Option<String>);
 
 impl From<Row> for StoredInstance {
     fn from(r: Row) -> Self {
@@ -40,12 +43,13 @@ impl From<Row> for StoredInstance {
             object_key: r.5,
             digest: r.6,
             size_bytes: r.7,
+            sm3: r.8,
         }
     }
 }
 
 const STORED_INSTANCE: &str = "SELECT i.sop_instance_uid, i.sop_class_uid, se.series_instance_uid,
-    st.study_instance_uid, i.transfer_syntax_uid, i.object_key, i.digest, i.size_bytes
+    st.study_instance_uid, i.transfer_syntax_uid, i.object_key, i.digest, i.size_bytes, i.sm3
     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = se.study_pk";
 
 impl Index {
@@ -100,8 +104,8 @@ impl Index {
     /// renditions recorded for it. Walks the primary keys only, so a page
     /// costs the same at 100M instances.
     pub async fn objects_page(&self, after_id: i64, limit: i64) -> Result<Vec<IndexedObject>> {
-        let rows: Vec<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, object_key, digest, size_bytes FROM instances WHERE id > $1 ORDER BY id LIMIT $2")
+        let rows: Vec<(i64, String, String, i64, Option<String>)> =
+            sqlx::query_as("SELECT id, object_key, digest, size_bytes, sm3 FROM instances WHERE id > $1 ORDER BY id LIMIT $2")
                 .bind(after_id)
                 .bind(limit)
                 .fetch_all(&self.pool)
@@ -118,7 +122,7 @@ impl Index {
         .await?;
         let mut objects: Vec<IndexedObject> = rows
             .into_iter()
-            .map(|(id, key, digest, size)| IndexedObject { id, key, digest, size: size as u64, renditions: Vec::new() })
+            .map(|(id, key, digest, size, sm3)| IndexedObject { id, key, digest, size: size as u64, sm3, renditions: Vec::new() })
             .collect();
         for (pk, key, size) in renditions {
             if let Ok(i) = objects.binary_search_by_key(&pk, |o| o.id) {
@@ -137,6 +141,9 @@ pub struct IndexedObject {
     /// SHA-256 of the stored object, hex.
     pub digest: String,
     pub size: u64,
+    /// SM3 of the stored object, hex; `None` for rows from before SM3 was
+    /// recorded (checked on SHA-256 only).
+    pub sm3: Option<String>,
     /// (key, size) of each recorded rendition.
     pub renditions: Vec<(String, u64)>,
 }
@@ -150,10 +157,10 @@ pub struct InstanceData {
     pub pixel_layout: String,
 }
 
-type DataRow = (String, String, String, String, String, String, String, i64, Option<Vec<u8>>, Option<String>);
+type DataRow = (String, String, String, String, String, String, String, i64, Option<String>, Option<Vec<u8>>, Option<String>);
 
 const INSTANCE_DATA: &str = "SELECT i.sop_instance_uid, i.sop_class_uid, se.series_instance_uid,
-    st.study_instance_uid, i.transfer_syntax_uid, i.object_key, i.digest, i.size_bytes, d.metadata, d.pixel_layout
+    st.study_instance_uid, i.transfer_syntax_uid, i.object_key, i.digest, i.size_bytes, i.sm3, d.metadata, d.pixel_layout
     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = se.study_pk
     LEFT JOIN instance_data d ON d.instance_pk = i.id";
 
@@ -186,9 +193,9 @@ impl Index {
         Ok(rows
             .into_iter()
             .map(|r| InstanceData {
-                stored: StoredInstance::from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7)),
-                metadata: r.8.unwrap_or_default(),
-                pixel_layout: r.9.unwrap_or_default(),
+                stored: StoredInstance::from((r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8)),
+                metadata: r.9.unwrap_or_default(),
+                pixel_layout: r.10.unwrap_or_default(),
             })
             .collect())
     }
@@ -203,7 +210,7 @@ impl Index {
 
     /// Like [`Index::instances_by_pk`], each with its primary key.
     pub async fn instance_data_by_pk(&self, pks: &[i64]) -> Result<Vec<(i64, InstanceData)>> {
-        type KeyedRow = (i64, String, String, String, String, String, String, String, i64, Option<Vec<u8>>, Option<String>);
+        type KeyedRow = (i64, String, String, String, String, String, String, String, i64, Option<String>, Option<Vec<u8>>, Option<String>);
         let select = INSTANCE_DATA.replacen("SELECT i.sop_instance_uid", "SELECT i.id, i.sop_instance_uid", 1);
         let mut out = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(500) {
@@ -215,9 +222,9 @@ impl Index {
                 (
                     r.0,
                     InstanceData {
-                        stored: StoredInstance::from((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8)),
-                        metadata: r.9.unwrap_or_default(),
-                        pixel_layout: r.10.unwrap_or_default(),
+                        stored: StoredInstance::from((r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9)),
+                        metadata: r.10.unwrap_or_default(),
+                        pixel_layout: r.11.unwrap_or_default(),
                     },
                 )
             }));

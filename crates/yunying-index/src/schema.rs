@@ -380,6 +380,11 @@ ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
     // 14: a film's studies, one row each (`FILM_STUDIES`).
     FILM_STUDIES,
     LEDGER,
+    // 16: the SM3 (GB/T 32905) of each stored object, hex, computed at
+    // ingest beside the SHA-256; NULL for rows from before (unknown).
+    r#"
+ALTER TABLE instances ADD COLUMN sm3 TEXT
+"#,
 ];
 
 /// Migration 14: a film's studies in a table of their own, so the films of

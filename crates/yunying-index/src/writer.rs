@@ -200,8 +200,8 @@ async fn insert(
     let instance_pk: i64 = sqlx::query_scalar(
         "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
            rows_, columns_, content_date, content_time, specific_character_set, transfer_syntax_uid, calling_ae,
-           issuer, received_at_ms, size_bytes, digest, object_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
+           issuer, received_at_ms, size_bytes, digest, object_key, sm3)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
     )
     .bind(series_pk)
     .bind(&r.sop_instance_uid)
@@ -220,6 +220,7 @@ async fn insert(
     .bind(r.size_bytes)
     .bind(&r.digest)
     .bind(&r.object_key)
+    .bind(&r.sm3)
     .fetch_one(&mut **tx)
     .await?;
     sqlx::query("INSERT INTO instance_data (instance_pk, metadata, pixel_layout) VALUES ($1, $2, $3)")

@@ -22,9 +22,11 @@
 //! Architecture invariant: a reader never sees a partial object. `put_file`
 //! makes an object visible only once its bytes are durable.
 
+pub mod encrypted;
 mod fs;
 mod s3;
 
+pub use encrypted::{EncryptedStore, EncryptionConfig, KeyWrapper, LocalMasterKeys};
 pub use fs::FsStore;
 pub use s3::{S3Config, S3Store};
 
@@ -44,6 +46,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// The S3 service, when `kind = "s3"`.
     pub s3: S3Config,
+    /// Encryption at rest (SM4-GCM), off by default.
+    pub encryption: EncryptionConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -59,6 +63,17 @@ impl StoreConfig {
     /// store without a path. An S3 store is checked (buckets reachable,
     /// credentials accepted) before it is returned.
     pub fn open(&self, default_root: &Path) -> std::io::Result<Arc<dyn ObjectStore>> {
+        let inner = self.open_plain(default_root)?;
+        if !self.encryption.enabled {
+            return Ok(inner);
+        }
+        let keys = self.encryption.load().map_err(std::io::Error::other)?;
+        Ok(Arc::new(EncryptedStore::new(inner, Arc::new(keys))))
+    }
+
+    /// The configured store without its encryption (the ciphertext as
+    /// stored, for tools that move it as it is).
+    pub fn open_plain(&self, default_root: &Path) -> std::io::Result<Arc<dyn ObjectStore>> {
         match self.kind {
             StoreKind::Fs => {
                 let root = if self.path.as_os_str().is_empty() { default_root.to_path_buf() } else { self.path.clone() };
@@ -90,7 +105,7 @@ impl StoreConfig {
             if path.contains("://") {
                 return Err(format!("unknown store {spec:?}: expected fs:PATH or s3://BUCKET/PREFIX"));
             }
-            return Ok(StoreConfig { kind: StoreKind::Fs, path: PathBuf::from(path), s3: S3Config::default() });
+            return Ok(StoreConfig { kind: StoreKind::Fs, path: PathBuf::from(path), ..StoreConfig::default() });
         };
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let split = |l: &str| -> (String, String) {
@@ -121,11 +136,17 @@ impl StoreConfig {
                 _ => return Err(format!("unknown S3 store option {name:?} (endpoint, region, renditions, path_style)")),
             }
         }
-        Ok(StoreConfig { kind: StoreKind::S3, path: PathBuf::new(), s3 })
+        Ok(StoreConfig { kind: StoreKind::S3, s3, ..StoreConfig::default() })
     }
 
     /// A short description for logs (no secrets).
     pub fn describe(&self, default_root: &Path) -> String {
+        let place = self.describe_place(default_root);
+        if self.encryption.enabled { format!("{place}, encrypted (SM4-GCM, master key {:?})", self.encryption.key_id) } else { place }
+    }
+
+    /// Where the objects are, whether encrypted or not.
+    pub fn describe_place(&self, default_root: &Path) -> String {
         match self.kind {
             StoreKind::Fs => {
                 let root = if self.path.as_os_str().is_empty() { default_root } else { &self.path };
@@ -152,6 +173,11 @@ pub enum StoreError {
     /// The requested range lies outside the object.
     #[error("range {start}..{end} outside object of {len} bytes")]
     InvalidRange { start: u64, end: u64, len: u64 },
+    /// An encrypted object that does not decrypt: damaged, truncated,
+    /// reordered, moved from another key, or wrapped under a master key
+    /// that is not loaded. Never answered with wrong bytes.
+    #[error("object {key} does not decrypt: {reason}")]
+    Undecryptable { key: String, reason: String },
     /// An I/O error from the backing storage.
     #[error("storage I/O error on {key}: {source}")]
     Io {

@@ -118,3 +118,13 @@ fn wrong_credentials_and_missing_buckets_are_clear_errors() {
     let with_secret = S3Config { secret_access_key: "s3cr3t-value".into(), ..config };
     assert!(!format!("{with_secret:?}").contains("s3cr3t-value"), "secret in Debug output");
 }
+
+#[test]
+fn encrypted_s3_store_passes_the_object_store_suite() {
+    use std::sync::Arc;
+    use yunying_store::{EncryptedStore, LocalMasterKeys};
+    let (store, _) = store("encrypted");
+    let keys = LocalMasterKeys::new("a", *b"master key A 128").unwrap();
+    let encrypted = EncryptedStore::new(Arc::new(store), Arc::new(keys));
+    conformance::run_all(&encrypted, "");
+}
