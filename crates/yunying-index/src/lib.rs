@@ -41,7 +41,7 @@ pub use jobs::{
 };
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
-pub use retention::{DeletionRequestRow, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
+pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 use schema::Dialect;
 
