@@ -41,6 +41,9 @@ pub struct Config {
     pub renditions: RenditionConfig,
     /// The object store: the filesystem under `data_dir` (default) or S3.
     pub store: StoreConfig,
+    /// Retention defaults, deletion requests' lifetime, purge and scan
+    /// intervals.
+    pub retention: yunying_retention::RetentionConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -160,6 +164,7 @@ impl Config {
             self.http.bind
         );
         yunying_access::people::validate(&self.access).map_err(anyhow::Error::msg)?;
+        self.retention.validate().map_err(anyhow::Error::msg)?;
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }

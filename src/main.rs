@@ -3,6 +3,7 @@
 mod config;
 mod import;
 mod keys;
+mod retention;
 mod storetools;
 mod users;
 
@@ -124,6 +125,29 @@ enum Command {
         #[command(subcommand)]
         command: users::UserCommand,
     },
+    /// Retention: the policy table, a study's patient class, the scan
+    /// that asks for the deletion of expired studies.
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
+    },
+    /// Legal holds: nothing they cover is ever deleted.
+    Hold {
+        #[command(subcommand)]
+        command: retention::HoldCommand,
+    },
+    /// Two-person deletion: request, approve, refuse, list.
+    Deletion {
+        #[command(subcommand)]
+        command: retention::DeletionCommand,
+    },
+    /// Execute approved deletions now and delete their objects (what
+    /// `serve` does every `retention.purge_interval_secs`).
+    Purge {
+        /// List what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -236,6 +260,10 @@ fn main() -> anyhow::Result<()> {
             archive.index().clone().close().await;
             result
         }),
+        Command::Retention { command } => runtime.block_on(with_retention(&config, async |r, a| retention::retention(r, a, command).await)),
+        Command::Hold { command } => runtime.block_on(with_retention(&config, async |r, a| retention::hold(r, a, command).await)),
+        Command::Deletion { command } => runtime.block_on(with_retention(&config, async |r, a| retention::deletion(r, a, command).await)),
+        Command::Purge { dry_run } => runtime.block_on(with_retention(&config, async |r, _| retention::purge(r, dry_run).await)),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let result = ae(archive.index(), command).await;
@@ -424,10 +452,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let nofile = yunying_http::raise_nofile_limit();
     tracing::debug!(nofile, reserved_fds, "open file limit");
     let access = access_of(&config, &archive);
+    let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
+    // A rejection note stored any way hides what it names at once.
+    retention.handle_rejections();
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
+        retention.clone(),
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -449,8 +481,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.archive.sweep_interval_secs),
         Duration::from_secs(config.archive.sweep_grace_secs),
         format!("{node}:{}", std::process::id()),
-        stopped(stop_rx),
+        stopped(stop_rx.clone()),
     ));
+    // Approved deletions executed, expired studies asked for: one node at a time.
+    let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
@@ -462,10 +496,24 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     let _ = sweep_task.await;
+    let _ = retention_task.await;
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Run a retention command on the configured archive, then close it.
+async fn with_retention(
+    config: &Config,
+    run: impl AsyncFnOnce(&yunying_retention::Retention, &yunying_access::Access) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let archive = open_archive(config).await?;
+    let access = access_of(config, &archive);
+    let r = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
+    let result = run(&r, &access).await;
+    archive.index().clone().close().await;
+    result
 }
 
 /// The access layer, with the static tokens of older configurations

@@ -13,24 +13,16 @@ use crate::{MAX_LIST, Retention, bounded_id, bounded_text, require_any, within};
 /// Most studies and series one request names.
 pub const MAX_TARGETS: usize = 1000;
 
-/// What a person asks to delete.
+/// A new manual request: what a person asks to delete, and why.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeletionTargets {
+pub struct NewDeletion {
     /// Whole studies (Study Instance UIDs).
     #[serde(default)]
     pub studies: Vec<String>,
     /// Single series (Series Instance UIDs).
     #[serde(default)]
     pub series: Vec<String>,
-}
-
-/// A new manual request.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewDeletion {
-    #[serde(flatten)]
-    pub targets: DeletionTargets,
     pub reason: String,
 }
 
@@ -41,19 +33,19 @@ impl Retention {
     pub async fn request_deletion(&self, by: &Principal, new: NewDeletion, client: &str) -> Result<DeletionRequestRow, Denied> {
         self.access.require(by, Action::RequestDeletion)?;
         let reason = bounded_text("reason", &new.reason, true)?;
-        let count = new.targets.studies.len() + new.targets.series.len();
+        let count = new.studies.len() + new.series.len();
         if count == 0 || count > MAX_TARGETS {
             return Err(Denied::Invalid(format!("name 1 to {MAX_TARGETS} studies or series")));
         }
         let mut targets = Vec::new();
         let mut issuers = Vec::new();
-        for study in &new.targets.studies {
+        for study in &new.studies {
             let study = bounded_id("Study Instance UID", study)?;
             let (issuer, _, _) = self.index().study_facts(&study).await?.ok_or_else(|| Denied::NotFound(format!("no study {study}")))?;
             issuers.push(issuer);
             targets.push(DeletionTarget { study_instance_uid: study, series_instance_uid: String::new(), sop_instance_uid: String::new() });
         }
-        for series in &new.targets.series {
+        for series in &new.series {
             let series = bounded_id("Series Instance UID", series)?;
             let (study, issuer) = self.index().series_facts(&series).await?.ok_or_else(|| Denied::NotFound(format!("no series {series}")))?;
             issuers.push(issuer);

@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use yunying_access::{Access, Action, Denied, Principal};
 use yunying_archive::Archive;
 
-pub use deletion::{DeletionTargets, NewDeletion};
+pub use deletion::NewDeletion;
 pub use holds::HoldTarget;
 pub use policy::{Defaults, PatientClass, Policies};
 pub use purge::{PurgeReport, ScanReport};

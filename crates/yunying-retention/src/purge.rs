@@ -75,7 +75,14 @@ impl Retention {
             }
             return Ok(report);
         }
-        self.drain(&mut report).await?;
+        let result = self.purge_held(&mut report, now).await;
+        self.index().release_lease(LEASE, holder).await?;
+        result.map(|()| report)
+    }
+
+    /// The purge, with the lease taken.
+    async fn purge_held(&self, report: &mut PurgeReport, now: i64) -> Result<(), Denied> {
+        self.drain(report).await?;
         report.expired = self.expire(now, "purge").await?;
         for id in self.index().approved_deletions(crate::MAX_LIST).await? {
             match self.index().execute_deletion(&id, now_ms()).await? {
@@ -92,8 +99,7 @@ impl Retention {
                 ExecuteOutcome::NotApproved => {}
             }
         }
-        self.drain(&mut report).await?;
-        Ok(report)
+        self.drain(report).await
     }
 
     /// Delete every queued object from the store, then its queue row.
@@ -133,6 +139,15 @@ impl Retention {
             report.busy = true;
             return Ok(report);
         }
+        let result = self.scan_held(&mut report, now, dry_run).await;
+        if !dry_run {
+            self.index().release_lease(LEASE, holder).await?;
+        }
+        result.map(|()| report)
+    }
+
+    /// The scan, with the lease taken (unless dry).
+    async fn scan_held(&self, report: &mut ScanReport, now: i64, dry_run: bool) -> Result<(), Denied> {
         let policies = self.policies().await?;
         let today = Date::of_ms(now);
         // Expired studies per institution: one request each (chunked).
@@ -161,7 +176,7 @@ impl Retention {
             }
         }
         if dry_run {
-            return Ok(report);
+            return Ok(());
         }
         for (institution, studies) in due {
             for chunk in studies.chunks(MAX_TARGETS) {
@@ -193,7 +208,7 @@ impl Retention {
                 report.requests.push(request.request_id);
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// `serve`'s loops: the purge every `purge_interval_secs` and the scan
