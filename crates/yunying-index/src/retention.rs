@@ -151,7 +151,7 @@ pub(crate) async fn targets_of(conn: &mut AnyConnection, request_id: &str) -> Re
 /// patient's).
 pub(crate) async fn is_held(conn: &mut AnyConnection, study_instance_uid: &str) -> Result<bool> {
     let held: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM legal_holds h WHERE h.lifted_ms IS NULL AND (h.study_instance_uid = $1 OR (h.patient_id <> '' AND EXISTS (
+        "SELECT CAST(1 AS BIGINT) FROM legal_holds h WHERE h.lifted_ms IS NULL AND (h.study_instance_uid = $1 OR (h.patient_id <> '' AND EXISTS (
            SELECT 1 FROM studies st JOIN patients p ON p.id = st.patient_pk
            WHERE st.study_instance_uid = $1 AND p.issuer = h.issuer AND p.patient_id = h.patient_id))) LIMIT 1",
     )
@@ -423,7 +423,7 @@ impl Index {
     /// Whether a pending or approved request already names this study.
     pub async fn study_has_open_request(&self, study_instance_uid: &str) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM deletion_targets t JOIN deletion_requests r ON r.request_id = t.request_id
+            "SELECT CAST(1 AS BIGINT) FROM deletion_targets t JOIN deletion_requests r ON r.request_id = t.request_id
              WHERE t.study_instance_uid = $1 AND r.state IN ('pending', 'approved') LIMIT 1",
         )
         .bind(study_instance_uid)
