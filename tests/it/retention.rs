@@ -97,9 +97,12 @@ async fn the_purge_deletes_what_policy_and_a_second_person_approve_and_nothing_h
     let (undated, _) = study(t, &data, 6, "HOSP_A", "RA6", "", false);
     // HOSP_B keeps outpatients 25 years: 21 years old is kept.
     let (b_out, _) = study(t, &data, 7, "HOSP_B", "RB1", "20050101", false);
-    for (name, role, institution) in
-        [("sys1", "system-admin", None), ("sys2", "system-admin", None), ("auditor", "audit-admin", None), ("adm-b", "institution-admin", Some("HOSP_B"))]
-    {
+    for (name, role, institution) in [
+        ("sys1", "system-admin", None),
+        ("sys2", "system-admin", None),
+        ("auditor", "audit-admin", None),
+        ("adm-b", "institution-admin", Some("HOSP_B")),
+    ] {
         add_user(&data, name, institution, role);
     }
     register_ae(&data, "FINDSCU", 104, None);
@@ -107,16 +110,35 @@ async fn the_purge_deletes_what_policy_and_a_second_person_approve_and_nothing_h
     let port = server.http_port;
     let index = server.index().await;
     wait_for_jobs(&index, std::time::Duration::from_secs(120)).await;
-    let (sys1, sys2, auditor, adm_b) = (enrolled(port, "sys1").0, enrolled(port, "sys2").0, enrolled(port, "auditor").0, enrolled(port, "adm-b").0);
+    let (sys1, sys2, auditor, adm_b) =
+        (enrolled(port, "sys1").0, enrolled(port, "sys2").0, enrolled(port, "auditor").0, enrolled(port, "adm-b").0);
 
     // Classes, a policy row, a hold.
     for s in [&old_out, &held, &b_out] {
         ok(call(port, "POST", &format!("/api/admin/retention/studies/{s}/class"), &sys1, Some(&json!({"class": "outpatient"}))));
     }
-    ok(call(port, "POST", "/api/admin/retention/policies", &adm_b, Some(&json!({"institution": "HOSP_B", "class": "outpatient", "keep_years": 25}))));
-    let refused = call(port, "POST", "/api/admin/retention/policies", &adm_b, Some(&json!({"institution": "HOSP_A", "class": "outpatient", "keep_years": 1})));
+    ok(call(
+        port,
+        "POST",
+        "/api/admin/retention/policies",
+        &adm_b,
+        Some(&json!({"institution": "HOSP_B", "class": "outpatient", "keep_years": 25})),
+    ));
+    let refused = call(
+        port,
+        "POST",
+        "/api/admin/retention/policies",
+        &adm_b,
+        Some(&json!({"institution": "HOSP_A", "class": "outpatient", "keep_years": 1})),
+    );
     assert_eq!(refused.status, 403, "an institution administrator sets only its own rows");
-    ok(call(port, "POST", "/api/admin/retention/holds", &sys1, Some(&json!({"issuer": "HOSP_A", "patient_id": "RH1", "reason": "litigation"}))));
+    ok(call(
+        port,
+        "POST",
+        "/api/admin/retention/holds",
+        &sys1,
+        Some(&json!({"issuer": "HOSP_A", "patient_id": "RH1", "reason": "litigation"})),
+    ));
     // The audit administrator deletes nothing.
     let r = call(port, "POST", "/api/admin/deletions", &auditor, Some(&json!({"studies": [old_in], "reason": "x"})));
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
@@ -162,7 +184,8 @@ async fn the_purge_deletes_what_policy_and_a_second_person_approve_and_nothing_h
     };
     index.create_deletion_request(&late).await.unwrap();
     assert_eq!(call(port, "POST", "/api/admin/deletions/expiredreq/approve", &sys2, Some(&json!({}))).status, 403);
-    let blocked = ok(call(port, "POST", "/api/admin/deletions", &sys1, Some(&json!({"studies": [old_unknown], "reason": "wrong patient"}))));
+    let blocked =
+        ok(call(port, "POST", "/api/admin/deletions", &sys1, Some(&json!({"studies": [old_unknown], "reason": "wrong patient"}))));
     let blocked_id = blocked["request_id"].as_str().unwrap().to_string();
     ok(call(port, "POST", &format!("/api/admin/deletions/{blocked_id}/approve"), &sys2, Some(&json!({}))));
     ok(call(port, "POST", "/api/admin/retention/holds", &sys1, Some(&json!({"study_instance_uid": old_unknown, "reason": "audit"}))));
@@ -261,7 +284,11 @@ async fn a_rejection_note_hides_instances_at_once_and_only_an_approval_purges_th
         let r = request(port, "GET", &format!("/dicom-web/studies/{study}/series/{series}/instances/{s}/metadata"), &[], None);
         assert_eq!(r.status, 404, "{s}: WADO-RS");
     }
-    let (finds, _) = findscu(server.dicom_port, "-S", &["QueryRetrieveLevel=IMAGE", &format!("StudyInstanceUID={study}"), &format!("SeriesInstanceUID={series}"), "SOPInstanceUID"]);
+    let (finds, _) = findscu(
+        server.dicom_port,
+        "-S",
+        &["QueryRetrieveLevel=IMAGE", &format!("StudyInstanceUID={study}"), &format!("SeriesInstanceUID={series}"), "SOPInstanceUID"],
+    );
     let found: Vec<String> = finds.iter().filter_map(|i| i.get("0008,0018").cloned()).collect();
     assert!(rejected.iter().all(|s| !found.contains(s)) && found.contains(&kept), "C-FIND: {found:?}");
     // Kept, withheld, until a person approves.

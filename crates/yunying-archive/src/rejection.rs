@@ -124,7 +124,10 @@ mod tests {
     fn a_rejection_code_makes_a_kos_a_note() {
         let (code, refs) = parse(KEY_OBJECT_SELECTION, &note("113039", "DCM")).unwrap().unwrap();
         assert_eq!(code, "113039");
-        assert_eq!(refs, vec![("1.2.3".into(), "1.2.3.4".into(), "1.2.3.4.5".into()), ("1.2.3".into(), "1.2.3.4".into(), "1.2.3.4.6".into())]);
+        assert_eq!(
+            refs,
+            vec![("1.2.3".into(), "1.2.3.4".into(), "1.2.3.4.5".into()), ("1.2.3".into(), "1.2.3.4".into(), "1.2.3.4.6".into())]
+        );
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub use jobs::{
 };
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
-pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
+pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;
 
 use std::path::Path;

@@ -92,7 +92,8 @@ pub(crate) async fn execute(tx: &mut Transaction<'static, Any>, request_id: &str
             .await?;
         let Some((study_pk, patient_pk)) = study else { continue };
         if t.series_instance_uid.is_empty() {
-            objects += drop_instances(tx, "i.series_pk IN (SELECT id FROM series WHERE study_pk = $1)", study_pk, request_id, now_ms).await?;
+            objects +=
+                drop_instances(tx, "i.series_pk IN (SELECT id FROM series WHERE study_pk = $1)", study_pk, request_id, now_ms).await?;
             sqlx::query("DELETE FROM series WHERE study_pk = $1").bind(study_pk).execute(&mut **tx).await?;
             sqlx::query("DELETE FROM studies WHERE id = $1").bind(study_pk).execute(&mut **tx).await?;
         } else {
@@ -105,10 +106,12 @@ pub(crate) async fn execute(tx: &mut Transaction<'static, Any>, request_id: &str
             objects += drop_instances(tx, "i.series_pk = $1", series_pk, request_id, now_ms).await?;
             sqlx::query("DELETE FROM series WHERE id = $1").bind(series_pk).execute(&mut **tx).await?;
             refresh_study_series(tx, study_pk).await?;
-            sqlx::query("UPDATE studies SET num_instances = (SELECT COALESCE(SUM(num_instances), 0) FROM series WHERE study_pk = $1) WHERE id = $1")
-                .bind(study_pk)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE studies SET num_instances = (SELECT COALESCE(SUM(num_instances), 0) FROM series WHERE study_pk = $1) WHERE id = $1",
+            )
+            .bind(study_pk)
+            .execute(&mut **tx)
+            .await?;
             sqlx::query("DELETE FROM studies WHERE id = $1 AND num_series = 0").bind(study_pk).execute(&mut **tx).await?;
         }
         sqlx::query("DELETE FROM patients WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM studies WHERE patient_pk = $1)")

@@ -79,7 +79,8 @@ const REQUEST_COLUMNS: &str = "request_id, origin, institution, reason, requeste
                                decided_ms, note, executed_ms";
 
 fn request_of(t: RequestTuple) -> DeletionRequestRow {
-    let (request_id, origin, institution, reason, requested_by, requested_ms, expires_ms, state, decided_by, decided_ms, note, executed_ms) = t;
+    let (request_id, origin, institution, reason, requested_by, requested_ms, expires_ms, state, decided_by, decided_ms, note, executed_ms) =
+        t;
     DeletionRequestRow {
         request_id,
         origin,
@@ -230,7 +231,13 @@ impl Index {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(institution, patient_class, keep_years, set_by, set_ms)| PolicyRow { institution, patient_class, keep_years, set_by, set_ms })
+            .map(|(institution, patient_class, keep_years, set_by, set_ms)| PolicyRow {
+                institution,
+                patient_class,
+                keep_years,
+                set_by,
+                set_ms,
+            })
             .collect())
     }
 
@@ -321,7 +328,7 @@ impl Index {
         Ok(rows.into_iter().map(hold_of).collect())
     }
 
-/// Whether a study is under a legal hold in force.
+    /// Whether a study is under a legal hold in force.
     pub async fn is_held(&self, study_instance_uid: &str) -> Result<bool> {
         let mut conn = self.pool.acquire().await?;
         is_held(&mut conn, study_instance_uid).await
@@ -400,11 +407,12 @@ impl Index {
                 .await?;
         let mut expired = Vec::new();
         for id in due {
-            let done = sqlx::query("UPDATE deletion_requests SET state = 'expired', decided_ms = $2 WHERE request_id = $1 AND state = 'pending'")
-                .bind(&id)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await?;
+            let done =
+                sqlx::query("UPDATE deletion_requests SET state = 'expired', decided_ms = $2 WHERE request_id = $1 AND state = 'pending'")
+                    .bind(&id)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
             if done.rows_affected() > 0 {
                 expired.push(id);
             }

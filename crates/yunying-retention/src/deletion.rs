@@ -47,7 +47,8 @@ impl Retention {
         }
         for series in &new.series {
             let series = bounded_id("Series Instance UID", series)?;
-            let (study, issuer) = self.index().series_facts(&series).await?.ok_or_else(|| Denied::NotFound(format!("no series {series}")))?;
+            let (study, issuer) =
+                self.index().series_facts(&series).await?.ok_or_else(|| Denied::NotFound(format!("no series {series}")))?;
             issuers.push(issuer);
             targets.push(DeletionTarget { study_instance_uid: study, series_instance_uid: series, sop_instance_uid: String::new() });
         }

@@ -27,10 +27,13 @@ impl Retention {
         self.access.require(by, Action::ManageRetention)?;
         let reason = bounded_text("reason", reason, true)?;
         let (issuer, patient_id, study) = match target {
-            HoldTarget::Patient { issuer, patient_id } => (bounded_id("issuer", &issuer)?, bounded_id("Patient ID", &patient_id)?, String::new()),
+            HoldTarget::Patient { issuer, patient_id } => {
+                (bounded_id("issuer", &issuer)?, bounded_id("Patient ID", &patient_id)?, String::new())
+            }
             HoldTarget::Study { study_instance_uid } => {
                 let study = bounded_id("Study Instance UID", &study_instance_uid)?;
-                let (issuer, _, _) = self.index().study_facts(&study).await?.ok_or_else(|| Denied::NotFound(format!("no study {study}")))?;
+                let (issuer, _, _) =
+                    self.index().study_facts(&study).await?.ok_or_else(|| Denied::NotFound(format!("no study {study}")))?;
                 (issuer, String::new(), study)
             }
         };
@@ -76,7 +79,14 @@ impl Retention {
     }
 
     /// Set how long studies of an institution (or `*`) and class are kept.
-    pub async fn set_policy(&self, by: &Principal, institution: &str, class: &str, keep_years: i64, client: &str) -> Result<PolicyRow, Denied> {
+    pub async fn set_policy(
+        &self,
+        by: &Principal,
+        institution: &str,
+        class: &str,
+        keep_years: i64,
+        client: &str,
+    ) -> Result<PolicyRow, Denied> {
         self.access.require(by, Action::ManageRetention)?;
         let (institution, class) = self.policy_key(by, institution, class)?;
         if !(1..=MAX_YEARS).contains(&keep_years) {

@@ -179,7 +179,8 @@ mod tests {
 
     #[test]
     fn the_most_specific_row_wins_and_unknown_keeps_longest() {
-        let p = Policies::new(vec![row("*", "outpatient", 20), row("H1", "outpatient", 16), row("H2", "inpatient", 40)], Defaults::default());
+        let p =
+            Policies::new(vec![row("*", "outpatient", 20), row("H1", "outpatient", 16), row("H2", "inpatient", 40)], Defaults::default());
         assert_eq!(p.keep_years("H1", PatientClass::Outpatient), 16);
         assert_eq!(p.keep_years("H9", PatientClass::Outpatient), 20);
         assert_eq!(p.keep_years("H1", PatientClass::Inpatient), 30, "default");

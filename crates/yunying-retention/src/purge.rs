@@ -106,15 +106,21 @@ impl Retention {
     async fn drain(&self, report: &mut PurgeReport) -> Result<(), Denied> {
         let mut failed_keys = std::collections::HashSet::new();
         loop {
-            let keys: Vec<String> =
-                self.index().purge_queue(QUEUE_PAGE + failed_keys.len() as i64).await?.into_iter().filter(|k| !failed_keys.contains(k)).collect();
+            let keys: Vec<String> = self
+                .index()
+                .purge_queue(QUEUE_PAGE + failed_keys.len() as i64)
+                .await?
+                .into_iter()
+                .filter(|k| !failed_keys.contains(k))
+                .collect();
             if keys.is_empty() {
                 return Ok(());
             }
             for key in keys {
                 let store = self.archive.store().clone();
                 let k = key.clone();
-                let deleted = tokio::task::spawn_blocking(move || store.delete(&k)).await.map_err(|e| Denied::Unavailable(e.to_string()))?;
+                let deleted =
+                    tokio::task::spawn_blocking(move || store.delete(&k)).await.map_err(|e| Denied::Unavailable(e.to_string()))?;
                 match deleted {
                     Ok(()) => {
                         self.index().purged(&key).await?;
@@ -223,7 +229,8 @@ impl Retention {
         let (mut last_purge, mut last_scan) = (None::<std::time::Instant>, None::<std::time::Instant>);
         loop {
             let now = std::time::Instant::now();
-            let due = |last: Option<std::time::Instant>, every: u64| every > 0 && last.is_none_or(|t| now.duration_since(t).as_secs() >= every);
+            let due =
+                |last: Option<std::time::Instant>, every: u64| every > 0 && last.is_none_or(|t| now.duration_since(t).as_secs() >= every);
             if due(last_scan, scan_every) {
                 last_scan = Some(now);
                 match self.scan(&holder, false).await {

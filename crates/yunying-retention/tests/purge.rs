@@ -43,7 +43,11 @@ fn approved(id: &str, study: &str) -> DeletionRequestRow {
         decided_ms: None,
         note: String::new(),
         executed_ms: None,
-        targets: vec![DeletionTarget { study_instance_uid: study.into(), series_instance_uid: String::new(), sop_instance_uid: String::new() }],
+        targets: vec![DeletionTarget {
+            study_instance_uid: study.into(),
+            series_instance_uid: String::new(),
+            sop_instance_uid: String::new(),
+        }],
     }
 }
 
