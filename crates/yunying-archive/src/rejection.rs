@@ -26,6 +26,9 @@ pub const REJECTION_CODES: [(&str, &str); 4] = [
 /// Most instances one note may reject.
 pub const MAX_REJECTED: usize = 10_000;
 
+/// A rejected instance: (Study, Series, SOP Instance UID).
+pub type RejectedInstance = (String, String, String);
+
 /// A rejection note as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectionNote {
@@ -34,7 +37,7 @@ pub struct RejectionNote {
     /// The DCM code (`113001`, …).
     pub code: String,
     /// The rejected instances: (study, series, SOP instance).
-    pub instances: Vec<(String, String, String)>,
+    pub instances: Vec<RejectedInstance>,
     /// The issuer (institution) that stored the note.
     pub issuer: String,
     /// Who stored it (`StoreContext::principal`).
@@ -54,7 +57,7 @@ pub trait RejectionHandler: Send + Sync {
 
 /// The note in a KOS's metadata (DICOM JSON, as built at ingest), if the
 /// KOS is a rejection note. `Err` when it names more than [`MAX_REJECTED`].
-pub fn parse(sop_class_uid: &str, metadata: &Value) -> Result<Option<(String, Vec<(String, String, String)>)>, String> {
+pub fn parse(sop_class_uid: &str, metadata: &Value) -> Result<Option<(String, Vec<RejectedInstance>)>, String> {
     if sop_class_uid != KEY_OBJECT_SELECTION {
         return Ok(None);
     }

@@ -54,7 +54,7 @@ pub(crate) async fn reject(tx: &mut Transaction<'static, Any>, request: &Deletio
     }
     if !hidden.is_empty() {
         let request = DeletionRequestRow { targets, ..request.clone() };
-        insert_request(&mut **tx, &request).await?;
+        insert_request(tx, &request).await?;
     }
     Ok(hidden)
 }
@@ -66,12 +66,12 @@ pub(crate) async fn execute(tx: &mut Transaction<'static, Any>, request_id: &str
     if state.as_deref() != Some("approved") {
         return Ok(ExecuteOutcome::NotApproved);
     }
-    let targets = targets_of(&mut **tx, request_id).await?;
+    let targets = targets_of(tx, request_id).await?;
     let mut studies: Vec<String> = targets.iter().map(|t| t.study_instance_uid.clone()).collect();
     studies.dedup();
     let mut held = Vec::new();
     for study in &studies {
-        if is_held(&mut **tx, study).await? {
+        if is_held(tx, study).await? {
             held.push(study.clone());
         }
     }

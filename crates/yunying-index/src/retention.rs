@@ -337,7 +337,7 @@ impl Index {
     /// Record a new deletion request with its targets.
     pub async fn create_deletion_request(&self, request: &DeletionRequestRow) -> Result<()> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
-        insert_request(&mut *tx, request).await?;
+        insert_request(&mut tx, request).await?;
         tx.commit().await?;
         Ok(())
     }
