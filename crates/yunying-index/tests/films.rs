@@ -119,13 +119,19 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
     // left it, its studies only in the comma-joined column.
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
     let version: i64 = sqlx::query_scalar(
-        "SELECT MAX(version) FROM schema_version", // the film_studies migration is the newest
+        "SELECT MAX(version) FROM schema_version", // film_studies, then retention: the two newest
     )
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    sqlx::query("DROP TABLE film_studies").execute(&mut conn).await.unwrap();
-    sqlx::query("DELETE FROM schema_version WHERE version = $1").bind(version).execute(&mut conn).await.unwrap();
+    // Undo the retention migration that came after, then film_studies.
+    for table in
+        ["retention_policies", "legal_holds", "deletion_requests", "deletion_targets", "withheld_objects", "purge_queue", "film_studies"]
+    {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
+    }
+    sqlx::query("ALTER TABLE studies DROP COLUMN patient_class").execute(&mut conn).await.unwrap();
+    sqlx::query("DELETE FROM schema_version WHERE version >= $1").bind(version - 1).execute(&mut conn).await.unwrap();
     let joined: String = sqlx::query_scalar("SELECT studies FROM films WHERE film_id = 'FOLD'").fetch_one(&mut conn).await.unwrap();
     assert_eq!(joined, "1.2.3.4,1.2.3", "the old column is still written, for older binaries");
     conn.close().await.unwrap();
