@@ -222,6 +222,8 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { print_config: false } => runtime.block_on(serve(config)),
         Command::Import { paths, institution, jobs, quiet } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
+            // An imported rejection note rejects, as one received would.
+            yunying_retention::Retention::new(archive.clone(), access_of(&config, &archive), config.retention.clone()).handle_rejections();
             import::run(&archive, &paths, institution, jobs.max(1), quiet).await
         }),
         Command::Reindex => runtime.block_on(async {
