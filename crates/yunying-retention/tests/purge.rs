@@ -104,6 +104,24 @@ async fn an_interrupted_purge_is_finished_by_the_next_run_and_holds_block() {
     assert_eq!(store.get(&records[2].object_key).unwrap(), b"DICM");
     assert_eq!(index.deletion_request("r2").await.unwrap().unwrap().state, "blocked");
 
+    // A series of a study: the study stays, with the other series only.
+    let mut other = record(3, 1, "P3");
+    let mut second = record(3, 2, "P3");
+    second.series_instance_uid = "1.2.3.3.2".into();
+    second.object_key = "originals/1.2.3.3/1.2.3.3.2/1.2.3.3.1.2.0000.dcm".into();
+    for r in [&mut other, &mut second] {
+        store.put_bytes(&r.object_key, b"DICM").unwrap();
+        index.insert(r.clone(), DuplicatePolicy::KeepFirst).await.unwrap();
+    }
+    let mut by_series = approved("r3", "1.2.3.3");
+    by_series.targets[0].series_instance_uid = "1.2.3.3.1".into();
+    index.create_deletion_request(&by_series).await.unwrap();
+    assert!(index.decide_deletion("r3", "approved", "person:b", 60, "").await.unwrap());
+    assert_eq!(retention.purge("node-a", false).await.unwrap().objects_deleted, 1);
+    assert!(store.size(&other.object_key).is_err());
+    assert_eq!(store.get(&second.object_key).unwrap(), b"DICM");
+    assert_eq!(index.study_aggregates("1.2.3.3").await.unwrap().map(|(series, instances, _)| (series, instances)), Some((1, 1)));
+
     // Another node holding the lease: this run waits its turn.
     assert!(index.try_lease("retention-purge", "node-b", yunying_access::now_ms(), yunying_access::now_ms() + 60_000).await.unwrap());
     assert!(retention.purge("node-a", false).await.unwrap().busy);
