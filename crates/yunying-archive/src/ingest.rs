@@ -204,6 +204,9 @@ impl Incoming {
             ..record
         };
 
+        // A rejection note is read before anything is stored: one that
+        // cannot be applied is refused whole.
+        let note = self.rejection_note(&record)?;
         let t_validated = t0.elapsed();
         let index = self.archive.index().clone();
         let store = self.archive.store().clone();
@@ -214,7 +217,6 @@ impl Incoming {
 
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
-        let note = self.rejection_note(&record)?;
         let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
             Ok(outcome) => outcome,
             Err(e) => {
