@@ -45,6 +45,9 @@ pub struct Config {
     /// The audit record and ledger: patient digests, batching, the
     /// ledger's name, hash, signing key, checkpoints, ATNA export.
     pub audit: AuditConfig,
+    /// Retention defaults, deletion requests' lifetime, purge and scan
+    /// intervals.
+    pub retention: yunying_retention::RetentionConfig,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             renditions: RenditionConfig::default(),
             store: StoreConfig::default(),
             audit: AuditConfig::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -165,6 +169,7 @@ impl Config {
             self.http.bind
         );
         yunying_access::people::validate(&self.access).map_err(anyhow::Error::msg)?;
+        self.retention.validate().map_err(anyhow::Error::msg)?;
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }

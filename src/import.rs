@@ -91,7 +91,11 @@ pub fn progress_bar(total_bytes: u64, quiet: bool) -> ProgressBar {
 /// Rebuild the index from every original in the store.
 pub async fn reindex(archive: &Archive) -> anyhow::Result<()> {
     let store = archive.store().clone();
-    let objects = tokio::task::spawn_blocking(move || store.list(yunying_store::ORIGINALS_PREFIX)).await??;
+    let mut objects = tokio::task::spawn_blocking(move || store.list(yunying_store::ORIGINALS_PREFIX)).await??;
+    // Objects of rejected instances (withheld until their deletion is
+    // decided) and of a purge under way stay out of the index.
+    let retained: std::collections::HashSet<String> = archive.index().retained_object_keys().await?.into_iter().collect();
+    objects.retain(|o| !retained.contains(&o.key));
     archive.index().clear().await?;
     let bar = progress_bar(objects.iter().map(|o| o.size).sum(), false);
     let (mut indexed, mut extra, mut failed) = (0u64, 0u64, 0u64);

@@ -5,6 +5,7 @@ mod config;
 mod import;
 mod keys;
 mod recorder;
+mod retention;
 mod storecrypt;
 mod storetools;
 mod users;
@@ -153,6 +154,29 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// Retention: the policy table, a study's patient class, the scan
+    /// that asks for the deletion of expired studies.
+    Retention {
+        #[command(subcommand)]
+        command: retention::RetentionCommand,
+    },
+    /// Legal holds: nothing they cover is ever deleted.
+    Hold {
+        #[command(subcommand)]
+        command: retention::HoldCommand,
+    },
+    /// Two-person deletion: request, approve, refuse, list.
+    Deletion {
+        #[command(subcommand)]
+        command: retention::DeletionCommand,
+    },
+    /// Execute approved deletions now and delete their objects (what
+    /// `serve` does every `retention.purge_interval_secs`).
+    Purge {
+        /// List what would be deleted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The rendition job queue: counts, parked jobs, retry.
     Jobs {
         #[command(subcommand)]
@@ -227,6 +251,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { print_config: false } => runtime.block_on(serve(config)),
         Command::Import { paths, institution, jobs, quiet } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
+            // An imported rejection note rejects, as one received would.
+            let access = access_of(&config, &archive).with_audit(recorder::recorder(&config, archive.index())?);
+            yunying_retention::Retention::new(archive.clone(), access, config.retention.clone()).handle_rejections();
             import::run(&archive, &paths, institution, jobs.max(1), quiet).await
         }),
         Command::Reindex => runtime.block_on(async {
@@ -281,6 +308,10 @@ fn main() -> anyhow::Result<()> {
             archive.index().clone().close().await;
             result
         }),
+        Command::Retention { command } => runtime.block_on(with_retention(&config, async |r, a| retention::retention(r, a, command).await)),
+        Command::Hold { command } => runtime.block_on(with_retention(&config, async |r, a| retention::hold(r, a, command).await)),
+        Command::Deletion { command } => runtime.block_on(with_retention(&config, async |r, a| retention::deletion(r, a, command).await)),
+        Command::Purge { dry_run } => runtime.block_on(with_retention(&config, async |r, _| retention::purge(r, dry_run).await)),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let result = ae(archive.index(), &recorder::recorder(&config, archive.index())?, command).await;
@@ -490,10 +521,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     let audit = recorder::start(audit, &config).await?;
     let access = access_of(&config, &archive).with_audit(audit.audit.clone());
+    let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
+    // A rejection note stored any way hides what it names at once.
+    retention.handle_rejections();
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
+        retention.clone(),
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -514,8 +549,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         Duration::from_secs(config.archive.sweep_interval_secs),
         Duration::from_secs(config.archive.sweep_grace_secs),
         format!("{node}:{}", std::process::id()),
-        stopped(stop_rx),
+        stopped(stop_rx.clone()),
     ));
+    // Approved deletions executed, expired studies asked for: one node at a time.
+    let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
     // for operators and tests: nothing can take them between choosing and
     // binding.
@@ -531,6 +568,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = http_task.await;
     let _ = rendition_task.await;
     let _ = sweep_task.await;
+    let _ = retention_task.await;
     audit.stop(&config).await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
@@ -542,6 +580,19 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Run a retention command on the configured archive, then close it.
+async fn with_retention(
+    config: &Config,
+    run: impl AsyncFnOnce(&yunying_retention::Retention, &yunying_access::Access) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let archive = open_archive(config).await?;
+    let access = access_of(config, &archive).with_audit(recorder::recorder(config, archive.index())?);
+    let r = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
+    let result = run(&r, &access).await;
+    archive.index().clone().close().await;
+    result
 }
 
 /// The access layer, with the static tokens of older configurations

@@ -31,6 +31,7 @@ mod people_oidc;
 mod policy;
 mod qr;
 mod renditions;
+mod retention;
 mod roles;
 mod store_tools;
 mod tls;

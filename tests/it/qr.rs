@@ -53,7 +53,7 @@ fn ae_add(data: &Path, title: &str, port: u16) {
 type Identifier = BTreeMap<String, String>;
 
 /// Run findscu; the pending responses and the final status text.
-fn findscu(port: u16, model: &str, keys: &[&str]) -> (Vec<Identifier>, String) {
+pub(crate) fn findscu(port: u16, model: &str, keys: &[&str]) -> (Vec<Identifier>, String) {
     let mut cmd = dcmtk("findscu");
     cmd.args(["-v", model, "-aec", "YUNYING", "127.0.0.1", &port.to_string()]);
     for k in keys {

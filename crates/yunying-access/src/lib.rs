@@ -366,6 +366,9 @@ pub fn describe(action: Action) -> &'static str {
         Action::AssignRoles => "assign roles",
         Action::ManageKeys => "manage API keys",
         Action::ReadAudit => "read access records",
+        Action::ManageRetention => "manage retention policies and legal holds",
+        Action::RequestDeletion => "request deletions",
+        Action::ApproveDeletion => "approve deletions",
     }
 }
 

@@ -41,11 +41,17 @@ pub enum Action {
     ManageKeys,
     /// Read access records (film events, access events).
     ReadAudit,
+    /// Retention policies, patient classes of studies, legal holds.
+    ManageRetention,
+    /// Ask for studies or series to be deleted (the first of two people).
+    RequestDeletion,
+    /// Approve or refuse someone else's deletion request (the second).
+    ApproveDeletion,
 }
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 16] = [
         Action::Search,
         Action::View,
         Action::Retrieve,
@@ -59,6 +65,9 @@ impl Action {
         Action::AssignRoles,
         Action::ManageKeys,
         Action::ReadAudit,
+        Action::ManageRetention,
+        Action::RequestDeletion,
+        Action::ApproveDeletion,
     ];
 
     /// Whether the action reaches patients' studies (and so is bounded by
@@ -167,8 +176,10 @@ impl Role {
             Role::Radiologist => &[Search, View, Retrieve, Films, Grant, BreakGlass],
             Role::Referring => &[Search, View, BreakGlass],
             Role::Technologist => &[Search, View, Store],
-            Role::InstitutionAdmin => &[ManageAccounts],
-            Role::SystemAdmin => &[ManageAccounts, ManageSystem],
+            // Retention and deletion: within its institution (the
+            // retention crate checks the issuer of every study named).
+            Role::InstitutionAdmin => &[ManageAccounts, ManageRetention, RequestDeletion, ApproveDeletion],
+            Role::SystemAdmin => &[ManageAccounts, ManageSystem, ManageRetention, RequestDeletion, ApproveDeletion],
             Role::SecurityAdmin => &[AssignRoles, ManageKeys],
             Role::AuditAdmin => &[ReadAudit],
         })
@@ -251,6 +262,19 @@ mod tests {
                 assert!(!admin.actions().contains(action), "{admin} reaches no study ({action:?})");
             }
         }
+    }
+
+    #[test]
+    fn the_audit_administrator_deletes_nothing() {
+        for action in [Action::RequestDeletion, Action::ApproveDeletion, Action::ManageRetention] {
+            assert!(!Role::AuditAdmin.actions().contains(action), "{action:?}");
+            assert!(!Role::SecurityAdmin.actions().contains(action), "{action:?}");
+            for clinical in [Role::Radiologist, Role::Referring, Role::Technologist] {
+                assert!(!clinical.actions().contains(action), "{clinical} / {action:?}");
+            }
+        }
+        assert!(Role::SystemAdmin.actions().contains(Action::ApproveDeletion));
+        assert!(Role::InstitutionAdmin.actions().contains(Action::RequestDeletion));
     }
 
     #[test]

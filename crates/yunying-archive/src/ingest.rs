@@ -36,6 +36,9 @@ pub struct StoreContext {
     pub source: &'static str,
     /// The study the instance must belong to (STOW-RS to `/studies/{uid}`).
     pub expected_study_instance_uid: Option<String>,
+    /// Who sends it, for records (`ae:<AE title>`, `person:<id>`,
+    /// `key:<id>`, `import`): a rejection note is recorded as theirs.
+    pub principal: String,
 }
 
 /// A durably stored instance.
@@ -212,6 +215,9 @@ impl Incoming {
             ..record
         };
 
+        // A rejection note is read before anything is stored: one that
+        // cannot be applied is refused whole.
+        let note = self.rejection_note(&record)?;
         let t_validated = t0.elapsed();
         let index = self.archive.index().clone();
         let store = self.archive.store().clone();
@@ -259,7 +265,32 @@ impl Incoming {
                 (existing_key, true)
             }
         };
+        if let (Some(note), Some(handler)) = (note, self.archive.rejection_handler()) {
+            // Before the store is acknowledged: the rejected instances are
+            // hidden by the time the sender hears success. A note received
+            // again (a retry) is applied again; nothing is hidden twice.
+            handler.rejected(note).await.map_err(|e| IngestError::OutOfResources(format!("rejection note not applied: {e}")))?;
+        }
         Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, sm3, duplicate })
+    }
+
+    /// The IOCM rejection note this instance is, if it is one.
+    fn rejection_note(&self, record: &yunying_index::InstanceRecord) -> Result<Option<crate::rejection::RejectionNote>, IngestError> {
+        if record.sop_class_uid != crate::rejection::KEY_OBJECT_SELECTION || self.archive.rejection_handler().is_none() {
+            return Ok(None);
+        }
+        let json = crate::record::inflate(&record.metadata)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .unwrap_or_default();
+        let parsed = crate::rejection::parse(&record.sop_class_uid, &json).map_err(IngestError::OutOfResources)?;
+        Ok(parsed.map(|(code, instances)| crate::rejection::RejectionNote {
+            note_sop_instance_uid: record.sop_instance_uid.clone(),
+            code,
+            instances,
+            issuer: record.issuer.clone(),
+            principal: self.ctx.principal.clone(),
+        }))
     }
 
     /// The dataset must be what the request said it is.

@@ -25,6 +25,7 @@ pub mod query_keys;
 mod reader;
 mod rebuild;
 mod record;
+pub mod rejection;
 mod retrieve;
 pub mod syntax;
 pub mod walker;
@@ -57,6 +58,8 @@ struct Inner {
     config: ArchiveConfig,
     spool_dir: PathBuf,
     metrics: Metrics,
+    /// What a stored rejection note does (IOCM), once installed.
+    rejections: std::sync::OnceLock<Arc<dyn rejection::RejectionHandler>>,
 }
 
 impl Archive {
@@ -66,7 +69,7 @@ impl Archive {
     pub fn new(store: Arc<dyn ObjectStore>, index: Index, config: ArchiveConfig, fallback_spool: PathBuf) -> Archive {
         let spool_dir = store.local_spool_dir().map(PathBuf::from).unwrap_or(fallback_spool);
         config.apply_limits();
-        Archive { inner: Arc::new(Inner { store, index, config, spool_dir, metrics: Metrics::default() }) }
+        Archive { inner: Arc::new(Inner { store, index, config, spool_dir, metrics: Metrics::default(), rejections: Default::default() }) }
     }
 
     pub fn index(&self) -> &Index {
@@ -88,6 +91,16 @@ impl Archive {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Install what a stored IOCM rejection note does (every clone of this
+    /// archive shares it). Only the first call counts.
+    pub fn set_rejection_handler(&self, handler: Arc<dyn rejection::RejectionHandler>) {
+        let _ = self.inner.rejections.set(handler);
+    }
+
+    pub(crate) fn rejection_handler(&self) -> Option<&Arc<dyn rejection::RejectionHandler>> {
+        self.inner.rejections.get()
     }
 
     /// Start receiving one instance.

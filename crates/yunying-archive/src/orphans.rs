@@ -77,6 +77,9 @@ async fn referenced_keys(index: &Index) -> Result<HashSet<String>, IndexError> {
             keys.insert(o.key);
         }
     }
+    // Objects of rejected instances and of a purge under way: no row names
+    // them, yet they are neither to adopt nor to delete here.
+    keys.extend(index.retained_object_keys().await?);
     Ok(keys)
 }
 

@@ -37,6 +37,7 @@ pub async fn import_file(archive: &Archive, path: &Path, caller: &Caller) -> Res
         transfer_syntax_uid: meta.transfer_syntax_uid,
         source: "import",
         expected_study_instance_uid: None,
+        principal: "import".into(),
     };
     let mut incoming = archive.begin(ctx).await?;
     incoming.write(Bytes::copy_from_slice(&head[dataset_start as usize..])).await?;

@@ -43,9 +43,11 @@ const INSTANCE_NUMBER: u32 = 0x0020_0013;
 const NUMBER_OF_FRAMES: u32 = 0x0028_0008;
 const ROWS: u32 = 0x0028_0010;
 const COLUMNS: u32 = 0x0028_0011;
+const ADMISSION_ID: u32 = 0x0038_0010;
+const CURRENT_PATIENT_LOCATION: u32 = 0x0038_0300;
 
 /// Every top-level attribute the index keeps.
-const INDEXED: [u32; 28] = [
+const INDEXED: [u32; 30] = [
     SPECIFIC_CHARACTER_SET,
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
@@ -74,6 +76,8 @@ const INDEXED: [u32; 28] = [
     NUMBER_OF_FRAMES,
     ROWS,
     COLUMNS,
+    ADMISSION_ID,
+    CURRENT_PATIENT_LOCATION,
 ];
 
 /// Walk the dataset stored in `file` from `start` to `end` (absolute
@@ -237,6 +241,15 @@ fn to_record(x: &Extracted, enc: DatasetEncoding, default_charset: Option<&str>)
         content_date: ascii(CONTENT_DATE),
         content_time: ascii(CONTENT_TIME),
         specific_character_set: ascii(SPECIFIC_CHARACTER_SET),
+        // DICOM has no reliable patient class. An Admission ID or a Current
+        // Patient Location (a ward, a bed) is only given to admitted
+        // patients: inpatient. Without either the class stays unknown
+        // (kept longest) until a person sets it.
+        patient_class: if text(ADMISSION_ID).is_empty() && text(CURRENT_PATIENT_LOCATION).is_empty() {
+            String::new()
+        } else {
+            "inpatient".into()
+        },
         ..Default::default()
     };
     for (value, name) in [

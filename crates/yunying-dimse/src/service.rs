@@ -408,6 +408,7 @@ impl<'a> Association<'a> {
             transfer_syntax_uid: context.transfer_syntax.clone(),
             source: "dimse",
             expected_study_instance_uid: None,
+            principal: format!("ae:{}", self.caller.calling_ae),
         };
         self.archive.begin(ctx).await
     }

@@ -17,6 +17,7 @@ mod media;
 mod people;
 mod qido;
 mod rendered;
+mod retention_api;
 mod stow;
 mod tls;
 mod viewer;
@@ -198,6 +199,8 @@ pub(crate) struct AppState {
     pub film_reads: Arc<std::sync::OnceLock<Router>>,
     /// Cloud films: every rule of them (`yunying-film`).
     pub films: yunying_film::Films,
+    /// Retention, legal holds and deletion (`yunying-retention`).
+    pub retention: yunying_retention::Retention,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -219,13 +222,26 @@ pub(crate) fn film_reads(state: AppState) -> Router {
 
 /// All routes of the HTTP API.
 pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
-    router_with_sms(archive, access, config, Arc::new(LogSender))
+    let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
+    router_with(archive, access, retention, config, Arc::new(LogSender))
 }
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
+    let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
+    router_with(archive, access, retention, config, sms)
+}
+
+/// All routes, with the retention service `serve` configured.
+pub fn router_with(
+    archive: Archive,
+    access: Access,
+    retention: yunying_retention::Retention,
+    config: HttpConfig,
+    sms: Arc<dyn SmsSender>,
+) -> Router {
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
-    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films };
+    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
@@ -246,6 +262,7 @@ pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms
         .merge(access_api::routes())
         .merge(audit_api::routes())
         .merge(people::routes())
+        .merge(retention_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))

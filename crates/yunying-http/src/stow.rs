@@ -113,7 +113,7 @@ async fn store(
         let outcome = if part_type.as_deref().is_some_and(|t| t != "application/dicom") {
             Err(PartError::Failed((String::new(), String::new(), 0xC000)))
         } else {
-            store_part(state, &caller, &mut field, &budget, study.clone()).await
+            store_part(state, &caller, &who.id, &mut field, &budget, study.clone()).await
         };
         let body_failure = match outcome {
             Ok(r) => {
@@ -208,6 +208,7 @@ fn check_content_type(content_type: &str) -> Result<String, ApiError> {
 async fn store_part(
     state: &AppState,
     caller: &Caller,
+    principal: &str,
     field: &mut multer::Field<'_>,
     budget: &Budget,
     study: Option<String>,
@@ -245,6 +246,7 @@ async fn store_part(
         transfer_syntax_uid: meta.transfer_syntax_uid.clone(),
         source: "stow",
         expected_study_instance_uid: study,
+        principal: principal.to_string(),
     };
     let code = |e: &IngestError| e.dimse_status();
     let mut incoming = state.archive.begin(ctx).await.map_err(|e| fail(&class, &instance, code(&e)))?;

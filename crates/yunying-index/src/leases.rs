@@ -22,6 +22,13 @@ impl Index {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Give the lease `name` back if `holder` has it (a chore done early
+    /// frees it for the next node at once).
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder).execute(&self.pool).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ mod ledger;
 mod matching;
 mod peers;
 mod people;
+mod purge;
 mod query;
+mod retention;
 mod schema;
 pub mod search;
 mod writer;
@@ -42,6 +44,7 @@ pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter, PendingEvent};
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
+pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;
 
 use std::path::Path;
@@ -135,6 +138,10 @@ pub struct InstanceRecord {
     /// `None` when unknown (an index column added later: older rows are NULL).
     pub sm3: Option<String>,
     pub object_key: String,
+    /// `inpatient` when the data set says so (an Admission ID or a Current
+    /// Patient Location), else empty: the study's class is set once from
+    /// the first hint and never lowered (`retention.rs`).
+    pub patient_class: String,
     // Built at ingest, opaque to the index.
     /// The instance's metadata (DICOM JSON without bulk data), deflated.
     pub metadata: Vec<u8>,
@@ -199,6 +206,35 @@ impl Index {
         let (reply, rx) = oneshot::channel();
         self.writer
             .send(writer::Request::Insert { record: Box::new(record), policy, reply })
+            .await
+            .map_err(|_| IndexError::WriterStopped)?;
+        rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// Hide rejected instances (IOCM) and open their deletion request, in
+    /// one transaction: each instance of `issuer` named in `request`'s
+    /// targets leaves every table a read path uses; its objects (original
+    /// and renditions) are kept, withheld, until the request is executed.
+    /// Returns the SOP Instance UIDs hidden (others' or unknown ones are
+    /// skipped); no request is created when none is.
+    pub async fn reject_instances(&self, request: DeletionRequestRow, sop_instance_uids: Vec<String>) -> Result<Vec<String>> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Request::Reject { request: Box::new(request), sop_instance_uids, reply })
+            .await
+            .map_err(|_| IndexError::WriterStopped)?;
+        rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// Execute an approved deletion request in one transaction: unless a
+    /// study it names is under legal hold (then it is marked `blocked` and
+    /// nothing changes), every row of what it names goes, and every object
+    /// key those rows held enters the purge queue; the request becomes
+    /// `executed`. A request not `approved` is left alone.
+    pub async fn execute_deletion(&self, request_id: &str, now_ms: i64) -> Result<ExecuteOutcome> {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(writer::Request::Execute { request_id: request_id.to_string(), now_ms, reply })
             .await
             .map_err(|_| IndexError::WriterStopped)?;
         rx.await.map_err(|_| IndexError::WriterStopped)?

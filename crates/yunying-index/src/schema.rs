@@ -385,6 +385,70 @@ ALTER TABLE remote_aes ADD COLUMN cert_sha256 TEXT
     r#"
 ALTER TABLE instances ADD COLUMN sm3 TEXT
 "#,
+    // 17: retention (`retention.rs`): a study's patient class, the policy
+    // table, legal holds, two-person deletion requests and what each names,
+    // objects of rejected (IOCM) instances kept out of every read path
+    // until their deletion is approved, and the objects a committed purge
+    // still has to delete from the store.
+    r#"
+ALTER TABLE studies ADD COLUMN patient_class TEXT NOT NULL DEFAULT '';
+CREATE TABLE retention_policies (
+    institution TEXT NOT NULL,
+    patient_class TEXT NOT NULL,
+    keep_years {bigint} NOT NULL,
+    set_by TEXT NOT NULL,
+    set_ms {bigint} NOT NULL,
+    PRIMARY KEY (institution, patient_class)
+);
+CREATE TABLE legal_holds (
+    hold_id TEXT PRIMARY KEY,
+    issuer TEXT NOT NULL,
+    patient_id TEXT NOT NULL DEFAULT '',
+    study_instance_uid TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_ms {bigint} NOT NULL,
+    lifted_by TEXT,
+    lifted_ms {bigint}
+);
+CREATE INDEX legal_holds_patient ON legal_holds (issuer, patient_id);
+CREATE INDEX legal_holds_study ON legal_holds (study_instance_uid);
+CREATE TABLE deletion_requests (
+    request_id TEXT PRIMARY KEY,
+    origin TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_ms {bigint} NOT NULL,
+    expires_ms {bigint} NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    decided_by TEXT,
+    decided_ms {bigint},
+    note TEXT NOT NULL DEFAULT '',
+    executed_ms {bigint}
+);
+CREATE INDEX deletion_requests_state ON deletion_requests (state);
+CREATE TABLE deletion_targets (
+    request_id TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    series_instance_uid TEXT NOT NULL DEFAULT '',
+    sop_instance_uid TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (request_id, study_instance_uid, series_instance_uid, sop_instance_uid)
+);
+CREATE INDEX deletion_targets_study ON deletion_targets (study_instance_uid);
+CREATE TABLE withheld_objects (
+    object_key TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    study_instance_uid TEXT NOT NULL,
+    sop_instance_uid TEXT NOT NULL
+);
+CREATE INDEX withheld_objects_request ON withheld_objects (request_id);
+CREATE TABLE purge_queue (
+    object_key TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    queued_ms {bigint} NOT NULL
+)
+"#,
 ];
 
 /// Migration 14: a film's studies in a table of their own, so the films of

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::matching::name_search;
 use crate::schema::Dialect;
-use crate::{DuplicatePolicy, IndexError, InsertOutcome, InstanceRecord, Result};
+use crate::{DeletionRequestRow, DuplicatePolicy, ExecuteOutcome, IndexError, InsertOutcome, InstanceRecord, Result};
 
 const MAX_BATCH: usize = 128;
 /// Series remembered by the writer (series UID → (series pk, study pk)).
@@ -27,6 +27,8 @@ type SeriesCache = HashMap<String, (i64, i64)>;
 pub(crate) enum Request {
     Insert { record: Box<InstanceRecord>, policy: DuplicatePolicy, reply: oneshot::Sender<Result<InsertOutcome>> },
     Clear { reply: oneshot::Sender<Result<()>> },
+    Reject { request: Box<DeletionRequestRow>, sop_instance_uids: Vec<String>, reply: oneshot::Sender<Result<Vec<String>>> },
+    Execute { request_id: String, now_ms: i64, reply: oneshot::Sender<Result<ExecuteOutcome>> },
 }
 
 pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
@@ -119,14 +121,20 @@ fn is_race(e: &IndexError) -> bool {
 enum Outcome {
     Insert(InsertOutcome),
     Clear,
+    Reject(Vec<String>),
+    Execute(ExecuteOutcome),
 }
 
 fn answer(request: Request, result: Result<Outcome>) {
     match (request, result) {
         (Request::Insert { reply, .. }, Ok(Outcome::Insert(o))) => drop(reply.send(Ok(o))),
         (Request::Clear { reply }, Ok(Outcome::Clear)) => drop(reply.send(Ok(()))),
+        (Request::Reject { reply, .. }, Ok(Outcome::Reject(o))) => drop(reply.send(Ok(o))),
+        (Request::Execute { reply, .. }, Ok(Outcome::Execute(o))) => drop(reply.send(Ok(o))),
         (Request::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         (Request::Clear { reply }, Err(e)) => drop(reply.send(Err(e))),
+        (Request::Reject { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
+        (Request::Execute { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         _ => unreachable!("outcome kind always matches request kind"),
     }
 }
@@ -155,6 +163,15 @@ async fn apply(tx: &mut Transaction<'static, Any>, request: &Request, cache: &mu
                 sqlx::query(statement).execute(&mut **tx).await?;
             }
             Ok(Outcome::Clear)
+        }
+        Request::Reject { request, sop_instance_uids, .. } => {
+            // Rows go: a cached series may be gone with them.
+            cache.clear();
+            Ok(Outcome::Reject(crate::purge::reject(tx, request, sop_instance_uids).await?))
+        }
+        Request::Execute { request_id, now_ms, .. } => {
+            cache.clear();
+            Ok(Outcome::Execute(crate::purge::execute(tx, request_id, *now_ms).await?))
         }
     }
 }
@@ -196,6 +213,15 @@ async fn insert(
             pks
         }
     };
+
+    if !r.patient_class.is_empty() {
+        // The first hint sets the class; one set by a person is kept.
+        sqlx::query("UPDATE studies SET patient_class = $2 WHERE id = $1 AND patient_class = ''")
+            .bind(study_pk)
+            .bind(&r.patient_class)
+            .execute(&mut **tx)
+            .await?;
+    }
 
     let instance_pk: i64 = sqlx::query_scalar(
         "INSERT INTO instances (series_pk, sop_instance_uid, sop_class_uid, instance_number, number_of_frames,
@@ -353,7 +379,7 @@ async fn resolve_series(tx: &mut Transaction<'static, Any>, r: &InstanceRecord) 
 
 /// Delete an instance row, fixing the aggregates; drop its series (and
 /// study) when it was the last one, so no empty level remains.
-async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk: i64) -> Result<()> {
+pub(crate) async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk: i64) -> Result<()> {
     for table in ["renditions", "rendition_jobs", "instance_data"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE instance_pk = $1"))).bind(id).execute(&mut **tx).await?;
     }
@@ -370,7 +396,7 @@ async fn remove_instance(tx: &mut Transaction<'static, Any>, id: i64, series_pk:
 }
 
 /// Recompute a study's series count and Modalities in Study from its series.
-async fn refresh_study_series(tx: &mut Transaction<'static, Any>, study_pk: i64) -> Result<()> {
+pub(crate) async fn refresh_study_series(tx: &mut Transaction<'static, Any>, study_pk: i64) -> Result<()> {
     let modalities: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT modality FROM series WHERE study_pk = $1 AND modality <> '' ORDER BY modality")
             .bind(study_pk)
