@@ -107,7 +107,7 @@ impl Tree {
     pub fn push(&mut self, leaf_hash: Hash) {
         self.levels[0].push(leaf_hash);
         let mut k = 0;
-        while self.levels[k].len() % 2 == 0 {
+        while self.levels[k].len().is_multiple_of(2) {
             let n = self.levels[k].len();
             let h = self.alg.node_hash(&self.levels[k][n - 2], &self.levels[k][n - 1]);
             if self.levels.len() == k + 1 {
@@ -184,7 +184,7 @@ impl Tree {
     /// largest power of two below `hi - lo` (as every range of the proofs is).
     fn mth(&self, lo: u64, hi: u64) -> Hash {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             let k = n.trailing_zeros() as usize;
             return self.levels[k][(lo >> k) as usize];
         }
