@@ -149,3 +149,42 @@ fn cosignature_key_ids_follow_tlog_cosignature() {
     assert_eq!(s.verifier().key_id(), key_id("witness.example/w1", &tk));
     assert_eq!(s.verifier().to_string(), format!("witness.example/w1+{:08x}+{}", key_id("witness.example/w1", &tk), STANDARD.encode(&tk)));
 }
+
+/// A checkpoint of a public CT log (Ed25519 type 0x01 log key, plus an RFC
+/// 6962 signature under the same name that is ignored) cosigned by public
+/// witnesses; `remora.n621.de` signs `cosignature/v1` (type 0x04). Copied
+/// from the tests of a Python signed-note library (transparency-dev key
+/// material, public).
+const CT_CHECKPOINT: &str = "arche2025h1.staging.ct.transparency.dev
+1432088532
+U7WM79jrzyhGZ5/GUBTpM7NzwdyfFx61t3RovgcC4Ro=
+
+— arche2025h1.staging.ct.transparency.dev zTM8sQAAAZ5W0WdjBAMARjBEAiBjW5IQf9pvsYLfQFX6hoGREPMHbdQ3urbllzalApkptQIgIpwtEroeW2BXaHAI4kJXFbon5Ch9MNL5zRNZ55lvGt0=
+— arche2025h1.staging.ct.transparency.dev ui8GwCF1+kWqZrxGdhj4aX3gcw7XUlXQQabg/27lefwhUkzbC3NygNI75MdhL1bfTW9g8Ei59RA23oHP7Ry1k3ZFWwQ=
+— transparency.dev/DEV:witness-little-garden 2AQqhwAAAABqEiEgzgFIqqhbUoDwjMWE6UP8nd8/KYTzwZ2rhIgcqoXHAwVkjZr4AscylP3v7sEodkRAErumC2q44vdgJY096st5BQ==
+— witness1.smartit.nu/witness1 pIyCDwAAAABqEiEghIp82KWebrw7/oHQwlTAm3g2RKS4+eebl8eO0WH+/iEcxZ75W3u5hNI7TOQtmJbqmNWVuE0tgh0XwzdZsDsUAQ==
+— remora.n621.de 2net5wAAAABqEiEgPlfF3V06o0Y+fHM+J5J9s27wgxxcOVSpZ/2g/KSiXCg9DEZI+aVCIobWX9sXTynk5XeU/zZ0WBxtqB0DrAWfBw==
+— witness.stagemole.eu Z/euoAAAAABqEiEgw0i+7g2ENfDAWHmtRzCfKTHSDwYDJA2NmKeGi9Y8FtEyOUvVr+AJmIY/2TUFucgKi7lI7cUiOvKFYe/TmN9DAg==
+";
+const CT_LOG_KEY: &str = "arche2025h1.staging.ct.transparency.dev+ba2f06c0+AU0vHmlGCS/PdN8b2OaGmKprLI8HKM+dJ472xgFYh15f";
+const CT_WITNESS_KEY: &str = "remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2";
+
+#[test]
+fn a_public_ct_checkpoint_and_its_tlog_cosignature_verify() {
+    use yunying_ledger::checkpoint;
+    let log = VerifierKey::parse(CT_LOG_KEY).unwrap();
+    let witness = VerifierKey::parse(CT_WITNESS_KEY).unwrap();
+    assert_eq!(witness.kind(), SigType::Ed25519Cosignature);
+    let opened = checkpoint::open(CT_CHECKPOINT, &log, std::slice::from_ref(&witness)).unwrap();
+    assert_eq!(opened.checkpoint.size, 1_432_088_532);
+    assert_eq!(opened.log_time, None);
+    assert_eq!(opened.cosignatures.len(), 1);
+    assert_eq!(opened.cosignatures[0].name, "remora.n621.de");
+    assert_eq!(opened.cosignatures[0].timestamp, Some(0x6a12_2120));
+    // Another size: the log's and the witness's signatures both fail.
+    let clobbered = CT_CHECKPOINT.replacen("1432088532", "42", 1);
+    assert!(checkpoint::open(&clobbered, &log, &[]).is_err());
+    let note = Note::parse(&clobbered).unwrap();
+    let cosig = note.signatures.iter().find(|s| witness.matches(s)).unwrap();
+    assert_eq!(witness.verify(&note.text, &cosig.signature), Err(KeyError::BadSignature));
+}
