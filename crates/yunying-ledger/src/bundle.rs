@@ -17,7 +17,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::checkpoint::{self, CheckpointError, parse_decimal};
+use crate::checkpoint::{self, CheckpointError, SignedCheckpoint, parse_decimal};
 use crate::hash::{Hash, HashAlg};
 use crate::keys::VerifierKey;
 use crate::note::MAX_NOTE_BYTES;
@@ -126,6 +126,17 @@ impl Bundle {
     }
 }
 
+/// What a verified bundle shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedBundle {
+    /// The leaf index.
+    pub index: u64,
+    /// The checkpoint, its log time and the cosignatures that verified.
+    pub checkpoint: SignedCheckpoint,
+    /// The bundle's extra data (unauthenticated).
+    pub extra: Option<Vec<u8>>,
+}
+
 /// Verifies a bundle for `leaf_data` (the entry's bytes, hashed here as a
 /// leaf): the checkpoint is signed by `log_key` (its origin is the key's
 /// name), at least `min_cosignatures` distinct keys of `witness_keys`
@@ -140,6 +151,20 @@ pub fn verify_bundle(
     witness_keys: &[VerifierKey],
     min_cosignatures: usize,
 ) -> Result<(u64, u64), BundleError> {
+    let v = open_bundle(bundle_text, leaf_data, hash, log_key, witness_keys, min_cosignatures)?;
+    Ok((v.index, v.checkpoint.checkpoint.size))
+}
+
+/// [`verify_bundle`], returning the checkpoint as verified (its time, which
+/// witnesses cosigned and when).
+pub fn open_bundle(
+    bundle_text: &str,
+    leaf_data: &[u8],
+    hash: HashAlg,
+    log_key: &VerifierKey,
+    witness_keys: &[VerifierKey],
+    min_cosignatures: usize,
+) -> Result<VerifiedBundle, BundleError> {
     let bundle = Bundle::parse(bundle_text)?;
     let signed = checkpoint::open(&bundle.checkpoint, log_key, witness_keys)?;
     if signed.cosignatures.len() < min_cosignatures {
@@ -147,5 +172,5 @@ pub fn verify_bundle(
     }
     let cp = &signed.checkpoint;
     verify_inclusion(hash, bundle.index, cp.size, &hash.leaf_hash(leaf_data), &bundle.proof, &cp.root)?;
-    Ok((bundle.index, cp.size))
+    Ok(VerifiedBundle { index: bundle.index, checkpoint: signed, extra: bundle.extra })
 }

@@ -11,13 +11,14 @@
 pub mod bundle;
 pub mod checkpoint;
 pub mod hash;
+pub mod keyfile;
 pub mod keys;
 pub mod note;
 pub mod proof;
 pub mod tree;
 pub mod witness;
 
-pub use bundle::{Bundle, BundleError, verify_bundle};
+pub use bundle::{Bundle, BundleError, VerifiedBundle, open_bundle, verify_bundle};
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use hash::{Hash, HashAlg};
 pub use keys::{KeyError, SigType, Signer, VerifierKey};

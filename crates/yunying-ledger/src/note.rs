@@ -120,6 +120,27 @@ impl Note {
     }
 }
 
+/// Adds signature lines (a witness's `add-checkpoint` response body, say)
+/// to a signed note, checking each line's form and the signature limit.
+/// Which of them verify is for [`crate::checkpoint::open`] to say.
+pub fn append_signatures(note: &str, lines: &str) -> Result<String, NoteError> {
+    let mut parsed = Note::parse(note)?;
+    if !lines.is_empty() && !lines.ends_with('\n') {
+        return Err(NoteError::BadSignatureLine);
+    }
+    for line in lines.lines() {
+        if parsed.signatures.len() == MAX_SIGNATURES {
+            return Err(NoteError::TooManySignatures);
+        }
+        parsed.signatures.push(NoteSignature::parse_line(line)?);
+    }
+    let out = parsed.to_text();
+    if out.len() > MAX_NOTE_BYTES {
+        return Err(NoteError::TooLarge);
+    }
+    Ok(out)
+}
+
 /// Checks a key name: non-empty, at most [`MAX_NAME_BYTES`], no Unicode space,
 /// no plus, no control character.
 pub fn check_name(name: &str) -> Result<(), NoteError> {

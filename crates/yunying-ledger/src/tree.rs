@@ -98,6 +98,15 @@ impl Tree {
         Tree { alg, levels: vec![Vec::new()] }
     }
 
+    /// A tree of the given leaf hashes, in order.
+    pub fn from_leaf_hashes(alg: HashAlg, leaf_hashes: impl IntoIterator<Item = Hash>) -> Tree {
+        let mut tree = Tree::new(alg);
+        for h in leaf_hashes {
+            tree.push(h);
+        }
+        tree
+    }
+
     /// The tree's hash function.
     pub fn alg(&self) -> HashAlg {
         self.alg

@@ -7,7 +7,7 @@ use std::process::Command;
 use yunying_ledger::checkpoint::Checkpoint;
 use yunying_ledger::witness::TrustedLog;
 use yunying_ledger::{
-    Bundle, BundleError, CheckpointError, HashAlg, SigType, Signer, Tree, VerifierKey, Witness, WitnessState, verify_bundle,
+    Bundle, BundleError, CheckpointError, HashAlg, SigType, Signer, Tree, VerifierKey, Witness, WitnessState, open_bundle, verify_bundle,
 };
 
 const ORIGIN: &str = "yunying.example/audit";
@@ -66,6 +66,13 @@ fn every_event_has_a_bundle_that_verifies_and_round_trips() {
             assert_eq!(Bundle::parse(&text).unwrap(), bundle);
             assert_eq!(verify_bundle(&text, e, hash, s.log.verifier(), &keys, 3), Ok((i as u64, 37)));
         }
+        let v =
+            open_bundle(&Bundle::build(&s.tree, 0, 37, &s.checkpoint).unwrap().to_text(), &s.events[0], hash, s.log.verifier(), &keys, 3)
+                .unwrap();
+        assert_eq!(v.checkpoint.log_time, Some(1_765_000_000));
+        let names: Vec<&str> = v.checkpoint.cosignatures.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["health-commission.example/w", "hospital-a.example/w", "hospital-b.example/w"]);
+        assert!(v.checkpoint.cosignatures.iter().all(|c| c.timestamp == Some(1_765_000_060)));
     }
 }
 
@@ -147,7 +154,10 @@ fn the_proof_check_binary_needs_nothing_but_files() {
     }
     let ok = run(&[args.clone(), vec![p("proof.tlog-proof"), p("event.json")]].concat());
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("OK: entry 7 of 12 in log yunying.example/audit"));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.starts_with("OK: entry 7 of 12 in log yunying.example/audit"), "{out}");
+    assert!(out.contains("checkpoint signed by the log at 1765000000"), "{out}");
+    assert!(out.contains("cosigned by hospital-a.example/w at 1765000060"), "{out}");
     let wrong = run(&[args.clone(), vec![p("proof.tlog-proof"), p("other.json")]].concat());
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("NOT VERIFIED"));

@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use yunying_ledger::keyfile;
 use yunying_ledger::keys::key_id;
 use yunying_ledger::{HashAlg, KeyError, Note, SigType, Signer, VerifierKey};
 
@@ -130,6 +131,22 @@ fn private_keys_round_trip_through_pkcs8_pem() {
         let sig = loaded.sign("a\n", 5).unwrap();
         signer.verifier().verify("a\n", &sig.signature).unwrap();
     }
+    // Through files: the private key only for its owner, never overwritten.
+    let dir = tempfile::tempdir().unwrap();
+    let signer = Signer::generate("k.example/file", SigType::Sm2Cosignature).unwrap();
+    let (sk, vk) = (dir.path().join("log.key"), dir.path().join("log.vkey"));
+    keyfile::write_private_key(&sk, &signer).unwrap();
+    keyfile::write_verifier_key(&vk, signer.verifier()).unwrap();
+    assert!(keyfile::write_private_key(&sk, &signer).is_err());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&sk).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let back = keyfile::read_private_key(&sk, "k.example/file", SigType::Sm2Cosignature).unwrap();
+    assert_eq!(back.verifier().to_string(), signer.verifier().to_string());
+    assert_eq!(keyfile::read_verifier_key(&vk).unwrap().to_string(), signer.verifier().to_string());
+    assert!(keyfile::read_private_key(&sk, "k.example/file", SigType::Ed25519Cosignature).is_err());
     // An SM2 PEM is not an Ed25519 key, and the other way round.
     let sm2 = Signer::generate("k", SigType::Sm2Cosignature).unwrap().to_pkcs8_pem().unwrap();
     let ed = Signer::generate("k", SigType::Ed25519).unwrap().to_pkcs8_pem().unwrap();

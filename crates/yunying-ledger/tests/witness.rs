@@ -3,6 +3,7 @@
 //! bad proof, and a fork (with both checkpoints as evidence).
 
 use yunying_ledger::checkpoint::{self, Checkpoint};
+use yunying_ledger::note::append_signatures;
 use yunying_ledger::witness::{TrustedLog, format_add_checkpoint, parse_add_checkpoint};
 use yunying_ledger::{CheckpointError, HashAlg, Note, SigType, Signer, Tree, Witness, WitnessError, WitnessState};
 
@@ -104,7 +105,10 @@ fn a_witness_cosigns_consistent_checkpoints_and_clients_count_them() {
         let (old, p, note) = parse_add_checkpoint(&body).unwrap();
         assert_eq!((old, p.as_slice(), note), (5, proof.as_slice(), cp25.as_str()));
         let line = w.add_checkpoint_request(&body, 2_000).unwrap();
-        let cosigned = format!("{cp25}{line}");
+        let cosigned = append_signatures(&cp25, &line).unwrap();
+        assert_eq!(cosigned, format!("{cp25}{line}"));
+        assert!(append_signatures(&cp25, "not a signature\n").is_err());
+        assert!(append_signatures(&cp25, line.trim_end()).is_err());
         let opened = checkpoint::open(&cosigned, log.signer.verifier(), &[w.verifier().clone()]).unwrap();
         assert_eq!(opened.cosignatures.len(), 1);
         assert_eq!(opened.cosignatures[0].timestamp, Some(2_000));

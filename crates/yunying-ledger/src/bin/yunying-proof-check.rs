@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use yunying_ledger::{HashAlg, VerifierKey, verify_bundle};
+use yunying_ledger::{HashAlg, VerifierKey, open_bundle};
 
 const USAGE: &str =
     "usage: yunying-proof-check --log-key KEYFILE [--witness-key KEY|KEYFILE]... [--min-cosignatures N] [--hash sm3|sha256] BUNDLE LEAF";
@@ -70,11 +70,19 @@ fn run(args: Vec<String>) -> Result<String, (u8, String)> {
     let min = min.unwrap_or(witnesses.len());
     let bundle = String::from_utf8(read(bundle)?).map_err(|_| (2, format!("{bundle}: not UTF-8")))?;
     let leaf = read(leaf)?;
-    let (index, size) = verify_bundle(&bundle, &leaf, hash, &log_key, &witnesses, min).map_err(|e| (1, format!("NOT VERIFIED: {e}")))?;
-    Ok(format!(
+    let v = open_bundle(&bundle, &leaf, hash, &log_key, &witnesses, min).map_err(|e| (1, format!("NOT VERIFIED: {e}")))?;
+    let (index, size) = (v.index, v.checkpoint.checkpoint.size);
+    let mut out = format!(
         "OK: entry {index} of {size} in log {} (hash {}), cosigned by at least {min} of {} witnesses",
         log_key.name(),
         hash.name(),
         witnesses.len()
-    ))
+    );
+    if let Some(t) = v.checkpoint.log_time {
+        out.push_str(&format!("\n  checkpoint signed by the log at {t} (POSIX seconds)"));
+    }
+    for c in &v.checkpoint.cosignatures {
+        out.push_str(&format!("\n  cosigned by {} at {}", c.name, c.timestamp.map_or("?".to_string(), |t| t.to_string())));
+    }
+    Ok(out)
 }
