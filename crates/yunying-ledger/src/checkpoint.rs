@@ -119,6 +119,10 @@ impl Checkpoint {
         }
         let text = self.to_text();
         crate::note::check_text(&text)?;
+        // An origin or extension with a newline would sign another checkpoint.
+        if Checkpoint::parse(&text)? != *self {
+            return Err(CheckpointError::Body("the checkpoint does not read back as itself"));
+        }
         let sig = signer.sign(&text, timestamp)?;
         Ok(Note { text, signatures: vec![sig] }.to_text())
     }

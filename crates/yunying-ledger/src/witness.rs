@@ -86,12 +86,16 @@ pub enum WitnessError {
         /// The size of the latest cosigned checkpoint.
         latest: u64,
     },
-    /// The consistency proof does not verify (422). The checkpoint is kept:
-    /// it is validly signed, and may be evidence of misbehaviour.
+    /// The consistency proof does not verify (422). Both checkpoints are
+    /// kept: the refused one is validly signed by the log, and if no valid
+    /// proof between them ever comes, they are a suspected fork (a bad proof
+    /// alone proves nothing: the sender may be at fault, not the log).
     #[error("the consistency proof does not verify")]
     BadProof {
         /// The refused signed checkpoint.
         checkpoint: String,
+        /// The latest checkpoint the witness cosigned for the log, if any.
+        cosigned: Option<String>,
     },
     /// The log signed two different roots for one size (409).
     #[error("the log forked: two signed checkpoints disagree")]
@@ -189,7 +193,7 @@ impl Witness {
         let old_root = latest.map_or_else(|| log.hash.empty_root(), |l| l.root);
         let empty_ok = cp.size != 0 || cp.root == log.hash.empty_root();
         if !empty_ok || verify_consistency(log.hash, old_size, cp.size, proof, &old_root, &cp.root).is_err() {
-            return Err(WitnessError::BadProof { checkpoint: checkpoint_note.to_string() });
+            return Err(WitnessError::BadProof { checkpoint: checkpoint_note.to_string(), cosigned: latest.map(|l| l.checkpoint.clone()) });
         }
         let cosignature = self.signer.sign(&note.text, now)?;
         self.state.logs.insert(cp.origin.clone(), LogState { size: cp.size, root: cp.root, checkpoint: checkpoint_note.to_string() });

@@ -80,6 +80,17 @@ fn checkpoint_bodies_are_parsed_strictly() {
     ] {
         assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
     }
+    // What does not read back as itself is not signed.
+    let signer = Signer::generate("o", SigType::Ed25519Cosignature).unwrap();
+    let mut cp = Checkpoint::parse(&format!("o\n1\n{root}\n")).unwrap();
+    cp.extensions = vec!["a\nb".into()];
+    assert!(cp.sign(&signer, 1).is_err());
+    cp.extensions = vec![String::new()];
+    assert!(cp.sign(&signer, 1).is_err());
+    cp.extensions = vec![];
+    assert!(cp.sign(&signer, 1).is_ok());
+    cp.origin = "p".into();
+    assert_eq!(cp.sign(&signer, 1).unwrap_err(), CheckpointError::WrongOrigin);
     assert!(Note::parse(&format!("o\n1\n{root}\n\n")).is_err());
     assert!(Note::parse(&format!("o\n1\n{root}\n\n\u{2014} x\n")).is_err());
     assert!(Note::parse(&"a".repeat((1 << 20) + 1)).is_err());
@@ -154,7 +165,7 @@ fn a_witness_refuses_what_the_spec_refuses() {
     bad[0].0[0] ^= 1;
     let e = w.add_checkpoint(&cp16, 8, &bad, 11).unwrap_err();
     assert_eq!(e.http_status(), 422);
-    assert_eq!(e, WitnessError::BadProof { checkpoint: cp16.clone() });
+    assert_eq!(e, WitnessError::BadProof { checkpoint: cp16.clone(), cosigned: Some(cp8.clone()) });
     // Nothing of that changed the state.
     assert_eq!(w.state().logs[ORIGIN].size, 8);
     w.add_checkpoint(&cp16, 8, &proof, 12).unwrap();
