@@ -205,3 +205,26 @@ fn a_public_ct_checkpoint_and_its_tlog_cosignature_verify() {
     let cosig = note.signatures.iter().find(|s| witness.matches(s)).unwrap();
     assert_eq!(witness.verify(&note.text, &cosig.signature), Err(KeyError::BadSignature));
 }
+
+/// An SM2 signature made by another implementation (gmssl 3.2.2, pure
+/// Python, with a fixed private key and nonce, SM3 and the default ID) over
+/// our `cosignature/v1` message verifies here; changed by a bit, it does not.
+#[test]
+fn an_sm2_signature_made_by_gmssl_verifies() {
+    let public =
+        "09f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13";
+    let sig =
+        "5d44e7259009bf175c44f4e3e751dd3fad60329c89edc36ecdc3865ddc92afefe2bcdce91dcf8c740faaecfd398031e5a60f7df6984d174aff58230093d80884";
+    let name = "yunying.example/audit";
+    let mut tk = yunying_ledger::keys::SM2_COSIGNATURE_TYPE.to_vec();
+    tk.push(0x04);
+    tk.extend(hex::decode(public).unwrap());
+    let key = VerifierKey::parse(&format!("{name}+{:08x}+{}", key_id(name, &tk), STANDARD.encode(&tk))).unwrap();
+    assert_eq!(key.kind(), SigType::Sm2Cosignature);
+    let text = "yunying.example/audit\n42\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+    let mut signature = 1_765_000_000u64.to_be_bytes().to_vec();
+    signature.extend(hex::decode(sig).unwrap());
+    assert_eq!(key.verify(text, &signature), Ok(Some(1_765_000_000)));
+    signature[70] ^= 1;
+    assert_eq!(key.verify(text, &signature), Err(KeyError::BadSignature));
+}
