@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn times_are_utc() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_utc(1_796_515_200_123), "2026-12-05T00:00:00.123Z");
+        assert_eq!(format_utc(1_796_428_800_123), "2026-12-05T00:00:00.123Z");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
     }
 
