@@ -71,7 +71,7 @@ pub type Post = Arc<dyn Fn(String, String) -> Pin<Box<dyn Future<Output = Result
 
 enum Target {
     Dir(PathBuf),
-    Http { url: String, key: VerifierKey },
+    Http { url: String, key: Box<VerifierKey> },
 }
 
 impl Target {
@@ -122,7 +122,7 @@ impl Exporter {
                 WitnessKind::Http if !t.url.is_empty() => {
                     let key = VerifierKey::parse(t.key.trim())
                         .map_err(|e| AuditError::Key(format!("[[audit.witnesses]] {}: key: {e}", t.url)))?;
-                    Ok(Target::Http { url: t.url.clone(), key })
+                    Ok(Target::Http { url: t.url.clone(), key: Box::new(key) })
                 }
                 _ => Err(AuditError::Key("[[audit.witnesses]]: a dir witness needs dir, an http one url and key".into())),
             })
