@@ -61,6 +61,17 @@ pub fn load_or_make_key(path: &Path, name: &str, kind: SignatureKind) -> Result<
     Ok(key)
 }
 
+/// Why a request was not cosigned.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The witness refused (its HTTP status: [`WitnessError::http_status`]).
+    #[error(transparent)]
+    Witness(#[from] WitnessError),
+    /// The witness state could not be read or written (503: try again).
+    #[error("the witness state is unavailable: {0}")]
+    Unavailable(#[from] yunying_index::IndexError),
+}
+
 /// Serves `add-checkpoint` for the logs this node witnesses.
 pub struct WitnessService {
     index: Index,
@@ -90,14 +101,14 @@ impl WitnessService {
     /// Serve one request body; the answer is the cosignature line. A fork
     /// or an inconsistent checkpoint is refused, logged and recorded
     /// through `audit`.
-    pub async fn add_checkpoint(&self, audit: &Audit, body: &str) -> Result<String, WitnessError> {
+    pub async fn add_checkpoint(&self, audit: &Audit, body: &str) -> Result<String, ServeError> {
         if body.len() > MAX_REQUEST_BYTES {
-            return Err(WitnessError::Malformed("request too large".into()));
+            return Err(WitnessError::Malformed("request too large".into()).into());
         }
         let (old, proof, note_text) = parse_add_checkpoint(body)?;
         let note = Note::parse(note_text).map_err(|e| WitnessError::Malformed(e.to_string()))?;
         let origin = Checkpoint::parse(&note.text).map_err(|e| WitnessError::Malformed(e.to_string()))?.origin;
-        let row = self.index.witness_logs().await.map_err(internal)?.into_iter().find(|r| r.origin == origin);
+        let row = self.index.witness_logs().await?.into_iter().find(|r| r.origin == origin);
         let mut state = WitnessState::default();
         if let Some(r) = &row {
             let root = parse_hex(&r.root_hash).ok_or_else(|| WitnessError::Malformed("stored witness state is unreadable".into()))?;
@@ -110,9 +121,9 @@ impl WitnessService {
             Ok(c) => c,
             Err(e @ (WitnessError::Fork(_) | WitnessError::BadProof { .. })) => {
                 self.alarm(audit, &e).await;
-                return Err(e);
+                return Err(e.into());
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let new = &witness.state().logs[&origin];
         let advanced = WitnessLogRow {
@@ -123,11 +134,11 @@ impl WitnessService {
             at_ms: now,
         };
         let old_size = row.as_ref().map_or(0, |r| r.tree_size);
-        if !self.index.advance_witness_log(old_size, &advanced).await.map_err(internal)? {
+        if !self.index.advance_witness_log(old_size, &advanced).await? {
             // Another request advanced the log first: the sender retries
             // from the size it finds.
-            let latest = self.index.witness_logs().await.map_err(internal)?.into_iter().find(|r| r.origin == origin);
-            return Err(WitnessError::OldSizeMismatch { latest: latest.map_or(0, |r| r.tree_size as u64) });
+            let latest = self.index.witness_logs().await?.into_iter().find(|r| r.origin == origin);
+            return Err(WitnessError::OldSizeMismatch { latest: latest.map_or(0, |r| r.tree_size as u64) }.into());
         }
         Ok(cosignature.to_line())
     }
@@ -161,9 +172,4 @@ impl WitnessService {
             .fact("conflicting_note", conflicting);
         let _ = audit.record(event).await;
     }
-}
-
-fn internal(e: yunying_index::IndexError) -> WitnessError {
-    tracing::warn!(error = %e, "witness state not read or written");
-    WitnessError::Malformed("the witness state is unavailable; try again".into())
 }

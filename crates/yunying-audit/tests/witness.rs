@@ -3,7 +3,7 @@
 //! the cosignatures table is append-only.
 
 use yunying_audit::checkpoint::SignatureKind;
-use yunying_audit::witness::{FORK_EVENT, WitnessOf, WitnessService};
+use yunying_audit::witness::{FORK_EVENT, ServeError, WitnessOf, WitnessService};
 use yunying_audit::{Audit, Event};
 use yunying_index::{CosignatureRow, Index};
 use yunying_ledger::witness::format_add_checkpoint;
@@ -42,7 +42,7 @@ async fn concurrent_requests_advance_once_and_a_fork_is_recorded() {
     let won = [r1.is_ok(), r2.is_ok()];
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "exactly one advances from size 0: {r1:?} {r2:?}");
     let loser = if r1.is_ok() { r2 } else { r1 };
-    assert!(matches!(loser, Err(WitnessError::OldSizeMismatch { latest: 2 | 3 })), "{loser:?}");
+    assert!(matches!(loser, Err(ServeError::Witness(WitnessError::OldSizeMismatch { latest: 2 | 3 }))), "{loser:?}");
     let state = index.witness_logs().await.unwrap();
     assert_eq!(state.len(), 1);
     let at = state[0].tree_size as u64;
@@ -55,7 +55,7 @@ async fn concurrent_requests_advance_once_and_a_fork_is_recorded() {
     // The log signs another history of 4: refused, recorded.
     let other = log_tree(&["a", "b", "c", "forged"]);
     let forged = format_add_checkpoint(4, &[], &signed(&log, &other, 4));
-    let refused = w1.add_checkpoint(&audit, &forged).await.unwrap_err();
+    let Err(ServeError::Witness(refused)) = w1.add_checkpoint(&audit, &forged).await else { panic!("a fork is refused") };
     assert!(matches!(refused, WitnessError::Fork(_)), "{refused:?}");
     assert_eq!(refused.http_status(), 409);
     let bodies = index.recorded_audit_bodies().await.unwrap();

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use yunying_access::Action;
-use yunying_audit::witness::{FORK_EVENT, MAX_REQUEST_BYTES, WitnessError};
+use yunying_audit::witness::{FORK_EVENT, MAX_REQUEST_BYTES, ServeError, WitnessError};
 use yunying_index::LedgerFilter;
 
 use crate::AppState;
@@ -42,10 +42,14 @@ async fn add_checkpoint(State(s): State<AppState>, body: Bytes) -> Response {
     };
     match witness.add_checkpoint(audit, text).await {
         Ok(line) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], line).into_response(),
-        Err(WitnessError::OldSizeMismatch { latest }) => {
+        Err(ServeError::Witness(WitnessError::OldSizeMismatch { latest })) => {
             (StatusCode::CONFLICT, [(header::CONTENT_TYPE, "text/x.tlog.size")], format!("{latest}\n")).into_response()
         }
-        Err(e) => {
+        Err(ServeError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "witness state unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "the witness state is unavailable; try again\n").into_response()
+        }
+        Err(ServeError::Witness(e)) => {
             let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
             (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{e}\n")).into_response()
         }
