@@ -36,8 +36,12 @@ pub enum AuditCommand {
     /// `audit.checkpoint_secs`, or at `POST /api/audit/checkpoints`).
     Checkpoint,
     /// The key that verifies this log's checkpoints (give it to auditors
-    /// and witnesses).
-    Key,
+    /// and witnesses); with `--witness`, the key that verifies this node's
+    /// cosignatures as a witness (give it to the logs it witnesses).
+    Key {
+        #[arg(long)]
+        witness: bool,
+    },
     /// An offline proof that entry N is in the log: writes
     /// `<out>/N.tlog-proof` and `<out>/N.entry`.
     Prove {
@@ -75,6 +79,12 @@ pub enum AuditCommand {
         /// Hash of the log: sm3 or sha256.
         #[arg(long, default_value = "sm3")]
         hash: String,
+        /// A witness's verifier key (or a file holding it); repeatable.
+        #[arg(long)]
+        witness_key: Vec<String>,
+        /// Valid cosignatures of distinct given witnesses each proof needs.
+        #[arg(long, default_value_t = 0)]
+        min_cosignatures: usize,
     },
 }
 
@@ -135,7 +145,8 @@ pub async fn run(config: &Config, index: &Index, command: AuditCommand) -> anyho
                 None => println!("nothing new since the last checkpoint"),
             }
         }
-        AuditCommand::Key => println!("{}", signer(config)?.verifier()),
+        AuditCommand::Key { witness: false } => println!("{}", signer(config)?.verifier()),
+        AuditCommand::Key { witness: true } => println!("{}", witness_key(config)?.verifier()),
         AuditCommand::Prove { leaf, size, out } => {
             std::fs::create_dir_all(&out)?;
             let (bundle, body) = prove(index, alg, leaf, size).await?;
@@ -148,7 +159,9 @@ pub async fn run(config: &Config, index: &Index, command: AuditCommand) -> anyho
             }
         }
         AuditCommand::Export { study, patient, out } => export(config, index, study, patient, &out).await?,
-        AuditCommand::CheckProof { dir, log_key, hash } => check_proofs(&dir, &log_key, &hash)?,
+        AuditCommand::CheckProof { dir, log_key, hash, witness_key, min_cosignatures } => {
+            check_proofs(&dir, &log_key, &hash, &witness_key, min_cosignatures)?
+        }
     }
     Ok(())
 }
@@ -192,9 +205,9 @@ async fn export(config: &Config, index: &Index, study: Option<String>, patient: 
 }
 
 /// Check every proof in `dir` offline.
-pub fn check_proofs(dir: &Path, log_key: &str, hash: &str) -> anyhow::Result<()> {
-    let key_text = if Path::new(log_key).is_file() { std::fs::read_to_string(log_key)? } else { log_key.to_string() };
-    let key = VerifierKey::parse(key_text.trim()).map_err(|e| anyhow::anyhow!("the log key: {e}"))?;
+pub fn check_proofs(dir: &Path, log_key: &str, hash: &str, witness_keys: &[String], min_cosignatures: usize) -> anyhow::Result<()> {
+    let key = key_arg(log_key).context("the log key")?;
+    let witnesses = witness_keys.iter().map(|k| key_arg(k).context("a witness key")).collect::<anyhow::Result<Vec<_>>>()?;
     let alg: yunying_ledger::HashAlg = hash.parse().map_err(|_| anyhow::anyhow!("--hash is sm3 or sha256"))?;
     let mut checked = 0;
     let mut bad = 0;
@@ -206,7 +219,7 @@ pub fn check_proofs(dir: &Path, log_key: &str, hash: &str) -> anyhow::Result<()>
     for proof in proofs {
         let bundle = std::fs::read_to_string(&proof)?;
         let entry = std::fs::read(proof.with_extension("entry")).with_context(|| format!("the entry beside {}", proof.display()))?;
-        match yunying_ledger::verify_bundle(&bundle, &entry, alg, &key, &[], 0) {
+        match yunying_ledger::verify_bundle(&bundle, &entry, alg, &key, &witnesses, min_cosignatures) {
             Ok((index, size)) => {
                 println!("ok  {} (entry {index} of {size})", proof.display());
                 checked += 1;
@@ -222,4 +235,32 @@ pub fn check_proofs(dir: &Path, log_key: &str, hash: &str) -> anyhow::Result<()>
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A verifier key given as text or as a file holding it.
+fn key_arg(arg: &str) -> anyhow::Result<VerifierKey> {
+    let text = if Path::new(arg).is_file() { std::fs::read_to_string(arg)? } else { arg.to_string() };
+    VerifierKey::parse(text.trim()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// This node's cosigning key as a witness.
+pub fn witness_key(config: &Config) -> anyhow::Result<yunying_ledger::Signer> {
+    let path = config.audit.witness_key_path(&config.data_dir);
+    yunying_audit::witness::load_or_make_key(&path, &config.audit.witness_key_name(), config.audit.signature)
+        .with_context(|| format!("the audit witness key {}", path.display()))
+}
+
+/// The witness service of `serve` (`[[audit.witness_of]]`).
+pub fn witness_service(config: &Config, index: &Index) -> anyhow::Result<yunying_audit::witness::WitnessService> {
+    Ok(yunying_audit::witness::WitnessService::new(index.clone(), witness_key(config)?, &config.audit.witness_of)?)
+}
+
+/// The checkpoint exporter of `serve`, when witnesses are configured.
+pub fn exporter(config: &Config, audit: &yunying_audit::Audit, holder: &str) -> anyhow::Result<Option<yunying_audit::export::Exporter>> {
+    if config.audit.witnesses.is_empty() {
+        return Ok(None);
+    }
+    let log_key = signer(config)?.verifier().clone();
+    let post = Some(yunying_http::witness_post());
+    Ok(Some(yunying_audit::export::Exporter::new(audit.clone(), config.audit.hash, log_key, &config.audit.witnesses, post, holder)?))
 }

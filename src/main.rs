@@ -286,8 +286,8 @@ fn main() -> anyhow::Result<()> {
         }),
         Command::Audit { command } => runtime.block_on(async {
             // Proofs are checked with files alone: no database opened.
-            if let audit::AuditCommand::CheckProof { dir, log_key, hash } = &command {
-                return audit::check_proofs(dir, log_key, hash);
+            if let audit::AuditCommand::CheckProof { dir, log_key, hash, witness_key, min_cosignatures } = &command {
+                return audit::check_proofs(dir, log_key, hash, witness_key, *min_cosignatures);
             }
             let index = storetools::open_index(&config).await?;
             let result = audit::run(&config, &index, command).await;
@@ -509,6 +509,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let ledger =
         yunying_audit::LedgerInfo { alg: config.audit.hash, verifier: audit::signer(&config)?.verifier().clone(), wake: sequencer.waker() };
     let mut audit = recorder::recorder(&config, archive.index())?.with_ledger(ledger);
+    // Witnessing other logs' checkpoints (`[[audit.witness_of]]`).
+    if !config.audit.witness_of.is_empty() {
+        audit = audit.with_witness(audit::witness_service(&config, archive.index())?);
+    }
     // The hospital's audit record repository gets every event too.
     let atna = match &config.audit.atna {
         Some(atna) => {
@@ -559,6 +563,14 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // The audit ledger's sequencer stops last, so the events of the
     // shutdown itself are in the ledger.
     let (audit_stop, audit_stopped) = tokio::sync::watch::channel(false);
+    // Every checkpoint goes to the witnesses (`[[audit.witnesses]]`).
+    let export_task = match audit::exporter(&config, &audit.audit, &format!("{node}:{}", std::process::id()))? {
+        Some(exporter) => {
+            let every = Duration::from_millis(config.audit.sequence_ms.clamp(100, 5_000));
+            Some(tokio::spawn(exporter.run(every, audit_stopped.clone())))
+        }
+        None => None,
+    };
     let audit_task = tokio::spawn(sequencer.run(audit_stopped));
     let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https")?;
     shutdown_signal().await;
@@ -572,6 +584,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     audit.stop(&config).await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
+    if let Some(task) = export_task {
+        let _ = task.await;
+    }
     if let Some(atna) = atna {
         let sent = atna.shutdown(Duration::from_secs(5)).await;
         tracing::info!(sent = sent.sent, dropped = sent.dropped, "audit messages to the audit record repository");

@@ -37,3 +37,4 @@ mod store_tools;
 mod tls;
 mod viewer;
 mod wire;
+mod witness;

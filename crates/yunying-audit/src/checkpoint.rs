@@ -25,7 +25,7 @@ pub enum SignatureKind {
 }
 
 impl SignatureKind {
-    fn sig_type(self) -> SigType {
+    pub(crate) fn sig_type(self) -> SigType {
         match self {
             SignatureKind::Sm2 => SigType::Sm2Cosignature,
             SignatureKind::Ed25519 => SigType::Ed25519Cosignature,

@@ -19,9 +19,11 @@ pub mod atna;
 pub mod batch;
 pub mod checkpoint;
 pub mod event;
+pub mod export;
 pub mod ingest;
 pub mod sequencer;
 pub mod verify;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +66,18 @@ pub struct AuditConfig {
     /// RFC 5424 syslog over TLS) to the hospital's audit record
     /// repository (`[audit.atna]`: collector, ca_file, …).
     pub atna: Option<yunying_atna::AtnaConfig>,
+    /// Witnesses every checkpoint is sent to (`[[audit.witnesses]]`:
+    /// `kind = "dir"` with `dir`, or `kind = "http"` with `url` and `key`).
+    pub witnesses: Vec<export::WitnessTarget>,
+    /// Logs this node witnesses (`[[audit.witness_of]]`: `key`, `hash`);
+    /// it serves `POST /audit/witness/add-checkpoint` for them.
+    pub witness_of: Vec<witness::WitnessOf>,
+    /// This node's cosigning key as a witness (PKCS#8 PEM, of the kind
+    /// `signature` names). Empty: `<data>/audit/witness-key.pem`, made at
+    /// first start.
+    pub witness_key_file: String,
+    /// The witness key's name. Empty: `<origin>/witness`.
+    pub witness_name: String,
 }
 
 impl Default for AuditConfig {
@@ -78,6 +92,10 @@ impl Default for AuditConfig {
             checkpoint_secs: 60,
             view_batch_secs: 10,
             atna: None,
+            witnesses: Vec::new(),
+            witness_of: Vec::new(),
+            witness_key_file: String::new(),
+            witness_name: String::new(),
         }
     }
 }
@@ -86,6 +104,16 @@ impl AuditConfig {
     /// The signing key's path, given the data directory.
     pub fn signing_key_path(&self, data: &Path) -> PathBuf {
         if self.signing_key_file.is_empty() { data.join("audit").join("signing-key.pem") } else { PathBuf::from(&self.signing_key_file) }
+    }
+
+    /// The witness key's path, given the data directory.
+    pub fn witness_key_path(&self, data: &Path) -> PathBuf {
+        if self.witness_key_file.is_empty() { data.join("audit").join("witness-key.pem") } else { PathBuf::from(&self.witness_key_file) }
+    }
+
+    /// The witness key's name.
+    pub fn witness_key_name(&self) -> String {
+        if self.witness_name.is_empty() { format!("{}/witness", self.origin) } else { self.witness_name.clone() }
     }
 
     /// The patient digest key's path, given the data directory.
@@ -120,6 +148,7 @@ pub struct Audit {
     ledger: Option<Arc<LedgerInfo>>,
     atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
     ingest: Arc<ingest::Batches>,
+    witness: Option<Arc<witness::WitnessService>>,
 }
 
 /// What the faces need of this node's ledger: its hash, the key that
@@ -142,6 +171,7 @@ impl Audit {
             ledger: None,
             atna: None,
             ingest: Arc::default(),
+            witness: None,
         }
     }
 
@@ -156,6 +186,17 @@ impl Audit {
     pub fn with_atna(mut self, sender: Arc<yunying_atna::AuditSender>, source: yunying_atna::AuditSource) -> Audit {
         self.atna = Some((sender, source));
         self
+    }
+
+    /// This recorder, serving as a witness of other logs.
+    pub fn with_witness(mut self, witness: witness::WitnessService) -> Audit {
+        self.witness = Some(Arc::new(witness));
+        self
+    }
+
+    /// The node's witness service, when it witnesses other logs.
+    pub fn witness(&self) -> Option<&witness::WitnessService> {
+        self.witness.as_deref()
     }
 
     /// The node's ledger, when it runs one.

@@ -18,6 +18,9 @@ use crate::AuditError;
 use crate::event::Event;
 use crate::sequencer::parse_hex;
 
+/// Checkpoints looked at for cosignatures when a proof picks one.
+const MAX_COSIGNED_LOOKUPS: usize = 200;
+
 /// Entries read per page.
 const PAGE: i64 = 20_000;
 
@@ -207,12 +210,24 @@ pub async fn load_tree(index: &Index, alg: HashAlg) -> Result<Tree, AuditError> 
 /// `size`), with the entry's body.
 pub async fn prove(index: &Index, alg: HashAlg, leaf: u64, size: Option<u64>) -> Result<(String, String), AuditError> {
     let checkpoints = index.checkpoints().await?;
-    let cp = checkpoints
-        .iter()
-        .find(|c| c.tree_size as u64 > leaf && size.is_none_or(|s| c.tree_size as u64 == s))
-        .ok_or_else(|| AuditError::Key(format!("no checkpoint covers entry {leaf} yet (sign one first)")))?;
+    let covering: Vec<&CheckpointRow> =
+        checkpoints.iter().filter(|c| c.tree_size as u64 > leaf && size.is_none_or(|s| c.tree_size as u64 == s)).collect();
+    let first = *covering.first().ok_or_else(|| AuditError::Key(format!("no checkpoint covers entry {leaf} yet (sign one first)")))?;
+    // The witnesses' cosignatures travel with the checkpoint: the smallest
+    // covering checkpoint a witness cosigned, else the smallest.
+    let mut cp = first;
+    let mut cosignatures = Vec::new();
+    for c in covering.into_iter().take(MAX_COSIGNED_LOOKUPS) {
+        let found = index.cosignatures(c.tree_size).await?;
+        if !found.is_empty() {
+            (cp, cosignatures) = (c, found);
+            break;
+        }
+    }
     let tree = load_tree(index, alg).await?;
-    let bundle = Bundle::build(&tree, leaf, cp.tree_size as u64, &cp.note).map_err(|e| AuditError::Corrupt(e.to_string()))?;
+    let lines: String = cosignatures.iter().map(|c| format!("{}\n", c.signature_line)).collect();
+    let note = yunying_ledger::note::append_signatures(&cp.note, &lines).map_err(|e| AuditError::Corrupt(e.to_string()))?;
+    let bundle = Bundle::build(&tree, leaf, cp.tree_size as u64, &note).map_err(|e| AuditError::Corrupt(e.to_string()))?;
     let body = index.ledger_entries(leaf as i64, 1).await?.pop().map(|e| e.body).unwrap_or_default();
     Ok((bundle.to_text(), body))
 }

@@ -22,6 +22,7 @@ mod stow;
 mod tls;
 mod viewer;
 mod wado;
+mod witness_api;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use yunying_archive::Archive;
 pub use error::ApiError;
 pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 pub use tls::{HttpListener, HttpTls, Tls};
+pub use witness_api::witness_post;
 
 /// Settings of the HTTP listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,6 +263,7 @@ pub fn router_with(
         .merge(film::routes())
         .merge(access_api::routes())
         .merge(audit_api::routes())
+        .merge(witness_api::routes())
         .merge(people::routes())
         .merge(retention_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))

@@ -32,6 +32,7 @@ mod query;
 mod retention;
 mod schema;
 pub mod search;
+mod witnesses;
 mod writer;
 
 pub use attempts::{Attempts, Verified};
@@ -46,6 +47,7 @@ pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;
+pub use witnesses::{CosignatureRow, WitnessLogRow};
 
 use std::path::Path;
 use std::sync::Arc;

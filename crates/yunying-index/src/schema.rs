@@ -449,6 +449,7 @@ CREATE TABLE purge_queue (
     queued_ms {bigint} NOT NULL
 )
 "#,
+    WITNESSES,
 ];
 
 /// Migration 14: a film's studies in a table of their own, so the films of
@@ -511,11 +512,44 @@ CREATE TABLE ledger_checkpoints (
 )
 "#;
 
+/// Migration 18: witnesses (`witnesses.rs`). `ledger_cosignatures` keeps
+/// every verified cosignature a witness returned for one of this log's
+/// checkpoints (append-only, like the ledger); `witness_exports` is how far
+/// each configured witness has been sent; `witness_logs` is this node's
+/// state as a witness of other logs (per origin, the latest cosigned size,
+/// root and note), advanced by compare-and-swap.
+const WITNESSES: &str = r#"
+CREATE TABLE ledger_cosignatures (
+    tree_size {bigint} NOT NULL,
+    witness TEXT NOT NULL,
+    signature_line TEXT NOT NULL,
+    at_ms {bigint} NOT NULL,
+    PRIMARY KEY (tree_size, witness, signature_line)
+);
+CREATE TABLE witness_exports (
+    witness TEXT PRIMARY KEY,
+    tree_size {bigint} NOT NULL,
+    at_ms {bigint} NOT NULL
+);
+CREATE TABLE witness_logs (
+    origin TEXT PRIMARY KEY,
+    tree_size {bigint} NOT NULL,
+    root_hash TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at_ms {bigint} NOT NULL
+)
+"#;
+
 /// The ledger's tables refuse UPDATE and DELETE, on either engine (a
 /// database owner can still drop the trigger: `audit verify` is what
 /// catches a change, this keeps honest code and mistakes out).
 async fn ledger_append_only(tx: &mut sqlx::Transaction<'static, sqlx::Any>, dialect: Dialect) -> Result<()> {
-    const TABLES: [&str; 4] = ["ledger_entries", "ledger_studies", "ledger_patients", "ledger_checkpoints"];
+    append_only(tx, dialect, &["ledger_entries", "ledger_studies", "ledger_patients", "ledger_checkpoints"]).await
+}
+
+/// `tables` refuse UPDATE and DELETE (the trigger function is made, or
+/// replaced, on PostgreSQL).
+async fn append_only(tx: &mut sqlx::Transaction<'static, sqlx::Any>, dialect: Dialect, tables: &[&str]) -> Result<()> {
     if dialect == Dialect::Postgres {
         sqlx::query(
             "CREATE OR REPLACE FUNCTION yunying_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
@@ -524,7 +558,7 @@ async fn ledger_append_only(tx: &mut sqlx::Transaction<'static, sqlx::Any>, dial
         .execute(&mut **tx)
         .await?;
     }
-    for table in TABLES {
+    for table in tables {
         let sql = match dialect {
             Dialect::Sqlite => format!(
                 "CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END"
@@ -642,6 +676,9 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         if script == dialect.substitute(LEDGER) {
             ledger_append_only(&mut tx, dialect).await?;
             backfill_ledger(&mut tx).await?;
+        }
+        if script == dialect.substitute(WITNESSES) {
+            append_only(&mut tx, dialect, &["ledger_cosignatures"]).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind((i + 1) as i64).execute(&mut *tx).await?;
     }
