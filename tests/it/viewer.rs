@@ -300,3 +300,29 @@ fn viewer_signs_in_with_an_identity_provider() {
     let server = Server::start(&data, Some(&config));
     node_test("oidc.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
 }
+
+/// viewer/tests/audit.test.mjs: hospital A's key reads the study granted
+/// to it; the audit administrator signs in (enrolling TOTP), signs a
+/// checkpoint, finds that access by searching the ledger by study, gets
+/// the same search as CSV by the page's link, downloads the row's proof,
+/// and prints the patient's access report. The proof the browser saved is
+/// then checked offline by `yunying audit check-proof`.
+#[test]
+fn viewer_audit_page_searches_the_ledger_and_its_proofs_check_offline() {
+    let audit_password = "Viewer-audit-pw-5b93e1";
+    let world = AccessWorld::start(|data| add_user(data, "audit.admin", "审计管理员 Audit", None, "audit-admin", audit_password));
+    let proofs = tempfile::tempdir().unwrap();
+    let mut envs = world.envs();
+    envs.extend([
+        ("KEY_A", world.key_a.clone()),
+        ("AUDIT_USER", "audit.admin".to_string()),
+        ("AUDIT_PASSWORD", audit_password.into()),
+        ("PROOF_DIR", proofs.path().display().to_string()),
+    ]);
+    node_test("audit.test.mjs", &envs);
+    let downloaded: Vec<String> = std::fs::read_dir(proofs.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(downloaded.iter().filter(|n| n.ends_with(".tlog-proof")).count(), 1, "{downloaded:?}");
+    let out = run(Command::new(BIN).args(["audit", "check-proof"]).arg(proofs.path()).arg("--log-key").arg(proofs.path().join("log.pub")));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 proofs verified, 0 bad"), "{said}");
+}

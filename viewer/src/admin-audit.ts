@@ -147,6 +147,7 @@ function download(name: string, text: string, type = 'text/plain'): void {
  */
 async function tryAudit(status: HTMLElement, fn: () => Promise<unknown>): Promise<boolean> {
   let refused = false;
+  delete status.dataset.refused;
   const ok = await attempt(status, async () => {
     try {
       await fn();
