@@ -97,7 +97,7 @@ const LABELS = {
   reportNone: ['没有访问记录', 'No access recorded'],
   reportProof: ['每一行都可以证明：leaf N（审计管理员可导出离线证明）。', 'Each row can be proven: leaf N (the audit administrator can export an offline proof).'],
   reportLedger: ['账本检查点：{size} 条，根 {root}，{time}', 'Ledger checkpoint: {size} entries, root {root}, {time}'],
-  leaf: ['leaf', 'leaf'],
+  leaf: ['条目 (leaf)', 'Leaf'],
 } as const;
 
 function L(key: keyof typeof LABELS, vars: Record<string, string | number> = {}): string {
@@ -186,8 +186,8 @@ export function auditSection(): HTMLElement {
     sign.disabled = true;
     await tryAudit(status, async () => {
       const c = await api<Checkpoint>('POST', '/api/audit/checkpoints', {});
-      signStatus.textContent = L('signed', { size: c.tree_size });
       await loadLedger();
+      signStatus.textContent = L('signed', { size: c.tree_size });
     });
     sign.disabled = false;
   } }, L('sign'));
