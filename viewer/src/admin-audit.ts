@@ -51,6 +51,8 @@ export const SEEN_EVENTS = ['study-viewed', 'study-accessed', 'retrieve', 'dicom
 const KINDS = [...SEEN_EVENTS, 'query', 'ingest', 'sign-in', 'audit-log-used', 'grant-revoked', 'roles-changed', 'study-deleted'];
 
 const PAGE = 200;
+/** The server's most events for one search (`MAX_EVENTS`): the CSV asks for all of them. */
+const CSV_LIMIT = 10_000;
 
 const LABELS = {
   audit: ['审计记录（可验证账本）', 'Audit record (verifiable ledger)'],
@@ -232,6 +234,7 @@ export function auditSection(): HTMLElement {
       first.disabled = after < 0;
       const all = searchParams(shown);
       all.set('format', 'csv');
+      all.set('limit', String(CSV_LIMIT));
       csv.setAttribute('href', apiUrl(`/api/audit/events?${all}`));
       csv.hidden = false;
       reportButton.hidden = !(shown.patient_issuer && shown.patient_id);
