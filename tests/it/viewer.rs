@@ -173,6 +173,11 @@ const GRANT_REASON: &str = "MDT review of the chest CT";
 
 impl AccessWorld {
     fn start(before_serving: impl FnOnce(&Path)) -> AccessWorld {
+        Self::start_with("", before_serving)
+    }
+
+    /// As `start`, with `extra` appended to the server's configuration.
+    fn start_with(extra: &str, before_serving: impl FnOnce(&Path)) -> AccessWorld {
         let dist = viewer_dist();
         let tmp = tempfile::tempdir().unwrap();
         let src = tmp.path().join("src");
@@ -189,7 +194,7 @@ impl AccessWorld {
         let key_a = key("viewer test A", "HOSP_A");
         let key_b = key("viewer test B", "HOSP_B");
         before_serving(&data);
-        let config = format!("[http]\nviewer_dir = {dist:?}\n[access]\nanonymous = \"nobody\"\n");
+        let config = format!("[http]\nviewer_dir = {dist:?}\n[access]\nanonymous = \"nobody\"\n{extra}");
         let server = Server::start(&data, Some(&config));
         let studies = |key: &str| -> Vec<String> {
             let reply = request(server.http_port, "GET", "/dicom-web/studies", &[("Authorization", &format!("Bearer {key}"))], None);
@@ -299,4 +304,34 @@ fn viewer_signs_in_with_an_identity_provider() {
     let config = format!("[http]\nviewer_dir = {dist:?}\n[access]\nanonymous = \"nobody\"\n{}", crate::people_oidc::config(&idp));
     let server = Server::start(&data, Some(&config));
     node_test("oidc.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+}
+
+/// viewer/tests/audit.test.mjs: hospital A's key reads the study granted
+/// to it; the audit administrator signs in (enrolling TOTP), signs a
+/// checkpoint, finds that access by searching the ledger by study, gets
+/// the same search as CSV by the page's link, downloads the row's proof,
+/// and prints the patient's access report. The proof the browser saved is
+/// then checked offline by `yunying audit check-proof`.
+#[test]
+fn viewer_audit_page_searches_the_ledger_and_its_proofs_check_offline() {
+    let audit_password = "Viewer-audit-pw-5b93e1";
+    // Views of a study are one event per sitting, recorded once quiet for a second.
+    let world = AccessWorld::start_with("[audit]\nview_batch_secs = 1\n", |data| {
+        add_user(data, "audit.admin", "审计管理员 Audit", None, "audit-admin", audit_password)
+    });
+    let proofs = tempfile::tempdir().unwrap();
+    let mut envs = world.envs();
+    envs.extend([
+        ("KEY_A", world.key_a.clone()),
+        ("AUDIT_USER", "audit.admin".to_string()),
+        ("AUDIT_PASSWORD", audit_password.into()),
+        ("PROOF_DIR", proofs.path().display().to_string()),
+    ]);
+    node_test("audit.test.mjs", &envs);
+    let downloaded: Vec<String> =
+        std::fs::read_dir(proofs.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(downloaded.iter().filter(|n| n.ends_with(".tlog-proof")).count(), 1, "{downloaded:?}");
+    let out = run(Command::new(BIN).args(["audit", "check-proof"]).arg(proofs.path()).arg("--log-key").arg(proofs.path().join("log.pub")));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 proofs verified, 0 bad"), "{said}");
 }

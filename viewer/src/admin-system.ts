@@ -1,5 +1,5 @@
 // Administration: API keys (security administrator), the AE registry
-// (system administrator), access records (audit administrator).
+// (system administrator).
 
 import { api, formatTime } from './api';
 import { clear, h } from './dom';
@@ -101,50 +101,6 @@ export function aesSection(): HTMLElement {
     }
   } }, title.label, host.label, port.label, institution.label, rights.label, h('button', { type: 'submit', 'data-testid': 'ae-add' }, t('add')));
   body.append(form, list);
-  void load();
-  return el;
-}
-
-interface AccessEvent {
-  seq: number;
-  at_ms: number;
-  principal: string;
-  event: string;
-  studies: string[];
-  via: string;
-  client: string;
-  result: string;
-  detail: string;
-}
-
-const EVENTS_PAGE = 200;
-
-/** Access records, oldest first, a page at a time (read-only). */
-export function eventsSection(): HTMLElement {
-  const { el, status, body } = adminSection('events', t('events'));
-  const list = h('div');
-  let after = 0;
-  const more = h('button', { type: 'button', 'data-testid': 'events-more', onclick: () => void load() }, t('next'));
-  const load = async () => {
-    await attempt(status, async () => {
-      const events = await api<AccessEvent[]>('GET', `/api/audit/access-events?after=${after}&limit=${EVENTS_PAGE}`);
-      if (events.length) after = events[events.length - 1].seq;
-      more.disabled = events.length < EVENTS_PAGE;
-      clear(list);
-      list.append(table<AccessEvent>('events-table', [
-        { label: '#', value: (e) => String(e.seq) },
-        { label: t('time'), value: (e) => formatTime(e.at_ms) },
-        { label: t('principal'), value: (e) => e.principal },
-        { label: t('event'), value: (e) => e.event },
-        { label: t('result'), value: (e) => e.result },
-        { label: t('studies'), value: (e) => e.studies.join(' ') },
-        { label: t('via'), value: (e) => e.via },
-        { label: t('client'), value: (e) => e.client },
-        { label: t('detail'), value: (e) => e.detail },
-      ], events));
-    });
-  };
-  body.append(list, h('div', { class: 'pager' }, more));
   void load();
   return el;
 }

@@ -2,13 +2,15 @@
 // may use it (the server refuses the rest anyway). Accounts and sessions
 // (system and institution administrators; roles: the security
 // administrator), API keys (security administrator), the AE registry
-// (system administrator), access records (audit administrator).
+// (system administrator), the audit record and its ledger (audit
+// administrator).
 
 import { clear, h } from './dom';
 import { t } from './i18n';
 import { MAY, Who, may } from './session';
 import { sessionsSection, usersSection } from './admin-people';
-import { aesSection, eventsSection, keysSection } from './admin-system';
+import { aesSection, keysSection } from './admin-system';
+import { auditSection } from './admin-audit';
 
 export function renderAdmin(root: HTMLElement, who: Who): void {
   clear(root);
@@ -18,7 +20,7 @@ export function renderAdmin(root: HTMLElement, who: Who): void {
   if (may(who, MAY.manageAccounts)) sections.push(sessionsSection());
   if (may(who, MAY.manageKeys)) sections.push(keysSection());
   if (may(who, MAY.manageSystem)) sections.push(aesSection());
-  if (may(who, MAY.readAudit)) sections.push(eventsSection());
+  if (may(who, MAY.readAudit)) sections.push(auditSection());
   if (!sections.length) page.append(h('p', { 'data-testid': 'admin-none' }, t('adminNothing')));
   page.append(...sections);
   root.append(page);

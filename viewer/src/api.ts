@@ -18,6 +18,11 @@ export function setApiBase(dicomwebRoot: string): void {
   base = new URL(dicomwebRoot).origin;
 }
 
+/** The absolute address of an API path (for a plain link, such as a CSV download). */
+export function apiUrl(path: string): string {
+  return new URL(path, base).toString();
+}
+
 /**
  * One JSON request. State-changing requests say `Content-Type:
  * application/json` (the server's rule against cross-site forgery); the

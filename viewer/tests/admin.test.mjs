@@ -26,6 +26,9 @@ const MAY = {
   'institution-admin': ['manage accounts'],
 };
 
+/** When set, the audit API refuses as the server does for anyone else. */
+let auditRefused = false;
+
 /** A page whose /api answers as the server would for `role`; the requests it got. */
 async function adminPage(role, institution = null) {
   const page = await newPage(browser, { locale: 'en-GB' });
@@ -55,7 +58,9 @@ async function adminPage(role, institution = null) {
     if (p === '/api/admin/aes' && req.method() === 'GET') return json(200, aes);
     if (p === '/api/admin/aes') { aes.push({ ...body, rights: body.rights.split(',') }); return json(201, aes[aes.length - 1]); }
     if (p === '/api/admin/aes/CT_A/remove') { aes.shift(); return route.fulfill({ status: 204 }); }
-    if (p === '/api/audit/access-events') return json(200, [{ seq: 7, at_ms: 0, principal: 'person:u1', event: 'break-glass', studies: ['1.2.3'], via: 'grant:g1', client: '127.0.0.1', result: 'ok', detail: 'emergency: resus' }]);
+    if (auditRefused && p.startsWith('/api/audit/')) return json(403, { error: 'person:adm may not read access records' });
+    if (p === '/api/audit/events') return json(200, [{ leaf_index: 7, leaf_hash: 'ab', event: { v: 1, at_ms: 0, node: 'n1', principal: 'person:u1', event: 'break-glass', studies: ['1.2.3'], via: 'grant:g1', client: '127.0.0.1', result: 'ok', detail: 'emergency: resus', patients: [], facts: {} } }]);
+    if (p === '/api/audit/checkpoints') return json(200, { log_key: 'yunying+abc+key', checkpoints: [{ tree_size: 8, root_hash: 'cafe', at_ms: 0, note: '' }] });
     if (p === '/api/admin/keys') return json(200, []);
     return json(404, { error: `no mock for ${req.method()} ${p}` });
   });
@@ -71,7 +76,7 @@ test('each administrator sees their own sections only', async () => {
   const expected = {
     'system-admin': ['admin-aes', 'admin-sessions', 'admin-users'],
     'security-admin': ['admin-keys', 'admin-users'],
-    'audit-admin': ['admin-events'],
+    'audit-admin': ['admin-audit'],
     'institution-admin': ['admin-sessions', 'admin-users'],
   };
   for (const [role, want] of Object.entries(expected)) {
@@ -128,10 +133,24 @@ test('the security administrator sets roles; the audit administrator reads acces
   await page.context().close();
 
   const audit = await adminPage('audit-admin');
-  const text = await until(audit.page, () => document.querySelector('[data-testid=events-table]')?.textContent, null, { what: 'the access records' });
+  await until(audit.page, () => /8 entries/.test(document.querySelector('[data-testid=audit-checkpoint]')?.textContent ?? ''), null, { what: 'the ledger\'s checkpoint' });
+  await audit.page.fill('[data-testid=field-audit-study]', '1.2.3');
+  await audit.page.click('[data-testid=audit-search]');
+  const text = await until(audit.page, () => document.querySelector('[data-testid=audit-table]')?.textContent, null, { what: 'the audit record' });
   assert.match(text, /break-glass/);
   assert.match(text, /emergency: resus/);
-  assert.ok(audit.calls.some((c) => c.path === '/api/audit/access-events?after=0&limit=200'));
-  assert.equal(await audit.page.$('[data-testid=admin-events] form'), null, 'read-only');
+  assert.ok(audit.calls.some((c) => c.path === '/api/audit/events?study=1.2.3&limit=200'), JSON.stringify(audit.calls.map((c) => c.path)));
   await audit.page.context().close();
+});
+
+test('the audit section says the server\'s refusal politely', async () => {
+  auditRefused = true;
+  try {
+    const { page } = await adminPage('audit-admin');
+    const said = await until(page, () => document.querySelector('[data-testid=audit-status][data-refused]')?.textContent, null, { what: 'the refusal' });
+    assert.equal(said, 'Only the audit administrator may read the audit record.');
+    await page.context().close();
+  } finally {
+    auditRefused = false;
+  }
 });

@@ -119,7 +119,7 @@ test('the security administrator enrols a second factor, then manages API keys',
   await until(page, () => document.querySelector('[data-testid=admin-keys]'), null, { what: 'the API keys section' });
   // A security administrator's sections only.
   assert.equal(await page.$('[data-testid=admin-aes]'), null);
-  assert.equal(await page.$('[data-testid=admin-events]'), null);
+  assert.equal(await page.$('[data-testid=admin-audit]'), null);
   assert.equal(await page.$('[data-testid=admin-sessions]'), null);
   await page.fill('[data-testid=field-key-name]', 'PACS gateway A');
   await page.fill('[data-testid=field-key-institution]', 'HOSP_A');
