@@ -161,17 +161,21 @@ def body(at_ms: int, event: str, result: str, principal: str, institution: str, 
     return json.dumps(e, separators=(",", ":"), ensure_ascii=False)
 
 
-def events(n: int, seed: int = 7):
-    """`n` (at_ms, body) pairs: a realistic mix over 30 days of a regional cloud."""
-    rng = random.Random(seed)
+AT, FIRST = "1111111111111", "2222222222222"  # placeholders in the shapes
+
+
+def shapes(n: int, rng: random.Random) -> list[str]:
+    """`n` event bodies of a realistic mix (their times are placeholders)."""
     studies = [uid(rng) for _ in range(5000)]
+    series = [uid(rng) for _ in range(20000)]
+    # Instances as their JSON (uid, class, SHA-256, SM3), made once: the events name runs of them.
+    pool = [json.dumps({"sop_instance_uid": uid(rng), "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2", "sha256": hexd(rng),
+                        "sm3": hexd(rng)}, separators=(",", ":")) for _ in range(20000)]
     patients = [{"key": i + 1, "digest": hexd(rng)} for i in range(2000)]
     people = [f"person:u{i}" for i in range(300)]
     institutions = ["H1", "H2", "H3", "H4"]
-    t = 1_767_225_600_000  # 2026-01-01
-    step = 30 * 86_400_000 // max(n, 1)
-    for i in range(n):
-        t += rng.randint(1, 2 * step + 1)
+    t, out = int(AT), []
+    for _ in range(n):
         who = rng.choice(people)
         inst = rng.choice(institutions)
         client = f"10.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
@@ -179,8 +183,8 @@ def events(n: int, seed: int = 7):
         if k < 0.40:
             st = rng.randrange(len(studies))
             items = {"metadata": rng.randint(1, 4), "rendered": rng.randint(0, 300), "frames": rng.randint(0, 600)}
-            facts = {"first_ms": t - rng.randint(1000, 600_000), "last_ms": t, "requests": sum(items.values()),
-                     "items": dict(sorted(items.items())), "series": [uid(rng) for _ in range(rng.randint(1, 4))]}
+            facts = {"first_ms": int(FIRST), "last_ms": t, "requests": sum(items.values()),
+                     "items": dict(sorted(items.items())), "series": rng.sample(series, rng.randint(1, 4))}
             b = body(t, "study-viewed", "ok", who, inst, rng.choice(["", f"grant:{rng.randint(1, 999)}"]), client,
                      [studies[st]], [patients[st % len(patients)]], "", facts)
         elif k < 0.70:
@@ -193,16 +197,31 @@ def events(n: int, seed: int = 7):
             b = body(t, "query", "ok", who, inst, "", client, found, [], "", facts)
         elif k < 0.85:
             count = rng.randint(1, 60)
-            sop_class = "1.2.840.10008.5.1.4.1.1.2"
-            inst_list = [{"sop_instance_uid": uid(rng), "sop_class_uid": sop_class, "sha256": hexd(rng), "sm3": hexd(rng)}
-                         for _ in range(count)]
-            facts = {"face": "c-store", "count": count, "instances": inst_list, "calling_ae": f"MODALITY{rng.randint(1, 20)}"}
+            first = rng.randrange(len(pool) - count)
+            facts = {"face": "c-store", "count": count, "instances": "@INSTANCES@", "calling_ae": f"MODALITY{rng.randint(1, 20)}"}
             b = body(t, "ingest", "ok", f"ae:MODALITY{rng.randint(1, 20)}", inst, "", client, [rng.choice(studies)], [], "", facts)
+            b = b.replace('"@INSTANCES@"', "[" + ",".join(pool[first:first + count]) + "]")
         else:
             result = "ok" if rng.random() < 0.95 else "denied"
             b = body(t, "sign-in", result, who, inst, f"session:{rng.getrandbits(64):016x}", client, [], [], "password",
                      {"face": "dicomweb"})
-        yield t, b
+        out.append(b)
+    return out
+
+
+def events(n: int, seed: int = 7):
+    """`n` (at_ms, body) pairs over 30 days of a regional cloud: each one of 50,000 shapes (a realistic mix of
+    study-viewed with facts, queries with keys, ingests naming instances with SHA-256 and SM3, sign-ins) with its
+    own time."""
+    rng = random.Random(seed)
+    pool = shapes(min(n, 50_000), rng)
+    t = 1_767_225_600_000  # 2026-01-01
+    step = 30 * 86_400_000 // max(n, 1)
+    for _ in range(n):
+        t += rng.randint(1, 2 * step + 1)
+        yield t, rng.choice(pool).replace(AT, str(t)).replace(FIRST, str(t - rng.randint(1000, 600_000)))
+
+
 
 
 def section_verify(args, cand: str) -> dict:
