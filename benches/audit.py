@@ -228,7 +228,7 @@ def section_verify(args, cand: str) -> dict:
     work = WORK_ROOT / f"yunying-bench-audit-verify-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
     data = work / "data"
-    work.mkdir(parents=True)
+    data.mkdir(parents=True)
     cfg = work / "bench.toml"
     cfg.write_text('dicom_bind = "127.0.0.1"\n')
     base_cmd = [cand, "--config", cfg, "--data-dir", data]
@@ -463,7 +463,7 @@ def report(res: dict, args) -> str:
         lines += ["", f"**verify median: {r['verify_median_s']:.1f} s** (goal ≤ 30 s). Its output: `{r['verify_output'][:300]}`", ""]
     if "qido" in res:
         r = res["qido"]
-        lines += ["## QIDO-RS latency under 16 concurrent viewers, ledger recording vs base", "",
+        lines += [f"## QIDO-RS latency under {r['viewers']} concurrent viewers, ledger recording vs base", "",
                   f"Both servers up at once, each holding the same {r['studies']} studies × {r['slices']} CT slices "
                   f"({r['rows']}×{r['rows']}), anonymous loopback access, renditions off; the candidate with "
                   "`[audit] view_batch_secs = 1`. Per round and server: {v} viewer threads loop over a study-list query "
