@@ -233,7 +233,7 @@ def section_verify(args, cand: str) -> dict:
     cfg.write_text('dicom_bind = "127.0.0.1"\n')
     base_cmd = [cand, "--config", cfg, "--data-dir", data]
     try:
-        run(base_cmd + ["audit", "checkpoint"])  # makes the index (every migration) and the signing key
+        run(base_cmd + ["audit", "verify"])  # makes the index (every migration) and the signing key, takes no lease
         db = data / "index.sqlite"
         t0 = time.perf_counter()
         con = sqlite3.connect(db, timeout=60)
