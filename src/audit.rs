@@ -132,8 +132,12 @@ pub async fn run(config: &Config, index: &Index, command: AuditCommand) -> anyho
             }
         }
         AuditCommand::Checkpoint => {
-            let mut seq = sequencer(config, index, &format!("cli:{}", std::process::id()))?;
+            let holder = format!("cli:{}", std::process::id());
+            let mut seq = sequencer(config, index, &holder)?;
             let step = seq.step(true).await?;
+            // Give the lease back: a node may sequence at once.
+            let now = yunying_audit::now_ms();
+            index.try_lease(yunying_audit::sequencer::LEASE, &holder, now, now).await?;
             if !step.sequencer {
                 anyhow::bail!(
                     "a running node is the sequencer: it signs every {} s (or ask it: POST /api/audit/checkpoints)",

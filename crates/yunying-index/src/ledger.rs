@@ -64,10 +64,16 @@ pub struct LedgerFilter {
 }
 
 impl Index {
-    /// Record an event for the sequencer (any node, any time).
+    /// Record an event for the sequencer (any node, any time). It goes
+    /// through the writer, committed (durably) in a group with the other
+    /// writes waiting then, so concurrent events share one fsync.
     pub async fn append_audit_event(&self, at_ms: i64, body: &str) -> Result<()> {
-        sqlx::query("INSERT INTO audit_pending (at_ms, body) VALUES ($1, $2)").bind(at_ms).bind(body).execute(&self.pool).await?;
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(crate::writer::Request::Audit { at_ms, body: body.to_string(), reply })
+            .await
+            .map_err(|_| IndexError::WriterStopped)?;
+        answer.await.map_err(|_| IndexError::WriterStopped)?
     }
 
     /// The oldest events waiting for the sequencer, in recording order.

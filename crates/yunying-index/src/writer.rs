@@ -25,10 +25,31 @@ const MAX_CACHED_SERIES: usize = 10_000;
 type SeriesCache = HashMap<String, (i64, i64)>;
 
 pub(crate) enum Request {
-    Insert { record: Box<InstanceRecord>, policy: DuplicatePolicy, reply: oneshot::Sender<Result<InsertOutcome>> },
-    Clear { reply: oneshot::Sender<Result<()>> },
-    Reject { request: Box<DeletionRequestRow>, sop_instance_uids: Vec<String>, reply: oneshot::Sender<Result<Vec<String>>> },
-    Execute { request_id: String, now_ms: i64, reply: oneshot::Sender<Result<ExecuteOutcome>> },
+    Insert {
+        record: Box<InstanceRecord>,
+        policy: DuplicatePolicy,
+        reply: oneshot::Sender<Result<InsertOutcome>>,
+    },
+    Clear {
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Reject {
+        request: Box<DeletionRequestRow>,
+        sop_instance_uids: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<String>>>,
+    },
+    Execute {
+        request_id: String,
+        now_ms: i64,
+        reply: oneshot::Sender<Result<ExecuteOutcome>>,
+    },
+    /// An audit event for the sequencer: committed with whatever else the
+    /// batch holds, so concurrent events share one fsync.
+    Audit {
+        at_ms: i64,
+        body: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
@@ -123,6 +144,7 @@ enum Outcome {
     Clear,
     Reject(Vec<String>),
     Execute(ExecuteOutcome),
+    Audit,
 }
 
 fn answer(request: Request, result: Result<Outcome>) {
@@ -131,6 +153,8 @@ fn answer(request: Request, result: Result<Outcome>) {
         (Request::Clear { reply }, Ok(Outcome::Clear)) => drop(reply.send(Ok(()))),
         (Request::Reject { reply, .. }, Ok(Outcome::Reject(o))) => drop(reply.send(Ok(o))),
         (Request::Execute { reply, .. }, Ok(Outcome::Execute(o))) => drop(reply.send(Ok(o))),
+        (Request::Audit { reply, .. }, Ok(Outcome::Audit)) => drop(reply.send(Ok(()))),
+        (Request::Audit { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         (Request::Insert { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
         (Request::Clear { reply }, Err(e)) => drop(reply.send(Err(e))),
         (Request::Reject { reply, .. }, Err(e)) => drop(reply.send(Err(e))),
@@ -149,6 +173,14 @@ fn clone_error(e: &IndexError) -> IndexError {
 async fn apply(tx: &mut Transaction<'static, Any>, request: &Request, cache: &mut SeriesCache) -> Result<Outcome> {
     match request {
         Request::Insert { record, policy, .. } => Ok(Outcome::Insert(insert(tx, record, *policy, cache).await?)),
+        Request::Audit { at_ms, body, .. } => {
+            sqlx::query("INSERT INTO audit_pending (at_ms, body) VALUES ($1, $2)")
+                .bind(*at_ms)
+                .bind(body.as_str())
+                .execute(&mut **tx)
+                .await?;
+            Ok(Outcome::Audit)
+        }
         Request::Clear { .. } => {
             cache.clear();
             for statement in [
