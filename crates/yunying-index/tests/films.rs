@@ -133,6 +133,9 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "deletion_targets",
         "withheld_objects",
         "purge_queue",
+        "ledger_cosignatures",
+        "witness_exports",
+        "witness_logs",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }
