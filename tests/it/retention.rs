@@ -224,7 +224,9 @@ async fn the_purge_deletes_what_policy_and_a_second_person_approve_and_nothing_h
     assert_eq!(got, expect, "every other object is byte-identical");
     assert_eq!(cli_json(&data, &["purge"])["objects_deleted"], 0, "a second run finds nothing to do");
 
-    // Every step is on the record.
+    // Every step is on the record (once the server's sequencer has taken
+    // what the command line recorded).
+    access_events(&server.index().await).await;
     let names: Vec<String> = events(port, &auditor).iter().filter_map(|e| e["event"].as_str().map(str::to_string)).collect();
     for e in [
         "retention-policy-changed",
