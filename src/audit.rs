@@ -181,8 +181,7 @@ async fn export(config: &Config, index: &Index, study: Option<String>, patient: 
     let mut filter = LedgerFilter { study, limit: 10_000, ..Default::default() };
     if let Some(p) = patient {
         let (issuer, id) = p.split_once('/').context("--patient is ISSUER/PATIENTID")?;
-        let key = yunying_audit::load_or_make_patient_key(&config.audit.patient_key_path(&config.data_dir))?;
-        filter.patient_digest = Some(yunying_audit::Audit::new(index.clone(), "cli", key, 1).patient_digest(issuer, id));
+        filter.patient_digest = Some(crate::recorder::recorder(config, index)?.patient_digest(issuer, id));
     }
     anyhow::ensure!(filter.study.is_some() || filter.patient_digest.is_some(), "name a --study or a --patient");
     std::fs::create_dir_all(out)?;
