@@ -17,10 +17,11 @@ use bytes::Bytes;
 use yunying_index::InsertOutcome;
 use yunying_store::original_key;
 
-use crate::digests::ObjectHasher;
+use crate::digests::Sm3Lane;
 use crate::meta::{FileMeta, Provenance};
 use crate::record::{extract_record, is_valid_uid};
 use crate::{Archive, Caller, IngestError};
+use sha2::{Digest, Sha256};
 
 /// What the sender said it is sending.
 #[derive(Debug, Clone)]
@@ -50,7 +51,8 @@ pub struct Stored {
     pub object_key: String,
     /// Hex SHA-256 of the object as received (meta header and data set).
     pub sha256: String,
-    /// Hex SM3 (GB/T 32905) of the same bytes, computed in the same pass.
+    /// Hex SM3 (GB/T 32905) of the same bytes, computed beside the receipt
+    /// ([`Sm3Lane`]) and recorded in the same index row.
     /// For a kept duplicate (`duplicate`) both digests are of the bytes
     /// received, which are the kept object's only when its key is the
     /// same version.
@@ -66,6 +68,8 @@ pub struct Incoming {
     ctx: StoreContext,
     spool_path: PathBuf,
     spool: Option<Spool>,
+    /// The SM3 of what was received, computed beside the receipt.
+    sm3: Option<Sm3Lane>,
     meta_len: u64,
     dataset_len: u64,
     received_at_ms: i64,
@@ -76,7 +80,9 @@ pub struct Incoming {
 /// The spool file and the running digest of everything written to it.
 struct Spool {
     file: File,
-    hasher: ObjectHasher,
+    /// SHA-256 of everything written (SM3 runs in the instance's
+    /// [`Sm3Lane`]).
+    sha256: Sha256,
     /// Start writing each chunk to disk as it arrives: the spool file
     /// becomes the object (filesystem store), so its bytes must reach the
     /// disk anyway and the final fsync then waits for little. Off when the
@@ -107,13 +113,13 @@ impl Incoming {
         let spool_path = archive.inner.spool_dir.join(format!("in-{}-{n}.part", std::process::id()));
         let path = spool_path.clone();
         let meta_len = meta.len() as u64;
+        let sm3 = Sm3Lane::start(Bytes::copy_from_slice(&meta));
         let writeback = archive.store().local_spool_dir().is_some();
         let spool = blocking(move || {
             let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
             file.write_all(&meta)?;
-            let mut hasher = ObjectHasher::new();
-            hasher.update(&meta);
-            Ok(Spool { file, hasher, writeback })
+            let sha256 = Sha256::new_with_prefix(&meta);
+            Ok(Spool { file, sha256, writeback })
         })
         .await
         .map_err(|e| IngestError::OutOfResources(format!("cannot create spool file: {e}")))?;
@@ -122,6 +128,7 @@ impl Incoming {
             ctx,
             spool_path,
             spool: Some(spool),
+            sm3: Some(sm3),
             meta_len,
             dataset_len: 0,
             received_at_ms,
@@ -138,6 +145,8 @@ impl Incoming {
         if self.dataset_len > max {
             return Err(IngestError::OutOfResources(format!("instance larger than the {max}-byte limit")));
         }
+        let lane = self.sm3.as_mut().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        lane.feed(data.clone()).await.map_err(|e| IngestError::OutOfResources(e.to_string()))?;
         let mut spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
         let offset = self.meta_len + self.dataset_len - data.len() as u64;
         let spool = blocking(move || {
@@ -145,7 +154,7 @@ impl Incoming {
             if spool.writeback {
                 start_writeback(&spool.file, offset, data.len() as u64);
             }
-            spool.hasher.update(&data);
+            spool.sha256.update(&data);
             Ok(spool)
         })
         .await
@@ -185,16 +194,16 @@ impl Incoming {
         let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
-        let (record, digests) = blocking(move || {
-            let Spool { mut file, hasher, .. } = spool;
-            let digests = hasher.finalize();
-            Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), digests))
+        let lane = self.sm3.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        let (record, sha256) = blocking(move || {
+            let Spool { mut file, sha256, .. } = spool;
+            let sha256: [u8; 32] = sha256.finalize().into();
+            Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), sha256))
         })
         .await
         .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
         let record = record?;
-        let (digest, sm3) = (digests.sha256_hex(), digests.sm3_hex());
-        let sha256 = digests.sha256;
+        let digest = hex::encode(sha256);
         self.check_identity(&record)?;
         if let Some(study) = &self.ctx.expected_study_instance_uid
             && record.study_instance_uid != *study
@@ -210,7 +219,6 @@ impl Incoming {
             received_at_ms: self.received_at_ms,
             size_bytes: end as i64,
             digest: digest.clone(),
-            sm3: Some(sm3.clone()),
             object_key: key.clone(),
             ..record
         };
@@ -226,20 +234,23 @@ impl Incoming {
             .await
             .map_err(|e| IngestError::OutOfResources(format!("object store: {e}")))?;
 
+        // The SM3 lane has had the whole receipt, the validation and the
+        // object's fsync to catch up.
+        let sm3 = match lane.finish().await {
+            Ok(sm3) => hex::encode(sm3),
+            Err(e) => {
+                self.discard_unreferenced(&index, &record.sop_instance_uid, &key).await;
+                return Err(IngestError::OutOfResources(e.to_string()));
+            }
+        };
+        let record = yunying_index::InstanceRecord { sm3: Some(sm3.clone()), ..record };
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
         let (sop_class_uid, study_instance_uid) = (record.sop_class_uid.clone(), record.study_instance_uid.clone());
         let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
             Ok(outcome) => outcome,
             Err(e) => {
-                // Remove our object unless a row already points at the same
-                // key (an identical resend): a row must never lose its
-                // object. If the index cannot tell, keep it; `reindex`
-                // adopts or skips it.
-                let referenced = index.instance(&sop_instance_uid).await.map(|row| row.is_some_and(|r| r.object_key == key));
-                if let Ok(false) = referenced {
-                    self.delete_object(key.clone()).await;
-                }
+                self.discard_unreferenced(&index, &sop_instance_uid, &key).await;
                 return Err(index_error(e));
             }
         };
@@ -272,6 +283,17 @@ impl Incoming {
             handler.rejected(note).await.map_err(|e| IngestError::OutOfResources(format!("rejection note not applied: {e}")))?;
         }
         Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, sm3, duplicate })
+    }
+
+    /// Remove the object just stored under `key` unless a row already
+    /// points at it (an identical resend): a row must never lose its
+    /// object. If the index cannot tell, keep it; `reindex` adopts or skips
+    /// it.
+    async fn discard_unreferenced(&self, index: &yunying_index::Index, sop_instance_uid: &str, key: &str) {
+        let referenced = index.instance(sop_instance_uid).await.map(|row| row.is_some_and(|r| r.object_key == key));
+        if let Ok(false) = referenced {
+            self.delete_object(key.to_string()).await;
+        }
     }
 
     /// The IOCM rejection note this instance is, if it is one.
