@@ -587,10 +587,18 @@ pub fn c_get_study(dicom_port: u16, dir: &Path, study_uid: &str) {
 /// The access records once the running server's sequencer has moved every
 /// recorded event into the audit ledger (waits at most 15 s).
 pub async fn access_events(index: &Index) -> Vec<yunying_index::AccessEvent> {
+    // Searches are recorded just after their answer (`Audit::record_soon`):
+    // wait until nothing is pending and nothing new arrived for a while.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while index.audit_pending_count().await.unwrap() > 0 {
+    let mut seen = (-1, usize::MAX);
+    loop {
+        let pending = index.audit_pending_count().await.unwrap();
+        let recorded = index.access_events(0, 1_000_000).await.unwrap();
+        if pending == 0 && seen == (0, recorded.len()) {
+            return recorded;
+        }
         assert!(std::time::Instant::now() < deadline, "the audit sequencer did not take the recorded events");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        seen = (pending, recorded.len());
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    index.access_events(0, 1_000_000).await.unwrap()
 }

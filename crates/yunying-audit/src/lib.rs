@@ -22,6 +22,7 @@ pub mod event;
 pub mod export;
 pub mod ingest;
 pub mod sequencer;
+pub mod soon;
 pub mod verify;
 pub mod witness;
 
@@ -148,6 +149,7 @@ pub struct Audit {
     ledger: Option<Arc<LedgerInfo>>,
     atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
     ingest: Arc<ingest::Batches>,
+    soon: Arc<soon::Soon>,
     witness: Option<Arc<witness::WitnessService>>,
 }
 
@@ -171,6 +173,7 @@ impl Audit {
             ledger: None,
             atna: None,
             ingest: Arc::default(),
+            soon: Arc::default(),
             witness: None,
         }
     }
@@ -244,6 +247,36 @@ impl Audit {
         Ok(result?)
     }
 
+    /// Record `event` just after the answer: queued for the batching task,
+    /// which commits every waiting event together ([`soon`]). For the
+    /// frequent events of reads (searches); recorded now when no batching
+    /// task runs or too many wait.
+    pub async fn record_soon(&self, mut event: Event) {
+        if event.at_ms == 0 {
+            event.at_ms = now_ms();
+        }
+        if let Some(event) = self.soon.push(event) {
+            let _ = self.record(event).await;
+        }
+    }
+
+    /// Record every event [`Audit::record_soon`] queued, a group (one
+    /// commit) at a time.
+    async fn drain_soon(&self) {
+        loop {
+            let group = self.soon.take();
+            if group.is_empty() {
+                return;
+            }
+            let mut commits = tokio::task::JoinSet::new();
+            for event in group {
+                let audit = self.clone();
+                commits.spawn(async move { audit.record(event).await });
+            }
+            while commits.join_next().await.is_some() {}
+        }
+    }
+
     /// Note that `principal` reached `study` (a view, a frame, metadata):
     /// batched, so one sitting is one `study-viewed` event.
     pub fn viewed(&self, seen: batch::Seen) {
@@ -275,19 +308,24 @@ impl Audit {
         }
     }
 
-    /// Run the view and ingest batchers until `shutdown`, then flush what
-    /// they hold.
+    /// Run the view and ingest batchers and record what
+    /// [`Audit::record_soon`] queues, until `shutdown`; then flush what they
+    /// hold.
     pub async fn run_batcher(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        self.soon.set_draining(true);
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     self.flush_views(false).await;
                     self.flush_ingest(None, false).await;
                 }
+                _ = self.soon.queued() => self.drain_soon().await,
                 _ = shutdown.changed() => break,
             }
         }
+        self.soon.set_draining(false);
+        self.drain_soon().await;
         self.flush_views(true).await;
         self.flush_ingest(None, true).await;
     }

@@ -82,7 +82,7 @@ impl Association<'_> {
         if let Some(count) = count {
             e = e.fact("count", count);
         }
-        let _ = self.layer.audit().record(e).await;
+        self.layer.audit().record_soon(e).await;
     }
 
     /// Record a C-MOVE or C-GET: where to, which studies, how many

@@ -118,7 +118,7 @@ async fn record_query(state: &AppState, asked: &AskedBy<'_>, level: Level, keys:
     if let Some(count) = count {
         e = e.fact("count", count);
     }
-    let _ = state.access.audit().record(e).await;
+    state.access.audit().record_soon(e).await;
 }
 
 fn level_name(level: Level) -> &'static str {
