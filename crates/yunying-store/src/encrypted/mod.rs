@@ -9,6 +9,7 @@
 //! (the file holds ciphertext). A damaged, truncated, reordered or moved
 //! object is an error ([`StoreError::Undecryptable`]), never wrong bytes.
 
+pub mod fast_sm4;
 pub mod format;
 mod keys;
 
@@ -22,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use aes_gcm::KeyInit;
 use aes_gcm::aead::AeadInPlace;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::{ObjectInfo, ObjectStore, Result, StoreError};
@@ -142,36 +144,61 @@ impl EncryptedStore {
         Ok((header, Sm4Gcm::new(&data_key.into())))
     }
 
-    /// Open chunks `first..=last` of `opened`, given their ciphertext.
-    fn open_chunks(&self, key: &str, opened: &Opened, first: u64, mut sealed: Vec<u8>) -> Result<Vec<u8>> {
-        let len = opened.header.plaintext_len;
-        let count = format::chunk_count(len);
-        let mut out = Vec::with_capacity(sealed.len());
-        let mut index = first;
-        let mut rest = &mut sealed[..];
-        while !rest.is_empty() {
-            let plain = format::chunk_plain_len(len, index) as usize;
-            if index >= count || rest.len() < plain + TAG as usize {
-                return Err(StoreError::Undecryptable { key: key.to_string(), reason: "truncated".into() });
-            }
-            let (chunk, tail) = rest.split_at_mut(plain + TAG as usize);
-            let (body, tag) = chunk.split_at_mut(plain);
+    /// Open the chunks from `first` on of `opened`, given their ciphertext
+    /// in `sealed`, and return `len` plaintext bytes from `skip` bytes into
+    /// the first chunk. The chunks are opened in place, on the rayon pool
+    /// when there are several, and the plaintext is moved down over the tags
+    /// in the same buffer.
+    fn open_chunks(&self, key: &str, opened: &Opened, first: u64, mut sealed: Vec<u8>, skip: usize, len: usize) -> Result<Vec<u8>> {
+        let size = opened.header.plaintext_len;
+        let count = format::chunk_count(size);
+        let stride = (CHUNK + TAG) as usize;
+        let chunks = sealed.len().div_ceil(stride) as u64;
+        // Every chunk but the object's last is full: each piece of `sealed`
+        // must be exactly the chunk the header says is there.
+        let expected = |i: u64| format::chunk_plain_len(size, first + i) as usize + TAG as usize;
+        let last_len = sealed.len() - (chunks.max(1) as usize - 1) * stride;
+        if chunks == 0 || first + chunks > count || last_len != expected(chunks - 1) {
+            return Err(StoreError::Undecryptable { key: key.to_string(), reason: "truncated".into() });
+        }
+        let open_one = |(i, chunk): (usize, &mut [u8])| -> Result<()> {
+            let index = first + i as u64;
+            let (body, tag) = chunk.split_at_mut(chunk.len() - TAG as usize);
             let nonce = format::chunk_nonce(&opened.header.nonce_prefix, index);
             let aad = format::chunk_aad(key, index, index + 1 == count);
             opened
                 .cipher
                 .decrypt_in_place_detached(&nonce.into(), &aad, body, (&*tag).into())
-                .map_err(|_| StoreError::Undecryptable { key: key.to_string(), reason: format!("chunk {index} does not authenticate") })?;
-            self.decrypted.fetch_add(plain as u64, Relaxed);
-            out.extend_from_slice(body);
-            rest = tail;
-            index += 1;
+                .map_err(|_| StoreError::Undecryptable { key: key.to_string(), reason: format!("chunk {index} does not authenticate") })
+        };
+        if chunks >= 2 {
+            sealed.par_chunks_mut(stride).enumerate().try_for_each(open_one)?;
+        } else {
+            open_one((0, &mut sealed[..]))?;
         }
-        Ok(out)
+        let opened_bytes = sealed.len() as u64 - chunks * TAG;
+        self.decrypted.fetch_add(opened_bytes, Relaxed);
+        if skip + len > opened_bytes as usize || skip > expected(0) - TAG as usize {
+            return Err(StoreError::Undecryptable { key: key.to_string(), reason: "truncated".into() });
+        }
+        // Move the plaintext down over the tags (and the bytes before `skip`).
+        let mut to = 0;
+        for i in 0..chunks as usize {
+            let plain = expected(i as u64) - TAG as usize;
+            let from = i * stride + if i == 0 { skip } else { 0 };
+            let end = i * stride + plain;
+            if from != to {
+                sealed.copy_within(from..end, to);
+            }
+            to += end - from;
+        }
+        sealed.truncate(len);
+        Ok(sealed)
     }
 
-    /// Encrypt `plain` (all of it, or the whole object read from `source`)
-    /// into `out`; returns the SHA-256 of the plaintext.
+    /// Encrypt the whole object read from `source` (`plaintext_len` bytes)
+    /// into `out`, up to 16 chunks at a time sealed on the rayon pool;
+    /// returns the SHA-256 of the plaintext and of what was written.
     fn seal_into(&self, key: &str, plaintext_len: u64, source: &mut dyn Read, out: &mut dyn Write) -> Result<SealDigests> {
         let (header, cipher) = self.seal_start(key, plaintext_len)?;
         let mut plain_hash = Sha256::new();
@@ -180,21 +207,45 @@ impl EncryptedStore {
         out.write_all(&head).map_err(|e| StoreError::io(key, e))?;
         sealed_hash.update(head);
         let count = format::chunk_count(plaintext_len);
-        let mut buf = vec![0u8; CHUNK as usize];
-        for index in 0..count {
-            let n = format::chunk_plain_len(plaintext_len, index) as usize;
-            source.read_exact(&mut buf[..n]).map_err(|e| StoreError::io(key, e))?;
-            plain_hash.update(&buf[..n]);
-            let nonce = format::chunk_nonce(&header.nonce_prefix, index);
-            let aad = format::chunk_aad(key, index, index + 1 == count);
-            let tag =
-                cipher.encrypt_in_place_detached(&nonce.into(), &aad, &mut buf[..n]).map_err(|_| encryption_failed(key, "SM4-GCM"))?;
-            out.write_all(&buf[..n]).and_then(|()| out.write_all(&tag)).map_err(|e| StoreError::io(key, e))?;
-            sealed_hash.update(&buf[..n]);
-            sealed_hash.update(tag);
+        let stride = (CHUNK + TAG) as usize;
+        let body_len = plaintext_len + count * TAG;
+        let mut buf = vec![0u8; body_len.min(SEAL_BATCH * (CHUNK + TAG)) as usize];
+        let mut first = 0;
+        while first < count {
+            let batch = (count - first).min(SEAL_BATCH);
+            // Read each chunk into its slot, leaving room for its tag.
+            let mut used = 0;
+            for i in 0..batch {
+                let n = format::chunk_plain_len(plaintext_len, first + i) as usize;
+                let slot = &mut buf[i as usize * stride..][..n];
+                source.read_exact(slot).map_err(|e| StoreError::io(key, e))?;
+                plain_hash.update(&*slot);
+                used = i as usize * stride + n + TAG as usize;
+            }
+            let seal_one = |(i, slot): (usize, &mut [u8])| -> Result<()> {
+                let index = first + i as u64;
+                let n = format::chunk_plain_len(plaintext_len, index) as usize;
+                let (body, tag) = slot.split_at_mut(n);
+                let nonce = format::chunk_nonce(&header.nonce_prefix, index);
+                let aad = format::chunk_aad(key, index, index + 1 == count);
+                let sealed_tag =
+                    cipher.encrypt_in_place_detached(&nonce.into(), &aad, body).map_err(|_| encryption_failed(key, "SM4-GCM"))?;
+                tag[..TAG as usize].copy_from_slice(&sealed_tag);
+                Ok(())
+            };
+            if batch >= 2 {
+                buf[..used].par_chunks_mut(stride).enumerate().try_for_each(seal_one)?;
+            } else {
+                seal_one((0, &mut buf[..used]))?;
+            }
+            // Slots are laid out as the chunks are stored: write them at once.
+            out.write_all(&buf[..used]).map_err(|e| StoreError::io(key, e))?;
+            sealed_hash.update(&buf[..used]);
+            first += batch;
         }
         // The source must hold exactly what its size said.
-        if source.read(&mut buf[..1]).map_err(|e| StoreError::io(key, e))? != 0 {
+        let mut probe = [0u8; 1];
+        if source.read(&mut probe).map_err(|e| StoreError::io(key, e))? != 0 {
             return Err(StoreError::io(key, std::io::Error::other("the file grew while it was encrypted")));
         }
         Ok(SealDigests { plain: plain_hash.finalize().into(), sealed: sealed_hash.finalize().into() })
@@ -222,6 +273,9 @@ impl EncryptedStore {
         std::fs::remove_file(local).map_err(|e| StoreError::io(key, e))
     }
 }
+
+/// Chunks sealed at a time (1 MiB of plaintext in memory).
+const SEAL_BATCH: u64 = 16;
 
 /// Bytes of a wrapped data key in format version 1.
 const WRAPPED_LEN: usize = 44;
@@ -257,9 +311,10 @@ impl ObjectStore for EncryptedStore {
         }
         let data_key = self.unwrap_key(key, &header)?;
         let opened = Opened { header, cipher: Sm4Gcm::new(&data_key.into()) };
-        let body = sealed[HEADER_LEN as usize..].to_vec();
-        drop(sealed);
-        self.open_chunks(key, &opened, 0, body)
+        let mut body = sealed;
+        body.drain(..HEADER_LEN as usize);
+        let len = opened.header.plaintext_len as usize;
+        self.open_chunks(key, &opened, 0, body, 0, len)
     }
 
     fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
@@ -275,9 +330,8 @@ impl ObjectStore for EncryptedStore {
         let from = format::chunk_offset(first);
         let to = format::chunk_offset(last) + format::chunk_plain_len(size, last) + TAG;
         let sealed = self.inner.get_range(key, from, to - from).map_err(|e| damaged(key, e))?;
-        let plain = self.open_chunks(key, &opened, first, sealed)?;
         let skip = (start - first * CHUNK) as usize;
-        Ok(plain[skip..skip + len as usize].to_vec())
+        self.open_chunks(key, &opened, first, sealed, skip, len as usize)
     }
 
     /// The plaintext size, from the stored size (no read: the header has a
