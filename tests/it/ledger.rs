@@ -104,6 +104,9 @@ async fn events_are_signed_searchable_provable_and_verified() {
     let out = audit_cli(&data, &["verify"]);
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+    if server.index_url().starts_with("postgres") {
+        the_writer_role_can_only_add(server.index_url(), leaf).await;
+    }
     tamper(server.index_url(), leaf).await;
     let out = audit_cli(&data, &["verify"]);
     assert_eq!(out.status.code(), Some(1));
@@ -117,6 +120,36 @@ fn found_study(port: u16) -> String {
     assert_eq!(status, 200, "{body}");
     let studies: Value = serde_json::from_str(&body).unwrap();
     studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_string()
+}
+
+/// PostgreSQL: the ledger is written through a role that may add rows and
+/// read them, never change or remove them; the database refuses it before
+/// any trigger runs.
+async fn the_writer_role_can_only_add(url: &str, leaf: i64) {
+    let index = yunying_index::Index::open(url).await.unwrap();
+    assert_eq!(index.ledger_writer_role(), Some(yunying_index::LEDGER_WRITER), "the migration made the role and the index uses it");
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(url).await.unwrap();
+    for (table, may) in [("ledger_entries", true), ("ledger_checkpoints", true), ("ledger_studies", true), ("ledger_cosignatures", true)] {
+        for (privilege, granted) in [("SELECT", may), ("INSERT", may), ("UPDATE", false), ("DELETE", false), ("TRUNCATE", false)] {
+            let has: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT has_table_privilege('{}', '{table}', '{privilege}')",
+                yunying_index::LEDGER_WRITER
+            )))
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            assert_eq!(has, granted, "{privilege} on {table}");
+        }
+    }
+    for attack in ["UPDATE ledger_entries SET result = 'ok' WHERE leaf_index = $1", "DELETE FROM ledger_entries WHERE leaf_index = $1"] {
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {}", yunying_index::LEDGER_WRITER))).execute(&mut *tx).await.unwrap();
+        let err = sqlx::query(attack).bind(leaf).execute(&mut *tx).await.expect_err(attack).to_string();
+        assert!(err.contains("permission denied"), "{attack}: {err}");
+        tx.rollback().await.unwrap();
+    }
+    db.close().await;
 }
 
 /// What someone with the database owner's rights does: lift the

@@ -257,6 +257,8 @@ impl Index {
 
     /// Keep a signed checkpoint (once per tree size).
     pub async fn add_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        crate::ledger_role::enter(&mut tx, self.ledger_role).await?;
         sqlx::query(
             "INSERT INTO ledger_checkpoints (tree_size, root_hash, at_ms, note) VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
         )
@@ -264,8 +266,9 @@ impl Index {
         .bind(&c.root_hash)
         .bind(c.at_ms)
         .bind(&c.note)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

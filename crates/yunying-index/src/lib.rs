@@ -24,6 +24,7 @@ mod grants;
 mod jobs;
 mod leases;
 mod ledger;
+mod ledger_role;
 mod matching;
 mod peers;
 mod people;
@@ -42,6 +43,7 @@ pub use jobs::{
     Job, JobCounts, LOSSLESS as JOB_STAGE_LOSSLESS, MAX_ATTEMPTS as JOB_MAX_ATTEMPTS, PREVIEWS as JOB_STAGE_PREVIEWS, ParkedJob, Rendition,
 };
 pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter, PendingEvent};
+pub use ledger_role::LEDGER_WRITER;
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
@@ -171,6 +173,9 @@ pub struct Index {
     writer: mpsc::Sender<writer::Request>,
     dialect: Dialect,
     url: Arc<str>,
+    /// Ledger writes go through [`LEDGER_WRITER`] (PostgreSQL, when the
+    /// role exists and this connection may use it).
+    ledger_role: bool,
 }
 
 impl Index {
@@ -190,10 +195,24 @@ impl Index {
         };
         let pool = connect(url, dialect, readers).await?;
         schema::migrate(&pool, dialect).await?;
+        let ledger_role = ledger_role::usable(&pool, dialect).await?;
+        if dialect == Dialect::Postgres && !ledger_role {
+            tracing::warn!(
+                role = LEDGER_WRITER,
+                "the audit ledger is written by the connecting role (append-only triggers only): create the role (see the admin guide)"
+            );
+        }
         // SQLite allows one writer: the group-commit task owns a pool of one.
         let write_pool = connect(url, dialect, 1).await?;
         let writer = writer::spawn(write_pool, dialect);
-        Ok(Index { pool, writer, dialect, url: url.into() })
+        Ok(Index { pool, writer, dialect, url: url.into(), ledger_role })
+    }
+
+    /// The role the audit ledger is written through (PostgreSQL), or
+    /// `None` when it is written by the connecting role (SQLite, or a
+    /// PostgreSQL role that may not create or use it).
+    pub fn ledger_writer_role(&self) -> Option<&'static str> {
+        self.ledger_role.then_some(LEDGER_WRITER)
     }
 
     /// The URL this index was opened with (another handle on the same

@@ -450,6 +450,7 @@ CREATE TABLE purge_queue (
 )
 "#,
     WITNESSES,
+    LEDGER_ROLE,
 ];
 
 /// Migration 14: a film's studies in a table of their own, so the films of
@@ -539,6 +540,10 @@ CREATE TABLE witness_logs (
     at_ms {bigint} NOT NULL
 )
 "#;
+
+/// Migration 19: the role the ledger is written through on PostgreSQL
+/// (`ledger_role.rs`, made by the hook); nothing on SQLite.
+const LEDGER_ROLE: &str = "SELECT 1 -- the ledger writer role";
 
 /// The ledger's tables refuse UPDATE and DELETE, on either engine (a
 /// database owner can still drop the trigger: `audit verify` is what
@@ -679,6 +684,9 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         }
         if script == dialect.substitute(WITNESSES) {
             append_only(&mut tx, dialect, &["ledger_cosignatures"]).await?;
+        }
+        if script == dialect.substitute(LEDGER_ROLE) {
+            crate::ledger_role::create(&mut tx, dialect).await?;
         }
         sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind((i + 1) as i64).execute(&mut *tx).await?;
     }

@@ -33,6 +33,8 @@ pub struct WitnessLogRow {
 impl Index {
     /// Keep a cosignature (once).
     pub async fn add_cosignature(&self, c: &CosignatureRow) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        crate::ledger_role::enter(&mut tx, self.ledger_role).await?;
         sqlx::query(
             "INSERT INTO ledger_cosignatures (tree_size, witness, signature_line, at_ms) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tree_size, witness, signature_line) DO NOTHING",
@@ -41,8 +43,9 @@ impl Index {
         .bind(&c.witness)
         .bind(&c.signature_line)
         .bind(c.at_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
