@@ -10,7 +10,7 @@
 //!
 //! The role is made by a migration when the connecting role may create
 //! roles (a superuser, or `CREATEROLE`). Otherwise the administrator makes
-//! it once per cluster (the admin guide gives the SQL); until then the
+//! it once per cluster (SECURITY.md gives the SQL); until then the
 //! ledger is written by the connecting role, with the triggers only, and
 //! [`crate::Index::ledger_writer_role`] says so.
 

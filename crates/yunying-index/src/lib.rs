@@ -199,7 +199,7 @@ impl Index {
         if dialect == Dialect::Postgres && !ledger_role {
             tracing::warn!(
                 role = LEDGER_WRITER,
-                "the audit ledger is written by the connecting role (append-only triggers only): create the role (see the admin guide)"
+                "the audit ledger is written by the connecting role (append-only triggers only): create the role (SECURITY.md, 'Audit ledger')"
             );
         }
         // SQLite allows one writer: the group-commit task owns a pool of one.
