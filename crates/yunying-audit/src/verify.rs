@@ -8,6 +8,13 @@
 //! or moved row, or a replaced checkpoint, is found; the first problem is
 //! named (an entry when the damage shows in one, else the range between
 //! two checkpoints).
+//!
+//! It streams: a task reads pages of `PAGE` entries (with their search
+//! rows) while the page before is hashed and checked on the rayon pool and
+//! folded, in order, into a [`Frontier`] (the roots of the perfect subtrees
+//! on the right edge); each checkpoint's root is compared when the fold
+//! reaches its size. At most three pages are in memory (about 115 MB peak
+//! for a ledger of 1,000,000 events of 1.8 KB).
 
 use std::collections::BTreeSet;
 
