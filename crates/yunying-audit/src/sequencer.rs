@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rayon::prelude::*;
 use tokio::sync::Notify;
-use yunying_index::{CheckpointRow, Index, IndexError, LedgerEntry};
+use yunying_index::{CheckpointRow, Index, IndexError, LedgerEntry, PendingEvent};
 use yunying_ledger::{Hash, HashAlg, Tree};
 
 use crate::checkpoint::Signer;
@@ -115,18 +116,14 @@ impl Sequencer {
             if pending.is_empty() {
                 break;
             }
+            // Hashing and reading the columns out of the bodies happen
+            // before the transaction, on the rayon pool.
+            let alg = self.alg;
+            let (ids, hashes, entries) = tokio::task::spawn_blocking(move || prepare(alg, pending))
+                .await
+                .map_err(|e| AuditError::Corrupt(format!("the sequencer's hashing stopped: {e}")))?;
             let tree = self.tree.as_mut().expect("loaded above");
             let first = tree.size() as i64;
-            let mut hashes = Vec::with_capacity(pending.len());
-            let entries: Vec<LedgerEntry> = pending
-                .iter()
-                .map(|p| {
-                    let hash = self.alg.leaf_hash(p.body.as_bytes());
-                    hashes.push(hash);
-                    entry_of(p.at_ms, &p.body, &hash)
-                })
-                .collect();
-            let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
             match self.index.sequence_audit_events(first, &ids, &entries).await {
                 Ok(()) => {
                     for h in hashes {
@@ -141,7 +138,7 @@ impl Sequencer {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if (pending.len() as i64) < BATCH {
+            if (ids.len() as i64) < BATCH {
                 break;
             }
         }
@@ -166,6 +163,19 @@ impl Sequencer {
     async fn load(&self) -> Result<Tree, AuditError> {
         crate::verify::load_tree(&self.index, self.alg).await
     }
+}
+
+/// The ids, leaf hashes and ledger rows of a batch of pending events, in
+/// order (hashed and parsed in parallel).
+fn prepare(alg: HashAlg, pending: Vec<PendingEvent>) -> (Vec<i64>, Vec<Hash>, Vec<LedgerEntry>) {
+    let (hashes, entries): (Vec<Hash>, Vec<LedgerEntry>) = pending
+        .par_iter()
+        .map(|p| {
+            let hash = alg.leaf_hash(p.body.as_bytes());
+            (hash, entry_of(p.at_ms, &p.body, &hash))
+        })
+        .unzip();
+    (pending.iter().map(|p| p.id).collect(), hashes, entries)
 }
 
 /// The row of an event: the columns the views search, read from the body.

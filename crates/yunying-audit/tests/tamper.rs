@@ -226,3 +226,14 @@ async fn two_sequencers_never_fork_the_log() {
     assert_eq!(l.index.ledger_size().await.unwrap(), 40);
     l.verify().await.expect("one log, whoever sequenced it");
 }
+
+#[tokio::test]
+async fn verifying_from_a_trusted_checkpoint_skips_its_entries_but_checks_the_rest() {
+    let l = ledger().await;
+    let note = l.index.checkpoints().await.unwrap().remove(0).note;
+    let report = verify(&l.index, HashAlg::Sm3, l.signer.verifier(), Some(&note)).await.expect("the entries below 20 are trusted");
+    assert_eq!((report.entries, report.signed_size), (30, 30));
+    l.sql("DELETE FROM ledger_studies WHERE leaf_index = 24").await;
+    let (leaf, what) = leaf_named(verify(&l.index, HashAlg::Sm3, l.signer.verifier(), Some(&note)).await);
+    assert_eq!(leaf, Some(24), "{what}");
+}

@@ -451,7 +451,16 @@ CREATE TABLE purge_queue (
 "#,
     WITNESSES,
     LEDGER_ROLE,
+    LEDGER_BY_LEAF,
 ];
+
+/// Migration 20: the search rows of the ledger by leaf, so `audit verify` reads those of
+/// a page of entries by a range of the index instead of scanning (and
+/// sorting) the whole table for every page.
+const LEDGER_BY_LEAF: &str = r#"
+CREATE INDEX ledger_studies_leaf ON ledger_studies (leaf_index, study_instance_uid);
+CREATE INDEX ledger_patients_leaf ON ledger_patients (leaf_index, patient_digest)
+"#;
 
 /// Migration 14: a film's studies in a table of their own, so the films of
 /// a study are found by equality on an indexed column instead of `LIKE`
