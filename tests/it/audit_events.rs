@@ -286,6 +286,10 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
         (one(&events, "grant-given/ok").principal.as_str(), one(&events, "grant-given/ok").via.as_str()),
         (rad_a_id.as_str(), via.as_str())
     );
+    // The access layer's own events name the principal's institution too
+    // (a search of the record by institution finds them).
+    assert_eq!(one(&events, "grant-given/ok").institution, "HOSP_A");
+    assert_eq!(one(&events, "study-accessed/ok").institution, "HOSP_B");
     let viewed = one(&events, "study-viewed/ok");
     assert_eq!(
         (viewed.principal.as_str(), viewed.via.as_str(), viewed.facts["requests"].as_u64()),
@@ -309,7 +313,7 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
     assert_eq!(login(http, "rad-a", "wrong-password-1", None).status, 401);
     let events = settle(&index, mark, |e| has(e, "sign-in/denied", 1)).await;
     assert_eq!(kinds(&events), ["sign-in/denied"]);
-    assert_eq!(events[0].principal, rad_a_id);
+    assert_eq!((events[0].principal.as_str(), events[0].institution.as_str()), (rad_a_id.as_str(), "HOSP_A"));
 
     // A cloud film: made, opened, verified (which shows the page), its
     // page again, an image, downloaded.

@@ -345,8 +345,29 @@ impl Access {
         if result == "ok" && !matches!(event, "study-accessed" | "retrieve" | "dicomweb" | "sign-in") {
             self.cache.changed();
         }
-        let e = Event::new(event, principal, result).studies(studies).via(via).client(client).detail(detail);
+        let institution = self.institution_of(principal).await;
+        let e = Event::new(event, principal, result)
+            .institution(institution.as_deref())
+            .studies(studies)
+            .via(via)
+            .client(client)
+            .detail(detail);
         let _ = self.audit.record(e).await;
+    }
+
+    /// The institution a principal id (`person:`, `key:`, `ae:`) belongs
+    /// to, for its events (searching the record by institution finds
+    /// them); `None` for others (`unknown`, `system`, `cli:`) or when it
+    /// is not found.
+    async fn institution_of(&self, principal: &str) -> Option<String> {
+        let (kind, id) = principal.split_once(':')?;
+        let found = match kind {
+            "person" => self.index.user(id).await.ok().flatten().and_then(|u| u.institution),
+            "key" => self.index.api_key(id).await.ok().flatten().and_then(|k| k.institution),
+            "ae" => self.index.remote_ae(id).await.ok().flatten().map(|ae| ae.institution),
+            _ => None,
+        };
+        found.filter(|i| !i.is_empty())
     }
 }
 
