@@ -9,6 +9,7 @@
 //! (the file holds ciphertext). A damaged, truncated, reordered or moved
 //! object is an error ([`StoreError::Undecryptable`]), never wrong bytes.
 
+pub mod fast_gcm;
 pub mod fast_sm4;
 pub mod format;
 mod keys;
