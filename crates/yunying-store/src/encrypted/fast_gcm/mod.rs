@@ -2,10 +2,11 @@
 //! aggregated reduction ([`ghash`]), byte for byte the same as
 //! `AesGcm<sm4::Sm4, U12>`: 96-bit nonces, 128-bit tags.
 //!
-//! Sealing runs CTR and GHASH together over 1 KiB strides, so each stride
-//! is hashed while it is still in L1. Opening hashes the whole ciphertext
-//! first and decrypts only once the tag matches (compared in constant
-//! time), as `aes-gcm` does: a refused buffer is left as it was.
+//! Sealing and opening run CTR and GHASH together over 1 KiB strides, so
+//! each stride is hashed while it is still in L1. The tag is compared in
+//! constant time; when it does not match, opening applies the keystream
+//! again, so a refused buffer holds the ciphertext it was given, as with
+//! `aes-gcm` (which hashes first and decrypts after).
 
 #[cfg(target_arch = "x86_64")]
 mod clmul;
@@ -85,21 +86,27 @@ impl Sm4Gcm {
     }
 
     /// Decrypt `buffer` in place if `tag` authenticates it with `aad`; when
-    /// it does not, `buffer` is left unchanged.
+    /// it does not, `buffer` ends as it began (the ciphertext).
     pub fn open_in_place_detached(&self, nonce: &[u8; 12], aad: &[u8], buffer: &mut [u8], tag: &[u8; 16]) -> Result<(), GcmError> {
         if buffer.len() as u64 > MAX_LEN || aad.len() as u64 > MAX_LEN {
             return Err(GcmError::TooLong);
         }
         let mut hash = self.ghash.start();
         hash.update_padded(aad);
-        hash.update_padded(buffer);
-        let expected = self.tag(nonce, hash, aad.len(), buffer.len());
-        if !bool::from(expected.ct_eq(tag)) {
-            return Err(GcmError::Unauthentic);
-        }
         let mut counter = 2u32;
         for stride in buffer.chunks_mut(STRIDE_BLOCKS * 16) {
+            hash.update_padded(stride);
             self.apply_keystream(nonce, &mut counter, stride);
+        }
+        let expected = self.tag(nonce, hash, aad.len(), buffer.len());
+        if !bool::from(expected.ct_eq(tag)) {
+            // CTR is its own inverse: put the ciphertext back, so no
+            // unauthenticated plaintext is left in the caller's buffer.
+            let mut counter = 2u32;
+            for stride in buffer.chunks_mut(STRIDE_BLOCKS * 16) {
+                self.apply_keystream(nonce, &mut counter, stride);
+            }
+            return Err(GcmError::Unauthentic);
         }
         Ok(())
     }
