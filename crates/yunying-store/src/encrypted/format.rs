@@ -24,13 +24,9 @@
 //! changed length, does not open either. The header has a fixed size, so an
 //! object's plaintext size follows from its stored size without a read.
 
-use super::fast_sm4::FastSm4;
-use aes_gcm::AesGcm;
-use aes_gcm::aead::consts::U12;
-
 /// SM4 in GCM mode with 96-bit nonces (the same bytes as `AesGcm<sm4::Sm4,
-/// U12>`, on AES-NI where the CPU has it).
-pub(crate) type Sm4Gcm = AesGcm<FastSm4, U12>;
+/// U12>`, on AES-NI and PCLMULQDQ where the CPU has them).
+pub(crate) use super::fast_gcm::Sm4Gcm;
 
 pub(crate) const MAGIC: &[u8; 8] = b"YYSM4GCM";
 pub(crate) const VERSION: u8 = 1;

@@ -8,8 +8,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use aes_gcm::KeyInit;
-use aes_gcm::aead::{Aead, Payload};
 use serde::{Deserialize, Serialize};
 
 use super::format::{KEY_ID_MAX, Sm4Gcm, WRAPPED_MAX};
@@ -139,7 +137,7 @@ impl LocalMasterKeys {
         if self.keys.contains_key(key_id) {
             return Err(KeyError::Config(format!("master key id {key_id:?} is configured twice")));
         }
-        self.keys.insert(key_id.to_string(), Sm4Gcm::new(&key.into()));
+        self.keys.insert(key_id.to_string(), Sm4Gcm::new(&key));
         Ok(())
     }
 }
@@ -157,7 +155,7 @@ impl KeyWrapper for LocalMasterKeys {
     fn wrap(&self, data_key: &[u8; 16], aad: &[u8]) -> Result<Vec<u8>, KeyError> {
         let cipher = self.keys.get(&self.current).ok_or_else(|| KeyError::UnknownKey(self.current.clone()))?;
         let nonce: [u8; 12] = rand::random();
-        let sealed = cipher.encrypt(&nonce.into(), Payload { msg: data_key, aad }).map_err(|_| KeyError::Unwrap(self.current.clone()))?;
+        let sealed = cipher.seal(&nonce, aad, data_key).map_err(|_| KeyError::Unwrap(self.current.clone()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         debug_assert!(out.len() <= WRAPPED_MAX);
@@ -170,7 +168,7 @@ impl KeyWrapper for LocalMasterKeys {
             return Err(KeyError::Unwrap(key_id.to_string()));
         }
         let (nonce, sealed) = wrapped.split_at(12);
-        let key = cipher.decrypt(nonce.into(), Payload { msg: sealed, aad }).map_err(|_| KeyError::Unwrap(key_id.to_string()))?;
+        let key = cipher.open(nonce.try_into().expect("12-byte nonce"), aad, sealed).map_err(|_| KeyError::Unwrap(key_id.to_string()))?;
         key.try_into().map_err(|_| KeyError::Unwrap(key_id.to_string()))
     }
 }

@@ -9,6 +9,7 @@
 //! (the file holds ciphertext). A damaged, truncated, reordered or moved
 //! object is an error ([`StoreError::Undecryptable`]), never wrong bytes.
 
+pub mod fast_gcm;
 pub mod fast_sm4;
 pub mod format;
 mod keys;
@@ -21,8 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use aes_gcm::KeyInit;
-use aes_gcm::aead::AeadInPlace;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -112,7 +111,7 @@ impl EncryptedStore {
     fn open(&self, key: &str) -> Result<Opened> {
         let header = self.read_header(key)?;
         let data_key = self.unwrap_key(key, &header)?;
-        Ok(Opened { header, cipher: Sm4Gcm::new(&data_key.into()) })
+        Ok(Opened { header, cipher: Sm4Gcm::new(&data_key) })
     }
 
     fn unwrap_key(&self, key: &str, header: &Header) -> Result<[u8; 16]> {
@@ -141,7 +140,7 @@ impl EncryptedStore {
         let mut header =
             Header { key_id: self.keys.current_key_id().to_string(), plaintext_len, nonce_prefix: rand::random(), wrapped: Vec::new() };
         header.wrapped = self.wrap_key(key, &header, &data_key)?;
-        Ok((header, Sm4Gcm::new(&data_key.into())))
+        Ok((header, Sm4Gcm::new(&data_key)))
     }
 
     /// Open the chunks from `first` on of `opened`, given their ciphertext
@@ -168,7 +167,7 @@ impl EncryptedStore {
             let aad = format::chunk_aad(key, index, index + 1 == count);
             opened
                 .cipher
-                .decrypt_in_place_detached(&nonce.into(), &aad, body, (&*tag).into())
+                .open_in_place_detached(&nonce, &aad, body, (&*tag).try_into().expect("16-byte tag"))
                 .map_err(|_| StoreError::Undecryptable { key: key.to_string(), reason: format!("chunk {index} does not authenticate") })
         };
         if chunks >= 2 {
@@ -228,8 +227,7 @@ impl EncryptedStore {
                 let (body, tag) = slot.split_at_mut(n);
                 let nonce = format::chunk_nonce(&header.nonce_prefix, index);
                 let aad = format::chunk_aad(key, index, index + 1 == count);
-                let sealed_tag =
-                    cipher.encrypt_in_place_detached(&nonce.into(), &aad, body).map_err(|_| encryption_failed(key, "SM4-GCM"))?;
+                let sealed_tag = cipher.seal_in_place_detached(&nonce, &aad, body).map_err(|_| encryption_failed(key, "SM4-GCM"))?;
                 tag[..TAG as usize].copy_from_slice(&sealed_tag);
                 Ok(())
             };
@@ -310,7 +308,7 @@ impl ObjectStore for EncryptedStore {
             return Err(StoreError::Undecryptable { key: key.to_string(), reason: "wrong length (truncated or extended)".into() });
         }
         let data_key = self.unwrap_key(key, &header)?;
-        let opened = Opened { header, cipher: Sm4Gcm::new(&data_key.into()) };
+        let opened = Opened { header, cipher: Sm4Gcm::new(&data_key) };
         let mut body = sealed;
         body.drain(..HEADER_LEN as usize);
         let len = opened.header.plaintext_len as usize;
