@@ -365,24 +365,21 @@ async fn one_address_cannot_hold_every_connection() {
     for _ in 0..4 {
         held.push(from("127.0.0.1").await);
     }
-    // The kernel completes a connect before the server accepts it: under
-    // load the held four may still be waiting to be counted.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match healthz(from("127.0.0.1").await).await {
-            Some(503) => break,
-            other => assert!(std::time::Instant::now() < deadline, "a fifth connection from the same address: {other:?}"),
+    // Ask from 127.0.0.1 until the answer is `want`, for at most 10 s: the
+    // kernel completes a connect before the server accepts (and counts) it,
+    // and a closed one is given back when the server sees it close.
+    let until = async |want: u16, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match healthz(from("127.0.0.1").await).await {
+                Some(status) if status == want => return,
+                other => assert!(std::time::Instant::now() < deadline, "{what}: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    until(503, "a fifth connection from the same address").await;
     assert_eq!(healthz(from("127.0.0.2").await).await, Some(200), "another address is served");
     drop(held.pop());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match healthz(from("127.0.0.1").await).await {
-            Some(200) => break,
-            other => assert!(std::time::Instant::now() < deadline, "the address's slot was not given back: {other:?}"),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until(200, "the address's slot was not given back").await;
 }

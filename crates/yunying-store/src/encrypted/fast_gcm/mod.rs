@@ -72,9 +72,7 @@ impl Sm4Gcm {
     /// Encrypt `buffer` in place; returns the tag over `aad` and the
     /// ciphertext.
     pub fn seal_in_place_detached(&self, nonce: &[u8; 12], aad: &[u8], buffer: &mut [u8]) -> Result<[u8; 16], GcmError> {
-        if buffer.len() as u64 > MAX_LEN || aad.len() as u64 > MAX_LEN {
-            return Err(GcmError::TooLong);
-        }
+        within_limits(buffer, aad)?;
         let mut hash = self.ghash.start();
         hash.update_padded(aad);
         let mut counter = 2u32;
@@ -88,9 +86,7 @@ impl Sm4Gcm {
     /// Decrypt `buffer` in place if `tag` authenticates it with `aad`; when
     /// it does not, `buffer` ends as it began (the ciphertext).
     pub fn open_in_place_detached(&self, nonce: &[u8; 12], aad: &[u8], buffer: &mut [u8], tag: &[u8; 16]) -> Result<(), GcmError> {
-        if buffer.len() as u64 > MAX_LEN || aad.len() as u64 > MAX_LEN {
-            return Err(GcmError::TooLong);
-        }
+        within_limits(buffer, aad)?;
         let mut hash = self.ghash.start();
         hash.update_padded(aad);
         let mut counter = 2u32;
@@ -181,4 +177,12 @@ fn hash_key(cipher: &FastSm4) -> [u8; 16] {
     let mut h = Block::<FastSm4>::default();
     cipher.encrypt_block(&mut h);
     h.into()
+}
+
+/// GCM's limits on what one call may seal or open.
+fn within_limits(buffer: &[u8], aad: &[u8]) -> Result<(), GcmError> {
+    if buffer.len() as u64 > MAX_LEN || aad.len() as u64 > MAX_LEN {
+        return Err(GcmError::TooLong);
+    }
+    Ok(())
 }
