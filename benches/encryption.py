@@ -81,14 +81,7 @@ class Server:
                        env=ib.ENV_NODELAY)
 
     def start(self) -> None:
-        self.http_port, dicom_port = ib.free_ports(2)
-        self.logfile = self.root / "yunying.log"
-        with open(self.logfile, "wb") as lf:
-            self.proc = ib.spawn([self.binary, "serve", "--config", self.config, "--data-dir", self.root / "data",
-                                  "--http-port", self.http_port, "--dicom-port", dicom_port],
-                                 env={**ib.ENV_NODELAY, "NO_COLOR": "1"}, stdout=lf, stderr=lf, new_session=True)
-        ib.wait_until(lambda: ib.http_get(f"http://127.0.0.1:{self.http_port}/healthz", 2)[0] == 200,
-                      f"{self.name} GET /healthz", self.proc, self.logfile, 120)
+        self.proc, self.http_port, self.logfile = ib.serve_http(self.binary, self.config, self.root, self.name)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=60)
 
     def get(self, path: str, accept: str) -> tuple[float, bytes]:

@@ -293,6 +293,20 @@ def wait_until(pred, what: str, proc: subprocess.Popen, logfile: Path | None, ti
     raise BenchError(f"{what}: not ready after {timeout:.0f}s{log_tail(logfile)}")
 
 
+def serve_http(binary: str, config: Path, root: Path, what: str) -> tuple[subprocess.Popen, int, Path]:
+    """`yunying serve` with `config` on `root`/data, logging to `root`/yunying.log, on free
+    loopback ports; returns once /healthz answers: (process, HTTP port, log file)."""
+    http_port, dicom_port = free_ports(2)
+    logfile = root / "yunying.log"
+    with open(logfile, "wb") as lf:
+        proc = spawn([binary, "serve", "--config", config, "--data-dir", root / "data",
+                      "--http-port", http_port, "--dicom-port", dicom_port],
+                     env={**ENV_NODELAY, "NO_COLOR": "1"}, stdout=lf, stderr=lf, new_session=True)
+    wait_until(lambda: http_get(f"http://127.0.0.1:{http_port}/healthz", 2)[0] == 200,
+               f"{what} GET /healthz", proc, logfile, 120)
+    return proc, http_port, logfile
+
+
 def log_tail(path: Path | None, lines: int = 15) -> str:
     if not path or not path.exists():
         return ""
