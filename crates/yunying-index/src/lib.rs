@@ -19,6 +19,7 @@
 
 mod ae_certificates;
 mod attempts;
+mod digests;
 mod films;
 mod grants;
 mod jobs;
@@ -37,6 +38,7 @@ mod witnesses;
 mod writer;
 
 pub use attempts::{Attempts, Verified};
+pub use digests::PendingDigest;
 pub use films::{Film, FilmEvent};
 pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{

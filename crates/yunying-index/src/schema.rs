@@ -452,6 +452,8 @@ CREATE TABLE purge_queue (
     WITNESSES,
     LEDGER_ROLE,
     LEDGER_BY_LEAF,
+    // 21: the instances whose SM3 is still to be computed.
+    "CREATE INDEX instances_sm3_pending ON instances (id) WHERE sm3 IS NULL",
 ];
 
 /// Migration 20: the search rows of the ledger by leaf, so `audit verify` reads those of
