@@ -28,6 +28,7 @@ pub mod server;
 
 
 
+pub use ack::{AckCode, AckDecision, ErrorCode, LocalNames};
 pub use adt::{AdtAction, AdtEvent, Header, Patient, Trigger};
 pub use charset::Charset;
 pub use error::{AdtError, ParseError};

@@ -40,6 +40,8 @@ pub struct Header {
     pub processing_id: String,
     /// MSH-12.1 (`2.5`).
     pub version: String,
+    /// MSH-18's first value as sent (empty when the message declares none).
+    pub charset: String,
 }
 
 impl Header {
@@ -62,6 +64,7 @@ impl Header {
             structure: first(9).value(3),
             processing_id: m.get("MSH", 11).value(),
             version: m.get("MSH", 12).value(),
+            charset: m.get("MSH", 18).value().trim().to_string(),
         }
     }
 }
