@@ -14,7 +14,8 @@ fn read(ack: &str) -> Message {
     Message::parse(ack.as_bytes(), &ParseOptions::default()).unwrap()
 }
 
-const A04: &str = "MSH|^~\\&|MPI^1.2.3^ISO|HOSP|YUNYING|REGION|20261206120000||ADT^A04^ADT_A01|MSG01|P|2.5|||||CHN|UNICODE UTF-8\rPID|1||P1\r";
+const A04: &str =
+    "MSH|^~\\&|MPI^1.2.3^ISO|HOSP|YUNYING|REGION|20261206120000||ADT^A04^ADT_A01|MSG01|P|2.5|||||CHN|UNICODE UTF-8\rPID|1||P1\r";
 
 #[test]
 fn aa_swaps_sender_and_receiver_and_echoes_control_id_version_and_charset() {

@@ -53,7 +53,7 @@ fn decode_sequence(sequence: &str, d: &Delimiters, charset: Charset) -> Option<S
 
 /// `\Xhh..\`: pairs of hex digits, the bytes read in the message's charset.
 fn decode_hex(hex: &str, charset: Charset) -> Option<String> {
-    if hex.is_empty() || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)).collect();
@@ -129,7 +129,8 @@ mod tests {
 
     #[test]
     fn custom_escape_character_is_honoured() {
-        let d = Delimiters { field: '!', component: '@', repetition: Some('*'), escape: Some('$'), subcomponent: Some('%'), truncation: None };
+        let d =
+            Delimiters { field: '!', component: '@', repetition: Some('*'), escape: Some('$'), subcomponent: Some('%'), truncation: None };
         assert_eq!(unescape(r"a$F$b$S$c\d", &d, Charset::Utf8), r"a!b@c\d");
         assert_eq!(escape("a!b@c*d$e%f", &d), "a$F$b$S$c$R$d$E$e$T$f");
     }

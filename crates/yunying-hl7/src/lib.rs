@@ -26,11 +26,9 @@ pub mod mllp;
 pub mod parse;
 pub mod server;
 
-
-
 pub use ack::{AckCode, AckDecision, ErrorCode, LocalNames};
 pub use adt::{AdtAction, AdtEvent, Header, Patient, Trigger};
 pub use charset::Charset;
 pub use error::{AdtError, ParseError};
 pub use parse::{Delimiters, Limits, Message, ParseOptions};
-
+pub use server::{Handler, ServerConfig, serve};

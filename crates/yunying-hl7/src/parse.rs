@@ -56,7 +56,9 @@ impl Delimiters {
 
     /// MSH-2 as it is written for these delimiters.
     pub fn msh2(&self) -> String {
-        std::iter::once(self.component).chain([self.repetition, self.escape, self.subcomponent, self.truncation].into_iter().map_while(|c| c)).collect()
+        std::iter::once(self.component)
+            .chain([self.repetition, self.escape, self.subcomponent, self.truncation].into_iter().map_while(|c| c))
+            .collect()
     }
 }
 
@@ -137,17 +139,24 @@ impl Message {
             name => Charset::from_msh18(name).ok_or_else(|| ParseError::UnsupportedCharset(name.to_string()))?,
         };
         let text = charset.decode(bytes)?;
-        let mut segments = Vec::new();
-        for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
-            if segments.len() == limits.max_segments {
-                return Err(ParseError::TooManySegments { limit: limits.max_segments });
-            }
-            segments.push(split_segment(line, segments.len() + 1, &delimiters, limits)?);
-        }
-        if segments.first().is_none_or(|s| s.id() != "MSH") {
-            return Err(ParseError::NoHeader);
-        }
+        let segments = split_segments(&text, &delimiters, limits)?;
         Ok(Message { delimiters, charset, segments })
+    }
+
+    /// The MSH segment alone, read leniently (UTF-8, else GB 18030; an
+    /// MSH-18 this crate does not read counts as UTF-8): what a message
+    /// that failed to parse can still be acknowledged with. `None` when
+    /// even that cannot be read.
+    pub fn parse_header(bytes: &[u8], options: &ParseOptions) -> Option<Message> {
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        let end = bytes.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(bytes.len());
+        let line = bytes.get(..end).filter(|l| l.len() >= 5 && l.starts_with(b"MSH") && l[3].is_ascii())?;
+        let text = sniff_header(line);
+        let delimiters = Delimiters::from_msh(line[3] as char, text.split(line[3] as char).nth(1)?).ok()?;
+        let segments = split_segments(&text, &delimiters, &options.limits).ok()?;
+        let msh18 = segments[0].fields.get(18).map(|f| first_value(f, &delimiters).trim()).unwrap_or("");
+        let charset = if msh18.is_empty() { options.default_charset } else { Charset::from_msh18(msh18).unwrap_or_default() };
+        Some(Message { delimiters, charset, segments })
     }
 
     /// The message's delimiters.
@@ -281,6 +290,22 @@ impl Component<'_> {
 fn first_value<'a>(raw: &'a str, d: &Delimiters) -> &'a str {
     let raw = d.repetition.and_then(|r| raw.split(r).next()).unwrap_or(raw);
     raw.split(d.component).next().unwrap_or(raw)
+}
+
+/// Split decoded text into segments (on CR, LF or CRLF; blank lines
+/// skipped); the first must be MSH.
+fn split_segments(text: &str, delimiters: &Delimiters, limits: &Limits) -> Result<Vec<Segment>, ParseError> {
+    let mut segments = Vec::new();
+    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
+        if segments.len() == limits.max_segments {
+            return Err(ParseError::TooManySegments { limit: limits.max_segments });
+        }
+        segments.push(split_segment(line, segments.len() + 1, delimiters, limits)?);
+    }
+    if segments.first().is_none_or(|s: &Segment| s.id() != "MSH") {
+        return Err(ParseError::NoHeader);
+    }
+    Ok(segments)
 }
 
 /// Split one segment into fields, checking its ID and the bounds.

@@ -9,7 +9,9 @@ fn event(text: &str) -> Result<AdtEvent, AdtError> {
 }
 
 fn msh(trigger: &str) -> String {
-    format!("MSH|^~\\&|MPI^2.16.840.1.1^ISO|HOSP|YUNYING|REGION|20261206120000||ADT^{trigger}^ADT_A01|C-{trigger}|P|2.5|||||CHN|UNICODE UTF-8\r")
+    format!(
+        "MSH|^~\\&|MPI^2.16.840.1.1^ISO|HOSP|YUNYING|REGION|20261206120000||ADT^{trigger}^ADT_A01|C-{trigger}|P|2.5|||||CHN|UNICODE UTF-8\r"
+    )
 }
 
 fn update(event: &AdtEvent) -> &Patient {
@@ -42,7 +44,10 @@ PV1|1|O\r";
         ],
         "the HL7 null ID is left out"
     );
-    assert_eq!(p.identifiers[0].authority, Designator { namespace_id: "HOSP".into(), universal_id: "2.16.840.1.1".into(), universal_id_type: "ISO".into() });
+    assert_eq!(
+        p.identifiers[0].authority,
+        Designator { namespace_id: "HOSP".into(), universal_id: "2.16.840.1.1".into(), universal_id_type: "ISO".into() }
+    );
     assert_eq!(p.identifiers[0].facility.namespace_id, "院区A");
     assert_eq!(p.names.len(), 2);
     assert_eq!((p.names[1].family.as_str(), p.names[1].given.as_str(), p.names[1].name_type.as_str()), ("王", "伟", "L"));
@@ -52,7 +57,10 @@ PV1|1|O\r";
     assert_eq!(p.sex, Some(Sex::Male));
     assert_eq!(p.addresses.len(), 1);
     let a = &p.addresses[0];
-    assert_eq!((a.street.as_str(), a.other.as_str(), a.city.as_str(), a.postal_code.as_str(), a.address_type.as_str()), ("中山路1号", "3楼", "北京", "100000", "H"));
+    assert_eq!(
+        (a.street.as_str(), a.other.as_str(), a.city.as_str(), a.postal_code.as_str(), a.address_type.as_str()),
+        ("中山路1号", "3楼", "北京", "100000", "H")
+    );
     assert_eq!(p.phones.len(), 2);
     assert_eq!((p.phones[0].number.as_str(), p.phones[0].equipment_type.as_str()), ("13800138000", "CP"));
     assert_eq!((p.phones[1].number.as_str(), p.phones[1].email.as_str()), ("", "wei@example.org"));
