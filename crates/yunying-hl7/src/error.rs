@@ -1,7 +1,7 @@
 //! Typed errors. Their texts go back to the sender in an ACK's ERR
 //! segment, so they name segments, fields and limits, never a value taken
 //! from the message (only the message type, event and version codes and
-//! the charset name, which are not patient data).
+//! the charset name, which are not patient data, cut to 20 characters).
 
 use thiserror::Error;
 

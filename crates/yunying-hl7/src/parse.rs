@@ -136,7 +136,7 @@ impl Message {
         let msh18 = first_value(msh18, &delimiters).trim();
         let charset = match msh18 {
             "" => options.default_charset,
-            name => Charset::from_msh18(name).ok_or_else(|| ParseError::UnsupportedCharset(name.to_string()))?,
+            name => Charset::from_msh18(name).ok_or_else(|| ParseError::UnsupportedCharset(crate::adt::clip(name)))?,
         };
         let text = charset.decode(bytes)?;
         let segments = split_segments(&text, &delimiters, limits)?;

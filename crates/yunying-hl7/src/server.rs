@@ -238,7 +238,7 @@ impl<H: Handler> Connection<H> {
             message_type = ?short(&header.message_type),
             event = ?short(&header.trigger_code),
             ack = decision.code().as_str(),
-            error = rejected.as_deref(),
+            error = ?rejected,
             "HL7 message acknowledged"
         );
         charset.encode(&ack::build(&header, &delimiters, &decision, &self.config.local, SystemTime::now()))

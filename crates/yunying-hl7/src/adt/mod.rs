@@ -232,12 +232,12 @@ impl AdtEvent {
     pub fn from_message(m: &Message) -> Result<AdtEvent, AdtError> {
         let header = Header::from_message(m);
         if !header.version.starts_with("2.") {
-            return Err(AdtError::UnsupportedVersion(header.version));
+            return Err(AdtError::UnsupportedVersion(clip(&header.version)));
         }
         if header.message_type != "ADT" {
-            return Err(AdtError::UnsupportedMessageType(header.message_type));
+            return Err(AdtError::UnsupportedMessageType(clip(&header.message_type)));
         }
-        let trigger = Trigger::from_code(&header.trigger_code).ok_or_else(|| AdtError::UnsupportedEvent(header.trigger_code.clone()))?;
+        let trigger = Trigger::from_code(&header.trigger_code).ok_or_else(|| AdtError::UnsupportedEvent(clip(&header.trigger_code)))?;
         if header.control_id.is_empty() {
             return Err(AdtError::MissingField("MSH-10"));
         }
@@ -275,6 +275,13 @@ impl AdtEvent {
             }
         }
     }
+}
+
+/// A code for an error text: at most 20 characters (MSH-9 and MSH-12
+/// codes are 3 to 7), so a hostile value neither floods the log nor
+/// comes back whole in the ACK.
+pub(crate) fn clip(code: &str) -> String {
+    code.chars().take(20).collect()
 }
 
 /// The PID/MRG pairs of an A40, in order; each PID needs its MRG.

@@ -158,3 +158,10 @@ fn missing_or_malformed_required_values_are_errors() {
     let no_id = "MSH|^~\\&|MPI|H|||||ADT^A04||P|2.5\rPID|1||P1\r";
     assert_eq!(event(no_id).unwrap_err(), AdtError::MissingField("MSH-10"));
 }
+
+#[test]
+fn codes_quoted_in_errors_are_cut_short() {
+    let long = "A".repeat(5000);
+    let text = format!("MSH|^~\\&|MPI|H|||||ADT^{long}|C1|P|2.5\rPID|1||P1\r");
+    assert_eq!(event(&text).unwrap_err(), AdtError::UnsupportedEvent("A".repeat(20)));
+}
