@@ -12,6 +12,34 @@
 //! - [`mllp`] and [`server`]: MLLP framing and a tokio server that hands
 //!   each message to a [`Handler`] and answers with its [`AckDecision`].
 //!
+//! Plugging in a patient index:
+//!
+//! ```no_run
+//! use yunying_hl7::{AckDecision, AdtAction, AdtError, AdtEvent, ServerConfig};
+//!
+//! # async fn run(shutdown: tokio::sync::oneshot::Receiver<()>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:2575").await?;
+//! let handler = |message: Result<AdtEvent, AdtError>| async move {
+//!     match message {
+//!         Ok(event) => match event.action {
+//!             AdtAction::Merge(merges) => {
+//!                 // retire each merge's prior_identifiers into its survivor…
+//!                 let _ = merges;
+//!                 AckDecision::Accept
+//!             }
+//!             _ => AckDecision::Accept,
+//!         },
+//!         Err(e) => AckDecision::from_error(&e),
+//!     }
+//! };
+//! yunying_hl7::serve(listener, ServerConfig::default(), handler, async {
+//!     let _ = shutdown.await;
+//! })
+//! .await;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Architecture invariant: depends on no other Yunying crate and knows
 //! nothing of the index; what an event does is the caller's. Log lines
 //! carry control IDs, event types and results, never patient data, and

@@ -33,8 +33,8 @@ impl Delimiters {
     pub const STANDARD: Delimiters =
         Delimiters { field: '|', component: '^', repetition: Some('~'), escape: Some('\\'), subcomponent: Some('&'), truncation: None };
 
-    /// The delimiters of MSH-1 and MSH-2; each must be distinct, and none
-    /// a letter, digit or white space.
+    /// The delimiters of MSH-1 and MSH-2; each must be distinct ASCII
+    /// punctuation (no letter, digit, space or control character).
     pub fn from_msh(field: char, msh2: &str) -> Result<Delimiters, ParseError> {
         let chars: Vec<char> = msh2.chars().collect();
         if chars.is_empty() || chars.len() > 5 {
@@ -42,12 +42,12 @@ impl Delimiters {
         }
         let mut seen = vec![field];
         for &c in &chars {
-            if c.is_alphanumeric() || c.is_whitespace() || c.is_control() || seen.contains(&c) {
+            if !c.is_ascii_punctuation() || seen.contains(&c) {
                 return Err(ParseError::BadEncodingCharacters);
             }
             seen.push(c);
         }
-        if field.is_alphanumeric() || field.is_whitespace() || field.is_control() {
+        if !field.is_ascii_punctuation() {
             return Err(ParseError::BadEncodingCharacters);
         }
         let at = |i: usize| chars.get(i).copied();
@@ -150,7 +150,7 @@ impl Message {
     pub fn parse_header(bytes: &[u8], options: &ParseOptions) -> Option<Message> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let end = bytes.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(bytes.len());
-        let line = bytes.get(..end).filter(|l| l.len() >= 5 && l.starts_with(b"MSH") && l[3].is_ascii())?;
+        let line = bytes.get(..end).filter(|l| l.len() >= 5 && l.len() <= options.limits.max_message_bytes && l.starts_with(b"MSH"))?;
         let text = sniff_header(line);
         let delimiters = Delimiters::from_msh(line[3] as char, text.split(line[3] as char).nth(1)?).ok()?;
         let segments = split_segments(&text, &delimiters, &options.limits).ok()?;

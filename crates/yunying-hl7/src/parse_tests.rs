@@ -107,6 +107,8 @@ fn a_message_without_msh_or_with_bad_delimiters_is_refused() {
     assert_eq!(parse("MSH|^^\\&|A\r").unwrap_err(), ParseError::BadEncodingCharacters);
     assert_eq!(parse("MSHA^~\\&A\r").unwrap_err(), ParseError::BadEncodingCharacters);
     assert_eq!(parse("MSH||A\r").unwrap_err(), ParseError::BadEncodingCharacters);
+    assert_eq!(parse("MSH|§~\\&|A\r").unwrap_err(), ParseError::BadEncodingCharacters);
+    assert_eq!(parse("MSH|^~ &|A\r").unwrap_err(), ParseError::BadEncodingCharacters);
     assert_eq!(parse("MSH|^~\\&|A\rpid|1\r").unwrap_err(), ParseError::BadSegmentId { position: 2 });
 }
 
@@ -133,4 +135,16 @@ fn segment_field_and_repetition_counts_are_bounded() {
     assert!(parse(&format!("{head}PID|1||a~b\r")).is_ok());
     let err = parse(&format!("{head}PID|1||a~b~c\r")).unwrap_err();
     assert_eq!(err, ParseError::TooManyRepetitions { segment: "PID".into(), field: 3, limit: 2 });
+}
+
+#[test]
+fn the_header_of_an_unreadable_message_can_still_be_read_for_its_ack() {
+    let mut bytes = b"MSH|^~\\&|MPI|H|||||ADT^A04|C7|P|2.5|||||CHN|UNICODE UTF-8\rPID|1||".to_vec();
+    bytes.extend_from_slice(&[0xFF, 0xFE, b'\r']);
+    let options = ParseOptions::default();
+    assert!(Message::parse(&bytes, &options).is_err());
+    let header = Message::parse_header(&bytes, &options).unwrap();
+    assert_eq!(header.segments().len(), 1);
+    assert_eq!(header.get("MSH", 10).value(), "C7");
+    assert!(Message::parse_header(b"PID|1\r", &options).is_none());
 }

@@ -27,6 +27,11 @@ async fn several_messages_in_one_write_are_answered_in_order() {
     let acks: Vec<_> = read_frames(&mut socket, 4).await.iter().map(|a| msa(a)).collect();
     let expected = [("AA", "M1"), ("AR", "M2"), ("AE", ""), ("AA", "M4")].map(|(c, id)| (c.to_string(), id.to_string()));
     assert_eq!(acks, expected);
+    // Bytes that are not UTF-8: AE, still with the message's control ID.
+    let mut bad = adt("A04", "M6").into_bytes();
+    bad.extend_from_slice(&[0xC3, 0x28, b'\r']);
+    socket.write_all(&frame(&bad)).await.unwrap();
+    assert_eq!(msa(&read_frames(&mut socket, 1).await[0]), ("AE".to_string(), "M6".to_string()));
     // The connection stays open after an AE/AR.
     assert_eq!(msa(&exchange(&mut socket, &adt("A40", "M5")).await).0, "AE", "an A40 without MRG is an error in content");
     let received = server
@@ -36,7 +41,7 @@ async fn several_messages_in_one_write_are_answered_in_order() {
         .iter()
         .map(|r| r.as_ref().map(|e| e.header.control_id.clone()).map_err(|e| e.to_string()))
         .collect::<Vec<_>>();
-    assert_eq!(received.len(), 5);
+    assert_eq!(received.len(), 6);
     assert_eq!(received[0], Ok("M1".to_string()));
     assert_eq!(received[1], Err("event \"A03\" is not supported".to_string()));
     assert_eq!(received[3], Ok("M4".to_string()));
