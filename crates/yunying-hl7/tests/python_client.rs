@@ -55,7 +55,11 @@ async fn python_hl7_client_registers_updates_merges_and_is_refused_an_unsupporte
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "python failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     let acks: Vec<&str> = stdout.lines().collect();
-    assert_eq!(acks, ["PY-A04 AA -", "PY-A08 AA -", "PY-A40 AA -", "PY-A03 AR 201", "PY-GB AA -"], "ACKs as python read them");
+    assert_eq!(
+        acks,
+        ["PY-A04 AA -", "PY-A08 AA -", "PY-A40 AA -", "PY-A03 AR 201", "PY-GB AA - 区域影像云 GB 18030-2000"],
+        "ACKs as python read them"
+    );
 
     let received = server.received.lock().unwrap().clone();
     assert_eq!(received.len(), 5);

@@ -140,6 +140,9 @@ pub struct Patient {
     pub addresses: Vec<Address>,
     /// PID-13, home phone numbers (and e-mail addresses).
     pub phones: Vec<Phone>,
+    /// The fields among PID-5, 7, 8, 11 and 13 sent as the HL7 null `""`:
+    /// "delete the value you hold" (an empty field means "no change").
+    pub cleared: Vec<&'static str>,
 }
 
 impl Patient {
@@ -156,6 +159,11 @@ impl Patient {
             sex: Sex::parse(&m.field(pid, 8).value())?,
             addresses: types::addresses(m.field(pid, 11)),
             phones: types::phones(m.field(pid, 13)),
+            cleared: [(5, "PID-5"), (7, "PID-7"), (8, "PID-8"), (11, "PID-11"), (13, "PID-13")]
+                .into_iter()
+                .filter(|(n, _)| m.field(pid, *n).raw() == "\"\"")
+                .map(|(_, name)| name)
+                .collect(),
         })
     }
 

@@ -165,3 +165,13 @@ fn codes_quoted_in_errors_are_cut_short() {
     let text = format!("MSH|^~\\&|MPI|H|||||ADT^{long}|C1|P|2.5\rPID|1||P1\r");
     assert_eq!(event(&text).unwrap_err(), AdtError::UnsupportedEvent("A".repeat(20)));
 }
+
+#[test]
+fn the_hl7_null_marks_a_field_to_clear_while_an_empty_one_is_no_change() {
+    let e = event(&(msh("A08") + "PID|1||P1||\"\"||\"\"||||\"\"\r")).unwrap();
+    let p = update(&e);
+    assert_eq!(p.cleared, ["PID-5", "PID-7", "PID-11"]);
+    assert!(p.names.is_empty() && p.birth_date.is_none() && p.addresses.is_empty());
+    let e = event(&(msh("A08") + "PID|1||P1\r")).unwrap();
+    assert!(update(&e).cleared.is_empty());
+}

@@ -339,8 +339,8 @@ pub(crate) fn phones(field: Field<'_>) -> Vec<Phone> {
         .collect()
 }
 
-/// The HL7 null (`""`, "delete this value") read as empty: the model has
-/// no way to say "clear it" apart from "not sent" (see the crate's notes).
+/// The HL7 null (`""`, "delete this value") read as empty; a whole PID
+/// field sent so is listed in `Patient::cleared`.
 fn not_null(value: String) -> String {
     if value == "\"\"" { String::new() } else { value }
 }
