@@ -168,8 +168,15 @@ impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
         let idps = Arc::new(people::idp::Idps::new(&config.oidc));
         let audit = Audit::ephemeral(index.clone());
-        let shared =
-            shared::Shared { index, config: Arc::new(config), configured: Arc::default(), cache: Arc::default(), noted: Arc::default(), idps, audit };
+        let shared = shared::Shared {
+            index,
+            config: Arc::new(config),
+            configured: Arc::default(),
+            cache: Arc::default(),
+            noted: Arc::default(),
+            idps,
+            audit,
+        };
         Access(Arc::new(shared))
     }
 
@@ -201,7 +208,8 @@ impl Access {
             actions: Actions::of(actions),
             reach: Reach::All,
         };
-        Arc::make_mut(&mut Arc::make_mut(&mut self.0).configured).push(Configured { digest: Sha256::digest(token.as_bytes()).into(), principal });
+        Arc::make_mut(&mut Arc::make_mut(&mut self.0).configured)
+            .push(Configured { digest: Sha256::digest(token.as_bytes()).into(), principal });
         self
     }
 

@@ -337,7 +337,14 @@ impl Audit {
                     self.flush_views(false).await;
                     self.flush_ingest(None, false).await;
                 }
-                _ = self.soon.queued() => self.drain_soon().await,
+                _ = self.soon.queued() => {
+                    // Let repeats gather (`soon::HOLD_MS`), unless stopping.
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(soon::HOLD_MS)) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    self.drain_soon().await
+                }
                 _ = shutdown.changed() => break,
             }
         }
