@@ -31,6 +31,7 @@ mod peers;
 mod people;
 mod purge;
 mod query;
+mod recognition;
 mod retention;
 mod schema;
 pub mod search;
@@ -49,6 +50,10 @@ pub use ledger_role::LEDGER_WRITER;
 pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
+pub use recognition::{
+    DecisionWrite, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow, RecognitionStudyRow,
+    StatsDimension, StatsQuery, StatsRow, StudyItemRow,
+};
 pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;
 pub use witnesses::{CosignatureRow, WitnessLogRow};

@@ -454,6 +454,97 @@ CREATE TABLE purge_queue (
     LEDGER_BY_LEAF,
     // 21: the instances whose SM3 is still to be computed.
     "CREATE INDEX instances_sm3_pending ON instances (id) WHERE sm3 IS NULL",
+    // 22: mutual recognition (`recognition.rs`): the catalogue per region
+    // (each item as JSON), quality (HR) marks, the items of each study,
+    // orders with the candidates offered, and decisions (versioned: an
+    // amendment keeps the earlier ones). Candidates and decisions carry
+    // region, institution, department, doctor, item, month and price, so
+    // statistics read one table by an index on month.
+    r#"
+CREATE TABLE recognition_items (
+    region TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    body TEXT NOT NULL,
+    updated_ms {bigint} NOT NULL,
+    PRIMARY KEY (region, item_code)
+);
+CREATE TABLE recognition_marks (
+    id {pk},
+    institution TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    passed {bigint} NOT NULL,
+    scope TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
+    valid_to TEXT NOT NULL
+);
+CREATE INDEX recognition_marks_institution ON recognition_marks (institution, item_code);
+CREATE TABLE recognition_study_items (
+    study_instance_uid TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    hr {bigint} NOT NULL,
+    hr_scope TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (study_instance_uid, item_code)
+);
+CREATE INDEX recognition_study_items_item ON recognition_study_items (item_code);
+CREATE TABLE recognition_orders (
+    id {pk},
+    order_id TEXT NOT NULL UNIQUE,
+    his_order_id TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    order_date TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    department TEXT NOT NULL,
+    doctor TEXT NOT NULL,
+    created_ms {bigint} NOT NULL
+);
+CREATE INDEX recognition_orders_his ON recognition_orders (institution, his_order_id);
+CREATE TABLE recognition_candidates (
+    id {pk},
+    order_id TEXT NOT NULL REFERENCES recognition_orders (order_id),
+    study_instance_uid TEXT NOT NULL,
+    offer_rank {bigint} NOT NULL,
+    source_institution TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    age_days {bigint} NOT NULL,
+    hr {bigint} NOT NULL,
+    hr_scope TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    department TEXT NOT NULL,
+    doctor TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    month TEXT NOT NULL,
+    price_fen {bigint} NOT NULL,
+    UNIQUE (order_id, study_instance_uid)
+);
+CREATE INDEX recognition_candidates_month ON recognition_candidates (month, region, institution);
+CREATE TABLE recognition_decisions (
+    id {pk},
+    order_id TEXT NOT NULL REFERENCES recognition_orders (order_id),
+    study_instance_uid TEXT NOT NULL,
+    version {bigint} NOT NULL,
+    is_current {bigint} NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    note TEXT NOT NULL DEFAULT '',
+    patient_informed {bigint} NOT NULL,
+    reexam_order_id TEXT NOT NULL DEFAULT '',
+    doctor TEXT NOT NULL,
+    department TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    region TEXT NOT NULL,
+    item_code TEXT NOT NULL,
+    month TEXT NOT NULL,
+    price_fen {bigint} NOT NULL,
+    opened_ms {bigint} NOT NULL,
+    decided_ms {bigint} NOT NULL,
+    amend_note TEXT NOT NULL DEFAULT '',
+    UNIQUE (order_id, study_instance_uid, version)
+);
+CREATE UNIQUE INDEX recognition_decisions_current ON recognition_decisions (order_id, study_instance_uid) WHERE is_current = 1;
+CREATE INDEX recognition_decisions_month ON recognition_decisions (is_current, month, region, institution)
+"#,
 ];
 
 /// Migration 20: the search rows of the ledger by leaf, so `audit verify` reads those of
