@@ -562,7 +562,8 @@ impl Index {
     pub async fn recognition_statistics(&self, query: &StatsQuery) -> Result<Vec<StatsRow>> {
         let dims: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
         let select = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
-        let group = if dims.is_empty() { String::new() } else { format!(" GROUP BY {}", dims.join(", ")) };
+        // With no grouping an aggregate still gives one row: HAVING drops it when nothing matched.
+        let group = if dims.is_empty() { " HAVING COUNT(*) > 0".to_string() } else { format!(" GROUP BY {}", dims.join(", ")) };
         let mut filter = String::from("month >= $1 AND month <= $2");
         for (i, (dim, _)) in query.filters.iter().enumerate() {
             filter.push_str(&format!(" AND {} = ${}", dim.column(), i + 3));
@@ -575,11 +576,11 @@ impl Index {
             out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() }).offered = row.try_get::<i64, _>(n)?;
         }
         let sums = "COUNT(*), \
-             CAST(SUM(CASE WHEN outcome = 'recognised' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN outcome = 'partial' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN outcome = 'not-recognised' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN outcome = 'recognised' THEN price_fen ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN opened_ms = 0 THEN 1 ELSE 0 END) AS BIGINT)";
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'partial' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'not-recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN price_fen ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN opened_ms = 0 THEN 1 ELSE 0 END), 0) AS BIGINT)";
         let decided = self
             .stats_rows(&format!("SELECT {select}{sums} FROM recognition_decisions WHERE is_current = 1 AND {filter}{group}"), query)
             .await?;
@@ -593,7 +594,7 @@ impl Index {
             s.saved_fen = row.try_get(n + 4)?;
             s.unopened = row.try_get(n + 5)?;
         }
-        let reason_group = if dims.is_empty() { " GROUP BY reason".to_string() } else { format!("{group}, reason") };
+        let reason_group = if dims.is_empty() { " GROUP BY reason".to_string() } else { format!(" GROUP BY {}, reason", dims.join(", ")) };
         let reasons = self
             .stats_rows(
                 &format!(
