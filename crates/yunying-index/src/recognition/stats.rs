@@ -1,0 +1,138 @@
+//! Statistics of recognition, computed by the database: candidates
+//! offered and decisions in force, grouped by the columns the caller
+//! chooses, over a range of months: candidates through
+//! `recognition_candidates_month` (month, region, institution), decisions
+//! through `recognition_decisions_month` (is_current, month, region,
+//! institution).
+
+use std::collections::BTreeMap;
+
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::{Index, Result};
+
+/// A grouping column of the statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatsDimension {
+    Region,
+    Institution,
+    Department,
+    Doctor,
+    Item,
+    Month,
+}
+
+impl StatsDimension {
+    fn column(self) -> &'static str {
+        match self {
+            StatsDimension::Region => "region",
+            StatsDimension::Institution => "institution",
+            StatsDimension::Department => "department",
+            StatsDimension::Doctor => "doctor",
+            StatsDimension::Item => "item_code",
+            StatsDimension::Month => "month",
+        }
+    }
+}
+
+/// Which rows the statistics cover and how they are grouped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsQuery {
+    /// First and last month (`YYYY-MM`), both included.
+    pub from_month: String,
+    pub to_month: String,
+    /// Equality filters, each optional.
+    pub filters: Vec<(StatsDimension, String)>,
+    /// The grouping, in column order (empty: one total row).
+    pub group_by: Vec<StatsDimension>,
+}
+
+/// One group of the statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsRow {
+    /// The grouping values, in the query's `group_by` order.
+    pub key: Vec<String>,
+    /// Candidates offered (rows of `recognition_candidates`).
+    pub offered: i64,
+    /// Decisions in force.
+    pub decided: i64,
+    pub recognised: i64,
+    pub partial: i64,
+    pub not_recognised: i64,
+    /// Not recognised and partially recognised decisions per reason code.
+    pub reasons: BTreeMap<String, i64>,
+    /// Sum of the prices of recognised items (fen).
+    pub saved_fen: i64,
+    /// Decisions made with the images never opened (`opened_ms = 0`).
+    pub unopened: i64,
+}
+
+impl Index {
+    /// Statistics over candidates offered and decisions in force, grouped
+    /// as asked, in key order; computed by the database.
+    pub async fn recognition_statistics(&self, query: &StatsQuery) -> Result<Vec<StatsRow>> {
+        let dims: Vec<&str> = query.group_by.iter().map(|d| d.column()).collect();
+        let select = if dims.is_empty() { String::new() } else { format!("{}, ", dims.join(", ")) };
+        // With no grouping an aggregate still gives one row: HAVING drops it when nothing matched.
+        let group = if dims.is_empty() { " HAVING COUNT(*) > 0".to_string() } else { format!(" GROUP BY {}", dims.join(", ")) };
+        let mut filter = String::from("month >= $1 AND month <= $2");
+        for (i, (dim, _)) in query.filters.iter().enumerate() {
+            filter.push_str(&format!(" AND {} = ${}", dim.column(), i + 3));
+        }
+        let n = dims.len();
+        let mut out: BTreeMap<Vec<String>, StatsRow> = BTreeMap::new();
+        let offered = self.stats_rows(&format!("SELECT {select}COUNT(*) FROM recognition_candidates WHERE {filter}{group}"), query).await?;
+        for row in offered {
+            let key = key_of(&row, n)?;
+            out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() }).offered = row.try_get::<i64, _>(n)?;
+        }
+        let sums = "COUNT(*), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'partial' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'not-recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN price_fen ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN opened_ms = 0 THEN 1 ELSE 0 END), 0) AS BIGINT)";
+        let decided = self
+            .stats_rows(&format!("SELECT {select}{sums} FROM recognition_decisions WHERE is_current = 1 AND {filter}{group}"), query)
+            .await?;
+        for row in decided {
+            let key = key_of(&row, n)?;
+            let s = out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() });
+            s.decided = row.try_get(n)?;
+            s.recognised = row.try_get(n + 1)?;
+            s.partial = row.try_get(n + 2)?;
+            s.not_recognised = row.try_get(n + 3)?;
+            s.saved_fen = row.try_get(n + 4)?;
+            s.unopened = row.try_get(n + 5)?;
+        }
+        let reason_group = if dims.is_empty() { " GROUP BY reason".to_string() } else { format!(" GROUP BY {}, reason", dims.join(", ")) };
+        let reasons = self
+            .stats_rows(
+                &format!(
+                    "SELECT {select}reason, COUNT(*) FROM recognition_decisions
+                     WHERE is_current = 1 AND outcome <> 'recognised' AND {filter}{reason_group}"
+                ),
+                query,
+            )
+            .await?;
+        for row in reasons {
+            let key = key_of(&row, n)?;
+            let s = out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() });
+            s.reasons.insert(row.try_get(n)?, row.try_get(n + 1)?);
+        }
+        Ok(out.into_values().collect())
+    }
+
+    async fn stats_rows(&self, sql: &str, query: &StatsQuery) -> Result<Vec<sqlx::any::AnyRow>> {
+        let mut q = sqlx::query(AssertSqlSafe(sql.to_string())).bind(&query.from_month).bind(&query.to_month);
+        for (_, value) in &query.filters {
+            q = q.bind(value);
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+}
+
+fn key_of(row: &sqlx::any::AnyRow, n: usize) -> Result<Vec<String>> {
+    (0..n).map(|i| Ok(row.try_get::<String, _>(i)?)).collect()
+}
