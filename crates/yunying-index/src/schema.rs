@@ -459,7 +459,9 @@ CREATE TABLE purge_queue (
     // orders with the candidates offered, and decisions (versioned: an
     // amendment keeps the earlier ones). Candidates and decisions carry
     // region, institution, department, doctor, item, month and price, so
-    // statistics read one table by an index on month.
+    // statistics read each table by an index alone (every column the
+    // statistics group, filter or sum on is in it: index-only scans), by
+    // month for the region, by institution for its administrators.
     r#"
 CREATE TABLE recognition_items (
     region TEXT NOT NULL,
@@ -518,7 +520,8 @@ CREATE TABLE recognition_candidates (
     price_fen {bigint} NOT NULL,
     UNIQUE (order_id, study_instance_uid)
 );
-CREATE INDEX recognition_candidates_month ON recognition_candidates (month, region, institution);
+CREATE INDEX recognition_candidates_month ON recognition_candidates (month, region, institution, department, doctor, item_code);
+CREATE INDEX recognition_candidates_institution ON recognition_candidates (institution, month, department, doctor, item_code);
 CREATE TABLE recognition_decisions (
     id {pk},
     order_id TEXT NOT NULL REFERENCES recognition_orders (order_id),
@@ -543,7 +546,10 @@ CREATE TABLE recognition_decisions (
     UNIQUE (order_id, study_instance_uid, version)
 );
 CREATE UNIQUE INDEX recognition_decisions_current ON recognition_decisions (order_id, study_instance_uid) WHERE is_current = 1;
-CREATE INDEX recognition_decisions_month ON recognition_decisions (is_current, month, region, institution)
+CREATE INDEX recognition_decisions_month ON recognition_decisions
+    (is_current, month, region, institution, department, doctor, item_code, reason, outcome, price_fen, opened_ms);
+CREATE INDEX recognition_decisions_institution ON recognition_decisions
+    (institution, is_current, month, department, doctor, item_code, reason, outcome, price_fen, opened_ms)
 "#,
 ];
 

@@ -1,9 +1,9 @@
 //! Statistics of recognition, computed by the database: candidates
 //! offered and decisions in force, grouped by the columns the caller
-//! chooses, over a range of months: candidates through
-//! `recognition_candidates_month` (month, region, institution), decisions
-//! through `recognition_decisions_month` (is_current, month, region,
-//! institution).
+//! chooses, over a range of months. Each table has two indexes holding
+//! every column read here (by month first for the region, by institution
+//! first for one institution), so PostgreSQL and SQLite answer from the
+//! index alone.
 
 use std::collections::BTreeMap;
 
@@ -81,45 +81,37 @@ impl Index {
             filter.push_str(&format!(" AND {} = ${}", dim.column(), i + 3));
         }
         let n = dims.len();
-        let mut out: BTreeMap<Vec<String>, StatsRow> = BTreeMap::new();
-        let offered = self.stats_rows(&format!("SELECT {select}COUNT(*) FROM recognition_candidates WHERE {filter}{group}"), query).await?;
-        for row in offered {
-            let key = key_of(&row, n)?;
-            out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() }).offered = row.try_get::<i64, _>(n)?;
-        }
         let sums = "COUNT(*), \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'partial' THEN 1 ELSE 0 END), 0) AS BIGINT), \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'not-recognised' THEN 1 ELSE 0 END), 0) AS BIGINT), \
              CAST(COALESCE(SUM(CASE WHEN outcome = 'recognised' THEN price_fen ELSE 0 END), 0) AS BIGINT), \
              CAST(COALESCE(SUM(CASE WHEN opened_ms = 0 THEN 1 ELSE 0 END), 0) AS BIGINT)";
-        let decided = self
-            .stats_rows(&format!("SELECT {select}{sums} FROM recognition_decisions WHERE is_current = 1 AND {filter}{group}"), query)
-            .await?;
+        // Decisions per group and reason in one pass (a recognised one has
+        // no reason), both tables read at once on two connections.
+        let offered_sql = format!("SELECT {select}COUNT(*) FROM recognition_candidates WHERE {filter}{group}");
+        let decided_sql =
+            format!("SELECT {select}reason, {sums} FROM recognition_decisions WHERE is_current = 1 AND {filter} GROUP BY {select}reason");
+        let (offered, decided) = tokio::try_join!(self.stats_rows(&offered_sql, query), self.stats_rows(&decided_sql, query))?;
+        let mut out: BTreeMap<Vec<String>, StatsRow> = BTreeMap::new();
+        for row in offered {
+            let key = key_of(&row, n)?;
+            out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() }).offered = row.try_get::<i64, _>(n)?;
+        }
         for row in decided {
             let key = key_of(&row, n)?;
             let s = out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() });
-            s.decided = row.try_get(n)?;
-            s.recognised = row.try_get(n + 1)?;
-            s.partial = row.try_get(n + 2)?;
-            s.not_recognised = row.try_get(n + 3)?;
-            s.saved_fen = row.try_get(n + 4)?;
-            s.unopened = row.try_get(n + 5)?;
-        }
-        let reason_group = if dims.is_empty() { " GROUP BY reason".to_string() } else { format!(" GROUP BY {}, reason", dims.join(", ")) };
-        let reasons = self
-            .stats_rows(
-                &format!(
-                    "SELECT {select}reason, COUNT(*) FROM recognition_decisions
-                     WHERE is_current = 1 AND outcome <> 'recognised' AND {filter}{reason_group}"
-                ),
-                query,
-            )
-            .await?;
-        for row in reasons {
-            let key = key_of(&row, n)?;
-            let s = out.entry(key.clone()).or_insert_with(|| StatsRow { key, ..StatsRow::default() });
-            s.reasons.insert(row.try_get(n)?, row.try_get(n + 1)?);
+            let reason: String = row.try_get(n)?;
+            let (partial, not_recognised): (i64, i64) = (row.try_get(n + 3)?, row.try_get(n + 4)?);
+            s.decided += row.try_get::<i64, _>(n + 1)?;
+            s.recognised += row.try_get::<i64, _>(n + 2)?;
+            s.partial += partial;
+            s.not_recognised += not_recognised;
+            s.saved_fen += row.try_get::<i64, _>(n + 5)?;
+            s.unopened += row.try_get::<i64, _>(n + 6)?;
+            if partial + not_recognised > 0 {
+                *s.reasons.entry(reason).or_default() += partial + not_recognised;
+            }
         }
         Ok(out.into_values().collect())
     }
