@@ -136,9 +136,17 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "ledger_cosignatures",
         "witness_exports",
         "witness_logs",
+        "recognition_decisions",
+        "recognition_candidates",
+        "recognition_orders",
+        "recognition_study_items",
+        "recognition_marks",
+        "recognition_items",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }
+    // SQLite will not drop a column an index names (PostgreSQL drops the index with it).
+    sqlx::query("DROP INDEX IF EXISTS instances_sm3_pending").execute(&mut conn).await.unwrap();
     sqlx::query("ALTER TABLE instances DROP COLUMN sm3").execute(&mut conn).await.unwrap();
     sqlx::query("ALTER TABLE studies DROP COLUMN patient_class").execute(&mut conn).await.unwrap();
     sqlx::query("DELETE FROM schema_version WHERE version >= 14").execute(&mut conn).await.unwrap();
