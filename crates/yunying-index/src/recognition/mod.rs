@@ -233,11 +233,11 @@ impl Index {
         .bind(limit.clamp(1, 10_000))
         .fetch_all(&self.pool)
         .await?;
-        self.complete_study_rows(rows).await
+        self.complete_study_rows(rows, true).await
     }
 
     /// The studies named (those the index holds), newest study date first,
-    /// with their recorded items.
+    /// with their recorded items (no metadata: candidates need none).
     pub async fn recognition_studies(&self, study_instance_uids: &[String]) -> Result<Vec<RecognitionStudyRow>> {
         let mut rows = Vec::new();
         for chunk in study_instance_uids.chunks(500) {
@@ -253,7 +253,7 @@ impl Index {
             }
             rows.extend(q.fetch_all(&self.pool).await?);
         }
-        let mut out: Vec<RecognitionStudyRow> = self.complete_study_rows(rows).await?.into_iter().map(|(_, r)| r).collect();
+        let mut out: Vec<RecognitionStudyRow> = self.complete_study_rows(rows, false).await?.into_iter().map(|(_, r)| r).collect();
         out.sort_by(|a, b| b.study_date.cmp(&a.study_date).then_with(|| a.study_instance_uid.cmp(&b.study_instance_uid)));
         Ok(out)
     }
@@ -261,6 +261,7 @@ impl Index {
     async fn complete_study_rows(
         &self,
         rows: Vec<(i64, String, String, String, String, String)>,
+        with_metadata: bool,
     ) -> Result<Vec<(i64, RecognitionStudyRow)>> {
         if rows.is_empty() {
             return Ok(Vec::new());
@@ -274,12 +275,16 @@ impl Index {
         )))
         .fetch_all(&self.pool)
         .await?;
-        let firsts: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT se.study_pk, MIN(i.id) FROM instances i JOIN series se ON se.id = i.series_pk
-             WHERE se.study_pk IN ({pk_list}) GROUP BY se.study_pk"
-        )))
-        .fetch_all(&self.pool)
-        .await?;
+        let firsts: Vec<(i64, i64)> = if with_metadata {
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT se.study_pk, MIN(i.id) FROM instances i JOIN series se ON se.id = i.series_pk
+                 WHERE se.study_pk IN ({pk_list}) GROUP BY se.study_pk"
+            )))
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
         let instance_pks: Vec<i64> = firsts.iter().map(|f| f.1).collect();
         let metadata: BTreeMap<i64, Vec<u8>> = self.metadata_by_pk(&instance_pks).await?.into_iter().collect();
         let first_of: BTreeMap<i64, i64> = firsts.into_iter().collect();
