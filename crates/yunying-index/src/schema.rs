@@ -500,7 +500,7 @@ CREATE TABLE recognition_orders (
     doctor TEXT NOT NULL,
     created_ms {bigint} NOT NULL
 );
-CREATE INDEX recognition_orders_his ON recognition_orders (institution, his_order_id);
+CREATE UNIQUE INDEX recognition_orders_his ON recognition_orders (institution, his_order_id, item_code) WHERE his_order_id <> '';
 CREATE TABLE recognition_candidates (
     id {pk},
     order_id TEXT NOT NULL REFERENCES recognition_orders (order_id),

@@ -218,6 +218,8 @@ impl Recognition {
 
     /// Finds the candidates for an order among `studies` (the studies of
     /// every identity linked to the person) and stores the order with them.
+    /// Asked again for the same HIS order (institution, number, item), it
+    /// answers with the same order id and stores only new candidates.
     pub async fn offer(&self, order: &Order, studies: &[StudyFacts], now_ms: i64) -> Result<Offer, RecognitionError> {
         let catalogue = self.catalogue().await?;
         let found = candidates(&catalogue, order, studies, self.options)?;
@@ -251,7 +253,7 @@ impl Recognition {
                 price_fen: item.price_fen,
             })
             .collect();
-        self.index.insert_recognition_order(&row, &rows).await?;
+        let order_id = self.index.insert_recognition_order(&row, &rows).await?;
         Ok(Offer { order_id, candidates: found })
     }
 

@@ -90,7 +90,12 @@ async fn stored_items_and_candidates(backend: Backend) {
     assert_eq!((stored.order_date.as_str(), stored.region.as_str()), ("20260409", "330100"));
     let rows: Vec<(&str, i64, bool, i64)> = rows.iter().map(|c| (c.study_instance_uid.as_str(), c.age_days, c.hr, c.price_fen)).collect();
     assert_eq!(rows, [("1.2.3.2", 4, true, 24000), ("1.2.3.3", 20, false, 24000), ("1.2.3.1", 30, true, 24000)]);
+    // The HIS asks again about the same order: same id, nothing counted twice.
+    let again = r.offer(&order("20260409", "person:dr-li", "呼吸内科"), &facts, 6).await.unwrap();
+    assert_eq!((again.order_id.as_str(), again.candidates.len()), (offer.order_id.as_str(), 3));
+    assert_eq!(r.order(&offer.order_id).await.unwrap().unwrap().1.len(), 3);
     let later = r.offer(&order("20260410", "person:dr-li", "呼吸内科"), &facts, 6).await.unwrap();
+    assert_ne!(later.order_id, offer.order_id, "another HIS order number");
     assert!(!later.candidates.iter().any(|c| c.study_instance_uid == "1.2.3.1"), "31 days old the next day");
 
     // The mark is withdrawn: reclassifying takes the HR status away.

@@ -326,12 +326,16 @@ impl Index {
         Ok(out)
     }
 
-    /// Store an order and the candidates offered for it, in one transaction.
-    pub async fn insert_recognition_order(&self, order: &RecognitionOrderRow, candidates: &[RecognitionCandidateRow]) -> Result<()> {
+    /// Store an order and the candidates offered for it, in one transaction;
+    /// returns the order's id. An order the HIS asks about again (same
+    /// institution, HIS order number and item) keeps its first id and
+    /// gains only the candidates not offered before, so a retried request
+    /// is not counted twice.
+    pub async fn insert_recognition_order(&self, order: &RecognitionOrderRow, candidates: &[RecognitionCandidateRow]) -> Result<String> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO recognition_orders (order_id, his_order_id, region, item_code, order_date, institution, department, doctor, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         )
         .bind(&order.order_id)
         .bind(&order.his_order_id)
@@ -344,13 +348,25 @@ impl Index {
         .bind(order.created_ms)
         .execute(&mut *tx)
         .await?;
+        let order_id: String = if order.his_order_id.is_empty() {
+            order.order_id.clone()
+        } else {
+            sqlx::query_scalar(
+                "SELECT order_id FROM recognition_orders WHERE institution = $1 AND his_order_id = $2 AND item_code = $3 AND his_order_id <> ''",
+            )
+            .bind(&order.institution)
+            .bind(&order.his_order_id)
+            .bind(&order.item_code)
+            .fetch_one(&mut *tx)
+            .await?
+        };
         for c in candidates {
             sqlx::query(
                 "INSERT INTO recognition_candidates (order_id, study_instance_uid, offer_rank, source_institution, study_date, age_days,
                  hr, hr_scope, region, institution, department, doctor, item_code, month, price_fen)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT DO NOTHING",
             )
-            .bind(&order.order_id)
+            .bind(&order_id)
             .bind(&c.study_instance_uid)
             .bind(c.rank)
             .bind(&c.source_institution)
@@ -369,7 +385,7 @@ impl Index {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(order_id)
     }
 
     /// An order and its candidates (by rank).
