@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use yunying_index::{
-    DecisionWrite, Index, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow, StatsQuery, StatsRow,
-    StudyItemRow,
+    DecisionWrite, Index, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow, RecognitionStudyRow,
+    StatsQuery, StatsRow, StudyItemRow,
 };
 
 use crate::candidates::{Candidate, CandidateOptions, MAX_STUDIES, Order, StudyFacts, candidates};
@@ -191,21 +191,46 @@ impl Recognition {
             let Some(last) = rows.last() else { break };
             after = last.0;
             for (_, row) in rows {
-                done.studies += 1;
-                let traits = StudyTraits {
-                    modalities: row.modalities.split('\\').filter(|m| !m.is_empty()).map(str::to_string).collect(),
-                    body_parts: row.body_parts.clone(),
-                    procedure_codes: procedure_codes_from_metadata(&row.metadata),
-                    description: row.study_description.clone(),
-                };
-                let items = item_rows(&catalogue.study_items(&marks, &row.issuer, &row.study_date, &traits));
-                if items != row.items {
-                    self.index.set_study_items(&row.study_instance_uid, &items).await?;
-                    done.changed += 1;
-                }
+                self.classify_row(&catalogue, &marks, row, &mut done).await?;
             }
         }
         Ok(done)
+    }
+
+    /// Classifies stored studies (after ingest: at the end of an
+    /// association or a STOW-RS request, with the UIDs it touched), as
+    /// [`Recognition::reclassify`] does for all.
+    pub async fn classify_stored(&self, study_instance_uids: &[String]) -> Result<Reclassified, RecognitionError> {
+        let (catalogue, marks) = self.cached().await?;
+        let mut done = Reclassified::default();
+        for chunk in study_instance_uids.chunks(500) {
+            for row in self.index.recognition_studies(chunk, true).await? {
+                self.classify_row(&catalogue, &marks, row, &mut done).await?;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn classify_row(
+        &self,
+        catalogue: &Catalogue,
+        marks: &[Mark],
+        row: RecognitionStudyRow,
+        done: &mut Reclassified,
+    ) -> Result<(), RecognitionError> {
+        done.studies += 1;
+        let traits = StudyTraits {
+            modalities: row.modalities.split('\\').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+            body_parts: row.body_parts,
+            procedure_codes: procedure_codes_from_metadata(&row.metadata),
+            description: row.study_description,
+        };
+        let items = item_rows(&catalogue.study_items(marks, &row.issuer, &row.study_date, &traits));
+        if items != row.items {
+            self.index.set_study_items(&row.study_instance_uid, &items).await?;
+            done.changed += 1;
+        }
+        Ok(())
     }
 
     /// What candidate selection needs of the studies named (those stored).
@@ -213,7 +238,7 @@ impl Recognition {
         if study_instance_uids.len() > MAX_STUDIES {
             return Err(RecognitionError::TooMany("studies"));
         }
-        Ok(self.index.recognition_studies(study_instance_uids).await?.into_iter().map(StudyFacts::from).collect())
+        Ok(self.index.recognition_studies(study_instance_uids, false).await?.into_iter().map(StudyFacts::from).collect())
     }
 
     /// Finds the candidates for an order among `studies` (the studies of

@@ -82,6 +82,21 @@ async fn stored_items_and_candidates(backend: Backend) {
     assert!(items("1.2.3.2")[0].hr, "by keyword");
     assert!(!items("1.2.3.3")[0].hr, "C has no mark");
     assert!(items("1.2.3.4").is_empty(), "an abdominal CT is no chest CT");
+    // A study arriving later is classified by its UID alone.
+    let late = StudySpec {
+        uid: "1.2.3.5",
+        issuer: "HOSP-A",
+        date: "20260407",
+        modality: "CT",
+        body_part: "",
+        description: "x",
+        codes: CHEST,
+        instances: 1,
+    };
+    store(&index, &late).await;
+    let done = r.classify_stored(&["1.2.3.5".into(), "9.9.9".into()]).await.unwrap();
+    assert_eq!((done.studies, done.changed), (1, 1));
+    assert!(r.study_facts(&["1.2.3.5".into()]).await.unwrap()[0].items[0].hr);
 
     let offer = r.offer(&order("20260409", "person:dr-li", "呼吸内科"), &facts, 5).await.unwrap();
     let offered: Vec<&str> = offer.candidates.iter().map(|c| c.study_instance_uid.as_str()).collect();
@@ -100,7 +115,7 @@ async fn stored_items_and_candidates(backend: Backend) {
 
     // The mark is withdrawn: reclassifying takes the HR status away.
     r.replace_marks(&[]).await.unwrap();
-    assert_eq!(r.reclassify(10).await.unwrap().changed, 2);
+    assert_eq!(r.reclassify(10).await.unwrap().changed, 3);
     assert!(!r.study_facts(&all).await.unwrap().iter().any(|f| f.items.iter().any(|i| i.hr)));
 }
 

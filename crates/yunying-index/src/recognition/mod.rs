@@ -237,8 +237,9 @@ impl Index {
     }
 
     /// The studies named (those the index holds), newest study date first,
-    /// with their recorded items (no metadata: candidates need none).
-    pub async fn recognition_studies(&self, study_instance_uids: &[String]) -> Result<Vec<RecognitionStudyRow>> {
+    /// with their recorded items, and with one instance's metadata if asked
+    /// (candidates need none; classification reads procedure codes in it).
+    pub async fn recognition_studies(&self, study_instance_uids: &[String], with_metadata: bool) -> Result<Vec<RecognitionStudyRow>> {
         let mut rows = Vec::new();
         for chunk in study_instance_uids.chunks(500) {
             let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -253,7 +254,7 @@ impl Index {
             }
             rows.extend(q.fetch_all(&self.pool).await?);
         }
-        let mut out: Vec<RecognitionStudyRow> = self.complete_study_rows(rows, false).await?.into_iter().map(|(_, r)| r).collect();
+        let mut out: Vec<RecognitionStudyRow> = self.complete_study_rows(rows, with_metadata).await?.into_iter().map(|(_, r)| r).collect();
         out.sort_by(|a, b| b.study_date.cmp(&a.study_date).then_with(|| a.study_instance_uid.cmp(&b.study_instance_uid)));
         Ok(out)
     }
