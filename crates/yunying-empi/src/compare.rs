@@ -91,7 +91,7 @@ pub struct Mu {
 /// | given | disagree | .02 | .99 | −5.63 |
 /// | birth date | exact / swapped / one digit | .90 / .01 / .02 | 5e-5 / 2e-5 / 5e-4 | 14.1 / 8.97 / 5.32 |
 /// | birth date | year+month / year / disagree | .03 / .02 / .02 | .0012 / .015 / .98 | 4.64 / 0.42 / −5.61 |
-/// | sex | agree / disagree | .98 / .02 | .5 / .5 | 0.97 / −4.64 |
+/// | sex | agree / disagree | .98 / .01 | .5 / .5 | 0.97 / −5.64 |
 /// | phone | agree / disagree | .6 / .4 | 2e-4 / .9998 | 11.55 / −1.32 |
 /// | address | agree / partial / disagree | .5 / .3 / .2 | .01 / .1 / .89 | 5.64 / 1.58 / −2.15 |
 /// | ID | agree / disagree | .999 / .002 | 1e-6 / .9999 | 19.9 / −8.97 |
@@ -135,7 +135,7 @@ const DEFAULTS: &[(Field, Level, f64, f64)] = &[
     (Field::BirthDate, Level::Year, 0.02, 0.015),
     (Field::BirthDate, Level::Disagree, 0.02, 0.98),
     (Field::Sex, Level::Agree, 0.98, 0.5),
-    (Field::Sex, Level::Disagree, 0.02, 0.5),
+    (Field::Sex, Level::Disagree, 0.01, 0.5),
     (Field::Phone, Level::Agree, 0.6, 0.0002),
     (Field::Phone, Level::Disagree, 0.4, 0.9998),
     (Field::Address, Level::Agree, 0.5, 0.01),

@@ -16,7 +16,7 @@
 //!    (twins share surname, birth date, address and often the parents' phone:
 //!    those fields are not independent evidence for them).
 
-use crate::compare::{Comparison, Features, FieldScore, Level, Weights, compare, hash_str};
+use crate::compare::{Comparison, Features, Field, FieldScore, Level, Weights, compare, hash_str};
 use crate::id::{IdDigest, IdKind};
 use crate::name::fuzzy_pinyin;
 use crate::record::{Identity, RecordError};
@@ -33,14 +33,20 @@ pub struct MatchConfig {
     pub weights: Weights,
     /// Most entries read from one blocking key (the most recent ones).
     pub max_block: usize,
-    /// Send a would-be auto-link whose given names disagree to review.
-    pub given_name_must_agree: bool,
+    /// Send a would-be auto-link to review when the given names disagree, or
+    /// are only close (a Pinyin typo) while the birth dates agree exactly:
+    /// the signature of twins, whose other fields are no independent evidence.
+    pub name_guard: bool,
+    /// Adjust exact name agreement by how common the name is among the
+    /// identities added so far (`u` = its frequency): `Wang` and `Wei` count
+    /// less than a rare surname or given name.
+    pub name_frequency: bool,
 }
 
 impl Default for MatchConfig {
     /// Thresholds chosen on the synthetic benchmark (`benches/empi/`).
     fn default() -> Self {
-        MatchConfig { auto_link: 20.0, review: 10.0, weights: Weights::default(), max_block: 2000, given_name_must_agree: true }
+        MatchConfig { auto_link: 20.0, review: 10.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
     }
 }
 
@@ -91,6 +97,8 @@ pub enum ReviewReason {
     Score,
     /// Score above auto-link but the given names disagree.
     GivenNameDisagrees,
+    /// Score above auto-link, same birth date, given names only close.
+    PossibleTwin,
 }
 
 /// What happened to an added identity.
@@ -142,6 +150,8 @@ pub struct Matcher {
     entries: Vec<Entry>,
     blocks: HashMap<u64, Vec<u32>>,
     by_digest: HashMap<IdDigest, Vec<u32>>,
+    /// How many identities carry each family / given name reading.
+    name_counts: HashMap<u64, u32>,
     keys: HashSet<(String, String)>,
     persons: u32,
     seen: Vec<u32>,
@@ -159,6 +169,7 @@ impl Matcher {
             entries: Vec::new(),
             blocks: HashMap::new(),
             by_digest: HashMap::new(),
+            name_counts: HashMap::new(),
             keys: HashSet::new(),
             persons: 0,
             seen: Vec::new(),
@@ -217,6 +228,9 @@ impl Matcher {
         for k in block_keys(&features) {
             self.blocks.entry(k).or_default().push(id.0);
         }
+        for k in name_keys(&features).into_iter().flatten() {
+            *self.name_counts.entry(k).or_default() += 1;
+        }
         for d in &features.ids {
             self.by_digest.entry(*d).or_default().push(id.0);
         }
@@ -232,12 +246,12 @@ impl Matcher {
             let Some(&first) = self.by_digest.get(d).and_then(|v| v.first()) else { continue };
             let other = &self.entries[first as usize];
             let c = compare(f, &other.features, w);
-            let conflict = c.level(crate::Field::Sex) == Level::Disagree
-                || (f.birth.is_full() && other.features.birth.is_full() && c.level(crate::Field::BirthDate) != Level::Exact);
+            let conflict = c.level(Field::Sex) == Level::Disagree
+                || (f.birth.is_full() && other.features.birth.is_full() && c.level(Field::BirthDate) != Level::Exact);
             if !conflict {
                 return Decision::Deterministic { with: IdentityId(first), kind: d.kind() };
             }
-            let candidate = self.candidate(first, c);
+            let candidate = self.candidate(first, c, [None, None]);
             return Decision::Review { reason: ReviewReason::IdConflict(d.kind()), candidates: vec![candidate] };
         }
         let mut ranked = self.scored_persons(f);
@@ -247,11 +261,23 @@ impl Matcher {
         if best.score < self.config.review {
             return Decision::NewPerson { best: ranked.into_iter().next() };
         }
-        let given_disagrees = best.explanation.iter().any(|s| s.field == crate::Field::GivenName && s.level == Level::Disagree);
-        if best.score >= self.config.auto_link && !(given_disagrees && self.config.given_name_must_agree) {
-            return Decision::AutoLink(ranked.swap_remove(0));
+        let level = |field| best.explanation.iter().find(|s| s.field == field).map_or(Level::Missing, |s| s.level);
+        let guard = match (level(Field::GivenName), level(Field::BirthDate)) {
+            _ if !self.config.name_guard => None,
+            (Level::Disagree, _) => Some(ReviewReason::GivenNameDisagrees),
+            (Level::PinyinClose, Level::Exact) => Some(ReviewReason::PossibleTwin),
+            _ => None,
+        };
+        if best.score >= self.config.auto_link {
+            match guard {
+                None => return Decision::AutoLink(ranked.swap_remove(0)),
+                Some(reason) => {
+                    ranked.truncate(3);
+                    return Decision::Review { reason, candidates: ranked };
+                }
+            }
         }
-        let reason = if best.score >= self.config.auto_link { ReviewReason::GivenNameDisagrees } else { ReviewReason::Score };
+        let reason = ReviewReason::Score;
         let review = self.config.review;
         ranked.retain(|c| c.score >= review);
         ranked.truncate(3);
@@ -265,6 +291,7 @@ impl Matcher {
             self.seen.iter_mut().for_each(|s| *s = 0);
             self.round = 1;
         }
+        let keys = if self.config.name_frequency { name_keys(f) } else { [None, None] };
         let mut best: HashMap<PersonId, (f64, u32, Comparison)> = HashMap::new();
         for k in block_keys(f) {
             let Some(ids) = self.blocks.get(&k) else { continue };
@@ -276,21 +303,43 @@ impl Matcher {
                 self.seen[i as usize] = self.round;
                 let e = &self.entries[i as usize];
                 let c = compare(f, &e.features, &self.config.weights);
-                let s = c.score(&self.config.weights);
+                let s = c.score(&self.config.weights) + self.frequency_bits(&c, keys).iter().sum::<f64>();
                 let slot = best.entry(e.person).or_insert((f64::NEG_INFINITY, i, c));
                 if s > slot.0 {
                     *slot = (s, i, c);
                 }
             }
         }
-        let mut ranked: Vec<Candidate> = best.into_values().map(|(_, i, c)| self.candidate(i, c)).collect();
+        let mut ranked: Vec<Candidate> = best.into_values().map(|(_, i, c)| self.candidate(i, c, keys)).collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.identity.cmp(&b.identity)));
         ranked
     }
 
-    fn candidate(&self, i: u32, c: Comparison) -> Candidate {
-        let w = &self.config.weights;
-        Candidate { identity: IdentityId(i), person: self.entries[i as usize].person, score: c.score(w), explanation: c.explain(w) }
+    fn candidate(&self, i: u32, c: Comparison, keys: [Option<u64>; 2]) -> Candidate {
+        let mut explanation = c.explain(&self.config.weights);
+        for (s, adjust) in explanation.iter_mut().zip(self.frequency_bits(&c, keys)) {
+            s.bits += adjust;
+        }
+        let score = explanation.iter().map(|s| s.bits).sum();
+        Candidate { identity: IdentityId(i), person: self.entries[i as usize].person, score, explanation }
+    }
+
+    /// Bits to add to the family and given name weights (in that order) when
+    /// they agree exactly: `log2(u / u_value)`, with `u_value` the share of
+    /// identities carrying the name, smoothed towards `u` while few are known
+    /// and kept within a factor of 8 of it.
+    fn frequency_bits(&self, c: &Comparison, keys: [Option<u64>; 2]) -> [f64; 2] {
+        let mut out = [0.0; 2];
+        let n = self.entries.len() as f64;
+        for (slot, (field, key)) in out.iter_mut().zip([Field::FamilyName, Field::GivenName].into_iter().zip(keys)) {
+            let level = c.level(field);
+            let (Some(key), Level::HanziExact | Level::PinyinExact) = (key, level) else { continue };
+            let Some(mu) = self.config.weights.get(field, level) else { continue };
+            let count = f64::from(self.name_counts.get(&key).copied().unwrap_or(0));
+            let u_value = ((count + PRIOR_WEIGHT * mu.u) / (n + PRIOR_WEIGHT)).clamp(mu.u / 8.0, mu.u * 8.0);
+            *slot = (mu.u / u_value).log2();
+        }
+        out
     }
 
     /// Comparisons of up to `max` pairs that share a blocking key: the
@@ -313,6 +362,21 @@ impl Matcher {
         }
         out
     }
+}
+
+/// Weight, in identities, of the default `u` in the name frequency estimate.
+const PRIOR_WEIGHT: f64 = 1000.0;
+
+/// Keys of the family and given name readings counted for name frequency:
+/// the reading of the Hanzi when there are Hanzi, else the Pinyin sent.
+fn name_keys(f: &Features) -> [Option<u64>; 2] {
+    let Some((family, given)) = f.name.hz_reading.as_ref().or(f.name.pinyin.first()) else {
+        return [None, None];
+    };
+    if given.is_empty() {
+        return [None, None];
+    }
+    [Some(hash_str(&format!("F{family}"))), Some(hash_str(&format!("G{given}")))]
 }
 
 /// Blocking keys of an identity (hashed, tagged by kind).
