@@ -63,8 +63,8 @@ fn main() {
         gen_secs
     );
     println!("Thresholds: auto-link ≥ {} bits, review ≥ {} bits.\n", config.auto_link, config.review);
-    let (matcher, run) = link(&pop, config.clone());
-    report("Default weights", &pop, &matcher, &run);
+    let (mut matcher, run) = link(&pop, config.clone());
+    report("Default weights", &pop, &mut matcher, &run);
     explain(&pop, &run, args.explain);
     if args.em {
         let t = Instant::now();
@@ -83,8 +83,8 @@ fn main() {
         }
         println!();
         config.weights = est.weights;
-        let (matcher, run) = link(&pop, config);
-        report("EM-estimated weights", &pop, &matcher, &run);
+        let (mut matcher, run) = link(&pop, config);
+        report("EM-estimated weights", &pop, &mut matcher, &run);
     }
 }
 
@@ -140,7 +140,7 @@ fn pairwise(truth: &[u32], predicted: impl Fn(usize) -> PersonId) -> (u64, u64, 
     (tp, clusters.values().map(|n| pairs(*n)).sum(), persons.values().map(|n| pairs(*n)).sum())
 }
 
-fn report(title: &str, pop: &Population, m: &Matcher, run: &Run) {
+fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     let person = |i: usize| m.person_of(IdentityId(i as u32)).expect("added");
     let (tp, predicted, truth) = pairwise(&pop.truth, person);
     // Twin pairs wrongly put in one person.
@@ -179,12 +179,24 @@ fn report(title: &str, pop: &Population, m: &Matcher, run: &Run) {
     println!("| twin pairs wrongly linked | {twin_fp} |");
     println!("| decisions: deterministic / auto-link / review / new person | {} / {} / {} / {} |", run.deterministic, run.auto, run.reviews.len(), run.new_persons);
     println!(
-        "| review queue: by score / name guard (given name disagrees, possible twin) / ID conflict | {} / {} / {} |",
+        "| review queue: by score / guard (name or sex disagrees, possible twin) / ID conflict | {} / {} / {} |",
         reasons(|r| *r == ReviewReason::Score),
-        reasons(|r| matches!(r, ReviewReason::GivenNameDisagrees | ReviewReason::PossibleTwin)),
+        reasons(|r| matches!(r, ReviewReason::NameDisagrees | ReviewReason::PossibleTwin | ReviewReason::SexDisagrees)),
         reasons(|r| matches!(r, ReviewReason::IdConflict(_)))
     );
     println!("| review entries whose best candidate is right | {right} ({:.1} %) |", 100.0 * right as f64 / run.reviews.len().max(1) as f64);
+    // A reviewer who confirms the right candidate and rejects the others.
+    for (id, d) in &run.reviews {
+        if let Decision::Review { candidates, .. } = d
+            && let Some(c) = candidates.iter().find(|c| pop.truth[c.identity.0 as usize] == pop.truth[id.0 as usize])
+        {
+            let target = m.person_of(c.identity).expect("added");
+            m.assign(*id, target).expect("known");
+        }
+    }
+    let person = |i: usize| m.person_of(IdentityId(i as u32)).expect("added");
+    let (tp2, predicted2, _) = pairwise(&pop.truth, person);
+    println!("| after the review queue is worked: precision / recall | {:.5} / {:.4} |", tp2 as f64 / predicted2.max(1) as f64, tp2 as f64 / truth.max(1) as f64);
     println!("| linking speed (one thread) | {:.0} identities/s |", n as f64 / run.secs);
     println!("| latency per identity p50 / p95 / p99 | {:.1} / {:.1} / {:.1} µs |", q(0.5), q(0.95), q(0.99));
     println!();
@@ -196,6 +208,16 @@ fn explain(pop: &Population, run: &Run, n: usize) {
         let Decision::AutoLink(c) = d else { continue };
         let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
         println!("wrong link {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
+        for f in &c.explanation {
+            println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
+        }
+    }
+    for (id, d) in run.reviews.iter().take(n) {
+        let Decision::Review { candidates, reason } = d else { continue };
+        let Some(c) = candidates.first() else { continue };
+        let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
+        let same = pop.truth[id.0 as usize] == pop.truth[c.identity.0 as usize];
+        println!("review {reason:?} same={same} {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
         for f in &c.explanation {
             println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
         }

@@ -85,12 +85,12 @@ pub struct Mu {
 /// |---|---|---|---|---|
 /// | family | Hanzi exact / Pinyin exact | .93 | .03 / .035 | 4.95 / 4.73 |
 /// | family | homophone / Pinyin close | .02 / .03 | .006 / .01 | 1.74 / 1.58 |
-/// | family | disagree | .02 | .95 | −5.57 |
+/// | family | disagree | .01 | .95 | −6.57 |
 /// | given | Hanzi exact / Pinyin exact | .90 | .002 / .003 | 8.81 / 8.23 |
 /// | given | homophone / Pinyin close | .03 / .05 | .0015 / .004 | 4.32 / 3.64 |
 /// | given | disagree | .02 | .99 | −5.63 |
 /// | birth date | exact / swapped / one digit | .90 / .01 / .02 | 5e-5 / 2e-5 / 5e-4 | 14.1 / 8.97 / 5.32 |
-/// | birth date | year+month / year / disagree | .03 / .02 / .02 | .0012 / .015 / .98 | 4.64 / 0.42 / −5.61 |
+/// | birth date | year+month / year / disagree | .03 / .02 / .01 | .0012 / .015 / .98 | 4.64 / 0.42 / −6.61 |
 /// | sex | agree / disagree | .98 / .01 | .5 / .5 | 0.97 / −5.64 |
 /// | phone | agree / disagree | .6 / .4 | 2e-4 / .9998 | 11.55 / −1.32 |
 /// | address | agree / partial / disagree | .5 / .3 / .2 | .01 / .1 / .89 | 5.64 / 1.58 / −2.15 |
@@ -122,7 +122,7 @@ const DEFAULTS: &[(Field, Level, f64, f64)] = &[
     (Field::FamilyName, Level::PinyinExact, 0.93, 0.035),
     (Field::FamilyName, Level::Homophone, 0.02, 0.006),
     (Field::FamilyName, Level::PinyinClose, 0.03, 0.01),
-    (Field::FamilyName, Level::Disagree, 0.02, 0.95),
+    (Field::FamilyName, Level::Disagree, 0.01, 0.95),
     (Field::GivenName, Level::HanziExact, 0.90, 0.002),
     (Field::GivenName, Level::PinyinExact, 0.90, 0.003),
     (Field::GivenName, Level::Homophone, 0.03, 0.0015),
@@ -133,7 +133,7 @@ const DEFAULTS: &[(Field, Level, f64, f64)] = &[
     (Field::BirthDate, Level::OneDigit, 0.02, 0.0005),
     (Field::BirthDate, Level::YearMonth, 0.03, 0.0012),
     (Field::BirthDate, Level::Year, 0.02, 0.015),
-    (Field::BirthDate, Level::Disagree, 0.02, 0.98),
+    (Field::BirthDate, Level::Disagree, 0.01, 0.98),
     (Field::Sex, Level::Agree, 0.98, 0.5),
     (Field::Sex, Level::Disagree, 0.01, 0.5),
     (Field::Phone, Level::Agree, 0.6, 0.0002),
@@ -296,9 +296,9 @@ fn compare_names(a: &NormName, b: &NormName, w: &Weights) -> (Level, Level) {
     let mut best_score = f64::NEG_INFINITY;
     for (af, ag) in &a.pinyin {
         for (bf, bg) in &b.pinyin {
-            // At most one side has Hanzi here, so the order may have been typed
-            // the western way round: both orders are tried.
-            for c in [pinyin_pair(af, ag, bf, bg), pinyin_pair(af, ag, bg, bf)] {
+            // At most one side has Hanzi here, so `a` may have been typed the
+            // western way round: its given name is then compared as family.
+            for c in [pinyin_pair(af, ag, bf, bg), pinyin_pair(ag, af, bf, bg)] {
                 let s = score(c);
                 if s > best_score {
                     (best, best_score) = (c, s);

@@ -33,9 +33,12 @@ pub struct MatchConfig {
     pub weights: Weights,
     /// Most entries read from one blocking key (the most recent ones).
     pub max_block: usize,
-    /// Send a would-be auto-link to review when the given names disagree, or
-    /// are only close (a Pinyin typo) while the birth dates agree exactly:
-    /// the signature of twins, whose other fields are no independent evidence.
+    /// Send a would-be auto-link to review when the family or given names
+    /// or the sexes disagree (Chinese surnames do not change at marriage;
+    /// opposite-sex twins share everything else), or given names
+    /// close but both real Pinyin (so not a typo: `minghui`/`minghua`)
+    /// while the birth dates agree exactly: the signature of twins, whose
+    /// other fields (surname, address, phone) are no independent evidence.
     pub name_guard: bool,
     /// Adjust exact name agreement by how common the name is among the
     /// identities added so far (`u` = its frequency): `Wang` and `Wei` count
@@ -95,10 +98,12 @@ pub enum ReviewReason {
     IdConflict(IdKind),
     /// Score between the review and auto-link thresholds.
     Score,
-    /// Score above auto-link but the given names disagree.
-    GivenNameDisagrees,
+    /// Score above auto-link but the family or the given names disagree.
+    NameDisagrees,
     /// Score above auto-link, same birth date, given names only close.
     PossibleTwin,
+    /// Score above auto-link but the sexes disagree (opposite-sex twins).
+    SexDisagrees,
 }
 
 /// What happened to an added identity.
@@ -262,10 +267,13 @@ impl Matcher {
             return Decision::NewPerson { best: ranked.into_iter().next() };
         }
         let level = |field| best.explanation.iter().find(|s| s.field == field).map_or(Level::Missing, |s| s.level);
+        let real_names = || f.name.is_real_pinyin() && self.entries[best.identity.0 as usize].features.name.is_real_pinyin();
         let guard = match (level(Field::GivenName), level(Field::BirthDate)) {
             _ if !self.config.name_guard => None,
-            (Level::Disagree, _) => Some(ReviewReason::GivenNameDisagrees),
-            (Level::PinyinClose, Level::Exact) => Some(ReviewReason::PossibleTwin),
+            _ if level(Field::FamilyName) == Level::Disagree => Some(ReviewReason::NameDisagrees),
+            _ if level(Field::Sex) == Level::Disagree => Some(ReviewReason::SexDisagrees),
+            (Level::Disagree, _) => Some(ReviewReason::NameDisagrees),
+            (Level::PinyinClose, Level::Exact) if real_names() => Some(ReviewReason::PossibleTwin),
             _ => None,
         };
         if best.score >= self.config.auto_link {

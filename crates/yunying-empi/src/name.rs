@@ -8,6 +8,8 @@
 //! space (`ZHANG SAN`), its order marked unknown so `San Zhang` still matches.
 
 use pinyin::ToPinyin;
+use std::collections::HashSet;
+use std::sync::OnceLock;
 
 /// Longest PN value looked at (3 groups of at most 64 characters and separators).
 pub const MAX_PN_CHARS: usize = 200;
@@ -115,6 +117,37 @@ impl NormName {
         }
         out
     }
+
+    /// Whether every Pinyin reading is a sequence of real syllables (a typo
+    /// such as `uhawei` or `tingwxi` is not; a different name is).
+    pub fn is_real_pinyin(&self) -> bool {
+        self.pinyin.iter().all(|(f, g)| is_pinyin_word(f) && is_pinyin_word(g))
+    }
+}
+
+/// The toneless syllables of every CJK Unified Ideograph's reading (about 410).
+fn syllables() -> &'static HashSet<String> {
+    static SET: OnceLock<HashSet<String>> = OnceLock::new();
+    SET.get_or_init(|| ('\u{4E00}'..='\u{9FFF}').filter_map(|c| c.to_pinyin()).map(|p| p.plain().replace('ü', "v")).collect())
+}
+
+/// Whether a folded string splits into Pinyin syllables (empty counts).
+pub(crate) fn is_pinyin_word(s: &str) -> bool {
+    let set = syllables();
+    let n = s.len();
+    let mut reachable = vec![false; n + 1];
+    reachable[0] = true;
+    for i in 0..n {
+        if !reachable[i] {
+            continue;
+        }
+        for len in 1..=6.min(n - i) {
+            if s.is_char_boundary(i + len) && set.contains(&s[i..i + len]) {
+                reachable[i + len] = true;
+            }
+        }
+    }
+    reachable[n]
 }
 
 /// Family/given of an alphabetic group; `false` when the order is a guess.

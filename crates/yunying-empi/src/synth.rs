@@ -389,7 +389,8 @@ fn birth_text(rng: &mut Rng, (y, m, d): (u16, u8, u8)) -> BirthDate {
         r if r < 0.05 => BirthDate { year: Some(y), month: None, day: None },
         r if r < 0.07 && d <= 12 && d != m => full(y, d, m),
         r if r < 0.085 => {
-            let (y2, d2) = if rng.chance(0.5) { (y.saturating_sub(1 + rng.below(2) as u16), d) } else { (y, if d > 9 { d - 9 } else { d + 1 }) };
+            // One mistyped digit: the last of the year or of the day.
+            let (y2, d2) = if rng.chance(0.5) { (y - 1 - rng.below(2) as u16, d) } else { (y, d - d % 10 + [1, 2, 3, 4, 5, 6, 7, 8][rng.below(8)] % 9) };
             full(y2, m, d2)
         }
         _ => full(y, m, d),
