@@ -68,10 +68,12 @@ fn main() {
     explain(&pop, &run, args.explain);
     if args.em {
         let t = Instant::now();
-        let pairs = matcher.blocked_pairs(2_000_000);
-        let est = em::estimate(&pairs, &config.weights, 100);
+        let pairs = matcher.blocked_pairs(1_000_000);
+        let random = matcher.random_pairs(1_000_000, args.seed);
+        let est = em::estimate(&pairs, &random, &config.weights, 100);
         println!(
-            "EM on {} blocked pairs: {} iterations, match share {:.4}, {:.1} s.\n",
+            "u from {} random pairs; m by EM on {} blocked pairs: {} iterations, match share {:.4}, {:.1} s.\n",
+            random.len(),
             pairs.len(),
             est.iterations,
             est.match_share,
@@ -179,9 +181,11 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     println!("| twin pairs wrongly linked | {twin_fp} |");
     println!("| decisions: deterministic / auto-link / review / new person | {} / {} / {} / {} |", run.deterministic, run.auto, run.reviews.len(), run.new_persons);
     println!(
-        "| review queue: by score / guard (name or sex disagrees, possible twin) / ID conflict | {} / {} / {} |",
+        "| review queue: by score / name disagrees / sex disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
         reasons(|r| *r == ReviewReason::Score),
-        reasons(|r| matches!(r, ReviewReason::NameDisagrees | ReviewReason::PossibleTwin | ReviewReason::SexDisagrees)),
+        reasons(|r| *r == ReviewReason::NameDisagrees),
+        reasons(|r| *r == ReviewReason::SexDisagrees),
+        reasons(|r| *r == ReviewReason::PossibleTwin),
         reasons(|r| matches!(r, ReviewReason::IdConflict(_)))
     );
     println!("| review entries whose best candidate is right | {right} ({:.1} %) |", 100.0 * right as f64 / run.reviews.len().max(1) as f64);
@@ -197,6 +201,19 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     let person = |i: usize| m.person_of(IdentityId(i as u32)).expect("added");
     let (tp2, predicted2, _) = pairwise(&pop.truth, person);
     println!("| after the review queue is worked: precision / recall | {:.5} / {:.4} |", tp2 as f64 / predicted2.max(1) as f64, tp2 as f64 / truth.max(1) as f64);
+    // Review entries by best score: how many a reviewer would confirm.
+    let mut buckets = [(0usize, 0usize); 6];
+    for (id, d) in &run.reviews {
+        if let Decision::Review { candidates, .. } = d
+            && let Some(c) = candidates.first()
+        {
+            let b = (((c.score - 10.0) / 2.0).max(0.0) as usize).min(5);
+            buckets[b].0 += 1;
+            buckets[b].1 += usize::from(pop.truth[c.identity.0 as usize] == pop.truth[id.0 as usize]);
+        }
+    }
+    let cells: Vec<String> = buckets.iter().enumerate().map(|(i, (n, r))| format!("{}–{}: {r}/{n}", 10 + 2 * i, 12 + 2 * i)).collect();
+    println!("| review entries by best score (bits: right/all) | {} |", cells.join(", ").replace("20–22", "≥ 20"));
     println!("| linking speed (one thread) | {:.0} identities/s |", n as f64 / run.secs);
     println!("| latency per identity p50 / p95 / p99 | {:.1} / {:.1} / {:.1} µs |", q(0.5), q(0.95), q(0.99));
     println!();

@@ -10,8 +10,9 @@
 //! random characters. With Hanzi on both sides the levels are same Hanzi,
 //! homophone (same Pinyin, weaker) or disagree; Pinyin typos (Jaro-Winkler ≥
 //! 0.94, or equal once zh/z, ch/c, sh/s, -ng/-n and l/n are folded) count as
-//! close only when one side has no Hanzi. A name with no Hanzi on one side may
-//! also be compared with family and given swapped (`San Zhang`).
+//! close only when one side has no Hanzi. A name with no Hanzi on one side is
+//! also compared with family and given swapped (`San Zhang`); agreement that
+//! way round counts as close at best.
 
 use crate::id::IdDigest;
 use crate::name::{NormName, fuzzy_pinyin};
@@ -89,7 +90,7 @@ pub struct Mu {
 /// | given | Hanzi exact / Pinyin exact | .90 | .002 / .003 | 8.81 / 8.23 |
 /// | given | homophone / Pinyin close | .03 / .05 | .0015 / .004 | 4.32 / 3.64 |
 /// | given | disagree | .02 | .99 | −5.63 |
-/// | birth date | exact / swapped / one digit | .90 / .01 / .02 | 5e-5 / 2e-5 / 5e-4 | 14.1 / 8.97 / 5.32 |
+/// | birth date | exact / swapped / one digit | .90 / .01 / .015 | 5e-5 / 2e-5 / .0015 | 14.1 / 8.97 / 3.32 |
 /// | birth date | year+month / year / disagree | .03 / .02 / .01 | .0012 / .015 / .98 | 4.64 / 0.42 / −6.61 |
 /// | sex | agree / disagree | .98 / .01 | .5 / .5 | 0.97 / −5.64 |
 /// | phone | agree / disagree | .6 / .4 | 2e-4 / .9998 | 11.55 / −1.32 |
@@ -130,7 +131,7 @@ const DEFAULTS: &[(Field, Level, f64, f64)] = &[
     (Field::GivenName, Level::Disagree, 0.02, 0.99),
     (Field::BirthDate, Level::Exact, 0.90, 0.00005),
     (Field::BirthDate, Level::DayMonthSwapped, 0.01, 0.00002),
-    (Field::BirthDate, Level::OneDigit, 0.02, 0.0005),
+    (Field::BirthDate, Level::OneDigit, 0.015, 0.0015),
     (Field::BirthDate, Level::YearMonth, 0.03, 0.0012),
     (Field::BirthDate, Level::Year, 0.02, 0.015),
     (Field::BirthDate, Level::Disagree, 0.01, 0.98),
@@ -297,8 +298,12 @@ fn compare_names(a: &NormName, b: &NormName, w: &Weights) -> (Level, Level) {
     for (af, ag) in &a.pinyin {
         for (bf, bg) in &b.pinyin {
             // At most one side has Hanzi here, so `a` may have been typed the
-            // western way round: its given name is then compared as family.
-            for c in [pinyin_pair(af, ag, bf, bg), pinyin_pair(ag, af, bf, bg)] {
+            // western way round: its given name is also compared as family.
+            let swapped = pinyin_pair(ag, af, bf, bg);
+            // Swapped agreement is weaker evidence: `Xu Yan` and `Yan Xu` are
+            // both names, so exact agreement counts as close.
+            let weaker = |l| if l == Level::PinyinExact { Level::PinyinClose } else { l };
+            for c in [pinyin_pair(af, ag, bf, bg), (weaker(swapped.0), weaker(swapped.1))] {
                 let s = score(c);
                 if s > best_score {
                     (best, best_score) = (c, s);

@@ -1,7 +1,10 @@
-//! Expectation–maximisation of the m/u table from unlabelled comparisons
-//! (Winkler 1988; what OpenEMPI and Splink do), assuming fields independent
-//! given match status. Feed it the comparisons of blocked candidate pairs
-//! ([`crate::Matcher::blocked_pairs`]); start from [`Weights::default`].
+//! Estimation of the m/u table from unlabelled comparisons, as Splink does:
+//! `u` from random pairs (almost all non-matches: [`crate::Matcher::random_pairs`]),
+//! then `m` and the match share by expectation–maximisation (Winkler 1988)
+//! on blocked candidate pairs ([`crate::Matcher::blocked_pairs`]) with `u`
+//! held fixed, assuming fields independent given match status. Left free,
+//! EM on blocked pairs finds whatever splits them best (Hanzi sent or not),
+//! not match status; pinning `u` keeps the non-match class honest.
 
 use crate::compare::{ALL_FIELDS, Comparison, Level, Mu, Weights};
 use std::collections::HashMap;
@@ -19,22 +22,21 @@ pub struct Estimate {
 
 const FLOOR: f64 = 1e-6;
 
-/// Run EM for at most `max_iterations`, stopping when no probability moves by
-/// more than 1e-6. Returns the start weights unchanged for no comparisons.
-pub fn estimate(comparisons: &[Comparison], start: &Weights, max_iterations: usize) -> Estimate {
+/// Estimate `u` from `random` pairs, then `m` and the match share by EM on
+/// `blocked` pairs for at most `max_iterations` (stopping when no `m` moves
+/// by more than 1e-6). Levels seen in neither keep their `start` values.
+pub fn estimate(blocked: &[Comparison], random: &[Comparison], start: &Weights, max_iterations: usize) -> Estimate {
+    let mut weights = start.clone();
+    estimate_u(random, &mut weights);
     let mut groups: HashMap<Comparison, f64> = HashMap::new();
-    for c in comparisons {
+    for c in blocked {
         *groups.entry(*c).or_default() += 1.0;
     }
     let groups: Vec<(Comparison, f64)> = groups.into_iter().collect();
     let total: f64 = groups.iter().map(|(_, n)| n).sum();
-    let mut weights = start.clone();
-    let mut p = 0.1;
+    let mut p: f64 = 0.1;
     let mut iterations = 0;
-    if groups.is_empty() {
-        return Estimate { weights, match_share: p, iterations };
-    }
-    while iterations < max_iterations {
+    while iterations < max_iterations && !groups.is_empty() {
         iterations += 1;
         // E: posterior match probability of each distinct comparison.
         let posts: Vec<f64> = groups
@@ -50,30 +52,26 @@ pub fn estimate(comparisons: &[Comparison], start: &Weights, max_iterations: usi
                 1.0 / (1.0 + (lu - lm).exp())
             })
             .collect();
-        // M: new match share and per-field level frequencies.
-        let new_p = groups.iter().zip(&posts).map(|((_, n), g)| n * g).sum::<f64>() / total;
-        let mut moved = (new_p - p).abs();
-        p = new_p.clamp(FLOOR, 1.0 - FLOOR);
+        // M: the match share and, per field, the level frequencies among matches.
+        p = (groups.iter().zip(&posts).map(|((_, n), g)| n * g).sum::<f64>() / total).clamp(FLOOR, 1.0 - FLOOR);
+        let mut moved: f64 = 0.0;
         for f in ALL_FIELDS {
-            let mut m_sum: HashMap<Level, f64> = HashMap::new();
-            let mut u_sum: HashMap<Level, f64> = HashMap::new();
-            let (mut m_all, mut u_all) = (0.0, 0.0);
+            let mut sums: HashMap<Level, f64> = HashMap::new();
+            let mut all = 0.0;
             for ((c, n), g) in groups.iter().zip(&posts) {
-                let level = c.level(f);
-                if weights.get(f, level).is_none() {
-                    continue;
+                if weights.get(f, c.level(f)).is_some() {
+                    *sums.entry(c.level(f)).or_default() += n * g;
+                    all += n * g;
                 }
-                *m_sum.entry(level).or_default() += n * g;
-                *u_sum.entry(level).or_default() += n * (1.0 - g);
-                m_all += n * g;
-                u_all += n * (1.0 - g);
             }
-            for (level, ms) in m_sum {
-                let (Some(old), true) = (weights.get(f, level), m_all > 0.0 && u_all > 0.0) else { continue };
-                let m = (ms / m_all).clamp(FLOOR, 1.0 - FLOOR);
-                let u = (u_sum[&level] / u_all).clamp(FLOOR, 1.0 - FLOOR);
-                moved = moved.max((m - old.m).abs()).max((u - old.u).abs());
-                weights.set(f, level, Mu { m, u }).expect("level applicable and clamped");
+            if all <= 0.0 {
+                continue;
+            }
+            for (level, sum) in sums {
+                let old = weights.get(f, level).expect("filtered above");
+                let m = (sum / all).clamp(FLOOR, 1.0 - FLOOR);
+                moved = moved.max((m - old.m).abs());
+                weights.set(f, level, Mu { m, u: old.u }).expect("level applicable and clamped");
             }
         }
         if moved < 1e-6 {
@@ -81,4 +79,27 @@ pub fn estimate(comparisons: &[Comparison], start: &Weights, max_iterations: usi
         }
     }
     Estimate { weights, match_share: p, iterations }
+}
+
+/// `u` of every level as its share among the random pairs where the field
+/// is present (half a pair when never seen, so no weight is infinite).
+fn estimate_u(random: &[Comparison], weights: &mut Weights) {
+    for f in ALL_FIELDS {
+        let mut counts: HashMap<Level, f64> = HashMap::new();
+        let mut all = 0.0;
+        for c in random {
+            if weights.get(f, c.level(f)).is_some() {
+                *counts.entry(c.level(f)).or_default() += 1.0;
+                all += 1.0;
+            }
+        }
+        if all < 1.0 {
+            continue;
+        }
+        let levels: Vec<(Level, Mu)> = weights.entries().filter(|(field, _, _)| *field == f).map(|(_, l, mu)| (l, mu)).collect();
+        for (level, mu) in levels {
+            let u = (counts.get(&level).copied().unwrap_or(0.0).max(0.5) / all).clamp(FLOOR, 1.0 - FLOOR);
+            weights.set(f, level, Mu { m: mu.m, u }).expect("level applicable and clamped");
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub struct MatchConfig {
 impl Default for MatchConfig {
     /// Thresholds chosen on the synthetic benchmark (`benches/empi/`).
     fn default() -> Self {
-        MatchConfig { auto_link: 20.0, review: 10.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
+        MatchConfig { auto_link: 20.0, review: 14.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
     }
 }
 
@@ -147,6 +147,8 @@ pub struct Outcome {
 struct Entry {
     features: Features,
     person: PersonId,
+    /// [`name_keys`] of the features.
+    name_keys: [Option<u64>; 2],
 }
 
 /// The blocking index and the identity → person assignment.
@@ -233,14 +235,15 @@ impl Matcher {
         for k in block_keys(&features) {
             self.blocks.entry(k).or_default().push(id.0);
         }
-        for k in name_keys(&features).into_iter().flatten() {
+        let keys = name_keys(&features);
+        for k in keys.into_iter().flatten() {
             *self.name_counts.entry(k).or_default() += 1;
         }
         for d in &features.ids {
             self.by_digest.entry(*d).or_default().push(id.0);
         }
         self.keys.insert(key);
-        self.entries.push(Entry { features, person });
+        self.entries.push(Entry { features, person, name_keys: keys });
         self.seen.push(0);
         Ok(Outcome { identity: id, person, decision })
     }
@@ -267,13 +270,14 @@ impl Matcher {
             return Decision::NewPerson { best: ranked.into_iter().next() };
         }
         let level = |field| best.explanation.iter().find(|s| s.field == field).map_or(Level::Missing, |s| s.level);
+        let same_family = matches!(level(Field::FamilyName), Level::HanziExact | Level::PinyinExact | Level::Homophone);
         let real_names = || f.name.is_real_pinyin() && self.entries[best.identity.0 as usize].features.name.is_real_pinyin();
         let guard = match (level(Field::GivenName), level(Field::BirthDate)) {
             _ if !self.config.name_guard => None,
             _ if level(Field::FamilyName) == Level::Disagree => Some(ReviewReason::NameDisagrees),
             _ if level(Field::Sex) == Level::Disagree => Some(ReviewReason::SexDisagrees),
             (Level::Disagree, _) => Some(ReviewReason::NameDisagrees),
-            (Level::PinyinClose, Level::Exact) if real_names() => Some(ReviewReason::PossibleTwin),
+            (Level::PinyinClose, Level::Exact) if same_family && real_names() => Some(ReviewReason::PossibleTwin),
             _ => None,
         };
         if best.score >= self.config.auto_link {
@@ -300,7 +304,7 @@ impl Matcher {
             self.round = 1;
         }
         let keys = if self.config.name_frequency { name_keys(f) } else { [None, None] };
-        let mut best: HashMap<PersonId, (f64, u32, Comparison)> = HashMap::new();
+        let mut best: HashMap<PersonId, (f64, u32, Comparison, [Option<u64>; 2])> = HashMap::new();
         for k in block_keys(f) {
             let Some(ids) = self.blocks.get(&k) else { continue };
             let start = ids.len().saturating_sub(self.config.max_block);
@@ -311,14 +315,17 @@ impl Matcher {
                 self.seen[i as usize] = self.round;
                 let e = &self.entries[i as usize];
                 let c = compare(f, &e.features, &self.config.weights);
+                // The frequency of the name as written by the side whose
+                // family and given name are known apart.
+                let keys = if keys[0].is_some() || !self.config.name_frequency { keys } else { e.name_keys };
                 let s = c.score(&self.config.weights) + self.frequency_bits(&c, keys).iter().sum::<f64>();
-                let slot = best.entry(e.person).or_insert((f64::NEG_INFINITY, i, c));
+                let slot = best.entry(e.person).or_insert((f64::NEG_INFINITY, i, c, keys));
                 if s > slot.0 {
-                    *slot = (s, i, c);
+                    *slot = (s, i, c, keys);
                 }
             }
         }
-        let mut ranked: Vec<Candidate> = best.into_values().map(|(_, i, c)| self.candidate(i, c, keys)).collect();
+        let mut ranked: Vec<Candidate> = best.into_values().map(|(_, i, c, keys)| self.candidate(i, c, keys)).collect();
         ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.identity.cmp(&b.identity)));
         ranked
     }
@@ -350,15 +357,16 @@ impl Matcher {
         out
     }
 
-    /// Comparisons of up to `max` pairs that share a blocking key: the
-    /// unlabelled input of [`crate::em::estimate`].
+    /// Comparisons of up to `max` pairs that share a blocking key (at most
+    /// 16 recent entries of each key, keys in a fixed order): the unlabelled
+    /// input of [`crate::em::estimate`].
     pub fn blocked_pairs(&self, max: usize) -> Vec<Comparison> {
         let mut out = Vec::new();
         let mut keys: Vec<&u64> = self.blocks.keys().collect();
         keys.sort_unstable();
         'outer: for k in keys {
             let ids = &self.blocks[k];
-            let ids = &ids[ids.len().saturating_sub(self.config.max_block.min(64))..];
+            let ids = &ids[ids.len().saturating_sub(16)..];
             for (n, &a) in ids.iter().enumerate() {
                 for &b in &ids[n + 1..] {
                     if out.len() >= max {
@@ -370,15 +378,40 @@ impl Matcher {
         }
         out
     }
+
+    /// Comparisons of `n` pseudo-random pairs of identities (seeded): the
+    /// input `u` is estimated from.
+    pub fn random_pairs(&self, n: usize, seed: u64) -> Vec<Comparison> {
+        let len = self.entries.len() as u64;
+        if len < 2 {
+            return Vec::new();
+        }
+        let mut x = seed | 1;
+        let mut next = || {
+            // xorshift64*
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D) % len
+        };
+        (0..n)
+            .filter_map(|_| {
+                let (a, b) = (next(), next());
+                (a != b).then(|| compare(&self.entries[a as usize].features, &self.entries[b as usize].features, &self.config.weights))
+            })
+            .collect()
+    }
 }
 
 /// Weight, in identities, of the default `u` in the name frequency estimate.
 const PRIOR_WEIGHT: f64 = 1000.0;
 
 /// Keys of the family and given name readings counted for name frequency:
-/// the reading of the Hanzi when there are Hanzi, else the Pinyin sent.
+/// the reading of the Hanzi when there are Hanzi, else the Pinyin sent; none
+/// when family and given name are not known apart.
 fn name_keys(f: &Features) -> [Option<u64>; 2] {
-    let Some((family, given)) = f.name.hz_reading.as_ref().or(f.name.pinyin.first()) else {
+    let reading = f.name.hz_reading.as_ref().or(f.name.pinyin.first().filter(|_| f.name.ordered));
+    let Some((family, given)) = reading else {
         return [None, None];
     };
     if given.is_empty() {

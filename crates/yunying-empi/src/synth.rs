@@ -77,12 +77,15 @@ const TAIL_SURNAMES: [&str; 24] = [
 ];
 /// Given-name characters in homophone groups (toneless Pinyin equal within a
 /// group); the first of each group is the most common.
-const GIVEN: [&str; 66] = [
-    "伟玮维威", "明铭鸣", "丽莉立力利", "静晶婧菁", "杰洁婕", "军君钧", "华桦", "芳方", "敏民", "强蔷", "磊蕾", "涛韬", "燕艳彦", "娜纳",
-    "洋阳", "勇永咏", "霞夏", "平萍苹", "刚钢", "辉慧惠", "鹏朋", "宇雨玉语", "欣新馨心", "婷庭亭", "浩昊豪", "晨辰臣", "琳林霖", "佳家嘉",
-    "子梓紫", "轩萱宣", "涵寒晗", "博波伯", "文雯", "俊峻", "秀修", "英莹瑛", "红宏洪鸿", "建健剑", "国果", "志智芝", "东冬", "梅玫",
-    "兰岚", "晓小筱", "怡宜仪艺", "依伊一", "海", "雪", "超", "峰锋丰", "凯", "鑫", "斌彬", "飞菲", "玲铃", "颖", "倩", "婉", "淑", "桂", "秋",
-    "德", "成诚", "龙隆", "亮", "瑞",
+const GIVEN: [&str; 165] = [
+    "伟玮维威", "明铭鸣", "丽莉立力利", "静晶婧菁", "杰洁婕", "军君钧", "华桦", "芳方", "敏民", "强蔷", "磊蕾", "涛韬", "燕艳彦", "娜纳", "洋阳", "勇永咏", "霞夏", "平萍苹",
+    "刚钢", "辉慧惠", "鹏朋", "宇雨玉语", "欣新馨心", "婷庭亭", "浩昊豪", "晨辰臣", "琳林霖", "佳家嘉", "子梓紫", "轩萱宣", "涵寒晗", "博波伯", "文雯", "俊峻", "秀修", "英莹瑛",
+    "红宏洪鸿", "建健剑", "国果", "志智芝", "东冬", "梅玫", "兰岚", "晓小筱", "怡宜仪艺", "依伊一", "海", "雪", "超", "峰锋丰", "凯", "鑫", "斌彬", "飞菲", "玲铃", "颖",
+    "倩", "婉", "淑", "桂", "秋", "德", "成诚", "龙隆", "亮", "瑞", "云芸", "帆凡", "兵冰", "清青卿", "娟鹃", "琴芹勤", "凤", "光", "世", "广", "义", "兴", "良",
+    "学", "祥", "才", "发", "武", "富", "顺", "昌", "康", "星", "天", "达", "安", "岩", "中", "茂", "进", "坚", "和", "彪", "先", "敬", "震振", "壮", "思",
+    "群", "邦", "承", "绍", "功", "松", "善", "庆", "友", "裕", "哲", "江", "政", "谦", "奇", "翰", "朗", "言", "若", "栋", "启", "克", "伦", "翔", "旭",
+    "泽", "士", "树", "炎", "时", "泰", "盛", "雄", "琛", "冠", "策", "腾", "楠", "榕", "风", "航", "弘", "娇", "薇", "莎", "璐", "露", "妍", "蓉", "荣",
+    "悦", "月", "珊", "姗", "琦", "萌", "蒙", "彤", "童", "瑶", "遥",
 ];
 const DISTRICTS: [&str; 10] = ["和平区", "河西区", "南开区", "河东区", "河北区", "红桥区", "东丽区", "西青区", "津南区", "北辰区"];
 const STREETS: [&str; 16] =
@@ -206,8 +209,16 @@ fn given_name(rng: &mut Rng, weights: &[f64]) -> Vec<usize> {
     (0..n).map(|_| rng.weighted(weights)).collect()
 }
 
-fn hanzi_of(given: &[usize]) -> String {
-    given.iter().map(|g| GIVEN[*g].chars().next().expect("non-empty group")).collect()
+/// The Hanzi of a given name: mostly the first character of each group,
+/// sometimes another one of the same sound.
+fn hanzi_of(rng: &mut Rng, given: &[usize]) -> String {
+    given
+        .iter()
+        .map(|g| {
+            let group: Vec<char> = GIVEN[*g].chars().collect();
+            if group.len() > 1 && rng.chance(0.3) { group[1 + rng.below(group.len() - 1)] } else { group[0] }
+        })
+        .collect()
 }
 
 fn birth(rng: &mut Rng) -> (u16, u8, u8) {
@@ -229,7 +240,7 @@ fn person(rng: &mut Rng, surnames: &[(String, f64)], cumulative: &[f64], gw: &[f
     let male = rng.chance(0.5);
     let address = format!("{}{}{}号{}栋{}单元{}", rng.pick(&DISTRICTS), rng.pick(&STREETS), 1 + rng.below(300), 1 + rng.below(20), 1 + rng.below(6), 101 + rng.below(30) * 100 + rng.below(4));
     let phone = rng.chance(0.85).then(|| format!("1{}{}", 3 + rng.below(7), digits(rng, 9)));
-    Person { given_hz: hanzi_of(&given), family, given, birth, male, phone, address, national_id: national_id(rng, birth, male), insurance: digits(rng, 26), twin_of: None }
+    Person { given_hz: hanzi_of(rng, &given), family, given, birth, male, phone, address, national_id: national_id(rng, birth, male), insurance: digits(rng, 26), twin_of: None }
 }
 
 fn twin(rng: &mut Rng, prev: &Person, prev_index: usize, gw: &[f64]) -> Person {
@@ -243,7 +254,7 @@ fn twin(rng: &mut Rng, prev: &Person, prev_index: usize, gw: &[f64]) -> Person {
     let male = rng.chance(0.5);
     let phone = if rng.chance(0.7) { prev.phone.clone() } else { Some(format!("1{}{}", 3 + rng.below(7), digits(rng, 9))) };
     Person {
-        given_hz: hanzi_of(&given),
+        given_hz: hanzi_of(rng, &given),
         family: prev.family.clone(),
         given,
         birth: prev.birth,
@@ -321,7 +332,8 @@ fn name_text(rng: &mut Rng, p: &Person, style: Style) -> String {
         let group: Vec<char> = GIVEN[p.given[k]].chars().collect();
         if group.len() > 1 {
             let mut chars: Vec<char> = given_hz.chars().collect();
-            chars[k] = group[1 + rng.below(group.len() - 1)];
+            let others: Vec<char> = group.into_iter().filter(|c| *c != chars[k]).collect();
+            chars[k] = others[rng.below(others.len())];
             given_hz = chars.into_iter().collect();
         }
     }
