@@ -104,7 +104,15 @@ struct Run {
 
 fn link(pop: &Population, config: MatchConfig) -> (Matcher, Run) {
     let mut m = Matcher::new(config).expect("valid config");
-    let mut run = Run { latencies_ns: Vec::with_capacity(pop.identities.len()), secs: 0.0, deterministic: 0, auto: 0, reviews: Vec::new(), wrong_links: Vec::new(), new_persons: 0 };
+    let mut run = Run {
+        latencies_ns: Vec::with_capacity(pop.identities.len()),
+        secs: 0.0,
+        deterministic: 0,
+        auto: 0,
+        reviews: Vec::new(),
+        wrong_links: Vec::new(),
+        new_persons: 0,
+    };
     let start = Instant::now();
     for identity in &pop.identities {
         let t = Instant::now();
@@ -161,13 +169,17 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     lat.sort_unstable();
     let q = |f: f64| lat[((lat.len() - 1) as f64 * f) as usize] as f64 / 1000.0;
     let n = pop.identities.len();
-    let reasons = |r: fn(&ReviewReason) -> bool| run.reviews.iter().filter(|(_, d)| matches!(d, Decision::Review { reason, .. } if r(reason))).count();
+    let reasons = |r: fn(&ReviewReason) -> bool| {
+        run.reviews.iter().filter(|(_, d)| matches!(d, Decision::Review { reason, .. } if r(reason))).count()
+    };
     // Reviews whose best candidate is the right person: what a reviewer can confirm.
     let right = run
         .reviews
         .iter()
         .filter(|(id, d)| match d {
-            Decision::Review { candidates, .. } => candidates.first().is_some_and(|c| pop.truth[c.identity.0 as usize] == pop.truth[id.0 as usize]),
+            Decision::Review { candidates, .. } => {
+                candidates.first().is_some_and(|c| pop.truth[c.identity.0 as usize] == pop.truth[id.0 as usize])
+            }
             _ => false,
         })
         .count();
@@ -179,7 +191,13 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     println!("| **precision** (pairwise) | **{:.5}** |", tp as f64 / predicted.max(1) as f64);
     println!("| **recall / sensitivity** (pairwise) | **{:.4}** |", tp as f64 / truth.max(1) as f64);
     println!("| twin pairs wrongly linked | {twin_fp} |");
-    println!("| decisions: deterministic / auto-link / review / new person | {} / {} / {} / {} |", run.deterministic, run.auto, run.reviews.len(), run.new_persons);
+    println!(
+        "| decisions: deterministic / auto-link / review / new person | {} / {} / {} / {} |",
+        run.deterministic,
+        run.auto,
+        run.reviews.len(),
+        run.new_persons
+    );
     println!(
         "| review queue: by score / name disagrees / sex disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
         reasons(|r| *r == ReviewReason::Score),
@@ -188,7 +206,10 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
         reasons(|r| *r == ReviewReason::PossibleTwin),
         reasons(|r| matches!(r, ReviewReason::IdConflict(_)))
     );
-    println!("| review entries whose best candidate is right | {right} ({:.1} %) |", 100.0 * right as f64 / run.reviews.len().max(1) as f64);
+    println!(
+        "| review entries whose best candidate is right | {right} ({:.1} %) |",
+        100.0 * right as f64 / run.reviews.len().max(1) as f64
+    );
     // A reviewer who confirms the right candidate and rejects the others.
     for (id, d) in &run.reviews {
         if let Decision::Review { candidates, .. } = d
@@ -200,7 +221,11 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     }
     let person = |i: usize| m.person_of(IdentityId(i as u32)).expect("added");
     let (tp2, predicted2, _) = pairwise(&pop.truth, person);
-    println!("| after the review queue is worked: precision / recall | {:.5} / {:.4} |", tp2 as f64 / predicted2.max(1) as f64, tp2 as f64 / truth.max(1) as f64);
+    println!(
+        "| after the review queue is worked: precision / recall | {:.5} / {:.4} |",
+        tp2 as f64 / predicted2.max(1) as f64,
+        tp2 as f64 / truth.max(1) as f64
+    );
     // Review entries by best score: how many a reviewer would confirm.
     let mut buckets = [(0usize, 0usize); 6];
     for (id, d) in &run.reviews {

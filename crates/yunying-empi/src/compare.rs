@@ -251,7 +251,13 @@ impl Features {
     }
 }
 
-/// Compare two identities field by field.
+/// Compare two identities field by field, as the matcher does (without its
+/// name-frequency adjustment, which depends on what it holds).
+pub fn compare_identities(a: &Identity, b: &Identity, weights: &Weights) -> Comparison {
+    compare(&Features::new(a), &Features::new(b), weights)
+}
+
+/// Compare two identities' features field by field.
 pub(crate) fn compare(a: &Features, b: &Features, w: &Weights) -> Comparison {
     let (family, given) = compare_names(&a.name, &b.name, w);
     let sex = match (a.sex, b.sex) {
@@ -262,7 +268,15 @@ pub(crate) fn compare(a: &Features, b: &Features, w: &Weights) -> Comparison {
         (Some(x), Some(y)) => agree(x == y),
         _ => Level::Missing,
     };
-    Comparison([family, given, compare_dates(&a.birth, &b.birth), sex, phone, compare_address(&a.address, &b.address), compare_ids(&a.ids, &b.ids)])
+    Comparison([
+        family,
+        given,
+        compare_dates(&a.birth, &b.birth),
+        sex,
+        phone,
+        compare_address(&a.address, &b.address),
+        compare_ids(&a.ids, &b.ids),
+    ])
 }
 
 fn agree(same: bool) -> Level {

@@ -27,7 +27,7 @@ pub mod record;
 #[cfg(feature = "synth")]
 pub mod synth;
 
-pub use compare::{Comparison, Field, FieldScore, Level, Mu, Weights};
+pub use compare::{Comparison, Field, FieldScore, Level, Mu, Weights, compare_identities};
 pub use id::{IdDigest, IdError, IdKind, InsuranceCode, NationalId, Phone, PlatformKey};
 pub use matcher::{Candidate, Decision, IdentityId, MatchConfig, MatchError, Matcher, Outcome, PersonId, ReviewReason};
 pub use name::{NameError, PersonName};

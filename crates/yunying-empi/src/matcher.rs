@@ -8,13 +8,14 @@
 //!    then the pair goes to review ([`ReviewReason::IdConflict`]).
 //! 2. **Probabilistic** (Fellegi–Sunter): candidates come from blocking keys
 //!    (birth date with day and month in either order; fuzzy Pinyin family name
-//!    + birth year; fuzzy Pinyin full name in both orders; phone digest), each
-//!    read for at most `max_block` most recent entries, so no add scans
+//!    and birth year; fuzzy Pinyin full name in both orders; phone digest),
+//!    each read for at most `max_block` most recent entries, so no add scans
 //!    everything. The best person's score ≥ `auto_link` links; between
-//!    `review` and `auto_link` it is a review entry; below, a new person. An
-//!    auto-link whose given name disagrees outright is sent to review instead
-//!    (twins share surname, birth date, address and often the parents' phone:
-//!    those fields are not independent evidence for them).
+//!    `review` and `auto_link` it is a review entry; below, a new person.
+//! 3. **Guards**: a would-be auto-link goes to review instead when a name or
+//!    the sex disagrees, or the given names are near but both real Pinyin on
+//!    the same birth date (twins share surname, birth date, address and often
+//!    the parents' phone: those fields are no independent evidence for them).
 
 use crate::compare::{Comparison, Features, Field, FieldScore, Level, Weights, compare, hash_str};
 use crate::id::{IdDigest, IdKind};
@@ -148,7 +149,7 @@ struct Entry {
     features: Features,
     person: PersonId,
     /// [`name_keys`] of the features.
-    name_keys: [Option<u64>; 2],
+    name_keys: NameKeys,
 }
 
 /// The blocking index and the identity → person assignment.
@@ -304,7 +305,7 @@ impl Matcher {
             self.round = 1;
         }
         let keys = if self.config.name_frequency { name_keys(f) } else { [None, None] };
-        let mut best: HashMap<PersonId, (f64, u32, Comparison, [Option<u64>; 2])> = HashMap::new();
+        let mut best: HashMap<PersonId, (f64, u32, Comparison, NameKeys)> = HashMap::new();
         for k in block_keys(f) {
             let Some(ids) = self.blocks.get(&k) else { continue };
             let start = ids.len().saturating_sub(self.config.max_block);
@@ -330,7 +331,7 @@ impl Matcher {
         ranked
     }
 
-    fn candidate(&self, i: u32, c: Comparison, keys: [Option<u64>; 2]) -> Candidate {
+    fn candidate(&self, i: u32, c: Comparison, keys: NameKeys) -> Candidate {
         let mut explanation = c.explain(&self.config.weights);
         for (s, adjust) in explanation.iter_mut().zip(self.frequency_bits(&c, keys)) {
             s.bits += adjust;
@@ -343,7 +344,7 @@ impl Matcher {
     /// they agree exactly: `log2(u / u_value)`, with `u_value` the share of
     /// identities carrying the name, smoothed towards `u` while few are known
     /// and kept within a factor of 8 of it.
-    fn frequency_bits(&self, c: &Comparison, keys: [Option<u64>; 2]) -> [f64; 2] {
+    fn frequency_bits(&self, c: &Comparison, keys: NameKeys) -> [f64; 2] {
         let mut out = [0.0; 2];
         let n = self.entries.len() as f64;
         for (slot, (field, key)) in out.iter_mut().zip([Field::FamilyName, Field::GivenName].into_iter().zip(keys)) {
@@ -403,13 +404,16 @@ impl Matcher {
     }
 }
 
+/// Keys of a family and a given name reading (see [`name_keys`]).
+type NameKeys = [Option<u64>; 2];
+
 /// Weight, in identities, of the default `u` in the name frequency estimate.
 const PRIOR_WEIGHT: f64 = 1000.0;
 
 /// Keys of the family and given name readings counted for name frequency:
 /// the reading of the Hanzi when there are Hanzi, else the Pinyin sent; none
 /// when family and given name are not known apart.
-fn name_keys(f: &Features) -> [Option<u64>; 2] {
+fn name_keys(f: &Features) -> NameKeys {
     let reading = f.name.hz_reading.as_ref().or(f.name.pinyin.first().filter(|_| f.name.ordered));
     let Some((family, given)) = reading else {
         return [None, None];

@@ -167,8 +167,8 @@ fn split_alpha(g: &NameGroup) -> (String, String, bool) {
 /// Compound surnames: a Hanzi name sent without `^` takes two characters as
 /// its family name when they are one of these.
 const COMPOUND_SURNAMES: [&str; 20] = [
-    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "司徒", "夏侯", "长孙", "宇文", "轩辕", "端木", "南宫", "申屠",
-    "独孤", "西门",
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "司徒", "夏侯", "长孙", "宇文", "轩辕", "端木", "南宫",
+    "申屠", "独孤", "西门",
 ];
 
 fn split_hanzi(g: &NameGroup) -> (String, String) {

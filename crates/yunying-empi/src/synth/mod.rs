@@ -16,6 +16,9 @@ use crate::name::{fold_pinyin, hanzi_pinyin};
 use crate::record::{BirthDate, Identity, Sex};
 use crate::{PersonName, name};
 
+mod data;
+use data::{DISTRICTS, GIVEN, REGIONS, STREETS, SURNAMES, TAIL_SURNAMES};
+
 /// xoshiro256** seeded through SplitMix64: small, fast, reproducible.
 #[derive(Debug, Clone)]
 pub struct Rng([u64; 4]);
@@ -68,29 +71,6 @@ impl Rng {
         cumulative.partition_point(|c| *c <= x).min(cumulative.len() - 1)
     }
 }
-
-/// The 100 most common surnames with their share in per mille (2020 census
-/// order, rounded), then a tail of rarer ones, compound and homophone surnames.
-const SURNAMES: &str = "王71李70张64刘54陈45杨31黄22赵21吴20周19徐15孙14马13朱13胡12郭11何11林10高10罗9郑8梁8谢7宋7唐7许6韩6冯6邓6曹5彭5曾5肖5田5董4袁4潘4于4蒋4蔡4余4杜4叶4程4苏3魏3吕3丁3任3沈3姚3卢3姜3崔3钟3谭3陆3汪3范2金2石2廖2贾2夏2韦2付2方2白2邹2孟2熊2秦2邱2江2尹2薛2闫2段2雷2侯2龙2史2陶1黎1贺1顾1毛1郝1龚1邵1万1钱1严1覃1武1戴1莫1孔1向1汤1";
-const TAIL_SURNAMES: [&str; 24] = [
-    "章", "单", "区", "欧阳", "司马", "诸葛", "上官", "柳", "傅", "俞", "耿", "车", "聂", "柯", "翟", "庞", "樊", "祝", "温", "甘", "牛", "包", "蓝", "席",
-];
-/// Given-name characters in homophone groups (toneless Pinyin equal within a
-/// group); the first of each group is the most common.
-const GIVEN: [&str; 165] = [
-    "伟玮维威", "明铭鸣", "丽莉立力利", "静晶婧菁", "杰洁婕", "军君钧", "华桦", "芳方", "敏民", "强蔷", "磊蕾", "涛韬", "燕艳彦", "娜纳", "洋阳", "勇永咏", "霞夏", "平萍苹",
-    "刚钢", "辉慧惠", "鹏朋", "宇雨玉语", "欣新馨心", "婷庭亭", "浩昊豪", "晨辰臣", "琳林霖", "佳家嘉", "子梓紫", "轩萱宣", "涵寒晗", "博波伯", "文雯", "俊峻", "秀修", "英莹瑛",
-    "红宏洪鸿", "建健剑", "国果", "志智芝", "东冬", "梅玫", "兰岚", "晓小筱", "怡宜仪艺", "依伊一", "海", "雪", "超", "峰锋丰", "凯", "鑫", "斌彬", "飞菲", "玲铃", "颖",
-    "倩", "婉", "淑", "桂", "秋", "德", "成诚", "龙隆", "亮", "瑞", "云芸", "帆凡", "兵冰", "清青卿", "娟鹃", "琴芹勤", "凤", "光", "世", "广", "义", "兴", "良",
-    "学", "祥", "才", "发", "武", "富", "顺", "昌", "康", "星", "天", "达", "安", "岩", "中", "茂", "进", "坚", "和", "彪", "先", "敬", "震振", "壮", "思",
-    "群", "邦", "承", "绍", "功", "松", "善", "庆", "友", "裕", "哲", "江", "政", "谦", "奇", "翰", "朗", "言", "若", "栋", "启", "克", "伦", "翔", "旭",
-    "泽", "士", "树", "炎", "时", "泰", "盛", "雄", "琛", "冠", "策", "腾", "楠", "榕", "风", "航", "弘", "娇", "薇", "莎", "璐", "露", "妍", "蓉", "荣",
-    "悦", "月", "珊", "姗", "琦", "萌", "蒙", "彤", "童", "瑶", "遥",
-];
-const DISTRICTS: [&str; 10] = ["和平区", "河西区", "南开区", "河东区", "河北区", "红桥区", "东丽区", "西青区", "津南区", "北辰区"];
-const STREETS: [&str; 16] =
-    ["解放路", "南京路", "卫津路", "黄河道", "鞍山道", "成都道", "长江道", "复康路", "红旗路", "津塘路", "中山路", "友谊路", "白堤路", "湘江道", "密云路", "咸阳路"];
-const REGIONS: [&str; 8] = ["120101", "120103", "120104", "110105", "310104", "370102", "130102", "440106"];
 
 /// How an institution writes names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,8 +132,19 @@ pub struct Population {
 pub fn generate(persons: usize, seed: u64, key: &PlatformKey) -> Population {
     let mut rng = Rng::new(seed);
     let surnames = surname_table();
-    let cumulative: Vec<f64> = surnames.iter().scan(0.0, |acc, (_, w)| { *acc += w; Some(*acc) }).collect();
-    let given_weights: Vec<f64> = (0..GIVEN.len()).scan(0.0, |acc, r| { *acc += 1.0 / (r as f64 + 1.0).powf(0.7); Some(*acc) }).collect();
+    let cumulative: Vec<f64> = surnames
+        .iter()
+        .scan(0.0, |acc, (_, w)| {
+            *acc += w;
+            Some(*acc)
+        })
+        .collect();
+    let given_weights: Vec<f64> = (0..GIVEN.len())
+        .scan(0.0, |acc, r| {
+            *acc += 1.0 / (r as f64 + 1.0).powf(0.7);
+            Some(*acc)
+        })
+        .collect();
     let mut people: Vec<Person> = Vec::with_capacity(persons);
     while people.len() < persons {
         let p = match people.last() {
@@ -238,9 +229,28 @@ fn person(rng: &mut Rng, surnames: &[(String, f64)], cumulative: &[f64], gw: &[f
     let given = given_name(rng, gw);
     let birth = birth(rng);
     let male = rng.chance(0.5);
-    let address = format!("{}{}{}号{}栋{}单元{}", rng.pick(&DISTRICTS), rng.pick(&STREETS), 1 + rng.below(300), 1 + rng.below(20), 1 + rng.below(6), 101 + rng.below(30) * 100 + rng.below(4));
+    let address = format!(
+        "{}{}{}号{}栋{}单元{}",
+        rng.pick(&DISTRICTS),
+        rng.pick(&STREETS),
+        1 + rng.below(300),
+        1 + rng.below(20),
+        1 + rng.below(6),
+        101 + rng.below(30) * 100 + rng.below(4)
+    );
     let phone = rng.chance(0.85).then(|| format!("1{}{}", 3 + rng.below(7), digits(rng, 9)));
-    Person { given_hz: hanzi_of(rng, &given), family, given, birth, male, phone, address, national_id: national_id(rng, birth, male), insurance: digits(rng, 26), twin_of: None }
+    Person {
+        given_hz: hanzi_of(rng, &given),
+        family,
+        given,
+        birth,
+        male,
+        phone,
+        address,
+        national_id: national_id(rng, birth, male),
+        insurance: digits(rng, 26),
+        twin_of: None,
+    }
 }
 
 fn twin(rng: &mut Rng, prev: &Person, prev_index: usize, gw: &[f64]) -> Person {
@@ -386,7 +396,13 @@ fn typo(rng: &mut Rng, s: &str) -> String {
         3 => b.insert(i, b[i]),
         _ => {
             let t = String::from_utf8(b.clone()).unwrap_or_default();
-            let t = if t.contains("zh") { t.replacen("zh", "z", 1) } else if t.contains("ng") { t.replacen("ng", "n", 1) } else { t.replacen('n', "l", 1) };
+            let t = if t.contains("zh") {
+                t.replacen("zh", "z", 1)
+            } else if t.contains("ng") {
+                t.replacen("ng", "n", 1)
+            } else {
+                t.replacen('n', "l", 1)
+            };
             return t;
         }
     }
@@ -402,7 +418,11 @@ fn birth_text(rng: &mut Rng, (y, m, d): (u16, u8, u8)) -> BirthDate {
         r if r < 0.07 && d <= 12 && d != m => full(y, d, m),
         r if r < 0.085 => {
             // One mistyped digit: the last of the year or of the day.
-            let (y2, d2) = if rng.chance(0.5) { (y - 1 - rng.below(2) as u16, d) } else { (y, d - d % 10 + [1, 2, 3, 4, 5, 6, 7, 8][rng.below(8)] % 9) };
+            let (y2, d2) = if rng.chance(0.5) {
+                (y - 1 - rng.below(2) as u16, d)
+            } else {
+                (y, d - d % 10 + [1, 2, 3, 4, 5, 6, 7, 8][rng.below(8)] % 9)
+            };
             full(y2, m, d2)
         }
         _ => full(y, m, d),
