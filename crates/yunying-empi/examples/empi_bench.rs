@@ -239,6 +239,7 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
     }
     let cells: Vec<String> = buckets.iter().enumerate().map(|(i, (n, r))| format!("{}–{}: {r}/{n}", 10 + 2 * i, 12 + 2 * i)).collect();
     println!("| review entries by best score (bits: right/all) | {} |", cells.join(", ").replace("20–22", "≥ 20"));
+    println!("| pairs compared per identity (blocking) | {:.1} |", m.comparisons() as f64 / n as f64);
     println!("| linking speed (one thread) | {:.0} identities/s |", n as f64 / run.secs);
     println!("| latency per identity p50 / p95 / p99 | {:.1} / {:.1} / {:.1} µs |", q(0.5), q(0.95), q(0.99));
     println!();

@@ -15,7 +15,7 @@
 //! way round counts as close at best.
 
 use crate::id::IdDigest;
-use crate::name::{NormName, fuzzy_pinyin};
+use crate::name::NormName;
 use crate::record::{BirthDate, Identity};
 
 /// The compared fields.
@@ -309,15 +309,21 @@ fn compare_names(a: &NormName, b: &NormName, w: &Weights) -> (Level, Level) {
     let score = |l: (Level, Level)| w.bits(Field::FamilyName, l.0) + w.bits(Field::GivenName, l.1);
     let mut best = (Level::Missing, Level::Missing);
     let mut best_score = f64::NEG_INFINITY;
-    for (af, ag) in &a.pinyin {
-        for (bf, bg) in &b.pinyin {
-            // At most one side has Hanzi here, so `a` may have been typed the
-            // western way round: its given name is also compared as family.
-            let swapped = pinyin_pair(ag, af, bf, bg);
-            // Swapped agreement is weaker evidence: `Xu Yan` and `Yan Xu` are
-            // both names, so exact agreement counts as close.
-            let weaker = |l| if l == Level::PinyinExact { Level::PinyinClose } else { l };
-            for c in [pinyin_pair(af, ag, bf, bg), (weaker(swapped.0), weaker(swapped.1))] {
+    let (ra, rb) = (readings(a), readings(b));
+    for &(af, ag) in &ra {
+        for &(bf, bg) in &rb {
+            let straight = pinyin_pair(af, ag, bf, bg);
+            let mut candidates = vec![straight];
+            if straight != (Level::PinyinExact, Level::PinyinExact) {
+                // At most one side has Hanzi here, so `a` may have been typed
+                // the western way round: its given name is also compared as
+                // family. That agreement is weaker evidence (`Xu Yan` and `Yan
+                // Xu` are both names): exact counts as close.
+                let weaker = |l| if l == Level::PinyinExact { Level::PinyinClose } else { l };
+                let swapped = pinyin_pair(ag, af, bf, bg);
+                candidates.push((weaker(swapped.0), weaker(swapped.1)));
+            }
+            for c in candidates {
                 let s = score(c);
                 if s > best_score {
                     (best, best_score) = (c, s);
@@ -328,23 +334,35 @@ fn compare_names(a: &NormName, b: &NormName, w: &Weights) -> (Level, Level) {
     best
 }
 
+fn readings(n: &NormName) -> Vec<(Py<'_>, Py<'_>)> {
+    n.pinyin.iter().zip(&n.fuzzy).map(|((f, g), (ff, fg))| (Py { s: f, fuzzy: ff }, Py { s: g, fuzzy: fg })).collect()
+}
+
+/// A folded Pinyin string with its fuzzy form.
+#[derive(Clone, Copy)]
+struct Py<'a> {
+    s: &'a str,
+    fuzzy: &'a str,
+}
+
 /// Levels of (family, given) in Pinyin; a name not split into family and
 /// given on either side is compared whole.
-fn pinyin_pair(af: &str, ag: &str, bf: &str, bg: &str) -> (Level, Level) {
-    if ag.is_empty() || bg.is_empty() {
-        let (x, y) = ([af, ag].concat(), [bf, bg].concat());
-        let l = pinyin_level(&x, &y);
+fn pinyin_pair(af: Py, ag: Py, bf: Py, bg: Py) -> (Level, Level) {
+    if ag.s.is_empty() || bg.s.is_empty() {
+        let (x, y) = ([af.s, ag.s].concat(), [bf.s, bg.s].concat());
+        let (fx, fy) = ([af.fuzzy, ag.fuzzy].concat(), [bf.fuzzy, bg.fuzzy].concat());
+        let l = pinyin_level(Py { s: &x, fuzzy: &fx }, Py { s: &y, fuzzy: &fy });
         return (l, l);
     }
     (pinyin_level(af, bf), pinyin_level(ag, bg))
 }
 
-fn pinyin_level(x: &str, y: &str) -> Level {
-    if x.is_empty() || y.is_empty() {
+fn pinyin_level(x: Py, y: Py) -> Level {
+    if x.s.is_empty() || y.s.is_empty() {
         Level::Missing
-    } else if x == y {
+    } else if x.s == y.s {
         Level::PinyinExact
-    } else if fuzzy_pinyin(x) == fuzzy_pinyin(y) || jaro_winkler(x.as_bytes(), y.as_bytes()) >= 0.94 {
+    } else if x.fuzzy == y.fuzzy || jaro_winkler(x.s.as_bytes(), y.s.as_bytes()) >= 0.94 {
         Level::PinyinClose
     } else {
         Level::Disagree
@@ -377,9 +395,16 @@ fn compare_dates(a: &BirthDate, b: &BirthDate) -> Level {
     }
 }
 
+/// How many of the eight digits of YYYYMMDD differ.
 fn digit_differences(a: &BirthDate, b: &BirthDate) -> usize {
-    let s = |d: &BirthDate| format!("{:04}{:02}{:02}", d.year.unwrap_or(0), d.month.unwrap_or(0), d.day.unwrap_or(0));
-    s(a).bytes().zip(s(b).bytes()).filter(|(x, y)| x != y).count()
+    let n = |d: &BirthDate| u32::from(d.year.unwrap_or(0)) * 10_000 + u32::from(d.month.unwrap_or(0)) * 100 + u32::from(d.day.unwrap_or(0));
+    let (mut x, mut y) = (n(a), n(b));
+    let mut differ = 0;
+    for _ in 0..8 {
+        differ += usize::from(x % 10 != y % 10);
+        (x, y) = (x / 10, y / 10);
+    }
+    differ
 }
 
 fn compare_address(a: &[u64], b: &[u64]) -> Level {
@@ -431,28 +456,31 @@ pub(crate) fn hash_str(s: &str) -> u64 {
     h.finish()
 }
 
-/// Jaro-Winkler similarity (prefix scale 0.1, at most 4 prefix characters).
+/// Jaro-Winkler similarity (prefix scale 0.1, at most 4 prefix characters)
+/// of the first 64 bytes of each string.
 pub fn jaro_winkler(a: &[u8], b: &[u8]) -> f64 {
+    let (a, b) = (&a[..a.len().min(64)], &b[..b.len().min(64)]);
     if a.is_empty() || b.is_empty() {
         return if a == b { 1.0 } else { 0.0 };
     }
     let window = (a.len().max(b.len()) / 2).saturating_sub(1);
-    let mut b_used = vec![false; b.len()];
-    let mut a_matched = Vec::with_capacity(a.len());
+    let mut b_used = 0u64;
+    let mut a_matched = [0u8; 64];
+    let mut m = 0;
     for (i, &c) in a.iter().enumerate() {
         let lo = i.saturating_sub(window);
         let hi = (i + window + 1).min(b.len());
-        if let Some(j) = (lo..hi).find(|&j| !b_used[j] && b[j] == c) {
-            b_used[j] = true;
-            a_matched.push(c);
+        if let Some(j) = (lo..hi).find(|&j| b_used & (1 << j) == 0 && b[j] == c) {
+            b_used |= 1 << j;
+            a_matched[m] = c;
+            m += 1;
         }
     }
-    let m = a_matched.len();
     if m == 0 {
         return 0.0;
     }
-    let b_matched = b.iter().zip(&b_used).filter(|(_, u)| **u).map(|(c, _)| *c);
-    let transpositions = a_matched.iter().zip(b_matched).filter(|(x, y)| **x != *y).count() / 2;
+    let b_matched = b.iter().enumerate().filter(|(j, _)| b_used & (1 << j) != 0).map(|(_, c)| *c);
+    let transpositions = a_matched[..m].iter().zip(b_matched).filter(|(x, y)| **x != *y).count() / 2;
     let m = m as f64;
     let jaro = (m / a.len() as f64 + m / b.len() as f64 + (m - transpositions as f64) / m) / 3.0;
     let prefix = a.iter().zip(b).take(4).take_while(|(x, y)| x == y).count() as f64;

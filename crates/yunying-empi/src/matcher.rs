@@ -19,7 +19,6 @@
 
 use crate::compare::{Comparison, Features, Field, FieldScore, Level, Weights, compare, hash_str};
 use crate::id::{IdDigest, IdKind};
-use crate::name::fuzzy_pinyin;
 use crate::record::{Identity, RecordError};
 use std::collections::{HashMap, HashSet};
 
@@ -164,6 +163,7 @@ pub struct Matcher {
     persons: u32,
     seen: Vec<u32>,
     round: u32,
+    comparisons: u64,
 }
 
 impl Matcher {
@@ -182,6 +182,7 @@ impl Matcher {
             persons: 0,
             seen: Vec::new(),
             round: 0,
+            comparisons: 0,
         })
     }
 
@@ -198,6 +199,11 @@ impl Matcher {
     /// Whether nothing was added.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Pairs compared so far by [`Matcher::add`] (the cost blocking leaves).
+    pub fn comparisons(&self) -> u64 {
+        self.comparisons
     }
 
     /// The person an identity belongs to.
@@ -314,6 +320,7 @@ impl Matcher {
                     continue;
                 }
                 self.seen[i as usize] = self.round;
+                self.comparisons += 1;
                 let e = &self.entries[i as usize];
                 let c = compare(f, &e.features, &self.config.weights);
                 // The frequency of the name as written by the side whose
@@ -431,8 +438,7 @@ fn block_keys(f: &Features) -> Vec<u64> {
     if let (Some(y), Some(m), Some(d)) = (b.year, b.month, b.day) {
         keys.push(hash_str(&format!("d{y}-{}-{}", m.min(d), m.max(d))));
     }
-    for (family, given) in &f.name.pinyin {
-        let (fam, giv) = (fuzzy_pinyin(family), fuzzy_pinyin(given));
+    for (fam, giv) in &f.name.fuzzy {
         if let Some(y) = b.year {
             if !fam.is_empty() {
                 keys.push(hash_str(&format!("f{fam}-{y}")));

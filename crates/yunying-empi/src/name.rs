@@ -80,6 +80,8 @@ pub(crate) struct NormName {
     /// (family, given) Pinyin readings: from the alphabetic group and from the
     /// Hanzi, at most two, deduplicated.
     pub pinyin: Vec<(String, String)>,
+    /// [`fuzzy_pinyin`] of each reading, in the same order.
+    pub fuzzy: Vec<(String, String)>,
     /// The reading of the Hanzi alone (for telling homophones from the same Hanzi).
     pub hz_reading: Option<(String, String)>,
     /// Whether family and given are known apart in every reading (a `^` or Hanzi).
@@ -115,6 +117,7 @@ impl NormName {
             }
             out.hz_reading = Some(reading);
         }
+        out.fuzzy = out.pinyin.iter().map(|(f, g)| (fuzzy_pinyin(f), fuzzy_pinyin(g))).collect();
         out
     }
 
