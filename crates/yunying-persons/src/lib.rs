@@ -31,6 +31,7 @@ use yunying_index::{Index, IndexError, Move};
 
 pub use dicom::{IdSource, InstitutionIds};
 pub use input::IdentityInput;
+pub use linker::Round;
 
 /// `[empi]` settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,6 +51,10 @@ pub struct EmpiConfig {
     pub mllp_bind: String,
     /// Where each institution's instances carry national IDs and insurance codes.
     pub institutions: Vec<InstitutionIds>,
+    /// The platform key identifier digests are made with (32 random bytes,
+    /// hex; made on first start). Every node of a platform needs the same
+    /// one. Empty: `<data_dir>/empi/platform-key`.
+    pub key_file: String,
 }
 
 impl Default for EmpiConfig {
@@ -62,11 +67,17 @@ impl Default for EmpiConfig {
             link_every_secs: 10,
             mllp_bind: String::new(),
             institutions: Vec::new(),
+            key_file: String::new(),
         }
     }
 }
 
 impl EmpiConfig {
+    /// Where the platform key is.
+    pub fn key_path(&self, data: &std::path::Path) -> std::path::PathBuf {
+        if self.key_file.is_empty() { data.join("empi").join("platform-key") } else { std::path::PathBuf::from(&self.key_file) }
+    }
+
     /// Where `institution`'s instances carry identifiers.
     pub fn ids_of(&self, institution: &str) -> InstitutionIds {
         self.institutions.iter().find(|i| i.institution == institution).cloned().unwrap_or_default()
