@@ -542,11 +542,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
     // A rejection note stored any way hides what it names at once.
     retention.handle_rejections();
+    let persons = persons_of(&config, &archive, &audit.audit)?;
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
         retention.clone(),
+        Some(persons.clone()),
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -578,7 +580,6 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     }));
     // One patient across institutions: the linker (one node at a time) and
     // the hospitals' HL7 ADT feed.
-    let persons = persons_of(&config, &archive, &audit.audit)?;
     let empi_task =
         config.empi.enabled.then(|| tokio::spawn(persons.clone().run(format!("{node}:{}", std::process::id()), stopped(stop_rx.clone()))));
     let (mllp_task, mllp_addr) = if config.empi.mllp_bind.is_empty() {

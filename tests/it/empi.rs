@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use yunying_index::Index;
 
+use crate::film::request;
 use crate::harness::*;
 
 const NATIONAL_ID: &str = "11010519491231002X";
@@ -79,6 +80,11 @@ async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
+    let key_of = |name: &str, scopes: &str| {
+        let out = run(cli(&data).args(["key", "add", name, "--institution", "HOSP_B", "--scopes", scopes]));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (mpi_b, reader_b) = (key_of("MPI B", "empi"), key_of("viewer B", "dicomweb:read"));
     let mut server = Server::start(&data, Some("[empi]\nmllp_bind = \"127.0.0.1:0\"\nlink_every_secs = 1\n"));
     let mllp = mllp_port(&data);
     let index = server.index().await;
@@ -131,6 +137,42 @@ async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_
         .map(|m| m.as_str().unwrap())
         .collect();
     assert_eq!(masked, ["national-id:1101**********002X", "national-id:1101**********002X"]);
+
+    // The same over HTTP: PIXm tells B's systems who the person is at A;
+    // B's key feeds B's identities only; a key without the `empi` scope
+    // gets nothing.
+    let http = server.http_port;
+    let bearer = |k: &str| format!("Bearer {k}");
+    let pix = request(
+        http,
+        "GET",
+        "/fhir/Patient/$ihe-pix?sourceIdentifier=urn:yunying:issuer:HOSP_B|998877",
+        &[("Authorization", &bearer(&mpi_b))],
+        None,
+    );
+    assert_eq!(pix.status, 200, "{}", String::from_utf8_lossy(&pix.body));
+    let params: Value = serde_json::from_slice(&pix.body).unwrap();
+    assert_eq!(params["resourceType"], "Parameters");
+    let targets: Vec<(String, String)> = params["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["valueIdentifier"]["system"].as_str().unwrap().into(), p["valueIdentifier"]["value"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(targets, [("urn:yunying:issuer:HOSP_A".to_string(), "A123".to_string())]);
+    let missing =
+        request(http, "GET", "/fhir/Patient/$ihe-pix?sourceIdentifier=HOSP_B|nobody", &[("Authorization", &bearer(&mpi_b))], None);
+    assert_eq!(missing.status, 404);
+    assert!(String::from_utf8_lossy(&missing.body).contains("OperationOutcome"));
+    let no_scope =
+        request(http, "GET", "/fhir/Patient/$ihe-pix?sourceIdentifier=HOSP_B|998877", &[("Authorization", &bearer(&reader_b))], None);
+    assert_eq!(no_scope.status, 403);
+    let fed = serde_json::json!({"issuer": "HOSP_B", "patient_id": "B-REST-1", "name": "Zhang^San=张^三", "birth_date": "19491231", "sex": "F", "national_ids": [NATIONAL_ID]});
+    let reply = request(http, "POST", "/api/empi/identities", &[("Authorization", &bearer(&mpi_b))], Some(&fed));
+    assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(person_of(&index, "HOSP_B", "B-REST-1").await, a, "the REST feed's identity joins the person");
+    let not_b = serde_json::json!({"issuer": "HOSP_A", "patient_id": "A999"});
+    assert_eq!(request(http, "POST", "/api/empi/identities", &[("Authorization", &bearer(&mpi_b))], Some(&not_b)).status, 403);
 
     // An old record of the same patient at B, someone else by its data,
     // then merged by B's MPI (A40: PID-3 survives, MRG-1 is retired).

@@ -7,7 +7,8 @@ use yunying_empi::{BirthDate, IdKind, Identity, InsuranceCode, NationalId, Perso
 use yunying_index::{DigestRow, IdentityRow};
 
 /// An identity as a feed (DICOM, HL7, the API) describes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct IdentityInput {
     pub issuer: String,
     pub patient_id: String,
@@ -23,6 +24,17 @@ pub struct IdentityInput {
     pub insurance_codes: Vec<String>,
     pub phones: Vec<String>,
     pub address: String,
+}
+
+/// Names the issuer and how many identifiers, never a value.
+impl std::fmt::Debug for IdentityInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityInput")
+            .field("issuer", &self.issuer)
+            .field("national_ids", &self.national_ids.len())
+            .field("insurance_codes", &self.insurance_codes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Most identifiers of each kind taken from one input.

@@ -17,6 +17,7 @@
 //! logged or put in an event; national IDs and insurance codes are kept
 //! only as keyed digests and masked forms.
 
+mod api;
 pub mod dicom;
 pub mod hl7;
 pub mod input;
