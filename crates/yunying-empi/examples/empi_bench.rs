@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 use yunying_empi::synth::{self, Population};
-use yunying_empi::{Decision, IdentityId, MatchConfig, Matcher, PersonId, PlatformKey, ReviewReason, em};
+use yunying_empi::{BlockKind, Decision, Field, IdentityId, MatchConfig, Matcher, PersonId, PlatformKey, ReviewReason, em};
 
 struct Args {
     persons: usize,
@@ -68,15 +68,22 @@ fn main() {
     explain(&pop, &run, args.explain);
     if args.em {
         let t = Instant::now();
-        let pairs = matcher.blocked_pairs(1_000_000);
+        let sessions = [
+            em::Session { pairs: matcher.blocked_pairs(BlockKind::BirthDate, 500_000), excluded: vec![Field::BirthDate] },
+            em::Session { pairs: matcher.blocked_pairs(BlockKind::Name, 500_000), excluded: vec![Field::FamilyName, Field::GivenName] },
+        ];
         let random = matcher.random_pairs(1_000_000, args.seed);
-        let est = em::estimate(&pairs, &random, &config.weights, 100);
+        let est = em::estimate(&sessions, &random, &config.weights, 100);
         println!(
-            "u from {} random pairs; m by EM on {} blocked pairs: {} iterations, match share {:.4}, {:.1} s.\n",
+            "u from {} random pairs; m by EM on {} pairs blocked on birth date (birth date left out; {} iterations, match share {:.3}) \
+             and {} blocked on name (names left out; {} iterations, match share {:.3}); {:.1} s.\n",
             random.len(),
-            pairs.len(),
-            est.iterations,
-            est.match_share,
+            sessions[0].pairs.len(),
+            est.iterations[0],
+            est.match_shares[0],
+            sessions[1].pairs.len(),
+            est.iterations[1],
+            est.match_shares[1],
             t.elapsed().as_secs_f64()
         );
         println!("| field | level | m | u | bits |\n|---|---|---|---|---|");

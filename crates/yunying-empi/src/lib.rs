@@ -29,6 +29,6 @@ pub mod synth;
 
 pub use compare::{Comparison, Field, FieldScore, Level, Mu, Weights, compare_identities};
 pub use id::{IdDigest, IdError, IdKind, InsuranceCode, NationalId, Phone, PlatformKey};
-pub use matcher::{Candidate, Decision, IdentityId, MatchConfig, MatchError, Matcher, Outcome, PersonId, ReviewReason};
+pub use matcher::{BlockKind, Candidate, Decision, IdentityId, MatchConfig, MatchError, Matcher, Outcome, PersonId, ReviewReason};
 pub use name::{NameError, PersonName};
 pub use record::{BirthDate, Identity, RecordError, Sex};

@@ -365,12 +365,12 @@ impl Matcher {
         out
     }
 
-    /// Comparisons of up to `max` pairs that share a blocking key (at most
-    /// 16 recent entries of each key, keys in a fixed order): the unlabelled
-    /// input of [`crate::em::estimate`].
-    pub fn blocked_pairs(&self, max: usize) -> Vec<Comparison> {
+    /// Comparisons of up to `max` pairs that share a blocking key of one
+    /// kind (at most 16 recent entries of each key, keys in a fixed order):
+    /// the unlabelled input of [`crate::em::estimate`].
+    pub fn blocked_pairs(&self, kind: BlockKind, max: usize) -> Vec<Comparison> {
         let mut out = Vec::new();
-        let mut keys: Vec<&u64> = self.blocks.keys().collect();
+        let mut keys: Vec<&u64> = self.blocks.keys().filter(|k| BlockKind::of(**k) == kind).collect();
         keys.sort_unstable();
         'outer: for k in keys {
             let ids = &self.blocks[k];
@@ -411,6 +411,31 @@ impl Matcher {
     }
 }
 
+/// The kinds of blocking key; pairs found through one kind agree on its
+/// fields by construction, which EM has to leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Full birth date, day and month in either order.
+    BirthDate,
+    /// Fuzzy Pinyin family name and birth year.
+    FamilyYear,
+    /// Fuzzy Pinyin family and given name, in both orders.
+    Name,
+    /// Phone digest.
+    Phone,
+}
+
+impl BlockKind {
+    /// A hash with the kind in its top two bits.
+    fn tag(self, hash: u64) -> u64 {
+        (hash >> 2) | ((self as u64) << 62)
+    }
+
+    fn of(key: u64) -> BlockKind {
+        [BlockKind::BirthDate, BlockKind::FamilyYear, BlockKind::Name, BlockKind::Phone][(key >> 62) as usize]
+    }
+}
+
 /// Keys of a family and a given name reading (see [`name_keys`]).
 type NameKeys = [Option<u64>; 2];
 
@@ -436,26 +461,26 @@ fn block_keys(f: &Features) -> Vec<u64> {
     let mut keys = Vec::with_capacity(8);
     let b = &f.birth;
     if let (Some(y), Some(m), Some(d)) = (b.year, b.month, b.day) {
-        keys.push(hash_str(&format!("d{y}-{}-{}", m.min(d), m.max(d))));
+        keys.push(BlockKind::BirthDate.tag(hash_str(&format!("{y}-{}-{}", m.min(d), m.max(d)))));
     }
     for (fam, giv) in &f.name.fuzzy {
         if let Some(y) = b.year {
             if !fam.is_empty() {
-                keys.push(hash_str(&format!("f{fam}-{y}")));
+                keys.push(BlockKind::FamilyYear.tag(hash_str(&format!("{fam}-{y}"))));
             }
             if !f.name.ordered && !giv.is_empty() {
-                keys.push(hash_str(&format!("f{giv}-{y}")));
+                keys.push(BlockKind::FamilyYear.tag(hash_str(&format!("{giv}-{y}"))));
             }
         }
         if !fam.is_empty() || !giv.is_empty() {
-            keys.push(hash_str(&format!("n{fam}{giv}")));
+            keys.push(BlockKind::Name.tag(hash_str(&format!("{fam}{giv}"))));
             if !giv.is_empty() {
-                keys.push(hash_str(&format!("n{giv}{fam}")));
+                keys.push(BlockKind::Name.tag(hash_str(&format!("{giv}{fam}"))));
             }
         }
     }
     if let Some(p) = f.phone {
-        keys.push(u64::from_le_bytes(p.bytes()[..8].try_into().expect("8 bytes")));
+        keys.push(BlockKind::Phone.tag(u64::from_le_bytes(p.bytes()[..8].try_into().expect("8 bytes"))));
     }
     keys.sort_unstable();
     keys.dedup();
