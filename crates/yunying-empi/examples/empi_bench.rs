@@ -206,10 +206,10 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
         run.new_persons
     );
     println!(
-        "| review queue: by score / name disagrees / sex disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
+        "| review queue: by score / name disagrees / sex or ID disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
         reasons(|r| *r == ReviewReason::Score),
         reasons(|r| *r == ReviewReason::NameDisagrees),
-        reasons(|r| *r == ReviewReason::SexDisagrees),
+        reasons(|r| matches!(r, ReviewReason::SexDisagrees | ReviewReason::IdDisagrees)),
         reasons(|r| *r == ReviewReason::PossibleTwin),
         reasons(|r| matches!(r, ReviewReason::IdConflict(_)))
     );

@@ -12,8 +12,8 @@
 //!    each read for at most `max_block` most recent entries, so no add scans
 //!    everything. The best person's score ≥ `auto_link` links; between
 //!    `review` and `auto_link` it is a review entry; below, a new person.
-//! 3. **Guards**: a would-be auto-link goes to review instead when a name or
-//!    the sex disagrees, or the given names are near but both real Pinyin on
+//! 3. **Guards**: a would-be auto-link goes to review instead when a name,
+//!    the sex or a (checksum-valid) ID number disagrees, or the given names are near but both real Pinyin on
 //!    the same birth date (twins share surname, birth date, address and often
 //!    the parents' phone: those fields are no independent evidence for them).
 
@@ -33,8 +33,8 @@ pub struct MatchConfig {
     pub weights: Weights,
     /// Most entries read from one blocking key (the most recent ones).
     pub max_block: usize,
-    /// Send a would-be auto-link to review when the family or given names
-    /// or the sexes disagree (Chinese surnames do not change at marriage;
+    /// Send a would-be auto-link to review when the family or given names,
+    /// the sexes or the ID numbers disagree (Chinese surnames do not change at marriage;
     /// opposite-sex twins share everything else), or given names
     /// close but both real Pinyin (so not a typo: `minghui`/`minghua`)
     /// while the birth dates agree exactly: the signature of twins, whose
@@ -49,7 +49,7 @@ pub struct MatchConfig {
 impl Default for MatchConfig {
     /// Thresholds chosen on the synthetic benchmark (`benches/empi/`).
     fn default() -> Self {
-        MatchConfig { auto_link: 20.0, review: 14.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
+        MatchConfig { auto_link: 22.0, review: 14.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
     }
 }
 
@@ -104,6 +104,9 @@ pub enum ReviewReason {
     PossibleTwin,
     /// Score above auto-link but the sexes disagree (opposite-sex twins).
     SexDisagrees,
+    /// Score above auto-link but both carry valid, different ID numbers (or
+    /// insurance codes) of one kind.
+    IdDisagrees,
 }
 
 /// What happened to an added identity.
@@ -283,6 +286,7 @@ impl Matcher {
             _ if !self.config.name_guard => None,
             _ if level(Field::FamilyName) == Level::Disagree => Some(ReviewReason::NameDisagrees),
             _ if level(Field::Sex) == Level::Disagree => Some(ReviewReason::SexDisagrees),
+            _ if level(Field::Id) == Level::Disagree => Some(ReviewReason::IdDisagrees),
             (Level::Disagree, _) => Some(ReviewReason::NameDisagrees),
             (Level::PinyinClose, Level::Exact) if same_family && real_names() => Some(ReviewReason::PossibleTwin),
             _ => None,
