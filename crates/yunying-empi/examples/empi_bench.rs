@@ -257,7 +257,7 @@ fn explain(pop: &Population, run: &Run, n: usize) {
     for (id, d) in run.wrong_links.iter().take(n) {
         let Decision::AutoLink(c) = d else { continue };
         let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
-        println!("wrong link {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
+        println!("wrong link {:.1} bits: {} {} / {} {}", c.score, a.name.to_dicom(), date(a), b.name.to_dicom(), date(b));
         for f in &c.explanation {
             println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
         }
@@ -267,9 +267,23 @@ fn explain(pop: &Population, run: &Run, n: usize) {
         let Some(c) = candidates.first() else { continue };
         let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
         let same = pop.truth[id.0 as usize] == pop.truth[c.identity.0 as usize];
-        println!("review {reason:?} same={same} {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
+        println!(
+            "review {reason:?} same={same} {:.1} bits: {} {} / {} {}",
+            c.score,
+            a.name.to_dicom(),
+            date(a),
+            b.name.to_dicom(),
+            date(b)
+        );
         for f in &c.explanation {
             println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
         }
     }
+}
+
+/// A birth date as `YYYY-MM-DD` with `?` for what is missing (synthetic data only).
+fn date(i: &yunying_empi::Identity) -> String {
+    let d = i.birth_date;
+    let part = |v: Option<u16>, w: usize| v.map_or("?".repeat(w), |v| format!("{v:0w$}"));
+    format!("{}-{}-{}", part(d.year, 4), part(d.month.map(u16::from), 2), part(d.day.map(u16::from), 2))
 }

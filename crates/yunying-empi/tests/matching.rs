@@ -177,6 +177,12 @@ fn inputs_are_bounded() {
     long.address = Some("路".repeat(300));
     assert!(matches!(m.add(&long), Err(MatchError::Record(_))));
     assert!(matches!(m.add(&identity("", "1", "Wang^Wei", "", "")), Err(MatchError::Record(_))));
+    let mut huge = identity("H1", "2", "Wang^Wei", "", "");
+    huge.name.alphabetic.given = "x".repeat(1000);
+    assert!(matches!(m.add(&huge), Err(MatchError::Record(_))));
+    // An identity's Debug shows no personal data.
+    let debug = format!("{:?}", identity("H1", "0012345", "Wang^Wei=王^伟", "19800101", "M"));
+    assert!(!debug.contains("0012345") && !debug.contains("Wang") && !debug.contains("1980"), "{debug}");
     assert!(BirthDate::from_dicom("19800230").is_err());
     assert_eq!(BirthDate::from_dicom("1980").unwrap(), BirthDate { year: Some(1980), month: None, day: None });
 }
