@@ -39,7 +39,7 @@ pub struct MatchConfig {
     /// close but both real Pinyin (so not a typo: `minghui`/`minghua`)
     /// while the birth dates agree exactly: the signature of twins, whose
     /// other fields (surname, address, phone) are no independent evidence.
-    pub name_guard: bool,
+    pub guards: bool,
     /// Adjust exact name agreement by how common the name is among the
     /// identities added so far (`u` = its frequency): `Wang` and `Wei` count
     /// less than a rare surname or given name.
@@ -49,7 +49,7 @@ pub struct MatchConfig {
 impl Default for MatchConfig {
     /// Thresholds chosen on the synthetic benchmark (`benches/empi/`).
     fn default() -> Self {
-        MatchConfig { auto_link: 22.0, review: 14.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
+        MatchConfig { auto_link: 22.0, review: 14.0, weights: Weights::default(), max_block: 2000, guards: true, name_frequency: true }
     }
 }
 
@@ -283,7 +283,7 @@ impl Matcher {
         let same_family = matches!(level(Field::FamilyName), Level::HanziExact | Level::PinyinExact | Level::Homophone);
         let real_names = || f.name.is_real_pinyin() && self.entries[best.identity.0 as usize].features.name.is_real_pinyin();
         let guard = match (level(Field::GivenName), level(Field::BirthDate)) {
-            _ if !self.config.name_guard => None,
+            _ if !self.config.guards => None,
             _ if level(Field::FamilyName) == Level::Disagree => Some(ReviewReason::NameDisagrees),
             _ if level(Field::Sex) == Level::Disagree => Some(ReviewReason::SexDisagrees),
             _ if level(Field::Id) == Level::Disagree => Some(ReviewReason::IdDisagrees),
@@ -295,6 +295,8 @@ impl Matcher {
             match guard {
                 None => return Decision::AutoLink(ranked.swap_remove(0)),
                 Some(reason) => {
+                    let review = self.config.review;
+                    ranked.retain(|c| c.score >= review);
                     ranked.truncate(3);
                     return Decision::Review { reason, candidates: ranked };
                 }

@@ -86,7 +86,7 @@ fn twins_are_not_auto_linked() {
             other => panic!("expected review, got {other:?}"),
         }
         // Without the guard the same pair is linked: the guard is what holds.
-        let mut unguarded = Matcher::new(MatchConfig { name_guard: false, ..MatchConfig::default() }).unwrap();
+        let mut unguarded = Matcher::new(MatchConfig { guards: false, ..MatchConfig::default() }).unwrap();
         unguarded.add(&a).unwrap();
         assert!(matches!(unguarded.add(&b).unwrap().decision, Decision::AutoLink(_)));
     }
