@@ -64,6 +64,13 @@ if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, p
     pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls "pydicom-data>=1,<2"
 fi
 
+# yunying-hl7's acceptance test sends ADT messages with a real HL7 client
+# library: python `hl7` (hl7.client.MLLPClient and its mllp_send command).
+if ! python3 -c "import hl7.client" 2>/dev/null; then
+  echo "== pip install hl7"
+  python3 -m pip install -q "hl7>=0.4.5,<0.5"
+fi
+
 # The S3 server for tests and local development: Garage, built once from
 # crates.io (about 12 minutes on 2 cores) and cached outside the clone
 # (storage/README.md says why not the lighter s3s-fs).

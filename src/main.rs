@@ -555,6 +555,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         format!("{node}:{}", std::process::id()),
         stopped(stop_rx.clone()),
     ));
+    // The SM3 of what was stored, computed after the senders heard success
+    // and recorded in the ledger as it is.
+    let digest_audit = audit.audit.clone();
+    let digest_task = tokio::spawn(yunying_archive::digester::run(archive.clone(), stopped(stop_rx.clone()), move |done| {
+        let audit = digest_audit.clone();
+        async move { record_digests(&audit, done).await }
+    }));
     // Approved deletions executed, expired studies asked for: one node at a time.
     let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
@@ -581,6 +588,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = rendition_task.await;
     let _ = sweep_task.await;
     let _ = retention_task.await;
+    let _ = digest_task.await;
     audit.stop(&config).await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
@@ -595,6 +603,23 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Record SM3 digests the digester computed as `digest-recorded` events.
+async fn record_digests(audit: &yunying_audit::Audit, done: Vec<yunying_archive::digester::Digested>) {
+    let instances: Vec<yunying_audit::ingest::Received> = done
+        .into_iter()
+        .map(|d| yunying_audit::ingest::Received {
+            sop_instance_uid: d.sop_instance_uid,
+            sha256: d.sha256,
+            sm3: Some(d.sm3),
+            study: d.study_instance_uid,
+            ..Default::default()
+        })
+        .collect();
+    if let Err(e) = audit.record(yunying_audit::ingest::digests_event(&instances)).await {
+        tracing::warn!(error = %e, "could not record SM3 digests in the audit ledger");
+    }
 }
 
 /// Run a retention command on the configured archive, then close it.

@@ -62,6 +62,25 @@ fn kinds(events: &[Event]) -> Vec<String> {
     k
 }
 
+/// The instances the `digest-recorded` events among `events` name: SOP
+/// Instance UID → (SHA-256, SM3).
+fn digests_of(events: &[Event]) -> std::collections::BTreeMap<String, (String, String)> {
+    let mut named = std::collections::BTreeMap::new();
+    for e in events.iter().filter(|e| e.event == "digest-recorded") {
+        assert_eq!((e.principal.as_str(), e.facts["algorithm"].as_str()), ("system", Some("sm3")), "{e:?}");
+        for i in e.facts["instances"].as_array().unwrap() {
+            let text = |k: &str| i[k].as_str().unwrap_or_default().to_string();
+            named.insert(text("sop_instance_uid"), (text("sha256"), text("sm3")));
+        }
+    }
+    named
+}
+
+/// `events` without the `digest-recorded` ones.
+fn without_digests(events: Vec<Event>) -> Vec<Event> {
+    events.into_iter().filter(|e| e.event != "digest-recorded").collect()
+}
+
 fn has(events: &[Event], kind: &str, n: usize) -> bool {
     events.iter().filter(|e| format!("{}/{}", e.event, e.result) == kind).count() >= n
 }
@@ -139,7 +158,11 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
     let birth = tag_text(&files[0], tags::PATIENT_BIRTH_DATE);
     let mark = recorded(&index).await.len();
     assert!(storescu(dicom, "CT_A", &dir).status.success());
-    let events = settle(&index, mark, |e| has(e, "ingest/ok", 1)).await;
+    // The SM3 of each comes after the sender heard success, in
+    // `digest-recorded` events naming the SHA-256 it goes with.
+    let events = settle(&index, mark, |e| has(e, "ingest/ok", 1) && digests_of(e).len() == 2).await;
+    let digests = digests_of(&events);
+    let events = without_digests(events);
     assert_eq!(kinds(&events), ["ingest/ok"]);
     let e = &events[0];
     assert_eq!((e.principal.as_str(), e.institution.as_str(), e.studies.clone()), ("ae:CT_A", "HOSP_A", vec![study.clone()]));
@@ -150,6 +173,14 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
     let instances = e.facts["instances"].as_array().unwrap();
     assert!(instances.iter().any(|i| i["sop_instance_uid"] == sop.as_str()), "{instances:?}");
     assert!(instances.iter().all(|i| i["sha256"].as_str().is_some_and(is_digest) && i["sop_class_uid"].is_string()), "{instances:?}");
+    for i in instances {
+        let sop = i["sop_instance_uid"].as_str().unwrap();
+        let (sha256, sm3) = digests.get(sop).unwrap_or_else(|| panic!("no SM3 recorded for {sop}: {digests:?}"));
+        assert_eq!(i["sha256"].as_str(), Some(sha256.as_str()), "the SM3 is of the object the ingest event named");
+        assert!(is_digest(sm3));
+        let row = index.instance(sop).await.unwrap().expect("indexed");
+        assert_eq!(row.sm3.as_deref(), Some(sm3.as_str()), "the index records the SM3 the ledger names");
+    }
 
     // Hospital B's modality sending an instance of A's study: refused, on
     // the record.
@@ -205,7 +236,8 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
     let mark = recorded(&index).await.len();
     let (status, body) = stow_file(http, &stow_file_path, &[("Authorization", &format!("Bearer {stow_key}"))]);
     assert_eq!(status, 200, "{body}");
-    let events = settle(&index, mark, |e| has(e, "ingest/ok", 1)).await;
+    let events = settle(&index, mark, |e| has(e, "ingest/ok", 1) && digests_of(e).len() == 1).await;
+    let events = without_digests(events);
     assert_eq!(kinds(&events), ["ingest/ok"]);
     assert!(events[0].principal.starts_with("key:") && events[0].institution == "HOSP_A");
     assert_eq!((events[0].facts["face"].as_str(), events[0].studies.clone()), (Some("stow-rs"), vec![stowed.clone()]));

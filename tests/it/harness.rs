@@ -587,8 +587,9 @@ pub fn c_get_study(dicom_port: u16, dir: &Path, study_uid: &str) {
 /// The access records once the running server's sequencer has moved every
 /// recorded event into the audit ledger (waits at most 15 s).
 pub async fn access_events(index: &Index) -> Vec<yunying_index::AccessEvent> {
-    // Searches are recorded just after their answer (`Audit::record_soon`):
-    // wait until nothing is pending and nothing new arrived for a while.
+    // Searches are recorded just after their answer (`Audit::record_soon`,
+    // held 250 ms so repeats fold): wait until nothing is pending and
+    // nothing new arrived for longer than that.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let mut seen = (-1, usize::MAX);
     loop {
@@ -599,6 +600,6 @@ pub async fn access_events(index: &Index) -> Vec<yunying_index::AccessEvent> {
         }
         assert!(std::time::Instant::now() < deadline, "the audit sequencer did not take the recorded events");
         seen = (pending, recorded.len());
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
     }
 }

@@ -125,19 +125,36 @@ struct Configured {
 }
 
 /// The access layer: authentication of keys, scopes, grants, events.
+/// Cheap to clone (one reference count: every request's handler holds one).
 #[derive(Clone)]
-pub struct Access {
-    index: Index,
-    config: Arc<AccessConfig>,
-    configured: Arc<Vec<Configured>>,
-    /// Recent lookups (keys, sessions, grants, issuers): `cache.rs`.
-    cache: Arc<cache::Cache>,
-    /// When each (principal, study, grant) was last recorded as used.
-    noted: Arc<std::sync::Mutex<Noted>>,
-    /// Identity providers and what was learnt of them (keys, endpoints).
-    idps: Arc<people::idp::Idps>,
-    /// Where events go (the audit ledger).
-    audit: Audit,
+pub struct Access(Arc<shared::Shared>);
+
+mod shared {
+    use super::*;
+
+    /// What every clone of an [`Access`] shares.
+    #[derive(Clone)]
+    pub struct Shared {
+        pub(crate) index: Index,
+        pub(crate) config: Arc<AccessConfig>,
+        pub(crate) configured: Arc<Vec<Configured>>,
+        /// Recent lookups (keys, sessions, grants, issuers): `cache.rs`.
+        pub(crate) cache: Arc<cache::Cache>,
+        /// When each (principal, study, grant) was last recorded as used.
+        pub(crate) noted: Arc<std::sync::Mutex<Noted>>,
+        /// Identity providers and what was learnt of them (keys, endpoints).
+        pub(crate) idps: Arc<people::idp::Idps>,
+        /// Where events go (the audit ledger).
+        pub(crate) audit: Audit,
+    }
+}
+
+impl std::ops::Deref for Access {
+    type Target = shared::Shared;
+
+    fn deref(&self) -> &shared::Shared {
+        &self.0
+    }
 }
 
 /// (principal, study, grant) → when it was last recorded as used.
@@ -151,13 +168,22 @@ impl Access {
     pub fn new(index: Index, config: AccessConfig) -> Access {
         let idps = Arc::new(people::idp::Idps::new(&config.oidc));
         let audit = Audit::ephemeral(index.clone());
-        Access { index, config: Arc::new(config), configured: Arc::default(), cache: Arc::default(), noted: Arc::default(), idps, audit }
+        let shared = shared::Shared {
+            index,
+            config: Arc::new(config),
+            configured: Arc::default(),
+            cache: Arc::default(),
+            noted: Arc::default(),
+            idps,
+            audit,
+        };
+        Access(Arc::new(shared))
     }
 
     /// Record events through `audit` (the node's recorder, with its key
     /// for patient digests) instead of a recorder of its own.
     pub fn with_audit(mut self, audit: Audit) -> Access {
-        self.audit = audit;
+        Arc::make_mut(&mut self.0).audit = audit;
         self
     }
 
@@ -182,7 +208,8 @@ impl Access {
             actions: Actions::of(actions),
             reach: Reach::All,
         };
-        Arc::make_mut(&mut self.configured).push(Configured { digest: Sha256::digest(token.as_bytes()).into(), principal });
+        Arc::make_mut(&mut Arc::make_mut(&mut self.0).configured)
+            .push(Configured { digest: Sha256::digest(token.as_bytes()).into(), principal });
         self
     }
 

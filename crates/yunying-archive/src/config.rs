@@ -54,6 +54,11 @@ pub struct ArchiveConfig {
     /// Objects written less than this many seconds ago are left alone by
     /// the sweep (an ingest stores its object before its index row).
     pub sweep_grace_secs: u64,
+    /// Instances stored without an SM3 (the digester computes it after the
+    /// sender heard success) are looked for by any node once they are this
+    /// many seconds old: those of a node that stopped, or from before a
+    /// crash. The node that stored one hashes it at once.
+    pub digest_grace_secs: u64,
     /// Known institutions and the AE titles that speak for them.
     pub institutions: Vec<InstitutionConfig>,
 }
@@ -75,6 +80,7 @@ impl Default for ArchiveConfig {
             max_pixels: yunying_transcode::Limits::DEFAULT.max_pixels,
             sweep_interval_secs: 0,
             sweep_grace_secs: 3600,
+            digest_grace_secs: 60,
             institutions: Vec::new(),
         }
     }

@@ -17,7 +17,6 @@ use bytes::Bytes;
 use yunying_index::InsertOutcome;
 use yunying_store::original_key;
 
-use crate::digests::Sm3Lane;
 use crate::meta::{FileMeta, Provenance};
 use crate::record::{extract_record, is_valid_uid};
 use crate::{Archive, Caller, IngestError};
@@ -51,12 +50,10 @@ pub struct Stored {
     pub object_key: String,
     /// Hex SHA-256 of the object as received (meta header and data set).
     pub sha256: String,
-    /// Hex SM3 (GB/T 32905) of the same bytes, computed beside the receipt
-    /// ([`Sm3Lane`]) and recorded in the same index row.
-    /// For a kept duplicate (`duplicate`) both digests are of the bytes
-    /// received, which are the kept object's only when its key is the
-    /// same version.
-    pub sm3: String,
+    /// For a kept duplicate (`duplicate`) the digest is of the bytes
+    /// received, which are the kept object's only when its key is the same
+    /// version. The SM3 of the same bytes is computed after the sender has
+    /// heard success ([`crate::digester`]).
     /// True when an instance with this SOP Instance UID was already stored
     /// and kept (duplicate policy `keep-first`).
     pub duplicate: bool,
@@ -68,8 +65,6 @@ pub struct Incoming {
     ctx: StoreContext,
     spool_path: PathBuf,
     spool: Option<Spool>,
-    /// The SM3 of what was received, computed beside the receipt.
-    sm3: Option<Sm3Lane>,
     meta_len: u64,
     dataset_len: u64,
     received_at_ms: i64,
@@ -80,8 +75,7 @@ pub struct Incoming {
 /// The spool file and the running digest of everything written to it.
 struct Spool {
     file: File,
-    /// SHA-256 of everything written (SM3 runs in the instance's
-    /// [`Sm3Lane`]).
+    /// SHA-256 of everything written (SM3 comes later: [`crate::digester`]).
     sha256: Sha256,
     /// Start writing each chunk to disk as it arrives: the spool file
     /// becomes the object (filesystem store), so its bytes must reach the
@@ -113,7 +107,6 @@ impl Incoming {
         let spool_path = archive.inner.spool_dir.join(format!("in-{}-{n}.part", std::process::id()));
         let path = spool_path.clone();
         let meta_len = meta.len() as u64;
-        let sm3 = Sm3Lane::start(Bytes::copy_from_slice(&meta));
         let writeback = archive.store().local_spool_dir().is_some();
         let spool = blocking(move || {
             let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
@@ -128,7 +121,6 @@ impl Incoming {
             ctx,
             spool_path,
             spool: Some(spool),
-            sm3: Some(sm3),
             meta_len,
             dataset_len: 0,
             received_at_ms,
@@ -145,8 +137,6 @@ impl Incoming {
         if self.dataset_len > max {
             return Err(IngestError::OutOfResources(format!("instance larger than the {max}-byte limit")));
         }
-        let lane = self.sm3.as_mut().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
-        lane.feed(data.clone()).await.map_err(|e| IngestError::OutOfResources(e.to_string()))?;
         let mut spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
         let offset = self.meta_len + self.dataset_len - data.len() as u64;
         let spool = blocking(move || {
@@ -194,7 +184,6 @@ impl Incoming {
         let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
-        let lane = self.sm3.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
         let (record, sha256) = blocking(move || {
             let Spool { mut file, sha256, .. } = spool;
             let sha256: [u8; 32] = sha256.finalize().into();
@@ -234,16 +223,6 @@ impl Incoming {
             .await
             .map_err(|e| IngestError::OutOfResources(format!("object store: {e}")))?;
 
-        // The SM3 lane has had the whole receipt, the validation and the
-        // object's fsync to catch up.
-        let sm3 = match lane.finish().await {
-            Ok(sm3) => hex::encode(sm3),
-            Err(e) => {
-                self.discard_unreferenced(&index, &record.sop_instance_uid, &key).await;
-                return Err(IngestError::OutOfResources(e.to_string()));
-            }
-        };
-        let record = yunying_index::InstanceRecord { sm3: Some(sm3.clone()), ..record };
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
         let (sop_class_uid, study_instance_uid) = (record.sop_class_uid.clone(), record.study_instance_uid.clone());
@@ -261,12 +240,23 @@ impl Incoming {
             indexed_us = (t0.elapsed() - t_put).as_micros() as u64,
             "instance committed"
         );
+        let pending = yunying_index::PendingDigest {
+            id: 0,
+            sop_instance_uid: sop_instance_uid.clone(),
+            study_instance_uid: study_instance_uid.clone(),
+            object_key: key.clone(),
+            sha256: digest.clone(),
+        };
         let (object_key, duplicate) = match outcome {
-            InsertOutcome::Inserted => (key, false),
+            InsertOutcome::Inserted => {
+                self.archive.digest_later(pending);
+                (key, false)
+            }
             InsertOutcome::Replaced { old_key } => {
                 if old_key != key {
                     self.delete_object(old_key).await;
                 }
+                self.archive.digest_later(pending);
                 (key, false)
             }
             InsertOutcome::KeptExisting { existing_key } => {
@@ -282,7 +272,7 @@ impl Incoming {
             // again (a retry) is applied again; nothing is hidden twice.
             handler.rejected(note).await.map_err(|e| IngestError::OutOfResources(format!("rejection note not applied: {e}")))?;
         }
-        Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, sm3, duplicate })
+        Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, duplicate })
     }
 
     /// Remove the object just stored under `key` unless a row already

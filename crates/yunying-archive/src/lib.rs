@@ -13,6 +13,7 @@
 
 mod config;
 pub mod dicomdir;
+pub mod digester;
 pub mod digests;
 mod error;
 mod ingest;
@@ -60,6 +61,8 @@ struct Inner {
     metrics: Metrics,
     /// What a stored rejection note does (IOCM), once installed.
     rejections: std::sync::OnceLock<Arc<dyn rejection::RejectionHandler>>,
+    /// Instances stored here waiting for their SM3 ([`digester`]).
+    digests: digester::Queue,
 }
 
 impl Archive {
@@ -69,7 +72,17 @@ impl Archive {
     pub fn new(store: Arc<dyn ObjectStore>, index: Index, config: ArchiveConfig, fallback_spool: PathBuf) -> Archive {
         let spool_dir = store.local_spool_dir().map(PathBuf::from).unwrap_or(fallback_spool);
         config.apply_limits();
-        Archive { inner: Arc::new(Inner { store, index, config, spool_dir, metrics: Metrics::default(), rejections: Default::default() }) }
+        Archive {
+            inner: Arc::new(Inner {
+                store,
+                index,
+                config,
+                spool_dir,
+                metrics: Metrics::default(),
+                rejections: Default::default(),
+                digests: Default::default(),
+            }),
+        }
     }
 
     pub fn index(&self) -> &Index {

@@ -20,6 +20,11 @@ pub struct Metrics {
     failed_sop_class_mismatch: AtomicU64,
     failed_out_of_resources: AtomicU64,
     store_latency: Histogram,
+    /// SM3 digests computed after ingest and recorded.
+    pub digests_recorded_total: AtomicU64,
+    /// Objects read back for their SM3 whose SHA-256 was no longer the one
+    /// recorded (damage: `yunying verify` names them).
+    pub digest_mismatches_total: AtomicU64,
     /// Rendition jobs finished.
     pub renditions_completed_total: AtomicU64,
     /// Rendition jobs parked after repeated failures.
@@ -116,6 +121,8 @@ impl Metrics {
         for (name, help, value) in [
             ("yunying_renditions_completed_total", "Rendition jobs completed", &self.renditions_completed_total),
             ("yunying_renditions_parked_total", "Rendition jobs parked after repeated failures", &self.renditions_parked_total),
+            ("yunying_sm3_recorded_total", "SM3 digests computed after ingest and recorded", &self.digests_recorded_total),
+            ("yunying_sm3_mismatches_total", "Objects whose SHA-256 differed when read back for SM3", &self.digest_mismatches_total),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
         }

@@ -68,6 +68,8 @@ pub fn message(e: &Event, source: &AuditSource) -> Option<AuditMessage> {
             AuditMessage::application_activity(head, activity, ActiveParticipant::process(&e.node, None), None)
         }
         "audit-log-used" => AuditMessage::audit_log_used(head, who, "yunying:audit-ledger"),
+        // The ledger's own bookkeeping of a digest: no one acted.
+        "digest-recorded" => return None,
         _ => {
             let alert = match kind {
                 "break-glass" => codes::emergency_override_started(),

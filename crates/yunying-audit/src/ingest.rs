@@ -28,12 +28,15 @@ pub const MAX_BATCHES: usize = 10_000;
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Received {
     pub sop_instance_uid: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub sop_class_uid: String,
     /// SHA-256 of the stored object, hex ("" when refused).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub sha256: String,
-    /// SM3 (GB/T 32905) of the stored object, hex, computed at ingest in
-    /// the same pass as the SHA-256 (`None` when refused).
+    /// SM3 (GB/T 32905) of the stored object, hex. Computed after the
+    /// sender heard success, so an `ingest` event has none; the
+    /// `digest-recorded` event ([`digests_event`]) names it with the
+    /// SHA-256 it belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sm3: Option<String>,
     /// The same SOP Instance UID was already stored and kept.
@@ -75,6 +78,19 @@ pub fn event(sender: &Sender, result: &str, instances: &[Received]) -> Event {
         e = e.fact("calling_ae", sender.calling_ae.as_str());
     }
     e
+}
+
+/// The `digest-recorded` event of instances whose SM3 was computed after
+/// ingest (principal `system`): per instance its SOP Instance UID, the
+/// SHA-256 its `ingest` event named and the SM3 of the same bytes.
+pub fn digests_event(instances: &[Received]) -> Event {
+    let studies: BTreeSet<&str> = instances.iter().map(|r| r.study.as_str()).filter(|s| !s.is_empty()).collect();
+    let studies: Vec<String> = studies.into_iter().map(str::to_string).collect();
+    Event::new("digest-recorded", "system", "ok")
+        .studies(&studies)
+        .fact("algorithm", "sm3")
+        .fact("count", instances.len())
+        .fact("instances", serde_json::to_value(instances).unwrap_or_default())
 }
 
 #[derive(Hash, PartialEq, Eq, Clone)]

@@ -139,18 +139,35 @@ pub enum AuditError {
     Checkpoint(#[from] yunying_ledger::CheckpointError),
 }
 
-/// Records events. Cheap to clone; every face holds one.
+/// Records events. Cheap to clone (one reference count); every face holds
+/// one.
 #[derive(Clone)]
-pub struct Audit {
-    index: Index,
-    node: Arc<str>,
-    patient_key: Arc<[u8; 32]>,
-    batch: Arc<batch::Batcher>,
-    ledger: Option<Arc<LedgerInfo>>,
-    atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
-    ingest: Arc<ingest::Batches>,
-    soon: Arc<soon::Soon>,
-    witness: Option<Arc<witness::WitnessService>>,
+pub struct Audit(Arc<shared::Shared>);
+
+mod shared {
+    use super::*;
+
+    /// What every clone of an [`Audit`] shares.
+    #[derive(Clone)]
+    pub struct Shared {
+        pub(crate) index: Index,
+        pub(crate) node: Arc<str>,
+        pub(crate) patient_key: Arc<[u8; 32]>,
+        pub(crate) batch: Arc<batch::Batcher>,
+        pub(crate) ledger: Option<Arc<LedgerInfo>>,
+        pub(crate) atna: Option<(Arc<yunying_atna::AuditSender>, yunying_atna::AuditSource)>,
+        pub(crate) ingest: Arc<ingest::Batches>,
+        pub(crate) soon: Arc<soon::Soon>,
+        pub(crate) witness: Option<Arc<witness::WitnessService>>,
+    }
+}
+
+impl std::ops::Deref for Audit {
+    type Target = shared::Shared;
+
+    fn deref(&self) -> &shared::Shared {
+        &self.0
+    }
 }
 
 /// What the faces need of this node's ledger: its hash, the key that
@@ -165,7 +182,7 @@ pub struct LedgerInfo {
 impl Audit {
     /// A recorder writing to `index`, naming patients with `patient_key`.
     pub fn new(index: Index, node: &str, patient_key: [u8; 32], view_batch_secs: u64) -> Audit {
-        Audit {
+        Audit(Arc::new(shared::Shared {
             index,
             node: node.into(),
             patient_key: Arc::new(patient_key),
@@ -175,25 +192,25 @@ impl Audit {
             ingest: Arc::default(),
             soon: Arc::default(),
             witness: None,
-        }
+        }))
     }
 
     /// This recorder, knowing the node's ledger.
     pub fn with_ledger(mut self, ledger: LedgerInfo) -> Audit {
-        self.ledger = Some(Arc::new(ledger));
+        Arc::make_mut(&mut self.0).ledger = Some(Arc::new(ledger));
         self
     }
 
     /// This recorder, sending every event to an ATNA audit record
     /// repository too (as this audit source).
     pub fn with_atna(mut self, sender: Arc<yunying_atna::AuditSender>, source: yunying_atna::AuditSource) -> Audit {
-        self.atna = Some((sender, source));
+        Arc::make_mut(&mut self.0).atna = Some((sender, source));
         self
     }
 
     /// This recorder, serving as a witness of other logs.
     pub fn with_witness(mut self, witness: witness::WitnessService) -> Audit {
-        self.witness = Some(Arc::new(witness));
+        Arc::make_mut(&mut self.0).witness = Some(Arc::new(witness));
         self
     }
 
@@ -320,7 +337,14 @@ impl Audit {
                     self.flush_views(false).await;
                     self.flush_ingest(None, false).await;
                 }
-                _ = self.soon.queued() => self.drain_soon().await,
+                _ = self.soon.queued() => {
+                    // Let repeats gather (`soon::HOLD_MS`), unless stopping.
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(soon::HOLD_MS)) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    self.drain_soon().await
+                }
                 _ = shutdown.changed() => break,
             }
         }

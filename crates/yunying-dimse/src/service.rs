@@ -437,7 +437,6 @@ impl<'a> Association<'a> {
                 sop_instance_uid: stored.sop_instance_uid.clone(),
                 sop_class_uid: stored.sop_class_uid.clone(),
                 sha256: stored.sha256.clone(),
-                sm3: Some(stored.sm3.clone()),
                 duplicate: stored.duplicate,
                 study: stored.study_instance_uid.clone(),
                 ..Default::default()

@@ -22,6 +22,8 @@ use crate::id::{IdDigest, IdKind};
 use crate::record::{Identity, RecordError};
 use std::collections::{HashMap, HashSet};
 
+mod known;
+
 /// Thresholds and weights.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchConfig {

@@ -269,7 +269,6 @@ async fn store_part(
             sop_instance_uid: stored.sop_instance_uid,
             sop_class_uid: class,
             sha256: stored.sha256,
-            sm3: Some(stored.sm3),
             duplicate: stored.duplicate,
             study: stored.study_instance_uid,
             ..Default::default()

@@ -19,6 +19,8 @@
 
 mod ae_certificates;
 mod attempts;
+mod digests;
+mod empi;
 mod films;
 mod grants;
 mod jobs;
@@ -37,6 +39,8 @@ mod witnesses;
 mod writer;
 
 pub use attempts::{Attempts, Verified};
+pub use digests::PendingDigest;
+pub use empi::{DigestRow, HistoryRow, IdentityRow, Move, PersonStudy, ReviewRow};
 pub use films::{Film, FilmEvent};
 pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{
@@ -73,6 +77,9 @@ pub enum IndexError {
     /// between institutions, nor replaces another institution's instance).
     #[error("{0}")]
     Conflict(String),
+    /// What a request names does not exist (an EMPI operation).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The database URL names no supported engine.
     #[error("unsupported index URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
