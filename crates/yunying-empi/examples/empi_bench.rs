@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 use yunying_empi::synth::{self, Population};
-use yunying_empi::{Decision, IdentityId, MatchConfig, Matcher, PersonId, PlatformKey, ReviewReason, em};
+use yunying_empi::{BlockKind, Decision, Field, IdentityId, MatchConfig, Matcher, PersonId, PlatformKey, ReviewReason, em};
 
 struct Args {
     persons: usize,
@@ -68,15 +68,22 @@ fn main() {
     explain(&pop, &run, args.explain);
     if args.em {
         let t = Instant::now();
-        let pairs = matcher.blocked_pairs(1_000_000);
+        let sessions = [
+            em::Session { pairs: matcher.blocked_pairs(BlockKind::BirthDate, 500_000), excluded: vec![Field::BirthDate] },
+            em::Session { pairs: matcher.blocked_pairs(BlockKind::Name, 500_000), excluded: vec![Field::FamilyName, Field::GivenName] },
+        ];
         let random = matcher.random_pairs(1_000_000, args.seed);
-        let est = em::estimate(&pairs, &random, &config.weights, 100);
+        let est = em::estimate(&sessions, &random, &config.weights, 100);
         println!(
-            "u from {} random pairs; m by EM on {} blocked pairs: {} iterations, match share {:.4}, {:.1} s.\n",
+            "u from {} random pairs; m by EM on {} pairs blocked on birth date (birth date left out; {} iterations, match share {:.3}) \
+             and {} blocked on name (names left out; {} iterations, match share {:.3}); {:.1} s.\n",
             random.len(),
-            pairs.len(),
-            est.iterations,
-            est.match_share,
+            sessions[0].pairs.len(),
+            est.iterations[0],
+            est.match_shares[0],
+            sessions[1].pairs.len(),
+            est.iterations[1],
+            est.match_shares[1],
             t.elapsed().as_secs_f64()
         );
         println!("| field | level | m | u | bits |\n|---|---|---|---|---|");
@@ -199,10 +206,10 @@ fn report(title: &str, pop: &Population, m: &mut Matcher, run: &Run) {
         run.new_persons
     );
     println!(
-        "| review queue: by score / name disagrees / sex disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
+        "| review queue: by score / name disagrees / sex or ID disagrees / possible twin / ID conflict | {} / {} / {} / {} / {} |",
         reasons(|r| *r == ReviewReason::Score),
         reasons(|r| *r == ReviewReason::NameDisagrees),
-        reasons(|r| *r == ReviewReason::SexDisagrees),
+        reasons(|r| matches!(r, ReviewReason::SexDisagrees | ReviewReason::IdDisagrees)),
         reasons(|r| *r == ReviewReason::PossibleTwin),
         reasons(|r| matches!(r, ReviewReason::IdConflict(_)))
     );
@@ -250,7 +257,7 @@ fn explain(pop: &Population, run: &Run, n: usize) {
     for (id, d) in run.wrong_links.iter().take(n) {
         let Decision::AutoLink(c) = d else { continue };
         let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
-        println!("wrong link {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
+        println!("wrong link {:.1} bits: {} {} / {} {}", c.score, a.name.to_dicom(), date(a), b.name.to_dicom(), date(b));
         for f in &c.explanation {
             println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
         }
@@ -260,9 +267,23 @@ fn explain(pop: &Population, run: &Run, n: usize) {
         let Some(c) = candidates.first() else { continue };
         let (a, b) = (&pop.identities[id.0 as usize], &pop.identities[c.identity.0 as usize]);
         let same = pop.truth[id.0 as usize] == pop.truth[c.identity.0 as usize];
-        println!("review {reason:?} same={same} {:.1} bits: {:?} {:?} / {:?} {:?}", c.score, a.name, a.birth_date, b.name, b.birth_date);
+        println!(
+            "review {reason:?} same={same} {:.1} bits: {} {} / {} {}",
+            c.score,
+            a.name.to_dicom(),
+            date(a),
+            b.name.to_dicom(),
+            date(b)
+        );
         for f in &c.explanation {
             println!("    {:?} {:?} {:+.2}", f.field, f.level, f.bits);
         }
     }
+}
+
+/// A birth date as `YYYY-MM-DD` with `?` for what is missing (synthetic data only).
+fn date(i: &yunying_empi::Identity) -> String {
+    let d = i.birth_date;
+    let part = |v: Option<u16>, w: usize| v.map_or("?".repeat(w), |v| format!("{v:0w$}"));
+    format!("{}-{}-{}", part(d.year, 4), part(d.month.map(u16::from), 2), part(d.day.map(u16::from), 2))
 }

@@ -22,10 +22,18 @@ pub enum IdError {
     TooLong,
     /// Wrong number of characters after normalisation.
     #[error("identifier has {found} characters, expected {expected}")]
-    WrongLength { expected: usize, found: usize },
+    WrongLength {
+        /// Characters the identifier has.
+        expected: usize,
+        /// Characters found.
+        found: usize,
+    },
     /// A character that the identifier may not contain at that place.
     #[error("identifier contains a character not allowed at position {position}")]
-    BadCharacter { position: usize },
+    BadCharacter {
+        /// Zero-based character position.
+        position: usize,
+    },
     /// The GB 11643-1999 check character does not match.
     #[error("national ID check character does not match")]
     BadChecksum,

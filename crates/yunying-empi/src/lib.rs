@@ -15,8 +15,12 @@
 //! - [`em`]: EM re-estimation of the weights from unlabelled pairs.
 //! - `synth` (feature `synth`): the seeded synthetic population of the benchmark.
 //!
-//! Architecture invariant: nothing here logs or prints an identifier: the
-//! identifier types have no `Display` and a masking `Debug`.
+//! Architecture invariant: nothing here logs or prints personal data: the
+//! identifier types have no `Display` and a masking `Debug`, and the `Debug`
+//! of names and identities shows lengths and presence, not values. Block keys
+//! use the standard library's hasher: in memory only, never persisted.
+
+#![warn(missing_docs)]
 
 pub mod compare;
 pub mod em;
@@ -29,6 +33,6 @@ pub mod synth;
 
 pub use compare::{Comparison, Field, FieldScore, Level, Mu, Weights, compare_identities};
 pub use id::{IdDigest, IdError, IdKind, InsuranceCode, NationalId, Phone, PlatformKey};
-pub use matcher::{Candidate, Decision, IdentityId, MatchConfig, MatchError, Matcher, Outcome, PersonId, ReviewReason};
+pub use matcher::{BlockKind, Candidate, Decision, IdentityId, MatchConfig, MatchError, Matcher, Outcome, PersonId, ReviewReason};
 pub use name::{NameError, PersonName};
 pub use record::{BirthDate, Identity, RecordError, Sex};

@@ -12,8 +12,8 @@
 //!    each read for at most `max_block` most recent entries, so no add scans
 //!    everything. The best person's score ≥ `auto_link` links; between
 //!    `review` and `auto_link` it is a review entry; below, a new person.
-//! 3. **Guards**: a would-be auto-link goes to review instead when a name or
-//!    the sex disagrees, or the given names are near but both real Pinyin on
+//! 3. **Guards**: a would-be auto-link goes to review instead when a name,
+//!    the sex or a (checksum-valid) ID number disagrees, or the given names are near but both real Pinyin on
 //!    the same birth date (twins share surname, birth date, address and often
 //!    the parents' phone: those fields are no independent evidence for them).
 
@@ -35,13 +35,13 @@ pub struct MatchConfig {
     pub weights: Weights,
     /// Most entries read from one blocking key (the most recent ones).
     pub max_block: usize,
-    /// Send a would-be auto-link to review when the family or given names
-    /// or the sexes disagree (Chinese surnames do not change at marriage;
+    /// Send a would-be auto-link to review when the family or given names,
+    /// the sexes or the ID numbers disagree (Chinese surnames do not change at marriage;
     /// opposite-sex twins share everything else), or given names
     /// close but both real Pinyin (so not a typo: `minghui`/`minghua`)
     /// while the birth dates agree exactly: the signature of twins, whose
     /// other fields (surname, address, phone) are no independent evidence.
-    pub name_guard: bool,
+    pub guards: bool,
     /// Adjust exact name agreement by how common the name is among the
     /// identities added so far (`u` = its frequency): `Wang` and `Wei` count
     /// less than a rare surname or given name.
@@ -51,7 +51,7 @@ pub struct MatchConfig {
 impl Default for MatchConfig {
     /// Thresholds chosen on the synthetic benchmark (`benches/empi/`).
     fn default() -> Self {
-        MatchConfig { auto_link: 20.0, review: 14.0, weights: Weights::default(), max_block: 2000, name_guard: true, name_frequency: true }
+        MatchConfig { auto_link: 22.0, review: 14.0, weights: Weights::default(), max_block: 2000, guards: true, name_frequency: true }
     }
 }
 
@@ -106,6 +106,9 @@ pub enum ReviewReason {
     PossibleTwin,
     /// Score above auto-link but the sexes disagree (opposite-sex twins).
     SexDisagrees,
+    /// Score above auto-link but both carry valid, different ID numbers (or
+    /// insurance codes) of one kind.
+    IdDisagrees,
 }
 
 /// What happened to an added identity.
@@ -282,9 +285,10 @@ impl Matcher {
         let same_family = matches!(level(Field::FamilyName), Level::HanziExact | Level::PinyinExact | Level::Homophone);
         let real_names = || f.name.is_real_pinyin() && self.entries[best.identity.0 as usize].features.name.is_real_pinyin();
         let guard = match (level(Field::GivenName), level(Field::BirthDate)) {
-            _ if !self.config.name_guard => None,
+            _ if !self.config.guards => None,
             _ if level(Field::FamilyName) == Level::Disagree => Some(ReviewReason::NameDisagrees),
             _ if level(Field::Sex) == Level::Disagree => Some(ReviewReason::SexDisagrees),
+            _ if level(Field::Id) == Level::Disagree => Some(ReviewReason::IdDisagrees),
             (Level::Disagree, _) => Some(ReviewReason::NameDisagrees),
             (Level::PinyinClose, Level::Exact) if same_family && real_names() => Some(ReviewReason::PossibleTwin),
             _ => None,
@@ -293,6 +297,8 @@ impl Matcher {
             match guard {
                 None => return Decision::AutoLink(ranked.swap_remove(0)),
                 Some(reason) => {
+                    let review = self.config.review;
+                    ranked.retain(|c| c.score >= review);
                     ranked.truncate(3);
                     return Decision::Review { reason, candidates: ranked };
                 }
@@ -367,12 +373,12 @@ impl Matcher {
         out
     }
 
-    /// Comparisons of up to `max` pairs that share a blocking key (at most
-    /// 16 recent entries of each key, keys in a fixed order): the unlabelled
-    /// input of [`crate::em::estimate`].
-    pub fn blocked_pairs(&self, max: usize) -> Vec<Comparison> {
+    /// Comparisons of up to `max` pairs that share a blocking key of one
+    /// kind (at most 16 recent entries of each key, keys in a fixed order):
+    /// the unlabelled input of [`crate::em::estimate`].
+    pub fn blocked_pairs(&self, kind: BlockKind, max: usize) -> Vec<Comparison> {
         let mut out = Vec::new();
-        let mut keys: Vec<&u64> = self.blocks.keys().collect();
+        let mut keys: Vec<&u64> = self.blocks.keys().filter(|k| BlockKind::of(**k) == kind).collect();
         keys.sort_unstable();
         'outer: for k in keys {
             let ids = &self.blocks[k];
@@ -413,6 +419,31 @@ impl Matcher {
     }
 }
 
+/// The kinds of blocking key; pairs found through one kind agree on its
+/// fields by construction, which EM has to leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// Full birth date, day and month in either order.
+    BirthDate,
+    /// Fuzzy Pinyin family name and birth year.
+    FamilyYear,
+    /// Fuzzy Pinyin family and given name, in both orders.
+    Name,
+    /// Phone digest.
+    Phone,
+}
+
+impl BlockKind {
+    /// A hash with the kind in its top two bits.
+    fn tag(self, hash: u64) -> u64 {
+        (hash >> 2) | ((self as u64) << 62)
+    }
+
+    fn of(key: u64) -> BlockKind {
+        [BlockKind::BirthDate, BlockKind::FamilyYear, BlockKind::Name, BlockKind::Phone][(key >> 62) as usize]
+    }
+}
+
 /// Keys of a family and a given name reading (see [`name_keys`]).
 type NameKeys = [Option<u64>; 2];
 
@@ -438,26 +469,26 @@ fn block_keys(f: &Features) -> Vec<u64> {
     let mut keys = Vec::with_capacity(8);
     let b = &f.birth;
     if let (Some(y), Some(m), Some(d)) = (b.year, b.month, b.day) {
-        keys.push(hash_str(&format!("d{y}-{}-{}", m.min(d), m.max(d))));
+        keys.push(BlockKind::BirthDate.tag(hash_str(&format!("{y}-{}-{}", m.min(d), m.max(d)))));
     }
     for (fam, giv) in &f.name.fuzzy {
         if let Some(y) = b.year {
             if !fam.is_empty() {
-                keys.push(hash_str(&format!("f{fam}-{y}")));
+                keys.push(BlockKind::FamilyYear.tag(hash_str(&format!("{fam}-{y}"))));
             }
             if !f.name.ordered && !giv.is_empty() {
-                keys.push(hash_str(&format!("f{giv}-{y}")));
+                keys.push(BlockKind::FamilyYear.tag(hash_str(&format!("{giv}-{y}"))));
             }
         }
         if !fam.is_empty() || !giv.is_empty() {
-            keys.push(hash_str(&format!("n{fam}{giv}")));
+            keys.push(BlockKind::Name.tag(hash_str(&format!("{fam}{giv}"))));
             if !giv.is_empty() {
-                keys.push(hash_str(&format!("n{giv}{fam}")));
+                keys.push(BlockKind::Name.tag(hash_str(&format!("{giv}{fam}"))));
             }
         }
     }
     if let Some(p) = f.phone {
-        keys.push(u64::from_le_bytes(p.bytes()[..8].try_into().expect("8 bytes")));
+        keys.push(BlockKind::Phone.tag(u64::from_le_bytes(p.bytes()[..8].try_into().expect("8 bytes"))));
     }
     keys.sort_unstable();
     keys.dedup();

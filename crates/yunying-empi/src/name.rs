@@ -22,8 +22,9 @@ pub enum NameError {
     TooLong,
 }
 
-/// Family and given name of one component group, as sent (trimmed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Family and given name of one component group, as sent (trimmed). Its
+/// `Debug` shows lengths only: names are personal data.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct NameGroup {
     /// First component (family name).
     pub family: String,
@@ -42,7 +43,24 @@ pub struct PersonName {
     pub phonetic: NameGroup,
 }
 
+impl std::fmt::Debug for NameGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NameGroup {{ family: <{} chars>, given: <{} chars> }}", self.family.chars().count(), self.given.chars().count())
+    }
+}
+
 impl PersonName {
+    /// The PN value again (`Family^Given=家^名`, empty trailing groups left
+    /// out), for showing to a reviewer. Never log it.
+    pub fn to_dicom(&self) -> String {
+        let group = |g: &NameGroup| if g.given.is_empty() { g.family.clone() } else { format!("{}^{}", g.family, g.given) };
+        let mut groups = vec![group(&self.alphabetic), group(&self.ideographic), group(&self.phonetic)];
+        while groups.len() > 1 && groups.last().is_some_and(String::is_empty) {
+            groups.pop();
+        }
+        groups.join("=")
+    }
+
     /// Parse a PN value already decoded to UTF-8.
     pub fn parse(pn: &str) -> Result<Self, NameError> {
         if pn.chars().count() > MAX_PN_CHARS {

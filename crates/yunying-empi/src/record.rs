@@ -18,6 +18,9 @@ pub enum RecordError {
     /// Issuer or Patient ID empty or longer than [`MAX_ID_CHARS`].
     #[error("issuer and patient id must be 1 to {MAX_ID_CHARS} characters")]
     BadKey,
+    /// Name components longer than [`crate::name::MAX_PN_CHARS`] in all.
+    #[error("person name too long")]
+    NameTooLong,
     /// Address longer than [`MAX_ADDRESS_CHARS`].
     #[error("address longer than {MAX_ADDRESS_CHARS} characters")]
     AddressTooLong,
@@ -89,6 +92,9 @@ impl BirthDate {
     /// From DICOM DA: `YYYYMMDD` (also `YYYY.MM.DD`), or partial `YYYYMM` /
     /// `YYYY`; empty is unknown.
     pub fn from_dicom(da: &str) -> Result<BirthDate, RecordError> {
+        if da.len() > 16 {
+            return Err(RecordError::BadDate);
+        }
         let digits: String = da.trim().chars().filter(|c| *c != '.' && *c != '-').collect();
         if digits.is_empty() {
             return Ok(BirthDate::UNKNOWN);
@@ -116,8 +122,9 @@ impl BirthDate {
     }
 }
 
-/// One institution's identity of a patient.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One institution's identity of a patient. Its `Debug` shows the issuer
+/// and which fields are present, never their values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     /// The institution that assigned the Patient ID.
     pub issuer: String,
@@ -137,6 +144,33 @@ pub struct Identity {
     pub address: Option<String>,
 }
 
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("issuer", &self.issuer)
+            .field("patient_id", &format_args!("<{} chars>", self.patient_id.chars().count()))
+            .field("name", &self.name)
+            .field(
+                "birth_date",
+                &format_args!(
+                    "<{}>",
+                    if self.birth_date.is_full() {
+                        "full"
+                    } else if self.birth_date.year.is_some() {
+                        "partial"
+                    } else {
+                        "missing"
+                    }
+                ),
+            )
+            .field("sex", &self.sex)
+            .field("id_digests", &self.id_digests.len())
+            .field("phone", &self.phone.is_some())
+            .field("address", &self.address.is_some())
+            .finish()
+    }
+}
+
 impl Identity {
     /// An identity with only its key set.
     pub fn new(issuer: &str, patient_id: &str) -> Identity {
@@ -148,6 +182,13 @@ impl Identity {
         let key_ok = |s: &str| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS;
         if !key_ok(&self.issuer) || !key_ok(&self.patient_id) {
             return Err(RecordError::BadKey);
+        }
+        let name_chars: usize = [&self.name.alphabetic, &self.name.ideographic, &self.name.phonetic]
+            .iter()
+            .map(|g| g.family.chars().count() + g.given.chars().count())
+            .sum();
+        if name_chars > crate::name::MAX_PN_CHARS {
+            return Err(RecordError::NameTooLong);
         }
         if self.address.as_ref().is_some_and(|a| a.chars().count() > MAX_ADDRESS_CHARS) {
             return Err(RecordError::AddressTooLong);

@@ -86,7 +86,7 @@ fn twins_are_not_auto_linked() {
             other => panic!("expected review, got {other:?}"),
         }
         // Without the guard the same pair is linked: the guard is what holds.
-        let mut unguarded = Matcher::new(MatchConfig { name_guard: false, ..MatchConfig::default() }).unwrap();
+        let mut unguarded = Matcher::new(MatchConfig { guards: false, ..MatchConfig::default() }).unwrap();
         unguarded.add(&a).unwrap();
         assert!(matches!(unguarded.add(&b).unwrap().decision, Decision::AutoLink(_)));
     }
@@ -177,6 +177,37 @@ fn inputs_are_bounded() {
     long.address = Some("路".repeat(300));
     assert!(matches!(m.add(&long), Err(MatchError::Record(_))));
     assert!(matches!(m.add(&identity("", "1", "Wang^Wei", "", "")), Err(MatchError::Record(_))));
+    let mut huge = identity("H1", "2", "Wang^Wei", "", "");
+    huge.name.alphabetic.given = "x".repeat(1000);
+    assert!(matches!(m.add(&huge), Err(MatchError::Record(_))));
+    // An identity's Debug shows no personal data.
+    let debug = format!("{:?}", identity("H1", "0012345", "Wang^Wei=王^伟", "19800101", "M"));
+    assert!(!debug.contains("0012345") && !debug.contains("Wang") && !debug.contains("1980"), "{debug}");
     assert!(BirthDate::from_dicom("19800230").is_err());
     assert_eq!(BirthDate::from_dicom("1980").unwrap(), BirthDate { year: Some(1980), month: None, day: None });
+}
+
+#[test]
+fn different_valid_id_numbers_are_not_auto_linked() {
+    let with_id = |first17: &str| {
+        let check = yunying_empi::id::check_character(first17.as_bytes()) as char;
+        NationalId::parse(&format!("{first17}{check}")).unwrap().digest(&key())
+    };
+    let phone = Phone::parse("13912345678").unwrap().digest(&key());
+    let mut a = identity("H1", "1", "Ma^Taijun=马^泰俊", "19560803", "M");
+    let mut b = identity("H2", "1", "MA^TAIJUN", "19560803", "M");
+    a.id_digests.push(with_id("12010119560803001"));
+    b.id_digests.push(with_id("12010119560803003"));
+    a.phone = Some(phone);
+    b.phone = Some(phone);
+    let mut m = matcher();
+    m.add(&a).unwrap();
+    let out = m.add(&b).unwrap();
+    match out.decision {
+        Decision::Review { reason: ReviewReason::IdDisagrees, candidates } => {
+            let id = candidates[0].explanation.iter().find(|s| s.field == Field::Id).unwrap();
+            assert_eq!(id.level, Level::Disagree);
+        }
+        other => panic!("expected an ID disagreement review, got {other:?}"),
+    }
 }

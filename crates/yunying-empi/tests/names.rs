@@ -30,6 +30,10 @@ fn pn_groups_are_parsed() {
     assert!(only_hanzi.alphabetic.family.is_empty());
     assert_eq!(only_hanzi.ideographic.given, "小明");
     assert!(PersonName::parse(&"王".repeat(300)).is_err());
+    assert_eq!(n.to_dicom(), "Wang^Xiaoming=王^小明");
+    // Debug never shows the name itself.
+    let debug = format!("{n:?}");
+    assert!(!debug.contains("Wang") && !debug.contains('王'), "{debug}");
 }
 
 #[test]
