@@ -27,7 +27,9 @@ acks = []
 with MLLPClient("127.0.0.1", int(sys.argv[1])) as c:
     for m in msgs:
         ack = hl7.parse(c.send_message(m).decode("utf-8"))
-        acks.append(str(ack.segment("MSA")[1]))
+        code = str(ack.segment("MSA")[1])
+        if code != "AA": sys.stderr.write(str(ack).replace("\r", "\n") + "\n")
+        acks.append(code)
 print(json.dumps(acks))
 "#;
     let mut child = python()

@@ -26,8 +26,12 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/empi/person", get(person)).route("/fhir/Patient/$ihe-pix", get(pix)).merge(changes)
 }
 
-fn persons(s: &AppState) -> Result<&Persons, Response> {
-    s.persons.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "the patient index is not enabled on this node").into_response())
+fn disabled() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "the patient index is not enabled on this node").into_response()
+}
+
+fn persons(s: &AppState) -> Option<&Persons> {
+    s.persons.as_ref()
 }
 
 #[derive(Deserialize)]
@@ -38,10 +42,7 @@ struct IdentityKey {
 }
 
 async fn feed(State(s): State<AppState>, Signed(who): Signed, Json(input): Json<IdentityInput>) -> Response {
-    let persons = match persons(&s) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let Some(persons) = persons(&s) else { return disabled() };
     match persons.feed_as(&who, &input).await {
         Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "identity": id }))).into_response(),
         Err(e) => denied(e),
@@ -56,10 +57,7 @@ struct MergeBody {
 }
 
 async fn merge(State(s): State<AppState>, Signed(who): Signed, Json(b): Json<MergeBody>) -> Response {
-    let persons = match persons(&s) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let Some(persons) = persons(&s) else { return disabled() };
     match persons.merge_as(&who, (&b.prior.issuer, &b.prior.patient_id), (&b.survivor.issuer, &b.survivor.patient_id)).await {
         Ok(op) => Json(json!({ "operation": op })).into_response(),
         Err(e) => denied(e),
@@ -67,10 +65,7 @@ async fn merge(State(s): State<AppState>, Signed(who): Signed, Json(b): Json<Mer
 }
 
 async fn undo(State(s): State<AppState>, Signed(who): Signed, Path(op): Path<String>) -> Response {
-    let persons = match persons(&s) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let Some(persons) = persons(&s) else { return disabled() };
     if op.len() > 64 {
         return ApiError::bad_request("no such operation").into_response();
     }
@@ -81,10 +76,7 @@ async fn undo(State(s): State<AppState>, Signed(who): Signed, Path(op): Path<Str
 }
 
 async fn person(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<IdentityKey>) -> Response {
-    let persons = match persons(&s) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let Some(persons) = persons(&s) else { return disabled() };
     match persons.person_as(&who, &q.issuer, &q.patient_id).await {
         Ok(view) => Json(view).into_response(),
         Err(e) => denied(e),
@@ -108,10 +100,7 @@ struct PixQuery {
 /// of `targetSystem` when given). An identity the index does not know is
 /// 404 with an `OperationOutcome`, as PIXm asks.
 async fn pix(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<PixQuery>) -> Response {
-    let persons = match persons(&s) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let Some(persons) = persons(&s) else { return disabled() };
     let Some((system, value)) = q.source_identifier.split_once('|') else {
         return outcome(StatusCode::BAD_REQUEST, "invalid", "sourceIdentifier is system|value");
     };

@@ -156,50 +156,49 @@ impl Index {
     /// is unlinked (the linker's queue); an updated one keeps its person.
     /// Returns its key and whether it is new.
     pub async fn empi_put_identity(&self, row: &IdentityRow, digests: &[DigestRow]) -> Result<(i64, bool)> {
+        // The write comes first, so the transaction holds the write lock
+        // from its start (SQLite: a read upgraded to a write can fail
+        // with "busy" at once, whatever the timeout).
         let mut tx = self.pool.begin().await?;
-        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM empi_identities WHERE issuer = $1 AND patient_id = $2")
+        let new = sqlx::query(
+            "INSERT INTO empi_identities (issuer, patient_id, name, birth_date, sex, ids_masked, phone_digest, address, source,
+             updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (issuer, patient_id) DO NOTHING",
+        )
+        .bind(&row.issuer)
+        .bind(&row.patient_id)
+        .bind(&row.name)
+        .bind(&row.birth_date)
+        .bind(&row.sex)
+        .bind(&row.ids_masked)
+        .bind(&row.phone_digest)
+        .bind(&row.address)
+        .bind(&row.source)
+        .bind(row.updated_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM empi_identities WHERE issuer = $1 AND patient_id = $2")
             .bind(&row.issuer)
             .bind(&row.patient_id)
-            .fetch_optional(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
-        let (id, new) = match existing {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE empi_identities SET name = $2, birth_date = $3, sex = $4, ids_masked = $5, phone_digest = $6, address = $7,
-                     updated_ms = $8 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(&row.name)
-                .bind(&row.birth_date)
-                .bind(&row.sex)
-                .bind(&row.ids_masked)
-                .bind(&row.phone_digest)
-                .bind(&row.address)
-                .bind(row.updated_ms)
-                .execute(&mut *tx)
-                .await?;
-                (id, false)
-            }
-            None => {
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO empi_identities (issuer, patient_id, name, birth_date, sex, ids_masked, phone_digest, address, source,
-                     updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                )
-                .bind(&row.issuer)
-                .bind(&row.patient_id)
-                .bind(&row.name)
-                .bind(&row.birth_date)
-                .bind(&row.sex)
-                .bind(&row.ids_masked)
-                .bind(&row.phone_digest)
-                .bind(&row.address)
-                .bind(&row.source)
-                .bind(row.updated_ms)
-                .fetch_one(&mut *tx)
-                .await?;
-                (id, true)
-            }
-        };
+        if !new {
+            sqlx::query(
+                "UPDATE empi_identities SET name = $2, birth_date = $3, sex = $4, ids_masked = $5, phone_digest = $6, address = $7,
+                 updated_ms = $8 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&row.name)
+            .bind(&row.birth_date)
+            .bind(&row.sex)
+            .bind(&row.ids_masked)
+            .bind(&row.phone_digest)
+            .bind(&row.address)
+            .bind(row.updated_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
         for (kind, digest) in digests {
             let known: Option<i64> =
                 sqlx::query_scalar("SELECT identity_pk FROM empi_identity_digests WHERE identity_pk = $1 AND kind = $2 AND digest = $3")
@@ -279,7 +278,15 @@ impl Index {
     /// goes back where it was, if it has not moved since ([`IndexError::Conflict`]
     /// otherwise, and nothing changes). Returns the moves made.
     pub async fn empi_undo(&self, op: &str, undo_op: &str, actor: &str, now_ms: i64) -> Result<Vec<Move>> {
+        // The write first (see `empi_put_identity`): mark the operation
+        // undone; fewer rows marked than it has means it was undone before.
         let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query("UPDATE empi_history SET undone_by = $2 WHERE op = $1 AND undone_by IS NULL")
+            .bind(op)
+            .bind(undo_op)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         let rows: Vec<HistoryTuple> = sqlx::query_as(
             "SELECT id, op, at_ms, action, identity_pk, from_person, to_person, actor, detail, undone_by FROM empi_history
              WHERE op = $1 ORDER BY id DESC",
@@ -290,13 +297,12 @@ impl Index {
         if rows.is_empty() {
             return Err(IndexError::NotFound(format!("operation {op}")));
         }
-        if rows.iter().any(|r| r.9.is_some()) {
+        if marked as usize != rows.len() {
             return Err(IndexError::Conflict(format!("operation {op} was already undone")));
         }
         let moves: Vec<Move> =
             rows.into_iter().map(history).map(|h| Move { identity: h.identity, from: h.to_person, to: h.from_person }).collect();
         apply_moves(&mut tx, undo_op, &moves, "unmerge", actor, op, now_ms).await?;
-        sqlx::query("UPDATE empi_history SET undone_by = $2 WHERE op = $1").bind(op).bind(undo_op).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(moves)
     }
