@@ -48,6 +48,9 @@ pub struct Config {
     /// Retention defaults, deletion requests' lifetime, purge and scan
     /// intervals.
     pub retention: yunying_retention::RetentionConfig,
+    /// One patient across institutions: linking thresholds, the HL7 ADT
+    /// listener, where institutions put national IDs.
+    pub empi: yunying_persons::EmpiConfig,
 }
 
 impl Default for Config {
@@ -68,6 +71,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             audit: AuditConfig::default(),
             retention: Default::default(),
+            empi: Default::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+mod empi;
 mod import;
 mod keys;
 mod recorder;
@@ -154,6 +155,12 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
+    /// One patient across institutions: a person's identities and
+    /// studies, merge, unmerge.
+    Empi {
+        #[command(subcommand)]
+        command: empi::EmpiCommand,
+    },
     /// Retention: the policy table, a study's patient class, the scan
     /// that asks for the deletion of expired studies.
     Retention {
@@ -305,6 +312,13 @@ fn main() -> anyhow::Result<()> {
             let archive = open_archive(&config).await?;
             let access = access_of(&config, &archive).with_audit(recorder::recorder(&config, archive.index())?);
             let result = users::run(&access, command).await;
+            archive.index().clone().close().await;
+            result
+        }),
+        Command::Empi { command } => runtime.block_on(async {
+            let archive = open_archive(&config).await?;
+            let persons = persons_of(&config, &archive, &recorder::recorder(&config, archive.index())?)?;
+            let result = empi::run(&persons, command).await;
             archive.index().clone().close().await;
             result
         }),
@@ -528,11 +542,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), config.retention.clone());
     // A rejection note stored any way hides what it names at once.
     retention.handle_rejections();
+    let persons = persons_of(&config, &archive, &audit.audit)?;
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
-        retention.clone(),
+        (retention.clone(), Some(persons.clone())),
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -562,6 +577,25 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         let audit = digest_audit.clone();
         async move { record_digests(&audit, done).await }
     }));
+    // One patient across institutions: the linker (one node at a time) and
+    // the hospitals' HL7 ADT feed.
+    let empi_task =
+        config.empi.enabled.then(|| tokio::spawn(persons.clone().run(format!("{node}:{}", std::process::id()), stopped(stop_rx.clone()))));
+    let (mllp_task, mllp_addr) = if config.empi.mllp_bind.is_empty() {
+        (None, None)
+    } else {
+        let listener = tokio::net::TcpListener::bind(&config.empi.mllp_bind)
+            .await
+            .with_context(|| format!("[empi] mllp_bind {}", config.empi.mllp_bind))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "HL7 v2 ADT over MLLP");
+        let feed = persons.clone();
+        let handler = move |message| {
+            let persons = feed.clone();
+            async move { yunying_persons::hl7::apply(&persons, message).await }
+        };
+        (Some(tokio::spawn(yunying_hl7::serve(listener, Default::default(), handler, stopped(stop_rx.clone())))), Some(addr))
+    };
     // Approved deletions executed, expired studies asked for: one node at a time.
     let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
@@ -579,7 +613,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let audit_task = tokio::spawn(sequencer.run(audit_stopped));
-    let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https")?;
+    let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https", mllp_addr)?;
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight transfers");
     let _ = stop_tx.send(true);
@@ -589,6 +623,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = sweep_task.await;
     let _ = retention_task.await;
     let _ = digest_task.await;
+    if let Some(task) = empi_task {
+        let _ = task.await;
+    }
+    if let Some(task) = mllp_task {
+        let _ = task.await;
+    }
     audit.stop(&config).await;
     let _ = audit_stop.send(true);
     let _ = audit_task.await;
@@ -603,6 +643,19 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The node's EMPI: its platform key (made on first start), thresholds
+/// and where institutions put national IDs.
+fn persons_of(
+    config: &Config,
+    archive: &yunying_archive::Archive,
+    audit: &yunying_audit::Audit,
+) -> anyhow::Result<yunying_persons::Persons> {
+    let path = config.empi.key_path(&config.data_dir);
+    let key = yunying_audit::load_or_make_patient_key(&path).with_context(|| format!("EMPI platform key {}", path.display()))?;
+    let key = yunying_empi::PlatformKey::new(&key).map_err(|e| anyhow::anyhow!("EMPI platform key: {e}"))?;
+    Ok(yunying_persons::Persons::new(archive.index().clone(), key, config.empi.clone(), audit.clone())?)
 }
 
 /// Record SM3 digests the digester computed as `digest-recorded` events.
@@ -665,6 +718,7 @@ fn write_serving_file(
     dicom_tls: Option<std::net::SocketAddr>,
     http: std::net::SocketAddr,
     http_tls: bool,
+    mllp: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<PathBuf> {
     let path = data_dir.join("serving.json");
     let body = serde_json::json!({
@@ -676,6 +730,7 @@ fn write_serving_file(
         "dicom": dicom.to_string(),
         "dicom_tls": dicom_tls.map(|a| a.to_string()),
         "http": http.to_string(),
+        "mllp_port": mllp.map_or(0, |a| a.port()),
     });
     let tmp = data_dir.join(".serving.json.tmp");
     std::fs::write(&tmp, format!("{body}\n"))

@@ -14,6 +14,7 @@ mod colour;
 mod crash;
 mod dicomweb;
 mod dimse_security;
+mod empi;
 mod encryption;
 mod enhanced;
 mod film;

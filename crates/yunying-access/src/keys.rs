@@ -5,7 +5,7 @@
 //! key is stored (the secret has 256 bits of entropy, so a fast digest is
 //! as strong as a slow one), the key is shown once when created, and it is
 //! never logged. A key speaks for an institution (or the platform) with
-//! scopes: `dicomweb:read`, `stow`, `films:create`.
+//! scopes: `dicomweb:read`, `stow`, `films:create`, `empi`.
 
 use sha2::{Digest, Sha256};
 use yunying_index::ApiKeyRow;
@@ -122,7 +122,7 @@ impl Access {
         }
         let actions = scope_actions(scopes).map_err(Denied::Invalid)?;
         if actions.is_empty() {
-            return Err(Denied::Invalid("a key needs at least one scope (dicomweb:read, stow, films:create)".into()));
+            return Err(Denied::Invalid("a key needs at least one scope (dicomweb:read, stow, films:create, empi)".into()));
         }
         let key_id = random_id(8);
         let secret: [u8; 32] = rand::random();

@@ -417,6 +417,7 @@ pub fn describe(action: Action) -> &'static str {
         Action::ManageRetention => "manage retention policies and legal holds",
         Action::RequestDeletion => "request deletions",
         Action::ApproveDeletion => "approve deletions",
+        Action::Patients => "manage the patient index",
     }
 }
 

@@ -144,9 +144,14 @@ impl Principal {
 }
 
 /// What an API key may do: `dicomweb:read` (search, view, retrieve),
-/// `stow` (store), `films:create` (make and manage cloud films).
-pub const KEY_SCOPES: [(&str, &[Action]); 3] =
-    [("dicomweb:read", &[Action::Search, Action::View, Action::Retrieve]), ("stow", &[Action::Store]), ("films:create", &[Action::Films])];
+/// `stow` (store), `films:create` (make and manage cloud films), `empi`
+/// (a hospital MPI's feed: identities, merges, person lookups).
+pub const KEY_SCOPES: [(&str, &[Action]); 4] = [
+    ("dicomweb:read", &[Action::Search, Action::View, Action::Retrieve]),
+    ("stow", &[Action::Store]),
+    ("films:create", &[Action::Films]),
+    ("empi", &[Action::Patients]),
+];
 
 /// The actions of a comma-separated scope list; an unknown scope is an error.
 pub fn scope_actions(scopes: &str) -> Result<Actions, String> {
@@ -155,7 +160,7 @@ pub fn scope_actions(scopes: &str) -> Result<Actions, String> {
         let (_, a) = KEY_SCOPES
             .iter()
             .find(|(n, _)| *n == name)
-            .ok_or_else(|| format!("unknown scope {name:?} (known: dicomweb:read, stow, films:create)"))?;
+            .ok_or_else(|| format!("unknown scope {name:?} (known: dicomweb:read, stow, films:create, empi)"))?;
         actions = actions.union(Actions::of(a));
     }
     Ok(actions)

@@ -47,11 +47,14 @@ pub enum Action {
     RequestDeletion,
     /// Approve or refuse someone else's deletion request (the second).
     ApproveDeletion,
+    /// The patient index across institutions (EMPI): feed identities,
+    /// look a person up, merge and unmerge.
+    Patients,
 }
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Search,
         Action::View,
         Action::Retrieve,
@@ -68,6 +71,7 @@ impl Action {
         Action::ManageRetention,
         Action::RequestDeletion,
         Action::ApproveDeletion,
+        Action::Patients,
     ];
 
     /// Whether the action reaches patients' studies (and so is bounded by
@@ -76,14 +80,14 @@ impl Action {
         matches!(self, Action::Search | Action::View | Action::Retrieve | Action::Store | Action::Commit | Action::Films | Action::Grant)
     }
 
-    fn bit(self) -> u16 {
-        1 << (self as u16)
+    fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 }
 
 /// A set of actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Actions(u16);
+pub struct Actions(u32);
 
 impl Actions {
     pub const NONE: Actions = Actions(0);
@@ -179,7 +183,7 @@ impl Role {
             // Retention and deletion: within its institution (the
             // retention crate checks the issuer of every study named).
             Role::InstitutionAdmin => &[ManageAccounts, ManageRetention, RequestDeletion, ApproveDeletion],
-            Role::SystemAdmin => &[ManageAccounts, ManageSystem, ManageRetention, RequestDeletion, ApproveDeletion],
+            Role::SystemAdmin => &[ManageAccounts, ManageSystem, ManageRetention, RequestDeletion, ApproveDeletion, Patients],
             Role::SecurityAdmin => &[AssignRoles, ManageKeys],
             Role::AuditAdmin => &[ReadAudit],
         })

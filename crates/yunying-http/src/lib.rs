@@ -9,6 +9,7 @@ mod access_api;
 mod audit_api;
 mod auth;
 mod conn;
+mod empi_api;
 mod error;
 mod film;
 mod frames;
@@ -203,6 +204,8 @@ pub(crate) struct AppState {
     pub films: yunying_film::Films,
     /// Retention, legal holds and deletion (`yunying-retention`).
     pub retention: yunying_retention::Retention,
+    /// The patient index across institutions, when this node runs one.
+    pub persons: Option<yunying_persons::Persons>,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -225,13 +228,13 @@ pub(crate) fn film_reads(state: AppState) -> Router {
 /// All routes of the HTTP API.
 pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, retention, config, Arc::new(LogSender))
+    router_with(archive, access, retention, None, config, Arc::new(LogSender))
 }
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, retention, config, sms)
+    router_with(archive, access, retention, None, config, sms)
 }
 
 /// All routes, with the retention service `serve` configured.
@@ -239,11 +242,12 @@ pub fn router_with(
     archive: Archive,
     access: Access,
     retention: yunying_retention::Retention,
+    persons: Option<yunying_persons::Persons>,
     config: HttpConfig,
     sms: Arc<dyn SmsSender>,
 ) -> Router {
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
-    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention };
+    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention, persons };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
@@ -266,6 +270,7 @@ pub fn router_with(
         .merge(witness_api::routes())
         .merge(people::routes())
         .merge(retention_api::routes())
+        .merge(empi_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))

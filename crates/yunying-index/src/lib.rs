@@ -20,6 +20,7 @@
 mod ae_certificates;
 mod attempts;
 mod digests;
+mod empi;
 mod films;
 mod grants;
 mod jobs;
@@ -40,6 +41,7 @@ mod writer;
 
 pub use attempts::{Attempts, Verified};
 pub use digests::PendingDigest;
+pub use empi::{DigestRow, HistoryRow, IdentityRow, Move, PersonStudy, ReviewRow};
 pub use films::{Film, FilmEvent};
 pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{
@@ -80,6 +82,9 @@ pub enum IndexError {
     /// between institutions, nor replaces another institution's instance).
     #[error("{0}")]
     Conflict(String),
+    /// What a request names does not exist (an EMPI operation).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// The database URL names no supported engine.
     #[error("unsupported index URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),

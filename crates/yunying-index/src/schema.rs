@@ -454,7 +454,8 @@ CREATE TABLE purge_queue (
     LEDGER_BY_LEAF,
     // 21: the instances whose SM3 is still to be computed.
     "CREATE INDEX instances_sm3_pending ON instances (id) WHERE sm3 IS NULL",
-    // 22: mutual recognition (`recognition.rs`): the catalogue per region
+    EMPI,
+    // 23: mutual recognition (`recognition.rs`): the catalogue per region
     // (each item as JSON), quality (HR) marks, the items of each study,
     // orders with the candidates offered, and decisions (versioned: an
     // amendment keeps the earlier ones). Candidates and decisions carry
@@ -552,6 +553,70 @@ CREATE INDEX recognition_decisions_institution ON recognition_decisions
     (institution, is_current, month, department, doctor, item_code, reason, outcome, price_fen, opened_ms)
 "#,
 ];
+
+/// Migration 22: the patient index across institutions (EMPI). Every
+/// (issuer, Patient ID) identity as it came (DICOM is never rewritten),
+/// the person it belongs to (NULL: not linked yet, the linker's queue),
+/// the keyed digests of its national ID / insurance code / phone (never
+/// the numbers: `ids_masked` is what is shown), every move of an identity
+/// between persons (`empi_history`, grouped by operation so an unmerge
+/// undoes exactly one), and the review queue.
+const EMPI: &str = r#"
+CREATE TABLE empi_persons (
+    id {pk},
+    created_ms {bigint} NOT NULL
+);
+CREATE TABLE empi_identities (
+    id {pk},
+    issuer TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    person_pk {bigint} REFERENCES empi_persons (id),
+    name TEXT NOT NULL DEFAULT '',
+    birth_date TEXT NOT NULL DEFAULT '',
+    sex TEXT NOT NULL DEFAULT '',
+    ids_masked TEXT NOT NULL DEFAULT '',
+    phone_digest TEXT NOT NULL DEFAULT '',
+    address TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL,
+    decision TEXT NOT NULL DEFAULT '',
+    updated_ms {bigint} NOT NULL,
+    UNIQUE (issuer, patient_id)
+);
+CREATE INDEX empi_identities_person ON empi_identities (person_pk);
+CREATE INDEX empi_identities_unlinked ON empi_identities (id) WHERE person_pk IS NULL;
+CREATE TABLE empi_identity_digests (
+    identity_pk {bigint} NOT NULL REFERENCES empi_identities (id),
+    kind TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    UNIQUE (identity_pk, kind, digest)
+);
+CREATE INDEX empi_digests_digest ON empi_identity_digests (digest);
+CREATE TABLE empi_history (
+    id {pk},
+    op TEXT NOT NULL,
+    at_ms {bigint} NOT NULL,
+    action TEXT NOT NULL,
+    identity_pk {bigint} NOT NULL REFERENCES empi_identities (id),
+    from_person {bigint},
+    to_person {bigint},
+    actor TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    undone_by TEXT
+);
+CREATE INDEX empi_history_op ON empi_history (op);
+CREATE INDEX empi_history_identity ON empi_history (identity_pk);
+CREATE TABLE empi_reviews (
+    id {pk},
+    identity_pk {bigint} NOT NULL REFERENCES empi_identities (id),
+    reason TEXT NOT NULL,
+    candidates TEXT NOT NULL,
+    created_ms {bigint} NOT NULL,
+    decided_ms {bigint},
+    decision TEXT NOT NULL DEFAULT '',
+    actor TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX empi_reviews_open ON empi_reviews (id) WHERE decided_ms IS NULL
+"#;
 
 /// Migration 20: the search rows of the ledger by leaf, so `audit verify` reads those of
 /// a page of entries by a range of the index instead of scanning (and

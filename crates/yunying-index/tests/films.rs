@@ -142,6 +142,11 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "recognition_study_items",
         "recognition_marks",
         "recognition_items",
+        "empi_identity_digests",
+        "empi_history",
+        "empi_reviews",
+        "empi_identities",
+        "empi_persons",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }

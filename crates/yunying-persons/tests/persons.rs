@@ -1,0 +1,110 @@
+//! The EMPI on a real (SQLite) index: deterministic links across
+//! institutions, scores, merges that an unmerge undoes exactly.
+
+use yunying_audit::Audit;
+use yunying_empi::PlatformKey;
+use yunying_index::Index;
+use yunying_persons::{EmpiConfig, IdentityInput, Persons};
+
+const ID: &str = "11010519491231002X";
+
+async fn persons() -> (tempfile::TempDir, Persons) {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::open_sqlite(&dir.path().join("index.db")).await.unwrap();
+    let key = PlatformKey::new(b"the platform key of this test").unwrap();
+    let persons = Persons::new(index.clone(), key, EmpiConfig::default(), Audit::ephemeral(index)).unwrap();
+    (dir, persons)
+}
+
+fn input(issuer: &str, patient_id: &str, name: &str, birth: &str, sex: &str, national: &[&str]) -> IdentityInput {
+    IdentityInput {
+        issuer: issuer.into(),
+        patient_id: patient_id.into(),
+        name: name.into(),
+        birth_date: birth.into(),
+        sex: sex.into(),
+        national_ids: national.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+async fn link_all(p: &Persons) {
+    for _ in 0..10 {
+        let round = p.link_pending("test").await.unwrap().expect("the only node holds the lease");
+        if round == Default::default() {
+            return;
+        }
+    }
+    panic!("linking did not settle");
+}
+
+#[tokio::test]
+async fn one_person_across_institutions_by_national_id_and_by_score_but_not_twins() {
+    let (_dir, p) = persons().await;
+    // A's CT with a GB 18030 Hanzi name (decoded), B's registration in UTF-8 Pinyin and Hanzi.
+    p.put_identity(&input("HOSP_A", "A123", "=张^三", "19491231", "F", &[ID]), "dicom").await.unwrap();
+    p.put_identity(&input("HOSP_B", "998877", "Zhang^San=张^三", "19491231", "F", &[ID]), "hl7").await.unwrap();
+    // Same name and birth date, no ID, at a third hospital: linked by score.
+    p.put_identity(&input("HOSP_C", "C-1", "Zhang^San=张^三", "19491231", "F", &[]), "dicom").await.unwrap();
+    // Someone else: a twin sister (same birth date, another given name).
+    p.put_identity(&input("HOSP_C", "C-2", "Zhang^Si=张^四", "19491231", "F", &[]), "dicom").await.unwrap();
+    link_all(&p).await;
+    let a = p.person_of("HOSP_A", "A123").await.unwrap().expect("linked");
+    assert_eq!(p.person_of("HOSP_B", "998877").await.unwrap(), Some(a), "same national ID: one person");
+    assert_eq!(p.person_of("HOSP_C", "C-1").await.unwrap(), Some(a), "same name, sex and birth date: linked by score");
+    assert_ne!(p.person_of("HOSP_C", "C-2").await.unwrap(), Some(a), "the twin is someone else");
+    let view = p.person(a).await.unwrap();
+    let mut keys: Vec<_> = view.identities.iter().map(|i| format!("{}/{}", i.issuer, i.patient_id)).collect();
+    keys.sort();
+    assert_eq!(keys, ["HOSP_A/A123", "HOSP_B/998877", "HOSP_C/C-1"]);
+    let a_row = view.identities.iter().find(|i| i.issuer == "HOSP_A").unwrap();
+    assert_eq!(a_row.ids_masked, ["national-id:1101**********002X"], "shown masked");
+    assert_eq!(a_row.decision, "new");
+    assert_eq!(view.identities.iter().find(|i| i.issuer == "HOSP_B").unwrap().decision, "nationalid");
+}
+
+#[tokio::test]
+async fn an_unmerge_puts_back_exactly_what_the_merge_moved() {
+    let (_dir, p) = persons().await;
+    p.put_identity(&input("HOSP_A", "OLD-7", "Li^Lei=李^雷", "19800101", "M", &[]), "hl7").await.unwrap();
+    p.put_identity(&input("HOSP_A", "NEW-7", "Li^Lei=李^磊", "19800110", "M", &[]), "hl7").await.unwrap();
+    p.put_identity(&input("HOSP_B", "B-7", "Li^Lei=李^雷", "19800101", "M", &[]), "hl7").await.unwrap();
+    link_all(&p).await;
+    let old = p.person_of("HOSP_A", "OLD-7").await.unwrap().unwrap();
+    let new = p.person_of("HOSP_A", "NEW-7").await.unwrap().unwrap();
+    assert_eq!(p.person_of("HOSP_B", "B-7").await.unwrap(), Some(old));
+    assert_ne!(old, new, "another birth date and given name: not linked");
+
+    // The hospital's MPI merges OLD-7 into NEW-7: OLD-7's whole person moves.
+    let op = p.merge(("HOSP_A", "OLD-7"), ("HOSP_A", "NEW-7"), "hl7:HOSP_A", "hl7").await.unwrap();
+    for id in [("HOSP_A", "OLD-7"), ("HOSP_A", "NEW-7"), ("HOSP_B", "B-7")] {
+        assert_eq!(p.person_of(id.0, id.1).await.unwrap(), Some(new), "{id:?}");
+    }
+    // A new identity matching the merged ones joins the merged person.
+    p.put_identity(&input("HOSP_D", "D-7", "Li^Lei=李^雷", "19800101", "M", &[]), "dicom").await.unwrap();
+    link_all(&p).await;
+    assert_eq!(p.person_of("HOSP_D", "D-7").await.unwrap(), Some(new), "the linker follows the merge");
+
+    p.unmerge(&op, "person:admin").await.unwrap();
+    assert_eq!(p.person_of("HOSP_A", "OLD-7").await.unwrap(), Some(old));
+    assert_eq!(p.person_of("HOSP_B", "B-7").await.unwrap(), Some(old));
+    assert_eq!(p.person_of("HOSP_A", "NEW-7").await.unwrap(), Some(new));
+    assert_eq!(p.person_of("HOSP_D", "D-7").await.unwrap(), Some(new), "what happened after the merge stays");
+    assert!(p.unmerge(&op, "person:admin").await.is_err(), "an operation is undone once");
+    let history = p.index().empi_operation(&op).await.unwrap();
+    assert_eq!(history.len(), 2, "the merge moved two identities");
+    assert!(history.iter().all(|h| h.undone_by.is_some()));
+}
+
+#[tokio::test]
+async fn a_national_id_with_a_conflicting_birth_date_goes_to_review() {
+    let (_dir, p) = persons().await;
+    p.put_identity(&input("HOSP_A", "A1", "Wang^Fang=王^芳", "19491231", "F", &[ID]), "dicom").await.unwrap();
+    p.put_identity(&input("HOSP_B", "B1", "Wang^Fang=王^芳", "19700101", "F", &[ID]), "hl7").await.unwrap();
+    link_all(&p).await;
+    assert_ne!(p.person_of("HOSP_A", "A1").await.unwrap(), p.person_of("HOSP_B", "B1").await.unwrap());
+    let reviews = p.index().empi_reviews(true, 10).await.unwrap();
+    assert_eq!(reviews.len(), 1);
+    assert!(reviews[0].reason.starts_with("IdConflict"), "{}", reviews[0].reason);
+    assert!(!reviews[0].candidates.contains("19491231") && !reviews[0].candidates.contains("王"), "no patient data in the review entry");
+}
