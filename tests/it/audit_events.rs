@@ -37,14 +37,16 @@ async fn recorded(index: &Index) -> Vec<(String, Event)> {
     bodies.into_iter().map(|b| (b.clone(), Event::parse(&b).unwrap_or_else(|e| panic!("{e}: {b}")))).collect()
 }
 
-/// The events recorded after the first `mark`, once `done` holds for them
+/// The events recorded after the first `mark` (but the EMPI linker's
+/// `patients-linked`, which follows an ingest whenever the linker next
+/// runs: `tests/it/empi.rs` checks it), once `done` holds for them
 /// (polled for at most 15 s), and once nothing more has come for 2.5 s
 /// (a view sitting ends a second after its last view, and the batcher
 /// ticks every second): so a count is exact, not "at least".
 async fn settle(index: &Index, mark: usize, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let events: Vec<Event> = recorded(index).await.into_iter().skip(mark).map(|(_, e)| e).collect();
+        let events = after(index, mark).await;
         if done(&events) {
             break;
         }
@@ -52,7 +54,11 @@ async fn settle(index: &Index, mark: usize, done: impl Fn(&[Event]) -> bool) -> 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    recorded(index).await.into_iter().skip(mark).map(|(_, e)| e).collect()
+    after(index, mark).await
+}
+
+async fn after(index: &Index, mark: usize) -> Vec<Event> {
+    recorded(index).await.into_iter().skip(mark).map(|(_, e)| e).filter(|e| e.event != "patients-linked").collect()
 }
 
 /// `event/result` of each, sorted.

@@ -49,7 +49,7 @@ async fn python_hl7_client_registers_updates_merges_and_is_refused_an_unsupporte
         return;
     }
     let server = Server::start(ServerConfig::default(), Duration::ZERO).await;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/send_adt.py");
+    let script = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo")).join("tests/python/send_adt.py");
     let run = Command::new(python()).arg(&script).arg("127.0.0.1").arg(server.addr.port().to_string()).stdin(Stdio::null()).output();
     let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("python finishes").unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -249,7 +249,11 @@ fn throughput() {
 #[test]
 fn objects_sealed_before_the_fast_sm4_still_open() {
     let key = "originals/1.2.3/1.2.3.4/1.2.3.4.5.0123456789abcdef.dcm";
-    let sealed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sm4gcm-v1-sealed-by-sm4-0.5.bin")).unwrap();
+    let sealed = std::fs::read(
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"))
+            .join("tests/data/sm4gcm-v1-sealed-by-sm4-0.5.bin"),
+    )
+    .unwrap();
     let plain = noise(132_072, 2026);
     let dir = tempfile::tempdir().unwrap();
     let (fs, enc) = stores(dir.path());

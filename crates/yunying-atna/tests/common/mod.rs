@@ -18,7 +18,7 @@ use yunying_atna::{
 
 /// The schema file.
 pub fn schema() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/dicom-audit-message.rnc")
+    manifest_dir().join("schema/dicom-audit-message.rnc")
 }
 
 /// A fixed instant (2026-12-05T08:30:00.250Z), so messages are comparable.
@@ -161,4 +161,10 @@ pub fn validate(documents: &[(String, String)]) -> Result<(), String> {
     } else {
         Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
+}
+
+/// This crate's directory, as cargo gives it to the running test (a value
+/// compiled in would name wherever the binary was first built).
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run by cargo"))
 }
