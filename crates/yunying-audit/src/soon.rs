@@ -152,7 +152,8 @@ mod tests {
             assert!(soon.push(query(principal, at, count)).is_none());
         }
         let got = soon.take();
-        let summary: Vec<(String, i64, Option<u64>, Option<i64>, u64)> = got
+        type Summary = (String, i64, Option<u64>, Option<i64>, u64);
+        let summary: Vec<Summary> = got
             .iter()
             .map(|e| {
                 (

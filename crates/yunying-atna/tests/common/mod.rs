@@ -7,7 +7,7 @@
 pub mod rsyslog;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -165,6 +165,6 @@ pub fn validate(documents: &[(String, String)]) -> Result<(), String> {
 
 /// This crate's directory, as cargo gives it to the running test (a value
 /// compiled in would name wherever the binary was first built).
-pub fn manifest_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run by cargo"))
+pub fn manifest_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run by cargo"))
 }
