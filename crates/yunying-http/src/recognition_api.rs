@@ -51,7 +51,7 @@ async fn record(s: &AppState, who: &Principal, event: yunying_audit::Event) {
     }
 }
 
-async fn candidates(State(s): State<AppState>, Signed(who): Signed, Json(order): Json<OrderRequest>) -> Response {
+async fn candidates(State(s): State<AppState>, Signed(who): Signed, Json(order): Json<OrderBody>) -> Response {
     let Some(recognition) = recognition(&s) else { return disabled() };
     // Who may ask is decided before the patient is looked up.
     if let Err(e) = ordering_institution(&who, &order.issuer) {
