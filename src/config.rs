@@ -51,6 +51,9 @@ pub struct Config {
     /// One patient across institutions: linking thresholds, the HL7 ADT
     /// listener, where institutions put national IDs.
     pub empi: yunying_persons::EmpiConfig,
+    /// Mutual recognition of exams (检查互认): the region, its items,
+    /// local reasons and quality marks; absent: not served.
+    pub recognition: Option<yunying_recognition::RecognitionConfig>,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             retention: Default::default(),
             empi: Default::default(),
+            recognition: None,
         }
     }
 }

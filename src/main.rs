@@ -543,11 +543,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     // A rejection note stored any way hides what it names at once.
     retention.handle_rejections();
     let persons = persons_of(&config, &archive, &audit.audit)?;
+    let recognition = recognition_of(&config, &archive).await?;
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
-        (retention.clone(), Some(persons.clone())),
+        yunying_http::Services { retention: retention.clone(), persons: Some(persons.clone()), recognition },
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -643,6 +644,19 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&serving);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Recognition of exams when `[recognition]` is configured: its items and
+/// marks stored unless some are already (the API replaces them, a restart
+/// does not undo that). Studies are classified when an order asks about
+/// them.
+async fn recognition_of(config: &Config, archive: &Archive) -> anyhow::Result<Option<std::sync::Arc<yunying_recognition::Recognition>>> {
+    let Some(rc) = &config.recognition else { return Ok(None) };
+    let recognition = yunying_recognition::Recognition::new(archive.index().clone(), rc).context("[recognition]")?;
+    if recognition.seed(rc, yunying_access::now_ms()).await.context("storing the [recognition] catalogue")? {
+        tracing::info!(region = recognition.region(), "recognition catalogue or marks stored from the configuration");
+    }
+    Ok(Some(std::sync::Arc::new(recognition)))
 }
 
 /// The node's EMPI: its platform key (made on first start), thresholds

@@ -31,6 +31,7 @@ mod people;
 mod people_oidc;
 mod policy;
 mod qr;
+mod recognition;
 mod renditions;
 mod retention;
 mod roles;

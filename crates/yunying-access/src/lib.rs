@@ -418,6 +418,7 @@ pub fn describe(action: Action) -> &'static str {
         Action::RequestDeletion => "request deletions",
         Action::ApproveDeletion => "approve deletions",
         Action::Patients => "manage the patient index",
+        Action::Recognition => "recognise exams of other institutions",
     }
 }
 

@@ -50,11 +50,14 @@ pub enum Action {
     /// The patient index across institutions (EMPI): feed identities,
     /// look a person up, merge and unmerge.
     Patients,
+    /// Mutual recognition of exams (检查互认): ask for the prior results
+    /// of an order, decide on them, read the institution's statistics.
+    Recognition,
 }
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Search,
         Action::View,
         Action::Retrieve,
@@ -72,6 +75,7 @@ impl Action {
         Action::RequestDeletion,
         Action::ApproveDeletion,
         Action::Patients,
+        Action::Recognition,
     ];
 
     /// Whether the action reaches patients' studies (and so is bounded by
@@ -177,8 +181,8 @@ impl Role {
     pub fn actions(self) -> Actions {
         use Action::*;
         Actions::of(match self {
-            Role::Radiologist => &[Search, View, Retrieve, Films, Grant, BreakGlass],
-            Role::Referring => &[Search, View, BreakGlass],
+            Role::Radiologist => &[Search, View, Retrieve, Films, Grant, BreakGlass, Recognition],
+            Role::Referring => &[Search, View, BreakGlass, Recognition],
             Role::Technologist => &[Search, View, Store],
             // Retention and deletion: within its institution (the
             // retention crate checks the issuer of every study named).

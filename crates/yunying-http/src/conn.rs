@@ -85,7 +85,7 @@ pub async fn serve(
     listener: impl Into<HttpListener>,
     archive: Archive,
     access: yunying_access::Access,
-    (retention, persons): (yunying_retention::Retention, Option<yunying_persons::Persons>),
+    services: crate::Services,
     config: HttpConfig,
     reserved_fds: u64,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -117,7 +117,7 @@ pub async fn serve(
         Timeouts { header: Duration::from_secs(config.header_timeout_secs), idle: Duration::from_secs(config.body_idle_timeout_secs) };
     let per_address =
         Arc::new(PerAddress { limit: config.max_connections_per_address, exempt: config.trusted_proxies.clone(), open: Mutex::default() });
-    let app = crate::router_with(archive, access, retention, persons, config, Arc::new(crate::LogSender));
+    let app = crate::router_with(archive, access, services, config, Arc::new(crate::LogSender));
     let slots = Arc::new(Semaphore::new(limit));
     let rejecters = Arc::new(Semaphore::new(REJECTERS));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -17,6 +17,7 @@ mod guard;
 mod media;
 mod people;
 mod qido;
+mod recognition_api;
 mod rendered;
 mod retention_api;
 mod stow;
@@ -206,6 +207,8 @@ pub(crate) struct AppState {
     pub retention: yunying_retention::Retention,
     /// The patient index across institutions, when this node runs one.
     pub persons: Option<yunying_persons::Persons>,
+    /// Mutual recognition of exams, when this node is configured for it.
+    pub recognition: Option<Arc<yunying_recognition::Recognition>>,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -228,26 +231,32 @@ pub(crate) fn film_reads(state: AppState) -> Router {
 /// All routes of the HTTP API.
 pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, retention, None, config, Arc::new(LogSender))
+    router_with(archive, access, Services { retention, persons: None, recognition: None }, config, Arc::new(LogSender))
 }
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, retention, None, config, sms)
+    router_with(archive, access, Services { retention, persons: None, recognition: None }, config, sms)
 }
 
-/// All routes, with the retention service `serve` configured.
-pub fn router_with(
-    archive: Archive,
-    access: Access,
-    retention: yunying_retention::Retention,
-    persons: Option<yunying_persons::Persons>,
-    config: HttpConfig,
-    sms: Arc<dyn SmsSender>,
-) -> Router {
+/// The services `serve` configured beside the archive and access layer.
+#[derive(Clone)]
+pub struct Services {
+    /// Retention, legal holds and deletion.
+    pub retention: yunying_retention::Retention,
+    /// The patient index across institutions, when this node runs one.
+    pub persons: Option<yunying_persons::Persons>,
+    /// Mutual recognition of exams, when configured.
+    pub recognition: Option<Arc<yunying_recognition::Recognition>>,
+}
+
+/// All routes, with the services `serve` configured.
+pub fn router_with(archive: Archive, access: Access, services: Services, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
+    let Services { retention, persons, recognition } = services;
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
-    let state = AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention, persons };
+    let state =
+        AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention, persons, recognition };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
@@ -271,6 +280,7 @@ pub fn router_with(
         .merge(people::routes())
         .merge(retention_api::routes())
         .merge(empi_api::routes())
+        .merge(recognition_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))

@@ -11,6 +11,7 @@
 //!   rules of a complete decision (pure).
 //! - [`stats`]: statistics (computed by the index) and their CSV.
 //! - [`record`]: the signed recognition record.
+//! - [`api`]: the entry points as principals reach them (`*_as`).
 //!
 //! [`Recognition`] ties them to the index: it stores the catalogue and
 //! marks, records each study's items, stores orders with the candidates
@@ -20,6 +21,7 @@
 //! the caller passes the studies of every identity of the person, and
 //! records security events itself.
 
+pub mod api;
 pub mod candidates;
 pub mod catalogue;
 pub mod classify;
@@ -29,6 +31,7 @@ pub mod record;
 mod service;
 pub mod stats;
 
+pub use api::{DecisionMade, DecisionRequest, OrderRequest, dimension_of, ordering_institution};
 pub use candidates::{Candidate, CandidateOptions, Order, StudyFacts, candidates};
 pub use catalogue::{Catalogue, Item, LocalReason, Mark, MarkConfig, ProcedureCode, RecognitionConfig};
 pub use classify::{StudyItem, StudyTraits, procedure_codes_from_metadata};

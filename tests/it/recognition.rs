@@ -1,0 +1,222 @@
+//! Mutual recognition of exams (检查互认) over HTTP on the real server:
+//! hospital A's chest CT (C-STORE from A's modality, the national ID in
+//! Other Patient IDs Sequence) and hospital B's registration of the same
+//! patient (B's MPI key on `/api/empi/identities`) are one person; B's HIS
+//! key asks for the candidates of a chest CT order and gets A's study
+//! with A's quality (HR) mark; B's radiologist decides "recognised", and
+//! "not recognised" (reason 3, patient informed) on a second order; B's
+//! statistics count both, JSON and CSV; A sees none of B's orders, and
+//! nobody decides for another institution.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use yunying_index::Index;
+
+use crate::film::request;
+use crate::harness::*;
+use crate::people::{PASSWORD, add_user, login, session_of};
+
+const NATIONAL_ID: &str = "11010519491231002X";
+
+const CONFIG: &str = r#"
+[empi]
+link_every_secs = 1
+
+[recognition]
+region = "330100"
+
+[[recognition.items]]
+code = "CT-CHEST"
+name = "胸部CT平扫"
+modality = "CT"
+keywords = ["胸", "chest"]
+window_days = 180
+price_fen = 30000
+
+[[recognition.marks]]
+institution = "HOSP_A"
+item = "CT-CHEST"
+scope = "330100"
+valid_from = "2026-01-01"
+valid_to = "2027-12-31"
+"#;
+
+/// The person of an identity once the linker has placed it (at most 30 s).
+async fn person_of(index: &Index, issuer: &str, patient_id: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(person) = index.empi_identity(issuer, patient_id).await.unwrap().and_then(|r| r.person) {
+            return person;
+        }
+        assert!(Instant::now() < deadline, "{issuer}/{patient_id} was not linked within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn body(reply: &crate::film::Reply) -> Value {
+    serde_json::from_slice(&reply.body).unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&reply.body)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_per_institution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
+    let key_of = |name: &str, institution: &str, scopes: &str| {
+        let out = run(cli(&data).args(["key", "add", name, "--institution", institution, "--scopes", scopes]));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let (mpi_b, his_b, his_a) =
+        (key_of("MPI B", "HOSP_B", "empi"), key_of("HIS B", "HOSP_B", "recognition"), key_of("HIS A", "HOSP_A", "recognition"));
+    add_user(&data, "chen", Some("HOSP_B"), "radiologist");
+    add_user(&data, "zhao", Some("HOSP_A"), "radiologist");
+    let mut server = Server::start(&data, Some(CONFIG));
+    let http = server.http_port;
+    let index = server.index().await;
+    let auth = |k: &str| format!("Bearer {k}");
+
+    // Hospital A's chest CT of 1 November, the national ID in Other Patient IDs Sequence.
+    let dir = tmp.path().join("ct");
+    gen_ct_with(&dir, 2, 16, 71, &["--patient-id", "A123", "--patient-name", "Zhang^San", "-q"]);
+    let files = files_under(&dir);
+    let mut modify = dcmtk("dcmodify");
+    modify
+        .args(["-nb", "-i", &format!("(0010,1002)[0].(0010,0020)={NATIONAL_ID}")])
+        .args(["-m", "(0010,0030)=19491231", "-m", "(0010,0040)=F", "-m", "(0008,1030)=CT chest", "-m", "(0008,0020)=20261101"])
+        .args(&files);
+    run(&mut modify);
+    let stored = dcmtk("storescu")
+        .args(["-aet", "CT_A", "-aec", "YUNYING", "127.0.0.1", &server.dicom_port.to_string()])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+
+    // Hospital B registers the patient (same national ID): one person.
+    let fed = json!({"issuer": "HOSP_B", "patient_id": "B77", "name": "Zhang^San", "birth_date": "19491231", "sex": "F", "national_ids": [NATIONAL_ID]});
+    let reply = request(http, "POST", "/api/empi/identities", &[("Authorization", &auth(&mpi_b))], Some(&fed));
+    assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(person_of(&index, "HOSP_B", "B77").await, person_of(&index, "HOSP_A", "A123").await);
+    let shown = run(cli(&data).args(["empi", "person", "--issuer", "HOSP_B", "--patient-id", "B77"]));
+    let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let study_uid = view["studies"][0]["study_instance_uid"].as_str().expect("A's study is the person's").to_string();
+
+    // B's HIS orders a chest CT for B's patient: A's study, with A's HR mark.
+    let order = |his: &str| {
+        json!({"issuer": "HOSP_B", "patient_id": "B77", "item_code": "CT-CHEST", "order_date": "2026-12-06",
+               "his_order_id": his, "department": "呼吸科", "doctor": "D-17"})
+    };
+    let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&order("HIS-1")));
+    assert_eq!(asked.status, 200, "{}", String::from_utf8_lossy(&asked.body));
+    let offer = body(&asked);
+    let order_1 = offer["order_id"].as_str().unwrap().to_string();
+    let candidates = offer["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 1, "{offer}");
+    let c = &candidates[0];
+    assert_eq!(c["study_instance_uid"], study_uid.as_str());
+    assert_eq!(
+        (c["institution"].as_str(), c["study_date"].as_str(), c["item_code"].as_str()),
+        (Some("HOSP_A"), Some("20261101"), Some("CT-CHEST"))
+    );
+    assert_eq!((c["hr"].as_bool(), c["age_days"].as_i64()), (Some(true), Some(35)));
+    assert_eq!(c["viewer"], format!("/viewer/?study={study_uid}"));
+    // Past the item's window there is nothing to recognise.
+    let mut late = order("HIS-LATE");
+    late["order_date"] = json!("2027-06-01");
+    let none = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&late));
+    assert_eq!(body(&none)["candidates"].as_array().map(Vec::len), Some(0));
+    // B's HIS does not order for A's patients; a key without the scope orders nothing.
+    let mut foreign = order("HIS-X");
+    foreign["issuer"] = json!("HOSP_A");
+    foreign["patient_id"] = json!("A123");
+    assert_eq!(request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&foreign)).status, 403);
+    assert_eq!(
+        request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&mpi_b))], Some(&order("HIS-Y"))).status,
+        403
+    );
+
+    // B's radiologist recognises A's result.
+    let chen = session_of(&login(http, "chen", PASSWORD, None));
+    let decide = |order_id: &str, cookie: &str, d: &Value| {
+        request(http, "POST", &format!("/api/recognition/orders/{order_id}/decisions"), &[("Cookie", cookie)], Some(d))
+    };
+    let recognised = json!({"study_instance_uid": study_uid, "outcome": "recognised", "opened_ms": 42000});
+    let made = decide(&order_1, &chen, &recognised);
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    let made = body(&made);
+    assert_eq!(
+        (made["version"].as_i64(), made["outcome"].as_str(), made["institution"].as_str()),
+        (Some(1), Some("recognised"), Some("HOSP_B"))
+    );
+    assert_eq!(decide(&order_1, &chen, &recognised).status, 400, "a second decision is an amendment");
+
+    // A second order: not recognised before surgery (reason 3); without
+    // telling the patient the rule refuses it.
+    let order_2 =
+        body(&request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&order("HIS-2"))))["order_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert_ne!(order_2, order_1);
+    let mut not = json!({"study_instance_uid": study_uid, "outcome": "not-recognised", "reason": "3", "patient_informed": false});
+    let refused = decide(&order_2, &chen, &not);
+    assert_eq!(refused.status, 400);
+    assert!(String::from_utf8_lossy(&refused.body).contains("patient must be informed"), "{}", String::from_utf8_lossy(&refused.body));
+    not["patient_informed"] = json!(true);
+    assert_eq!(decide(&order_2, &chen, &not).status, 201);
+    // Nobody decides on another institution's order, and a key decides nothing.
+    let zhao = session_of(&login(http, "zhao", PASSWORD, None));
+    assert_eq!(decide(&order_2, &zhao, &recognised).status, 404);
+    let by_key = request(
+        http,
+        "POST",
+        &format!("/api/recognition/orders/{order_2}/decisions"),
+        &[("Authorization", &auth(&his_b))],
+        Some(&recognised),
+    );
+    assert_eq!(by_key.status, 403);
+
+    // B's statistics count both orders; A's key sees none of them.
+    let stats = "/api/recognition/statistics?from=2026-12&to=2026-12&group=institution,month";
+    let b_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(&his_b))], None));
+    let rows = b_stats["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{b_stats}");
+    let r = &rows[0];
+    assert_eq!((r["key"]["institution"].as_str(), r["key"]["month"].as_str()), (Some("HOSP_B"), Some("2026-12")));
+    assert_eq!(
+        (r["offered"].as_i64(), r["decided"].as_i64(), r["recognised"].as_i64(), r["not_recognised"].as_i64()),
+        (Some(2), Some(2), Some(1), Some(1)),
+        "{b_stats}"
+    );
+    assert_eq!(r["reasons"]["3"].as_i64(), Some(1));
+    assert_eq!(r["saved_fen"].as_i64(), Some(30000));
+    let a_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(&his_a))], None));
+    assert_eq!(a_stats["rows"].as_array().map(Vec::len), Some(0), "{a_stats}");
+    let peek = request(http, "GET", &format!("{stats}&institution=HOSP_B"), &[("Authorization", &auth(&his_a))], None);
+    assert_eq!(peek.status, 403);
+    let csv = request(http, "GET", stats, &[("Authorization", &auth(&his_b)), ("Accept", "text/csv")], None);
+    assert_eq!(csv.status, 200);
+    let text = String::from_utf8(csv.body.clone()).unwrap();
+    assert!(text.starts_with('\u{feff}'), "a BOM for spreadsheets");
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].starts_with("机构,月份,候选数,决定数,互认数"), "{}", lines[0]);
+    assert!(lines[1].starts_with("HOSP_B,2026-12,2,2,1,0,1,"), "{}", lines[1]);
+
+    // Offers and decisions are on the record, without patient data.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let bodies = index.recorded_audit_bodies().await.unwrap();
+        let offered = bodies.iter().filter(|b| b.contains("\"recognition-offered\"")).count();
+        let decided: Vec<&String> = bodies.iter().filter(|b| b.contains("\"recognition-decided\"")).collect();
+        if offered >= 3 && decided.len() == 2 {
+            assert!(decided.iter().all(|b| b.contains(&order_1) || b.contains(&order_2)));
+            assert!(bodies.iter().all(|b| !b.contains("B77") && !b.contains("A123") && !b.contains(NATIONAL_ID)), "no patient data");
+            break;
+        }
+        assert!(Instant::now() < deadline, "recognition events recorded: {offered} offers, {} decisions", decided.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    index.close().await;
+    server.stop();
+}
