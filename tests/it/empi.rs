@@ -186,6 +186,12 @@ async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_
     let unknown = format!("{}PID|1||998877^^^HOSP_B^PI\r", msh("B-4", "A03", "ADT_A03"));
     assert_eq!(send_hl7(mllp, &[a40, unknown]), ["AA", "AR"], "a merge accepted; an event the EMPI does not handle refused");
     until("the merge", async || index.empi_identity("HOSP_B", "B-OLD-5").await.unwrap().unwrap().person == Some(a)).await;
+    let survivor = index.empi_identity("HOSP_B", "998877").await.unwrap().unwrap();
+    assert_eq!(
+        (survivor.name.as_str(), survivor.birth_date.as_str()),
+        ("Zhang^San=张^三", "19491231"),
+        "an A40's bare PID changes nothing of the survivor"
+    );
 
     // The merge undone from the command line: B-OLD-5 back where it was,
     // the others untouched.

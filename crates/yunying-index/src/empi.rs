@@ -152,7 +152,8 @@ impl Index {
     }
 
     /// Record an identity (new, or the fields of one already there: a
-    /// registration update), with its identifier digests. A new identity
+    /// registration update, where an empty field means "no change", as in
+    /// HL7 v2), with its identifier digests. A new identity
     /// is unlinked (the linker's queue); an updated one keeps its person.
     /// Returns its key and whether it is new.
     pub async fn empi_put_identity(&self, row: &IdentityRow, digests: &[DigestRow]) -> Result<(i64, bool)> {
@@ -185,8 +186,11 @@ impl Index {
             .await?;
         if !new {
             sqlx::query(
-                "UPDATE empi_identities SET name = $2, birth_date = $3, sex = $4, ids_masked = $5, phone_digest = $6, address = $7,
-                 updated_ms = $8 WHERE id = $1",
+                "UPDATE empi_identities SET name = CASE WHEN $2 = '' THEN name ELSE $2 END,
+                 birth_date = CASE WHEN $3 = '' THEN birth_date ELSE $3 END, sex = CASE WHEN $4 = '' THEN sex ELSE $4 END,
+                 ids_masked = CASE WHEN $5 = '' THEN ids_masked ELSE $5 END,
+                 phone_digest = CASE WHEN $6 = '' THEN phone_digest ELSE $6 END,
+                 address = CASE WHEN $7 = '' THEN address ELSE $7 END, updated_ms = $8 WHERE id = $1",
             )
             .bind(id)
             .bind(&row.name)
