@@ -238,11 +238,15 @@ impl Matcher {
         let person = match &decision {
             Decision::Deterministic { with, .. } => self.entries[with.0 as usize].person,
             Decision::AutoLink(c) => c.person,
-            Decision::Review { .. } | Decision::NewPerson { .. } => {
-                self.persons += 1;
-                PersonId(self.persons - 1)
-            }
+            Decision::Review { .. } | Decision::NewPerson { .. } => self.new_person(),
         };
+        let id = self.push(key, features, person);
+        Ok(Outcome { identity: id, person, decision })
+    }
+
+    /// Index an identity's features under `person` (blocks, name counts,
+    /// digests): every later identity is matched against it.
+    fn push(&mut self, key: (String, String), features: Features, person: PersonId) -> IdentityId {
         let id = IdentityId(self.entries.len() as u32);
         for k in block_keys(&features) {
             self.blocks.entry(k).or_default().push(id.0);
@@ -257,7 +261,7 @@ impl Matcher {
         self.keys.insert(key);
         self.entries.push(Entry { features, person, name_keys: keys });
         self.seen.push(0);
-        Ok(Outcome { identity: id, person, decision })
+        id
     }
 
     fn decide(&mut self, f: &Features) -> Decision {

@@ -1,7 +1,7 @@
 //! Identities whose person was decided before (loading a stored EMPI, or
 //! following a merge made elsewhere): indexed for matching, not matched.
 
-use super::{Entry, Features, IdentityId, MatchError, Matcher, PersonId, block_keys, name_keys};
+use super::{Features, IdentityId, MatchError, Matcher, PersonId};
 use crate::record::Identity;
 
 impl Matcher {
@@ -24,21 +24,7 @@ impl Matcher {
             Some(_) => return Err(MatchError::Unknown),
             None => self.new_person(),
         };
-        let features = Features::new(identity);
-        let id = IdentityId(self.entries.len() as u32);
-        for k in block_keys(&features) {
-            self.blocks.entry(k).or_default().push(id.0);
-        }
-        let keys = name_keys(&features);
-        for k in keys.into_iter().flatten() {
-            *self.name_counts.entry(k).or_default() += 1;
-        }
-        for d in &features.ids {
-            self.by_digest.entry(*d).or_default().push(id.0);
-        }
-        self.keys.insert(key);
-        self.entries.push(Entry { features, person, name_keys: keys });
-        self.seen.push(0);
+        let id = self.push(key, Features::new(identity), person);
         Ok((id, person))
     }
 }
