@@ -52,7 +52,7 @@ fn msh(control_id: &str, event: &str, structure: &str) -> String {
 }
 
 /// The person of an identity once the linker has placed it (at most 30 s).
-async fn person_of(index: &Index, issuer: &str, patient_id: &str) -> i64 {
+pub(crate) async fn person_of(index: &Index, issuer: &str, patient_id: &str) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(person) = index.empi_identity(issuer, patient_id).await.unwrap().and_then(|r| r.person) {

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use yunying_index::Index;
 
+use crate::empi::person_of;
 use crate::film::request;
 use crate::harness::*;
 use crate::people::{PASSWORD, add_user, login, session_of};
@@ -41,18 +41,6 @@ scope = "330100"
 valid_from = "2026-01-01"
 valid_to = "2027-12-31"
 "#;
-
-/// The person of an identity once the linker has placed it (at most 30 s).
-async fn person_of(index: &Index, issuer: &str, patient_id: &str) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(person) = index.empi_identity(issuer, patient_id).await.unwrap().and_then(|r| r.person) {
-            return person;
-        }
-        assert!(Instant::now() < deadline, "{issuer}/{patient_id} was not linked within 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn body(reply: &crate::film::Reply) -> Value {
     serde_json::from_slice(&reply.body).unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&reply.body)))
