@@ -58,6 +58,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     let (mpi_b, his_b, his_a) =
         (key_of("MPI B", "HOSP_B", "empi"), key_of("HIS B", "HOSP_B", "recognition"), key_of("HIS A", "HOSP_A", "recognition"));
     add_user(&data, "chen", Some("HOSP_B"), "radiologist");
+    add_user(&data, "wang", Some("HOSP_B"), "radiologist");
     add_user(&data, "zhao", Some("HOSP_A"), "radiologist");
     let mut server = Server::start(&data, Some(CONFIG));
     let http = server.http_port;
@@ -108,7 +109,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         (Some("HOSP_A"), Some("20261101"), Some("CT-CHEST"))
     );
     assert_eq!((c["hr"].as_bool(), c["age_days"].as_i64()), (Some(true), Some(35)));
-    assert_eq!(c["viewer"], format!("/viewer/?study={study_uid}"));
+    assert_eq!(c["viewer"], format!("/viewer/#/recognition/{order_1}?study={study_uid}"));
     // Past the item's window there is nothing to recognise.
     let mut late = order("HIS-LATE");
     late["order_date"] = json!("2027-06-01");
@@ -124,12 +125,47 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         403
     );
 
-    // B's radiologist recognises A's result.
+    // B's radiologist cannot read A's study before the recognition
+    // request, can after it; a colleague who did not ask still cannot.
     let chen = session_of(&login(http, "chen", PASSWORD, None));
+    let wang = session_of(&login(http, "wang", PASSWORD, None));
+    let metadata = format!("/dicom-web/studies/{study_uid}/metadata");
+    assert_eq!(request(http, "GET", &metadata, &[("Cookie", &chen)], None).status, 403, "not before the request");
+    let open = |order_id: &str, cookie: &str| {
+        request(
+            http,
+            "POST",
+            &format!("/api/recognition/orders/{order_id}/open"),
+            &[("Cookie", cookie)],
+            Some(&json!({"study_instance_uid": study_uid})),
+        )
+    };
+    let opened = open(&order_1, &chen);
+    assert_eq!(opened.status, 200, "{}", String::from_utf8_lossy(&opened.body));
+    let grant_id = body(&opened)["grant_id"].as_str().expect("a recognition grant").to_string();
+    assert_eq!(body(&open(&order_1, &chen))["grant_id"], grant_id.as_str(), "asked again: the same grant");
+    let read = request(http, "GET", &metadata, &[("Cookie", &chen)], None);
+    assert_eq!(read.status, 200, "{}", String::from_utf8_lossy(&read.body));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(request(http, "GET", &metadata, &[("Cookie", &chen)], None).status, 200);
+    assert_eq!(request(http, "GET", &metadata, &[("Cookie", &wang)], None).status, 403, "the grant is chen's only");
+    let by_his = request(
+        http,
+        "POST",
+        &format!("/api/recognition/orders/{order_1}/open"),
+        &[("Authorization", &auth(&his_b))],
+        Some(&json!({"study_instance_uid": study_uid})),
+    );
+    assert_eq!(by_his.status, 403, "a key is no doctor");
+
+    // B's radiologist recognises A's result; how long the images were
+    // open comes from the access record, not from the request.
     let decide = |order_id: &str, cookie: &str, d: &Value| {
         request(http, "POST", &format!("/api/recognition/orders/{order_id}/decisions"), &[("Cookie", cookie)], Some(d))
     };
-    let recognised = json!({"study_instance_uid": study_uid, "outcome": "recognised", "opened_ms": 42000});
+    let forged = json!({"study_instance_uid": study_uid, "outcome": "recognised", "opened_ms": 42000});
+    assert_eq!(decide(&order_1, &chen, &forged).status, 422, "opened_ms is not the client's to say");
+    let recognised = json!({"study_instance_uid": study_uid, "outcome": "recognised"});
     let made = decide(&order_1, &chen, &recognised);
     assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
     let made = body(&made);
@@ -137,6 +173,16 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         (made["version"].as_i64(), made["outcome"].as_str(), made["institution"].as_str()),
         (Some(1), Some("recognised"), Some("HOSP_B"))
     );
+    let opened_ms = made["opened_ms"].as_i64().unwrap();
+    assert!((300..30_000).contains(&opened_ms), "from the first read to the last: {opened_ms} ms");
+    // The order as B sees it: the candidate with its decision.
+    let shown = request(http, "GET", &format!("/api/recognition/orders/{order_1}"), &[("Authorization", &auth(&his_b))], None);
+    assert_eq!(shown.status, 200, "{}", String::from_utf8_lossy(&shown.body));
+    let shown = body(&shown);
+    assert_eq!((shown["item_name"].as_str(), shown["institution"].as_str()), (Some("胸部CT平扫"), Some("HOSP_B")));
+    assert_eq!(shown["candidates"][0]["decision"]["outcome"], "recognised");
+    assert_eq!(shown["candidates"][0]["decision"]["opened_ms"].as_i64(), Some(opened_ms));
+    assert!(shown["reasons"].as_array().unwrap().iter().any(|r| r[0] == "3"), "{shown}");
     assert_eq!(decide(&order_1, &chen, &recognised).status, 400, "a second decision is an amendment");
 
     // A second order: not recognised before surgery (reason 3); without
@@ -152,10 +198,14 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     assert_eq!(refused.status, 400);
     assert!(String::from_utf8_lossy(&refused.body).contains("patient must be informed"), "{}", String::from_utf8_lossy(&refused.body));
     not["patient_informed"] = json!(true);
-    assert_eq!(decide(&order_2, &chen, &not).status, 201);
-    // Nobody decides on another institution's order, and a key decides nothing.
+    let refused = decide(&order_2, &chen, &not);
+    assert_eq!(refused.status, 201);
+    assert_eq!(body(&refused)["opened_ms"].as_i64(), Some(0), "decided without opening the images (for this order)");
+    // Nobody sees, opens or decides on another institution's order, and a key decides nothing.
     let zhao = session_of(&login(http, "zhao", PASSWORD, None));
     assert_eq!(decide(&order_2, &zhao, &recognised).status, 404);
+    assert_eq!(open(&order_2, &zhao).status, 404);
+    assert_eq!(request(http, "GET", &format!("/api/recognition/orders/{order_2}"), &[("Cookie", &zhao)], None).status, 404);
     let by_key = request(
         http,
         "POST",
@@ -179,6 +229,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     );
     assert_eq!(r["reasons"]["3"].as_i64(), Some(1));
     assert_eq!(r["saved_fen"].as_i64(), Some(30000));
+    assert_eq!(r["unopened"].as_i64(), Some(1), "the refusal was made without opening the images");
     let a_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(&his_a))], None));
     assert_eq!(a_stats["rows"].as_array().map(Vec::len), Some(0), "{a_stats}");
     let peek = request(http, "GET", &format!("{stats}&institution=HOSP_B"), &[("Authorization", &auth(&his_a))], None);

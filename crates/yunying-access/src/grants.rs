@@ -176,6 +176,55 @@ impl Access {
         Ok(grant)
     }
 
+    /// The grant of a recognition request: the platform opens `studies`
+    /// (the candidates of `order_id`, which the recognition rules checked
+    /// belong to an order of the doctor's institution) to the signed-in
+    /// doctor only, for `minutes`. Its giver is `recognition:ORDER`. Asked
+    /// again while a grant of the same order to the same doctor covering
+    /// the same studies is in force, that grant is the answer.
+    pub async fn give_recognition_grant(
+        &self,
+        doctor: &Principal,
+        order_id: &str,
+        studies: &[String],
+        minutes: u32,
+        client: &str,
+    ) -> Result<Grant, Denied> {
+        let Some(me) = doctor.user_id() else {
+            return Err(Denied::Forbidden("a recognition request is a doctor's: sign in".into()));
+        };
+        self.require(doctor, Action::Recognition)?;
+        if studies.is_empty() || studies.len() > MAX_GRANT_STUDIES || minutes == 0 {
+            return Err(Denied::Invalid(format!(
+                "a recognition request names 1 to {MAX_GRANT_STUDIES} studies and lasts a minute or more"
+            )));
+        }
+        let grantor = format!("recognition:{order_id}");
+        let now = now_ms();
+        let in_force = self.index().grants_to(Some(me), None, Some(now)).await?;
+        if let Some(g) = in_force.into_iter().find(|g| g.grantor == grantor && studies.iter().all(|s| g.studies.contains(s))) {
+            return Ok(g);
+        }
+        let grant = Grant {
+            grant_id: format!("g{}", random_id(12)),
+            kind: GrantKind::Recognition.name().to_string(),
+            grantor,
+            grantee_kind: "person".to_string(),
+            grantee: me.to_string(),
+            reason: format!("recognition order {order_id}"),
+            created_ms: now,
+            not_before_ms: now,
+            not_after_ms: now + i64::from(minutes) * 60_000,
+            revoked_ms: None,
+            revoked_by: None,
+            studies: studies.to_vec(),
+        };
+        self.index().insert_grant(&grant).await?;
+        let detail = format!("recognition to person {me} until {}", grant.not_after_ms);
+        self.record(&doctor.id, "grant-given", &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
+        Ok(grant)
+    }
+
     /// Revoke a grant: its giver, or a security administrator.
     pub async fn revoke_grant(&self, by: &Principal, grant_id: &str, client: &str) -> Result<(), Denied> {
         let grant = self.index().grant(grant_id).await?.ok_or_else(|| Denied::NotFound(format!("no grant {grant_id}")))?;

@@ -91,13 +91,19 @@ impl Batcher {
     /// The events of sittings that are over at `now` (all of them when
     /// `all`, or when too many are held).
     pub fn take(&self, all: bool, now: i64) -> Vec<Event> {
+        let all = all || self.sittings.lock().expect("batcher lock").len() > MAX_SITTINGS;
+        self.take_where(|_, s| all || now - s.last_ms >= self.quiet_ms || now - s.first_ms >= 10 * self.quiet_ms)
+    }
+
+    /// The events of `principal`'s sittings of `study`, over or not (a
+    /// decision about what was seen ends the sitting).
+    pub fn take_of(&self, principal: &str, study: &str) -> Vec<Event> {
+        self.take_where(|k, _| k.principal == principal && k.study == study)
+    }
+
+    fn take_where(&self, over: impl Fn(&Key, &Sitting) -> bool) -> Vec<Event> {
         let mut sittings = self.sittings.lock().expect("batcher lock");
-        let all = all || sittings.len() > MAX_SITTINGS;
-        let over: Vec<Key> = sittings
-            .iter()
-            .filter(|(_, s)| all || now - s.last_ms >= self.quiet_ms || now - s.first_ms >= 10 * self.quiet_ms)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let over: Vec<Key> = sittings.iter().filter(|(k, s)| over(k, s)).map(|(k, _)| k.clone()).collect();
         over.into_iter()
             .filter_map(|k| {
                 let s = sittings.remove(&k)?;
@@ -172,5 +178,19 @@ mod tests {
             b.add_at(look("1.2.3", "a"), i * 500);
         }
         assert_eq!(b.take(false, 30 * 500).len(), 1, "ten quiet periods at most");
+    }
+
+    #[test]
+    fn a_sitting_is_taken_early_for_its_principal_and_study_only() {
+        let b = Batcher::new(10);
+        b.add_at(look("1.2.3", "a"), 0);
+        b.add_at(look("1.2.3", "a"), 700);
+        b.add_at(look("1.2.4", "b"), 0);
+        let taken = b.take_of("person:u1", "1.2.3");
+        assert_eq!(taken.len(), 1);
+        assert_eq!((taken[0].facts["first_ms"].as_i64(), taken[0].facts["last_ms"].as_i64()), (Some(0), Some(700)));
+        assert!(b.take_of("person:u1", "1.2.3").is_empty(), "taken once");
+        assert!(b.take_of("person:u2", "1.2.4").is_empty(), "another principal's sitting is not theirs");
+        assert_eq!(b.take(true, 0).len(), 1, "the other study's sitting stays until it is over");
     }
 }

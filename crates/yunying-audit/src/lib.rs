@@ -24,6 +24,7 @@ pub mod ingest;
 pub mod sequencer;
 pub mod soon;
 pub mod verify;
+pub mod viewing;
 pub mod witness;
 
 use std::path::{Path, PathBuf};

@@ -22,6 +22,7 @@ use yunying_recognition::{DecisionRequest, OrderRequest, Recognition, StatsQuery
 use crate::AppState;
 use crate::auth::{Signed, denied};
 use crate::error::ApiError;
+use crate::film::Client;
 
 /// Longest path segment or query value read here.
 const MAX_VALUE: usize = 256;
@@ -30,8 +31,9 @@ pub(crate) fn routes() -> Router<AppState> {
     let changes = Router::new()
         .route("/api/recognition/candidates", post(candidates))
         .route("/api/recognition/orders/{id}/decisions", post(decide))
+        .route("/api/recognition/orders/{id}/open", post(open))
         .route_layer(axum::middleware::from_fn(crate::people::same_origin_json));
-    Router::new().route("/api/recognition/statistics", get(statistics)).merge(changes)
+    Router::new().route("/api/recognition/statistics", get(statistics)).route("/api/recognition/orders/{id}", get(order)).merge(changes)
 }
 
 fn disabled() -> Response {
@@ -87,7 +89,7 @@ async fn candidates(State(s): State<AppState>, Signed(who): Signed, Json(order):
                 "item_code": c.item_code,
                 "hr": c.hr,
                 "hr_scope": c.hr_scope,
-                "viewer": format!("/viewer/?study={}", c.study_instance_uid),
+                "viewer": format!("/viewer/#/recognition/{}?study={}", offer.order_id, c.study_instance_uid),
             })
         })
         .collect();
@@ -137,20 +139,60 @@ impl OrderBody {
 
 async fn decide(State(s): State<AppState>, Signed(who): Signed, Path(order_id): Path<String>, Json(d): Json<DecisionRequest>) -> Response {
     let Some(recognition) = recognition(&s) else { return disabled() };
-    match recognition.decide_as(&who, &order_id, &d, yunying_access::now_ms()).await {
+    match recognition.decide_as(&s.access, &who, &order_id, &d, yunying_access::now_ms()).await {
         Ok(made) => {
             let mut event = yunying_audit::Event::new("recognition-decided", &who.id, "ok")
                 .studies(std::slice::from_ref(&made.study_instance_uid))
                 .fact("order_id", made.order_id.as_str())
                 .fact("outcome", made.outcome.code())
                 .fact("version", made.version)
-                .fact("patient_informed", made.patient_informed);
+                .fact("patient_informed", made.patient_informed)
+                .fact("opened_ms", made.opened_ms);
             if let Some(reason) = &made.reason {
                 event = event.fact("reason", reason.as_str());
             }
             record(&s, &who, event).await;
             (StatusCode::CREATED, Json(made)).into_response()
         }
+        Err(e) => denied(e),
+    }
+}
+
+/// An order of the asker's institution: candidates and decisions.
+async fn order(State(s): State<AppState>, Signed(who): Signed, Path(order_id): Path<String>) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    match recognition.order_as(&who, &order_id).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    study_instance_uid: String,
+}
+
+/// A doctor opens a candidate: the recognition-request grant (recorded
+/// by the access layer as `grant-given`), or nothing for an own study.
+async fn open(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Client(client): Client,
+    Path(order_id): Path<String>,
+    Json(body): Json<OpenBody>,
+) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    if body.study_instance_uid.len() > 64 {
+        return ApiError::bad_request("study_instance_uid is at most 64 characters").into_response();
+    }
+    match recognition.open_as(&s.access, &who, &order_id, &body.study_instance_uid, &client).await {
+        Ok(grant) => Json(json!({
+            "study_instance_uid": body.study_instance_uid,
+            "grant_id": grant.as_ref().map(|g| g.grant_id.clone()),
+            "not_after_ms": grant.as_ref().map(|g| g.not_after_ms),
+        }))
+        .into_response(),
         Err(e) => denied(e),
     }
 }

@@ -15,7 +15,8 @@
 //! crate links no identities) and records the security events.
 
 use serde::{Deserialize, Serialize};
-use yunying_access::{Action, Denied, Kind, Principal, Role};
+use yunying_access::{Access, Action, Denied, Kind, Principal, Role};
+use yunying_index::{Grant, RecognitionCandidateRow, RecognitionOrderRow};
 
 use crate::candidates::Order;
 use crate::decision::{Decision, Outcome};
@@ -71,9 +72,6 @@ pub struct DecisionRequest {
     pub reexam_order_id: String,
     #[serde(default)]
     pub department: String,
-    /// How long the images were open (ms; 0: never).
-    #[serde(default)]
-    pub opened_ms: i64,
     /// Amends the decision in force, which is this version.
     #[serde(default)]
     pub amends: Option<i64>,
@@ -93,7 +91,40 @@ pub struct DecisionMade {
     pub patient_informed: bool,
     pub doctor: String,
     pub institution: String,
+    /// How long the deciding doctor had the images open (ms; 0: never),
+    /// from the access record.
+    pub opened_ms: i64,
     pub decided_ms: i64,
+}
+
+/// An order as its institution sees it: the candidates offered, each with
+/// the decision in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub order_id: String,
+    pub his_order_id: String,
+    pub item_code: String,
+    pub item_name: String,
+    pub order_date: String,
+    pub institution: String,
+    pub department: String,
+    pub doctor: String,
+    pub created_ms: i64,
+    pub candidates: Vec<CandidateView>,
+    /// The reasons a refusal may give: `(code, label)`, standard first.
+    pub reasons: Vec<(String, String)>,
+}
+
+/// A candidate of an order, with the decision in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CandidateView {
+    pub study_instance_uid: String,
+    pub institution: String,
+    pub study_date: String,
+    pub age_days: i64,
+    pub hr: bool,
+    pub hr_scope: String,
+    pub decision: Option<DecisionMade>,
 }
 
 /// The institution a principal orders for, if it may order for patients
@@ -157,21 +188,28 @@ impl Recognition {
 
     /// Records a doctor's decision on a candidate of an order of their
     /// institution (or amends the one in force).
-    pub async fn decide_as(&self, who: &Principal, order_id: &str, request: &DecisionRequest, now_ms: i64) -> Result<DecisionMade, Denied> {
+    /// How long the images were open is read from the access record: the
+    /// doctor's sittings of the study since the order was placed.
+    pub async fn decide_as(
+        &self,
+        access: &Access,
+        who: &Principal,
+        order_id: &str,
+        request: &DecisionRequest,
+        now_ms: i64,
+    ) -> Result<DecisionMade, Denied> {
         if !matches!(who.kind, Kind::Person { .. }) {
             return Err(Denied::Forbidden("a recognition decision is a doctor's: sign in".into()));
         }
-        if !who.may(Action::Recognition) {
-            return Err(Denied::Forbidden("recognition of exams is not among your rights".into()));
+        let (order, candidates) = self.order_of_institution(who, order_id).await?;
+        if !candidates.iter().any(|c| c.study_instance_uid == request.study_instance_uid) {
+            return Err(RecognitionError::NotOffered.into());
         }
-        if order_id.len() > 64 {
-            return Err(RecognitionError::UnknownOrder.into());
-        }
-        let (order, _) = self.order(order_id).await?.ok_or(RecognitionError::UnknownOrder)?;
-        if who.institution.as_deref() != Some(order.institution.as_str()) {
-            // Another institution's orders are not shown to exist.
-            return Err(RecognitionError::UnknownOrder.into());
-        }
+        let seen = access
+            .audit()
+            .viewing(&who.id, &request.study_instance_uid, order.created_ms)
+            .await
+            .map_err(|e| Denied::Unavailable(format!("the access record cannot be read: {e}")))?;
         let decision = Decision {
             order_id: order.order_id.clone(),
             study_instance_uid: request.study_instance_uid.clone(),
@@ -183,7 +221,7 @@ impl Recognition {
             doctor: who.id.clone(),
             department: if request.department.is_empty() { order.department.clone() } else { request.department.clone() },
             institution: order.institution.clone(),
-            opened_ms: request.opened_ms,
+            opened_ms: seen.opened_ms,
             decided_ms: now_ms,
         };
         let version = match request.amends {
@@ -199,8 +237,100 @@ impl Recognition {
             patient_informed: decision.patient_informed,
             doctor: decision.doctor,
             institution: decision.institution,
+            opened_ms: decision.opened_ms,
             decided_ms: now_ms,
         })
+    }
+
+    /// An order of the principal's institution (a doctor or a system of
+    /// it that may do [`Action::Recognition`]); another institution's is
+    /// not found.
+    async fn order_of_institution(
+        &self,
+        who: &Principal,
+        order_id: &str,
+    ) -> Result<(RecognitionOrderRow, Vec<RecognitionCandidateRow>), Denied> {
+        if !who.may(Action::Recognition) {
+            return Err(Denied::Forbidden("recognition of exams is not among your rights".into()));
+        }
+        if order_id.len() > 64 {
+            return Err(RecognitionError::UnknownOrder.into());
+        }
+        let (order, candidates) = self.order(order_id).await?.ok_or(RecognitionError::UnknownOrder)?;
+        if who.institution.as_deref() != Some(order.institution.as_str()) {
+            // Another institution's orders are not shown to exist.
+            return Err(RecognitionError::UnknownOrder.into());
+        }
+        Ok((order, candidates))
+    }
+
+    /// An order with its candidates and the decisions in force, for the
+    /// ordering institution's doctors and systems.
+    pub async fn order_as(&self, who: &Principal, order_id: &str) -> Result<OrderView, Denied> {
+        let (order, candidates) = self.order_of_institution(who, order_id).await?;
+        let item_name = self.catalogue().await?.item(&order.item_code).map(|i| i.name.clone()).unwrap_or_default();
+        let mut views = Vec::with_capacity(candidates.len());
+        for c in candidates {
+            let decision =
+                self.decisions(&order.order_id, &c.study_instance_uid).await?.into_iter().find(|d| d.current).map(|d| DecisionMade {
+                    order_id: d.order_id,
+                    study_instance_uid: d.study_instance_uid,
+                    version: d.version,
+                    outcome: Outcome::from_code(&d.outcome).unwrap_or(Outcome::NotRecognised),
+                    reason: Some(d.reason).filter(|r| !r.is_empty()),
+                    patient_informed: d.patient_informed,
+                    doctor: d.doctor,
+                    institution: d.institution,
+                    opened_ms: d.opened_ms,
+                    decided_ms: d.decided_ms,
+                });
+            views.push(CandidateView {
+                study_instance_uid: c.study_instance_uid,
+                institution: c.source_institution,
+                study_date: c.study_date,
+                age_days: c.age_days,
+                hr: c.hr,
+                hr_scope: c.hr_scope,
+                decision,
+            });
+        }
+        Ok(OrderView {
+            order_id: order.order_id,
+            his_order_id: order.his_order_id,
+            item_code: order.item_code,
+            item_name,
+            order_date: order.order_date,
+            institution: order.institution,
+            department: order.department,
+            doctor: order.doctor,
+            created_ms: order.created_ms,
+            candidates: views,
+            reasons: self.reasons().all(),
+        })
+    }
+
+    /// Opens a candidate of an order to the doctor deciding it: a
+    /// recognition-request grant for that doctor and that study only,
+    /// for [`Recognition::grant_minutes`]. A study of the doctor's own
+    /// institution needs none (`None`).
+    pub async fn open_as(
+        &self,
+        access: &Access,
+        who: &Principal,
+        order_id: &str,
+        study: &str,
+        client: &str,
+    ) -> Result<Option<Grant>, Denied> {
+        if !matches!(who.kind, Kind::Person { .. }) {
+            return Err(Denied::Forbidden("a recognition request is a doctor's: sign in".into()));
+        }
+        let (order, candidates) = self.order_of_institution(who, order_id).await?;
+        let candidate = candidates.iter().find(|c| c.study_instance_uid == study).ok_or(RecognitionError::NotOffered)?;
+        if candidate.source_institution == order.institution {
+            return Ok(None);
+        }
+        let studies = [candidate.study_instance_uid.clone()];
+        Ok(Some(access.give_recognition_grant(who, &order.order_id, &studies, self.grant_minutes(), client).await?))
     }
 
     /// Statistics as the principal may read them: an institution's own

@@ -130,6 +130,14 @@ pub struct RecognitionConfig {
     pub local_reasons: Vec<LocalReason>,
     #[serde(default)]
     pub marks: Vec<MarkConfig>,
+    /// How long opening a candidate opens its images to the doctor
+    /// (hours, 1 to 720; default 24).
+    #[serde(default = "default_grant_hours")]
+    pub grant_hours: u32,
+}
+
+fn default_grant_hours() -> u32 {
+    24
 }
 
 /// Patient request, quality doubt, result too old.
@@ -160,6 +168,9 @@ impl RecognitionConfig {
     /// Checks every bound and cross-reference.
     pub fn check(&self) -> Result<(), RecognitionError> {
         check_text("region", &self.region, false)?;
+        if !(1..=720).contains(&self.grant_hours) {
+            return Err(RecognitionError::Config("grant_hours is 1 to 720".into()));
+        }
         Catalogue::new(&self.region, self.items.clone())?;
         check_local_reasons(&self.local_reasons)?;
         self.marks()?;

@@ -28,6 +28,7 @@ pub struct Recognition {
     region: String,
     options: CandidateOptions,
     reasons: Reasons,
+    grant_minutes: u32,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -66,6 +67,7 @@ impl Recognition {
             region: config.region.clone(),
             options: CandidateOptions { exclude_own_institution: config.exclude_own_institution },
             reasons: Reasons::new(config.local_reasons.clone()),
+            grant_minutes: config.grant_hours * 60,
             cache: Mutex::new(None),
         })
     }
@@ -73,6 +75,11 @@ impl Recognition {
     /// The region's code.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// How long opening a candidate opens its images to the doctor.
+    pub fn grant_minutes(&self) -> u32 {
+        self.grant_minutes
     }
 
     /// The standard and local reasons.
