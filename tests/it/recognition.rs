@@ -46,8 +46,23 @@ fn body(reply: &crate::film::Reply) -> Value {
     serde_json::from_slice(&reply.body).unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&reply.body)))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_per_institution() {
+/// Two institutions on one server: A's chest CT of 1 November (C-STORE
+/// from A's modality; GB18030 name, PatientID A123, the national ID in
+/// Other Patient IDs Sequence), B's registration of the same patient (B's
+/// MPI key; UTF-8 name, PatientID 998877, the same national ID): one
+/// person. Keys: B's MPI, B's HIS, A's HIS. People: chen and wang (B's
+/// radiologists), zhao (A's).
+struct World {
+    _tmp: tempfile::TempDir,
+    server: Server,
+    index: yunying_index::Index,
+    mpi_b: String,
+    his_b: String,
+    his_a: String,
+    study_uid: String,
+}
+
+async fn world() -> World {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
@@ -60,14 +75,16 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     add_user(&data, "chen", Some("HOSP_B"), "radiologist");
     add_user(&data, "wang", Some("HOSP_B"), "radiologist");
     add_user(&data, "zhao", Some("HOSP_A"), "radiologist");
-    let mut server = Server::start(&data, Some(CONFIG));
-    let http = server.http_port;
+    let dist = format!("{ROOT}/viewer/dist");
+    // No anonymous access from loopback: the viewer asks to sign in.
+    let viewer =
+        if std::path::Path::new(&dist).join("index.html").is_file() { format!("[http]\nviewer_dir = {dist:?}\n") } else { String::new() };
+    let config = format!("{viewer}[access]\nanonymous = \"nobody\"\n{CONFIG}");
+    let server = Server::start(&data, Some(&config));
     let index = server.index().await;
-    let auth = |k: &str| format!("Bearer {k}");
 
-    // Hospital A's chest CT of 1 November, the national ID in Other Patient IDs Sequence.
     let dir = tmp.path().join("ct");
-    gen_ct_with(&dir, 2, 16, 71, &["--patient-id", "A123", "--patient-name", "Zhang^San", "-q"]);
+    gen_ct_with(&dir, 2, 64, 71, &["--patient-id", "A123", "--patient-name", "Zhang^San=张^三", "--charset", "GB18030", "-q"]);
     let files = files_under(&dir);
     let mut modify = dcmtk("dcmodify");
     modify
@@ -82,20 +99,32 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         .unwrap();
     assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
 
-    // Hospital B registers the patient (same national ID): one person.
-    let fed = json!({"issuer": "HOSP_B", "patient_id": "B77", "name": "Zhang^San", "birth_date": "19491231", "sex": "F", "national_ids": [NATIONAL_ID]});
-    let reply = request(http, "POST", "/api/empi/identities", &[("Authorization", &auth(&mpi_b))], Some(&fed));
+    let fed = json!({"issuer": "HOSP_B", "patient_id": "998877", "name": "张三", "birth_date": "19491231", "sex": "F", "national_ids": [NATIONAL_ID]});
+    let reply = request(server.http_port, "POST", "/api/empi/identities", &[("Authorization", &format!("Bearer {mpi_b}"))], Some(&fed));
     assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
-    assert_eq!(person_of(&index, "HOSP_B", "B77").await, person_of(&index, "HOSP_A", "A123").await);
-    let shown = run(cli(&data).args(["empi", "person", "--issuer", "HOSP_B", "--patient-id", "B77"]));
+    assert_eq!(person_of(&index, "HOSP_B", "998877").await, person_of(&index, "HOSP_A", "A123").await);
+    let shown = run(cli(&data).args(["empi", "person", "--issuer", "HOSP_B", "--patient-id", "998877"]));
     let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
     let study_uid = view["studies"][0]["study_instance_uid"].as_str().expect("A's study is the person's").to_string();
+    World { _tmp: tmp, server, index, mpi_b, his_b, his_a, study_uid }
+}
+
+/// B's HIS asks for the candidates of a chest CT order (`his` its number).
+fn order_of(his: &str) -> Value {
+    json!({"issuer": "HOSP_B", "patient_id": "998877", "item_code": "CT-CHEST", "order_date": "2026-12-06",
+           "his_order_id": his, "department": "呼吸科", "doctor": "D-17"})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_per_institution() {
+    let w = world().await;
+    let http = w.server.http_port;
+    let (index, study_uid) = (&w.index, &w.study_uid);
+    let (mpi_b, his_b, his_a) = (&w.mpi_b, &w.his_b, &w.his_a);
+    let auth = |k: &str| format!("Bearer {k}");
+    let order = order_of;
 
     // B's HIS orders a chest CT for B's patient: A's study, with A's HR mark.
-    let order = |his: &str| {
-        json!({"issuer": "HOSP_B", "patient_id": "B77", "item_code": "CT-CHEST", "order_date": "2026-12-06",
-               "his_order_id": his, "department": "呼吸科", "doctor": "D-17"})
-    };
     let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&order("HIS-1")));
     assert_eq!(asked.status, 200, "{}", String::from_utf8_lossy(&asked.body));
     let offer = body(&asked);
@@ -250,12 +279,63 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         let decided: Vec<&String> = bodies.iter().filter(|b| b.contains("\"recognition-decided\"")).collect();
         if offered >= 3 && decided.len() == 2 {
             assert!(decided.iter().all(|b| b.contains(&order_1) || b.contains(&order_2)));
-            assert!(bodies.iter().all(|b| !b.contains("B77") && !b.contains("A123") && !b.contains(NATIONAL_ID)), "no patient data");
+            assert!(bodies.iter().all(|b| !b.contains("998877") && !b.contains("A123") && !b.contains(NATIONAL_ID)), "no patient data");
             break;
         }
         assert!(Instant::now() < deadline, "recognition events recorded: {offered} offers, {} decisions", decided.len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let World { mut server, index, .. } = w;
+    index.close().await;
+    server.stop();
+}
+
+/// The acceptance scenario in headless Chromium
+/// (viewer/tests/recognition.test.mjs): B's HIS asks for the candidates of
+/// two chest CT orders and gets A's study with its HR mark; B's doctor
+/// cannot open it before the recognition request and can after it, from
+/// the recognition panel, and records "recognised" on the first order and
+/// "not recognised", reason 3, patient informed, on the second; A's doctor
+/// sees nothing of B's orders. B's statistics count both, with the money
+/// saved.
+#[tokio::test(flavor = "multi_thread")]
+async fn recognition_in_the_viewer_end_to_end() {
+    crate::viewer::viewer_dist();
+    let w = world().await;
+    let http = w.server.http_port;
+    let auth = format!("Bearer {}", w.his_b);
+    let mut orders = Vec::new();
+    for his in ["HIS-V1", "HIS-V2"] {
+        let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth)], Some(&order_of(his)));
+        assert_eq!(asked.status, 200, "{}", String::from_utf8_lossy(&asked.body));
+        let offer = body(&asked);
+        assert_eq!(offer["candidates"][0]["study_instance_uid"], w.study_uid.as_str(), "{offer}");
+        assert_eq!(offer["candidates"][0]["hr"], true);
+        orders.push(offer["order_id"].as_str().unwrap().to_string());
+    }
+    let envs = [
+        ("YUNYING_URL", format!("http://127.0.0.1:{http}")),
+        ("STUDY", w.study_uid.clone()),
+        ("ORDER_1", orders[0].clone()),
+        ("ORDER_2", orders[1].clone()),
+        ("B_USER", "chen".to_string()),
+        ("A_USER", "zhao".to_string()),
+        ("PASSWORD", PASSWORD.to_string()),
+    ];
+    crate::viewer::node_test("recognition.test.mjs", &envs);
+
+    let stats = "/api/recognition/statistics?from=2026-12&to=2026-12&group=institution";
+    let b = body(&request(http, "GET", stats, &[("Authorization", &auth)], None));
+    let r = &b["rows"][0];
+    assert_eq!(
+        (r["offered"].as_i64(), r["recognised"].as_i64(), r["not_recognised"].as_i64(), r["reasons"]["3"].as_i64()),
+        (Some(2), Some(1), Some(1), Some(1)),
+        "{b}"
+    );
+    assert_eq!(r["saved_fen"].as_i64(), Some(30000), "{b}");
+    let a = body(&request(http, "GET", stats, &[("Authorization", &format!("Bearer {}", w.his_a))], None));
+    assert_eq!(a["rows"].as_array().map(Vec::len), Some(0), "{a}");
+    let World { mut server, index, .. } = w;
     index.close().await;
     server.stop();
 }

@@ -17,7 +17,7 @@ use crate::harness::*;
 const SLICES: usize = 300;
 const PATIENT: &str = "Chen^JianGuo=陈^建国";
 
-fn viewer_dist() -> String {
+pub(crate) fn viewer_dist() -> String {
     let dist = format!("{ROOT}/viewer/dist");
     assert!(
         Path::new(&dist).join("index.html").is_file(),
@@ -32,7 +32,7 @@ fn two_studies(dir: &Path) {
     gen_ct_with(dir, SLICES, 512, 7, &["--studies-per-patient", "2", "--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
 }
 
-fn node_test(file: &str, envs: &[(&str, String)]) {
+pub(crate) fn node_test(file: &str, envs: &[(&str, String)]) {
     let out = Command::new("node")
         .arg("--test")
         .arg("--test-reporter=spec")

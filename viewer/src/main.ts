@@ -1,5 +1,6 @@
 // Entry point: Cornerstone3D set-up and the views: the worklist (`#/`), the
-// reader (`#/study/{StudyInstanceUID}`), sign-in (`#/login`, and whenever
+// reader (`#/study/{StudyInstanceUID}`), the recognition panel of an order
+// (`#/recognition/{order}?study=…`), sign-in (`#/login`, and whenever
 // the server wants credentials) and administration (`#/admin`).
 
 import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
@@ -13,6 +14,7 @@ import { clear } from './dom';
 import { renderWho } from './header';
 import { lang, setLang, t } from './i18n';
 import { renderEnrolment, renderLogin } from './login';
+import { renderRecognition } from './recognition';
 import { MAY, Who, isAdmin, may, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
@@ -84,6 +86,7 @@ async function main(): Promise<void> {
     clear(banner);
     const anonymous = who.kind === 'signed-in' && who.principal.id === 'anonymous';
     const study = /^#\/study\/([0-9.]+)/.exec(location.hash)?.[1];
+    const order = /^#\/recognition\/([A-Za-z0-9_]+)/.exec(location.hash)?.[1];
     if (who.kind === 'signed-out' || (/^#\/login/.test(location.hash) && (anonymous || who.kind === 'none'))) {
       renderLogin(app, () => void signedIn());
     } else if (who.kind === 'enrol') {
@@ -94,6 +97,10 @@ async function main(): Promise<void> {
       renderAdmin(app, who);
     } else if (study) {
       await openStudy(study);
+    } else if (order) {
+      const selected = new URLSearchParams(location.hash.split('?')[1] ?? '').get('study') ?? undefined;
+      await renderRecognition(app, banner, web, order, selected, () => { location.hash = '#/'; },
+        (reader) => { state.reader = reader; });
     } else {
       const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
       worklist.render(app, Object.fromEntries(params.entries()));

@@ -5,7 +5,11 @@
 //! recognition decision's "images opened".
 //!
 //! A sitting lasts from its first request to its last, and at least 1 ms:
-//! a study opened with one request was opened.
+//! a study opened with one request was opened. A sitting still open when
+//! asked (its last request within the quiet period, `view_batch_secs`)
+//! lasts until now: a viewer fetches a study's images once and then shows
+//! them, so the time since is time the images were on screen (at most one
+//! quiet period more than the truth, when they were closed unseen).
 
 use std::collections::BTreeMap;
 
@@ -32,8 +36,10 @@ impl Audit {
     /// `principal`'s looks at `study` since `since_ms` (see the module
     /// comment). Ends and records the principal's open sitting of it.
     pub async fn viewing(&self, principal: &str, study: &str, since_ms: i64) -> Result<Viewing, AuditError> {
-        for event in self.batch.take_of(principal, study) {
-            self.record(event).await?;
+        let now = crate::now_ms();
+        let open = self.batch.take_of(principal, study);
+        for event in &open {
+            self.record(event.clone()).await?;
         }
         // A sitting may move from waiting to the ledger between the two
         // reads: keyed by (grant, client, first request), it counts once.
@@ -64,6 +70,12 @@ impl Audit {
         for entry in self.index.search_ledger(&filter).await? {
             if let Ok(e) = Event::parse(&entry.body) {
                 add(&e);
+            }
+        }
+        for e in &open {
+            let first = e.facts.get("first_ms").and_then(|v| v.as_i64()).unwrap_or(e.at_ms);
+            if first >= since_ms {
+                spans.insert((e.via.clone(), e.client.clone(), first), (now - first).max(1));
             }
         }
         Ok(Viewing { sittings: spans.len() as u32, opened_ms: spans.values().sum() })
