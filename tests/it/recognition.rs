@@ -125,7 +125,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     let order = order_of;
 
     // B's HIS orders a chest CT for B's patient: A's study, with A's HR mark.
-    let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&order("HIS-1")));
+    let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&order("HIS-1")));
     assert_eq!(asked.status, 200, "{}", String::from_utf8_lossy(&asked.body));
     let offer = body(&asked);
     let order_1 = offer["order_id"].as_str().unwrap().to_string();
@@ -142,17 +142,14 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     // Past the item's window there is nothing to recognise.
     let mut late = order("HIS-LATE");
     late["order_date"] = json!("2027-06-01");
-    let none = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&late));
+    let none = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&late));
     assert_eq!(body(&none)["candidates"].as_array().map(Vec::len), Some(0));
     // B's HIS does not order for A's patients; a key without the scope orders nothing.
     let mut foreign = order("HIS-X");
     foreign["issuer"] = json!("HOSP_A");
     foreign["patient_id"] = json!("A123");
-    assert_eq!(request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&foreign)).status, 403);
-    assert_eq!(
-        request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&mpi_b))], Some(&order("HIS-Y"))).status,
-        403
-    );
+    assert_eq!(request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&foreign)).status, 403);
+    assert_eq!(request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(mpi_b))], Some(&order("HIS-Y"))).status, 403);
 
     // B's radiologist cannot read A's study before the recognition
     // request, can after it; a colleague who did not ask still cannot.
@@ -182,7 +179,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         http,
         "POST",
         &format!("/api/recognition/orders/{order_1}/open"),
-        &[("Authorization", &auth(&his_b))],
+        &[("Authorization", &auth(his_b))],
         Some(&json!({"study_instance_uid": study_uid})),
     );
     assert_eq!(by_his.status, 403, "a key is no doctor");
@@ -205,7 +202,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     let opened_ms = made["opened_ms"].as_i64().unwrap();
     assert!((300..30_000).contains(&opened_ms), "from the first read to the last: {opened_ms} ms");
     // The order as B sees it: the candidate with its decision.
-    let shown = request(http, "GET", &format!("/api/recognition/orders/{order_1}"), &[("Authorization", &auth(&his_b))], None);
+    let shown = request(http, "GET", &format!("/api/recognition/orders/{order_1}"), &[("Authorization", &auth(his_b))], None);
     assert_eq!(shown.status, 200, "{}", String::from_utf8_lossy(&shown.body));
     let shown = body(&shown);
     assert_eq!((shown["item_name"].as_str(), shown["institution"].as_str()), (Some("胸部CT平扫"), Some("HOSP_B")));
@@ -217,7 +214,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     // A second order: not recognised before surgery (reason 3); without
     // telling the patient the rule refuses it.
     let order_2 =
-        body(&request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(&his_b))], Some(&order("HIS-2"))))["order_id"]
+        body(&request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&order("HIS-2"))))["order_id"]
             .as_str()
             .unwrap()
             .to_string();
@@ -239,14 +236,14 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         http,
         "POST",
         &format!("/api/recognition/orders/{order_2}/decisions"),
-        &[("Authorization", &auth(&his_b))],
+        &[("Authorization", &auth(his_b))],
         Some(&recognised),
     );
     assert_eq!(by_key.status, 403);
 
     // B's statistics count both orders; A's key sees none of them.
     let stats = "/api/recognition/statistics?from=2026-12&to=2026-12&group=institution,month";
-    let b_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(&his_b))], None));
+    let b_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(his_b))], None));
     let rows = b_stats["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{b_stats}");
     let r = &rows[0];
@@ -259,11 +256,11 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     assert_eq!(r["reasons"]["3"].as_i64(), Some(1));
     assert_eq!(r["saved_fen"].as_i64(), Some(30000));
     assert_eq!(r["unopened"].as_i64(), Some(1), "the refusal was made without opening the images");
-    let a_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(&his_a))], None));
+    let a_stats = body(&request(http, "GET", stats, &[("Authorization", &auth(his_a))], None));
     assert_eq!(a_stats["rows"].as_array().map(Vec::len), Some(0), "{a_stats}");
-    let peek = request(http, "GET", &format!("{stats}&institution=HOSP_B"), &[("Authorization", &auth(&his_a))], None);
+    let peek = request(http, "GET", &format!("{stats}&institution=HOSP_B"), &[("Authorization", &auth(his_a))], None);
     assert_eq!(peek.status, 403);
-    let csv = request(http, "GET", stats, &[("Authorization", &auth(&his_b)), ("Accept", "text/csv")], None);
+    let csv = request(http, "GET", stats, &[("Authorization", &auth(his_b)), ("Accept", "text/csv")], None);
     assert_eq!(csv.status, 200);
     let text = String::from_utf8(csv.body.clone()).unwrap();
     assert!(text.starts_with('\u{feff}'), "a BOM for spreadsheets");
