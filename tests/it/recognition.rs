@@ -51,7 +51,7 @@ fn body(reply: &crate::film::Reply) -> Value {
 /// Other Patient IDs Sequence), B's registration of the same patient (B's
 /// MPI key; UTF-8 name, PatientID 998877, the same national ID): one
 /// person. Keys: B's MPI, B's HIS, A's HIS. People: chen and wang (B's
-/// radiologists), zhao (A's).
+/// radiologists), zhao (A's), liu (B's institution administrator).
 struct World {
     _tmp: tempfile::TempDir,
     server: Server,
@@ -75,6 +75,7 @@ async fn world() -> World {
     add_user(&data, "chen", Some("HOSP_B"), "radiologist");
     add_user(&data, "wang", Some("HOSP_B"), "radiologist");
     add_user(&data, "zhao", Some("HOSP_A"), "radiologist");
+    add_user(&data, "liu", Some("HOSP_B"), "institution-admin");
     let dist = format!("{ROOT}/viewer/dist");
     // No anonymous access from loopback: the viewer asks to sign in.
     let viewer =
@@ -293,8 +294,8 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
 /// cannot open it before the recognition request and can after it, from
 /// the recognition panel, and records "recognised" on the first order and
 /// "not recognised", reason 3, patient informed, on the second; A's doctor
-/// sees nothing of B's orders. B's statistics count both, with the money
-/// saved.
+/// sees nothing of B's orders; B's institution administrator reads both
+/// on the dashboard. B's statistics count both, with the money saved.
 #[tokio::test(flavor = "multi_thread")]
 async fn recognition_in_the_viewer_end_to_end() {
     crate::viewer::viewer_dist();
@@ -317,6 +318,7 @@ async fn recognition_in_the_viewer_end_to_end() {
         ("ORDER_2", orders[1].clone()),
         ("B_USER", "chen".to_string()),
         ("A_USER", "zhao".to_string()),
+        ("B_ADMIN", "liu".to_string()),
         ("PASSWORD", PASSWORD.to_string()),
     ];
     crate::viewer::node_test("recognition.test.mjs", &envs);

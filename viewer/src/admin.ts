@@ -3,7 +3,8 @@
 // (system and institution administrators; roles: the security
 // administrator), API keys (security administrator), the AE registry
 // (system administrator), the audit record and its ledger (audit
-// administrator).
+// administrator), the recognition statistics (institution and system
+// administrators).
 
 import { clear, h } from './dom';
 import { t } from './i18n';
@@ -11,6 +12,7 @@ import { MAY, Who, may } from './session';
 import { sessionsSection, usersSection } from './admin-people';
 import { aesSection, keysSection } from './admin-system';
 import { auditSection } from './admin-audit';
+import { recognitionSection } from './admin-recognition';
 
 export function renderAdmin(root: HTMLElement, who: Who): void {
   clear(root);
@@ -21,6 +23,8 @@ export function renderAdmin(root: HTMLElement, who: Who): void {
   if (may(who, MAY.manageKeys)) sections.push(keysSection());
   if (may(who, MAY.manageSystem)) sections.push(aesSection());
   if (may(who, MAY.readAudit)) sections.push(auditSection());
+  const roles = who.kind === 'signed-in' ? who.principal.roles : [];
+  if (roles.includes('institution-admin') || roles.includes('system-admin')) sections.push(recognitionSection());
   if (!sections.length) page.append(h('p', { 'data-testid': 'admin-none' }, t('adminNothing')));
   page.append(...sections);
   root.append(page);

@@ -4,19 +4,20 @@
 // recognition panel of B's order ORDER_1, and records "recognised"; on
 // ORDER_2 "not recognised", reason 3, patient informed (refused first
 // without telling the patient). Hospital A's radiologist (A_USER) sees
-// nothing of B's orders.
+// nothing of B's orders. B's institution administrator (B_ADMIN) reads
+// both decisions on the dashboard of the administration page.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
-import { signInPage, submitPassword } from './lib/signin.mjs';
+import { secretOf, signInPage, submitPassword, totp } from './lib/signin.mjs';
 
 const BASE = process.env.YUNYING_URL;
-const { STUDY, ORDER_1, ORDER_2, B_USER, A_USER, PASSWORD } = process.env;
+const { STUDY, ORDER_1, ORDER_2, B_USER, A_USER, B_ADMIN, PASSWORD } = process.env;
 let browser;
 let page;
 
 before(async () => {
-  assert.ok(BASE && STUDY && ORDER_1 && ORDER_2 && B_USER && A_USER && PASSWORD, 'YUNYING_URL, STUDY, ORDER_1, ORDER_2, B_USER, A_USER, PASSWORD');
+  assert.ok(BASE && STUDY && ORDER_1 && ORDER_2 && B_USER && A_USER && B_ADMIN && PASSWORD, 'YUNYING_URL, STUDY, ORDER_1, ORDER_2, B_USER, A_USER, B_ADMIN, PASSWORD');
   browser = await launch();
   page = await newPage(browser, { locale: 'en-GB' });
 });
@@ -116,4 +117,36 @@ test("A's doctor sees nothing of B's orders", async () => {
     assert.equal(await other.$('[data-testid=recognition-candidate]'), null);
   }
   await other.context().close();
+});
+
+test("B's institution administrator reads both decisions and the savings on the dashboard", async () => {
+  const admin = await newPage(browser, { locale: 'en-GB' });
+  await admin.goto(`${BASE}/viewer/?lang=en`);
+  await signInPage(admin);
+  await submitPassword(admin, B_ADMIN, PASSWORD);
+  // An administrator enrols a second factor first.
+  const uri = await until(admin, () => document.querySelector('[data-testid=totp-uri]')?.textContent || null, null, { what: 'the enrolment secret' });
+  await admin.fill('[data-testid=enrol-code]', totp(secretOf(uri)));
+  await admin.click('[data-testid=enrol-submit]');
+  await until(admin, () => document.querySelector('[data-testid=admin-link]'), null, { what: 'signed in as an administrator' });
+  await go(admin, '#/admin');
+  await until(admin, () => document.querySelector('[data-testid=admin-recognition]'), null, { what: 'the recognition section' });
+  await admin.fill('[data-testid=recognition-from]', '2026-12');
+  await admin.fill('[data-testid=recognition-to]', '2026-12');
+  await admin.selectOption('[data-testid=recognition-group]', 'month');
+  await admin.click('[data-testid=recognition-show]');
+  const tile = (id) => until(admin, (i) => document.querySelector(`[data-testid=recognition-total-${i}] .tile-value`)?.textContent, id, { what: `the ${id} total` });
+  assert.equal(await tile('offered'), '2');
+  assert.equal(await tile('decided'), '2');
+  assert.equal(await tile('rate'), '50.0%');
+  assert.equal(await tile('saved'), '300.00');
+  const cells = await admin.$$eval('[data-testid=recognition-table] tbody tr td', (tds) => tds.map((td) => td.textContent));
+  assert.deepEqual(cells.slice(0, 6), ['2026-12', '2', '2', '1', '0', '1']);
+  assert.equal(await admin.$$eval('[data-testid=recognition-chart] rect', (r) => r.length), 2, 'one bar recognised, one not');
+  assert.match(await admin.textContent('[data-testid=recognition-reasons]'), /3 · .+1/);
+  assert.match(await admin.getAttribute('[data-testid=recognition-csv]', 'href'), /format=csv/);
+  // In Chinese.
+  await admin.click('#lang');
+  await until(admin, () => document.querySelector('[data-testid=admin-recognition] h2')?.textContent === '检查互认统计', null, { what: 'the dashboard in Chinese' });
+  await admin.context().close();
 });

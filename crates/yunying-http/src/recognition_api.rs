@@ -266,7 +266,9 @@ async fn statistics(State(s): State<AppState>, Signed(who): Signed, headers: Hea
             })
         })
         .collect();
-    Json(json!({ "from": query.from_month, "to": query.to_month, "group": names, "rows": rows })).into_response()
+    let labels: serde_json::Map<String, serde_json::Value> =
+        recognition.reasons().all().into_iter().map(|(code, label)| (code, json!(label))).collect();
+    Json(json!({ "from": query.from_month, "to": query.to_month, "group": names, "rows": rows, "reason_labels": labels })).into_response()
 }
 
 fn dimension_name(d: yunying_recognition::StatsDimension) -> &'static str {
