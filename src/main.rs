@@ -649,14 +649,28 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 /// Recognition of exams when `[recognition]` is configured: its items and
 /// marks stored unless some are already (the API replaces them, a restart
 /// does not undo that). Studies are classified when an order asks about
-/// them.
+/// them. Records are signed with the ledger's key.
 async fn recognition_of(config: &Config, archive: &Archive) -> anyhow::Result<Option<std::sync::Arc<yunying_recognition::Recognition>>> {
     let Some(rc) = &config.recognition else { return Ok(None) };
-    let recognition = yunying_recognition::Recognition::new(archive.index().clone(), rc).context("[recognition]")?;
+    let signer = std::sync::Arc::new(RecordKey(audit::signer(config)?));
+    let recognition = yunying_recognition::Recognition::new(archive.index().clone(), rc).context("[recognition]")?.with_signer(signer);
     if recognition.seed(rc, yunying_access::now_ms()).await.context("storing the [recognition] catalogue")? {
         tracing::info!(region = recognition.region(), "recognition catalogue or marks stored from the configuration");
     }
     Ok(Some(std::sync::Arc::new(recognition)))
+}
+
+/// Recognition records signed with the ledger's key.
+struct RecordKey(std::sync::Arc<yunying_audit::checkpoint::Signer>);
+
+impl yunying_recognition::RecordSigner for RecordKey {
+    fn sign_record_text(
+        &self,
+        text: &str,
+        timestamp: u64,
+    ) -> Result<yunying_ledger::note::NoteSignature, yunying_recognition::RecognitionError> {
+        self.0.sign_text(text, timestamp).map_err(|e| yunying_recognition::RecognitionError::Signature(e.to_string()))
+    }
 }
 
 /// The node's EMPI: its platform key (made on first start), thresholds

@@ -54,6 +54,7 @@ fn body(reply: &crate::film::Reply) -> Value {
 /// radiologists), zhao (A's), liu (B's institution administrator).
 struct World {
     _tmp: tempfile::TempDir,
+    data: std::path::PathBuf,
     server: Server,
     index: yunying_index::Index,
     mpi_b: String,
@@ -107,7 +108,7 @@ async fn world() -> World {
     let shown = run(cli(&data).args(["empi", "person", "--issuer", "HOSP_B", "--patient-id", "998877"]));
     let view: Value = serde_json::from_slice(&shown.stdout).unwrap();
     let study_uid = view["studies"][0]["study_instance_uid"].as_str().expect("A's study is the person's").to_string();
-    World { _tmp: tmp, server, index, mpi_b, his_b, his_a, study_uid }
+    World { _tmp: tmp, data, server, index, mpi_b, his_b, his_a, study_uid }
 }
 
 /// B's HIS asks for the candidates of a chest CT order (`his` its number).
@@ -210,6 +211,21 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     assert_eq!(shown["candidates"][0]["decision"]["outcome"], "recognised");
     assert_eq!(shown["candidates"][0]["decision"]["opened_ms"].as_i64(), Some(opened_ms));
     assert!(shown["reasons"].as_array().unwrap().iter().any(|r| r[0] == "3"), "{shown}");
+    // The signed record B archives: checked offline with the ledger's log key.
+    let record_path = format!("/api/recognition/orders/{order_1}/record?study={study_uid}");
+    let signed = request(http, "GET", &record_path, &[("Authorization", &auth(his_b))], None);
+    assert_eq!(signed.status, 200, "{}", String::from_utf8_lossy(&signed.body));
+    let signed: yunying_recognition::SignedRecord = serde_json::from_slice(&signed.body).unwrap();
+    let export = w.data.with_file_name("export");
+    run(cli(&w.data).args(["audit", "export", "--study", study_uid, "--out"]).arg(&export));
+    let log_key = yunying_ledger::keys::VerifierKey::parse(std::fs::read_to_string(export.join("log.pub")).unwrap().trim()).unwrap();
+    let (record, _) = yunying_recognition::verify_record(&signed, &log_key).expect("the record verifies with the log key");
+    assert_eq!((record.decision.outcome.as_str(), record.study.hr), ("recognised", true));
+    assert_eq!(record.study.instances.len(), 2);
+    assert!(record.study.instances.iter().all(|i| i.sha256.len() == 64));
+    let mut forged = signed.clone();
+    forged.record = forged.record.replace("\"recognised\"", "\"partial\"");
+    assert!(yunying_recognition::verify_record(&forged, &log_key).is_err(), "a changed record does not verify");
     assert_eq!(decide(&order_1, &chen, &recognised).status, 400, "a second decision is an amendment");
 
     // A second order: not recognised before surgery (reason 3); without
@@ -233,6 +249,8 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     assert_eq!(decide(&order_2, &zhao, &recognised).status, 404);
     assert_eq!(open(&order_2, &zhao).status, 404);
     assert_eq!(request(http, "GET", &format!("/api/recognition/orders/{order_2}"), &[("Cookie", &zhao)], None).status, 404);
+    let record_path = format!("/api/recognition/orders/{order_1}/record?study={study_uid}");
+    assert_eq!(request(http, "GET", &record_path, &[("Cookie", &zhao)], None).status, 404);
     let by_key = request(
         http,
         "POST",

@@ -78,6 +78,14 @@ impl Signer {
         &self.origin
     }
 
+    /// Signs any text with the log's key (a signed-note signature line;
+    /// SM2 and Ed25519 cosignature types carry `timestamp`): for documents
+    /// the deployment vouches for, such as recognition records, checked
+    /// with the same log key as its checkpoints.
+    pub fn sign_text(&self, text: &str, timestamp: u64) -> Result<yunying_ledger::note::NoteSignature, AuditError> {
+        self.key.sign(text, timestamp).map_err(|e| AuditError::Key(e.to_string()))
+    }
+
     /// The signed note of the tree of `size` leaves with this `root`, at
     /// `at_ms`.
     pub fn sign(&self, size: u64, root: &Hash, at_ms: i64) -> Result<String, AuditError> {

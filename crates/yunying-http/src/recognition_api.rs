@@ -33,7 +33,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/recognition/orders/{id}/decisions", post(decide))
         .route("/api/recognition/orders/{id}/open", post(open))
         .route_layer(axum::middleware::from_fn(crate::people::same_origin_json));
-    Router::new().route("/api/recognition/statistics", get(statistics)).route("/api/recognition/orders/{id}", get(order)).merge(changes)
+    Router::new()
+        .route("/api/recognition/statistics", get(statistics))
+        .route("/api/recognition/orders/{id}", get(order))
+        .route("/api/recognition/orders/{id}/record", get(signed_record))
+        .merge(changes)
 }
 
 fn disabled() -> Response {
@@ -163,6 +167,31 @@ async fn order(State(s): State<AppState>, Signed(who): Signed, Path(order_id): P
     let Some(recognition) = recognition(&s) else { return disabled() };
     match recognition.order_as(&who, &order_id).await {
         Ok(view) => Json(view).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordParams {
+    study: String,
+}
+
+/// The signed record of a decision (JSON text and its signature line):
+/// what the ordering institution archives; `/api/audit/checkpoints`'
+/// `log_key` checks it offline.
+async fn signed_record(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Path(order_id): Path<String>,
+    Query(p): Query<RecordParams>,
+) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    if p.study.len() > 64 {
+        return ApiError::bad_request("study is at most 64 characters").into_response();
+    }
+    match recognition.signed_record_as(&who, &order_id, &p.study, yunying_access::now_ms()).await {
+        Ok(signed) => Json(json!({ "record": signed.record, "signature": signed.signature })).into_response(),
         Err(e) => denied(e),
     }
 }

@@ -21,7 +21,7 @@ use yunying_index::{Grant, RecognitionCandidateRow, RecognitionOrderRow};
 use crate::candidates::Order;
 use crate::decision::{Decision, Outcome};
 use crate::service::{Offer, Recognition};
-use crate::{RecognitionError, StatsDimension, StatsQuery, StatsRow};
+use crate::{RecognitionError, SignedRecord, StatsDimension, StatsQuery, StatsRow};
 
 impl From<RecognitionError> for Denied {
     fn from(e: RecognitionError) -> Self {
@@ -307,6 +307,17 @@ impl Recognition {
             candidates: views,
             reasons: self.reasons().all(),
         })
+    }
+
+    /// The signed record of the decision in force on a candidate, for the
+    /// ordering institution's doctors and systems to archive.
+    pub async fn signed_record_as(&self, who: &Principal, order_id: &str, study: &str, now_ms: i64) -> Result<SignedRecord, Denied> {
+        let (order, _) = self.order_of_institution(who, order_id).await?;
+        let Some(signer) = self.signer() else {
+            return Err(Denied::Unavailable("this node has no key to sign recognition records".into()));
+        };
+        let record = self.record(&order.order_id, study, now_ms).await?;
+        Ok(crate::sign_record(&record, signer, (now_ms / 1000).max(0) as u64)?)
     }
 
     /// Opens a candidate of an order to the doctor deciding it: a

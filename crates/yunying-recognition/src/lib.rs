@@ -31,7 +31,7 @@ pub mod record;
 mod service;
 pub mod stats;
 
-pub use api::{DecisionMade, DecisionRequest, OrderRequest, dimension_of, ordering_institution};
+pub use api::{CandidateView, DecisionMade, DecisionRequest, OrderRequest, OrderView, dimension_of, ordering_institution};
 pub use candidates::{Candidate, CandidateOptions, Order, StudyFacts, candidates};
 pub use catalogue::{Catalogue, Item, LocalReason, Mark, MarkConfig, ProcedureCode, RecognitionConfig};
 pub use classify::{StudyItem, StudyTraits, procedure_codes_from_metadata};

@@ -29,6 +29,7 @@ pub struct Recognition {
     options: CandidateOptions,
     reasons: Reasons,
     grant_minutes: u32,
+    signer: Option<Arc<dyn crate::RecordSigner + Send + Sync>>,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -68,6 +69,7 @@ impl Recognition {
             options: CandidateOptions { exclude_own_institution: config.exclude_own_institution },
             reasons: Reasons::new(config.local_reasons.clone()),
             grant_minutes: config.grant_hours * 60,
+            signer: None,
             cache: Mutex::new(None),
         })
     }
@@ -75,6 +77,18 @@ impl Recognition {
     /// The region's code.
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// This recognition, signing records with `signer` (the ledger's key:
+    /// its public half is the log key `/api/audit/checkpoints` shows).
+    pub fn with_signer(mut self, signer: Arc<dyn crate::RecordSigner + Send + Sync>) -> Recognition {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The signer of records, when there is one.
+    pub fn signer(&self) -> Option<&(dyn crate::RecordSigner + Send + Sync)> {
+        self.signer.as_deref()
     }
 
     /// How long opening a candidate opens its images to the doctor.
