@@ -548,7 +548,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         http,
         archive.clone(),
         access.clone(),
-        yunying_http::Services { retention: retention.clone(), persons: Some(persons.clone()), recognition },
+        yunying_http::Services { retention: retention.clone(), persons: Some(persons.clone()), recognition: recognition.clone() },
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -597,6 +597,12 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         };
         (Some(tokio::spawn(yunying_hl7::serve(listener, Default::default(), handler, stopped(stop_rx.clone())))), Some(addr))
     };
+    // Recognition decisions to each institution's HIS: one node at a time.
+    let webhook_task = match (&config.recognition, &recognition) {
+        (Some(rc), Some(r)) => yunying_recognition::Notifier::new(archive.index().clone(), &rc.webhooks, r.reasons().clone())?
+            .map(|n| tokio::spawn(n.run(format!("{node}:{}", std::process::id()), Duration::from_secs(2), stopped(stop_rx.clone())))),
+        _ => None,
+    };
     // Approved deletions executed, expired studies asked for: one node at a time.
     let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
@@ -628,6 +634,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     if let Some(task) = mllp_task {
+        let _ = task.await;
+    }
+    if let Some(task) = webhook_task {
         let _ = task.await;
     }
     audit.stop(&config).await;

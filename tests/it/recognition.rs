@@ -63,7 +63,7 @@ struct World {
     study_uid: String,
 }
 
-async fn world() -> World {
+async fn world(extra: &str) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
@@ -81,7 +81,7 @@ async fn world() -> World {
     // No anonymous access from loopback: the viewer asks to sign in.
     let viewer =
         if std::path::Path::new(&dist).join("index.html").is_file() { format!("[http]\nviewer_dir = {dist:?}\n") } else { String::new() };
-    let config = format!("{viewer}[access]\nanonymous = \"nobody\"\n{CONFIG}");
+    let config = format!("{viewer}[access]\nanonymous = \"nobody\"\n{CONFIG}{extra}");
     let server = Server::start(&data, Some(&config));
     let index = server.index().await;
 
@@ -119,7 +119,22 @@ fn order_of(his: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_per_institution() {
-    let w = world().await;
+    // B's HIS takes decisions on a webhook (it refuses the first delivery).
+    let his = tempfile::tempdir().unwrap();
+    let (port_file, received, secret) = (his.path().join("port"), his.path().join("received.jsonl"), his.path().join("secret"));
+    std::fs::write(&secret, "his-b-shared-secret-5d1c\n").unwrap();
+    let mut receiver =
+        python().arg(format!("{ROOT}/tests/it/his/webhook_receiver.py")).args([&port_file, &received, &secret]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !port_file.exists() {
+        assert!(Instant::now() < deadline, "the webhook receiver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let port = std::fs::read_to_string(&port_file).unwrap();
+    let w = world(&format!(
+        "\n[[recognition.webhooks]]\ninstitution = \"HOSP_B\"\nurl = \"http://127.0.0.1:{port}/his/recognition\"\nsecret_file = {secret:?}\n"
+    ))
+    .await;
     let http = w.server.http_port;
     let (index, study_uid) = (&w.index, &w.study_uid);
     let (mpi_b, his_b, his_a) = (&w.mpi_b, &w.his_b, &w.his_a);
@@ -301,6 +316,35 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         assert!(Instant::now() < deadline, "recognition events recorded: {offered} offers, {} decisions", decided.len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Both decisions reached B's HIS, signed; the refused delivery came again.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let lines: Vec<Value> = loop {
+        let lines: Vec<Value> =
+            std::fs::read_to_string(&received).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.iter().filter(|l| l["accepted"] == true).count() >= 2 {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "decisions delivered to the HIS: {lines:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(lines.iter().all(|l| l["valid"] == true), "every delivery signed with the shared secret: {lines:?}");
+    let accepted: Vec<&Value> = lines.iter().filter(|l| l["accepted"] == true).collect();
+    assert_eq!(lines[0]["accepted"], false);
+    assert!(accepted.iter().any(|l| l["delivery"] == lines[0]["delivery"]), "the refused delivery was tried again");
+    let bodies: Vec<(&str, &str, &str)> = accepted
+        .iter()
+        .map(|l| {
+            (
+                l["body"]["his_order_id"].as_str().unwrap(),
+                l["body"]["outcome"].as_str().unwrap(),
+                l["body"]["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(bodies.contains(&("HIS-1", "recognised", "")) && bodies.contains(&("HIS-2", "not-recognised", "3")), "{bodies:?}");
+    assert!(accepted.iter().all(|l| !l["body"].to_string().contains("998877") && !l["body"].to_string().contains("张")), "no patient data");
+    let _ = receiver.kill();
+    let _ = receiver.wait();
     let World { mut server, index, .. } = w;
     index.close().await;
     server.stop();
@@ -317,7 +361,7 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
 #[tokio::test(flavor = "multi_thread")]
 async fn recognition_in_the_viewer_end_to_end() {
     crate::viewer::viewer_dist();
-    let w = world().await;
+    let w = world("").await;
     let http = w.server.http_port;
     let auth = format!("Bearer {}", w.his_b);
     let mut orders = Vec::new();

@@ -53,8 +53,8 @@ pub use peers::{AeRights, RemoteAe};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 pub use recognition::{
-    DecisionWrite, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow, RecognitionStudyRow,
-    StatsDimension, StatsQuery, StatsRow, StudyItemRow,
+    DecisionToNotify, DecisionWrite, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow,
+    RecognitionStudyRow, StatsDimension, StatsQuery, StatsRow, StudyItemRow,
 };
 pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;

@@ -552,6 +552,16 @@ CREATE INDEX recognition_decisions_month ON recognition_decisions
 CREATE INDEX recognition_decisions_institution ON recognition_decisions
     (institution, is_current, month, department, doctor, item_code, reason, outcome, price_fen, opened_ms)
 "#,
+    // 24: every recognition decision goes to its institution's HIS (a
+    // webhook): the decisions table is the outbox. Not notified yet:
+    // `notified_ms IS NULL`, tried again from `notify_next_ms`.
+    r#"
+ALTER TABLE recognition_decisions ADD COLUMN notified_ms {bigint};
+ALTER TABLE recognition_decisions ADD COLUMN notify_attempts {bigint} NOT NULL DEFAULT 0;
+ALTER TABLE recognition_decisions ADD COLUMN notify_next_ms {bigint} NOT NULL DEFAULT 0;
+ALTER TABLE recognition_decisions ADD COLUMN notify_error TEXT NOT NULL DEFAULT '';
+CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institution, notify_next_ms) WHERE notified_ms IS NULL
+"#,
 ];
 
 /// Migration 22: the patient index across institutions (EMPI). Every

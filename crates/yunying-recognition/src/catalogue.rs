@@ -134,6 +134,9 @@ pub struct RecognitionConfig {
     /// (hours, 1 to 720; default 24).
     #[serde(default = "default_grant_hours")]
     pub grant_hours: u32,
+    /// Where each institution's HIS takes its decisions.
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhook::WebhookConfig>,
 }
 
 fn default_grant_hours() -> u32 {
@@ -172,6 +175,12 @@ impl RecognitionConfig {
             return Err(RecognitionError::Config("grant_hours is 1 to 720".into()));
         }
         Catalogue::new(&self.region, self.items.clone())?;
+        if self.webhooks.len() > crate::webhook::MAX_WEBHOOKS {
+            return Err(RecognitionError::Config(format!("more than {} webhooks", crate::webhook::MAX_WEBHOOKS)));
+        }
+        for w in &self.webhooks {
+            w.check()?;
+        }
         check_local_reasons(&self.local_reasons)?;
         self.marks()?;
         Ok(())

@@ -30,6 +30,7 @@ pub mod decision;
 pub mod record;
 mod service;
 pub mod stats;
+pub mod webhook;
 
 pub use api::{CandidateView, DecisionMade, DecisionRequest, OrderRequest, OrderView, dimension_of, ordering_institution};
 pub use candidates::{Candidate, CandidateOptions, Order, StudyFacts, candidates};
@@ -39,6 +40,7 @@ pub use date::Date;
 pub use decision::{Decision, DecisionError, Outcome, Reasons, StandardReason};
 pub use record::{RecognitionRecord, RecordSigner, SignedRecord, sign_record, verify_record};
 pub use service::{Offer, Reclassified, Recognition};
+pub use webhook::{Notifier, WebhookConfig};
 pub use yunying_index::{StatsDimension, StatsQuery, StatsRow};
 
 /// Errors of recognition.

@@ -13,7 +13,9 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Index, Result};
 
+mod notify;
 mod stats;
+pub use notify::DecisionToNotify;
 pub use stats::{StatsDimension, StatsQuery, StatsRow};
 
 /// A quality-control (HR) mark: an institution's results for one item are
