@@ -597,6 +597,10 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         };
         (Some(tokio::spawn(yunying_hl7::serve(listener, Default::default(), handler, stopped(stop_rx.clone())))), Some(addr))
     };
+    // New studies get their recognition items and HR status: one node at a time.
+    let classify_task = recognition.clone().map(|r| {
+        tokio::spawn(r.run_classifier(format!("{node}:{}", std::process::id()), Duration::from_secs(5), stopped(stop_rx.clone())))
+    });
     // Recognition decisions to each institution's HIS: one node at a time.
     let webhook_task = match (&config.recognition, &recognition) {
         (Some(rc), Some(r)) => yunying_recognition::Notifier::new(archive.index().clone(), &rc.webhooks, r.reasons().clone())?
@@ -636,7 +640,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(task) = mllp_task {
         let _ = task.await;
     }
-    if let Some(task) = webhook_task {
+    for task in [webhook_task, classify_task].into_iter().flatten() {
         let _ = task.await;
     }
     audit.stop(&config).await;
@@ -657,8 +661,9 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
 
 /// Recognition of exams when `[recognition]` is configured: its items and
 /// marks stored unless some are already (the API replaces them, a restart
-/// does not undo that). Studies are classified when an order asks about
-/// them. Records are signed with the ledger's key.
+/// does not undo that). Studies are classified a few seconds after ingest
+/// (and again when an order asks about them). Records are signed with the
+/// ledger's key.
 async fn recognition_of(config: &Config, archive: &Archive) -> anyhow::Result<Option<std::sync::Arc<yunying_recognition::Recognition>>> {
     let Some(rc) = &config.recognition else { return Ok(None) };
     let signer = std::sync::Arc::new(RecordKey(audit::signer(config)?));

@@ -141,6 +141,18 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     let auth = |k: &str| format!("Bearer {k}");
     let order = order_of;
 
+    // A's study gets its item and HR status a few seconds after ingest,
+    // before any order asks about it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = index.recognition_studies(std::slice::from_ref(study_uid), false).await.unwrap();
+        if rows.first().is_some_and(|r| r.items.iter().any(|i| i.item_code == "CT-CHEST" && i.hr)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "classified after ingest: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // B's HIS orders a chest CT for B's patient: A's study, with A's HR mark.
     let asked = request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&order("HIS-1")));
     assert_eq!(asked.status, 200, "{}", String::from_utf8_lossy(&asked.body));
@@ -316,6 +328,30 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
         assert!(Instant::now() < deadline, "recognition events recorded: {offered} offers, {} decisions", decided.len());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The region's platform replaces the quality marks: A's chest CT mark
+    // is withdrawn, and the next order offers A's study without it. An
+    // institution's key reads the catalogue but changes nothing.
+    let platform = {
+        let out = run(cli(&w.data).args(["key", "add", "Region platform", "--platform", "--scopes", "recognition"]));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let read = request(http, "GET", "/api/recognition/catalogue", &[("Authorization", &auth(his_b))], None);
+    assert_eq!(read.status, 200, "{}", String::from_utf8_lossy(&read.body));
+    let catalogue = body(&read);
+    assert_eq!((catalogue["items"][0]["code"].as_str(), catalogue["marks"][0]["institution"].as_str()), (Some("CT-CHEST"), Some("HOSP_A")));
+    let withdrawn = json!({"marks": [{"institution": "HOSP_A", "item": "CT-CHEST", "passed": false, "scope": "330100",
+                                       "valid_from": "2026-01-01", "valid_to": "2027-12-31"}]});
+    let put = |key: &str, path: &str, b: &Value| request(http, "PUT", path, &[("Authorization", &auth(key))], Some(b));
+    assert_eq!(put(his_b, "/api/recognition/marks", &withdrawn).status, 403, "an institution does not mark quality");
+    let replaced = put(&platform, "/api/recognition/marks", &withdrawn);
+    assert_eq!(replaced.status, 200, "{}", String::from_utf8_lossy(&replaced.body));
+    let again = body(&request(http, "POST", "/api/recognition/candidates", &[("Authorization", &auth(his_b))], Some(&order("HIS-3"))));
+    assert_eq!(again["candidates"][0]["hr"], false, "{again}");
+    let mut item = catalogue["items"][0].clone();
+    item["window_days"] = json!(100_000);
+    let bad = json!({"items": [item]});
+    assert_eq!(put(&platform, "/api/recognition/catalogue", &bad).status, 400, "a catalogue is checked before it is stored");
+
     // Both decisions reached B's HIS, signed; the refused delivery came again.
     let deadline = Instant::now() + Duration::from_secs(40);
     let lines: Vec<Value> = loop {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,16 +26,21 @@ use crate::film::Client;
 
 /// Longest path segment or query value read here.
 const MAX_VALUE: usize = 256;
+/// Largest catalogue or list of marks accepted (200,000 marks fit).
+const MAX_CATALOGUE_BYTES: usize = 64 << 20;
 
 pub(crate) fn routes() -> Router<AppState> {
     let changes = Router::new()
         .route("/api/recognition/candidates", post(candidates))
         .route("/api/recognition/orders/{id}/decisions", post(decide))
         .route("/api/recognition/orders/{id}/open", post(open))
+        .route("/api/recognition/catalogue", axum::routing::put(replace_catalogue).layer(DefaultBodyLimit::max(MAX_CATALOGUE_BYTES)))
+        .route("/api/recognition/marks", axum::routing::put(replace_marks).layer(DefaultBodyLimit::max(MAX_CATALOGUE_BYTES)))
         .route_layer(axum::middleware::from_fn(crate::people::same_origin_json));
     Router::new()
         .route("/api/recognition/statistics", get(statistics))
         .route("/api/recognition/orders/{id}", get(order))
+        .route("/api/recognition/catalogue", get(catalogue))
         .route("/api/recognition/orders/{id}/record", get(signed_record))
         .merge(changes)
 }
@@ -167,6 +172,63 @@ async fn order(State(s): State<AppState>, Signed(who): Signed, Path(order_id): P
     let Some(recognition) = recognition(&s) else { return disabled() };
     match recognition.order_as(&who, &order_id).await {
         Ok(view) => Json(view).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+async fn catalogue(State(s): State<AppState>, Signed(who): Signed) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    match recognition.catalogue_as(&who).await {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueBody {
+    items: Vec<yunying_recognition::Item>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MarksBody {
+    marks: Vec<yunying_recognition::MarkConfig>,
+}
+
+/// Stored studies are classified again in the background after a change
+/// (one pass over the index; what an order asks about meanwhile is
+/// classified then).
+fn reclassify_soon(recognition: &Arc<Recognition>) {
+    let recognition = recognition.clone();
+    tokio::spawn(async move {
+        match recognition.reclassify(500).await {
+            Ok(done) => tracing::info!(studies = done.studies, changed = done.changed, "recognition: studies classified again"),
+            Err(e) => tracing::warn!(error = %e, "recognition: classifying studies again failed"),
+        }
+    });
+}
+
+async fn replace_catalogue(State(s): State<AppState>, Signed(who): Signed, Json(body): Json<CatalogueBody>) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    match recognition.replace_catalogue_as(&who, body.items, yunying_access::now_ms()).await {
+        Ok(n) => {
+            record(&s, &who, yunying_audit::Event::new("recognition-catalogue-replaced", &who.id, "ok").fact("items", n)).await;
+            reclassify_soon(recognition);
+            Json(json!({ "items": n })).into_response()
+        }
+        Err(e) => denied(e),
+    }
+}
+
+async fn replace_marks(State(s): State<AppState>, Signed(who): Signed, Json(body): Json<MarksBody>) -> Response {
+    let Some(recognition) = recognition(&s) else { return disabled() };
+    match recognition.replace_marks_as(&who, &body.marks).await {
+        Ok(n) => {
+            record(&s, &who, yunying_audit::Event::new("recognition-marks-replaced", &who.id, "ok").fact("marks", n)).await;
+            reclassify_soon(recognition);
+            Json(json!({ "marks": n })).into_response()
+        }
         Err(e) => denied(e),
     }
 }

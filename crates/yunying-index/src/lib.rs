@@ -19,6 +19,7 @@
 
 mod ae_certificates;
 mod attempts;
+mod cursors;
 mod digests;
 mod empi;
 mod films;

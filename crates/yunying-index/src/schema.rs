@@ -562,6 +562,9 @@ ALTER TABLE recognition_decisions ADD COLUMN notify_next_ms {bigint} NOT NULL DE
 ALTER TABLE recognition_decisions ADD COLUMN notify_error TEXT NOT NULL DEFAULT '';
 CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institution, notify_next_ms) WHERE notified_ms IS NULL
 "#,
+    // 25: how far a background pass has read (`cursors.rs`), such as the
+    // recognition classifier's last instance.
+    "CREATE TABLE cursors (name TEXT PRIMARY KEY, value {bigint} NOT NULL)",
 ];
 
 /// Migration 22: the patient index across institutions (EMPI). Every

@@ -143,6 +143,27 @@ pub fn ordering_institution(who: &Principal, issuer: &str) -> Result<String, Den
     Ok(own.to_string())
 }
 
+/// Whether a principal manages the region's catalogue and quality marks:
+/// a system administrator of the platform (no institution), or a
+/// platform key (no institution) that may do [`Action::Recognition`].
+fn region_admin(who: &Principal) -> Result<(), Denied> {
+    let platform_admin = who.roles().contains(&Role::SystemAdmin) && matches!(who.kind, Kind::Person { .. });
+    let platform_key = matches!(who.kind, Kind::Key { .. }) && who.may(Action::Recognition);
+    if who.institution.is_none() && (platform_admin || platform_key) {
+        Ok(())
+    } else {
+        Err(Denied::Forbidden("the region's catalogue and quality marks are the platform's to change".into()))
+    }
+}
+
+/// The catalogue and marks as answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogueView {
+    pub region: String,
+    pub items: Vec<crate::Item>,
+    pub marks: Vec<crate::MarkConfig>,
+}
+
 /// The institution whose statistics a principal reads (`None`: all).
 fn statistics_reach(who: &Principal) -> Result<Option<String>, Denied> {
     let admin = who.roles().iter().any(|r| matches!(r, Role::InstitutionAdmin | Role::SystemAdmin));
@@ -342,6 +363,47 @@ impl Recognition {
         }
         let studies = [candidate.study_instance_uid.clone()];
         Ok(Some(access.give_recognition_grant(who, &order.order_id, &studies, self.grant_minutes(), client).await?))
+    }
+
+    /// The region's catalogue and every quality mark: for whoever may do
+    /// [`Action::Recognition`] or administers.
+    pub async fn catalogue_as(&self, who: &Principal) -> Result<CatalogueView, Denied> {
+        let admin = who.roles().iter().any(|r| matches!(r, Role::InstitutionAdmin | Role::SystemAdmin));
+        if !(who.may(Action::Recognition) || admin) {
+            return Err(Denied::Forbidden("recognition of exams is not among your rights".into()));
+        }
+        let catalogue = self.catalogue().await?;
+        let marks = self
+            .marks()
+            .await?
+            .iter()
+            .map(|m| crate::MarkConfig {
+                institution: m.institution.clone(),
+                item: m.item_code.clone(),
+                passed: m.passed,
+                scope: m.scope.clone(),
+                valid_from: m.valid_from.to_dicom(),
+                valid_to: m.valid_to.to_dicom(),
+            })
+            .collect();
+        Ok(CatalogueView { region: self.region().to_string(), items: catalogue.items().to_vec(), marks })
+    }
+
+    /// Replaces the region's catalogue (the platform's to do); the caller
+    /// classifies the stored studies again ([`Recognition::reclassify`]).
+    pub async fn replace_catalogue_as(&self, who: &Principal, items: Vec<crate::Item>, now_ms: i64) -> Result<usize, Denied> {
+        region_admin(who)?;
+        let n = items.len();
+        self.replace_catalogue(items, now_ms).await?;
+        Ok(n)
+    }
+
+    /// Replaces every quality mark (the platform's to do), as
+    /// [`Recognition::replace_catalogue_as`].
+    pub async fn replace_marks_as(&self, who: &Principal, marks: &[crate::MarkConfig]) -> Result<usize, Denied> {
+        region_admin(who)?;
+        self.replace_marks(marks).await?;
+        Ok(marks.len())
     }
 
     /// Statistics as the principal may read them: an institution's own

@@ -32,7 +32,7 @@ mod service;
 pub mod stats;
 pub mod webhook;
 
-pub use api::{CandidateView, DecisionMade, DecisionRequest, OrderRequest, OrderView, dimension_of, ordering_institution};
+pub use api::{CandidateView, CatalogueView, DecisionMade, DecisionRequest, OrderRequest, OrderView, dimension_of, ordering_institution};
 pub use candidates::{Candidate, CandidateOptions, Order, StudyFacts, candidates};
 pub use catalogue::{Catalogue, Item, LocalReason, Mark, MarkConfig, ProcedureCode, RecognitionConfig};
 pub use classify::{StudyItem, StudyTraits, procedure_codes_from_metadata};

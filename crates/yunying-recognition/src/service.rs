@@ -254,6 +254,41 @@ impl Recognition {
         Ok(())
     }
 
+    /// Classifies the studies of instances stored since the last call
+    /// (the cursor `recognition-classifier`), as `holder` of the lease of
+    /// the same name; `None` when another node holds it. Instances of the
+    /// last few seconds wait for the next call (a transaction that took an
+    /// earlier id may commit after a later one); a study missed here is
+    /// classified when an order asks about it anyway.
+    pub async fn classify_new(&self, holder: &str, now_ms: i64) -> Result<Option<Reclassified>, RecognitionError> {
+        const NAME: &str = "recognition-classifier";
+        if !self.index.try_lease(NAME, holder, now_ms, now_ms + 60_000).await? {
+            return Ok(None);
+        }
+        let after = self.index.cursor(NAME).await?;
+        let (studies, last) = self.index.studies_of_instances_after(after, now_ms - 5_000, 20_000).await?;
+        let done = self.classify_stored(&studies).await?;
+        if last > after {
+            self.index.set_cursor(NAME, last).await?;
+        }
+        Ok(Some(done))
+    }
+
+    /// Classify new studies until `stop`, every `every`, as `holder`.
+    pub async fn run_classifier(self: Arc<Self>, holder: String, every: Duration, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            if let Err(e) = self.classify_new(&holder, yunying_access::now_ms()).await {
+                tracing::warn!(error = %e, "recognition: classifying new studies failed; trying again later");
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+        let _ = self.index.release_lease("recognition-classifier", &holder).await;
+    }
+
     /// What candidate selection needs of the studies named (those stored).
     pub async fn study_facts(&self, study_instance_uids: &[String]) -> Result<Vec<StudyFacts>, RecognitionError> {
         if study_instance_uids.len() > MAX_STUDIES {
