@@ -213,6 +213,32 @@ async fn a_his_asks_for_prior_results_a_doctor_decides_and_the_statistics_count_
     );
     assert_eq!(by_his.status, 403, "a key is no doctor");
 
+    // B's own study of the patient (998877): its priors are the person's
+    // studies at every institution that the reader reaches, A's through
+    // chen's recognition grant only.
+    let b_dir = w.data.with_file_name("b-study");
+    gen_ct_with(&b_dir, 1, 16, 72, &["--patient-id", "998877", "--patient-name", "张^三", "--charset", "ISO_IR 192", "-q"]);
+    run(cli(&w.data).args(["import", "--quiet", "--institution", "HOSP_B"]).arg(&b_dir));
+    let b_study = {
+        let reply = request(http, "GET", "/dicom-web/studies?PatientID=998877", &[("Cookie", &wang)], None);
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        body(&reply)[0]["0020000D"]["Value"][0].as_str().unwrap().to_string()
+    };
+    let priors = |cookie: &str| request(http, "GET", &format!("/api/studies/{b_study}/priors"), &[("Cookie", cookie)], None);
+    let chen_priors = body(&priors(&chen));
+    assert_eq!(chen_priors["linked"], true, "{chen_priors}");
+    let listed: Vec<(&str, &str)> = chen_priors["studies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["study_instance_uid"].as_str().unwrap(), s["institution"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [(study_uid.as_str(), "HOSP_A")], "A's study, marked with its institution");
+    let wang_priors = body(&priors(&wang));
+    assert_eq!(wang_priors["studies"].as_array().map(Vec::len), Some(0), "no grant, no prior from A: {wang_priors}");
+    let zhao_sees = priors(&session_of(&login(http, "zhao", PASSWORD, None))).status;
+    assert!(matches!(zhao_sees, 403 | 404), "A's doctor reaches nothing of B: {zhao_sees}");
+
     // B's radiologist recognises A's result; how long the images were
     // open comes from the access record, not from the request.
     let decide = |order_id: &str, cookie: &str, d: &Value| {

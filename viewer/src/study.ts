@@ -3,6 +3,7 @@
 // other studies (priors).
 
 import { wadors } from '@cornerstonejs/dicom-image-loader';
+import { api } from './api';
 import { DicomJson, DicomWeb, STUDY_FIELDS, T, num, nums, str, values } from './dicomweb';
 
 export interface Series {
@@ -97,6 +98,14 @@ export interface Prior {
   uid: string;
   /** Found by demographics at another institution, not by identifier. */
   otherInstitution: boolean;
+  /** The same person at another institution, as the patient index links them. */
+  linkedInstitution?: boolean;
+}
+
+/** `/api/studies/{uid}/priors`. */
+interface PersonPriors {
+  linked: boolean;
+  studies: { study_instance_uid: string; institution: string; study_date: string; modalities: string; description: string }[];
 }
 
 /**
@@ -105,7 +114,36 @@ export interface Prior {
  * the same name and birth date (no identity index links them yet, so they
  * are marked as such).
  */
+/**
+ * The patient's other studies, newest first: the patient index's person
+ * (every institution's identity) when it links this study's patient; else
+ * the same Patient ID and issuer, and the same name and birth date at
+ * other institutions (marked as such).
+ */
 export async function findPriors(web: DicomWeb, study: Study): Promise<Prior[]> {
+  try {
+    const person = await api<PersonPriors>('GET', `/api/studies/${encodeURIComponent(study.uid)}/priors`);
+    if (person.linked) {
+      const issuer = str(study.json, T.IssuerOfPatientID);
+      return person.studies.map((s) => ({
+        uid: s.study_instance_uid,
+        otherInstitution: false,
+        linkedInstitution: s.institution !== issuer,
+        json: {
+          [T.StudyInstanceUID]: { vr: 'UI', Value: [s.study_instance_uid] },
+          [T.StudyDate]: { vr: 'DA', Value: [s.study_date] },
+          [T.StudyDescription]: { vr: 'LO', Value: [s.description] },
+          [T.IssuerOfPatientID]: { vr: 'LO', Value: [s.institution] },
+        } as DicomJson,
+      }));
+    }
+  } catch {
+    // No patient index on this server (or not reachable): by identifiers and demographics.
+  }
+  return findPriorsByDemographics(web, study);
+}
+
+async function findPriorsByDemographics(web: DicomWeb, study: Study): Promise<Prior[]> {
   const j = study.json;
   const pid = str(j, T.PatientID);
   const issuer = str(j, T.IssuerOfPatientID);

@@ -619,7 +619,7 @@ export class Reader {
       const j = prior.json;
       this.priorList.append(h('div', { class: 'prior', 'data-prior': prior.uid },
         h('div', {}, `${formatDate(str(j, T.StudyDate))} ${str(j, T.StudyDescription)}`),
-        h('div', { class: 'muted' }, [str(j, T.InstitutionName), str(j, T.IssuerOfPatientID), prior.otherInstitution ? t('otherInstitution') : ''].filter(Boolean).join(' · ')),
+        h('div', { class: 'muted' }, [str(j, T.InstitutionName), str(j, T.IssuerOfPatientID), prior.otherInstitution ? t('otherInstitution') : prior.linkedInstitution ? t('linkedInstitution') : ''].filter(Boolean).join(' · ')),
         h('button', { 'data-testid': 'compare', onclick: () => void this.compare(prior.uid) }, t('compare'))));
     }
   }

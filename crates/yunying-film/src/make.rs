@@ -116,9 +116,11 @@ impl Films {
         Ok(self.access.require(who, Action::Films)?)
     }
 
-    /// Make a film of `req.study`. The same patient means the same issuer
-    /// and the same Patient ID, compared exactly (a study without a Patient
-    /// ID has no priors); only priors the maker reaches go into the film.
+    /// Make a film of `req.study`. Its priors are the studies of the same
+    /// person when the EMPI links the patient's identity (every
+    /// institution's), else of the same issuer and Patient ID compared
+    /// exactly (a study without a Patient ID has none); only priors the
+    /// maker reaches go into the film.
     pub async fn create(&self, who: &Principal, req: NewFilm, client: &str) -> Result<Made> {
         self.require_films(who)?;
         if !is_valid_uid(&req.study) {
@@ -133,7 +135,8 @@ impl Films {
         let patient_id = study.text(0x0010_0020).to_string();
         let mut studies = vec![req.study.clone()];
         if req.include_priors {
-            for uid in self.index().studies_of_patient(&issuer, &patient_id).await? {
+            let (_, priors) = self.index().person_studies_of_identity(&issuer, &patient_id).await?;
+            for uid in priors.into_iter().map(|s| s.study_instance_uid) {
                 if !studies.contains(&uid) && self.access.check_study(who, Action::Films, &uid).await.is_ok() {
                     studies.push(uid);
                 }

@@ -23,7 +23,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/empi/merge", post(merge))
         .route("/api/empi/operations/{op}/undo", post(undo))
         .route_layer(axum::middleware::from_fn(crate::people::same_origin_json));
-    Router::new().route("/api/empi/person", get(person)).route("/fhir/Patient/$ihe-pix", get(pix)).merge(changes)
+    Router::new()
+        .route("/api/empi/person", get(person))
+        .route("/api/studies/{study}/priors", get(priors))
+        .route("/fhir/Patient/$ihe-pix", get(pix))
+        .merge(changes)
 }
 
 fn disabled() -> Response {
@@ -127,4 +131,20 @@ async fn pix(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<Pix
 fn outcome(status: StatusCode, code: &str, text: &str) -> Response {
     let body = json!({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]});
     (status, [(axum::http::header::CONTENT_TYPE, "application/fhir+json")], body.to_string()).into_response()
+}
+
+/// The other studies of a study's patient the asker reaches, across
+/// institutions when the EMPI links the patient (the viewer's priors and
+/// timeline).
+async fn priors(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<String>) -> Response {
+    let Some(persons) = s.persons.as_ref() else {
+        return ApiError::new(StatusCode::NOT_FOUND, "the patient index is not enabled on this node").into_response();
+    };
+    if study.len() > 64 {
+        return ApiError::bad_request("a Study Instance UID is at most 64 characters").into_response();
+    }
+    match persons.priors_as(&s.access, &who, &study).await {
+        Ok(priors) => Json(priors).into_response(),
+        Err(e) => denied(e),
+    }
 }

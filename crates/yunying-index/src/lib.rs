@@ -31,6 +31,7 @@ mod ledger_role;
 mod matching;
 mod peers;
 mod people;
+mod person_studies;
 mod purge;
 mod query;
 mod recognition;

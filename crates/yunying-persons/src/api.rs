@@ -3,7 +3,8 @@
 //! platform administrator, or a hospital MPI's key with the `empi`
 //! scope), and an institution's key speaks only for its own identities.
 
-use yunying_access::{Action, Denied, Principal};
+use serde::Serialize;
+use yunying_access::{Access, Action, Denied, Principal};
 
 use crate::{IdentityInput, PersonView, Persons, PersonsError};
 
@@ -31,7 +32,51 @@ fn speaks_for(who: &Principal, issuer: &str) -> Result<(), Denied> {
     }
 }
 
+/// Most priors answered for one study.
+pub const MAX_PRIORS: usize = 200;
+
+/// The other studies of a study's patient that a principal reaches.
+#[derive(Debug, Clone, Serialize)]
+pub struct Priors {
+    /// Whether the study's identity is linked to a person: the studies of
+    /// every institution's identity of that person; `false`: only the
+    /// identity's own studies (the viewer may then look by name).
+    pub linked: bool,
+    /// Newest first, each with the institution that issued its identity.
+    pub studies: Vec<crate::StudyView>,
+}
+
 impl Persons {
+    /// The priors (and timeline across institutions) of `study` for a
+    /// principal that reaches it: the person's other studies that the
+    /// principal reaches too (own institution's or through a grant), at
+    /// most [`MAX_PRIORS`]. Studies out of reach are not mentioned.
+    pub async fn priors_as(&self, access: &Access, who: &Principal, study: &str) -> Result<Priors, Denied> {
+        access.check_study(who, Action::View, study).await?;
+        let found = self.index().patients_of_studies(&[study.to_string()]).await.map_err(PersonsError::from)?;
+        let Some((_, issuer, patient_id)) = found.into_iter().next() else {
+            return Err(Denied::NotFound(format!("no study {study}")));
+        };
+        let (linked, studies) = self.index().person_studies_of_identity(&issuer, &patient_id).await.map_err(PersonsError::from)?;
+        let mut reached = Vec::new();
+        for s in studies {
+            if reached.len() >= MAX_PRIORS {
+                break;
+            }
+            if s.study_instance_uid != study && access.check_study(who, Action::View, &s.study_instance_uid).await.is_ok() {
+                reached.push(crate::StudyView {
+                    study_instance_uid: s.study_instance_uid,
+                    institution: s.issuer,
+                    patient_id: s.patient_id,
+                    study_date: s.study_date,
+                    modalities: s.modalities,
+                    description: s.description,
+                });
+            }
+        }
+        Ok(Priors { linked, studies: reached })
+    }
+
     /// A feed's identity (registration or update).
     pub async fn feed_as(&self, who: &Principal, input: &IdentityInput) -> Result<i64, Denied> {
         allowed(who)?;
