@@ -342,20 +342,31 @@ impl Index {
             .collect())
     }
 
-    /// Up to `limit` patients of the index with no EMPI identity yet (the
-    /// linker's other queue): (issuer, Patient ID, name, birth date, sex,
-    /// deflated DICOM JSON metadata of one of their instances).
-    pub async fn empi_patients_without_identity(&self, limit: i64) -> Result<Vec<(String, String, String, String, String, Vec<u8>)>> {
-        let patients: Vec<(i64, String, String, String, String, String)> = sqlx::query_as(
-            "SELECT p.id, p.issuer, p.patient_id, p.patient_name, p.patient_birth_date, p.patient_sex FROM patients p
-             WHERE NOT EXISTS (SELECT 1 FROM empi_identities e WHERE e.issuer = p.issuer AND e.patient_id = p.patient_id)
-             ORDER BY p.id LIMIT $1",
+    /// The patients of the index after `after` (their row id), `window` of
+    /// them read, that have no EMPI identity yet (the linker's other
+    /// queue): (issuer, Patient ID, name, birth date, sex, deflated DICOM
+    /// JSON metadata of one of their instances); and the last row id read
+    /// (`after` when none: the end). A cursor over the patients, so a round
+    /// reads what is new, not the whole table.
+    #[allow(clippy::type_complexity)]
+    pub async fn empi_patients_without_identity(
+        &self,
+        after: i64,
+        window: i64,
+    ) -> Result<(Vec<(String, String, String, String, String, Vec<u8>)>, i64)> {
+        let patients: Vec<(i64, String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT p.id, p.issuer, p.patient_id, p.patient_name, p.patient_birth_date, p.patient_sex,
+                    CASE WHEN EXISTS (SELECT 1 FROM empi_identities e WHERE e.issuer = p.issuer AND e.patient_id = p.patient_id)
+                         THEN 1 ELSE 0 END
+             FROM patients p WHERE p.id > $1 ORDER BY p.id LIMIT $2",
         )
-        .bind(limit)
+        .bind(after)
+        .bind(window.clamp(1, 100_000))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(patients.len());
-        for (pk, issuer, patient_id, name, birth, sex) in patients {
+        let last = patients.last().map_or(after, |p| p.0);
+        let mut out = Vec::new();
+        for (pk, issuer, patient_id, name, birth, sex, _) in patients.into_iter().filter(|p| p.6 == 0) {
             let metadata: Option<Option<Vec<u8>>> = sqlx::query_scalar(
                 "SELECT d.metadata FROM studies st JOIN series se ON se.study_pk = st.id JOIN instances i ON i.series_pk = se.id
                  JOIN instance_data d ON d.instance_pk = i.id WHERE st.patient_pk = $1 LIMIT 1",
@@ -365,7 +376,7 @@ impl Index {
             .await?;
             out.push((issuer, patient_id, name, birth, sex, metadata.flatten().unwrap_or_default()));
         }
-        Ok(out)
+        Ok((out, last))
     }
 
     /// Record the linker's decision for an unlinked identity: its person

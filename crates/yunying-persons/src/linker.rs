@@ -18,10 +18,16 @@ pub const ROUND: i64 = 500;
 
 /// How long a linker's lease lasts without renewal.
 const LEASE_MS: i64 = 60_000;
+/// The cursor over the archive's patients.
+const PATIENTS_CURSOR: &str = "empi-archive-patients";
+/// How often the cursor goes back to the first patient.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 pub(crate) struct Linker {
     config: MatchConfig,
     state: Option<State>,
+    /// When this node last sent the cursor back to the start.
+    swept: Option<std::time::Instant>,
 }
 
 struct State {
@@ -55,7 +61,7 @@ impl Round {
 impl Linker {
     pub(crate) fn new(config: MatchConfig) -> Result<Linker, yunying_empi::MatchError> {
         Matcher::new(config.clone())?;
-        Ok(Linker { config, state: None })
+        Ok(Linker { config, state: None, swept: None })
     }
 }
 
@@ -153,12 +159,33 @@ impl Persons {
             return Ok(None);
         }
         let mut round = Round::default();
-        for (issuer, patient_id, name, birth, sex, metadata) in index.empi_patients_without_identity(ROUND).await? {
-            let ids = self.0.config.ids_of(&issuer);
-            let input = crate::dicom::input_of_patient((&issuer, &patient_id, &name, &birth, &sex), &metadata, &ids);
-            self.put_identity(&input, "dicom").await?;
-            round.from_archive += 1;
+        // New patients of the archive, by a cursor over the patients table:
+        // windows read until some are found or 100 windows are read. At the
+        // end, once an hour, the cursor goes back to the start (a patient
+        // whose row committed after a later one's is found then).
+        let mut after = index.cursor(PATIENTS_CURSOR).await?;
+        for _ in 0..100 {
+            let (found, last) = index.empi_patients_without_identity(after, ROUND).await?;
+            for (issuer, patient_id, name, birth, sex, metadata) in found {
+                let ids = self.0.config.ids_of(&issuer);
+                let input = crate::dicom::input_of_patient((&issuer, &patient_id, &name, &birth, &sex), &metadata, &ids);
+                self.put_identity(&input, "dicom").await?;
+                round.from_archive += 1;
+            }
+            if last == after {
+                let mut linker = self.0.linker.lock().await;
+                if linker.swept.is_none_or(|t| t.elapsed() > SWEEP_EVERY) {
+                    linker.swept = Some(std::time::Instant::now());
+                    after = 0;
+                }
+                break;
+            }
+            after = last;
+            if round.from_archive > 0 {
+                break;
+            }
         }
+        index.set_cursor(PATIENTS_CURSOR, after).await?;
         let mut linker = self.0.linker.lock().await;
         let config = linker.config.clone();
         if linker.state.is_none() {
