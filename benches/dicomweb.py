@@ -614,11 +614,8 @@ class Yunying(Server):
                       self.proc, self.logfile, 300)
 
     def count(self) -> int | None:
-        status, body = ib.http_get(f"{self.base}/healthz", 60)
-        try:
-            return int(json.loads(body)["instances"]) if status == 200 else None
-        except (ValueError, KeyError, TypeError):
-            return None
+        status, body = ib.http_get(f"{self.base}/metrics", 60)
+        return ib.metric(body, "yunying_index_instances") if status == 200 else None
 
     def version(self) -> str:
         v = ib.version_of([self.binary, "--version"])

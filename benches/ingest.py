@@ -282,6 +282,18 @@ def http_get(url: str, timeout: float = 5.0):
         return None, str(e).encode()
 
 
+def metric(body: bytes, name: str) -> int | None:
+    """The value of an unlabelled gauge in a Prometheus text exposition."""
+    for line in body.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            try:
+                return int(float(parts[1]))
+            except ValueError:
+                return None
+    return None
+
+
 def wait_until(pred, what: str, proc: subprocess.Popen, logfile: Path | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -731,13 +743,8 @@ class Yunying(Server):
         wait_until(lambda: listening(self.dicom_port), "Yunying DICOM port", self.proc, self.logfile, 10)
 
     def stored(self) -> int | None:
-        status, body = http_get(f"http://127.0.0.1:{self.http_port}/healthz", 10)
-        if status != 200:
-            return None
-        try:
-            return int(json.loads(body)["instances"])
-        except (ValueError, KeyError, TypeError):
-            return None
+        status, body = http_get(f"http://127.0.0.1:{self.http_port}/metrics", 60)
+        return metric(body, "yunying_index_instances") if status == 200 else None
 
     def associations(self) -> int | None:
         status, body = http_get(f"http://127.0.0.1:{self.http_port}/metrics", 10)

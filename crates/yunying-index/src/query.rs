@@ -53,6 +53,12 @@ const STORED_INSTANCE: &str = "SELECT i.sop_instance_uid, i.sop_class_uid, se.se
     FROM instances i JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = se.study_pk";
 
 impl Index {
+    /// One trivial round trip: the database answers (health checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Number of rows at each level and total stored bytes.
     pub async fn counts(&self) -> Result<IndexCounts> {
         let (patients, studies, series, instances, bytes): (i64, i64, i64, i64, Option<i64>) = sqlx::query_as(
