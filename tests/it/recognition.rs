@@ -517,6 +517,14 @@ async fn recognition_endpoints_refuse_hostile_input() {
         format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
     };
     assert_eq!(declared(http, "PUT", "/api/recognition/marks", &platform, (64 << 20) + 4096), 413, "a list of marks past 64 MiB");
+    // The EMPI's review queue: for the patient index's managers only.
+    assert_eq!(get("/api/empi/reviews", &cookie), 403, "a doctor does not review identities");
+    let mpi = format!("Bearer {}", w.mpi_b);
+    let queue = request(http, "GET", "/api/empi/reviews?open=false", &[("Authorization", &mpi)], None);
+    assert_eq!(queue.status, 200, "{}", String::from_utf8_lossy(&queue.body));
+    assert_eq!(body(&queue)["reviews"].as_array().map(Vec::len), Some(0), "nothing in doubt here");
+    assert_eq!(post("/api/empi/reviews/999", &[("Authorization", &mpi)], &json!({"same_as": null})), 404);
+    assert_eq!(post("/api/empi/reviews/1", &[("Authorization", &mpi)], &json!({"same_as": "x"})), 422);
     // Still serving.
     assert_eq!(post("/api/recognition/candidates", &his, &order_of("HIS-OK")), 200);
     let World { mut server, index, .. } = w;

@@ -22,9 +22,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/empi/identities", post(feed))
         .route("/api/empi/merge", post(merge))
         .route("/api/empi/operations/{op}/undo", post(undo))
+        .route("/api/empi/reviews/{id}", post(decide_review))
         .route_layer(axum::middleware::from_fn(crate::people::same_origin_json));
     Router::new()
         .route("/api/empi/person", get(person))
+        .route("/api/empi/reviews", get(reviews))
         .route("/api/studies/{study}/priors", get(priors))
         .route("/fhir/Patient/$ihe-pix", get(pix))
         .merge(changes)
@@ -75,6 +77,41 @@ async fn undo(State(s): State<AppState>, Signed(who): Signed, Path(op): Path<Str
     }
     match persons.unmerge_as(&who, &op).await {
         Ok(undo) => Json(json!({ "operation": undo })).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewsQuery {
+    /// `false`: decided ones too.
+    #[serde(default = "open_only")]
+    open: bool,
+}
+
+fn open_only() -> bool {
+    true
+}
+
+/// The review queue (identities scored between the thresholds).
+async fn reviews(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<ReviewsQuery>) -> Response {
+    let Some(persons) = persons(&s) else { return disabled() };
+    match persons.reviews_as(&who, q.open).await {
+        Ok(list) => Json(json!({ "reviews": list })).into_response(),
+        Err(e) => denied(e),
+    }
+}
+
+/// A reviewer decides: `{"same_as": PERSON}` or `{"same_as": null}`.
+async fn decide_review(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Path(id): Path<i64>,
+    Json(d): Json<yunying_persons::review::ReviewDecision>,
+) -> Response {
+    let Some(persons) = persons(&s) else { return disabled() };
+    match persons.decide_review_as(&who, id, &d).await {
+        Ok(op) => Json(json!({ "review": id, "operation": op })).into_response(),
         Err(e) => denied(e),
     }
 }

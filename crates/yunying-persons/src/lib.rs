@@ -22,6 +22,7 @@ pub mod dicom;
 pub mod hl7;
 pub mod input;
 mod linker;
+pub mod review;
 
 use std::sync::Arc;
 

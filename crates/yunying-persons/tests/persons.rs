@@ -108,3 +108,33 @@ async fn a_national_id_with_a_conflicting_birth_date_goes_to_review() {
     assert!(reviews[0].reason.starts_with("IdConflict"), "{}", reviews[0].reason);
     assert!(!reviews[0].candidates.contains("19491231") && !reviews[0].candidates.contains("王"), "no patient data in the review entry");
 }
+
+#[tokio::test]
+async fn a_reviewer_decides_the_same_patient_and_the_merge_can_be_undone() {
+    use yunying_access::{Principal, Role};
+    use yunying_persons::review::ReviewDecision;
+    let (_dir, p) = persons().await;
+    p.put_identity(&input("HOSP_A", "A1", "Wang^Fang=王^芳", "19491231", "F", &[ID]), "dicom").await.unwrap();
+    p.put_identity(&input("HOSP_B", "B1", "Wang^Fang=王^芳", "19700101", "F", &[ID]), "hl7").await.unwrap();
+    link_all(&p).await;
+    let admin = Principal::person("u1", "reviewer", None, vec![Role::SystemAdmin]);
+    let other = Principal::person("u2", "elsewhere", Some("HOSP_C"), vec![Role::SystemAdmin]);
+    let doctor = Principal::person("u3", "doctor", Some("HOSP_B"), vec![Role::Radiologist]);
+    assert!(p.reviews_as(&doctor, true).await.is_err(), "a doctor does not manage the patient index");
+    assert!(p.reviews_as(&other, true).await.unwrap().is_empty(), "another institution's reviews are not shown");
+    let open = p.reviews_as(&admin, true).await.unwrap();
+    assert_eq!(open.len(), 1);
+    let review = &open[0];
+    let under_review = p.person_of(&review.issuer, &review.patient_id).await.unwrap();
+    let candidate = review.candidates[0]["person"].as_i64().expect("a candidate person");
+    // Only a candidate may be chosen, and only by one who reaches the review.
+    assert!(p.decide_review_as(&admin, review.id, &ReviewDecision { same_as: Some(candidate + 1000) }).await.is_err());
+    assert!(p.decide_review_as(&other, review.id, &ReviewDecision { same_as: Some(candidate) }).await.is_err());
+    let op = p.decide_review_as(&admin, review.id, &ReviewDecision { same_as: Some(candidate) }).await.unwrap().expect("a merge");
+    assert_eq!(p.person_of("HOSP_A", "A1").await.unwrap(), p.person_of("HOSP_B", "B1").await.unwrap(), "one patient now");
+    assert!(p.reviews_as(&admin, true).await.unwrap().is_empty(), "decided");
+    assert_eq!(p.reviews_as(&admin, false).await.unwrap()[0].decision, format!("same:{candidate}"));
+    assert!(p.decide_review_as(&admin, review.id, &ReviewDecision { same_as: None }).await.is_err(), "decided once");
+    p.unmerge(&op, "person:u1").await.unwrap();
+    assert_eq!(p.person_of(&review.issuer, &review.patient_id).await.unwrap(), under_review, "the unmerge puts it back");
+}
