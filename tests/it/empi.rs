@@ -173,6 +173,42 @@ async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_
     let reply = request(http, "POST", "/api/empi/identities", &[("Authorization", &bearer(&mpi_b))], Some(&fed));
     assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
     assert_eq!(person_of(&index, "HOSP_B", "B-REST-1").await, a, "the REST feed's identity joins the person");
+    // PDQm $match: who is this patient here, from demographics alone
+    // (Pinyin and Hanzi names, birth date, sex): every institution's
+    // identity, graded; the national ID alone: certain.
+    let patient = serde_json::json!({"resourceType": "Patient", "gender": "female", "birthDate": "1949-12-31",
+        "name": [{"family": "Zhang", "given": ["San"]}, {"family": "张", "given": ["三"]}]});
+    let ask = |resource: Value, only_certain: bool| {
+        let parameters = serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": resource}, {"name": "onlyCertainMatches", "valueBoolean": only_certain}]});
+        request(
+            http,
+            "POST",
+            "/fhir/Patient/$match",
+            &[("Authorization", &bearer(&mpi_b)), ("Content-Type", "application/fhir+json")],
+            Some(&parameters),
+        )
+    };
+    let matched = ask(patient.clone(), false);
+    assert_eq!(matched.status, 200, "{}", String::from_utf8_lossy(&matched.body));
+    let bundle: Value = serde_json::from_slice(&matched.body).unwrap();
+    assert_eq!((bundle["resourceType"].as_str(), bundle["type"].as_str()), (Some("Bundle"), Some("searchset")));
+    let found: Vec<String> =
+        bundle["entry"].as_array().unwrap().iter().map(|e| e["resource"]["identifier"][0]["value"].as_str().unwrap().to_string()).collect();
+    for id in ["A123", "998877", "B-REST-1"] {
+        assert!(found.contains(&id.to_string()), "{id} matched: {bundle}");
+    }
+    assert!(bundle["entry"][0]["search"]["score"].as_f64().is_some_and(|s| s > 0.0 && s <= 1.0), "{bundle}");
+    let by_id =
+        serde_json::json!({"resourceType": "Patient", "identifier": [{"system": "urn:oid:2.16.156.10011.1.1", "value": NATIONAL_ID}]});
+    let certain: Value = serde_json::from_slice(&ask(by_id, true).body).unwrap();
+    assert!(certain["entry"].as_array().unwrap().iter().all(|e| e["search"]["extension"][0]["valueCode"] == "certain"), "{certain}");
+    assert!(certain["total"].as_u64().unwrap() >= 2, "{certain}");
+    let stranger = serde_json::json!({"resourceType": "Patient", "gender": "male", "birthDate": "1980-01-01", "name": [{"family": "Li", "given": ["Si"]}]});
+    let none: Value = serde_json::from_slice(&ask(stranger, false).body).unwrap();
+    assert_eq!(none["total"], 0, "{none}");
+    let vague = ask(serde_json::json!({"resourceType": "Patient", "name": [{"family": "Zhang"}]}), false);
+    assert_eq!(vague.status, 400, "too vague: {}", String::from_utf8_lossy(&vague.body));
     let not_b = serde_json::json!({"issuer": "HOSP_A", "patient_id": "A999"});
     assert_eq!(request(http, "POST", "/api/empi/identities", &[("Authorization", &bearer(&mpi_b))], Some(&not_b)).status, 403);
 

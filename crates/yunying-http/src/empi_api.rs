@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/empi/reviews", get(reviews))
         .route("/api/studies/{study}/priors", get(priors))
         .route("/fhir/Patient/$ihe-pix", get(pix))
+        .route("/fhir/Patient/$match", post(crate::pdqm::patient_match))
         .merge(changes)
 }
 

@@ -15,6 +15,7 @@ mod film;
 mod frames;
 mod guard;
 mod media;
+mod pdqm;
 mod people;
 mod qido;
 mod recognition_api;

@@ -70,12 +70,12 @@ pub struct ReviewRow {
     pub actor: String,
 }
 
-const IDENTITY_COLUMNS: &str =
+pub(crate) const IDENTITY_COLUMNS: &str =
     "id, issuer, patient_id, person_pk, name, birth_date, sex, ids_masked, phone_digest, address, source, decision, updated_ms";
 
-type IdentityTuple = (i64, String, String, Option<i64>, String, String, String, String, String, String, String, String, i64);
+pub(crate) type IdentityTuple = (i64, String, String, Option<i64>, String, String, String, String, String, String, String, String, i64);
 
-fn identity(t: IdentityTuple) -> IdentityRow {
+pub(crate) fn identity(t: IdentityTuple) -> IdentityRow {
     IdentityRow {
         id: t.0,
         issuer: t.1,

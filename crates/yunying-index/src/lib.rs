@@ -22,6 +22,7 @@ mod attempts;
 mod cursors;
 mod digests;
 mod empi;
+mod empi_block;
 mod films;
 mod grants;
 mod jobs;
@@ -44,6 +45,7 @@ mod writer;
 pub use attempts::{Attempts, Verified};
 pub use digests::PendingDigest;
 pub use empi::{DigestRow, HistoryRow, IdentityRow, Move, PersonStudy, ReviewRow};
+pub use empi_block::MAX_BLOCK as MAX_EMPI_BLOCK;
 pub use films::{Film, FilmEvent};
 pub use grants::{AccessEvent, ApiKeyRow, Grant};
 pub use jobs::{

@@ -565,6 +565,9 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // 25: how far a background pass has read (`cursors.rs`), such as the
     // recognition classifier's last instance.
     "CREATE TABLE cursors (name TEXT PRIMARY KEY, value {bigint} NOT NULL)",
+    // 26: EMPI identities by birth date, the block of a demographic query
+    // (`empi_block.rs`, PDQm `$match`).
+    "CREATE INDEX empi_identities_birth ON empi_identities (birth_date)",
 ];
 
 /// Migration 22: the patient index across institutions (EMPI). Every

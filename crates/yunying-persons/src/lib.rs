@@ -22,6 +22,7 @@ pub mod dicom;
 pub mod hl7;
 pub mod input;
 mod linker;
+pub mod pdq;
 pub mod review;
 
 use std::sync::Arc;
@@ -106,6 +107,8 @@ struct Shared {
     index: Index,
     key: PlatformKey,
     config: EmpiConfig,
+    /// Thresholds and weights (the linker's, and demographic queries').
+    matching: yunying_empi::MatchConfig,
     audit: Audit,
     linker: tokio::sync::Mutex<linker::Linker>,
     wake: tokio::sync::Notify,
@@ -148,11 +151,12 @@ impl Persons {
     /// through `audit`.
     pub fn new(index: Index, key: PlatformKey, config: EmpiConfig, audit: Audit) -> Result<Persons, PersonsError> {
         let matching = yunying_empi::MatchConfig { auto_link: config.auto_link, review: config.review, ..Default::default() };
-        let linker = linker::Linker::new(matching).map_err(|e| PersonsError::Invalid(e.to_string()))?;
+        let linker = linker::Linker::new(matching.clone()).map_err(|e| PersonsError::Invalid(e.to_string()))?;
         Ok(Persons(Arc::new(Shared {
             index,
             key,
             config,
+            matching,
             audit,
             linker: tokio::sync::Mutex::new(linker),
             wake: tokio::sync::Notify::new(),

@@ -138,3 +138,26 @@ async fn a_reviewer_decides_the_same_patient_and_the_merge_can_be_undone() {
     p.unmerge(&op, "person:u1").await.unwrap();
     assert_eq!(p.person_of(&review.issuer, &review.patient_id).await.unwrap(), under_review, "the unmerge puts it back");
 }
+
+#[tokio::test]
+async fn a_demographic_query_finds_the_patient_at_every_institution_and_not_others() {
+    use yunying_access::{Principal, Role};
+    let (_dir, p) = persons().await;
+    p.put_identity(&input("HOSP_A", "A1", "Wang^Fang=王^芳", "19491231", "F", &[ID]), "dicom").await.unwrap();
+    p.put_identity(&input("HOSP_B", "B1", "=王^芳", "19491231", "F", &[]), "hl7").await.unwrap();
+    p.put_identity(&input("HOSP_B", "B2", "Li^Qiang=李^强", "19491231", "M", &[]), "hl7").await.unwrap();
+    link_all(&p).await;
+    let admin = Principal::person("u1", "mpi", None, vec![Role::SystemAdmin]);
+    let doctor = Principal::person("u3", "doctor", Some("HOSP_B"), vec![Role::Radiologist]);
+    let query = input("", "", "Wang^Fang", "19491231", "F", &[]);
+    assert!(p.match_as(&doctor, &query, 10, false).await.is_err(), "a doctor does not query the patient index");
+    let found = p.match_as(&admin, &query, 10, false).await.unwrap();
+    let ids: Vec<(&str, &str)> = found.iter().map(|m| (m.issuer.as_str(), m.patient_id.as_str())).collect();
+    assert!(ids.contains(&("HOSP_A", "A1")), "{found:?}");
+    assert!(!ids.contains(&("HOSP_B", "B2")), "another patient born the same day is no match: {found:?}");
+    // By the national ID alone: certain, whatever the demographics.
+    let by_id = p.match_as(&admin, &input("", "", "", "", "", &[ID]), 10, true).await.unwrap();
+    assert_eq!(by_id.len(), 1, "{by_id:?}");
+    assert_eq!((by_id[0].patient_id.as_str(), by_id[0].grade), ("A1", "certain"));
+    assert!(p.match_as(&admin, &input("", "", "Wang^Fang", "1949", "F", &[]), 10, false).await.is_err(), "too vague to block");
+}
