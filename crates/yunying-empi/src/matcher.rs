@@ -226,6 +226,49 @@ impl Matcher {
         Ok(())
     }
 
+    /// An identity's fields changed (a registration update): it is
+    /// matched by its new features from now on (blocks, name counts and
+    /// digests re-indexed); its person stays. Its issuer and Patient ID
+    /// do not change.
+    pub fn update(&mut self, identity: IdentityId, changed: &Identity) -> Result<(), MatchError> {
+        changed.validate()?;
+        let i = identity.0;
+        let entry = self.entries.get(i as usize).ok_or(MatchError::Unknown)?;
+        let old_blocks = block_keys(&entry.features);
+        let old_names = entry.name_keys;
+        let old_ids = entry.features.ids.clone();
+        for k in old_blocks {
+            if let Some(v) = self.blocks.get_mut(&k) {
+                v.retain(|&e| e != i);
+            }
+        }
+        for k in old_names.into_iter().flatten() {
+            if let Some(n) = self.name_counts.get_mut(&k) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        for d in &old_ids {
+            if let Some(v) = self.by_digest.get_mut(d) {
+                v.retain(|&e| e != i);
+            }
+        }
+        let features = Features::new(changed);
+        for k in block_keys(&features) {
+            self.blocks.entry(k).or_default().push(i);
+        }
+        let keys = name_keys(&features);
+        for k in keys.into_iter().flatten() {
+            *self.name_counts.entry(k).or_default() += 1;
+        }
+        for d in &features.ids {
+            self.by_digest.entry(*d).or_default().push(i);
+        }
+        let entry = &mut self.entries[i as usize];
+        entry.features = features;
+        entry.name_keys = keys;
+        Ok(())
+    }
+
     /// Match an identity against everything added so far, then add it.
     pub fn add(&mut self, identity: &Identity) -> Result<Outcome, MatchError> {
         identity.validate()?;

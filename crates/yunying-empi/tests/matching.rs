@@ -211,3 +211,25 @@ fn different_valid_id_numbers_are_not_auto_linked() {
         other => panic!("expected an ID disagreement review, got {other:?}"),
     }
 }
+
+#[test]
+fn an_updated_identity_is_matched_by_its_new_fields() {
+    let mut m = matcher();
+    // Registered with a wrong birth date and no ID; corrected later (A08).
+    let a = identity("H1", "7", "Zhao^Lei=赵^磊", "19800101", "M");
+    let first = m.add(&a).unwrap();
+    let mut corrected = identity("H1", "7", "Zhao^Lei=赵^磊", "19751020", "M");
+    corrected.id_digests.push(NationalId::parse(ID).unwrap().digest(&key()));
+    m.update(first.identity, &corrected).unwrap();
+    assert_eq!(m.person_of(first.identity), Some(first.person), "the person stays");
+    // Another hospital's identity with the new ID links by it…
+    let mut b = identity("H2", "9", "赵磊", "19751020", "M");
+    b.id_digests = corrected.id_digests.clone();
+    let second = m.add(&b).unwrap();
+    assert!(matches!(second.decision, Decision::Deterministic { with, .. } if with == first.identity), "{:?}", second.decision);
+    // …and one with only the old, wrong birth date no longer scores against it.
+    let c = identity("H3", "5", "Zhao^Lei=赵^磊", "19800101", "M");
+    let third = m.add(&c).unwrap();
+    assert_ne!(third.person, first.person, "{:?}", third.decision);
+    assert!(matches!(m.update(yunying_empi::IdentityId(999), &corrected), Err(MatchError::Unknown)));
+}

@@ -182,6 +182,14 @@ impl Persons {
         let (id, new) = self.0.index.empi_put_identity(&prepared.row, &prepared.digests).await?;
         if new {
             self.0.wake.notify_one();
+        } else if let Some(person) = self.0.index.empi_identity_by_id(id).await?.and_then(|r| r.person) {
+            // The linker (on whichever node) matches it by its new fields
+            // once it follows the history to this row.
+            let update = Move { identity: id, from: Some(person), to: Some(person) };
+            match self.0.index.empi_move(&new_op(), &[update], "update", source, "", now_ms()).await {
+                Ok(()) | Err(yunying_index::IndexError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(id)
     }

@@ -129,6 +129,17 @@ impl State {
             self.history = last.id;
             for h in page {
                 let Some(to) = h.to_person else { continue };
+                if h.action == "update" {
+                    // A registration update: matched by its new fields.
+                    if let Some(mid) = self.identities.get(&h.identity).copied()
+                        && let Some((row, digests)) = index.empi_identities_page(h.identity - 1, 1, false).await?.into_iter().next()
+                        && row.id == h.identity
+                        && let Err(e) = self.matcher.update(mid, &identity_of(&row, &digests))
+                    {
+                        tracing::debug!(error = %e, "an updated identity the matcher cannot hold keeps its old fields there");
+                    }
+                    continue;
+                }
                 match self.identities.get(&h.identity).copied() {
                     Some(mid) => {
                         let p = self.person(to);

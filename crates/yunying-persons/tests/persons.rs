@@ -161,3 +161,18 @@ async fn a_demographic_query_finds_the_patient_at_every_institution_and_not_othe
     assert_eq!((by_id[0].patient_id.as_str(), by_id[0].grade), ("A1", "certain"));
     assert!(p.match_as(&admin, &input("", "", "Wang^Fang", "1949", "F", &[]), 10, false).await.is_err(), "too vague to block");
 }
+
+#[tokio::test]
+async fn a_registration_update_is_matched_by_its_new_fields() {
+    let (_dir, p) = persons().await;
+    // Registered with a wrong birth date and no ID, linked; then corrected (an A08).
+    p.put_identity(&input("HOSP_A", "A7", "Zhao^Lei=赵^磊", "19800101", "M", &[]), "hl7").await.unwrap();
+    link_all(&p).await;
+    let a = p.person_of("HOSP_A", "A7").await.unwrap().expect("linked");
+    p.put_identity(&input("HOSP_A", "A7", "Zhao^Lei=赵^磊", "19491231", "M", &[ID]), "hl7").await.unwrap();
+    assert_eq!(p.person_of("HOSP_A", "A7").await.unwrap(), Some(a), "an update keeps the person");
+    // Another hospital's identity carrying the corrected ID joins it.
+    p.put_identity(&input("HOSP_B", "B7", "=赵^磊", "19491231", "M", &[ID]), "hl7").await.unwrap();
+    link_all(&p).await;
+    assert_eq!(p.person_of("HOSP_B", "B7").await.unwrap(), Some(a), "linked by the ID the update brought");
+}
