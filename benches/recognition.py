@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -57,6 +58,11 @@ def pct(values: list[float], q: float) -> float:
 
 def psql_bin() -> str:
     return next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))), shutil.which("psql") or "psql")
+
+
+def pg_version() -> str:
+    m = re.search(r"\d+\.\d+", ib.version_of([psql_bin(), "--version"]))
+    return m.group(0) if m else "?"
 
 
 def psql(url: str, sql: str, timeout: float | None = None) -> str:
@@ -308,7 +314,7 @@ def report(args, sizes: dict, loaded: dict | None, cand: dict, stats: dict, qido
     lines = ["# Mutual recognition at regional scale (issue 23 speed goals)", "",
              f"- Command: `{ib.command_line()}`", f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
              f"- Machine: {ib.machine_line()}", f"- Yunying: {ib.version_of([args.yunying, '--version'])}",
-             f"- PostgreSQL {ib.version_of([psql_bin(), '--version']).split()[-1]} on this machine, "
+             f"- PostgreSQL {pg_version()} on this machine, "
              + ("durable (fsync, synchronous_commit on)" if not args.no_durable else "fsync off") + ", default settings otherwise "
              "(shared_buffers 128 MB); `yunying serve` on it, filesystem object store (no object is read by these requests), "
              "renditions and the EMPI linker off.",

@@ -165,7 +165,7 @@ SELECT g, {epoch_ms(today_sql)} - 86400000::bigint * 900 + g FROM generate_serie
 INSERT INTO empi_identities (id, issuer, patient_id, person_pk, name, birth_date, sex, ids_masked, phone_digest, address,
                              source, decision, updated_ms) OVERRIDING SYSTEM VALUE
 SELECT row_number() OVER (ORDER BY g, k), ({inst})[1 + (g + k * st) % {n_inst}], 'M' || (g * 3 + k), g,
-       'wang wei' || g, to_char(date '1940-01-01' + (g * 7919 % 29000), 'YYYYMMDD'), CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END,
+       'wang wei' || g, to_char(date '1940-01-01' + (g * 7919 % 29000)::int, 'YYYYMMDD'), CASE WHEN g % 2 = 0 THEN 'F' ELSE 'M' END,
        '1101**********' || lpad((g % 10000)::text, 4, '0'), md5('phone' || g) || md5('p' || g), '',
        CASE WHEN k = 0 THEN 'dicom' ELSE 'hl7' END, CASE WHEN k = 0 THEN 'new' ELSE 'auto' END, 0
 FROM generate_series(1::bigint, {persons}) g,
@@ -236,39 +236,40 @@ WHERE x.item <> '';
     prices = "ARRAY[" + ",".join(str(ITEMS[c][4]) for c in ITEM_CODES) + "]"
     steps.append(("a year of orders, candidates and decisions", f"""
 CREATE TEMP TABLE bench_orders AS
-SELECT o, 'ro_' || md5('order' || o) AS order_id, ({arr(ITEM_CODES)})[1 + (o * 31) % {len(ITEM_CODES)}] AS item,
-       ({windows})[1 + (o * 31) % {len(ITEM_CODES)}] AS window_days, ({prices})[1 + (o * 31) % {len(ITEM_CODES)}] AS price,
+SELECT o, 'ro_' || md5('order' || o) AS order_id, ({arr(ITEM_CODES)})[1 + (o / {n_inst} * 31 + o) % {len(ITEM_CODES)}] AS item,
+       ({windows})[1 + (o / {n_inst} * 31 + o) % {len(ITEM_CODES)}] AS window_days,
+       ({prices})[1 + (o / {n_inst} * 31 + o) % {len(ITEM_CODES)}] AS price, (o * 7919) % 997 AS h,
        {today_sql} - ((o * 7) % 365)::int AS order_date, ({inst})[1 + o % {n_inst}] AS institution,
        ({arr(DEPARTMENTS)})[1 + (o / {n_inst}) % {len(DEPARTMENTS)}] AS department
 FROM generate_series(1::bigint, {orders}) o;
 INSERT INTO recognition_orders (order_id, his_order_id, region, item_code, order_date, institution, department, doctor, created_ms)
 SELECT order_id, 'HIS' || o, '{REGION}', item, to_char(order_date, 'YYYYMMDD'), institution, department,
-       'DR-' || institution || '-' || (o * 13 % 40), {epoch_ms('order_date')} + 36000000 + o % 1000
+       'DR-' || institution || '-' || ((o / {n_inst}) * 13 % 40), {epoch_ms('order_date')} + 36000000 + o % 1000
 FROM bench_orders ORDER BY o;
 INSERT INTO recognition_candidates (order_id, study_instance_uid, offer_rank, source_institution, study_date, age_days, hr, hr_scope,
                                     region, institution, department, doctor, item_code, month, price_fen)
 SELECT order_id, '{UID_ROOT}' || (1 + (o * 97 + c * 1009) % {s_n}), c, ({inst})[1 + (o + c + 3) % {n_inst}],
-       to_char(order_date - ((o * 11 + c * 17) % window_days), 'YYYYMMDD'), (o * 11 + c * 17) % window_days,
+       to_char(order_date - ((o * 11 + c * 17) % window_days)::int, 'YYYYMMDD'), (o * 11 + c * 17) % window_days,
        ((o + c) % 3 <> 0)::int, CASE WHEN (o + c) % 3 <> 0 THEN '{REGION}' ELSE '' END, '{REGION}', institution, department,
-       'DR-' || institution || '-' || (o * 13 % 40), item, to_char(order_date, 'YYYY-MM'), price
-FROM bench_orders, LATERAL generate_series(0, CASE WHEN o % 10 = 0 THEN -1 ELSE (o % 5 = 1)::int + (o % 3 = 0)::int END) c
+       'DR-' || institution || '-' || ((o / {n_inst}) * 13 % 40), item, to_char(order_date, 'YYYY-MM'), price
+FROM bench_orders, LATERAL generate_series(0, CASE WHEN h % 10 = 0 THEN -1 ELSE (h % 5 = 1)::int + (h % 3 = 0)::int END) c
 ORDER BY o, c;
 CREATE TEMP TABLE bench_decided AS
 SELECT c.order_id, c.study_instance_uid, c.offer_rank, o.o, c.region, c.institution, c.department, c.doctor, c.item_code, c.month,
-       c.price_fen, ro.created_ms,
-       CASE WHEN (o.o * 13 + c.offer_rank * 7) % 20 < 14 THEN 'recognised' WHEN (o.o * 13 + c.offer_rank * 7) % 20 < 16 THEN 'partial'
+       c.price_fen, ro.created_ms, o.h,
+       CASE WHEN (o.h * 13 + c.offer_rank * 7) % 20 < 14 THEN 'recognised' WHEN (o.h * 13 + c.offer_rank * 7) % 20 < 16 THEN 'partial'
             ELSE 'not-recognised' END AS outcome
 FROM recognition_candidates c JOIN bench_orders o ON o.order_id = c.order_id JOIN recognition_orders ro ON ro.order_id = c.order_id
-WHERE (o.o * 7 + c.offer_rank) % 10 <> 0;
+WHERE (o.h * 7 + c.offer_rank) % 10 <> 3;
 INSERT INTO recognition_decisions (order_id, study_instance_uid, version, is_current, outcome, reason, note, patient_informed,
     reexam_order_id, doctor, department, institution, region, item_code, month, price_fen, opened_ms, decided_ms, amend_note)
-SELECT order_id, study_instance_uid, v, (v = CASE WHEN o % 33 = 0 THEN 2 ELSE 1 END)::int,
-       CASE WHEN v = 1 AND o % 33 = 0 THEN 'not-recognised' ELSE outcome END,
-       CASE WHEN outcome = 'recognised' AND NOT (v = 1 AND o % 33 = 0) THEN ''
-            ELSE ({arr(REASONS)})[1 + (o * 5 + offer_rank) % {len(REASONS)}] END,
+SELECT order_id, study_instance_uid, v, (v = CASE WHEN h % 33 = 0 THEN 2 ELSE 1 END)::int,
+       CASE WHEN v = 1 AND h % 33 = 0 THEN 'not-recognised' ELSE outcome END,
+       CASE WHEN outcome = 'recognised' AND NOT (v = 1 AND h % 33 = 0) THEN ''
+            ELSE ({arr(REASONS)})[1 + (h * 5 + offer_rank) % {len(REASONS)}] END,
        '', (outcome <> 'recognised')::int, '', doctor, department, institution, region, item_code, month, price_fen,
-       CASE WHEN (o + offer_rank) % 20 = 0 THEN 0 ELSE 5000 + (o * 37) % 300000 END, created_ms + 600000 * v,
+       CASE WHEN (h + offer_rank) % 20 = 0 THEN 0 ELSE 5000 + (o * 37) % 300000 END, created_ms + 600000 * v,
        CASE WHEN v = 2 THEN '更正' ELSE '' END
-FROM bench_decided, LATERAL generate_series(1, CASE WHEN o % 33 = 0 THEN 2 ELSE 1 END) v;
+FROM bench_decided, LATERAL generate_series(1, CASE WHEN h % 33 = 0 THEN 2 ELSE 1 END) v;
 """))
     return steps
