@@ -139,7 +139,7 @@ def arr(values) -> str:
 
 def sizes(persons: int, instances: int) -> dict:
     identities = persons + persons // 4 + persons // 12
-    studies = max(1, instances // 6)
+    studies = max(1, -(-instances // 6))
     return {"persons": persons, "identities": identities, "patients": identities, "studies": studies,
             "series": studies * 2, "instances": studies * 6}
 
