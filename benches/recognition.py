@@ -277,9 +277,12 @@ def run_statistics(server: Server, url: str, keys: dict, institution: str, runs:
     expected_inst = int(psql(url, f"SELECT count(*) FROM recognition_candidates WHERE month >= '{frm}' AND month <= '{to}' "
                                   f"AND institution = '{institution}'").strip())
     out = {"from": frm, "to": to}
-    for label, key, want in (("platform key, every institution", keys["platform"], expected),
-                             (f"{institution}'s HIS key, its institution", keys["his"], expected_inst)):
-        path = f"/api/recognition/statistics?from={frm}&to={to}&group=institution,month"
+    for label, key, want, group in (("platform key, every institution", keys["platform"], expected, "institution,month"),
+                                    (f"{institution}'s HIS key, its institution", keys["his"], expected_inst, "institution,month"),
+                                    ("platform key, finest grouping (institution, department, doctor, item, month; "
+                                     "not the page, for comparison)", keys["platform"], expected,
+                                     "institution,department,doctor,item,month")):
+        path = f"/api/recognition/statistics?from={frm}&to={to}&group={group}"
         groups = []
 
         def check(path, body, want=want, groups=groups):
@@ -351,7 +354,7 @@ def report(args, sizes: dict, loaded: dict | None, cand: dict, stats: dict, qido
               f"{cand['candidates_mean']:.2f} candidates on average (max {cand['candidates_max']}), "
               f"{cand['with_candidates']:.0%} of orders with at least one, {cand['with_other_institution']:.0%} with one from "
               f"another institution. Machine CPU busy during the run: {cand['machine_busy']:.0%}.", "",
-              f"## Statistics for a year ({stats['from']} to {stats['to']}, `group=institution,month`)", "",
+              f"## Statistics for a year ({stats['from']} to {stats['to']}, `group=institution,month` unless said)", "",
               "| principal | groups | candidates offered | decisions | median ms | max ms | goal ≤ 1 s |", "|---|---|---|---|---|---|---|"]
     for label, v in stats.items():
         if isinstance(v, dict):
