@@ -336,7 +336,9 @@ def report(args, sizes: dict, loaded: dict | None, cand: dict, stats: dict, qido
     lines += [f"| {k} | {v:,} |" for k, v in sizes.items() if k != "database_bytes"]
     lines += [f"| database size | {gb:.2f} GB |", ""]
     if loaded:
-        lines += [f"Bulk load (server-side `generate_series`, `benches/recognition_load.py`): **{loaded['total_s']:.0f} s** "
+        lines += [("Loaded by an earlier invocation of this script on the same machine (`--reuse`), on "
+                   f"{loaded.get('today', '?')}; its bulk load " if args.reuse else "Bulk load ")
+                  + f"(server-side `generate_series`, `benches/recognition_load.py`): **{loaded['total_s']:.0f} s** "
                   "(" + ", ".join(f"{k} {v:.0f} s" for k, v in loaded["steps_s"].items()) + ")."]
     lines += [f"{args.institutions} institutions; persons have 1–3 identities (25 % at two institutions, 8 % at three); "
               "studies over the last two years, 6 instances each; 9 catalogue items, HR marks for 14 institutions; "
@@ -359,7 +361,7 @@ def report(args, sizes: dict, loaded: dict | None, cand: dict, stats: dict, qido
     for label, v in stats.items():
         if isinstance(v, dict):
             lines.append(f"| {label} | {v['groups']} | {v['offered']:,} | {v['decided']:,} | **{v['median_ms']:.0f}** | "
-                         f"{v['max_ms']:.0f} | {ok(v['max_ms'] <= GOAL_STATISTICS_S * 1000)} |")
+                         f"{v['max_ms']:.0f} | {'– (not the page)' if 'not the page' in label else ok(v['max_ms'] <= GOAL_STATISTICS_S * 1000)} |")
     lines += ["", f"{args.stats_runs} runs each after one warm-up; every answer's offered total is checked against the database.", "",
               "## Reference, same run: QIDO-RS study search (platform key with `dicomweb:read`)", "",
               "| query | requests | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
