@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::schema::Dialect;
 use crate::{Index, Result};
+
+/// Memory PostgreSQL may give each sort or hash of a statistics query.
+const STATS_WORK_MEM: &str = "32MB";
 
 /// A grouping column of the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -121,7 +125,20 @@ impl Index {
         for (_, value) in &query.filters {
             q = q.bind(value);
         }
-        Ok(q.fetch_all(&self.pool).await?)
+        if self.dialect != Dialect::Postgres {
+            return Ok(q.fetch_all(&self.pool).await?);
+        }
+        // A fine grouping (doctor, item and month over a year) has about as
+        // many groups as rows: with PostgreSQL's default 4 MB per sort or
+        // hash the aggregate spills to disk (a region's year, 376,000
+        // decisions in 106,000 groups: 1.7 s; in memory: 0.7 s). Read-only,
+        // for this transaction only; the number of groups is bounded by
+        // the rows of the months asked for.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(AssertSqlSafe(format!("SET LOCAL work_mem = '{STATS_WORK_MEM}'"))).execute(&mut *tx).await?;
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
     }
 }
 
