@@ -272,4 +272,13 @@ SELECT order_id, study_instance_uid, v, (v = CASE WHEN h % 33 = 0 THEN 2 ELSE 1 
        CASE WHEN v = 2 THEN '更正' ELSE '' END
 FROM bench_decided, LATERAL generate_series(1, CASE WHEN h % 33 = 0 THEN 2 ELSE 1 END) v;
 """))
+    # The loaded rows are history the background passes have been through
+    # (as on a platform that has been running): the recognition classifier
+    # and the EMPI linker start after them, not with a pass over the archive.
+    steps.append(("background passes' cursors", """
+INSERT INTO cursors (name, value) SELECT 'recognition-classifier', COALESCE(MAX(id), 0) FROM instances
+ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+INSERT INTO cursors (name, value) SELECT 'empi-archive-patients', COALESCE(MAX(id), 0) FROM patients
+ON CONFLICT (name) DO UPDATE SET value = excluded.value;
+"""))
     return steps
