@@ -74,10 +74,10 @@ const sections = (page) => page.$$eval('[data-testid^=admin-]', (els) => els.map
 
 test('each administrator sees their own sections only', async () => {
   const expected = {
-    'system-admin': ['admin-aes', 'admin-sessions', 'admin-users'],
+    'system-admin': ['admin-aes', 'admin-recognition', 'admin-sessions', 'admin-users'],
     'security-admin': ['admin-keys', 'admin-users'],
     'audit-admin': ['admin-audit'],
-    'institution-admin': ['admin-sessions', 'admin-users'],
+    'institution-admin': ['admin-recognition', 'admin-sessions', 'admin-users'],
   };
   for (const [role, want] of Object.entries(expected)) {
     const { page } = await adminPage(role, role === 'institution-admin' ? 'HOSP_A' : null);
