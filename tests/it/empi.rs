@@ -107,12 +107,7 @@ async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_
         .args(["-nb", "-i", &format!("(0010,1002)[0].(0010,0020)={NATIONAL_ID}"), "-m", "(0010,0030)=19491231", "-m", "(0010,0040)=F"])
         .args(&files);
     run(&mut modify);
-    let stored = dcmtk("storescu")
-        .args(["-aet", "CT_A", "-aec", "YUNYING", "127.0.0.1", &server.dicom_port.to_string()])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    storescu_dir(server.dicom_port, "CT_A", &dir);
 
     let a = person_of(&index, "HOSP_A", "A123").await;
     let b = person_of(&index, "HOSP_B", "998877").await;

@@ -460,6 +460,12 @@ pub fn gen_ct_with(out: &Path, slices: usize, rows: usize, seed: u64, extra: &[&
         .args(extra));
 }
 
+/// DCMTK's storescu sends every file under `dir` as `aet` to the server's
+/// DICOM port; it must succeed.
+pub fn storescu_dir(port: u16, aet: &str, dir: &Path) {
+    run(dcmtk("storescu").args(["-aet", aet, "-aec", "YUNYING", "+sd", "+r", "127.0.0.1", &port.to_string()]).arg(dir));
+}
+
 /// Every file under `dir`, sorted.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =

@@ -62,12 +62,12 @@ fn world() -> World {
     for seed in 1..=3u64 {
         let dir = tmp.path().join(format!("a{seed}"));
         gen_ct_with(&dir, 2, 16, 300 + seed, &["--patient-id", &format!("PA{seed}"), "-q"]);
-        storescu(server.dicom_port, "CT_A", &dir);
+        storescu_dir(server.dicom_port, "CT_A", &dir);
         a.push(study_of(&files_under(&dir)[0]));
     }
     let dir = tmp.path().join("b");
     gen_ct_with(&dir, 2, 16, 310, &["--patient-id", "PB1", "-q"]);
-    storescu(server.dicom_port, "CT_B", &dir);
+    storescu_dir(server.dicom_port, "CT_B", &dir);
     let b_file = files_under(&dir)[0].clone();
     let b = study_of(&b_file);
     let key_a = key(&data, "viewer A", "HOSP_A", "dicomweb:read");
@@ -80,10 +80,6 @@ fn world() -> World {
 fn study_of(file: &Path) -> String {
     let object = dicom_object::open_file(file).unwrap();
     object.element(dicom_dictionary_std::tags::STUDY_INSTANCE_UID).unwrap().to_str().unwrap().trim_end_matches('\0').to_string()
-}
-
-fn storescu(port: u16, aet: &str, dir: &Path) {
-    run(dcmtk("storescu").args(["-aet", aet, "-aec", "YUNYING", "+sd", "+r", "127.0.0.1", &port.to_string()]).arg(dir));
 }
 
 fn get(port: u16, path: &str, key: &str) -> Reply {

@@ -94,12 +94,7 @@ async fn world(extra: &str) -> World {
         .args(["-m", "(0010,0030)=19491231", "-m", "(0010,0040)=F", "-m", "(0008,1030)=CT chest", "-m", "(0008,0020)=20261101"])
         .args(&files);
     run(&mut modify);
-    let stored = dcmtk("storescu")
-        .args(["-aet", "CT_A", "-aec", "YUNYING", "127.0.0.1", &server.dicom_port.to_string()])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    storescu_dir(server.dicom_port, "CT_A", &dir);
 
     let fed = json!({"issuer": "HOSP_B", "patient_id": "998877", "name": "张三", "birth_date": "19491231", "sex": "F", "national_ids": [NATIONAL_ID]});
     let reply = request(server.http_port, "POST", "/api/empi/identities", &[("Authorization", &format!("Bearer {mpi_b}"))], Some(&fed));

@@ -48,10 +48,10 @@ impl Audit {
             if e.event != "study-viewed" || e.principal != principal || !e.studies.iter().any(|s| s == study) {
                 return;
             }
-            let first = e.facts.get("first_ms").and_then(|v| v.as_i64()).unwrap_or(e.at_ms);
-            let last = e.facts.get("last_ms").and_then(|v| v.as_i64()).unwrap_or(first);
+            let (key, last) = sitting(e);
+            let first = key.2;
             if first >= since_ms {
-                spans.insert((e.via.clone(), e.client.clone(), first), (last - first).max(1));
+                spans.insert(key, (last - first).max(1));
             }
         };
         for pending in self.index.pending_audit_events(MAX_PENDING_READ).await? {
@@ -73,11 +73,20 @@ impl Audit {
             }
         }
         for e in &open {
-            let first = e.facts.get("first_ms").and_then(|v| v.as_i64()).unwrap_or(e.at_ms);
+            let (key, _) = sitting(e);
+            let first = key.2;
             if first >= since_ms {
-                spans.insert((e.via.clone(), e.client.clone(), first), (now - first).max(1));
+                spans.insert(key, (now - first).max(1));
             }
         }
         Ok(Viewing { sittings: spans.len() as u32, opened_ms: spans.values().sum() })
     }
+}
+
+/// A `study-viewed` event's sitting: (grant, client, first request) and
+/// its last request.
+fn sitting(e: &Event) -> ((String, String, i64), i64) {
+    let first = e.facts.get("first_ms").and_then(|v| v.as_i64()).unwrap_or(e.at_ms);
+    let last = e.facts.get("last_ms").and_then(|v| v.as_i64()).unwrap_or(first);
+    ((e.via.clone(), e.client.clone(), first), last)
 }

@@ -64,14 +64,7 @@ impl Persons {
                 break;
             }
             if s.study_instance_uid != study && access.check_study(who, Action::View, &s.study_instance_uid).await.is_ok() {
-                reached.push(crate::StudyView {
-                    study_instance_uid: s.study_instance_uid,
-                    institution: s.issuer,
-                    patient_id: s.patient_id,
-                    study_date: s.study_date,
-                    modalities: s.modalities,
-                    description: s.description,
-                });
+                reached.push(crate::StudyView::from(s));
             }
         }
         Ok(Priors { linked, studies: reached })

@@ -146,6 +146,19 @@ pub struct StudyView {
     pub description: String,
 }
 
+impl From<yunying_index::PersonStudy> for StudyView {
+    fn from(s: yunying_index::PersonStudy) -> StudyView {
+        StudyView {
+            study_instance_uid: s.study_instance_uid,
+            institution: s.issuer,
+            patient_id: s.patient_id,
+            study_date: s.study_date,
+            modalities: s.modalities,
+            description: s.description,
+        }
+    }
+}
+
 impl Persons {
     /// The EMPI on `index`, digesting identifiers under `key`, recording
     /// through `audit`.
@@ -284,17 +297,7 @@ impl Persons {
                     decision: i.decision,
                 })
                 .collect(),
-            studies: studies
-                .into_iter()
-                .map(|s| StudyView {
-                    study_instance_uid: s.study_instance_uid,
-                    institution: s.issuer,
-                    patient_id: s.patient_id,
-                    study_date: s.study_date,
-                    modalities: s.modalities,
-                    description: s.description,
-                })
-                .collect(),
+            studies: studies.into_iter().map(StudyView::from).collect(),
         })
     }
 

@@ -101,14 +101,9 @@ pub struct DecisionMade {
 /// the decision in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderView {
-    pub order_id: String,
-    pub his_order_id: String,
-    pub item_code: String,
-    pub item_name: String,
-    pub order_date: String,
-    pub institution: String,
-    pub department: String,
-    pub doctor: String,
+    /// Answered at the top level, as in a record.
+    #[serde(flatten)]
+    pub order: crate::record::RecordOrder,
     pub created_ms: i64,
     pub candidates: Vec<CandidateView>,
     /// The reasons a refusal may give: `(code, label)`, standard first.
@@ -316,14 +311,7 @@ impl Recognition {
             });
         }
         Ok(OrderView {
-            order_id: order.order_id,
-            his_order_id: order.his_order_id,
-            item_code: order.item_code,
-            item_name,
-            order_date: order.order_date,
-            institution: order.institution,
-            department: order.department,
-            doctor: order.doctor,
+            order: crate::record::RecordOrder::of(&order, item_name),
             created_ms: order.created_ms,
             candidates: views,
             reasons: self.reasons().all(),

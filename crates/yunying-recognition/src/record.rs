@@ -48,6 +48,22 @@ pub struct RecordOrder {
     pub doctor: String,
 }
 
+impl RecordOrder {
+    /// A stored order as records and order views name it.
+    pub fn of(order: &yunying_index::RecognitionOrderRow, item_name: String) -> RecordOrder {
+        RecordOrder {
+            order_id: order.order_id.clone(),
+            his_order_id: order.his_order_id.clone(),
+            item_code: order.item_code.clone(),
+            item_name,
+            order_date: order.order_date.clone(),
+            institution: order.institution.clone(),
+            department: order.department.clone(),
+            doctor: order.doctor.clone(),
+        }
+    }
+}
+
 /// The prior study considered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -424,17 +424,8 @@ impl Recognition {
             .collect();
         Ok(RecognitionRecord {
             format: RECORD_FORMAT.to_string(),
-            region: order.region,
-            order: RecordOrder {
-                order_id: order.order_id,
-                his_order_id: order.his_order_id,
-                item_code: order.item_code,
-                item_name,
-                order_date: order.order_date,
-                institution: order.institution,
-                department: order.department,
-                doctor: order.doctor,
-            },
+            region: order.region.clone(),
+            order: RecordOrder::of(&order, item_name),
             study: RecordStudy {
                 study_instance_uid: candidate.study_instance_uid,
                 source_institution: candidate.source_institution,
