@@ -166,8 +166,7 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let aet = &self.dicom.aet;
-        anyhow::ensure!(!aet.trim().is_empty() && aet.len() <= 16 && aet.is_ascii(), "AE title must be 1-16 ASCII characters");
+        yunying_index::check_ae_title(&self.dicom.aet).map_err(|e| anyhow::anyhow!("dicom.aet (--aet): {e}"))?;
         anyhow::ensure!((4096..=16 << 20).contains(&self.dicom.max_pdu_length), "dicom.max_pdu_length must be between 4096 and 16777216");
         anyhow::ensure!(self.dicom.max_associations > 0, "dicom.max_associations must be at least 1");
         anyhow::ensure!(self.dicom.max_associations_per_address > 0, "dicom.max_associations_per_address must be at least 1");

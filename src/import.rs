@@ -33,7 +33,10 @@ pub async fn run(archive: &Archive, paths: &[PathBuf], institution: Option<Strin
             match import_file(&archive, &path, &caller).await {
                 Ok(s) if s.duplicate => duplicates.fetch_add(1, Relaxed),
                 Ok(_) => stored.fetch_add(1, Relaxed),
-                Err(ImportError::NotDicom(_)) => skipped.fetch_add(1, Relaxed),
+                Err(ImportError::NotDicom(e)) => {
+                    bar.suspend(|| eprintln!("skipped: {}: {e}", path.display()));
+                    skipped.fetch_add(1, Relaxed)
+                }
                 Err(e) => {
                     bar.suspend(|| eprintln!("failed: {}: {e}", path.display()));
                     failed.fetch_add(1, Relaxed)
@@ -112,5 +115,22 @@ pub async fn reindex(archive: &Archive) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     println!("reindexed {indexed} instances; {extra} superseded copies; {failed} unreadable objects");
+    Ok(())
+}
+
+/// Add to the index the originals it lacks, keeping every row it has
+/// (`reindex --missing`): each unreferenced original that is a valid
+/// instance becomes a row; a second copy of an indexed instance, or an
+/// object that is no instance, is named and left.
+pub async fn reindex_missing(archive: &Archive) -> anyhow::Result<()> {
+    use yunying_archive::orphans::{OrphanAction, find_unreferenced, handle_unreferenced};
+    let found = find_unreferenced(archive.index(), archive.store().as_ref(), std::time::Duration::ZERO).await?;
+    let originals: Vec<_> = found.into_iter().filter(|o| o.object == "original").collect();
+    let outcomes = handle_unreferenced(archive, originals, OrphanAction::Adopt).await;
+    for o in outcomes.iter().filter(|o| o.result != "adopted") {
+        eprintln!("left {} ({}): {}", o.object.key, o.result, o.detail);
+    }
+    let adopted = outcomes.iter().filter(|o| o.result == "adopted").count();
+    println!("indexed {adopted} missing instances; {} objects left as they are; existing rows kept", outcomes.len() - adopted);
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! `yunying`: the regional imaging cloud in one binary.
 
+mod ae;
 mod audit;
 mod config;
+mod datadir;
 mod empi;
 mod import;
 mod keys;
@@ -18,7 +20,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use yunying_archive::Archive;
 use yunying_archive::orphans::OrphanAction;
-use yunying_index::Index;
 
 use config::{Config, Overrides};
 
@@ -54,8 +55,16 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Rebuild the index from the objects in the store.
-    Reindex,
+    /// Rebuild the index from the objects in the store. CLEARS THE INDEX
+    /// first (studies, jobs, film and grant rows that point at instances)
+    /// unless --missing is given; refused while a server runs on the data
+    /// directory.
+    Reindex {
+        /// Keep the index as it is and only add the originals it lacks
+        /// (valid instances no row refers to).
+        #[arg(long)]
+        missing: bool,
+    },
     /// Copy every stored object to another store (filesystem <-> S3),
     /// checking digests; resumable: run it again after an interruption.
     /// Stores are named `fs:PATH` or
@@ -135,7 +144,7 @@ enum Command {
     /// association.
     Ae {
         #[command(subcommand)]
-        command: AeCommand,
+        command: ae::AeCommand,
     },
     /// API keys for systems (HIS, PACS, OHIF): create, list, revoke.
     Key {
@@ -204,50 +213,28 @@ enum JobsCommand {
     Retry,
 }
 
-#[derive(Subcommand)]
-enum AeCommand {
-    /// List the registered AEs.
-    List {
-        /// As JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Register an AE (or change the one with the same title).
-    Add {
-        /// AE title (1-16 characters).
-        title: String,
-        /// Host name or address.
-        host: String,
-        /// DICOM port.
-        port: u16,
-        /// Institution code the AE belongs to: its queries and retrievals
-        /// reach that institution's studies (and its grants), what it
-        /// stores is that institution's.
-        #[arg(long, required_unless_present = "platform")]
-        institution: Option<String>,
-        /// The AE speaks for the whole platform (a regional PACS): its
-        /// queries and retrievals reach every study.
-        #[arg(long, conflicts_with = "institution")]
-        platform: bool,
-        /// What the AE may do when it calls from HOST: a comma-separated
-        /// subset of store, find, move, get, commit; `none` for a
-        /// destination only.
-        #[arg(long, default_value = "all", value_parser = parse_rights)]
-        allow: yunying_index::AeRights,
-        /// SHA-256 of the TLS client certificate the AE must present (hex,
-        /// colons allowed: `openssl x509 -noout -fingerprint -sha256`);
-        /// without it the AE is treated as unregistered. `none` removes
-        /// the binding; not given: the binding stays as it is.
-        #[arg(long, value_name = "HEX", value_parser = parse_cert_sha256)]
-        cert_sha256: Option<CertBinding>,
-    },
-    /// Remove an AE.
-    Remove { title: String },
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // A user error is its message and causes, never a backtrace
+            // (RUST_BACKTRACE is for panics).
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.overrides)?;
+    let files_only =
+        matches!(&cli.command, Command::Serve { print_config: true } | Command::Audit { command: audit::AuditCommand::CheckProof { .. } });
+    if !files_only {
+        datadir::check(&config.data_dir)?;
+    }
     init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
@@ -263,9 +250,10 @@ fn main() -> anyhow::Result<()> {
             yunying_retention::Retention::new(archive.clone(), access, config.retention.clone()).handle_rejections();
             import::run(&archive, &paths, institution, jobs.max(1), quiet).await
         }),
-        Command::Reindex => runtime.block_on(async {
+        Command::Reindex { missing } => runtime.block_on(async {
+            let _lock = datadir::lock_for_maintenance(&config.data_dir, "reindexing")?;
             let archive = open_archive(&config).await?;
-            import::reindex(&archive).await
+            if missing { import::reindex_missing(&archive).await } else { import::reindex(&archive).await }
         }),
         Command::MigrateStore { from, from_encrypted, to, encrypt, jobs, limit, no_verify, quiet } => {
             runtime.block_on(storetools::migrate(
@@ -328,66 +316,11 @@ fn main() -> anyhow::Result<()> {
         Command::Purge { dry_run } => runtime.block_on(with_retention(&config, async |r, _| retention::purge(r, dry_run).await)),
         Command::Ae { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
-            let result = ae(archive.index(), &recorder::recorder(&config, archive.index())?, command).await;
+            let result = ae::run(&config, archive.index(), &recorder::recorder(&config, archive.index())?, command).await;
             archive.index().clone().close().await;
             result
         }),
     }
-}
-
-async fn ae(index: &Index, audit: &yunying_audit::Audit, command: AeCommand) -> anyhow::Result<()> {
-    match command {
-        AeCommand::List { json } => {
-            let aes = index.remote_aes().await?;
-            let certs: std::collections::HashMap<String, String> =
-                index.ae_certificates().await?.into_iter().map(|(title, d)| (title, hex::encode(d))).collect();
-            if json {
-                let mut list = serde_json::to_value(&aes)?;
-                for ae in list.as_array_mut().into_iter().flatten() {
-                    let cert = ae["ae_title"].as_str().and_then(|t| certs.get(t)).cloned();
-                    ae["cert_sha256"] = cert.map_or(serde_json::Value::Null, serde_json::Value::String);
-                }
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else if aes.is_empty() {
-                println!("no AEs registered (add one with `yunying ae add TITLE HOST PORT`)");
-            } else {
-                println!("{:<16}  {:<32}  {:>5}  {:<26}  institution", "AE title", "host", "port", "allowed");
-                for ae in aes {
-                    println!("{:<16}  {:<32}  {:>5}  {:<26}  {}", ae.ae_title, ae.host, ae.port, ae.rights.to_string(), ae.institution);
-                    if let Some(cert) = certs.get(&ae.ae_title) {
-                        println!("{:<16}  certificate SHA-256 {cert}", "");
-                    }
-                }
-            }
-        }
-        AeCommand::Add { title, host, port, institution, platform: _, allow, cert_sha256 } => {
-            let institution = institution.unwrap_or_default();
-            let title = title.trim().to_string();
-            if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
-                anyhow::bail!("an AE title is 1 to 16 printable ASCII characters without backslash: {title:?}");
-            }
-            if host.trim().is_empty() || port == 0 {
-                anyhow::bail!("the AE needs a host and a non-zero port");
-            }
-            let detail = format!("AE {title} at {host}:{port} for {institution:?} may {allow}");
-            index.put_remote_ae(&yunying_index::RemoteAe { ae_title: title.clone(), host, port, institution, rights: allow }).await?;
-            recorder::cli_event(audit, "ae-registered", &detail).await?;
-            if let Some(CertBinding(cert)) = cert_sha256 {
-                index.set_ae_certificate(&title, cert).await?;
-                let bound = cert.map_or("no certificate".to_string(), |c| format!("certificate SHA-256 {}", hex::encode(c)));
-                recorder::cli_event(audit, "ae-certificate-set", &format!("AE {title}: {bound}")).await?;
-            }
-            println!("registered {title} (allowed: {allow})");
-        }
-        AeCommand::Remove { title } => {
-            if !index.remove_remote_ae(title.trim()).await? {
-                anyhow::bail!("no AE titled {:?} is registered", title.trim());
-            }
-            recorder::cli_event(audit, "ae-removed", &format!("AE {}", title.trim())).await?;
-            println!("removed {}", title.trim());
-        }
-    }
-    Ok(())
 }
 
 fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
@@ -397,21 +330,6 @@ fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
         "delete" => Ok(OrphanAction::Delete),
         _ => Err(format!("{text:?}: expected report, adopt or delete")),
     }
-}
-
-/// `--cert-sha256`: a certificate's SHA-256, or none.
-#[derive(Clone, Copy)]
-struct CertBinding(Option<[u8; 32]>);
-
-fn parse_cert_sha256(text: &str) -> Result<CertBinding, String> {
-    if text.eq_ignore_ascii_case("none") {
-        return Ok(CertBinding(None));
-    }
-    yunying_tls::parse_sha256(text).map(|d| CertBinding(Some(d)))
-}
-
-fn parse_rights(text: &str) -> Result<yunying_index::AeRights, String> {
-    yunying_index::AeRights::parse(text)
 }
 
 fn init_tracing() {
@@ -457,6 +375,8 @@ fn film_key(data_dir: &std::path::Path) -> anyhow::Result<String> {
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
     config.http.validate().map_err(anyhow::Error::msg)?;
+    // Held until the process ends: `reindex` and a second server refuse.
+    let _lock = datadir::lock_for_serving(&config.data_dir)?;
     // One node: a key of its own is enough. Several nodes on PostgreSQL
     // must share one, so they get none unless configured (SMS films are
     // then refused with a message saying so).

@@ -136,7 +136,18 @@ async fn every_access_path_leaves_exactly_its_events_and_no_patient_data() {
         ("PACS_A", 104, "HOSP_A", "find,get,move"),
         ("SINK_A", sink_port, "HOSP_A", "none"),
     ] {
-        run(cli(&data).args(["ae", "add", title, "127.0.0.1", &port.to_string(), "--institution", institution, "--allow", allow]));
+        run(cli(&data).args([
+            "ae",
+            "add",
+            title,
+            "127.0.0.1",
+            &port.to_string(),
+            "--institution",
+            institution,
+            "--new-institution",
+            "--allow",
+            allow,
+        ]));
     }
     add_user(&data, "rad-a", Some("HOSP_A"), "radiologist");
     add_user(&data, "rad-b", Some("HOSP_B"), "radiologist");

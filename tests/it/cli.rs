@@ -66,3 +66,118 @@ fn sigterm_shuts_down_cleanly() {
     let mut server = Server::start(&tmp.path().join("data"), None);
     assert!(server.stop().success());
 }
+
+/// A failing command: (stdout, stderr), asserting it failed.
+fn fails(cmd: &mut Command) -> (String, String) {
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(!out.status.success(), "should fail: {cmd:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn a_store_named_like_a_url_without_slashes_is_refused_not_made_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    gen_ct(&tmp.path().join("ct"), 2, 32, 61);
+    run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_X"]).arg(tmp.path().join("ct")));
+    // RUST_BACKTRACE as many operators have it set: a user error is still
+    // only its message.
+    let (_, stderr) =
+        fails(cli(&data).current_dir(tmp.path()).env("RUST_BACKTRACE", "1").args(["migrate-store", "--quiet", "--to", "s3:mybucket"]));
+    assert!(stderr.contains("did you mean s3://mybucket"), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("backtrace"), "a user error prints no backtrace: {stderr}");
+    assert!(!tmp.path().join("s3:mybucket").exists(), "nothing copied into a directory named like the URL");
+}
+
+#[test]
+fn import_names_each_skipped_file_and_takes_raw_datasets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let series = tmp.path().join("ct");
+    gen_ct(&series, 3, 32, 62);
+    // One instance as a raw dataset: no preamble, no meta group (as some
+    // modalities export; DCMTK reads it with +f).
+    let files = files_under(&series);
+    let (meta, dataset) = part10(&files[0]);
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::write(series.join("raw.dat"), &dataset).unwrap();
+    std::fs::write(series.join("README.txt"), "not DICOM").unwrap();
+    let data = tmp.path().join("data");
+    let out = run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_X"]).arg(&series));
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("imported 3 instances") && stdout.contains("1 not DICOM"), "{stdout}");
+    assert!(stderr.contains(&format!("skipped: {}", series.join("README.txt").display())), "the skipped file is named: {stderr}");
+    assert!(!stderr.contains("raw.dat"), "the raw dataset is not skipped: {stderr}");
+    // The raw one is stored and answers by its UIDs like the others.
+    let server = Server::start(&data, None);
+    let (status, body) = http_get(server.http_port, &format!("/dicom-web/instances?SOPInstanceUID={}", meta.sop_instance_uid)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&meta.sop_instance_uid), "{body}");
+}
+
+#[test]
+fn ae_add_refuses_a_bad_host_an_unknown_institution_and_serve_a_bad_title() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, stderr) = fails(cli(&data).args(["ae", "add", "CT_1", "not a host!!", "104", "--platform"]));
+    assert!(stderr.contains("neither an IP address nor a host name"), "{stderr}");
+    let (_, stderr) = fails(cli(&data).args(["ae", "add", "CT_1", "10.0.0.7", "104", "--institution", "HOSP_TYPO"]));
+    assert!(stderr.contains("HOSP_TYPO") && stderr.contains("--new-institution"), "{stderr}");
+    let (_, stderr) = fails(cli(&data).args(["ae", "add", "A\\B", "10.0.0.7", "104", "--platform"]));
+    assert!(stderr.contains("backslash"), "{stderr}");
+    // A new institution said to be new, then known from the registry.
+    run(cli(&data).args(["ae", "add", "CT_1", "ct1.hosp-a.example", "104", "--institution", "HOSP_A", "--new-institution"]));
+    run(cli(&data).args(["ae", "add", "CT_2", "fe80::1", "104", "--institution", "HOSP_A"]));
+    let list = String::from_utf8(run(cli(&data).args(["ae", "list", "--json"])).stdout).unwrap();
+    assert!(list.contains("ct1.hosp-a.example") && list.contains("CT_2"), "{list}");
+    let (_, stderr) = fails(Command::new(BIN).args(["serve", "--print-config", "--aet", "A\\B"]));
+    assert!(stderr.contains("dicom.aet") && stderr.contains("backslash"), "{stderr}");
+}
+
+#[test]
+fn reindex_says_it_clears_refuses_beside_a_server_and_can_add_only_what_is_missing() {
+    let help = String::from_utf8(run(Command::new(BIN).args(["reindex", "--help"])).stdout).unwrap();
+    assert!(help.contains("CLEARS THE INDEX") && help.contains("--missing"), "{help}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, other) = (tmp.path().join("data"), tmp.path().join("other"));
+    gen_ct(&tmp.path().join("a"), 4, 32, 63);
+    gen_ct(&tmp.path().join("b"), 2, 32, 64);
+    run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_X"]).arg(tmp.path().join("a")));
+    let mut server = Server::start(&data, None);
+    let (_, stderr) = fails(cli(&data).args(["reindex"]));
+    assert!(stderr.contains("stop it before reindexing"), "{stderr}");
+    let (_, stderr) = fails(Command::new(BIN).arg("--data-dir").arg(&data).args(["serve"]));
+    assert!(stderr.contains("another yunying server is using the data directory"), "{stderr}");
+    // Objects another archive stored, put in this one's store while it
+    // runs, then indexed once it is stopped, without clearing the rest.
+    run(cli(&other).args(["import", "--quiet", "--institution", "HOSP_Y"]).arg(tmp.path().join("b")));
+    let other_server = Server::start(&other, None);
+    let keys = other_server.object_keys(yunying_store::ORIGINALS_PREFIX);
+    assert_eq!(keys.len(), 2);
+    for key in &keys {
+        server.write_object(key, &other_server.read_object(key));
+    }
+    drop(other_server);
+    assert!(server.stop().success());
+    let out = run(cli(&data).args(["reindex", "--missing"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("indexed 2 missing instances"), "{stdout}");
+    let server = Server::start(&data, None);
+    let (status, body) = http_get(server.http_port, "/dicom-web/instances?limit=100").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap().len(), 6, "{body}");
+}
+
+#[test]
+fn a_data_directory_under_a_file_is_named_before_anything_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    for args in [&["ae", "list"][..], &["serve"], &["import", "."]] {
+        let (_, stderr) = fails(Command::new(BIN).arg("--data-dir").arg(file.join("data")).args(args));
+        assert!(stderr.contains("is a file, not a directory") && stderr.contains("plain-file"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("film.key"), "{stderr}");
+    }
+}

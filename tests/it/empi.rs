@@ -81,7 +81,7 @@ fn mllp_port(data: &Path) -> u16 {
 async fn a_ct_at_hospital_a_and_a_registration_at_hospital_b_are_one_person_and_an_a40_merge_is_undone_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
+    run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--new-institution", "--allow", "store"]));
     let key_of = |name: &str, scopes: &str| {
         let out = run(cli(&data).args(["key", "add", name, "--institution", "HOSP_B", "--scopes", scopes]));
         String::from_utf8(out.stdout).unwrap().trim().to_string()

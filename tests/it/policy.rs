@@ -52,11 +52,22 @@ fn world() -> World {
         ("PACS_A", "HOSP_A", "find,get,move"),
         ("PACS_B", "HOSP_B", "find,get,move"),
     ] {
-        run(cli(&data).args(["ae", "add", title, "127.0.0.1", "104", "--institution", institution, "--allow", allow]));
+        run(cli(&data).args(["ae", "add", title, "127.0.0.1", "104", "--institution", institution, "--new-institution", "--allow", allow]));
     }
     // Hospital B's archive, where its PACS moves studies to.
     let sink_port = free_port();
-    run(cli(&data).args(["ae", "add", "SINK_B", "127.0.0.1", &sink_port.to_string(), "--institution", "HOSP_B", "--allow", "none"]));
+    run(cli(&data).args([
+        "ae",
+        "add",
+        "SINK_B",
+        "127.0.0.1",
+        &sink_port.to_string(),
+        "--institution",
+        "HOSP_B",
+        "--new-institution",
+        "--allow",
+        "none",
+    ]));
     let server = Server::start(&data, Some(CONFIG));
     let mut a = Vec::new();
     for seed in 1..=3u64 {

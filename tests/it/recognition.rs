@@ -66,7 +66,7 @@ struct World {
 async fn world(extra: &str) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--allow", "store"]));
+    run(cli(&data).args(["ae", "add", "CT_A", "127.0.0.1", "104", "--institution", "HOSP_A", "--new-institution", "--allow", "store"]));
     let key_of = |name: &str, institution: &str, scopes: &str| {
         let out = run(cli(&data).args(["key", "add", name, "--institution", institution, "--scopes", scopes]));
         String::from_utf8(out.stdout).unwrap().trim().to_string()

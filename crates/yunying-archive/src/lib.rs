@@ -23,6 +23,7 @@ pub mod metadata;
 mod metrics;
 pub mod orphans;
 pub mod query_keys;
+mod raw;
 mod reader;
 mod rebuild;
 mod record;

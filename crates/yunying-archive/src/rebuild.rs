@@ -23,13 +23,19 @@ pub enum ImportError {
     Io(#[from] std::io::Error),
 }
 
-/// Import one Part 10 file through the same ingest path as C-STORE.
+/// Import one Part 10 file through the same ingest path as C-STORE. A
+/// raw dataset (no preamble and meta group) in an uncompressed transfer
+/// syntax is imported too, its syntax inferred ([`crate::raw`]).
 pub async fn import_file(archive: &Archive, path: &Path, caller: &Caller) -> Result<Stored, ImportError> {
     let mut file = tokio::fs::File::open(path).await?;
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut file, &mut head).await?;
     head.truncate(n);
-    let (meta, dataset_start) = FileMeta::read(&mut &head[..])?;
+    let (meta, dataset_start) = match FileMeta::read(&mut &head[..]) {
+        Ok(read) => read,
+        Err(MetaError::NotPart10) => (crate::raw::infer_meta(&head).ok_or(MetaError::NotPart10)?, 0),
+        Err(e) => return Err(e.into()),
+    };
     let ctx = StoreContext {
         caller: caller.clone(),
         sop_class_uid: meta.sop_class_uid,

@@ -211,12 +211,6 @@ async fn put_ae(
 ) -> Result<Response, ApiError> {
     s.access.require(&who, Action::ManageSystem).map_err(refusal)?;
     let title = req.ae_title.trim().to_string();
-    if title.is_empty() || title.len() > 16 || !title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\') {
-        return Err(ApiError::bad_request("an AE title is 1 to 16 printable ASCII characters without backslash"));
-    }
-    if req.host.trim().is_empty() || req.port == 0 {
-        return Err(ApiError::bad_request("the AE needs a host and a non-zero port"));
-    }
     let rights = yunying_index::AeRights::parse(&req.rights).map_err(ApiError::bad_request)?;
     let ae = yunying_index::RemoteAe {
         ae_title: title.clone(),
@@ -225,6 +219,7 @@ async fn put_ae(
         institution: req.institution,
         rights,
     };
+    ae.validate().map_err(ApiError::bad_request)?;
     s.archive.index().put_remote_ae(&ae).await?;
     let detail = format!("AE {title} at {}:{} for {:?} may {rights}", ae.host, ae.port, ae.institution);
     s.access.record(&who.id, "ae-registered", &[], "", &client, "ok", &detail).await;

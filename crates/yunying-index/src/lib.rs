@@ -53,7 +53,7 @@ pub use jobs::{
 };
 pub use ledger::{CheckpointRow, LedgerEntry, LedgerFilter, PendingEvent};
 pub use ledger_role::LEDGER_WRITER;
-pub use peers::{AeRights, RemoteAe};
+pub use peers::{AeRights, RemoteAe, check_ae_title, check_host};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
 pub use recognition::{

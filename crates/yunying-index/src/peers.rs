@@ -20,6 +20,45 @@ pub struct RemoteAe {
     pub rights: AeRights,
 }
 
+impl RemoteAe {
+    /// The registry's rules for an entry, whoever registers it (command
+    /// line or administration API): a valid AE title, a host name or
+    /// address, a non-zero port.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        check_ae_title(&self.ae_title)?;
+        check_host(&self.host)?;
+        if self.port == 0 {
+            return Err("the AE needs a non-zero port".into());
+        }
+        Ok(())
+    }
+}
+
+/// An AE title (PS3.5 AE): 1 to 16 printable ASCII characters, no
+/// backslash (it separates values), not only spaces.
+pub fn check_ae_title(title: &str) -> std::result::Result<(), String> {
+    let ok = !title.trim().is_empty() && title.len() <= 16 && title.bytes().all(|b| (0x20..0x7F).contains(&b) && b != b'\\');
+    if ok { Ok(()) } else { Err(format!("an AE title is 1 to 16 printable ASCII characters without backslash: {title:?}")) }
+}
+
+/// A host to open associations to: an IP address, or a DNS name (labels of
+/// letters, digits and hyphens, at most 63 characters each and 253 in all,
+/// no hyphen at either end of a label).
+pub fn check_host(host: &str) -> std::result::Result<(), String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(format!("{host:?} is neither an IP address nor a host name"))
+    }
+}
+
 /// Services a calling AE may use: a subset of store (C-STORE), find
 /// (C-FIND), move (C-MOVE), get (C-GET) and commit (storage commitment).
 /// Written as a comma-separated list of those names ("none" for the empty
@@ -115,6 +154,24 @@ impl Index {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(into_ae))
+    }
+
+    /// Whether an institution code is in use anywhere in the index: an
+    /// issuer of stored patients, an account's, an API key's or a
+    /// registered AE's institution. (Configured institutions are known to
+    /// the configuration, not here.)
+    pub async fn institution_in_use(&self, code: &str) -> Result<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT CAST(1 AS BIGINT) FROM patients WHERE issuer = $1
+             UNION ALL SELECT CAST(1 AS BIGINT) FROM users WHERE institution = $1
+             UNION ALL SELECT CAST(1 AS BIGINT) FROM api_keys WHERE institution = $1
+             UNION ALL SELECT CAST(1 AS BIGINT) FROM remote_aes WHERE institution = $1
+             LIMIT 1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     /// Every registered AE, by title.

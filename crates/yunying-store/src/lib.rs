@@ -105,6 +105,19 @@ impl StoreConfig {
             if path.contains("://") {
                 return Err(format!("unknown store {spec:?}: expected fs:PATH or s3://BUCKET/PREFIX"));
             }
+            // `s3:bucket` (no `//`) would otherwise be a local directory
+            // named "s3:bucket": a scheme-like prefix is refused unless the
+            // path is explicitly local.
+            if let Some((scheme, rest)) = spec.split_once(':').filter(|_| !spec.starts_with("fs:"))
+                && !scheme.is_empty()
+                && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+                && scheme.as_bytes()[0].is_ascii_alphabetic()
+            {
+                let hint = if scheme.eq_ignore_ascii_case("s3") { format!(" (did you mean s3://{rest}?)") } else { String::new() };
+                return Err(format!(
+                    "{spec:?} looks like a URL without \"//\"{hint}: name stores fs:PATH or s3://BUCKET/PREFIX (a local path with a colon: fs:{spec})"
+                ));
+            }
             return Ok(StoreConfig { kind: StoreKind::Fs, path: PathBuf::from(path), ..StoreConfig::default() });
         };
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -334,6 +347,10 @@ mod tests {
         let fs = StoreConfig::from_spec("/var/lib/yunying/store").unwrap();
         assert_eq!((fs.kind, fs.path), (StoreKind::Fs, PathBuf::from("/var/lib/yunying/store")));
         assert_eq!(StoreConfig::from_spec("fs:rel/dir").unwrap().path, PathBuf::from("rel/dir"));
+        assert_eq!(StoreConfig::from_spec("fs:s3:odd").unwrap().path, PathBuf::from("s3:odd"), "explicitly local");
+        assert_eq!(StoreConfig::from_spec("./s3:odd").unwrap().path, PathBuf::from("./s3:odd"));
+        let err = StoreConfig::from_spec("s3:mybucket").unwrap_err();
+        assert!(err.contains("did you mean s3://mybucket"), "{err}");
 
         let s3 =
             StoreConfig::from_spec("s3://pacs/city/a?endpoint=http://127.0.0.1:3900&region=garage&renditions=thumbs/r&path_style=false")
@@ -343,7 +360,16 @@ mod tests {
         assert_eq!((s3.s3.renditions_bucket.as_str(), s3.s3.renditions_prefix.as_str()), ("thumbs", "r"));
         assert_eq!((s3.s3.endpoint.as_str(), s3.s3.region.as_str(), s3.s3.path_style), ("http://127.0.0.1:3900", "garage", false));
 
-        for bad in ["", "s3://", "s3://b?secret_access_key=x", "s3://b?colour=red", "http://host/x", "s3://b?path_style=maybe"] {
+        for bad in [
+            "",
+            "s3://",
+            "s3://b?secret_access_key=x",
+            "s3://b?colour=red",
+            "http://host/x",
+            "s3://b?path_style=maybe",
+            "s3:mybucket",
+            "S3:b/p",
+        ] {
             assert!(StoreConfig::from_spec(bad).is_err(), "{bad:?} should be refused");
         }
     }
