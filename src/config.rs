@@ -54,6 +54,8 @@ pub struct Config {
     /// Mutual recognition of exams (检查互认): the region, its items,
     /// local reasons and quality marks; absent: not served.
     pub recognition: Option<yunying_recognition::RecognitionConfig>,
+    /// Log format and level (`YUNYING_LOG` adds to the level).
+    pub log: crate::logging::LogConfig,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             retention: Default::default(),
             empi: Default::default(),
             recognition: None,
+            log: Default::default(),
         }
     }
 }

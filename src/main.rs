@@ -7,6 +7,7 @@ mod datadir;
 mod empi;
 mod import;
 mod keys;
+mod logging;
 mod recorder;
 mod retention;
 mod storecrypt;
@@ -235,7 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if !files_only {
         datadir::check(&config.data_dir)?;
     }
-    init_tracing();
+    logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve { print_config: true } => {
@@ -330,13 +331,6 @@ fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
         "delete" => Ok(OrphanAction::Delete),
         _ => Err(format!("{text:?}: expected report, adopt or delete")),
     }
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("YUNYING_LOG").unwrap_or_else(|_| EnvFilter::new("info,jpeg2k=warn"));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
 }
 
 async fn open_archive(config: &Config) -> anyhow::Result<Archive> {

@@ -181,3 +181,19 @@ fn a_data_directory_under_a_file_is_named_before_anything_is_read() {
         assert!(!stderr.contains("film.key"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_index_migrated_by_a_newer_binary_is_refused_not_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run(Command::new(BIN).arg("--data-dir").arg(&data).args(["ae", "list"]));
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", data.join("index.sqlite").display());
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO schema_version (version) VALUES (100000)").execute(&db).await.unwrap();
+    db.close().await;
+    for args in [&["ae", "list"][..], &["serve"]] {
+        let (_, stderr) = fails(Command::new(BIN).arg("--data-dir").arg(&data).args(args));
+        assert!(stderr.contains("schema version 100000, newer than this binary"), "{args:?}: {stderr}");
+    }
+}

@@ -26,6 +26,7 @@ mod institutions;
 mod ledger;
 mod limits;
 mod nodes;
+mod observability;
 mod orphans;
 mod people;
 mod people_oidc;

@@ -32,6 +32,10 @@ pub struct Metrics {
     /// Time from an instance's indexing to its renditions being recorded.
     pub rendition_latency: Histogram,
     rendition_failures: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// DIMSE operations answered, by operation and final status.
+    dimse_operations: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
+    /// Time from an operation's command to its final response, by operation.
+    dimse_latency: std::sync::Mutex<std::collections::BTreeMap<&'static str, Histogram>>,
 }
 
 /// A latency histogram.
@@ -56,13 +60,21 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        self.render_series(out, name, "");
+    }
+
+    /// The series of one label set (`labels`: `a="x",` with its trailing
+    /// comma, or empty), without the family's HELP and TYPE.
+    fn render_series(&self, out: &mut String, name: &str, labels: &str) {
         for (bucket, bound) in self.buckets.iter().zip(BUCKETS) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Relaxed));
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {}", bucket.load(Relaxed));
         }
         let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
-        let _ = writeln!(out, "{name}_count {count}");
+        let plain = labels.trim_end_matches(',');
+        let plain = if plain.is_empty() { String::new() } else { format!("{{{plain}}}") };
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum{plain} {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{plain} {count}");
     }
 }
 
@@ -86,6 +98,13 @@ impl Metrics {
     pub fn rendition_failed(&self, reason: &'static str) {
         let mut failures = self.rendition_failures.lock().unwrap_or_else(|p| p.into_inner());
         *failures.entry(reason).or_default() += 1;
+    }
+
+    /// Count one DIMSE operation (`C-STORE`, `C-FIND`, …) answered with
+    /// its final `status`, `took` from its command to that response.
+    pub fn observe_dimse(&self, operation: &'static str, status: u16, took: Duration) {
+        *self.dimse_operations.lock().unwrap_or_else(|p| p.into_inner()).entry((operation, status)).or_default() += 1;
+        self.dimse_latency.lock().unwrap_or_else(|p| p.into_inner()).entry(operation).or_default().observe(took);
     }
 
     /// Render every metric in the Prometheus text exposition format.
@@ -138,6 +157,19 @@ impl Metrics {
             "yunying_rendition_latency_seconds",
             "Time from indexing an instance to its renditions being recorded",
         );
+        let _ = writeln!(
+            out,
+            "# HELP yunying_dimse_operations_total DIMSE operations answered, by operation and final status (hex)\n\
+             # TYPE yunying_dimse_operations_total counter"
+        );
+        for ((operation, status), n) in self.dimse_operations.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "yunying_dimse_operations_total{{operation=\"{operation}\",status=\"{status:04X}\"}} {n}");
+        }
+        let name = "yunying_dimse_operation_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time from a DIMSE command to its final response\n# TYPE {name} histogram");
+        for (operation, histogram) in self.dimse_latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            histogram.render_series(&mut out, name, &format!("operation=\"{operation}\","));
+        }
         out
     }
 }
@@ -156,5 +188,17 @@ mod tests {
         assert!(text.contains("yunying_store_duration_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("yunying_store_duration_seconds_bucket{le=\"0.5\"} 2"));
         assert!(text.contains("yunying_store_duration_seconds_count 2"));
+    }
+
+    #[test]
+    fn dimse_operations_by_status_and_latency_by_operation() {
+        let m = Metrics::default();
+        m.observe_dimse("C-STORE", 0x0000, Duration::from_millis(2));
+        m.observe_dimse("C-STORE", 0xA700, Duration::from_millis(20));
+        m.observe_dimse("C-FIND", 0x0000, Duration::from_millis(4));
+        let text = m.render();
+        assert!(text.contains("yunying_dimse_operations_total{operation=\"C-STORE\",status=\"A700\"} 1\n"), "{text}");
+        assert!(text.contains("yunying_dimse_operation_duration_seconds_bucket{operation=\"C-STORE\",le=\"0.0025\"} 1\n"), "{text}");
+        assert!(text.contains("yunying_dimse_operation_duration_seconds_count{operation=\"C-STORE\"} 2\n"), "{text}");
     }
 }

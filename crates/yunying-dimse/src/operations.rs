@@ -80,6 +80,7 @@ impl Association<'_> {
     }
 
     async fn reply(&mut self, context: &Context, request: &Command, field: u16, reply: Reply<'_>) -> Result<(), ProtocolError> {
+        self.answered(reply.status);
         let sop_class = request.affected_sop_class_uid();
         let mut b = CommandBuilder::new(field)
             .uid(AFFECTED_SOP_CLASS_UID, if sop_class.is_empty() { &context.abstract_syntax } else { &sop_class })
@@ -471,6 +472,7 @@ impl Association<'_> {
         status: u16,
         comment: Option<&str>,
     ) -> Result<(), ProtocolError> {
+        self.answered(status);
         let mut b = CommandBuilder::new(N_ACTION_RQ | RESPONSE)
             .uid(AFFECTED_SOP_CLASS_UID, STORAGE_COMMITMENT_PUSH)
             .us(MESSAGE_ID_BEING_RESPONDED_TO, command.message_id())

@@ -123,6 +123,9 @@ pub struct Association<'a> {
     next_message_id: u16,
     /// This association's number on the node (its C-STORE audit batches).
     pub(crate) id: u64,
+    /// The operation in progress: its command field and when its command
+    /// arrived (for the access log and metrics when it is answered).
+    operation: Option<(u16, std::time::Instant)>,
 }
 
 impl<'a> Association<'a> {
@@ -156,6 +159,7 @@ impl<'a> Association<'a> {
             pending_reports: Vec::new(),
             next_message_id: 1,
             id: crate::audit::next_association_id(),
+            operation: None,
         }
     }
 
@@ -296,6 +300,9 @@ impl<'a> Association<'a> {
         }
         let command = Command::decode(&bytes).ok_or(ProtocolError("malformed command set"))?;
         let field = command.command_field().ok_or(ProtocolError("command set without Command Field"))?;
+        if field & RESPONSE == 0 && field != C_CANCEL_RQ {
+            self.operation = Some((field, std::time::Instant::now()));
+        }
         match field {
             C_ECHO_RQ => {
                 self.respond(&context, &command, 0x8030, 0x0000, None, None).await?;
@@ -489,6 +496,7 @@ impl<'a> Association<'a> {
         sop_instance_uid: Option<&str>,
         error_comment: Option<&str>,
     ) -> Result<(), ProtocolError> {
+        self.answered(status);
         let sop_class = request.affected_sop_class_uid();
         let bytes = Response {
             command_field,
@@ -500,6 +508,38 @@ impl<'a> Association<'a> {
         }
         .encode();
         self.send(context.id, &bytes, None).await
+    }
+
+    /// The operation in progress is being answered with `status`: once
+    /// final (not pending), one access log line (who, from where, which
+    /// operation, status, time; never its identifiers or data) and its
+    /// metrics.
+    pub(crate) fn answered(&mut self, status: u16) {
+        if status == 0xFF00 || status == 0xFF01 {
+            return;
+        }
+        let Some((field, started)) = self.operation.take() else { return };
+        let operation = match field {
+            C_ECHO_RQ => "C-ECHO",
+            C_STORE_RQ => "C-STORE",
+            C_FIND_RQ => "C-FIND",
+            C_MOVE_RQ => "C-MOVE",
+            C_GET_RQ => "C-GET",
+            N_ACTION_RQ => "N-ACTION",
+            _ => "other",
+        };
+        let took = started.elapsed();
+        self.archive.metrics().observe_dimse(operation, status, took);
+        tracing::info!(
+            target: "yunying::access",
+            face = "dimse",
+            who = %format_args!("ae:{}", self.caller.calling_ae),
+            client = %self.peer.ip(),
+            operation,
+            status = %format_args!("{status:04X}"),
+            ms = took.as_secs_f64() * 1000.0,
+            "operation"
+        );
     }
 
     /// Read what the peer sent while an operation runs: without waiting

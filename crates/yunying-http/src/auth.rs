@@ -110,6 +110,9 @@ pub(crate) async fn authenticate(State(state): State<AppState>, mut request: Req
         client_of(&state, &request).parse::<IpAddr>().ok().and_then(|ip| state.access.anonymous(ip, false))
     });
     if let Some(p) = principal {
+        if let Some(who) = request.extensions().get::<crate::access_log::Who>() {
+            who.set(&p.id);
+        }
         request.extensions_mut().insert(p);
     }
     next.run(request).await
@@ -198,7 +201,7 @@ pub(crate) async fn authorize_dicomweb(State(state): State<AppState>, mut reques
 
 /// The client's address as every rule sees it (behind a trusted proxy,
 /// the address the proxy names).
-fn client_of(state: &AppState, request: &Request) -> String {
+pub(crate) fn client_of(state: &AppState, request: &Request) -> String {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     crate::film::client_address(peer, request.headers(), &state.config.trusted_proxies)
 }

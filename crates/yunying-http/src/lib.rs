@@ -6,6 +6,7 @@
 //! codes in one place ([`error`]).
 
 mod access_api;
+mod access_log;
 mod audit_api;
 mod auth;
 mod conn;
@@ -17,6 +18,7 @@ mod guard;
 mod media;
 mod pdqm;
 mod people;
+mod process_metrics;
 mod qido;
 mod recognition_api;
 mod rendered;
@@ -210,6 +212,8 @@ pub(crate) struct AppState {
     pub persons: Option<yunying_persons::Persons>,
     /// Mutual recognition of exams, when this node is configured for it.
     pub recognition: Option<Arc<yunying_recognition::Recognition>>,
+    /// Requests by route, for `/metrics` (`access_log.rs`).
+    pub http_metrics: Arc<access_log::HttpMetrics>,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -256,8 +260,17 @@ pub struct Services {
 pub fn router_with(archive: Archive, access: Access, services: Services, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let Services { retention, persons, recognition } = services;
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
-    let state =
-        AppState { archive, access, config: Arc::new(config.clone()), film_reads: Arc::default(), films, retention, persons, recognition };
+    let state = AppState {
+        archive,
+        access,
+        config: Arc::new(config.clone()),
+        film_reads: Arc::default(),
+        films,
+        retention,
+        persons,
+        recognition,
+        http_metrics: Arc::default(),
+    };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));
     let cors = guard::cors(&config);
@@ -283,6 +296,7 @@ pub fn router_with(archive: Archive, access: Access, services: Services, config:
         .merge(empi_api::routes())
         .merge(recognition_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(middleware::from_fn_with_state(state.clone(), access_log::log_request))
         .with_state(state)
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -324,6 +338,8 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let archive = &state.archive;
     let mut text = archive.metrics().render();
+    text.push_str(&state.http_metrics.render());
+    text.push_str(&process_metrics::render());
     if let Ok(c) = archive.index().counts().await {
         for (name, value) in [("patients", c.patients), ("studies", c.studies), ("series", c.series), ("instances", c.instances)] {
             text.push_str(&format!("# TYPE yunying_index_{name} gauge\nyunying_index_{name} {value}\n"));

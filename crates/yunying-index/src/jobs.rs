@@ -204,22 +204,6 @@ impl Index {
         Ok(done.rows_affected())
     }
 
-    pub async fn job_counts(&self) -> Result<JobCounts> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM rendition_jobs GROUP BY state").fetch_all(&self.pool).await?;
-        let mut c = JobCounts::default();
-        for (state, n) in rows {
-            match state.as_str() {
-                "pending" => c.pending = n,
-                "running" => c.running = n,
-                "done" => c.done = n,
-                "parked" => c.parked = n,
-                _ => {}
-            }
-        }
-        Ok(c)
-    }
-
     pub async fn parked_jobs(&self, limit: i64) -> Result<Vec<ParkedJob>> {
         let rows: Vec<(String, i64, String, i64)> = sqlx::query_as(
             "SELECT i.sop_instance_uid, j.attempts, j.last_error, j.finished_ms FROM rendition_jobs j

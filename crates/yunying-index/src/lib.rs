@@ -39,6 +39,7 @@ mod recognition;
 mod retention;
 mod schema;
 pub mod search;
+mod totals;
 mod witnesses;
 mod writer;
 
@@ -92,6 +93,12 @@ pub enum IndexError {
     /// The database URL names no supported engine.
     #[error("unsupported index URL (expected sqlite:// or postgres://): {0}")]
     UnsupportedUrl(String),
+    /// The index was migrated by a newer Yunying: this binary does not
+    /// know its schema and must not write to it.
+    #[error(
+        "the index has schema version {found}, newer than this binary's {known}: upgrade this binary (a newer one has already run on this database)"
+    )]
+    NewerSchema { found: usize, known: usize },
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;

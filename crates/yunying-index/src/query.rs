@@ -59,18 +59,6 @@ impl Index {
         Ok(())
     }
 
-    /// Number of rows at each level and total stored bytes.
-    pub async fn counts(&self) -> Result<IndexCounts> {
-        let (patients, studies, series, instances, bytes): (i64, i64, i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM studies),
-                    (SELECT COUNT(*) FROM series), (SELECT COUNT(*) FROM instances),
-                    (SELECT CAST(SUM(size_bytes) AS BIGINT) FROM instances)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(IndexCounts { patients, studies, series, instances, bytes: bytes.unwrap_or(0) })
-    }
-
     /// Look up one instance by SOP Instance UID.
     pub async fn instance(&self, sop_instance_uid: &str) -> Result<Option<StoredInstance>> {
         let sql = format!("{STORED_INSTANCE} WHERE i.sop_instance_uid = $1");

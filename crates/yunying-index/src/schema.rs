@@ -568,7 +568,13 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // 26: EMPI identities by birth date, the block of a demographic query
     // (`empi_block.rs`, PDQm `$match`).
     "CREATE INDEX empi_identities_birth ON empi_identities (birth_date)",
+    // 27: index totals kept by triggers (`totals.rs`, made by the hook):
+    // `/metrics` reads a few rows instead of counting every table.
+    TOTALS,
 ];
+
+/// Migration 27's marker; the hook makes the table and the triggers.
+const TOTALS: &str = "SELECT 1 -- index totals kept by triggers";
 
 /// Migration 22: the patient index across institutions (EMPI). Every
 /// (issuer, Patient ID) identity as it came (DICOM is never rewritten),
@@ -852,6 +858,9 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&mut *tx).await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version").fetch_one(&mut *tx).await?;
     let current = current.unwrap_or(0) as usize;
+    if current > MIGRATIONS.len() {
+        return Err(crate::IndexError::NewerSchema { found: current, known: MIGRATIONS.len() });
+    }
     for (i, script) in MIGRATIONS.iter().enumerate().skip(current) {
         let script = dialect.substitute(script);
         for statement in script.split(';') {
@@ -873,6 +882,9 @@ pub(crate) async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<()> {
         }
         if script == dialect.substitute(WITNESSES) {
             append_only(&mut tx, dialect, &["ledger_cosignatures"]).await?;
+        }
+        if script == dialect.substitute(TOTALS) {
+            crate::totals::create(&mut tx, dialect).await?;
         }
         if script == dialect.substitute(LEDGER_ROLE) {
             crate::ledger_role::create(&mut tx, dialect).await?;

@@ -151,6 +151,24 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }
+    // The totals' triggers (migration 27) go with their table; on each
+    // engine only its own statements succeed.
+    for table in ["patients", "studies", "series", "instances", "rendition_jobs"] {
+        for suffix in ["insert", "delete", "update"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {table}_totals_{suffix}"))).execute(&mut conn).await.ok();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {table}_totals_{suffix} ON {table}")))
+                .execute(&mut conn)
+                .await
+                .ok();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP FUNCTION IF EXISTS yunying_totals_{table}_{suffix}()")))
+                .execute(&mut conn)
+                .await
+                .ok();
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}"))).execute(&mut conn).await.ok();
+    }
+    sqlx::query("DROP FUNCTION IF EXISTS yunying_no_truncate()").execute(&mut conn).await.ok();
+    sqlx::query("DROP TABLE index_totals").execute(&mut conn).await.unwrap();
     // SQLite will not drop a column an index names (PostgreSQL drops the index with it).
     sqlx::query("DROP INDEX IF EXISTS instances_sm3_pending").execute(&mut conn).await.unwrap();
     sqlx::query("ALTER TABLE instances DROP COLUMN sm3").execute(&mut conn).await.unwrap();

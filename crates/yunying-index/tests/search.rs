@@ -332,6 +332,47 @@ async fn the_same_instance_from_two_writers_is_one_row(backend: Backend) {
     let q = Query::new(Level::Instance, vec![(STUDY_UID, "1.2.3.8".into())]);
     assert_eq!(b.search(&q).await.unwrap().unwrap().matches.len(), 20);
     assert_eq!(a.job_counts().await.unwrap().pending, 20, "one rendition job per instance");
+    assert_totals_match(&a).await;
+}
+
+/// The counters `/metrics` reads equal the rows counted one by one.
+async fn assert_totals_match(index: &Index) {
+    let (rows, jobs) = index.counted_rows().await.unwrap();
+    assert_eq!(index.counts().await.unwrap(), rows, "index totals");
+    assert_eq!(index.job_counts().await.unwrap(), jobs, "job totals");
+}
+
+async fn totals_follow_inserts_jobs_duplicates_and_clearing(backend: Backend) {
+    let (dir, a) = empty_index(backend, "totals").await;
+    let b = second_handle(backend, &dir, &a).await;
+    // Two writers at once, two studies and a patient shared.
+    let writes: Vec<_> = (1..=12)
+        .map(|i| {
+            let index = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { index.insert(image(20 + i % 2, i), DuplicatePolicy::KeepFirst).await.unwrap() })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    // A second copy replacing the first changes the bytes, not the count.
+    let mut bigger = image(20, 4);
+    bigger.size_bytes += 1000;
+    a.insert(bigger, DuplicatePolicy::Replace).await.unwrap();
+    let counts = a.counts().await.unwrap();
+    assert_eq!((counts.studies, counts.instances), (2, 12), "{counts:?}");
+    assert_totals_match(&a).await;
+    // Jobs move between states.
+    let claimed = a.claim_jobs("node-a/1", 5, 1_000, 60_000).await.unwrap();
+    assert_eq!(a.job_counts().await.unwrap().running, 5);
+    for job in &claimed[..3] {
+        assert!(a.complete_job("node-a/1", job, &[], None, 2_000).await.unwrap());
+    }
+    assert_totals_match(&a).await;
+    // `reindex` clears every table.
+    a.clear().await.unwrap();
+    assert_eq!(a.counts().await.unwrap(), yunying_index::IndexCounts::default());
+    assert_totals_match(&a).await;
 }
 
 // Each check above runs once per backend.
@@ -343,5 +384,6 @@ on_every_backend!(
     combined_date_time_ranges_span_midnight,
     aggregates_levels_paging_and_errors,
     jobs_are_claimed_once_and_leases_expire,
-    the_same_instance_from_two_writers_is_one_row
+    the_same_instance_from_two_writers_is_one_row,
+    totals_follow_inserts_jobs_duplicates_and_clearing
 );
