@@ -12,3 +12,19 @@ declare module 'cornerstone-decode-worker' {
     options: Record<string, unknown>,
   ): Promise<Record<string, unknown> & { pixelData: ArrayBufferView }>;
 }
+
+declare module 'cornerstone-decode-worker' {
+  /** Cornerstone's step after a decoder: sign extension, min/max, the modality rescale (`options.preScale`). */
+  export function postProcessDecodedPixels(
+    imageFrame: Record<string, unknown>,
+    options: Record<string, unknown>,
+    start: number,
+    decodeConfig: Record<string, unknown>,
+  ): Record<string, unknown> & { pixelData: ArrayBufferView };
+}
+
+declare module '@cornerstonejs/codec-openjph/wasmjs' {
+  /** The Emscripten module factory of OpenJPH's WASM build. */
+  const factory: (options: { locateFile: (f: string) => string }) => Promise<{ HTJ2KDecoder: new () => unknown }>;
+  export default factory;
+}

@@ -1,12 +1,14 @@
 // A frame worker: fetches one WADO-RS frame, takes the pixel data out of its
 // multipart body and decodes it with Cornerstone's decoders (the WASM
-// codecs: HTJ2K, JPEG 2000, JPEG-LS, JPEG; native and RLE in JavaScript),
+// codecs: JPEG 2000, JPEG-LS, JPEG; native and RLE in JavaScript; HTJ2K
+// with one decoder kept for the worker's life, `htj2k.ts`),
 // applies the modality rescale, and hands the pixels to the viewer by
 // transferring their buffer. Nothing of this runs on the page's thread.
 
 import { onFrameRequest } from './inbox';
 // Cornerstone's decoder module (its worker entry; see vite.config.ts).
-import { decodeImageFrame } from 'cornerstone-decode-worker';
+import { decodeImageFrame, postProcessDecodedPixels } from 'cornerstone-decode-worker';
+import { HTJ2K, decodeHtj2k } from './htj2k';
 import { framePart, transferSyntaxOf } from './multipart';
 import type { FrameReply, FrameRequest } from './protocol';
 
@@ -35,7 +37,9 @@ async function handle(request: FrameRequest): Promise<[FrameReply, Transferable[
     return [reply, [pixelData.buffer]];
   }
   const frame = { ...request.decode.imageFrame };
-  const decoded = await decodeImageFrame(frame, transferSyntax, part.body, {}, request.decode.options);
+  const decoded = HTJ2K.has(transferSyntax)
+    ? postProcessDecodedPixels(await decodeHtj2k(frame, part.body), request.decode.options, Date.now(), {})
+    : await decodeImageFrame(frame, transferSyntax, part.body, {}, request.decode.options);
   const pixels = decoded.pixelData as ArrayBufferView;
   // The decoders leave the result in a buffer of its own, except for native
   // data, which may still be a view into the response: then send a copy of the view.
