@@ -16,11 +16,14 @@
 // and after it: other work on the machine shows there.
 //
 //   node benches/viewer.mjs [--runs 5] [--slices 300,1000] [--yunying PATH]
-//                           [--viewer DIR] [--out NAME]
+//                           [--viewer DIR] [--baseline DIR [--baseline-note TEXT]]
+//                           [--out NAME]
 //
 // --yunying: the server binary (default: $YUNYING_BIN, else
 // $CARGO_TARGET_DIR/release/yunying); --viewer: the built viewer (default
-// viewer/dist); --out: results file name (default viewer →
+// viewer/dist); --baseline: another viewer build measured in the same run,
+// interleaved (each on a server and proxy of its own; its rows are marked
+// "[baseline viewer]"); --out: results file name (default viewer →
 // benches/results/viewer.{md,json}).
 //
 // Needs: a release build (cargo build --release), the built viewer
@@ -49,6 +52,9 @@ const SIZES = (opt('slices') ?? '300,1000').split(',').map(Number);
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, '.cache/yunying/target');
 const BIN = resolve(opt('yunying') ?? process.env.YUNYING_BIN ?? join(TARGET, 'release/yunying'));
 const DIST = resolve(opt('viewer') ?? join(ROOT, 'viewer/dist'));
+const BASELINE = opt('baseline') ? resolve(opt('baseline')) : undefined;
+/** What the baseline build is, for the report (e.g. the commit it was built from). */
+const BASELINE_NOTE = opt('baseline-note') ?? 'another build';
 const OUT = opt('out') ?? 'viewer';
 /** Goals for every run (issue 28): first image, all slices loaded, by series size. */
 const GOALS = { first: 500, all: (slices) => (slices >= 1000 ? 6000 : 3000) };
@@ -64,40 +70,55 @@ const datasets = SIZES.map((slices, k) => {
   return { slices, dir: join(out, '0'), patientId: `VIEWERBENCH${slices}` };
 });
 
-console.log(`== Yunying (${BIN}): import, serve, wait for renditions`);
-const data = join(work, 'data');
-for (const d of datasets) execFileSync(BIN, ['import', '--quiet', '--data-dir', data, d.dir], { stdio: 'inherit', env: { ...process.env, YUNYING_LOG: 'warn' } });
-const httpPort = await freePort();
+const total = SIZES.reduce((a, b) => a + b, 0);
 // Requests from loopback need no credentials here (access control has its own benchmark).
 writeFileSync(join(work, 'bench.toml'), '[access]\nanonymous = "loopback"\n');
-const yunying = spawn(BIN, ['serve', '--config', join(work, 'bench.toml'), '--data-dir', data, '--dicom-port', String(await freePort()), '--http-port', String(httpPort)], {
-  stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, YUNYING_LOG: 'warn', YUNYING_VIEWER_DIR: DIST },
-});
-cleanup.push(() => yunying.kill('SIGTERM'));
-const yunyingUrl = `http://127.0.0.1:${httpPort}`;
-const total = SIZES.reduce((a, b) => a + b, 0);
-await waitFor(async () => (await fetch(`${yunyingUrl}/healthz`)).ok, 30000, 'Yunying');
-await waitFor(async () => {
-  const m = await (await fetch(`${yunyingUrl}/metrics`)).text();
-  const n = (state) => Number(new RegExp(`yunying_rendition_jobs\\{state="${state}"\\} (\\d+)`).exec(m)?.[1] ?? NaN);
-  return n('pending') === 0 && n('running') === 0 && n('done') >= total;
-}, 1200000, 'renditions');
+
+/** A Yunying server of its own (data directory, ports) serving the viewer build `dist`, renditions done. */
+async function startYunying(name, dist) {
+  console.log(`== Yunying (${BIN}, viewer ${dist}): import, serve, wait for renditions`);
+  const data = join(work, `data-${name}`);
+  for (const d of datasets) execFileSync(BIN, ['import', '--quiet', '--data-dir', data, d.dir], { stdio: 'inherit', env: { ...process.env, YUNYING_LOG: 'warn' } });
+  const httpPort = await freePort();
+  const server = spawn(BIN, ['serve', '--config', join(work, 'bench.toml'), '--data-dir', data, '--dicom-port', String(await freePort()), '--http-port', String(httpPort)], {
+    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, YUNYING_LOG: 'warn', YUNYING_VIEWER_DIR: dist },
+  });
+  cleanup.push(() => server.kill('SIGTERM'));
+  const url = `http://127.0.0.1:${httpPort}`;
+  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 30000, 'Yunying');
+  await waitFor(async () => {
+    const m = await (await fetch(`${url}/metrics`)).text();
+    const n = (state) => Number(new RegExp(`yunying_rendition_jobs\\{state="${state}"\\} (\\d+)`).exec(m)?.[1] ?? NaN);
+    return n('pending') === 0 && n('running') === 0 && n('done') >= total;
+  }, 1200000, 'renditions');
+  return url;
+}
+
+// The viewer measured, and with --baseline another build of it (before a
+// change), each on a server of its own, the runs interleaved.
+const viewers = [{ label: '', dist: DIST }];
+if (BASELINE) viewers.push({ label: ' [baseline viewer]', dist: BASELINE });
+for (const [k, v] of viewers.entries()) v.yunying = await startYunying(String(k), v.dist);
 
 console.log('== Orthanc: start, upload');
 const orthanc = await startOrthanc();
 cleanup.push(() => orthanc.stop());
 await uploadToOrthanc(orthanc.url, datasets.map((d) => d.dir));
-const proxy = await startProxy(DIST, orthanc.url);
-cleanup.push(() => proxy.close());
+for (const v of viewers) {
+  v.proxy = await startProxy(v.dist, orthanc.url);
+  cleanup.push(() => v.proxy.close());
+}
 
 const targets = [];
 for (const d of datasets) {
-  const study = await studyUid(`${yunyingUrl}/dicom-web`, d.patientId);
-  targets.push(
-    { slices: d.slices, name: 'Yunying, renditions (preview → HTJ2K copy)', url: `${yunyingUrl}/viewer/#/study/${study}` },
-    { slices: d.slices, name: 'Yunying, frames as stored', url: `${yunyingUrl}/viewer/?renditions=0#/study/${study}` },
-    { slices: d.slices, name: 'Orthanc 1.10.1 DICOMweb', url: `${proxy.url}/viewer/#/study/${study}` },
-  );
+  for (const v of viewers) {
+    const study = await studyUid(`${v.yunying}/dicom-web`, d.patientId);
+    targets.push(
+      { slices: d.slices, name: `Yunying, renditions (preview → HTJ2K copy)${v.label}`, url: `${v.yunying}/viewer/#/study/${study}` },
+      { slices: d.slices, name: `Yunying, frames as stored${v.label}`, url: `${v.yunying}/viewer/?renditions=0#/study/${study}` },
+      { slices: d.slices, name: `Orthanc 1.10.1 DICOMweb${v.label}`, url: `${v.proxy.url}/viewer/#/study/${study}` },
+    );
+  }
 }
 
 const browser = await launch();
@@ -165,9 +186,10 @@ const la = (l) => l.map((x) => x.toFixed(2)).join(' ');
 const md = [
   '# Viewer benchmark',
   '',
-  `Generated by \`node benches/viewer.mjs --runs ${RUNS} --slices ${SIZES.join(',')}${OUT === 'viewer' ? '' : ` --out ${OUT}`}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+  `Generated by \`node benches/viewer.mjs --runs ${RUNS} --slices ${SIZES.join(',')}${BASELINE ? ' --baseline DIR' : ''}${OUT === 'viewer' ? '' : ` --out ${OUT}`}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
   `Machine: ${machine}; ${chromium}, headless, software rendering; server, browser and Orthanc on one machine, loopback.`,
   `CPU while measuring (from /proc/stat): ${steal.toFixed(1)}% stolen by the hypervisor, ${idle.toFixed(1)}% idle. Load average (1, 5, 15 min) before: ${la(loadBefore)}; after: ${la(loadAfter)}; each run's 1-minute load before and after is in the table of runs (the machine has ${cpus().length} cores: a load above that means other work was running).`,
+  ...(BASELINE ? [`Rows marked [baseline viewer]: ${BASELINE_NOTE}, measured in the same run, interleaved with the viewer under test (each on a Yunying server and an Orthanc proxy of its own, same data).`] : []),
   `Data: CT series of ${SIZES.join(' and ')} slices, 512×512 16-bit (gen_ct_series.py), renditions finished before measuring.`,
   'Each run is a cold page load in a fresh browser context (no HTTP cache) straight into the study. Median (min–max) of the runs, then every run.',
   'Chromium here has no GPU: its WebGL is SwiftShader, so the viewer renders with Cornerstone\'s CPU path (it detects software WebGL; `?cpu=0` forces WebGL).',
