@@ -52,11 +52,10 @@ export function registerFrameLoader(pool: FramePool, headers: FrameHeaders): voi
 async function load(pool: FramePool, headers: FrameHeaders, imageId: string, options: LoaderOptions): Promise<Types.IImage> {
   const url = imageId.slice('wadors:'.length);
   const imageFrame = getImageFrame(imageId) as unknown as Record<string, unknown>;
-  const decodeHere = !isColorImage(String(imageFrame.photometricInterpretation)) && !options.targetBuffer;
-  const urgent = options.requestType === Enums.RequestType.Interaction ? -1e6 : 0;
-  const priority = urgent + (options.priority ?? 0);
-  const spec = decodeHere ? decodeSpec(imageId, imageFrame) : undefined;
-  const result = await pool.run(imageId, url, headers(), spec, priority);
+  const inWorker = !isColorImage(String(imageFrame.photometricInterpretation)) && !options.targetBuffer;
+  const urgent = options.requestType === Enums.RequestType.Interaction;
+  const spec = inWorker ? decodeSpec(imageId, imageFrame) : undefined;
+  const result = await pool.run(imageId, url, headers(), spec, urgent, options.priority ?? 0);
   if (result.imageFrame) return wrap(imageId, result);
   const image = (await createImage(imageId, result.pixelData!, result.transferSyntax, options as never)) as Types.IImage & { transferSyntaxUID?: string };
   image.transferSyntaxUID = result.transferSyntax;

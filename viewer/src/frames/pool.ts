@@ -32,6 +32,8 @@ export interface PoolStats {
 interface Task {
   id: number;
   key: string;
+  /** Needed on screen now: before every frame that is not. */
+  urgent: boolean;
   priority: number;
   request: Omit<FrameRequest, 'id' | 'yy'>;
   resolve: (r: FrameResult) => void;
@@ -65,17 +67,18 @@ export class FramePool {
 
   /**
    * Fetch `url` in a worker and decode it as `decode` says (or not, without
-   * it). `key` names the frame for `reprioritise`; lower `priority` goes first.
+   * it). `key` names the frame for `reprioritise`; urgent frames go first,
+   * then lower `priority`, then the oldest.
    */
-  run(key: string, url: string, headers: Record<string, string>, decode: DecodeSpec | undefined, priority: number): Promise<FrameResult> {
+  run(key: string, url: string, headers: Record<string, string>, decode: DecodeSpec | undefined, urgent: boolean, priority: number): Promise<FrameResult> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, key, priority, request: { url, headers, decode }, resolve, reject });
+      this.queue.push({ id: this.nextId++, key, urgent, priority, request: { url, headers, decode }, resolve, reject });
       this.stats.queued = this.queue.length;
       this.pump();
     });
   }
 
-  /** Give waiting frames new priorities (`undefined` keeps a frame's own). */
+  /** Give waiting frames new priorities (`undefined` keeps a frame's own); urgent frames stay urgent. */
   reprioritise(priority: (key: string) => number | undefined): void {
     for (const task of this.queue) {
       const p = priority(task.key);
@@ -104,13 +107,11 @@ export class FramePool {
     }
   }
 
-  /** The most urgent waiting frame: lowest priority, then the oldest. */
+  /** The most urgent waiting frame: urgent ones, then lowest priority, then the oldest. */
   private take(): Task {
     let best = 0;
     for (let i = 1; i < this.queue.length; i++) {
-      const a = this.queue[i];
-      const b = this.queue[best];
-      if (a.priority < b.priority || (a.priority === b.priority && a.id < b.id)) best = i;
+      if (before(this.queue[i], this.queue[best])) best = i;
     }
     const [task] = this.queue.splice(best, 1);
     this.stats.queued = this.queue.length;
@@ -155,4 +156,9 @@ export class FramePool {
     this.busy[worker] = 0;
     this.pump();
   }
+}
+
+function before(a: Task, b: Task): boolean {
+  if (a.urgent !== b.urgent) return a.urgent;
+  return a.priority < b.priority || (a.priority === b.priority && a.id < b.id);
 }
