@@ -30,15 +30,24 @@ interface Decoder {
 let decoder: Promise<Decoder> | undefined;
 
 /**
+ * The worker's decoder, made on first use: fetching and compiling the codec
+ * (300 kB of WASM) takes tens of milliseconds, so the worker starts it as
+ * soon as it starts, not when the first frame is already waiting.
+ */
+export function htj2kDecoder(): Promise<Decoder> {
+  decoder ??= openJphFactory({ locateFile: (f: string) => (f.endsWith('.wasm') ? wasm.href : f) }).then(
+    (codec) => new codec.HTJ2KDecoder() as Decoder,
+  );
+  return decoder;
+}
+
+/**
  * Decode one HTJ2K codestream into `imageFrame`'s pixels, as Cornerstone's
  * `decodeHTJ2K` leaves them (before its post-processing): samples of more
  * than 8 bits as (Int|Uint)16Array, signed only for one component.
  */
 export async function decodeHtj2k<F extends Record<string, unknown>>(imageFrame: F, codestream: Uint8Array): Promise<F & { pixelData: ArrayBufferView }> {
-  decoder ??= openJphFactory({ locateFile: (f: string) => (f.endsWith('.wasm') ? wasm.href : f) }).then(
-    (codec) => new codec.HTJ2KDecoder() as Decoder,
-  );
-  const d = await decoder;
+  const d = await htj2kDecoder();
   d.getEncodedBuffer(codestream.length).set(codestream);
   d.decodeSubResolution(0);
   const info = d.getFrameInfo();

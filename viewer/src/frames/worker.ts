@@ -8,9 +8,12 @@
 import { onFrameRequest } from './inbox';
 // Cornerstone's decoder module (its worker entry; see vite.config.ts).
 import { decodeImageFrame, postProcessDecodedPixels } from 'cornerstone-decode-worker';
-import { HTJ2K, decodeHtj2k } from './htj2k';
+import { HTJ2K, decodeHtj2k, htj2kDecoder } from './htj2k';
 import { framePart, transferSyntaxOf } from './multipart';
 import type { FrameReply, FrameRequest } from './protocol';
+
+// Ready before the first frame arrives; a codec that fails to load fails the frames that need it.
+htj2kDecoder().catch(() => undefined);
 
 onFrameRequest((request) => {
   void handle(request).then(
