@@ -6,7 +6,14 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   base: '/viewer/',
   resolve: {
-    alias: { xmlbuilder2: fileURLToPath(new URL('./src/stubs/xmlbuilder2.ts', import.meta.url)) },
+    alias: {
+      xmlbuilder2: fileURLToPath(new URL('./src/stubs/xmlbuilder2.ts', import.meta.url)),
+      // Cornerstone's decoders for the frame workers (src/frames/worker.ts):
+      // the package exports them only from its root, which imports the page side too.
+      'cornerstone-decode-worker': fileURLToPath(
+        new URL('./node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js', import.meta.url),
+      ),
+    },
   },
   build: {
     target: 'es2022',

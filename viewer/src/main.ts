@@ -11,6 +11,8 @@ import { renderAdmin } from './admin';
 import { setApiBase } from './api';
 import { DicomWeb, DicomWebError, authHeaders, loadConfig } from './dicomweb';
 import { clear } from './dom';
+import { startFrameWorkers } from './frames/loader';
+import type { PoolStats } from './frames/pool';
 import { renderWho } from './header';
 import { lang, setLang, t } from './i18n';
 import { renderEnrolment, renderLogin } from './login';
@@ -23,7 +25,7 @@ import './style.css';
 declare global {
   interface Window {
     /** For tests and benchmarks: the state of the current view. */
-    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who };
+    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who; frames?: PoolStats };
   }
 }
 
@@ -36,18 +38,19 @@ async function main(): Promise<void> {
   // servers and many thin clients) is several times slower. `?cpu=0|1` overrides.
   const cpu = new URLSearchParams(location.search).get('cpu');
   if (cpu === '1' || (cpu !== '0' && softwareWebGL())) setUseCPURendering(true);
-  loaderInit({
-    // Decoding is most of loading a series: one worker per core, at most four.
-    maxWebWorkers: Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2)),
-    // Frames as the HTJ2K lossless copy when the server keeps one, else as stored.
-    beforeSend: () => ({ Accept: web.frameAccept(), ...authHeaders() }),
-  });
+  // Cornerstone's loader keeps its metadata and decodes colour frames in a
+  // worker of its own; every frame is fetched, and grey-scale frames are
+  // decoded, by the frame workers (one per core, at most four), each as it
+  // arrives, nothing of it on this thread.
+  loaderInit({ maxWebWorkers: 1 });
+  // Frames as the HTJ2K lossless copy when the server keeps one, else as stored.
+  const frames = startFrameWorkers(() => ({ Accept: web.frameAccept(), ...authHeaders() }));
   toolsInit();
   const app = document.getElementById('app')!;
   const whoEl = document.getElementById('who')!;
   const banner = document.getElementById('banner')!;
   setApiBase(config.dicomweb);
-  const state: NonNullable<Window['yunying']> = { web, ready: false };
+  const state: NonNullable<Window['yunying']> = { web, ready: false, frames: frames.stats };
   window.yunying = state;
   const worklist = new Worklist(web, (uid) => { location.hash = `#/study/${uid}`; });
   let who: Who = { kind: 'none' };

@@ -207,3 +207,39 @@ test('on a tablet, one finger scrolls (scroll tool) and two fingers pinch to zoo
   assert.ok(after > before * 1.2, `pinch zoomed from ${before} to ${after}`);
   await tablet.close();
 });
+
+test('every frame is fetched and decoded in the frame workers, none on the page', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+  const p = await context.newPage();
+  await p.addInitScript(() => {
+    // Every resource the page itself fetches stays listed; every worker started is named here.
+    performance.setResourceTimingBufferSize(100000);
+    const Native = window.Worker;
+    window.__workers = [];
+    window.Worker = class extends Native {
+      constructor(url, options) {
+        super(url, options);
+        window.__workers.push(options?.name ?? '');
+      }
+    };
+  });
+  await p.goto(`${BASE}/viewer/#/study/${v(studies[0], '0020000D')}`);
+  await until(p, () => window.yunying.reader?.marks['all-loaded'] !== undefined, null, { what: 'all slices loaded', timeout: 60000 });
+  const seen = await p.evaluate(() => ({
+    stats: window.yunying.frames,
+    workers: window.__workers,
+    cores: navigator.hardwareConcurrency,
+    loaded: window.yunying.reader.panels[0].state().loaded,
+    // Frames (not their rendered previews) the page fetched itself.
+    pageFrames: performance.getEntriesByType('resource').filter((e) => /\/frames\/\d+$/.test(new URL(e.name).pathname)).length,
+  }));
+  assert.equal(seen.loaded, 300);
+  assert.equal(seen.stats.workers, Math.max(1, Math.min(4, seen.cores)), JSON.stringify(seen.stats));
+  assert.equal(seen.workers.filter((n) => n === 'yunying-frames').length, seen.stats.workers, `workers started: ${JSON.stringify(seen.workers)}`);
+  // Each of the 300 frames once, fetched and decoded in a worker; none fetched (so none decoded) by the page.
+  assert.equal(seen.stats.decoded, 300, JSON.stringify(seen.stats));
+  assert.equal(seen.stats.fetchedOnly, 0);
+  assert.equal(seen.stats.failed, 0);
+  assert.equal(seen.pageFrames, 0);
+  await context.close();
+});
