@@ -197,3 +197,55 @@ async fn an_index_migrated_by_a_newer_binary_is_refused_not_written() {
         assert!(stderr.contains("schema version 100000, newer than this binary"), "{args:?}: {stderr}");
     }
 }
+
+/// Dotted keys of a TOML value (an array of tables counts as its name).
+fn toml_keys(value: &toml::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    let Some(table) = value.as_table() else { return };
+    for (k, v) in table {
+        let key = format!("{prefix}{k}");
+        match v {
+            toml::Value::Table(_) => toml_keys(v, &format!("{key}."), out),
+            toml::Value::Array(items) if items.iter().all(|i| i.is_table()) && !items.is_empty() => {
+                for item in items {
+                    toml_keys(item, &format!("{key}."), out);
+                }
+            }
+            _ => {
+                out.insert(key);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_configuration_key_is_documented_in_the_example_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let printed =
+        String::from_utf8(run(Command::new(BIN).arg("--data-dir").arg(tmp.path()).args(["serve", "--print-config"])).stdout).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    toml_keys(&toml::Value::Table(toml::from_str::<toml::Table>(&printed).unwrap()), "", &mut keys);
+    // Documented: `key = …` under its [section] (commented out or not), or a
+    // section (`[x]`, `[[x]]`) of that name.
+    let example = std::fs::read_to_string(format!("{ROOT}/yunying.example.toml")).unwrap();
+    let (mut documented, mut section) = (std::collections::BTreeSet::new(), String::new());
+    for line in example.lines() {
+        let line = line.trim_start_matches('#').trim();
+        if let Some(name) = line.strip_prefix('[').map(|l| l.trim_start_matches('[')) {
+            let name = name.split(']').next().unwrap_or_default();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                documented.insert(name.to_string());
+                section = format!("{name}.");
+                continue;
+            }
+        }
+        if let Some((key, _)) = line.split_once('=')
+            && !key.trim().is_empty()
+            && key.trim().chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            documented.insert(format!("{section}{}", key.trim()));
+        }
+    }
+    let missing: Vec<&String> = keys.iter().filter(|k| !documented.contains(*k)).collect();
+    assert!(keys.len() > 100, "{keys:?}");
+    assert!(missing.is_empty(), "keys of `serve --print-config` not in yunying.example.toml: {missing:?}");
+}
