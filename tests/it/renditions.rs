@@ -293,3 +293,42 @@ async fn lossless_copies_of_every_image_the_encoder_takes(index: &yunying_index:
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR") && l.contains("jpeg2k")).collect();
     assert!(errors.is_empty(), "OpenJPEG's messages logged at ERROR:\n{}", errors.join("\n"));
 }
+
+/// The HTJ2K fixture with, as its frame, the codestream openjph-core 0.1.0
+/// wrote for ct_rle.dcm (testdata/j2k/): argv[1] the output file.
+const WITH_UNREADABLE_CODESTREAM: &str = r#"
+import sys, pydicom
+from pydicom.encaps import encapsulate
+root = sys.argv[2]
+ds = pydicom.dcmread(root + "/testdata/dicom/ct_htj2k_lossless.dcm")
+ds.PixelData = encapsulate([open(root + "/testdata/j2k/ct_rle_openjph_core_0.1.0_extra_header_byte.j2c", "rb").read()])
+ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.10.1467.3.1.1.99"
+ds.save_as(sys.argv[1], enforce_file_format=True)
+"#;
+
+/// Issue 28, logging: a frame OpenJPEG rejects parks its job with what
+/// OpenJPEG said, in one WARN line with the SOP Instance UID; the server's
+/// log has no `ERROR jpeg2k::codec` line (the codec's messages are taken
+/// off the log during the decode, through the binary's log bridge).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frame_openjpeg_rejects_is_parked_with_its_messages_and_logs_no_codec_error_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("unreadable.dcm");
+    run(python().args(["-c", WITH_UNREADABLE_CODESTREAM]).arg(&file).arg(ROOT));
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&file));
+    let log = tmp.path().join("server.log");
+    let server = Server::start_with_log(&data, None, Some(&log));
+    let index = server.index().await;
+    let counts = wait_for_jobs(&index, Duration::from_secs(120)).await;
+    assert_eq!(counts.parked, 1, "{counts:?}");
+    let parked = index.parked_jobs(10).await.unwrap();
+    assert!(parked[0].error.contains("Malformed HT codeblock"), "OpenJPEG's message in the job's error: {}", parked[0].error);
+    let log = std::fs::read_to_string(&log).unwrap();
+    let sop = "1.2.826.0.1.3680043.10.1467.3.1.1.99";
+    let line = log.lines().find(|l| l.contains("rendition job parked")).expect("a parked-job line");
+    assert!(line.contains("WARN") && line.contains(sop) && line.contains("Malformed HT codeblock"), "{line}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "ERROR lines:\n{}", errors.join("\n"));
+    drop(server);
+}

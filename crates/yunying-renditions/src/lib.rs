@@ -213,7 +213,8 @@ async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Re
             match index.fail_job(worker, job.instance_pk, attempts, &failure.message, now + backoff, now).await {
                 Ok(true) => {
                     metrics.renditions_parked_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!(reason = failure.reason, "rendition job parked: {}", failure.message);
+                    let sop_instance_uid = job.instance.stored.sop_instance_uid.as_str();
+                    tracing::warn!(reason = failure.reason, sop_instance_uid, "rendition job parked: {}", failure.message);
                 }
                 Ok(false) => tracing::info!(reason = failure.reason, attempt = job.attempts, "rendition job failed; retrying later"),
                 Err(e) => tracing::warn!(error = %e, "cannot record a rendition failure"),
