@@ -213,7 +213,8 @@ async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Re
             match index.fail_job(worker, job.instance_pk, attempts, &failure.message, now + backoff, now).await {
                 Ok(true) => {
                     metrics.renditions_parked_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!(reason = failure.reason, "rendition job parked: {}", failure.message);
+                    let sop_instance_uid = job.instance.stored.sop_instance_uid.as_str();
+                    tracing::warn!(reason = failure.reason, sop_instance_uid, "rendition job parked: {}", failure.message);
                 }
                 Ok(false) => tracing::info!(reason = failure.reason, attempt = job.attempts, "rendition job failed; retrying later"),
                 Err(e) => tracing::warn!(error = %e, "cannot record a rendition failure"),
@@ -318,9 +319,10 @@ fn lossless_copy(
     if ts == HTJ2K_LOSSLESS {
         return Ok(None);
     }
+    let sop_instance_uid = data.stored.sop_instance_uid.as_str();
     let mut encoded = Vec::with_capacity(frames.len());
     let mut photometric = info.photometric_interpretation.clone();
-    for frame in frames {
+    for (i, frame) in frames.iter().enumerate() {
         let decoded = decode_frame(ts, info, frame)?;
         let native = yunying_transcode::PixelInfo {
             photometric_interpretation: decoded.photometric_interpretation.clone(),
@@ -328,18 +330,26 @@ fn lossless_copy(
             ..info.clone()
         };
         match encode_htj2k_lossless(&native, &decoded.bytes) {
-            // Kept only if it decodes back to exactly these samples: the
-            // encoder (openjph-core 0.1) writes unreadable codestreams for
-            // some images.
-            Ok(codestream) if decodes_to(&native, &codestream, &decoded.bytes) => encoded.push(codestream),
-            Ok(_) => {
-                tracing::info!("no lossless copy: the HTJ2K encoding did not decode back exactly");
-                return Ok(None);
-            }
+            // Kept only if it decodes back to exactly these samples.
+            Ok(codestream) => match round_trip(&native, &codestream, &decoded.bytes) {
+                Ok(()) => encoded.push(codestream),
+                Err(why) => {
+                    // Not expected since openjph-core's packet header fix
+                    // (vendor/openjph-core/PATCHES.md); the original stays
+                    // the only full-fidelity copy.
+                    tracing::warn!(
+                        sop_instance_uid,
+                        frame = i + 1,
+                        "no lossless copy: the HTJ2K encoding did not decode back exactly: {why}"
+                    );
+                    return Ok(None);
+                }
+            },
             Err(e) => {
-                // Samples the encoder does not take (32-bit, subsampled
-                // YBR_FULL_422 as stored): the original stays the only copy.
-                tracing::debug!("no lossless copy: {e}");
+                // Samples the encoder does not take (32-bit, 1-bit,
+                // subsampled YBR_FULL_422 as stored): the original stays
+                // the only copy.
+                tracing::debug!(sop_instance_uid, "no lossless copy: {e}");
                 return Ok(None);
             }
         }
@@ -350,11 +360,22 @@ fn lossless_copy(
     Ok(Some(with_encapsulated_frames(&object, HTJ2K_LOSSLESS, &encoded, &photometric)?))
 }
 
-/// Whether a codestream decodes to exactly `samples` (the stored bits).
-fn decodes_to(info: &yunying_transcode::PixelInfo, codestream: &[u8], samples: &[u8]) -> bool {
-    let Ok(back) = decode_frame(HTJ2K_LOSSLESS, info, codestream) else { return false };
+/// Whether a codestream decodes to exactly `samples` (the stored bits);
+/// if not, why (the decoder's error with OpenJPEG's messages, or where
+/// the samples differ).
+fn round_trip(info: &yunying_transcode::PixelInfo, codestream: &[u8], samples: &[u8]) -> Result<(), String> {
+    let back = decode_frame(HTJ2K_LOSSLESS, info, codestream).map_err(|e| e.to_string())?;
+    if same_samples(info, &back.bytes, samples) {
+        return Ok(());
+    }
+    let first = back.bytes.iter().zip(samples).position(|(a, b)| a != b);
+    Err(format!("{} bytes decoded for {} expected, first difference at byte {first:?}", back.bytes.len(), samples.len()))
+}
+
+/// Whether decoded bytes are `samples`, on the stored bits.
+fn same_samples(info: &yunying_transcode::PixelInfo, back: &[u8], samples: &[u8]) -> bool {
     if info.bits_allocated != 16 || info.bits_stored >= 16 {
-        return back.bytes == samples;
+        return back == samples;
     }
     // Only the stored bits count (junk above them is not kept).
     let mask = (1u16 << info.bits_stored) - 1;
@@ -362,9 +383,9 @@ fn decodes_to(info: &yunying_transcode::PixelInfo, codestream: &[u8], samples: &
     let norm = |b: &[u8]| -> Vec<u16> {
         b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) & if signed { u16::MAX } else { mask }).collect()
     };
-    back.bytes.len() == samples.len() && norm(&back.bytes) == norm(samples) || {
+    back.len() == samples.len() && norm(back) == norm(samples) || {
         let strip = |b: &[u8]| -> Vec<u16> { b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]) & mask).collect() };
-        strip(&back.bytes) == strip(samples)
+        strip(back) == strip(samples)
     }
 }
 

@@ -2,6 +2,9 @@
 //! 1.2.840.10008.1.2.4.201) with `openjph-core`, a pure Rust port of
 //! OpenJPH: the full-fidelity streaming copy renditions keep next to the
 //! original. Decoding goes through OpenJPEG like every other J2K stream.
+//! The crate is vendored with a fix (`vendor/openjph-core/PATCHES.md`):
+//! 0.1.0 as published wrote an extra byte after some packet headers, and
+//! about 2% of CT slices got a copy no decoder could read (issue 28).
 
 use openjph_core::codestream::Codestream;
 use openjph_core::file::MemOutfile;

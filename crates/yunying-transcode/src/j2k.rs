@@ -1,5 +1,7 @@
 //! JPEG 2000 and HTJ2K (Part 15) through OpenJPEG 2.5, which also undoes
-//! the reversible and irreversible component transforms.
+//! the reversible and irreversible component transforms. OpenJPEG's
+//! warnings and errors end up in the returned error (`codec_log`), never
+//! as log lines of their own.
 
 use crate::native::samples_to_bytes;
 use crate::{PixelInfo, TranscodeError};
@@ -16,7 +18,10 @@ pub(crate) fn decode(info: &PixelInfo, frame: &[u8]) -> Result<Vec<u8>, Transcod
     // image (and per-tile state) from it before it could be checked.
     check_header(info, &siz(frame)?)?;
     // Some writers wrap the codestream in a JP2 file; OpenJPEG reads both.
-    let image = jpeg2k::Image::from_bytes(frame).map_err(|error| TranscodeError::Codec { codec: CODEC, message: error.to_string() })?;
+    // What OpenJPEG says goes into the error, not into the log.
+    let (image, messages) = crate::codec_log::capture(|| jpeg2k::Image::from_bytes(frame));
+    let image = image
+        .map_err(|error| TranscodeError::Codec { codec: CODEC, message: format!("{error}{}", crate::codec_log::suffix(&messages)) })?;
     let components = image.components();
     let (width, height) = (u32::from(info.columns), u32::from(info.rows));
     let samples = usize::from(info.samples_per_pixel);

@@ -18,6 +18,7 @@
 //! no JSON, no async. Bytes and plain structs in, bytes out; callers run it
 //! on a blocking thread. Bad input gives a [`TranscodeError`], never a panic.
 
+mod codec_log;
 mod encode;
 mod htj2k;
 mod j2k;

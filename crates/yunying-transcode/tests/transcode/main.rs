@@ -4,5 +4,6 @@ mod bombs;
 mod decode;
 mod fixture;
 mod htj2k;
+mod htj2k_copies;
 mod pydicom;
 mod render;
