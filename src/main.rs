@@ -9,6 +9,7 @@ mod recorder;
 mod retention;
 mod storecrypt;
 mod storetools;
+mod unreferenced;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -109,15 +110,21 @@ enum Command {
         #[arg(long)]
         repair_from: Option<String>,
         /// Objects no index row refers to (left by a crash during ingest,
-        /// or renditions of deleted instances): `report` lists them,
-        /// `adopt` indexes each original that is a valid instance (as
-        /// `reindex` would), `delete` removes them.
+        /// second copies of indexed instances, renditions of deleted
+        /// instances): `report` lists them; `adopt` indexes each original
+        /// that is a valid instance nobody indexed (as `reindex` would) and
+        /// deletes nothing; `delete` adopts those too, then deletes the
+        /// rest. Unreferenced objects alone do not make the exit status 1.
         #[arg(long, default_value = "report", value_parser = parse_orphan_action)]
         unreferenced: OrphanAction,
         /// Leave unreferenced objects written less than this many seconds
         /// ago alone (an ingest stores its object before its index row).
         #[arg(long, default_value_t = 3600)]
         grace: u64,
+        /// Handle (list, adopt, delete) at most this many unreferenced
+        /// objects; the rest are counted (run again to go on).
+        #[arg(long, default_value_t = 10_000)]
+        max_unreferenced: usize,
         /// Objects checked concurrently.
         #[arg(long, default_value_t = 8)]
         jobs: usize,
@@ -276,9 +283,17 @@ fn main() -> anyhow::Result<()> {
         Command::RotateStoreKey { jobs, quiet } => {
             runtime.block_on(storecrypt::rotate(&config, storecrypt::RotateOptions { jobs: jobs.max(1), quiet }))
         }
-        Command::Verify { repair_from, unreferenced, grace, jobs, json, quiet } => runtime.block_on(storetools::verify(
+        Command::Verify { repair_from, unreferenced, grace, max_unreferenced, jobs, json, quiet } => runtime.block_on(storetools::verify(
             &config,
-            storetools::VerifyOptions { repair_from, unreferenced, grace: Duration::from_secs(grace), jobs: jobs.max(1), json, quiet },
+            storetools::VerifyOptions {
+                repair_from,
+                unreferenced,
+                grace: Duration::from_secs(grace),
+                max_unreferenced,
+                jobs: jobs.max(1),
+                json,
+                quiet,
+            },
         )),
         Command::Jobs { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
@@ -391,12 +406,7 @@ async fn ae(index: &Index, audit: &yunying_audit::Audit, command: AeCommand) -> 
 }
 
 fn parse_orphan_action(text: &str) -> Result<OrphanAction, String> {
-    match text {
-        "report" => Ok(OrphanAction::Report),
-        "adopt" => Ok(OrphanAction::Adopt),
-        "delete" => Ok(OrphanAction::Delete),
-        _ => Err(format!("{text:?}: expected report, adopt or delete")),
-    }
+    text.parse()
 }
 
 /// `--cert-sha256`: a certificate's SHA-256, or none.
@@ -564,11 +574,27 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let rendition_task = tokio::spawn(yunying_renditions::run(archive.clone(), config.renditions.clone(), stopped(stop_rx.clone())));
     // Objects a crash left with no index row: adopted or deleted on a
     // schedule, by one node at a time.
-    let sweep_task = tokio::spawn(yunying_archive::orphans::run_sweeps(
+    let sweep_audit = audit.audit.clone();
+    let sweep_action = config.archive.orphan_sweep;
+    let sweep_task = tokio::spawn(yunying_archive::orphans::sweep::run_sweeps(
         archive.clone(),
-        Duration::from_secs(config.archive.sweep_interval_secs),
-        Duration::from_secs(config.archive.sweep_grace_secs),
+        yunying_archive::orphans::sweep::SweepSettings {
+            interval: Duration::from_secs(config.archive.sweep_interval_secs),
+            grace: Duration::from_secs(config.archive.sweep_grace_secs),
+            action: sweep_action,
+            max_objects: config.archive.sweep_max_objects,
+        },
         format!("{node}:{}", std::process::id()),
+        move |run| {
+            let audit = sweep_audit.clone();
+            async move {
+                for event in unreferenced::events("system", "sweep", sweep_action, &run.outcomes) {
+                    if let Err(e) = audit.record(event).await {
+                        tracing::warn!(error = %e, "could not record the sweep of unreferenced objects in the audit ledger");
+                    }
+                }
+            }
+        },
         stopped(stop_rx.clone()),
     ));
     // The SM3 of what was stored, computed after the senders heard success

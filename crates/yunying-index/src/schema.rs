@@ -568,6 +568,10 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // 26: EMPI identities by birth date, the block of a demographic query
     // (`empi_block.rs`, PDQm `$match`).
     "CREATE INDEX empi_identities_birth ON empi_identities (birth_date)",
+    // 27: how far a background pass over the object store has listed
+    // (`references.rs`): the last object key, for the sweep of
+    // unreferenced objects.
+    "CREATE TABLE key_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 /// Migration 22: the patient index across institutions (EMPI). Every
