@@ -349,7 +349,12 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
 }
 
 /// Record in the ledger what `verify` adopted or deleted.
-async fn record(config: &Config, index: &Index, action: OrphanAction, outcomes: &[yunying_archive::orphans::Outcome]) -> anyhow::Result<()> {
+async fn record(
+    config: &Config,
+    index: &Index,
+    action: OrphanAction,
+    outcomes: &[yunying_archive::orphans::Outcome],
+) -> anyhow::Result<()> {
     let events = crate::unreferenced::events("cli", "verify", action, outcomes);
     if events.is_empty() {
         return Ok(());

@@ -114,7 +114,9 @@ async fn delete_candidates(archive: &Archive, outcomes: &mut [Outcome]) {
         let why = std::mem::take(&mut o.detail);
         let was = o.result;
         (o.result, o.detail) = match tokio::task::spawn_blocking(move || store.delete(&key)).await {
-            Ok(Ok(())) | Ok(Err(StoreError::NotFound { .. })) => ("deleted", format!("{was}{}", if why.is_empty() { String::new() } else { format!(": {why}") })),
+            Ok(Ok(())) | Ok(Err(StoreError::NotFound { .. })) => {
+                ("deleted", format!("{was}{}", if why.is_empty() { String::new() } else { format!(": {why}") }))
+            }
             Ok(Err(e)) => ("failed", format!("not deleted: {e}")),
             Err(e) => ("failed", format!("not deleted: {e}")),
         };

@@ -141,7 +141,13 @@ pub fn cutoff(grace: Duration) -> SystemTime {
 /// then renditions) and return the objects among them that were last
 /// written at or before `cutoff` and that no index row refers to (objects
 /// whose store gives no time are left alone).
-pub async fn scan_page(index: &Index, store: &Arc<dyn ObjectStore>, after: Option<&str>, cutoff: SystemTime, limit: usize) -> Result<Page, OrphanError> {
+pub async fn scan_page(
+    index: &Index,
+    store: &Arc<dyn ObjectStore>,
+    after: Option<&str>,
+    cutoff: SystemTime,
+    limit: usize,
+) -> Result<Page, OrphanError> {
     let limit = limit.max(1);
     let in_originals = after.is_none_or(|a| a < RENDITIONS_PREFIX);
     let (prefix, after_owned) = (if in_originals { ORIGINALS_PREFIX } else { RENDITIONS_PREFIX }, after.map(str::to_string));

@@ -65,7 +65,12 @@ async fn lease(archive: &Archive, settings: &SweepSettings, node: &str) -> Resul
 /// One run, if this node gets the lease (`None` otherwise). Stops between
 /// pages once `stopping` is set. Objects handled before a failure are in
 /// the run, with the failure.
-pub async fn sweep_once(archive: &Archive, settings: &SweepSettings, node: &str, stopping: &AtomicBool) -> Result<Option<SweepRun>, OrphanError> {
+pub async fn sweep_once(
+    archive: &Archive,
+    settings: &SweepSettings,
+    node: &str,
+    stopping: &AtomicBool,
+) -> Result<Option<SweepRun>, OrphanError> {
     if !lease(archive, settings, node).await? {
         return Ok(None);
     }
@@ -117,8 +122,13 @@ pub async fn sweep_once(archive: &Archive, settings: &SweepSettings, node: &str,
 /// start) while this node holds the lease, until `stop` resolves; hand
 /// every run to `record` (which records what changed in the ledger).
 /// `node` names this process among the nodes sharing the index.
-pub async fn run_sweeps<F, Fut>(archive: Archive, settings: SweepSettings, node: String, record: F, stop: impl std::future::Future<Output = ()>)
-where
+pub async fn run_sweeps<F, Fut>(
+    archive: Archive,
+    settings: SweepSettings,
+    node: String,
+    record: F,
+    stop: impl std::future::Future<Output = ()>,
+) where
     F: Fn(SweepRun) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
@@ -158,9 +168,14 @@ where
     }
 }
 
-/// A run in the log: counts, and each object left (keys name UIDs only).
+/// Objects left in the store that one run names in the log; the rest are
+/// counted.
+const LOGGED_LEFT: usize = 20;
+
+/// A run in the log: counts, and the first objects left (keys name UIDs
+/// only).
 fn log_run(run: &SweepRun) {
-    for o in run.outcomes.iter().filter(|o| !o.changed()) {
+    for o in run.outcomes.iter().filter(|o| !o.changed()).take(LOGGED_LEFT) {
         tracing::warn!(key = %o.object.key, result = o.result, detail = %o.detail, "unreferenced object left in the store");
     }
     let action = run.action.unwrap_or_default().as_str();
