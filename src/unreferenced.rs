@@ -135,9 +135,9 @@ mod tests {
             outcome("originals/1.9/1.9.3/1.9.3.4.0123456789abcdef.dcm", "invalid"),
             outcome("renditions/1.5/1.5.3/1.5.3.4/thumbnail.jpg", "deleted"),
         ];
-        let events = events("cli", "verify", OrphanAction::Delete, &outcomes);
-        assert_eq!(events.len(), 1);
-        let e = &events[0];
+        let recorded = events("cli", "verify", OrphanAction::Delete, &outcomes);
+        assert_eq!(recorded.len(), 1);
+        let e = &recorded[0];
         assert_eq!((e.event.as_str(), e.principal.as_str(), e.result.as_str()), ("unreferenced-objects", "cli", "ok"));
         assert_eq!(e.studies, ["1.2", "1.5"]);
         assert_eq!(e.facts["adopted"], 1);
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(keys, [outcomes[0].object.key.as_str(), outcomes[2].object.key.as_str()]);
         assert!(events("system", "sweep", OrphanAction::Adopt, &outcomes[1..2]).is_empty(), "nothing changed, nothing recorded");
         let many: Vec<Outcome> = (0..2_500).map(|i| outcome(&format!("renditions/1/1.1/1.1.{i}/thumbnail.jpg"), "deleted")).collect();
-        let events = events("system", "sweep", OrphanAction::Delete, &many);
-        assert_eq!(events.iter().map(|e| e.facts["deleted"].as_u64().unwrap()).collect::<Vec<_>>(), [1000, 1000, 500]);
+        let chunked = events("system", "sweep", OrphanAction::Delete, &many);
+        assert_eq!(chunked.iter().map(|e| e.facts["deleted"].as_u64().unwrap()).collect::<Vec<_>>(), [1000, 1000, 500]);
     }
 }
