@@ -104,7 +104,7 @@ async fn only_unreferenced_objects_older_than_the_grace_period_are_found_page_by
 
     let deleted = handle(&archive, found, OrphanAction::Delete).await;
     assert!(deleted.iter().all(|o| o.result == "deleted"), "{deleted:?}");
-    assert_eq!(store.list("").unwrap().into_iter().map(|o| o.key).collect::<Vec<_>>(), [kept.clone()], "only the indexed object is left");
+    assert_eq!(store.list("").unwrap().into_iter().map(|o| o.key).collect::<Vec<_>>(), [kept], "only the indexed object is left");
     assert!(walk_all(&index, &store, Duration::ZERO, 1000).await.0.is_empty());
     index.close().await;
 }
