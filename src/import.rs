@@ -120,17 +120,17 @@ pub async fn reindex(archive: &Archive) -> anyhow::Result<()> {
 
 /// Add to the index the originals it lacks, keeping every row it has
 /// (`reindex --missing`): each unreferenced original that is a valid
-/// instance becomes a row; a second copy of an indexed instance, or an
-/// object that is no instance, is named and left.
-pub async fn reindex_missing(archive: &Archive) -> anyhow::Result<()> {
-    use yunying_archive::orphans::{OrphanAction, find_unreferenced, handle_unreferenced};
-    let found = find_unreferenced(archive.index(), archive.store().as_ref(), std::time::Duration::ZERO).await?;
-    let originals: Vec<_> = found.into_iter().filter(|o| o.object == "original").collect();
-    let outcomes = handle_unreferenced(archive, originals, OrphanAction::Adopt).await;
-    for o in outcomes.iter().filter(|o| o.result != "adopted") {
+/// instance becomes a row (recorded in the ledger as `verify` records
+/// it); a second copy of an indexed instance, or an object that is no
+/// instance, is named and left.
+pub async fn reindex_missing(config: &crate::config::Config, archive: &Archive) -> anyhow::Result<()> {
+    use yunying_archive::orphans::OrphanAction;
+    let report = crate::unreferenced::walk(archive, std::time::Duration::ZERO, OrphanAction::Adopt, usize::MAX).await?;
+    crate::storetools::record(config, archive.index(), OrphanAction::Adopt, &report.objects).await?;
+    for o in report.objects.iter().filter(|o| o.result != "adopted" && o.object.object == "original") {
         eprintln!("left {} ({}): {}", o.object.key, o.result, o.detail);
     }
-    let adopted = outcomes.iter().filter(|o| o.result == "adopted").count();
-    println!("indexed {adopted} missing instances; {} objects left as they are; existing rows kept", outcomes.len() - adopted);
+    let adopted = report.objects.iter().filter(|o| o.result == "adopted").count();
+    println!("indexed {adopted} missing instances; existing rows kept");
     Ok(())
 }

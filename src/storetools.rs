@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde::Serialize;
 use yunying_archive::Archive;
 use yunying_archive::maintenance::{check_object, copy_object, for_each_parallel, key_version, plan_copy};
-use yunying_archive::orphans::{OrphanAction, Outcome, find_unreferenced, handle_unreferenced};
+use yunying_archive::orphans::OrphanAction;
 use yunying_index::Index;
 use yunying_store::{ObjectStore, StoreConfig, StoreKind};
 
@@ -181,44 +181,7 @@ pub struct VerifyReport {
     pub problems: Vec<Finding>,
     /// Objects no index row refers to (`verify` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreferenced: Option<UnreferencedReport>,
-}
-
-/// Unreferenced objects older than the grace period, and what was done.
-#[derive(Debug, Default, Serialize)]
-pub struct UnreferencedReport {
-    pub grace_secs: u64,
-    /// `report`, `adopt` or `delete`.
-    pub action: &'static str,
-    pub count: usize,
-    pub bytes: u64,
-    pub objects: Vec<Outcome>,
-}
-
-impl UnreferencedReport {
-    fn tally(&self, result: &str) -> usize {
-        self.objects.iter().filter(|o| o.result == result).count()
-    }
-
-    pub fn summary(&self) -> String {
-        let mut text = format!("{} unreferenced objects ({:.1} MB) older than {} s", self.count, self.bytes as f64 / 1e6, self.grace_secs);
-        let done: Vec<String> = ["adopted", "superseded", "unreadable", "deleted", "failed"]
-            .iter()
-            .filter(|r| self.tally(r) > 0)
-            .map(|r| format!("{} {r}", self.tally(r)))
-            .collect();
-        if !done.is_empty() {
-            text += &format!(": {}", done.join(", "));
-        }
-        text
-    }
-
-    pub fn print_objects(&self) {
-        for o in &self.objects {
-            let detail = if o.detail.is_empty() { String::new() } else { format!(" ({})", o.detail) };
-            eprintln!("unreferenced {} {} ({} bytes): {}{detail}", o.object.object, o.object.key, o.object.size, o.result);
-        }
-    }
+    pub unreferenced: Option<crate::unreferenced::UnreferencedReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -335,12 +298,18 @@ pub struct VerifyOptions {
     pub unreferenced: OrphanAction,
     /// Only objects last written longer ago than this are considered.
     pub grace: std::time::Duration,
+    /// Unreferenced objects handled at most (the rest are counted).
+    pub max_unreferenced: usize,
     pub jobs: usize,
     pub json: bool,
     pub quiet: bool,
 }
 
-/// `yunying verify`: check the configured store against the index.
+/// `yunying verify`: check the configured store against the index, then
+/// walk the store for objects no row refers to. Exit status 1 when a
+/// stored object is missing or damaged, or an unreferenced object could
+/// not be handled (`failed`); unreferenced objects alone do not fail it
+/// (the durability contract allows them).
 pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<()> {
     let root = config.data_dir.join("store");
     let store = open_store(&config.store, root.clone()).await?;
@@ -354,21 +323,15 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
         None => None,
     };
     let mut report = verify_store(&index, &store, options.jobs, repair, options.quiet || options.json).await?;
-    let found = find_unreferenced(&index, &*store, options.grace).await?;
     let archive = Archive::new(store.clone(), index.clone(), config.archive.clone(), spool_for(&store, config));
-    let objects = handle_unreferenced(&archive, found, options.unreferenced).await;
-    index.close().await;
-    let unreferenced = UnreferencedReport {
-        grace_secs: options.grace.as_secs(),
-        action: match options.unreferenced {
-            OrphanAction::Report => "report",
-            OrphanAction::Adopt => "adopt",
-            OrphanAction::Delete => "delete",
-        },
-        count: objects.len(),
-        bytes: objects.iter().map(|o| o.object.size).sum(),
-        objects,
+    let walked = crate::unreferenced::walk(&archive, options.grace, options.unreferenced, options.max_unreferenced).await;
+    let recorded = match &walked {
+        Ok(unreferenced) => record(config, &index, options.unreferenced, &unreferenced.objects).await,
+        Err(_) => Ok(()),
     };
+    index.close().await;
+    let unreferenced = walked?;
+    recorded?;
     let failed = unreferenced.tally("failed");
     if options.json {
         report.unreferenced = Some(unreferenced);
@@ -381,6 +344,24 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
     }
     let unrepaired = report.problems.iter().filter(|f| !f.repaired).count();
     anyhow::ensure!(unrepaired == 0, "{unrepaired} stored objects are missing or damaged");
-    anyhow::ensure!(failed == 0, "{failed} unreferenced objects could not be deleted");
+    anyhow::ensure!(failed == 0, "{failed} unreferenced objects could not be handled");
+    Ok(())
+}
+
+/// Record in the ledger what `verify` adopted or deleted.
+pub async fn record(
+    config: &Config,
+    index: &Index,
+    action: OrphanAction,
+    outcomes: &[yunying_archive::orphans::Outcome],
+) -> anyhow::Result<()> {
+    let events = crate::unreferenced::events("cli", "verify", action, outcomes);
+    if events.is_empty() {
+        return Ok(());
+    }
+    let audit = crate::recorder::recorder(config, index)?;
+    for event in events {
+        audit.record(event).await.context("recording unreferenced-objects in the audit ledger")?;
+    }
     Ok(())
 }

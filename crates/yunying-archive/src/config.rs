@@ -45,15 +45,24 @@ pub struct ArchiveConfig {
     /// Rows x Columns x Number of Frames of an instance that will be decoded.
     pub max_pixels: u64,
     /// Seconds between sweeps of objects no index row refers to (left by a
-    /// crash during ingest): unreferenced originals that are valid
-    /// instances are indexed, unreferenced renditions deleted. One node at
-    /// a time (a lease in the index). 0 (the default) turns the sweep off:
-    /// a sweep holds every object key of the store and the index in memory
-    /// (about 250 bytes an object), so turn it on where that fits.
+    /// crash during ingest, or renditions of instances that are gone); 0
+    /// turns the sweep off. One node at a time (a lease in the index)
+    /// walks the store a page at a time from where the last run stopped.
+    /// Default: daily.
     pub sweep_interval_secs: u64,
     /// Objects written less than this many seconds ago are left alone by
     /// the sweep (an ingest stores its object before its index row).
     pub sweep_grace_secs: u64,
+    /// What the sweep does with what it finds: `report` (log it), `adopt`
+    /// (the default: index each original that is a valid instance nobody
+    /// indexed, as `reindex` would; delete nothing) or `delete` (adopt as
+    /// `adopt` does, then delete second copies of indexed instances,
+    /// objects that are not valid instances and renditions of no indexed
+    /// instance). What it adopts or deletes is recorded in the ledger.
+    pub orphan_sweep: crate::orphans::OrphanAction,
+    /// Unreferenced objects one sweep handles at most; the next run goes
+    /// on from there.
+    pub sweep_max_objects: usize,
     /// Instances stored without an SM3 (the digester computes it after the
     /// sender heard success) are looked for by any node once they are this
     /// many seconds old: those of a node that stopped, or from before a
@@ -78,8 +87,10 @@ impl Default for ArchiveConfig {
             max_frame_pixels: yunying_transcode::Limits::DEFAULT.max_frame_pixels,
             max_frames: yunying_transcode::Limits::DEFAULT.max_frames,
             max_pixels: yunying_transcode::Limits::DEFAULT.max_pixels,
-            sweep_interval_secs: 0,
+            sweep_interval_secs: 86_400,
             sweep_grace_secs: 3600,
+            orphan_sweep: crate::orphans::OrphanAction::Adopt,
+            sweep_max_objects: 10_000,
             digest_grace_secs: 60,
             institutions: Vec::new(),
         }

@@ -14,12 +14,14 @@ pub struct ObjectReader<'a> {
     pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
+    /// A read from the store failed (as opposed to the bytes being wrong).
+    store_failed: bool,
 }
 
 impl<'a> ObjectReader<'a> {
     pub fn open(store: &'a dyn ObjectStore, key: &'a str) -> io::Result<Self> {
         let len = store.size(key).map_err(io::Error::other)?;
-        Ok(ObjectReader { store, key, len, pos: 0, buf: Vec::new(), buf_start: 0 })
+        Ok(ObjectReader { store, key, len, pos: 0, buf: Vec::new(), buf_start: 0, store_failed: false })
     }
 
     pub fn len(&self) -> u64 {
@@ -28,6 +30,12 @@ impl<'a> ObjectReader<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether a read from the store failed: an error reading through this
+    /// reader is then the store's, not the object's.
+    pub fn store_failed(&self) -> bool {
+        self.store_failed
     }
 }
 
@@ -39,7 +47,10 @@ impl Read for ObjectReader<'_> {
         let in_buf = self.pos >= self.buf_start && self.pos < self.buf_start + self.buf.len() as u64;
         if !in_buf {
             let n = CHUNK.min(self.len - self.pos);
-            self.buf = self.store.get_range(self.key, self.pos, n).map_err(io::Error::other)?;
+            self.buf = self.store.get_range(self.key, self.pos, n).map_err(|e| {
+                self.store_failed = true;
+                io::Error::other(e)
+            })?;
             self.buf_start = self.pos;
         }
         let offset = (self.pos - self.buf_start) as usize;

@@ -70,23 +70,54 @@ async fn read_up_to(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resu
     Ok(filled)
 }
 
-/// Re-read one stored original and record it in the index (used by
-/// `reindex`). The provenance saved in the file meta restores its issuer,
-/// calling AE and arrival time.
-pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcome, ImportError> {
+/// Why a stored object could not be read as an instance.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The store did not give its bytes (gone, unreadable, undecryptable):
+    /// this says nothing of the object itself.
+    #[error("cannot read the object: {0}")]
+    Store(std::io::Error),
+    /// Its bytes were read whole and are not a valid Part 10 instance.
+    #[error("not a valid instance: {0}")]
+    Invalid(String),
+}
+
+/// A stored original read back: the row ingest would have written for it
+/// (issuer, calling AE and arrival time from the provenance in its file
+/// meta) and the UIDs its file meta declares.
+pub struct StoredOriginal {
+    pub record: yunying_index::InstanceRecord,
+    /// Media Storage SOP Class and Instance UIDs of the file meta.
+    pub meta_sop_class_uid: String,
+    pub meta_sop_instance_uid: String,
+}
+
+/// Read one stored original whole (its SHA-256 and SM3) and as an
+/// instance. A failure of the store is told apart from bytes that are not
+/// an instance, since only the latter may be judged.
+pub async fn read_original(archive: &Archive, key: &str) -> Result<StoredOriginal, ReadError> {
     let store = archive.store().clone();
     let owned_key = key.to_string();
     let default_charset = archive.config().default_charset.clone();
     let fallback_issuer = archive.config().default_institution.clone();
-    let record = tokio::task::spawn_blocking(move || -> Result<_, ImportError> {
-        let mut reader = ObjectReader::open(store.as_ref(), &owned_key)?;
+    tokio::task::spawn_blocking(move || {
+        let mut reader = ObjectReader::open(store.as_ref(), &owned_key).map_err(ReadError::Store)?;
         let len = reader.len();
         let mut hasher = ObjectHasher::new();
-        std::io::copy(&mut (&mut reader).take(len), &mut hasher)?;
-        reader.seek(SeekFrom::Start(0))?;
-        let (meta, start) = FileMeta::read(&mut reader)?;
+        std::io::copy(&mut (&mut reader).take(len), &mut hasher).map_err(ReadError::Store)?;
+        let judged = |reader: &ObjectReader, e: String| {
+            if reader.store_failed() { ReadError::Store(std::io::Error::other(e)) } else { ReadError::Invalid(e) }
+        };
+        reader.seek(SeekFrom::Start(0)).map_err(ReadError::Store)?;
+        let (meta, start) = match FileMeta::read(&mut reader) {
+            Ok(read) => read,
+            Err(e) => return Err(judged(&reader, e.to_string())),
+        };
         let provenance = meta.provenance.clone().unwrap_or_default();
-        let mut record = extract_record(&mut reader, start, len, &meta.transfer_syntax_uid, default_charset.as_deref())?;
+        let mut record = match extract_record(&mut reader, start, len, &meta.transfer_syntax_uid, default_charset.as_deref()) {
+            Ok(record) => record,
+            Err(e) => return Err(judged(&reader, e.to_string())),
+        };
         record.issuer = if provenance.issuer.is_empty() { fallback_issuer } else { provenance.issuer };
         record.calling_ae = provenance.calling_ae;
         record.received_at_ms = provenance.received_at_ms;
@@ -96,10 +127,26 @@ pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcom
         record.digest = digests.sha256_hex();
         record.sm3 = Some(digests.sm3_hex());
         record.object_key = owned_key;
-        Ok(record)
+        Ok(StoredOriginal { record, meta_sop_class_uid: meta.sop_class_uid, meta_sop_instance_uid: meta.sop_instance_uid })
     })
     .await
-    .map_err(std::io::Error::other)??;
+    .map_err(|e| ReadError::Store(std::io::Error::other(e)))?
+}
+
+/// Re-read one stored original and record it in the index (used by
+/// `reindex`). The provenance saved in the file meta restores its issuer,
+/// calling AE and arrival time.
+pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcome, ImportError> {
+    let read = read_original(archive, key).await.map_err(|e| match e {
+        ReadError::Store(e) => ImportError::Io(e),
+        ReadError::Invalid(why) => ImportError::Ingest(IngestError::CannotUnderstand(why)),
+    })?;
+    insert_read(archive, read.record).await
+}
+
+/// Insert a record read back from the store as ingest does (the first
+/// instance with a SOP Instance UID is kept).
+pub(crate) async fn insert_read(archive: &Archive, record: yunying_index::InstanceRecord) -> Result<InsertOutcome, ImportError> {
     archive
         .index()
         .insert(record, yunying_index::DuplicatePolicy::KeepFirst)

@@ -36,6 +36,7 @@ mod person_studies;
 mod purge;
 mod query;
 mod recognition;
+mod references;
 mod retention;
 mod schema;
 pub mod search;

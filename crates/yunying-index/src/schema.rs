@@ -571,6 +571,10 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // 27: index totals kept by triggers (`totals.rs`, made by the hook):
     // `/metrics` reads a few rows instead of counting every table.
     TOTALS,
+    // 28: how far a background pass over the object store has listed
+    // (`references.rs`): the last object key, for the sweep of
+    // unreferenced objects.
+    "CREATE TABLE key_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 /// Migration 27's marker; the hook makes the table and the triggers.

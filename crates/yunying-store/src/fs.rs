@@ -153,9 +153,62 @@ impl ObjectStore for FsStore {
         Ok(out)
     }
 
+    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        if limit > 0 {
+            walk_page(&self.objects, &self.objects, prefix, after, limit, &mut out).map_err(|e| StoreError::io(prefix, e))?;
+        }
+        Ok(out)
+    }
+
     fn local_spool_dir(&self) -> Option<&Path> {
         Some(&self.spool)
     }
+}
+
+/// Visit `dir` in key order, skipping directories whose keys all sort at
+/// or before `after`, until `out` holds `limit` objects. Only the
+/// directories on the way to `after` are read in full, one at a time.
+fn walk_page(root: &Path, dir: &Path, prefix: &str, after: Option<&str>, limit: usize, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    // (key of a file, or of a directory with its trailing `/`; is a directory)
+    let mut entries: Vec<(String, bool, std::path::PathBuf)> = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).expect("walk stays under root");
+        let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            let dir_key = format!("{key}/");
+            let under_prefix = dir_key.starts_with(prefix) || prefix.starts_with(&dir_key);
+            // Every key under it sorts at or before `after` unless `after`
+            // is itself under it or sorts before it.
+            let past = after.is_some_and(|a| !a.starts_with(&dir_key) && a > dir_key.as_str());
+            if under_prefix && !past {
+                entries.push((dir_key, true, path));
+            }
+        } else if file_type.is_file() && key.starts_with(prefix) && after.is_none_or(|a| key.as_str() > a) {
+            entries.push((key, false, path));
+        }
+    }
+    // A directory sorts as its keys do (`a.b` before `a/…`).
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, is_dir, path) in entries {
+        if out.len() >= limit {
+            break;
+        }
+        if is_dir {
+            walk_page(root, &path, prefix, after, limit, out)?;
+        } else {
+            match fs::metadata(&path) {
+                Ok(meta) => out.push(ObjectInfo { key, size: meta.len(), modified: meta.modified().ok() }),
+                // Deleted since the directory was read: not listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {

@@ -13,9 +13,12 @@
 //! originals/{StudyInstanceUID}/{SeriesInstanceUID}/{SOPInstanceUID}.{version}.dcm
 //! ```
 //!
-//! `version` is the first 16 hex digits of the SHA-256 of the stored bytes, so
-//! a byte-identical resend maps to the same key and a different instance with
-//! the same SOP Instance UID never overwrites the one the index points to.
+//! `version` is the first 16 hex digits of the SHA-256 of the stored bytes.
+//! Those include the file meta the archive writes, whose provenance record
+//! names the arrival time, so every receipt of an instance (a resend of the
+//! same data, the same instance reaching two nodes at once) has a key of
+//! its own, and no receipt ever overwrites the object the index points to;
+//! the index decides which receipt's object is kept.
 //! Grouping by study lets a whole study be listed or deleted by prefix.
 //! Renditions live under `renditions/` with the same study/series grouping.
 //!
@@ -265,6 +268,18 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// List every object whose key starts with `prefix`, in key order.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
 
+    /// One page of [`list`](Self::list): at most `limit` objects whose key
+    /// starts with `prefix` and sorts after `after` (from the start when
+    /// `None`), in key order. Pass the last key of a page to get the next;
+    /// a page shorter than `limit` is the last. What a caller holds stays
+    /// bounded however large the store is.
+    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
+        let mut all = self.list(prefix)?;
+        all.retain(|o| after.is_none_or(|a| o.key.as_str() > a));
+        all.truncate(limit);
+        Ok(all)
+    }
+
     /// A directory on the same filesystem as the store where callers may
     /// spool files that will be handed to [`put_file`](Self::put_file), so a
     /// put is a rename instead of a copy. `None` for remote stores.
@@ -388,6 +403,7 @@ pub mod conformance {
         ranges(store, prefix);
         missing_objects(store, prefix);
         list_by_prefix(store, prefix);
+        list_in_pages(store, prefix);
         put_file_consumes_the_file(store, prefix);
     }
 
@@ -434,6 +450,52 @@ pub mod conformance {
         assert_eq!(all[0].size, "list/s1/a".len() as u64);
         store.delete(&format!("{p}list/s1/a")).unwrap();
         assert_eq!(store.list(&format!("{p}list/s1/")).unwrap().len(), 1);
+    }
+
+    fn list_in_pages(store: &dyn ObjectStore, p: &str) {
+        // Keys whose order differs from their directories' names' order
+        // (`a.b` sorts before `a/…`), across both key spaces.
+        let keys = [
+            "originals/pages/1/a.b",
+            "originals/pages/1/a/x",
+            "originals/pages/1/a/y",
+            "originals/pages/1/b",
+            "originals/pages/2/c",
+            "renditions/pages/1/a/t.jpg",
+            "renditions/pages/1/a/u.jpg",
+        ];
+        for k in keys.iter().rev() {
+            store.put_bytes(&format!("{p}{k}"), k.as_bytes()).unwrap();
+        }
+        for prefix in ["originals/pages/", "renditions/pages/", "originals/pages/1/a"] {
+            let prefix = format!("{p}{prefix}");
+            let expected: Vec<String> = keys.iter().map(|k| format!("{p}{k}")).filter(|k| k.starts_with(&prefix)).collect();
+            assert_eq!(store.list(&prefix).unwrap().into_iter().map(|o| o.key).collect::<Vec<_>>(), expected);
+            for limit in [1, 2, 3, 100] {
+                let (mut got, mut after) = (Vec::new(), None::<String>);
+                loop {
+                    let page = store.list_page(&prefix, after.as_deref(), limit).unwrap();
+                    assert!(page.len() <= limit);
+                    got.extend(page.iter().map(|o| o.key.clone()));
+                    if page.len() < limit {
+                        break;
+                    }
+                    after = page.last().map(|o| o.key.clone());
+                }
+                assert_eq!(got, expected, "pages of {limit} under {prefix}");
+            }
+        }
+        let from_middle = store.list_page(&format!("{p}originals/pages/"), Some(&format!("{p}originals/pages/1/a/x")), 2).unwrap();
+        assert_eq!(from_middle.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), [format!("{p}{}", keys[2]), format!("{p}{}", keys[3])]);
+        assert_eq!(from_middle[0].size, keys[2].len() as u64);
+        assert!(from_middle[0].modified.is_some(), "listed objects carry their time");
+        // A position between keys, or past them all.
+        let between = store.list_page(&format!("{p}originals/pages/"), Some(&format!("{p}originals/pages/1/a/")), 1).unwrap();
+        assert_eq!(between[0].key, format!("{p}{}", keys[1]));
+        assert!(store.list_page(&format!("{p}originals/pages/"), Some(&format!("{p}originals/pages/3")), 10).unwrap().is_empty());
+        for k in keys {
+            store.delete(&format!("{p}{k}")).unwrap();
+        }
     }
 
     fn put_file_consumes_the_file(store: &dyn ObjectStore, p: &str) {

@@ -440,24 +440,11 @@ impl ObjectStore for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        // A prefix can cover both locations (the empty prefix does).
-        let mut out = Vec::new();
-        let originals_match = !prefix.starts_with(RENDITIONS_PREFIX);
-        let renditions_match = prefix.starts_with(RENDITIONS_PREFIX) || RENDITIONS_PREFIX.starts_with(prefix);
-        if originals_match {
-            self.list_location(&self.originals, prefix, &mut out)?;
-            // The originals location may also hold renditions keys when both
-            // share a bucket and prefix; keep only what routes here.
-            out.retain(|o| !o.key.starts_with(RENDITIONS_PREFIX));
-        }
-        if renditions_match {
-            let mut r = Vec::new();
-            self.list_location(&self.renditions, prefix, &mut r)?;
-            r.retain(|o| o.key.starts_with(RENDITIONS_PREFIX));
-            out.extend(r);
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.list_both(prefix, None, usize::MAX)
+    }
+
+    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
+        self.list_both(prefix, after, limit)
     }
 }
 
@@ -476,20 +463,67 @@ impl S3Store {
         std::fs::remove_file(local).map_err(|e| StoreError::io(key, e))
     }
 
-    fn list_location(&self, loc: &Location, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<()> {
+    /// Up to `limit` objects under `prefix` after `after`, from whichever
+    /// locations the prefix covers (the empty prefix covers both), in key
+    /// order.
+    fn list_both(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let originals_match = !prefix.starts_with(RENDITIONS_PREFIX);
+        let renditions_match = prefix.starts_with(RENDITIONS_PREFIX) || RENDITIONS_PREFIX.starts_with(prefix);
+        if originals_match {
+            // The originals location may also hold renditions keys when both
+            // share a bucket and prefix; keep only what routes here.
+            self.list_location(&self.originals, prefix, after, limit, |k| !k.starts_with(RENDITIONS_PREFIX), &mut out)?;
+        }
+        if renditions_match {
+            let mut r = Vec::new();
+            self.list_location(&self.renditions, prefix, after, limit, |k| k.starts_with(RENDITIONS_PREFIX), &mut r)?;
+            out.extend(r);
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// Objects of `loc` under `prefix` after `after` that `keep` accepts,
+    /// in key order, until `out` holds `limit` (S3 lists keys in binary
+    /// order, which is `str` order for our ASCII keys).
+    fn list_location(
+        &self,
+        loc: &Location,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: impl Fn(&str) -> bool,
+        out: &mut Vec<ObjectInfo>,
+    ) -> Result<()> {
         let full = loc.object_key(prefix);
+        let start_after = after.map(|a| loc.object_key(a));
         let mut token: Option<String> = None;
         loop {
-            let page = self
-                .block_on(self.client.list_objects_v2().bucket(&loc.bucket).prefix(&full).set_continuation_token(token.clone()).send())
-                .map_err(|e| sdk_error(prefix, e))?;
+            let want = (limit - out.len()).min(1000) as i32;
+            let request = self
+                .client
+                .list_objects_v2()
+                .bucket(&loc.bucket)
+                .prefix(&full)
+                .set_start_after(start_after.clone())
+                .set_continuation_token(token.clone())
+                .max_keys(want);
+            let page = self.block_on(request.send()).map_err(|e| sdk_error(prefix, e))?;
             for obj in page.contents() {
                 let Some(key) = obj.key().and_then(|k| k.strip_prefix(&loc.prefix)) else { continue };
+                if !keep(key) || out.len() >= limit {
+                    continue;
+                }
                 let modified = obj.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
                 out.push(ObjectInfo { key: key.to_string(), size: obj.size().unwrap_or(0).max(0) as u64, modified });
             }
             match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                Some(t) if page.is_truncated() == Some(true) && out.len() < limit => token = Some(t.to_string()),
                 _ => return Ok(()),
             }
         }

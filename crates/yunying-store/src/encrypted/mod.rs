@@ -354,6 +354,14 @@ impl ObjectStore for EncryptedStore {
         Ok(objects)
     }
 
+    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
+        let mut objects = self.inner.list_page(prefix, after, limit)?;
+        for o in &mut objects {
+            o.size = format::plaintext_len(o.size).unwrap_or(0);
+        }
+        Ok(objects)
+    }
+
     fn local_spool_dir(&self) -> Option<&Path> {
         self.inner.local_spool_dir()
     }
