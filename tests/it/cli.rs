@@ -230,8 +230,11 @@ fn every_configuration_key_is_documented_in_the_example_file() {
     let (mut documented, mut section) = (std::collections::BTreeSet::new(), String::new());
     for line in example.lines() {
         let line = line.trim_start_matches('#').trim();
-        if let Some(name) = line.strip_prefix('[').map(|l| l.trim_start_matches('[')) {
-            let name = name.split(']').next().unwrap_or_default();
+        // A section header is the whole line (but a trailing comment); a
+        // comment that mentions `[[x]]` in passing is not one.
+        let head = line.split(" #").next().unwrap_or_default().trim();
+        if let Some(name) = head.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            let name = name.trim_start_matches('[').trim_end_matches(']');
             if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
                 documented.insert(name.to_string());
                 section = format!("{name}.");

@@ -210,6 +210,13 @@ impl Index {
     /// Record a study's items (replacing those recorded before).
     pub async fn set_study_items(&self, study_instance_uid: &str, items: &[StudyItemRow]) -> Result<()> {
         let mut tx = self.dialect.begin_write(&self.pool).await?;
+        // Two classifications of one study at once (the classifier and a
+        // request, or two nodes) must not interleave their delete and
+        // inserts: PostgreSQL serialises them per study (SQLite's write
+        // transactions already are).
+        if self.dialect == crate::schema::Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(study_instance_uid).execute(&mut *tx).await?;
+        }
         sqlx::query("DELETE FROM recognition_study_items WHERE study_instance_uid = $1").bind(study_instance_uid).execute(&mut *tx).await?;
         for item in items {
             sqlx::query("INSERT INTO recognition_study_items (study_instance_uid, item_code, hr, hr_scope) VALUES ($1, $2, $3, $4)")
