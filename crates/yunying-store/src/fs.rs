@@ -146,13 +146,6 @@ impl ObjectStore for FsStore {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let mut out = Vec::new();
-        walk(&self.objects, &self.objects, prefix, &mut out).map_err(|e| StoreError::io(prefix, e))?;
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
-    }
-
     fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
         let mut out = Vec::new();
         if limit > 0 {
@@ -206,27 +199,6 @@ fn walk_page(root: &Path, dir: &Path, prefix: &str, after: Option<&str>, limit: 
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
-        }
-    }
-    Ok(())
-}
-
-fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let rel = path.strip_prefix(root).expect("walk stays under root");
-        let key = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
-        let file_type = entry.file_type()?;
-        if file_type.is_dir() {
-            // Descend only where the prefix can still match.
-            let dir_key = format!("{key}/");
-            if dir_key.starts_with(prefix) || prefix.starts_with(&dir_key) {
-                walk(root, &path, prefix, out)?;
-            }
-        } else if file_type.is_file() && key.starts_with(prefix) {
-            let meta = entry.metadata()?;
-            out.push(ObjectInfo { key, size: meta.len(), modified: meta.modified().ok() });
         }
     }
     Ok(())

@@ -265,20 +265,19 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Delete an object. Deleting a missing object is not an error.
     fn delete(&self, key: &str) -> Result<()>;
 
-    /// List every object whose key starts with `prefix`, in key order.
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>>;
+    /// List every object whose key starts with `prefix`, in key order (one
+    /// unbounded [`list_page`](Self::list_page): for tools that walk a store
+    /// they hold in full anyway).
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        self.list_page(prefix, None, usize::MAX)
+    }
 
     /// One page of [`list`](Self::list): at most `limit` objects whose key
     /// starts with `prefix` and sorts after `after` (from the start when
     /// `None`), in key order. Pass the last key of a page to get the next;
     /// a page shorter than `limit` is the last. What a caller holds stays
     /// bounded however large the store is.
-    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
-        let mut all = self.list(prefix)?;
-        all.retain(|o| after.is_none_or(|a| o.key.as_str() > a));
-        all.truncate(limit);
-        Ok(all)
-    }
+    fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>>;
 
     /// A directory on the same filesystem as the store where callers may
     /// spool files that will be handed to [`put_file`](Self::put_file), so a

@@ -439,10 +439,6 @@ impl ObjectStore for S3Store {
         }
     }
 
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        self.list_both(prefix, None, usize::MAX)
-    }
-
     fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
         self.list_both(prefix, after, limit)
     }

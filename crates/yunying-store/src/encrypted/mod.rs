@@ -346,14 +346,6 @@ impl ObjectStore for EncryptedStore {
 
     /// Plaintext sizes; an object whose stored size no plaintext has is
     /// listed with size 0 (reading it fails).
-    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
-        let mut objects = self.inner.list(prefix)?;
-        for o in &mut objects {
-            o.size = format::plaintext_len(o.size).unwrap_or(0);
-        }
-        Ok(objects)
-    }
-
     fn list_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectInfo>> {
         let mut objects = self.inner.list_page(prefix, after, limit)?;
         for o in &mut objects {
