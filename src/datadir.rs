@@ -54,27 +54,28 @@ pub struct ServeLock {
 /// Take the data directory's lock for a server, or say which process
 /// holds it.
 pub fn lock_for_serving(data_dir: &Path) -> anyhow::Result<ServeLock> {
-    let file = open_lock(data_dir)?;
-    match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: file }),
-        Err(TryLockError::WouldBlock) => {
-            anyhow::bail!("another yunying server is using the data directory {}{}", data_dir.display(), holder(data_dir))
-        }
-        Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", lock_path(data_dir).display())),
-    }
+    try_lock(data_dir)?
+        .ok_or_else(|| anyhow::anyhow!("another yunying server is using the data directory {}{}", data_dir.display(), holder(data_dir)))
 }
 
 /// Refuse when a server is running on `data_dir`; otherwise hold the lock
 /// (so no server starts) until the returned guard is dropped.
 pub fn lock_for_maintenance(data_dir: &Path, what: &str) -> anyhow::Result<ServeLock> {
-    let file = open_lock(data_dir)?;
-    match file.try_lock() {
-        Ok(()) => Ok(ServeLock { _file: file }),
-        Err(TryLockError::WouldBlock) => anyhow::bail!(
+    try_lock(data_dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
             "a yunying server is running on the data directory {}{}: stop it before {what}",
             data_dir.display(),
             holder(data_dir)
-        ),
+        )
+    })
+}
+
+/// The lock, or `None` when another process holds it.
+fn try_lock(data_dir: &Path) -> anyhow::Result<Option<ServeLock>> {
+    let file = open_lock(data_dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(ServeLock { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", lock_path(data_dir).display())),
     }
 }

@@ -125,12 +125,17 @@ pub async fn reindex(archive: &Archive) -> anyhow::Result<()> {
 /// instance, is named and left.
 pub async fn reindex_missing(config: &crate::config::Config, archive: &Archive) -> anyhow::Result<()> {
     use yunying_archive::orphans::OrphanAction;
-    let report = crate::unreferenced::walk(archive, std::time::Duration::ZERO, OrphanAction::Adopt, usize::MAX).await?;
+    // Outcomes are held for the report: a run handles a bounded number.
+    const PER_RUN: usize = 100_000;
+    let report = crate::unreferenced::walk(archive, std::time::Duration::ZERO, OrphanAction::Adopt, PER_RUN).await?;
     crate::storetools::record(config, archive.index(), OrphanAction::Adopt, &report.objects).await?;
     for o in report.objects.iter().filter(|o| o.result != "adopted" && o.object.object == "original") {
         eprintln!("left {} ({}): {}", o.object.key, o.result, o.detail);
     }
     let adopted = report.objects.iter().filter(|o| o.result == "adopted").count();
     println!("indexed {adopted} missing instances; existing rows kept");
+    if report.not_handled > 0 {
+        println!("{} more unreferenced objects not looked at in this run: run it again", report.not_handled);
+    }
     Ok(())
 }
