@@ -155,7 +155,7 @@ const md = [
   '',
   `Assets before the first image: ${runs[0].files.join(', ')}.`,
   '',
-  'Command: `cargo build --release && scripts/build-viewer.sh && node benches/film.mjs`',
+  'Command: `scripts/build-viewer.sh && cargo build --release && node benches/film.mjs`',
   '',
 ].join('\n');
 console.log(`\n${md}`);

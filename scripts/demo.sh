@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/install-deps.sh
 
-cargo build --release --locked
+# The viewer first: the release binary carries it.
 scripts/build-viewer.sh
+cargo build --release --locked
 BIN="$CARGO_TARGET_DIR/release/yunying"
 DATA="${YUNYING_DATA_DIR:-$PWD/yunying-data}"
 
@@ -41,4 +42,4 @@ read -r demo_user demo_password < "$DATA/demo-account.txt"
 
 echo "== Yunying: viewer http://127.0.0.1:8042/viewer/, DICOM 127.0.0.1:11112 (AE YUNYING, C-STORE from anyone), DICOMweb http://127.0.0.1:8042/dicom-web/studies"
 echo "== sign in to the viewer as: $demo_user / $demo_password  (a radiologist of the demo hospital)"
-YUNYING_VIEWER_DIR="$PWD/viewer/dist" exec "$BIN" serve --data-dir "$DATA" --config "$DATA/demo.toml"
+exec "$BIN" serve --data-dir "$DATA" --config "$DATA/demo.toml"

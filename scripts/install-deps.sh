@@ -5,8 +5,12 @@ set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/storescu ] || need_apt+=(dcmtk)
+# scripts/package-test.sh installs the Debian package, which depends on
+# adduser (its postinst makes the user yunying).
+command -v adduser >/dev/null || need_apt+=(adduser)
 # yunying-transcode builds CharLS and libjpeg-turbo from source with CMake;
-# nasm gives libjpeg-turbo its SIMD code (it builds without, slower).
+# nasm gives libjpeg-turbo its SIMD code, which the build requires
+# (turbojpeg-sys require-simd: several times faster JPEG).
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v nasm >/dev/null || need_apt+=(nasm)
 # yunying-atna's tests validate audit messages against the DICOM audit
@@ -22,6 +26,12 @@ ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need_apt+=(rsyslog-gnutls
 # demo needs neither.
 if [ "${YUNYING_WITH_SERVICES:-0}" = 1 ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+  # The admin guide's reverse-proxy example runs in Debian's nginx.
+  [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  # scripts/package-check-compose.sh resolves packaging/compose.yaml with
+  # podman-compose, which asks podman for its version first (no container
+  # is run: there is no registry to pull images from here).
+  command -v podman >/dev/null || need_apt+=(podman)
 fi
 if [ "${YUNYING_WITH_ORTHANC:-0}" = 1 ]; then
   [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc orthanc-dicomweb)
@@ -69,6 +79,14 @@ fi
 if ! python3 -c "import hl7.client" 2>/dev/null; then
   echo "== pip install hl7"
   python3 -m pip install -q "hl7>=0.4.5,<0.5"
+fi
+
+# The OpenAPI description's check (tests/it/openapi.rs runs
+# tests/openapi/run_schemathesis.py): schemathesis, at the pinned version.
+SCHEMATHESIS_PIN="$(grep -E '^schemathesis==' "$(dirname "$0")/../tests/openapi/requirements.txt" | cut -d= -f3)"
+if ! python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$SCHEMATHESIS_PIN')" 2>/dev/null; then
+  echo "== pip install schemathesis $SCHEMATHESIS_PIN (tests/openapi/requirements.txt)"
+  python3 -m pip install -q -r "$(dirname "$0")/../tests/openapi/requirements.txt"
 fi
 
 # The S3 server for tests and local development: Garage, built once from

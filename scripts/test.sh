@@ -24,9 +24,30 @@ trap 'storage/local-services.sh stop' EXIT
 eval "$(storage/local-services.sh start)"
 
 status=0
+echo "== dependencies (cargo deny, deny.toml: licences, duplicates, sources; advisories when reachable)"
+deny_root="$HOME/.cache/yunying/tools/cargo-deny"
+if [ ! -x "$deny_root/bin/cargo-deny" ]; then
+  cargo install cargo-deny --locked --version 0.20.2 --root "$deny_root" --quiet
+fi
+# Errors only (duplicate versions are warnings: `cargo deny check bans` lists them).
+"$deny_root/bin/cargo-deny" --log-level error check licenses bans sources || status=1
+# The RustSec advisory database is cloned from GitHub.
+if advisories=$("$deny_root/bin/cargo-deny" check advisories 2>&1); then
+  echo "advisories ok"
+elif grep -q "failed to fetch advisory database" <<<"$advisories"; then
+  echo "-- advisories skipped: the RustSec database (github.com) cannot be fetched from here"
+else
+  echo "$advisories"
+  status=1
+fi
+
 echo "== formatting and lints (rustfmt.toml; clippy with warnings as errors)"
 cargo fmt --all --check || status=1
 cargo clippy --workspace --all-targets --locked -- -D warnings || status=1
+# The fuzz targets (fuzz/, their own workspace; scripts/fuzz.sh runs them on
+# nightly): kept compiling and clean here on stable.
+cargo fmt --manifest-path fuzz/Cargo.toml --check || status=1
+cargo clippy --manifest-path fuzz/Cargo.toml --locked -- -D warnings || status=1
 
 run() {
   if cargo nextest --version >/dev/null 2>&1; then
@@ -41,5 +62,21 @@ run --workspace
 
 echo "== end-to-end tests again on PostgreSQL + S3"
 YUNYING_TEST_BACKEND=postgres-s3 run -p yunying --test it
+
+# The Debian package, installed, run as its unit would and purged (about
+# 40 s); it needs root (dpkg, a system user) and uses this run's binary.
+echo "== the Debian package (scripts/package-test.sh)"
+if [ "$(id -u)" = 0 ] && command -v dpkg >/dev/null; then
+  YUNYING_BIN="$CARGO_TARGET_DIR/debug/yunying" scripts/package-test.sh || status=1
+else
+  echo "-- skipped: scripts/package-test.sh needs root and dpkg"
+fi
+
+# The compose file, its configuration files and the image definition,
+# checked with what runs here (schema, hadolint, the binary reading the
+# nodes' configuration, Garage, nginx -t, the topology on loopback; about
+# 30 s). It keeps them true to the binary as configuration keys change.
+echo "== the compose file and image definition (scripts/package-check-compose.sh)"
+YUNYING_BIN="$CARGO_TARGET_DIR/debug/yunying" scripts/package-check-compose.sh || status=1
 
 exit $status

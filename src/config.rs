@@ -56,6 +56,8 @@ pub struct Config {
     pub recognition: Option<yunying_recognition::RecognitionConfig>,
     /// Log format and level (`YUNYING_LOG` adds to the level).
     pub log: crate::logging::LogConfig,
+    /// OpenTelemetry traces exported over OTLP/HTTP; absent: off.
+    pub tracing: Option<crate::telemetry::TracingConfig>,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             empi: Default::default(),
             recognition: None,
             log: Default::default(),
+            tracing: None,
         }
     }
 }
@@ -139,9 +142,6 @@ impl Config {
         if let Some(dir) = std::env::var_os("YUNYING_VIEWER_DIR").filter(|d| !d.is_empty()) {
             config.http.viewer_dir = Some(dir.into());
         }
-        if config.http.viewer_dir.is_none() && Path::new("viewer/dist/index.html").is_file() {
-            config.http.viewer_dir = std::env::current_dir().ok().map(|d| d.join("viewer/dist"));
-        }
         if let Ok(token) = std::env::var("YUNYING_HTTP_TOKEN") {
             config.http.bearer_token = Some(token).filter(|t| !t.is_empty());
         }
@@ -180,6 +180,9 @@ impl Config {
         );
         yunying_access::people::validate(&self.access).map_err(anyhow::Error::msg)?;
         self.retention.validate().map_err(anyhow::Error::msg)?;
+        if let Some(traces) = &self.tracing {
+            traces.validate().map_err(anyhow::Error::msg)?;
+        }
         for inst in &self.archive.institutions {
             anyhow::ensure!(!inst.code.is_empty(), "every institution needs a code");
         }

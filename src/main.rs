@@ -13,6 +13,7 @@ mod retention;
 mod serve;
 mod storecrypt;
 mod storetools;
+mod telemetry;
 mod unreferenced;
 mod users;
 
@@ -244,8 +245,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if !files_only {
         datadir::check(&config.data_dir)?;
     }
-    logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Traces are exported by `serve` (`[tracing]`), which flushes them when it stops.
+    let traces = config.tracing.as_ref().filter(|_| matches!(cli.command, Command::Serve { print_config: false }));
+    {
+        let _in_runtime = runtime.enter();
+        logging::init(&config.log, traces)?;
+    }
     match cli.command {
         Command::Serve { print_config: true } => {
             print!("{}", config.to_toml());

@@ -85,9 +85,10 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     );
     match &config.http.viewer_dir {
         Some(dir) => tracing::info!(viewer = %dir.display(), "web viewer at {scheme}://{http_addr}/viewer/"),
-        None => {
-            tracing::warn!("web viewer not built (viewer/dist): /viewer/ answers 404; run scripts/demo.sh or `npm run build` in viewer/")
-        }
+        None if yunying_http::viewer_embedded() => tracing::info!("web viewer at {scheme}://{http_addr}/viewer/"),
+        None => tracing::warn!(
+            "this build carries no web viewer: /viewer/ answers 404; run scripts/build-viewer.sh before building, or set http.viewer_dir"
+        ),
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -225,7 +226,15 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     let audit_task = tokio::spawn(sequencer.run(audit_stopped));
     let serving = write_serving_file(&config.data_dir, dicom_addr, dicom_tls_addr, http_addr, scheme == "https", mllp_addr)?;
     shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight transfers");
+    tracing::info!("shutting down: finishing in-flight transfers (a second SIGTERM or Ctrl-C stops at once)");
+    // The drain may take tens of seconds (DICOM associations get 30); the
+    // operator who asks twice is not kept waiting (exit status 1, as after a crash:
+    // what was acknowledged is durable, the rest was never confirmed).
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!("second signal: stopping now, without waiting for transfers in flight");
+        std::process::exit(1);
+    });
     let _ = stop_tx.send(true);
     let _ = dicom_task.await;
     let _ = http_task.await;
@@ -254,6 +263,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     archive.index().clone().close().await;
     let _ = std::fs::remove_file(&serving);
+    // Last: the spans of the requests that finished above are sent.
+    crate::telemetry::shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -337,8 +348,15 @@ fn write_serving_file(
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    // SIGHUP reloads the TLS listeners' certificates (yunying-tls listens
+    // for it too); it must never end the server, its default action, when
+    // there is no TLS listener (`systemctl reload` sends it).
+    let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return,
+            _ = term.recv() => return,
+            _ = hangup.recv() => tracing::info!("SIGHUP: TLS listeners reload their certificates; other settings take a restart"),
+        }
     }
 }

@@ -252,3 +252,46 @@ fn every_configuration_key_is_documented_in_the_example_file() {
     assert!(keys.len() > 100, "{keys:?}");
     assert!(missing.is_empty(), "keys of `serve --print-config` not in yunying.example.toml: {missing:?}");
 }
+
+/// The admin guide's configuration reference (docs/*/configuration.md) is
+/// generated from `serve --print-config` and docs/config-keys.toml; the
+/// script's check fails when a key has no English or Chinese description,
+/// when a documented key is gone, or when the committed pages are stale.
+#[test]
+fn the_admin_guide_documents_every_configuration_key() {
+    let out = python()
+        .arg(format!("{ROOT}/scripts/gen-config-reference.py"))
+        .args(["--check", "--yunying", BIN])
+        .current_dir(ROOT)
+        .output()
+        .expect("run python3 scripts/gen-config-reference.py");
+    assert!(
+        out.status.success(),
+        "the admin guide's configuration reference does not match the binary \
+         (run scripts/gen-config-reference.py --yunying {BIN}):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_admin_guide_names_only_commands_flags_metrics_and_links_that_exist() {
+    // Metrics as a running node exposes them (a stored instance makes the
+    // ingest families appear).
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(format!("{ROOT}/testdata/dicom/ct_implicit_le.dcm")));
+    let server = Server::start(&data, None);
+    let out = python()
+        .arg(format!("{ROOT}/scripts/check-docs.py"))
+        .args(["--yunying", BIN, "--metrics-url", &format!("http://127.0.0.1:{}/metrics", server.http_port)])
+        .current_dir(ROOT)
+        .output()
+        .expect("run python3 scripts/check-docs.py");
+    assert!(
+        out.status.success(),
+        "the admin guide names something the binary does not have:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -404,3 +404,33 @@ fn silent_connections_cannot_use_up_file_descriptors() {
     drop(silent.stdin.take());
     silent.wait().unwrap();
 }
+
+/// Graceful shutdown lets a request in progress finish, so a peer that
+/// sends the first fragment of a command and then nothing holds the first
+/// SIGTERM until the association drain gives up (30 s). A second SIGTERM
+/// (or Ctrl-C) is the operator saying "now": the server stops at once,
+/// with a failure status.
+#[test]
+fn a_second_sigterm_stops_a_server_a_stalled_peer_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&tmp.path().join("data"), Some(ECHO_ONLY));
+    let mut s = associate(server.dicom_port, "STALLER", VERIFICATION);
+    // A C-ECHO-RQ's command set, sent as a first fragment (not the last).
+    let echo = command(VERIFICATION, &[(0x0100, 0x0030), (0x0110, 1), (0x0800, 0x0101)]);
+    let mut body = (2 + echo.len() as u32).to_be_bytes().to_vec();
+    body.extend_from_slice(&[1, 0x01]);
+    body.extend_from_slice(&echo);
+    let mut pdu = vec![4, 0];
+    pdu.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    pdu.extend(body);
+    s.write_all(&pdu).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    server.terminate();
+    assert!(server.exits_within(Duration::from_secs(2)).is_none(), "the first SIGTERM waits for the request in progress");
+    let asked = Instant::now();
+    server.terminate();
+    let status = server.exits_within(Duration::from_secs(10)).expect("a second SIGTERM stops the server");
+    assert!(!status.success(), "a forced stop is not a clean one: {status}");
+    assert!(asked.elapsed() < Duration::from_secs(5), "stopped {:?} after the second SIGTERM", asked.elapsed());
+    drop(s);
+}

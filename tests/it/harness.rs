@@ -165,8 +165,12 @@ fn contents_of(store: &dyn ObjectStore) -> std::collections::BTreeMap<String, Ve
     let mut all = std::collections::BTreeMap::new();
     for prefix in ["originals/", "renditions/"] {
         for o in store.list(prefix).unwrap() {
-            let bytes = store.get(&o.key).unwrap_or_else(|e| panic!("object {}: {e}", o.key));
-            all.insert(o.key, bytes);
+            // A running server may delete what was listed (a sweep): then it is not there.
+            match store.get(&o.key) {
+                Ok(bytes) => all.insert(o.key, bytes),
+                Err(yunying_store::StoreError::NotFound { .. }) => continue,
+                Err(e) => panic!("object {}: {e}", o.key),
+            };
         }
     }
     all
@@ -266,15 +270,29 @@ impl Server {
 
     /// SIGTERM and wait for a graceful exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("server running");
-        unsafe_sigterm(child.id());
-        let deadline = Instant::now() + Duration::from_secs(40);
+        self.terminate();
+        self.exits_within(Duration::from_secs(40)).expect("server did not stop after SIGTERM")
+    }
+
+    /// Send SIGTERM and return at once.
+    pub fn terminate(&self) {
+        unsafe_sigterm(self.pid());
+    }
+
+    /// The exit status if the server ends within `within`; `None` if it
+    /// is still running then (it keeps running).
+    pub fn exits_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
         loop {
+            let child = self.child.as_mut().expect("server running");
             if let Some(status) = child.try_wait().unwrap() {
-                return status;
+                self.child = None;
+                return Some(status);
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

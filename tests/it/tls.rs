@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// A test CA and certificates it signs (EC P-256), in a directory.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
 }
 
 impl Pki {
-    fn new(dir: &Path) -> Pki {
+    pub(crate) fn new(dir: &Path) -> Pki {
         std::fs::create_dir_all(dir).unwrap();
         let pki = Pki { dir: dir.to_path_buf() };
         run(pki
@@ -35,7 +35,7 @@ impl Pki {
 
     /// `name.key` and `name.pem` (CN = `name`, for localhost and 127.0.0.1,
     /// server and client use), signed by the CA with `serial`.
-    fn issue(&self, name: &str, serial: u32) -> (PathBuf, PathBuf) {
+    pub(crate) fn issue(&self, name: &str, serial: u32) -> (PathBuf, PathBuf) {
         let (key, csr, pem, ext) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
         run(self
             .openssl()
@@ -53,7 +53,7 @@ impl Pki {
         (self.dir.join(key), self.dir.join(pem))
     }
 
-    fn ca(&self) -> PathBuf {
+    pub(crate) fn ca(&self) -> PathBuf {
         self.dir.join("ca.pem")
     }
 
@@ -350,4 +350,57 @@ fn a_film_over_direct_tls_gets_an_https_link_and_a_secure_cookie() {
         curl(&["-D", "-", "-o", "/dev/null", "-H", "Content-Type: application/json", "-d", &answer, &format!("{base}/api/film/verify")]);
     let cookie = verified.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).unwrap_or_else(|| panic!("{verified}"));
     assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+/// SIGHUP (what `systemctl reload` sends) reloads certificates where there
+/// are TLS listeners; without any it must not end the server, which is
+/// the signal's default action.
+#[test]
+fn sighup_without_tls_listeners_leaves_the_server_serving() {
+    use crate::wire::http_get;
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("server.log");
+    let server = Server::start_with_log(&tmp.path().join("data"), None, Some(&log));
+    sighup(server.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("SIGHUP") {
+        assert!(Instant::now() < deadline, "no SIGHUP line in the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _) = http_get(server.http_port, "/healthz").unwrap();
+    assert_eq!(status, 200);
+}
+
+/// Retrieve URLs follow the scheme the client used: https over our own
+/// TLS, and a client cannot choose it with `X-Forwarded-Proto` (only a
+/// trusted proxy's is read: `nginx.rs`).
+#[test]
+fn retrieve_urls_follow_the_scheme_the_client_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&tmp.path().join("pki"));
+    let (key, cert) = pki.issue("server-3", 1003);
+    let token = "scheme-test-token";
+    let retrieve_url = |args: &[&str], url: String| -> String {
+        let out = run(Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(pki.ca())
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(args)
+            .arg(url));
+        let studies: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        studies[0]["00081190"]["Value"][0].as_str().unwrap_or_else(|| panic!("{studies}")).to_string()
+    };
+    for tls in [true, false] {
+        let data = tmp.path().join(format!("data-{tls}"));
+        run(cli(&data).args(["import", "--quiet"]).arg(format!("{ROOT}/testdata/dicom/ct_implicit_le.dcm")));
+        let tls_section = if tls { format!("[http.tls]\ncert = {cert:?}\nkey = {key:?}\n") } else { String::new() };
+        let config = format!("[http]\nbearer_token = {token:?}\n[access]\nanonymous = \"nobody\"\n{tls_section}");
+        let server = Server::start(&data, Some(&config));
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://localhost:{}/dicom-web/studies", server.http_port);
+        // Over TLS no header is needed; over plain HTTP a client's own claim is ignored.
+        let claim: &[&str] = if tls { &[] } else { &["-H", "X-Forwarded-Proto: https"] };
+        let got = retrieve_url(claim, url);
+        assert!(got.starts_with(&format!("{scheme}://localhost:{}/dicom-web/studies/", server.http_port)), "{got}");
+    }
 }

@@ -57,8 +57,9 @@ fn viewer_worklist_reading_tools_and_priors_across_institutions() {
     run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_A"]).arg(src.join("1")));
     run(cli(&data).args(["import", "--quiet", "--institution", "HOSP_B"]).arg(src.join("0")));
     run(cli(&data).args(["import", "--quiet"]).arg(format!("{ROOT}/testdata/dicom")));
-    let config = format!("[http]\nviewer_dir = {dist:?}\n");
-    let server = Server::start(&data, Some(&config));
+    // The viewer this binary carries (built from `dist`), as a package serves it.
+    let _ = dist;
+    let server = Server::start(&data, None);
     // Previews and lossless copies exist before the viewer asks for them.
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let counts = wait_for_jobs(&server.index().await, std::time::Duration::from_secs(300)).await;
@@ -90,8 +91,8 @@ fn viewer_works_in_firefox() {
     gen_ct_with(&src, 40, 512, 17, &["--patient-name", PATIENT, "--charset", "ISO_IR 192", "--patient-id", "FIREFOX-VIEW", "-q"]);
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
-    let config = format!("[http]\nviewer_dir = {dist:?}\n");
-    let server = Server::start(&data, Some(&config));
+    let _ = dist;
+    let server = Server::start(&data, None);
     node_test(
         "firefox.test.mjs",
         &[

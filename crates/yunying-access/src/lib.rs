@@ -104,6 +104,9 @@ pub enum Denied {
 
 impl From<yunying_index::IndexError> for Denied {
     fn from(e: yunying_index::IndexError) -> Self {
+        if e.is_invalid_text() {
+            return Denied::Invalid(yunying_index::INVALID_TEXT.into());
+        }
         Denied::Unavailable(e.to_string())
     }
 }

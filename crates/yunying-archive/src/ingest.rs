@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use tracing::Instrument;
+use tracing::field::Empty;
 use yunying_index::InsertOutcome;
 use yunying_store::original_key;
 
@@ -155,8 +157,28 @@ impl Incoming {
 
     /// Validate, commit and index the instance. On success the instance is
     /// durable; on error nothing of it remains in the store or the index.
+    ///
+    /// One span, `archive.store_instance` (target `yunying::trace`), covers
+    /// validation, the object store's put and the index insert: with the
+    /// source, SOP class, transfer syntax and size, and the outcome; never
+    /// an identifier of the patient, study or instance.
     pub async fn finish(mut self) -> Result<Stored, IngestError> {
-        let result = self.commit().await;
+        let span = tracing::info_span!(
+            target: "yunying::trace",
+            "archive.store_instance",
+            source = self.ctx.source,
+            dicom.sop_class = %self.ctx.sop_class_uid,
+            dicom.transfer_syntax = %self.ctx.transfer_syntax_uid,
+            bytes = self.meta_len + self.dataset_len,
+            duplicate = Empty,
+            otel.status_code = Empty,
+            error.kind = Empty,
+        );
+        let result = self.commit().instrument(span.clone()).await;
+        match &result {
+            Ok(stored) => span.record("duplicate", stored.duplicate),
+            Err(e) => span.record("otel.status_code", "ERROR").record("error.kind", e.reason()),
+        };
         self.finished = true;
         let metrics = self.archive.metrics();
         match &result {
@@ -226,7 +248,8 @@ impl Incoming {
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
         let (sop_class_uid, study_instance_uid) = (record.sop_class_uid.clone(), record.study_instance_uid.clone());
-        let outcome = match index.insert(record, self.archive.config().duplicate_policy).await {
+        let insert = index.insert(record, self.archive.config().duplicate_policy);
+        let outcome = match insert.instrument(tracing::info_span!(target: "yunying::trace", "index.insert")).await {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.discard_unreferenced(&index, &sop_instance_uid, &key).await;
@@ -356,7 +379,9 @@ fn index_error(e: yunying_index::IndexError) -> IngestError {
     }
 }
 
-/// Run blocking file work off the async runtime.
+/// Run blocking file work off the async runtime, in the caller's span (the
+/// store's spans are its children).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(std::io::Error::other)?
 }

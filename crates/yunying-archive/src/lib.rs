@@ -16,6 +16,8 @@ pub mod dicomdir;
 pub mod digester;
 pub mod digests;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ingest;
 pub mod maintenance;
 pub mod meta;

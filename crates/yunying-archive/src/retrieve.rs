@@ -10,6 +10,7 @@
 use std::io::{Cursor, Read};
 
 use serde_json::{Map, Value as Json};
+use tracing::Instrument;
 use yunying_index::InstanceData;
 use yunying_store::ObjectStore;
 use yunying_transcode::{FrameTransform, Lut, PixelInfo, TranscodeError, decode_frame};
@@ -57,7 +58,10 @@ pub enum RetrieveError {
 impl Archive {
     /// Instances in a scope (see [`yunying_index::Index::instances_in`]).
     pub async fn instances(&self, study: &str, series: Option<&str>, sop: Option<&str>) -> Result<Vec<InstanceData>, RetrieveError> {
-        self.index().instances_in(study, series, sop).await.map_err(|e| RetrieveError::Store(format!("index: {e}")))
+        let span = tracing::info_span!(target: "yunying::trace", "index.instances", instances = tracing::field::Empty);
+        let found = self.index().instances_in(study, series, sop).instrument(span.clone()).await;
+        span.record("instances", found.as_ref().map_or(0, Vec::len));
+        found.map_err(|e| RetrieveError::Store(format!("index: {e}")))
     }
 
     /// The instance's metadata as DICOM JSON bytes. Rows indexed before
@@ -832,7 +836,8 @@ fn lut_words(item: &Map<String, Json>, tag: &str, bulk: &dyn Fn(&str) -> Option<
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, RetrieveError> + Send + 'static) -> Result<T, RetrieveError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RetrieveError::Store(format!("task failed: {e}")))?
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(|e| RetrieveError::Store(format!("task failed: {e}")))?
 }
 
 #[cfg(test)]

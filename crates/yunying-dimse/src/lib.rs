@@ -23,6 +23,8 @@ mod command;
 mod commitment;
 mod dataset;
 mod find;
+#[doc(hidden)]
+pub mod fuzzing;
 mod move_worker;
 mod operations;
 mod pdu;
@@ -30,6 +32,7 @@ mod push;
 mod retrieve;
 mod service;
 mod tls;
+mod trace;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -148,7 +151,7 @@ const ASSOCIATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for associations to end.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// An A-ASSOCIATE-RQ larger than this is not a real one.
-const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
+pub(crate) const MAX_ASSOCIATE_RQ: u32 = 256 * 1024;
 
 /// Serve DICOM on `listener` until `shutdown` completes, then drain.
 pub async fn serve(
@@ -312,19 +315,13 @@ async fn handle(
         Err(_) => read_rq.await,
     };
     let rq = match received {
-        Ok(raw) if raw.pdu_type == pdu::ASSOCIATE_RQ => {
-            let mut whole = Vec::with_capacity(6 + raw.body.len());
-            whole.extend_from_slice(&[pdu::ASSOCIATE_RQ, 0]);
-            whole.extend_from_slice(&(raw.body.len() as u32).to_be_bytes());
-            whole.extend_from_slice(&raw.body);
-            match dicom_ul::read_pdu(&whole[..], MAX_ASSOCIATE_RQ, false) {
-                Ok(Some(dicom_ul::Pdu::AssociationRQ(rq))) => rq,
-                _ => {
-                    tracing::info!(%peer, "malformed A-ASSOCIATE-RQ; dropping connection");
-                    return;
-                }
+        Ok(raw) if raw.pdu_type == pdu::ASSOCIATE_RQ => match pdu::associate_rq(&raw.body, MAX_ASSOCIATE_RQ) {
+            Some(rq) => rq,
+            None => {
+                tracing::info!(%peer, "malformed A-ASSOCIATE-RQ; dropping connection");
+                return;
             }
-        }
+        },
         Ok(_) | Err(_) => {
             tracing::info!(%peer, "connection did not start with an A-ASSOCIATE-RQ; dropping it");
             return;

@@ -117,7 +117,7 @@ impl MoveWorker {
                 continue;
             };
             let (archive, for_read) = (self.archive.clone(), data.clone());
-            let dataset = tokio::spawn(async move { archive.network_dataset(&for_read, &ts).await });
+            let dataset = tokio::spawn(tracing::Instrument::in_current_span(async move { archive.network_dataset(&for_read, &ts).await }));
             return Some(Prepared { data, context_id, dataset });
         }
     }

@@ -228,7 +228,7 @@ impl Association<'_> {
                 stop: stop.clone(),
                 events: tx.clone(),
             };
-            tokio::spawn(worker.run());
+            tokio::spawn(tracing::Instrument::in_current_span(worker.run()));
         }
         drop(tx);
         let mut last_error: Option<String> = None;

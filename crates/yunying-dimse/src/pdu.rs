@@ -100,6 +100,19 @@ impl PduReader {
     }
 }
 
+/// Decode an A-ASSOCIATE-RQ read by [`PduReader`] (its body, at most `max`
+/// bytes) with dicom-ul's decoder; `None` when it is malformed.
+pub fn associate_rq(body: &[u8], max: u32) -> Option<dicom_ul::pdu::AssociationRQ> {
+    let mut whole = Vec::with_capacity(6 + body.len());
+    whole.extend_from_slice(&[ASSOCIATE_RQ, 0]);
+    whole.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    whole.extend_from_slice(body);
+    match dicom_ul::read_pdu(&whole[..], max, false) {
+        Ok(Some(dicom_ul::Pdu::AssociationRQ(rq))) => Some(rq),
+        _ => None,
+    }
+}
+
 /// Split a P-DATA-TF body into its presentation data values (zero-copy).
 pub fn split_pdata(mut body: Bytes) -> Result<Vec<Pdv>, PduError> {
     let mut pdvs = Vec::with_capacity(1);

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
+use tracing::Instrument;
 use yunying_archive::{Archive, Caller, Incoming, IngestError, StoreContext};
 use yunying_audit::ingest::Received;
 
@@ -31,9 +32,9 @@ use crate::pdu::{self, PduError, PduReader};
 use crate::tls::Stream;
 
 /// Command sets are small; anything larger is an abuse.
-const MAX_COMMAND_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// Largest identifier (C-FIND, C-MOVE, C-GET) or N-ACTION data set.
-const MAX_REQUEST_DATASET: usize = 4 << 20;
+pub(crate) const MAX_REQUEST_DATASET: usize = 4 << 20;
 const N_EVENT_REPORT_RSP: u16 = 0x8100;
 const C_STORE_RSP: u16 = 0x8001;
 /// Refused: resource limitation (PS3.7 Annex C, general status).
@@ -124,8 +125,9 @@ pub struct Association<'a> {
     /// This association's number on the node (its C-STORE audit batches).
     pub(crate) id: u64,
     /// The operation in progress: its command field and when its command
-    /// arrived (for the access log and metrics when it is answered).
-    operation: Option<(u16, std::time::Instant)>,
+    /// arrived (for the access log and metrics when it is answered), and
+    /// its span (`[tracing]`; disabled when off).
+    operation: Option<(u16, std::time::Instant, tracing::Span)>,
 }
 
 impl<'a> Association<'a> {
@@ -227,7 +229,8 @@ impl<'a> Association<'a> {
                         }
                     };
                     for pdv in pdvs {
-                        match self.on_pdv(state, pdv).await {
+                        let span = self.operation.as_ref().map_or_else(tracing::Span::none, |(_, _, span)| span.clone());
+                        match self.on_pdv(state, pdv).instrument(span).await {
                             Ok(next) => state = next,
                             Err(e) => {
                                 tracing::info!(calling_ae = %self.caller.calling_ae, error = %e, "aborting association");
@@ -301,7 +304,8 @@ impl<'a> Association<'a> {
         let command = Command::decode(&bytes).ok_or(ProtocolError("malformed command set"))?;
         let field = command.command_field().ok_or(ProtocolError("command set without Command Field"))?;
         if field & RESPONSE == 0 && field != C_CANCEL_RQ {
-            self.operation = Some((field, std::time::Instant::now()));
+            let span = crate::trace::operation_span(field, &self.caller.calling_ae, &command);
+            self.operation = Some((field, std::time::Instant::now(), span));
         }
         match field {
             C_ECHO_RQ => {
@@ -518,16 +522,9 @@ impl<'a> Association<'a> {
         if status == 0xFF00 || status == 0xFF01 {
             return;
         }
-        let Some((field, started)) = self.operation.take() else { return };
-        let operation = match field {
-            C_ECHO_RQ => "C-ECHO",
-            C_STORE_RQ => "C-STORE",
-            C_FIND_RQ => "C-FIND",
-            C_MOVE_RQ => "C-MOVE",
-            C_GET_RQ => "C-GET",
-            N_ACTION_RQ => "N-ACTION",
-            _ => "other",
-        };
+        let Some((field, started, span)) = self.operation.take() else { return };
+        let operation = crate::trace::operation_name(field);
+        crate::trace::record_status(&span, status);
         let took = started.elapsed();
         self.archive.metrics().observe_dimse(operation, status, took);
         tracing::info!(

@@ -57,6 +57,11 @@ pub struct StowDestination {
     /// Bearer token the endpoint requires. Never logged or printed.
     #[serde(default, skip_serializing)]
     pub token: Option<String>,
+    /// For an `https://` endpoint: a PEM file of the CA certificates that
+    /// sign its certificate, trusted instead of the system's roots (a
+    /// hospital's own CA). Unset: the system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Default for FilmConfig {

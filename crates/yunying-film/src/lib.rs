@@ -97,6 +97,9 @@ pub enum FilmError {
 
 impl From<yunying_index::IndexError> for FilmError {
     fn from(e: yunying_index::IndexError) -> Self {
+        if e.is_invalid_text() {
+            return FilmError::Invalid(yunying_index::INVALID_TEXT.into());
+        }
         FilmError::Unavailable(format!("index unavailable: {e}"))
     }
 }

@@ -2,11 +2,11 @@
 //! keys, the AE registry, and access records. JSON in and out; every rule
 //! is the access layer's ([`yunying_access`]), this file only maps.
 
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use yunying_access::grants::{GrantKind, Grantee};
@@ -16,6 +16,7 @@ use yunying_index::Grant;
 use crate::AppState;
 use crate::auth::{Signed, refusal};
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 use crate::film::Client;
 
 pub(crate) fn routes() -> Router<AppState> {

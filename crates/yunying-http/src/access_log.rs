@@ -11,6 +11,13 @@
 //! The same requests are counted for `/metrics`: by route, method and
 //! status, with a latency histogram by route and method. Both label sets
 //! are bounded by the router's routes.
+//!
+//! And each request is a span, `http.request` (target `yunying::trace`,
+//! exported only when `[tracing]` is configured), with the same route,
+//! method and status, whose parent is the W3C `traceparent` the request
+//! carries, if any: the root of one trace through the archive and the
+//! object store. With tracing off the span is disabled and nothing of it
+//! is built.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,6 +26,8 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::AppState;
 
@@ -97,7 +106,7 @@ fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The middleware: log and count each request.
+/// The middleware: log and count each request, in its span.
 pub(crate) async fn log_request(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or("(unmatched)".to_string(), |m| m.as_str().to_string());
@@ -105,9 +114,26 @@ pub(crate) async fn log_request(State(state): State<AppState>, mut request: Requ
     let client = crate::auth::client_of(&state, &request);
     let who = Who::default();
     request.extensions_mut().insert(who.clone());
-    let response = next.run(request).await;
+    let span = tracing::info_span!(
+        target: "yunying::trace",
+        "http.request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = Empty,
+        otel.status_code = Empty,
+    );
+    if !span.is_disabled() {
+        crate::trace_context::adopt_parent(&span, request.headers());
+    }
+    let response = next.run(request).instrument(span.clone()).await;
     let secs = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     state.http_metrics.observe(&route, &method, status, secs);
     let who = who.0.get().map_or("-", String::as_str);
     tracing::info!(target: "yunying::access", face = "http", who, client, method, route, status, ms = secs * 1000.0, "request");

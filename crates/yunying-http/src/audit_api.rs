@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use yunying_access::Action;
@@ -24,6 +24,7 @@ use yunying_index::{LedgerEntry, LedgerFilter};
 use crate::AppState;
 use crate::auth::{Signed, refusal};
 use crate::error::ApiError;
+use crate::extract::{Json, Query};
 use crate::film::Client;
 
 /// Most events one search returns.

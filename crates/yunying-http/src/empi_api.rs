@@ -4,11 +4,11 @@
 //! `yunying-persons`'; this file maps JSON and FHIR to it. State changes
 //! are same-origin JSON (or a bearer key).
 
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use yunying_persons::{IdentityInput, Persons};
@@ -16,6 +16,7 @@ use yunying_persons::{IdentityInput, Persons};
 use crate::AppState;
 use crate::auth::{Signed, denied};
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 
 pub(crate) fn routes() -> Router<AppState> {
     let changes = Router::new()
@@ -128,12 +129,19 @@ async fn person(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<
 /// The FHIR identifier system of an institution's Patient IDs.
 const SYSTEM: &str = "urn:yunying:issuer:";
 
-#[derive(Deserialize)]
-struct PixQuery {
-    #[serde(rename = "sourceIdentifier")]
-    source_identifier: String,
-    #[serde(rename = "targetSystem", default)]
-    target_system: Option<String>,
+/// The query of a PIXm request: the first `sourceIdentifier` and
+/// `targetSystem` (read by hand, so a missing or repeated parameter is
+/// answered as FHIR asks, with an `OperationOutcome`).
+fn pix_query(raw: Option<&str>) -> (Option<String>, Option<String>) {
+    let (mut source, mut target) = (None, None);
+    for (name, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "sourceIdentifier" if source.is_none() => source = Some(value.into_owned()),
+            "targetSystem" if target.is_none() => target = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    (source, target)
 }
 
 /// PIXm: `sourceIdentifier=urn:yunying:issuer:HOSP_A|A123` (or the bare
@@ -141,13 +149,17 @@ struct PixQuery {
 /// `targetIdentifier` for each other identity of the person (only those
 /// of `targetSystem` when given). An identity the index does not know is
 /// 404 with an `OperationOutcome`, as PIXm asks.
-async fn pix(State(s): State<AppState>, Signed(who): Signed, Query(q): Query<PixQuery>) -> Response {
+async fn pix(State(s): State<AppState>, Signed(who): Signed, RawQuery(raw): RawQuery) -> Response {
     let Some(persons) = persons(&s) else { return disabled() };
-    let Some((system, value)) = q.source_identifier.split_once('|') else {
+    let (source, target_system) = pix_query(raw.as_deref());
+    let Some(source) = source else {
+        return outcome(StatusCode::BAD_REQUEST, "required", "sourceIdentifier is required");
+    };
+    let Some((system, value)) = source.split_once('|') else {
         return outcome(StatusCode::BAD_REQUEST, "invalid", "sourceIdentifier is system|value");
     };
     let issuer = system.strip_prefix(SYSTEM).unwrap_or(system);
-    let target = q.target_system.as_deref().map(|t| t.strip_prefix(SYSTEM).unwrap_or(t).to_string());
+    let target = target_system.as_deref().map(|t| t.strip_prefix(SYSTEM).unwrap_or(t).to_string());
     let view = match persons.person_as(&who, issuer, value).await {
         Ok(view) => view,
         Err(yunying_access::Denied::NotFound(_)) => {

@@ -58,6 +58,9 @@ impl From<RetrieveError> for ApiError {
 
 impl From<yunying_index::IndexError> for ApiError {
     fn from(e: yunying_index::IndexError) -> ApiError {
+        if e.is_invalid_text() {
+            return ApiError::bad_request(yunying_index::INVALID_TEXT);
+        }
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("index unavailable: {e}"))
     }
 }

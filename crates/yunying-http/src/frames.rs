@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
+use tracing::Instrument;
 use yunying_archive::metadata::PixelLayout;
 use yunying_archive::syntax::{DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE, is_compressed};
 use yunying_archive::{Archive, InstanceData, RetrieveError};
@@ -94,26 +95,31 @@ async fn frames(
     let boundary = media::boundary();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     let b = boundary.clone();
-    tokio::spawn(async move {
-        let mut batch = first;
-        for next in batches.iter().skip(1).map(Some).chain([None]) {
-            for frame in batch {
-                if tx.send(Ok(media::part_header(&b, &content_type, ""))).await.is_err() || tx.send(Ok(Bytes::from(frame))).await.is_err() {
-                    return;
+    tokio::spawn(
+        async move {
+            let mut batch = first;
+            for next in batches.iter().skip(1).map(Some).chain([None]) {
+                for frame in batch {
+                    if tx.send(Ok(media::part_header(&b, &content_type, ""))).await.is_err()
+                        || tx.send(Ok(Bytes::from(frame))).await.is_err()
+                    {
+                        return;
+                    }
                 }
+                let Some(next) = next else { break };
+                batch = match reader.read(next).await {
+                    Ok(frames) => frames,
+                    Err(e) => {
+                        tracing::error!(error = %e.message, "reading frames failed mid-response");
+                        let _ = tx.send(Err(std::io::Error::other(e.message))).await;
+                        return;
+                    }
+                };
             }
-            let Some(next) = next else { break };
-            batch = match reader.read(next).await {
-                Ok(frames) => frames,
-                Err(e) => {
-                    tracing::error!(error = %e.message, "reading frames failed mid-response");
-                    let _ = tx.send(Err(std::io::Error::other(e.message))).await;
-                    return;
-                }
-            };
+            let _ = tx.send(Ok(media::closing(&b))).await;
         }
-        let _ = tx.send(Ok(media::closing(&b))).await;
-    });
+        .in_current_span(),
+    );
     let mut response = Response::new(media::channel_body(rx));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, header_value(&media::multipart_type(&boundary, part_type)));

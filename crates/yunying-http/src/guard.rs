@@ -84,6 +84,34 @@ fn host_name(authority: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// `X-Forwarded-Proto` as handlers may read it: `https` for a request
+/// over our own TLS, dropped unless a trusted proxy (`http.trusted_proxies`)
+/// sent it. The links Yunying writes (QIDO-RS and STOW-RS Retrieve URLs)
+/// then follow the scheme the client used, and no client can choose it.
+pub(crate) async fn forwarded_proto(State(trusted): State<Arc<Vec<std::net::IpAddr>>>, mut request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let over_tls = request.extensions().get::<crate::tls::Tls>().is_some();
+    let headers = request.headers_mut();
+    if over_tls {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    } else if !peer.is_some_and(|p| trusted.contains(&p)) {
+        headers.remove("x-forwarded-proto");
+    }
+    next.run(request).await
+}
+
+/// Whether the (already vetted, see [`forwarded_proto`]) `X-Forwarded-Proto`
+/// says https: its last value, as the nearest proxy wrote it.
+pub(crate) fn forwarded_https(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all("x-forwarded-proto")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
 /// Refuse requests for hosts that are not ours with 421.
 pub(crate) async fn check_host(State(hosts): State<Arc<Hosts>>, request: Request, next: Next) -> Response {
     let host = request

@@ -12,6 +12,7 @@ mod auth;
 mod conn;
 mod empi_api;
 mod error;
+mod extract;
 mod film;
 mod frames;
 mod guard;
@@ -25,6 +26,7 @@ mod rendered;
 mod retention_api;
 mod stow;
 mod tls;
+mod trace_context;
 mod viewer;
 mod wado;
 mod witness_api;
@@ -48,6 +50,7 @@ use yunying_archive::Archive;
 pub use error::ApiError;
 pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
 pub use tls::{HttpListener, HttpTls, Tls};
+pub use viewer::viewer_embedded;
 pub use witness_api::witness_post;
 
 /// Settings of the HTTP listener.
@@ -104,9 +107,9 @@ pub struct HttpConfig {
     /// Most results one QIDO-RS search returns; more are cut with a
     /// `Warning` header.
     pub max_results: u64,
-    /// The built web viewer (`viewer/dist`), served at `/viewer/`. Unset:
-    /// `viewer/dist` under the working directory when it exists (also
-    /// `YUNYING_VIEWER_DIR`).
+    /// A built web viewer (`viewer/dist`) served at `/viewer/` instead of
+    /// the one this binary carries (also `YUNYING_VIEWER_DIR`): for viewer
+    /// development, or a customised build. Unset: the embedded build.
     pub viewer_dir: Option<std::path::PathBuf>,
     /// A static bearer token accepted by the film management API
     /// (`/api/films`) as a platform-wide credential (also
@@ -312,6 +315,7 @@ pub fn router_with(archive: Archive, access: Access, services: Services, config:
             HeaderValue::from_static("require-corp"),
         ))
         .layer(cors)
+        .layer(middleware::from_fn_with_state(Arc::new(config.trusted_proxies.clone()), guard::forwarded_proto))
         .layer(middleware::from_fn_with_state(Arc::new(guard::Hosts::new(&config)), guard::check_host))
         .layer(middleware::from_fn_with_state(config.max_uri_bytes, guard::check_uri_length))
 }

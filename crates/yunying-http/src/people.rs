@@ -21,9 +21,8 @@
 
 mod admin;
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -36,6 +35,7 @@ use yunying_access::{Denied, Principal};
 use crate::AppState;
 pub(crate) use crate::auth::denied;
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 use crate::film::{Client, Https};
 
 /// The session cookie.

@@ -263,10 +263,12 @@ fn resolve_tag(name: &str) -> Result<u32, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("unknown attribute {name:?}")))
 }
 
-/// The URL prefix of DICOMweb as the client reached it.
+/// The URL prefix of DICOMweb as the client reached it (the scheme: see
+/// `guard::forwarded_proto`, which leaves only a trustworthy
+/// `X-Forwarded-Proto`).
 pub(crate) fn base_url(headers: &HeaderMap) -> String {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).filter(|p| *p == "https").unwrap_or("http");
+    let proto = if crate::guard::forwarded_https(headers) { "https" } else { "http" };
     format!("{proto}://{host}/dicom-web")
 }
 

@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use yunying_access::Principal;
@@ -22,6 +22,7 @@ use yunying_recognition::{DecisionRequest, OrderRequest, Recognition, StatsQuery
 use crate::AppState;
 use crate::auth::{Signed, denied};
 use crate::error::ApiError;
+use crate::extract::{Json, Path, Query};
 use crate::film::Client;
 
 /// Longest path segment or query value read here.

@@ -153,7 +153,8 @@ async fn stored_rendition(state: &AppState, instance: &InstanceData, kind: &str,
     let renditions = state.archive.index().renditions_of(&instance.stored.sop_instance_uid).await.ok()?;
     let key = renditions.into_iter().find(|r| r.kind == kind && r.frame == frame)?.object_key;
     let store = state.archive.store().clone();
-    tokio::task::spawn_blocking(move || store.get(&key).ok()).await.ok().flatten()
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| store.get(&key).ok())).await.ok().flatten()
 }
 
 fn negotiate(headers: &HeaderMap) -> Result<ImageFormat, ApiError> {

@@ -4,11 +4,11 @@
 //! out, state changes same-origin JSON only; every rule is
 //! `yunying-retention`'s, this file only maps.
 
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use yunying_access::Denied;
@@ -16,6 +16,7 @@ use yunying_retention::{HoldTarget, NewDeletion};
 
 use crate::AppState;
 use crate::auth::{Signed, denied};
+use crate::extract::{Json, Path, Query};
 use crate::film::Client;
 
 pub(crate) fn routes() -> Router<AppState> {

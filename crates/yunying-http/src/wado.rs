@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 use yunying_archive::syntax::{DEFLATED_EXPLICIT_VR_LE, EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 use yunying_archive::{Archive, InstanceData};
 
@@ -114,7 +115,15 @@ async fn retrieve(state: &AppState, headers: &HeaderMap, instances: Vec<Instance
     let archive = state.archive.clone();
     let b = boundary.clone();
     let t = target.clone();
-    tokio::spawn(async move {
+    // The request's trace goes on with the body: the span ends when the
+    // last instance is sent.
+    let span = tracing::info_span!(
+        target: "yunying::trace",
+        "archive.retrieve",
+        instances = instances.len(),
+        dicom.transfer_syntax = target_label(&target)
+    );
+    let send = async move {
         for i in instances {
             let stored_ts = i.stored.transfer_syntax_uid.clone();
             let send_stored = match &t {
@@ -147,7 +156,8 @@ async fn retrieve(state: &AppState, headers: &HeaderMap, instances: Vec<Instance
         if multipart {
             let _ = tx.send(Ok(media::closing(&b))).await;
         }
-    });
+    };
+    tokio::spawn(send.instrument(span));
     let content_type = if multipart { media::multipart_type(&boundary, "application/dicom") } else { "application/dicom".to_string() };
     let mut response = Response::new(media::channel_body(rx));
     let h = response.headers_mut();
@@ -184,7 +194,8 @@ async fn stream_object(
     while offset < size {
         let (store, key) = (archive.store().clone(), i.stored.object_key.clone());
         let len = CHUNK.min(size - offset);
-        let chunk = tokio::task::spawn_blocking(move || store.get_range(&key, offset, len)).await;
+        let span = tracing::Span::current();
+        let chunk = tokio::task::spawn_blocking(move || span.in_scope(|| store.get_range(&key, offset, len))).await;
         match chunk {
             Ok(Ok(bytes)) => tx.send(Ok(Bytes::from(bytes))).await.map_err(|_| ())?,
             Ok(Err(e)) => {

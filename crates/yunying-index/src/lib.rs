@@ -104,6 +104,23 @@ pub enum IndexError {
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
 
+impl IndexError {
+    /// Whether the database refused a text value it cannot store:
+    /// PostgreSQL takes no NUL character in text (SQLSTATE 22021, and 22P05
+    /// for a character its encoding lacks); SQLite takes any. Such a value
+    /// names nothing stored, so callers answer it as an invalid request,
+    /// never as an outage.
+    pub fn is_invalid_text(&self) -> bool {
+        match self {
+            IndexError::Database(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("22021") | Some("22P05")),
+            _ => false,
+        }
+    }
+}
+
+/// What callers answer for a value [`IndexError::is_invalid_text`] refuses.
+pub const INVALID_TEXT: &str = "a text value holds a character the index cannot store (NUL)";
+
 /// What to do when an instance arrives whose SOP Instance UID is indexed already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -182,7 +182,25 @@ async fn oidc_logins_answer_once_and_are_bounded(backend: Backend) {
     assert!(index.take_oidc_login("s3").await.unwrap().is_none(), "a state answers once");
 }
 
+/// A NUL in a looked-up name (what an HTTP fuzzer sends) finds nothing on
+/// SQLite and is refused by PostgreSQL as text it cannot store: an error
+/// callers read as an invalid request (`is_invalid_text`), not an outage.
+async fn a_nul_in_a_text_value_is_an_invalid_value_not_an_outage(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = open(backend, &dir, "people_nul").await;
+    assert!(index.insert_user(&user("u1", "wang")).await.unwrap());
+    match (backend, index.user_by_name("wa\0ng").await) {
+        (Backend::Sqlite, found) => assert_eq!(found.unwrap(), None),
+        (Backend::Postgres, Err(e)) => assert!(e.is_invalid_text(), "{e}"),
+        (Backend::Postgres, Ok(found)) => panic!("PostgreSQL stored a NUL: {found:?}"),
+    }
+    // Other failures are not invalid text.
+    assert!(!yunying_index::IndexError::WriterStopped.is_invalid_text());
+    assert!(index.user_by_name("wang").await.unwrap().is_some());
+}
+
 on_every_backend!(
+    a_nul_in_a_text_value_is_an_invalid_value_not_an_outage,
     accounts_are_unique_by_name_and_identity,
     sign_ins_are_counted_before_passwords_are_compared,
     totp_steps_are_spent_once,

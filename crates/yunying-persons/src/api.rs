@@ -13,7 +13,7 @@ impl From<PersonsError> for Denied {
         match e {
             PersonsError::Index(yunying_index::IndexError::NotFound(what)) => Denied::NotFound(what),
             PersonsError::Index(yunying_index::IndexError::Conflict(why)) => Denied::Invalid(why),
-            PersonsError::Index(e) => Denied::Unavailable(e.to_string()),
+            PersonsError::Index(e) => e.into(),
             PersonsError::UnknownIdentity => Denied::NotFound("no such identity".into()),
             PersonsError::Invalid(why) => Denied::Invalid(why),
         }

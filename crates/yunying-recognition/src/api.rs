@@ -28,7 +28,7 @@ impl From<RecognitionError> for Denied {
         match e {
             RecognitionError::Index(yunying_index::IndexError::NotFound(what)) => Denied::NotFound(what),
             RecognitionError::Index(yunying_index::IndexError::Conflict(why)) => Denied::Invalid(why),
-            RecognitionError::Index(e) => Denied::Unavailable(e.to_string()),
+            RecognitionError::Index(e) => e.into(),
             RecognitionError::UnknownOrder => Denied::NotFound(RecognitionError::UnknownOrder.to_string()),
             RecognitionError::Signature(why) => Denied::Unavailable(why),
             other => Denied::Invalid(other.to_string()),

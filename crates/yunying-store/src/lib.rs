@@ -28,10 +28,12 @@
 pub mod encrypted;
 mod fs;
 mod s3;
+mod traced;
 
 pub use encrypted::{EncryptedStore, EncryptionConfig, KeyWrapper, LocalMasterKeys};
 pub use fs::FsStore;
 pub use s3::{S3Config, S3Store};
+pub use traced::TracedStore;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,17 +63,33 @@ pub enum StoreKind {
     S3,
 }
 
+impl StoreKind {
+    /// The kind as configured: `fs` or `s3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Fs => "fs",
+            StoreKind::S3 => "s3",
+        }
+    }
+}
+
 impl StoreConfig {
     /// Open the configured store; `default_root` is used by a filesystem
     /// store without a path. An S3 store is checked (buckets reachable,
-    /// credentials accepted) before it is returned.
+    /// credentials accepted) before it is returned. Every call on it is a
+    /// span for the OpenTelemetry traces ([`TracedStore`]; free when they
+    /// are off).
     pub fn open(&self, default_root: &Path) -> std::io::Result<Arc<dyn ObjectStore>> {
         let inner = self.open_plain(default_root)?;
         if !self.encryption.enabled {
-            return Ok(inner);
+            return Ok(Arc::new(TracedStore::new(inner, self.kind.name())));
         }
         let keys = self.encryption.load().map_err(std::io::Error::other)?;
-        Ok(Arc::new(EncryptedStore::new(inner, Arc::new(keys))))
+        let kind = match self.kind {
+            StoreKind::Fs => "fs+sm4",
+            StoreKind::S3 => "s3+sm4",
+        };
+        Ok(Arc::new(TracedStore::new(Arc::new(EncryptedStore::new(inner, Arc::new(keys))), kind)))
     }
 
     /// The configured store without its encryption (the ciphertext as

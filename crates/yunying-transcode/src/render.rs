@@ -37,11 +37,21 @@ pub(crate) fn to_display(
 ) -> Result<Image, TranscodeError> {
     let (width, height) = (u32::from(info.columns), u32::from(info.rows));
     let photometric = decoded.photometric_interpretation.as_str();
+    // Colour is three samples a pixel, grey levels and palette indices one
+    // (the fuzz target `frame` found RGB and YBR with one sample: a panic,
+    // issue 24).
+    let samples = match photometric {
+        "RGB" | "YBR_FULL" | "YBR_FULL_422" => Some(3),
+        "MONOCHROME1" | "MONOCHROME2" | "PALETTE COLOR" => Some(1),
+        _ => None,
+    };
+    if let Some(samples) = samples
+        && info.samples_per_pixel != samples
+    {
+        return Err(TranscodeError::InvalidPixelInfo(format!("{photometric} with {} samples per pixel", info.samples_per_pixel)));
+    }
     let data = match photometric {
         "MONOCHROME1" | "MONOCHROME2" => {
-            if info.samples_per_pixel != 1 {
-                return Err(TranscodeError::InvalidPixelInfo(format!("{photometric} with {} samples per pixel", info.samples_per_pixel)));
-            }
             let voi = choose_voi(info, window)?;
             let mut data = monochrome(info, &decoded.bytes, &voi);
             if photometric == "MONOCHROME1" {
@@ -50,15 +60,20 @@ pub(crate) fn to_display(
             return Ok(Image { width, height, channels: 1, data });
         }
         "PALETTE COLOR" => palette(info, &decoded.bytes)?,
-        "RGB" => rgb(info, &decoded.bytes),
-        "YBR_FULL" => ybr_full(&rgb(info, &decoded.bytes)),
+        "RGB" => rgb(info, &decoded.bytes)?,
+        "YBR_FULL" => ybr_full(&rgb(info, &decoded.bytes)?),
         // Native YBR_FULL_422 is subsampled; from a codec it is not.
         "YBR_FULL_422" if decoded.bytes.len() == frame_len(info) && is_native_422(info) => ybr_full(&upsample_422(info, &decoded.bytes)?),
-        "YBR_FULL_422" => ybr_full(&rgb(info, &decoded.bytes)),
+        "YBR_FULL_422" => ybr_full(&rgb(info, &decoded.bytes)?),
         other => {
             return Err(TranscodeError::Unsupported(format!("rendering photometric interpretation {other:?}")));
         }
     };
+    // Resizing and encoding index the image by its size.
+    let expected = pixel_count(info) * 3;
+    if data.len() != expected {
+        return Err(TranscodeError::FrameTooShort { expected, actual: data.len() });
+    }
     Ok(Image { width, height, channels: 3, data })
 }
 
@@ -206,9 +221,17 @@ fn to_u8(unit: f64) -> u8 {
 }
 
 /// Interleaved colour samples to 8 bits (wider ones keep their top bits).
-fn rgb(info: &PixelInfo, bytes: &[u8]) -> Vec<u8> {
+fn rgb(info: &PixelInfo, bytes: &[u8]) -> Result<Vec<u8>, TranscodeError> {
     let count = pixel_count(info) * 3;
-    match info.bits_allocated {
+    let sample_bytes = match info.bits_allocated {
+        8 => 1,
+        16 => 2,
+        _ => 4,
+    };
+    if bytes.len() < count * sample_bytes {
+        return Err(TranscodeError::FrameTooShort { expected: count * sample_bytes, actual: bytes.len() });
+    }
+    Ok(match info.bits_allocated {
         8 => bytes[..count].to_vec(),
         16 => {
             let shift = info.bits_stored.saturating_sub(8).min(8);
@@ -218,7 +241,7 @@ fn rgb(info: &PixelInfo, bytes: &[u8]) -> Vec<u8> {
             let shift = info.bits_stored.saturating_sub(8).min(24);
             bytes.chunks_exact(4).take(count).map(|s| (u32::from_le_bytes([s[0], s[1], s[2], s[3]]) >> shift).min(255) as u8).collect()
         }
-    }
+    })
 }
 
 /// YCbCr (full range, PS3.3 C.7.6.3.1.2) to RGB, in place of 8-bit triples.

@@ -9,7 +9,7 @@
 //! and originals only when the film allows download.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use tower::ServiceExt;
@@ -20,6 +20,7 @@ use super::{Refusal, session_film};
 use crate::AppState;
 use crate::auth::dicomweb_action;
 use crate::error::ApiError;
+use crate::extract::Path;
 
 /// `GET /api/film/{id}/dicom-web/{*rest}`: QIDO-RS over the film's
 /// studies, metadata, frames, rendered images and thumbnails (what the film

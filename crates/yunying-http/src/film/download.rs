@@ -5,10 +5,12 @@
 //! much, and speed matters more) ZIP entry whose CRC and sizes follow it in
 //! a data descriptor. Memory stays bounded whatever the study's size; only
 //! the DICOMDIR (a few hundred bytes per instance) is built in memory.
-//! Offsets past 4 GiB switch the central directory to ZIP64.
+//! Entries of 4 GiB or more carry ZIP64 sizes (the size is known before the
+//! entry starts), and offsets past 4 GiB switch the central directory to
+//! ZIP64.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use tokio::sync::mpsc;
@@ -16,6 +18,7 @@ use yunying_film::DownloadPlan;
 
 use super::{Answer, Client, session_film};
 use crate::AppState;
+use crate::extract::Path;
 
 /// Bytes read from the store per step.
 const CHUNK: u64 = 1 << 20;
@@ -54,7 +57,7 @@ async fn write_zip(
     let mut zip = ZipWriter::default();
     let send = |bytes: Vec<u8>| async move { tx.send(Ok(Bytes::from(bytes))).await.map_err(|_| "the client went away".to_string()) };
     // DICOMDIR first.
-    send(zip.begin("DICOMDIR")).await?;
+    send(zip.begin("DICOMDIR", directory.len() as u64)).await?;
     zip.data(&directory);
     tx.send(Ok(directory)).await.map_err(|_| "the client went away".to_string())?;
     send(zip.end()).await?;
@@ -62,10 +65,7 @@ async fn write_zip(
         let (st, k) = (store.clone(), key.clone());
         let size =
             tokio::task::spawn_blocking(move || st.size(&k)).await.map_err(|e| e.to_string())?.map_err(|e| format!("object store: {e}"))?;
-        if size >= u32::MAX as u64 {
-            return Err(format!("{name} is larger than a ZIP entry without ZIP64 sizes can carry"));
-        }
-        send(zip.begin(name)).await?;
+        send(zip.begin(name, size)).await?;
         let mut at = 0;
         while at < size {
             let len = CHUNK.min(size - at);
@@ -94,6 +94,15 @@ struct Entry {
     offset: u64,
     crc: u32,
     size: u64,
+    /// 4 GiB or more: its sizes are ZIP64 (8 bytes) in every record.
+    large: bool,
+}
+
+/// The ZIP64 extended information extra field's header ID.
+const ZIP64_EXTRA: u16 = 0x0001;
+
+fn is_large(size: u64) -> bool {
+    size >= u32::MAX as u64
 }
 
 /// A ZIP writer that never seeks: entries are stored, their CRC and size
@@ -113,19 +122,32 @@ const DOS_TIME: u16 = 0;
 const DOS_DATE: u16 = 0x21;
 
 impl ZipWriter {
-    fn begin(&mut self, name: &str) -> Vec<u8> {
-        let mut h = Vec::with_capacity(30 + name.len());
+    /// The local header of an entry of `size` bytes (known before it
+    /// starts: a large one announces ZIP64 sizes here, as readers require
+    /// before they read its 8-byte data descriptor).
+    fn begin(&mut self, name: &str, size: u64) -> Vec<u8> {
+        let large = is_large(size);
+        let mut h = Vec::with_capacity(30 + name.len() + 20);
         h.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        h.extend_from_slice(&20u16.to_le_bytes());
+        h.extend_from_slice(&(if large { 45u16 } else { 20 }).to_le_bytes());
         h.extend_from_slice(&FLAGS.to_le_bytes());
         h.extend_from_slice(&0u16.to_le_bytes()); // stored
         h.extend_from_slice(&DOS_TIME.to_le_bytes());
         h.extend_from_slice(&DOS_DATE.to_le_bytes());
-        h.extend_from_slice(&[0u8; 12]); // CRC and sizes: in the descriptor
+        h.extend_from_slice(&0u32.to_le_bytes()); // CRC: in the descriptor
+        let size32 = if large { u32::MAX } else { 0 };
+        h.extend_from_slice(&size32.to_le_bytes());
+        h.extend_from_slice(&size32.to_le_bytes());
         h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        h.extend_from_slice(&0u16.to_le_bytes());
+        h.extend_from_slice(&(if large { 20u16 } else { 0 }).to_le_bytes());
         h.extend_from_slice(name.as_bytes());
-        self.entries.push(Entry { name: name.to_string(), offset: self.offset, crc: 0, size: 0 });
+        if large {
+            h.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+            h.extend_from_slice(&16u16.to_le_bytes());
+            h.extend_from_slice(&size.to_le_bytes());
+            h.extend_from_slice(&size.to_le_bytes());
+        }
+        self.entries.push(Entry { name: name.to_string(), offset: self.offset, crc: 0, size: 0, large });
         self.offset += h.len() as u64;
         self.crc = crc32fast::Hasher::new();
         self.size = 0;
@@ -143,11 +165,17 @@ impl ZipWriter {
         let entry = self.entries.last_mut().expect("begin before end");
         entry.crc = crc;
         entry.size = self.size;
-        let mut d = Vec::with_capacity(16);
+        debug_assert_eq!(entry.large, is_large(self.size), "an entry's size is the one announced");
+        let mut d = Vec::with_capacity(24);
         d.extend_from_slice(&0x0807_4b50u32.to_le_bytes());
         d.extend_from_slice(&crc.to_le_bytes());
-        d.extend_from_slice(&(self.size as u32).to_le_bytes());
-        d.extend_from_slice(&(self.size as u32).to_le_bytes());
+        if entry.large {
+            d.extend_from_slice(&self.size.to_le_bytes());
+            d.extend_from_slice(&self.size.to_le_bytes());
+        } else {
+            d.extend_from_slice(&(self.size as u32).to_le_bytes());
+            d.extend_from_slice(&(self.size as u32).to_le_bytes());
+        }
         self.offset += d.len() as u64;
         d
     }
@@ -157,7 +185,17 @@ impl ZipWriter {
         let start = self.offset;
         let mut cd = Vec::new();
         for e in &self.entries {
-            let zip64 = e.offset >= u32::MAX as u64;
+            let far = e.offset >= u32::MAX as u64;
+            let zip64 = far || e.large;
+            // The ZIP64 field holds the sizes of a large entry, then the offset of a far one.
+            let mut extra = Vec::new();
+            if e.large {
+                extra.extend_from_slice(&e.size.to_le_bytes());
+                extra.extend_from_slice(&e.size.to_le_bytes());
+            }
+            if far {
+                extra.extend_from_slice(&e.offset.to_le_bytes());
+            }
             cd.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
             cd.extend_from_slice(&(0x0300u16 | if zip64 { 45 } else { 20 }).to_le_bytes()); // made by: Unix
             cd.extend_from_slice(&(if zip64 { 45u16 } else { 20 }).to_le_bytes());
@@ -166,20 +204,21 @@ impl ZipWriter {
             cd.extend_from_slice(&DOS_TIME.to_le_bytes());
             cd.extend_from_slice(&DOS_DATE.to_le_bytes());
             cd.extend_from_slice(&e.crc.to_le_bytes());
-            cd.extend_from_slice(&(e.size as u32).to_le_bytes());
-            cd.extend_from_slice(&(e.size as u32).to_le_bytes());
+            let size32 = if e.large { u32::MAX } else { e.size as u32 };
+            cd.extend_from_slice(&size32.to_le_bytes());
+            cd.extend_from_slice(&size32.to_le_bytes());
             cd.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
-            cd.extend_from_slice(&(if zip64 { 12u16 } else { 0 }).to_le_bytes());
+            cd.extend_from_slice(&(if zip64 { 4 + extra.len() as u16 } else { 0 }).to_le_bytes());
             cd.extend_from_slice(&0u16.to_le_bytes()); // comment
             cd.extend_from_slice(&0u16.to_le_bytes()); // disk
             cd.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
             cd.extend_from_slice(&(0o100644u32 << 16).to_le_bytes()); // -rw-r--r--
-            cd.extend_from_slice(&(if zip64 { u32::MAX } else { e.offset as u32 }).to_le_bytes());
+            cd.extend_from_slice(&(if far { u32::MAX } else { e.offset as u32 }).to_le_bytes());
             cd.extend_from_slice(e.name.as_bytes());
             if zip64 {
-                cd.extend_from_slice(&1u16.to_le_bytes());
-                cd.extend_from_slice(&8u16.to_le_bytes());
-                cd.extend_from_slice(&e.offset.to_le_bytes());
+                cd.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+                cd.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+                cd.extend_from_slice(&extra);
             }
         }
         let size = cd.len() as u64;
@@ -227,7 +266,7 @@ mod tests {
         let mut zip = ZipWriter::default();
         let mut out = Vec::new();
         for (name, body) in [("DICOMDIR", b"first".as_slice()), ("DICOM/ST000001/IM000001", &[7u8; 3000][..])] {
-            out.extend(zip.begin(name));
+            out.extend(zip.begin(name, body.len() as u64));
             zip.data(body);
             out.extend_from_slice(body);
             out.extend(zip.end());
@@ -246,5 +285,57 @@ mod tests {
         };
         assert!(listing.status.success(), "{}", String::from_utf8_lossy(&listing.stderr));
         assert_eq!(String::from_utf8_lossy(&listing.stdout).trim(), "[('DICOMDIR', 5), ('DICOM/ST000001/IM000001', 3000)]");
+    }
+
+    /// An entry over 4 GiB and entries past 4 GiB (ZIP64 sizes and
+    /// offsets), written as the server streams them, read back by Python's
+    /// zipfile with every CRC checked. The big entry's zeros are a hole in a
+    /// sparse file: the disk holds a few kilobytes.
+    #[test]
+    fn entries_over_and_past_four_gib_are_zip64() {
+        use std::io::{Seek, SeekFrom, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.zip");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let mut zip = ZipWriter::default();
+        let big = (4u64 << 30) + 12345;
+        let zeros = vec![0u8; 1 << 20];
+        file.write_all(&zip.begin("DICOMDIR", 5)).unwrap();
+        zip.data(b"first");
+        file.write_all(b"first").unwrap();
+        file.write_all(&zip.end()).unwrap();
+        file.write_all(&zip.begin("DICOM/ST000001/IM000001", big)).unwrap();
+        let mut left = big;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64);
+            zip.data(&zeros[..n as usize]);
+            left -= n;
+        }
+        file.seek(SeekFrom::Current(big as i64)).unwrap();
+        file.write_all(&zip.end()).unwrap();
+        for i in 2..=3 {
+            let body = format!("after the big one {i}");
+            file.write_all(&zip.begin(&format!("DICOM/ST000001/IM00000{i}"), body.len() as u64)).unwrap();
+            zip.data(body.as_bytes());
+            file.write_all(body.as_bytes()).unwrap();
+            file.write_all(&zip.end()).unwrap();
+        }
+        file.write_all(&zip.finish()).unwrap();
+        drop(file);
+        assert_eq!(zip.offset, std::fs::metadata(&path).unwrap().len());
+        let check = "import sys, zipfile\n\
+z = zipfile.ZipFile(sys.argv[1])\n\
+assert z.testzip() is None\n\
+assert z.read('DICOM/ST000001/IM000003') == b'after the big one 3'\n\
+print([(i.filename, i.file_size, i.header_offset > 0xFFFFFFFF) for i in z.infolist()])";
+        let out = std::process::Command::new("python3").args(["-c", check]).arg(&path).output().expect("python3 is needed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!(
+                "[('DICOMDIR', 5, False), ('DICOM/ST000001/IM000001', {big}, False), \
+                 ('DICOM/ST000001/IM000002', 19, True), ('DICOM/ST000001/IM000003', 19, True)]"
+            )
+        );
     }
 }

@@ -1,13 +1,12 @@
 //! "Import to my hospital" over HTTP: the routes, and the sending itself
-//! (C-STORE through `yunying_dimse::push`, STOW-RS through an HTTP client
-//! of ours), counted into the domain's job. Whether a film may be imported,
+//! (C-STORE through `yunying_dimse::push`, STOW-RS through an HTTP(S)
+//! client of ours, `stow_client.rs`), counted into the domain's job. Whether a film may be imported,
 //! where, what goes and the record of it are the domain's
 //! (`yunying_film`'s `import.rs`).
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -17,6 +16,7 @@ use yunying_index::Film;
 
 use super::{Answer, Client, no_store, session_film};
 use crate::AppState;
+use crate::extract::{Json, Path};
 
 /// `GET /api/film/{id}/destinations`: where the film can be imported.
 pub(crate) async fn destinations(State(s): State<AppState>, headers: HeaderMap, Path(film_id): Path<String>) -> Answer {
@@ -73,12 +73,9 @@ async fn run(films: Films, film: Film, target: Target, instances: Vec<InstanceDa
 /// Part 10 bytes as they are).
 async fn stow(films: &Films, d: &StowDestination, instances: &[InstanceData], job: &str) -> Result<(), String> {
     use http_body_util::{BodyExt, Full};
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<axum::body::Bytes>>();
     let url = format!("{}/studies", d.url.trim_end_matches('/'));
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad STOW-RS URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// STOW-RS endpoints are supported (put TLS in a local proxy)".into());
-    }
+    let client = super::stow_client::client(d, &uri)?;
     for data in instances {
         let (store, key) = (films.archive().store().clone(), data.stored.object_key.clone());
         let bytes = match tokio::task::spawn_blocking(move || store.get(&key)).await {

@@ -3,8 +3,7 @@
 //! its link as a QR code, and revoking, shortening, unlocking and reading
 //! its record. The rules are the domain's (`yunying_film::Films`).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use base64::Engine;
@@ -16,6 +15,7 @@ use super::{Answer, Client, Https, no_store};
 use crate::AppState;
 use crate::auth::Signed;
 use crate::error::ApiError;
+use crate::extract::{Json, Path};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

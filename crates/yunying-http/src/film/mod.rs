@@ -13,9 +13,8 @@
 //!
 //! [`Refusal`] is the one place film errors become statuses.
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
@@ -24,6 +23,7 @@ use yunying_index::Film;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::{Json, Path};
 
 mod dicomweb;
 mod download;
@@ -31,6 +31,7 @@ mod import;
 mod manage;
 mod report;
 mod share;
+mod stow_client;
 mod verify;
 
 pub(crate) use verify::{Client, Https, client_address};
@@ -111,8 +112,8 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// The film page (the built viewer's `film.html`).
-async fn page(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let mut r = crate::viewer::serve(&s, "film.html").await?;
+async fn page(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
+    let mut r = crate::viewer::serve(&s, "film.html", &headers).await?;
     // The page holds the link token in its fragment: never let it be framed
     // or leak through a referrer.
     let h = r.headers_mut();

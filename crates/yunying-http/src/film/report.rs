@@ -4,7 +4,7 @@
 //! (`yunying_film`'s `report.rs`).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 
@@ -12,6 +12,7 @@ use super::{Answer, Client, Refusal, session_film};
 use crate::AppState;
 use crate::auth::Signed;
 use crate::error::ApiError;
+use crate::extract::Path;
 
 /// `PUT /api/films/{id}/report`: attach a report (`application/pdf` or
 /// `text/plain`) to a film and the films shared from it.

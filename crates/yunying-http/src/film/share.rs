@@ -1,8 +1,7 @@
 //! The patient's onward shares over HTTP (the rules, and the share as a
 //! consent record, are the domain's: `yunying_film`'s `share.rs`).
 
-use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use super::manage::{public_base, qr};
 use super::{Answer, Client, no_store, session_film};
 use crate::AppState;
+use crate::extract::{Json, Path};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
@@ -14,6 +13,7 @@ use serde::Deserialize;
 use super::{Answer, COOKIE, Refusal, film_info, no_store};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::Json;
 
 /// The client's address: the connection's peer, or, when that is a trusted
 /// proxy, the last address in `X-Forwarded-For` that is not one.
@@ -72,17 +72,8 @@ impl axum::extract::FromRequestParts<AppState> for Https {
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let configured = state.config.public_url.as_deref().is_some_and(|u| u.starts_with("https:"));
         let direct = parts.uri.scheme() == Some(&axum::http::uri::Scheme::HTTPS) || parts.extensions.get::<crate::tls::Tls>().is_some();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let proxied = peer.is_some_and(|p| state.config.trusted_proxies.contains(&p))
-            && parts
-                .headers
-                .get_all("x-forwarded-proto")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .next_back()
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-        Ok(Https(configured || direct || proxied))
+        // Only a trusted proxy's header reaches here (`guard::forwarded_proto`).
+        Ok(Https(configured || direct || crate::guard::forwarded_https(&parts.headers)))
     }
 }
 

@@ -4,17 +4,18 @@
 //! (`ManageAccounts` for accounts and sessions, `roles::may_assign` for
 //! roles). Sessions are named by their public id, never by their token.
 
-use axum::extract::{Path, State};
+use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use yunying_access::Denied;
 use yunying_access::people::{NewUser, parse_roles};
 
 use super::{Caller, denied};
 use crate::AppState;
+use crate::extract::{Json, Path};
 use crate::film::Client;
 
 pub(super) fn routes() -> Router<AppState> {

@@ -191,3 +191,30 @@ fn codec_checks_hold_without_the_size_limits() {
         set_limits(Limits::DEFAULT);
     });
 }
+
+/// Found by the `instance` fuzz target (issue 24): a near-lossless JPEG-LS
+/// frame with one scan byte changed and the 0xFF of its end marker gone,
+/// so the scan runs out of data without a marker. CharLS 2.4.5 skipped
+/// past the last bit and then read zero bits until a counter wrapped:
+/// 4.5 s of a core to refuse 7.5 KB, at every decode (ingest's renditions,
+/// every retrieval). Patched in `vendor/charls-sys` (PATCHES.md): refused
+/// at once.
+#[test]
+fn a_jpeg_ls_scan_read_past_its_end_is_refused_at_once() {
+    let fixture = crate::fixture::load("ct_jpegls_near_lossless.dcm");
+    let mut frame = fixture.frame.clone();
+    assert_eq!(&frame[frame.len() - 3..], [0xFF, 0xD9, 0x00], "the fixture's scan ends with EOI and a pad byte");
+    frame[5557] = 0x40;
+    let end_marker = frame.len() - 3;
+    frame[end_marker] = 0xDF;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        let result = decode_frame(&fixture.transfer_syntax, &fixture.info, &frame);
+        assert!(result.is_err(), "a damaged scan decodes to an error");
+    }
+    // Three decodes took 13 s before the patch and take under a millisecond
+    // now; the bound only has to tell the two apart on a loaded machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    // The undamaged fixture still decodes.
+    decode_frame(&fixture.transfer_syntax, &fixture.info, &fixture.frame).unwrap();
+}

@@ -190,3 +190,35 @@ fn rendering_garbage_is_an_error() {
     let bad_function = RenderOptions { window: Some((40.0, 400.0, Some("CUBIC".to_owned()))), ..RenderOptions::default() };
     assert!(render(&ct.transfer_syntax, &ct.info, &ct.frame, &bad_function).is_err());
 }
+
+/// Found by the `frame` fuzz target (issue 24): a dataset saying RGB or
+/// YBR with one sample per pixel (or PALETTE COLOR with three) rendered
+/// from a frame holding one sample a pixel. The colour path read three
+/// samples a pixel: an out-of-range slice, a panic in the rendition worker
+/// or the request, in every syntax (RLE was the one found). Now refused
+/// as an inconsistent pixel description, before anything is read.
+#[test]
+fn colour_with_the_wrong_number_of_samples_is_refused_not_a_panic() {
+    const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+    for (photometric, samples) in [("RGB", 1), ("YBR_FULL", 1), ("YBR_FULL_422", 1), ("PALETTE COLOR", 3)] {
+        for bits in [8u16, 16] {
+            let info = PixelInfo {
+                rows: 128,
+                columns: 128,
+                samples_per_pixel: samples,
+                bits_allocated: bits,
+                bits_stored: bits,
+                high_bit: bits - 1,
+                photometric_interpretation: photometric.to_string(),
+                ..PixelInfo::default()
+            };
+            let frame = vec![0x40u8; 128 * 128 * usize::from(samples) * usize::from(bits / 8)];
+            for viewport in [None, Some((64, 64))] {
+                let options = RenderOptions { viewport, ..RenderOptions::default() };
+                let result = render(EXPLICIT_LE, &info, &frame, &options);
+                let error = result.expect_err(&format!("{photometric} with {samples} samples, {bits}-bit"));
+                assert!(error.to_string().contains("samples per pixel"), "{photometric}: {error}");
+            }
+        }
+    }
+}
