@@ -78,6 +78,8 @@ export class Worklist {
   private table = h('tbody');
   private status = h('div', { class: 'status', 'data-testid': 'worklist-status' });
   private pager = h('div', { class: 'pager' });
+  /** The latest search asked for; an earlier one answering later is dropped. */
+  private asked = 0;
 
   constructor(private web: DicomWeb, private open: (study: string) => void) {}
 
@@ -134,17 +136,22 @@ export class Worklist {
   }
 
   async search(): Promise<void> {
+    const asked = ++this.asked;
     this.status.textContent = t('loading');
+    this.table.setAttribute('aria-busy', 'true');
     try {
       const found = await this.web.search('/studies', studyQuery(this.filters, this.offset));
+      if (asked !== this.asked) return;
       this.more = found.length > PAGE_SIZE;
       this.rows = found.slice(0, PAGE_SIZE);
       this.status.textContent = this.rows.length ? t('results', { n: this.offset + this.rows.length + (this.more ? '+' : '') }) : t('noResults');
     } catch (e) {
+      if (asked !== this.asked) return;
       this.rows = [];
       this.more = false;
       this.status.textContent = t('error', { m: (e as Error).message });
     }
+    this.table.removeAttribute('aria-busy');
     this.fill();
   }
 

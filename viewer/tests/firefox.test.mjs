@@ -45,7 +45,8 @@ test('in Firefox the worklist finds the study, it opens, scrolls and shows the l
   await waitFor(page, () => window.yunying?.ready && document.querySelector('tbody tr'), 'worklist');
   await page.type('[data-testid=filter-name]', '陈');
   await page.click('[data-testid=search]');
-  await waitFor(page, (uid) => document.querySelector(`tr[data-study="${uid}"]`), 'the study by Hanzi', uid);
+  // The rows of the first, unfiltered search are replaced when this one answers.
+  await waitFor(page, (uid) => document.querySelector(`tbody:not([aria-busy]) tr[data-study="${uid}"]`), 'the study by Hanzi', uid);
   await page.click(`tr[data-study="${uid}"]`);
   const first = await waitFor(page, () => { const s = window.yunying.reader?.panels[0]?.state(); return s?.firstImage && s; }, 'first image');
   const count = Number(process.env.VIEWER_SLICES);
