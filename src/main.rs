@@ -2,6 +2,7 @@
 
 mod ae;
 mod audit;
+mod backup;
 mod config;
 mod datadir;
 mod empi;
@@ -143,6 +144,40 @@ enum Command {
         /// The report as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Copy the embedded archive (index, objects, key files) to a
+    /// directory while it serves: a consistent copy of the index as of the
+    /// start, with every object it names. Run again to bring the copy up
+    /// to date (only new objects are copied). PostgreSQL and S3 are backed
+    /// up with their own tools (docs/en/backup-restore.md).
+    Backup {
+        /// The backup directory (outside the data directory).
+        #[arg(long)]
+        to: PathBuf,
+        /// Objects copied concurrently.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Bring a backup made by `yunying backup` into the configured data
+    /// directory and store (no server running on them), then re-read every
+    /// object against the restored index.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace an index already in the data directory, and key files
+        /// that differ from the backup's.
+        #[arg(long)]
+        force: bool,
+        /// Objects copied concurrently.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -291,6 +326,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 quiet,
             },
         )),
+        Command::Backup { to, jobs, quiet } => {
+            runtime.block_on(backup::backup(&config, backup::BackupOptions { to, jobs: jobs.max(1), quiet }))
+        }
+        Command::Restore { from, force, jobs, quiet } => {
+            runtime.block_on(backup::restore(&config, backup::RestoreOptions { from, force, jobs: jobs.max(1), quiet }))
+        }
         Command::Jobs { command } => runtime.block_on(async {
             let archive = open_archive(&config).await?;
             let index = archive.index();

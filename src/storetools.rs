@@ -35,7 +35,7 @@ pub async fn open_index(config: &Config) -> anyhow::Result<Index> {
 
 /// Where copies into `store` are spooled: beside it for the filesystem (a
 /// put is then a rename), under the data directory for remote stores.
-fn spool_for(store: &Arc<dyn ObjectStore>, config: &Config) -> std::path::PathBuf {
+pub(crate) fn spool_for(store: &Arc<dyn ObjectStore>, config: &Config) -> std::path::PathBuf {
     store.local_spool_dir().map(ToOwned::to_owned).unwrap_or_else(|| config.data_dir.join("spool"))
 }
 
@@ -231,7 +231,7 @@ impl VerifyReport {
 /// (when recorded) with the index; check every recorded rendition exists with its recorded size. With
 /// `repair`, a missing or damaged object is copied back from that store
 /// (only if the copy there matches the index).
-async fn verify_store(
+pub(crate) async fn verify_store(
     index: &Index,
     store: &Arc<dyn ObjectStore>,
     jobs: usize,

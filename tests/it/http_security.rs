@@ -38,37 +38,8 @@ fn get(port: u16, path: &str, extra: &str) -> (u16, Vec<u8>) {
     (http_status(&response).unwrap_or(0), response)
 }
 
-fn header<'a>(response: &'a [u8], name: &str) -> Option<&'a str> {
-    let head = std::str::from_utf8(&response[..find(response, b"\r\n\r\n")?]).ok()?;
-    head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
-}
-
-/// The payloads of a multipart/related response.
-fn parts(response: &[u8]) -> Vec<Vec<u8>> {
-    let ct = header(response, "content-type").unwrap();
-    let delimiter = format!("\r\n--{}", ct.split("boundary=").nth(1).unwrap().trim_matches('"'));
-    let mut body = &response[find(response, b"\r\n\r\n").unwrap() + 4..];
-    let mut out = Vec::new();
-    while let Some(at) = find(body, delimiter.as_bytes()) {
-        if at > 0 || !out.is_empty() {
-            let part = &body[..at];
-            out.push(part[find(part, b"\r\n\r\n").unwrap() + 4..].to_vec());
-        }
-        body = &body[at + delimiter.len()..];
-    }
-    out
-}
-
-fn parts_of(response: Vec<u8>) -> Vec<Vec<u8>> {
-    parts(&response)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 fn body_text(response: &[u8]) -> String {
-    String::from_utf8_lossy(&response[find(response, b"\r\n\r\n").map_or(0, |i| i + 4)..]).into_owned()
+    String::from_utf8_lossy(&response[find_bytes(response, b"\r\n\r\n").map_or(0, |i| i + 4)..]).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,11 +88,11 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     // An ordinary list still works, frames in the order asked.
     let (status, response) = get(server.http_port, &format!("{frames}/3,1,2"), &accept);
     assert_eq!(status, 200);
-    let parts = parts(&response);
+    let parts = multipart_parts(&response);
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(|p| p.len() == FRAME));
-    let frame1 = parts_of(get(server.http_port, &format!("{frames}/1"), &accept).1);
-    let frame3 = parts_of(get(server.http_port, &format!("{frames}/3"), &accept).1);
+    let frame1 = multipart_parts_of(get(server.http_port, &format!("{frames}/1"), &accept).1);
+    let frame3 = multipart_parts_of(get(server.http_port, &format!("{frames}/3"), &accept).1);
     assert!(parts[0] == frame3[0] && parts[1] == frame1[0] && frame1[0] != frame3[0], "frames in the order asked");
     assert_eq!(get(server.http_port, &format!("{frames}/129"), &accept).0, 404);
 
@@ -269,7 +240,7 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
     let port = server.http_port;
     let (status, r) = get(port, "/dicom-web/studies", "Origin: http://evil.example\r\n");
     assert_eq!(status, 200);
-    assert_eq!(header(&r, "access-control-allow-origin"), None, "{}", String::from_utf8_lossy(&r));
+    assert_eq!(http_header(&r, "access-control-allow-origin"), None, "{}", String::from_utf8_lossy(&r));
     // DNS rebinding: the page's own name in Host.
     for host in ["evil.example", "evil.example:8042", "localhost.evil.example"] {
         let (response, _) = http_exchange(
@@ -294,9 +265,9 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
     let config = "[http]\ncors_allowed_origins = [\"http://viewer.example\"]\nallowed_hosts = [\"pacs.example:8042\"]\n";
     let server = Server::start(&tmp.path().join("data2"), Some(config));
     let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://viewer.example\r\n");
-    assert_eq!(header(&r, "access-control-allow-origin"), Some("http://viewer.example"));
+    assert_eq!(http_header(&r, "access-control-allow-origin"), Some("http://viewer.example"));
     let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://evil.example\r\n");
-    assert_eq!(header(&r, "access-control-allow-origin"), None);
+    assert_eq!(http_header(&r, "access-control-allow-origin"), None);
     let (response, _) = http_exchange(
         server.http_port,
         b"GET /healthz HTTP/1.1\r\nHost: pacs.example\r\nConnection: close\r\n\r\n",
@@ -322,7 +293,7 @@ fn other_origins_get_no_cors_and_other_hosts_are_refused() {
     );
     let server = Server::start(&tmp.path().join("data4"), Some("[http]\nbearer_token = \"s3cret\"\n"));
     let (_, r) = get(server.http_port, "/dicom-web/studies", "Origin: http://ohif.example\r\nAuthorization: Bearer s3cret\r\n");
-    assert_eq!(header(&r, "access-control-allow-origin"), Some("*"));
+    assert_eq!(http_header(&r, "access-control-allow-origin"), Some("*"));
 }
 
 /// A query string of any length used to reach the QIDO parser (thousands

@@ -8,6 +8,7 @@ mod harness;
 
 mod architecture;
 mod audit_events;
+mod backup;
 mod bad_input;
 mod cli;
 mod colour;

@@ -76,3 +76,35 @@ pub fn stow_file(port: u16, file: &Path, headers: &[(&str, &str)]) -> (u16, Stri
     let status = all.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, all.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
+
+/// A header of a raw HTTP response.
+pub fn http_header<'a>(response: &'a [u8], name: &str) -> Option<&'a str> {
+    let head = std::str::from_utf8(&response[..find_bytes(response, b"\r\n\r\n")?]).ok()?;
+    head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+}
+
+/// The payloads of a multipart/related response.
+pub fn multipart_parts(response: &[u8]) -> Vec<Vec<u8>> {
+    let ct = http_header(response, "content-type").unwrap();
+    let delimiter = format!("\r\n--{}", ct.split("boundary=").nth(1).unwrap().trim_matches('"'));
+    let mut body = &response[find_bytes(response, b"\r\n\r\n").unwrap() + 4..];
+    let mut out = Vec::new();
+    while let Some(at) = find_bytes(body, delimiter.as_bytes()) {
+        if at > 0 || !out.is_empty() {
+            let part = &body[..at];
+            out.push(part[find_bytes(part, b"\r\n\r\n").unwrap() + 4..].to_vec());
+        }
+        body = &body[at + delimiter.len()..];
+    }
+    out
+}
+
+/// [`multipart_parts`] of an owned response.
+pub fn multipart_parts_of(response: Vec<u8>) -> Vec<Vec<u8>> {
+    multipart_parts(&response)
+}
+
+/// Where `needle` first occurs in `hay`.
+pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

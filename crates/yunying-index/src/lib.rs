@@ -100,6 +100,9 @@ pub enum IndexError {
         "the index has schema version {found}, newer than this binary's {known}: upgrade this binary (a newer one has already run on this database)"
     )]
     NewerSchema { found: usize, known: usize },
+    /// The operation is not made for this index's engine.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -307,6 +310,22 @@ impl Index {
         let (reply, rx) = oneshot::channel();
         self.writer.send(writer::Request::Clear { reply }).await.map_err(|_| IndexError::WriterStopped)?;
         rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// Write a consistent copy of the embedded index to `path`, a file
+    /// that must not exist yet. SQLite's `VACUUM INTO` reads in one
+    /// transaction: writers go on meanwhile, and the copy holds every row
+    /// committed before it began and none after. PostgreSQL has its own
+    /// tools (`pg_basebackup`, `pg_dump`): `Unsupported`.
+    pub async fn snapshot_into(&self, path: &Path) -> Result<()> {
+        if self.dialect != Dialect::Sqlite {
+            return Err(IndexError::Unsupported(
+                "a copy of a PostgreSQL index is made with PostgreSQL's tools (pg_basebackup with WAL archiving, or pg_dump)",
+            ));
+        }
+        let path = path.to_str().ok_or(IndexError::Unsupported("the copy's path is not UTF-8"))?;
+        sqlx::query("VACUUM INTO ?").bind(path).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Close all connections, waiting for queued writes to finish.
