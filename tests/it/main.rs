@@ -18,6 +18,7 @@ mod dimse_security;
 mod empi;
 mod encryption;
 mod enhanced;
+mod faults;
 mod film;
 mod film_security;
 mod http_security;

@@ -18,6 +18,39 @@ pub enum IngestError {
     /// Storage, index or disk failure, or an instance over the size limit.
     #[error("out of resources: {0}")]
     OutOfResources(String),
+    /// The spool, the object store or the index has no space left (the
+    /// disk or a quota is full). Nothing of the instance was kept; the same
+    /// instance sent again once space is freed is stored.
+    #[error("out of storage space: {0}")]
+    StorageFull(String),
+}
+
+/// Whether `e`, or an error it wraps, says the disk or a quota is full.
+pub fn is_storage_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    let full = |e: &std::io::Error| matches!(e.kind(), StorageFull | QuotaExceeded);
+    if full(e) {
+        return true;
+    }
+    let mut at: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static));
+    while let Some(err) = at {
+        if err.downcast_ref::<std::io::Error>().is_some_and(full) {
+            return true;
+        }
+        at = err.source();
+    }
+    false
+}
+
+impl IngestError {
+    /// Out of resources doing `what`, or out of space when `e` says so.
+    pub fn io(what: &str, e: &std::io::Error) -> IngestError {
+        if is_storage_full(e) {
+            IngestError::StorageFull(format!("{what}: {e}"))
+        } else {
+            IngestError::OutOfResources(format!("{what}: {e}"))
+        }
+    }
 }
 
 impl IngestError {
@@ -26,7 +59,7 @@ impl IngestError {
         match self {
             IngestError::CannotUnderstand(_) => 0xC000,
             IngestError::SopClassMismatch(_) => 0xA900,
-            IngestError::OutOfResources(_) => 0xA700,
+            IngestError::OutOfResources(_) | IngestError::StorageFull(_) => 0xA700,
             IngestError::NotAuthorized(_) => 0x0124,
         }
     }
@@ -47,7 +80,28 @@ impl IngestError {
             IngestError::CannotUnderstand(_) => "cannot_understand",
             IngestError::SopClassMismatch(_) => "sop_class_mismatch",
             IngestError::OutOfResources(_) => "out_of_resources",
+            IngestError::StorageFull(_) => "storage_full",
             IngestError::NotAuthorized(_) => "not_authorized",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_told_apart_however_deeply_it_is_wrapped() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        assert!(matches!(IngestError::io("spool", &full), IngestError::StorageFull(_)));
+        let wrapped = std::io::Error::other(std::io::Error::from_raw_os_error(28));
+        assert!(is_storage_full(&wrapped));
+        #[derive(Debug, thiserror::Error)]
+        #[error("put failed")]
+        struct Put(#[source] std::io::Error);
+        assert!(is_storage_full(&std::io::Error::other(Put(std::io::Error::from_raw_os_error(122))))); // EDQUOT
+        let other = std::io::Error::other(Put(std::io::Error::from_raw_os_error(5))); // EIO
+        assert!(matches!(IngestError::io("spool", &other), IngestError::OutOfResources(_)));
+        assert_eq!(IngestError::io("spool", &full).dimse_status(), 0xA700);
     }
 }

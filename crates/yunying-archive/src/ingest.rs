@@ -117,7 +117,7 @@ impl Incoming {
             Ok(Spool { file, sha256, writeback })
         })
         .await
-        .map_err(|e| IngestError::OutOfResources(format!("cannot create spool file: {e}")))?;
+        .map_err(|e| IngestError::io("cannot create spool file", &e))?;
         Ok(Incoming {
             archive,
             ctx,
@@ -150,7 +150,7 @@ impl Incoming {
             Ok(spool)
         })
         .await
-        .map_err(|e| IngestError::OutOfResources(format!("spool write failed: {e}")))?;
+        .map_err(|e| IngestError::io("spool write failed", &e))?;
         self.spool = Some(spool);
         Ok(())
     }
@@ -212,7 +212,7 @@ impl Incoming {
             Ok((extract_record(&mut file, start, end, &ts, charset.as_deref()), sha256))
         })
         .await
-        .map_err(|e| IngestError::OutOfResources(format!("spool read failed: {e}")))?;
+        .map_err(|e| IngestError::io("spool read failed", &e))?;
         let record = record?;
         let digest = hex::encode(sha256);
         self.check_identity(&record)?;
@@ -243,7 +243,7 @@ impl Incoming {
         let (put_key, spool_path) = (key.clone(), self.spool_path.clone());
         blocking(move || store.put_file_hashed(&put_key, &spool_path, &sha256).map_err(std::io::Error::other))
             .await
-            .map_err(|e| IngestError::OutOfResources(format!("object store: {e}")))?;
+            .map_err(|e| IngestError::io("object store", &e))?;
 
         let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
@@ -375,6 +375,7 @@ fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 fn index_error(e: yunying_index::IndexError) -> IngestError {
     match e {
         yunying_index::IndexError::Conflict(why) => IngestError::NotAuthorized(why),
+        e if e.is_storage_full() => IngestError::StorageFull(format!("index: {e}")),
         e => IngestError::OutOfResources(format!("index: {e}")),
     }
 }

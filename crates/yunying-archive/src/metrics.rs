@@ -19,6 +19,8 @@ pub struct Metrics {
     failed_cannot_understand: AtomicU64,
     failed_sop_class_mismatch: AtomicU64,
     failed_out_of_resources: AtomicU64,
+    failed_storage_full: AtomicU64,
+    failed_not_authorized: AtomicU64,
     store_latency: Histogram,
     /// SM3 digests computed after ingest and recorded.
     pub digests_recorded_total: AtomicU64,
@@ -84,6 +86,8 @@ impl Metrics {
         match reason {
             "cannot_understand" => &self.failed_cannot_understand,
             "sop_class_mismatch" => &self.failed_sop_class_mismatch,
+            "storage_full" => &self.failed_storage_full,
+            "not_authorized" => &self.failed_not_authorized,
             _ => &self.failed_out_of_resources,
         }
         .fetch_add(1, Relaxed);
@@ -133,6 +137,8 @@ impl Metrics {
             ("cannot_understand", &self.failed_cannot_understand),
             ("sop_class_mismatch", &self.failed_sop_class_mismatch),
             ("out_of_resources", &self.failed_out_of_resources),
+            ("storage_full", &self.failed_storage_full),
+            ("not_authorized", &self.failed_not_authorized),
         ] {
             let _ = writeln!(out, "yunying_instances_failed_total{{reason=\"{reason}\"}} {}", value.load(Relaxed));
         }

@@ -467,8 +467,8 @@ impl<'a> Association<'a> {
                     calling_ae = %self.caller.calling_ae,
                     status = format_args!("{:04X}", e.dimse_status()),
                     reason = e.reason(),
-                    "C-STORE refused: {}",
-                    e.comment()
+                    // Whole here; the peer gets the first 64 characters.
+                    "C-STORE refused: {e}"
                 );
                 let comment = e.comment();
                 self.respond(context, &data.command, 0x8001, e.dimse_status(), Some(&sop_instance_uid), Some(&comment)).await

@@ -96,6 +96,7 @@ async fn store(
     let mut referenced: Vec<(String, String, bool)> = Vec::new();
     let mut received: Vec<Received> = Vec::new();
     let mut failed: Vec<Failure> = Vec::new();
+    let mut full = false;
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -125,6 +126,11 @@ async fn store(
                 failed.push(f);
                 drain(&mut field, &budget).await.err()
             }
+            Err(PartError::Full(f)) => {
+                full = true;
+                failed.push(f);
+                drain(&mut field, &budget).await.err()
+            }
             Err(PartError::Body(e)) => Some(e),
         };
         if let Some(e) = body_failure {
@@ -140,6 +146,7 @@ async fn store(
     let status = match (referenced.is_empty(), failed.is_empty()) {
         (_, true) if !referenced.is_empty() => StatusCode::OK,
         (false, false) => StatusCode::ACCEPTED,
+        (true, _) if full => StatusCode::INSUFFICIENT_STORAGE,
         _ => StatusCode::CONFLICT,
     };
     let body = response_body(&base, study.as_deref(), &referenced, &failed);
@@ -248,17 +255,22 @@ async fn store_part(
         expected_study_instance_uid: study,
         principal: principal.to_string(),
     };
-    let code = |e: &IngestError| e.dimse_status();
-    let mut incoming = state.archive.begin(ctx).await.map_err(|e| fail(&class, &instance, code(&e)))?;
+    // A full disk is told apart: a request that stored nothing for that
+    // reason is answered 507.
+    let refuse = |e: &IngestError| {
+        let failure = (class.clone(), instance.clone(), e.dimse_status());
+        if matches!(e, IngestError::StorageFull(_)) { PartError::Full(failure) } else { PartError::Failed(failure) }
+    };
+    let mut incoming = state.archive.begin(ctx).await.map_err(|e| refuse(&e))?;
     let rest = head.split_off(dataset_start as usize).freeze();
     if !rest.is_empty() {
-        incoming.write(rest).await.map_err(|e| fail(&class, &instance, code(&e)))?;
+        incoming.write(rest).await.map_err(|e| refuse(&e))?;
     }
     loop {
         match field.chunk().await {
             Ok(Some(chunk)) => {
                 budget.delivered(chunk.len());
-                incoming.write(chunk).await.map_err(|e| fail(&class, &instance, code(&e)))?
+                incoming.write(chunk).await.map_err(|e| refuse(&e))?
             }
             Ok(None) => break,
             Err(e) => return Err(read_error(e, &class, &instance)), // dropped: nothing stored
@@ -275,7 +287,7 @@ async fn store_part(
         }),
         Err(e) => {
             tracing::info!(reason = e.reason(), "STOW-RS part refused");
-            Err(fail(&class, &instance, code(&e)))
+            Err(refuse(&e))
         }
     }
 }
@@ -284,6 +296,8 @@ async fn store_part(
 /// limit (or ended) so that the request stops.
 enum PartError {
     Failed(Failure),
+    /// Failed because the spool, store or index is out of space.
+    Full(Failure),
     Body(multer::Error),
 }
 

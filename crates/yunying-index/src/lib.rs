@@ -103,6 +103,9 @@ pub enum IndexError {
     /// The operation is not made for this index's engine.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The database has no space left (a write failed with a full disk).
+    #[error("index database out of space: {0}")]
+    Full(String),
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -116,6 +119,22 @@ impl IndexError {
     pub fn is_invalid_text(&self) -> bool {
         match self {
             IndexError::Database(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("22021") | Some("22P05")),
+            _ => false,
+        }
+    }
+}
+
+impl IndexError {
+    /// Whether the database has no space left: SQLite's `SQLITE_FULL`
+    /// (13), PostgreSQL's `disk_full` (SQLSTATE 53100), or an I/O error
+    /// saying the disk or a quota is full.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            IndexError::Full(_) => true,
+            IndexError::Database(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("13") | Some("53100")),
+            IndexError::Database(sqlx::Error::Io(e)) => {
+                matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+            }
             _ => false,
         }
     }
@@ -348,6 +367,12 @@ async fn connect(url: &str, dialect: Dialect, max: u32) -> Result<AnyPool> {
                 Ok(())
             })
         })
+        // A transaction the database ended by itself (SQLite rolls back on
+        // SQLITE_FULL, a full disk) leaves sqlx's transaction depth behind:
+        // the ROLLBACK sqlx then sends fails, and every later BEGIN on that
+        // connection is refused. Such a connection is closed, not reused
+        // (the ping before this test runs the pending rollback first).
+        .before_acquire(|conn, _meta| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(&*conn)) }))
         .connect(url)
         .await?;
     Ok(pool)

@@ -166,6 +166,7 @@ fn answer(request: Request, result: Result<Outcome>) {
 fn clone_error(e: &IndexError) -> IndexError {
     match e {
         IndexError::Conflict(m) => IndexError::Conflict(m.clone()),
+        e if e.is_storage_full() => IndexError::Full(e.to_string()),
         _ => IndexError::Database(sqlx::Error::Protocol(e.to_string())),
     }
 }
