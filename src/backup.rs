@@ -233,6 +233,12 @@ pub async fn backup(config: &Config, options: BackupOptions) -> anyhow::Result<(
     let encrypted = config.store.encryption.enabled;
     let copy = open_store(&backup_store_config(dir, encrypted, config)?, dir.join(STORE)).await?;
 
+    // What a run that was killed left: its unfinished copies.
+    if let Ok(entries) = std::fs::read_dir(spool_for(&copy, config)) {
+        for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".copy-")) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let partial = dir.join(PARTIAL);
     for stale in [partial.clone(), dir.join(format!("{PARTIAL}-wal")), dir.join(format!("{PARTIAL}-shm"))] {
         let _ = std::fs::remove_file(stale);

@@ -172,3 +172,58 @@ async fn a_backup_taken_during_ingest_restores_elsewhere_with_everything_acknowl
     }
     index.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_killed_midway_leaves_the_previous_one_whole_and_the_next_run_goes_on() {
+    if distributed_backend() {
+        return; // embedded only (the refusal is tested above)
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, backup) = (tmp.path().join("data"), tmp.path().join("backup"));
+    let server = Server::start(&data, Some("[renditions]\nenabled = false\n"));
+    let (first, second) = (tmp.path().join("first"), tmp.path().join("second"));
+    gen_ct(&first, 20, 64, 21);
+    gen_ct(&second, 300, 64, 22);
+    storescu_dir(server.dicom_port, "MODALITY", &first);
+    run(cli(&data).args(["backup", "--quiet", "--to"]).arg(&backup));
+    let (manifest, index_copy) = (read(&backup.join("backup.json")), read(&backup.join("index.sqlite")));
+
+    // More arrives; the next run is killed while it copies objects.
+    storescu_dir(server.dicom_port, "MODALITY", &second);
+    let backup_store = format!("fs:{}", backup.join("store").display());
+    let mut child = cli(&data)
+        .args(["backup", "--quiet", "--jobs", "1", "--to"])
+        .arg(&backup)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let copied = || files_under(&backup.join("store/objects/originals")).len();
+    while copied() < 25 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let copied_before = store_contents(&backup_store).len();
+    assert!((25..320).contains(&copied_before), "killed midway: {copied_before} objects there");
+    assert!(
+        read(&backup.join("backup.json")) == manifest && read(&backup.join("index.sqlite")) == index_copy,
+        "the previous backup is untouched"
+    );
+
+    // That backup restores as it was.
+    let restored = tmp.path().join("restored");
+    run(cli(&restored).args(["restore", "--quiet", "--from"]).arg(&backup));
+    let index = yunying_index::Index::open_sqlite(&restored.join("index.sqlite")).await.unwrap();
+    assert_eq!(index.counts().await.unwrap().instances, 20);
+    index.close().await;
+
+    // The next run copies only what the killed one did not.
+    let out = run(cli(&data).args(["backup", "--quiet", "--to"]).arg(&backup));
+    let text = stdout(&out);
+    assert_eq!(count_before(&text, "already there") as usize, copied_before, "{text}");
+    assert_eq!(count_before(&text, "copied now") as usize, 320 - copied_before, "{text}");
+    assert!(store_contents(&backup_store) == server.store_contents());
+    assert_eq!(files_under(&backup.join("store/spool")), Vec::<PathBuf>::new(), "no unfinished copy is left");
+}
