@@ -112,6 +112,17 @@ pub fn share_distributed_backend(data_dirs: &[&Path]) {
     }
 }
 
+/// Make the servers on `data_dir` use the embedded index and the store
+/// named `store_spec` (as [`fresh_s3_spec`] names one), whatever
+/// `YUNYING_TEST_BACKEND` says.
+pub fn use_embedded_index_and_store(data_dir: &Path, store_spec: &str) {
+    let settings = BackendSettings {
+        index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()),
+        store: StoreConfig::from_spec(store_spec).unwrap(),
+    };
+    std::fs::write(data_dir.with_extension("backend.json"), serde_json::to_string(&settings).unwrap()).unwrap();
+}
+
 /// `yunying` on the data directory and backend of a test server (running or
 /// stopped), for its other subcommands.
 pub fn cli(data_dir: &Path) -> Command {

@@ -44,13 +44,30 @@ pub fn is_storage_full(e: &std::io::Error) -> bool {
 
 impl IngestError {
     /// Out of resources doing `what`, or out of space when `e` says so.
+    ///
+    /// The message is `what` and the innermost cause: the errors around it
+    /// name object keys, which carry UIDs, and this message is logged and
+    /// sent to the peer.
     pub fn io(what: &str, e: &std::io::Error) -> IngestError {
+        let cause = root_cause(e);
         if is_storage_full(e) {
-            IngestError::StorageFull(format!("{what}: {e}"))
+            IngestError::StorageFull(format!("{what}: {cause}"))
         } else {
-            IngestError::OutOfResources(format!("{what}: {e}"))
+            IngestError::OutOfResources(format!("{what}: {cause}"))
         }
     }
+}
+
+/// The innermost error `e` wraps (itself when it wraps none).
+fn root_cause(e: &std::io::Error) -> String {
+    let mut at: &(dyn std::error::Error + 'static) = match e.get_ref() {
+        Some(inner) => inner,
+        None => return e.to_string(),
+    };
+    while let Some(next) = at.source() {
+        at = next;
+    }
+    at.to_string()
 }
 
 impl IngestError {
@@ -103,5 +120,11 @@ mod tests {
         let other = std::io::Error::other(Put(std::io::Error::from_raw_os_error(5))); // EIO
         assert!(matches!(IngestError::io("spool", &other), IngestError::OutOfResources(_)));
         assert_eq!(IngestError::io("spool", &full).dimse_status(), 0xA700);
+        // The wrappers' words (an object key, with UIDs) stay out of the message.
+        #[derive(Debug, thiserror::Error)]
+        #[error("storage I/O error on originals/1.2.3/1.2.3.4/1.2.3.4.5.0123456789abcdef.dcm")]
+        struct Keyed(#[source] std::io::Error);
+        let keyed = IngestError::io("object store", &std::io::Error::other(Keyed(std::io::Error::other("service error: SlowDown"))));
+        assert_eq!(keyed.to_string(), "out of resources: object store: service error: SlowDown");
     }
 }

@@ -199,7 +199,7 @@ async fn stream_object(
         match chunk {
             Ok(Ok(bytes)) => tx.send(Ok(Bytes::from(bytes))).await.map_err(|_| ())?,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "object read failed mid-response");
+                tracing::error!(error = %e.without_key(), "object read failed mid-response");
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return Err(());
             }

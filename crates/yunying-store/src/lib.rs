@@ -229,6 +229,17 @@ impl StoreError {
             StoreError::Io { key: key.to_string(), source }
         }
     }
+
+    /// The error without the object's key (keys carry UIDs): for log lines.
+    pub fn without_key(&self) -> String {
+        match self {
+            StoreError::NotFound { .. } => "object not found".into(),
+            StoreError::InvalidKey { .. } => "invalid object key".into(),
+            StoreError::InvalidRange { .. } => self.to_string(),
+            StoreError::Undecryptable { reason, .. } => format!("object does not decrypt: {reason}"),
+            StoreError::Io { source, .. } => format!("storage I/O error: {source}"),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
