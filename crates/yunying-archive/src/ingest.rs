@@ -131,8 +131,17 @@ impl Incoming {
         })
     }
 
-    /// Append dataset bytes as they arrive.
+    /// Append dataset bytes as they arrive. After an error the instance is
+    /// refused (and counted): drop this, do not write again.
     pub async fn write(&mut self, data: Bytes) -> Result<(), IngestError> {
+        let written = self.append(data).await;
+        if let Err(e) = &written {
+            self.archive.metrics().failed(e.reason());
+        }
+        written
+    }
+
+    async fn append(&mut self, data: Bytes) -> Result<(), IngestError> {
         self.dataset_len += data.len() as u64;
         self.archive.metrics().bytes_received_total.fetch_add(data.len() as u64, Relaxed);
         let max = self.archive.config().max_instance_bytes;

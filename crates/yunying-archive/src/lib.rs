@@ -119,8 +119,14 @@ impl Archive {
         self.inner.rejections.get()
     }
 
-    /// Start receiving one instance.
+    /// Start receiving one instance. A refusal here, in
+    /// [`Incoming::write`] or in [`Incoming::finish`] is counted in the
+    /// metrics by its reason, whichever face received the instance.
     pub async fn begin(&self, ctx: StoreContext) -> Result<Incoming, IngestError> {
-        Incoming::begin(self.clone(), ctx).await
+        let begun = Incoming::begin(self.clone(), ctx).await;
+        if let Err(e) = &begun {
+            self.metrics().failed(e.reason());
+        }
+        begun
     }
 }

@@ -436,10 +436,8 @@ impl<'a> Association<'a> {
                 return self.respond(context, &data.command, field | RESPONSE, status, Some(&uid), Some(comment)).await;
             }
             Sink::Collect(bytes) => return self.operation(context, &data.command, bytes).await,
-            Sink::Failed(e) => {
-                self.archive.metrics().failed(e.reason());
-                Err(e)
-            }
+            // Counted by the archive when it refused.
+            Sink::Failed(e) => Err(e),
             Sink::Store(incoming) => incoming.finish().await,
         };
         let sop_instance_uid = data.command.affected_sop_instance_uid();
