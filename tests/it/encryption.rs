@@ -309,6 +309,48 @@ async fn migrate_store_encrypts_a_store_and_rotation_retires_the_old_master_key(
     assert_eq!(report.status.code(), Some(1), "the retired key opens nothing");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_of_an_encrypted_store_stays_encrypted_and_restores_only_with_its_master_key() {
+    if distributed_backend() {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let (body, file) = encrypted_setup(scratch.path());
+    let data = scratch.path().join("data");
+    let mut server = Server::start(&data, Some(&body));
+    let files: Vec<_> = testdata_files().into_iter().take(6).collect();
+    for line in pynetdicom_store(server.dicom_port, &[], &files) {
+        assert_eq!(line["status"], 0, "{line}");
+    }
+    let index = server.index().await;
+    wait_for_jobs(&index, Duration::from_secs(120)).await;
+    index.close().await;
+
+    // Backed up while serving: the objects stay sealed and the master key
+    // stays out of the backup.
+    let backup = scratch.path().join("backup");
+    let out = run(cli(&data).env("YUNYING_CONFIG", &file).args(["backup", "--quiet", "--to"]).arg(&backup));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the objects are encrypted"));
+    let objects = no_file_contains(&backup.join("store/objects"), b"DICM");
+    assert!(objects > files.len(), "originals and renditions: {objects}");
+    no_file_contains(&backup, KEY_A.as_bytes());
+    server.stop();
+
+    // Restored without the master keys configured: refused. With them:
+    // every object re-read against the index's SHA-256 and SM3, still sealed.
+    let restored = scratch.path().join("restored");
+    let out = cli(&restored).args(["restore", "--quiet", "--from"]).arg(&backup).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[store.encryption]"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(cli(&restored).env("YUNYING_CONFIG", &file).args(["restore", "--quiet", "--from"]).arg(&backup));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 missing, 0 corrupt, 0 wrong size, 0 unreadable"));
+    assert_eq!(no_file_contains(&restored.join("store/objects"), b"DICM"), objects);
+    let server = Server::start(&restored, Some(&body));
+    let (status, studies) = http_get(server.http_port, "/dicom-web/studies").unwrap();
+    assert_eq!(status, 200);
+    assert!(!studies.is_empty());
+}
+
 fn toml_encryption(section: &str) -> yunying_store::EncryptionConfig {
     #[derive(serde::Deserialize)]
     struct Store {
