@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use yunying_archive::maintenance::{copy_object, for_each_parallel, key_version};
+use yunying_archive::maintenance::{copy_object, for_each_parallel};
+use yunying_archive::orphans::{LIST_PAGE, scan_page};
 use yunying_index::Index;
-use yunying_store::{ORIGINALS_PREFIX, ObjectStore, RENDITIONS_PREFIX, StoreConfig};
+use yunying_store::{ObjectStore, StoreConfig};
 
 use crate::config::Config;
 use crate::datadir;
@@ -34,7 +35,7 @@ const PARTIAL: &str = "index.sqlite.partial";
 const STORE: &str = "store";
 const KEYS: &str = "keys";
 const MANIFEST: &str = "backup.json";
-/// Objects compared per index or store page.
+/// Instances per page of the index.
 const PAGE: i64 = 1000;
 
 /// What `backup.json` says about a backup.
@@ -173,43 +174,24 @@ async fn copy_named(
     Ok(pass)
 }
 
-/// Whether `index` names the object `key` of a backup's store: an original
-/// must be its instance's object; a rendition's instance must be there.
-async fn named(index: &Index, key: &str) -> anyhow::Result<bool> {
-    if let Some(rest) = key.strip_prefix(ORIGINALS_PREFIX) {
-        let Some(version) = key_version(key) else { return Ok(false) };
-        let Some(sop) = rest.rsplit('/').next().and_then(|f| f.strip_suffix(&format!(".{version}.dcm"))) else { return Ok(false) };
-        return Ok(index.instance(sop).await?.is_some_and(|i| i.object_key == key));
-    }
-    let sop = key.strip_prefix(RENDITIONS_PREFIX).and_then(|rest| rest.split('/').nth(2));
-    Ok(match sop {
-        Some(sop) => index.instance(sop).await?.is_some(),
-        None => false,
-    })
-}
-
 /// Delete from the backup's store what `index` no longer names (deleted
-/// under retention, replaced), a page at a time. Returns the count.
+/// under retention, replaced), walking it a page at a time as `verify`
+/// walks a live store for unreferenced objects. Returns the count.
 async fn prune(index: &Index, store: &Arc<dyn ObjectStore>) -> anyhow::Result<u64> {
-    let mut pruned = 0;
-    for prefix in [ORIGINALS_PREFIX, RENDITIONS_PREFIX] {
-        let mut after: Option<String> = None;
-        loop {
-            let page = {
-                let (store, after) = (store.clone(), after.clone());
-                tokio::task::spawn_blocking(move || store.list_page(prefix, after.as_deref(), PAGE as usize)).await??
-            };
-            let Some(last) = page.last() else { break };
-            after = Some(last.key.clone());
-            for object in &page {
-                if !named(index, &object.key).await? {
-                    store.delete(&object.key).with_context(|| format!("removing {} from the backup", object.key))?;
-                    pruned += 1;
-                }
-            }
+    // Every object there was written before now: none is left out for age.
+    let cutoff = std::time::SystemTime::now();
+    let (mut after, mut pruned) = (None::<String>, 0);
+    loop {
+        let page = scan_page(index, store, after.as_deref(), cutoff, LIST_PAGE).await?;
+        for object in &page.unreferenced {
+            store.delete(&object.key).with_context(|| format!("removing {} from the backup", object.key))?;
+            pruned += 1;
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(pruned),
         }
     }
-    Ok(pruned)
 }
 
 /// `yunying backup --to DIR`: beside a running server or not.
@@ -234,7 +216,8 @@ pub async fn backup(config: &Config, options: BackupOptions) -> anyhow::Result<(
     let copy = open_store(&backup_store_config(dir, encrypted, config)?, dir.join(STORE)).await?;
 
     // What a run that was killed left: its unfinished copies.
-    if let Ok(entries) = std::fs::read_dir(spool_for(&copy, config)) {
+    let spool = spool_for(&copy, config);
+    if let Ok(entries) = std::fs::read_dir(&spool) {
         for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".copy-")) {
             let _ = std::fs::remove_file(entry.path());
         }
@@ -246,7 +229,7 @@ pub async fn backup(config: &Config, options: BackupOptions) -> anyhow::Result<(
     let taken = yunying_atna::rfc3339_utc(std::time::SystemTime::now());
     live_index.snapshot_into(&partial).await.context("copying the index")?;
     let snapshot = Index::open_sqlite(&partial).await.context("opening the index copy")?;
-    let pass = copy_named(&snapshot, &live, &copy, &spool_for(&copy, config), options.jobs, options.quiet).await;
+    let pass = copy_named(&snapshot, &live, &copy, &spool, options.jobs, options.quiet).await;
     let pass = match pass {
         Ok(pass) if pass.failed.lock().unwrap().is_empty() => pass,
         outcome => {

@@ -94,8 +94,7 @@ async fn a_full_disk_refuses_with_out_of_resources_keeps_nothing_half_written_an
     assert_eq!(leftovers(&spools), Vec::<PathBuf>::new());
     let stored: Vec<&PathBuf> = files.iter().zip(&statuses).filter(|(_, s)| **s == 0).map(|(f, _)| f).collect();
     for key in server.object_keys("originals/") {
-        let sop = key.rsplit('/').next().unwrap().split(".dcm").next().unwrap();
-        let sop = &sop[..sop.rfind('.').unwrap()];
+        let sop = yunying_archive::orphans::original_sop(&key).unwrap_or_else(|| panic!("{key} is an original's key"));
         assert_eq!(index.instance(sop).await.unwrap().map(|i| i.object_key), Some(key.clone()), "{key} is an indexed instance's");
     }
     assert_eq!(index.counts().await.unwrap().instances as usize, stored.len());

@@ -57,13 +57,15 @@ impl BackendSettings {
         let settings = if distributed_backend() {
             BackendSettings::fresh_distributed("it")
         } else {
-            BackendSettings {
-                index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()),
-                store: StoreConfig::default(),
-            }
+            BackendSettings::embedded(data_dir, StoreConfig::default())
         };
         std::fs::write(&file, serde_json::to_string(&settings).unwrap()).unwrap();
         settings
+    }
+
+    /// The embedded index under `data_dir`, with `store`.
+    fn embedded(data_dir: &Path, store: StoreConfig) -> BackendSettings {
+        BackendSettings { index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()), store }
     }
 
     fn fresh_distributed(tag: &str) -> BackendSettings {
@@ -116,10 +118,7 @@ pub fn share_distributed_backend(data_dirs: &[&Path]) {
 /// named `store_spec` (as [`fresh_s3_spec`] names one), whatever
 /// `YUNYING_TEST_BACKEND` says.
 pub fn use_embedded_index_and_store(data_dir: &Path, store_spec: &str) {
-    let settings = BackendSettings {
-        index_url: format!("sqlite://{}?mode=rwc", data_dir.join("index.sqlite").display()),
-        store: StoreConfig::from_spec(store_spec).unwrap(),
-    };
+    let settings = BackendSettings::embedded(data_dir, StoreConfig::from_spec(store_spec).unwrap());
     std::fs::write(data_dir.with_extension("backend.json"), serde_json::to_string(&settings).unwrap()).unwrap();
 }
 

@@ -91,8 +91,8 @@ async fn repeated_frames_are_refused_and_frame_responses_stream_within_their_bou
     let parts = multipart_parts(&response);
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(|p| p.len() == FRAME));
-    let frame1 = multipart_parts_of(get(server.http_port, &format!("{frames}/1"), &accept).1);
-    let frame3 = multipart_parts_of(get(server.http_port, &format!("{frames}/3"), &accept).1);
+    let frame1 = multipart_parts(&get(server.http_port, &format!("{frames}/1"), &accept).1);
+    let frame3 = multipart_parts(&get(server.http_port, &format!("{frames}/3"), &accept).1);
     assert!(parts[0] == frame3[0] && parts[1] == frame1[0] && frame1[0] != frame3[0], "frames in the order asked");
     assert_eq!(get(server.http_port, &format!("{frames}/129"), &accept).0, 404);
 

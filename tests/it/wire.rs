@@ -99,11 +99,6 @@ pub fn multipart_parts(response: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// [`multipart_parts`] of an owned response.
-pub fn multipart_parts_of(response: Vec<u8>) -> Vec<Vec<u8>> {
-    multipart_parts(&response)
-}
-
 /// Where `needle` first occurs in `hay`.
 pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)

@@ -5,7 +5,6 @@
 //! axum chose (400, 413, 415, 422), never axum's plain text. `Json` is also
 //! the response type, so a handler names one `Json` for both.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -28,7 +27,7 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_refused(rejection)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
         }
     }
 }
@@ -53,7 +52,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(rejection) => Err(path_refused(rejection)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
         }
     }
 }
@@ -72,21 +71,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Query(value)),
-            Err(rejection) => Err(query_refused(rejection)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
         }
     }
-}
-
-fn json_refused(r: JsonRejection) -> ApiError {
-    ApiError::new(r.status(), r.body_text())
-}
-
-fn path_refused(r: PathRejection) -> ApiError {
-    ApiError::new(r.status(), r.body_text())
-}
-
-fn query_refused(r: QueryRejection) -> ApiError {
-    ApiError::new(r.status(), r.body_text())
 }
 
 #[cfg(test)]

@@ -122,9 +122,7 @@ impl IndexError {
             _ => false,
         }
     }
-}
 
-impl IndexError {
     /// Whether the database has no space left: SQLite's `SQLITE_FULL`
     /// (13), PostgreSQL's `disk_full` (SQLSTATE 53100), or an I/O error
     /// saying the disk or a quota is full.
