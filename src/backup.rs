@@ -57,6 +57,21 @@ pub struct Manifest {
 }
 
 const FORMAT: &str = "yunying-backup/1";
+/// A manifest is a few hundred bytes; a larger file is not one.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+
+/// The manifest of the backup in `dir`, read within its bound.
+fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    use std::io::Read;
+    let path = dir.join(MANIFEST);
+    let file = std::fs::File::open(&path).with_context(|| format!("{} holds no backup ({MANIFEST})", dir.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(bytes.len() as u64 <= MAX_MANIFEST_BYTES, "{} is larger than a backup manifest can be", path.display());
+    let manifest: Manifest = serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    anyhow::ensure!(manifest.format == FORMAT, "{} is a backup of another format ({})", dir.display(), manifest.format);
+    Ok(manifest)
+}
 
 pub struct BackupOptions {
     pub to: PathBuf,
@@ -323,11 +338,7 @@ pub struct RestoreOptions {
 pub async fn restore(config: &Config, options: RestoreOptions) -> anyhow::Result<()> {
     embedded(config, "yunying restore")?;
     let dir = &options.from;
-    let manifest: Manifest = serde_json::from_slice(
-        &std::fs::read(dir.join(MANIFEST)).with_context(|| format!("{} holds no backup ({MANIFEST})", dir.display()))?,
-    )
-    .with_context(|| format!("reading {}", dir.join(MANIFEST).display()))?;
-    anyhow::ensure!(manifest.format == FORMAT, "{} is a backup of another format ({})", dir.display(), manifest.format);
+    let manifest = read_manifest(dir)?;
     anyhow::ensure!(
         !manifest.encrypted || config.store.encryption.enabled,
         "the backup's objects are encrypted: configure [store.encryption] with the master keys they were written under"
@@ -401,4 +412,25 @@ pub async fn restore(config: &Config, options: RestoreOptions) -> anyhow::Result
     println!("verified: {}", report.summary());
     anyhow::ensure!(report.clean(), "the restored store does not match the restored index");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_is_read_within_its_bound_and_its_format_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("holds no backup"), "{err}");
+        std::fs::write(dir.path().join(MANIFEST), vec![b' '; MAX_MANIFEST_BYTES as usize + 1]).unwrap();
+        let err = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("larger than a backup manifest"), "{err}");
+        let other = r#"{"format":"other/9","taken":"","version":"","instances":0,"objects":0,"bytes":0,"encrypted":false,"keys":[]}"#;
+        std::fs::write(dir.path().join(MANIFEST), other).unwrap();
+        let err = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("another format (other/9)"), "{err}");
+        std::fs::write(dir.path().join(MANIFEST), other.replace("other/9", FORMAT)).unwrap();
+        assert_eq!(read_manifest(dir.path()).unwrap().format, FORMAT);
+    }
 }
