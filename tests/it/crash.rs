@@ -64,3 +64,50 @@ async fn sigkill_during_four_association_push_loses_no_acknowledged_instance() {
     // spool files too.)
     assert!(files_under(&server.spool_dir()).is_empty());
 }
+
+/// A storage commitment request answered with success owes its report: a
+/// node killed before the requester heard it delivers it after the restart,
+/// once, on a new association to the requester's registered AE.
+#[test]
+fn sigkill_with_a_storage_commitment_report_owed_delivers_it_after_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let present: Vec<std::path::PathBuf> = testdata_files().into_iter().filter(|f| f.to_string_lossy().contains("ct_")).collect();
+    run(cli(&data).args(["import", "--quiet"]).args(&present));
+    let our_port = free_port();
+    run(cli(&data).args(["ae", "add", "COMMITSCU", "127.0.0.1", &our_port.to_string(), "--platform"]));
+    let mut server = Server::start(&data, None);
+    let requester = |args: &[&str]| {
+        python().arg(format!("{ROOT}/tests/py/commitment_requester.py")).args(args).arg("--present").args(&present).output().unwrap()
+    };
+
+    // Asked, then released at once; nobody listens on the requester's port
+    // yet, so the report cannot go out before the kill.
+    let out = requester(&["action", "--port", &server.dicom_port.to_string()]);
+    let asked: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(asked["action_status"], 0, "{asked}");
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+
+    let mut listener = python()
+        .arg(format!("{ROOT}/tests/py/commitment_requester.py"))
+        .args(["listen", "--our-port", &our_port.to_string(), "--timeout", "60", "--linger", "3"])
+        .arg("--present")
+        .args(&present)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(listener.stdout.take().unwrap()));
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("listening"), "{first}");
+    // (The killed node's delivery lease runs out first: up to 20 s.)
+    let server = Server::start(&data, None);
+    let report: serde_json::Value = serde_json::from_str(&lines.next().expect("the listener's report").unwrap()).unwrap();
+    assert_eq!(report["transaction_uid"], asked["transaction_uid"], "{report}");
+    assert_eq!(report["event_type"], 1, "everything asked for is held: {report}");
+    assert_eq!(report["all_present_committed"], true, "{report}");
+    assert_eq!(report["reports"], 1, "delivered once: {report}");
+    assert!(listener.wait().unwrap().success());
+    drop(server);
+}

@@ -7,17 +7,14 @@
 //! what a modality may delete its copy on). The report goes back on the
 //! same association while it is open; when the requester released it
 //! before acknowledging, on a new association to the requester's AE from
-//! the registry.
-
-use std::time::Duration;
+//! the registry (`commitment_delivery.rs`, from the request kept in the
+//! index before the N-ACTION was answered).
 
 use serde_json::{Map, Value as Json, json};
 use yunying_archive::Archive;
-use yunying_archive::syntax::{EXPLICIT_VR_LE, IMPLICIT_VR_LE};
 
 use crate::DimseConfig;
 use crate::association::STORAGE_COMMITMENT_PUSH;
-use crate::client::{Client, Proposal};
 use crate::command::{AFFECTED_SOP_CLASS_UID, AFFECTED_SOP_INSTANCE_UID, CommandBuilder, EVENT_TYPE_ID, MESSAGE_ID, N_EVENT_REPORT_RQ};
 use std::collections::HashMap;
 
@@ -142,56 +139,4 @@ pub fn event_report_command(message_id: u16, event_type: u16) -> Vec<u8> {
         .uid(AFFECTED_SOP_INSTANCE_UID, WELL_KNOWN_INSTANCE)
         .us(EVENT_TYPE_ID, event_type)
         .encode()
-}
-
-/// Deliver a report on a new association to the requester's registered AE,
-/// with a few attempts.
-pub async fn deliver(archive: Archive, config: DimseConfig, requester: String, report: Report) {
-    let ae = match archive.index().remote_ae(&requester).await {
-        Ok(Some(ae)) => ae,
-        Ok(None) => {
-            tracing::warn!(requester = %requester, "storage commitment report not delivered: the requester is not in the AE registry");
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(requester = %requester, error = %e, "storage commitment report not delivered: AE registry unavailable");
-            return;
-        }
-    };
-    let proposals = [Proposal {
-        abstract_syntax: STORAGE_COMMITMENT_PUSH.to_string(),
-        transfer_syntaxes: vec![EXPLICIT_VR_LE.to_string(), IMPLICIT_VR_LE.to_string()],
-    }];
-    for (attempt, wait) in [0u64, 2, 10].into_iter().enumerate() {
-        tokio::time::sleep(Duration::from_secs(wait)).await;
-        let result = async {
-            let mut client = Client::connect(
-                &ae.host,
-                ae.port,
-                &config.aet,
-                &ae.ae_title,
-                &proposals,
-                &[STORAGE_COMMITMENT_PUSH],
-                config.connect_timeout,
-            )
-            .await?;
-            let context = client.accepted[0].clone();
-            let id = client.next_message_id();
-            let data = crate::dataset::encode(&report.dataset, context.transfer_syntax != IMPLICIT_VR_LE);
-            client.send(context.id, &event_report_command(id, report.event_type), Some(&data)).await?;
-            let response = client.response(id).await?;
-            client.release().await;
-            Ok::<_, crate::client::ClientError>(response.status())
-        }
-        .await;
-        match result {
-            Ok(status) => {
-                tracing::info!(requester = %requester, status = ?status, "storage commitment report delivered on a new association");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(requester = %requester, attempt = attempt + 1, error = %e, "storage commitment report delivery failed")
-            }
-        }
-    }
 }

@@ -21,6 +21,7 @@ mod audit;
 mod client;
 mod command;
 mod commitment;
+mod commitment_delivery;
 mod dataset;
 mod find;
 #[doc(hidden)]
@@ -184,6 +185,10 @@ pub async fn serve_with_tls(
     let admission = Admission::new(config.max_associations, config.max_associations_per_address, evict_after);
     let refusals = Arc::new(AtomicUsize::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Storage commitment reports owed on new associations: stopped after
+    // the associations drain (they may leave reports to it).
+    let (deliveries_stop, deliveries_stopped) = watch::channel(false);
+    let deliveries = tokio::spawn(commitment_delivery::run(archive.clone(), access.clone(), config.clone(), deliveries_stopped));
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -237,6 +242,8 @@ pub async fn serve_with_tls(
         tracing::warn!("associations still open after the drain timeout; closing them");
         tasks.abort_all();
     }
+    let _ = deliveries_stop.send(true);
+    let _ = deliveries.await;
 }
 
 /// The next connection of the TLS port (never, without one).

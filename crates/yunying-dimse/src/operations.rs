@@ -16,6 +16,7 @@ use crate::command::*;
 use yunying_access::Action;
 
 use crate::commitment::{self, WELL_KNOWN_INSTANCE};
+use crate::commitment_delivery::HOLD_MS;
 use crate::find::{self, Failure, IDENTIFIER_MISMATCH};
 use crate::move_worker::{MoveEvent, MoveWorker, proposals_for};
 use crate::retrieve::{self, CANCEL, MOVE_DESTINATION_UNKNOWN, PENDING, Progress, UNABLE_TO_PERFORM_SUBOPERATIONS};
@@ -448,6 +449,24 @@ impl Association<'_> {
             Ok(scope) => scope,
             Err(Failure { status, comment }) => return self.n_action_response(context, command, status, Some(&comment)).await,
         };
+        // Kept before it is accepted: a report is owed even if this node
+        // stops before the requester has it.
+        let now = yunying_access::now_ms();
+        let kept = self
+            .archive
+            .index()
+            .commitment_received(&request.transaction_uid, &self.caller.calling_ae, &request.references, now, now + HOLD_MS)
+            .await;
+        let row = match kept {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::warn!(calling_ae = %self.caller.calling_ae, error = %e, "storage commitment refused: the request could not be kept");
+                return self.n_action_response(context, command, 0x0110, Some("processing failure: the request could not be kept")).await;
+            }
+        };
+        // Owed until acknowledged; if the association ends first, the
+        // report goes out on a new one.
+        self.pending_reports.push((None, row));
         self.n_action_response(context, command, 0x0000, None).await?;
         let report = commitment::check(self.archive, self.config, &request, scope.as_ref()).await;
         tracing::info!(
@@ -459,9 +478,9 @@ impl Association<'_> {
         let id = self.next_message_id();
         let data = crate::dataset::encode(&report.dataset, context.explicit_vr());
         let sent = self.send(context.id, &commitment::event_report_command(id, report.event_type), Some(&data)).await;
-        // Kept until acknowledged; if the association ends first, the report
-        // goes out on a new one.
-        self.pending_reports.push((Some(id), report));
+        if let Some(pending) = self.pending_reports.iter_mut().find(|(_, r)| *r == row) {
+            pending.0 = Some(id);
+        }
         sent
     }
 

@@ -27,7 +27,6 @@ use crate::access::{Access, NOT_AUTHORIZED};
 use crate::admission::Slot;
 use crate::association::{Accepted, Context};
 use crate::command::{C_CANCEL_RQ, C_ECHO_RQ, C_FIND_RQ, C_GET_RQ, C_MOVE_RQ, C_STORE_RQ, Command, N_ACTION_RQ, RESPONSE, Response};
-use crate::commitment::Report;
 use crate::pdu::{self, PduError, PduReader};
 use crate::tls::Stream;
 
@@ -117,10 +116,10 @@ pub struct Association<'a> {
     /// response, and the response once it arrived.
     pub(crate) awaiting_store: Option<u16>,
     pub(crate) store_response: Option<Command>,
-    /// Storage commitment reports sent here and not yet acknowledged, by
-    /// the message ID that awaits a response (None: refused here, for a
-    /// new association).
-    pub(crate) pending_reports: Vec<(Option<u16>, Report)>,
+    /// Storage commitment reports sent here and not yet acknowledged: the
+    /// message ID that awaits a response (None: refused here, for a new
+    /// association) and the request's row in the index.
+    pub(crate) pending_reports: Vec<(Option<u16>, i64)>,
     next_message_id: u16,
     /// This association's number on the node (its C-STORE audit batches).
     pub(crate) id: u64,
@@ -173,9 +172,12 @@ impl<'a> Association<'a> {
         if self.refused > 1 {
             tracing::warn!(calling_ae = %self.caller.calling_ae, peer = %self.peer, refused = self.refused, "requests refused on the association (not authorized)");
         }
-        for (_, report) in std::mem::take(&mut self.pending_reports) {
-            let (archive, config, requester) = (self.archive.clone(), self.config.clone(), self.caller.calling_ae.clone());
-            tokio::spawn(crate::commitment::deliver(archive, config, requester, report));
+        // Reports not acknowledged here go out on new associations
+        // (`commitment_delivery.rs`), from now on.
+        for (_, row) in std::mem::take(&mut self.pending_reports) {
+            if let Err(e) = self.archive.index().commitment_release(row, yunying_access::now_ms()).await {
+                tracing::warn!(calling_ae = %self.caller.calling_ae, error = %e, "storage commitment report left to its hold: index unavailable");
+            }
         }
     }
 
@@ -314,7 +316,7 @@ impl<'a> Association<'a> {
             }
             C_CANCEL_RQ => Ok(State::Idle), // for an operation already finished
             _ if field & RESPONSE != 0 => {
-                self.on_response(command)?;
+                self.on_response(command).await?;
                 Ok(State::Idle)
             }
             _ if self.access.missing_for(field).is_some() => {
@@ -356,12 +358,17 @@ impl<'a> Association<'a> {
     /// A response from the peer: taken only when it answers a request of
     /// ours that waits for it; anything else is a protocol error (a peer
     /// must not fill our memory with responses to nothing).
-    fn on_response(&mut self, command: Command) -> Result<(), ProtocolError> {
+    async fn on_response(&mut self, command: Command) -> Result<(), ProtocolError> {
         let id = command.message_id_being_responded_to();
         match command.command_field() {
             Some(N_EVENT_REPORT_RSP) if id.is_some() && self.pending_reports.iter().any(|(m, _)| *m == id) => {
                 if command.status() == Some(0x0000) {
-                    self.pending_reports.retain(|(m, _)| *m != id);
+                    for (_, row) in self.pending_reports.extract_if(.., |(m, _)| *m == id) {
+                        if let Err(e) = self.archive.index().commitment_done(row).await {
+                            // Then it is delivered once more, later.
+                            tracing::warn!(calling_ae = %self.caller.calling_ae, error = %e, "acknowledged storage commitment report still owed: index unavailable");
+                        }
+                    }
                 } else {
                     // Refused here (a requester not listening on this
                     // association): it goes out on a new one when this
@@ -579,7 +586,7 @@ impl<'a> Association<'a> {
                         self.cancel_requested = true;
                     }
                 }
-                Some(f) if f & RESPONSE != 0 => self.on_response(command)?,
+                Some(f) if f & RESPONSE != 0 => self.on_response(command).await?,
                 _ => return Err(ProtocolError("a request arrived while another is in progress")),
             }
         }

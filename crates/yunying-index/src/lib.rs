@@ -19,6 +19,7 @@
 
 mod ae_certificates;
 mod attempts;
+mod commitments;
 mod cursors;
 mod digests;
 mod empi;
@@ -45,6 +46,7 @@ mod witnesses;
 mod writer;
 
 pub use attempts::{Attempts, Verified};
+pub use commitments::CommitmentRequest;
 pub use digests::PendingDigest;
 pub use empi::{DigestRow, HistoryRow, IdentityRow, Move, PersonStudy, ReviewRow};
 pub use empi_block::MAX_BLOCK as MAX_EMPI_BLOCK;

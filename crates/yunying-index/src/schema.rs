@@ -575,6 +575,8 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // (`references.rs`): the last object key, for the sweep of
     // unreferenced objects.
     "CREATE TABLE key_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    // 29: storage commitment requests whose report is owed (`commitments.rs`).
+    crate::commitments::COMMITMENT_REQUESTS,
 ];
 
 /// Migration 27's marker; the hook makes the table and the triggers.
