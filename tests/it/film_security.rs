@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -317,4 +318,46 @@ fn the_session_cookie_is_secure_behind_a_trusted_tls_proxy() {
     );
     assert!(!cookie_attributes("", &https).contains("Secure"), "an untrusted peer's word is not taken");
     assert!(!cookie_attributes("trusted_proxies = [\"127.0.0.1\"]\n", &[]).contains("Secure"), "plain http through the proxy");
+}
+
+/// SIGTERM with a film import under way (to a PACS that accepts the
+/// connection and never answers): the node lets it go on for its grace,
+/// then ends it, records it on the film as interrupted, and exits 0.
+#[test]
+fn sigterm_lets_a_film_import_run_then_records_it_interrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 2, 16, 21, &["--patient-id", "STOP-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dest_port = silent.local_addr().unwrap().port();
+    run(cli(&data).args(["ae", "add", "HOSPB", "127.0.0.1", &dest_port.to_string(), "--platform"]));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let mut server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=STOP-1").unwrap();
+    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+    let id = film["film"]["film_id"].as_str().unwrap().to_string();
+    let cookie = verified_cookie(port, &film);
+    let started =
+        request(port, "POST", &format!("/api/film/{id}/import"), &[("Cookie", &cookie)], Some(&json!({"destination": "dicom:HOSPB"})));
+    assert_eq!(started.status, 202, "{}", String::from_utf8_lossy(&started.body));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let asked = Instant::now();
+    server.terminate();
+    let status = server.exits_within(Duration::from_secs(45)).expect("the node stops within its bound");
+    let took = asked.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took >= Duration::from_secs(15), "the import was given its grace, not cut at once ({took:?})");
+
+    let server = Server::start(&data, Some(&config));
+    let events = api(server.http_port, "GET", &format!("/api/films/{id}/events"), None).json();
+    let imported: Vec<&Value> = events.as_array().unwrap().iter().filter(|e| e["event"] == "imported").collect();
+    assert_eq!(imported.len(), 1, "{events}");
+    assert_eq!(imported[0]["result"], "failed", "{events}");
+    assert!(imported[0]["detail"].as_str().unwrap().contains("interrupted"), "{events}");
+    drop(silent);
 }

@@ -117,7 +117,8 @@ pub async fn serve(
         Timeouts { header: Duration::from_secs(config.header_timeout_secs), idle: Duration::from_secs(config.body_idle_timeout_secs) };
     let per_address =
         Arc::new(PerAddress { limit: config.max_connections_per_address, exempt: config.trusted_proxies.clone(), open: Mutex::default() });
-    let app = crate::router_with(archive, access, services, config, Arc::new(crate::LogSender));
+    let background = crate::background::Background::default();
+    let app = crate::router_in(archive, access, services, config, Arc::new(crate::LogSender), background.clone());
     let slots = Arc::new(Semaphore::new(limit));
     let rejecters = Arc::new(Semaphore::new(REJECTERS));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -169,9 +170,21 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop_tx.send(true);
+    background.stop();
     drop(done_rx);
-    done_tx.closed().await;
+    // Requests in progress finish (a long download or upload within the
+    // bound), then the work they left running.
+    if tokio::time::timeout(DRAIN_TIMEOUT, done_tx.closed()).await.is_err() {
+        tracing::warn!(seconds = DRAIN_TIMEOUT.as_secs(), "HTTP requests still running after the drain timeout: closing them");
+    }
+    let abandoned = background.finish().await;
+    if abandoned > 0 {
+        tracing::warn!(tasks = abandoned, "film imports or downloads still running at shutdown: stopped");
+    }
 }
+
+/// How long shutdown lets HTTP requests in progress finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections held per client address, so that one client cannot take
 /// every connection from the others. Trusted proxies carry many clients

@@ -9,6 +9,7 @@ mod access_api;
 mod access_log;
 mod audit_api;
 mod auth;
+mod background;
 mod conn;
 mod empi_api;
 mod error;
@@ -217,6 +218,9 @@ pub(crate) struct AppState {
     pub recognition: Option<Arc<yunying_recognition::Recognition>>,
     /// Requests by route, for `/metrics` (`access_log.rs`).
     pub http_metrics: Arc<access_log::HttpMetrics>,
+    /// Work requests leave running (film imports and ZIPs): shutdown
+    /// waits for it.
+    pub background: background::Background,
 }
 
 /// The DICOMweb reads: QIDO-RS, WADO-RS, rendered and thumbnails, each
@@ -261,6 +265,18 @@ pub struct Services {
 
 /// All routes, with the services `serve` configured.
 pub fn router_with(archive: Archive, access: Access, services: Services, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
+    router_in(archive, access, services, config, sms, background::Background::default())
+}
+
+/// [`router_with`], its requests' background work in `background`.
+pub(crate) fn router_in(
+    archive: Archive,
+    access: Access,
+    services: Services,
+    config: HttpConfig,
+    sms: Arc<dyn SmsSender>,
+    background: background::Background,
+) -> Router {
     let Services { retention, persons, recognition } = services;
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
     let state = AppState {
@@ -273,6 +289,7 @@ pub fn router_with(archive: Archive, access: Access, services: Services, config:
         persons,
         recognition,
         http_metrics: Arc::default(),
+        background,
     };
     let dicomweb =
         dicomweb_reads(&state).merge(stow::routes().route_layer(middleware::from_fn_with_state(state.clone(), auth::authorize_dicomweb)));

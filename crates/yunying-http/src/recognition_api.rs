@@ -200,12 +200,16 @@ struct MarksBody {
 /// Stored studies are classified again in the background after a change
 /// (one pass over the index; what an order asks about meanwhile is
 /// classified then).
-fn reclassify_soon(recognition: &Arc<Recognition>) {
-    let recognition = recognition.clone();
-    tokio::spawn(async move {
-        match recognition.reclassify(500).await {
-            Ok(done) => tracing::info!(studies = done.studies, changed = done.changed, "recognition: studies classified again"),
-            Err(e) => tracing::warn!(error = %e, "recognition: classifying studies again failed"),
+fn reclassify_soon(s: &AppState, recognition: &Arc<Recognition>) {
+    let (recognition, stopping) = (recognition.clone(), s.background.stopping());
+    s.background.spawn(async move {
+        tokio::select! {
+            done = recognition.reclassify(500) => match done {
+                Ok(done) => tracing::info!(studies = done.studies, changed = done.changed, "recognition: studies classified again"),
+                Err(e) => tracing::warn!(error = %e, "recognition: classifying studies again failed"),
+            },
+            // What is left is classified when an order asks about it.
+            _ = stopping => tracing::warn!("recognition: classifying studies again interrupted by the shutdown"),
         }
     });
 }
@@ -215,7 +219,7 @@ async fn replace_catalogue(State(s): State<AppState>, Signed(who): Signed, Json(
     match recognition.replace_catalogue_as(&who, body.items, yunying_access::now_ms()).await {
         Ok(n) => {
             record(&s, &who, yunying_audit::Event::new("recognition-catalogue-replaced", &who.id, "ok").fact("items", n)).await;
-            reclassify_soon(recognition);
+            reclassify_soon(&s, recognition);
             Json(json!({ "items": n })).into_response()
         }
         Err(e) => denied(e),
@@ -227,7 +231,7 @@ async fn replace_marks(State(s): State<AppState>, Signed(who): Signed, Json(body
     match recognition.replace_marks_as(&who, &body.marks).await {
         Ok(n) => {
             record(&s, &who, yunying_audit::Event::new("recognition-marks-replaced", &who.id, "ok").fact("marks", n)).await;
-            reclassify_soon(recognition);
+            reclassify_soon(&s, recognition);
             Json(json!({ "marks": n })).into_response()
         }
         Err(e) => denied(e),

@@ -29,10 +29,13 @@ pub(crate) async fn zip(State(s): State<AppState>, Client(client): Client, heade
     let film = session_film(&s, &headers, &film_id).await?;
     let DownloadPlan { directory, objects } = s.films.download_plan(&film, &client).await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let films = s.films.clone();
-    tokio::spawn(async move {
+    let (films, stopping) = (s.films.clone(), s.background.stopping());
+    s.background.spawn(async move {
         let store = films.archive().store().clone();
-        let result = write_zip(&tx, &store, Bytes::from(directory), &objects).await;
+        let result = tokio::select! {
+            result = write_zip(&tx, &store, Bytes::from(directory), &objects) => result,
+            _ = stopping => Err("interrupted: the archive node was stopped".to_string()),
+        };
         if let Err(e) = &result {
             let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
         }

@@ -42,7 +42,8 @@ pub(crate) async fn start(
     let film = session_film(&s, &headers, &film_id).await?;
     let started = s.films.start_import(&film, &req.destination, &client).await?;
     let job = started.job.clone();
-    tokio::spawn(run(s.films.clone(), film, started.target, started.instances, job.job.clone(), client));
+    let stopping = s.background.stopping();
+    s.background.spawn(run(s.films.clone(), film, started.target, started.instances, job.job.clone(), client, stopping));
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }
 
@@ -53,18 +54,34 @@ pub(crate) async fn progress(State(s): State<AppState>, headers: HeaderMap, Path
     Ok(no_store(Json(job).into_response(), "no-store"))
 }
 
-async fn run(films: Films, film: Film, target: Target, instances: Vec<InstanceData>, job: String, client: String) {
-    let result = match &target {
-        Target::Dicom(ae) => {
-            let timeout = Duration::from_secs(30);
-            let calling = films.policy().calling_aet.clone();
-            yunying_dimse::push(films.archive(), (&ae.host, ae.port), &calling, &ae.ae_title, &instances, timeout, |_, outcome| {
-                let ok = matches!(outcome, Ok(status) if status == 0 || (status & 0xF000) == 0xB000);
-                films.imports().count(&job, ok);
-            })
-            .await
+/// Send the film; a node asked to stop lets it go on for a while, then
+/// ends it as failed ("interrupted").
+async fn run(
+    films: Films,
+    film: Film,
+    target: Target,
+    instances: Vec<InstanceData>,
+    job: String,
+    client: String,
+    stopping: impl std::future::Future<Output = ()>,
+) {
+    let sending = async {
+        match &target {
+            Target::Dicom(ae) => {
+                let timeout = Duration::from_secs(30);
+                let calling = films.policy().calling_aet.clone();
+                yunying_dimse::push(films.archive(), (&ae.host, ae.port), &calling, &ae.ae_title, &instances, timeout, |_, outcome| {
+                    let ok = matches!(outcome, Ok(status) if status == 0 || (status & 0xF000) == 0xB000);
+                    films.imports().count(&job, ok);
+                })
+                .await
+            }
+            Target::Stow(d) => stow(&films, d, &instances, &job).await,
         }
-        Target::Stow(d) => stow(&films, d, &instances, &job).await,
+    };
+    let result = tokio::select! {
+        result = sending => result,
+        _ = stopping => Err("interrupted: the archive node was stopped; import again".to_string()),
     };
     films.finish_import(&film, &target, &job, result, &client).await;
 }
