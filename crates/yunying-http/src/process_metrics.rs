@@ -27,6 +27,10 @@ pub(crate) fn render() -> String {
     if let Some(max) = max_fds() {
         gauge("process_max_fds", "Maximum open file descriptors", "gauge", max);
     }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let tasks = runtime.metrics().num_alive_tasks() as f64;
+        gauge("yunying_runtime_tasks", "Tasks alive on the async runtime (connections, associations, background work)", "gauge", tasks);
+    }
     out
 }
 
@@ -69,6 +73,12 @@ fn max_fds() -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[tokio::test]
+    async fn runtime_tasks_are_counted() {
+        let text = super::render();
+        assert!(text.lines().any(|l| l.starts_with("yunying_runtime_tasks ")), "{text}");
+    }
+
     #[test]
     fn this_process_is_described() {
         let text = super::render();
