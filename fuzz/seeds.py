@@ -256,8 +256,21 @@ def http(out):
     put(out, "http", b"\x07\x00application/dicom+json")
 
 
+def dicomdirs(out):
+    """Film directories: NUL-separated fields, six per entry (patient ID and
+    name, study, series and SOP instance UID, study description)."""
+    for _, _, ds in testdata():
+        fields = [str(ds.get(k, "")) for k in ("PatientID", "PatientName", "StudyInstanceUID", "SeriesInstanceUID",
+                                               "SOPInstanceUID", "StudyDescription")]
+        put(out, "dicomdir", "\0".join(fields).encode("utf-8"))
+    two = ["P1", "Chen^JianGuo=陈^建国", "1.2.1", "1.2.1.1", "1.2.1.1.1", "胸部CT",
+           "P1", "Chen^JianGuo=陈^建国", "1.2.1", "1.2.1.2", "1.2.1.2.1", ""]
+    put(out, "dicomdir", "\0".join(two).encode("utf-8"))
+
+
 def main():
     out = sys.argv[1]
+    dicomdirs(out)
     instances(out)
     frames(out)
     network_datasets(out)
