@@ -149,6 +149,7 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "empi_persons",
         "cursors",
         "key_cursors",
+        "commitment_requests",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }
