@@ -112,7 +112,7 @@ impl Index {
         Ok(())
     }
 
-    /// How many reports are owed (for `/metrics` and tests).
+    /// How many reports are owed (the queue's unit test reads it; not yet in `/metrics`).
     pub async fn commitments_owed(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM commitment_requests").fetch_one(&self.pool).await?)
     }
