@@ -434,3 +434,56 @@ fn a_second_sigterm_stops_a_server_a_stalled_peer_holds() {
     assert!(asked.elapsed() < Duration::from_secs(5), "stopped {:?} after the second SIGTERM", asked.elapsed());
     drop(s);
 }
+
+/// Storage commitment requests are kept in the index until acknowledged: a
+/// requester that asks and never listens for its reports could fill it,
+/// one association at a time (each below `max_pending_reports`). What one
+/// AE is owed is bounded across its associations; acknowledged reports
+/// make room again; other AEs are not held back by it.
+#[test]
+fn a_requester_that_never_takes_its_reports_is_refused_past_its_limit_across_associations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let present = vec![a_testdata_file("zh_gb18030.dcm")];
+    run(cli(&data).args(["import", "--quiet"]).args(&present));
+    let our_port = free_port();
+    run(cli(&data).args(["ae", "add", "COMMITSCU", "127.0.0.1", &our_port.to_string(), "--platform"]));
+    run(cli(&data).args(["ae", "add", "OTHERSCU", "127.0.0.1", &free_port().to_string(), "--platform"]));
+    let server = Server::start(&data, Some("[dicom]\nmax_owed_reports = 3\n"));
+    let p = server.dicom_port.to_string();
+    let ask = |calling: &str| -> serde_json::Value {
+        let out = python()
+            .arg(format!("{ROOT}/tests/py/commitment_requester.py"))
+            .args(["action", "--port", &p, "--calling", calling, "--present"])
+            .args(&present)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+    };
+
+    // Each on its own association, released before any report is taken
+    // (nothing listens on the requester's port).
+    for n in 0..3 {
+        assert_eq!(ask("COMMITSCU")["action_status"], 0, "request {n}");
+    }
+    for n in 3..6 {
+        assert_eq!(ask("COMMITSCU")["action_status"], 0x0213, "request {n}: past the limit");
+    }
+    assert_eq!(ask("OTHERSCU")["action_status"], 0, "another AE is not held back");
+    let (_, metrics) = http_get(server.http_port, "/metrics").unwrap();
+    assert!(metrics.contains("\nyunying_commitment_reports_owed 4\n"), "{metrics}");
+
+    // The requester listens: the three owed reports come (each on its next
+    // retry: 2 s, 10 s, then a minute after the first) and are acknowledged.
+    let listened = python()
+        .arg(format!("{ROOT}/tests/py/commitment_requester.py"))
+        .args(["listen", "--our-port", &our_port.to_string(), "--timeout", "100", "--expect", "3", "--linger", "2", "--present"])
+        .args(&present)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&listened.stdout).lines().last().unwrap())
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&listened.stderr)));
+    assert_eq!(report["reports"], 3, "the three owed, each once: {report}");
+    assert_eq!(report["all_present_committed"], true, "{report}");
+    assert_eq!(ask("COMMITSCU")["action_status"], 0, "room again once the reports were taken");
+}

@@ -11,13 +11,14 @@
       N-ACTION and release at once; prints {"action_status",
       "transaction_uid"} and waits for no report (one may come later).
   commitment_requester.py listen --our-port Q --present FILE...
-      Only wait for an N-EVENT-REPORT on port Q; prints what came, with its
-      "transaction_uid" (and keeps listening --linger seconds more to count
-      "reports" that came twice).
+      Only wait for an N-EVENT-REPORT on port Q (or for --expect N of them);
+      prints what came first, with its "transaction_uid" (and keeps
+      listening --linger seconds more to count "reports" that came twice).
 
 Prints one JSON line: {"action_status", "event_type", "transaction_ok",
 "committed": [...], "failed": [[uid, reason], ...], "same_association"}.
-Every wait is bounded (--timeout); exits 2 when no report came.
+Every wait is bounded (--timeout); exits 2 when no report came. The
+calling AE title is COMMITSCU unless --calling names another.
 """
 import argparse
 import json
@@ -59,11 +60,13 @@ def main():
     p.add_argument("mode", choices=["same", "separate", "action", "listen"])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--aet", default="YUNYING")
+    p.add_argument("--calling", default="COMMITSCU")
     p.add_argument("--our-port", type=int, default=0)
     p.add_argument("--present", nargs="+", required=True)
     p.add_argument("--unknown", type=int, default=0)
     p.add_argument("--timeout", type=float, default=20.0)
     p.add_argument("--linger", type=float, default=0.0)
+    p.add_argument("--expect", type=int, default=1)
     args = p.parse_args()
 
     reports = []
@@ -74,7 +77,7 @@ def main():
         done.set()
         return 0x0000, None
 
-    ae = AE(ae_title="COMMITSCU")
+    ae = AE(ae_title=args.calling)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = args.timeout
     server = None
     if args.mode == "listen":
@@ -128,7 +131,8 @@ def listen(args, ae):
 
     def on_report(event):
         reports.append((event.request.EventTypeID, event.event_information))
-        done.set()
+        if len(reports) >= args.expect:
+            done.set()
         return 0x0000, None
 
     ae.add_supported_context(StorageCommitmentPushModel, scu_role=True, scp_role=True)

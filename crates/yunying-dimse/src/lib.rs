@@ -86,6 +86,10 @@ pub struct DimseConfig {
     /// Storage commitment reports an association may leave unacknowledged;
     /// a further N-ACTION is refused (0213H, resource limitation).
     pub max_pending_reports: usize,
+    /// Storage commitment reports owed to one requester AE at once, across
+    /// its associations and the nodes (kept in the index until
+    /// acknowledged or given up); a further N-ACTION is refused (0213H).
+    pub max_owed_reports: usize,
     /// Largest PDU we accept (bytes), advertised in the A-ASSOCIATE-AC.
     pub max_pdu_length: u32,
     /// How long an idle association may wait between requests.
@@ -124,6 +128,7 @@ impl Default for DimseConfig {
             unknown_callers: UnknownCallers::Echo,
             check_calling_host: true,
             max_pending_reports: 4,
+            max_owed_reports: 200,
             max_pdu_length: 1 << 20,
             idle_timeout: Duration::from_secs(120),
             data_timeout: Duration::from_secs(60),

@@ -455,10 +455,22 @@ impl Association<'_> {
         let kept = self
             .archive
             .index()
-            .commitment_received(&request.transaction_uid, &self.caller.calling_ae, &request.references, now, now + HOLD_MS)
+            .commitment_received(
+                &request.transaction_uid,
+                &self.caller.calling_ae,
+                &request.references,
+                now,
+                now + HOLD_MS,
+                self.config.max_owed_reports as i64,
+            )
             .await;
         let row = match kept {
-            Ok(row) => row,
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                tracing::warn!(calling_ae = %self.caller.calling_ae, "storage commitment refused: too many reports owed to the requester");
+                let comment = "resource limitation: too many storage commitment reports owed to this AE; acknowledge them first";
+                return self.n_action_response(context, command, 0x0213, Some(comment)).await;
+            }
             Err(e) => {
                 tracing::warn!(calling_ae = %self.caller.calling_ae, error = %e, "storage commitment refused: the request could not be kept");
                 return self.n_action_response(context, command, 0x0110, Some("processing failure: the request could not be kept")).await;

@@ -373,5 +373,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             text.push_str(&format!("yunying_rendition_jobs{{state=\"{state}\"}} {n}\n"));
         }
     }
+    if let Ok(n) = archive.index().commitments_owed().await {
+        text.push_str(&format!(
+            "# HELP yunying_commitment_reports_owed Storage commitment reports not yet acknowledged by their requesters\n# TYPE yunying_commitment_reports_owed gauge\nyunying_commitment_reports_owed {n}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

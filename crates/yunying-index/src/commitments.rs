@@ -39,7 +39,10 @@ pub struct CommitmentRequest {
 
 impl Index {
     /// Keep a request; its report is due at `due_ms` unless it is
-    /// acknowledged (or released) first. Returns the row's id.
+    /// acknowledged (or released) first. Returns the row's id, or `None`
+    /// when `requester` is already owed `max_owed` reports (across its
+    /// associations and every node): the rows a requester can make the
+    /// archive keep are bounded by what it acknowledges.
     pub async fn commitment_received(
         &self,
         transaction_uid: &str,
@@ -47,18 +50,24 @@ impl Index {
         references: &[(String, String)],
         now_ms: i64,
         due_ms: i64,
-    ) -> Result<i64> {
+        max_owed: i64,
+    ) -> Result<Option<i64>> {
         let references = serde_json::to_string(references).expect("strings serialize");
-        let id: i64 = sqlx::query_scalar(
+        // One statement: the count and the insert see the same rows (two
+        // nodes inserting at the same instant may each pass at the limit).
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO commitment_requests (transaction_uid, requester, references_json, received_ms, next_attempt_ms)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+             SELECT $1, $2, $3, $4, $5
+             WHERE (SELECT COUNT(*) FROM commitment_requests WHERE requester = $2) < $6
+             RETURNING id",
         )
         .bind(transaction_uid)
         .bind(requester)
         .bind(references)
         .bind(now_ms)
         .bind(due_ms)
-        .fetch_one(&self.pool)
+        .bind(max_owed)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(id)
     }
@@ -112,7 +121,7 @@ impl Index {
         Ok(())
     }
 
-    /// How many reports are owed (the queue's unit test reads it; not yet in `/metrics`).
+    /// How many reports are owed (`yunying_commitment_reports_owed` in `/metrics`).
     pub async fn commitments_owed(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM commitment_requests").fetch_one(&self.pool).await?)
     }
@@ -127,8 +136,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = Index::open_sqlite(&dir.path().join("index.db")).await.unwrap();
         let refs = vec![("1.2.840.10008.5.1.4.1.1.2".to_string(), "1.2.3".to_string())];
-        let held = index.commitment_received("9.9.1", "MODALITY", &refs, 1_000, 301_000).await.unwrap();
-        let released = index.commitment_received("9.9.2", "MODALITY", &refs, 1_000, 301_000).await.unwrap();
+        let held = index.commitment_received("9.9.1", "MODALITY", &refs, 1_000, 301_000, 100).await.unwrap().unwrap();
+        let released = index.commitment_received("9.9.2", "MODALITY", &refs, 1_000, 301_000, 100).await.unwrap().unwrap();
         assert!(index.commitments_due(2_000, 10).await.unwrap().is_empty(), "held by their associations");
         index.commitment_release(released, 2_000).await.unwrap();
         let due = index.commitments_due(2_000, 10).await.unwrap();
@@ -142,5 +151,22 @@ mod tests {
         index.commitment_done(held).await.unwrap();
         index.commitment_done(released).await.unwrap();
         assert_eq!(index.commitments_owed().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_requester_is_owed_at_most_its_limit_and_others_are_not_held_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open_sqlite(&dir.path().join("index.db")).await.unwrap();
+        let refs = vec![("1.2.840.10008.5.1.4.1.1.2".to_string(), "1.2.3".to_string())];
+        let mut kept = Vec::new();
+        for n in 0..3 {
+            kept.push(index.commitment_received(&format!("9.9.{n}"), "FLOOD", &refs, 1_000, 1_000, 3).await.unwrap().unwrap());
+        }
+        assert_eq!(index.commitment_received("9.9.3", "FLOOD", &refs, 1_000, 1_000, 3).await.unwrap(), None, "a fourth is refused");
+        assert!(index.commitment_received("9.9.4", "CT1", &refs, 1_000, 1_000, 3).await.unwrap().is_some(), "another requester is not");
+        assert_eq!(index.commitments_owed().await.unwrap(), 4);
+        // An acknowledged (or given up) report makes room again.
+        index.commitment_done(kept[0]).await.unwrap();
+        assert!(index.commitment_received("9.9.5", "FLOOD", &refs, 1_000, 1_000, 3).await.unwrap().is_some());
     }
 }
