@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::*;
 
@@ -148,6 +148,13 @@ impl FaultProxy {
         std::fs::write(&self.control, spec.to_string()).unwrap();
     }
 
+    /// Inject `fault` into one request in `every` whose method is in
+    /// `methods` and whose target contains one of `paths`.
+    fn set_on(&self, fault: &str, every: u32, methods: &[&str], paths: &[&str]) {
+        let spec = serde_json::json!({"fault": fault, "every": every, "methods": methods, "paths": paths});
+        std::fs::write(&self.control, spec.to_string()).unwrap();
+    }
+
     /// How many times each fault was injected.
     fn injected(&self, fault: &str) -> u64 {
         let stats = std::fs::read_to_string(self.control.with_extension("json.stats")).unwrap_or_else(|_| "{}".into());
@@ -233,4 +240,109 @@ async fn an_s3_store_that_fails_is_retried_refused_cleanly_and_never_serves_wron
         std::fs::read_to_string(&log).unwrap().lines().filter(|l| !l.contains(" DEBUG ") && !l.contains(" TRACE ")).collect();
     assert!(logged.contains("C-STORE refused: out of resources: object store"), "the refusals are logged");
     assert!(!logged.contains(&stored.study_instance_uid), "no study UID in the log");
+}
+
+/// An archive on the S3 server behind the fault proxy, its index embedded.
+fn archive_behind(proxy: &FaultProxy, data: &Path, tag: &str) {
+    let upstream = std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap();
+    use_embedded_index_and_store(data, &fresh_s3_spec(tag).replace(&upstream, &proxy.endpoint));
+}
+
+/// Rendition jobs running while the object store refuses every write, for
+/// longer than five attempts' backoff (half a minute): they wait the outage
+/// out instead of being parked (an S3 outage would otherwise leave every
+/// instance of it without thumbnails until an operator ran `jobs retry`),
+/// and every job completes once the store heals.
+#[tokio::test(flavor = "multi_thread")]
+async fn rendition_jobs_wait_out_an_s3_outage_and_all_complete_after_it() {
+    if distributed_backend() {
+        return; // one run is enough: the embedded pass has the S3 server too
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(tmp.path());
+    let data = tmp.path().join("data");
+    archive_behind(&proxy, &data, "outage");
+    // The renditions' writes fail from the start; the originals' do not.
+    proxy.set_on("error500", 1, &["PUT"], &["/renditions/"]);
+    let log = tmp.path().join("server.log");
+    let mut server = Server::start_with_log(&data, None, Some(&log));
+    let index = server.index().await;
+    let series = tmp.path().join("ct");
+    gen_ct(&series, 12, 64, 47);
+    let files = files_under(&series);
+    assert_eq!(statuses(pynetdicom_store(server.dicom_port, &[], &files)), vec![0; 12]);
+
+    // 45 s of outage: each job fails again and again meanwhile.
+    let healed_at = Instant::now() + Duration::from_secs(45);
+    while Instant::now() < healed_at {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let jobs = index.job_counts().await.unwrap();
+        assert_eq!(jobs.parked, 0, "a job parked during the outage: {:?}", index.parked_jobs(5).await.unwrap());
+    }
+    assert!(proxy.injected("error500") >= 12 * 4, "the jobs met the outage ({} refusals)", proxy.injected("error500"));
+    assert!(server.object_keys("renditions/").is_empty());
+
+    proxy.set("none", 1, &[]);
+    let jobs = wait_for_jobs(&index, Duration::from_secs(300)).await;
+    assert_eq!(jobs.parked, 0);
+    for file in &files {
+        let uid = part10(file).0.sop_instance_uid;
+        let renditions = index.renditions_of(&uid).await.unwrap();
+        assert!(renditions.iter().any(|r| r.kind == "thumbnail"), "{uid} has its thumbnail: {renditions:?}");
+    }
+    assert_stored_identically(&server, &index, &files).await;
+    run(cli(&data).args(["verify", "--quiet"]));
+    assert_eq!(leftovers(&[data.join("spool")]), Vec::<PathBuf>::new());
+    index.close().await;
+    assert!(server.stop().success());
+}
+
+/// `migrate-store` with its source S3 answering one read in three cut in
+/// half, and with its destination S3 answering one write in two with
+/// SlowDown: nothing wrong is ever copied, what failed is named, and the
+/// next run copies the rest; the destination ends byte-identical.
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_store_through_s3_faults_copies_nothing_wrong_and_finishes_on_the_next_run() {
+    if distributed_backend() {
+        return; // one run is enough: the embedded pass has the S3 server too
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proxy = FaultProxy::start(tmp.path());
+    let data = tmp.path().join("data");
+    archive_behind(&proxy, &data, "migrate");
+    let mut server = Server::start(&data, Some("[renditions]\nenabled = false\n"));
+    let series = tmp.path().join("ct");
+    gen_ct(&series, 40, 64, 48);
+    let files = files_under(&series);
+    assert_eq!(statuses(pynetdicom_store(server.dicom_port, &[], &files)), vec![0; 40]);
+    assert!(server.stop().success());
+    let original = server.store_contents();
+
+    // A run under `fault`: what it could not copy (the store's own retries
+    // spent) it names and fails on; healed, the next run copies the rest.
+    let migrate = |args: &[&str], fault: (&str, u32, &str)| {
+        proxy.set(fault.0, fault.1, &[fault.2]);
+        let out = cli(&data).args(["migrate-store", "--quiet"]).args(args).output().unwrap();
+        assert!(proxy.injected(fault.0) >= 1, "{} was injected", fault.0);
+        proxy.set("none", 1, &[]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if out.status.success() {
+            assert!(stdout.contains("; 0 failed"), "{stdout}");
+            return;
+        }
+        assert!(stderr.contains("not copied: ") && stderr.contains("run again to retry them"), "{stderr}");
+        let again = run(cli(&data).args(["migrate-store", "--quiet"]).args(args));
+        assert!(String::from_utf8_lossy(&again.stdout).contains("; 0 failed"), "{}", String::from_utf8_lossy(&again.stdout));
+    };
+
+    // Out of S3, one read in three cut in half.
+    let there = format!("fs:{}", tmp.path().join("there").display());
+    migrate(&["--to", &there], ("truncate", 3, "GET"));
+    assert!(store_contents(&there) == original, "the copy is the source, byte for byte");
+
+    // Into S3, one write in two refused with SlowDown.
+    let back = fresh_s3_spec("migrate-back").replace(&std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap(), &proxy.endpoint);
+    migrate(&["--from", &there, "--to", &back], ("slowdown", 2, "PUT"));
+    assert!(store_contents(&back) == original, "and back, byte for byte");
+    assert_eq!(leftovers(&[data.join("spool")]), Vec::<PathBuf>::new());
 }

@@ -12,7 +12,8 @@ The control file is JSON, read again for every request:
 
     {"fault": "none" | "slowdown" | "error500" | "reset" | "truncate" | "delay",
      "every": 2,              # one matching request in `every` (1: all)
-     "methods": ["PUT"]}      # which methods match (absent: all)
+     "methods": ["PUT"],      # which methods match (absent: all)
+     "paths": ["/renditions/"]}  # request targets containing one of these match (absent: all)
 
 - slowdown: 503 with S3's SlowDown error, not forwarded;
 - error500: 500 with S3's InternalError, not forwarded;
@@ -88,7 +89,7 @@ class Faults:
         self.seen = 0
         self.stats = {}
 
-    def pick(self, method):
+    def pick(self, method, target):
         """The fault for this request, or None."""
         try:
             with open(self.control) as f:
@@ -97,6 +98,8 @@ class Faults:
             return None
         fault = spec.get("fault", "none")
         if fault == "none" or (spec.get("methods") and method not in spec["methods"]):
+            return None
+        if spec.get("paths") and not any(p in target for p in spec["paths"]):
             return None
         with self.lock:
             self.seen += 1
@@ -118,9 +121,10 @@ class Handler(socketserver.StreamRequestHandler):
 
     def one(self):
         head, headers = read_head(self.rfile)
-        method = head.split(b" ", 1)[0].decode("latin-1")
+        method, target = (head.split(b" ", 2) + [b"", b""])[:2]
+        method, target = method.decode("latin-1"), urllib.parse.unquote(target.decode("latin-1"))
         body = read_body(self.rfile, headers)
-        fault = self.server.faults.pick(method)
+        fault = self.server.faults.pick(method, target)
         if fault == "reset":
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()

@@ -82,6 +82,14 @@ impl RenditionConfig {
 /// How often an idle dispatcher looks for new jobs.
 const POLL: Duration = Duration::from_millis(100);
 
+/// The reason of a failure of the object store (reading the original or
+/// writing a rendition).
+const STORE: &str = "store";
+
+/// How long a job whose object store keeps failing is retried before it is
+/// parked (its backoff reaches 2^8 s, about four minutes, and stays there).
+const OUTAGE_PATIENCE_MS: i64 = 24 * 3_600_000;
+
 /// Why a job failed: a reason label for metrics and a message.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -94,7 +102,7 @@ pub struct Failure {
 impl From<RetrieveError> for Failure {
     fn from(e: RetrieveError) -> Self {
         let (reason, permanent) = match e {
-            RetrieveError::Store(_) => ("store", false),
+            RetrieveError::Store(_) => (STORE, false),
             RetrieveError::NoPixelData => ("no_pixel_data", true),
             RetrieveError::Transcode(t) => return Failure::from(t),
             _ => ("corrupt", true),
@@ -155,8 +163,25 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
     let capacity = threads * 2; // keep the pool busy while results are recorded
     tokio::pin!(shutdown);
     let mut stopping = false;
+    // A claim or a record that failed may have been committed all the same
+    // (the database died between its commit and its answer): this worker
+    // may hold jobs it does not know of. Once it runs none, it gives back
+    // whatever the queue says it holds, rather than leave those jobs to
+    // their leases.
+    let mut unsure = false;
     tracing::info!(threads, "rendition workers started");
     loop {
+        if unsure && in_flight == 0 {
+            match archive.index().release_jobs_of(&worker).await {
+                Ok(n) => {
+                    unsure = false;
+                    if n > 0 {
+                        tracing::info!(jobs = n, "rendition jobs claimed or run by an interrupted statement queued again");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot yet release this worker's unsure rendition jobs"),
+            }
+        }
         if !stopping && in_flight < capacity {
             let now = now_ms();
             let lease = now + (config.lease_secs * 1000) as i64;
@@ -171,7 +196,10 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
                         });
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot claim rendition jobs"),
+                Err(e) => {
+                    unsure = true;
+                    tracing::warn!(error = %e, "cannot claim rendition jobs");
+                }
             }
         }
         if stopping && in_flight == 0 {
@@ -182,7 +210,7 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
                 in_flight -= 1;
                 // A first stage that made pixels leads to the lossless one.
                 let next = (config.lossless && job.stage == JOB_STAGE_PREVIEWS && result.as_ref().is_ok_and(|r| !r.is_empty())).then_some(JOB_STAGE_LOSSLESS);
-                record(&archive, &worker, job, result, next).await;
+                unsure |= !record(&archive, &worker, job, result, next).await;
             }
             _ = tokio::time::sleep(POLL), if in_flight < capacity && !stopping => {}
             _ = &mut shutdown, if !stopping => stopping = true,
@@ -191,36 +219,80 @@ pub async fn run(archive: Archive, config: RenditionConfig, shutdown: impl Futur
     tracing::info!("rendition workers stopped");
 }
 
-/// Record a job's outcome in the index and the metrics.
-async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Rendition>, Failure>, next: Option<&str>) {
+/// How long recording a job's outcome is retried while the index fails (a
+/// database restarting, a connection cut): the work is done, and left
+/// unrecorded the job would wait for its lease (five minutes) to run again.
+const RECORD_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Run `write` until it succeeds or [`RECORD_PATIENCE`] has passed, backing
+/// off from a quarter second; the last result.
+async fn retrying<T, F, Fut>(mut write: F) -> yunying_index::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = yunying_index::Result<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match write().await {
+            Err(e) if started.elapsed() + pause < RECORD_PATIENCE => {
+                tracing::debug!(error = %e, "recording a rendition job's outcome failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Record a job's outcome in the index and the metrics; false when the
+/// index could not be told.
+async fn record(archive: &Archive, worker: &str, job: Job, result: Result<Vec<Rendition>, Failure>, next: Option<&str>) -> bool {
     let metrics = archive.metrics();
     let now = now_ms();
     let index = archive.index();
     match result {
-        Ok(renditions) => match index.complete_job(worker, &job, &renditions, next, now).await {
+        Ok(renditions) => match retrying(|| index.complete_job(worker, &job, &renditions, next, now)).await {
             Ok(true) if next.is_some() => {}
             Ok(true) => {
                 metrics.renditions_completed_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 metrics.rendition_latency.observe(Duration::from_millis((now - job.enqueued_ms).max(0) as u64));
             }
             Ok(false) => tracing::info!("a rendition job's lease was lost before it finished; another worker has it"),
-            Err(e) => tracing::warn!(error = %e, "cannot record renditions; the job will run again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record renditions; the job will run again");
+                return false;
+            }
         },
         Err(failure) => {
             metrics.rendition_failed(failure.reason);
-            let attempts = if failure.permanent { yunying_index::JOB_MAX_ATTEMPTS } else { job.attempts };
+            let attempts = if failure.permanent {
+                yunying_index::JOB_MAX_ATTEMPTS
+            } else if failure.reason == STORE && now - job.enqueued_ms < OUTAGE_PATIENCE_MS {
+                // The object store failing says nothing about the data: an
+                // outage (S3 down, a full disk) is waited out, the backoff
+                // capped below, instead of parking every job that came due
+                // during it (five attempts take half a minute).
+                job.attempts.min(yunying_index::JOB_MAX_ATTEMPTS - 1)
+            } else {
+                job.attempts
+            };
             let backoff = 1000i64 << job.attempts.clamp(0, 8);
-            match index.fail_job(worker, job.instance_pk, attempts, &failure.message, now + backoff, now).await {
+            match retrying(|| index.fail_job(worker, job.instance_pk, attempts, &failure.message, now + backoff, now)).await {
                 Ok(true) => {
                     metrics.renditions_parked_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let sop_instance_uid = job.instance.stored.sop_instance_uid.as_str();
                     tracing::warn!(reason = failure.reason, sop_instance_uid, "rendition job parked: {}", failure.message);
                 }
                 Ok(false) => tracing::info!(reason = failure.reason, attempt = job.attempts, "rendition job failed; retrying later"),
-                Err(e) => tracing::warn!(error = %e, "cannot record a rendition failure"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a rendition failure");
+                    return false;
+                }
             }
         }
     }
+    true
 }
 
 /// Produce and store the renditions of one instance (blocking; runs on the pool).
@@ -280,7 +352,7 @@ pub fn make_renditions(store: &dyn ObjectStore, job: &Job, config: &RenditionCon
 
 /// Store a rendition object (a failure to retry).
 fn put_rendition(store: &dyn ObjectStore, key: &str, bytes: &[u8]) -> Result<(), Failure> {
-    store.put_bytes(key, bytes).map_err(|e| Failure { reason: "store", message: format!("writing a rendition: {e}"), permanent: false })
+    store.put_bytes(key, bytes).map_err(|e| Failure { reason: STORE, message: format!("writing a rendition: {e}"), permanent: false })
 }
 
 /// The second stage of a job: the lossless copy (none when the original
@@ -355,7 +427,7 @@ fn lossless_copy(
         }
         photometric = decoded.photometric_interpretation;
     }
-    let object = store.get(&data.stored.object_key).map_err(|e| Failure { reason: "store", message: e.to_string(), permanent: false })?;
+    let object = store.get(&data.stored.object_key).map_err(|e| Failure { reason: STORE, message: e.to_string(), permanent: false })?;
     let photometric = if photometric == "YBR_FULL_422" { "YBR_FULL".to_string() } else { photometric };
     Ok(Some(with_encapsulated_frames(&object, HTJ2K_LOSSLESS, &encoded, &photometric)?))
 }
