@@ -87,8 +87,11 @@ impl BackendSettings {
     /// Config-file lines that select this backend (credentials come from the
     /// environment the server inherits).
     fn toml(&self, body: Option<&str>) -> Option<String> {
-        if !distributed_backend() && self.store.kind == yunying_store::StoreKind::Fs {
-            return body.map(str::to_string);
+        if self.store.kind == yunying_store::StoreKind::Fs {
+            if self.index_url.starts_with("sqlite:") {
+                return body.map(str::to_string);
+            }
+            return Some(format!("index_url = {:?}\n{}", self.index_url, body.unwrap_or("")));
         }
         let s3 = &self.store.s3;
         Some(format!(
@@ -112,6 +115,13 @@ pub fn share_distributed_backend(data_dirs: &[&Path]) {
     for dir in data_dirs {
         std::fs::write(dir.with_extension("backend.json"), &settings).unwrap();
     }
+}
+
+/// The server of `data_dir` keeps its index at `index_url` (a database of
+/// the test's own) and its objects under the data directory.
+pub fn use_index_url(data_dir: &Path, index_url: &str) {
+    let settings = BackendSettings { index_url: index_url.to_string(), store: StoreConfig::default() };
+    std::fs::write(data_dir.with_extension("backend.json"), serde_json::to_string(&settings).unwrap()).unwrap();
 }
 
 /// Make the servers on `data_dir` use the embedded index and the store

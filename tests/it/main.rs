@@ -34,6 +34,7 @@ mod openapi;
 mod orphans;
 mod people;
 mod people_oidc;
+mod pg_faults;
 mod policy;
 mod qr;
 mod recognition;

@@ -38,7 +38,11 @@ def associate(args, contexts):
         ae.add_requested_context(sop_class, ts)
     assoc = ae.associate("127.0.0.1", args.port, ae_title=args.aet)
     if not assoc.is_established:
-        print(json.dumps({"association": "rejected"}), flush=True)
+        out = {"association": "rejected"}
+        rj = getattr(assoc.acceptor, "primitive", None) if assoc.is_rejected else None
+        if rj is not None:
+            out.update(result=int(rj.result), source=int(rj.result_source), reason=int(rj.diagnostic))
+        print(json.dumps(out), flush=True)
         sys.exit(3)
     return assoc
 

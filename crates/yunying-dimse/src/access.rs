@@ -57,6 +57,9 @@ pub struct Access {
     pub rights: AeRights,
     /// The calling AE is in the registry (and called from its host).
     pub registered: bool,
+    /// The registry could not be read: the caller may be registered, so a
+    /// refusal for want of rights is transient, not "not recognised".
+    pub registry_unavailable: bool,
     /// The caller as the access layer knows it: which studies its queries
     /// and retrievals reach (its institution's, granted ones).
     pub principal: Principal,
@@ -108,7 +111,7 @@ pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, p
         Ok(None) => return unknown,
         Err(e) => {
             tracing::warn!(calling_ae, %peer, error = %e, "AE registry unavailable: the caller is treated as unregistered");
-            return unknown;
+            return Access { registry_unavailable: true, ..unknown };
         }
     };
     if config.check_calling_host && !host_matches(&ae.host, peer).await {
@@ -119,7 +122,12 @@ pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, p
         return unknown;
     }
     let rights = ae.rights.union(unknown.rights);
-    Access { rights, registered: true, principal: Principal::ae(calling_ae, Some(&ae.institution), rights, true) }
+    Access {
+        rights,
+        registered: true,
+        registry_unavailable: false,
+        principal: Principal::ae(calling_ae, Some(&ae.institution), rights, true),
+    }
 }
 
 impl crate::service::Association<'_> {
@@ -143,7 +151,7 @@ pub fn unregistered(config: &DimseConfig, calling_ae: &str, institution_sender: 
     if institution_sender {
         rights = rights.union(AeRights::STORE);
     }
-    Access { rights, registered: false, principal: Principal::ae(calling_ae, None, rights, false) }
+    Access { rights, registered: false, registry_unavailable: false, principal: Principal::ae(calling_ae, None, rights, false) }
 }
 
 /// Whether `host` (an address or a name) is `peer`.
@@ -172,7 +180,12 @@ mod tests {
 
     #[test]
     fn echo_needs_no_right_and_the_others_do() {
-        let access = |rights, registered| Access { rights, registered, principal: Principal::ae("T", None, rights, registered) };
+        let access = |rights, registered| Access {
+            rights,
+            registered,
+            registry_unavailable: false,
+            principal: Principal::ae("T", None, rights, registered),
+        };
         let echo_only = access(AeRights::NONE, false);
         assert!(echo_only.permits_service(Service::Verification));
         assert!(!echo_only.permits_service(Service::Storage));

@@ -375,6 +375,16 @@ async fn handle(
                 None => caller,
             };
             let usable = accepted.contexts.iter().any(|c| access.permits_service(c.service));
+            if !access.registered && !accepted.contexts.is_empty() && !usable && access.registry_unavailable {
+                // The caller may well be registered: try again later
+                // (rejected-transient, service user, no reason given),
+                // not "calling AE not recognised", which a modality takes
+                // as final.
+                metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected (transient): the AE registry is unavailable");
+                let _ = pdu::write_reject(&mut socket, 2, 1, 1).await;
+                return;
+            }
             if !access.registered && !accepted.contexts.is_empty() && !usable {
                 metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected: calling AE title not recognised (not in the AE registry) for the services it proposed");

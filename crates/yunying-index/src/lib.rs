@@ -355,10 +355,17 @@ impl Index {
     }
 }
 
+/// How long a query waits for a connection (a free one, or a new one the
+/// database accepts) before it fails: long enough for a burst to queue,
+/// short enough that with the database unreachable or at its connection
+/// limit a C-STORE is answered (with a failure) before a modality's own
+/// DIMSE timeout, often 30 s, gives up on the association.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn connect(url: &str, dialect: Dialect, max: u32) -> Result<AnyPool> {
     let pool = AnyPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 for pragma in dialect.connection_pragmas() {
