@@ -28,7 +28,7 @@ use yunying_store::{ObjectStore, StoreConfig};
 use crate::config::Config;
 use crate::datadir;
 use crate::import::progress_bar;
-use crate::storetools::{open_index, open_store, spool_for, verify_store};
+use crate::storetools::{copy_spool_for, open_index, open_store, spool_for, verify_store};
 
 const INDEX: &str = "index.sqlite";
 const PARTIAL: &str = "index.sqlite.partial";
@@ -362,7 +362,7 @@ pub async fn restore(config: &Config, options: RestoreOptions) -> anyhow::Result
     let index = Index::open_sqlite(&restoring).await.context("opening the backup's index")?;
     let from = open_store(&backup_store_config(dir, manifest.encrypted, config)?, dir.join(STORE)).await?;
     let store = open_store(&config.store, config.data_dir.join("store")).await?;
-    let pass = copy_named(&index, &from, &store, &spool_for(&store, config), options.jobs, options.quiet).await;
+    let pass = copy_named(&index, &from, &store, &copy_spool_for(&store, config), options.jobs, options.quiet).await;
     index.close().await;
     let pass = pass?;
     let failed = pass.failed.into_inner().unwrap();

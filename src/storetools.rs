@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use serde::Serialize;
 use yunying_archive::Archive;
-use yunying_archive::maintenance::{check_object, copy_object, for_each_parallel, key_version, plan_copy};
+use yunying_archive::maintenance::{check_object, copy_object, for_each_parallel, key_version, plan_copy, remove_dead_copies};
 use yunying_archive::orphans::OrphanAction;
 use yunying_index::Index;
 use yunying_store::{ObjectStore, StoreConfig, StoreKind};
@@ -37,6 +37,17 @@ pub async fn open_index(config: &Config) -> anyhow::Result<Index> {
 /// put is then a rename), under the data directory for remote stores.
 pub(crate) fn spool_for(store: &Arc<dyn ObjectStore>, config: &Config) -> std::path::PathBuf {
     store.local_spool_dir().map(ToOwned::to_owned).unwrap_or_else(|| config.data_dir.join("spool"))
+}
+
+/// The spool a copying command (`migrate-store`, `verify --repair-from`,
+/// `restore`) writes through, cleared first of what killed runs left there.
+pub(crate) fn copy_spool_for(store: &Arc<dyn ObjectStore>, config: &Config) -> std::path::PathBuf {
+    let spool = spool_for(store, config);
+    let removed = remove_dead_copies(&spool);
+    if removed > 0 {
+        eprintln!("removed {removed} unfinished copies an interrupted run left in {}", spool.display());
+    }
+    spool
 }
 
 fn parse_spec(spec: &str) -> anyhow::Result<StoreConfig> {
@@ -100,7 +111,7 @@ pub async fn migrate(config: &Config, options: MigrateOptions) -> anyhow::Result
         to_copy.truncate(limit as usize);
     }
     let bar = progress_bar(to_copy.iter().map(|o| o.size).sum(), options.quiet);
-    let spool = spool_for(&to, config);
+    let spool = copy_spool_for(&to, config);
     let (copied, bytes, failed) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let runtime = tokio::runtime::Handle::current();
     let started = std::time::Instant::now();
@@ -318,7 +329,7 @@ pub async fn verify(config: &Config, options: VerifyOptions) -> anyhow::Result<(
         Some(spec) => {
             let source_config = parse_spec(spec)?;
             anyhow::ensure!(source_config.describe(&root) != config.store.describe(&root), "--repair-from names the store being verified");
-            Some((open_store(&source_config, root.clone()).await?, spool_for(&store, config)))
+            Some((open_store(&source_config, root.clone()).await?, copy_spool_for(&store, config)))
         }
         None => None,
     };

@@ -126,6 +126,29 @@ pub fn check_object(
     Ok(size)
 }
 
+/// Delete the spool files (`.copy-PID-N`) of copies whose process is gone:
+/// a `verify --repair-from`, `migrate-store` or `restore` that was killed
+/// mid-copy. Copies of a running process (another of these commands, next
+/// to a serving node on the same spool) are left alone. Returns how many
+/// were removed. Where processes cannot be looked up (no `/proc`), none.
+pub fn remove_dead_copies(spool: &Path) -> u64 {
+    let proc = Path::new("/proc");
+    let Ok(entries) = std::fs::read_dir(spool) else { return 0 };
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(".copy-")).and_then(|rest| rest.split('-').next()) else { continue };
+        let alive = pid.parse::<u32>().map_or(true, |pid| proc.join(pid.to_string()).exists());
+        if !alive && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Copy one object from `from` to `to` through a spool file in `spool`,
 /// checking its digest against `expected_digest` (full or prefix) before the
 /// destination sees it: a corrupt source is never copied. The destination
@@ -219,6 +242,20 @@ mod tests {
         assert_eq!(key_version(&key), Some("0123456789abcdef"));
         assert_eq!(key_version(&rendition_key("1.2", "1.2.3", "1.2.3.4", "thumbnail.jpg")), None);
         assert_eq!(key_version("originals/1/2/3.short.dcm"), None);
+    }
+
+    #[test]
+    fn a_killed_copy_s_spool_file_is_removed_and_a_running_one_s_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22: this process cannot exist.
+        let dead = dir.path().join(".copy-4194305-7");
+        let ours = dir.path().join(format!(".copy-{}-0", std::process::id()));
+        let other = dir.path().join("ingest-0001.part");
+        for f in [&dead, &ours, &other] {
+            std::fs::write(f, b"partial").unwrap();
+        }
+        assert_eq!(remove_dead_copies(dir.path()), 1);
+        assert!(!dead.exists() && ours.exists() && other.exists(), "only the dead process's copy goes");
     }
 
     #[test]
