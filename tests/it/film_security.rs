@@ -361,3 +361,74 @@ fn sigterm_lets_a_film_import_run_then_records_it_interrupted() {
     assert!(imported[0]["detail"].as_str().unwrap().contains("interrupted"), "{events}");
     drop(silent);
 }
+
+/// A node killed while a film's ZIP streams (issue 24): the record keeps
+/// that the download began (who, which film, how many instances), with no
+/// end; after the restart, with no manual step, the film downloads whole,
+/// every file byte for byte the one stored, and no spool file is left.
+#[test]
+fn sigkill_during_a_film_zip_download_keeps_its_start_on_the_record_and_the_next_one_is_whole() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 120, 256, 21, &["--patient-id", "ZIP-1", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
+    let mut server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=ZIP-1").unwrap();
+    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+    let id = film["film"]["film_id"].as_str().unwrap().to_string();
+    let cookie = verified_cookie(port, &film);
+
+    // A client that reads the first megabyte and stalls: the stream is
+    // mid-way (it waits on the client) when the node dies.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(client, "GET /api/film/{id}/download HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = (&mut client).take(1 << 20).read_to_end(&mut got);
+    assert!(got.len() == 1 << 20 && got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got[..got.len().min(400)]));
+    server.kill();
+    drop(client);
+
+    let server = Server::start(&data, Some(&config));
+    let port = server.http_port;
+    let downloads = |port: u16| -> Vec<Value> {
+        let events = api(port, "GET", &format!("/api/films/{id}/events"), None).json();
+        events.as_array().unwrap().iter().filter(|e| e["event"] == "downloaded").cloned().collect()
+    };
+    let before = downloads(port);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["result"], "started", "the interrupted download is on the record: {before:?}");
+    assert!(before[0]["detail"].as_str().unwrap().contains("120 instances"), "{before:?}");
+
+    let cookie = verified_cookie(port, &film);
+    let zip = get(port, &format!("/api/film/{id}/download"), &cookie);
+    assert_eq!(zip.status, 200);
+    let zip_path = tmp.path().join("film.zip");
+    std::fs::write(&zip_path, &zip.body).unwrap();
+    // Every file in the ZIP (but the DICOMDIR) is a stored original, byte
+    // for byte (the SHA-256 the index recorded), each one once.
+    let script = r#"
+import hashlib, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+print(json.dumps(sorted(hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if n != "DICOMDIR")))
+"#;
+    let out = run(python().args(["-c", script]).arg(&zip_path));
+    let in_zip: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    let stored: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let index = server.index().await;
+        let mut digests: Vec<String> = index.all_objects().await.unwrap().into_iter().map(|(_, digest)| digest).collect();
+        digests.sort();
+        digests
+    });
+    assert_eq!(in_zip.len(), 120);
+    assert!(in_zip == stored, "the ZIP holds the stored originals");
+    let after = downloads(port);
+    assert!(after.iter().any(|e| e["result"] == "ok"), "{after:?}");
+    assert!(files_under(&server.spool_dir()).is_empty(), "spool files left: {:?}", files_under(&server.spool_dir()));
+}
