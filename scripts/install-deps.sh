@@ -74,6 +74,12 @@ if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, p
     pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls "pydicom-data>=1,<2"
 fi
 
+# benches/soak.py draws its plots with Pillow.
+if ! python3 -c "import PIL" 2>/dev/null; then
+  echo "== pip install Pillow (benches/soak.py's plots)"
+  python3 -m pip install -q "Pillow>=10,<14"
+fi
+
 # yunying-hl7's acceptance test sends ADT messages with a real HL7 client
 # library: python `hl7` (hl7.client.MLLPClient and its mllp_send command).
 if ! python3 -c "import hl7.client" 2>/dev/null; then
