@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A fault-injecting HTTP proxy in front of a real S3 server.
 
-    s3_fault_proxy.py --upstream http://127.0.0.1:39000 --control FILE
+    s3_fault_proxy.py --upstream http://127.0.0.1:39000 --control FILE [--bind ADDR]
 
-Prints the port it listens on (loopback) as its first line, then forwards
+Prints the port it listens on (loopback, or --bind's address) as its first line, then forwards
 every request to the upstream unchanged (the Host header too, so SigV4
 signatures made for the proxy's address still verify) and the answer back,
 except the requests the control file picks, which get the fault it names.
@@ -167,9 +167,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--control", required=True)
+    ap.add_argument("--bind", default="127.0.0.1", help="address to listen on (default loopback)")
     args = ap.parse_args()
     url = urllib.parse.urlparse(args.upstream)
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server((args.bind, 0), Handler)
     server.upstream = (url.hostname, url.port or 80)
     server.faults = Faults(args.control)
     print(server.server_address[1], flush=True)
