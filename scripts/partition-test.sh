@@ -18,7 +18,9 @@ source scripts/env.sh
 cargo build --quiet --bin yunying
 if [ -z "${YUNYING_TEST_S3_ENDPOINT:-}" ]; then
   services=$(mktemp -d /tmp/yunying-partition-services.XXXXXX)
+  chmod 755 "$services" # PostgreSQL runs as its own user
   trap 'YUNYING_SERVICES_DIR=$services storage/local-services.sh stop >/dev/null 2>&1 || true; rm -rf "$services"' EXIT
-  eval "$(YUNYING_SERVICES_DIR=$services YUNYING_PG_PORT=54339 YUNYING_S3_PORT=39010 storage/local-services.sh start)"
+  env_lines=$(YUNYING_SERVICES_DIR=$services YUNYING_PG_PORT=54339 YUNYING_S3_PORT=39010 storage/local-services.sh start)
+  eval "$env_lines"
 fi
 python3 tests/partition/partition.py --binary "$CARGO_TARGET_DIR/debug/yunying" "$@"
