@@ -1,7 +1,7 @@
 //! SIGKILL mid-ingest: every acknowledged instance survives, intact and
 //! indexed; nothing partial is visible.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -15,25 +15,9 @@ async fn sigkill_during_four_association_push_loses_no_acknowledged_instance() {
     let data = tmp.path().join("data");
     let mut server = Server::start(&data, None);
     let ack_log = tmp.path().join("acks.txt");
-    std::fs::write(&ack_log, "").unwrap();
-
-    let mut sender = python()
-        .arg(format!("{ROOT}/tests/py/store.py"))
-        .args(["--port", &server.dicom_port.to_string(), "--assocs", "4", "--ack-log"])
-        .arg(&ack_log)
-        .arg(&series)
-        .spawn()
-        .unwrap();
+    let mut sender = parallel_sender(server.dicom_port, &ack_log, &series);
     // Kill once a good number of instances were acknowledged, mid-stream.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let acked = std::fs::read_to_string(&ack_log).unwrap().lines().count();
-        if acked >= 60 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "only {acked} instances acknowledged in 120 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_acked(&ack_log, 60, Duration::from_secs(120));
     server.kill();
     let _ = sender.wait();
     let acked: Vec<String> = std::fs::read_to_string(&ack_log).unwrap().lines().map(str::to_string).collect();

@@ -142,6 +142,12 @@ impl FaultProxy {
         FaultProxy { child, control, endpoint: format!("http://127.0.0.1:{}", port.trim()) }
     }
 
+    /// A fresh S3 store spec (as [`fresh_s3_spec`] names one) reached
+    /// through this proxy.
+    fn spec(&self, tag: &str) -> String {
+        fresh_s3_spec(tag).replace(&std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap(), &self.endpoint)
+    }
+
     /// Inject `fault` into one request in `every` whose method is in `methods`.
     fn set(&self, fault: &str, every: u32, methods: &[&str]) {
         let spec = serde_json::json!({"fault": fault, "every": every, "methods": methods});
@@ -181,8 +187,7 @@ async fn an_s3_store_that_fails_is_retried_refused_cleanly_and_never_serves_wron
     let tmp = tempfile::tempdir().unwrap();
     let proxy = FaultProxy::start(tmp.path());
     let data = tmp.path().join("data");
-    let upstream = std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap();
-    use_embedded_index_and_store(&data, &fresh_s3_spec("faults").replace(&upstream, &proxy.endpoint));
+    use_embedded_index_and_store(&data, &proxy.spec("faults"));
     let log = tmp.path().join("server.log");
     let mut server = Server::start_with_log(&data, Some("[renditions]\nenabled = false\n"), Some(&log));
     let index = server.index().await;
@@ -242,12 +247,6 @@ async fn an_s3_store_that_fails_is_retried_refused_cleanly_and_never_serves_wron
     assert!(!logged.contains(&stored.study_instance_uid), "no study UID in the log");
 }
 
-/// An archive on the S3 server behind the fault proxy, its index embedded.
-fn archive_behind(proxy: &FaultProxy, data: &Path, tag: &str) {
-    let upstream = std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap();
-    use_embedded_index_and_store(data, &fresh_s3_spec(tag).replace(&upstream, &proxy.endpoint));
-}
-
 /// Rendition jobs running while the object store refuses every write, for
 /// longer than five attempts' backoff (half a minute): they wait the outage
 /// out instead of being parked (an S3 outage would otherwise leave every
@@ -261,7 +260,7 @@ async fn rendition_jobs_wait_out_an_s3_outage_and_all_complete_after_it() {
     let tmp = tempfile::tempdir().unwrap();
     let proxy = FaultProxy::start(tmp.path());
     let data = tmp.path().join("data");
-    archive_behind(&proxy, &data, "outage");
+    use_embedded_index_and_store(&data, &proxy.spec("outage"));
     // The renditions' writes fail from the start; the originals' do not.
     proxy.set_on("error500", 1, &["PUT"], &["/renditions/"]);
     let log = tmp.path().join("server.log");
@@ -309,7 +308,7 @@ async fn migrate_store_through_s3_faults_copies_nothing_wrong_and_finishes_on_th
     let tmp = tempfile::tempdir().unwrap();
     let proxy = FaultProxy::start(tmp.path());
     let data = tmp.path().join("data");
-    archive_behind(&proxy, &data, "migrate");
+    use_embedded_index_and_store(&data, &proxy.spec("migrate"));
     let mut server = Server::start(&data, Some("[renditions]\nenabled = false\n"));
     let series = tmp.path().join("ct");
     gen_ct(&series, 40, 64, 48);
@@ -341,7 +340,7 @@ async fn migrate_store_through_s3_faults_copies_nothing_wrong_and_finishes_on_th
     assert!(store_contents(&there) == original, "the copy is the source, byte for byte");
 
     // Into S3, one write in two refused with SlowDown.
-    let back = fresh_s3_spec("migrate-back").replace(&std::env::var("YUNYING_TEST_S3_ENDPOINT").unwrap(), &proxy.endpoint);
+    let back = proxy.spec("migrate-back");
     migrate(&["--from", &there, "--to", &back], ("slowdown", 2, "PUT"));
     assert!(store_contents(&back) == original, "and back, byte for byte");
     assert_eq!(leftovers(&[data.join("spool")]), Vec::<PathBuf>::new());

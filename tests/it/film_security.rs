@@ -40,6 +40,21 @@ fn verified_cookie(port: u16, film: &Value) -> String {
     right.cookie().0
 }
 
+/// The Study Instance UID of the (first) study of `patient_id`.
+fn study_of_patient(port: u16, patient_id: &str) -> String {
+    let (status, body) = http_get(port, &format!("/dicom-web/studies?PatientID={patient_id}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string()
+}
+
+/// A film of the study of `patient_id` (made with the API token) and its id.
+fn film_of_patient(port: u16, patient_id: &str) -> (Value, String) {
+    let study = study_of_patient(port, patient_id);
+    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+    let id = film["film"]["film_id"].as_str().unwrap().to_string();
+    (film, id)
+}
+
 fn get(port: u16, path: &str, cookie: &str) -> Reply {
     request(port, "GET", path, &[("Cookie", cookie)], None)
 }
@@ -177,9 +192,7 @@ fn imports_need_the_download_right_and_are_rate_limited() {
     run(cli(&data).args(["ae", "add", "HOSPB", "127.0.0.1", &dest_port.to_string(), "--platform"]));
     let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nimports_per_hour = 2\n")));
     let port = server.http_port;
-    let (status, body) = http_get(port, "/dicom-web/studies?PatientID=IMP-1").unwrap();
-    assert_eq!(status, 200, "{body}");
-    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+    let study = study_of_patient(port, "IMP-1");
 
     let import = |film: &Value, cookie: &str| {
         let id = film["film"]["film_id"].as_str().unwrap();
@@ -226,8 +239,7 @@ fn concurrent_answers_never_outrun_the_lockouts() {
     // The address's limit is set out of reach here: it is tested below.
     let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n[http.film]\nclient_max_failures = 1000\n")));
     let port = server.http_port;
-    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=RACE-1").unwrap();
-    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
+    let study = study_of_patient(port, "RACE-1");
 
     // Per film (limit 5): 40 answers at once, the right one among them.
     // Until a pass, at most 5 are compared and the rest are refused as
@@ -303,9 +315,7 @@ fn the_session_cookie_is_secure_behind_a_trusted_tls_proxy() {
     let cookie_attributes = |config: &str, forwarded: &[(&str, &str)]| {
         let server = Server::start(&data, Some(&format!("[http]\napi_token = {API_TOKEN:?}\n{config}")));
         let port = server.http_port;
-        let (_, body) = http_get(port, "/dicom-web/studies?PatientID=TLS-1").unwrap();
-        let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
-        let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
+        let (film, _) = film_of_patient(port, "TLS-1");
         let token = token_of(film["url"].as_str().unwrap());
         let right = request(port, "POST", "/api/film/verify", forwarded, Some(&json!({"token": token, "answer": BIRTH_DATE})));
         assert_eq!(right.status, 200);
@@ -336,10 +346,7 @@ fn sigterm_lets_a_film_import_run_then_records_it_interrupted() {
     let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
     let mut server = Server::start(&data, Some(&config));
     let port = server.http_port;
-    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=STOP-1").unwrap();
-    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
-    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
-    let id = film["film"]["film_id"].as_str().unwrap().to_string();
+    let (film, id) = film_of_patient(port, "STOP-1");
     let cookie = verified_cookie(port, &film);
     let started =
         request(port, "POST", &format!("/api/film/{id}/import"), &[("Cookie", &cookie)], Some(&json!({"destination": "dicom:HOSPB"})));
@@ -377,10 +384,7 @@ fn sigkill_during_a_film_zip_download_keeps_its_start_on_the_record_and_the_next
     let config = format!("[http]\napi_token = {API_TOKEN:?}\n");
     let mut server = Server::start(&data, Some(&config));
     let port = server.http_port;
-    let (_, body) = http_get(port, "/dicom-web/studies?PatientID=ZIP-1").unwrap();
-    let study = serde_json::from_str::<Value>(&body).unwrap()[0]["0020000D"]["Value"][0].as_str().unwrap().to_string();
-    let film = api(port, "POST", "/api/films", Some(&json!({"study": study}))).json();
-    let id = film["film"]["film_id"].as_str().unwrap().to_string();
+    let (film, id) = film_of_patient(port, "ZIP-1");
     let cookie = verified_cookie(port, &film);
 
     // A client that reads the first megabyte and stalls: the stream is

@@ -498,6 +498,39 @@ pub fn gen_ct_with(out: &Path, slices: usize, rows: usize, seed: u64, extra: &[&
         .args(extra));
 }
 
+/// tests/py/store.py sending every file under `dir` on four associations,
+/// each success appended (and flushed) to `ack_log`, made empty first, as
+/// it arrives: what a killed or failing server acknowledged can be checked
+/// against it.
+pub fn parallel_sender(port: u16, ack_log: &Path, dir: &Path) -> Child {
+    std::fs::write(ack_log, "").unwrap();
+    python()
+        .arg(format!("{ROOT}/tests/py/store.py"))
+        .args(["--port", &port.to_string(), "--assocs", "4", "--ack-log"])
+        .arg(ack_log)
+        .arg(dir)
+        .spawn()
+        .unwrap()
+}
+
+/// How many instances `ack_log` lists.
+pub fn acked_count(ack_log: &Path) -> usize {
+    std::fs::read_to_string(ack_log).unwrap().lines().count()
+}
+
+/// Wait until `ack_log` lists at least `n` instances; a failure after `limit`.
+pub fn wait_acked(ack_log: &Path, n: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let acked = acked_count(ack_log);
+        if acked >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {acked} of {n} instances acknowledged in {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// DCMTK's storescu sends every file under `dir` as `aet` to the server's
 /// DICOM port; it must succeed.
 pub fn storescu_dir(port: u16, aet: &str, dir: &Path) {

@@ -5,7 +5,7 @@
 //! PostgreSQL cluster of its own (the shared one must not restart under
 //! other tests).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -112,19 +112,6 @@ impl Drop for Postgres {
     }
 }
 
-/// Wait until `ack_log` lists at least `n` instances.
-fn wait_acked(ack_log: &Path, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let acked = std::fs::read_to_string(ack_log).unwrap().lines().count();
-        if acked >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "only {acked} of {n} instances acknowledged in 180 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_restarted_and_killed_during_ingest_loses_nothing_acknowledged() {
     if distributed_backend() {
@@ -140,23 +127,17 @@ async fn postgresql_restarted_and_killed_during_ingest_loses_nothing_acknowledge
     // Renditions on: their jobs are claimed and finished through the index too.
     let mut server = Server::start_with_log(&data, None, Some(&log));
     let ack_log = tmp.path().join("acks.txt");
-    std::fs::write(&ack_log, "").unwrap();
-    let mut sender = python()
-        .arg(format!("{ROOT}/tests/py/store.py"))
-        .args(["--port", &server.dicom_port.to_string(), "--assocs", "4", "--ack-log"])
-        .arg(&ack_log)
-        .arg(&series)
-        .spawn()
-        .unwrap();
+    let mut sender = parallel_sender(server.dicom_port, &ack_log, &series);
 
-    let count = || std::fs::read_to_string(&ack_log).unwrap().lines().count();
+    let count = || acked_count(&ack_log);
     let began = Instant::now();
-    wait_acked(&ack_log, 40);
+    let limit = Duration::from_secs(180);
+    wait_acked(&ack_log, 40, limit);
     eprintln!("{:?}: {} acknowledged, restarting PostgreSQL", began.elapsed(), count());
     pg.restart();
     let after_restart = count();
     eprintln!("{:?}: {after_restart} acknowledged, restarted", began.elapsed());
-    wait_acked(&ack_log, after_restart + 20);
+    wait_acked(&ack_log, after_restart + 20, limit);
     let before_kill = count();
     eprintln!("{:?}: {before_kill} acknowledged, killing PostgreSQL", began.elapsed());
     pg.kill();

@@ -19,6 +19,16 @@ async fn archive_with_renditions(data: &std::path::Path) -> Server {
     server
 }
 
+/// SIGKILL `child` once `done` holds (or it ended, or `limit` passed).
+fn kill_when(mut child: std::process::Child, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -39,18 +49,13 @@ async fn migrate_store_moves_every_object_there_and_back_and_resumes() {
     assert_eq!(store_contents(&there).len(), 3);
 
     // A run killed while copying, one object at a time.
-    let mut child = cli(&data)
+    let child = cli(&data)
         .args(["migrate-store", "--quiet", "--jobs", "1", "--to", &there])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while store_contents(&there).len() < 4 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = child.kill();
-    child.wait().unwrap();
+    kill_when(child, Duration::from_secs(30), || store_contents(&there).len() >= 4);
     let copied_before = store_contents(&there).len();
     assert!(copied_before >= 3);
 
@@ -151,18 +156,13 @@ async fn verify_repair_killed_midway_is_finished_by_the_next_run_and_leaves_no_c
         server.delete_object(key);
     }
 
-    let mut child = cli(&data)
+    let child = cli(&data)
         .args(["verify", "--quiet", "--jobs", "1", "--repair-from", &copy])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server.object_keys("originals/").len() < 30 && Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = child.kill();
-    child.wait().unwrap();
+    kill_when(child, Duration::from_secs(60), || server.object_keys("originals/").len() >= 30);
     let repaired_before = server.object_keys("originals/").len();
     assert!((30..300).contains(&repaired_before), "killed mid-repair ({repaired_before} of 300 back)");
     // What a killed copy leaves (the kill above may have landed between two).
