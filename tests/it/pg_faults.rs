@@ -203,8 +203,9 @@ async fn postgresql_restarted_and_killed_during_ingest_loses_nothing_acknowledge
 
 /// PostgreSQL refusing the node every new connection (issue 24): its role
 /// at its connection limit, the node's sessions ended under it. Requests
-/// get clear refusals within the pool's bound (C-STORE a failure status,
-/// QIDO-RS 503), the node neither crashes nor hangs nor half-writes, and
+/// get clear refusals within the pool's bound (C-STORE A700, QIDO-RS 503,
+/// an association of an AE known only from the registry rejected as
+/// transient), the node neither crashes nor hangs nor half-writes, and
 /// it serves again as soon as connections are allowed, with no restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn postgresql_refusing_connections_gets_clear_refusals_and_service_resumes_by_itself() {
@@ -218,38 +219,41 @@ async fn postgresql_refusing_connections_gets_clear_refusals_and_service_resumes
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     use_index_url(&data, &url);
+    // Two senders: an institution's configured AE title (its right to store
+    // needs no registry) and an AE known only from the registry, which is
+    // in the index.
+    run(cli(&data).args(["ae", "add", "REGSCU", "127.0.0.1", "104", "--institution", "HOSP_A", "--new-institution"]));
+    let config = "[renditions]\nenabled = false\n[dicom]\nunknown_callers = \"echo\"\n\
+                  [[archive.institutions]]\ncode = \"HOSP_A\"\nae_titles = [\"PYNETDICOM\"]\n";
     let log = tmp.path().join("server.log");
-    let mut server = Server::start_with_log(&data, Some("[renditions]\nenabled = false\n"), Some(&log));
+    let mut server = Server::start_with_log(&data, Some(config), Some(&log));
     let series = tmp.path().join("ct");
     gen_ct(&series, 9, 64, 49);
     let files = files_under(&series);
-    let store = |files: &[PathBuf]| -> Vec<serde_json::Value> {
+    let store = |calling: &str, files: &[PathBuf]| -> Vec<serde_json::Value> {
         let out = python()
             .arg(format!("{ROOT}/tests/py/store.py"))
-            .args(["--port", &server.dicom_port.to_string()])
+            .args(["--port", &server.dicom_port.to_string(), "--calling", calling])
             .args(files)
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
     let statuses = |lines: Vec<serde_json::Value>| -> Vec<u64> { lines.iter().map(|l| l["status"].as_u64().unwrap_or(u64::MAX)).collect() };
-    assert_eq!(statuses(store(&files[..3])), vec![0; 3]);
+    assert_eq!(statuses(store("PYNETDICOM", &files[..2])), vec![0; 2]);
+    assert_eq!(statuses(store("REGSCU", &files[2..3])), vec![0], "the registered AE may store");
 
     pg.sql("ALTER ROLE app CONNECTION LIMIT 0");
     pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'");
     let asked = Instant::now();
-    let refused = store(&files[3..6]);
+    let refused = store("PYNETDICOM", &files[3..6]);
     let took = asked.elapsed();
-    // The AE registry is in the index: the association is refused as
-    // transient (the modality tries again later), never as "calling AE
-    // not recognised", which it would take as final; if it is accepted,
-    // each C-STORE gets a failure status.
-    if refused.first().is_some_and(|l| l["association"] == "rejected") {
-        assert_eq!((refused[0]["result"].as_u64(), refused[0]["source"].as_u64()), (Some(2), Some(1)), "rejected-transient: {refused:?}");
-    } else {
-        let codes = statuses(refused.clone());
-        assert!(codes.iter().all(|&s| s != 0 && s != u64::MAX), "C-STOREs are answered, with a failure: {refused:?}");
-    }
+    assert_eq!(statuses(refused.clone()), vec![0xA700; 3], "C-STOREs are answered, with out of resources: {refused:?}");
+    // The registry cannot be read: the registered AE is refused as
+    // transient (the modality tries again later), never as "calling AE not
+    // recognised", which it would take as final.
+    let rejected = store("REGSCU", &files[6..7]);
+    assert_eq!(rejected, vec![serde_json::json!({"association": "rejected", "result": 2, "source": 1, "reason": 1})]);
     // Each answer came within store.py's 30 s DIMSE timeout (a common
     // modality setting; past it the script aborts and prints no status):
     // the pool's 10 s bound on waiting for a connection, not a hang.
@@ -264,7 +268,8 @@ async fn postgresql_refusing_connections_gets_clear_refusals_and_service_resumes
     assert_eq!(get("/healthz"), Some(503), "the node says it cannot serve");
 
     pg.sql("ALTER ROLE app CONNECTION LIMIT -1");
-    assert_eq!(statuses(store(&files[3..])), vec![0; 6], "served again, no restart");
+    assert_eq!(statuses(store("PYNETDICOM", &files[3..6])), vec![0; 3], "served again, no restart");
+    assert_eq!(statuses(store("REGSCU", &files[6..])), vec![0; 3], "the registered AE too");
     let index = yunying_index::Index::open(&url).await.unwrap();
     assert_eq!(index.counts().await.unwrap().instances, 9);
     for (key, digest) in index.all_objects().await.unwrap() {

@@ -111,7 +111,7 @@ pub async fn lookup(archive: &Archive, config: &DimseConfig, calling_ae: &str, p
         Ok(None) => return unknown,
         Err(e) => {
             tracing::warn!(calling_ae, %peer, error = %e, "AE registry unavailable: the caller is treated as unregistered");
-            return Access { registry_unavailable: true, ..unknown };
+            return registry_unavailable(config, calling_ae, institution_sender);
         }
     };
     if config.check_calling_host && !host_matches(&ae.host, peer).await {
@@ -140,6 +140,12 @@ impl crate::service::Association<'_> {
             other => Failure::new(NOT_AUTHORIZED, other.to_string()),
         })
     }
+}
+
+/// A caller while the AE registry cannot be read: the rights of an
+/// unregistered one, marked so that a refusal is transient.
+pub fn registry_unavailable(config: &DimseConfig, calling_ae: &str, institution_sender: bool) -> Access {
+    Access { registry_unavailable: true, ..unregistered(config, calling_ae, institution_sender) }
 }
 
 /// The rights of a caller not recognised as a registered AE.

@@ -363,10 +363,10 @@ async fn handle(
         }
         Negotiated::Accept { ac, caller, accepted } => {
             // An AE with a certificate bound to it is recognised only with it.
-            let access = if tls::certificate_bound(&archive, &caller.calling_ae, peer, certificate).await {
-                access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await
-            } else {
-                access::unregistered(config, &caller.calling_ae, caller.known)
+            let access = match tls::certificate_bound(&archive, &caller.calling_ae, peer, certificate).await {
+                Some(true) => access::lookup(&archive, config, &caller.calling_ae, peer.ip(), caller.known).await,
+                Some(false) => access::unregistered(config, &caller.calling_ae, caller.known),
+                None => access::registry_unavailable(config, &caller.calling_ae, caller.known),
             };
             // An AE registered for an institution stores that institution's
             // patients, whatever the configured institution rules say.
@@ -375,20 +375,20 @@ async fn handle(
                 None => caller,
             };
             let usable = accepted.contexts.iter().any(|c| access.permits_service(c.service));
-            if !access.registered && !accepted.contexts.is_empty() && !usable && access.registry_unavailable {
-                // The caller may well be registered: try again later
-                // (rejected-transient, service user, no reason given),
-                // not "calling AE not recognised", which a modality takes
-                // as final.
-                metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected (transient): the AE registry is unavailable");
-                let _ = pdu::write_reject(&mut socket, 2, 1, 1).await;
-                return;
-            }
             if !access.registered && !accepted.contexts.is_empty() && !usable {
                 metrics.associations_rejected_total.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected: calling AE title not recognised (not in the AE registry) for the services it proposed");
-                let _ = pdu::write_reject(&mut socket, 1, 1, 3).await;
+                let (result, source, reason) = if access.registry_unavailable {
+                    // The caller may well be registered: try again later
+                    // (rejected-transient, service user, no reason given),
+                    // not "calling AE not recognised", which a modality
+                    // takes as final.
+                    tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected (transient): the AE registry is unavailable");
+                    (2, 1, 1)
+                } else {
+                    tracing::warn!(%peer, calling_ae = %caller.calling_ae, "association rejected: calling AE title not recognised (not in the AE registry) for the services it proposed");
+                    (1, 1, 3)
+                };
+                let _ = pdu::write_reject(&mut socket, result, source, reason).await;
                 return;
             }
             let mut bytes = Vec::with_capacity(512);

@@ -123,21 +123,22 @@ pub(crate) async fn handshake(
 }
 
 /// Whether the certificate bound to `calling_ae` in the registry, if any,
-/// is the one presented. An AE with none bound is not checked here.
-pub(crate) async fn certificate_bound(archive: &Archive, calling_ae: &str, peer: SocketAddr, presented: Option<[u8; 32]>) -> bool {
+/// is the one presented (an AE with none bound is not checked here);
+/// `None` when the registry cannot be read.
+pub(crate) async fn certificate_bound(archive: &Archive, calling_ae: &str, peer: SocketAddr, presented: Option<[u8; 32]>) -> Option<bool> {
     match archive.index().ae_certificate(calling_ae).await {
-        Ok(None) => true,
-        Ok(Some(bound)) if presented == Some(bound) => true,
+        Ok(None) => Some(true),
+        Ok(Some(bound)) if presented == Some(bound) => Some(true),
         Ok(Some(_)) => {
             tracing::warn!(
                 calling_ae, %peer, presented = presented.map(hex).as_deref().unwrap_or("none"),
                 "calling AE title has a certificate bound to it and this association did not present it: treated as unregistered"
             );
-            false
+            Some(false)
         }
         Err(e) => {
             tracing::warn!(calling_ae, %peer, error = %e, "AE registry unavailable: the caller is treated as unregistered");
-            false
+            None
         }
     }
 }
