@@ -426,6 +426,10 @@ print(json.dumps(sorted(hashlib.sha256(z.read(n)).hexdigest() for n in z.namelis
     let in_zip: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
     let stored: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let index = server.index().await;
+        // The restarted node carries on with the import's rendition jobs,
+        // whose writes pass through the spool: the check below is for what
+        // the killed process left, so it waits for them.
+        wait_for_jobs(&index, Duration::from_secs(120)).await;
         let mut digests: Vec<String> = index.all_objects().await.unwrap().into_iter().map(|(_, digest)| digest).collect();
         digests.sort();
         digests
