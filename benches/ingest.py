@@ -928,6 +928,36 @@ def measure(server: Server, storescu: str, files: list[Path], assocs: int, timeo
         server.cleanup()
 
 
+def measure_disk(files: list[Path], threads: int) -> dict:
+    """The disk's own ceiling for durable ingest, in the same run: each of
+    `threads` threads writes its share of the corpus's files to a fresh
+    directory on the servers' filesystem and fsyncs each before the next
+    (what one flush per instance costs, and nothing else)."""
+    os.sync()
+    workdir = fresh_dir("yunying-bench-disk-")
+    try:
+        def worker(k: int) -> None:
+            for i in range(k, len(files), threads):
+                data = files[i].read_bytes()
+                fd = os.open(workdir / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        start = time.perf_counter()
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        wall = time.perf_counter() - start
+        return {"system": "disk write+fsync", "threads": threads, "instances": len(files), "wall_s": wall,
+                "throughput": len(files) / wall, "errors": []}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def measure_import(binary: str, files: list[Path], jobs: int) -> dict:
     """`yunying import` of the same corpus into a fresh data directory:
     wall time, CPU seconds and peak RSS of the importing process (wait4)."""
@@ -1055,6 +1085,20 @@ def ingest_report(results: list[dict], systems: list[Server], assocs_list: list[
                 ratios.append(f"- {a} association(s): Yunying / {other} throughput = {y / o:.2f}×")
     if ratios:
         lines += ["Ratios of median throughput, same run:", "", *ratios, ""]
+    disk = {t: statistics.median(r["throughput"] for r in results if r["system"] == "disk write+fsync" and r["threads"] == t)
+            for t in sorted({r["threads"] for r in results if r["system"] == "disk write+fsync"})}
+    if disk:
+        lines += [
+            "The disk alone, same run (each file of the corpus written to a fresh directory on the same filesystem "
+            "and fsynced before the next; threads share the files):",
+            "",
+            "| Threads | write+fsync (files/s) |",
+            "|---:|---:|",
+            *(f"| {t} | {med([r['throughput'] for r in results if r['system'] == 'disk write+fsync' and r['threads'] == t], '.1f')} |"
+              for t in disk),
+            "",
+        ]
+        lines += durable_goals(medians, disk, assocs_list)
     imports = [r for r in results if r["system"] == "Yunying import"]
     if imports:
         ok = [r for r in imports if not r["errors"]] or imports
@@ -1068,15 +1112,41 @@ def ingest_report(results: list[dict], systems: list[Server], assocs_list: list[
             f"| {med([r['peak_rss_mb'] for r in ok], '.0f')} |",
             "",
         ]
-        one = medians.get(("Yunying", 1))
-        if one:
-            lines += [f"- import / one C-STORE association (Yunying): {statistics.median(thr) / one:.2f}×", ""]
+        for a in assocs_list:
+            rate = medians.get(("Yunying", a))
+            if rate:
+                lines.append(f"- import / {a} C-STORE association(s) (Yunying): {statistics.median(thr) / rate:.2f}×")
+        lines.append("")
     errors = [(r["system"], r.get("assocs", "-"), i, e) for i, r in enumerate(results) for e in r["errors"]]
     if errors:
         lines += ["Errors:", ""]
         lines += [f"- {s}, {a} assoc(s): {e.splitlines()[0]}" for s, a, _, e in errors]
         lines.append("")
     return "\n".join(lines)
+
+
+def durable_goals(medians: dict, disk: dict, assocs_list: list[int]) -> list[str]:
+    """Issue 25's goals, from the ceilings measured in this run: one
+    association at 0.9 x 1 / (storescp's time per instance + one write+fsync
+    of a file), N associations at 0.9 x the lower of the disk's write+fsync
+    rate at N threads and storescp (no durability) at N associations."""
+    out = []
+    for a in assocs_list:
+        y, scp = medians.get(("Yunying", a)), medians.get(("storescp", a))
+        if y is None or scp is None:
+            continue
+        if a == 1 and 1 in disk:
+            ceiling = 1 / (1 / scp + 1 / disk[1])
+            how = f"1 / (1/{scp:.1f} + 1/{disk[1]:.1f}) = {ceiling:.1f}"
+        elif a in disk:
+            ceiling = min(disk[a], scp)
+            how = f"min(disk {disk[a]:.1f}, storescp {scp:.1f}) = {ceiling:.1f}"
+        else:
+            continue
+        goal = 0.9 * ceiling
+        out.append(f"- {a} association(s): ceiling {how} inst/s; goal 0.9 x = {goal:.1f}; "
+                   f"Yunying {y:.1f} = {y / ceiling:.2f} x the ceiling: {'met' if y >= goal else 'NOT met'}")
+    return ["Durable-ingest goals (issue 25), from the ceilings measured in this run:", "", *out, ""] if out else []
 
 
 # --------------------------------------------------------------------------
@@ -1149,6 +1219,12 @@ def run_ingest(args) -> str:
                     for e in r["errors"]:
                         if "\n" in e:
                             log(e)
+            for threads in sorted({1, *(a for a in assocs_list if a > 1)}):
+                log(f"run {run}/{args.runs}: the disk alone, write+fsync of each file, {threads} thread(s)")
+                r = measure_disk(files, threads)
+                r["run"] = run
+                results.append(r)
+                log(f"  {r['throughput']:.1f} files/s")
             yunying = next((s for s in servers if isinstance(s, Yunying)), None)
             if yunying is not None:
                 log(f"run {run}/{args.runs}: yunying import, {len(files)} files")

@@ -5,6 +5,8 @@ set -euo pipefail
 
 need_apt=()
 [ -x /usr/bin/storescu ] || need_apt+=(dcmtk)
+# tests/it/durability.rs reads the flushes ingest makes with strace.
+command -v strace >/dev/null || need_apt+=(strace)
 # scripts/package-test.sh installs the Debian package, which depends on
 # adduser (its postinst makes the user yunying).
 command -v adduser >/dev/null || need_apt+=(adduser)

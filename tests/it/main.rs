@@ -15,6 +15,7 @@ mod colour;
 mod crash;
 mod dicomweb;
 mod dimse_security;
+mod durability;
 mod empi;
 mod encryption;
 mod enhanced;

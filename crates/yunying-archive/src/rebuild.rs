@@ -136,11 +136,20 @@ pub async fn read_original(archive: &Archive, key: &str) -> Result<StoredOrigina
 /// Re-read one stored original and record it in the index (used by
 /// `reindex`). The provenance saved in the file meta restores its issuer,
 /// calling AE and arrival time.
+///
+/// An original whose bytes do not match the digest its key names is
+/// refused: altered since it was stored (or written by something else).
 pub async fn reindex_object(archive: &Archive, key: &str) -> Result<InsertOutcome, ImportError> {
     let read = read_original(archive, key).await.map_err(|e| match e {
         ReadError::Store(e) => ImportError::Io(e),
         ReadError::Invalid(why) => ImportError::Ingest(IngestError::CannotUnderstand(why)),
     })?;
+    if let Some(version) = crate::maintenance::key_version(key)
+        && !read.record.digest.starts_with(version)
+    {
+        let why = "its bytes do not match the digest its key names (altered since it was stored?)";
+        return Err(ImportError::Ingest(IngestError::CannotUnderstand(why.into())));
+    }
     insert_read(archive, read.record).await
 }
 
