@@ -9,6 +9,7 @@ use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::wire::http_get;
 
 const VERIFICATION: &str = "1.2.840.10008.1.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
@@ -486,4 +487,39 @@ fn a_requester_that_never_takes_its_reports_is_refused_past_its_limit_across_ass
     assert_eq!(report["reports"], 3, "the three owed, each once: {report}");
     assert_eq!(report["all_present_committed"], true, "{report}");
     assert_eq!(ask("COMMITSCU")["action_status"], 0, "room again once the reports were taken");
+}
+
+/// Found by the `search` fuzz target: a value of hundreds of backslashes
+/// made one SQL `OR` term each, past SQLite's expression depth, and the
+/// search failed as a database error. A matching key lists at most 256
+/// values (4,096 UIDs), checked in the index where C-FIND and QIDO-RS both
+/// meet it: refused as the client's error, naming the key, and a list
+/// within the bound is still answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matching_key_listing_too_many_values_is_refused_on_both_faces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(Path::new(ROOT).join("testdata/dicom")));
+    register_ae(&data, "QRSCU", 104, Some("find"));
+    let server = Server::start(&data, None);
+    let (http, p) = (server.http_port, server.dicom_port.to_string());
+    let list = |n: usize| vec!["CT"; n].join("\\");
+
+    // QIDO-RS takes values of up to 1,024 bytes: 1,020 backslashes list
+    // 1,021 (empty) values, past the depth SQLite allows.
+    let (status, body) = http_get(http, &format!("/dicom-web/studies?ModalitiesInStudy={}", "%5C".repeat(1020))).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("ModalitiesInStudy") && body.contains("256"), "{body}");
+    let (status, body) = http_get(http, &format!("/dicom-web/studies?ModalitiesInStudy={}", list(200).replace('\\', "%5C"))).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(CT_STUDY), "a list within the bound still matches: {body}");
+
+    let refused = qr(&["find", "--port", &p, "QueryRetrieveLevel=STUDY", &format!("ModalitiesInStudy={}", list(1200))]);
+    assert_eq!(refused.last().unwrap()["status"], 0xA900, "{refused:?}");
+    assert!(!refused.iter().any(|l| l.get("identifier").is_some()), "{refused:?}");
+    let uids = qr(&["find", "--port", &p, "QueryRetrieveLevel=STUDY", &format!("StudyInstanceUID={}", vec!["1.2.3"; 5000].join("\\"))]);
+    assert_eq!(uids.last().unwrap()["status"], 0xA900, "{uids:?}");
+    let found = qr(&["find", "--port", &p, "QueryRetrieveLevel=STUDY", &format!("ModalitiesInStudy={}", list(256))]);
+    assert!(found.iter().any(|l| l.get("identifier").is_some()), "{found:?}");
+    assert_eq!(found.last().unwrap()["status"], 0, "{found:?}");
 }

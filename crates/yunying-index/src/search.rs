@@ -395,6 +395,17 @@ fn combined_datetime(date_tag: u32, value: &str, level: Level, binds: &mut Vec<S
     Ok(format!("({})", parts.join(" AND ")))
 }
 
+/// UIDs one matching key may list (list of UID matching: a C-MOVE of a
+/// key-image selection names each instance). Each is a bind parameter;
+/// SQLite takes 32,766 in one statement, with the scope's beside them.
+pub const MAX_UIDS_PER_KEY: usize = 4096;
+
+/// Values any other matching key may list (`CT\MR\…`). Modalities in
+/// Study become one `OR` term each, and SQLite refuses an expression more
+/// than 1,000 deep: a query string of backslashes found that (fuzz target
+/// `search`).
+pub const MAX_VALUES_PER_KEY: usize = 256;
+
 /// The SQL condition of one matching key; `None` for universal matching.
 fn condition(a: &Attribute, value: &str, fuzzy: bool, binds: &mut Vec<String>) -> std::result::Result<Option<String>, QueryError> {
     let value = value.trim_matches([' ', '\0']);
@@ -407,6 +418,13 @@ fn condition(a: &Attribute, value: &str, fuzzy: bool, binds: &mut Vec<String>) -
         format!("${}", binds.len())
     };
     let c = a.column;
+    let listed = if a.kind == Uid { value.split(['\\', ',']).count() } else { value.split('\\').count() };
+    if a.kind == Uid && listed > MAX_UIDS_PER_KEY {
+        return Err(invalid("a list of more than 4096 UIDs"));
+    }
+    if a.kind != Uid && listed > MAX_VALUES_PER_KEY {
+        return Err(invalid("a list of more than 256 values"));
+    }
     Ok(Some(match a.kind {
         Uid => {
             let uids: Vec<&str> = value.split(['\\', ',']).map(str::trim).filter(|u| !u.is_empty()).collect();
