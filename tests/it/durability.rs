@@ -44,6 +44,12 @@ fn an_original_is_flushed_then_named_then_its_directory_flushed() {
         let dir = format!("{}>", target.rsplit_once('/').unwrap().0);
         let next = calls.iter().find(|c| c.pid == rename.pid && c.began > rename.ended);
         assert!(next.is_some_and(|c| is_flush_of(&c.text, &dir)), "{} is followed by the flush of {dir}:\n{text}", rename.text);
+        // Then a commit flushes the index's WAL.
+        let dir_flushed = next.unwrap().ended;
+        assert!(
+            calls.iter().any(|c| c.began > dir_flushed && is_flush_of(&c.text, "index.sqlite-wal>")),
+            "the WAL is flushed after {target} is:\n{text}"
+        );
     }
     assert_eq!(originals, 3, "one rename for each original");
 }
