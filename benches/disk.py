@@ -77,16 +77,22 @@ def run(pattern, files, threads, size, base):
             pattern(root, i, data, wal)
 
     os.sync()
+    wall = timed_threads(threads, worker)
+    wal[0].close()
+    shutil.rmtree(root)
+    return files / wall
+
+
+def timed_threads(threads, worker):
+    """Run worker(k) on `threads` threads at once (k = 0..threads-1): the
+    wall seconds until the last one ends (benches/ingest.py uses it too)."""
     start = time.perf_counter()
     ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    wall = time.perf_counter() - start
-    wal[0].close()
-    shutil.rmtree(root)
-    return files / wall
+    return time.perf_counter() - start
 
 
 def main():

@@ -35,6 +35,8 @@ import uuid
 from array import array
 from pathlib import Path
 
+import disk  # benches/disk.py: the same write+fsync and threaded timing
+
 REPO = Path(__file__).resolve().parent.parent
 PDU = 131072
 CORPUS_ROOT = Path("/dev/shm/yunying-bench-corpus")
@@ -938,20 +940,8 @@ def measure_disk(files: list[Path], threads: int) -> dict:
     try:
         def worker(k: int) -> None:
             for i in range(k, len(files), threads):
-                data = files[i].read_bytes()
-                fd = os.open(workdir / f"f{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-                try:
-                    os.write(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        start = time.perf_counter()
-        ts = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        wall = time.perf_counter() - start
+                disk.write_file(workdir / f"f{i}", files[i].read_bytes())
+        wall = disk.timed_threads(threads, worker)
         return {"system": "disk write+fsync", "threads": threads, "instances": len(files), "wall_s": wall,
                 "throughput": len(files) / wall, "errors": []}
     finally:
