@@ -29,7 +29,8 @@ deny_root="$HOME/.cache/yunying/tools/cargo-deny"
 if [ ! -x "$deny_root/bin/cargo-deny" ]; then
   cargo install cargo-deny --locked --version 0.20.2 --root "$deny_root" --quiet
 fi
-# Errors only (duplicate versions are warnings: `cargo deny check bans` lists them).
+# Errors only: a licence not allowed, an unknown source, or a second version of a
+# crate that deny.toml's [bans] skip list does not name (each with its reason).
 "$deny_root/bin/cargo-deny" --log-level error check licenses bans sources || status=1
 # The RustSec advisory database is cloned from GitHub.
 if advisories=$("$deny_root/bin/cargo-deny" check advisories 2>&1); then
