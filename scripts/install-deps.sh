@@ -10,6 +10,10 @@ command -v strace >/dev/null || need_apt+=(strace)
 # scripts/package-test.sh installs the Debian package, which depends on
 # adduser (its postinst makes the user yunying).
 command -v adduser >/dev/null || need_apt+=(adduser)
+# It verifies the package's unit with systemd-analyze (the systemd package;
+# it installs and works where systemd is not PID 1, as in a container: it
+# does not make systemd the init, systemd-sysv would).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # yunying-transcode builds CharLS and libjpeg-turbo from source with CMake;
 # nasm gives libjpeg-turbo its SIMD code, which the build requires
 # (turbojpeg-sys require-simd: several times faster JPEG).

@@ -5,9 +5,12 @@
 # $YUNYING_BIN / $CARGO_TARGET_DIR/release/yunying) unless --deb names one,
 # installs it with dpkg -i, checks the user, directories and permissions,
 # installs it over itself (an edited configuration stays), verifies the
-# installed unit (systemd-analyze verify and security), starts
-# the binary as the unit would (below), sends a study with DCMTK's storescu,
-# finds it with QIDO-RS, renders it, loads the embedded viewer at /viewer/,
+# installed unit (systemd-analyze verify and security; the systemd package
+# must be installed, systemd need not run), starts the binary as the unit
+# would (below), sends a study with DCMTK's storescu, finds it with QIDO-RS,
+# renders it, sees it in the embedded viewer at /viewer/ (headless Chromium,
+# scripts/package-viewer-check.mjs: signed in with a read key, the study's
+# worklist row with its patient and description, opened, its image painted),
 # stops it with SIGTERM, removes the package (the data must stay) and purges
 # it (data, configuration and user must go). Any failed step fails the run.
 #
@@ -23,7 +26,8 @@
 # that it did not make; what it made is removed on any exit (a purge). The
 # service listens on ports the system picks (port 0), so nothing else on
 # the machine is disturbed. YUNYING_PKG_TEST_VIEWER=skip skips the /viewer/
-# check (for a binary built without the embedded viewer), saying so;
+# check (for a binary built without the embedded viewer, or a machine
+# without Chromium, node and viewer/node_modules), saying so;
 # YUNYING_PKG_TEST_STRACE=1 also checks SystemCallFilter and
 # MemoryDenyWriteExecute against what the service really did (strace).
 set -euo pipefail
@@ -44,9 +48,15 @@ step() { echo "== package-test: $*"; }
 fail() { echo "package-test: FAILED: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || fail "run as root (it installs and purges a package)"
-for tool in dpkg dpkg-deb setpriv unshare prlimit curl python3 /usr/bin/storescu /usr/bin/dcmdump; do
-  command -v "$tool" >/dev/null || fail "$tool is needed"
+for tool in dpkg dpkg-deb setpriv unshare prlimit curl python3 /usr/bin/storescu /usr/bin/dcmdump systemd-analyze; do
+  command -v "$tool" >/dev/null || fail "$tool is needed (scripts/install-deps.sh installs it)"
 done
+if [ "${YUNYING_PKG_TEST_VIEWER:-}" != skip ]; then
+  # The viewer is checked in a browser (scripts/package-viewer-check.mjs).
+  command -v node >/dev/null || fail "node is needed for the viewer check (or YUNYING_PKG_TEST_VIEWER=skip)"
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || fail "Chromium is needed for the viewer check: YUNYING_WITH_BROWSER=1 scripts/install-deps.sh (or YUNYING_PKG_TEST_VIEWER=skip)"
+  [ -d viewer/node_modules/playwright-core ] || fail "viewer/node_modules/playwright-core is needed for the viewer check: cd viewer && npm ci (or YUNYING_PKG_TEST_VIEWER=skip)"
+fi
 
 data=/var/lib/yunying
 marker="$data/.package-test"
@@ -130,15 +140,12 @@ expect_stat "$data" "750 yunying:yunying"
 [ "$(getent passwd yunying | cut -d: -f3)" = "$uid" ] || fail "reinstalling changed the user"
 
 step "systemd-analyze verify $unit"
-if command -v systemd-analyze >/dev/null; then
-  verify=$(systemd-analyze verify "$unit" 2>&1) || { echo "$verify" >&2; fail "systemd-analyze verify"; }
-  [ -z "$verify" ] || { echo "$verify" >&2; fail "systemd-analyze verify printed warnings"; }
-  exposure=$(systemd-analyze security --offline=true "$unit" 2>&1 | sed -n 's/.*Overall exposure level for yunying.service: \([0-9.]*\).*/\1/p')
-  echo "   systemd-analyze security: exposure $exposure (0 = locked down, 10 = unprotected)"
-  python3 -c "import sys; sys.exit(0 if float('$exposure') <= 2.0 else 1)" || fail "exposure $exposure is above 2.0"
-else
-  echo "   systemd-analyze is not installed (apt-get install systemd): not verified"
-fi
+verify=$(systemd-analyze verify "$unit" 2>&1) || { echo "$verify" >&2; fail "systemd-analyze verify"; }
+[ -z "$verify" ] || { echo "$verify" >&2; fail "systemd-analyze verify printed warnings"; }
+exposure=$(systemd-analyze security --offline=true "$unit" 2>&1 | sed -n 's/.*Overall exposure level for yunying.service: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "systemd-analyze security gave no exposure level"
+echo "   systemd-analyze security: exposure $exposure (0 = locked down, 10 = unprotected)"
+python3 -c "import sys; sys.exit(0 if float('$exposure') <= 2.0 else 1)" || fail "exposure $exposure is above 2.0"
 
 # One setting of the installed unit ([Service] lines; the last one wins).
 unit_value() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
@@ -241,8 +248,12 @@ http="http://127.0.0.1:$http_port"
 
 step "C-STORE with DCMTK storescu"
 study_file=testdata/dicom/ct_implicit_le.dcm
-study_uid=$(dcmdump +P 0020,000d "$study_file" | sed -n 's/.*\[\(.*\)\].*/\1/p')
+tag_value() { dcmdump +P "$1" "$study_file" | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -n 1; }
+study_uid=$(tag_value 0020,000d)
+patient_name=$(tag_value 0010,0010)
+study_description=$(tag_value 0008,1030)
 [ -n "$study_uid" ] || fail "no Study Instance UID in $study_file"
+if [ -z "$patient_name" ] || [ -z "$study_description" ]; then fail "no Patient's Name or Study Description in $study_file"; fi
 /usr/bin/storescu -aet PKGTEST -aec YUNYING 127.0.0.1 "$dicom_port" "$study_file" > "$work/storescu.log" 2>&1 \
   || { cat "$work/storescu.log" >&2; fail "storescu"; }
 
@@ -260,7 +271,7 @@ curl -sS -f --max-time 60 -H @"$work/auth-header" -H 'Accept: image/jpeg' -o "$w
   "$http/dicom-web/studies/$study_uid/series/$series_uid/instances/$sop_uid/rendered" || fail "WADO-RS rendered"
 [ "$(head -c 2 "$work/rendered" | od -An -tx1 | tr -d ' ')" = ffd8 ] || fail "the rendered image is not a JPEG"
 
-step "the viewer at /viewer/"
+step "the viewer at /viewer/: the study in the worklist, opened, its image on screen (headless Chromium)"
 if [ "${YUNYING_PKG_TEST_VIEWER:-}" = skip ]; then
   echo "   SKIPPED (YUNYING_PKG_TEST_VIEWER=skip): /viewer/ not checked"
 else
@@ -268,6 +279,10 @@ else
   [ "$code" = 200 ] || fail "/viewer/ answered $code (a binary without the embedded viewer? see README)"
   grep -qi '<script' "$work/viewer.html" || fail "/viewer/ is not the viewer's page"
   curl -sS -f --max-time 20 "$http/viewer/config.json" | grep dicom-web >/dev/null || fail "/viewer/config.json"
+  # Signs in with the read key made above (the package's configuration
+  # refuses anonymous requests); 60 s at most, timeout(1) as a backstop.
+  timeout -k 5 90 node scripts/package-viewer-check.mjs "$http" "$study_uid" "$patient_name" "$study_description" "$work/auth-header" \
+    || fail "the study is not seen in the viewer (scripts/package-viewer-check.mjs)"
 fi
 
 step "SIGTERM: a graceful stop"
