@@ -15,6 +15,13 @@ probe's output shows that are not documented (defaults inside an optional
 section) fail as well. A key without which the binary refuses its section
 ("missing field") is shown as required.
 
+Neither run can show an optional key that has no entry yet. The test
+`config_keys::tests::every_configuration_key_is_documented`
+(src/config_keys.rs) lists every key from the configuration types
+themselves (it drives their serde `Deserialize` with a tracing
+deserializer) and fails, naming them, on keys without an entry here and on
+entries that are not keys.
+
     scripts/gen-config-reference.py [--yunying PATH]     # write both files
     scripts/gen-config-reference.py --check [--yunying PATH]
 

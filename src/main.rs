@@ -4,6 +4,8 @@ mod ae;
 mod audit;
 mod backup;
 mod config;
+#[cfg(test)]
+mod config_keys;
 mod datadir;
 mod empi;
 mod import;
