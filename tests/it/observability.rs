@@ -329,3 +329,68 @@ fn without_a_tracing_section_nothing_is_exported() {
     assert!(!text.contains("exporting traces") && !text.contains("opentelemetry"), "no exporter starts: {text}");
     assert_eq!(receiver.connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing is sent");
 }
+
+/// The value of one series (`name{labels}`) in `/metrics` text; 0 when absent.
+fn sample(metrics: &str, series: &str) -> u64 {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok()).map_or(0, |v| v as u64)
+}
+
+#[test]
+fn metrics_count_body_bytes_errors_by_reason_and_dimse_data_set_bytes() {
+    use dicom_dictionary_std::tags;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (stowed, stored) = (tmp.path().join("stow"), tmp.path().join("cstore"));
+    gen_ct(&stowed, 1, 32, 91);
+    gen_ct(&stored, 2, 32, 92);
+    register_ae(&data, "GETSCU", 104, Some("get"));
+    let mut server = Server::start(&data, None);
+    let port = server.http_port;
+    let metrics = || http_get(port, "/metrics").unwrap().1;
+    let before = metrics();
+    const INSTANCE: &str = "/dicom-web/studies/{study}/series/{series}/instances/{instance}";
+    let grew = |after: &str, series: &str| sample(after, series) - sample(&before, series);
+
+    // STOW-RS: the request body is read whole.
+    let file = files_under(&stowed).remove(0);
+    let upload = std::fs::metadata(&file).unwrap().len();
+    let (status, body) = stow_file(port, &file, &[]);
+    assert_eq!(status, 200, "{body}");
+    // WADO-RS: the instance's multipart body, streamed.
+    let (study, series, sop) =
+        (tag_text(&file, tags::STUDY_INSTANCE_UID), tag_text(&file, tags::SERIES_INSTANCE_UID), tag_text(&file, tags::SOP_INSTANCE_UID));
+    let request = format!(
+        "GET /dicom-web/studies/{study}/series/{series}/instances/{sop} HTTP/1.0\r\nHost: 127.0.0.1\r\n\
+         Accept: multipart/related; type=\"application/dicom\"; transfer-syntax=*\r\n\r\n"
+    );
+    let (response, closed) = http_exchange(port, request.as_bytes(), std::time::Duration::from_secs(30));
+    assert!(closed && http_status(&response) == Some(200), "{}", String::from_utf8_lossy(&response[..response.len().min(300)]));
+    let head = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body_len = (response.len() - head) as u64;
+    assert!(body_len > upload / 2, "{body_len}");
+    // An instance that is not there: an error by reason, never by UID.
+    let (status, _) = http_get(port, &format!("/dicom-web/studies/{study}/series/{series}/instances/1.2.3.4.5.404")).unwrap();
+    assert_eq!(status, 404);
+    // C-STORE in, C-GET out.
+    storescu_dir(server.dicom_port, "OBS_BYTES", &stored);
+    c_get_study(server.dicom_port, &tmp.path().join("got"), &tag_text(&files_under(&stored)[0], tags::STUDY_INSTANCE_UID));
+    let after = metrics();
+    assert!(server.stop().success());
+
+    // The STOW-RS body: the file and the multipart framing around it.
+    let read = grew(&after, "yunying_http_request_bytes_total{route=\"/dicom-web/studies\",method=\"POST\"}");
+    assert!(read >= upload && read <= upload + 64, "{read} bytes read for a {upload}-byte upload:\n{after}");
+    let sent = grew(&after, &format!("yunying_http_response_bytes_total{{route=\"{INSTANCE}\",method=\"GET\"}}"));
+    assert!(sent >= body_len, "{sent} bytes counted, {body_len} received:\n{after}");
+    assert_eq!(grew(&after, &format!("yunying_http_errors_total{{route=\"{INSTANCE}\",reason=\"not_found\"}}")), 1, "{after}");
+    assert!(!after.contains("1.2.3.4.5.404") && !after.contains(&sop), "no UID in a label");
+
+    // Two 32×32 16-bit slices each way, at least; no more than the files.
+    let pixels = 2 * 32 * 32 * 2;
+    let files: u64 = files_under(&stored).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let received = grew(&after, "yunying_dimse_bytes_total{operation=\"C-STORE\",direction=\"received\"}");
+    assert!(received >= pixels && received <= files, "{received} data set bytes received ({files} bytes of files):\n{after}");
+    let sent = grew(&after, "yunying_dimse_bytes_total{operation=\"C-GET\",direction=\"sent\"}");
+    assert!(sent >= pixels, "{sent} data set bytes sent by C-GET:\n{after}");
+    assert!(grew(&after, "yunying_dimse_bytes_total{operation=\"C-GET\",direction=\"received\"}") > 0, "the identifier:\n{after}");
+}

@@ -38,6 +38,9 @@ pub struct Metrics {
     dimse_operations: std::sync::Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
     /// Time from an operation's command to its final response, by operation.
     dimse_latency: std::sync::Mutex<std::collections::BTreeMap<&'static str, Histogram>>,
+    /// Data set bytes of DIMSE operations, by operation and direction
+    /// (`received`, `sent`).
+    dimse_bytes: std::sync::Mutex<std::collections::BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 /// A latency histogram.
@@ -111,6 +114,24 @@ impl Metrics {
         self.dimse_latency.lock().unwrap_or_else(|p| p.into_inner()).entry(operation).or_default().observe(took);
     }
 
+    /// Count data set bytes read from the peer for a DIMSE `operation`
+    /// (a C-STORE's instance, a query or retrieve identifier, an N-ACTION
+    /// request).
+    pub fn dimse_received(&self, operation: &'static str, bytes: u64) {
+        self.dimse_bytes(operation, "received", bytes);
+    }
+
+    /// Count data set bytes sent for a DIMSE `operation` (C-FIND matches,
+    /// C-GET and C-MOVE sub-operations, responses' data sets, storage
+    /// commitment reports).
+    pub fn dimse_sent(&self, operation: &'static str, bytes: u64) {
+        self.dimse_bytes(operation, "sent", bytes);
+    }
+
+    fn dimse_bytes(&self, operation: &'static str, direction: &'static str, bytes: u64) {
+        *self.dimse_bytes.lock().unwrap_or_else(|p| p.into_inner()).entry((operation, direction)).or_default() += bytes;
+    }
+
     /// Render every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -176,6 +197,14 @@ impl Metrics {
         for (operation, histogram) in self.dimse_latency.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             histogram.render_series(&mut out, name, &format!("operation=\"{operation}\","));
         }
+        let _ = writeln!(
+            out,
+            "# HELP yunying_dimse_bytes_total DIMSE data set bytes, by operation and direction (received, sent)\n\
+             # TYPE yunying_dimse_bytes_total counter"
+        );
+        for ((operation, direction), n) in self.dimse_bytes.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "yunying_dimse_bytes_total{{operation=\"{operation}\",direction=\"{direction}\"}} {n}");
+        }
         out
     }
 }
@@ -206,5 +235,20 @@ mod tests {
         assert!(text.contains("yunying_dimse_operations_total{operation=\"C-STORE\",status=\"A700\"} 1\n"), "{text}");
         assert!(text.contains("yunying_dimse_operation_duration_seconds_bucket{operation=\"C-STORE\",le=\"0.0025\"} 1\n"), "{text}");
         assert!(text.contains("yunying_dimse_operation_duration_seconds_count{operation=\"C-STORE\"} 2\n"), "{text}");
+    }
+
+    #[test]
+    fn dimse_bytes_by_operation_and_direction() {
+        let m = Metrics::default();
+        assert!(m.render().contains("# TYPE yunying_dimse_bytes_total counter\n"), "the family is there before any operation");
+        m.dimse_received("C-STORE", 16_384);
+        m.dimse_received("C-STORE", 100);
+        m.dimse_sent("C-GET", 5_000);
+        m.dimse_sent("C-FIND", 120);
+        let text = m.render();
+        assert!(text.contains("yunying_dimse_bytes_total{operation=\"C-STORE\",direction=\"received\"} 16484\n"), "{text}");
+        assert!(text.contains("yunying_dimse_bytes_total{operation=\"C-GET\",direction=\"sent\"} 5000\n"), "{text}");
+        assert!(text.contains("yunying_dimse_bytes_total{operation=\"C-FIND\",direction=\"sent\"} 120\n"), "{text}");
+        assert!(!text.contains("operation=\"C-STORE\",direction=\"sent\""), "{text}");
     }
 }

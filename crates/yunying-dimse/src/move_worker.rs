@@ -79,6 +79,7 @@ impl MoveWorker {
             let sop_class_uid = &current.data.stored.sop_class_uid;
             match client.store(&self.archive, current.context_id, sop_class_uid, &uid, &dataset, originator).await {
                 Ok(status) => {
+                    self.archive.metrics().dimse_sent("C-MOVE", retrieve::dataset_len(&dataset));
                     let _ = self.events.send(MoveEvent::Done { uid, status: Some(status) });
                 }
                 Err(ClientError::Unreadable(e)) => {

@@ -100,7 +100,11 @@ impl Association<'_> {
         if data.is_some() {
             b = b.with_data_set();
         }
-        self.send(context.id, &b.encode(), data.as_deref()).await
+        self.send(context.id, &b.encode(), data.as_deref()).await?;
+        if let Some(data) = data {
+            self.archive.metrics().dimse_sent(crate::trace::operation_name(field & !RESPONSE), data.len() as u64);
+        }
+        Ok(())
     }
 
     async fn c_find(
@@ -379,7 +383,7 @@ impl Association<'_> {
             )
             .await;
             match sent {
-                Ok(()) => {}
+                Ok(()) => self.archive.metrics().dimse_sent("C-GET", retrieve::dataset_len(&dataset)),
                 Err(crate::retrieve::SendError::Source(e)) => {
                     tracing::warn!(error = %e, "C-GET: a stored instance cannot be read");
                     progress.record(uid, None);
@@ -490,6 +494,9 @@ impl Association<'_> {
         let id = self.next_message_id();
         let data = crate::dataset::encode(&report.dataset, context.explicit_vr());
         let sent = self.send(context.id, &commitment::event_report_command(id, report.event_type), Some(&data)).await;
+        if sent.is_ok() {
+            self.archive.metrics().dimse_sent("N-ACTION", data.len() as u64);
+        }
         if let Some(pending) = self.pending_reports.iter_mut().find(|(_, r)| *r == row) {
             pending.0 = Some(id);
         }

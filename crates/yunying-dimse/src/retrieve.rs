@@ -145,6 +145,14 @@ pub enum SendError {
     Broken(String),
 }
 
+/// The bytes of a data set as [`send_store`] sends it.
+pub fn dataset_len(dataset: &NetworkDataset) -> u64 {
+    match dataset {
+        NetworkDataset::Encoded(bytes) => bytes.len() as u64,
+        NetworkDataset::Local { start, end, .. } | NetworkDataset::Stored { start, end, .. } => end.saturating_sub(*start),
+    }
+}
+
 /// Send a C-STORE request: its command, then the data set: a local file's
 /// bytes with `sendfile`, a remote object's read piece by piece (bounded
 /// memory either way).

@@ -277,6 +277,9 @@ impl<'a> Association<'a> {
                 self.command_fragment(context, bytes, pdv.is_last).await
             }
             (State::Data(mut data), false) if data.context_id == pdv.context_id => {
+                // Every data set byte read, kept or not.
+                let operation = crate::trace::operation_name(data.command.command_field().unwrap_or(0));
+                self.archive.metrics().dimse_received(operation, pdv.data.len() as u64);
                 match &mut data.sink {
                     Sink::Store(incoming) => {
                         if let Err(e) = incoming.write(pdv.data).await {
