@@ -138,6 +138,12 @@ def storer(port: int, datasets, rate: float, stop: threading.Event, window: Wind
     ae.add_requested_context(CTImageStorage, "1.2.840.10008.1.2.1")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60
     interval = 1.0 / rate
+    # This thread's own copies, changed in place instance by instance: a
+    # copy.copy of a pydicom Dataset shares its elements with the original,
+    # so eight threads setting UIDs on shallow copies raced, and an instance
+    # could go out under another thread's study (found as a C-MOVE of
+    # "17 of 16" and a WADO 404 for the UIDs the soak thought it had sent).
+    datasets = [copy.deepcopy(ds) for ds in datasets]
     while not stop.is_set():
         patient = f"SOAK-{random.randrange(PATIENTS):03d}"
         study, series = generate_uid(), generate_uid()
@@ -153,12 +159,10 @@ def storer(port: int, datasets, rate: float, stop: threading.Event, window: Wind
             stop.wait(1)
             continue
         try:
-            for ds in datasets:
+            for d in datasets:
                 if stop.is_set():
                     break
                 next_at = time.monotonic() + interval
-                d = copy.copy(ds)
-                d.file_meta = copy.copy(ds.file_meta)
                 sop = generate_uid()
                 d.PatientID, d.StudyInstanceUID, d.SeriesInstanceUID, d.SOPInstanceUID = patient, study, series, sop
                 d.file_meta.MediaStorageSOPInstanceUID = sop
