@@ -5,7 +5,10 @@
 //! Two nodes never fork the log: a node sequences only while it holds the
 //! lease, and the index refuses a batch whose first leaf index is taken or
 //! whose pending events another node has moved ([`IndexError::Conflict`]);
-//! the loser forgets its tree and reloads it from the database.
+//! the loser forgets its tree and reloads it from the database. The tree
+//! is held as its right edge ([`Frontier`]: O(log n) hashes), not every
+//! leaf: the sequencer only appends and signs roots, and a node that kept
+//! every leaf hash grew by about 64 bytes an event for as long as it ran.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use tokio::sync::Notify;
 use yunying_index::{CheckpointRow, Index, IndexError, LedgerEntry, PendingEvent};
-use yunying_ledger::{Hash, HashAlg, Tree};
+use yunying_ledger::{Frontier, Hash, HashAlg};
 
 use crate::checkpoint::Signer;
 use crate::event::Event;
@@ -38,7 +41,7 @@ pub struct Sequencer {
     checkpoint_ms: i64,
     /// The tree as this node knows it (None: not loaded, or not trusted
     /// after a conflict).
-    tree: Option<Tree>,
+    tree: Option<Frontier>,
     last_checkpoint: (u64, i64),
     wake: Arc<Notify>,
 }
@@ -142,7 +145,7 @@ impl Sequencer {
                 break;
             }
         }
-        let size = self.tree.as_ref().map_or(0, Tree::size);
+        let size = self.tree.as_ref().map_or(0, Frontier::size);
         let due = now_ms() - self.last_checkpoint.1 >= self.checkpoint_ms;
         if size > self.last_checkpoint.0 && (force || due) {
             self.checkpoint().await?;
@@ -160,8 +163,8 @@ impl Sequencer {
         Ok(())
     }
 
-    async fn load(&self) -> Result<Tree, AuditError> {
-        crate::verify::load_tree(&self.index, self.alg).await
+    async fn load(&self) -> Result<Frontier, AuditError> {
+        crate::verify::load_frontier(&self.index, self.alg).await
     }
 }
 

@@ -364,20 +364,37 @@ impl<'de> serde::Deserialize<'de> for IgnoredStr {
     }
 }
 
-/// The whole tree from the stored leaf hashes (for proofs and the
-/// sequencer).
+/// The whole tree from the stored leaf hashes (for proofs): every leaf
+/// hash in memory, about 64 bytes a ledger entry.
 pub async fn load_tree(index: &Index, alg: HashAlg) -> Result<Tree, AuditError> {
     let mut tree = Tree::new(alg);
+    load_leaves(index, |h| tree.push(h)).await?;
+    Ok(tree)
+}
+
+/// The right edge of the tree from the stored leaf hashes (for the
+/// sequencer, which only appends and signs roots): O(log n) memory however
+/// long the ledger grows.
+pub async fn load_frontier(index: &Index, alg: HashAlg) -> Result<Frontier, AuditError> {
+    let mut frontier = Frontier::new(alg);
+    load_leaves(index, |h| frontier.push(h)).await?;
+    Ok(frontier)
+}
+
+/// Every stored leaf hash, in order, given to `push`; the number of leaves.
+async fn load_leaves(index: &Index, mut push: impl FnMut(Hash)) -> Result<u64, AuditError> {
+    let mut size = 0u64;
     loop {
-        let hashes = index.ledger_leaf_hashes(tree.size() as i64, 50_000).await?;
+        let hashes = index.ledger_leaf_hashes(size as i64, 50_000).await?;
         if hashes.is_empty() {
-            return Ok(tree);
+            return Ok(size);
         }
         for (i, hex) in hashes {
-            if i != tree.size() as i64 {
-                return Err(AuditError::Corrupt(format!("the ledger has no entry {} (the next is {i})", tree.size())));
+            if i != size as i64 {
+                return Err(AuditError::Corrupt(format!("the ledger has no entry {size} (the next is {i})")));
             }
-            tree.push(parse_hex(&hex).ok_or_else(|| AuditError::Corrupt(format!("entry {i}'s leaf hash is not 32 bytes of hex")))?);
+            push(parse_hex(&hex).ok_or_else(|| AuditError::Corrupt(format!("entry {i}'s leaf hash is not 32 bytes of hex")))?);
+            size += 1;
         }
     }
 }
