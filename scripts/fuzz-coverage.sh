@@ -2,13 +2,13 @@
 # Line coverage of fuzz targets over their corpora:
 #   scripts/fuzz-coverage.sh TARGET [TARGET ...]
 # For each target, `cargo fuzz coverage` builds it with LLVM's source-based
-# coverage (no sanitizer; under fuzz/target/.../coverage) and runs every
-# input of the corpus scripts/fuzz.sh grew
+# coverage (no sanitizer; in $HOME/.cache/yunying/fuzz/coverage-target)
+# and runs every input of the corpus scripts/fuzz.sh grew
 # ($HOME/.cache/yunying/fuzz/corpus/TARGET) once, the profile going to
-# fuzz/coverage/TARGET (both ignored by git). This script then prints the
+# fuzz/coverage/TARGET (ignored by git). This script then prints the
 # line coverage of the workspace's own files the target reaches (any line
-# run), per crate (llvm-cov's summary; dependencies, vendored C and the fuzz crate left
-# out), and writes llvm-cov's per-file report and JSON summary to
+# run), per crate (llvm-cov's summary; dependencies, vendored C and the
+# fuzz crate left out), and writes llvm-cov's per-file report and JSON summary to
 # $HOME/.cache/yunying/fuzz/coverage/TARGET.{txt,json}. The figures go to
 # benches/results/fuzz.md by hand.
 set -euo pipefail
@@ -16,15 +16,11 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 [ $# -ge 1 ] || { echo "usage: scripts/fuzz-coverage.sh TARGET [TARGET ...] (scripts/fuzz.sh --list)" >&2; exit 2; }
 
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+source scripts/fuzz-tools.sh
 rustup component list --toolchain nightly --installed | grep -q '^llvm-tools' || rustup component add llvm-tools --toolchain nightly
-tools="$HOME/.cache/yunying/tools/cargo-fuzz"
-if [ ! -x "$tools/bin/cargo-fuzz" ]; then
-  cargo install cargo-fuzz --locked --version 0.13.1 --root "$tools" --quiet
-fi
-export PATH="$tools/bin:$PATH"
 llvm_bin="$(rustc +nightly --print sysroot)/lib/rustlib/$(rustc +nightly -vV | sed -n 's/^host: //p')/bin"
-corpus="$HOME/.cache/yunying/fuzz/corpus"
+# The instrumented build, outside the clone like every other target directory.
+build="$HOME/.cache/yunying/fuzz/coverage-target"
 out="$HOME/.cache/yunying/fuzz/coverage"
 mkdir -p "$out"
 root=$(pwd)
@@ -32,9 +28,9 @@ root=$(pwd)
 for target in "$@"; do
   [ -d "$corpus/$target" ] || { echo "no corpus for $target: run scripts/fuzz.sh $target first" >&2; exit 2; }
   echo "== $target: $(find "$corpus/$target" -type f | wc -l) inputs"
-  (cd fuzz && cargo +nightly fuzz coverage "$target" "$corpus/$target" >"$out/$target.log" 2>&1) \
+  (cd fuzz && cargo +nightly fuzz coverage --target-dir "$build" "$target" "$corpus/$target" >"$out/$target.log" 2>&1) \
     || { tail -20 "$out/$target.log" >&2; exit 1; }
-  binary=$(find fuzz/target -type f -perm -u+x -name "$target" -path '*/coverage/*/release/*' | head -n 1)
+  binary=$(find "$build" -type f -perm -u+x -name "$target" -path '*/release/*' | head -n 1)
   profdata="fuzz/coverage/$target/coverage.profdata"
   [ -n "$binary" ] && [ -f "$profdata" ] || { echo "no coverage binary or profile for $target" >&2; exit 1; }
   ignore='(\.cargo/registry|/rustc/|/vendor/|/fuzz/|\.rustup/)'

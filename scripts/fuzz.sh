@@ -27,14 +27,7 @@ fi
 target=$1 minutes=$2 jobs=${3:-1}
 grep -qx "$target" <<<"$targets" || { echo "no fuzz target $target (scripts/fuzz.sh --list)" >&2; exit 2; }
 
-rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-tools="$HOME/.cache/yunying/tools/cargo-fuzz"
-if [ ! -x "$tools/bin/cargo-fuzz" ]; then
-  cargo install cargo-fuzz --locked --version 0.13.1 --root "$tools" --quiet
-fi
-export PATH="$tools/bin:$PATH"
-
-corpus="$HOME/.cache/yunying/fuzz/corpus"
+source scripts/fuzz-tools.sh
 if [ ! -d "$corpus/$target" ]; then
   python3 -W ignore fuzz/seeds.py "$corpus"
 fi
