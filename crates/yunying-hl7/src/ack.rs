@@ -14,7 +14,10 @@ use crate::error::{AdtError, ParseError};
 use crate::escape::escape;
 use crate::parse::Delimiters;
 
-/// MSA-1, the acknowledgement code.
+/// MSA-1, the acknowledgement code (HL7 table 0008). This crate's server
+/// answers with the original-mode codes (AA, AE, AR); a peer answering
+/// a message sent by [`crate::client::send`] may also use the enhanced
+/// mode's commit codes (CA, CE, CR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckCode {
     /// `AA`: accepted and processed.
@@ -24,6 +27,12 @@ pub enum AckCode {
     /// `AR`: rejected for reasons other than content (unsupported type,
     /// event, version; a limit of the receiver).
     Reject,
+    /// `CA`: commit accept (enhanced mode): the receiver has it in safe storage.
+    CommitAccept,
+    /// `CE`: commit error (enhanced mode).
+    CommitError,
+    /// `CR`: commit reject (enhanced mode).
+    CommitReject,
 }
 
 impl AckCode {
@@ -33,7 +42,29 @@ impl AckCode {
             AckCode::Accept => "AA",
             AckCode::Error => "AE",
             AckCode::Reject => "AR",
+            AckCode::CommitAccept => "CA",
+            AckCode::CommitError => "CE",
+            AckCode::CommitReject => "CR",
         }
+    }
+
+    /// The code of an MSA-1 value (surrounding spaces ignored); `None` for
+    /// anything not in table 0008.
+    pub fn from_code(code: &str) -> Option<AckCode> {
+        Some(match code.trim() {
+            "AA" => AckCode::Accept,
+            "AE" => AckCode::Error,
+            "AR" => AckCode::Reject,
+            "CA" => AckCode::CommitAccept,
+            "CE" => AckCode::CommitError,
+            "CR" => AckCode::CommitReject,
+            _ => return None,
+        })
+    }
+
+    /// Whether the receiver took the message: `AA` or `CA`.
+    pub fn is_accept(self) -> bool {
+        matches!(self, AckCode::Accept | AckCode::CommitAccept)
     }
 }
 

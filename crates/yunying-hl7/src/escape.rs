@@ -60,11 +60,25 @@ fn decode_hex(hex: &str, charset: Charset) -> Option<String> {
     charset.decode(&bytes).ok().map(|text| text.into_owned())
 }
 
-/// Escape text for a field of an outgoing message (an ACK's texts): every
-/// delimiter becomes its escape sequence, CR and LF a space.
+/// Escape text for a field of an outgoing message (an ACK's texts, the
+/// short fields of a result): every delimiter becomes its escape sequence,
+/// a line break (CR, LF or CRLF) and any other control character a space
+/// (so a value can never end a segment or an MLLP frame).
 pub(crate) fn escape(text: &str, d: &Delimiters) -> String {
+    escape_with(text, d, false)
+}
+
+/// Escape multi-line text for a formatted text (FT) field: as [`escape`],
+/// but each line break (CR, LF or CRLF) becomes the `\.br\` formatting
+/// command (a space when the message has no escape character).
+pub(crate) fn escape_text(text: &str, d: &Delimiters) -> String {
+    escape_with(text, d, true)
+}
+
+fn escape_with(text: &str, d: &Delimiters, line_breaks: bool) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         let sequence = match c {
             _ if c == d.field => "F",
             _ if c == d.component => "S",
@@ -72,7 +86,13 @@ pub(crate) fn escape(text: &str, d: &Delimiters) -> String {
             _ if Some(c) == d.repetition => "R",
             _ if Some(c) == d.escape => "E",
             _ if Some(c) == d.truncation => "P",
-            '\r' | '\n' => {
+            '\r' | '\n' if line_breaks => {
+                if c == '\r' {
+                    chars.next_if_eq(&'\n');
+                }
+                ".br"
+            }
+            _ if c.is_control() => {
                 out.push(' ');
                 continue;
             }
@@ -140,5 +160,19 @@ mod tests {
         let d = standard();
         let text = r"x|y^z&w~v\u 王";
         assert_eq!(unescape(&escape(text, &d), &d, Charset::Utf8), text);
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_wire() {
+        let d = standard();
+        assert_eq!(escape("a\rb\nc\x0bd\x1ce\tf\u{85}g", &d), "a b c d e f g");
+    }
+
+    #[test]
+    fn line_breaks_in_text_become_br_and_round_trip_as_lf() {
+        let d = standard();
+        let escaped = escape_text("第一行|\r\n第二行\r第三行\n\n末行\x1c", &d);
+        assert_eq!(escaped, r"第一行\F\\.br\第二行\.br\第三行\.br\\.br\末行 ");
+        assert_eq!(unescape(&escaped, &d, Charset::Utf8), "第一行|\n第二行\n第三行\n\n末行 ");
     }
 }

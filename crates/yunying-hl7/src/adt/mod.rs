@@ -7,7 +7,7 @@
 //! is a typed [`AdtError`], which [`crate::AckDecision::from_error`] turns
 //! into an AR or AE acknowledgement.
 
-mod types;
+pub(crate) mod types;
 
 pub use types::{Address, BirthDate, Designator, Identifier, IdentifierKind, NameRepresentation, PersonName, Phone, Sex};
 
