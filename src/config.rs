@@ -54,6 +54,9 @@ pub struct Config {
     /// Mutual recognition of exams (检查互认): the region, its items,
     /// local reasons and quality marks; absent: not served.
     pub recognition: Option<yunying_recognition::RecognitionConfig>,
+    /// Remote reading (基层检查、上级诊断): which institution reads for
+    /// which, templates, the report font; absent: not served.
+    pub reading: Option<yunying_reading::ReadingConfig>,
     /// Log format and level (`YUNYING_LOG` adds to the level).
     pub log: crate::logging::LogConfig,
     /// OpenTelemetry traces exported over OTLP/HTTP; absent: off.
@@ -80,6 +83,7 @@ impl Default for Config {
             retention: Default::default(),
             empi: Default::default(),
             recognition: None,
+            reading: None,
             log: Default::default(),
             tracing: None,
         }

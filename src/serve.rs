@@ -128,11 +128,17 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     retention.handle_rejections();
     let persons = persons_of(&config, &archive, &audit.audit)?;
     let recognition = recognition_of(&config, &archive).await?;
+    let reading = reading_of(&config, &archive, &access).await?;
     let http_task = tokio::spawn(yunying_http::serve(
         http,
         archive.clone(),
         access.clone(),
-        yunying_http::Services { retention: retention.clone(), persons: Some(persons.clone()), recognition: recognition.clone() },
+        yunying_http::Services {
+            retention: retention.clone(),
+            persons: Some(persons.clone()),
+            recognition: recognition.clone(),
+            reading: reading.clone(),
+        },
         config.http.clone(),
         reserved_fds,
         stopped(stop_rx.clone()),
@@ -207,6 +213,16 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
             .map(|n| tokio::spawn(n.run(format!("{node}:{}", std::process::id()), Duration::from_secs(2), stopped(stop_rx.clone())))),
         _ => None,
     };
+    // Remote reading: new studies routed to their reading centre (one node
+    // at a time), signed reports delivered (any node, row by row).
+    let reading_tasks = reading.clone().map(|r| {
+        let holder = format!("{node}:{}", std::process::id());
+        let transport = std::sync::Arc::new(yunying_http::ReadingTransport::new(archive.clone(), &config.dicom.aet));
+        [
+            tokio::spawn(r.clone().run_router(holder, Duration::from_secs(2), stopped(stop_rx.clone()))),
+            tokio::spawn(r.run_deliveries(transport, Duration::from_secs(2), stopped(stop_rx.clone()))),
+        ]
+    });
     // Approved deletions executed, expired studies asked for: one node at a time.
     let retention_task = tokio::spawn(retention.run(format!("{node}:{}", std::process::id()), stop_rx));
     // The ports actually bound (port 0 asks the system for a free one),
@@ -248,7 +264,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(task) = mllp_task {
         let _ = task.await;
     }
-    for task in [webhook_task, classify_task].into_iter().flatten() {
+    for task in [webhook_task, classify_task].into_iter().flatten().chain(reading_tasks.into_iter().flatten()) {
         let _ = task.await;
     }
     audit.stop(&config).await;
@@ -282,6 +298,55 @@ async fn recognition_of(config: &Config, archive: &Archive) -> anyhow::Result<Op
         tracing::info!(region = recognition.region(), "recognition catalogue or marks stored from the configuration");
     }
     Ok(Some(std::sync::Arc::new(recognition)))
+}
+
+/// Remote reading when `[reading]` is configured: its relationships and
+/// templates stored unless some are already, reports signed with the
+/// ledger's key and set in the configured (or a system) Chinese font.
+async fn reading_of(
+    config: &Config,
+    archive: &Archive,
+    access: &yunying_access::Access,
+) -> anyhow::Result<Option<std::sync::Arc<yunying_reading::Reading>>> {
+    let Some(rc) = &config.reading else { return Ok(None) };
+    let names = config
+        .archive
+        .institutions
+        .iter()
+        .map(|i| (i.code.clone(), if i.name.is_empty() { i.code.clone() } else { i.name.clone() }))
+        .collect();
+    let fonts = match &rc.font {
+        Some(path) => yunying_report::Fonts::load(path),
+        None => yunying_report::Fonts::find_system(),
+    }
+    .context("[reading] font for report PDFs")?;
+    let reading = yunying_reading::Reading::new(archive.index().clone(), access.clone(), rc, names)
+        .context("[reading]")?
+        .with_signer(std::sync::Arc::new(ReportKey(audit::signer(config)?)))
+        .with_fonts(std::sync::Arc::new(fonts));
+    if reading.seed(yunying_access::now_ms()).await.context("storing the [reading] relationships and templates")? {
+        tracing::info!("reading relationships or templates stored from the configuration");
+    }
+    Ok(Some(std::sync::Arc::new(reading)))
+}
+
+/// Reports signed with the ledger's key (SM2 with SM3 by default).
+struct ReportKey(std::sync::Arc<yunying_audit::checkpoint::Signer>);
+
+impl yunying_reading::ReportSigner for ReportKey {
+    fn sign_report(&self, content: &[u8]) -> Result<(String, String, String), String> {
+        let text = std::str::from_utf8(content).map_err(|e| e.to_string())?;
+        let now = u64::try_from(yunying_access::now_ms() / 1000).unwrap_or(0);
+        let sig = self.0.sign_text(text, now).map_err(|e| e.to_string())?;
+        let algorithm = match self.0.verifier().kind() {
+            yunying_ledger::keys::SigType::Sm2Cosignature => "SM2-SM3 signed note (cosignature/v1)",
+            yunying_ledger::keys::SigType::Ed25519Cosignature => "Ed25519 signed note (cosignature/v1)",
+            yunying_ledger::keys::SigType::Ed25519 => "Ed25519 signed note",
+        };
+        // The signed-note signature line: a verifier checks it against the
+        // content with the log key `/api/audit/checkpoints` shows.
+        Ok((algorithm.to_string(), format!("{}+{:08x}", sig.name, sig.key_id), sig.to_line().trim_end().to_string()))
+    }
 }
 
 /// Recognition records signed with the ledger's key.

@@ -38,6 +38,7 @@ mod people_oidc;
 mod pg_faults;
 mod policy;
 mod qr;
+mod reading;
 mod recognition;
 mod renditions;
 mod retention;

@@ -24,6 +24,9 @@ pub enum GrantKind {
     Recognition,
     /// Emergency access by the person themselves, with a reason.
     BreakGlass,
+    /// A reading request opens a study (and the patient's priors) to the
+    /// institution asked to read it.
+    Reading,
 }
 
 impl GrantKind {
@@ -33,11 +36,14 @@ impl GrantKind {
             GrantKind::Referral => "referral",
             GrantKind::Recognition => "recognition",
             GrantKind::BreakGlass => "break-glass",
+            GrantKind::Reading => "reading",
         }
     }
 
     pub fn parse(s: &str) -> Option<GrantKind> {
-        [GrantKind::Consent, GrantKind::Referral, GrantKind::Recognition, GrantKind::BreakGlass].into_iter().find(|k| k.name() == s)
+        [GrantKind::Consent, GrantKind::Referral, GrantKind::Recognition, GrantKind::BreakGlass, GrantKind::Reading]
+            .into_iter()
+            .find(|k| k.name() == s)
     }
 }
 
@@ -127,6 +133,9 @@ impl Access {
                         return Err(Denied::NotFound(format!("no study {study}")));
                     }
                 }
+            }
+            GrantKind::Reading => {
+                return Err(Denied::Invalid("a reading grant comes with a reading request".into()));
             }
             GrantKind::Consent | GrantKind::Referral | GrantKind::Recognition => {
                 self.require(giver, Action::Grant)?;
@@ -222,6 +231,46 @@ impl Access {
         self.index().insert_grant(&grant).await?;
         let detail = format!("recognition to person {me} until {}", grant.not_after_ms);
         self.record(&doctor.id, "grant-given", &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
+        Ok(grant)
+    }
+
+    /// The grant of a reading request: the platform opens `studies` (the
+    /// requested study and the patient's priors the reading rules chose,
+    /// or priors linked later) to the reading institution, for `minutes`. Its giver is
+    /// `reading:REQUEST`; `actor` (who asked, or `rule:reading` for a
+    /// request made by a routing rule) is recorded. The reading rules have
+    /// checked that the requested study belongs to the requesting
+    /// institution; nothing else may give this kind of grant.
+    pub async fn give_reading_grant(
+        &self,
+        actor: &str,
+        request_id: &str,
+        reading_institution: &str,
+        studies: &[String],
+        minutes: u32,
+        client: &str,
+    ) -> Result<Grant, Denied> {
+        if studies.is_empty() || studies.len() > MAX_GRANT_STUDIES || minutes == 0 || reading_institution.is_empty() {
+            return Err(Denied::Invalid(format!("a reading request opens 1 to {MAX_GRANT_STUDIES} studies to an institution")));
+        }
+        let now = now_ms();
+        let grant = Grant {
+            grant_id: format!("g{}", random_id(12)),
+            kind: GrantKind::Reading.name().to_string(),
+            grantor: format!("reading:{request_id}"),
+            grantee_kind: "institution".to_string(),
+            grantee: reading_institution.to_string(),
+            reason: format!("reading request {request_id}"),
+            created_ms: now,
+            not_before_ms: now,
+            not_after_ms: now + i64::from(minutes) * 60_000,
+            revoked_ms: None,
+            revoked_by: None,
+            studies: studies.to_vec(),
+        };
+        self.index().insert_grant(&grant).await?;
+        let detail = format!("reading to institution {reading_institution} until {}", grant.not_after_ms);
+        self.record(actor, "grant-given", &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
         Ok(grant)
     }
 

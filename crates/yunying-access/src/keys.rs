@@ -122,7 +122,9 @@ impl Access {
         }
         let actions = scope_actions(scopes).map_err(Denied::Invalid)?;
         if actions.is_empty() {
-            return Err(Denied::Invalid("a key needs at least one scope (dicomweb:read, stow, films:create, empi, recognition)".into()));
+            return Err(Denied::Invalid(
+                "a key needs at least one scope (dicomweb:read, stow, films:create, empi, recognition, reading)".into(),
+            ));
         }
         let key_id = random_id(8);
         let secret: [u8; 32] = rand::random();

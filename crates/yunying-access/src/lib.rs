@@ -422,6 +422,9 @@ pub fn describe(action: Action) -> &'static str {
         Action::ApproveDeletion => "approve deletions",
         Action::Patients => "manage the patient index",
         Action::Recognition => "recognise exams of other institutions",
+        Action::Reading => "read studies sent for reading",
+        Action::SignReports => "review and sign reading reports",
+        Action::RequestReading => "ask another institution to read a study",
     }
 }
 

@@ -146,13 +146,16 @@ impl Principal {
 /// What an API key may do: `dicomweb:read` (search, view, retrieve),
 /// `stow` (store), `films:create` (make and manage cloud films), `empi`
 /// (a hospital MPI's feed: identities, merges, person lookups),
-/// `recognition` (a HIS asking for an order's prior results).
-pub const KEY_SCOPES: [(&str, &[Action]); 5] = [
+/// `recognition` (a HIS asking for an order's prior results), `reading`
+/// (a HIS asking another institution to read a study, and reading its
+/// requests' state).
+pub const KEY_SCOPES: [(&str, &[Action]); 6] = [
     ("dicomweb:read", &[Action::Search, Action::View, Action::Retrieve]),
     ("stow", &[Action::Store]),
     ("films:create", &[Action::Films]),
     ("empi", &[Action::Patients]),
     ("recognition", &[Action::Recognition]),
+    ("reading", &[Action::RequestReading]),
 ];
 
 /// The actions of a comma-separated scope list; an unknown scope is an error.
@@ -162,7 +165,7 @@ pub fn scope_actions(scopes: &str) -> Result<Actions, String> {
         let (_, a) = KEY_SCOPES
             .iter()
             .find(|(n, _)| *n == name)
-            .ok_or_else(|| format!("unknown scope {name:?} (known: dicomweb:read, stow, films:create, empi, recognition)"))?;
+            .ok_or_else(|| format!("unknown scope {name:?} (known: dicomweb:read, stow, films:create, empi, recognition, reading)"))?;
         actions = actions.union(Actions::of(a));
     }
     Ok(actions)

@@ -53,11 +53,19 @@ pub enum Action {
     /// Mutual recognition of exams (检查互认): ask for the prior results
     /// of an order, decide on them, read the institution's statistics.
     Recognition,
+    /// Remote reading at a reading centre: the requests sent to the
+    /// person's institution, claiming one, drafting its report.
+    Reading,
+    /// Review and sign reading reports (an attending radiologist).
+    SignReports,
+    /// Ask another institution to read a study of one's own (a HIS, a
+    /// technologist, a referring doctor).
+    RequestReading,
 }
 
 impl Action {
     /// Every action, for tables and tests.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 21] = [
         Action::Search,
         Action::View,
         Action::Retrieve,
@@ -76,6 +84,9 @@ impl Action {
         Action::ApproveDeletion,
         Action::Patients,
         Action::Recognition,
+        Action::Reading,
+        Action::SignReports,
+        Action::RequestReading,
     ];
 
     /// Whether the action reaches patients' studies (and so is bounded by
@@ -121,6 +132,9 @@ impl Actions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Radiologist,
+    /// A radiologist in training (住院医师): drafts reading reports that
+    /// an attending radiologist reviews and signs.
+    Resident,
     /// A referring clinician: reads images and reports of their patients.
     Referring,
     Technologist,
@@ -135,8 +149,9 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Radiologist,
+        Role::Resident,
         Role::Referring,
         Role::Technologist,
         Role::InstitutionAdmin,
@@ -149,6 +164,7 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Radiologist => "radiologist",
+            Role::Resident => "resident",
             Role::Referring => "referring",
             Role::Technologist => "technologist",
             Role::InstitutionAdmin => "institution-admin",
@@ -172,18 +188,19 @@ impl Role {
         self.is_separated_admin() || self == Role::InstitutionAdmin
     }
 
-    /// Radiologist, referring clinician or technologist.
+    /// Radiologist, resident, referring clinician or technologist.
     pub fn is_clinical(self) -> bool {
-        matches!(self, Role::Radiologist | Role::Referring | Role::Technologist)
+        matches!(self, Role::Radiologist | Role::Resident | Role::Referring | Role::Technologist)
     }
 
     /// What the role permits.
     pub fn actions(self) -> Actions {
         use Action::*;
         Actions::of(match self {
-            Role::Radiologist => &[Search, View, Retrieve, Films, Grant, BreakGlass, Recognition],
-            Role::Referring => &[Search, View, BreakGlass, Recognition],
-            Role::Technologist => &[Search, View, Store],
+            Role::Radiologist => &[Search, View, Retrieve, Films, Grant, BreakGlass, Recognition, Reading, SignReports, RequestReading],
+            Role::Resident => &[Search, View, Reading],
+            Role::Referring => &[Search, View, BreakGlass, Recognition, RequestReading],
+            Role::Technologist => &[Search, View, Store, RequestReading],
             // Retention and deletion: within its institution (the
             // retention crate checks the issuer of every study named).
             Role::InstitutionAdmin => &[ManageAccounts, ManageRetention, RequestDeletion, ApproveDeletion],

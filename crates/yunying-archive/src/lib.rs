@@ -39,7 +39,7 @@ pub use error::IngestError;
 pub use ingest::{Incoming, StoreContext, Stored};
 pub use metrics::Metrics;
 pub use reader::ObjectReader;
-pub use rebuild::{ImportError, import_file, reindex_object};
+pub use rebuild::{ImportError, import_bytes, import_file, reindex_object};
 pub use record::is_valid_uid;
 pub use record::{deflate, extract_record, inflate};
 pub use retrieve::{NetworkDataset, RetrieveError, pixel_info, read_pixels, to_explicit_le, with_encapsulated_frames};

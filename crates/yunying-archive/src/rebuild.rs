@@ -58,6 +58,31 @@ pub async fn import_file(archive: &Archive, path: &Path, caller: &Caller) -> Res
     Ok(incoming.finish().await?)
 }
 
+/// Store one Part 10 file held in memory (an object Yunying made, such as
+/// a signed report) through the same ingest path as C-STORE, as
+/// `principal` (`source` `import`), into `expected_study` when given.
+pub async fn import_bytes(
+    archive: &Archive,
+    bytes: &[u8],
+    caller: &Caller,
+    principal: &str,
+    expected_study: Option<String>,
+) -> Result<Stored, ImportError> {
+    let (meta, dataset_start) = FileMeta::read(&mut &bytes[..])?;
+    let ctx = StoreContext {
+        caller: caller.clone(),
+        sop_class_uid: meta.sop_class_uid,
+        sop_instance_uid: meta.sop_instance_uid,
+        transfer_syntax_uid: meta.transfer_syntax_uid,
+        source: "import",
+        expected_study_instance_uid: expected_study,
+        principal: principal.into(),
+    };
+    let mut incoming = archive.begin(ctx).await?;
+    incoming.write(Bytes::copy_from_slice(&bytes[dataset_start as usize..])).await?;
+    Ok(incoming.finish().await?)
+}
+
 async fn read_up_to(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {

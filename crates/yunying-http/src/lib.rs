@@ -22,6 +22,8 @@ mod pdqm;
 mod people;
 mod process_metrics;
 mod qido;
+mod reading_api;
+mod reading_transport;
 mod recognition_api;
 mod rendered;
 mod retention_api;
@@ -50,6 +52,7 @@ use yunying_archive::Archive;
 
 pub use error::ApiError;
 pub use film::{FilmConfig, LogSender, SmsSender, StowDestination};
+pub use reading_transport::ReadingTransport;
 pub use tls::{HttpListener, HttpTls, Tls};
 pub use viewer::viewer_embedded;
 pub use witness_api::witness_post;
@@ -216,6 +219,8 @@ pub(crate) struct AppState {
     pub persons: Option<yunying_persons::Persons>,
     /// Mutual recognition of exams, when this node is configured for it.
     pub recognition: Option<Arc<yunying_recognition::Recognition>>,
+    /// Remote reading, when this node is configured for it.
+    pub reading: Option<Arc<yunying_reading::Reading>>,
     /// Requests by route, for `/metrics` (`access_log.rs`).
     pub http_metrics: Arc<access_log::HttpMetrics>,
     /// Work requests leave running (film imports and ZIPs): shutdown
@@ -243,13 +248,13 @@ pub(crate) fn film_reads(state: AppState) -> Router {
 /// All routes of the HTTP API.
 pub fn router(archive: Archive, access: Access, config: HttpConfig) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, Services { retention, persons: None, recognition: None }, config, Arc::new(LogSender))
+    router_with(archive, access, Services { retention, persons: None, recognition: None, reading: None }, config, Arc::new(LogSender))
 }
 
 /// All routes, with SMS codes sent by `sms`.
 pub fn router_with_sms(archive: Archive, access: Access, config: HttpConfig, sms: Arc<dyn SmsSender>) -> Router {
     let retention = yunying_retention::Retention::new(archive.clone(), access.clone(), Default::default());
-    router_with(archive, access, Services { retention, persons: None, recognition: None }, config, sms)
+    router_with(archive, access, Services { retention, persons: None, recognition: None, reading: None }, config, sms)
 }
 
 /// The services `serve` configured beside the archive and access layer.
@@ -261,6 +266,8 @@ pub struct Services {
     pub persons: Option<yunying_persons::Persons>,
     /// Mutual recognition of exams, when configured.
     pub recognition: Option<Arc<yunying_recognition::Recognition>>,
+    /// Remote reading, when configured.
+    pub reading: Option<Arc<yunying_reading::Reading>>,
 }
 
 /// All routes, with the services `serve` configured.
@@ -277,7 +284,7 @@ pub(crate) fn router_in(
     sms: Arc<dyn SmsSender>,
     background: background::Background,
 ) -> Router {
-    let Services { retention, persons, recognition } = services;
+    let Services { retention, persons, recognition, reading } = services;
     let films = yunying_film::Films::new(archive.clone(), access.clone(), config.film.clone(), sms);
     let state = AppState {
         archive,
@@ -288,6 +295,7 @@ pub(crate) fn router_in(
         retention,
         persons,
         recognition,
+        reading,
         http_metrics: Arc::default(),
         background,
     };
@@ -315,6 +323,7 @@ pub(crate) fn router_in(
         .merge(retention_api::routes())
         .merge(empi_api::routes())
         .merge(recognition_api::routes())
+        .merge(reading_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), access_log::log_request))
         .with_state(state)

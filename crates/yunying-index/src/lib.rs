@@ -36,6 +36,7 @@ mod people;
 mod person_studies;
 mod purge;
 mod query;
+mod reading;
 mod recognition;
 mod references;
 mod retention;
@@ -60,6 +61,10 @@ pub use ledger_role::LEDGER_WRITER;
 pub use peers::{AeRights, RemoteAe, check_ae_title, check_host};
 pub use people::{OidcLogin, SessionRow, UserRow};
 pub use query::{IndexCounts, IndexedObject, InstanceData, StoredInstance};
+pub use reading::{
+    DeliveryRow, Expect, MAX_STATS_ROWS, ReadingRequestRow, ReadingStatsQuery, ReadingStatsRow, ReportRow, RequestUpdate, WorklistQuery,
+    WorklistRow,
+};
 pub use recognition::{
     DecisionToNotify, DecisionWrite, RecognitionCandidateRow, RecognitionDecisionRow, RecognitionMarkRow, RecognitionOrderRow,
     RecognitionStudyRow, StatsDimension, StatsQuery, StatsRow, StudyItemRow,

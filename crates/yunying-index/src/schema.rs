@@ -577,6 +577,9 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     "CREATE TABLE key_cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     // 29: storage commitment requests whose report is owed (`commitments.rs`).
     crate::commitments::COMMITMENT_REQUESTS,
+    // 30: remote reading (`reading/`): relationships, templates, requests,
+    // report versions, the outbox of deliveries.
+    crate::reading::READING,
 ];
 
 /// Migration 27's marker; the hook makes the table and the triggers.

@@ -150,6 +150,11 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "cursors",
         "key_cursors",
         "commitment_requests",
+        "reading_deliveries",
+        "reading_reports",
+        "reading_requests",
+        "reading_templates",
+        "reading_relationships",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }

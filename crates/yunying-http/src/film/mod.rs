@@ -31,7 +31,7 @@ mod import;
 mod manage;
 mod report;
 mod share;
-mod stow_client;
+pub(crate) mod stow_client;
 mod verify;
 
 pub(crate) use verify::{Client, Https, client_address};

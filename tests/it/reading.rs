@@ -1,0 +1,339 @@
+//! Remote reading (基层检查、上级诊断) on the real server, over HTTP and
+//! DICOM with real peers: a township hospital's CT arrives by C-STORE and
+//! becomes a request to the regional centre by itself; a centre
+//! radiologist claims it (the patient's prior from a third institution,
+//! linked by the EMPI, opens with it), writes the report from a template
+//! with two key images and a measurement, flags a critical finding (the
+//! township HIS's webhook and HL7 listener hear at once) and submits it; a
+//! second radiologist signs (two-step: the author cannot). The report is
+//! stored in the study as DICOM (Enhanced SR, Key Object Selection,
+//! encapsulated PDF: DCMTK reads them), sent to the township PACS (DCMTK
+//! storescp), its HIS (ORU^R01, read by the python `hl7` library) and its
+//! webhook; the township sees it, no one else does. An amendment is a new
+//! version that names the old one.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::empi::person_of;
+use crate::film::{Reply, request};
+use crate::harness::*;
+use crate::people::{PASSWORD, add_user, login, session_of};
+
+const NATIONAL_ID: &str = "11010519491231002X";
+
+/// Kills a child process when dropped.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn with(cookie: &str) -> Vec<(&str, &str)> {
+    vec![("Cookie", cookie)]
+}
+
+fn ok(reply: &Reply, what: &str) -> Value {
+    assert!((200..300).contains(&reply.status), "{what}: {} {}", reply.status, String::from_utf8_lossy(&reply.body));
+    reply.json()
+}
+
+/// Lines of the HIS's record of what it received.
+fn received(out: &Path) -> Vec<Value> {
+    std::fs::read_to_string(out).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+async fn wait_until<T>(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not happen within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A CT of the patient (national ID in Other Patient IDs Sequence) from
+/// `ae`, sent with storescu.
+fn send_ct(dir: &Path, port: u16, ae: &str, patient_id: &str, date: &str, seed: u64) {
+    gen_ct_with(dir, 3, 64, seed, &["--patient-id", patient_id, "--patient-name", "Wang^Fang=王^芳", "--charset", "ISO_IR 192", "-q"]);
+    let files = files_under(dir);
+    let mut modify = dcmtk("dcmodify");
+    modify
+        .args(["-nb", "-i", &format!("(0010,1002)[0].(0010,0020)={NATIONAL_ID}")])
+        .args(["-m", "(0010,0030)=19600315", "-m", "(0010,0040)=F", "-m", "(0008,1030)=CT chest", "-m", &format!("(0008,0020)={date}")])
+        .args(["-i", "(0018,0015)=CHEST"])
+        .args(&files);
+    run(&mut modify);
+    storescu_dir(port, ae, dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pacs_his_and_webhook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // The township's HIS (MLLP and webhook) and PACS (DCMTK storescp).
+    let (port_file, his_out) = (tmp.path().join("his-ports"), tmp.path().join("his.jsonl"));
+    let _his = Kill(python().arg(format!("{ROOT}/tests/it/his/reading_his.py")).arg(&port_file).arg(&his_out).spawn().unwrap());
+    let pacs_dir = tmp.path().join("pacs");
+    std::fs::create_dir_all(&pacs_dir).unwrap();
+    let pacs_port = free_port();
+    let _pacs = Kill(dcmtk("storescp").args(["-aet", "TOWN_PACS", "-od"]).arg(&pacs_dir).arg(pacs_port.to_string()).spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !port_file.exists() {
+        assert!(Instant::now() < deadline, "the HIS did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ports = std::fs::read_to_string(&port_file).unwrap();
+    let (mllp, webhook) = ports.split_once(' ').unwrap();
+
+    run(cli(&data).args(["ae", "add", "CT_TOWN", "127.0.0.1", "104", "--institution", "TOWN", "--new-institution", "--allow", "store"]));
+    run(cli(&data).args(["ae", "add", "CT_CITY", "127.0.0.1", "105", "--institution", "CITY", "--new-institution", "--allow", "store"]));
+    run(cli(&data).args(["ae", "add", "TOWN_PACS", "127.0.0.1", &pacs_port.to_string(), "--institution", "TOWN"]));
+    let his_key = {
+        let out = run(cli(&data).args(["key", "add", "HIS TOWN", "--institution", "TOWN", "--scopes", "reading"]));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    add_user(&data, "li", Some("CENTRE"), "radiologist");
+    add_user(&data, "wang", Some("CENTRE"), "radiologist");
+    add_user(&data, "xu", Some("CENTRE"), "resident");
+    add_user(&data, "zhou", Some("TOWN"), "radiologist");
+    add_user(&data, "sun", Some("CITY"), "radiologist");
+    let config = format!(
+        r#"[access]
+anonymous = "nobody"
+[empi]
+link_every_secs = 1
+[[archive.institutions]]
+code = "TOWN"
+name = "青山镇卫生院"
+[[archive.institutions]]
+code = "CENTRE"
+name = "市影像诊断中心"
+[reading]
+settle_secs = 1
+[[reading.relationships]]
+requesting = "TOWN"
+reading = "CENTRE"
+modalities = ["CT", "DX"]
+two_step = true
+return_ae = "TOWN_PACS"
+his_mllp = "127.0.0.1:{mllp}"
+webhook_url = "http://127.0.0.1:{webhook}/his/reading"
+"#
+    );
+    let server = Server::start(&data, Some(&config));
+    let http = server.http_port;
+    let index = server.index().await;
+
+    // The prior at the city hospital, then the township's new CT.
+    send_ct(&tmp.path().join("city"), server.dicom_port, "CT_CITY", "C-778", "20260601", 41);
+    send_ct(&tmp.path().join("town"), server.dicom_port, "CT_TOWN", "T-102", "20261205", 42);
+    assert_eq!(person_of(&index, "TOWN", "T-102").await, person_of(&index, "CITY", "C-778").await, "one patient");
+    let studies = |issuer: &'static str| {
+        let index = index.clone();
+        async move {
+            let (_, s) = index.person_studies_of_identity(issuer, if issuer == "TOWN" { "T-102" } else { "C-778" }).await.unwrap();
+            s.into_iter().find(|p| p.issuer == issuer).unwrap().study_instance_uid
+        }
+    };
+    let (town_study, city_study) = (studies("TOWN").await, studies("CITY").await);
+
+    let li = session_of(&login(http, "li", PASSWORD, None));
+    let wang = session_of(&login(http, "wang", PASSWORD, None));
+    let zhou = session_of(&login(http, "zhou", PASSWORD, None));
+    let sun = session_of(&login(http, "sun", PASSWORD, None));
+    let id_of = |cookie: &str| {
+        format!("person:{}", ok(&request(http, "GET", "/api/auth/me", &with(cookie), None), "me")["user_id"].as_str().unwrap())
+    };
+    let (li_id, wang_id) = (id_of(&li), id_of(&wang));
+
+    // The CT became a request to the centre by itself.
+    let request_id = wait_until("the routing rule's request", Duration::from_secs(30), async || {
+        let page = ok(&request(http, "GET", "/api/reading/worklist", &with(&li), None), "worklist");
+        page["requests"].as_array().unwrap().iter().find(|r| r["study_instance_uid"] == town_study.as_str()).map(|r| {
+            assert_eq!(r["status"], "new");
+            assert_eq!(r["requesting_name"], "青山镇卫生院");
+            assert_eq!(r["modality"], "CT");
+            assert_eq!(r["patient_name"], "Wang^Fang=王^芳");
+            r["request_id"].as_str().unwrap().to_string()
+        })
+    })
+    .await;
+    let path = |tail: &str| format!("/api/reading/requests/{request_id}{tail}");
+
+    // Nobody outside the two institutions sees it; the city hospital's
+    // radiologist does not reach the township's study.
+    assert_eq!(request(http, "GET", &path(""), &with(&sun), None).status, 404);
+    let qido = format!("/dicom-web/studies?StudyInstanceUID={town_study}");
+    let found = ok(&request(http, "GET", &qido, &with(&sun), None), "sun's search");
+    assert!(found.as_array().is_none_or(|a| a.is_empty()), "CITY must not find TOWN's study: {found}");
+    // Before claiming, the centre reaches the study (the request's grant).
+    assert_eq!(request(http, "GET", &format!("/dicom-web/studies/{town_study}/metadata"), &with(&li), None).status, 200);
+
+    // li claims it; wang cannot claim it too.
+    ok(&request(http, "POST", &path("/claim"), &with(&li), Some(&json!({}))), "claim");
+    assert_eq!(request(http, "POST", &path("/claim"), &with(&wang), Some(&json!({}))).status, 409);
+    let detail = ok(&request(http, "GET", &path(""), &with(&li), None), "detail");
+    assert_eq!(detail["request"]["claimed_by"], li_id.as_str());
+    assert_eq!(detail["may_write"], true);
+    assert!(
+        detail["priors"].as_array().unwrap().iter().any(|p| *p == city_study.as_str()),
+        "the city prior opens with the request: {detail}"
+    );
+    assert_eq!(
+        request(http, "GET", &format!("/dicom-web/studies/{city_study}/metadata"), &with(&li), None).status,
+        200,
+        "li reads the prior"
+    );
+
+    // The report, from the chest CT template, with two key images and a
+    // measurement on the township's CT.
+    let templates = ok(&request(http, "GET", "/api/reading/templates", &with(&li), None), "templates");
+    let template = templates.as_array().unwrap().iter().find(|t| t["id"] == "ct-chest").expect("the built-in chest CT template").clone();
+    let instances = ok(&request(http, "GET", &format!("/dicom-web/studies/{town_study}/instances"), &with(&li), None), "instances");
+    let image = |i: usize| {
+        let inst = &instances[i];
+        json!({"series_instance_uid": inst["0020000E"]["Value"][0], "sop_instance_uid": inst["00080018"]["Value"][0]})
+    };
+    let findings = format!("{}\n右肺上叶见一磨玻璃结节，长径约 8.5 mm。", template["findings"].as_str().unwrap());
+    let content = json!({
+        "template_id": "ct-chest",
+        "findings": findings,
+        "impression": "右肺上叶磨玻璃结节，建议随访。气胸，请临床立即处理。",
+        "critical": true,
+        "measurements": [{"label": "结节长径", "value": 8.5, "unit": "mm", "image": image(1)}],
+        "key_images": [image(0), image(1)],
+    });
+    let saved = ok(&request(http, "PUT", &path("/report"), &with(&li), Some(&json!({"content": content}))), "draft");
+    assert_eq!((saved["version"].as_i64(), saved["state"].as_str()), (Some(1), Some("draft")));
+    // The critical finding reaches the township at once, before signing.
+    let critical = wait_until("the critical-finding notice", Duration::from_secs(20), async || {
+        let got = received(&his_out);
+        let hook = got.iter().find(|m| m["kind"] == "webhook" && m["body"]["event"] == "critical-finding")?.clone();
+        let oru = got.iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "P")?.clone();
+        Some((hook, oru))
+    })
+    .await;
+    assert_eq!(critical.0["body"]["request_id"], request_id.as_str());
+    assert!(critical.1["flags"].as_array().unwrap().iter().any(|f| f == "AA"), "{}", critical.1);
+
+    // Two-step: li submits; li cannot sign it, wang can.
+    ok(&request(http, "PUT", &path("/report"), &with(&li), Some(&json!({"content": content, "submit": true}))), "submit");
+    assert_eq!(request(http, "POST", &path("/sign"), &with(&li), Some(&json!({"version": 1}))).status, 409);
+    let signed = ok(&request(http, "POST", &path("/sign"), &with(&wang), Some(&json!({"version": 1}))), "sign");
+    assert_eq!(signed["state"], "signed");
+    assert_eq!(signed["author"], li_id.as_str());
+    assert_eq!(signed["verifier"], wang_id.as_str());
+    assert_eq!(signed["content_digest"].as_str().unwrap().len(), 64, "an SM3 digest");
+    assert!(signed["signature"].as_str().unwrap().starts_with("— "), "a signed-note signature line: {signed}");
+
+    // Every delivery done: the request is returned.
+    let detail = wait_until("the report returned", Duration::from_secs(60), async || {
+        let d = ok(&request(http, "GET", &path(""), &with(&li), None), "detail");
+        (d["request"]["status"] == "returned").then_some(d)
+    })
+    .await;
+    let channels: Vec<&str> = detail["deliveries"].as_array().unwrap().iter().map(|d| d["channel"].as_str().unwrap()).collect();
+    for c in ["archive", "dicom", "hl7", "webhook", "critical-hl7", "critical-webhook"] {
+        assert!(channels.contains(&c), "{c} delivered: {channels:?}");
+    }
+    assert!(detail["request"]["critical_notified_ms"].is_i64());
+    let sr_uid = signed["objects"]["sr"].as_str().unwrap().to_string();
+
+    // In the archive: the SR, KOS and PDF in the township's study, found
+    // by the township's radiologist and by the centre, not by the city.
+    let series = ok(&request(http, "GET", &format!("/dicom-web/studies/{town_study}/series"), &with(&zhou), None), "zhou's series");
+    let modalities: Vec<&str> = series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
+    for m in ["SR", "KO", "DOC"] {
+        assert!(modalities.contains(&m), "{m} in the study: {modalities:?}");
+    }
+    let township_view = ok(&request(http, "GET", &path(""), &with(&zhou), None), "zhou's view of the request");
+    assert_eq!(township_view["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(township_view["reports"][0]["content"]["impression"], content["impression"]);
+
+    // The township PACS got the three objects; DCMTK reads the SR.
+    let got = wait_until("storescp's files", Duration::from_secs(20), async || {
+        let files = files_under(&pacs_dir);
+        (files.len() >= 3).then_some(files)
+    })
+    .await;
+    let sr_file = got.iter().find(|f| f.file_name().unwrap().to_string_lossy().contains(&sr_uid)).expect("the SR at the PACS");
+    let dump = run(dcmtk("dsrdump").arg(sr_file));
+    let dump = String::from_utf8_lossy(&dump.stdout).to_string();
+    assert!(dump.contains("磨玻璃结节") && dump.contains("8.5"), "{dump}");
+
+    // The HIS read the final ORU^R01 with the PDF, and the webhook's report.
+    let his = received(&his_out);
+    let oru = his.iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "F").expect("the final ORU^R01");
+    assert_eq!(oru["message_type"], "ORU^R01^ORU_R01");
+    assert_eq!(oru["filler"], request_id.as_str());
+    assert_eq!(oru["pid3"], "T-102");
+    assert!(oru["names"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("王")), "{oru}");
+    let pdf = std::fs::read(oru["pdf"].as_str().expect("the PDF in the ORU")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let hook = his.iter().find(|m| m["kind"] == "webhook" && m["body"]["event"] == "report-signed").expect("the report's webhook");
+    assert_eq!(hook["body"]["sr_sop_instance_uid"], sr_uid.as_str());
+
+    // An amendment: a new version, naming the old SR; the first stays.
+    let amend = request(http, "POST", &path("/amend"), &with(&wang), Some(&json!({"reason": "补充：建议3个月后复查"})));
+    assert_eq!(ok(&amend, "amend")["version"], 2);
+    let mut amended = content.clone();
+    amended["impression"] = json!("右肺上叶磨玻璃结节，建议3个月后复查。气胸，请临床立即处理。");
+    ok(&request(http, "PUT", &path("/report"), &with(&wang), Some(&json!({"content": amended, "submit": true}))), "amended draft");
+    assert_eq!(request(http, "POST", &path("/sign"), &with(&wang), Some(&json!({"version": 2}))).status, 409, "two-step");
+    let v2 = ok(&request(http, "POST", &path("/sign"), &with(&li), Some(&json!({"version": 2}))), "sign v2");
+    let v2_sr = v2["objects"]["sr"].as_str().unwrap().to_string();
+    let corrected = wait_until("the corrected ORU^R01", Duration::from_secs(60), async || {
+        received(&his_out).into_iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "C")
+    })
+    .await;
+    assert_eq!(corrected["filler"], request_id.as_str());
+    let reports = ok(&request(http, "GET", &path(""), &with(&li), None), "detail")["reports"].clone();
+    assert_eq!(reports.as_array().unwrap().len(), 2, "both versions kept");
+    assert_eq!(reports[0]["current"], false);
+    let v2_file = wait_until("the amended SR at the PACS", Duration::from_secs(30), async || {
+        files_under(&pacs_dir).into_iter().find(|f| f.file_name().unwrap().to_string_lossy().contains(&v2_sr))
+    })
+    .await;
+    let check = python()
+        .args(["-c", "import sys, pydicom; d = pydicom.dcmread(sys.argv[1]); print(d.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID)"])
+        .arg(&v2_file)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), sr_uid, "{}", String::from_utf8_lossy(&check.stderr));
+
+    // Statistics: the centre's by radiologist, and as CSV.
+    let stats = ok(&request(http, "GET", "/api/reading/statistics?by=radiologist", &with(&li), None), "statistics");
+    let line =
+        stats["lines"].as_array().unwrap().iter().find(|l| l["key"] == li_id.as_str()).expect("li signed the request in force").clone();
+    assert_eq!((line["signed"].as_i64(), line["critical"].as_i64(), line["critical_notified"].as_i64()), (Some(1), Some(1), Some(1)));
+    let csv = request(http, "GET", "/api/reading/statistics?by=requesting&format=csv", &with(&li), None);
+    assert!(String::from_utf8_lossy(&csv.body).contains("TOWN,1,1,0,0,"), "{}", String::from_utf8_lossy(&csv.body));
+
+    // The HIS key asks for a reading on demand; a second request of the
+    // same study to the same centre is refused.
+    let again = request(
+        http,
+        "POST",
+        "/api/reading/requests",
+        &[("Authorization", &format!("Bearer {his_key}"))],
+        Some(&json!({"study_instance_uid": town_study})),
+    );
+    assert_eq!(again.status, 409, "{}", String::from_utf8_lossy(&again.body));
+    let others = request(
+        http,
+        "POST",
+        "/api/reading/requests",
+        &[("Authorization", &format!("Bearer {his_key}"))],
+        Some(&json!({"study_instance_uid": city_study})),
+    );
+    assert_eq!(others.status, 403, "the township cannot send the city's study: {}", String::from_utf8_lossy(&others.body));
+}
