@@ -75,17 +75,36 @@ fn send_ct(dir: &Path, port: u16, ae: &str, patient_id: &str, date: &str, seed: 
     storescu_dir(port, ae, dir);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pacs_his_and_webhook() {
+/// The world of a reading: three institutions on one server (TOWN asks,
+/// CENTRE reads, CITY holds the patient's prior), the township's PACS
+/// (DCMTK storescp, files under `pacs_dir`) and HIS (MLLP and webhook,
+/// what it read in `his_out`), the township's HIS key (scope `reading`),
+/// people li and wang (centre radiologists), xu (centre resident), zhou
+/// (township radiologist), sun (city radiologist); the city's prior and
+/// the township's new CT of the same patient (linked by the EMPI), stored.
+pub(crate) struct World {
+    pub tmp: tempfile::TempDir,
+    pub server: Server,
+    pub index: yunying_index::Index,
+    pub pacs_dir: std::path::PathBuf,
+    pub his_out: std::path::PathBuf,
+    pub his_key: String,
+    pub town_study: String,
+    pub city_study: String,
+    _his: Kill,
+    _pacs: Kill,
+}
+
+pub(crate) async fn world(extra_config: &str) -> World {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // The township's HIS (MLLP and webhook) and PACS (DCMTK storescp).
     let (port_file, his_out) = (tmp.path().join("his-ports"), tmp.path().join("his.jsonl"));
-    let _his = Kill(python().arg(format!("{ROOT}/tests/it/his/reading_his.py")).arg(&port_file).arg(&his_out).spawn().unwrap());
+    let his = Kill(python().arg(format!("{ROOT}/tests/it/his/reading_his.py")).arg(&port_file).arg(&his_out).spawn().unwrap());
     let pacs_dir = tmp.path().join("pacs");
     std::fs::create_dir_all(&pacs_dir).unwrap();
     let pacs_port = free_port();
-    let _pacs = Kill(dcmtk("storescp").args(["-aet", "TOWN_PACS", "-od"]).arg(&pacs_dir).arg(pacs_port.to_string()).spawn().unwrap());
+    let pacs = Kill(dcmtk("storescp").args(["-aet", "TOWN_PACS", "-od"]).arg(&pacs_dir).arg(pacs_port.to_string()).spawn().unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while !port_file.exists() {
         assert!(Instant::now() < deadline, "the HIS did not start");
@@ -106,8 +125,11 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     add_user(&data, "xu", Some("CENTRE"), "resident");
     add_user(&data, "zhou", Some("TOWN"), "radiologist");
     add_user(&data, "sun", Some("CITY"), "radiologist");
+    let dist = format!("{ROOT}/viewer/dist");
+    let viewer =
+        if std::path::Path::new(&dist).join("index.html").is_file() { format!("[http]\nviewer_dir = {dist:?}\n") } else { String::new() };
     let config = format!(
-        r#"[access]
+        r#"{viewer}[access]
 anonymous = "nobody"
 [empi]
 link_every_secs = 1
@@ -127,10 +149,9 @@ two_step = true
 return_ae = "TOWN_PACS"
 his_mllp = "127.0.0.1:{mllp}"
 webhook_url = "http://127.0.0.1:{webhook}/his/reading"
-"#
+{extra_config}"#
     );
     let server = Server::start(&data, Some(&config));
-    let http = server.http_port;
     let index = server.index().await;
 
     // The prior at the city hospital, then the township's new CT.
@@ -145,7 +166,14 @@ webhook_url = "http://127.0.0.1:{webhook}/his/reading"
         }
     };
     let (town_study, city_study) = (studies("TOWN").await, studies("CITY").await);
+    World { tmp, server, index, pacs_dir, his_out, his_key, town_study, city_study, _his: his, _pacs: pacs }
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pacs_his_and_webhook() {
+    let w = world("").await;
+    let http = w.server.http_port;
+    let (pacs_dir, his_out, his_key, town_study, city_study) = (&w.pacs_dir, &w.his_out, &w.his_key, &w.town_study, &w.city_study);
     let li = session_of(&login(http, "li", PASSWORD, None));
     let wang = session_of(&login(http, "wang", PASSWORD, None));
     let zhou = session_of(&login(http, "zhou", PASSWORD, None));
@@ -336,4 +364,8 @@ webhook_url = "http://127.0.0.1:{webhook}/his/reading"
         Some(&json!({"study_instance_uid": city_study})),
     );
     assert_eq!(others.status, 403, "the township cannot send the city's study: {}", String::from_utf8_lossy(&others.body));
+    let World { mut server, index, tmp, .. } = w;
+    index.close().await;
+    server.stop();
+    drop(tmp);
 }
