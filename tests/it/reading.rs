@@ -338,6 +338,23 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), sr_uid, "{}", String::from_utf8_lossy(&check.stderr));
 
+    // The patient's cloud film (made by the township) shows the report in
+    // force, as PDF and SR text, not the replaced version nor the key-image list.
+    let v2_pdf = v2["objects"]["pdf"].as_str().unwrap().to_string();
+    let made = ok(&request(http, "POST", "/api/films", &with(&zhou), Some(&json!({"study": town_study}))), "film");
+    let film_id = made["film"]["film_id"].as_str().unwrap().to_string();
+    let token = crate::film::token_of(made["url"].as_str().unwrap());
+    let verified = request(http, "POST", "/api/film/verify", &[], Some(&json!({"token": token, "answer": "1960-03-15"})));
+    let (cookie, _) = verified.cookie();
+    let info = ok(&request(http, "GET", &format!("/api/film/{film_id}/info"), &[("Cookie", cookie.as_str())], None), "film info");
+    let urls: Vec<&str> = info["reports"].as_array().unwrap().iter().map(|r| r["url"].as_str().unwrap()).collect();
+    assert_eq!(urls.len(), 2, "the amended report's PDF and SR: {info}");
+    assert!(urls.iter().any(|u| u.ends_with(&v2_pdf)) && urls.iter().any(|u| u.ends_with(&v2_sr)), "{urls:?}");
+    assert!(!urls.iter().any(|u| u.ends_with(&sr_uid)), "the replaced version is not shown: {urls:?}");
+    let pdf_url = urls.iter().find(|u| u.ends_with(&v2_pdf)).unwrap();
+    let pdf = request(http, "GET", pdf_url, &[("Cookie", cookie.as_str())], None);
+    assert!(pdf.status == 200 && pdf.body.starts_with(b"%PDF-"), "the film's report PDF: {}", pdf.status);
+
     // Statistics: the centre's by radiologist, and as CSV.
     let stats = ok(&request(http, "GET", "/api/reading/statistics?by=radiologist", &with(&li), None), "statistics");
     let line =

@@ -55,10 +55,19 @@ pub struct FilmContents {
     pub reports: Vec<FilmReport>,
 }
 
-/// Whether a SOP class is a report (Encapsulated PDF, any SR), shown
-/// apart from the image series.
+/// Key Object Selection: a document of the SR family that lists key
+/// images; it is no report.
+const KEY_OBJECT_SELECTION: &str = "1.2.840.10008.5.1.4.1.1.88.59";
+
+/// Whether a SOP class is a report (Encapsulated PDF, any SR but a Key
+/// Object Selection), shown apart from the image series.
 pub fn is_report_class(sop_class: &str) -> bool {
-    sop_class == ENCAPSULATED_PDF || sop_class.starts_with("1.2.840.10008.5.1.4.1.1.88.")
+    sop_class == ENCAPSULATED_PDF || (sop_class.starts_with("1.2.840.10008.5.1.4.1.1.88.") && sop_class != KEY_OBJECT_SELECTION)
+}
+
+/// Objects of the SR family shown neither as a report nor as images.
+fn is_hidden_document(sop_class: &str) -> bool {
+    sop_class == KEY_OBJECT_SELECTION
 }
 
 pub(crate) fn text_of(m: &Match, tag: u32) -> String {
@@ -113,11 +122,17 @@ impl Films {
                 out.patient = Some(Patient { name: mask_person_name(study.text(0x0010_0010)), sex: study.text(0x0010_0040).to_string() });
             }
             let mut series: Vec<SeriesContents> = Vec::new();
+            // A remote reading report an amendment replaced stays in the
+            // archive; the film shows the report in force.
+            let superseded = self.index().superseded_report_objects(uid).await?;
             for m in self.study_instances(uid).await? {
                 let sop_class = text_of(&m, 0x0008_0016);
                 let sop = text_of(&m, 0x0008_0018);
+                if is_hidden_document(&sop_class) {
+                    continue;
+                }
                 if is_report_class(&sop_class) {
-                    if film.report {
+                    if film.report && !superseded.contains(&sop) {
                         let description = text_of(&m, 0x0008_103E);
                         out.reports.push(FilmReport::Instance {
                             study: uid.clone(),
@@ -164,5 +179,6 @@ mod tests {
         assert!(is_report_class("1.2.840.10008.5.1.4.1.1.88.11"), "Basic Text SR");
         assert!(!is_report_class("1.2.840.10008.5.1.4.1.1.2"), "CT Image Storage");
         assert!(!is_report_class("1.2.840.10008.5.1.4.1.1.104.2"), "Encapsulated CDA is not shown as a report");
+        assert!(!is_report_class(KEY_OBJECT_SELECTION), "key images are not a report");
     }
 }

@@ -150,4 +150,27 @@ impl Index {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// The DICOM objects (SOP Instance UIDs) of a study's signed reading
+    /// reports that an amendment has replaced: kept in the archive, not
+    /// shown as the study's report.
+    pub async fn superseded_report_objects(&self, study_instance_uid: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT rr.objects FROM reading_reports rr JOIN reading_requests r ON r.request_id = rr.request_id
+             WHERE r.study_instance_uid = $1 AND rr.signed_ms IS NOT NULL AND rr.version < r.report_version",
+        )
+        .bind(study_instance_uid)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut uids = Vec::new();
+        for (objects,) in rows {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&objects) else { continue };
+            for key in ["sr", "kos", "pdf"] {
+                if let Some(uid) = v[key].as_str() {
+                    uids.push(uid.to_string());
+                }
+            }
+        }
+        Ok(uids)
+    }
 }
