@@ -24,6 +24,12 @@ command -v nasm >/dev/null || need_apt+=(nasm)
 # rsyslogd over TLS (its GnuTLS network stream driver) with certificates
 # the openssl command makes.
 command -v jing >/dev/null || need_apt+=(jing)
+# Remote reading's reports (yunying-report, issue 27): a Chinese font for
+# the PDF (also what a server with [reading] needs), dicom3tools' dciodvfy
+# and poppler's pdftotext to check the SR, KOS and PDF the tests make.
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
+command -v dciodvfy >/dev/null || need_apt+=(dicom3tools)
+command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
 command -v openssl >/dev/null || need_apt+=(openssl)
 [ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)
 ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1 || need_apt+=(rsyslog-gnutls)
