@@ -89,10 +89,42 @@ pub(crate) struct World {
     pub pacs_dir: std::path::PathBuf,
     pub his_out: std::path::PathBuf,
     pub his_key: String,
+    /// The township's second PACS, Orthanc with its DICOMweb plugin (the
+    /// reports go there by STOW-RS): its HTTP port.
+    pub orthanc_http: u16,
     pub town_study: String,
     pub city_study: String,
     _his: Kill,
     _pacs: Kill,
+    _orthanc: Kill,
+}
+
+/// Orthanc 1.10 with its DICOMweb plugin, storage under `dir`; its HTTP port.
+fn start_orthanc(dir: &Path) -> (Kill, u16) {
+    assert!(Path::new("/usr/sbin/Orthanc").exists(), "Orthanc missing: run scripts/test.sh, which installs it");
+    let (dicom, http) = (free_port(), free_port());
+    std::fs::create_dir_all(dir.join("storage")).unwrap();
+    let config = json!({
+        "Name": "township-pacs", "StorageDirectory": dir.join("storage"), "IndexDirectory": dir.join("storage"),
+        "DicomAet": "TOWN_ORTHANC", "DicomPort": dicom, "HttpPort": http, "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": false, "DefaultEncoding": "Utf8",
+        "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"},
+    });
+    std::fs::write(dir.join("orthanc.json"), config.to_string()).unwrap();
+    let log = std::fs::File::create(dir.join("orthanc.log")).unwrap();
+    let child = std::process::Command::new("/usr/sbin/Orthanc")
+        .arg(dir.join("orthanc.json"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let orthanc = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http_get(http, "/system").map(|(status, _)| status) != Some(200) {
+        assert!(Instant::now() < deadline, "Orthanc did not start: {}", dir.join("orthanc.log").display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (orthanc, http)
 }
 
 pub(crate) async fn world(extra_config: &str) -> World {
@@ -110,6 +142,7 @@ pub(crate) async fn world(extra_config: &str) -> World {
         assert!(Instant::now() < deadline, "the HIS did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    let (orthanc, orthanc_http) = start_orthanc(&tmp.path().join("orthanc"));
     let ports = std::fs::read_to_string(&port_file).unwrap();
     let (mllp, webhook) = ports.split_once(' ').unwrap();
 
@@ -147,6 +180,7 @@ reading = "CENTRE"
 modalities = ["CT", "DX"]
 two_step = true
 return_ae = "TOWN_PACS"
+return_stow_url = "http://127.0.0.1:{orthanc_http}/dicom-web"
 his_mllp = "127.0.0.1:{mllp}"
 webhook_url = "http://127.0.0.1:{webhook}/his/reading"
 {extra_config}"#
@@ -166,7 +200,20 @@ webhook_url = "http://127.0.0.1:{webhook}/his/reading"
         }
     };
     let (town_study, city_study) = (studies("TOWN").await, studies("CITY").await);
-    World { tmp, server, index, pacs_dir, his_out, his_key, town_study, city_study, _his: his, _pacs: pacs }
+    World {
+        tmp,
+        server,
+        index,
+        pacs_dir,
+        his_out,
+        his_key,
+        orthanc_http,
+        town_study,
+        city_study,
+        _his: his,
+        _pacs: pacs,
+        _orthanc: orthanc,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -270,7 +317,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     })
     .await;
     let channels: Vec<&str> = detail["deliveries"].as_array().unwrap().iter().map(|d| d["channel"].as_str().unwrap()).collect();
-    for c in ["archive", "dicom", "hl7", "webhook", "critical-hl7", "critical-webhook"] {
+    for c in ["archive", "dicom", "stow", "hl7", "webhook", "critical-hl7", "critical-webhook"] {
         assert!(channels.contains(&c), "{c} delivered: {channels:?}");
     }
     assert!(detail["request"]["critical_notified_ms"].is_i64());
@@ -297,6 +344,33 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let dump = run(dcmtk("dsrdump").arg(sr_file));
     let dump = String::from_utf8_lossy(&dump.stdout).to_string();
     assert!(dump.contains("磨玻璃结节") && dump.contains("8.5"), "{dump}");
+
+    // Orthanc, the township's other PACS, got them by STOW-RS.
+    let (status, body) = http_get(w.orthanc_http, &format!("/dicom-web/studies/{town_study}/series")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let orthanc_series: Value = serde_json::from_str(&body).unwrap();
+    let orthanc_modalities: Vec<&str> =
+        orthanc_series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
+    for m in ["SR", "KO", "DOC"] {
+        assert!(orthanc_modalities.contains(&m), "{m} at Orthanc: {orthanc_modalities:?}");
+    }
+    // dciodvfy (dicom3tools) finds no error in the SR, KOS and PDF, and
+    // pydicom reads the SR's findings as written.
+    for f in &got {
+        let out = std::process::Command::new("dciodvfy").arg(f).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+        assert!(!text.lines().any(|l| l.starts_with("Error")), "dciodvfy {}: {text}", f.display());
+    }
+    let read = python()
+        .args(["-c", "import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\ndef walk(items):\n    for i in items:\n        if 'TextValue' in i: print(i.TextValue)\n        if 'ContentSequence' in i: walk(i.ContentSequence)\nwalk(d.ContentSequence)"])
+        .arg(sr_file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&read.stdout).contains("右肺上叶见一磨玻璃结节，长径约 8.5 mm。"),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
 
     // The HIS read the final ORU^R01 with the PDF, and the webhook's report.
     let his = received(&his_out);
