@@ -253,6 +253,27 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     // Before claiming, the centre reaches the study (the request's grant).
     assert_eq!(request(http, "GET", &format!("/dicom-web/studies/{town_study}/metadata"), &with(&li), None).status, 200);
 
+    // A township MR (no relationship covers MR) is not requested, and the
+    // centre does not reach it.
+    let mr = w.tmp.path().join("mr");
+    gen_ct_with(&mr, 1, 32, 43, &["--patient-id", "T-555", "-q"]);
+    let mr_files = files_under(&mr);
+    run(dcmtk("dcmodify").args(["-nb", "-m", "(0008,0060)=MR"]).args(&mr_files));
+    storescu_dir(w.server.dicom_port, "CT_TOWN", &mr);
+    let mr_uid = {
+        let out = python()
+            .args(["-c", "import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).StudyInstanceUID)"])
+            .arg(&mr_files[0])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(request(http, "GET", &format!("/dicom-web/studies/{mr_uid}/metadata"), &with(&zhou), None).status, 200, "TOWN's own");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(request(http, "GET", &format!("/dicom-web/studies/{mr_uid}/metadata"), &with(&li), None).status, 403, "not requested");
+    let page = ok(&request(http, "GET", "/api/reading/worklist?status=new,claimed", &with(&li), None), "worklist");
+    assert_eq!(page["total"], 1, "only the CT is requested: {page}");
+
     // li claims it; wang cannot claim it too.
     ok(&request(http, "POST", &path("/claim"), &with(&li), Some(&json!({}))), "claim");
     assert_eq!(request(http, "POST", &path("/claim"), &with(&wang), Some(&json!({}))).status, 409);
