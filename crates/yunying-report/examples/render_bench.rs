@@ -1,7 +1,7 @@
 //! The benchmark: PDF rendering of a typical report (one page,
 //! about 600 Chinese characters) must take at most 300 ms. Prints the
-//! median of 50 renders, and of 50 whole builds (SR, KOS, PDF, encapsulated
-//! PDF), with the font loaded once beforehand.
+//! median of 50 renders, and of 50 whole builds (SR, KOS, GSPS, PDF,
+//! encapsulated PDF), with the font loaded once beforehand.
 //!
 //! `cargo run --release -p yunying-report --example render_bench [FONT]`
 
@@ -19,6 +19,8 @@ fn input() -> ReportInput {
         sop_instance_uid: format!("1.2.826.0.1.3680043.10.543.1.2.{n}"),
         series_instance_uid: "1.2.826.0.1.3680043.10.543.1.2".into(),
         frame: None,
+        rows: Some(512),
+        columns: Some(512),
     };
     let findings = [
         "胸廓对称，气管居中，纵隔未见移位。双肺纹理清晰，走行自然，肺野透亮度正常。",
@@ -59,8 +61,20 @@ fn input() -> ReportInput {
         impression: impression.into(),
         critical: false,
         measurements: vec![
-            Measurement { label: "结节长径".into(), value: 12.5, unit: "mm".into(), image: Some(image(45)) },
-            Measurement { label: "结节CT值".into(), value: -612.0, unit: "[hnsf'U]".into(), image: Some(image(45)) },
+            Measurement {
+                label: "结节长径".into(),
+                value: 12.5,
+                unit: "mm".into(),
+                image: Some(image(45)),
+                points: vec![(200.5, 180.25), (218.75, 190.5)],
+            },
+            Measurement {
+                label: "结节CT值".into(),
+                value: -612.0,
+                unit: "[hnsf'U]".into(),
+                image: Some(image(45)),
+                points: vec![(204.0, 182.0), (214.0, 182.0), (214.0, 189.0), (204.0, 189.0)],
+            },
         ],
         key_images: vec![image(45), image(46)],
         author: Person { name: "李医生".into(), id: "usr_li_0001".into() },
@@ -100,9 +114,12 @@ fn main() {
         kos_sop_instance_uid: "2.25.1004".into(),
         pdf_series_instance_uid: "2.25.1005".into(),
         pdf_sop_instance_uid: "2.25.1006".into(),
+        gsps_series_instance_uid: "2.25.1007".into(),
+        gsps_sop_instance_uid: "2.25.1008".into(),
         series_number: 9901,
         kos_series_number: 9911,
         pdf_series_number: 9921,
+        gsps_series_number: 9931,
     };
     let first = render_pdf(&input, &uids, &fonts).expect("renders");
     let mut renders = Vec::new();

@@ -1,8 +1,8 @@
 //! Every input rule of the crate doc, checked before anything is built.
 
 use crate::{
-    ImageRef, MAX_AMEND_REASON_CHARS, MAX_CLINICAL_INFO_CHARS, MAX_FINDINGS_CHARS, MAX_IMPRESSION_CHARS, MAX_KEY_IMAGES, MAX_MEASUREMENTS,
-    ReportError, ReportInput, ReportUids,
+    ImageRef, MAX_AMEND_REASON_CHARS, MAX_CLINICAL_INFO_CHARS, MAX_FINDINGS_CHARS, MAX_IMPRESSION_CHARS, MAX_KEY_IMAGES,
+    MAX_MEASUREMENT_POINTS, MAX_MEASUREMENTS, ReportError, ReportInput, ReportUids,
 };
 
 /// LO, and a PN component group.
@@ -187,6 +187,42 @@ fn image(field: &str, img: &ImageRef) -> Result<(), ReportError> {
     if img.frame.is_some_and(|f| f > 99_999_999) {
         return Err(invalid(format!("{field}.frame"), "over IS's range"));
     }
+    if img.rows == Some(0) {
+        return Err(invalid(format!("{field}.rows"), "an image has at least one row"));
+    }
+    if img.columns == Some(0) {
+        return Err(invalid(format!("{field}.columns"), "an image has at least one column"));
+    }
+    Ok(())
+}
+
+/// A measurement's points: finite, at most [`MAX_MEASUREMENT_POINTS`], on
+/// an image whose rows and columns are known, within it.
+fn points(field: &str, m: &crate::Measurement) -> Result<(), ReportError> {
+    if m.points.is_empty() {
+        return Ok(());
+    }
+    if m.points.len() > MAX_MEASUREMENT_POINTS {
+        return Err(too_large(format!("{field}.points"), m.points.len(), MAX_MEASUREMENT_POINTS));
+    }
+    let Some(img) = &m.image else {
+        return Err(invalid(format!("{field}.points"), "points are drawn on an image, and the measurement has none"));
+    };
+    let (Some(rows), Some(columns)) = (img.rows, img.columns) else {
+        let which = if img.rows.is_none() { "rows" } else { "columns" };
+        return Err(invalid(format!("{field}.image.{which}"), "an image with points needs its rows and columns (from the index)"));
+    };
+    for (j, &(x, y)) in m.points.iter().enumerate() {
+        if !x.is_finite() || !y.is_finite() {
+            return Err(invalid(format!("{field}.points[{j}]"), "not a finite number"));
+        }
+        if !(0.0..=f64::from(columns)).contains(&x) || !(0.0..=f64::from(rows)).contains(&y) {
+            return Err(invalid(
+                format!("{field}.points[{j}]"),
+                format!("({x}, {y}) is outside the image: columns 0 to {columns}, rows 0 to {rows}"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -243,6 +279,24 @@ pub(crate) fn input(r: &ReportInput) -> Result<(), ReportError> {
         ucum(&format!("{f}.unit"), &m.unit)?;
         if let Some(img) = &m.image {
             image(&format!("{f}.image"), img)?;
+        }
+        points(&f, m)?;
+    }
+    // The presentation state shows each image drawn on whole: one size an image.
+    let drawn: Vec<(usize, &ImageRef)> = r
+        .measurements
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.image.as_ref().filter(|_| !m.points.is_empty()).map(|img| (i, img)))
+        .collect();
+    for (n, &(i, img)) in drawn.iter().enumerate() {
+        if let Some(&(k, _)) =
+            drawn[..n].iter().find(|(_, o)| o.sop_instance_uid == img.sop_instance_uid && (o.rows, o.columns) != (img.rows, img.columns))
+        {
+            return Err(invalid(
+                format!("measurements[{i}].image.rows"),
+                format!("the same image as measurements[{k}], with other rows or columns"),
+            ));
         }
     }
     if r.key_images.len() > MAX_KEY_IMAGES {
@@ -309,7 +363,7 @@ fn person(field: &str, p: &crate::Person) -> Result<(), ReportError> {
     required_line(&format!("{field}.id"), &p.id, LO_MAX)
 }
 
-pub(crate) fn uids(u: &ReportUids, with_kos: bool) -> Result<(), ReportError> {
+pub(crate) fn uids(u: &ReportUids, with_kos: bool, with_gsps: bool) -> Result<(), ReportError> {
     let mut all = vec![
         ("uids.series_instance_uid", &u.series_instance_uid),
         ("uids.sr_sop_instance_uid", &u.sr_sop_instance_uid),
@@ -319,6 +373,10 @@ pub(crate) fn uids(u: &ReportUids, with_kos: bool) -> Result<(), ReportError> {
     if with_kos {
         all.push(("uids.kos_series_instance_uid", &u.kos_series_instance_uid));
         all.push(("uids.kos_sop_instance_uid", &u.kos_sop_instance_uid));
+    }
+    if with_gsps {
+        all.push(("uids.gsps_series_instance_uid", &u.gsps_series_instance_uid));
+        all.push(("uids.gsps_sop_instance_uid", &u.gsps_sop_instance_uid));
     }
     for (i, (field, value)) in all.iter().enumerate() {
         uid(field, value)?;
@@ -330,6 +388,7 @@ pub(crate) fn uids(u: &ReportUids, with_kos: bool) -> Result<(), ReportError> {
         ("uids.series_number", u.series_number),
         ("uids.kos_series_number", u.kos_series_number),
         ("uids.pdf_series_number", u.pdf_series_number),
+        ("uids.gsps_series_number", u.gsps_series_number),
     ] {
         if !(-99_999_999..=999_999_999).contains(&n) {
             return Err(invalid(field, "over IS's range"));

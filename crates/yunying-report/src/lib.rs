@@ -6,6 +6,11 @@
 //! - a **Key Object Selection** document (`…88.59`, TID 2010, title
 //!   `(113000, DCM, "Of Interest")`) of the key images ([`Built::kos`], `None`
 //!   when the report has none);
+//! - a **Grayscale Softcopy Presentation State** (`…11.1`, Modality `PR`)
+//!   of what the radiologist drew: each measurement's line or outline with
+//!   its label and value, on its image ([`Built::gsps`], `None` when no
+//!   measurement has [points](Measurement::points)), so the annotations
+//!   survive in any viewer that applies presentation states;
 //! - an **Encapsulated PDF** (`…104.1`, Modality `DOC`) of the report
 //!   rendered on A4 with an embedded subset of a CJK font
 //!   ([`Built::pdf_dicom`]; the raw PDF is [`Built::pdf`]).
@@ -16,15 +21,17 @@
 //!
 //! # The DICOM objects
 //!
-//! All three are Part 10 files (preamble, File Meta with Explicit VR Little
+//! All four are Part 10 files (preamble, File Meta with Explicit VR Little
 //! Endian, Implementation Class UID [`IMPLEMENTATION_CLASS_UID`]),
 //! Specific Character Set `ISO_IR 192` (UTF-8; every string is written as
 //! UTF-8), with the study's patient and study attributes copied exactly from
 //! [`StudyIdentity`], each in a series of its own (the SR in
 //! [`ReportUids::series_instance_uid`], Modality `SR`; the KOS in
-//! [`ReportUids::kos_series_instance_uid`], Modality `KO`; the PDF in
-//! [`ReportUids::pdf_series_instance_uid`], Modality `DOC`: one series may
-//! not mix modalities), Instance Number 1, Content Date/Time and Instance
+//! [`ReportUids::kos_series_instance_uid`], Modality `KO`; the presentation
+//! state in [`ReportUids::gsps_series_instance_uid`], Modality `PR`; the PDF
+//! in [`ReportUids::pdf_series_instance_uid`], Modality `DOC`: one series
+//! may not mix modalities), Instance Number 1, Content Date/Time (for the
+//! presentation state: Presentation Creation Date/Time) and Instance
 //! Creation Date/Time from [`ReportInput::signed_at`] with its Timezone
 //! Offset From UTC, Manufacturer `Yunying`, Institution Name = the reading
 //! institution.
@@ -105,6 +112,62 @@
 //! when it references none), and for an amendment the Predecessor Documents
 //! Sequence.
 //!
+//! ## The presentation state (GSPS)
+//!
+//! Made from the measurements that have an image and
+//! [points](Measurement::points) (the graphic in the image's pixel space,
+//! as the viewer drew it):
+//!
+//! - **Presentation State Identification**: Content Label `MEASUREMENTS`,
+//!   Content Description `影像诊断报告测量` (`… 第N版` for an amendment),
+//!   Content Creator's Name = the verifier, or the author who signed alone,
+//!   with the Yunying principal id in the Content Creator's Identification
+//!   Code Sequence (as the SR's verifying observer), Presentation Creation
+//!   Date/Time = `signed_at`. General Series: Body Part Examined when the
+//!   report's is a CS value; Laterality empty (unknown: the state may span
+//!   both sides) unless that body part is an unpaired one.
+//! - **Presentation State Relationship**: the images drawn on, each once,
+//!   grouped by series; for a multi-frame image, Referenced Frame Number =
+//!   the frames drawn on (as for the SR: none for a single-frame SOP Class,
+//!   none when a measurement names no frame, i.e. every frame).
+//! - **Displayed Area**: each image whole (1\1 to Columns\Rows, from
+//!   [`ImageRef::rows`]/[`ImageRef::columns`], which such an image must
+//!   have), `SCALE TO FIT`, Presentation Pixel Aspect Ratio 1\1; one item
+//!   per image size, naming its images unless there is only one size.
+//! - **Graphic Layer**: one, `MEASUREMENTS`, order 1, recommended grayscale
+//!   value FFFFH (white).
+//! - **Graphic Annotation**: one item per measurement, in order, naming its
+//!   image (and frame) unless that is all the state applies to; a graphic
+//!   object (PIXEL units, FL values): one point is a `POINT`; more is a
+//!   `POLYLINE`, closed (the first point repeated at the end, unless the
+//!   caller already closed it) when it has three points or more and its unit
+//!   is not a length (`nm um mm cm m`) nor an angle (`deg rad`), i.e. when it
+//!   outlines a region (an area, a mean CT value); a closed one has Graphic
+//!   Filled `N`. And a text object: `<label> <value> <unit>` (e.g.
+//!   `结节长径 12.5 mm`, `HU` for `[hnsf'U]`), anchored (PIXEL units) at the
+//!   graphic's rightmost point with Anchor Point Visibility `N` and no
+//!   bounding box, so the viewer sets the text beside the graphic.
+//! - **Softcopy Presentation LUT**: Presentation LUT Shape `IDENTITY`; no
+//!   Softcopy VOI LUT, no shutters, no spatial transformation.
+//!
+//! The images of one presentation state are of one SOP Class (PS3.3
+//! C.11.11.1; DCMTK refuses a state that mixes them): the state holds the
+//! measurements on images of the SOP Class of the first measurement with
+//! points; a measurement drawn on an image of another SOP Class (a PET
+//! image in a PET/CT report, say) has no graphic in it, its value stays in
+//! the SR and the PDF. The points are not signed
+//! ([`content_for_signature`]): they say where a value was measured, not
+//! what the report says.
+//!
+//! Known limits, from PS3.4 N.2.1: a viewer that applies the state applies
+//! its whole grayscale pipeline, so (1) with no VOI LUT in it the VOI is
+//! the identity, not the image's window (a strict renderer such as DCMTK's
+//! shows a CT with little contrast until the user sets a window), and (2)
+//! `IDENTITY` displays a `MONOCHROME1` image (many CR/DX images) inverted;
+//! it is meant for grayscale images (not colour ultrasound), and assumes
+//! square pixels. Fixing these needs each image's window and photometric
+//! interpretation from the index.
+//!
 //! ## The encapsulated PDF
 //!
 //! A4 pages: the reading institution and the title 影像诊断报告, the patient
@@ -151,6 +214,7 @@
 //! | amendment reason | [`MAX_AMEND_REASON_CHARS`] (1,000) |
 //! | measurements | [`MAX_MEASUREMENTS`] (100) |
 //! | key images | [`MAX_KEY_IMAGES`] (200) |
+//! | points of a measurement | [`MAX_MEASUREMENT_POINTS`] (1,000); finite, within the image (0 to Columns, 0 to Rows), only with an image whose rows and columns are given |
 //! | names, institutions, template, labels, ids (LO, PN component group) | 64 |
 //! | modality, body part (CS) | 16 |
 //! | UIDs | 64, digits and dots |
@@ -171,6 +235,7 @@ mod check;
 mod dcm;
 mod encap;
 mod fonts;
+mod gsps;
 mod kos;
 mod pdf;
 mod signed;
@@ -189,6 +254,8 @@ pub const ENHANCED_SR_SOP_CLASS_UID: &str = "1.2.840.10008.5.1.4.1.1.88.22";
 pub const KOS_SOP_CLASS_UID: &str = "1.2.840.10008.5.1.4.1.1.88.59";
 /// Encapsulated PDF Storage.
 pub const ENCAPSULATED_PDF_SOP_CLASS_UID: &str = "1.2.840.10008.5.1.4.1.1.104.1";
+/// Grayscale Softcopy Presentation State Storage.
+pub const GSPS_SOP_CLASS_UID: &str = "1.2.840.10008.5.1.4.1.1.11.1";
 /// The private coding scheme designator of the codes listed in the crate doc.
 pub const PRIVATE_CODING_SCHEME: &str = "99YUNYING";
 
@@ -204,6 +271,8 @@ pub const MAX_AMEND_REASON_CHARS: usize = 1_000;
 pub const MAX_MEASUREMENTS: usize = 100;
 /// Most key images in one report.
 pub const MAX_KEY_IMAGES: usize = 200;
+/// Most points in one measurement's graphic ([`Measurement::points`]).
+pub const MAX_MEASUREMENT_POINTS: usize = 1_000;
 
 /// What a signed report says, and about which study.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,6 +359,20 @@ pub struct Measurement {
     pub unit: String,
     /// The image it was measured on, if known.
     pub image: Option<ImageRef>,
+    /// What was drawn, in the image's pixel space as DICOM Graphic Data
+    /// (PIXEL units) holds it: (column, row) pairs, sub-pixel allowed, from
+    /// (0, 0) at the top left corner of the top left pixel to
+    /// (columns, rows) at the bottom right corner of the bottom right one.
+    /// One point is a point (a CT value probe, say); two a line (a length);
+    /// three or more a polyline, closed (the first point repeated at the
+    /// end, unless it already is) when it outlines a region, i.e. unless
+    /// the unit is a length or an angle (see the crate doc). Empty: nothing
+    /// drawn. Points need an [`image`](Self::image) with rows and columns;
+    /// they become the Grayscale Softcopy Presentation State
+    /// ([`Built::gsps`]). At most [`MAX_MEASUREMENT_POINTS`]; written as
+    /// FL (32-bit floats). Not part of [`content_for_signature`]: they say
+    /// where the value was measured, not what the report says.
+    pub points: Vec<(f64, f64)>,
 }
 
 /// A reference to an image (or a frame of one) of the study.
@@ -306,6 +389,12 @@ pub struct ImageRef {
     /// Photographic Image Storage) frame 1 is the image and no Referenced
     /// Frame Number is written; a later frame of one is refused.
     pub frame: Option<u32>,
+    /// The image's Rows (0028,0010), from the index. Required, with
+    /// [`columns`](Self::columns), for an image a measurement draws on (the
+    /// presentation state's displayed area is the whole image); else unused.
+    pub rows: Option<u16>,
+    /// The image's Columns (0028,0011); see [`rows`](Self::rows).
+    pub columns: Option<u16>,
 }
 
 /// A person who wrote or signed the report.
@@ -352,8 +441,9 @@ pub struct SignatureInfo {
 
 /// The UIDs and numbers of the new objects, made by the caller.
 ///
-/// The three objects are in three series (one series holds one modality):
-/// all six UIDs must differ from one another.
+/// The four objects are in four series (one series holds one modality):
+/// all eight UIDs must differ from one another. The KOS's are checked only
+/// when there are key images, the GSPS's only when a measurement has points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportUids {
     /// The SR's series (Modality SR).
@@ -368,12 +458,18 @@ pub struct ReportUids {
     pub pdf_series_instance_uid: String,
     /// The encapsulated PDF.
     pub pdf_sop_instance_uid: String,
+    /// The presentation state's series (Modality PR); unused when no measurement has points.
+    pub gsps_series_instance_uid: String,
+    /// The Grayscale Softcopy Presentation State; unused when no measurement has points.
+    pub gsps_sop_instance_uid: String,
     /// The SR's Series Number, e.g. 9901 + version.
     pub series_number: i32,
     /// The KOS's Series Number.
     pub kos_series_number: i32,
     /// The encapsulated PDF's Series Number.
     pub pdf_series_number: i32,
+    /// The presentation state's Series Number.
+    pub gsps_series_number: i32,
 }
 
 /// What [`build`] makes.
@@ -383,6 +479,9 @@ pub struct Built {
     pub sr: Vec<u8>,
     /// The Key Object Selection document, a Part 10 file; `None` without key images.
     pub kos: Option<Vec<u8>>,
+    /// The Grayscale Softcopy Presentation State of the measurements' graphics
+    /// and labels, a Part 10 file; `None` when no measurement has an image and points.
+    pub gsps: Option<Vec<u8>>,
     /// The Encapsulated PDF, a Part 10 file.
     pub pdf_dicom: Vec<u8>,
     /// The PDF itself (the encapsulated document's bytes, without padding).
@@ -444,19 +543,21 @@ pub enum ReportError {
     Pdf(String),
 }
 
-/// Builds the SR, the KOS (when there are key images) and the encapsulated
-/// PDF of a signed report.
+/// Builds the SR, the KOS (when there are key images), the GSPS (when a
+/// measurement has points) and the encapsulated PDF of a signed report.
 ///
 /// Checks the whole input first (see the crate doc's limits and rules).
 /// Deterministic: equal arguments give equal bytes.
 pub fn build(input: &ReportInput, uids: &ReportUids, fonts: &Fonts) -> Result<Built, ReportError> {
     check::input(input)?;
-    check::uids(uids, !input.key_images.is_empty())?;
+    let with_gsps = gsps::wanted(input);
+    check::uids(uids, !input.key_images.is_empty(), with_gsps)?;
     let sr = sr::build(input, uids)?;
     let kos = if input.key_images.is_empty() { None } else { Some(kos::build(input, uids)?) };
+    let gsps = if with_gsps { Some(gsps::build(input, uids)?) } else { None };
     let rendered = pdf::render(input, uids, fonts)?;
     let pdf_dicom = encap::build(input, uids, &rendered.bytes)?;
-    Ok(Built { sr, kos, pdf_dicom, pdf: rendered.bytes, pdf_pages: rendered.pages })
+    Ok(Built { sr, kos, gsps, pdf_dicom, pdf: rendered.bytes, pdf_pages: rendered.pages })
 }
 
 /// Renders only the PDF (what [`build`] encapsulates), checking the input

@@ -469,7 +469,7 @@ pub(crate) fn age(birth: &str, on: &str) -> Option<String> {
     Some(format!("{}天", days(y, m, d) - days(by, bm, bd)))
 }
 
-fn unit_display(ucum: &str) -> &str {
+pub(crate) fn unit_display(ucum: &str) -> &str {
     match ucum {
         "[hnsf'U]" => "HU",
         "mm2" => "mm²",

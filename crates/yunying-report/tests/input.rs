@@ -23,6 +23,10 @@ fn signed_content_is_stable_for_equal_inputs() {
     unsigned.template_name = "另一个模板".into();
     unsigned.reading_institution = "另一个中心".into();
     unsigned.author.name = "李某".into();
+    // Nor is where a measurement was drawn, nor an image's size.
+    unsigned.measurements[0].points.clear();
+    unsigned.measurements[1].points.reverse();
+    unsigned.key_images[0].rows = None;
     assert_eq!(content_for_signature(&unsigned), content_for_signature(&sample()));
 }
 
@@ -91,6 +95,12 @@ fn long_texts_and_lists_are_bounded() {
     let m = sample().measurements[0].clone();
     assert_too_large(refused(|r| r.measurements = vec![m; MAX_MEASUREMENTS + 1]), "measurements", MAX_MEASUREMENTS);
     assert_too_large(refused(|r| r.key_images = vec![image(SERIES_A, 1, None); MAX_KEY_IMAGES + 1]), "key_images", MAX_KEY_IMAGES);
+    let many = |n: usize| (0..n).map(|i| (i as f64 / 2.0, 100.0)).collect::<Vec<_>>();
+    assert_too_large(
+        refused(|r| r.measurements[1].points = many(MAX_MEASUREMENT_POINTS + 1)),
+        "measurements[1].points",
+        MAX_MEASUREMENT_POINTS,
+    );
     // LO values over 64 characters are refused, not cut: the report is signed.
     assert_too_large(refused(|r| r.reading_institution = "影".repeat(65)), "reading_institution", 64);
     assert_too_large(refused(|r| r.requesting_institution = "x".repeat(65)), "requesting_institution", 64);
@@ -108,8 +118,10 @@ fn long_texts_and_lists_are_bounded() {
     input.findings = "肺".repeat(MAX_FINDINGS_CHARS);
     input.measurements = (0..MAX_MEASUREMENTS).map(|i| Measurement { value: i as f64 / 3.0, ..sample().measurements[0].clone() }).collect();
     input.key_images = (0..MAX_KEY_IMAGES as u32).map(|i| image(SERIES_A, i + 1, None)).collect();
+    input.measurements[1].points = many(MAX_MEASUREMENT_POINTS);
     let built = build(&input, &uids(1), fonts()).unwrap();
     assert!(built.pdf_pages > 3);
+    assert!(built.gsps.is_some());
     let sr = dicom_object::from_reader(&built.sr[128..]).unwrap();
     let _ = sr;
 }
@@ -154,6 +166,23 @@ fn invalid_values_are_refused() {
     invalid(|r| r.measurements[0].value = f64::INFINITY, "measurements[0].value");
     invalid(|r| r.measurements[0].unit = "milli meter".into(), "measurements[0].unit");
     invalid(|r| r.measurements[0].unit.clear(), "measurements[0].unit");
+    // A measurement's points: finite, drawn on an image of known size, within it.
+    invalid(|r| r.measurements[0].points[1].0 = f64::NAN, "measurements[0].points[1]");
+    invalid(|r| r.measurements[1].points[0].1 = f64::NEG_INFINITY, "measurements[1].points[0]");
+    invalid(|r| r.measurements[0].image = None, "measurements[0].points");
+    invalid(|r| r.measurements[1].image.as_mut().unwrap().rows = None, "measurements[1].image.rows");
+    invalid(|r| r.measurements[1].image.as_mut().unwrap().columns = None, "measurements[1].image.columns");
+    invalid(|r| r.measurements[0].points[0] = (513.0, 10.0), "measurements[0].points[0]");
+    invalid(|r| r.measurements[0].points[1] = (10.0, -0.5), "measurements[0].points[1]");
+    invalid(|r| r.key_images[0].rows = Some(0), "key_images[0].rows");
+    invalid(
+        |r| {
+            let mut other = r.measurements[0].clone();
+            other.image.as_mut().unwrap().rows = Some(1024);
+            r.measurements.push(other);
+        },
+        "measurements[2].image.rows",
+    );
     invalid(|r| r.reading_institution = "A\\B".into(), "reading_institution");
     invalid(|r| r.signed_at.date = "2024-05-01".into(), "signed_at.date");
     invalid(|r| r.signed_at.time = "1030".into(), "signed_at.time");
@@ -185,6 +214,24 @@ fn invalid_values_are_refused() {
         Err(ReportError::Invalid { field, .. }) if field == "uids.pdf_series_instance_uid" => {}
         other => panic!("expected Invalid uids, got {other:?}"),
     }
+    let mut same = uids(1);
+    same.gsps_sop_instance_uid = same.sr_sop_instance_uid.clone();
+    match build(&sample(), &same, fonts()) {
+        Err(ReportError::Invalid { field, .. }) if field == "uids.gsps_sop_instance_uid" => {}
+        other => panic!("expected Invalid uids, got {other:?}"),
+    }
+    // Without points the GSPS UIDs are not used, nor checked; points on
+    // the image's edges are within it.
+    let mut input = sample();
+    for m in &mut input.measurements {
+        m.points.clear();
+    }
+    let mut no_gsps = uids(1);
+    no_gsps.gsps_series_instance_uid.clear();
+    no_gsps.gsps_sop_instance_uid.clear();
+    assert!(build(&input, &no_gsps, fonts()).unwrap().gsps.is_none(), "no points, no GSPS");
+    input.measurements[0].points = vec![(0.0, 0.0), (512.0, 512.0)];
+    assert!(build(&input, &uids(1), fonts()).unwrap().gsps.is_some());
     // Without key images the KOS UIDs are not used, nor checked.
     let mut input = sample();
     input.key_images.clear();

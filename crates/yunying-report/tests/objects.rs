@@ -1,5 +1,6 @@
 //! The built objects, checked by the tools a receiving PACS's engineer
-//! would use: DCMTK's `dsrdump`, dicom3tools' `dciodvfy`, pydicom, and
+//! would use: DCMTK's `dsrdump` (SR), `dcmdump`, `dcmpschk` and `dcmp2pgm`
+//! (the presentation state), dicom3tools' `dciodvfy`, pydicom, and
 //! poppler's `pdftotext`. Missing tools are installed (Debian packages
 //! dicom3tools, dcmtk, poppler-utils) when this runs as root.
 
@@ -30,6 +31,7 @@ struct Files {
     _dir: tempfile::TempDir,
     sr: PathBuf,
     kos: Option<PathBuf>,
+    gsps: Option<PathBuf>,
     pdf_dicom: PathBuf,
     pdf: PathBuf,
 }
@@ -44,16 +46,20 @@ fn write(built: &Built) -> Files {
         std::fs::write(p("kos.dcm"), k).unwrap();
         p("kos.dcm")
     });
+    let gsps = built.gsps.as_ref().map(|g| {
+        std::fs::write(p("gsps.dcm"), g).unwrap();
+        p("gsps.dcm")
+    });
     // Set YUNYING_REPORT_KEEP=dir to look at the objects afterwards.
     if let Ok(keep) = std::env::var("YUNYING_REPORT_KEEP") {
         std::fs::create_dir_all(&keep).unwrap();
-        for name in ["sr.dcm", "pdf.dcm", "report.pdf", "kos.dcm"] {
+        for name in ["sr.dcm", "pdf.dcm", "report.pdf", "kos.dcm", "gsps.dcm"] {
             if p(name).exists() {
                 std::fs::copy(p(name), Path::new(&keep).join(name)).unwrap();
             }
         }
     }
-    Files { sr: p("sr.dcm"), kos, pdf_dicom: p("pdf.dcm"), pdf: p("report.pdf"), _dir: dir }
+    Files { sr: p("sr.dcm"), kos, gsps, pdf_dicom: p("pdf.dcm"), pdf: p("report.pdf"), _dir: dir }
 }
 
 /// dciodvfy: no error, and no warning but the accepted ones.
@@ -74,6 +80,236 @@ fn dsrdump(path: &Path) -> String {
     let (ok, out) = run("dsrdump", &["+Pl", "+Pu", "+Pc", path.to_str().unwrap()]);
     assert!(ok, "dsrdump {} failed:\n{out}", path.display());
     out
+}
+
+fn dcmdump(path: &Path) -> String {
+    let (ok, out) = run("dcmdump", &[path.to_str().unwrap()]);
+    assert!(ok, "dcmdump {} failed:\n{out}", path.display());
+    out
+}
+
+/// Writes a grayscale image (MONOCHROME2, 12 bits, a flat 1024) of `rows`
+/// by `columns`, of `frames` frames when given, for DCMTK to apply the
+/// presentation state to.
+const MAKE_IMAGE: &str = r#"
+import sys
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+out, cls, study, series, inst, rows, cols, frames = sys.argv[1:9]
+rows, cols, frames = int(rows), int(cols), int(frames)
+meta = FileMetaDataset()
+meta.MediaStorageSOPClassUID = cls
+meta.MediaStorageSOPInstanceUID = inst
+meta.TransferSyntaxUID = ExplicitVRLittleEndian
+ds = Dataset()
+ds.file_meta = meta
+ds.SOPClassUID, ds.SOPInstanceUID = cls, inst
+ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+ds.PatientName, ds.PatientID, ds.Modality = "Zhang^San", "P0012345", "CT"
+ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
+ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
+if frames > 1:
+    ds.NumberOfFrames = frames
+ds.PixelData = b"\x00\x04" * (rows * cols * frames)
+ds.save_as(out, enforce_file_format=True)
+"#;
+
+fn make_image(dir: &Path, img: &ImageRef, frames: u32) -> PathBuf {
+    let path = dir.join(format!("{}.dcm", img.sop_instance_uid));
+    let (rows, columns) = (img.rows.unwrap().to_string(), img.columns.unwrap().to_string());
+    let args = [
+        "-c",
+        MAKE_IMAGE,
+        path.to_str().unwrap(),
+        &img.sop_class_uid,
+        STUDY_UID,
+        &img.series_instance_uid,
+        &img.sop_instance_uid,
+        &rows,
+        &columns,
+        &frames.to_string(),
+    ];
+    let (ok, out) = run("python3", &args);
+    assert!(ok, "making a test image: {out}");
+    path
+}
+
+/// DCMTK applies the presentation state to the image (frame): `dcmp2pgm`
+/// renders it and dumps the graphics it finds for it. Returns the dump.
+fn dcmp2pgm(gsps: &Path, image: &Path, frame: Option<u32>) -> String {
+    let out = image.with_extension("pgm");
+    let frame = frame.unwrap_or(1).to_string();
+    let (ok, dump) = run("dcmp2pgm", &["-v", "-p", gsps.to_str().unwrap(), "-f", &frame, image.to_str().unwrap(), out.to_str().unwrap()]);
+    assert!(ok && dump.contains("DUMPING PRESENTATION STATE") && out.exists(), "dcmp2pgm {}:\n{dump}", image.display());
+    dump
+}
+
+/// DCMTK prints the images with the presentation state applied
+/// (`dcmpsprt`, into a print database in a directory of its own).
+fn dcmpsprt(gsps: &Path, images: &[PathBuf]) {
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["database", "spool", "lut", "log", "reports"] {
+        std::fs::create_dir(dir.path().join(d)).unwrap();
+    }
+    let config = dir.path().join("dcmpstat.cfg");
+    std::fs::write(
+        &config,
+        "[[GENERAL]]\n[APPLICATION]\nLogDirectory = log\n[PRINT]\nDirectory = spool\nMinPrintResolution = 1024\\1024\n\
+         MaxPrintResolution = 8192\\8192\n[DATABASE]\nDirectory = database\n[LUT]\nDirectory = lut\n[REPORT]\nDirectory = reports\n",
+    )
+    .unwrap();
+    let mut args = vec!["-v".to_string(), "-c".into(), config.to_str().unwrap().into()];
+    for img in images {
+        args.extend(["+p".into(), gsps.to_str().unwrap().into(), img.to_str().unwrap().into()]);
+    }
+    let out = std::process::Command::new("dcmpsprt").args(&args).current_dir(dir.path()).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let hardcopies = std::fs::read_dir(dir.path().join("database"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("HG_"))
+        .count();
+    assert!(out.status.success() && !text.contains("E: ") && !text.contains("F: "), "dcmpsprt:\n{text}");
+    assert_eq!(hardcopies, images.len(), "one hardcopy image per image:\n{text}");
+}
+
+/// One graphic annotation the GSPS should hold, in order.
+struct Drawn<'a> {
+    image: &'a ImageRef,
+    /// The Referenced Frame Number, when the annotation names its image's frame.
+    frame: Option<u32>,
+    /// Whether the item names its image (it does unless the GSPS has one image).
+    named: bool,
+    graphic_type: &'a str,
+    data: Vec<(f64, f64)>,
+    text: &'a str,
+}
+
+const PYDICOM_GSPS: &str = r#"
+import json, sys
+import pydicom
+exp = json.load(open(sys.argv[1], encoding="utf-8"))
+ds = pydicom.dcmread(exp["path"])
+assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.1" and ds.Modality == "PR", ds.SOPClassUID
+assert ds.SpecificCharacterSet == "ISO_IR 192"
+assert str(ds.PatientName) == exp["patient_name"], str(ds.PatientName)
+assert ds.StudyInstanceUID == exp["study_uid"] and ds.InstanceNumber == 1
+assert ds.SeriesInstanceUID == exp["series_uid"] and ds.SOPInstanceUID == exp["sop_uid"]
+assert ds.ContentLabel == "MEASUREMENTS" and ds.ContentDescription.startswith("影像诊断报告测量")
+assert str(ds.ContentCreatorName) == exp["creator"], str(ds.ContentCreatorName)
+assert ds.PresentationCreationDate == exp["date"] and ds.PresentationCreationTime == exp["time"]
+assert "ContentDate" not in ds
+assert ds.PresentationLUTShape == "IDENTITY"
+assert [l.GraphicLayer for l in ds.GraphicLayerSequence] == ["MEASUREMENTS"]
+assert ds.GraphicLayerSequence[0].GraphicLayerOrder == 1
+def frames_of(i):
+    if "ReferencedFrameNumber" not in i:
+        return None
+    v = i.ReferencedFrameNumber
+    return [int(x) for x in v] if isinstance(v, pydicom.multival.MultiValue) else [int(v)]
+refs = []
+for s in ds.ReferencedSeriesSequence:
+    for i in s.ReferencedImageSequence:
+        refs.append([s.SeriesInstanceUID, i.ReferencedSOPClassUID, i.ReferencedSOPInstanceUID, frames_of(i)])
+assert refs == exp["refs"], refs
+areas = [[list(a.DisplayedAreaTopLeftHandCorner), list(a.DisplayedAreaBottomRightHandCorner), a.PresentationSizeMode,
+          sorted(i.ReferencedSOPInstanceUID for i in a.get("ReferencedImageSequence", []))] for a in ds.DisplayedAreaSelectionSequence]
+assert areas == exp["areas"], areas
+items = ds.GraphicAnnotationSequence
+assert len(items) == len(exp["annotations"]), len(items)
+raw = open(exp["path"], "rb").read()
+for item, e in zip(items, exp["annotations"]):
+    assert item.GraphicLayer == "MEASUREMENTS"
+    if e["named"]:
+        r = item.ReferencedImageSequence
+        assert len(r) == 1 and r[0].ReferencedSOPInstanceUID == e["sop_uid"], r
+        f = frames_of(r[0])
+        assert f == (None if e["frame"] is None else [e["frame"]]), (f, e["frame"])
+    else:
+        assert "ReferencedImageSequence" not in item
+    g = item.GraphicObjectSequence
+    assert len(g) == 1
+    g = g[0]
+    assert g.GraphicAnnotationUnits == "PIXEL" and g.GraphicDimensions == 2
+    assert g.GraphicType == e["type"], g.GraphicType
+    data = [float(v) for v in g.GraphicData]
+    assert data == e["data"], (data, e["data"])
+    assert g.NumberOfGraphicPoints == len(e["data"]) // 2
+    closed = g.GraphicType == "POLYLINE" and data[:2] == data[-2:]
+    assert ("GraphicFilled" in g) == closed and (not closed or g.GraphicFilled == "N")
+    t = item.TextObjectSequence
+    assert len(t) == 1
+    t = t[0]
+    assert t.UnformattedTextValue == e["text"], t.UnformattedTextValue
+    assert e["text"].encode("utf-8") in raw, "the text is not byte-exact UTF-8 in the file"
+    assert t.AnchorPointAnnotationUnits == "PIXEL" and t.AnchorPointVisibility == "N"
+    anchor = [float(v) for v in t.AnchorPoint]
+    assert any(anchor == data[i:i + 2] for i in range(0, len(data), 2)), "the text is anchored on its graphic"
+print("pydicom gsps ok")
+"#;
+
+/// pydicom reads the GSPS: the images it applies to, the displayed areas
+/// (`(columns, rows, [instances named])`) and the annotations, as expected.
+fn pydicom_gsps(
+    input: &ReportInput,
+    uids: &ReportUids,
+    path: &Path,
+    refs: &[(&ImageRef, Option<&[u32]>)],
+    areas: &[(u16, u16, Vec<&str>)],
+    drawn: &[Drawn<'_>],
+) {
+    let s = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    let points = |d: &[(f64, f64)]| d.iter().map(|(x, y)| format!("{x:?},{y:?}")).collect::<Vec<_>>().join(",");
+    let refs: Vec<String> = refs
+        .iter()
+        .map(|(img, frames)| {
+            let frames = frames.map_or("null".to_string(), |f| format!("{f:?}"));
+            format!("[{},{},{},{frames}]", s(&img.series_instance_uid), s(&img.sop_class_uid), s(&img.sop_instance_uid))
+        })
+        .collect();
+    let areas: Vec<String> = areas
+        .iter()
+        .map(|(c, r, named)| {
+            let mut named = named.clone();
+            named.sort();
+            format!("[[1,1],[{c},{r}],\"SCALE TO FIT\",[{}]]", named.iter().map(|n| s(n)).collect::<Vec<_>>().join(","))
+        })
+        .collect();
+    let annotations: Vec<String> = drawn
+        .iter()
+        .map(|d| {
+            format!(
+                "{{\"sop_uid\":{},\"frame\":{},\"named\":{},\"type\":{},\"data\":[{}],\"text\":{}}}",
+                s(&d.image.sop_instance_uid),
+                d.frame.map_or("null".into(), |f| f.to_string()),
+                d.named,
+                s(d.graphic_type),
+                points(&d.data),
+                s(d.text)
+            )
+        })
+        .collect();
+    let creator = input.verifier.as_ref().unwrap_or(&input.author);
+    let json = format!(
+        "{{\"path\":{},\"patient_name\":{},\"study_uid\":{},\"series_uid\":{},\"sop_uid\":{},\"creator\":{},\"date\":{},\"time\":{},\
+         \"refs\":[{}],\"areas\":[{}],\"annotations\":[{}]}}",
+        s(path.to_str().unwrap()),
+        s(&input.study.patient_name),
+        s(&input.study.study_instance_uid),
+        s(&uids.gsps_series_instance_uid),
+        s(&uids.gsps_sop_instance_uid),
+        s(&creator.name),
+        s(&input.signed_at.date),
+        s(&input.signed_at.time),
+        refs.join(","),
+        areas.join(","),
+        annotations.join(",")
+    );
+    let exp = path.with_file_name("expected-gsps.json");
+    std::fs::write(&exp, json).unwrap();
+    let (ok, out) = run("python3", &["-c", PYDICOM_GSPS, exp.to_str().unwrap()]);
+    assert!(ok && out.contains("pydicom gsps ok"), "pydicom gsps check failed:\n{out}");
 }
 
 const PYDICOM_CHECK: &str = r#"
@@ -236,13 +472,16 @@ fn pydicom_check(input: &ReportInput, files: &Files) {
 }
 
 fn tools() -> bool {
-    ensure_tool("dciodvfy", "dicom3tools") && ensure_tool("dsrdump", "dcmtk") && ensure_tool("pdftotext", "poppler-utils") && {
-        let (ok, out) = run("python3", &["-c", "import pydicom"]);
-        if !ok {
-            eprintln!("SKIPPED: pydicom is not importable: {out}");
+    ensure_tool("dciodvfy", "dicom3tools")
+        && ["dsrdump", "dcmdump", "dcmp2pgm", "dcmpsprt"].iter().all(|t| ensure_tool(t, "dcmtk"))
+        && ensure_tool("pdftotext", "poppler-utils")
+        && {
+            let (ok, out) = run("python3", &["-c", "import pydicom"]);
+            if !ok {
+                eprintln!("SKIPPED: pydicom is not importable: {out}");
+            }
+            ok
         }
-        ok
-    }
 }
 
 fn squash(s: &str) -> String {
@@ -281,6 +520,49 @@ fn a_signed_critical_report_validates_everywhere() {
     let kos = dsrdump(files.kos.as_ref().unwrap());
     assert!(kos.contains("Key Object Selection Document") && kos.contains("(113000,DCM,\"Of Interest\")"), "{kos}");
     assert!(kos.contains(SERIES_A) && kos.contains(&format!("{SERIES_B}.7\",3")), "{kos}");
+
+    // The presentation state of the length and the region: dciodvfy,
+    // DCMTK (dump, apply to images of the right size, print) and pydicom.
+    let gsps = files.gsps.as_ref().expect("measurements with points: a GSPS");
+    dciodvfy(gsps);
+    let dump = dcmdump(gsps);
+    assert!(dump.contains(r"(0070,0022) FL 200.5\180.25\218.75\190.5 "), "{dump}");
+    assert!(dump.contains(r"(0070,0022) FL 300\300\320.5\300\320.5\318.25\300\318.25\300\300 "), "{dump}");
+    assert!(dump.contains("[结节长径 12.5 mm]") && dump.contains("[结节CT值 -612 HU]"), "{dump}");
+    let dir = files.sr.parent().unwrap();
+    let images: Vec<PathBuf> = input.measurements.iter().map(|m| make_image(dir, m.image.as_ref().unwrap(), 1)).collect();
+    let length = dcmp2pgm(gsps, &images[0], None);
+    assert!(length.contains("Number of graphic objects: 1") && length.contains("text 1: \"结节长径 12.5 mm\""), "{length}");
+    assert!(length.contains(r"coordinates: 200.5\180.25, 218.75\190.5, "), "{length}");
+    let roi = dcmp2pgm(gsps, &images[1], None);
+    assert!(roi.contains("Number of graphic objects: 1") && roi.contains("text 1: \"结节CT值 -612 HU\""), "{roi}");
+    assert!(
+        roi.contains("points=5 type=polyline filled=no")
+            && roi.contains(r"coordinates: 300\300, 320.5\300, 320.5\318.25, 300\318.25, 300\300, "),
+        "{roi}"
+    );
+    dcmpsprt(gsps, &images);
+    let (length_image, roi_image) = (input.measurements[0].image.as_ref().unwrap(), input.measurements[1].image.as_ref().unwrap());
+    let mut closed = ROI_POINTS.to_vec();
+    closed.push(ROI_POINTS[0]);
+    pydicom_gsps(
+        &input,
+        &uids(1),
+        gsps,
+        &[(length_image, None), (roi_image, None)],
+        &[(512, 512, vec![])],
+        &[
+            Drawn {
+                image: length_image,
+                frame: None,
+                named: true,
+                graphic_type: "POLYLINE",
+                data: LENGTH_POINTS.to_vec(),
+                text: "结节长径 12.5 mm",
+            },
+            Drawn { image: roi_image, frame: None, named: true, graphic_type: "POLYLINE", data: closed, text: "结节CT值 -612 HU" },
+        ],
+    );
 
     dciodvfy(&files.sr);
     dciodvfy(files.kos.as_ref().unwrap());
@@ -325,6 +607,12 @@ fn an_amendment_names_its_predecessor() {
     let files = write(&built);
     dciodvfy(&files.sr);
     dciodvfy(&files.pdf_dicom);
+    let gsps = files.gsps.as_ref().expect("the measurements keep their points");
+    dciodvfy(gsps);
+    let pr = dicom_object::open_file(gsps).unwrap();
+    assert_eq!(pr.element(tags::CONTENT_DESCRIPTION).unwrap().to_str().unwrap(), "影像诊断报告测量 第2版");
+    assert_eq!(pr.element(tags::CONTENT_CREATOR_NAME).unwrap().to_str().unwrap(), "李医生");
+    assert_eq!(pr.element(tags::SERIES_NUMBER).unwrap().to_int::<i32>().unwrap(), uids(2).gsps_series_number);
     pydicom_check(&input, &files);
 
     let sr = dicom_object::open_file(&files.sr).unwrap();
@@ -396,6 +684,7 @@ fn the_tree_holds_no_measurement_or_evidence_it_was_not_given() {
     input.clinical_info.clear();
     let built = build(&input, &uids(1), fonts()).unwrap();
     assert!(built.kos.is_none());
+    assert!(built.gsps.is_none());
     let files = write(&built);
     let sr = dicom_object::open_file(&files.sr).unwrap();
     assert!(sr.element(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE).is_err());
@@ -403,6 +692,95 @@ fn the_tree_holds_no_measurement_or_evidence_it_was_not_given() {
         dciodvfy(&files.sr);
         pydicom_check(&input, &files);
     }
+}
+
+#[test]
+fn graphics_on_frames_of_one_sop_class() {
+    if !tools() {
+        return;
+    }
+    let mut input = sample();
+    let frame3 = image(SERIES_B, 7, Some(3));
+    let frame5 = image(SERIES_B, 7, Some(5));
+    let small = ImageRef { rows: Some(256), columns: Some(384), ..image(SERIES_B, 8, Some(1)) };
+    let angle = [(100.0, 100.0), (150.0, 120.5), (110.25, 170.0)];
+    let m = |label: &str, value: f64, unit: &str, image: &ImageRef, points: &[(f64, f64)]| Measurement {
+        label: label.into(),
+        value,
+        unit: unit.into(),
+        image: Some(image.clone()),
+        points: points.to_vec(),
+    };
+    input.measurements = vec![
+        m("结节长径", 12.5, "mm", &frame3, &LENGTH_POINTS),
+        // Three points of an angle: a path, not closed.
+        m("夹角", 32.5, "deg", &frame5, &angle),
+        // One point: a CT value probe, on a smaller image.
+        m("CT值", 45.0, "[hnsf'U]", &small, &[(120.5, 80.25)]),
+        // On a CT Image Storage image: not in this presentation state, whose images are Enhanced CT.
+        m("肝脏面积", 1234.5, "mm2", &image(SERIES_A, 45, None), &ROI_POINTS),
+        // No points: nothing drawn.
+        m("结节短径", 6.0, "mm", &frame3, &[]),
+    ];
+    let built = build(&input, &uids(1), fonts()).unwrap();
+    let files = write(&built);
+    let gsps = files.gsps.as_ref().unwrap();
+    dciodvfy(gsps);
+
+    let dir = files.sr.parent().unwrap();
+    // dcmp2pgm dumps what applies to frame 1 (it selects the frame it
+    // renders after the dump): of the five-frame image, nothing, as the
+    // state names frames 3 and 5; and it renders those.
+    let multi = make_image(dir, &frame3, 5);
+    let on1 = dcmp2pgm(gsps, &multi, None);
+    assert!(on1.contains("Number of graphic objects: 0") && on1.contains("Number of text objects: 0"), "{on1}");
+    for f in [3, 5] {
+        let out = dcmp2pgm(gsps, &multi, Some(f));
+        assert!(!out.contains("cannot select frame"), "{out}");
+    }
+    let small_file = make_image(dir, &small, 1);
+    let probe = dcmp2pgm(gsps, &small_file, None);
+    assert!(probe.contains("points=1 type=point") && probe.contains("text 1: \"CT值 45 HU\""), "{probe}");
+    assert!(probe.contains(r"displayed area TLHC=1\1 BRHC=384\256"), "{probe}");
+    dcmpsprt(gsps, &[multi, small_file]);
+
+    pydicom_gsps(
+        &input,
+        &uids(1),
+        gsps,
+        &[(&frame3, Some(&[3, 5])), (&small, Some(&[1]))],
+        &[(512, 512, vec![frame3.sop_instance_uid.as_str()]), (384, 256, vec![small.sop_instance_uid.as_str()])],
+        &[
+            Drawn {
+                image: &frame3,
+                frame: Some(3),
+                named: true,
+                graphic_type: "POLYLINE",
+                data: LENGTH_POINTS.to_vec(),
+                text: "结节长径 12.5 mm",
+            },
+            Drawn { image: &frame5, frame: Some(5), named: true, graphic_type: "POLYLINE", data: angle.to_vec(), text: "夹角 32.5 deg" },
+            Drawn { image: &small, frame: Some(1), named: true, graphic_type: "POINT", data: vec![(120.5, 80.25)], text: "CT值 45 HU" },
+        ],
+    );
+
+    // One image, as referenced, is all the presentation state applies to:
+    // the annotation and the displayed area do not name it.
+    input.measurements = vec![input.measurements[2].clone()];
+    let built = build(&input, &uids(1), fonts()).unwrap();
+    let files = write(&built);
+    let gsps = files.gsps.as_ref().unwrap();
+    dciodvfy(gsps);
+    pydicom_gsps(
+        &input,
+        &uids(1),
+        gsps,
+        &[(&small, Some(&[1]))],
+        &[(384, 256, vec![])],
+        &[Drawn { image: &small, frame: Some(1), named: false, graphic_type: "POINT", data: vec![(120.5, 80.25)], text: "CT值 45 HU" }],
+    );
+    let probe = dcmp2pgm(gsps, &make_image(files.sr.parent().unwrap(), &small, 1), None);
+    assert!(probe.contains("points=1 type=point") && probe.contains("text 1: \"CT值 45 HU\""), "{probe}");
 }
 
 #[test]

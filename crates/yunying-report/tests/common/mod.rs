@@ -16,6 +16,11 @@ pub const SERIES_B: &str = "1.2.826.0.1.3680043.10.543.1.3";
 pub const FINDINGS: &str = "胸廓对称，气管居中。\n右肺上叶尖段见一磨玻璃结节，大小约12.5mm×9.8mm，边界清楚，内见空泡征。\n左肺下叶见条索影。纵隔内未见肿大淋巴结，心影不大。\n双侧胸腔未见积液。";
 pub const IMPRESSION: &str = "1. 右肺上叶磨玻璃结节，考虑早期肺癌可能，建议进一步检查。\n2. 左肺下叶少许纤维灶。";
 
+/// The length's line, in pixels (column, row); values an FL holds exactly.
+pub const LENGTH_POINTS: [(f64, f64); 2] = [(200.5, 180.25), (218.75, 190.5)];
+/// The region's outline (closed by the GSPS).
+pub const ROI_POINTS: [(f64, f64); 4] = [(300.0, 300.0), (320.5, 300.0), (320.5, 318.25), (300.0, 318.25)];
+
 pub fn image(series: &str, n: u32, frame: Option<u32>) -> ImageRef {
     ImageRef {
         // A frame is of a multi-frame image.
@@ -23,6 +28,8 @@ pub fn image(series: &str, n: u32, frame: Option<u32>) -> ImageRef {
         sop_instance_uid: format!("{series}.{n}"),
         series_instance_uid: series.into(),
         frame,
+        rows: Some(512),
+        columns: Some(512),
     }
 }
 
@@ -52,8 +59,22 @@ pub fn sample() -> ReportInput {
         impression: IMPRESSION.into(),
         critical: true,
         measurements: vec![
-            Measurement { label: "结节长径".into(), value: 12.5, unit: "mm".into(), image: Some(image(SERIES_A, 45, None)) },
-            Measurement { label: "结节CT值".into(), value: -612.0, unit: "[hnsf'U]".into(), image: Some(image(SERIES_B, 7, Some(3))) },
+            // A length (a line) on a CT image, and a CT value in a region
+            // (a closed outline of four points) on another.
+            Measurement {
+                label: "结节长径".into(),
+                value: 12.5,
+                unit: "mm".into(),
+                image: Some(image(SERIES_A, 45, None)),
+                points: LENGTH_POINTS.to_vec(),
+            },
+            Measurement {
+                label: "结节CT值".into(),
+                value: -612.0,
+                unit: "[hnsf'U]".into(),
+                image: Some(image(SERIES_A, 46, None)),
+                points: ROI_POINTS.to_vec(),
+            },
         ],
         key_images: vec![image(SERIES_A, 45, None), image(SERIES_B, 7, Some(3))],
         author: Person { name: "李医生".into(), id: "usr_li_0001".into() },
@@ -81,9 +102,12 @@ pub fn uids(version: u32) -> ReportUids {
         kos_sop_instance_uid: format!("{base}4{version}"),
         pdf_series_instance_uid: format!("{base}5{version}"),
         pdf_sop_instance_uid: format!("{base}6{version}"),
+        gsps_series_instance_uid: format!("{base}7{version}"),
+        gsps_sop_instance_uid: format!("{base}8{version}"),
         series_number: 9900 + version as i32,
         kos_series_number: 9910 + version as i32,
         pdf_series_number: 9920 + version as i32,
+        gsps_series_number: 9930 + version as i32,
     }
 }
 
