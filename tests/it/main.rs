@@ -39,6 +39,7 @@ mod pg_faults;
 mod policy;
 mod qr;
 mod reading;
+mod reading_viewer;
 mod recognition;
 mod renditions;
 mod retention;

@@ -4,7 +4,8 @@
 // administrator), API keys (security administrator), the AE registry
 // (system administrator), the audit record and its ledger (audit
 // administrator), the recognition statistics (institution and system
-// administrators).
+// administrators), remote reading's relationships and templates (system
+// administrator).
 
 import { clear, h } from './dom';
 import { t } from './i18n';
@@ -13,6 +14,7 @@ import { sessionsSection, usersSection } from './admin-people';
 import { aesSection, keysSection } from './admin-system';
 import { auditSection } from './admin-audit';
 import { recognitionSection } from './admin-recognition';
+import { addReadingAdminSection } from './admin-reading';
 
 export function renderAdmin(root: HTMLElement, who: Who): void {
   clear(root);
@@ -28,6 +30,7 @@ export function renderAdmin(root: HTMLElement, who: Who): void {
   if (!sections.length) page.append(h('p', { 'data-testid': 'admin-none' }, t('adminNothing')));
   page.append(...sections);
   root.append(page);
+  if (may(who, MAY.manageSystem)) void addReadingAdminSection(page);
 }
 
 // ---------------------------------------------------------------------------

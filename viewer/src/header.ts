@@ -5,6 +5,7 @@
 import { api } from './api';
 import { clear, h } from './dom';
 import { roleName, t } from './i18n';
+import { readingLink } from './reading';
 import { Who, displayName, hasSession, isAdmin } from './session';
 
 /** `signedOut` runs after signing out (the sign-in page again). */
@@ -25,6 +26,8 @@ export function renderWho(el: HTMLElement, who: Who, signedOut: () => void): voi
     h('span', { class: 'who-institution', 'data-testid': 'who-institution' }, institution || t('platform')),
     h('span', { class: 'who-roles muted', 'data-testid': 'who-roles' }, roles.map(roleName).join('、')),
   );
+  const reading = readingLink(who);
+  if (reading) el.append(reading);
   if (isAdmin(who)) el.append(h('a', { href: '#/admin', 'data-testid': 'admin-link' }, t('admin')));
   const out = async (path: string | null) => {
     if (path) await api('POST', path).catch(() => undefined);

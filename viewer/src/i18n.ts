@@ -81,6 +81,7 @@ const zh = {
   anonymous: '匿名（本机访问）',
   platform: '平台',
   admin: '系统管理',
+  readingWorklist: '远程阅片',
   grantBanner: '通过授权访问',
   breakGlassBanner: '紧急访问（破窗）',
   grantBy: '授权人：{who}',
@@ -251,6 +252,7 @@ const en: Record<Key, string> = {
   anonymous: 'Anonymous (this machine)',
   platform: 'Platform',
   admin: 'Administration',
+  readingWorklist: 'Remote reading',
   grantBanner: 'Accessed through a grant',
   breakGlassBanner: 'Emergency access (break-glass)',
   grantBy: 'given by {who}',
@@ -364,6 +366,7 @@ export function t(key: Key, vars: Record<string, string | number> = {}): string 
 
 const ROLES: Record<string, [string, string]> = {
   radiologist: ['放射科医师', 'Radiologist'],
+  resident: ['住院医师', 'Resident'],
   referring: ['临床医师', 'Referring clinician'],
   technologist: ['技师', 'Technologist'],
   'institution-admin': ['机构管理员', 'Institution administrator'],

@@ -1,7 +1,8 @@
 // Entry point: Cornerstone3D set-up and the views: the worklist (`#/`), the
 // reader (`#/study/{StudyInstanceUID}`), the recognition panel of an order
-// (`#/recognition/{order}?study=…`), sign-in (`#/login`, and whenever
-// the server wants credentials) and administration (`#/admin`).
+// (`#/recognition/{order}?study=…`), remote reading (`#/reading…`,
+// reading.ts), sign-in (`#/login`, and whenever the server wants
+// credentials) and administration (`#/admin`).
 
 import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
@@ -17,6 +18,8 @@ import { renderWho } from './header';
 import { lang, setLang, t } from './i18n';
 import { renderEnrolment, renderLogin } from './login';
 import { renderRecognition } from './recognition';
+import { isReadingRoute, renderReading } from './reading';
+import type { ReadingState } from './reading-api';
 import { MAY, Who, isAdmin, may, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
@@ -25,7 +28,7 @@ import './style.css';
 declare global {
   interface Window {
     /** For tests and benchmarks: the state of the current view. */
-    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who; frames?: PoolStats };
+    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who; frames?: PoolStats; reading?: ReadingState };
   }
 }
 
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
     state.reader?.destroy();
     state.reader = undefined;
     state.ready = false;
+    state.reading = undefined;
     document.title = t('title');
     langButton.textContent = t('language');
     clear(banner);
@@ -94,6 +98,9 @@ async function main(): Promise<void> {
       renderLogin(app, () => void signedIn());
     } else if (who.kind === 'enrol') {
       renderEnrolment(app, () => void signedIn());
+    } else if (isReadingRoute(location.hash) && who.kind === 'signed-in') {
+      state.reading = { view: 'worklist', hash: location.hash };
+      await renderReading(app, banner, web, who, location.hash, state.reading, (reader) => { state.reader = reader; });
     } else if (isAdmin(who) && (/^#\/admin/.test(location.hash) || (!study && !may(who, MAY.search)))) {
       // An administrator without a clinical role reaches no study: the
       // administration page is their start page.

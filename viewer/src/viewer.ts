@@ -274,7 +274,7 @@ export class Reader {
   }
 
   private onKey(e: KeyboardEvent): void {
-    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement) return;
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
     const keys: Record<string, () => void> = {
       ArrowUp: () => this.scroll(-1),
       ArrowDown: () => this.scroll(1),
