@@ -17,7 +17,7 @@ pub enum KeyCommand {
         /// The key speaks for the whole platform (every study).
         #[arg(long, conflicts_with = "institution")]
         platform: bool,
-        /// Comma-separated: dicomweb:read, stow, films:create, empi, recognition.
+        /// Comma-separated: dicomweb:read, stow, films:create, empi, recognition, reading.
         #[arg(long)]
         scopes: String,
     },

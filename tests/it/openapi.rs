@@ -247,15 +247,13 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_descript
 }
 
 /// What schemathesis found on the reading statistics: `stats_as`
-/// (crates/yunying-reading/src/stats.rs) computes `to_ms - 30 days` and
-/// `to_ms - from_ms` in i64, which overflows for a `to_ms` near i64::MIN or
-/// a period wider than i64: the handler panics (overflow checks) and the
-/// connection closes without an answer; a release build wraps instead and
-/// skips the 400-day limit. Such a period is an invalid request (400).
-/// Ignored until it is fixed; tests/openapi/hooks.py drops these cases
-/// from the schemathesis run meanwhile.
+/// (crates/yunying-reading/src/stats.rs) computed `to_ms - 30 days` and
+/// `to_ms - from_ms` in i64, which overflowed for a `to_ms` near i64::MIN
+/// or a period wider than i64: the handler panicked (overflow checks) and
+/// the connection closed without an answer; a release build wrapped
+/// instead and skipped the 400-day limit. Such a period is an invalid
+/// request (400).
 #[test]
-#[ignore = "server bug: GET /api/reading/statistics overflows i64 on extreme from_ms/to_ms (crates/yunying-reading/src/stats.rs)"]
 fn reading_statistics_of_an_impossible_period_are_refused_not_a_dropped_connection() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -305,7 +305,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
         "findings": findings,
         "impression": "右肺上叶磨玻璃结节，建议随访。气胸，请临床立即处理。",
         "critical": true,
-        "measurements": [{"label": "结节长径", "value": 8.5, "unit": "mm", "image": image(1)}],
+        "measurements": [{"label": "结节长径", "value": 8.5, "unit": "mm", "image": image(1), "points": [[10.0, 12.0], [30.5, 40.0]]}],
         "key_images": [image(0), image(1)],
     });
     let saved = ok(&request(http, "PUT", &path("/report"), &with(&li), Some(&json!({"content": content}))), "draft");
@@ -348,7 +348,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     // by the township's radiologist and by the centre, not by the city.
     let series = ok(&request(http, "GET", &format!("/dicom-web/studies/{town_study}/series"), &with(&zhou), None), "zhou's series");
     let modalities: Vec<&str> = series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
-    for m in ["SR", "KO", "DOC"] {
+    for m in ["SR", "KO", "DOC", "PR"] {
         assert!(modalities.contains(&m), "{m} in the study: {modalities:?}");
     }
     let township_view = ok(&request(http, "GET", &path(""), &with(&zhou), None), "zhou's view of the request");
@@ -358,7 +358,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     // The township PACS got the three objects; DCMTK reads the SR.
     let got = wait_until("storescp's files", Duration::from_secs(20), async || {
         let files = files_under(&pacs_dir);
-        (files.len() >= 3).then_some(files)
+        (files.len() >= 4).then_some(files)
     })
     .await;
     let sr_file = got.iter().find(|f| f.file_name().unwrap().to_string_lossy().contains(&sr_uid)).expect("the SR at the PACS");
@@ -372,9 +372,25 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let orthanc_series: Value = serde_json::from_str(&body).unwrap();
     let orthanc_modalities: Vec<&str> =
         orthanc_series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
-    for m in ["SR", "KO", "DOC"] {
+    for m in ["SR", "KO", "DOC", "PR"] {
         assert!(orthanc_modalities.contains(&m), "{m} at Orthanc: {orthanc_modalities:?}");
     }
+    // The length survives as a presentation state any viewer applies.
+    let gsps = got
+        .iter()
+        .find(|f| f.file_name().unwrap().to_string_lossy().contains(signed["objects"]["gsps"].as_str().unwrap()))
+        .expect("the GSPS");
+    let read = python()
+        .args(["-c", "import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\na = d.GraphicAnnotationSequence[0]\nprint(list(a.GraphicObjectSequence[0].GraphicData), a.TextObjectSequence[0].UnformattedTextValue)"])
+        .arg(gsps)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&read.stdout).to_string();
+    assert!(
+        text.contains("[10.0, 12.0, 30.5, 40.0]") && text.contains("结节长径 8.5 mm"),
+        "{text}{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
     // dciodvfy (dicom3tools) finds no error in the SR, KOS and PDF, and
     // pydicom reads the SR's findings as written.
     for f in &got {
@@ -392,6 +408,13 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
         "{}",
         String::from_utf8_lossy(&read.stderr)
     );
+
+    // The signature covers the text the SR carries as its signed content,
+    // whose SM3 is the report's digest.
+    let signed_content = signed["objects"]["signed_content"].as_str().expect("the signed text").to_string();
+    use sm3::Digest as _;
+    assert_eq!(hex::encode(sm3::Sm3::digest(signed_content.as_bytes())), signed["content_digest"].as_str().unwrap());
+    assert!(String::from_utf8_lossy(&read.stdout).contains(&signed_content), "the SR carries the signed text");
 
     // The HIS read the final ORU^R01 with the PDF, and the webhook's report.
     let his = received(&his_out);

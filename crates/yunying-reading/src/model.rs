@@ -335,7 +335,15 @@ pub struct Measurement {
     /// The image it was made on.
     #[serde(default)]
     pub image: Option<KeyImage>,
+    /// Its graphic on that image, in pixels as DICOM GraphicData has them
+    /// (column, row): two points for a length, three or more for a region
+    /// (closed). Kept as a presentation state (GSPS) beside the report.
+    #[serde(default)]
+    pub points: Vec<[f64; 2]>,
 }
+
+/// Most points of one measurement's graphic.
+pub const MAX_POINTS: usize = 1_000;
 
 /// An image a report points at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +356,11 @@ pub struct KeyImage {
     pub sop_class_uid: String,
     #[serde(default)]
     pub frame: Option<u32>,
+    /// Read from the index (a presentation state needs the image's size).
+    #[serde(default)]
+    pub rows: Option<u16>,
+    #[serde(default)]
+    pub columns: Option<u16>,
 }
 
 /// UCUM units a measurement may carry.
@@ -393,6 +406,15 @@ impl ReportContent {
             }
             if !UNITS.contains(&m.unit.as_str()) {
                 return Err(ReadingError::Invalid(format!("unit {:?} is not one of {}", m.unit, UNITS.join(", "))));
+            }
+            if m.points.len() > MAX_POINTS {
+                return Err(ReadingError::Invalid(format!("a measurement's graphic has at most {MAX_POINTS} points")));
+            }
+            if !m.points.is_empty() && m.image.is_none() {
+                return Err(ReadingError::Invalid("a measurement's graphic needs its image".into()));
+            }
+            if m.points.iter().flatten().any(|v| !v.is_finite() || *v < 0.0 || *v > 65_536.0) {
+                return Err(ReadingError::Invalid("a measurement's points are pixel positions".into()));
             }
         }
         for k in self.key_images.iter().chain(self.measurements.iter().filter_map(|m| m.image.as_ref())) {
@@ -470,13 +492,24 @@ mod tests {
         assert!(ReportContent { impression: String::new(), ..ok.clone() }.check_signable().is_err());
         assert!(ReportContent { findings: "x".repeat(MAX_TEXT + 1), ..ok.clone() }.check_draft().is_err());
         assert!(ReportContent { findings: "a\u{0}b".into(), ..ok.clone() }.check_draft().is_err());
-        let m = Measurement { label: "长径".into(), value: 12.5, unit: "furlong".into(), image: None };
+        let m = Measurement { label: "长径".into(), value: 12.5, unit: "furlong".into(), image: None, points: vec![] };
         assert!(ReportContent { measurements: vec![m.clone()], ..ok.clone() }.check_draft().is_err());
         let m = Measurement { unit: "mm".into(), value: f64::NAN, ..m };
         assert!(ReportContent { measurements: vec![m], ..ok.clone() }.check_draft().is_err());
-        let k =
-            KeyImage { series_instance_uid: "1.2.3".into(), sop_instance_uid: "1.2.03".into(), sop_class_uid: String::new(), frame: None };
-        assert!(ReportContent { key_images: vec![k], ..ok }.check_draft().is_err());
+        let k = KeyImage {
+            series_instance_uid: "1.2.3".into(),
+            sop_instance_uid: "1.2.03".into(),
+            sop_class_uid: String::new(),
+            frame: None,
+            rows: None,
+            columns: None,
+        };
+        assert!(ReportContent { key_images: vec![k.clone()], ..ok.clone() }.check_draft().is_err());
+        let m = Measurement { label: "长径".into(), value: 8.0, unit: "mm".into(), image: None, points: vec![[1.0, 2.0], [3.0, 4.0]] };
+        assert!(ReportContent { measurements: vec![m.clone()], ..ok.clone() }.check_draft().is_err(), "points without an image");
+        let good = KeyImage { sop_instance_uid: "1.2.4".into(), ..k };
+        let m = Measurement { image: Some(good), points: vec![[f64::INFINITY, 2.0]], ..m };
+        assert!(ReportContent { measurements: vec![m], ..ok }.check_draft().is_err(), "points are finite");
     }
 
     #[test]

@@ -30,6 +30,9 @@ impl Files {
             out.push(kos.clone());
         }
         out.push(self.built.pdf_dicom.clone());
+        if let Some(gsps) = &self.built.gsps {
+            out.push(gsps.clone());
+        }
         out
     }
 
@@ -42,25 +45,44 @@ impl Files {
 impl Reading {
     /// The DICOM objects of a signed version (kept for the last version made).
     pub(crate) async fn objects_of(&self, r: &ReadingRequestRow, version: i64) -> Result<Files, ReadingError> {
-        let key = (r.request_id.clone(), version);
+        if let Some(files) = self.cached(&r.request_id, version) {
+            return Ok(files);
+        }
         let (input, uids) = self.input_of(r, version).await?;
-        let mut sop_uids = vec![uids.sr_sop_instance_uid.clone()];
-        if !input.key_images.is_empty() {
-            sop_uids.push(uids.kos_sop_instance_uid.clone());
-        }
-        sop_uids.push(uids.pdf_sop_instance_uid.clone());
-        if let Some((k, built)) = self.built.lock().unwrap().as_ref()
-            && *k == key
-        {
-            return Ok(Files { built: built.clone(), uids: sop_uids });
-        }
+        self.build_objects(&r.request_id, version, input, uids).await
+    }
+
+    fn cached(&self, request_id: &str, version: i64) -> Option<Files> {
+        let guard = self.built.lock().unwrap();
+        let ((id, v), built, uids) = guard.as_ref()?;
+        (id == request_id && *v == version).then(|| Files { built: built.clone(), uids: uids.clone() })
+    }
+
+    /// Make a version's objects (on the blocking pool: the PDF) and keep
+    /// them as the last made.
+    pub(crate) async fn build_objects(
+        &self,
+        request_id: &str,
+        version: i64,
+        input: ReportInput,
+        uids: ReportUids,
+    ) -> Result<Files, ReadingError> {
         let fonts = self.fonts.clone().ok_or_else(|| ReadingError::Unavailable("no font for report PDFs is loaded".into()))?;
-        let built = tokio::task::spawn_blocking(move || yunying_report::build(&input, &uids, &fonts))
+        let ids = uids.clone();
+        let built = tokio::task::spawn_blocking(move || yunying_report::build(&input, &ids, &fonts))
             .await
             .map_err(|e| ReadingError::Unavailable(e.to_string()))?
             .map_err(|e| ReadingError::Unavailable(format!("building the report's DICOM objects: {e}")))?;
+        let mut sop_uids = vec![uids.sr_sop_instance_uid.clone()];
+        if built.kos.is_some() {
+            sop_uids.push(uids.kos_sop_instance_uid.clone());
+        }
+        sop_uids.push(uids.pdf_sop_instance_uid.clone());
+        if built.gsps.is_some() {
+            sop_uids.push(uids.gsps_sop_instance_uid.clone());
+        }
         let built = Arc::new(built);
-        *self.built.lock().unwrap() = Some((key, built.clone()));
+        *self.built.lock().unwrap() = Some(((request_id.to_string(), version), built.clone(), sop_uids.clone()));
         Ok(Files { built, uids: sop_uids })
     }
 
@@ -145,14 +167,31 @@ impl Reading {
             .ok_or_else(|| ReadingError::Unavailable("no such signed version".into()))?;
         let objects: Objects = serde_json::from_str(&report.objects)
             .map_err(|e| ReadingError::Unavailable(format!("stored report objects unreadable: {e}")))?;
+        self.input_from(r, report, &reports, &objects).await
+    }
+
+    /// What `yunying-report` makes a version's objects of: the version
+    /// (`report`, being signed or signed, its signature carried when it
+    /// has one), the versions before it (an amendment names the last
+    /// signed one), the UIDs and time chosen at signing.
+    pub(crate) async fn input_from(
+        &self,
+        r: &ReadingRequestRow,
+        report: &ReportRow,
+        reports: &[ReportRow],
+        objects: &Objects,
+    ) -> Result<(ReportInput, ReportUids), ReadingError> {
+        let version = report.version;
         let content: ReportContent =
             serde_json::from_str(&report.body).map_err(|e| ReadingError::Unavailable(format!("stored report unreadable: {e}")))?;
-        let predecessor = predecessor_of(&reports, version);
+        let predecessor = predecessor_of(reports, version);
         let image = |k: &crate::KeyImage| ImageRef {
             sop_class_uid: k.sop_class_uid.clone(),
             sop_instance_uid: k.sop_instance_uid.clone(),
             series_instance_uid: k.series_instance_uid.clone(),
             frame: k.frame,
+            rows: k.rows,
+            columns: k.columns,
         };
         let input = ReportInput {
             study: self.study_identity(&r.study_instance_uid).await?,
@@ -173,6 +212,7 @@ impl Reading {
                     value: m.value,
                     unit: m.unit.clone(),
                     image: m.image.as_ref().map(image),
+                    points: m.points.iter().map(|p| (p[0], p[1])).collect(),
                 })
                 .collect(),
             key_images: content.key_images.iter().map(image).collect(),
@@ -184,7 +224,7 @@ impl Reading {
             predecessor,
             amend_reason: report.amend_reason.clone(),
             request_id: r.request_id.clone(),
-            signature: Some(SignatureInfo {
+            signature: (!report.signature.is_empty()).then(|| SignatureInfo {
                 algorithm: objects.algorithm.clone(),
                 key_id: objects.key_id.clone(),
                 content_digest_hex: report.content_digest.clone(),
@@ -202,6 +242,9 @@ impl Reading {
             series_number: objects.series_number,
             kos_series_number: objects.series_number + 1,
             pdf_series_number: objects.series_number + 2,
+            gsps_series_instance_uid: objects.gsps_series.clone(),
+            gsps_sop_instance_uid: objects.gsps.clone(),
+            gsps_series_number: objects.series_number + 3,
         };
         Ok((input, uids))
     }

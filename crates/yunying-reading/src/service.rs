@@ -61,8 +61,9 @@ pub struct Reading {
     cache: Mutex<Option<(Instant, Arc<Vec<Relationship>>)>>,
 }
 
-/// The objects of one version: (request id, version) and what was made.
-pub(crate) type LastBuilt = ((String, i64), Arc<yunying_report::Built>);
+/// The objects of one version: (request id, version), what was made and
+/// their SOP Instance UIDs in the order sent.
+pub(crate) type LastBuilt = ((String, i64), Arc<yunying_report::Built>, Vec<String>);
 
 /// What routing needs of a study.
 pub(crate) struct StudyFacts {

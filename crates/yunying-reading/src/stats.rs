@@ -62,6 +62,9 @@ pub struct Stats {
     pub truncated: bool,
 }
 
+/// The last millisecond of the year 9999.
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Longest period one query covers.
 const MAX_PERIOD_MS: i64 = 400 * 86_400_000;
 
@@ -91,8 +94,12 @@ impl Reading {
             other => return Err(ReadingError::Invalid(format!("by is requesting, reading, modality or radiologist, not {other:?}"))),
         };
         let now = now_ms();
+        // Times from 1970 to the year 9999: nothing below overflows.
+        if [q.from_ms, q.to_ms].into_iter().flatten().any(|t| !(0..=MAX_TIME_MS).contains(&t)) {
+            return Err(ReadingError::Invalid("from_ms and to_ms are milliseconds since 1970, before the year 10000".into()));
+        }
         let to_ms = q.to_ms.unwrap_or(now);
-        let from_ms = q.from_ms.unwrap_or(to_ms - 30 * 86_400_000);
+        let from_ms = q.from_ms.unwrap_or((to_ms - 30 * 86_400_000).max(0));
         if from_ms >= to_ms || to_ms - from_ms > MAX_PERIOD_MS {
             return Err(ReadingError::Invalid("the period is from before to, at most 400 days".into()));
         }

@@ -30,6 +30,11 @@ pub(crate) struct Objects {
     pub kos: String,
     pub pdf_series: String,
     pub pdf: String,
+    /// The presentation state of the measurements' graphics (when any).
+    #[serde(default)]
+    pub gsps_series: String,
+    #[serde(default)]
+    pub gsps: String,
     pub series_number: i32,
     /// `YYYYMMDD`, `HHMMSS`, `+HHMM` of the signature, local time.
     pub date: String,
@@ -37,6 +42,10 @@ pub(crate) struct Objects {
     pub tz: String,
     pub algorithm: String,
     pub key_id: String,
+    /// The exact text signed (`yunying_report::content_for_signature`),
+    /// which the SR also carries: a verifier checks the signature over it.
+    #[serde(default)]
+    pub signed_content: String,
 }
 
 /// Most characters of an amendment's reason.
@@ -339,43 +348,44 @@ impl Reading {
         let signer = self.signer.as_ref().ok_or_else(|| ReadingError::Unavailable("no signing key is configured".into()))?;
         let now = now_ms();
         let (date, time, tz) = local_time(now, self.config.utc_offset_minutes);
-        let signed = SignedContent {
-            format: "yunying-reading-report/1",
-            request_id: id,
-            study_instance_uid: &r.study_instance_uid,
-            version,
-            content: &content,
-            author: &current.author,
-            verifier: &who.id,
-            signed: format!("{date}{time}{tz}"),
-        };
-        let bytes = serde_json::to_vec(&signed).map_err(|e| ReadingError::Unavailable(e.to_string()))?;
-        let digest = hex::encode(Sm3::digest(&bytes));
-        let (algorithm, key_id, signature) = signer.sign_report(&bytes).map_err(ReadingError::Unavailable)?;
-        let objects = Objects {
+        let mut objects = Objects {
             sr_series: new_uid(),
             sr: new_uid(),
             kos_series: new_uid(),
             kos: new_uid(),
             pdf_series: new_uid(),
             pdf: new_uid(),
-            series_number: 9900 + version as i32 * 3,
+            gsps_series: new_uid(),
+            gsps: new_uid(),
+            series_number: 9900 + version as i32 * 4,
             date,
             time,
             tz,
-            algorithm,
-            key_id,
+            algorithm: String::new(),
+            key_id: String::new(),
+            signed_content: String::new(),
         };
-        let row = ReportRow {
+        let mut row = ReportRow {
             state: "signed".into(),
             verifier: who.id.clone(),
             verifier_name: self.shown_name(who).await,
             signed_ms: Some(now),
-            content_digest: digest,
-            signature,
-            objects: json(&objects),
             ..current.clone()
         };
+        // What is signed is what the SR carries as its signed content
+        // (`yunying_report::content_for_signature`); the objects are made
+        // once first, so a version that could not be delivered is never
+        // signed.
+        let (input, uids) = self.input_from(&r, &row, &reports, &objects).await?;
+        let bytes = yunying_report::content_for_signature(&input);
+        let (algorithm, key_id, signature) = signer.sign_report(&bytes).map_err(ReadingError::Unavailable)?;
+        (objects.algorithm, objects.key_id) = (algorithm, key_id);
+        objects.signed_content = String::from_utf8(bytes.clone()).map_err(|e| ReadingError::Unavailable(e.to_string()))?;
+        row.content_digest = hex::encode(Sm3::digest(&bytes));
+        row.signature = signature;
+        row.objects = json(&objects);
+        let (input, _) = self.input_from(&r, &row, &reports, &objects).await?;
+        self.build_objects(&r.request_id, version, input, uids).await?;
         if !self.index.sign_reading_report(&row, &current.state).await? {
             return Err(ReadingError::Conflict("the report changed meanwhile; reload it".into()));
         }
@@ -485,30 +495,18 @@ impl Reading {
         if uids.is_empty() {
             return Ok(content);
         }
-        let classes: std::collections::BTreeMap<String, String> = self.index.sop_classes_of(&uids).await?.into_iter().collect();
+        let found: std::collections::BTreeMap<String, (String, Option<i64>, Option<i64>)> =
+            self.index.sop_classes_of(&uids).await?.into_iter().map(|(uid, class, rows, columns)| (uid, (class, rows, columns))).collect();
         let images = content.key_images.iter_mut().chain(content.measurements.iter_mut().filter_map(|m| m.image.as_mut()));
         for k in images {
-            let class =
-                classes.get(&k.sop_instance_uid).ok_or_else(|| ReadingError::Invalid(format!("no stored image {}", k.sop_instance_uid)))?;
+            let (class, rows, columns) =
+                found.get(&k.sop_instance_uid).ok_or_else(|| ReadingError::Invalid(format!("no stored image {}", k.sop_instance_uid)))?;
             k.sop_class_uid = class.clone();
+            k.rows = rows.and_then(|r| u16::try_from(r).ok());
+            k.columns = columns.and_then(|c| u16::try_from(c).ok());
         }
         Ok(content)
     }
-}
-
-/// What a report's signature covers, as JSON (field order fixed): the
-/// request, the study, the version, the content, who wrote and who signed
-/// it, and when. `docs/reading.md` tells how to check it.
-#[derive(Serialize)]
-struct SignedContent<'a> {
-    format: &'static str,
-    request_id: &'a str,
-    study_instance_uid: &'a str,
-    version: i64,
-    content: &'a ReportContent,
-    author: &'a str,
-    verifier: &'a str,
-    signed: String,
 }
 
 /// A new UID under 2.25 (a UUID as a decimal integer).

@@ -562,14 +562,17 @@ impl Index {
         .await?)
     }
 
-    /// The SOP Class UIDs of stored instances, by SOP Instance UID (those
-    /// not stored are left out).
-    pub async fn sop_classes_of(&self, sop_instance_uids: &[String]) -> Result<Vec<(String, String)>> {
+    /// The SOP Class UID, Rows and Columns of stored instances, by SOP
+    /// Instance UID (those not stored are left out).
+    pub async fn sop_classes_of(&self, sop_instance_uids: &[String]) -> Result<Vec<(String, String, Option<i64>, Option<i64>)>> {
         let mut out = Vec::new();
         for chunk in sop_instance_uids.chunks(500) {
             let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT sop_instance_uid, sop_class_uid FROM instances WHERE sop_instance_uid IN ({})", params.join(","));
-            let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+            let sql = format!(
+                "SELECT sop_instance_uid, sop_class_uid, rows_, columns_ FROM instances WHERE sop_instance_uid IN ({})",
+                params.join(",")
+            );
+            let mut q = sqlx::query_as::<_, (String, String, Option<i64>, Option<i64>)>(AssertSqlSafe(sql));
             for uid in chunk {
                 q = q.bind(uid);
             }
