@@ -224,7 +224,9 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_openapi_descript
     // The film's session first (the key's run may revoke the film), the
     // radiologist before the key (whose run may cancel the waiting
     // request), the key before the administrators (whose runs may revoke it).
-    let passes: [(&str, Vec<(&str, &str)>, Option<&str>, &[String]); 6] = [
+    // (who, credential arguments, only the paths matching, values to name)
+    type Pass<'a> = (&'a str, Vec<(&'a str, &'a str)>, Option<&'a str>, &'a [String]);
+    let passes: [Pass; 6] = [
         ("film's session", vec![("--cookie", film_cookie.as_str())], None, &values),
         ("reading centre's radiologist", vec![("--cookie", reader.as_str())], Some("^/api/reading/"), &reading_values),
         ("hospital key", vec![("--token", key.as_str())], None, &reading_values),

@@ -312,7 +312,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert_eq!((saved["version"].as_i64(), saved["state"].as_str()), (Some(1), Some("draft")));
     // The critical finding reaches the township at once, before signing.
     let critical = wait_until("the critical-finding notice", Duration::from_secs(20), async || {
-        let got = received(&his_out);
+        let got = received(his_out);
         let hook = got.iter().find(|m| m["kind"] == "webhook" && m["body"]["event"] == "critical-finding")?.clone();
         let oru = got.iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "P")?.clone();
         Some((hook, oru))
@@ -357,7 +357,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
 
     // The township PACS got the three objects; DCMTK reads the SR.
     let got = wait_until("storescp's files", Duration::from_secs(20), async || {
-        let files = files_under(&pacs_dir);
+        let files = files_under(pacs_dir);
         (files.len() >= 4).then_some(files)
     })
     .await;
@@ -417,7 +417,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert!(String::from_utf8_lossy(&read.stdout).contains(&signed_content), "the SR carries the signed text");
 
     // The HIS read the final ORU^R01 with the PDF, and the webhook's report.
-    let his = received(&his_out);
+    let his = received(his_out);
     let oru = his.iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "F").expect("the final ORU^R01");
     assert_eq!(oru["message_type"], "ORU^R01^ORU_R01");
     assert_eq!(oru["filler"], request_id.as_str());
@@ -438,7 +438,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let v2 = ok(&request(http, "POST", &path("/sign"), &with(&li), Some(&json!({"version": 2}))), "sign v2");
     let v2_sr = v2["objects"]["sr"].as_str().unwrap().to_string();
     let corrected = wait_until("the corrected ORU^R01", Duration::from_secs(60), async || {
-        received(&his_out).into_iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "C")
+        received(his_out).into_iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "C")
     })
     .await;
     assert_eq!(corrected["filler"], request_id.as_str());
@@ -446,7 +446,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert_eq!(reports.as_array().unwrap().len(), 2, "both versions kept");
     assert_eq!(reports[0]["current"], false);
     let v2_file = wait_until("the amended SR at the PACS", Duration::from_secs(30), async || {
-        files_under(&pacs_dir).into_iter().find(|f| f.file_name().unwrap().to_string_lossy().contains(&v2_sr))
+        files_under(pacs_dir).into_iter().find(|f| f.file_name().unwrap().to_string_lossy().contains(&v2_sr))
     })
     .await;
     let check = python()
