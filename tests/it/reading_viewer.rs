@@ -8,7 +8,8 @@
 //! returned with its deliveries; the township's zhou sees the signed
 //! impression among the requests sent; the city's sun sees nothing; the
 //! system administrator adds a template on the administration page.
-//! Then the API says what the browser did.
+//! Then the API says what the browser did, down to the presentation state
+//! of the measured length.
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,20 @@ async fn reading_in_the_viewer_end_to_end() {
     // pixels of 5.46875 mm.
     let value = m["value"].as_f64().unwrap();
     assert!((value - 44.0 * 350.0 / 64.0).abs() < 2.0, "measured {value} mm");
+    // Its ends in pixels, and the presentation state made of them.
+    let points: Vec<(f64, f64)> =
+        m["points"].as_array().unwrap().iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap())).collect();
+    assert_eq!(points.len(), 2, "{m}");
+    for ((column, row), (want_column, want_row)) in points.into_iter().zip([(10.0, 32.0), (54.0, 32.0)]) {
+        assert!((column - want_column).abs() < 0.5 && (row - want_row).abs() < 0.5, "{m}");
+    }
+    let gsps = signed["objects"]["gsps"].as_str().unwrap_or_default();
+    assert!(!gsps.is_empty(), "a presentation state of the length: {}", signed["objects"]);
+    let series = get(&li, &format!("/dicom-web/studies/{}/series", w.town_study));
+    let modalities: Vec<&str> = series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
+    for want in ["SR", "KO", "DOC", "PR"] {
+        assert!(modalities.contains(&want), "{want} stored in the study: {modalities:?}");
+    }
 
     // The city hospital's radiologist reaches neither the request nor its study.
     let sun = session_of(&login(http, "sun", PASSWORD, None));

@@ -74,6 +74,8 @@ export interface Measurement {
   value: number;
   unit: string;
   image?: KeyImage | null;
+  /** Its graphic on the image, in pixels (column, row) as DICOM GraphicData has them. */
+  points?: [number, number][];
 }
 
 export interface ReportContent {

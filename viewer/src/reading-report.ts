@@ -1,11 +1,13 @@
 // The report panel of a reading request: template, findings, impression,
 // critical finding (危急值), key images (the image shown), measurements
 // (a length drawn with the reader's length tool, read from the
-// annotation's cached statistics), and the server's actions on them:
+// annotation's cached statistics, with its two ends in pixels for the
+// presentation state the server makes), and the server's actions on them:
 // save draft, submit for review, sign the version shown, amend a signed
 // report. What may be done is what the detail says (`may_write`,
 // `may_sign`); the server decides, its refusals are shown.
 
+import { Types as CoreTypes, utilities as coreUtils } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { ApiError } from './api';
 import { T, num, str } from './dicomweb';
@@ -58,8 +60,22 @@ function imageOf(series: string, instance: Record<string, unknown>, frame: numbe
   return k;
 }
 
-/** The last length drawn on `study` not added yet: its value and image, or why there is none. */
-function lastLength(reader: Reader | undefined, study: string, added: Set<string>): { uid: string; value: number; image: KeyImage } | string {
+/** A length's ends in pixels (column, row; the top left pixel's centre is 0.5, 0.5, as in DICOM GraphicData). */
+function pixelPoints(imageId: string, world: CoreTypes.Point3[]): [number, number][] {
+  const pixel = (v: number) => Math.max(0, Math.round(v * 100) / 100);
+  try {
+    const image = world.map((p) => coreUtils.worldToImageCoords(imageId, p));
+    if (image.every((p) => p)) return image.map((p) => [pixel(p![0]), pixel(p![1])]);
+  } catch {
+    // no geometry for the image
+  }
+  // Without the image's geometry there is no graphic, only the value.
+  return [];
+}
+
+/** The last length drawn on `study` not added yet: its value, image and ends, or why there is none. */
+function lastLength(reader: Reader | undefined, study: string, added: Set<string>):
+  { uid: string; value: number; image: KeyImage; points: [number, number][] } | string {
   const lengths = tools.annotation.state.getAllAnnotations()
     .filter((a) => a.metadata?.toolName === tools.LengthTool.toolName && a.annotationUID && !added.has(a.annotationUID));
   const a = lengths[lengths.length - 1];
@@ -73,7 +89,11 @@ function lastLength(reader: Reader | undefined, study: string, added: Set<string
     if (i < 0) continue;
     if (panel.study?.uid !== study) return rl('notThisStudy');
     const at = panel.series!.frames[i];
-    return { uid: a.annotationUID!, value: Math.round(stats.length * 10) / 10, image: imageOf(panel.series!.uid, at.instance, at.frame) };
+    const ends = (a.data.handles?.points ?? []) as CoreTypes.Point3[];
+    return {
+      uid: a.annotationUID!, value: Math.round(stats.length * 10) / 10, image: imageOf(panel.series!.uid, at.instance, at.frame),
+      points: ends.length === 2 ? pixelPoints(imageId!, ends) : [],
+    };
   }
   return rl('notThisStudy');
 }
@@ -166,7 +186,7 @@ function editor(ctx: EditorContext, initial: ReportContent): HTMLElement {
   const measureList = h('ul', { class: 'rd-list', 'data-testid': 'reading-measurements' });
   const showMeasurements = () => {
     measureList.replaceChildren(...c.measurements.map((m: Measurement, i) =>
-      h('li', { 'data-testid': 'reading-measurement', 'data-value': m.value, 'data-unit': m.unit },
+      h('li', { 'data-testid': 'reading-measurement', 'data-value': m.value, 'data-unit': m.unit, 'data-points': JSON.stringify(m.points ?? []) },
         `${m.label}: ${m.value} ${m.unit}`,
         h('button', { type: 'button', class: 'small', onclick: () => { c.measurements.splice(i, 1); changed(); showMeasurements(); } }, rl('remove')))));
   };
@@ -178,7 +198,7 @@ function editor(ctx: EditorContext, initial: ReportContent): HTMLElement {
       const found = lastLength(ctx.reader(), r.study_instance_uid, ctx.added);
       if (typeof found === 'string') return ctx.say(found, true);
       ctx.added.add(found.uid);
-      c.measurements.push({ label: label.value.trim() || rl('defaultLabel'), value: found.value, unit: 'mm', image: found.image });
+      c.measurements.push({ label: label.value.trim() || rl('defaultLabel'), value: found.value, unit: 'mm', image: found.image, points: found.points });
       changed();
       showMeasurements();
     },

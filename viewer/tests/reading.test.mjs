@@ -163,11 +163,16 @@ test('the report: template, two key images, a length measurement, a critical fin
   await page.click('[data-testid=tool-window]');
   await page.fill('[data-testid=reading-measurement-label]', '结节长径');
   await page.click('[data-testid=reading-add-measurement]');
-  const added = await page.$$eval('[data-testid=reading-measurement]', (els) => els.map((e) => ({ value: Number(e.dataset.value), unit: e.dataset.unit, text: e.textContent })));
+  const added = await page.$$eval('[data-testid=reading-measurement]', (els) => els.map((e) => ({ value: Number(e.dataset.value), unit: e.dataset.unit, points: JSON.parse(e.dataset.points), text: e.textContent })));
   assert.equal(added.length, 1);
   assert.equal(added[0].unit, 'mm');
   assert.ok(Math.abs(added[0].value - measured.length) <= 0.05, `${added[0].value} is the length drawn (${measured.length})`);
   assert.match(added[0].text, /^结节长径: /);
+  // Its ends, in pixels of the image (the line was drawn from column 10 to 54 of row 32).
+  assert.equal(added[0].points.length, 2);
+  for (const [[column, row], want] of added[0].points.map((p, i) => [p, [[10, 32], [54, 32]][i]])) {
+    assert.ok(Math.abs(column - want[0]) < 0.5 && Math.abs(row - want[1]) < 0.5, `${JSON.stringify(added[0].points)}`);
+  }
   // No second length drawn: nothing more to add.
   await page.click('[data-testid=reading-add-measurement]');
   assert.match(await message(page), /No length drawn/);
