@@ -416,6 +416,25 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert_eq!(hex::encode(sm3::Sm3::digest(signed_content.as_bytes())), signed["content_digest"].as_str().unwrap());
     assert!(String::from_utf8_lossy(&read.stdout).contains(&signed_content), "the SR carries the signed text");
 
+    // The admin guide's verification script (docs/en/reading.md) checks
+    // the signature against the log key, and refuses an altered text.
+    let guide = std::fs::read_to_string(format!("{ROOT}/docs/en/reading.md")).unwrap();
+    let script = guide.split("```python\n").nth(1).and_then(|rest| rest.split("```").next()).expect("the guide's script");
+    let script_file = w.tmp.path().join("verify-report.py");
+    std::fs::write(&script_file, script).unwrap();
+    let log_key = String::from_utf8(run(cli(&w.tmp.path().join("data")).args(["audit", "key"])).stdout).unwrap();
+    let detail_json = w.tmp.path().join("request.json");
+    std::fs::write(&detail_json, request(http, "GET", &path(""), &with(&zhou), None).body).unwrap();
+    let checked = python().arg(&script_file).arg(&detail_json).args(["1", log_key.trim()]).output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout).to_string() + &String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success() && said.contains("Verified OK"), "{said}");
+    let mut altered: Value = serde_json::from_slice(&std::fs::read(&detail_json).unwrap()).unwrap();
+    let text = altered["reports"][0]["objects"]["signed_content"].as_str().unwrap().replace("磨玻璃", "实性");
+    altered["reports"][0]["objects"]["signed_content"] = json!(text);
+    std::fs::write(&detail_json, altered.to_string()).unwrap();
+    let refused = python().arg(&script_file).arg(&detail_json).args(["1", log_key.trim()]).output().unwrap();
+    assert!(!refused.status.success(), "an altered report does not verify");
+
     // The HIS read the final ORU^R01 with the PDF, and the webhook's report.
     let his = received(his_out);
     let oru = his.iter().find(|m| m["kind"] == "hl7" && m["result_status"] == "F").expect("the final ORU^R01");
