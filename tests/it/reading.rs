@@ -324,7 +324,15 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     // Two-step: li submits; li cannot sign it, wang can.
     ok(&request(http, "PUT", &path("/report"), &with(&li), Some(&json!({"content": content, "submit": true}))), "submit");
     assert_eq!(request(http, "POST", &path("/sign"), &with(&li), Some(&json!({"version": 1}))).status, 409);
-    let signed = ok(&request(http, "POST", &path("/sign"), &with(&wang), Some(&json!({"version": 1}))), "sign");
+    let for_li = ok(&request(http, "GET", &path(""), &with(&li), None), "li's detail");
+    let for_wang = ok(&request(http, "GET", &path(""), &with(&wang), None), "wang's detail");
+    assert_eq!((for_li["may_sign"].as_bool(), for_wang["may_sign"].as_bool()), (Some(false), Some(true)), "two-step: not the author");
+    assert_eq!(for_li["side"], "reading");
+    // wang signs what he read: a version changed since is refused.
+    let read_at = for_wang["reports"][0]["updated_ms"].as_i64().unwrap();
+    let stale = request(http, "POST", &path("/sign"), &with(&wang), Some(&json!({"version": 1, "updated_ms": read_at - 1})));
+    assert_eq!(stale.status, 409, "{}", String::from_utf8_lossy(&stale.body));
+    let signed = ok(&request(http, "POST", &path("/sign"), &with(&wang), Some(&json!({"version": 1, "updated_ms": read_at}))), "sign");
     assert_eq!(signed["state"], "signed");
     assert_eq!(signed["author"], li_id.as_str());
     assert_eq!(signed["verifier"], wang_id.as_str());

@@ -121,6 +121,7 @@ export interface RequestDetail {
   priors: string[];
   may_write: boolean;
   may_sign: boolean;
+  side: 'reading' | 'requesting';
 }
 
 export interface Template {
@@ -180,7 +181,8 @@ export const reading = {
   release: (id: string) => api('POST', path(id, '/release'), {}),
   save: (id: string, content: ReportContent, submit: boolean) =>
     put<ReportView>(path(id, '/report'), submit ? { content, submit: true } : { content }),
-  sign: (id: string, version: number) => api<ReportView>('POST', path(id, '/sign'), { version }),
+  // The version and its `updated_ms` as read: a correction saved since is refused.
+  sign: (id: string, version: number, updated_ms: number) => api<ReportView>('POST', path(id, '/sign'), { version, updated_ms }),
   amend: (id: string, reason: string) => api<ReportView>('POST', path(id, '/amend'), { reason }),
   statistics: (params: Record<string, string | number | undefined>) => api<Stats>('GET', `/api/reading/statistics${query(params)}`),
   /** For the system administrator (admin-reading.ts). */

@@ -241,12 +241,13 @@ function actions(ctx: EditorContext, writing: boolean, dirty: () => boolean, con
       row.append(submit);
     }
   }
-  const version = unsigned(detail)?.version;
-  if (detail.may_sign && version !== undefined) {
+  const current = unsigned(detail);
+  const version = current?.version;
+  if (detail.may_sign && current && version !== undefined) {
     const sign = h('button', { type: 'button', class: 'primary', 'data-testid': 'reading-sign', 'data-version': version }, rl('signVersion', { v: version }));
     sign.onclick = async () => {
       if (dirty()) return ctx.say(rl('unsaved'), true);
-      await run(sign, async () => rl('signedDone', { v: (await reading.sign(id, version)).version }))();
+      await run(sign, async () => rl('signedDone', { v: (await reading.sign(id, version, current.updated_ms)).version }))();
     };
     row.append(sign);
   }

@@ -40,7 +40,7 @@ export async function renderReadingRequest(
   }
   state.view = 'request';
   state.detail = detail;
-  const side = who.kind === 'signed-in' && who.principal.institution === detail.request.reading ? 'reading' : 'requesting';
+  const side = detail.side;
   let templates: Template[] = [];
   if (side === 'reading') templates = await reading.templates().catch(() => []);
 

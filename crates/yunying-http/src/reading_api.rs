@@ -187,6 +187,9 @@ async fn save(
 struct SignBody {
     /// The version the signer read.
     version: i64,
+    /// Its `updated_ms` as read: a correction saved since is a conflict.
+    #[serde(default)]
+    updated_ms: Option<i64>,
 }
 
 async fn sign(
@@ -197,7 +200,7 @@ async fn sign(
     Json(b): Json<SignBody>,
 ) -> Response {
     let r = reading_or_return!(s);
-    answer(StatusCode::OK, r.sign_as(&who, &id, b.version, &client).await)
+    answer(StatusCode::OK, r.sign_as(&who, &id, b.version, b.updated_ms, &client).await)
 }
 
 #[derive(Deserialize)]

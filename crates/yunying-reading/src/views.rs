@@ -184,4 +184,7 @@ pub struct RequestDetail {
     /// Whether the principal may write the report now, and sign it.
     pub may_write: bool,
     pub may_sign: bool,
+    /// Which institution of the request the principal belongs to:
+    /// `reading` or `requesting`.
+    pub side: &'static str,
 }

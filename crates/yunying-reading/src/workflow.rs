@@ -149,8 +149,11 @@ impl Reading {
         let may_write = side == Side::Reading
             && ((r.claimed_by == who.id && matches!(status, Some(Status::Claimed | Status::Draft)))
                 || (status == Some(Status::AwaitingReview) && who.may(Action::SignReports)));
-        let may_sign =
-            side == Side::Reading && who.may(Action::SignReports) && matches!(status, Some(Status::Draft | Status::AwaitingReview));
+        let two_step = self.relationship_of(&r).await?.is_some_and(|x| x.two_step);
+        let unsigned = reports.iter().find(|v| v.current && v.signed_ms.is_none());
+        let may_sign = side == Side::Reading
+            && who.may(Action::SignReports)
+            && unsigned.is_some_and(|v| sign_refusal(two_step, &v.state, &v.author, &r.claimed_by, &who.id).is_none());
         let names = |c: &str| self.institution_name(c);
         let (rows, _) = self
             .index
@@ -167,7 +170,8 @@ impl Reading {
             Some(w) => RequestView::of(w, &names, now_ms()),
             None => RequestView::of_request(r, &names, now_ms()),
         };
-        Ok(RequestDetail { request, reports, deliveries, priors, may_write, may_sign })
+        let side = if side == Side::Reading { "reading" } else { "requesting" };
+        Ok(RequestDetail { request, reports, deliveries, priors, may_write, may_sign, side })
     }
 
     /// Take a new request: nobody else writes its report until released.
@@ -320,7 +324,18 @@ impl Reading {
     /// two-step signing (the relationship's), a second radiologist signs a
     /// report submitted for review; otherwise the holder signs their own
     /// draft, or a radiologist signs a resident's submitted one.
-    pub async fn sign_as(&self, who: &Principal, id: &str, version: i64, client: &str) -> Result<ReportView, ReadingError> {
+    /// `updated_ms`, when given, is the version's `updated_ms` as the
+    /// signer read it: a correction saved since (in review, by another
+    /// radiologist) makes the signature a conflict, so nobody signs text
+    /// they have not seen.
+    pub async fn sign_as(
+        &self,
+        who: &Principal,
+        id: &str,
+        version: i64,
+        updated_ms: Option<i64>,
+        client: &str,
+    ) -> Result<ReportView, ReadingError> {
         self.access.require(who, Action::SignReports)?;
         let (r, _) = self.load_as(who, id, Some(Side::Reading)).await?;
         let Some(person) = who.user_id() else { return Err(Denied::Forbidden("a report is signed by a person".into()).into()) };
@@ -333,14 +348,11 @@ impl Reading {
         if current.version != version {
             return Err(ReadingError::Conflict(format!("the report is at version {}, not {version}; reload it", current.version)));
         }
-        match current.state.as_str() {
-            "awaiting-review" if two_step && current.author == who.id => {
-                return Err(ReadingError::Conflict("two-step signing: a second radiologist signs this report".into()));
-            }
-            "awaiting-review" => {}
-            "draft" if two_step => return Err(ReadingError::Conflict("two-step signing: submit the report for review first".into())),
-            "draft" if r.claimed_by == who.id => {}
-            _ => return Err(ReadingError::Conflict("only the holder signs their own draft".into())),
+        if updated_ms.is_some_and(|u| u != current.updated_ms) {
+            return Err(ReadingError::Conflict("the report changed since you read it; reload it before signing".into()));
+        }
+        if let Some(why) = sign_refusal(two_step, &current.state, &current.author, &r.claimed_by, &who.id) {
+            return Err(ReadingError::Conflict(why.into()));
         }
         let content: ReportContent =
             serde_json::from_str(&current.body).map_err(|e| ReadingError::Unavailable(format!("stored report unreadable: {e}")))?;
@@ -506,6 +518,21 @@ impl Reading {
             k.columns = columns.and_then(|c| u16::try_from(c).ok());
         }
         Ok(content)
+    }
+}
+
+/// Why `who` may not sign a version in `state` written by `author` of a
+/// request `claimed_by` someone; `None` when they may (given the
+/// `SignReports` action). Two-step signing: a second radiologist signs a
+/// report submitted for review. Otherwise the holder signs their own
+/// draft, and a radiologist signs a resident's submitted one.
+fn sign_refusal(two_step: bool, state: &str, author: &str, claimed_by: &str, who: &str) -> Option<&'static str> {
+    match state {
+        "awaiting-review" if two_step && author == who => Some("two-step signing: a second radiologist signs this report"),
+        "awaiting-review" => None,
+        "draft" if two_step => Some("two-step signing: submit the report for review first"),
+        "draft" if claimed_by == who => None,
+        _ => Some("only the holder signs their own draft"),
     }
 }
 
