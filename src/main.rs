@@ -11,6 +11,7 @@ mod empi;
 mod import;
 mod keys;
 mod logging;
+mod memory;
 mod recorder;
 mod retention;
 mod serve;
@@ -261,6 +262,7 @@ enum JobsCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    memory::limit_arenas();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
