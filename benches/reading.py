@@ -774,13 +774,20 @@ def yes(b: bool) -> str:
     return "**yes**" if b else "**no**"
 
 
+def built_after(iso: str) -> str:
+    """The last commit made before `iso` (what a build at that time had, besides uncommitted work)."""
+    return git("log", "-1", f"--before={iso}", "--format=%h %s")[:100]
+
+
 def report(args, meta: dict, results: list[dict], render: dict | None) -> str:
     L = ["# Remote reading: worklist with 10,000 open requests, report signing and PDF (issue 27)", "",
          f"- Command: `{meta['command']}`", f"- Date: {meta['date']}", f"- Machine: {meta['machine']}",
          f"- Commit (HEAD when the run started): `{meta['commit']}`" + (
              f"; uncommitted changes in the shared working tree then (other people's work in progress): "
              f"{', '.join(meta['dirty'])}" if meta["dirty"] else " (clean tree)"),
-         f"- Yunying: {meta['version']} (`{meta['binary']}`, release build of {meta['binary_mtime']}, linked aside before the run)",
+         f"- Yunying: {meta['version']} (`{meta['binary']}`, release build of {meta['binary_mtime']} from the shared working "
+         f"tree, whose last commit then was `{meta.get('binary_commit') or built_after(meta['binary_mtime'])}`; linked aside "
+         "before the run)",
          f"- Load average (1, 5, 15 min) at start: {meta['load_start']}; at end: {meta['load_end']}. The 2-core machine is "
          "shared with other work (builds, tests, other benchmarks); each table gives the load and the CPU that processes "
          "other than this run's (its yunying, PostgreSQL, Garage and the script) took during it.", ""]
@@ -934,7 +941,16 @@ def main(argv=None) -> int:
                    help=f"where the data directories, PostgreSQL and Garage live [{ib.DATA_ROOT}]; /dev/shm when the disk is full "
                         "(tmpfs: fsync costs nothing, so ingest and signing are faster than on a disk)")
     p.add_argument("--out", default=str(REPO / "benches" / "results" / "reading.md"))
+    p.add_argument("--report-from", metavar="JSON", help="write the report again from a run's JSON (no measurement)")
     args = p.parse_args(argv)
+    if args.report_from:
+        raw = json.loads(Path(args.report_from).read_text())
+        text = report(argparse.Namespace(**raw["args"]), raw["meta"], raw["results"], raw["render"])
+        Path(args.out).write_text(text + "\n")
+        if Path(args.out).with_suffix(".json").resolve() != Path(args.report_from).resolve():
+            Path(args.out).with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+        print(text)
+        return 0
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     ib.DATA_ROOT = Path(args.data_root)  # ingest.fresh_dir and scaleout.Services put their directories there
     if any(b not in BACKEND_NAMES for b in backends):
@@ -954,6 +970,7 @@ def main(argv=None) -> int:
             "machine": ib.machine_line(), "commit": git("log", "-1", "--format=%h %s")[:120], "commit_full": git("rev-parse", "HEAD"),
             "dirty": dirty, "version": ib.version_of([binary, "--version"]), "binary": source,
             "binary_mtime": datetime.datetime.fromtimestamp(os.path.getmtime(source)).astimezone().isoformat(timespec="seconds"),
+            "binary_commit": built_after(datetime.datetime.fromtimestamp(os.path.getmtime(source)).astimezone().isoformat()),
             "load_start": loadavg(), "data_root": str(ib.DATA_ROOT), "data_fs": " ".join(ib.data_fs().split()[:2])}
     results, render = [], None
     try:
