@@ -75,6 +75,29 @@ pub const MAX_REASON_CHARS: usize = 1000;
 /// Most studies one grant may name.
 pub const MAX_GRANT_STUDIES: usize = 1000;
 
+/// A grant of `studies` to `grantee`, in force from now for `minutes`.
+fn new_grant(kind: GrantKind, grantor: String, grantee: &Grantee, reason: String, studies: &[String], minutes: u32) -> Grant {
+    let now = now_ms();
+    let (grantee_kind, grantee) = match grantee {
+        Grantee::Person(id) => ("person", id.clone()),
+        Grantee::Institution(code) => ("institution", code.clone()),
+    };
+    Grant {
+        grant_id: format!("g{}", random_id(12)),
+        kind: kind.name().to_string(),
+        grantor,
+        grantee_kind: grantee_kind.to_string(),
+        grantee,
+        reason,
+        created_ms: now,
+        not_before_ms: now,
+        not_after_ms: now + i64::from(minutes) * 60_000,
+        revoked_ms: None,
+        revoked_by: None,
+        studies: studies.to_vec(),
+    }
+}
+
 /// The grant in force that opens `study` to this person or institution.
 pub(crate) async fn opening(
     access: &Access,
@@ -156,25 +179,7 @@ impl Access {
         if matches!(giver.reach, Reach::Studies(_)) {
             return Err(Denied::Forbidden("a film session gives no grants".into()));
         }
-        let now = now_ms();
-        let (grantee_kind, grantee) = match &new.grantee {
-            Grantee::Person(id) => ("person", id.clone()),
-            Grantee::Institution(code) => ("institution", code.clone()),
-        };
-        let grant = Grant {
-            grant_id: format!("g{}", random_id(12)),
-            kind: new.kind.name().to_string(),
-            grantor: giver.id.clone(),
-            grantee_kind: grantee_kind.to_string(),
-            grantee,
-            reason: new.reason.trim().to_string(),
-            created_ms: now,
-            not_before_ms: now,
-            not_after_ms: now + i64::from(new.minutes) * 60_000,
-            revoked_ms: None,
-            revoked_by: None,
-            studies: new.studies.clone(),
-        };
+        let grant = new_grant(new.kind, giver.id.clone(), &new.grantee, new.reason.trim().to_string(), &new.studies, new.minutes);
         self.index().insert_grant(&grant).await?;
         let event = if new.kind == GrantKind::BreakGlass { "break-glass" } else { "grant-given" };
         if new.kind == GrantKind::BreakGlass {
@@ -214,20 +219,14 @@ impl Access {
         if let Some(g) = in_force.into_iter().find(|g| g.grantor == grantor && studies.iter().all(|s| g.studies.contains(s))) {
             return Ok(g);
         }
-        let grant = Grant {
-            grant_id: format!("g{}", random_id(12)),
-            kind: GrantKind::Recognition.name().to_string(),
+        let grant = new_grant(
+            GrantKind::Recognition,
             grantor,
-            grantee_kind: "person".to_string(),
-            grantee: me.to_string(),
-            reason: format!("recognition order {order_id}"),
-            created_ms: now,
-            not_before_ms: now,
-            not_after_ms: now + i64::from(minutes) * 60_000,
-            revoked_ms: None,
-            revoked_by: None,
-            studies: studies.to_vec(),
-        };
+            &Grantee::Person(me.to_string()),
+            format!("recognition order {order_id}"),
+            studies,
+            minutes,
+        );
         self.index().insert_grant(&grant).await?;
         let detail = format!("recognition to person {me} until {}", grant.not_after_ms);
         self.record(&doctor.id, "grant-given", &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
@@ -253,21 +252,15 @@ impl Access {
         if studies.is_empty() || studies.len() > MAX_GRANT_STUDIES || minutes == 0 || reading_institution.is_empty() {
             return Err(Denied::Invalid(format!("a reading request opens 1 to {MAX_GRANT_STUDIES} studies to an institution")));
         }
-        let now = now_ms();
-        let grant = Grant {
-            grant_id: format!("g{}", random_id(12)),
-            kind: GrantKind::Reading.name().to_string(),
-            grantor: format!("reading:{request_id}"),
-            grantee_kind: "institution".to_string(),
-            grantee: reading_institution.to_string(),
-            reason: format!("reading request {request_id}"),
-            created_ms: now,
-            not_before_ms: now,
-            not_after_ms: now + i64::from(minutes) * 60_000,
-            revoked_ms: None,
-            revoked_by: None,
-            studies: studies.to_vec(),
-        };
+        let grantee = Grantee::Institution(reading_institution.to_string());
+        let grant = new_grant(
+            GrantKind::Reading,
+            format!("reading:{request_id}"),
+            &grantee,
+            format!("reading request {request_id}"),
+            studies,
+            minutes,
+        );
         self.index().insert_grant(&grant).await?;
         let detail = format!("reading to institution {reading_institution} until {}", grant.not_after_ms);
         self.record(actor, "grant-given", &grant.studies, &format!("grant:{}", grant.grant_id), client, "ok", &detail).await;
