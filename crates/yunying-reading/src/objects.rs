@@ -224,13 +224,7 @@ impl Reading {
             predecessor,
             amend_reason: report.amend_reason.clone(),
             request_id: r.request_id.clone(),
-            signature: (!report.signature.is_empty()).then(|| SignatureInfo {
-                algorithm: objects.algorithm.clone(),
-                key_id: objects.key_id.clone(),
-                content_digest_hex: report.content_digest.clone(),
-                // The signed-note line is `— NAME BASE64`.
-                signature_b64: report.signature.rsplit(' ').next().unwrap_or("").to_string(),
-            }),
+            signature: signature_of(report, objects),
         };
         let uids = ReportUids {
             series_instance_uid: objects.sr_series.clone(),
@@ -291,6 +285,17 @@ impl Reading {
             study_description: text("00081030"),
         })
     }
+}
+
+/// What the objects carry of a version's signature (none before signing).
+pub(crate) fn signature_of(report: &ReportRow, objects: &Objects) -> Option<SignatureInfo> {
+    (!report.signature.is_empty()).then(|| SignatureInfo {
+        algorithm: objects.algorithm.clone(),
+        key_id: objects.key_id.clone(),
+        content_digest_hex: report.content_digest.clone(),
+        // The signed-note line is `— NAME BASE64`.
+        signature_b64: report.signature.rsplit(' ').next().unwrap_or("").to_string(),
+    })
 }
 
 /// The signed version before `version`, whose SR this one amends.

@@ -388,7 +388,7 @@ impl Reading {
         // (`yunying_report::content_for_signature`); the objects are made
         // once first, so a version that could not be delivered is never
         // signed.
-        let (input, uids) = self.input_from(&r, &row, &reports, &objects).await?;
+        let (mut input, uids) = self.input_from(&r, &row, &reports, &objects).await?;
         let bytes = yunying_report::content_for_signature(&input);
         let (algorithm, key_id, signature) = signer.sign_report(&bytes).map_err(ReadingError::Unavailable)?;
         (objects.algorithm, objects.key_id) = (algorithm, key_id);
@@ -396,7 +396,7 @@ impl Reading {
         row.content_digest = hex::encode(Sm3::digest(&bytes));
         row.signature = signature;
         row.objects = json(&objects);
-        let (input, _) = self.input_from(&r, &row, &reports, &objects).await?;
+        input.signature = crate::objects::signature_of(&row, &objects);
         self.build_objects(&r.request_id, version, input, uids).await?;
         if !self.index.sign_reading_report(&row, &current.state).await? {
             return Err(ReadingError::Conflict("the report changed meanwhile; reload it".into()));
