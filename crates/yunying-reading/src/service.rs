@@ -205,6 +205,14 @@ impl Reading {
         Ok(self.index.reading_templates().await?.into_iter().filter_map(|(_, body)| serde_json::from_str(&body).ok()).collect())
     }
 
+    /// Every template, for readers and the system administrator.
+    pub async fn templates_as(&self, who: &Principal) -> Result<Vec<Template>, ReadingError> {
+        if !(who.may(Action::Reading) || who.may(Action::ManageSystem)) {
+            return Err(Denied::Forbidden("templates are for readers and the system administrator".into()).into());
+        }
+        self.templates().await
+    }
+
     /// Add or replace a template (the system administrator).
     pub async fn put_template_as(&self, who: &Principal, t: Template, client: &str) -> Result<(), ReadingError> {
         self.access.require(who, Action::ManageSystem)?;
