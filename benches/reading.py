@@ -857,9 +857,7 @@ def report(args, meta: dict, results: list[dict], render: dict | None) -> str:
             L.append(f"| {label} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} |")
         if wl.get("detail_with_patient_name"):
             a, b = wl["detail_with_patient_name"]
-            L += ["", f"Of the {b} request details, {a} carried the patient's name and study fields "
-                  "(`detail_as` takes them from the worklist query for the request's status with `limit 1`, the first request in "
-                  "that status, and falls back to the bare request when that one is another)."]
+            L += ["", f"Of the {b} request details, {a} carried the patient's name and study fields."]
         if r["explain"]:
             e = r["explain"]
             z = e["_sizes"]

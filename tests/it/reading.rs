@@ -526,6 +526,30 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
         Some(&json!({"study_instance_uid": city_study})),
     );
     assert_eq!(others.status, 403, "the township cannot send the city's study: {}", String::from_utf8_lossy(&others.body));
+
+    // On demand, the township's MR (no rule covers MR) to the centre by
+    // name; withdrawn, the centre no longer reaches it; asked for again,
+    // the same request is new again and the study reopens.
+    let his = [("Authorization", format!("Bearer {his_key}"))];
+    let his: Vec<(&str, &str)> = his.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ask = json!({"study_instance_uid": mr_uid, "reading": "CENTRE", "priority": "urgent", "clinical_info": "头痛三天"});
+    let asked = ok(&request(http, "POST", "/api/reading/requests", &his, Some(&ask)), "MR asked for");
+    let mr_request = asked["request_id"].as_str().unwrap().to_string();
+    assert_eq!((asked["status"].as_str(), asked["priority"].as_str()), (Some("new"), Some("urgent")));
+    let mr_meta = format!("/dicom-web/studies/{mr_uid}/metadata");
+    assert_eq!(request(http, "GET", &mr_meta, &with(&li), None).status, 200, "requested: the centre reads it");
+    ok(&request(http, "POST", &format!("/api/reading/requests/{mr_request}/cancel"), &his, Some(&json!({}))), "cancel");
+    assert_eq!(request(http, "GET", &mr_meta, &with(&li), None).status, 403, "withdrawn: the grant is revoked");
+    let mr_detail = ok(&request(http, "GET", &format!("/api/reading/requests/{mr_request}"), &his, None), "cancelled detail");
+    assert_eq!(mr_detail["request"]["status"], "cancelled");
+    let ask = json!({"study_instance_uid": mr_uid, "reading": "CENTRE", "clinical_info": "复查"});
+    let again = ok(&request(http, "POST", "/api/reading/requests", &his, Some(&ask)), "asked again");
+    assert_eq!((again["request_id"].as_str(), again["status"].as_str()), (Some(mr_request.as_str()), Some("new")));
+    assert_eq!(request(http, "GET", &mr_meta, &with(&li), None).status, 200, "asked again: the centre reads it again");
+    let mr_detail = ok(&request(http, "GET", &format!("/api/reading/requests/{mr_request}"), &with(&li), None), "detail");
+    assert_eq!(mr_detail["request"]["clinical_info"], "复查");
+    assert_eq!(mr_detail["request"]["patient_id"], "T-555", "the request's own patient on its detail");
+
     let World { mut server, index, tmp, .. } = w;
     index.close().await;
     server.stop();

@@ -267,6 +267,27 @@ impl Access {
         Ok(grant)
     }
 
+    /// Close what a withdrawn reading request opened: every grant in force
+    /// it gave (the study's and the priors' added at claim), recorded, and
+    /// forgotten by this node at once. The reading rules have checked that
+    /// `by` may withdraw the request.
+    pub async fn revoke_reading_grants(&self, by: &str, request_id: &str, client: &str) -> Result<usize, Denied> {
+        let revoked = self.index().revoke_grants_by(&format!("reading:{request_id}"), by, now_ms()).await?;
+        for grant in &revoked {
+            self.record(
+                by,
+                "grant-revoked",
+                &grant.studies,
+                &format!("grant:{}", grant.grant_id),
+                client,
+                "ok",
+                "reading request withdrawn",
+            )
+            .await;
+        }
+        Ok(revoked.len())
+    }
+
     /// Revoke a grant: its giver, or a security administrator.
     pub async fn revoke_grant(&self, by: &Principal, grant_id: &str, client: &str) -> Result<(), Denied> {
         let grant = self.index().grant(grant_id).await?.ok_or_else(|| Denied::NotFound(format!("no grant {grant_id}")))?;

@@ -24,19 +24,25 @@ impl Index {
     /// The studies of the instances after `after` (their `id`) received
     /// before `received_before_ms`, at most `limit` instances read, and the
     /// last instance id read (`after` when none).
+    ///
+    /// Reading stops at the first instance (in id order) received at or
+    /// after `received_before_ms`: ids and receipt times of concurrent
+    /// stores are not in the same order, and a cursor moved past an
+    /// instance that was left for later would never come back to it.
     pub async fn studies_of_instances_after(&self, after: i64, received_before_ms: i64, limit: i64) -> Result<(Vec<String>, i64)> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT i.id, st.study_instance_uid FROM instances i
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+            "SELECT i.id, i.received_at_ms, st.study_instance_uid FROM instances i
              JOIN series se ON se.id = i.series_pk JOIN studies st ON st.id = se.study_pk
-             WHERE i.id > $1 AND i.received_at_ms < $2 ORDER BY i.id LIMIT $3",
+             WHERE i.id > $1 ORDER BY i.id LIMIT $2",
         )
         .bind(after)
-        .bind(received_before_ms)
         .bind(limit.clamp(1, 100_000))
         .fetch_all(&self.pool)
         .await?;
-        let last = rows.last().map_or(after, |r| r.0);
-        let mut studies: Vec<String> = rows.into_iter().map(|r| r.1).collect();
+        let settled: Vec<(i64, String)> =
+            rows.into_iter().take_while(|(_, received, _)| *received < received_before_ms).map(|(id, _, study)| (id, study)).collect();
+        let last = settled.last().map_or(after, |r| r.0);
+        let mut studies: Vec<String> = settled.into_iter().map(|r| r.1).collect();
         studies.sort();
         studies.dedup();
         Ok((studies, last))

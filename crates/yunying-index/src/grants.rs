@@ -116,6 +116,25 @@ impl Index {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Revoke every grant in force that `grantor` gave; the grants revoked
+    /// (with their studies).
+    pub async fn revoke_grants_by(&self, grantor: &str, by: &str, now_ms: i64) -> Result<Vec<Grant>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT grant_id FROM grants WHERE grantor = $1 AND revoked_ms IS NULL ORDER BY grant_id")
+                .bind(grantor)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut revoked = Vec::with_capacity(ids.len());
+        for id in ids {
+            if self.revoke_grant(&id, by, now_ms).await?
+                && let Some(grant) = self.grant(&id).await?
+            {
+                revoked.push(grant);
+            }
+        }
+        Ok(revoked)
+    }
+
     /// One grant with its studies.
     pub async fn grant(&self, grant_id: &str) -> Result<Option<Grant>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = $1")))
@@ -160,6 +179,23 @@ impl Index {
             grants.push(g);
         }
         Ok(grants)
+    }
+
+    /// The studies opened to an institution, in force at `at`, by the
+    /// grants one grantor gave (a reading request's `reading:<id>`), in
+    /// one query: a reading centre holds thousands of grants.
+    pub async fn studies_granted_by(&self, grantor: &str, institution: &str, at: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT gs.study_instance_uid FROM grants g JOIN grant_studies gs ON gs.grant_id = g.grant_id
+             WHERE g.grantor = $1 AND g.grantee_kind = 'institution' AND g.grantee = $2
+               AND g.revoked_ms IS NULL AND g.not_before_ms <= $3 AND g.not_after_ms > $3
+             ORDER BY gs.study_instance_uid",
+        )
+        .bind(grantor)
+        .bind(institution)
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The studies opened now to this person or institution by grants in

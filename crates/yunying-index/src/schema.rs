@@ -580,6 +580,10 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // 30: remote reading (`reading/`): relationships, templates, requests,
     // report versions, the outbox of deliveries.
     crate::reading::READING,
+    // 31: a request's grants found by their grantor (`reading:<id>`, not
+    // every grant of the reading centre), and the worklist by status.
+    "CREATE INDEX grants_grantor ON grants (grantor);
+CREATE INDEX reading_requests_status ON reading_requests (reading, status, priority_rank, created_ms)",
 ];
 
 /// Migration 27's marker; the hook makes the table and the triggers.

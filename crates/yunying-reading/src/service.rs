@@ -366,7 +366,13 @@ impl Reading {
             ..Default::default()
         };
         if !self.index.insert_reading_request(&row).await? {
-            return Ok(None);
+            // Asked again after a cancellation (not by the routing rule:
+            // what was withdrawn stays withdrawn until someone asks).
+            if source == "rule" {
+                return Ok(None);
+            }
+            let Some(id) = self.index.reopen_cancelled_reading_request(&row).await? else { return Ok(None) };
+            row = self.index.reading_request(&id).await?.ok_or_else(|| ReadingError::not_found(&id))?;
         }
         // The study first, then the patient's priors (newest first).
         let mut studies = vec![study.to_string()];
@@ -403,16 +409,7 @@ impl Reading {
     /// by a further grant when a radiologist claims it.
     pub(crate) async fn granted_of(&self, r: &ReadingRequestRow) -> Result<Vec<String>, ReadingError> {
         let grantor = format!("reading:{}", r.request_id);
-        let grants = self.index.grants_to(None, Some(&r.reading), Some(now_ms())).await?;
-        let mut studies: Vec<String> = Vec::new();
-        for g in grants.into_iter().filter(|g| g.grantor == grantor) {
-            for s in g.studies {
-                if !studies.contains(&s) {
-                    studies.push(s);
-                }
-            }
-        }
-        Ok(studies)
+        Ok(self.index.studies_granted_by(&grantor, &r.reading, now_ms()).await?)
     }
 
     /// Open priors linked since the request was made.

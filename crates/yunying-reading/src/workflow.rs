@@ -125,6 +125,7 @@ impl Reading {
                 "me" => Some(who.id.clone()),
                 other => return Err(ReadingError::Invalid(format!("claimed is \"me\" or empty, not {other:?}"))),
             },
+            request_id: None,
             offset: f.offset.max(0),
             limit: if f.limit <= 0 { 100 } else { f.limit.min(500) },
         };
@@ -159,13 +160,11 @@ impl Reading {
             .index
             .reading_worklist(&WorklistQuery {
                 institution: r.reading.clone(),
-                statuses: vec![r.status.clone()],
-                claimed_by: None,
+                request_id: Some(r.request_id.clone()),
                 limit: 1,
                 ..Default::default()
             })
-            .await
-            .map(|(rows, n)| (rows.into_iter().filter(|w| w.request.request_id == r.request_id).collect::<Vec<_>>(), n))?;
+            .await?;
         let request = match rows.into_iter().next() {
             Some(w) => RequestView::of(w, &names, now_ms()),
             None => RequestView::of_request(r, &names, now_ms()),
@@ -219,7 +218,7 @@ impl Reading {
         if !self.index.update_reading_request(id, &expect, &set, now_ms()).await? {
             return Err(ReadingError::Conflict(format!("request {id} is signed or cancelled already")));
         }
-        self.index.revoke_grant(&r.grant_id, &who.id, now_ms()).await?;
+        self.access.revoke_reading_grants(&who.id, id, client).await?;
         self.step("reading-cancelled", who, &r, client).await;
         Ok(())
     }

@@ -178,6 +178,8 @@ pub struct WorklistQuery {
     pub priority: Option<String>,
     /// Only those claimed by this person.
     pub claimed_by: Option<String>,
+    /// Only this request (a request's own row, with its patient).
+    pub request_id: Option<String>,
     pub offset: i64,
     pub limit: i64,
 }
@@ -346,6 +348,43 @@ impl Index {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Ask again for a reading that was cancelled: the cancelled request
+    /// of `r`'s study to `r`'s reading institution becomes new, with `r`'s
+    /// ask (priority, clinical information, order, source, who, when, due,
+    /// modality and body part); its id and earlier report versions stay.
+    /// The request's id, `None` when there is no cancelled request.
+    pub async fn reopen_cancelled_reading_request(&self, r: &ReadingRequestRow) -> Result<Option<String>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT request_id FROM reading_requests WHERE study_instance_uid = $1 AND reading = $2 AND status = 'cancelled'",
+        )
+        .bind(&r.study_instance_uid)
+        .bind(&r.reading)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(id) = id else { return Ok(None) };
+        let done = sqlx::query(
+            "UPDATE reading_requests SET status = 'new', is_open = 1, priority = $1, priority_rank = $2, modality = $3, body_part = $4,
+                    clinical_info = $5, his_order_id = $6, source = $7, requested_by = $8, claimed_by = '', claimed_ms = NULL,
+                    created_ms = $9, due_ms = $10, updated_ms = $11
+             WHERE request_id = $12 AND status = 'cancelled'",
+        )
+        .bind(&r.priority)
+        .bind(r.priority_rank)
+        .bind(&r.modality)
+        .bind(&r.body_part)
+        .bind(&r.clinical_info)
+        .bind(&r.his_order_id)
+        .bind(&r.source)
+        .bind(&r.requested_by)
+        .bind(r.created_ms)
+        .bind(r.due_ms)
+        .bind(r.updated_ms)
+        .bind(&id)
+        .execute(&self.pool)
+        .await?;
+        Ok((done.rows_affected() == 1).then_some(id))
+    }
+
     /// Set the grant of a request just stored.
     pub async fn set_reading_grant(&self, request_id: &str, grant_id: &str) -> Result<()> {
         sqlx::query("UPDATE reading_requests SET grant_id = $1 WHERE request_id = $2")
@@ -494,7 +533,10 @@ impl Index {
         add(&mut filters, "r.body_part", &w.body_part);
         add(&mut filters, "r.priority", &w.priority);
         add(&mut filters, "r.claimed_by", &w.claimed_by);
-        if w.statuses.is_empty() {
+        add(&mut filters, "r.request_id", &w.request_id);
+        if w.request_id.is_some() {
+            // One request, whatever its status.
+        } else if w.statuses.is_empty() {
             filters.push_str(" AND r.is_open = 1");
         } else {
             let first = binds.len() + 1;
