@@ -105,11 +105,18 @@ pub(crate) async fn opening(
     institution: Option<&str>,
     study: &str,
 ) -> Result<Option<String>, Denied> {
-    // Grants to one principal are few; the index returns them study by
-    // study, so one lookup of the study's row would need a query of its
-    // own per kind of grantee. Here: the grants in force, then the study.
+    // Grants to most principals are few: the list of what they open is
+    // remembered a moment and serves every study. A reading centre holds
+    // one grant per request: past the list's cap, the study is looked up.
     let granted = access.granted(person, institution).await?;
-    Ok(granted.into_iter().find(|(s, _)| s == study).map(|(_, g)| g))
+    let full = granted.len() as i64 >= crate::MAX_GRANTED_STUDIES;
+    if let Some((_, g)) = granted.into_iter().find(|(s, _)| s == study) {
+        return Ok(Some(g));
+    }
+    if full {
+        return Ok(access.index.grant_opening(person, institution, study, now_ms()).await?);
+    }
+    Ok(None)
 }
 
 impl Access {

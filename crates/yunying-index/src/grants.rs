@@ -232,6 +232,27 @@ impl Index {
         Ok(out)
     }
 
+    /// The grant in force at `now_ms` that opens one study to this person
+    /// or institution (the one that lasts longest), if any: for a
+    /// principal whose grants are too many to carry as a list.
+    pub async fn grant_opening(&self, person: Option<&str>, institution: Option<&str>, study: &str, now_ms: i64) -> Result<Option<String>> {
+        let (grantees, values) = grantee_condition("g.", person, institution);
+        let n = values.len();
+        let sql = format!(
+            "SELECT g.grant_id FROM grant_studies gs JOIN grants g ON g.grant_id = gs.grant_id
+             WHERE gs.study_instance_uid = ${} AND {grantees} AND g.revoked_ms IS NULL AND g.not_before_ms <= ${} AND g.not_after_ms > ${}
+             ORDER BY g.not_after_ms DESC, g.grant_id LIMIT 1",
+            n + 1,
+            n + 2,
+            n + 2
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for v in values {
+            q = q.bind(v);
+        }
+        Ok(q.bind(study).bind(now_ms).fetch_optional(&self.pool).await?)
+    }
+
     /// The issuer (institution) of a study's patient; `None`: no such study.
     pub async fn study_issuer(&self, study_uid: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT p.issuer FROM studies st JOIN patients p ON p.id = st.patient_pk WHERE st.study_instance_uid = $1")
