@@ -279,6 +279,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert_eq!(request(http, "POST", &path("/claim"), &with(&wang), Some(&json!({}))).status, 409);
     let detail = ok(&request(http, "GET", &path(""), &with(&li), None), "detail");
     assert_eq!(detail["request"]["claimed_by"], li_id.as_str());
+    assert_eq!(detail["request"]["claimed_by_name"], "li", "the worklist names who holds it (its display name, the user name here)");
     assert_eq!(detail["may_write"], true);
     assert!(
         detail["priors"].as_array().unwrap().iter().any(|p| *p == city_study.as_str()),

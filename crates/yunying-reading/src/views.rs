@@ -23,6 +23,8 @@ pub struct RequestView {
     pub his_order_id: String,
     pub source: String,
     pub claimed_by: String,
+    /// Their display name, for the worklist ("" when nobody holds it).
+    pub claimed_by_name: String,
     pub created_ms: i64,
     pub due_ms: i64,
     /// Past its turnaround target and not signed.
@@ -62,6 +64,7 @@ impl RequestView {
             his_order_id: r.his_order_id,
             source: r.source,
             claimed_by: r.claimed_by,
+            claimed_by_name: row.claimed_by_name,
             created_ms: r.created_ms,
             due_ms: r.due_ms,
             signed_ms: r.signed_ms,

@@ -162,6 +162,9 @@ pub struct WorklistRow {
     pub study_description: String,
     pub accession_number: String,
     pub num_instances: i64,
+    /// The display name (else the user name) of whoever holds it ("" when
+    /// nobody).
+    pub claimed_by_name: String,
 }
 
 /// Which requests a worklist shows.
@@ -552,10 +555,11 @@ impl Index {
         let columns: Vec<String> = REQUEST_COLUMNS.split(',').map(|c| format!("r.{}", c.trim())).collect();
         let sql = format!(
             "SELECT {}, p.patient_name, p.patient_id, p.patient_sex, p.patient_birth_date, s.study_date, s.study_description,
-                    s.accession_number, s.num_instances
+                    s.accession_number, s.num_instances, COALESCE(NULLIF(u.display_name, ''), u.username)
              FROM reading_requests r
              LEFT JOIN studies s ON s.study_instance_uid = r.study_instance_uid
              LEFT JOIN patients p ON p.id = s.patient_pk
+             LEFT JOIN users u ON r.claimed_by <> '' AND r.claimed_by = 'person:' || u.user_id
              WHERE {filters}
              ORDER BY r.priority_rank, r.created_ms, r.request_id
              LIMIT {} OFFSET {}",
@@ -582,6 +586,7 @@ impl Index {
                 study_description: text(32)?,
                 accession_number: text(33)?,
                 num_instances: row.try_get::<Option<i64>, _>(34)?.unwrap_or(0),
+                claimed_by_name: text(35)?,
             });
         }
         Ok((out, total))
