@@ -7,9 +7,13 @@
 //! (two-step), wang signs it from the awaiting-review tab and sees it
 //! returned with its deliveries; the township's zhou sees the signed
 //! impression among the requests sent; the city's sun sees nothing; the
-//! system administrator adds a template on the administration page.
-//! Then the API says what the browser did, down to the presentation state
-//! of the measured length.
+//! system administrator adds a template on the administration page. A
+//! township technologist, zhao, asks the provincial hospital (a second,
+//! on-demand relationship) to read the same CT from the study reader, as
+//! urgent with clinical information, after the form showed the server's
+//! refusal to ask the centre twice; then cancels it. Then the API says
+//! what the browser did, down to the presentation state of the measured
+//! length.
 
 use std::time::{Duration, Instant};
 
@@ -23,10 +27,23 @@ fn json_of(reply: &crate::film::Reply, what: &str) -> Value {
     reply.json()
 }
 
+/// The provincial hospital reads for the township on demand only (no routing rule).
+const PROVINCIAL: &str = r#"
+[[archive.institutions]]
+code = "PROV"
+name = "省人民医院"
+[[reading.relationships]]
+requesting = "TOWN"
+reading = "PROV"
+automatic = false
+"#;
+/// What zhao types as the clinical information.
+const CLINICAL: &str = "咳嗽两周，发热3天。右上肺结节待排。";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reading_in_the_viewer_end_to_end() {
     crate::viewer::viewer_dist();
-    let w = crate::reading::world("").await;
+    let w = crate::reading::world(PROVINCIAL).await;
     let http = w.server.http_port;
     let li = session_of(&login(http, "li", PASSWORD, None));
     let wang = session_of(&login(http, "wang", PASSWORD, None));
@@ -49,6 +66,8 @@ async fn reading_in_the_viewer_end_to_end() {
 
     // A system administrator, added to the running server's accounts.
     crate::people::add_user(&w.tmp.path().join("data"), "root", None, "system-admin");
+    // A technologist of the township, who asks for readings.
+    crate::people::add_user(&w.tmp.path().join("data"), "zhao", Some("TOWN"), "technologist");
     let envs = [
         ("YUNYING_URL", format!("http://127.0.0.1:{http}")),
         ("STUDY", w.town_study.clone()),
@@ -58,6 +77,8 @@ async fn reading_in_the_viewer_end_to_end() {
         ("TOWN_USER", "zhou".to_string()),
         ("OTHER", "sun".to_string()),
         ("ADMIN", "root".to_string()),
+        ("TECH", "zhao".to_string()),
+        ("CLINICAL", CLINICAL.to_string()),
         ("PASSWORD", PASSWORD.to_string()),
     ];
     crate::viewer::node_test("reading.test.mjs", &envs);
@@ -122,6 +143,24 @@ async fn reading_in_the_viewer_end_to_end() {
     for want in ["SR", "KO", "DOC", "PR"] {
         assert!(modalities.contains(&want), "{want} stored in the study: {modalities:?}");
     }
+
+    // zhao's request to the provincial hospital: urgent, with what was typed, then cancelled.
+    let zhao = session_of(&login(http, "zhao", PASSWORD, None));
+    let sent = get(&zhao, "/api/reading/worklist?side=requesting&status=new,claimed,draft,awaiting-review,signed,returned,cancelled");
+    let sent = sent["requests"].as_array().unwrap();
+    let to_prov: Vec<&Value> = sent.iter().filter(|r| r["reading"] == "PROV").collect();
+    assert_eq!(to_prov.len(), 1, "one request to the provincial hospital: {sent:?}");
+    let asked = to_prov[0];
+    assert_eq!(asked["study_instance_uid"], w.town_study.as_str());
+    assert_eq!(asked["requesting"], "TOWN");
+    assert_eq!(asked["reading_name"], "省人民医院");
+    assert_eq!(asked["priority"], "urgent");
+    assert_eq!(asked["clinical_info"], CLINICAL);
+    assert_eq!(asked["his_order_id"], "HIS-2026-0042");
+    assert_eq!(asked["source"], "api");
+    assert_eq!(asked["status"], "cancelled");
+    // Still one request to the centre (the form's second ask was refused).
+    assert_eq!(sent.iter().filter(|r| r["reading"] == "CENTRE").count(), 1, "{sent:?}");
 
     // The city hospital's radiologist reaches neither the request nor its study.
     let sun = session_of(&login(http, "sun", PASSWORD, None));

@@ -20,6 +20,7 @@ import { renderEnrolment, renderLogin } from './login';
 import { renderRecognition } from './recognition';
 import { isReadingRoute, renderReading } from './reading';
 import type { ReadingState } from './reading-api';
+import { requestReadingAction } from './reading-new';
 import { MAY, Who, isAdmin, may, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
@@ -131,6 +132,9 @@ async function main(): Promise<void> {
     if (shown) banner.append(shown);
     const reader = new Reader(web, back);
     state.reader = reader;
+    // Asking another institution to read it (the study's own institution only).
+    const action = requestReadingAction(who, study, access, () => reader.study?.series.map((s) => s.modality) ?? []);
+    if (action) reader.actions.append(action);
     try {
       await reader.open(app, study);
     } catch (e) {

@@ -22,6 +22,21 @@ export function mayUseReading(who: Who): boolean {
 export const STATUSES = ['new', 'claimed', 'draft', 'awaiting-review', 'signed', 'returned', 'cancelled'] as const;
 export type Status = typeof STATUSES[number];
 export const PRIORITIES = ['emergency', 'urgent', 'routine'] as const;
+/** The statuses a requesting institution may still cancel (the server's `cancel_as`). */
+export const CANCELLABLE = ['new', 'claimed', 'draft', 'awaiting-review'];
+/** The server's bounds of a request (yunying-reading: `MAX_CLINICAL`, the HIS order's 64). */
+export const MAX_CLINICAL = 2000;
+export const MAX_HIS_ORDER = 64;
+
+/** `POST /api/reading/requests` (the server's `NewRequest`). */
+export interface NewRequest {
+  study_instance_uid: string;
+  /** The reading institution's code; empty: the first relationship that covers the study. */
+  reading?: string;
+  priority?: typeof PRIORITIES[number];
+  clinical_info?: string;
+  his_order_id?: string;
+}
 
 export interface RequestView {
   request_id: string;
@@ -177,6 +192,9 @@ export const reading = {
   worklist: (params: Record<string, string | number | undefined>) => api<WorklistPage>('GET', `/api/reading/worklist${query(params)}`),
   detail: (id: string) => api<RequestDetail>('GET', path(id)),
   templates: () => api<Template[]>('GET', '/api/reading/templates'),
+  /** Ask another institution to read a study (the requesting side). */
+  create: (r: NewRequest) => api<RequestView>('POST', '/api/reading/requests', r),
+  cancel: (id: string) => api('POST', path(id, '/cancel'), {}),
   claim: (id: string) => api('POST', path(id, '/claim'), {}),
   release: (id: string) => api('POST', path(id, '/release'), {}),
   save: (id: string, content: ReportContent, submit: boolean) =>
@@ -185,7 +203,7 @@ export const reading = {
   sign: (id: string, version: number, updated_ms: number) => api<ReportView>('POST', path(id, '/sign'), { version, updated_ms }),
   amend: (id: string, reason: string) => api<ReportView>('POST', path(id, '/amend'), { reason }),
   statistics: (params: Record<string, string | number | undefined>) => api<Stats>('GET', `/api/reading/statistics${query(params)}`),
-  /** For the system administrator (admin-reading.ts). */
+  /** All for the system administrator (admin-reading.ts), else the principal's institution's (either side). */
   relationships: () => api<Relationship[]>('GET', '/api/reading/relationships'),
   putRelationship: (r: Relationship) => put('/api/reading/relationships', r),
   removeRelationship: (requesting: string, readingCode: string) =>
@@ -198,6 +216,10 @@ export const reading = {
 export interface Relationship {
   requesting: string;
   reading: string;
+  /** Modalities covered (empty: all). */
+  modalities?: string[];
+  /** The priority of its automatic requests. */
+  priority?: string;
   [field: string]: unknown;
 }
 

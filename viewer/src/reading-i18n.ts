@@ -149,6 +149,20 @@ const LABELS = {
   hours: ['{h} 小时 {m} 分', '{h} h {m} min'],
   days: ['{d} 天 {h} 小时', '{d} d {h} h'],
   error: ['出错：{m}', 'Error: {m}'],
+  requestReading: ['申请远程诊断', 'Request remote reading'],
+  requestReadingHint: ['请另一家机构诊断本检查；提交后该机构可访问本检查及既往检查。', 'Ask another institution to read this study: it reaches the study and the patient\'s priors once sent.'],
+  allModalities: ['全部设备', 'all modalities'],
+  noRelationship: ['没有为本院诊断的机构', 'No institution reads for yours'],
+  hisOrderOptional: ['HIS 申请单号（可选）', 'HIS order number (optional)'],
+  characters: ['{n}/{max} 字', '{n}/{max} characters'],
+  sendRequest: ['提交申请', 'Send the request'],
+  close: ['关闭', 'Close'],
+  chooseReading: ['请选择诊断机构', 'Choose the reading institution'],
+  cancelRequest: ['撤回申请', 'Cancel request'],
+  cancelConfirm: ['撤回此申请？诊断机构将不能再访问本检查。', 'Cancel this request? The reading institution will no longer reach the study.'],
+  cancelYes: ['确定撤回', 'Yes, cancel it'],
+  cancelNo: ['不撤回', 'Keep it'],
+  cancelledDone: ['已撤回申请', 'Request cancelled'],
 } as const;
 
 export type ReadingLabel = keyof typeof LABELS;

@@ -4,13 +4,14 @@
 // request, the report panel (reading-report.ts), the report's versions
 // (signed ones with signer, time and SM3 digest) and its deliveries back
 // to the requesting institution. After signing, the page follows the
-// deliveries until the report is returned.
+// deliveries until the report is returned. The requesting institution may
+// cancel a request not signed yet (confirmed in place).
 
 import { accessBanner, studyAccess } from './access';
 import { formatTime } from './api';
 import { DicomWeb, STUDY_FIELDS, T, formatDate, str } from './dicomweb';
 import { clear, h } from './dom';
-import { READING_MAY, ReadingState, RequestDetail, Template, reading } from './reading-api';
+import { CANCELLABLE, READING_MAY, ReadingState, RequestDetail, Template, reading } from './reading-api';
 import { rl, rlOf } from './reading-i18n';
 import { EditorContext, readOnly, refusal, reportPanel } from './reading-report';
 import { patientName, priorityBadge, statusBadge, waiting } from './reading-worklist';
@@ -137,6 +138,7 @@ function headOf(d: RequestDetail, side: string, who: Who, say: (m: string, e?: b
   if (side === 'reading' && r.claimed_by === me && (r.status === 'claimed' || r.status === 'draft')) {
     act(rl('release'), 'reading-release', () => reading.release(r.request_id), rl('releasedDone'));
   }
+  if (side === 'requesting' && CANCELLABLE.includes(r.status) && may(who, READING_MAY.request)) buttons.append(cancelButton(r.request_id, say, refresh));
   const refreshButton = h('button', { type: 'button', 'data-testid': 'reading-refresh' }, rl('refresh'));
   refreshButton.onclick = () => void refresh();
   buttons.append(refreshButton);
@@ -154,6 +156,34 @@ function headOf(d: RequestDetail, side: string, who: Who, say: (m: string, e?: b
       ...(r.claimed_by ? row(rl('claimedBy'), r.claimed_by === me ? rl('me') : rl('someone')) : [])),
     buttons,
   ];
+}
+
+/**
+ * "Cancel request" for the requesting institution, confirmed in place
+ * before the server is asked; the grant to the reading institution ends.
+ */
+function cancelButton(id: string, say: (m: string, e?: boolean) => void, refresh: () => Promise<void>): HTMLElement {
+  const box = h('div', { class: 'rd-cancel' });
+  const ask = h('button', { type: 'button', class: 'danger', 'data-testid': 'reading-cancel' }, rl('cancelRequest'));
+  const yes = h('button', { type: 'button', class: 'danger', 'data-testid': 'reading-cancel-confirm' }, rl('cancelYes'));
+  const no = h('button', { type: 'button', 'data-testid': 'reading-cancel-keep' }, rl('cancelNo'));
+  const confirm = h('div', { class: 'rd-confirm', role: 'alertdialog', 'data-testid': 'reading-cancel-ask' },
+    h('span', {}, rl('cancelConfirm')), h('div', { class: 'rd-row' }, yes, no));
+  ask.onclick = () => box.replaceChildren(confirm);
+  no.onclick = () => box.replaceChildren(ask);
+  yes.onclick = async () => {
+    yes.disabled = true;
+    no.disabled = true;
+    try {
+      await reading.cancel(id);
+      say(rl('cancelledDone'));
+    } catch (e) {
+      say(refusal(e), true);
+    }
+    await refresh();
+  };
+  box.append(ask);
+  return box;
 }
 
 /** The signed report in force, the versions and the deliveries. */

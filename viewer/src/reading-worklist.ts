@@ -26,7 +26,7 @@ export function patientName(pn: string): string {
 
 /** The priority as a coloured badge. */
 export function priorityBadge(priority: string): HTMLElement {
-  return h('span', { class: `rd-priority ${priority}`, 'data-priority': priority }, rlOf('', priority));
+  return h('span', { class: `rd-priority ${priority}`, 'data-testid': 'reading-priority', 'data-priority': priority }, rlOf('', priority));
 }
 
 export function statusBadge(status: string): HTMLElement {

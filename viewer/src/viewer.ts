@@ -69,6 +69,8 @@ export class Reader {
   private playing = false;
   private primary = 'window';
   private toolbar = h('div', { class: 'toolbar' });
+  /** Buttons under "back" for what may be done with the study (e.g. request a reading). */
+  readonly actions = h('div', { class: 'reader-actions' });
   readonly marks: Record<string, number> = {};
   private keyHandler = (e: KeyboardEvent) => this.onKey(e);
   private resizeObserver?: ResizeObserver;
@@ -85,6 +87,7 @@ export class Reader {
       h('section', { class: 'reader' },
         h('aside', { class: 'side' },
           h('button', { class: 'back', onclick: () => this.back() }, `← ${t('back')}`),
+          this.actions,
           h('h2', {}, t('series')), this.seriesList,
           h('h2', {}, t('priors')), this.priorList,
         ),

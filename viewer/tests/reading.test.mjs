@@ -10,14 +10,19 @@
 // township's TOWN_USER sees it among the requests sent for reading with
 // the signed impression; the city's OTHER sees nothing of it. The system
 // administrator ADMIN edits the relationships and templates as JSON on the
-// administration page.
+// administration page. The township's technologist TECH opens STUDY in the
+// reader and asks for it to be read through the form: the centre has it
+// already (the server's 409 in the form), the provincial hospital PROV (an
+// on-demand relationship) takes it, urgent, with the clinical information
+// CLINICAL; TECH then cancels the request.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
 import { secretOf, signInPage, submitPassword, totp } from './lib/signin.mjs';
 
 const BASE = process.env.YUNYING_URL;
-const { STUDY, PRIOR, READER, SIGNER, TOWN_USER, OTHER, ADMIN, PASSWORD } = process.env;
+const { STUDY, PRIOR, READER, SIGNER, TOWN_USER, OTHER, ADMIN, TECH, CLINICAL, PASSWORD } = process.env;
+const HIS_ORDER = 'HIS-2026-0042';
 const IMPRESSION = '右肺上叶磨玻璃结节，建议随访。气胸，请临床立即处理。';
 let browser;
 let page;
@@ -26,8 +31,8 @@ let requestId;
 let measured;
 
 before(async () => {
-  assert.ok(BASE && STUDY && PRIOR && READER && SIGNER && TOWN_USER && OTHER && ADMIN && PASSWORD,
-    'YUNYING_URL, STUDY, PRIOR, READER, SIGNER, TOWN_USER, OTHER, ADMIN, PASSWORD');
+  assert.ok(BASE && STUDY && PRIOR && READER && SIGNER && TOWN_USER && OTHER && ADMIN && TECH && CLINICAL && PASSWORD,
+    'YUNYING_URL, STUDY, PRIOR, READER, SIGNER, TOWN_USER, OTHER, ADMIN, TECH, CLINICAL, PASSWORD');
   browser = await launch();
   page = await newPage(browser, { locale: 'en-GB' });
 });
@@ -302,8 +307,7 @@ test('the system administrator edits relationships and templates on the administ
   const relationships = '[data-testid=reading-admin-relationships]';
   const text = await until(admin, (s) => document.querySelector(s)?.value || null, relationships, { what: 'the relationships' });
   const rels = JSON.parse(text);
-  assert.equal(rels.length, 1);
-  assert.deepEqual([rels[0].requesting, rels[0].reading, rels[0].two_step], ['TOWN', 'CENTRE', true]);
+  assert.deepEqual(rels.map((r) => [r.requesting, r.reading, r.two_step, r.automatic]), [['TOWN', 'CENTRE', true, true], ['TOWN', 'PROV', false, false]]);
   const status = () => admin.textContent('[data-testid=remote-reading-status]');
   // Not JSON, and a relationship the server refuses: messages, nothing stored.
   await admin.fill(relationships, '[{');
@@ -325,4 +329,79 @@ test('the system administrator edits relationships and templates on the administ
   await until(admin, () => /6 saved, 0 removed/.test(document.querySelector('[data-testid=remote-reading-status]')?.textContent), null, { what: 'the templates saved' });
   assert.ok(JSON.parse(await admin.inputValue(templates)).some((t) => t.id === 'ct-chest-low-dose'), 'shown as stored');
   await admin.context().close();
+});
+
+test('a township technologist asks for a reading from the study reader, then cancels it', async () => {
+  // Not offered on a study another institution's grant opens: the centre's radiologist.
+  await go(page, `#/study/${STUDY}`);
+  await until(page, (uid) => window.yunying.ready && location.hash === `#/study/${uid}`, STUDY, { what: 'the study at the centre' });
+  assert.equal(await page.$('[data-testid=reading-new-open]'), null, 'only the study\'s own institution asks');
+
+  const tech = await newPage(browser, { locale: 'en-GB' });
+  await signIn(tech, TECH);
+  await go(tech, `#/study/${STUDY}`);
+  await until(tech, () => window.yunying.ready && document.querySelector('[data-testid=reading-new-open]'), null, { what: 'the request action in the reader' });
+  assert.equal((await displayed(tech, 0)).study, STUDY);
+  await tech.click('[data-testid=reading-new-open]');
+  const submit = '[data-testid=reading-new-submit]';
+  await until(tech, (s) => document.querySelector(`${s}:not([disabled])`), submit, { what: 'the form with its institutions' });
+  const options = await tech.$$eval('[data-testid=reading-new-institution] option', (els) => els.map((e) => [e.value, e.dataset.covers]));
+  assert.deepEqual(options, [['CENTRE', 'true'], ['PROV', 'true']], 'the township\'s reading institutions');
+  assert.equal(await tech.inputValue('[data-testid=reading-new-institution]'), 'CENTRE');
+  assert.equal(await tech.inputValue('[data-testid=reading-new-priority]'), 'routine');
+  assert.equal(await tech.getAttribute('[data-testid=reading-new-clinical]', 'maxlength'), '2000');
+
+  // The centre has this study already (its routing rule's request): the server's refusal, in the form.
+  await tech.click(submit);
+  const refused = await until(tech, () => document.querySelector('[data-testid=reading-new-error]')?.textContent || null, null, { what: 'the refusal' });
+  assert.match(refused, /^409: the study is already requested from CENTRE$/);
+  assert.ok(await tech.$('[data-testid=reading-new-dialog][open]'), 'the form stays open');
+  assert.match(await tech.evaluate(() => location.hash), /^#\/study\//);
+
+  // The provincial hospital, urgent, with the clinical information and the HIS order.
+  await tech.selectOption('[data-testid=reading-new-institution]', 'PROV');
+  await tech.selectOption('[data-testid=reading-new-priority]', 'urgent');
+  await tech.fill('[data-testid=reading-new-clinical]', CLINICAL);
+  assert.equal(await tech.textContent('[data-testid=reading-new-count]'), `${[...CLINICAL].length}/2000 characters`);
+  await tech.fill('[data-testid=reading-new-his-order]', HIS_ORDER);
+  await tech.click(submit);
+  await requestShown(tech);
+  const hash = await tech.evaluate(() => location.hash);
+  const id = /^#\/reading\/(rr_[A-Za-z0-9_-]+)$/.exec(hash)?.[1];
+  assert.ok(id, `the request's page: ${hash}`);
+  assert.equal(await tech.$('[data-testid=reading-new-dialog]'), null, 'the form is gone');
+  assert.equal(await tech.getAttribute('[data-testid=reading-panel]', 'data-side'), 'requesting');
+  assert.equal(await tech.getAttribute('[data-testid=reading-panel] [data-testid=reading-priority]', 'data-priority'), 'urgent');
+  assert.equal(await tech.textContent('[data-testid=reading-panel] [data-testid=reading-priority]'), 'Urgent');
+  assert.equal(await status(tech), 'new');
+  assert.equal(await tech.textContent('[data-testid=reading-institution]'), '省人民医院');
+  assert.ok((await tech.textContent('[data-testid=reading-panel] .rec-order')).includes(CLINICAL), 'the clinical information shown');
+  // As the server has it.
+  const detail = async () => tech.evaluate((i) => fetch(`/api/reading/requests/${i}`, { headers: { Accept: 'application/json' } }).then((r) => r.json()), id);
+  const made = (await detail()).request;
+  assert.deepEqual(
+    [made.study_instance_uid, made.requesting, made.reading, made.priority, made.status, made.clinical_info, made.his_order_id, made.source],
+    [STUDY, 'TOWN', 'PROV', 'urgent', 'new', CLINICAL, HIS_ORDER, 'api']);
+
+  // Cancelled, after saying so once more.
+  await tech.click('[data-testid=reading-cancel]');
+  await until(tech, () => document.querySelector('[data-testid=reading-cancel-ask]'), null, { what: 'the confirmation' });
+  await tech.click('[data-testid=reading-cancel-keep]');
+  assert.equal(await tech.$('[data-testid=reading-cancel-ask]'), null);
+  assert.equal((await detail()).request.status, 'new', 'kept');
+  await tech.click('[data-testid=reading-cancel]');
+  await tech.click('[data-testid=reading-cancel-confirm]');
+  await until(tech, () => document.querySelector('[data-testid=reading-panel] [data-testid=reading-status][data-status=cancelled]'), null, { what: 'cancelled' });
+  assert.equal(await message(tech), 'Request cancelled');
+  assert.equal(await tech.$('[data-testid=reading-cancel]'), null, 'nothing more to cancel');
+  assert.equal((await detail()).request.status, 'cancelled');
+
+  // Among the requests sent, under "all".
+  await go(tech, '#/reading?side=requesting');
+  await worklistShown(tech);
+  const row = `[data-testid=reading-worklist] tr[data-request="${id}"]`;
+  await until(tech, (s) => document.querySelector(s), row, { what: 'the cancelled request sent' });
+  assert.equal(await tech.getAttribute(row, 'data-status'), 'cancelled');
+  assert.equal(await tech.getAttribute(row, 'data-priority'), 'urgent');
+  await tech.context().close();
 });
