@@ -215,9 +215,16 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     // Remote reading: new studies routed to their reading centre (one node
     // at a time), signed reports delivered (any node, row by row).
+    let reading_secrets = match &config.reading {
+        Some(rc) => rc.read_webhook_secrets().context("[reading]")?,
+        None => Default::default(),
+    };
     let reading_tasks = reading.clone().map(|r| {
         let holder = format!("{node}:{}", std::process::id());
-        let transport = std::sync::Arc::new(yunying_http::ReadingTransport::new(archive.clone(), &config.dicom.aet));
+        let transport = yunying_http::ReadingTransport::new(archive.clone(), &config.dicom.aet)
+            .with_stow_destinations(&config.http.film.stow_destinations)
+            .with_webhook_secrets(reading_secrets);
+        let transport = std::sync::Arc::new(transport);
         [
             tokio::spawn(r.clone().run_router(holder, Duration::from_secs(2), stopped(stop_rx.clone()))),
             tokio::spawn(r.run_deliveries(transport, Duration::from_secs(2), stopped(stop_rx.clone()))),

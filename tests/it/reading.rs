@@ -132,7 +132,9 @@ pub(crate) async fn world(extra_config: &str) -> World {
     let data = tmp.path().join("data");
     // The township's HIS (MLLP and webhook) and PACS (DCMTK storescp).
     let (port_file, his_out) = (tmp.path().join("his-ports"), tmp.path().join("his.jsonl"));
-    let his = Kill(python().arg(format!("{ROOT}/tests/it/his/reading_his.py")).arg(&port_file).arg(&his_out).spawn().unwrap());
+    let secret = tmp.path().join("his-town.secret");
+    std::fs::write(&secret, "town-his-shared-secret-0042\n").unwrap();
+    let his = Kill(python().arg(format!("{ROOT}/tests/it/his/reading_his.py")).arg(&port_file).arg(&his_out).arg(&secret).spawn().unwrap());
     let pacs_dir = tmp.path().join("pacs");
     std::fs::create_dir_all(&pacs_dir).unwrap();
     let pacs_port = free_port();
@@ -183,6 +185,9 @@ return_ae = "TOWN_PACS"
 return_stow_url = "http://127.0.0.1:{orthanc_http}/dicom-web"
 his_mllp = "127.0.0.1:{mllp}"
 webhook_url = "http://127.0.0.1:{webhook}/his/reading"
+[[reading.webhook_secrets]]
+institution = "TOWN"
+secret_file = {secret:?}
 {extra_config}"#
     );
     let server = Server::start(&data, Some(&config));
@@ -320,6 +325,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     })
     .await;
     assert_eq!(critical.0["body"]["request_id"], request_id.as_str());
+    assert_eq!(critical.0["signed"], true, "signed with the township's webhook secret: {}", critical.0);
     assert!(critical.1["flags"].as_array().unwrap().iter().any(|f| f == "AA"), "{}", critical.1);
 
     // Two-step: li submits; li cannot sign it, wang can.
@@ -455,6 +461,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     assert!(pdf.starts_with(b"%PDF-"));
     let hook = his.iter().find(|m| m["kind"] == "webhook" && m["body"]["event"] == "report-signed").expect("the report's webhook");
     assert_eq!(hook["body"]["sr_sop_instance_uid"], sr_uid.as_str());
+    assert_eq!(hook["signed"], true, "the HIS checks the report's webhook came from the platform");
 
     // An amendment: a new version, naming the old SR; the first stays.
     let amend = request(http, "POST", &path("/amend"), &with(&wang), Some(&json!({"reason": "补充：建议3个月后复查"})));

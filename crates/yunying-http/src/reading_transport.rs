@@ -4,6 +4,7 @@
 //! and to its webhook (an HTTP POST of JSON). The rules of what goes where
 //! are `yunying-reading`'s; this file only sends.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -23,11 +24,42 @@ pub struct ReadingTransport {
     archive: Archive,
     /// Our AE title on associations we open.
     calling_ae: String,
+    /// DICOMweb endpoints with their credentials (`[[http.film.stow_destinations]]`):
+    /// a relationship's STOW-RS root that is one of them is sent its token
+    /// and trusts its CA.
+    stow: Vec<StowDestination>,
+    /// Webhook secrets by requesting institution.
+    webhook_secrets: BTreeMap<String, Vec<u8>>,
 }
 
 impl ReadingTransport {
     pub fn new(archive: Archive, calling_ae: &str) -> ReadingTransport {
-        ReadingTransport { archive, calling_ae: calling_ae.to_string() }
+        ReadingTransport { archive, calling_ae: calling_ae.to_string(), stow: Vec::new(), webhook_secrets: BTreeMap::new() }
+    }
+
+    /// With the configured STOW-RS endpoints' credentials.
+    pub fn with_stow_destinations(mut self, stow: &[StowDestination]) -> ReadingTransport {
+        self.stow = stow.to_vec();
+        self
+    }
+
+    /// With the webhook secrets by requesting institution.
+    pub fn with_webhook_secrets(mut self, secrets: BTreeMap<String, Vec<u8>>) -> ReadingTransport {
+        self.webhook_secrets = secrets;
+        self
+    }
+
+    /// The configured endpoint at this root (its token and CA), else the
+    /// bare root.
+    fn destination(&self, root: &str) -> StowDestination {
+        let same = |d: &&StowDestination| d.url.trim_end_matches('/') == root.trim_end_matches('/');
+        self.stow.iter().find(same).cloned().unwrap_or_else(|| StowDestination {
+            name: root.to_string(),
+            url: root.to_string(),
+            institution: String::new(),
+            token: None,
+            ca: None,
+        })
     }
 
     async fn archive(&self, institution: &str, study: &str, files: &[Vec<u8>]) -> Result<(), String> {
@@ -71,7 +103,7 @@ impl ReadingTransport {
     }
 
     async fn stow(&self, root: &str, files: &[Vec<u8>]) -> Result<(), String> {
-        let d = StowDestination { name: root.to_string(), url: root.to_string(), institution: String::new(), token: None, ca: None };
+        let d = self.destination(root);
         let url = format!("{}/studies", root.trim_end_matches('/'));
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad STOW-RS URL: {e}"))?;
         let client = crate::film::stow_client::client(&d, &uri)?;
@@ -83,11 +115,13 @@ impl ReadingTransport {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let request = hyper::Request::post(uri)
+        let mut request = hyper::Request::post(uri)
             .header(header::CONTENT_TYPE, format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"))
-            .header(header::ACCEPT, "application/dicom+json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .header(header::ACCEPT, "application/dicom+json");
+        if let Some(token) = &d.token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         let response = tokio::time::timeout(TIMEOUT, client.request(request))
             .await
             .map_err(|_| "the STOW-RS endpoint did not answer in time".to_string())?
@@ -97,17 +131,22 @@ impl ReadingTransport {
         if status.is_success() { Ok(()) } else { Err(format!("STOW-RS answered {status}")) }
     }
 
-    async fn webhook(&self, url: &str, json: &serde_json::Value) -> Result<(), String> {
+    async fn webhook(&self, institution: &str, url: &str, json: &serde_json::Value) -> Result<(), String> {
         let d = StowDestination { name: url.to_string(), url: url.to_string(), institution: String::new(), token: None, ca: None };
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad webhook URL: {e}"))?;
         let client = crate::film::stow_client::client(&d, &uri)?;
         let body = serde_json::to_vec(json).map_err(|e| e.to_string())?;
         let delivery = json["delivery"].as_str().unwrap_or("").to_string();
-        let request = hyper::Request::post(uri)
+        let timestamp = (yunying_access::now_ms() / 1000).to_string();
+        let mut request = hyper::Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header("X-Yunying-Delivery", delivery)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .header("X-Yunying-Timestamp", &timestamp);
+        if let Some(secret) = self.webhook_secrets.get(institution) {
+            let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
+            request = request.header("X-Yunying-Signature", yunying_recognition::webhook::signature(secret, &timestamp, text));
+        }
+        let request = request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         let response = tokio::time::timeout(TIMEOUT, client.request(request))
             .await
             .map_err(|_| "the webhook did not answer in time".to_string())?
@@ -131,7 +170,7 @@ impl Transport for ReadingTransport {
                 Outgoing::Dicom { ae_title, study, sop_instance_uids } => self.dicom(ae_title, study, sop_instance_uids).await,
                 Outgoing::Stow { url, files } => self.stow(url, files).await,
                 Outgoing::Hl7 { address, message } => self.hl7(address, message).await,
-                Outgoing::Webhook { url, body } => self.webhook(url, body).await,
+                Outgoing::Webhook { institution, url, body } => self.webhook(institution, url, body).await,
             }
         })
     }

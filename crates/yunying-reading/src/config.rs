@@ -28,6 +28,40 @@ pub struct ReadingConfig {
     pub font: Option<PathBuf>,
     /// The local time of reports (minutes east of UTC; China: 480).
     pub utc_offset_minutes: i32,
+    /// The shared secret each requesting institution's webhook checks
+    /// (`X-Yunying-Signature`, as the recognition webhooks sign).
+    pub webhook_secrets: Vec<WebhookSecret>,
+}
+
+/// `[[reading.webhook_secrets]]`: the webhooks of `institution`'s
+/// relationships are signed with the secret in `secret_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSecret {
+    pub institution: String,
+    pub secret_file: PathBuf,
+}
+
+impl ReadingConfig {
+    /// The webhook secrets by institution, read from their files (at
+    /// start: a missing or empty file stops the server, it does not send
+    /// unsigned).
+    pub fn read_webhook_secrets(&self) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ReadingError> {
+        let mut out = std::collections::BTreeMap::new();
+        for w in &self.webhook_secrets {
+            let text = std::fs::read_to_string(&w.secret_file)
+                .map_err(|e| ReadingError::Invalid(format!("[[reading.webhook_secrets]] {}: {e}", w.secret_file.display())))?;
+            let secret = text.trim().as_bytes().to_vec();
+            if secret.len() < 16 {
+                return Err(ReadingError::Invalid(format!(
+                    "[[reading.webhook_secrets]] {}: a secret of at least 16 characters",
+                    w.secret_file.display()
+                )));
+            }
+            out.insert(w.institution.clone(), secret);
+        }
+        Ok(out)
+    }
 }
 
 impl Default for ReadingConfig {
@@ -40,6 +74,7 @@ impl Default for ReadingConfig {
             settle_secs: 10,
             font: None,
             utc_offset_minutes: 480,
+            webhook_secrets: Vec::new(),
         }
     }
 }
@@ -63,6 +98,15 @@ impl ReadingConfig {
         }
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return Err(ReadingError::Invalid("[reading] utc_offset_minutes is -840 to 840".into()));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for w in &self.webhook_secrets {
+            if w.institution.is_empty() || w.institution.len() > 64 || !seen.insert(w.institution.as_str()) {
+                return Err(ReadingError::Invalid(format!(
+                    "[[reading.webhook_secrets]]: one secret per institution, named ({:?})",
+                    w.institution
+                )));
+            }
         }
         Ok(())
     }

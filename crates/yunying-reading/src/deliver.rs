@@ -31,8 +31,9 @@ pub enum Outgoing<'a> {
     Stow { url: &'a str, files: &'a [Vec<u8>] },
     /// An HL7 v2 message over MLLP to `host:port`; an ACK other than AA/CA is a failure.
     Hl7 { address: &'a str, message: &'a str },
-    /// POST this JSON.
-    Webhook { url: &'a str, body: &'a serde_json::Value },
+    /// POST this JSON, signed with `institution`'s webhook secret when it
+    /// has one (`[[reading.webhook_secrets]]`).
+    Webhook { institution: &'a str, url: &'a str, body: &'a serde_json::Value },
 }
 
 /// How the binary sends: the reading crate knows no network.
@@ -146,7 +147,7 @@ impl Reading {
             }
             "webhook" | "critical-webhook" => {
                 let body = self.webhook_body(&r, d.version, d.channel == "critical-webhook", d.id).await.map_err(|e| e.to_string())?;
-                transport.send(Outgoing::Webhook { url: &d.target, body: &body }).await
+                transport.send(Outgoing::Webhook { institution: &r.requesting, url: &d.target, body: &body }).await
             }
             other => Err(format!("unknown channel {other}")),
         }

@@ -36,7 +36,7 @@ pub mod stats;
 mod views;
 mod workflow;
 
-pub use config::ReadingConfig;
+pub use config::{ReadingConfig, WebhookSecret};
 pub use deliver::{Outgoing, Transport};
 pub use model::{KeyImage, Measurement, Priority, Relationship, ReportContent, Status, Template, Turnaround};
 pub use service::{NewRequest, Reading, ReportSigner};

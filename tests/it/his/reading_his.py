@@ -3,14 +3,17 @@ listener from the python `hl7` library (hl7.mllp.start_hl7_server) that
 parses every ORU^R01 with the library and answers with the library's own
 ACK, and an HTTP webhook receiver. Every message is appended to OUT as a
 JSON line: {"kind": "hl7", ...what a HIS reads} or {"kind": "webhook",
-"body": ...}. The PDF of an ORU is written beside OUT as
-oru-<control id>.pdf.
+"signed": whether X-Yunying-Signature's hmac-sha256 over "TIMESTAMP.BODY"
+holds with the shared secret (computed here with Python's hmac), "body":
+...}. The PDF of an ORU is written beside OUT as oru-<control id>.pdf.
 
-usage: reading_his.py PORT_FILE OUT   (writes "MLLP_PORT HTTP_PORT" to
-PORT_FILE; stops after 300 s)
+usage: reading_his.py PORT_FILE OUT SECRET_FILE   (writes "MLLP_PORT
+HTTP_PORT" to PORT_FILE; stops after 300 s)
 """
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -20,7 +23,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import hl7
 from hl7.mllp import start_hl7_server
 
-port_file, out = sys.argv[1:3]
+port_file, out, secret_file = sys.argv[1:4]
+secret = open(secret_file, "rb").read().strip()
 lock = threading.Lock()
 
 
@@ -80,7 +84,11 @@ class Webhook(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(min(length, 1 << 20))
-        append({"kind": "webhook", "delivery": self.headers.get("X-Yunying-Delivery", ""), "body": json.loads(body)})
+        ts = self.headers.get("X-Yunying-Timestamp", "")
+        given = dict(p.strip().split("=", 1) for p in self.headers.get("X-Yunying-Signature", "").split(",") if "=" in p)
+        expected = hmac.new(secret, ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        signed = hmac.compare_digest(given.get("hmac-sha256", ""), expected)
+        append({"kind": "webhook", "delivery": self.headers.get("X-Yunying-Delivery", ""), "signed": signed, "body": json.loads(body)})
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
