@@ -53,6 +53,8 @@ export interface RequestView {
   his_order_id: string;
   source: string;
   claimed_by: string;
+  /** The holder's display name ("" when nobody holds it). */
+  claimed_by_name: string;
   created_ms: number;
   due_ms: number;
   overdue: boolean;

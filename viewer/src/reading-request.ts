@@ -153,7 +153,7 @@ function headOf(d: RequestDetail, side: string, who: Who, say: (m: string, e?: b
       ...row(rl('waiting'), waiting(r)),
       ...(r.clinical_info ? row(rl('clinical'), r.clinical_info) : []),
       ...(r.his_order_id ? row(rl('hisOrder'), r.his_order_id) : []),
-      ...(r.claimed_by ? row(rl('claimedBy'), r.claimed_by === me ? rl('me') : rl('someone')) : [])),
+      ...(r.claimed_by ? row(rl('claimedBy'), r.claimed_by === me ? rl('me') : r.claimed_by_name || rl('someone')) : [])),
     buttons,
   ];
 }

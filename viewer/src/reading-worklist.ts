@@ -187,6 +187,6 @@ function row(r: RequestView, side: string, me: string, say: (m: string) => void,
   h('td', { 'data-col': 'patient' }, patientName(r.patient_name), h('span', { class: 'muted' }, ` ${r.patient_sex} ${formatDate(r.patient_birth_date)}`)),
   h('td', { 'data-col': 'study' }, `${formatDate(r.study_date)} ${r.study_description}`),
   h('td', { 'data-col': 'instances' }, String(r.num_instances)),
-  h('td', { 'data-col': 'claimed' }, r.claimed_by ? (mine ? rl('me') : rl('someone')) : ''),
+  h('td', { 'data-col': 'claimed' }, r.claimed_by ? (mine ? rl('me') : r.claimed_by_name || rl('someone')) : ''),
   h('td', { class: 'rd-actions' }, ...actions));
 }
