@@ -230,6 +230,7 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let wang = session_of(&login(http, "wang", PASSWORD, None));
     let zhou = session_of(&login(http, "zhou", PASSWORD, None));
     let sun = session_of(&login(http, "sun", PASSWORD, None));
+    let xu = session_of(&login(http, "xu", PASSWORD, None));
     let id_of = |cookie: &str| {
         format!("person:{}", ok(&request(http, "GET", "/api/auth/me", &with(cookie), None), "me")["user_id"].as_str().unwrap())
     };
@@ -557,6 +558,20 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let mr_detail = ok(&request(http, "GET", &format!("/api/reading/requests/{mr_request}"), &with(&li), None), "detail");
     assert_eq!(mr_detail["request"]["clinical_info"], "复查");
     assert_eq!(mr_detail["request"]["patient_id"], "T-555", "the request's own patient on its detail");
+
+    // xu, a resident, reads it and hands it to review, but may not sign;
+    // wang may.
+    let mr_path = |tail: &str| format!("/api/reading/requests/{mr_request}{tail}");
+    ok(&request(http, "POST", &mr_path("/claim"), &with(&xu), Some(&json!({}))), "the resident claims");
+    let draft =
+        json!({"content": {"template_id": "", "findings": "头颅 MR 平扫未见明显异常信号。", "impression": "未见异常。"}, "submit": true});
+    let submitted = ok(&request(http, "PUT", &mr_path("/report"), &with(&xu), Some(&draft)), "the resident submits");
+    assert_eq!(submitted["state"], "awaiting-review");
+    let for_xu = ok(&request(http, "GET", &mr_path(""), &with(&xu), None), "xu's detail");
+    assert_eq!(for_xu["may_sign"], false);
+    assert_eq!(request(http, "POST", &mr_path("/sign"), &with(&xu), Some(&json!({"version": 1}))).status, 403, "a resident does not sign");
+    let for_wang = ok(&request(http, "GET", &mr_path(""), &with(&wang), None), "wang's detail");
+    assert_eq!((for_wang["may_sign"].as_bool(), for_wang["request"]["status"].as_str()), (Some(true), Some("awaiting-review")));
 
     let World { mut server, index, tmp, .. } = w;
     index.close().await;
