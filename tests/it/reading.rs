@@ -514,8 +514,9 @@ async fn a_township_ct_is_read_at_the_centre_signed_twice_and_returned_to_its_pa
     let line =
         stats["lines"].as_array().unwrap().iter().find(|l| l["key"] == li_id.as_str()).expect("li signed the request in force").clone();
     assert_eq!((line["signed"].as_i64(), line["critical"].as_i64(), line["critical_notified"].as_i64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(line["name"], "li", "a radiologist's line is named as people know them");
     let csv = request(http, "GET", "/api/reading/statistics?by=requesting&format=csv", &with(&li), None);
-    assert!(String::from_utf8_lossy(&csv.body).contains("TOWN,1,1,0,0,"), "{}", String::from_utf8_lossy(&csv.body));
+    assert!(String::from_utf8_lossy(&csv.body).contains("TOWN,青山镇卫生院,1,1,0,0,"), "{}", String::from_utf8_lossy(&csv.body));
 
     // The HIS key asks for a reading on demand; a second request of the
     // same study to the same centre is refused.

@@ -152,6 +152,8 @@ export interface Template {
 
 export interface StatsLine {
   key: string;
+  /** The institution's name, the radiologist's display name, or the key. */
+  name: string;
   requests: number;
   signed: number;
   backlog: number;

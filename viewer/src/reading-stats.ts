@@ -108,12 +108,12 @@ function bars(testid: string, lines: StatsLine[], series: [string, string, (l: S
   });
   lines.forEach((l, i) => {
     const y = 20 + i * group;
-    chart.append(svg('text', { x: left - 6, y: y + group / 2, 'text-anchor': 'end', class: 'chart-label' }, l.key.length > 24 ? `${l.key.slice(0, 23)}…` : l.key));
+    chart.append(svg('text', { x: left - 6, y: y + group / 2, 'text-anchor': 'end', class: 'chart-label' }, label(l).length > 24 ? `${label(l).slice(0, 23)}…` : label(l)));
     series.forEach(([name, colour, f], k) => {
       const v = f(l);
       const w = ((width - left - 60) * v) / max;
       const rect = svg('rect', { x: left, y: y + k * bar, width: Math.max(0, w), height: bar - 2, fill: colour, 'data-key': l.key, 'data-value': v });
-      rect.append(svg('title', {}, `${l.key} · ${name}: ${v}`));
+      rect.append(svg('title', {}, `${label(l)} · ${name}: ${v}`));
       chart.append(rect, svg('text', { x: left + w + 4, y: y + k * bar + bar - 4, class: 'chart-label' }, String(v)));
     });
   });
@@ -127,8 +127,13 @@ function table(stats: Stats): HTMLTableElement {
     ['criticalCount', (l) => l.critical], ['criticalNotified', (l) => l.critical_notified], ['notifyP50', (l) => l.notify_p50_min],
   ];
   const tr = (l: StatsLine, total = false) => h('tr', { 'data-key': l.key, class: total ? 'total' : '' },
-    h('td', {}, total ? rl('all') : l.key), ...columns.map(([, f]) => h('td', {}, String(f(l) ?? '—'))));
+    h('td', { title: l.key }, total ? rl('all') : label(l)), ...columns.map(([, f]) => h('td', {}, String(f(l) ?? '—'))));
   return h('table', { 'data-testid': 'reading-stats-table' },
     h('thead', {}, h('tr', {}, h('th', {}, rl(BY_LABELS[stats.by] ?? 'key')), ...columns.map(([label]) => h('th', {}, rl(label))))),
     h('tbody', {}, ...stats.lines.map((l) => tr(l)), tr(stats.total, true)));
+}
+
+/** What a line is called: the name the server gives, else its key. */
+function label(l: StatsLine): string {
+  return l.name || l.key;
 }

@@ -284,14 +284,14 @@ test('statistics: the centre\'s turnaround and backlog by requesting institution
   await go(page, '#/reading/statistics?by=requesting');
   await until(page, () => window.yunying.ready && window.yunying.reading?.view === 'statistics', null, { what: 'the statistics' });
   const cells = await page.$$eval('[data-testid=reading-stats-table] tbody tr[data-key=TOWN] td', (tds) => tds.map((td) => td.textContent));
-  assert.deepEqual(cells.slice(0, 5), ['TOWN', '1', '1', '0', '0'], 'one request, signed, no backlog');
+  assert.deepEqual(cells.slice(0, 5), ['青山镇卫生院', '1', '1', '0', '0'], 'one request, signed, no backlog; the institution by its name');
   assert.equal(await page.$$eval('[data-testid=reading-chart-turnaround] rect[data-key=TOWN]', (r) => r.length), 2, 'p50 and p90');
   assert.ok(await page.$('[data-testid=reading-chart-backlog]'));
   const csv = await page.getAttribute('[data-testid=reading-stats-csv]', 'href');
   assert.match(csv, /\/api\/reading\/statistics\?by=requesting&side=reading&format=csv$/);
   const text = await page.evaluate((u) => fetch(u).then((r) => r.arrayBuffer()).then((b) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(b)), csv);
-  assert.match(text, /^\uFEFFkey,requests,signed/, 'with a byte-order mark for spreadsheets');
-  assert.match(text, /\nTOWN,1,1,0,0,/);
+  assert.match(text, /^\uFEFFkey,name,requests,signed/, 'with a byte-order mark for spreadsheets');
+  assert.match(text, /\nTOWN,青山镇卫生院,1,1,0,0,/);
 });
 
 test('the system administrator edits relationships and templates on the administration page', async () => {

@@ -32,6 +32,9 @@ pub struct StatsRequest {
 pub struct StatsLine {
     /// The institution, modality or radiologist.
     pub key: String,
+    /// What people call it: the institution's name, the radiologist's
+    /// display name (else user name); the key itself for a modality.
+    pub name: String,
     pub requests: u64,
     pub signed: u64,
     /// Open requests (not signed, not cancelled).
@@ -111,17 +114,38 @@ impl Reading {
             let k = if by == "radiologist" && k.is_empty() { "(unsigned)".to_string() } else { k };
             groups.entry(k).or_default().push(r);
         }
-        let lines = groups.into_iter().map(|(k, rs)| line(k, &rs, now)).collect();
+        let mut lines = Vec::with_capacity(groups.len());
+        for (k, rs) in groups {
+            let name = self.name_of(by, &k).await;
+            lines.push(line(k, name, &rs, now));
+        }
         let all: Vec<&ReadingStatsRow> = rows.iter().collect();
-        Ok(Stats { by: by.to_string(), from_ms, to_ms, lines, total: line("total".into(), &all, now), truncated })
+        Ok(Stats { by: by.to_string(), from_ms, to_ms, lines, total: line("total".into(), "total".into(), &all, now), truncated })
+    }
+
+    /// What a line's key is called.
+    async fn name_of(&self, by: &str, key: &str) -> String {
+        match by {
+            "requesting" | "reading" => self.institution_name(key),
+            "radiologist" => match key.strip_prefix("person:") {
+                Some(id) => match self.access.user_info(id).await {
+                    Ok(u) if !u.display_name.trim().is_empty() => u.display_name,
+                    Ok(u) => u.username,
+                    Err(_) => key.to_string(),
+                },
+                None => key.to_string(),
+            },
+            _ => key.to_string(),
+        }
     }
 }
 
-fn line(key: String, rows: &[&ReadingStatsRow], now: i64) -> StatsLine {
+fn line(key: String, name: String, rows: &[&ReadingStatsRow], now: i64) -> StatsLine {
     let mut turnaround: Vec<f64> = Vec::new();
     let mut notify: Vec<f64> = Vec::new();
     let mut l = StatsLine {
         key,
+        name,
         requests: rows.len() as u64,
         signed: 0,
         backlog: 0,
@@ -177,13 +201,14 @@ fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
 /// Statistics as CSV (UTF-8 with a byte-order mark, for spreadsheets).
 pub fn to_csv(s: &Stats) -> String {
     let mut out = String::from(
-        "\u{feff}key,requests,signed,backlog,overdue,within_target,turnaround_p50_min,turnaround_p90_min,critical,critical_notified,notify_p50_min\n",
+        "\u{feff}key,name,requests,signed,backlog,overdue,within_target,turnaround_p50_min,turnaround_p90_min,critical,critical_notified,notify_p50_min\n",
     );
     let f = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let quoted = |v: &str| if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() };
     for l in s.lines.iter().chain(std::iter::once(&s.total)) {
-        let key = if l.key.contains([',', '"', '\n']) { format!("\"{}\"", l.key.replace('"', "\"\"")) } else { l.key.clone() };
+        let (key, name) = (quoted(&l.key), quoted(&l.name));
         out.push_str(&format!(
-            "{key},{},{},{},{},{},{},{},{},{},{}\n",
+            "{key},{name},{},{},{},{},{},{},{},{},{},{}\n",
             l.requests,
             l.signed,
             l.backlog,
@@ -219,7 +244,7 @@ mod tests {
         let m = 60_000;
         let rows = [row(0, Some(30 * m), 60 * m), row(0, Some(90 * m), 60 * m), row(0, None, 60 * m), row(0, None, 1_000 * m)];
         let refs: Vec<&ReadingStatsRow> = rows.iter().collect();
-        let l = line("T1".into(), &refs, 100 * m);
+        let l = line("T1".into(), "青山镇卫生院".into(), &refs, 100 * m);
         assert_eq!((l.requests, l.signed, l.backlog, l.overdue, l.within_target), (4, 2, 2, 1, 1));
         assert_eq!(l.turnaround_p50_min, Some(30.0));
         assert_eq!(l.turnaround_p90_min, Some(90.0));
@@ -233,12 +258,13 @@ mod tests {
             by: "requesting".into(),
             from_ms: 0,
             to_ms: 1,
-            lines: vec![line("a,b".into(), &refs, 0)],
-            total: line("total".into(), &refs, 0),
+            lines: vec![line("a,b".into(), "王\"医生\"".into(), &refs, 0)],
+            total: line("total".into(), "total".into(), &refs, 0),
             truncated: false,
         };
         let csv = to_csv(&s);
         assert!(csv.starts_with('\u{feff}'));
-        assert!(csv.contains("\"a,b\",1,1,0,0,1,1,1,0,0,\n"), "{csv}");
+        assert!(csv.starts_with("\u{feff}key,name,requests,"), "{csv}");
+        assert!(csv.contains("\"a,b\",\"王\"\"医生\"\"\",1,1,0,0,1,1,1,0,0,\n"), "{csv}");
     }
 }
