@@ -96,6 +96,7 @@ const LABELS = {
   amended: ['已开始第 {v} 版修改', 'Amendment started as version {v}'],
   reasonNeeded: ['请填写修改理由', 'Give a reason'],
   notWritable: ['当前不能编辑此报告', 'You cannot write this report now'],
+  awaitingReport: ['等待阅片机构出具报告', 'Waiting for the reading institution\'s report'],
   claimFirst: ['认领后即可书写报告', 'Claim the request to write its report'],
   versions: ['报告版本', 'Report versions'],
   noReport: ['尚无报告', 'No report yet'],

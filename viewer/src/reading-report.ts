@@ -108,6 +108,9 @@ export function reportPanel(ctx: EditorContext): HTMLElement {
     box.append(editor(ctx, current?.content ?? empty()));
   } else if (current) {
     box.append(readOnly(current.content), actions(ctx, false, () => false, () => current.content));
+  } else if (detail.side === 'requesting' && !r.signed_ms && r.status !== 'cancelled') {
+    // The requesting institution waits for the reading centre's report.
+    box.append(h('p', { class: 'muted', 'data-testid': 'reading-awaiting-report' }, rl('awaitingReport')));
   } else if (r.status === 'new' || r.status === 'claimed') {
     box.append(h('p', { class: 'muted' }, r.status === 'new' ? rl('claimFirst') : rl('notWritable')));
   }

@@ -373,6 +373,8 @@ test('a township technologist asks for a reading from the study reader, then can
   assert.equal(await tech.getAttribute('[data-testid=reading-panel]', 'data-side'), 'requesting');
   assert.equal(await tech.getAttribute('[data-testid=reading-panel] [data-testid=reading-priority]', 'data-priority'), 'urgent');
   assert.equal(await tech.textContent('[data-testid=reading-panel] [data-testid=reading-priority]'), 'Urgent');
+  // The requesting side waits for the report: nothing asks it to claim.
+  assert.match(await tech.textContent('[data-testid=reading-awaiting-report]'), /Waiting for the reading institution/);
   assert.equal(await status(tech), 'new');
   assert.equal(await tech.textContent('[data-testid=reading-institution]'), '省人民医院');
   assert.ok((await tech.textContent('[data-testid=reading-panel] .rec-order')).includes(CLINICAL), 'the clinical information shown');
