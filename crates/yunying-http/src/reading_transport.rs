@@ -135,7 +135,7 @@ impl ReadingTransport {
         let d = StowDestination { name: url.to_string(), url: url.to_string(), institution: String::new(), token: None, ca: None };
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad webhook URL: {e}"))?;
         let client = crate::film::stow_client::client(&d, &uri)?;
-        let body = serde_json::to_vec(json).map_err(|e| e.to_string())?;
+        let body = serde_json::to_string(json).map_err(|e| e.to_string())?;
         let delivery = json["delivery"].as_str().unwrap_or("").to_string();
         let timestamp = (yunying_access::now_ms() / 1000).to_string();
         let mut request = hyper::Request::post(uri)
@@ -143,8 +143,7 @@ impl ReadingTransport {
             .header("X-Yunying-Delivery", delivery)
             .header("X-Yunying-Timestamp", &timestamp);
         if let Some(secret) = self.webhook_secrets.get(institution) {
-            let text = std::str::from_utf8(&body).map_err(|e| e.to_string())?;
-            request = request.header("X-Yunying-Signature", yunying_recognition::webhook::signature(secret, &timestamp, text));
+            request = request.header("X-Yunying-Signature", yunying_recognition::webhook::signature(secret, &timestamp, &body));
         }
         let request = request.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
         let response = tokio::time::timeout(TIMEOUT, client.request(request))

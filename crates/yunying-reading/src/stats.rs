@@ -128,11 +128,7 @@ impl Reading {
         match by {
             "requesting" | "reading" => self.institution_name(key),
             "radiologist" => match key.strip_prefix("person:") {
-                Some(id) => match self.access.user_info(id).await {
-                    Ok(u) if !u.display_name.trim().is_empty() => u.display_name,
-                    Ok(u) => u.username,
-                    Err(_) => key.to_string(),
-                },
+                Some(id) => self.person_name(id).await.unwrap_or_else(|| key.to_string()),
                 None => key.to_string(),
             },
             _ => key.to_string(),

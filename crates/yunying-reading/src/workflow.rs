@@ -472,14 +472,21 @@ impl Reading {
         Ok(ReportView::of(row))
     }
 
-    /// The name a report shows for a person: their display name, else
-    /// their username.
+    /// The name a report shows for a principal: a person's name
+    /// (`person_name`), else the principal's own.
     async fn shown_name(&self, who: &Principal) -> String {
         let shown = match who.user_id() {
-            Some(id) => self.access.user_info(id).await.ok().map(|u| u.display_name).filter(|n| !n.trim().is_empty()),
+            Some(id) => self.person_name(id).await,
             None => None,
         };
         shown.unwrap_or_else(|| who.name.clone())
+    }
+
+    /// What people call a person: their display name, else their user
+    /// name; `None` when there is no such user.
+    pub(crate) async fn person_name(&self, user_id: &str) -> Option<String> {
+        let u = self.access.user_info(user_id).await.ok()?;
+        Some(if u.display_name.trim().is_empty() { u.username } else { u.display_name })
     }
 
     async fn status_now(&self, id: &str) -> String {
