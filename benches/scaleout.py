@@ -80,7 +80,7 @@ class Services:
     def psql(self, db_url: str, sql: str) -> str:
         psql = next((str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))), shutil.which("psql"))
         out = subprocess.run([psql, "-v", "ON_ERROR_STOP=1", "-q", "-At", db_url], input=sql,
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, timeout=600)
         if out.returncode != 0:
             raise ib.BenchError(f"psql failed: {out.stderr}")
         return out.stdout
