@@ -111,3 +111,31 @@ impl ReadingConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(secrets: Vec<WebhookSecret>) -> ReadingConfig {
+        ReadingConfig { webhook_secrets: secrets, ..Default::default() }
+    }
+
+    #[test]
+    fn a_webhook_secret_is_read_trimmed_and_refused_when_missing_short_or_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good");
+        std::fs::write(&good, "  a-shared-secret-of-24-ch\n").unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "too-short\n").unwrap();
+        let town = |file: &std::path::Path| WebhookSecret { institution: "TOWN".into(), secret_file: file.to_path_buf() };
+
+        let read = with(vec![town(&good)]).read_webhook_secrets().unwrap();
+        assert_eq!(read.get("TOWN").map(Vec::as_slice), Some(&b"a-shared-secret-of-24-ch"[..]));
+        assert!(with(vec![town(&short)]).read_webhook_secrets().is_err(), "a secret under 16 characters");
+        assert!(with(vec![town(&dir.path().join("absent"))]).read_webhook_secrets().is_err(), "a missing file");
+        assert!(with(vec![town(&good), town(&good)]).check().is_err(), "one secret per institution");
+        let unnamed = WebhookSecret { institution: String::new(), secret_file: good.clone() };
+        assert!(with(vec![unnamed]).check().is_err(), "an institution named");
+        assert!(with(vec![town(&good)]).check().is_ok());
+    }
+}
