@@ -26,6 +26,10 @@
 // "[baseline viewer]"); --out: results file name (default viewer →
 // benches/results/viewer.{md,json}).
 //
+// With --mpr, the MPR benchmark against OHIF 3.x instead (a 300-slice CT in
+// multi-planar reconstruction: planes painted, full volume, scroll rate; see
+// benches/lib/viewer-mpr.mjs for its options).
+//
 // Needs: a release build (cargo build --release), the built viewer
 // (npm run build in viewer/), Debian's chromium and orthanc-dicomweb,
 // python3 with pydicom (the data generator).
@@ -37,6 +41,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+// --mpr: the MPR benchmark against OHIF instead (benches/lib/viewer-mpr.mjs).
+if (process.argv.includes('--mpr')) {
+  const { main } = await import('./lib/viewer-mpr.mjs');
+  await main(process.argv.slice(2));
+  process.exit(0);
+}
 const lib = (m) => import(join(ROOT, 'viewer/tests/lib', m));
 const { launch, newPage, until } = await lib('browser.mjs');
 const { startOrthanc, uploadToOrthanc, startProxy } = await lib('orthanc.mjs');
