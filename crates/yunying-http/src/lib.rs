@@ -16,6 +16,7 @@ mod error;
 mod extract;
 mod film;
 mod frames;
+mod hanging_api;
 mod guard;
 mod media;
 mod pdqm;
@@ -324,6 +325,7 @@ pub(crate) fn router_in(
         .merge(empi_api::routes())
         .merge(recognition_api::routes())
         .merge(reading_api::routes())
+        .merge(hanging_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), access_log::log_request))
         .with_state(state)

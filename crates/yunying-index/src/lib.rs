@@ -43,6 +43,7 @@ mod retention;
 mod schema;
 pub mod search;
 mod totals;
+mod viewer_settings;
 mod witnesses;
 mod writer;
 
@@ -71,6 +72,7 @@ pub use recognition::{
 };
 pub use retention::{DeletionRequestRow, DeletionTarget, ExecuteOutcome, HoldRow, PolicyRow, RetentionCandidate};
 use schema::Dialect;
+pub use viewer_settings::ViewerSetting;
 pub use witnesses::{CosignatureRow, WitnessLogRow};
 
 use std::path::Path;

@@ -584,6 +584,9 @@ CREATE INDEX recognition_decisions_unnotified ON recognition_decisions (institut
     // every grant of the reading centre), and the worklist by status.
     "CREATE INDEX grants_grantor ON grants (grantor);
 CREATE INDEX reading_requests_status ON reading_requests (reading, status, priority_rank, created_ms)",
+    // 32: the viewer's settings the administrators edit (`viewer_settings.rs`),
+    // such as the hanging protocols: one JSON body by name.
+    "CREATE TABLE viewer_settings (name TEXT PRIMARY KEY, body TEXT NOT NULL, updated_ms {bigint} NOT NULL, updated_by TEXT NOT NULL)",
 ];
 
 /// Migration 27's marker; the hook makes the table and the triggers.
