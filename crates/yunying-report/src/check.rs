@@ -174,7 +174,7 @@ pub(crate) fn referenced_frame(img: &ImageRef) -> Option<u32> {
     img.frame.filter(|_| !SINGLE_FRAME_CLASSES.contains(&img.sop_class_uid.as_str()))
 }
 
-fn image(field: &str, img: &ImageRef) -> Result<(), ReportError> {
+pub(crate) fn image(field: &str, img: &ImageRef) -> Result<(), ReportError> {
     if img.frame.is_some_and(|f| f > 1) && SINGLE_FRAME_CLASSES.contains(&img.sop_class_uid.as_str()) {
         return Err(invalid(format!("{field}.frame"), "an image of a single-frame SOP Class has no frame after 1"));
     }

@@ -231,6 +231,7 @@
 
 #![warn(missing_docs)]
 
+pub mod annotations;
 mod check;
 mod dcm;
 mod encap;

@@ -184,7 +184,7 @@ pub(crate) fn signer_role(input: &ReportInput) -> Code<'static> {
     if input.verifier.is_some() { VERIFYING } else { READER }
 }
 
-fn item(relationship: &str, value_type: &str, concept: Option<Code<'_>>) -> Obj {
+pub(crate) fn item(relationship: &str, value_type: &str, concept: Option<Code<'_>>) -> Obj {
     let mut o = Obj::new_empty();
     o.str(tags::RELATIONSHIP_TYPE, VR::CS, relationship);
     o.str(tags::VALUE_TYPE, VR::CS, value_type);
@@ -200,19 +200,19 @@ pub(crate) fn text(relationship: &str, concept: Code<'_>, value: &str) -> Obj {
     o
 }
 
-fn code_ci(relationship: &str, concept: Code<'_>, value: Code<'_>) -> Obj {
+pub(crate) fn code_ci(relationship: &str, concept: Code<'_>, value: Code<'_>) -> Obj {
     let mut o = item(relationship, "CODE", Some(concept));
     o.seq(tags::CONCEPT_CODE_SEQUENCE, vec![code_item(value)]);
     o
 }
 
-fn pname(relationship: &str, concept: Code<'_>, name: &str) -> Obj {
+pub(crate) fn pname(relationship: &str, concept: Code<'_>, name: &str) -> Obj {
     let mut o = item(relationship, "PNAME", Some(concept));
     o.str(tags::PERSON_NAME, VR::PN, name);
     o
 }
 
-fn container(relationship: &str, concept: Code<'_>, children: Vec<Obj>) -> Obj {
+pub(crate) fn container(relationship: &str, concept: Code<'_>, children: Vec<Obj>) -> Obj {
     let mut o = item(relationship, "CONTAINER", Some(concept));
     o.str(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE");
     o.seq(tags::CONTENT_SEQUENCE, children);
@@ -229,7 +229,7 @@ pub(crate) fn image(relationship: &str, concept: Option<Code<'_>>, img: &ImageRe
     o
 }
 
-fn num(relationship: &str, concept: Code<'_>, value: f64, unit: Code<'_>, children: Vec<Obj>) -> Obj {
+pub(crate) fn num(relationship: &str, concept: Code<'_>, value: f64, unit: Code<'_>, children: Vec<Obj>) -> Obj {
     let mut o = item(relationship, "NUM", Some(concept));
     let mut mv = Obj::new_empty();
     let ds = dcm::ds(value);
