@@ -4,7 +4,7 @@
 // reading.ts), sign-in (`#/login`, and whenever the server wants
 // credentials) and administration (`#/admin`).
 
-import { init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
+import { cache, init as coreInit, setUseCPURendering } from '@cornerstonejs/core';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
 import { init as toolsInit } from '@cornerstonejs/tools';
 import { accessBanner, renderRefusal, studyAccess } from './access';
@@ -29,7 +29,7 @@ import './style.css';
 declare global {
   interface Window {
     /** For tests and benchmarks: the state of the current view. */
-    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who; frames?: PoolStats; reading?: ReadingState };
+    yunying?: { web: DicomWeb; reader?: Reader; ready: boolean; who?: Who; frames?: PoolStats; reading?: ReadingState; cornerstone?: { cache: typeof cache } };
   }
 }
 
@@ -41,6 +41,14 @@ async function main(): Promise<void> {
   // emulated in software (SwiftShader, llvmpipe: no GPU, as on this project's
   // servers and many thin clients) is several times slower. `?cpu=0|1` overrides.
   const cpu = new URLSearchParams(location.search).get('cpu');
+  // The image cache's bound (Cornerstone's own is 3 GB whatever the device):
+  // a quarter of the device's memory as the browser reports it, between
+  // 512 MB and 2 GB (1 GB when it does not say); `?cache=MB` overrides. A
+  // series larger than a viewport's share keeps a window of images around
+  // the one shown (panel.ts).
+  const deviceGb = (navigator as { deviceMemory?: number }).deviceMemory;
+  const cacheMb = Number(new URLSearchParams(location.search).get('cache')) || (deviceGb ? Math.min(2048, Math.max(512, deviceGb * 256)) : 1024);
+  cache.setMaxCacheSize(Math.max(4, cacheMb) * 1024 * 1024);
   if (cpu === '1' || (cpu !== '0' && softwareWebGL())) setUseCPURendering(true);
   // Cornerstone's loader keeps its metadata and decodes colour frames in a
   // worker of its own; every frame is fetched, and grey-scale frames are
@@ -54,7 +62,7 @@ async function main(): Promise<void> {
   const whoEl = document.getElementById('who')!;
   const banner = document.getElementById('banner')!;
   setApiBase(config.dicomweb);
-  const state: NonNullable<Window['yunying']> = { web, ready: false, frames: frames.stats };
+  const state: NonNullable<Window['yunying']> = { web, ready: false, frames: frames.stats, cornerstone: { cache } };
   window.yunying = state;
   const worklist = new Worklist(web, (uid) => { location.hash = `#/study/${uid}`; });
   let who: Who = { kind: 'none' };

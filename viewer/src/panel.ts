@@ -3,10 +3,10 @@
 // frames, nearest the shown slice first, the frame workers re-ordered as
 // the user scrolls), presets, scrolling and the state tests read.
 
-import { Enums as CoreEnums, Types as CoreTypes, imageLoader, metaData, utilities as coreUtils } from '@cornerstonejs/core';
+import { Enums as CoreEnums, Types as CoreTypes, cache, imageLoader, metaData, utilities as coreUtils } from '@cornerstonejs/core';
 import { T, formatDate, num, personName, str } from './dicomweb';
 import { h } from './dom';
-import { reprioritiseFrames } from './frames/loader';
+import { dropFrames, reprioritiseFrames } from './frames/loader';
 import { Series, Study, loadSeries } from './study';
 import type { Reader } from './viewer';
 
@@ -43,6 +43,14 @@ export class Panel {
   private generation = 0;
   /** Position of each image id of the series shown, for re-ordering the frames still to load. */
   private positions = new Map<string, number>();
+  /**
+   * How many images of the series are kept loaded around the one shown: all
+   * of them when the cache holds them, else a window that moves with the
+   * user (see `prefetchWindow`).
+   */
+  keep = Infinity;
+  /** The image the window was last centred on. */
+  private windowCentre = 0;
 
   constructor(readonly id: string, private owner: Reader) {
     this.element = h('div', { class: 'cs', 'data-viewport': id }) as HTMLDivElement;
@@ -119,9 +127,19 @@ export class Panel {
     }
   }
 
-  /** Load every frame of the series, nearest to the shown one first. */
+  /**
+   * Load every frame of the series, nearest to the shown one first; a
+   * series larger than its share of the cache only a window around the
+   * shown image, which follows the user (`nearestFirst`).
+   */
   private async prefetch(series: Series, start: number, generation: number): Promise<void> {
     this.positions = new Map(series.imageIds.map((id, i) => [id, i]));
+    const shown = this.viewport?.getCornerstoneImage() as { sizeInBytes?: number } | undefined;
+    this.keep = prefetchWindow(series, this.owner.panels.filter((p) => p.root.isConnected).length, shown?.sizeInBytes);
+    if (this.keep < series.imageIds.length) {
+      this.loadWindow(series, start, generation);
+      return;
+    }
     const order = series.imageIds.map((id, i) => ({ id, d: Math.abs(i - start) })).sort((a, b) => a.d - b.d);
     let done = 0;
     await Promise.all(order.map(({ id, d }) =>
@@ -136,10 +154,40 @@ export class Panel {
     if (generation === this.generation) this.owner.mark(this, 'all-loaded');
   }
 
+  /**
+   * Load the `window` images nearest `centre` not yet loaded, and take back
+   * those still waiting outside it, so the cache holds the images around
+   * the one shown (Cornerstone evicts the least recently used: the far ones).
+   */
+  private loadWindow(series: Series, centre: number, generation: number): void {
+    this.windowCentre = centre;
+    const half = Math.floor(this.keep / 2);
+    dropFrames((id) => {
+      const at = this.positions.get(id);
+      return at !== undefined && Math.abs(at - centre) > half;
+    });
+    const wanted = series.imageIds
+      .map((id, i) => ({ id, d: Math.abs(i - centre) }))
+      .filter(({ id, d }) => d <= half && !cache.getImageLoadObject(id))
+      .sort((a, b) => a.d - b.d);
+    for (const { id, d } of wanted) {
+      imageLoader.loadAndCacheImage(id, { priority: d, requestType: CoreEnums.RequestType.Prefetch } as never)
+        .then(() => {
+          if (generation !== this.generation) return;
+          this.loaded = series.imageIds.filter((x) => cache.isLoaded(x)).length;
+          if (this.loaded % 10 === 0) this.updateOverlay();
+        })
+        .catch(() => undefined);
+    }
+  }
+
   /** The frames still waiting to load: those nearest the slice now shown first. */
   private nearestFirst(): void {
     const index = this.viewport?.getCurrentImageIdIndex();
     if (index === undefined || !this.positions.size) return;
+    if (this.series && this.keep < this.series.imageIds.length && Math.abs(index - this.windowCentre) > this.keep / 4) {
+      this.loadWindow(this.series, index, this.generation);
+    }
     reprioritiseFrames((id) => {
       const at = this.positions.get(id);
       return at === undefined ? undefined : Math.abs(at - index);
@@ -162,6 +210,7 @@ export class Panel {
       firstImage: this.defaultVoi !== undefined && this.stackReady,
       transferSyntax: (viewport?.getCornerstoneImage() as { transferSyntaxUID?: string } | undefined)?.transferSyntaxUID,
       shown: !!imageId && viewport?.getCornerstoneImage()?.imageId === imageId,
+      keep: Number.isFinite(this.keep) ? this.keep : null,
     };
   }
 
@@ -261,6 +310,23 @@ export class Panel {
   }
 }
 
+/** Share of the image cache one viewport's series may fill. */
+const WINDOW_SHARE = 0.8;
+
+/**
+ * How many images of `series` one of `panels` viewports keeps loaded: all
+ * when they fit in its share of Cornerstone's cache, else as many as fit
+ * (at least 16), each taking `imageBytes`.
+ */
+export function prefetchWindow(series: Series, panels: number, imageBytes?: number): number {
+  const j = series.frames[0]?.instance;
+  // What one image takes in the cache: that of an image already loaded
+  // (decoded pixels may be wider than stored), else its stored size.
+  const bytes = imageBytes || (num(j, '00280010') ?? 512) * (num(j, '00280011') ?? 512) * Math.max(1, (num(j, '00280100') ?? 16) / 8) * (num(j, '00280002') ?? 1);
+  const fits = Math.floor((cache.getMaxCacheSize() * WINDOW_SHARE) / Math.max(1, panels) / bytes);
+  return fits >= series.imageIds.length ? Infinity : Math.max(16, fits);
+}
+
 function line(text: string, attr?: string, value?: string): HTMLDivElement {
   const d = h('div', {}, text) as HTMLDivElement;
   if (attr && value) d.setAttribute(attr, value);
@@ -281,4 +347,6 @@ export interface PanelState {
   transferSyntax?: string;
   /** The image on screen is the current one (not one still on its way out). */
   shown: boolean;
+  /** Images kept loaded around the shown one when the series is larger than the cache allows, else null (all). */
+  keep: number | null;
 }

@@ -38,6 +38,11 @@ export function reprioritiseFrames(priority: (imageId: string) => number | undef
   current?.reprioritise(priority);
 }
 
+/** Take back waiting prefetched frames `unwanted` names (see `FramePool.drop`). */
+export function dropFrames(unwanted: (imageId: string) => boolean): number {
+  return current?.drop(unwanted) ?? 0;
+}
+
 /**
  * Load `wadors:` image ids through `pool` from now on. Frames the viewport
  * needs now (`Interaction` requests) go before prefetched ones.

@@ -86,6 +86,21 @@ export class FramePool {
     }
   }
 
+  /**
+   * Take back the waiting (not yet started, not urgent) frames `unwanted`
+   * names: they fail with a `FrameError`, so whoever asked may ask again.
+   */
+  drop(unwanted: (key: string) => boolean): number {
+    const error = new FrameError('frame no longer wanted');
+    const keep: Task[] = [];
+    const dropped: Task[] = [];
+    for (const task of this.queue) (!task.urgent && unwanted(task.key) ? dropped : keep).push(task);
+    this.queue.splice(0, this.queue.length, ...keep);
+    this.stats.queued = this.queue.length;
+    for (const task of dropped) task.reject(error);
+    return dropped.length;
+  }
+
   /** Stop the workers; frames still waiting or running fail. */
   terminate(): void {
     for (const w of this.workers) w.terminate();
