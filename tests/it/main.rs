@@ -48,5 +48,6 @@ mod store_tools;
 mod tls;
 mod viewer;
 mod viewer_files;
+mod viewer_hanging;
 mod wire;
 mod witness;

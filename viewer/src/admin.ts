@@ -12,6 +12,7 @@ import { t } from './i18n';
 import { MAY, Who, may } from './session';
 import { sessionsSection, usersSection } from './admin-people';
 import { aesSection, keysSection } from './admin-system';
+import { addHangingSection } from './admin-hanging';
 import { auditSection } from './admin-audit';
 import { recognitionSection } from './admin-recognition';
 import { addReadingAdminSection } from './admin-reading';
@@ -31,6 +32,7 @@ export function renderAdmin(root: HTMLElement, who: Who): void {
   page.append(...sections);
   root.append(page);
   if (may(who, MAY.manageSystem)) void addReadingAdminSection(page);
+  if (may(who, MAY.manageSystem)) void addHangingSection(page);
 }
 
 // ---------------------------------------------------------------------------

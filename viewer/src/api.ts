@@ -29,7 +29,7 @@ export function apiUrl(path: string): string {
  * browser adds the same-origin `Origin` itself. Errors carry the server's
  * message (`{"error": …}`) and status.
  */
-export async function api<T = unknown>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function api<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json', ...authHeaders() };
   if (method !== 'GET') headers['Content-Type'] = 'application/json';
   let r: Response;

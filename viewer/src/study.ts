@@ -12,6 +12,8 @@ export interface Series {
   number: number | undefined;
   description: string;
   modality: string;
+  /** Body Part Examined (hanging protocols match on it). */
+  bodyPart: string;
   count: number;
   /** Instances in display order; empty until `loadSeries`. */
   instances: DicomJson[];
@@ -26,7 +28,7 @@ export interface Study {
   series: Series[];
 }
 
-const SERIES_INCLUDE = [T.SeriesDescription, '00080021', T.NumberOfSeriesRelatedInstances].join(',');
+const SERIES_INCLUDE = [T.SeriesDescription, '00080021', T.NumberOfSeriesRelatedInstances, '00180015'].join(',');
 
 /** Non-image SOP classes the stack viewer does not display. */
 const NOT_IMAGES = /^1\.2\.840\.10008\.5\.1\.4\.1\.1\.(88\.|104\.|11\.|66|481\.|9\.)/;
@@ -44,6 +46,7 @@ export async function loadStudy(web: DicomWeb, uid: string): Promise<Study> {
       number: num(s, T.SeriesNumber),
       description: str(s, T.SeriesDescription),
       modality: str(s, T.Modality),
+      bodyPart: str(s, '00180015'),
       count: num(s, T.NumberOfSeriesRelatedInstances) ?? 0,
       instances: [],
       imageIds: [],

@@ -10,7 +10,11 @@ import { DicomWeb, T, formatDate, str } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
 import { Panel } from './panel';
-import { Prior, Series, Study, findPriors, loadSeries, loadStudy } from './study';
+import { Hanging } from './hanging-reader';
+import { layoutCells } from './hanging';
+import { rememberShown, startIndex } from './prior-offsets';
+import { showPriorReports } from './prior-report';
+import { Prior, Study, findPriors, loadSeries, loadStudy } from './study';
 
 const { MouseBindings, KeyboardBindings } = tools.Enums;
 const ENGINE_ID = 'yunying';
@@ -49,7 +53,7 @@ function until(ready: () => boolean): Promise<void> {
   });
 }
 
-export type Layout = '1x1' | '1x2' | '2x2';
+export type Layout = '1x1' | '1x2' | '2x2' | '1x3' | '2x3';
 
 /** The reading view of one study. */
 export class Reader {
@@ -58,6 +62,8 @@ export class Reader {
   active!: Panel;
   study!: Study;
   priors: Prior[] = [];
+  /** Hanging protocols: the one applied, the choices (hanging-reader.ts). */
+  readonly hanging: Hanging = new Hanging(this);
   private grid = h('div', { class: 'grid', 'data-layout': '1x1' });
   private seriesList = h('div', { class: 'series-list', 'data-testid': 'series' });
   private priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
@@ -107,9 +113,11 @@ export class Reader {
     this.renderSeries();
     document.addEventListener('keydown', this.keyHandler);
     const first = this.study.series.find((s) => s.count > 0) ?? this.study.series[0];
-    if (first) await this.active.show(this.study, first);
+    // The first hanging protocol that matches (hanging-reader.ts), else the first series.
+    const priors = findPriors(this.web, this.study).catch(() => [] as Prior[]);
+    void this.loadPriors(priors);
+    if (!(await this.hanging.start(priors)) && first) await this.active.show(this.study, first);
     this.renderSeriesThumbnails();
-    void this.loadPriors();
   }
 
   destroy(): void {
@@ -145,7 +153,7 @@ export class Reader {
 
   setLayout(layout: Layout): void {
     this.layout = layout;
-    const count = layout === '1x1' ? 1 : layout === '1x2' ? 2 : 4;
+    const count = layoutCells(layout);
     this.grid.dataset.layout = layout;
     while (this.panels.length < count) this.panels.push(new Panel(`vp${this.panels.length}`, this));
     const group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)!;
@@ -216,9 +224,11 @@ export class Reader {
     this.renderToolbar();
   }
 
-  setSync(on: boolean): void {
+  /** `byHand`: the reader turned it on, having lined a prior up: that offset is remembered (prior-offsets.ts). */
+  setSync(on: boolean, byHand = false): void {
     this.synced = on;
     if (on) this.alignSync();
+    if (on && byHand) rememberShown(this.study.uid, this.shownPanels());
     this.renderToolbar();
   }
 
@@ -259,7 +269,7 @@ export class Reader {
     }
   }
 
-  private shownPanels(): Panel[] {
+  shownPanels(): Panel[] {
     return this.panels.filter((p) => p.series && p.viewport?.getCurrentImageId());
   }
 
@@ -294,6 +304,7 @@ export class Reader {
       r: () => this.active.reset(),
       i: () => this.active.invert(),
       c: () => this.toggleCine(),
+      h: () => this.hanging.cycle(),
       '1': () => this.active.setPreset('default'),
       '2': () => this.active.setPreset('soft'),
       '3': () => this.active.setPreset('lung'),
@@ -322,11 +333,12 @@ export class Reader {
       h('span', { class: 'group' }, `${t('presets')}:`, ...Object.entries(presetLabels).map(([k, label]) => button(label, false, () => this.active.setPreset(k), `preset-${k}`))),
       h('span', { class: 'group' }, `${t('layout')}:`, ...(['1x1', '1x2', '2x2'] as Layout[]).map((l) => button(l.replace('x', '×'), this.layout === l, () => this.setLayout(l), `layout-${l}`))),
       h('span', { class: 'group' },
-        button(t('sync'), this.synced, () => this.setSync(!this.synced), 'sync'),
+        button(t('sync'), this.synced, () => this.setSync(!this.synced, true), 'sync'),
         button(t('cine'), this.playing, () => this.toggleCine(), 'cine'),
         button(t('invert'), false, () => this.active.invert(), 'invert'),
         button(t('reset'), false, () => this.active.reset(), 'reset'),
       ),
+      this.hanging.control(),
       h('span', { class: 'hint' }, t('shortcuts')),
     );
   }
@@ -362,12 +374,8 @@ export class Reader {
     }
   }
 
-  private async loadPriors(): Promise<void> {
-    try {
-      this.priors = await findPriors(this.web, this.study);
-    } catch {
-      this.priors = [];
-    }
+  private async loadPriors(found: Promise<Prior[]>): Promise<void> {
+    this.priors = await found;
     clear(this.priorList);
     if (!this.priors.length) {
       this.priorList.append(h('div', { class: 'muted' }, t('noPriors')));
@@ -384,23 +392,30 @@ export class Reader {
 
   /** Open a prior side by side: 1×2, the prior on the right at the matching slice, scrolling synchronised. */
   async compare(priorUid: string): Promise<void> {
-    let prior = this.studies.get(priorUid);
-    if (!prior) {
-      prior = await loadStudy(this.web, priorUid);
-      this.studies.set(priorUid, prior);
-      this.renderSeries();
-      this.renderSeriesThumbnails();
-    }
+    const prior = await this.studyOf(priorUid);
     if (this.layout === '1x1') this.setLayout('1x2');
     const left = this.panels[0];
     const right = this.panels[1];
     const series = prior.series.find((s) => s.modality === left.series?.modality) ?? prior.series[0];
     if (!series) return;
     await loadSeries(this.web, series);
-    await right.show(prior, series, closestIndex(left, series));
+    await right.show(prior, series, startIndex(left, series));
     await until(() => right.state().firstImage);
     this.setSync(true);
     this.activate(left);
+    void showPriorReports(this.web, this.study.uid, this.panels);
+  }
+
+  /** A study of the patient's, loaded once and listed with its series. */
+  async studyOf(uid: string): Promise<Study> {
+    let study = this.studies.get(uid);
+    if (!study) {
+      study = await loadStudy(this.web, uid);
+      this.studies.set(uid, study);
+      this.renderSeries();
+      this.renderSeriesThumbnails();
+    }
+    return study;
   }
 }
 
@@ -416,25 +431,6 @@ function nearestImage(imageIds: string[], point: number[]): number {
       bestDistance = d;
       best = k;
     }
-  });
-  return best;
-}
-
-/**
- * The image of `series` at the table position (z) `panel` shows: across
- * studies the frames of reference differ, and the table position is what a
- * radiologist lines up. Without positions, the same fraction of the stack.
- */
-function closestIndex(panel: Panel, series: Series): number {
-  const here = panel.state();
-  const z = (id: string) => metaData.get('imagePlaneModule', id)?.imagePositionPatient?.[2] as number | undefined;
-  const zHere = here.position?.[2];
-  if (zHere === undefined || series.imageIds.some((id) => z(id) === undefined)) {
-    return Math.round((Math.max(0, here.index) / Math.max(1, here.count - 1)) * (series.imageIds.length - 1));
-  }
-  let best = 0;
-  series.imageIds.forEach((id, k) => {
-    if (Math.abs(z(id)! - zHere) < Math.abs(z(series.imageIds[best])! - zHere)) best = k;
   });
   return best;
 }
