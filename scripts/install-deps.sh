@@ -86,6 +86,12 @@ if ! python3 -c "import pydicom, pynetdicom, numpy, dicomweb_client, requests, p
     pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pyjpegls "pydicom-data>=1,<2"
 fi
 
+# tests/py/annotations_check.py reads the viewer's TID 1500 SRs as highdicom does.
+if ! python3 -c "import highdicom" 2>/dev/null; then
+  echo "== pip install highdicom"
+  python3 -m pip install -q "highdicom>=0.28,<0.29"
+fi
+
 # benches/soak.py draws its plots with Pillow.
 if ! python3 -c "import PIL" 2>/dev/null; then
   echo "== pip install Pillow (benches/soak.py's plots)"

@@ -6,6 +6,7 @@
 
 mod harness;
 
+mod annotations;
 mod architecture;
 mod audit_events;
 mod backup;

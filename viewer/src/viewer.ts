@@ -6,6 +6,7 @@
 
 import { Enums as CoreEnums, RenderingEngine, cache, metaData } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
+import { Annotations } from './annotations';
 import { DicomWeb, T, formatDate, str } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
@@ -64,6 +65,8 @@ export class Reader {
   priors: Prior[] = [];
   /** Hanging protocols: the one applied, the choices (hanging-reader.ts). */
   readonly hanging: Hanging = new Hanging(this);
+  /** Saved measurements and annotations (annotations.ts). */
+  readonly annotations = new Annotations(this);
   private grid = h('div', { class: 'grid', 'data-layout': '1x1' });
   private seriesList = h('div', { class: 'series-list', 'data-testid': 'series' });
   private priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
@@ -115,6 +118,7 @@ export class Reader {
     const first = this.study.series.find((s) => s.count > 0) ?? this.study.series[0];
     // The first hanging protocol that matches (hanging-reader.ts), else the first series.
     const priors = findPriors(this.web, this.study).catch(() => [] as Prior[]);
+    void this.annotations.load();
     void this.loadPriors(priors);
     if (!(await this.hanging.start(priors)) && first) await this.active.show(this.study, first);
     this.renderSeriesThumbnails();
@@ -288,6 +292,11 @@ export class Reader {
 
   private onKey(e: KeyboardEvent): void {
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 's') {
+      e.preventDefault();
+      void this.annotations.save();
+      return;
+    }
     const keys: Record<string, () => void> = {
       ArrowUp: () => this.scroll(-1),
       ArrowDown: () => this.scroll(1),
@@ -339,6 +348,7 @@ export class Reader {
         button(t('reset'), false, () => this.active.reset(), 'reset'),
       ),
       this.hanging.control(),
+      this.annotations.button(),
       h('span', { class: 'hint' }, t('shortcuts')),
     );
   }

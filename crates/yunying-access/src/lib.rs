@@ -294,6 +294,16 @@ impl Access {
         Ok(Some(Scope { issuers, studies: granted.into_iter().map(|(s, _)| s).collect() }))
     }
 
+    /// May `principal` save measurements and annotations into this study
+    /// (new objects in it, as STOW-RS stores)? Those who store (`Store`) or
+    /// read for reports (`Reading`), on a study they may view.
+    pub async fn check_annotate(&self, principal: &Principal, study: &str) -> Result<Reached, Denied> {
+        if !principal.may(Action::Store) && !principal.may(Action::Reading) {
+            self.require(principal, Action::Store)?;
+        }
+        self.check_study(principal, Action::View, study).await
+    }
+
     /// May `principal` do `action` on this study, and how does it reach it?
     /// `NotFound` when there is no such study.
     pub async fn check_study(&self, principal: &Principal, action: Action, study: &str) -> Result<Reached, Denied> {

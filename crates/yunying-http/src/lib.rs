@@ -7,6 +7,7 @@
 
 mod access_api;
 mod access_log;
+mod annotations_api;
 mod audit_api;
 mod auth;
 mod background;
@@ -16,8 +17,8 @@ mod error;
 mod extract;
 mod film;
 mod frames;
-mod hanging_api;
 mod guard;
+mod hanging_api;
 mod media;
 mod pdqm;
 mod people;
@@ -325,6 +326,7 @@ pub(crate) fn router_in(
         .merge(empi_api::routes())
         .merge(recognition_api::routes())
         .merge(reading_api::routes())
+        .merge(annotations_api::routes())
         .merge(hanging_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), auth::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), access_log::log_request))

@@ -1,0 +1,302 @@
+//! `/api/studies/{study}/annotations`: the viewer's measurements and
+//! annotations saved as a TID 1500 SR and a presentation state
+//! (`yunying_report::annotations`) stored in the study through this
+//! archive's ingest (as STOW-RS stores: indexed, renditions, events), and
+//! the newest set read back from the study's TID 1500 SRs (anyone's, ours
+//! or another tool's). Saving is `Access::check_annotate` (storing or
+//! reading for reports, on a study the principal may view); reading the
+//! set back needs a view of the study.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use yunying_access::{Action, Principal};
+use yunying_archive::{ImportError, IngestError, InstanceData, import_bytes};
+use yunying_report::annotations::{self as annot, AnnotationDocument, AnnotationSet, COMPREHENSIVE_SR_SOP_CLASS_UID, Display};
+use yunying_report::{DateTimeParts, GSPS_SOP_CLASS_UID, Person, StudyIdentity};
+
+use crate::AppState;
+use crate::auth::{Signed, refusal};
+use crate::error::ApiError;
+use crate::extract::Json;
+
+/// The largest request body.
+const MAX_BODY: usize = 1 << 20;
+/// Most stored SRs of a study read to find the newest set.
+const MAX_SRS_READ: usize = 50;
+/// The largest stored SR or presentation state read back.
+const MAX_OBJECT_BYTES: i64 = 8 << 20;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/studies/{study}/annotations",
+            get(load).post(save).route_layer(axum::middleware::from_fn(crate::people::same_origin_json)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+#[derive(Serialize)]
+struct Saved {
+    sr_sop_instance_uid: String,
+    gsps_sop_instance_uid: String,
+    annotations: usize,
+}
+
+#[derive(Serialize, Default)]
+struct Loaded {
+    /// The SR read; `None` when the study has no measurement report.
+    sop_instance_uid: Option<String>,
+    author_name: String,
+    author_id: String,
+    content_date: String,
+    content_time: String,
+    annotations: Vec<annot::Annotation>,
+    displays: Vec<Display>,
+}
+
+fn new_uid() -> String {
+    format!("2.25.{}", rand::random::<u128>() >> 1)
+}
+
+/// `YYYYMMDD`, `HHMMSS` (UTC) of now.
+fn now_utc() -> DateTimeParts {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    DateTimeParts {
+        date: format!("{year:04}{month:02}{day:02}"),
+        time: format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
+        tz_offset: "+0000".into(),
+    }
+}
+
+fn text(meta: &serde_json::Value, tag: &str) -> String {
+    match &meta[tag]["Value"][0] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Object(pn) => {
+            let parts: Vec<&str> =
+                ["Alphabetic", "Ideographic", "Phonetic"].iter().map(|k| pn.get(*k).and_then(|x| x.as_str()).unwrap_or("")).collect();
+            parts.join("=").trim_end_matches('=').to_string()
+        }
+        _ => String::new(),
+    }
+}
+
+async fn metadata(s: &AppState, data: &InstanceData) -> Result<serde_json::Value, ApiError> {
+    let bytes = s.archive.metadata(data).await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("metadata: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("metadata: {e}")))
+}
+
+fn study_uid(study: &str) -> Result<(), ApiError> {
+    if study.is_empty() || study.len() > 64 || !study.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(ApiError::bad_request("not a Study Instance UID"));
+    }
+    Ok(())
+}
+
+async fn save(
+    State(s): State<AppState>,
+    Signed(who): Signed,
+    Path(study): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Json(mut set): Json<AnnotationSet>,
+) -> Result<Response, ApiError> {
+    study_uid(&study)?;
+    // Storing or reading for reports, on a study the principal reaches.
+    s.access.check_annotate(&who, &study).await.map_err(refusal)?;
+    if set.annotations.len() > annot::MAX_ANNOTATIONS || set.displays.len() > annot::MAX_DISPLAYS {
+        return Err(ApiError::bad_request(format!("at most {} annotations and {} displays", annot::MAX_ANNOTATIONS, annot::MAX_DISPLAYS)));
+    }
+
+    // Each image named must be in the study: its SOP Class, rows and
+    // columns come from the index; the patient and study from the first.
+    let mut found: HashMap<String, (String, Option<u16>, Option<u16>)> = HashMap::new();
+    let mut identity: Option<serde_json::Value> = None;
+    let images = set.annotations.iter_mut().map(|a| &mut a.image).chain(set.displays.iter_mut().map(|d| &mut d.image));
+    for img in images {
+        if !found.contains_key(&img.sop_instance_uid) {
+            if img.sop_instance_uid.len() > 64 || img.series_instance_uid.len() > 64 {
+                return Err(ApiError::bad_request("a UID is at most 64 characters"));
+            }
+            let rows = s
+                .archive
+                .index()
+                .instances_in(&study, Some(&img.series_instance_uid), Some(&img.sop_instance_uid))
+                .await
+                .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            let Some(row) = rows.first() else {
+                return Err(ApiError::bad_request(format!(
+                    "image {} is not in series {} of this study",
+                    img.sop_instance_uid, img.series_instance_uid
+                )));
+            };
+            let meta = metadata(&s, row).await?;
+            let dim = |tag: &str| meta[tag]["Value"][0].as_u64().and_then(|v| u16::try_from(v).ok());
+            found.insert(img.sop_instance_uid.clone(), (row.stored.sop_class_uid.clone(), dim("00280010"), dim("00280011")));
+            identity.get_or_insert(meta);
+        }
+        let (class, rows, columns) = &found[&img.sop_instance_uid];
+        img.sop_class_uid = class.clone();
+        img.rows = *rows;
+        img.columns = *columns;
+    }
+    for a in &mut set.annotations {
+        if a.tracking_uid.is_empty() {
+            a.tracking_uid = new_uid();
+        }
+    }
+    annot::check_set(&set).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let meta = identity.unwrap_or_default();
+    let doc = AnnotationDocument {
+        study: StudyIdentity {
+            patient_name: text(&meta, "00100010"),
+            patient_id: text(&meta, "00100020"),
+            issuer_of_patient_id: text(&meta, "00100021"),
+            patient_birth_date: text(&meta, "00100030"),
+            patient_sex: text(&meta, "00100040"),
+            study_instance_uid: study.clone(),
+            study_id: text(&meta, "00200010"),
+            accession_number: text(&meta, "00080050"),
+            study_date: text(&meta, "00080020"),
+            study_time: text(&meta, "00080030"),
+            referring_physician_name: text(&meta, "00080090"),
+            study_description: text(&meta, "00081030"),
+        },
+        author: Person { name: if who.name.is_empty() { who.id.clone() } else { who.name.clone() }, id: who.id.clone() },
+        institution: who.institution.clone().unwrap_or_default(),
+        created: now_utc(),
+        sr_series_instance_uid: new_uid(),
+        sr_sop_instance_uid: new_uid(),
+        gsps_series_instance_uid: new_uid(),
+        gsps_sop_instance_uid: new_uid(),
+    };
+    let built = annot::build_annotations(&doc, &set).map_err(|e| ApiError::bad_request(e.to_string()))?;
+
+    // Stored as STOW-RS stores: the principal's institution places it.
+    let caller = match &who.institution {
+        Some(code) => s.archive.config().caller_of_institution("ANNOTATIONS", code),
+        None => s
+            .archive
+            .config()
+            .resolve_caller("ANNOTATIONS", Some(peer.ip()))
+            .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?,
+    };
+    for file in [&built.sr, &built.gsps] {
+        import_bytes(&s.archive, file, &caller, &who.id, Some(study.clone())).await.map_err(|e| {
+            // Another institution's study is not the principal's to add to.
+            let status = if matches!(e, ImportError::Ingest(IngestError::NotAuthorized(_))) {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            ApiError::new(status, format!("storing the annotations: {e}"))
+        })?;
+    }
+    record(&s, &who, &peer, &headers, &study, &doc, set.annotations.len()).await;
+    let saved = Saved {
+        sr_sop_instance_uid: doc.sr_sop_instance_uid,
+        gsps_sop_instance_uid: doc.gsps_sop_instance_uid,
+        annotations: set.annotations.len(),
+    };
+    Ok((StatusCode::CREATED, Json(saved)).into_response())
+}
+
+async fn record(
+    s: &AppState,
+    who: &Principal,
+    peer: &std::net::SocketAddr,
+    headers: &HeaderMap,
+    study: &str,
+    doc: &AnnotationDocument,
+    n: usize,
+) {
+    let client = crate::film::client_address(Some(peer.ip()), headers, &s.config.trusted_proxies);
+    let event = yunying_audit::Event::new("annotations-saved", &who.id, "ok")
+        .institution(who.institution.as_deref())
+        .client(&client)
+        .studies(&[study.to_string()])
+        .detail(&format!("{n} annotations"))
+        .fact("sr", doc.sr_sop_instance_uid.as_str())
+        .fact("gsps", doc.gsps_sop_instance_uid.as_str());
+    if let Err(e) = s.access.audit().record(event).await {
+        tracing::warn!(error = %e, "recording annotations-saved");
+    }
+}
+
+async fn read(s: &AppState, data: &InstanceData) -> Result<Vec<u8>, ApiError> {
+    if data.stored.size_bytes > MAX_OBJECT_BYTES {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "a stored report is too large to read"));
+    }
+    s.archive
+        .read_object_range(&data.stored.object_key, 0, data.stored.size_bytes as u64)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("reading a stored report: {e}")))
+}
+
+async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<String>) -> Result<Response, ApiError> {
+    study_uid(&study)?;
+    s.access.check_study(&who, Action::View, &study).await.map_err(refusal)?;
+    let all = s
+        .archive
+        .index()
+        .instances_in(&study, None, None)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let srs: Vec<&InstanceData> = all.iter().filter(|d| d.stored.sop_class_uid == COMPREHENSIVE_SR_SOP_CLASS_UID).collect();
+    let mut best: Option<annot::parse::ParsedReport> = None;
+    // The newest first in storage order, at most MAX_SRS_READ.
+    for data in srs.iter().rev().take(MAX_SRS_READ) {
+        let Ok(bytes) = read(&s, data).await else { continue };
+        // Not a measurement report, or one we cannot read: skipped.
+        let Ok(parsed) = annot::parse::parse_sr(&bytes) else { continue };
+        let newer = best.as_ref().is_none_or(|b| (&parsed.content_date, &parsed.content_time) > (&b.content_date, &b.content_time));
+        if newer {
+            best = Some(parsed);
+        }
+    }
+    let Some(report) = best else {
+        return Ok(Json(Loaded::default()).into_response());
+    };
+    // Its presentation state: ours, created with it.
+    let mut displays = Vec::new();
+    for data in all.iter().filter(|d| d.stored.sop_class_uid == GSPS_SOP_CLASS_UID) {
+        let Ok(meta) = metadata(&s, data).await else { continue };
+        let same = text(&meta, "00700080") == annot::CONTENT_LABEL
+            && text(&meta, "00700082") == report.content_date
+            && text(&meta, "00700083") == report.content_time
+            && text(&meta, "00700084") == report.author_name;
+        if same {
+            if let Ok(bytes) = read(&s, data).await {
+                displays = annot::parse::parse_displays(&bytes).unwrap_or_default();
+            }
+            break;
+        }
+    }
+    Ok(Json(Loaded {
+        sop_instance_uid: Some(report.sop_instance_uid),
+        author_name: report.author_name,
+        author_id: report.author_id,
+        content_date: report.content_date,
+        content_time: report.content_time,
+        annotations: report.set.annotations,
+        displays,
+    })
+    .into_response())
+}
