@@ -51,9 +51,14 @@ export class Hanging {
     });
   }
 
-  /** The priors protocols count and hang: the same patient's, not those only alike in name and birth date. */
+  /**
+   * The priors protocols count and hang: the same patient's at the same
+   * institution (same Patient ID and issuer). Those of other institutions
+   * (linked by the patient index, or only alike in name and birth date) are
+   * listed for "Compare" but never hung by themselves.
+   */
   private priors(): Prior[] {
-    return this.reader.priors.filter((p) => !p.otherInstitution);
+    return this.reader.priors.filter((p) => !p.otherInstitution && !p.linkedInstitution);
   }
 
   /** The protocols that apply to the study opened, in list order. */

@@ -57,16 +57,17 @@ test('a CT chest with a prior hangs mediastinal and lung windows of the study ab
     { study: '1.0', series: '1.0.2', preset: 'soft' },
     { study: '1.0', series: '1.0.2', preset: 'lung' },
   ]);
-  // Without priors the single-study protocol applies; the prior's viewports of the other stay empty.
-  assert.equal(h.firstMatch(defaults, current, 0).id, 'ct-chest');
+  // Without priors none applies (the manual layout); the prior's viewports stay empty when it is missing.
+  assert.equal(h.firstMatch(defaults, current, 0), undefined);
   assert.deepEqual(h.plan(p, [current, undefined]).slice(2), [null, null]);
   // Every protocol that applies, in order: the reader's choices.
-  assert.deepEqual(h.allMatches(defaults, current, 1).map((x) => x.id), ['ct-chest-prior', 'ct-chest']);
+  assert.deepEqual(h.allMatches(defaults, current, 1).map((x) => x.id), ['ct-chest-prior']);
 });
 
 test('matching reads modality, body part, Chinese descriptions and the number of priors', () => {
   const head = { uid: '2', description: '头颅CT平扫', modalities: ['CT'], series: [series('2.1', 'CT', '轴位', 1)] };
-  assert.equal(h.firstMatch(defaults, head, 0).id, 'ct-head');
+  assert.equal(h.firstMatch(defaults, head, 1).id, 'ct-head-prior');
+  assert.equal(h.firstMatch(defaults, head, 0), undefined);
   const abdomen = { uid: '3', description: '', modalities: ['CT'], series: [series('3.1', 'CT', 'AX', 1, 'ABDOMEN')] };
   assert.equal(h.firstMatch(defaults, abdomen, 2).id, 'ct-abdomen-prior');
   const mrChest = { uid: '4', description: 'CHEST', modalities: ['MR'], series: [series('4.1', 'MR', 'T1', 1)] };
