@@ -50,5 +50,6 @@ mod tls;
 mod viewer;
 mod viewer_files;
 mod viewer_hanging;
+mod viewer_mpr;
 mod wire;
 mod witness;

@@ -327,7 +327,8 @@ export function prefetchWindow(series: Series, panels: number, imageBytes?: numb
   return fits >= series.imageIds.length ? Infinity : Math.max(16, fits);
 }
 
-function line(text: string, attr?: string, value?: string): HTMLDivElement {
+/** One line of an overlay corner, with an attribute (`data-testid`) when given. */
+export function line(text: string, attr?: string, value?: string): HTMLDivElement {
   const d = h('div', {}, text) as HTMLDivElement;
   if (attr && value) d.setAttribute(attr, value);
   return d;
