@@ -82,6 +82,38 @@ fn viewer_takes_the_bearer_token_on_its_sign_in_page_and_sends_it_as_a_header() 
     node_test("token.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("YUNYING_TOKEN", token.into())]);
 }
 
+/// Reading comfort (viewer/tests/comfort.test.mjs): the probe reads the
+/// stored value in HU, the tag browser shows and filters the image's
+/// attributes, a view exports as PNG and JPEG with the annotations burned in
+/// or not, cine speed and full screen from the keyboard, the magnifier.
+#[test]
+fn viewer_probe_tags_export_cine_speed_and_full_screen() {
+    viewer_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 20, 256, 29, &["--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(&data, None);
+    node_test("comfort.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+}
+
+/// A series larger than the image cache (viewer/tests/large.test.mjs): a
+/// 600-slice CT opened with the cache bounded to 4 MB keeps a window of
+/// images around the slice shown, never past the bound, that follows the
+/// user to the far end and back.
+#[test]
+fn viewer_keeps_a_window_of_a_series_larger_than_its_cache() {
+    viewer_dist();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    gen_ct_with(&src, 600, 128, 31, &["-q"]);
+    let data = tmp.path().join("data");
+    run(cli(&data).args(["import", "--quiet"]).arg(&src));
+    let server = Server::start(&data, None);
+    node_test("large.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+}
+
 #[test]
 fn viewer_works_in_firefox() {
     let dist = viewer_dist();

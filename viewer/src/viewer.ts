@@ -7,9 +7,11 @@
 import { Enums as CoreEnums, RenderingEngine, cache, metaData } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { Annotations } from './annotations';
+import { CINE_SPEEDS, exportControls, nextSpeed, openTagBrowser, toggleFullscreen } from './comfort';
 import { DicomWeb, T, formatDate, str } from './dicomweb';
 import { clear, h } from './dom';
 import { t } from './i18n';
+import { Mpr } from './mpr';
 import { Panel } from './panel';
 import { Hanging } from './hanging-reader';
 import { layoutCells } from './hanging';
@@ -31,6 +33,8 @@ const TOOL_CLASSES = {
   angle: tools.AngleTool,
   rect: tools.RectangleROITool,
   ellipse: tools.EllipticalROITool,
+  probe: tools.ProbeTool,
+  magnify: tools.MagnifyTool,
 };
 const PRIMARY_TOOLS: Record<string, string> = Object.fromEntries(
   Object.entries(TOOL_CLASSES).map(([key, tool]) => [key, tool.toolName]),
@@ -65,8 +69,6 @@ export class Reader {
   priors: Prior[] = [];
   /** Hanging protocols: the one applied, the choices (hanging-reader.ts). */
   readonly hanging: Hanging = new Hanging(this);
-  /** Saved measurements and annotations (annotations.ts). */
-  readonly annotations = new Annotations(this);
   private grid = h('div', { class: 'grid', 'data-layout': '1x1' });
   private seriesList = h('div', { class: 'series-list', 'data-testid': 'series' });
   private priorList = h('div', { class: 'priors', 'data-testid': 'priors' });
@@ -76,11 +78,17 @@ export class Reader {
   private offsets = new Map<string, number[]>();
   private synced = true;
   private playing = false;
+  /** Cine speed, frames per second. */
+  fps = 20;
   private primary = 'window';
   private toolbar = h('div', { class: 'toolbar' });
   /** Buttons under "back" for what may be done with the study (e.g. request a reading). */
   readonly actions = h('div', { class: 'reader-actions' });
   readonly marks: Record<string, number> = {};
+  /** Multi-planar reconstruction and 3D of the active series, over the stack view (mpr.ts). */
+  readonly mpr = new Mpr(this, () => this.grid.parentElement!);
+  /** Saved measurements and annotations (annotations.ts). */
+  readonly annotations = new Annotations(this);
   private keyHandler = (e: KeyboardEvent) => this.onKey(e);
   private resizeObserver?: ResizeObserver;
 
@@ -118,13 +126,14 @@ export class Reader {
     const first = this.study.series.find((s) => s.count > 0) ?? this.study.series[0];
     // The first hanging protocol that matches (hanging-reader.ts), else the first series.
     const priors = findPriors(this.web, this.study).catch(() => [] as Prior[]);
-    void this.annotations.load();
     void this.loadPriors(priors);
     if (!(await this.hanging.start(priors)) && first) await this.active.show(this.study, first);
     this.renderSeriesThumbnails();
+    void this.annotations.load();
   }
 
   destroy(): void {
+    this.mpr.destroy();
     document.removeEventListener('keydown', this.keyHandler);
     this.resizeObserver?.disconnect();
     tools.ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID);
@@ -280,9 +289,25 @@ export class Reader {
   toggleCine(): void {
     const element = this.active.element;
     if (this.playing) tools.utilities.cine.stopClip(element);
-    else tools.utilities.cine.playClip(element, { framesPerSecond: 20 });
+    else tools.utilities.cine.playClip(element, { framesPerSecond: this.fps });
     this.playing = !this.playing;
     this.renderToolbar();
+  }
+
+  /** A new cine speed; a playing clip goes on at it. */
+  setFps(fps: number): void {
+    this.fps = fps;
+    if (this.playing) tools.utilities.cine.playClip(this.active.element, { framesPerSecond: fps });
+    this.renderToolbar();
+  }
+
+  /** Show the next (`step` 1) or previous (−1) series of the active viewport's study. */
+  async stepSeries(step: 1 | -1): Promise<void> {
+    const { study, series } = this.active;
+    if (!study || !series) return;
+    const list = study.series.filter((s) => s.count > 0);
+    const next = list[list.indexOf(series) + step];
+    if (next) await this.active.show(study, next);
   }
 
   /** Scroll the active viewport. */
@@ -313,6 +338,16 @@ export class Reader {
       r: () => this.active.reset(),
       i: () => this.active.invert(),
       c: () => this.toggleCine(),
+      m: () => void this.mpr.toggle(),
+      v: () => this.setPrimary('probe'),
+      g: () => this.setPrimary('magnify'),
+      '[': () => void this.stepSeries(-1),
+      ']': () => void this.stepSeries(1),
+      '+': () => this.setFps(nextSpeed(this.fps, 1)),
+      '=': () => this.setFps(nextSpeed(this.fps, 1)),
+      '-': () => this.setFps(nextSpeed(this.fps, -1)),
+      t: () => void openTagBrowser(this.active),
+      f: () => toggleFullscreen(this.grid.parentElement ?? this.grid),
       h: () => this.hanging.cycle(),
       '1': () => this.active.setPreset('default'),
       '2': () => this.active.setPreset('soft'),
@@ -333,6 +368,7 @@ export class Reader {
     const toolLabels: Record<string, string> = {
       window: t('toolWindow'), pan: t('toolPan'), zoom: t('toolZoom'), scroll: t('toolScroll'),
       length: t('toolLength'), angle: t('toolAngle'), rect: t('toolRect'), ellipse: t('toolEllipse'),
+      probe: t('toolProbe'), magnify: t('toolMagnify'),
     };
     const presetLabels: Record<string, string> = {
       default: t('presetDefault'), soft: t('presetSoft'), lung: t('presetLung'), bone: t('presetBone'), brain: t('presetBrain'),
@@ -344,8 +380,16 @@ export class Reader {
       h('span', { class: 'group' },
         button(t('sync'), this.synced, () => this.setSync(!this.synced, true), 'sync'),
         button(t('cine'), this.playing, () => this.toggleCine(), 'cine'),
+        h('select', { 'data-testid': 'cine-speed', title: t('cineSpeed'), onchange: (e: Event) => this.setFps(Number((e.target as HTMLSelectElement).value)) },
+          ...CINE_SPEEDS.map((s) => h('option', { value: s, selected: s === this.fps }, `${s} ${t('fps')}`))),
         button(t('invert'), false, () => this.active.invert(), 'invert'),
         button(t('reset'), false, () => this.active.reset(), 'reset'),
+        this.mpr.button(),
+      ),
+      h('span', { class: 'group' },
+        button(t('tags'), false, () => void openTagBrowser(this.active), 'tags'),
+        button(t('fullscreen'), false, () => toggleFullscreen(this.grid.parentElement ?? this.grid), 'fullscreen'),
+        exportControls(() => this.active),
       ),
       this.hanging.control(),
       this.annotations.button(),
