@@ -98,7 +98,9 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     let mut long = body.clone();
     long["annotations"][0]["label"] = json!("字".repeat(300));
     let many = json!({"annotations": vec![body["annotations"][0].clone(); 201]});
-    for (what, bad) in [("three points", &three), ("unknown image", &elsewhere), ("huge value", &infinite), ("long label", &long), ("201", &many)] {
+    for (what, bad) in
+        [("three points", &three), ("unknown image", &elsewhere), ("huge value", &infinite), ("long label", &long), ("201", &many)]
+    {
         let r = post(port, &study, Some(&li), bad);
         assert_eq!(r.status, 400, "{what}: {}", String::from_utf8_lossy(&r.body));
         assert!(r.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}");
@@ -142,7 +144,8 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     dciodvfy_clean(&sr_file);
     dciodvfy_clean(&ps_file);
 
-    let out = python().arg(format!("{}/tests/py/annotations_check.py", env!("CARGO_MANIFEST_DIR"))).arg(&sr_file).arg(&ps_file).output().unwrap();
+    let out =
+        python().arg(format!("{}/tests/py/annotations_check.py", env!("CARGO_MANIFEST_DIR"))).arg(&sr_file).arg(&ps_file).output().unwrap();
     assert!(
         out.status.success(),
         "annotations_check.py (highdicom is installed by scripts/install-deps.sh):\n{}",
@@ -195,7 +198,8 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
 
     // Saving again: new objects; the newest set is read back.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let second = json!({"annotations": [{"tool": "length", "image": image(&b), "points": [[1.0, 2.0], [3.0, 4.0]], "values": {"length_mm": 2.8}}]});
+    let second =
+        json!({"annotations": [{"tool": "length", "image": image(&b), "points": [[1.0, 2.0], [3.0, 4.0]], "values": {"length_mm": 2.8}}]});
     let again = post(port, &study, Some(&li), &second);
     assert_eq!(again.status, 201, "{}", String::from_utf8_lossy(&again.body));
     let loaded = get(&li).json();
@@ -218,10 +222,6 @@ fn viewer_saves_and_restores_annotations() {
     let server = Server::start(&data, Some(&config));
     crate::viewer::node_test(
         "annotations.test.mjs",
-        &[
-            ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
-            ("READER", "li".into()),
-            ("PASSWORD", PASSWORD.into()),
-        ],
+        &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("READER", "li".into()), ("PASSWORD", PASSWORD.into())],
     );
 }
