@@ -53,6 +53,7 @@ const LABELS = {
   slices: ['层数太少，无法重建（至少 10 层）', 'Too few slices to reformat (10 at least)'],
   geometry: ['各层方向或尺寸不一致，无法重建', 'The slices differ in orientation or size: cannot reformat'],
   spacing: ['层间距不均匀，无法重建', 'Uneven slice spacing: cannot reformat'],
+  size: ['序列超出图像缓存，无法重建（地址中加 ?cache=MB 可增大缓存）', 'The series is larger than the image cache: cannot reformat (?cache=MB in the address raises it)'],
 } as const;
 
 export type LabelKey = keyof typeof LABELS;

@@ -8,7 +8,7 @@
 // are not fetched again, and the stack's own prefetch and the volume's share
 // every request.
 
-import { StreamingImageVolume, Types, metaData, utilities, volumeLoader } from '@cornerstonejs/core';
+import { StreamingImageVolume, Types, cache, metaData, utilities, volumeLoader } from '@cornerstonejs/core';
 import { reprioritiseFrames } from './frames/loader';
 import type { Series } from './study';
 
@@ -22,7 +22,7 @@ const MIN_SLICES = 10;
 const VOLUMETRIC_MODALITIES = new Set(['CT', 'MR', 'PT']);
 
 /** Why `series` cannot be shown as a volume, or undefined when it can (its metadata loaded). */
-export function volumeProblem(series: Series): 'modality' | 'slices' | 'geometry' | 'spacing' | undefined {
+export function volumeProblem(series: Series): 'modality' | 'slices' | 'geometry' | 'spacing' | 'size' | undefined {
   if (!VOLUMETRIC_MODALITIES.has(series.modality)) return 'modality';
   const ids = series.imageIds;
   if (ids.length < MIN_SLICES) return 'slices';
@@ -42,6 +42,10 @@ export function volumeProblem(series: Series): 'modality' | 'slices' | 'geometry
   const gaps = along.slice(1).map((z, k) => z - along[k]);
   const smallest = Math.min(...gaps);
   if (!(smallest > 1e-3) || Math.max(...gaps) > smallest * 1.1) return 'spacing';
+  // The volume (at most 4 bytes a voxel) must fit in the image cache, beside
+  // the stack's images: a series larger than that keeps only a window of its
+  // images (panel.ts) and could never be complete as a volume.
+  if (first.rows * first.columns * ids.length * 4 > cache.getMaxCacheSize() * 0.8) return 'size';
   return undefined;
 }
 

@@ -85,3 +85,13 @@ test('the window follows the user to the far end, evicting what is left behind, 
   s = await settle('the window around slice 1 again', (s) => s.loaded.slice(0, half + 1).every(Boolean));
   assert.ok(s.size <= CAP);
 });
+
+test('MPR refuses a series whose volume would not fit in the cache, saying why', async () => {
+  await page.click('[data-panel=vp0]');
+  await page.keyboard.press('m');
+  const s = await until(page, () => { const m = window.yunying.reader.mpr.state(); return m.problem && m; }, null, { what: 'MPR refusal' });
+  assert.equal(s.problem, 'size');
+  assert.equal(s.active, false);
+  // The stack view goes on as before.
+  assert.equal((await snapshot()).state.count, SLICES);
+});
