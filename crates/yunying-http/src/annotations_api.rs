@@ -66,23 +66,8 @@ fn new_uid() -> String {
 
 /// `YYYYMMDD`, `HHMMSS` (UTC) of now.
 fn now_utc() -> DateTimeParts {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    DateTimeParts {
-        date: format!("{year:04}{month:02}{day:02}"),
-        time: format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-        tz_offset: "+0000".into(),
-    }
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    DateTimeParts::at(ms, 0)
 }
 
 fn text(meta: &serde_json::Value, tag: &str) -> String {

@@ -549,25 +549,8 @@ pub(crate) fn new_uid() -> String {
 
 /// `YYYYMMDD`, `HHMMSS` and `+HHMM` of `ms` at a fixed offset from UTC.
 pub(crate) fn local_time(ms: i64, offset_minutes: i32) -> (String, String, String) {
-    let secs = ms.div_euclid(1000) + i64::from(offset_minutes) * 60;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let sign = if offset_minutes < 0 { '-' } else { '+' };
-    let off = offset_minutes.unsigned_abs();
-    (
-        format!("{year:04}{month:02}{day:02}"),
-        format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-        format!("{sign}{:02}{:02}", off / 60, off % 60),
-    )
+    let p = yunying_report::DateTimeParts::at(ms, offset_minutes);
+    (p.date, p.time, p.tz_offset)
 }
 
 #[cfg(test)]
