@@ -155,6 +155,7 @@ async fn films_made_before_the_join_table_are_filled_in_by_the_migration(backend
         "reading_requests",
         "reading_templates",
         "reading_relationships",
+        "viewer_settings",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}"))).execute(&mut conn).await.unwrap();
     }
