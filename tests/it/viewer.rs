@@ -32,6 +32,21 @@ fn two_studies(dir: &Path) {
     gen_ct_with(dir, SLICES, 512, 7, &["--studies-per-patient", "2", "--patient-name", PATIENT, "--charset", "ISO_IR 192", "-q"]);
 }
 
+/// `YUNYING_BROWSER` for viewer/tests/lib/browser.mjs: headless Chromium (playwright-core).
+pub(crate) const CHROMIUM: &str = "chromium";
+/// Headless Firefox (Debian's firefox-esr, puppeteer-core over WebDriver BiDi).
+pub(crate) const FIREFOX: &str = "firefox";
+
+/// A browser test file run in `browser` (CHROMIUM or FIREFOX).
+pub(crate) fn node_test_in(browser: &str, file: &str, envs: &[(&str, String)]) {
+    if browser == FIREFOX {
+        assert!(Path::new("/usr/bin/firefox-esr").exists(), "firefox-esr missing: run scripts/test.sh, which installs it");
+    }
+    let mut envs = envs.to_vec();
+    envs.push(("YUNYING_BROWSER", browser.to_string()));
+    node_test(file, &envs);
+}
+
 pub(crate) fn node_test(file: &str, envs: &[(&str, String)]) {
     let out = Command::new("node")
         .arg("--test")
@@ -88,6 +103,16 @@ fn viewer_takes_the_bearer_token_on_its_sign_in_page_and_sends_it_as_a_header() 
 /// or not, cine speed and full screen from the keyboard, the magnifier.
 #[test]
 fn viewer_probe_tags_export_cine_speed_and_full_screen() {
+    comfort_in(CHROMIUM);
+}
+
+/// The same reading comfort tests in headless Firefox.
+#[test]
+fn viewer_comfort_in_firefox() {
+    comfort_in(FIREFOX);
+}
+
+fn comfort_in(browser: &str) {
     viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -95,7 +120,7 @@ fn viewer_probe_tags_export_cine_speed_and_full_screen() {
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let server = Server::start(&data, None);
-    node_test("comfort.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
+    node_test_in(browser, "comfort.test.mjs", &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port))]);
 }
 
 /// A series larger than the image cache (viewer/tests/large.test.mjs): a

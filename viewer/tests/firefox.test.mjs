@@ -3,22 +3,16 @@
 // (YUNYING_URL) holding one CT series of VIEWER_PATIENT_ID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import puppeteer from 'puppeteer-core';
+import { launchFirefox } from './lib/firefox.mjs';
 import { assertDisplays } from './lib/display.mjs';
 import { frameValues, instancesByZ, qido, v } from './lib/dicom.mjs';
 
 const BASE = process.env.YUNYING_URL;
-const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 let browser;
 
 before(async () => {
   assert.ok(BASE, 'YUNYING_URL must point at a running Yunying');
-  browser = await puppeteer.launch({
-    browser: 'firefox',
-    executablePath: FIREFOX,
-    headless: true,
-    extraPrefsFirefox: { 'network.dns.disableIPv6': true, 'app.update.enabled': false, 'browser.safebrowsing.malware.enabled': false },
-  });
+  browser = await launchFirefox();
 });
 
 after(async () => {

@@ -1,5 +1,8 @@
-// Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core.
+// Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core;
+// with YUNYING_BROWSER=firefox, headless Firefox (Debian's firefox-esr,
+// puppeteer-core over WebDriver BiDi) behind the same API (lib/firefox.mjs).
 import { chromium } from 'playwright-core';
+import * as firefox from './firefox.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -10,7 +13,11 @@ const FLAGS = [
   '--use-angle=swiftshader', '--enable-unsafe-swiftshader',
 ];
 
+/** The browser these tests run in: 'chromium' (the default) or 'firefox'. */
+export const BROWSER = process.env.YUNYING_BROWSER === 'firefox' ? 'firefox' : 'chromium';
+
 export async function launch() {
+  if (BROWSER === 'firefox') return firefox.launch();
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
 }
 
