@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::harness::*;
 use crate::people::{PASSWORD, add_user, enrolled, login, session_of};
-use crate::viewer::{node_test, viewer_dist};
+use crate::viewer::{CHROMIUM, FIREFOX, node_test, node_test_in, viewer_dist};
 
 const FINDINGS: &str = "右肺上叶结节 8 mm，边界清楚 (RUL nodule 8 mm)";
 const IMPRESSION: &str = "随访 12 个月 · follow-up in 12 months";
@@ -26,6 +26,16 @@ fn viewer_hanging_protocol_rules() {
 
 #[test]
 fn viewer_hanging_protocols_remembered_prior_offsets_and_the_prior_report() {
+    hanging_in(CHROMIUM);
+}
+
+/// The same in headless Firefox.
+#[test]
+fn viewer_hanging_in_firefox() {
+    hanging_in(FIREFOX);
+}
+
+fn hanging_in(browser: &str) {
     let dist = viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -62,7 +72,8 @@ fn viewer_hanging_protocols_remembered_prior_offsets_and_the_prior_report() {
     });
     let radiologist = session_of(&login(port, "hang.rad", PASSWORD, None));
     let admin = enrolled(port, "hang.sys").0;
-    node_test(
+    node_test_in(
+        browser,
         "hanging.test.mjs",
         &[
             ("YUNYING_URL", format!("http://127.0.0.1:{port}")),

@@ -12,10 +12,21 @@
 use std::time::Duration;
 
 use crate::harness::*;
-use crate::viewer::{node_test, viewer_dist};
+use crate::viewer::{CHROMIUM, FIREFOX, node_test_in, viewer_dist};
 
 #[test]
 fn viewer_mpr_planes_crosshair_slabs_and_3d_of_a_300_slice_ct() {
+    mpr_in(CHROMIUM);
+}
+
+/// The same in headless Firefox: WebGL 2 from Mesa's llvmpipe over EGL
+/// (viewer/tests/lib/firefox.mjs says how).
+#[test]
+fn viewer_mpr_in_firefox() {
+    mpr_in(FIREFOX);
+}
+
+fn mpr_in(browser: &str) {
     viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -31,7 +42,8 @@ fn viewer_mpr_planes_crosshair_slabs_and_3d_of_a_300_slice_ct() {
         let counts = wait_for_jobs(&server.index().await, Duration::from_secs(300)).await;
         assert_eq!(counts.parked, 0, "{counts:?}");
     });
-    node_test(
+    node_test_in(
+        browser,
         "mpr.test.mjs",
         &[
             ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),

@@ -39,7 +39,9 @@ export async function launchFirefox() {
 
 /** Firefox behind playwright's Browser API (newContext, close). */
 export async function launch() {
-  return new Browser(await launchFirefox());
+  const browser = await launchFirefox();
+  console.log(`in ${await browser.version()}`);
+  return new Browser(browser);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
