@@ -1,12 +1,15 @@
 //! Measurements and annotations that persist as DICOM (issue 29):
-//! `POST /api/studies/{uid}/annotations` stores a TID 1500 SR and a
-//! presentation state in the study. QIDO-RS finds them; DCMTK's `dsrdump`
-//! and dicom3tools' `dciodvfy` read them without error; pydicom and
-//! highdicom (`tests/py/annotations_check.py`) read the SR's measurements
-//! with their values and units; `GET` gives the newest set back. A user
+//! `POST /api/studies/{uid}/annotations` stores a TID 1500 SR, a
+//! presentation state and (with key images) a Key Object Selection document
+//! in the study. QIDO-RS finds them; DCMTK's `dsrdump` and dicom3tools'
+//! `dciodvfy` read them without error; pydicom and highdicom
+//! (`tests/py/annotations_check.py`) read the SR's measurements with their
+//! values and units, the arrow's text, and the key images referenced;
+//! `GET` gives the newest set back with its windows and key images. A user
 //! who may not store nor read gets 403, no credentials 401, bad input 400.
-//! And in the viewer (viewer/tests/annotations.test.mjs): drawn, saved,
-//! reloaded, the same values.
+//! And in the viewer (viewer/tests/annotations.test.mjs): measurements, an
+//! arrow with text, a key image and a window drawn, saved, reloaded, the
+//! same values.
 
 use std::path::Path;
 use std::process::Command;
@@ -20,6 +23,7 @@ use crate::people::{PASSWORD, add_user, login, session_of};
 const PATIENT: &str = "Annot^Test=标注^测试";
 const COMPREHENSIVE_SR: &str = "1.2.840.10008.5.1.4.1.1.88.33";
 const GSPS: &str = "1.2.840.10008.5.1.4.1.1.11.1";
+const KOS: &str = "1.2.840.10008.5.1.4.1.1.88.59";
 
 fn dicom_json(port: u16, cookie: &str, path: &str) -> Vec<Value> {
     let r = request(port, "GET", path, &[("Cookie", cookie), ("Accept", "application/dicom+json")], None);
@@ -72,6 +76,7 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     assert_eq!(instances.len(), 4);
     let series = v(&instances[0], "0020000E");
     let (a, b) = (v(&instances[0], "00080018"), v(&instances[1], "00080018"));
+    let c = v(&instances[2], "00080018");
     let image = |sop: &str| json!({"series_instance_uid": series, "sop_instance_uid": sop, "frame": 1});
     let body = json!({
         "annotations": [
@@ -81,7 +86,8 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
             {"tool": "angle", "image": image(&a), "points": [[10.0, 10.0], [40.0, 20.0], [30.0, 50.0]], "values": {"angle_deg": 87.5}},
             {"tool": "arrow", "image": image(&a), "points": [[100.0, 100.0], [110.0, 90.0]], "label": "看这里"}
         ],
-        "displays": [{"image": image(&a), "window_center": -600.0, "window_width": 1500.0}]
+        "displays": [{"image": image(&a), "window_center": -600.0, "window_width": 1500.0}],
+        "key_images": [image(&c), image(&a)]
     });
 
     // Who may not: no credentials, a clinician who neither stores nor reads.
@@ -98,9 +104,22 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     let mut long = body.clone();
     long["annotations"][0]["label"] = json!("字".repeat(300));
     let many = json!({"annotations": vec![body["annotations"][0].clone(); 201]});
-    for (what, bad) in
-        [("three points", &three), ("unknown image", &elsewhere), ("huge value", &infinite), ("long label", &long), ("201", &many)]
-    {
+    let mut key_elsewhere = body.clone();
+    key_elsewhere["key_images"][1]["sop_instance_uid"] = json!("1.2.3.4.5.7");
+    let mut key_twice = body.clone();
+    key_twice["key_images"][1] = image(&c);
+    let mut many_keys = body.clone();
+    many_keys["key_images"] = json!(vec![image(&a); 101]);
+    for (what, bad) in [
+        ("three points", &three),
+        ("unknown image", &elsewhere),
+        ("huge value", &infinite),
+        ("long label", &long),
+        ("201", &many),
+        ("key image not in the study", &key_elsewhere),
+        ("key image twice", &key_twice),
+        ("101 key images", &many_keys),
+    ] {
         let r = post(port, &study, Some(&li), bad);
         assert_eq!(r.status, 400, "{what}: {}", String::from_utf8_lossy(&r.body));
         assert!(r.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}");
@@ -117,12 +136,17 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     assert_eq!(saved.status, 201, "{}", String::from_utf8_lossy(&saved.body));
     let saved = saved.json();
     assert_eq!(saved["annotations"], 4);
+    assert_eq!(saved["key_images"], 2);
     let sr_uid = saved["sr_sop_instance_uid"].as_str().unwrap().to_string();
     let ps_uid = saved["gsps_sop_instance_uid"].as_str().unwrap().to_string();
+    let kos_uid = saved["kos_sop_instance_uid"].as_str().expect("a KOS of the key images").to_string();
 
-    // QIDO-RS finds both in the study.
+    // QIDO-RS finds all three in the study.
     let all = dicom_json(port, &li, &format!("/dicom-web/studies/{study}/instances"));
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 7);
+    let kos = all.iter().find(|i| v(i, "00080018") == kos_uid).expect("the key object document in QIDO-RS");
+    assert_eq!(v(kos, "00080016"), KOS);
+    assert_eq!(v(kos, "00080060"), "KO");
     let sr = all.iter().find(|i| v(i, "00080018") == sr_uid).expect("the SR in QIDO-RS");
     assert_eq!(v(sr, "00080016"), COMPREHENSIVE_SR);
     let ps = all.iter().find(|i| v(i, "00080018") == ps_uid).expect("the presentation state in QIDO-RS");
@@ -136,16 +160,26 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
         std::fs::write(&path, server.read_object(&rows[0].stored.object_key)).unwrap();
         path
     };
-    let (sr_file, ps_file) = (file_of(&sr_uid).await, file_of(&ps_uid).await);
+    let (sr_file, ps_file, kos_file) = (file_of(&sr_uid).await, file_of(&ps_uid).await, file_of(&kos_uid).await);
     let dump = Command::new("dsrdump").args(["+Pl", "+Pu"]).arg(&sr_file).output().expect("dsrdump (dcmtk)");
     let dump_text = format!("{}{}", String::from_utf8_lossy(&dump.stdout), String::from_utf8_lossy(&dump.stderr));
     assert!(dump.status.success() && !dump_text.contains("E: "), "dsrdump:\n{dump_text}");
     assert!(dump_text.contains("Imaging Measurement Report") && dump_text.contains("45.12"), "{dump_text}");
     dciodvfy_clean(&sr_file);
     dciodvfy_clean(&ps_file);
+    let dump = Command::new("dsrdump").args(["+Pl", "+Pu"]).arg(&kos_file).output().expect("dsrdump (dcmtk)");
+    let dump_text = format!("{}{}", String::from_utf8_lossy(&dump.stdout), String::from_utf8_lossy(&dump.stderr));
+    assert!(dump.status.success() && !dump_text.contains("E: "), "dsrdump:\n{dump_text}");
+    assert!(dump_text.contains("Key Object Selection Document") && dump_text.contains("Of Interest"), "{dump_text}");
+    dciodvfy_clean(&kos_file);
 
-    let out =
-        python().arg(format!("{}/tests/py/annotations_check.py", env!("CARGO_MANIFEST_DIR"))).arg(&sr_file).arg(&ps_file).output().unwrap();
+    let out = python()
+        .arg(format!("{}/tests/py/annotations_check.py", env!("CARGO_MANIFEST_DIR")))
+        .arg(&sr_file)
+        .arg(&ps_file)
+        .arg(&kos_file)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "annotations_check.py (highdicom is installed by scripts/install-deps.sh):\n{}",
@@ -175,6 +209,22 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     assert_eq!(measurement(&groups[1], "373098007"), (-612.5, "[hnsf'U]".into()));
     assert_eq!(measurement(&groups[1], "386136009"), (33.25, "[hnsf'U]".into()));
     assert_eq!(measurement(&groups[2], "1483009"), (87.5, "deg".into()));
+    // The arrow: its line, its text as the tracking identifier (and the presentation state's text above).
+    assert_eq!(groups[3]["graphic_type"], "POLYLINE");
+    assert_eq!(groups[3]["tracking_identifier"], "看这里");
+    // The key object document: "Of Interest", TID 2010, the key images in order, in the evidence too.
+    let k = &read["kos"];
+    assert_eq!(k["class"], KOS);
+    assert_eq!(k["modality"], "KO");
+    assert_eq!(k["title"], json!(["113000", "DCM", "Of Interest"]));
+    assert_eq!(k["template"], "2010");
+    assert_eq!(k["study"], study.as_str());
+    assert_eq!(k["images"], json!([c, a]));
+    let mut evidence: Vec<String> = k["evidence"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    evidence.sort();
+    let mut want = vec![a.clone(), c.clone()];
+    want.sort();
+    assert_eq!(evidence, want);
     assert!(groups.iter().all(|g| g["tracking_uid"].as_str().is_some_and(|u| u.starts_with("2.25."))));
 
     // Read back: the set as saved, by li.
@@ -192,6 +242,9 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     assert_eq!(anns[1]["image"]["series_instance_uid"], series.as_str());
     assert_eq!(anns[3]["label"], "看这里");
     assert_eq!(loaded["displays"][0]["window_width"], 1500.0);
+    let keys = loaded["key_images"].as_array().unwrap();
+    assert_eq!(keys.iter().map(|k| k["sop_instance_uid"].as_str().unwrap()).collect::<Vec<_>>(), [c.as_str(), a.as_str()]);
+    assert!(keys.iter().all(|k| k["series_instance_uid"] == series.as_str()), "{loaded}");
     // The clinician may read them (a view of the study), not write them.
     assert_eq!(get(&zhou).json()["sop_instance_uid"], sr_uid.as_str());
     assert_eq!(request(port, "GET", &format!("/api/studies/{study}/annotations"), &[], None).status, 401);
@@ -202,15 +255,28 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
         json!({"annotations": [{"tool": "length", "image": image(&b), "points": [[1.0, 2.0], [3.0, 4.0]], "values": {"length_mm": 2.8}}]});
     let again = post(port, &study, Some(&li), &second);
     assert_eq!(again.status, 201, "{}", String::from_utf8_lossy(&again.body));
+    assert_eq!(again.json()["kos_sop_instance_uid"], Value::Null);
     let loaded = get(&li).json();
     assert_eq!(loaded["sop_instance_uid"], again.json()["sr_sop_instance_uid"]);
     assert_eq!(loaded["annotations"].as_array().unwrap().len(), 1);
-    assert_eq!(dicom_json(port, &li, &format!("/dicom-web/studies/{study}/instances")).len(), 8);
+    // Saved without key images: none (the earlier document is not this set's).
+    assert_eq!(loaded["key_images"], json!([]));
+    assert_eq!(dicom_json(port, &li, &format!("/dicom-web/studies/{study}/instances")).len(), 9);
 }
 
 /// viewer/tests/annotations.test.mjs: drawn, saved, reloaded.
 #[test]
 fn viewer_saves_and_restores_annotations() {
+    viewer_annotations_in(crate::viewer::CHROMIUM);
+}
+
+/// The same in headless Firefox.
+#[test]
+fn annotations_in_firefox() {
+    viewer_annotations_in(crate::viewer::FIREFOX);
+}
+
+fn viewer_annotations_in(browser: &str) {
     let dist = crate::viewer::viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -220,7 +286,8 @@ fn viewer_saves_and_restores_annotations() {
     add_user(&data, "li", Some("HOSP_A"), "radiologist");
     let config = format!("[http]\nviewer_dir = {dist:?}\n");
     let server = Server::start(&data, Some(&config));
-    crate::viewer::node_test(
+    crate::viewer::node_test_in(
+        browser,
         "annotations.test.mjs",
         &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("READER", "li".into()), ("PASSWORD", PASSWORD.into())],
     );

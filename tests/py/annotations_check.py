@@ -2,9 +2,11 @@
 pydicom reads both, highdicom reads the SR's planar ROI measurement groups.
 Prints JSON: per group its tracking UID, graphic type, referenced SOP
 Instance UID and measurements (concept code, value, unit code); and the
-presentation state's content label and windows.
+presentation state's content label and windows; and, given, the Key Object
+Selection document's title, template, description and the images it
+references (its content items and its evidence).
 
-usage: annotations_check.py SR.dcm GSPS.dcm
+usage: annotations_check.py SR.dcm GSPS.dcm [KOS.dcm]
 """
 
 import json
@@ -45,6 +47,26 @@ def main() -> None:
         }
         for item in ps.get("SoftcopyVOILUTSequence", [])
     ]
+    kos = None
+    if len(sys.argv) > 3:
+        k = pydicom.dcmread(sys.argv[3])
+        title = k.ConceptNameCodeSequence[0]
+        items = k.ContentSequence
+        kos = {
+            "class": k.SOPClassUID,
+            "modality": k.Modality,
+            "title": [title.CodeValue, title.CodingSchemeDesignator, title.CodeMeaning],
+            "template": k.ContentTemplateSequence[0].TemplateIdentifier,
+            "study": k.StudyInstanceUID,
+            "description": [i.TextValue for i in items if i.ValueType == "TEXT"],
+            "images": [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in items if i.ValueType == "IMAGE"],
+            "evidence": [
+                sop.ReferencedSOPInstanceUID
+                for study in k.CurrentRequestedProcedureEvidenceSequence
+                for series in study.ReferencedSeriesSequence
+                for sop in series.ReferencedSOPSequence
+            ],
+        }
     print(
         json.dumps(
             {
@@ -57,6 +79,7 @@ def main() -> None:
                 "ps_graphics": sum(len(a.get("GraphicObjectSequence", [])) for a in ps.GraphicAnnotationSequence),
                 "ps_texts": [t.UnformattedTextValue for a in ps.GraphicAnnotationSequence for t in a.get("TextObjectSequence", [])],
                 "voi": voi,
+                "kos": kos,
             }
         )
     )

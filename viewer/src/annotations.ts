@@ -1,26 +1,24 @@
 // Measurements and annotations that persist as DICOM (issue 29): "Save
 // annotations" (Ctrl+S) posts the Cornerstone annotations (length, angle,
-// rectangle and ellipse ROIs with their statistics) and the window shown to
-// `/api/studies/{uid}/annotations`, which stores a TID 1500 SR and a
-// presentation state in the study; opening a study loads the newest set
-// back and adds it to Cornerstone's annotation state on its images.
+// rectangle and ellipse ROIs with their statistics, arrows with their
+// text), the window shown and the key images marked (annotations-keys.ts)
+// to `/api/studies/{uid}/annotations`, which stores a TID 1500 SR, a
+// presentation state and a key object document in the study; opening a
+// study loads the newest set back: annotations into Cornerstone's state on
+// their images, the saved windows and the key image marks.
 
 import { metaData, utilities as csUtils } from '@cornerstonejs/core';
 import type { Types as CoreTypes } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { api } from './api';
+import { ShownImages, imageOf } from './annotations-keys';
+import type { Display, Image } from './annotations-keys';
 import { h } from './dom';
 import { t } from './i18n';
 import { loadSeries } from './study';
 import type { Reader } from './viewer';
 
 type Tool = 'length' | 'angle' | 'rectangle' | 'ellipse' | 'arrow' | 'text' | 'polygon' | 'polyline';
-
-interface Image {
-  series_instance_uid: string;
-  sop_instance_uid: string;
-  frame?: number | null;
-}
 
 interface Values {
   length_mm?: number;
@@ -46,7 +44,8 @@ interface Loaded {
   sop_instance_uid: string | null;
   author_name: string;
   annotations: Saved[];
-  displays: { image: Image; window_center: number; window_width: number }[];
+  displays: Display[];
+  key_images?: Image[];
 }
 
 /** Cornerstone tool name ↔ the saved kind. */
@@ -58,14 +57,6 @@ const KINDS: Record<string, Tool> = {
   ArrowAnnotate: 'arrow',
 };
 const TOOL_NAMES: Partial<Record<Tool, string>> = Object.fromEntries(Object.entries(KINDS).map(([k, v]) => [v, k]));
-
-const IMAGE_ID = /\/studies\/([^/]+)\/series\/([^/]+)\/instances\/([^/]+)\/frames\/(\d+)/;
-
-function imageOf(imageId: string): (Image & { study: string }) | undefined {
-  const m = IMAGE_ID.exec(imageId);
-  if (!m) return undefined;
-  return { study: m[1], series_instance_uid: m[2], sop_instance_uid: m[3], frame: Number(m[4]) };
-}
 
 const finite = (x: unknown): number | undefined => (typeof x === 'number' && Number.isFinite(x) ? x : undefined);
 
@@ -104,13 +95,25 @@ export class Annotations {
   /** The set last loaded. */
   loaded?: Loaded;
   private message = h('span', { class: 'annotations-status', 'data-testid': 'annotations-status' });
+  /** Key images marked and saved windows applied. */
+  readonly shown: ShownImages;
 
-  constructor(private reader: Reader) {}
+  constructor(private reader: Reader) {
+    this.shown = new ShownImages(reader);
+  }
 
   button(): HTMLElement {
+    this.shown.hook();
+    this.shown.refresh();
     return h('span', { class: 'group' },
+      this.shown.keyButton,
       h('button', { 'data-testid': 'save-annotations', title: 'Ctrl+S', onclick: () => void this.save() }, t('saveAnnotations')),
       this.message);
+  }
+
+  /** Mark or unmark the image shown in the active viewport as a key image. */
+  toggleKey(): void {
+    this.shown.toggleKey();
   }
 
   private say(text: string): void {
@@ -119,7 +122,7 @@ export class Annotations {
   }
 
   /** What would be saved now. */
-  collect(): { annotations: Saved[]; displays: Loaded['displays'] } {
+  collect(): { annotations: Saved[]; displays: Display[]; key_images: Image[] } {
     const study = this.reader.study.uid;
     const annotations: Saved[] = [];
     for (const a of tools.annotation.state.getAllAnnotations()) {
@@ -131,6 +134,8 @@ export class Annotations {
       let points = world.map((p) => csUtils.worldToImageCoords(imageId, p)).filter((p): p is CoreTypes.Point2 => !!p).map((p) => [p[0], p[1]] as [number, number]);
       if (points.length !== world.length || !points.length) continue;
       if (kind === 'rectangle') points = swapLastTwo(points);
+      // Cornerstone draws the head at the first point (arrowFirst); the server has tail, head.
+      if (kind === 'arrow' && (a.data.handles as { arrowFirst?: boolean } | undefined)?.arrowFirst !== false) points.reverse();
       const stats = Object.values((a.data as { cachedStats?: Record<string, Record<string, unknown>> }).cachedStats ?? {})[0] ?? {};
       const { study: _, ...ref } = image;
       annotations.push({ tool: kind, image: ref, points, label: (a.data as { label?: string }).label ?? (a.data as { text?: string }).text ?? '', values: valuesOf(kind, stats) });
@@ -143,9 +148,11 @@ export class Annotations {
       const voi = viewport.getProperties().voiRange;
       if (!image || image.study !== study || !voi) continue;
       const { study: _, ...ref } = image;
-      displays.push({ image: ref, window_center: (voi.lower + voi.upper) / 2, window_width: Math.max(1, voi.upper - voi.lower) });
+      // DICOM's window is Cornerstone's (C − 0.5 ± (W − 1)/2).
+      const { windowCenter, windowWidth } = csUtils.windowLevel.toWindowLevel(voi.lower, voi.upper);
+      displays.push({ image: ref, window_center: windowCenter, window_width: Math.max(1, windowWidth) });
     }
-    return { annotations, displays };
+    return { annotations, displays, key_images: this.shown.keyImages() };
   }
 
   async save(): Promise<void> {
@@ -155,8 +162,8 @@ export class Annotations {
       return;
     }
     try {
-      const saved = await api<{ annotations: number }>('POST', `/api/studies/${encodeURIComponent(this.reader.study.uid)}/annotations`, body);
-      this.say(t('annotationsSaved', { n: saved.annotations }));
+      const saved = await api<{ annotations: number; key_images: number }>('POST', `/api/studies/${encodeURIComponent(this.reader.study.uid)}/annotations`, body);
+      this.say(t('annotationsSaved', { n: saved.annotations }) + (saved.key_images ? t('keyImagesSaved', { n: saved.key_images }) : ''));
     } catch (e) {
       this.say(t('annotationsFailed', { error: e instanceof Error ? e.message : String(e) }));
     }
@@ -172,6 +179,8 @@ export class Annotations {
       return; // Saving is Yunying's addition: another DICOMweb server has no such API.
     }
     this.loaded = set;
+    this.shown.setWindows(set.displays ?? []);
+    this.shown.setKeys(set.key_images ?? []);
     let added = 0;
     for (const s of set.annotations) {
       const toolName = TOOL_NAMES[s.tool];
@@ -185,6 +194,7 @@ export class Annotations {
       let points = s.points;
       if (s.tool === 'rectangle') points = swapLastTwo(points);
       if (s.tool === 'ellipse') points = ellipseOrder(points);
+      if (s.tool === 'arrow') points = [...points].reverse();
       const world = points.map((p) => csUtils.imageToWorldCoords(imageId, [p[0], p[1]] as CoreTypes.Point2) as CoreTypes.Point3);
       const row = plane.rowCosines as number[];
       const col = plane.columnCosines as number[];
@@ -205,6 +215,7 @@ export class Annotations {
         data: {
           label: s.label ?? '',
           handles: {
+            ...(s.tool === 'arrow' ? { arrowFirst: true } : {}),
             points: world,
             activeHandleIndex: null,
             textBox: { hasMoved: false, worldPosition: [0, 0, 0], worldBoundingBox: { topLeft: [0, 0, 0], topRight: [0, 0, 0], bottomLeft: [0, 0, 0], bottomRight: [0, 0, 0] } },

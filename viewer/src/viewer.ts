@@ -7,6 +7,7 @@
 import { Enums as CoreEnums, RenderingEngine, cache, metaData } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { Annotations } from './annotations';
+import { arrowTextConfiguration } from './annotations-dialog';
 import { CINE_SPEEDS, exportControls, nextSpeed, openTagBrowser, toggleFullscreen } from './comfort';
 import { DicomWeb, T, formatDate, str } from './dicomweb';
 import { clear, h } from './dom';
@@ -33,6 +34,7 @@ const TOOL_CLASSES = {
   angle: tools.AngleTool,
   rect: tools.RectangleROITool,
   ellipse: tools.EllipticalROITool,
+  arrow: tools.ArrowAnnotateTool,
   probe: tools.ProbeTool,
   magnify: tools.MagnifyTool,
 };
@@ -203,6 +205,8 @@ export class Reader {
         return stats?.length === undefined ? [] : [`${stats.length.toFixed(1)} ${stats.unit ?? ''}`.trim()];
       },
     });
+    // An arrow's text from a dialog in the page (annotations-dialog.ts).
+    group.setToolConfiguration(tools.ArrowAnnotateTool.toolName, arrowTextConfiguration);
     this.applyPrimary(group);
   }
 
@@ -335,6 +339,8 @@ export class Reader {
       s: () => this.setPrimary('scroll'),
       l: () => this.setPrimary('length'),
       a: () => this.setPrimary('angle'),
+      n: () => this.setPrimary('arrow'),
+      k: () => this.annotations.toggleKey(),
       r: () => this.active.reset(),
       i: () => this.active.invert(),
       c: () => this.toggleCine(),
@@ -367,7 +373,7 @@ export class Reader {
       h('button', { class: on ? 'on' : '', 'data-testid': id, onclick }, label);
     const toolLabels: Record<string, string> = {
       window: t('toolWindow'), pan: t('toolPan'), zoom: t('toolZoom'), scroll: t('toolScroll'),
-      length: t('toolLength'), angle: t('toolAngle'), rect: t('toolRect'), ellipse: t('toolEllipse'),
+      length: t('toolLength'), angle: t('toolAngle'), rect: t('toolRect'), ellipse: t('toolEllipse'), arrow: t('toolArrow'),
       probe: t('toolProbe'), magnify: t('toolMagnify'),
     };
     const presetLabels: Record<string, string> = {

@@ -1,9 +1,10 @@
 //! `/api/studies/{study}/annotations`: the viewer's measurements and
-//! annotations saved as a TID 1500 SR and a presentation state
+//! annotations saved as a TID 1500 SR and a presentation state, and its key
+//! images as a Key Object Selection document "Of Interest"
 //! (`yunying_report::annotations`) stored in the study through this
 //! archive's ingest (as STOW-RS stores: indexed, renditions, events), and
 //! the newest set read back from the study's TID 1500 SRs (anyone's, ours
-//! or another tool's). Saving is `Access::check_annotate` (storing or
+//! or another tool's), with the windows and key images saved with it. Saving is `Access::check_annotate` (storing or
 //! reading for reports, on a study the principal may view); reading the
 //! set back needs a view of the study.
 
@@ -18,7 +19,7 @@ use serde::Serialize;
 use yunying_access::{Action, Principal};
 use yunying_archive::{ImportError, IngestError, InstanceData, import_bytes};
 use yunying_report::annotations::{self as annot, AnnotationDocument, AnnotationSet, COMPREHENSIVE_SR_SOP_CLASS_UID, Display};
-use yunying_report::{DateTimeParts, GSPS_SOP_CLASS_UID, Person, StudyIdentity};
+use yunying_report::{DateTimeParts, GSPS_SOP_CLASS_UID, KOS_SOP_CLASS_UID, Person, StudyIdentity};
 
 use crate::AppState;
 use crate::auth::{Signed, refusal};
@@ -45,7 +46,10 @@ pub(crate) fn routes() -> Router<AppState> {
 struct Saved {
     sr_sop_instance_uid: String,
     gsps_sop_instance_uid: String,
+    /// The key object document, when there are key images.
+    kos_sop_instance_uid: Option<String>,
     annotations: usize,
+    key_images: usize,
 }
 
 #[derive(Serialize, Default)]
@@ -58,6 +62,7 @@ struct Loaded {
     content_time: String,
     annotations: Vec<annot::Annotation>,
     displays: Vec<Display>,
+    key_images: Vec<annot::AnnotatedImage>,
 }
 
 fn new_uid() -> String {
@@ -106,15 +111,28 @@ async fn save(
     study_uid(&study)?;
     // Storing or reading for reports, on a study the principal reaches.
     s.access.check_annotate(&who, &study).await.map_err(refusal)?;
-    if set.annotations.len() > annot::MAX_ANNOTATIONS || set.displays.len() > annot::MAX_DISPLAYS {
-        return Err(ApiError::bad_request(format!("at most {} annotations and {} displays", annot::MAX_ANNOTATIONS, annot::MAX_DISPLAYS)));
+    if set.annotations.len() > annot::MAX_ANNOTATIONS
+        || set.displays.len() > annot::MAX_DISPLAYS
+        || set.key_images.len() > annot::MAX_KEY_IMAGES
+    {
+        return Err(ApiError::bad_request(format!(
+            "at most {} annotations, {} displays and {} key images",
+            annot::MAX_ANNOTATIONS,
+            annot::MAX_DISPLAYS,
+            annot::MAX_KEY_IMAGES
+        )));
     }
 
     // Each image named must be in the study: its SOP Class, rows and
     // columns come from the index; the patient and study from the first.
     let mut found: HashMap<String, (String, Option<u16>, Option<u16>)> = HashMap::new();
     let mut identity: Option<serde_json::Value> = None;
-    let images = set.annotations.iter_mut().map(|a| &mut a.image).chain(set.displays.iter_mut().map(|d| &mut d.image));
+    let images = set
+        .annotations
+        .iter_mut()
+        .map(|a| &mut a.image)
+        .chain(set.displays.iter_mut().map(|d| &mut d.image))
+        .chain(set.key_images.iter_mut());
     for img in images {
         if !found.contains_key(&img.sop_instance_uid) {
             if img.sop_instance_uid.len() > 64 || img.series_instance_uid.len() > 64 {
@@ -171,6 +189,8 @@ async fn save(
         sr_sop_instance_uid: new_uid(),
         gsps_series_instance_uid: new_uid(),
         gsps_sop_instance_uid: new_uid(),
+        kos_series_instance_uid: new_uid(),
+        kos_sop_instance_uid: new_uid(),
     };
     let built = annot::build_annotations(&doc, &set).map_err(|e| ApiError::bad_request(e.to_string()))?;
 
@@ -183,7 +203,7 @@ async fn save(
             .resolve_caller("ANNOTATIONS", Some(peer.ip()))
             .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?,
     };
-    for file in [&built.sr, &built.gsps] {
+    for file in [Some(&built.sr), Some(&built.gsps), built.kos.as_ref()].into_iter().flatten() {
         import_bytes(&s.archive, file, &caller, &who.id, Some(study.clone())).await.map_err(|e| {
             // Another institution's study is not the principal's to add to.
             let status = if matches!(e, ImportError::Ingest(IngestError::NotAuthorized(_))) {
@@ -194,11 +214,14 @@ async fn save(
             ApiError::new(status, format!("storing the annotations: {e}"))
         })?;
     }
-    record(&s, &who, &peer, &headers, &study, &doc, set.annotations.len()).await;
+    let kos = built.kos.is_some().then(|| doc.kos_sop_instance_uid.clone());
+    record(&s, &who, &peer, &headers, &study, &doc, &set).await;
     let saved = Saved {
         sr_sop_instance_uid: doc.sr_sop_instance_uid,
         gsps_sop_instance_uid: doc.gsps_sop_instance_uid,
+        kos_sop_instance_uid: kos,
         annotations: set.annotations.len(),
+        key_images: set.key_images.len(),
     };
     Ok((StatusCode::CREATED, Json(saved)).into_response())
 }
@@ -210,16 +233,17 @@ async fn record(
     headers: &HeaderMap,
     study: &str,
     doc: &AnnotationDocument,
-    n: usize,
+    set: &AnnotationSet,
 ) {
     let client = crate::film::client_address(Some(peer.ip()), headers, &s.config.trusted_proxies);
     let event = yunying_audit::Event::new("annotations-saved", &who.id, "ok")
         .institution(who.institution.as_deref())
         .client(&client)
         .studies(&[study.to_string()])
-        .detail(&format!("{n} annotations"))
+        .detail(&format!("{} annotations, {} key images", set.annotations.len(), set.key_images.len()))
         .fact("sr", doc.sr_sop_instance_uid.as_str())
         .fact("gsps", doc.gsps_sop_instance_uid.as_str());
+    let event = if set.key_images.is_empty() { event } else { event.fact("kos", doc.kos_sop_instance_uid.as_str()) };
     if let Err(e) = s.access.audit().record(event).await {
         tracing::warn!(error = %e, "recording annotations-saved");
     }
@@ -274,6 +298,20 @@ async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<
             break;
         }
     }
+    // Its key images: our key object document created with it.
+    let mut key_images = Vec::new();
+    for data in all.iter().filter(|d| d.stored.sop_class_uid == KOS_SOP_CLASS_UID) {
+        let Ok(meta) = metadata(&s, data).await else { continue };
+        if text(&meta, "00080023") != report.content_date || text(&meta, "00080033") != report.content_time {
+            continue;
+        }
+        let Ok(bytes) = read(&s, data).await else { continue };
+        let Ok(parsed) = annot::parse::parse_key_images(&bytes) else { continue };
+        if parsed.description == annot::KEY_IMAGES_DESCRIPTION && parsed.author_name == report.author_name {
+            key_images = parsed.images;
+            break;
+        }
+    }
     Ok(Json(Loaded {
         sop_instance_uid: Some(report.sop_instance_uid),
         author_name: report.author_name,
@@ -282,6 +320,7 @@ async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<
         content_time: report.content_time,
         annotations: report.set.annotations,
         displays,
+        key_images,
     })
     .into_response())
 }

@@ -1,6 +1,7 @@
 //! The viewer's annotations as a TID 1500 SR and a presentation state:
 //! DCMTK's `dsrdump` reads the SR, dicom3tools' `dciodvfy` finds no error
-//! in either, and the SR reads back as the same set.
+//! in either, and the SR reads back as the same set; the key images as a
+//! Key Object Selection document likewise.
 
 mod common;
 
@@ -64,6 +65,7 @@ pub fn sample_set() -> AnnotationSet {
             ann(Tool::Text, 47, &[[20.0, 400.0]], Values::default(), "备注 note", 6),
         ],
         displays: vec![Display { image: img(45), window_center: -600.0, window_width: 1500.0 }],
+        key_images: vec![img(46), img(45)],
     }
 }
 
@@ -77,6 +79,8 @@ fn doc() -> AnnotationDocument {
         sr_sop_instance_uid: "2.25.77002".into(),
         gsps_series_instance_uid: "2.25.77003".into(),
         gsps_sop_instance_uid: "2.25.77004".into(),
+        kos_series_instance_uid: "2.25.77005".into(),
+        kos_sop_instance_uid: "2.25.77006".into(),
     }
 }
 
@@ -121,6 +125,24 @@ fn the_sr_and_presentation_state_validate() {
     assert!(dump.contains("ELLIPSE"), "{dump}");
     no_errors(&sr);
     no_errors(&gsps);
+
+    let kos = dir.path().join("kos.dcm");
+    std::fs::write(&kos, built.kos.as_ref().expect("a KOS of the key images")).unwrap();
+    let (ok, dump) = run("dsrdump", &["+Pl", "+Pu", "+Pc", kos.to_str().unwrap()]);
+    // Nor does it check TID 2010's constraints: the other warning accepted.
+    let complaints: Vec<&str> = dump
+        .lines()
+        .filter(|l| {
+            l.contains("E: ")
+                || (l.contains("W: ")
+                    && !l.contains("does not support this Specific Character Set")
+                    && !l.contains("template constraints not yet supported"))
+        })
+        .collect();
+    assert!(ok && complaints.is_empty(), "dsrdump:\n{}\n---\n{dump}", complaints.join("\n"));
+    assert!(dump.contains("Key Object Selection Document") && dump.contains("Of Interest"), "{dump}");
+    assert!(dump.contains(&format!("{SERIES_A}.46")) && dump.contains(&format!("{SERIES_A}.45")), "{dump}");
+    no_errors(&kos);
 }
 
 #[test]
@@ -144,6 +166,17 @@ fn build_then_parse_gives_the_same_set() {
     assert_eq!((displays[0].window_center, displays[0].window_width), (-600.0, 1500.0));
     assert_eq!(displays[0].image.sop_instance_uid, format!("{SERIES_A}.45"));
     assert_eq!(displays[0].image.series_instance_uid, SERIES_A);
+    let keys = parse::parse_key_images(built.kos.as_ref().unwrap()).unwrap();
+    assert_eq!(keys.sop_instance_uid, "2.25.77006");
+    assert_eq!(keys.author_name, "李医生");
+    assert_eq!(keys.description, KEY_IMAGES_DESCRIPTION);
+    assert_eq!((keys.content_date.as_str(), keys.content_time.as_str()), ("20240501", "103000"));
+    let want: Vec<AnnotatedImage> = set.key_images.iter().map(|i| AnnotatedImage { rows: None, columns: None, ..i.clone() }).collect();
+    assert_eq!(keys.images, want);
+    // No key images: no KOS.
+    let none = AnnotationSet { key_images: Vec::new(), ..set };
+    assert!(build_annotations(&doc(), &none).unwrap().kos.is_none());
+    assert!(parse::parse_key_images(&built.sr).is_err());
 }
 
 #[test]
@@ -165,6 +198,12 @@ fn bad_sets_are_refused() {
     set.annotations[0].image.sop_instance_uid = "1.2.abc".into();
     assert!(check_set(&set).is_err());
     assert!(check_set(&AnnotationSet::default()).is_err());
+    let mut set = sample_set();
+    set.key_images.push(img(46));
+    assert!(check_set(&set).unwrap_err().to_string().contains("twice"));
+    let mut set = sample_set();
+    set.key_images = (0..=MAX_KEY_IMAGES as u32).map(img).collect();
+    assert!(matches!(check_set(&set), Err(yunying_report::ReportError::TooLarge { .. })));
     // Not a measurement report.
     let report = yunying_report::build(&sample(), &uids(1), fonts());
     if let Ok(b) = report {

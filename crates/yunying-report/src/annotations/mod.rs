@@ -1,8 +1,10 @@
 //! The viewer's measurements and annotations as DICOM (issue 29): a
 //! Comprehensive SR after TID 1500 *Measurement Report* ([`tid1500`]) and a
 //! Grayscale Softcopy Presentation State of the same graphics with the
-//! window shown ([`pstate`]), and the reader of TID 1500 SRs, ours or other
-//! tools' (OHIF, highdicom), back into [`AnnotationSet`] ([`parse`]).
+//! window shown ([`pstate`]), a Key Object Selection document "Of Interest"
+//! of the images marked as key images (`crate::kos`, when any), and the
+//! reader of TID 1500 SRs, ours or other tools' (OHIF, highdicom), and of
+//! the key object document back into [`AnnotationSet`] ([`parse`]).
 //!
 //! Coordinates are image pixels (column, row) as the viewer's
 //! `worldToImageCoords` gives them; both objects store them as given.
@@ -51,6 +53,10 @@ pub const MAX_POINTS: usize = 1_000;
 pub const MAX_LABEL_CHARS: usize = 256;
 /// Most display settings (one per image) in one set.
 pub const MAX_DISPLAYS: usize = 200;
+/// Most key images in one set.
+pub const MAX_KEY_IMAGES: usize = 100;
+/// The Key Object Description of the viewer's key object documents.
+pub const KEY_IMAGES_DESCRIPTION: &str = "阅片关键图像 Viewer key images";
 /// The largest coordinate accepted (an image has at most 65,535 columns).
 const MAX_COORDINATE: f64 = 1.0e6;
 
@@ -214,6 +220,9 @@ pub struct AnnotationSet {
     #[serde(default)]
     /// The window shown per image.
     pub displays: Vec<Display>,
+    /// The images marked as key images, in order (a Key Object Selection document).
+    #[serde(default)]
+    pub key_images: Vec<AnnotatedImage>,
 }
 
 /// What the documents are about and by whom: the caller passes every UID and time.
@@ -235,9 +244,13 @@ pub struct AnnotationDocument {
     pub gsps_series_instance_uid: String,
     /// The presentation state's SOP Instance UID.
     pub gsps_sop_instance_uid: String,
+    /// The key object document's new series; unused without key images.
+    pub kos_series_instance_uid: String,
+    /// The key object document's SOP Instance UID; unused without key images.
+    pub kos_sop_instance_uid: String,
 }
 
-/// The two Part 10 files.
+/// The Part 10 files.
 #[derive(Debug, Clone)]
 pub struct AnnotationObjects {
     /// The TID 1500 Comprehensive SR.
@@ -245,6 +258,8 @@ pub struct AnnotationObjects {
     /// The presentation state: the graphics on images of the first
     /// annotation's SOP Class (a presentation state's images share one).
     pub gsps: Vec<u8>,
+    /// The Key Object Selection document of the key images, when there are any.
+    pub kos: Option<Vec<u8>>,
 }
 
 fn invalid(field: String, reason: &str) -> ReportError {
@@ -266,6 +281,15 @@ pub fn check_set(set: &AnnotationSet) -> Result<(), ReportError> {
     }
     if set.displays.len() > MAX_DISPLAYS {
         return Err(ReportError::TooLarge { field: "displays".into(), len: set.displays.len(), max: MAX_DISPLAYS });
+    }
+    if set.key_images.len() > MAX_KEY_IMAGES {
+        return Err(ReportError::TooLarge { field: "key_images".into(), len: set.key_images.len(), max: MAX_KEY_IMAGES });
+    }
+    for (i, k) in set.key_images.iter().enumerate() {
+        check::image(&format!("key_images[{i}]"), &k.image_ref())?;
+        if set.key_images[..i].iter().any(|o| o.sop_instance_uid == k.sop_instance_uid && o.frame == k.frame) {
+            return Err(invalid(format!("key_images[{i}]"), "is given twice"));
+        }
     }
     for (i, a) in set.annotations.iter().enumerate() {
         let f = |s: &str| format!("annotations[{i}].{s}");
@@ -333,10 +357,34 @@ pub fn build_annotations(doc: &AnnotationDocument, set: &AnnotationSet) -> Resul
     ] {
         check::uid(field, uid)?;
     }
+    if !set.key_images.is_empty() {
+        check::uid("kos_series_instance_uid", &doc.kos_series_instance_uid)?;
+        check::uid("kos_sop_instance_uid", &doc.kos_sop_instance_uid)?;
+    }
     check::line("author.name", &doc.author.name, 64)?;
     check::line("author.id", &doc.author.id, 64)?;
     check::line("institution", &doc.institution, 64)?;
-    Ok(AnnotationObjects { sr: tid1500::build(doc, set)?, gsps: pstate::build(doc, set)? })
+    let kos = if set.key_images.is_empty() { None } else { Some(key_objects(doc, set)?) };
+    Ok(AnnotationObjects { sr: tid1500::build(doc, set)?, gsps: pstate::build(doc, set)?, kos })
+}
+
+/// The key object document of the set's key images, by the author as reader.
+fn key_objects(doc: &AnnotationDocument, set: &AnnotationSet) -> Result<Vec<u8>, ReportError> {
+    let images: Vec<crate::ImageRef> = set.key_images.iter().map(AnnotatedImage::image_ref).collect();
+    crate::kos::document(
+        &common_input(doc),
+        &crate::kos::KeyObjects {
+            sop_instance_uid: &doc.kos_sop_instance_uid,
+            series_instance_uid: &doc.kos_series_instance_uid,
+            series_number: 9802,
+            series_description: "关键图像 Key Images",
+            description: KEY_IMAGES_DESCRIPTION,
+            observer: &doc.author,
+            role: tid1500::READER,
+            request: false,
+            images: &images,
+        },
+    )
 }
 
 /// A minimal report input carrying what the shared attribute writer reads.

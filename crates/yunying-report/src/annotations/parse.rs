@@ -2,13 +2,14 @@
 //! are in private TEXT items) or another tool's (OHIF, highdicom), whose
 //! planar ROI groups (TID 1410: an Image Region SCOORD selected from an
 //! image, with NUM measurements) give the tool by their graphic. Groups
-//! without a region are skipped. Also the windows of our presentation state.
+//! without a region are skipped. Also the windows of our presentation state
+//! and the images of a Key Object Selection document.
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::tid1500::{ANGLE, AREA, IMAGING_MEASUREMENTS, LABEL, LENGTH, MAX, MEAN, MEASUREMENT_REPORT, MIN, STD_DEV, TOOL, TRACKING_UID};
-use super::{AnnotatedImage, Annotation, AnnotationSet, Display, MAX_ANNOTATIONS, MAX_DISPLAYS, MAX_POINTS, Tool, Values};
+use super::{AnnotatedImage, Annotation, AnnotationSet, Display, MAX_ANNOTATIONS, MAX_DISPLAYS, MAX_KEY_IMAGES, MAX_POINTS, Tool, Values};
 use crate::dcm::Code;
 use crate::{ReportError, check};
 
@@ -278,6 +279,72 @@ pub fn parse_displays(bytes: &[u8]) -> Result<Vec<Display>, ReportError> {
                 window_width: width,
             });
         }
+    }
+    Ok(out)
+}
+
+/// A Key Object Selection document read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedKeyImages {
+    /// SOP Instance UID.
+    pub sop_instance_uid: String,
+    /// Person Observer Name, when given.
+    pub author_name: String,
+    /// The Key Object Description, when given.
+    pub description: String,
+    /// Content Date.
+    pub content_date: String,
+    /// Content Time.
+    pub content_time: String,
+    /// The images selected, in order (at most [`MAX_KEY_IMAGES`]).
+    pub images: Vec<AnnotatedImage>,
+}
+
+/// Read a Key Object Selection document (title any of CID 7010's, e.g.
+/// (113000, DCM, "Of Interest")): its observer and its images, each with its
+/// series from the evidence.
+pub fn parse_key_images(bytes: &[u8]) -> Result<ParsedKeyImages, ReportError> {
+    let o = read_part10(bytes)?;
+    if string(&o, tags::SOP_CLASS_UID) != crate::KOS_SOP_CLASS_UID || value_type(&o) != "CONTAINER" {
+        return Err(bad("not a Key Object Selection document"));
+    }
+    let mut series_of: Vec<(String, String)> = Vec::new();
+    for study in items(&o, tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE) {
+        for s in items(study, tags::REFERENCED_SERIES_SEQUENCE) {
+            let uid = string(s, tags::SERIES_INSTANCE_UID);
+            for i in items(s, tags::REFERENCED_SOP_SEQUENCE) {
+                series_of.push((string(i, tags::REFERENCED_SOP_INSTANCE_UID), uid.clone()));
+            }
+        }
+    }
+    let mut out = ParsedKeyImages {
+        sop_instance_uid: string(&o, tags::SOP_INSTANCE_UID),
+        author_name: String::new(),
+        description: String::new(),
+        content_date: string(&o, tags::CONTENT_DATE),
+        content_time: string(&o, tags::CONTENT_TIME),
+        images: Vec::new(),
+    };
+    for c in items(&o, tags::CONTENT_SEQUENCE) {
+        if is(c, super::tid1500::OBSERVER_NAME) && out.author_name.is_empty() {
+            out.author_name = string(c, tags::PERSON_NAME);
+        }
+        if value_type(c) == "TEXT" && is(c, crate::kos::KEY_OBJECT_DESCRIPTION) && out.description.is_empty() {
+            out.description = string(c, tags::TEXT_VALUE);
+        }
+        if value_type(c) != "IMAGE" || out.images.len() == MAX_KEY_IMAGES {
+            continue;
+        }
+        let Some(r) = items(c, tags::REFERENCED_SOP_SEQUENCE).first() else { continue };
+        let instance = string(r, tags::REFERENCED_SOP_INSTANCE_UID);
+        out.images.push(AnnotatedImage {
+            series_instance_uid: series_of.iter().find(|(i, _)| *i == instance).map(|(_, s)| s.clone()).unwrap_or_default(),
+            sop_class_uid: string(r, tags::REFERENCED_SOP_CLASS_UID),
+            sop_instance_uid: instance,
+            frame: string(r, tags::REFERENCED_FRAME_NUMBER).split('\\').next().and_then(|f| f.trim().parse().ok()),
+            rows: None,
+            columns: None,
+        });
     }
     Ok(out)
 }

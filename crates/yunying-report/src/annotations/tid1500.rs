@@ -25,7 +25,7 @@ pub(crate) const TOOL: Code<'static> = code("ANNOTTOOL", P, "Annotation tool");
 pub(crate) const LABEL: Code<'static> = code("ANNOTLABEL", P, "Annotation label");
 pub(crate) const OBSERVER_NAME: Code<'static> = code("121008", "DCM", "Person Observer Name");
 pub(crate) const OBSERVER_LOGIN: Code<'static> = code("128774", "DCM", "Person Observer's Login Name");
-const READER: Code<'static> = code("C28747", "NCIt", "Reader");
+pub(crate) const READER: Code<'static> = code("C28747", "NCIt", "Reader");
 
 pub(crate) const LENGTH: Code<'static> = code("410668003", "SCT", "Length");
 pub(crate) const ANGLE: Code<'static> = code("1483009", "SCT", "Angle");
