@@ -124,6 +124,8 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
         assert_eq!(r.status, 400, "{what}: {}", String::from_utf8_lossy(&r.body));
         assert!(r.json()["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}");
     }
+    let r = post(port, &study, Some(&li), &json!({"annotations": [], "key_images": []}));
+    assert_eq!(r.status, 400, "nothing: {}", String::from_utf8_lossy(&r.body));
     let r = post(port, &study, Some(&li), &json!({"annotations": [{"tool": "lasso"}]}));
     assert!(r.status == 400 || r.status == 422, "unknown tool: {}", r.status);
     let big = json!({"annotations": [], "pad": "x".repeat(2 << 20)});
@@ -259,9 +261,22 @@ async fn annotations_are_stored_as_sr_and_presentation_state_and_read_back() {
     let loaded = get(&li).json();
     assert_eq!(loaded["sop_instance_uid"], again.json()["sr_sop_instance_uid"]);
     assert_eq!(loaded["annotations"].as_array().unwrap().len(), 1);
-    // Saved without key images: none (the earlier document is not this set's).
+    // Saved without key images: none (the earlier document is older than this set).
     assert_eq!(loaded["key_images"], json!([]));
     assert_eq!(dicom_json(port, &li, &format!("/dicom-web/studies/{study}/instances")).len(), 9);
+
+    // Key images saved alone: only a key object document; they come back with the newest set.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let keys_only = post(port, &study, Some(&li), &json!({"annotations": [], "key_images": [image(&b)]}));
+    assert_eq!(keys_only.status, 201, "{}", String::from_utf8_lossy(&keys_only.body));
+    let keys_only = keys_only.json();
+    assert_eq!((&keys_only["sr_sop_instance_uid"], &keys_only["key_images"]), (&Value::Null, &json!(1)));
+    assert!(keys_only["kos_sop_instance_uid"].is_string());
+    let loaded = get(&li).json();
+    assert_eq!(loaded["sop_instance_uid"], again.json()["sr_sop_instance_uid"]);
+    assert_eq!(loaded["annotations"].as_array().unwrap().len(), 1);
+    assert_eq!(loaded["key_images"][0]["sop_instance_uid"], b.as_str());
+    assert_eq!(dicom_json(port, &li, &format!("/dicom-web/studies/{study}/instances")).len(), 10);
 }
 
 /// viewer/tests/annotations.test.mjs: drawn, saved, reloaded.

@@ -157,7 +157,7 @@ export class Annotations {
 
   async save(): Promise<void> {
     const body = this.collect();
-    if (!body.annotations.length) {
+    if (!body.annotations.length && !body.key_images.length) {
       this.say(t('annotationsNone'));
       return;
     }

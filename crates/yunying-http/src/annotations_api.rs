@@ -4,7 +4,9 @@
 //! (`yunying_report::annotations`) stored in the study through this
 //! archive's ingest (as STOW-RS stores: indexed, renditions, events), and
 //! the newest set read back from the study's TID 1500 SRs (anyone's, ours
-//! or another tool's), with the windows and key images saved with it. Saving is `Access::check_annotate` (storing or
+//! or another tool's) with the windows saved with it, and the key images of
+//! the newest key object document saved here (alone or with a set not older
+//! than that set). Saving is `Access::check_annotate` (storing or
 //! reading for reports, on a study the principal may view); reading the
 //! set back needs a view of the study.
 
@@ -44,8 +46,9 @@ pub(crate) fn routes() -> Router<AppState> {
 
 #[derive(Serialize)]
 struct Saved {
-    sr_sop_instance_uid: String,
-    gsps_sop_instance_uid: String,
+    /// The SR and the presentation state, when there are annotations.
+    sr_sop_instance_uid: Option<String>,
+    gsps_sop_instance_uid: Option<String>,
     /// The key object document, when there are key images.
     kos_sop_instance_uid: Option<String>,
     annotations: usize,
@@ -203,7 +206,7 @@ async fn save(
             .resolve_caller("ANNOTATIONS", Some(peer.ip()))
             .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "this client is not a configured institution"))?,
     };
-    for file in [Some(&built.sr), Some(&built.gsps), built.kos.as_ref()].into_iter().flatten() {
+    for file in [built.sr.as_ref(), built.gsps.as_ref(), built.kos.as_ref()].into_iter().flatten() {
         import_bytes(&s.archive, file, &caller, &who.id, Some(study.clone())).await.map_err(|e| {
             // Another institution's study is not the principal's to add to.
             let status = if matches!(e, ImportError::Ingest(IngestError::NotAuthorized(_))) {
@@ -214,12 +217,11 @@ async fn save(
             ApiError::new(status, format!("storing the annotations: {e}"))
         })?;
     }
-    let kos = built.kos.is_some().then(|| doc.kos_sop_instance_uid.clone());
     record(&s, &who, &peer, &headers, &study, &doc, &set).await;
     let saved = Saved {
-        sr_sop_instance_uid: doc.sr_sop_instance_uid,
-        gsps_sop_instance_uid: doc.gsps_sop_instance_uid,
-        kos_sop_instance_uid: kos,
+        sr_sop_instance_uid: built.sr.is_some().then_some(doc.sr_sop_instance_uid),
+        gsps_sop_instance_uid: built.gsps.is_some().then_some(doc.gsps_sop_instance_uid),
+        kos_sop_instance_uid: built.kos.is_some().then_some(doc.kos_sop_instance_uid),
         annotations: set.annotations.len(),
         key_images: set.key_images.len(),
     };
@@ -240,9 +242,12 @@ async fn record(
         .institution(who.institution.as_deref())
         .client(&client)
         .studies(&[study.to_string()])
-        .detail(&format!("{} annotations, {} key images", set.annotations.len(), set.key_images.len()))
-        .fact("sr", doc.sr_sop_instance_uid.as_str())
-        .fact("gsps", doc.gsps_sop_instance_uid.as_str());
+        .detail(&format!("{} annotations, {} key images", set.annotations.len(), set.key_images.len()));
+    let event = if set.annotations.is_empty() {
+        event
+    } else {
+        event.fact("sr", doc.sr_sop_instance_uid.as_str()).fact("gsps", doc.gsps_sop_instance_uid.as_str())
+    };
     let event = if set.key_images.is_empty() { event } else { event.fact("kos", doc.kos_sop_instance_uid.as_str()) };
     if let Err(e) = s.access.audit().record(event).await {
         tracing::warn!(error = %e, "recording annotations-saved");
@@ -280,8 +285,32 @@ async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<
             best = Some(parsed);
         }
     }
+    // The key images: our newest key object document, unless a newer report was saved without any.
+    let mut keys: Option<annot::parse::ParsedKeyImages> = None;
+    for data in all.iter().filter(|d| d.stored.sop_class_uid == KOS_SOP_CLASS_UID).rev().take(MAX_SRS_READ) {
+        let Ok(bytes) = read(&s, data).await else { continue };
+        // Another tool's or the reading workflow's: not the viewer's marks.
+        let Ok(parsed) = annot::parse::parse_key_images(&bytes) else { continue };
+        if parsed.description != annot::KEY_IMAGES_DESCRIPTION {
+            continue;
+        }
+        if keys.as_ref().is_none_or(|k| (&parsed.content_date, &parsed.content_time) > (&k.content_date, &k.content_time)) {
+            keys = Some(parsed);
+        }
+    }
+    let keys = keys.filter(|k| best.as_ref().is_none_or(|r| (&k.content_date, &k.content_time) >= (&r.content_date, &r.content_time)));
     let Some(report) = best else {
-        return Ok(Json(Loaded::default()).into_response());
+        // Key images saved alone, or nothing.
+        let loaded = keys
+            .map(|k| Loaded {
+                author_name: k.author_name,
+                content_date: k.content_date,
+                content_time: k.content_time,
+                key_images: k.images,
+                ..Loaded::default()
+            })
+            .unwrap_or_default();
+        return Ok(Json(loaded).into_response());
     };
     // Its presentation state: ours, created with it.
     let mut displays = Vec::new();
@@ -298,20 +327,6 @@ async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<
             break;
         }
     }
-    // Its key images: our key object document created with it.
-    let mut key_images = Vec::new();
-    for data in all.iter().filter(|d| d.stored.sop_class_uid == KOS_SOP_CLASS_UID) {
-        let Ok(meta) = metadata(&s, data).await else { continue };
-        if text(&meta, "00080023") != report.content_date || text(&meta, "00080033") != report.content_time {
-            continue;
-        }
-        let Ok(bytes) = read(&s, data).await else { continue };
-        let Ok(parsed) = annot::parse::parse_key_images(&bytes) else { continue };
-        if parsed.description == annot::KEY_IMAGES_DESCRIPTION && parsed.author_name == report.author_name {
-            key_images = parsed.images;
-            break;
-        }
-    }
     Ok(Json(Loaded {
         sop_instance_uid: Some(report.sop_instance_uid),
         author_name: report.author_name,
@@ -320,7 +335,7 @@ async fn load(State(s): State<AppState>, Signed(who): Signed, Path(study): Path<
         content_time: report.content_time,
         annotations: report.set.annotations,
         displays,
-        key_images,
+        key_images: keys.map(|k| k.images).unwrap_or_default(),
     })
     .into_response())
 }

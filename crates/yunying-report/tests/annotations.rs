@@ -104,8 +104,8 @@ fn the_sr_and_presentation_state_validate() {
     let built = build_annotations(&doc(), &sample_set()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (sr, gsps) = (dir.path().join("sr.dcm"), dir.path().join("gsps.dcm"));
-    std::fs::write(&sr, &built.sr).unwrap();
-    std::fs::write(&gsps, &built.gsps).unwrap();
+    std::fs::write(&sr, built.sr.as_ref().unwrap()).unwrap();
+    std::fs::write(&gsps, built.gsps.as_ref().unwrap()).unwrap();
     if let Ok(keep) = std::env::var("YUNYING_REPORT_KEEP") {
         std::fs::create_dir_all(&keep).unwrap();
         std::fs::copy(&sr, std::path::Path::new(&keep).join("annot-sr.dcm")).unwrap();
@@ -149,7 +149,7 @@ fn the_sr_and_presentation_state_validate() {
 fn build_then_parse_gives_the_same_set() {
     let set = sample_set();
     let built = build_annotations(&doc(), &set).unwrap();
-    let parsed = parse::parse_sr(&built.sr).unwrap();
+    let parsed = parse::parse_sr(built.sr.as_ref().unwrap()).unwrap();
     assert_eq!(parsed.author_name, "李医生");
     assert_eq!(parsed.author_id, "usr_li_0001");
     assert_eq!(parsed.sop_instance_uid, "2.25.77002");
@@ -161,7 +161,7 @@ fn build_then_parse_gives_the_same_set() {
         want.image.columns = None;
         assert_eq!(got, &want);
     }
-    let displays = parse::parse_displays(&built.gsps).unwrap();
+    let displays = parse::parse_displays(built.gsps.as_ref().unwrap()).unwrap();
     assert_eq!(displays.len(), 1);
     assert_eq!((displays[0].window_center, displays[0].window_width), (-600.0, 1500.0));
     assert_eq!(displays[0].image.sop_instance_uid, format!("{SERIES_A}.45"));
@@ -173,10 +173,14 @@ fn build_then_parse_gives_the_same_set() {
     assert_eq!((keys.content_date.as_str(), keys.content_time.as_str()), ("20240501", "103000"));
     let want: Vec<AnnotatedImage> = set.key_images.iter().map(|i| AnnotatedImage { rows: None, columns: None, ..i.clone() }).collect();
     assert_eq!(keys.images, want);
-    // No key images: no KOS.
-    let none = AnnotationSet { key_images: Vec::new(), ..set };
+    // No key images: no KOS; only key images: only the KOS.
+    let none = AnnotationSet { key_images: Vec::new(), ..set.clone() };
     assert!(build_annotations(&doc(), &none).unwrap().kos.is_none());
-    assert!(parse::parse_key_images(&built.sr).is_err());
+    let only = AnnotationSet { annotations: Vec::new(), displays: Vec::new(), ..set };
+    let built_only = build_annotations(&doc(), &only).unwrap();
+    assert!(built_only.sr.is_none() && built_only.gsps.is_none());
+    assert_eq!(parse::parse_key_images(built_only.kos.as_ref().unwrap()).unwrap().images.len(), 2);
+    assert!(parse::parse_key_images(built.sr.as_ref().unwrap()).is_err());
 }
 
 #[test]

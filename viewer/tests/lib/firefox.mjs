@@ -190,6 +190,38 @@ class Page {
     return handle;
   }
 
+  /** playwright's states: 'visible' (the default), 'attached', 'hidden', 'detached'. */
+  async waitForSelector(selector, { state = 'visible', timeout = 30000 } = {}) {
+    return this.page.waitForSelector(selector, { visible: state === 'visible', hidden: state === 'hidden' || state === 'detached', timeout });
+  }
+
+  async type(selector, text) {
+    await this.page.locator(selector).setTimeout(30000).click();
+    await this.page.keyboard.type(text);
+  }
+
+  async focus(selector) {
+    const el = await this.element(selector);
+    await el.focus();
+    await el.dispose();
+  }
+
+  async hover(selector) {
+    await this.page.locator(selector).setTimeout(30000).hover();
+  }
+
+  check(selector) {
+    return this.setChecked(selector, true);
+  }
+
+  uncheck(selector) {
+    return this.setChecked(selector, false);
+  }
+
+  url() {
+    return this.page.url();
+  }
+
   async click(selector) {
     await this.page.locator(selector).setTimeout(30000).click();
   }

@@ -253,11 +253,12 @@ pub struct AnnotationDocument {
 /// The Part 10 files.
 #[derive(Debug, Clone)]
 pub struct AnnotationObjects {
-    /// The TID 1500 Comprehensive SR.
-    pub sr: Vec<u8>,
-    /// The presentation state: the graphics on images of the first
-    /// annotation's SOP Class (a presentation state's images share one).
-    pub gsps: Vec<u8>,
+    /// The TID 1500 Comprehensive SR, when there are annotations.
+    pub sr: Option<Vec<u8>>,
+    /// The presentation state, when there are annotations: the graphics on
+    /// images of the first annotation's SOP Class (a presentation state's
+    /// images share one).
+    pub gsps: Option<Vec<u8>>,
     /// The Key Object Selection document of the key images, when there are any.
     pub kos: Option<Vec<u8>>,
 }
@@ -271,10 +272,11 @@ fn finite(field: String, v: f64) -> Result<(), ReportError> {
 }
 
 /// Check a set's bounds and shapes (the images must already carry their
-/// SOP Class, rows and columns). Nothing is truncated.
+/// SOP Class, rows and columns). Nothing is truncated. A set has
+/// annotations, key images or both.
 pub fn check_set(set: &AnnotationSet) -> Result<(), ReportError> {
-    if set.annotations.is_empty() {
-        return Err(invalid("annotations".into(), "is empty"));
+    if set.annotations.is_empty() && set.key_images.is_empty() {
+        return Err(invalid("annotations".into(), "and key_images are both empty"));
     }
     if set.annotations.len() > MAX_ANNOTATIONS {
         return Err(ReportError::TooLarge { field: "annotations".into(), len: set.annotations.len(), max: MAX_ANNOTATIONS });
@@ -341,8 +343,9 @@ pub fn check_set(set: &AnnotationSet) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Build the SR and the presentation state of a checked set whose
-/// annotations all have a tracking UID.
+/// Build the SR and the presentation state (when there are annotations) and
+/// the key object document (when there are key images) of a checked set
+/// whose annotations all have a tracking UID.
 pub fn build_annotations(doc: &AnnotationDocument, set: &AnnotationSet) -> Result<AnnotationObjects, ReportError> {
     check_set(set)?;
     for (i, a) in set.annotations.iter().enumerate() {
@@ -365,7 +368,9 @@ pub fn build_annotations(doc: &AnnotationDocument, set: &AnnotationSet) -> Resul
     check::line("author.id", &doc.author.id, 64)?;
     check::line("institution", &doc.institution, 64)?;
     let kos = if set.key_images.is_empty() { None } else { Some(key_objects(doc, set)?) };
-    Ok(AnnotationObjects { sr: tid1500::build(doc, set)?, gsps: pstate::build(doc, set)?, kos })
+    let (sr, gsps) =
+        if set.annotations.is_empty() { (None, None) } else { (Some(tid1500::build(doc, set)?), Some(pstate::build(doc, set)?)) };
+    Ok(AnnotationObjects { sr, gsps, kos })
 }
 
 /// The key object document of the set's key images, by the author as reader.
