@@ -55,6 +55,8 @@ fi
 if [ "${YUNYING_WITH_BROWSER:-0}" = 1 ]; then
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
   [ -x /usr/bin/firefox-esr ] || need_apt+=(firefox-esr)
+  # Firefox's WebGL (the MPR tests) without a display: EGL and Mesa's software renderer, llvmpipe.
+  for pkg in libegl-mesa0 libgl1-mesa-dri; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
   [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,6 +1,6 @@
 //! Hanging protocols, priors that line up and the prior's report in the web
 //! viewer (issue 29): viewer/tests/hanging-unit.test.mjs (the rules on plain
-//! objects) and viewer/tests/hanging.test.mjs (headless Chromium) against a
+//! objects) and viewer/tests/hanging.test.mjs (headless Chromium and Firefox) against a
 //! server holding two CT studies of one patient from one hospital, a month
 //! and 10 mm of table apart, the older with an Enhanced SR report; a
 //! radiologist reads, the system administrator edits the protocols.

@@ -1,13 +1,14 @@
 //! Multi-planar reconstruction and 3D in the radiologist viewer
 //! (`viewer/src/mpr.ts`; `viewer/tests/mpr.test.mjs` in headless Chromium,
-//! WebGL from SwiftShader): a 300-slice CT (testdata/gen_ct_series.py's chest
+//! WebGL from SwiftShader, and in headless Firefox, WebGL from Mesa's
+//! llvmpipe, with the same tolerances): a 300-slice CT (testdata/gen_ct_series.py's chest
 //! phantom) in three linked planes, checked voxel by voxel against the
 //! source slices over WADO-RS; the crosshair moving and rotating the planes;
 //! MIP, MinIP and average slabs of known thickness; the 3D view's presets;
 //! back to the stack as it was. A 5-slice series is refused.
 //!
 //! Needs the built viewer (`scripts/build-viewer.sh`, which `scripts/test.sh`
-//! runs) and Debian's chromium.
+//! runs), Debian's chromium and firefox-esr.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 // Reading comfort in the reader (viewer/src/comfort.ts) against a running
 // Yunying (YUNYING_URL) holding one 20-slice 256² CT study, in headless
-// Chromium: the pixel probe reads the stored value in HU, the tag browser
+// Chromium or Firefox (lib/browser.mjs): the pixel probe reads the stored value in HU, the tag browser
 // shows the image's attributes, a view exports as PNG and JPEG with the
 // annotations burned in or not, cine speed and full screen from the keys.
 // Started by tests/it/viewer.rs.

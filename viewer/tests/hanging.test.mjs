@@ -1,5 +1,5 @@
 // Hanging protocols, priors that line up and the prior's report, in
-// headless Chromium against a running Yunying (tests/it/viewer_hanging.rs):
+// headless Chromium or Firefox (lib/browser.mjs) against a running Yunying (tests/it/viewer_hanging.rs):
 // two CT chest studies of one patient (CURRENT_STUDY, PRIOR_STUDY: a month
 // and 10 mm of table apart), the prior holding an SR report with FINDINGS
 // and IMPRESSION. RAD_COOKIE is a radiologist's session, ADMIN_COOKIE the

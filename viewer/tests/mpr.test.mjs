@@ -1,7 +1,8 @@
 // Multi-planar reconstruction and 3D in the radiologist viewer
 // (viewer/src/mpr.ts) against a running Yunying (YUNYING_URL) holding a
 // 300-slice CT of VIEWER_PATIENT_ID (testdata/gen_ct_series.py's chest
-// phantom) and a 5-slice CT of VIEWER_FEW_ID. Started by
+// phantom) and a 5-slice CT of VIEWER_FEW_ID, in headless Chromium or
+// Firefox (lib/browser.mjs). Started by
 // tests/it/viewer_mpr.rs. What the planes show is compared with the source
 // slices read over WADO-RS, put through the DICOM window.
 import { test, before, after } from 'node:test';
