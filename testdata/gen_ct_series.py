@@ -20,11 +20,12 @@ hash of the pixel index.
   gen_ct_series.py --out DIR --slices N [--rows 512 --cols 512]
                    [--patients P --studies-per-patient S] [--seed K]
                    [--patient-name "Wang^Wei=王^伟"] [--charset "ISO_IR 192"]
-                   [--patient-id ID] [--thickness MM]
+                   [--patient-id ID] [--thickness MM] [--scout]
   gen_ct_series.py --out DIR --multiframe MB [--rows R --cols C] [--seed K]
 
 Series files go to DIR/<study-index>/<slice>.dcm (study index from 0, slice
-file names 00000.dcm, 00001.dcm, ...). --multiframe writes one Enhanced CT
+file names 00000.dcm, 00001.dcm, ...; with --scout also scout.dcm, a coronal
+localizer of the study in series 1). --multiframe writes one Enhanced CT
 instance DIR/multiframe.dcm whose pixel data is about MB MiB (100 -> 200
 frames of 512x512x2 bytes), streamed to disk one frame at a time.
 
@@ -330,10 +331,14 @@ def write_series(args) -> int:
             x0 = -ps * args.cols / 2.0
             y0 = -ps * args.rows / 2.0
             z_top = -50.0 - 10.0 * s  # different studies start at different table heights
+            profiles = []
             for i in range(n):
                 u = i / (n - 1) if n > 1 else 0.5
                 z = z_top - i * args.thickness     # head-first: towards the feet
-                stored = to_stored(ph.slice_hu(u, z, i))
+                hu = ph.slice_hu(u, z, i)
+                if args.scout:
+                    profiles.append(hu.mean(axis=0))
+                stored = to_stored(hu)
                 ds.SOPInstanceUID = UID(uid(args.seed, patient, s, "instance", i))
                 ds.InstanceNumber = i + 1
                 ds.ImagePositionPatient = [f"{x0:g}", f"{y0:g}", f"{z:g}"]
@@ -343,7 +348,35 @@ def write_series(args) -> int:
                 ds.file_meta = file_meta(ds)
                 ds.save_as(os.path.join(out, f"{i:05d}.dcm"), enforce_file_format=True)
                 count += 1
+            if args.scout:
+                write_scout(args, patient, s, np.array(profiles), x0, z_top, ps, os.path.join(out, "scout.dcm"))
     return count
+
+
+def write_scout(args, patient: int, study: int, profiles: np.ndarray, x0: float, z_top: float, ps: float, path: str) -> None:
+    """A coronal localizer of the study: each row the slice's attenuation
+    averaged front to back, top row at the first slice, in the series'
+    frame of reference (a projection, as a CT scout is)."""
+    ds = base_dataset(args, patient, study, CT_IMAGE_STORAGE)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    ds.SeriesInstanceUID = UID(uid(args.seed, patient, study, "scout-series"))
+    ds.SOPInstanceUID = UID(uid(args.seed, patient, study, "scout"))
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.SeriesDescription = "Scout"
+    ds.Rows, ds.Columns = profiles.shape
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
+    ds.ImagePositionPatient = [f"{x0:g}", "0", f"{z_top:g}"]
+    ds.PixelSpacing = [f"{args.thickness:g}", f"{ps:g}"]
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = "-300"
+    ds.WindowWidth = "1200"
+    ds.PixelData = to_stored(profiles).tobytes()
+    ds["PixelData"].VR = "OW"
+    ds.file_meta = file_meta(ds)
+    ds.save_as(path, enforce_file_format=True)
 
 
 def write_multiframe(args) -> str:
@@ -467,6 +500,8 @@ def main() -> int:
     p.add_argument("--thickness", type=float, default=1.0, help="slice thickness/spacing in mm")
     p.add_argument("--multiframe", type=float, metavar="MB",
                    help="instead of a series, write one Enhanced CT instance of about MB MiB")
+    p.add_argument("--scout", action="store_true",
+                   help="also a coronal localizer (scout.dcm, series 1) of each study")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args()
     if args.rows < 16 or args.cols < 16:

@@ -51,5 +51,6 @@ mod viewer;
 mod viewer_files;
 mod viewer_hanging;
 mod viewer_mpr;
+mod viewer_scout;
 mod wire;
 mod witness;

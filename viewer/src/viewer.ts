@@ -17,6 +17,7 @@ import { Panel } from './panel';
 import { Hanging } from './hanging-reader';
 import { layoutCells } from './hanging';
 import { rememberShown, startIndex } from './prior-offsets';
+import { scoutFollows, scoutSource, setupScoutLines, showScoutLines } from './scout';
 import { showPriorReports } from './prior-report';
 import { Prior, Study, findPriors, loadSeries, loadStudy } from './study';
 
@@ -79,6 +80,8 @@ export class Reader {
   /** Synchronised scrolling: position offset from one viewport (`a>b`) to another. */
   private offsets = new Map<string, number[]>();
   private synced = true;
+  /** Scout lines: the active viewport's slice drawn across the others' images (scout.ts). */
+  scout = true;
   private playing = false;
   /** Cine speed, frames per second. */
   fps = 20;
@@ -162,15 +165,27 @@ export class Reader {
   }
 
   activate(panel: Panel): void {
+    const changed = this.active !== panel;
     this.active = panel;
     for (const p of this.panels) p.root.classList.toggle('active', p === panel);
+    if (changed) scoutSource(tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID), panel.id);
+  }
+
+  setScout(on: boolean): void {
+    this.scout = on;
+    showScoutLines(tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID), on);
+    this.renderToolbar();
   }
 
   setLayout(layout: Layout): void {
     this.layout = layout;
     const count = layoutCells(layout);
     this.grid.dataset.layout = layout;
-    while (this.panels.length < count) this.panels.push(new Panel(`vp${this.panels.length}`, this));
+    while (this.panels.length < count) {
+      const panel = new Panel(`vp${this.panels.length}`, this);
+      scoutFollows(panel.element, () => tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID), () => this.active === panel);
+      this.panels.push(panel);
+    }
     const group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)!;
     for (const [i, panel] of this.panels.entries()) {
       const wanted = i < count;
@@ -208,6 +223,7 @@ export class Reader {
     // An arrow's text from a dialog in the page (annotations-dialog.ts).
     group.setToolConfiguration(tools.ArrowAnnotateTool.toolName, arrowTextConfiguration);
     this.applyPrimary(group);
+    setupScoutLines(group, 'vp0', this.scout);
   }
 
   private applyPrimary(group = tools.ToolGroupManager.getToolGroup(TOOL_GROUP_ID)): void {
@@ -355,6 +371,7 @@ export class Reader {
       t: () => void openTagBrowser(this.active),
       f: () => toggleFullscreen(this.grid.parentElement ?? this.grid),
       h: () => this.hanging.cycle(),
+      o: () => this.setScout(!this.scout),
       '1': () => this.active.setPreset('default'),
       '2': () => this.active.setPreset('soft'),
       '3': () => this.active.setPreset('lung'),
@@ -385,6 +402,7 @@ export class Reader {
       h('span', { class: 'group' }, `${t('layout')}:`, ...(['1x1', '1x2', '2x2'] as Layout[]).map((l) => button(l.replace('x', '×'), this.layout === l, () => this.setLayout(l), `layout-${l}`))),
       h('span', { class: 'group' },
         button(t('sync'), this.synced, () => this.setSync(!this.synced, true), 'sync'),
+        button(t('scoutLines'), this.scout, () => this.setScout(!this.scout), 'scout-lines'),
         button(t('cine'), this.playing, () => this.toggleCine(), 'cine'),
         h('select', { 'data-testid': 'cine-speed', title: t('cineSpeed'), onchange: (e: Event) => this.setFps(Number((e.target as HTMLSelectElement).value)) },
           ...CINE_SPEEDS.map((s) => h('option', { value: s, selected: s === this.fps }, `${s} ${t('fps')}`))),
