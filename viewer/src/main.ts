@@ -21,6 +21,7 @@ import { renderRecognition } from './recognition';
 import { isReadingRoute, renderReading } from './reading';
 import type { ReadingState } from './reading-api';
 import { requestReadingAction } from './reading-new';
+import { keepImagePlanes } from './plane-cache';
 import { MAY, Who, isAdmin, may, whoAmI } from './session';
 import { Reader } from './viewer';
 import { Worklist } from './worklist';
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
   // decoded, by the frame workers (one per core, at most four), each as it
   // arrives, nothing of it on this thread.
   loaderInit({ maxWebWorkers: 1 });
+  keepImagePlanes();
   // Frames as the HTJ2K lossless copy when the server keeps one, else as stored.
   const frames = startFrameWorkers(() => ({ Accept: web.frameAccept(), ...authHeaders() }));
   toolsInit();
