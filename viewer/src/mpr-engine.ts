@@ -10,8 +10,8 @@
 // in headless Chromium.
 
 import {
-  Enums, RenderingEngine, Types, getConfiguration, getRenderingCapabilities, getShouldUseCPURendering,
-  setUseCPURendering, setVolumesForViewports, utilities as csUtils,
+  Enums, RenderingEngine, Types, cache, getConfiguration, getRenderingCapabilities, getShouldUseCPURendering,
+  imageLoader, setUseCPURendering, setVolumesForViewports, utilities as csUtils, volumeLoader,
 } from '@cornerstonejs/core';
 import * as tools from '@cornerstonejs/tools';
 import { Cell, MprTool, PLANES, Plane, SlabMode } from './mpr-view';
@@ -72,18 +72,99 @@ export interface PlaneState {
   renders: number;
 }
 
-/** The engine with the three planes' viewports in `elements`. */
-export function createEngine(elements: Record<Plane, HTMLDivElement>): RenderingEngine {
-  return withGpu(() => {
-    const engine = new RenderingEngine(ENGINE_ID);
-    engine.setViewports(PLANES.map((plane) => ({
-      viewportId: viewportId(plane),
+/** The engine made ahead (`warmUp`), until the MPR opens. */
+let spare: Promise<RenderingEngine | undefined> | undefined;
+/** How the engine made ahead is doing (tests read it). */
+let spareState: 'none' | 'warming' | 'ready' | 'failed' = 'none';
+export const spareEngine = () => spareState;
+
+/**
+ * Make the engine ahead, its volume shaders compiled by drawing a tiny
+ * volume off screen, so that opening the MPR waits for neither: with WebGL
+ * in software (SwiftShader) compiling them takes a quarter of a second.
+ */
+export function warmUp(): void {
+  if (spare || !getRenderingCapabilities().webgl) return;
+  spareState = 'warming';
+  spare = warm().then(
+    (engine) => {
+      spareState = 'ready';
+      return engine;
+    },
+    (e) => {
+      spareState = 'failed';
+      console.warn('the MPR engine was not made ahead:', e);
+      return undefined;
+    },
+  );
+}
+
+/** The engine made ahead goes (the reader closes). */
+export function dropSpare(): void {
+  const made = spare;
+  spare = undefined;
+  spareState = 'none';
+  void made?.then((engine) => engine?.destroy());
+}
+
+/** The tiny volume's slices: made in the image cache, where Cornerstone's default window looks for them through a loader. */
+const WARM_SCHEME = 'yunying-warm';
+let warmLoader = false;
+
+async function warm(): Promise<RenderingEngine> {
+  if (!warmLoader) {
+    imageLoader.registerImageLoader(WARM_SCHEME, ((imageId: string) => ({ promise: Promise.resolve(cache.getImage(imageId)) })) as never);
+    warmLoader = true;
+  }
+  const element = document.createElement('div');
+  element.style.cssText = 'position: fixed; left: -128px; top: 0; width: 96px; height: 96px; visibility: hidden; pointer-events: none';
+  document.body.append(element);
+  const engine = withGpu(() => new RenderingEngine(ENGINE_ID));
+  const id = 'mpr-warm';
+  const volumeId = `${WARM_SCHEME}:${csUtils.uuidv4()}`;
+  const n = 4;
+  try {
+    withGpu(() => engine.enableElement({
+      viewportId: id,
       type: Enums.ViewportType.ORTHOGRAPHIC,
-      element: elements[plane],
-      defaultOptions: { orientation: ORIENTATION[plane], background: [0, 0, 0] as Types.Point3 },
-    })));
+      element,
+      defaultOptions: { orientation: Enums.OrientationAxis.AXIAL, background: [0, 0, 0] as Types.Point3 },
+    }));
+    // A CT's data type: the same texture and shaders as the series' volume.
+    volumeLoader.createLocalVolume(volumeId, {
+      dimensions: [n, n, n], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1],
+      scalarData: new Int16Array(n * n * n), metadata: { Modality: 'CT', PhotometricInterpretation: 'MONOCHROME2' } as never,
+    });
+    await setVolumesForViewports(engine, [{ volumeId }], [id]);
+    await new Promise<void>((drawn) => {
+      const timer = setTimeout(drawn, 10000);
+      element.addEventListener(Enums.Events.IMAGE_RENDERED, () => { clearTimeout(timer); drawn(); }, { once: true });
+      engine.renderViewports([id]);
+    });
+    engine.disableElement(id);
     return engine;
-  });
+  } catch (e) {
+    engine.destroy();
+    throw e;
+  } finally {
+    if (cache.getVolumeLoadObject(volumeId)) cache.removeVolumeLoadObject(volumeId);
+    element.remove();
+  }
+}
+
+/** The engine with the three planes' viewports in `elements`: the one made ahead, else a new one. */
+export async function createEngine(elements: Record<Plane, HTMLDivElement>): Promise<RenderingEngine> {
+  const made = spare && (await spare);
+  spare = undefined;
+  spareState = 'none';
+  const engine = made && !made.hasBeenDestroyed ? made : withGpu(() => new RenderingEngine(ENGINE_ID));
+  withGpu(() => engine.setViewports(PLANES.map((plane) => ({
+    viewportId: viewportId(plane),
+    type: Enums.ViewportType.ORTHOGRAPHIC,
+    element: elements[plane],
+    defaultOptions: { orientation: ORIENTATION[plane], background: [0, 0, 0] as Types.Point3 },
+  }))));
+  return engine;
 }
 
 /** The planes' tool group: crosshairs (reference lines that move, rotate and thicken the other planes), window, pan, zoom, scroll. */

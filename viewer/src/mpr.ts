@@ -10,7 +10,7 @@
 import { Enums, RenderingEngine, Types, cache, getRenderingCapabilities, setVolumesForViewports, utilities as csUtils } from '@cornerstonejs/core';
 import { h } from './dom';
 import {
-  PlaneState, VOLUME_PRESETS, applyTool, createEngine, crosshairs, destroyTools, disable3d, enable3d, planeState,
+  PlaneState, VOLUME_PRESETS, applyTool, createEngine, crosshairs, destroyTools, disable3d, dropSpare, enable3d, planeState, spareEngine, warmUp,
   setSlab, setSlabHandlesMode, setupPlaneTools, software, viewportId,
 } from './mpr-engine';
 import { MprVolume, createVolume, volumeProblem } from './mpr-volume';
@@ -55,6 +55,8 @@ export interface MprState {
    * `yunying:mpr-start`, `yunying:mpr-first-paint`, `yunying:mpr-volume-loaded`.
    */
   timing: { firstPaint?: number; volumeLoaded?: number };
+  /** The engine made ahead of opening (its shaders compiled), or why not. */
+  spare: ReturnType<typeof spareEngine>;
   tool: MprTool;
   slabThickness: number;
   slabMode: SlabMode;
@@ -92,6 +94,8 @@ export class Mpr {
   private renders: Record<Cell, number> = { axial: 0, sagittal: 0, coronal: 0, volume: 0 };
   private timing?: Timing;
   private generation = 0;
+  /** The reader closed: nothing more is made ahead. */
+  private closed = false;
   private listeners: (() => void)[] = [];
   private renderTimer?: ReturnType<typeof setTimeout>;
   private keyHandler = (e: KeyboardEvent) => this.onKey(e);
@@ -169,7 +173,11 @@ export class Mpr {
     panel.element.addEventListener(Enums.Events.VIEWPORT_NEW_IMAGE_SET, followSeries);
     this.listeners.push(() => panel.element.removeEventListener(Enums.Events.VIEWPORT_NEW_IMAGE_SET, followSeries));
 
-    const engine = createEngine({ axial: view.cells.axial.element, sagittal: view.cells.sagittal.element, coronal: view.cells.coronal.element });
+    const engine = await createEngine({ axial: view.cells.axial.element, sagittal: view.cells.sagittal.element, coronal: view.cells.coronal.element });
+    if (generation !== this.generation) {
+      engine.destroy();
+      return false;
+    }
     this.engine = engine;
     for (const cell of [...PLANES, 'volume'] as Cell[]) this.listen(view.cells[cell].element, cell);
     const resize = new ResizeObserver(() => this.engine?.resize(true, true));
@@ -219,10 +227,28 @@ export class Mpr {
     this.engine = undefined;
     this.view?.root.remove();
     this.view = undefined;
+    // The next MPR as quick to open as this one could have been.
+    this.prepare();
   }
 
   destroy(): void {
+    this.closed = true;
     this.exit();
+    dropSpare();
+  }
+
+  /**
+   * When the page is idle, the engine and its shaders made ahead (mpr-engine.ts
+   * `warmUp`) if the active viewport's series can be shown as a volume: the
+   * reader calls it once the first image is shown.
+   */
+  prepare(): void {
+    const series = this.reader.active?.series;
+    if (this.closed || this.active || !series || volumeProblem(series)) return;
+    const idle = window.requestIdleCallback ?? ((run: () => void) => setTimeout(run, 200));
+    idle(() => {
+      if (!this.closed && !this.active) warmUp();
+    }, { timeout: 2000 });
   }
 
   viewport(cell: Cell): Types.IVolumeViewport {
@@ -265,6 +291,7 @@ export class Mpr {
       planes,
       volume3d: this.active && this.shown3d ? { preset: this.volumePreset, renders: this.renders.volume } : undefined,
       timing: { firstPaint: this.timing?.firstPaint, volumeLoaded: this.timing?.volumeLoaded },
+      spare: spareEngine(),
       tool: this.tool,
       slabThickness: this.slabThickness,
       slabMode: this.slabMode,

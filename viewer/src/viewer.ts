@@ -161,6 +161,7 @@ export class Reader {
     if (this.marks[what] === undefined) {
       this.marks[what] = performance.now();
       performance.mark(`yunying:${what}`);
+      if (what === 'first-image') this.mpr.prepare();
     }
   }
 

@@ -111,9 +111,12 @@ test('MPR opens a 300-slice CT at the stack\'s slice and streams every frame', a
   await until(page, () => window.yunying?.reader?.panels[0]?.state().firstImage, null, { what: 'first image' });
   for (let i = 0; i < START / 10; i++) await page.keyboard.press('PageDown');
   await until(page, (i) => { const s = window.yunying.reader.panels[0].state(); return s.index === i && s.shown; }, START, { what: `stack at slice ${START + 1}` });
+  // A volumetric series shown: the MPR's engine is made ahead while the page is idle, its shaders compiled.
+  await until(page, () => window.yunying.reader.mpr.state().spare === 'ready', null, { what: 'the MPR engine made ahead' });
   await page.click('[data-testid=mpr]');
   const first = await until(page, () => { const s = window.yunying.reader.mpr.state(); return s.timing.firstPaint !== undefined && s; }, null, { what: 'MPR first paint', timeout: 60000 });
   assert.equal(first.active, true);
+  assert.equal(first.spare, 'none', 'the engine made ahead is the one the MPR took');
   assert.equal(first.frames, 300);
   // The axial plane and the crosshair are at the slice the stack showed.
   const z = vol.instances[START].position[2];
@@ -382,6 +385,8 @@ test('back to the stack: as it was, and displayed right', async () => {
   const values = await vol.slice(START);
   const stored = values.map((x) => x + 1024);
   await assertDisplays(page, 0, stored, { rows: vol.rows, cols: vol.cols, intercept: -1024, center: 40, width: 400 });
+  // Back in the stack, the next MPR's engine is made ahead again.
+  await until(page, () => window.yunying.reader.mpr.state().spare === 'ready', null, { what: 'the MPR engine made ahead again' });
   // Opening again takes every frame from the cache.
   await page.keyboard.press('m');
   const again = await until(page, () => { const s = window.yunying.reader.mpr.state(); return s.timing.volumeLoaded !== undefined && s; }, null, { what: 'MPR again', timeout: 60000 });
@@ -401,4 +406,6 @@ test('a series too short to reformat is refused with a note', { skip: !FEW && 'V
   const s = await mpr();
   assert.equal(s.active, false);
   assert.equal(s.problem, 'slices');
+  // Nothing made ahead for a series the MPR cannot show (the previous study's engine went with its reader).
+  assert.equal(s.spare, 'none');
 });
