@@ -5,13 +5,22 @@
 //! table position of the axial slice shown, checked against the slice's
 //! Image Position (Patient) from QIDO-RS, and the line follows the slice as
 //! the reader scrolls; the key O hides and shows it; parallel planes show
-//! none.
+//! none. In headless Firefox too.
 
 use crate::harness::*;
-use crate::viewer::{node_test, viewer_dist};
+use crate::viewer::{CHROMIUM, FIREFOX, node_test_in, viewer_dist};
 
 #[test]
 fn viewer_scout_lines_follow_the_active_slice() {
+    scout_in(CHROMIUM);
+}
+
+#[test]
+fn viewer_scout_lines_in_firefox() {
+    scout_in(FIREFOX);
+}
+
+fn scout_in(browser: &str) {
     viewer_dist();
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
@@ -19,7 +28,8 @@ fn viewer_scout_lines_follow_the_active_slice() {
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let server = Server::start(&data, None);
-    node_test(
+    node_test_in(
+        browser,
         "scout.test.mjs",
         &[("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)), ("VIEWER_PATIENT_ID", "SCOUT-CT".into())],
     );

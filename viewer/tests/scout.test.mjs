@@ -5,7 +5,8 @@
 // and the scout on the right, the scout shows a line where the axial slice
 // is: at the slice's table position as the DICOM headers give it, moving
 // with the slice as the reader scrolls; O hides and shows it; two axial
-// images show none (parallel planes do not cut). Started by tests/it/viewer.rs.
+// images show none (parallel planes do not cut). Started by
+// tests/it/viewer_scout.rs, in Chromium or Firefox.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
