@@ -162,11 +162,17 @@ export async function main(args) {
     ...summary.map((s) => `| ${s.target} | ${cell(s.painted)} | ${cell(s.framesDone)} | ${cell(s.fps, 1)} | ${cell(s.ownPainted)} / ${cell(s.ownLoaded)} |`),
     ...(y && o ? ['', `Yunying ahead of OHIF (medians): planes painted **${ahead('painted')}**, full volume **${ahead('framesDone')}**, scroll **${ahead('fps', true)}**. Goal first MPR paint ≤ ${GOAL_FIRST_PAINT} ms: from navigation start ${y.painted ? (y.painted.median <= GOAL_FIRST_PAINT ? '**met**' : '**not met**') : '—'} (median; ${results.filter((r) => r.key === 'yunying' && r.painted <= GOAL_FIRST_PAINT).length}/${y.runs} runs); from the MPR opening over the stack view (the button) ${cell(y.sinceOpen)} ms, ${y.sinceOpen ? (y.sinceOpen.median <= GOAL_FIRST_PAINT ? '**met**' : '**not met**') : '—'} (${results.filter((r) => r.key === 'yunying' && r.sinceOpen <= GOAL_FIRST_PAINT).length}/${y.runs} runs).`] : []),
     '',
+    `Scroll and image size (medians): ${['yunying', 'ohif'].map((key) => {
+      const rs = results.filter((r) => r.key === key && r.imageArea);
+      const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      return rs.length ? `${rs[0].target}: axial image ${Math.round(med(rs.map((r) => r.imageArea))).toLocaleString('en')} px on screen, ${(med(rs.map((r) => r.pixelRate)) / 1e6).toFixed(2)} M image pixels drawn a second` : '';
+    }).filter(Boolean).join('; ')}. Each scroll step draws the axial image at the size the viewer's layout gives it; with WebGL in software the time a step takes grows with that area.`,
+    '',
     'Every run (load: the 1-minute load average before → after the run):',
     '',
-    '| Viewer | run | planes painted (ms) | MPR opened at (ms) | frames received | last frame (ms) | viewer\'s own painted / loaded (ms) | scroll (frames/s; wall; median step ms) | slices moved / canvas changed | sagittal + coronal renders while scrolling | load | error |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.target} | ${r.run + 1} | ${fmt(r.painted)} | ${fmt(r.opened)} | ${r.frames} | ${fmt(r.framesDone)} | ${fmt(r.ownPainted)} / ${fmt(r.ownLoaded)} | ${r.fps?.toFixed(1) ?? '—'}; ${r.wallFps?.toFixed(1) ?? '—'}; ${fmt(r.stepMedianMs)} | ${r.scrollMoved ?? '—'} / ${r.scrollChanged ?? '—'} of ${STEPS} | ${r.otherPlaneRenders ?? '—'} | ${r.load1Before.toFixed(2)} → ${r.load1After.toFixed(2)} | ${r.error ?? ''} |`),
+    '| Viewer | run | planes painted (ms) | MPR opened at (ms) | frames received | last frame (ms) | viewer\'s own painted / loaded (ms) | scroll (frames/s; wall; median step ms) | slices moved / canvas changed | sagittal + coronal renders while scrolling | axial image on screen (px); image pixels drawn a second while scrolling (M) | load | error |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...results.map((r) => `| ${r.target} | ${r.run + 1} | ${fmt(r.painted)} | ${fmt(r.opened)} | ${r.frames} | ${fmt(r.framesDone)} | ${fmt(r.ownPainted)} / ${fmt(r.ownLoaded)} | ${r.fps?.toFixed(1) ?? '—'}; ${r.wallFps?.toFixed(1) ?? '—'}; ${fmt(r.stepMedianMs)} | ${r.scrollMoved ?? '—'} / ${r.scrollChanged ?? '—'} of ${STEPS} | ${r.otherPlaneRenders ?? '—'} | ${r.imageArea ? Math.round(r.imageArea) : '—'}; ${r.pixelRate ? (r.pixelRate / 1e6).toFixed(2) : '—'} | ${r.load1Before.toFixed(2)} → ${r.load1After.toFixed(2)} | ${r.error ?? ''} |`),
     '',
     'How it is measured (the same for both viewers):',
     '',
@@ -360,14 +366,26 @@ async function scrollAxial(page, steps) {
   const s = await page.evaluate(() => {
     const { before, sliceOf, changed, timeouts, ms, others } = window.__bench.scroll;
     const after = sliceOf();
-    return { moved: before !== undefined && after !== undefined ? Math.abs(after - before) : undefined, changed, timeouts, ms, others };
+    // The axial image's area on the canvas (CSS pixels): what each step draws.
+    const vp = window.__bench.viewports()[0];
+    let area;
+    try {
+      const [x0, x1, y0, y1] = vp.getImageData().imageData.getBounds();
+      const z = vp.getCamera().focalPoint[2];
+      const corners = [[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]].map((w) => vp.worldToCanvas(w));
+      const xs = corners.map((c) => Math.min(vp.canvas.clientWidth, Math.max(0, c[0])));
+      const ys = corners.map((c) => Math.min(vp.canvas.clientHeight, Math.max(0, c[1])));
+      area = (Math.max(...xs) - Math.min(...xs)) * (Math.max(...ys) - Math.min(...ys));
+    } catch { area = undefined; }
+    return { moved: before !== undefined && after !== undefined ? Math.abs(after - before) : undefined, changed, timeouts, ms, others, area };
   });
   const total = s.ms.reduce((a, b) => a + b, 0);
   const sorted = [...s.ms].sort((a, b) => a - b);
   return {
     fps: s.timeouts || !s.ms.length ? undefined : s.ms.length / (total / 1000),
     wallFps: steps / (wall / 1000), stepMedianMs: sorted[Math.floor(sorted.length / 2)], scrollTimeouts: s.timeouts,
-    scrollChanged: s.changed, scrollMoved: s.moved, otherPlaneRenders: s.others,
+    scrollChanged: s.changed, scrollMoved: s.moved, otherPlaneRenders: s.others, imageArea: s.area,
+    pixelRate: s.area && !s.timeouts && s.ms.length ? (s.area * s.ms.length) / (total / 1000) : undefined,
   };
 }
 
