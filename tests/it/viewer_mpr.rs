@@ -5,7 +5,9 @@
 //! phantom) in three linked planes, checked voxel by voxel against the
 //! source slices over WADO-RS; the crosshair moving and rotating the planes;
 //! MIP, MinIP and average slabs of known thickness; the 3D view's presets;
-//! back to the stack as it was. A 5-slice series is refused.
+//! back to the stack as it was. An Enhanced CT (one multi-frame instance)
+//! opens with its frames as the slices, checked against WADO-RS frames and
+//! its functional groups. A 5-slice series is refused.
 //!
 //! Needs the built viewer (`scripts/build-viewer.sh`, which `scripts/test.sh`
 //! runs), Debian's chromium and firefox-esr.
@@ -35,6 +37,8 @@ fn mpr_in(browser: &str) {
     // milliseconds a plane (512² is four times the texture and the work).
     gen_ct_with(&src.join("ct"), 300, 256, 29, &["--patient-id", "MPR-CT", "-q"]);
     gen_ct_with(&src.join("few"), 5, 256, 31, &["--patient-id", "MPR-FEW", "-q"]);
+    // An Enhanced CT: one instance of 40 frames of 256² (5 MiB).
+    gen_ct_with(&src.join("enhanced"), 1, 256, 43, &["--multiframe", "5", "--patient-id", "MPR-ENHANCED", "-q"]);
     let data = tmp.path().join("data");
     run(cli(&data).args(["import", "--quiet"]).arg(&src));
     let server = Server::start(&data, None);
@@ -50,6 +54,7 @@ fn mpr_in(browser: &str) {
             ("YUNYING_URL", format!("http://127.0.0.1:{}", server.http_port)),
             ("VIEWER_PATIENT_ID", "MPR-CT".into()),
             ("VIEWER_FEW_ID", "MPR-FEW".into()),
+            ("VIEWER_ENHANCED_ID", "MPR-ENHANCED".into()),
         ],
     );
 }

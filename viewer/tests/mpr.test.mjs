@@ -9,13 +9,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, newPage, until } from './lib/browser.mjs';
 import { assertDisplays } from './lib/display.mjs';
-import { qido, v, windowed } from './lib/dicom.mjs';
+import { frameValues, qido, v, windowed } from './lib/dicom.mjs';
 import { column, flatVoxels, seriesVolume } from './lib/volume.mjs';
 
 const BASE = process.env.YUNYING_URL;
 const DICOMWEB = `${BASE}/dicom-web`;
 const PATIENT = process.env.VIEWER_PATIENT_ID ?? 'MPR-CT';
 const FEW = process.env.VIEWER_FEW_ID;
+const ENHANCED = process.env.VIEWER_ENHANCED_ID;
 const PLANES = ['axial', 'sagittal', 'coronal'];
 /** The stack slice the MPR is opened at. */
 const START = 100;
@@ -394,6 +395,47 @@ test('back to the stack: as it was, and displayed right', async () => {
   console.log(`MPR from the cache: first paint ${again.timing.firstPaint.toFixed(0)} ms, whole volume ${again.timing.volumeLoaded.toFixed(0)} ms`);
   await page.keyboard.press('Escape');
   await until(page, () => !window.yunying.reader.mpr.state().active, null, { what: 'closed by Escape' });
+});
+
+test('an Enhanced CT (one multi-frame instance) opens in MPR, its frames the slices', { skip: !ENHANCED && 'VIEWER_ENHANCED_ID not set' }, async () => {
+  const [s] = await qido(DICOMWEB, '/studies', { PatientID: ENHANCED });
+  const uid = v(s, '0020000D');
+  const [series] = await qido(DICOMWEB, `/studies/${uid}/series`);
+  const seriesUid = v(series, '0020000E');
+  // The frames' geometry from the functional groups (WADO-RS metadata).
+  const [meta] = await (await fetch(`${DICOMWEB}/studies/${uid}/series/${seriesUid}/metadata`, { headers: { Accept: 'application/dicom+json' } })).json();
+  const sop = v(meta, '00080018');
+  const frames = Number(v(meta, '00280008'));
+  const [rows, cols] = [v(meta, '00280010'), v(meta, '00280011')];
+  const shared = meta['52009229'].Value[0];
+  const spacing = shared['00289110'].Value[0]['00280030'].Value.map(Number);
+  const iop = shared['00209116'].Value[0]['00200037'].Value.map(Number);
+  const intercept = Number(shared['00289145'].Value[0]['00281052'].Value[0]);
+  const positions = meta['52009230'].Value.map((f) => f['00209113'].Value[0]['00200032'].Value.map(Number));
+  assert.equal(positions.length, frames);
+  await page.goto(`${BASE}/viewer/?lang=en#/study/${uid}`);
+  await until(page, () => window.yunying?.reader?.panels[0]?.state().firstImage, null, { what: 'the first frame' });
+  await page.keyboard.press('m');
+  const full = await until(page, () => { const s = window.yunying.reader.mpr.state(); return s.timing.volumeLoaded !== undefined && s; }, null, { what: 'the multi-frame volume', timeout: 60000 });
+  assert.equal(full.frames, frames);
+  assert.equal(full.planes.axial.slices, frames);
+  // Voxels of a frame a third of the way in: the stored value plus the intercept, at the crosshair and in the axial plane.
+  const k = Math.floor(frames / 3);
+  const values = await frameValues(DICOMWEB, uid, seriesUid, sop, { frame: k + 1 });
+  const world = (row, col) => [0, 1, 2].map((a) => positions[k][a] + col * spacing[1] * iop[a] + row * spacing[0] * iop[3 + a]);
+  for (const [row, col] of [[rows / 2, cols / 2], [Math.floor(rows / 3), Math.floor(cols / 4)], [Math.floor(rows * 0.6), Math.floor(cols * 0.7)]]) {
+    const w = world(row, col);
+    const want = values[row * cols + col] + intercept;
+    assert.equal(await page.evaluate((w) => window.yunying.reader.mpr.sample(w), w), want, `voxel (${row}, ${col}) of frame ${k + 1}`);
+  }
+  const at = world(rows / 2, cols / 2);
+  const moved = await crosshairAt(at);
+  assert.ok(Math.abs(moved.planes.axial.focalPoint[2] - positions[k][2]) < 0.01, `the axial plane at frame ${k + 1}'s z ${positions[k][2]}: ${moved.planes.axial.focalPoint[2]}`);
+  const grey = await shown('axial', at);
+  const want = windowed(values[(rows / 2) * cols + cols / 2] + intercept, moved.planes.axial.voi.center, moved.planes.axial.voi.width);
+  assert.ok(Math.abs(grey - want) <= 8, `the axial plane shows ${grey} at the crosshair, the frame ${want}`);
+  await page.keyboard.press('Escape');
+  await until(page, () => !window.yunying.reader.mpr.state().active, null, { what: 'closed' });
 });
 
 test('a series too short to reformat is refused with a note', { skip: !FEW && 'VIEWER_FEW_ID not set' }, async () => {

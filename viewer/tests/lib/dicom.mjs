@@ -2,8 +2,8 @@
 // attributes read straight from DICOMweb, and the DICOM display rules.
 
 /** One frame as native little-endian 16-bit values, via WADO-RS. */
-export async function frameValues(base, study, series, sop, { signed = true } = {}) {
-  const url = `${base}/studies/${study}/series/${series}/instances/${sop}/frames/1`;
+export async function frameValues(base, study, series, sop, { signed = true, frame = 1 } = {}) {
+  const url = `${base}/studies/${study}/series/${series}/instances/${sop}/frames/${frame}`;
   const r = await fetch(url, { headers: { Accept: 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1' } });
   if (!r.ok) throw new Error(`${url}: ${r.status}`);
   const body = Buffer.from(await r.arrayBuffer());
