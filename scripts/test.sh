@@ -21,7 +21,14 @@ cargo build --all-targets --locked
 echo "== PostgreSQL and S3 (Garage) on loopback"
 export YUNYING_SERVICES_DIR="${YUNYING_SERVICES_DIR:-/tmp/yunying-services-$$}"
 trap 'storage/local-services.sh stop' EXIT
-eval "$(storage/local-services.sh start)"
+# A failed start (its ports taken by services left running, say) stops here:
+# inside `eval "$(…)"` the failure would pass unnoticed and every PostgreSQL
+# and S3 test fail for want of its settings.
+if ! services_env=$(storage/local-services.sh start); then
+  echo "PostgreSQL and S3 did not start (storage/local-services.sh start failed; are services of another run still up?)" >&2
+  exit 1
+fi
+eval "$services_env"
 
 status=0
 echo "== dependencies (cargo deny, deny.toml: licences, duplicates, sources; advisories when reachable)"
