@@ -118,8 +118,10 @@ export class Panel {
   private onRendered(): void {
     const viewport = this.viewport;
     if (!viewport || !this.series) return;
-    if (!this.defaultVoi && viewport.getCurrentImageId()) {
-      this.defaultVoi = { ...viewport.getProperties().voiRange! };
+    // A render before the image has its window (none yet) is not the first image.
+    const voi = viewport.getProperties().voiRange;
+    if (!this.defaultVoi && voi && viewport.getCurrentImageId()) {
+      this.defaultVoi = { ...voi };
       this.preview.hidden = true;
       if (this.preview.src) URL.revokeObjectURL(this.preview.src);
       this.preview.removeAttribute('src');
