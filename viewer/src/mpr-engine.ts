@@ -148,6 +148,11 @@ async function warm(): Promise<RenderingEngine> {
     throw e;
   } finally {
     if (cache.getVolumeLoadObject(volumeId)) cache.removeVolumeLoadObject(volumeId);
+    // The volume's slices stay in the image cache when the volume goes.
+    for (let k = 0; k < n; k++) {
+      const imageId = `${volumeId}_slice_${k}`;
+      if (cache.getImage(imageId)) cache.removeImageLoadObject(imageId, { force: true });
+    }
     element.remove();
   }
 }
