@@ -82,17 +82,7 @@ pub fn parse_sr(bytes: &[u8]) -> Result<ParsedReport, ReportError> {
         return Err(bad("not a TID 1500 Imaging Measurement Report"));
     }
     // Instance → series, from the evidence sequences.
-    let mut series_of: Vec<(String, String)> = Vec::new();
-    for seq in [tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE] {
-        for study in items(&o, seq) {
-            for s in items(study, tags::REFERENCED_SERIES_SEQUENCE) {
-                let uid = string(s, tags::SERIES_INSTANCE_UID);
-                for i in items(s, tags::REFERENCED_SOP_SEQUENCE) {
-                    series_of.push((string(i, tags::REFERENCED_SOP_INSTANCE_UID), uid.clone()));
-                }
-            }
-        }
-    }
+    let series_of = evidence_series(&o, &[tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, tags::PERTINENT_OTHER_EVIDENCE_SEQUENCE]);
     let mut report = ParsedReport {
         sop_instance_uid: string(&o, tags::SOP_INSTANCE_UID),
         author_name: String::new(),
@@ -300,6 +290,23 @@ pub struct ParsedKeyImages {
     pub images: Vec<AnnotatedImage>,
 }
 
+/// (SOP Instance UID, Series Instance UID) of every instance the evidence
+/// sequences `seqs` of `o` reference.
+fn evidence_series(o: &Obj, seqs: &[dicom_core::Tag]) -> Vec<(String, String)> {
+    let mut series_of = Vec::new();
+    for &seq in seqs {
+        for study in items(o, seq) {
+            for s in items(study, tags::REFERENCED_SERIES_SEQUENCE) {
+                let uid = string(s, tags::SERIES_INSTANCE_UID);
+                for i in items(s, tags::REFERENCED_SOP_SEQUENCE) {
+                    series_of.push((string(i, tags::REFERENCED_SOP_INSTANCE_UID), uid.clone()));
+                }
+            }
+        }
+    }
+    series_of
+}
+
 /// Read a Key Object Selection document (title any of CID 7010's, e.g.
 /// (113000, DCM, "Of Interest")): its observer and its images, each with its
 /// series from the evidence.
@@ -308,15 +315,7 @@ pub fn parse_key_images(bytes: &[u8]) -> Result<ParsedKeyImages, ReportError> {
     if string(&o, tags::SOP_CLASS_UID) != crate::KOS_SOP_CLASS_UID || value_type(&o) != "CONTAINER" {
         return Err(bad("not a Key Object Selection document"));
     }
-    let mut series_of: Vec<(String, String)> = Vec::new();
-    for study in items(&o, tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE) {
-        for s in items(study, tags::REFERENCED_SERIES_SEQUENCE) {
-            let uid = string(s, tags::SERIES_INSTANCE_UID);
-            for i in items(s, tags::REFERENCED_SOP_SEQUENCE) {
-                series_of.push((string(i, tags::REFERENCED_SOP_INSTANCE_UID), uid.clone()));
-            }
-        }
-    }
+    let series_of = evidence_series(&o, &[tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE]);
     let mut out = ParsedKeyImages {
         sop_instance_uid: string(&o, tags::SOP_INSTANCE_UID),
         author_name: String::new(),
