@@ -296,6 +296,15 @@ def base_dataset(args, patient: int, study: int, sop_class: str) -> Dataset:
     return ds
 
 
+def hounsfield(ds: Dataset, center: int, width: int) -> None:
+    """Stored values to HU (intercept -1024, to_stored's), and a window."""
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    ds.WindowCenter = str(center)
+    ds.WindowWidth = str(width)
+
+
 def file_meta(ds: Dataset) -> FileMetaDataset:
     fm = FileMetaDataset()
     fm.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -323,11 +332,7 @@ def write_series(args) -> int:
             ds = base_dataset(args, patient, s, CT_IMAGE_STORAGE)
             ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
             ds.PixelSpacing = [f"{ps:g}", f"{ps:g}"]
-            ds.RescaleIntercept = "-1024"
-            ds.RescaleSlope = "1"
-            ds.RescaleType = "HU"
-            ds.WindowCenter = "40"
-            ds.WindowWidth = "400"
+            hounsfield(ds, 40, 400)
             x0 = -ps * args.cols / 2.0
             y0 = -ps * args.rows / 2.0
             z_top = -50.0 - 10.0 * s  # different studies start at different table heights
@@ -368,11 +373,7 @@ def write_scout(args, patient: int, study: int, profiles: np.ndarray, x0: float,
     ds.ImageOrientationPatient = ["1", "0", "0", "0", "0", "-1"]
     ds.ImagePositionPatient = [f"{x0:g}", "0", f"{z_top:g}"]
     ds.PixelSpacing = [f"{args.thickness:g}", f"{ps:g}"]
-    ds.RescaleIntercept = "-1024"
-    ds.RescaleSlope = "1"
-    ds.RescaleType = "HU"
-    ds.WindowCenter = "-300"
-    ds.WindowWidth = "1200"
+    hounsfield(ds, -300, 1200)
     ds.PixelData = to_stored(profiles).tobytes()
     ds["PixelData"].VR = "OW"
     ds.file_meta = file_meta(ds)
