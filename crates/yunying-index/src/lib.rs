@@ -46,6 +46,7 @@ mod totals;
 mod viewer_settings;
 mod witnesses;
 mod writer;
+pub use writer::GATE_TIMEOUT;
 
 pub use attempts::{Attempts, Verified};
 pub use commitments::CommitmentRequest;
@@ -115,6 +116,10 @@ pub enum IndexError {
     /// The database has no space left (a write failed with a full disk).
     #[error("index database out of space: {0}")]
     Full(String),
+    /// The row was not committed because its object did not become
+    /// durable ([`Index::insert_when_durable`]).
+    #[error("object not stored: {0}")]
+    ObjectNotDurable(String),
 }
 
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;
@@ -296,7 +301,33 @@ impl Index {
     pub async fn insert(&self, record: InstanceRecord, policy: DuplicatePolicy) -> Result<InsertOutcome> {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(writer::Request::Insert { record: Box::new(record), policy, reply })
+            .send(writer::Request::Insert { record: Box::new(record), policy, gate: None, reply })
+            .await
+            .map_err(|_| IndexError::WriterStopped)?;
+        rx.await.map_err(|_| IndexError::WriterStopped)?
+    }
+
+    /// [`Index::insert`] for an object being made durable meanwhile: the
+    /// row's statements run at once, in the writer's transaction, but it
+    /// commits only after `durable` says the object is durable (the flush
+    /// and the row's work overlap; the order of what reaches the disk is
+    /// the same: object, then row). If `durable` reports a failure, is
+    /// dropped, or does not answer within [`GATE_TIMEOUT`], the row is not
+    /// committed and this returns [`IndexError::ObjectNotDurable`].
+    ///
+    /// The writer holds its transaction while it waits: meant for a local
+    /// object store, whose flush takes a millisecond, never for a remote
+    /// one.
+    pub async fn insert_when_durable(
+        &self,
+        record: InstanceRecord,
+        policy: DuplicatePolicy,
+        durable: oneshot::Receiver<std::result::Result<(), String>>,
+    ) -> Result<InsertOutcome> {
+        let (reply, rx) = oneshot::channel();
+        let gate = Some(writer::Gate::new(durable));
+        self.writer
+            .send(writer::Request::Insert { record: Box::new(record), policy, gate, reply })
             .await
             .map_err(|_| IndexError::WriterStopped)?;
         rx.await.map_err(|_| IndexError::WriterStopped)?

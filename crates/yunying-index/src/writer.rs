@@ -4,8 +4,14 @@
 //! [`MAX_BATCH`]), applies it in one transaction, commits (one fsync in
 //! SQLite's WAL), and only then answers each request. If the batch fails,
 //! each request is retried alone so one bad record cannot fail the others.
+//!
+//! An insert may carry a [`Gate`]: its object is still being flushed. Its
+//! statements run with the others', and the commit waits for every gate of
+//! the batch; a gate that fails spoils the batch, which is then applied
+//! request by request, without committing that one.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -24,10 +30,40 @@ const MAX_CACHED_SERIES: usize = 10_000;
 /// through a rolled-back transaction or a deleted series: both clear it.
 type SeriesCache = HashMap<String, (i64, i64)>;
 
+/// How long the writer waits for an object's flush before it gives up on
+/// that row (the disk hangs): the other writes must not wait for ever.
+pub const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The word that an insert's object is durable (or is not), awaited before
+/// the row commits. Resolved once; a batch retried alone reads the same word.
+pub(crate) struct Gate {
+    rx: Option<oneshot::Receiver<std::result::Result<(), String>>>,
+    word: Option<std::result::Result<(), String>>,
+}
+
+impl Gate {
+    pub(crate) fn new(rx: oneshot::Receiver<std::result::Result<(), String>>) -> Gate {
+        Gate { rx: Some(rx), word: None }
+    }
+
+    async fn wait(&mut self) -> std::result::Result<(), String> {
+        if let Some(rx) = self.rx.take() {
+            self.word = Some(match tokio::time::timeout(GATE_TIMEOUT, rx).await {
+                Ok(Ok(word)) => word,
+                Ok(Err(_)) => Err("the object's store gave no answer".into()),
+                Err(_) => Err(format!("the object was not flushed within {} s", GATE_TIMEOUT.as_secs())),
+            });
+        }
+        self.word.clone().expect("a gate waited for has its word")
+    }
+}
+
 pub(crate) enum Request {
     Insert {
         record: Box<InstanceRecord>,
         policy: DuplicatePolicy,
+        /// The object is still being flushed: commit only once it is.
+        gate: Option<Gate>,
         reply: oneshot::Sender<Result<InsertOutcome>>,
     },
     Clear {
@@ -68,13 +104,42 @@ pub(crate) fn spawn(pool: AnyPool, dialect: Dialect) -> mpsc::Sender<Request> {
     tx
 }
 
-async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache: &mut SeriesCache) {
+/// Wait for the gates of `requests` (all of them, even after one failed:
+/// each request's word is needed when the batch is applied alone).
+async fn gates_open(requests: &mut [Request]) -> Result<()> {
+    let mut shut = None;
+    for request in requests {
+        if let Request::Insert { gate: Some(gate), .. } = request
+            && let Err(why) = gate.wait().await
+        {
+            shut.get_or_insert(IndexError::ObjectNotDurable(why));
+        }
+    }
+    shut.map_or(Ok(()), Err)
+}
+
+async fn run_batch(pool: &AnyPool, dialect: Dialect, mut batch: Vec<Request>, cache: &mut SeriesCache) {
     let together: Result<Vec<Outcome>> = async {
         let mut tx = dialect.begin_write(pool).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut failed = None;
         for request in &batch {
-            outcomes.push(apply(&mut tx, request, cache).await?);
+            match apply(&mut tx, request, cache).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
         }
+        if let Some(e) = failed {
+            // No commit; the gates are read after the rollback, so the
+            // requests applied alone next do not wait in a transaction.
+            drop(tx);
+            let _ = gates_open(&mut batch).await;
+            return Err(e);
+        }
+        gates_open(&mut batch).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -99,11 +164,12 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, batch: Vec<Request>, cache:
             // a race to another writer (same SOP instance, study or series
             // created at the same moment) is applied again and now sees the
             // winner's rows, so two nodes end with one row.
-            for request in batch {
+            for mut request in batch {
                 let mut attempt = 0;
                 let alone = loop {
                     attempt += 1;
                     let result = async {
+                        gates_open(std::slice::from_mut(&mut request)).await?;
                         let mut tx = dialect.begin_write(pool).await?;
                         let outcome = apply(&mut tx, &request, cache).await?;
                         tx.commit().await?;
@@ -166,6 +232,7 @@ fn answer(request: Request, result: Result<Outcome>) {
 fn clone_error(e: &IndexError) -> IndexError {
     match e {
         IndexError::Conflict(m) => IndexError::Conflict(m.clone()),
+        IndexError::ObjectNotDurable(m) => IndexError::ObjectNotDurable(m.clone()),
         e if e.is_storage_full() => IndexError::Full(e.to_string()),
         _ => IndexError::Database(sqlx::Error::Protocol(e.to_string())),
     }
