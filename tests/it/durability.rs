@@ -9,10 +9,11 @@ use crate::harness::*;
 
 /// Under `strace`, each original's spool file is flushed and that flush
 /// has returned before the file is renamed to its key; the key's directory is
-/// flushed after the rename, all before the index is asked for the row
-/// (the row comes after `put` returns; `crash.rs` kills ingest and finds
-/// no row without its object). A flush missing or moved after the rename
-/// would let a crash leave a row's object torn or unnamed.
+/// flushed after the rename, all before the row is committed (the row's
+/// statements run meanwhile; its commit waits for `put` to return;
+/// `crash.rs` kills ingest and finds no row without its object). A flush
+/// missing or moved after the rename, or a commit before the directory's
+/// flush, would let a crash leave a row's object torn or unnamed.
 #[test]
 fn an_original_is_flushed_then_named_then_its_directory_flushed() {
     if distributed_backend() {
@@ -24,15 +25,20 @@ fn an_original_is_flushed_then_named_then_its_directory_flushed() {
     let data = tmp.path().join("data");
     let log = tmp.path().join("strace.log");
     let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o"]).arg(&log).arg(BIN);
+    // `pwrite64` with whole pages: the WAL frames that carry each row.
+    // Each rename returns 0.2 s late: a row committed while its object is
+    // still being named would show here, whatever the machine's speed.
+    cmd.args(["-f", "-y", "-qq", "-s", "8192", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,pwrite64"]);
+    cmd.args(["-e", "inject=rename,renameat,renameat2:delay_exit=200000", "-o"]).arg(&log).arg(BIN);
     cmd.arg("--data-dir").arg(&data).env("YUNYING_LOG", "warn").args(["import", "--quiet", "--jobs", "1"]).arg(&src);
     run(&mut cmd);
     let text = std::fs::read_to_string(&log).unwrap();
     let calls = calls_of(&text);
+    let renames: Vec<&Call> = calls.iter().filter(|c| c.text.starts_with("rename") && c.text.contains("/originals/")).collect();
     let mut originals = 0;
-    for rename in calls.iter().filter(|c| c.text.starts_with("rename") && c.text.contains("/originals/")) {
+    for (k, rename) in renames.iter().enumerate() {
         originals += 1;
-        assert!(rename.text.ends_with("= 0"), "{}", rename.text);
+        assert!(rename.text.trim_end_matches(" (DELAYED)").ends_with("= 0"), "{}", rename.text);
         let (spool, target) = (rename.text.split('"').nth(1).unwrap(), rename.text.split('"').nth(3).unwrap());
         // A traced thread stops at each system call's return until strace
         // has printed it, so a flush that returned before the rename began
@@ -44,11 +50,25 @@ fn an_original_is_flushed_then_named_then_its_directory_flushed() {
         let dir = format!("{}>", target.rsplit_once('/').unwrap().0);
         let next = calls.iter().find(|c| c.pid == rename.pid && c.began > rename.ended);
         assert!(next.is_some_and(|c| is_flush_of(&c.text, &dir)), "{} is followed by the flush of {dir}:\n{text}", rename.text);
-        // Then a commit flushes the index's WAL.
+        // Then the row's commit: the row's statements may run while the
+        // object is flushed, but its page reaches the WAL (SQLite writes
+        // a transaction's pages at commit) only after the directory's
+        // flush, and a WAL flush follows in the same thread, before the
+        // next original is named (`--jobs 1`: the import waits for each
+        // instance's success before it sends the next).
         let dir_flushed = next.unwrap().ended;
+        let next_named = renames.get(k + 1).map_or(usize::MAX, |r| r.began);
+        let sop = target.rsplit('/').next().unwrap().split(".dcm").next().unwrap().rsplit_once('.').unwrap().0;
+        let row = calls
+            .iter()
+            .find(|c| c.text.starts_with("pwrite64(") && c.text.contains("index.sqlite-wal>") && c.text.contains(sop))
+            .unwrap_or_else(|| panic!("no WAL frame carries {sop}:\n{text}"));
+        assert!(row.began > dir_flushed, "the row of {sop} is written to the WAL before its object's directory is flushed:\n{text}");
         assert!(
-            calls.iter().any(|c| c.began > dir_flushed && is_flush_of(&c.text, "index.sqlite-wal>")),
-            "the WAL is flushed after {target} is:\n{text}"
+            calls
+                .iter()
+                .any(|c| c.pid == row.pid && c.began > row.ended && c.ended < next_named && is_flush_of(&c.text, "index.sqlite-wal>")),
+            "the WAL is flushed after the row of {sop} is written, before the next original is named:\n{text}"
         );
     }
     assert_eq!(originals, 3, "one rename for each original");

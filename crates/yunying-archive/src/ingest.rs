@@ -1,11 +1,12 @@
 //! Receiving one instance: spool, validate, commit, index.
 //!
 //! The durability contract (see ARCHITECTURE.md): `finish` returns `Ok` only
-//! after (1) the Part 10 object is fsynced and atomically renamed into the
+//! after (1) the Part 10 object is flushed and atomically renamed into the
 //! object store, its directory fsynced, and (2) its index row is committed
 //! with an fsynced WAL. Object first, row second: a crash in between leaves a
 //! complete object that no row points to (adopted by `reindex`), never a row
-//! without its object.
+//! without its object. With a local store the row's statements run while
+//! the object is flushed; only its commit waits for the flush.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -66,7 +67,7 @@ pub struct Incoming {
     archive: Archive,
     ctx: StoreContext,
     spool_path: PathBuf,
-    spool: Option<Spool>,
+    spool: Slot,
     meta_len: u64,
     dataset_len: u64,
     received_at_ms: i64,
@@ -85,6 +86,14 @@ struct Spool {
     /// store is remote: the spool is only read back for the upload, and
     /// writing it to disk would compete with the store for the disk.
     writeback: bool,
+}
+
+/// Where the spool is: at hand, or being written on a blocking thread
+/// (the last chunk: its write and hash overlap the next chunk's arrival).
+enum Slot {
+    Idle(Spool),
+    Busy(tokio::task::JoinHandle<std::io::Result<Spool>>),
+    Closed,
 }
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -122,7 +131,7 @@ impl Incoming {
             archive,
             ctx,
             spool_path,
-            spool: Some(spool),
+            spool: Slot::Idle(spool),
             meta_len,
             dataset_len: 0,
             received_at_ms,
@@ -148,20 +157,32 @@ impl Incoming {
         if self.dataset_len > max {
             return Err(IngestError::OutOfResources(format!("instance larger than the {max}-byte limit")));
         }
-        let mut spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        let mut spool = self.take_spool().await?;
         let offset = self.meta_len + self.dataset_len - data.len() as u64;
-        let spool = blocking(move || {
+        // Not awaited here: the chunk is written and hashed while the
+        // next one arrives; its error, if any, comes with the next call.
+        self.spool = Slot::Busy(spawn_blocking_in_span(move || {
             spool.file.write_all(&data)?;
             if spool.writeback {
                 start_writeback(&spool.file, offset, data.len() as u64);
             }
             spool.sha256.update(&data);
             Ok(spool)
-        })
-        .await
-        .map_err(|e| IngestError::io("spool write failed", &e))?;
-        self.spool = Some(spool);
+        }));
         Ok(())
+    }
+
+    /// The spool, once the chunk being written (if any) is written.
+    async fn take_spool(&mut self) -> Result<Spool, IngestError> {
+        match std::mem::replace(&mut self.spool, Slot::Closed) {
+            Slot::Idle(spool) => Ok(spool),
+            Slot::Busy(writing) => writing
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|written| written)
+                .map_err(|e| IngestError::io("spool write failed", &e)),
+            Slot::Closed => Err(IngestError::OutOfResources("spool closed".into())),
+        }
     }
 
     /// Validate, commit and index the instance. On success the instance is
@@ -210,8 +231,13 @@ impl Incoming {
         if self.dataset_len == 0 {
             return Err(IngestError::CannotUnderstand("empty data set".into()));
         }
-        let spool = self.spool.take().ok_or_else(|| IngestError::OutOfResources("spool closed".into()))?;
+        let spool = self.take_spool().await?;
         let t0 = Instant::now();
+        // The spool file becomes the object (local store): its bytes are
+        // flushed while the data set is read, so the store's own flush
+        // (which decides durability) finds little left to write.
+        let early_flush =
+            if spool.writeback { spool.file.try_clone().ok().map(|file| spawn_blocking_in_span(move || file.sync_data())) } else { None };
         let (start, end) = (self.meta_len, self.meta_len + self.dataset_len);
         let ts = self.ctx.transfer_syntax_uid.clone();
         let charset = self.ctx.caller.default_charset.clone();
@@ -246,19 +272,45 @@ impl Incoming {
         // A rejection note is read before anything is stored: one that
         // cannot be applied is refused whole.
         let note = self.rejection_note(&record)?;
+        if let Some(flush) = early_flush {
+            let _ = flush.await;
+        }
         let t_validated = t0.elapsed();
         let index = self.archive.index().clone();
-        let store = self.archive.store().clone();
-        let (put_key, spool_path) = (key.clone(), self.spool_path.clone());
-        blocking(move || store.put_file_hashed(&put_key, &spool_path, &sha256).map_err(std::io::Error::other))
-            .await
-            .map_err(|e| IngestError::io("object store", &e))?;
-
-        let t_put = t0.elapsed();
         let sop_instance_uid = record.sop_instance_uid.clone();
         let (sop_class_uid, study_instance_uid) = (record.sop_class_uid.clone(), record.study_instance_uid.clone());
-        let insert = index.insert(record, self.archive.config().duplicate_policy);
-        let outcome = match insert.instrument(tracing::info_span!(target: "yunying::trace", "index.insert")).await {
+        let policy = self.archive.config().duplicate_policy;
+        // Before a remote store's upload removes the spool file.
+        let copy = self.archive.digest_copy(&self.spool_path, end);
+        let put = async {
+            let put = self.put(key.clone(), sha256).await;
+            (put, t0.elapsed())
+        };
+        let ((put, t_put), insert) = if self.archive.store().local_spool_dir().is_some() {
+            // A local store's flush takes about a millisecond: the row's
+            // statements run meanwhile, and its commit waits for the flush
+            // (the index holds the row back until `durable` says so).
+            let (durable, gate) = tokio::sync::oneshot::channel();
+            let put = async {
+                let (put, at) = put.await;
+                let _ = durable.send(put.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                (put, at)
+            };
+            let insert = index.insert_when_durable(record, policy, gate);
+            tokio::join!(put, insert.instrument(tracing::info_span!(target: "yunying::trace", "index.insert")))
+        } else {
+            // A remote store's PUT is not waited for inside a transaction.
+            match put.await {
+                (Err(e), at) => ((Err(e), at), Err(yunying_index::IndexError::ObjectNotDurable(String::new()))),
+                (Ok(()), at) => {
+                    let span = tracing::info_span!(target: "yunying::trace", "index.insert");
+                    ((Ok(()), at), index.insert(record, policy).instrument(span).await)
+                }
+            }
+        };
+        let t_indexed = t0.elapsed();
+        put.map_err(|e| IngestError::io("object store", &e))?;
+        let outcome = match insert {
             Ok(outcome) => outcome,
             Err(e) => {
                 self.discard_unreferenced(&index, &sop_instance_uid, &key).await;
@@ -269,7 +321,7 @@ impl Incoming {
             received_us = (t0 - self.started).as_micros() as u64,
             validated_us = t_validated.as_micros() as u64,
             put_us = (t_put - t_validated).as_micros() as u64,
-            indexed_us = (t0.elapsed() - t_put).as_micros() as u64,
+            indexed_us = (t_indexed - t_validated).as_micros() as u64,
             "instance committed"
         );
         let pending = yunying_index::PendingDigest {
@@ -281,14 +333,14 @@ impl Incoming {
         };
         let (object_key, duplicate) = match outcome {
             InsertOutcome::Inserted => {
-                self.archive.digest_later(pending);
+                self.archive.digest_later(pending, copy);
                 (key, false)
             }
             InsertOutcome::Replaced { old_key } => {
                 if old_key != key {
                     self.delete_object(old_key).await;
                 }
-                self.archive.digest_later(pending);
+                self.archive.digest_later(pending, copy);
                 (key, false)
             }
             InsertOutcome::KeptExisting { existing_key } => {
@@ -305,6 +357,12 @@ impl Incoming {
             handler.rejected(note).await.map_err(|e| IngestError::OutOfResources(format!("rejection note not applied: {e}")))?;
         }
         Ok(Stored { sop_instance_uid, sop_class_uid, study_instance_uid, object_key, sha256: digest, duplicate })
+    }
+
+    /// Make the spool file the object stored under `key`, durably.
+    fn put(&self, key: String, sha256: [u8; 32]) -> impl Future<Output = std::io::Result<()>> + use<> {
+        let (store, spool_path) = (self.archive.store().clone(), self.spool_path.clone());
+        blocking(move || store.put_file_hashed(&key, &spool_path, &sha256).map_err(std::io::Error::other))
     }
 
     /// Remove the object just stored under `key` unless a row already
@@ -392,6 +450,12 @@ fn index_error(e: yunying_index::IndexError) -> IngestError {
 /// Run blocking file work off the async runtime, in the caller's span (the
 /// store's spans are its children).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    spawn_blocking_in_span(f).await.map_err(std::io::Error::other)?
+}
+
+fn spawn_blocking_in_span<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> tokio::task::JoinHandle<std::io::Result<T>> {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(std::io::Error::other)?
+    tokio::task::spawn_blocking(move || span.in_scope(f))
 }

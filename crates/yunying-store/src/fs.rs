@@ -1,9 +1,10 @@
 //! Filesystem object store: one file per object under `root/objects/`.
 //!
 //! Writes are atomic and durable: bytes go to a temporary file in
-//! `root/spool/`, are fsynced, renamed into place, and the parent directory is
-//! fsynced. A crash leaves either the old object or the new one, never a torn
-//! file; leftover temporaries in the spool are removed by
+//! `root/spool/`, are flushed (`fdatasync`: data and size), renamed into
+//! place, and the parent directory is fsynced. A crash leaves either the old
+//! object or the new one, never a torn file; leftover temporaries in the
+//! spool are removed by
 //! [`clean_spool`](crate::clean_spool) when the server starts.
 
 use std::fs::{self, File, OpenOptions};
@@ -81,7 +82,9 @@ impl ObjectStore for FsStore {
     fn put_file(&self, key: &str, local: &Path) -> Result<()> {
         validate_key(key)?;
         let file = File::open(local).map_err(|e| StoreError::io(key, e))?;
-        file.sync_all().map_err(|e| StoreError::io(key, e))?;
+        // fdatasync: the bytes and what reading them needs (the size), not
+        // the timestamps; ingest has usually flushed them already.
+        file.sync_data().map_err(|e| StoreError::io(key, e))?;
         drop(file);
         match self.commit(key, local) {
             Err(StoreError::Io { source, .. }) if source.raw_os_error() == Some(18) => {
@@ -100,7 +103,7 @@ impl ObjectStore for FsStore {
         let result = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
-            f.sync_all()
+            f.sync_data()
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
