@@ -53,6 +53,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     if removed > 0 {
         tracing::info!(files = removed, "removed unacknowledged spool files left by an earlier process");
     }
+    // Copies kept for the SM3 of instances uploaded to S3: their rows are
+    // found by the digester's sweep and read back.
+    yunying_archive::digester::clean_copies(&archive).context("cleaning the digest copies")?;
     let dicom = tokio::net::TcpListener::bind((config.dicom_bind, config.dicom_port))
         .await
         .with_context(|| format!("binding DICOM port {}", config.dicom_port))?;

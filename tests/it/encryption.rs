@@ -85,6 +85,13 @@ async fn sm3_is_recorded_at_ingest_and_verify_holds_objects_to_it() {
         let bytes = server.read_object(key);
         assert_eq!(row.as_deref(), Some(sm3_hex(&bytes).as_str()), "{key}: the SM3 recorded is the object's");
     }
+    // On S3 each SM3 came from the local copy ingest kept of the upload (no
+    // GET of every object just stored), and the copies are gone once
+    // hashed; on the filesystem the object itself was read.
+    let (_, metrics) = http_get(server.http_port, "/metrics").unwrap();
+    let from_copies = if distributed_backend() { 6 } else { 0 };
+    assert!(metrics.contains(&format!("\nyunying_sm3_from_local_copy_total {from_copies}\n")), "{metrics}");
+    assert!(files_under(&data.join("digest")).is_empty(), "{:?}", files_under(&data.join("digest")));
     index.close().await;
     server.stop();
     let report: serde_json::Value = serde_json::from_slice(&run(cli(&data).args(["verify", "--json"])).stdout).unwrap();

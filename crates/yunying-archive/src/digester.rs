@@ -18,10 +18,21 @@
 //! receiving, the senders come first and the digests catch up after.
 //! Two nodes may hash the same row; the index records the first and the
 //! second is not reported again.
+//!
+//! With a remote store (S3), reading each object back would be a GET the
+//! S3 server serves for every instance stored, on the cores that receive.
+//! So ingest keeps a [`LocalCopy`] of the bytes it uploaded (a second name
+//! of the spool file, in `<data>/digest/`), and the digester hashes that
+//! instead: the S3 server has checked the upload against the SHA-256 the
+//! digester checks the copy against, so both are the same bytes. Copies
+//! take at most [`COPIES_MAX_BYTES`] of disk; past that, or for instances
+//! found by the sweep, the object is read back.
 
 use std::io;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -56,24 +67,115 @@ pub struct Digested {
     pub sm3: String,
 }
 
+/// Local copies of uploaded objects waiting for their SM3 take at most this
+/// much disk (about 500 CT slices); past it, objects are read back.
+pub const COPIES_MAX_BYTES: u64 = 256 << 20;
+
+/// An instance waiting for its SM3, with a local copy of its bytes when
+/// ingest kept one.
+pub(crate) struct Job {
+    pending: PendingDigest,
+    copy: Option<LocalCopy>,
+}
+
+/// A second name of an uploaded spool file, read by the digester instead
+/// of the object; removed (and its bytes given back to the budget) when
+/// dropped, hashed or not.
+pub(crate) struct LocalCopy {
+    path: PathBuf,
+    bytes: u64,
+    budget: Arc<AtomicU64>,
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.budget.fetch_sub(self.bytes, Relaxed);
+    }
+}
+
 /// The in-memory hand-over from ingest to the digester.
 pub(crate) struct Queue {
-    tx: mpsc::Sender<PendingDigest>,
-    rx: Mutex<Option<mpsc::Receiver<PendingDigest>>>,
+    tx: mpsc::Sender<Job>,
+    rx: Mutex<Option<mpsc::Receiver<Job>>>,
+    /// A digester runs (it took `rx`): only then are copies worth making.
+    running: AtomicBool,
+    /// Bytes of the local copies that exist.
+    copied: Arc<AtomicU64>,
+    copies: Mutex<Option<PathBuf>>,
+    counter: AtomicU64,
 }
 
 impl Default for Queue {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        Queue { tx, rx: Mutex::new(Some(rx)) }
+        Queue {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            running: AtomicBool::new(false),
+            copied: Arc::default(),
+            copies: Mutex::new(None),
+            counter: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Where local copies live: beside the spool (the same filesystem, so a
+/// copy is a hard link), never inside it.
+fn copies_dir(spool: &Path) -> PathBuf {
+    spool.parent().unwrap_or(spool).join("digest")
+}
+
+/// Remove the local copies a stopped or killed server left (their rows are
+/// found by the sweep). Called by a server as it starts, before any ingest.
+pub fn clean_copies(archive: &Archive) -> io::Result<u64> {
+    let dir = copies_dir(archive.spool_dir());
+    match std::fs::read_dir(&dir) {
+        Ok(_) => yunying_store::clean_spool(&dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
     }
 }
 
 impl Archive {
     /// Hand a just-stored instance to the digester. Never waits: when the
     /// queue is full (or no digester runs) the sweep finds the row later.
-    pub(crate) fn digest_later(&self, pending: PendingDigest) {
-        let _ = self.inner.digests.tx.try_send(pending);
+    pub(crate) fn digest_later(&self, pending: PendingDigest, copy: Option<LocalCopy>) {
+        let _ = self.inner.digests.tx.try_send(Job { pending, copy });
+    }
+
+    /// Keep the spool file `spool` (`bytes` long) under a second name for
+    /// the digester, before a remote store's upload removes it: `None` for
+    /// a local store (the digester reads the object itself from the same
+    /// disk), when no digester runs, when the copies' budget is spent, or
+    /// when the link cannot be made.
+    pub(crate) fn digest_copy(&self, spool: &Path, bytes: u64) -> Option<LocalCopy> {
+        let q = &self.inner.digests;
+        if self.store().local_spool_dir().is_some() || !q.running.load(Relaxed) {
+            return None;
+        }
+        if q.copied.fetch_add(bytes, Relaxed) + bytes > COPIES_MAX_BYTES {
+            q.copied.fetch_sub(bytes, Relaxed);
+            return None;
+        }
+        let n = q.counter.fetch_add(1, Relaxed);
+        let mut dir = q.copies.lock().expect("copies lock");
+        let dir = dir.get_or_insert_with(|| copies_dir(self.spool_dir()));
+        let path = dir.join(format!("copy-{}-{n}", std::process::id()));
+        let linked = std::fs::hard_link(spool, &path).or_else(|e| match e.kind() {
+            // The directory is made on first use (and after a clean-up).
+            io::ErrorKind::NotFound => std::fs::create_dir_all(&*dir).and_then(|()| std::fs::hard_link(spool, &path)),
+            _ => Err(e),
+        });
+        // Made or not, dropping it gives its bytes back to the budget.
+        let copy = LocalCopy { path, bytes, budget: q.copied.clone() };
+        match linked {
+            Ok(()) => Some(copy),
+            Err(e) => {
+                tracing::debug!(error = %e, "no local copy for the SM3; the object will be read back");
+                None
+            }
+        }
     }
 }
 
@@ -88,6 +190,7 @@ where
     let Some(mut rx) = archive.inner.digests.rx.lock().expect("digest queue lock").take() else {
         return;
     };
+    archive.inner.digests.running.store(true, Relaxed);
     let hasher = Hasher::start(archive.clone());
     let grace_ms = archive.config().digest_grace_secs.saturating_mul(1000).min(i64::MAX as u64) as i64;
     let every = Duration::from_millis((grace_ms as u64 / 2).max(1_000)).min(SWEEP);
@@ -122,11 +225,11 @@ where
                         // More to come: go on at once from the last row.
                         cursor = rows.last().map_or(0, |r| r.id);
                         sweep.reset_immediately();
-                        rows
+                        rows.into_iter().map(|pending| Job { pending, copy: None }).collect()
                     }
                     Ok(rows) => {
                         cursor = 0;
-                        rows
+                        rows.into_iter().map(|pending| Job { pending, copy: None }).collect()
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "could not look for instances without an SM3");
@@ -167,16 +270,16 @@ where
     }
 }
 
-type Job = (Vec<PendingDigest>, oneshot::Sender<Vec<(PendingDigest, String)>>);
+type HashJob = (Vec<Job>, oneshot::Sender<Vec<(PendingDigest, String)>>);
 
 /// The hashing thread, at the lowest CPU priority.
 struct Hasher {
-    tx: std::sync::mpsc::Sender<Job>,
+    tx: std::sync::mpsc::Sender<HashJob>,
 }
 
 impl Hasher {
     fn start(archive: Archive) -> Hasher {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
         let spawned = std::thread::Builder::new().name("yunying-sm3".into()).spawn(move || {
             lowest_priority();
             while let Ok((batch, reply)) = rx.recv() {
@@ -192,24 +295,31 @@ impl Hasher {
 
     /// The SM3 of each object that still has its recorded SHA-256; `None`
     /// when the thread is gone.
-    async fn hash(&self, batch: Vec<PendingDigest>) -> Option<Vec<(PendingDigest, String)>> {
+    async fn hash(&self, batch: Vec<Job>) -> Option<Vec<(PendingDigest, String)>> {
         let (reply, done) = oneshot::channel();
         self.tx.send((batch, reply)).ok()?;
         done.await.ok()
     }
 }
 
-/// Read the object back and hash it; `None` when it is gone (deleted or
-/// replaced since) or no longer what was stored.
-fn digest(archive: &Archive, pending: PendingDigest) -> Option<(PendingDigest, String)> {
+/// Hash the instance's local copy, or else read the object back and hash
+/// it; `None` when it is gone (deleted or replaced since) or no longer what
+/// was stored.
+fn digest(archive: &Archive, job: Job) -> Option<(PendingDigest, String)> {
+    let Job { pending, copy } = job;
     let read = || -> io::Result<crate::digests::ObjectDigests> {
-        let mut reader = ObjectReader::open(&**archive.store(), &pending.object_key)?;
         let mut hasher = ObjectHasher::new();
-        io::copy(&mut reader, &mut hasher)?;
+        match &copy {
+            Some(copy) => io::copy(&mut std::fs::File::open(&copy.path)?, &mut hasher)?,
+            None => io::copy(&mut ObjectReader::open(&**archive.store(), &pending.object_key)?, &mut hasher)?,
+        };
         Ok(hasher.finalize())
     };
     match read() {
         Ok(d) if d.sha256_hex() == pending.sha256 => {
+            if copy.is_some() {
+                archive.metrics().digests_from_copy_total.fetch_add(1, Relaxed);
+            }
             let sm3 = d.sm3_hex();
             Some((pending, sm3))
         }

@@ -24,6 +24,9 @@ pub struct Metrics {
     store_latency: Histogram,
     /// SM3 digests computed after ingest and recorded.
     pub digests_recorded_total: AtomicU64,
+    /// Of those, computed from the local copy of an object uploaded to a
+    /// remote store (not read back from it).
+    pub digests_from_copy_total: AtomicU64,
     /// Objects read back for their SM3 whose SHA-256 was no longer the one
     /// recorded (damage: `yunying verify` names them).
     pub digest_mismatches_total: AtomicU64,
@@ -168,6 +171,11 @@ impl Metrics {
             ("yunying_renditions_completed_total", "Rendition jobs completed", &self.renditions_completed_total),
             ("yunying_renditions_parked_total", "Rendition jobs parked after repeated failures", &self.renditions_parked_total),
             ("yunying_sm3_recorded_total", "SM3 digests computed after ingest and recorded", &self.digests_recorded_total),
+            (
+                "yunying_sm3_from_local_copy_total",
+                "SM3 digests computed from the local copy of an object uploaded to S3, not read back from it",
+                &self.digests_from_copy_total,
+            ),
             ("yunying_sm3_mismatches_total", "Objects whose SHA-256 differed when read back for SM3", &self.digest_mismatches_total),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Relaxed));
