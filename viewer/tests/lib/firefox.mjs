@@ -300,10 +300,18 @@ class Page {
       if (done.length) {
         const name = done[0];
         const path = join(dir, name);
-        // Written and not growing.
-        const size = statSync(path).size;
-        await sleep(100);
-        if (statSync(path).size === size && !readdirSync(dir).some((f) => f === `${name}.part`)) {
+        // Written and not growing: not empty, the same size over three
+        // looks 100 ms apart (a blob may be written in place, without a
+        // .part, and a loaded machine stalls the writer for a moment).
+        let size = -1;
+        let steady = 0;
+        for (let look = 0; look < 50 && steady < 3; look++) {
+          const now = statSync(path).size;
+          steady = now > 0 && now === size ? steady + 1 : 0;
+          size = now;
+          await sleep(100);
+        }
+        if (steady >= 3 && statSync(path).size === size && !readdirSync(dir).some((f) => f === `${name}.part`)) {
           // Moved aside: a later download of the same name keeps its name.
           const kept = join(mkdtempSync(join(dir, 'taken-')), name);
           renameSync(path, kept);
