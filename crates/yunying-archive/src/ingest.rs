@@ -68,6 +68,9 @@ pub struct Incoming {
     ctx: StoreContext,
     spool_path: PathBuf,
     spool: Slot,
+    /// Chunks received and not yet handed to the spool's writer.
+    queued: Vec<Bytes>,
+    queued_len: usize,
     meta_len: u64,
     dataset_len: u64,
     received_at_ms: i64,
@@ -97,6 +100,10 @@ enum Slot {
 }
 
 static SPOOL_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Received bytes are handed to the spool's writer (a blocking thread) in
+/// batches of about this size: fewer thread hops than one per PDU.
+const WRITE_BATCH: usize = 256 * 1024;
 
 impl Incoming {
     pub(crate) async fn begin(archive: Archive, ctx: StoreContext) -> Result<Incoming, IngestError> {
@@ -132,6 +139,8 @@ impl Incoming {
             ctx,
             spool_path,
             spool: Slot::Idle(spool),
+            queued: Vec::new(),
+            queued_len: 0,
             meta_len,
             dataset_len: 0,
             received_at_ms,
@@ -157,16 +166,32 @@ impl Incoming {
         if self.dataset_len > max {
             return Err(IngestError::OutOfResources(format!("instance larger than the {max}-byte limit")));
         }
+        self.queued_len += data.len();
+        self.queued.push(data);
+        if self.queued_len >= WRITE_BATCH {
+            self.dispatch().await?;
+        }
+        Ok(())
+    }
+
+    /// Hand the queued chunks to the spool's writer. Not awaited: they are
+    /// written and hashed while the next ones arrive; an error comes with
+    /// the next call.
+    async fn dispatch(&mut self) -> Result<(), IngestError> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
         let mut spool = self.take_spool().await?;
-        let offset = self.meta_len + self.dataset_len - data.len() as u64;
-        // Not awaited here: the chunk is written and hashed while the
-        // next one arrives; its error, if any, comes with the next call.
+        let (chunks, len) = (std::mem::take(&mut self.queued), std::mem::take(&mut self.queued_len) as u64);
+        let offset = self.meta_len + self.dataset_len - len;
         self.spool = Slot::Busy(spawn_blocking_in_span(move || {
-            spool.file.write_all(&data)?;
-            if spool.writeback {
-                start_writeback(&spool.file, offset, data.len() as u64);
+            for chunk in &chunks {
+                spool.file.write_all(chunk)?;
+                spool.sha256.update(chunk);
             }
-            spool.sha256.update(&data);
+            if spool.writeback {
+                start_writeback(&spool.file, offset, len);
+            }
             Ok(spool)
         }));
         Ok(())
@@ -231,6 +256,7 @@ impl Incoming {
         if self.dataset_len == 0 {
             return Err(IngestError::CannotUnderstand("empty data set".into()));
         }
+        self.dispatch().await?;
         let spool = self.take_spool().await?;
         let t0 = Instant::now();
         // The spool file becomes the object (local store): its bytes are
