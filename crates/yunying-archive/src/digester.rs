@@ -102,21 +102,13 @@ pub(crate) struct Queue {
     running: AtomicBool,
     /// Bytes of the local copies that exist.
     copied: Arc<AtomicU64>,
-    copies: Mutex<Option<PathBuf>>,
     counter: AtomicU64,
 }
 
 impl Default for Queue {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        Queue {
-            tx,
-            rx: Mutex::new(Some(rx)),
-            running: AtomicBool::new(false),
-            copied: Arc::default(),
-            copies: Mutex::new(None),
-            counter: AtomicU64::new(0),
-        }
+        Queue { tx, rx: Mutex::new(Some(rx)), running: AtomicBool::new(false), copied: Arc::default(), counter: AtomicU64::new(0) }
     }
 }
 
@@ -129,11 +121,9 @@ fn copies_dir(spool: &Path) -> PathBuf {
 /// Remove the local copies a stopped or killed server left (their rows are
 /// found by the sweep). Called by a server as it starts, before any ingest.
 pub fn clean_copies(archive: &Archive) -> io::Result<u64> {
-    let dir = copies_dir(archive.spool_dir());
-    match std::fs::read_dir(&dir) {
-        Ok(_) => yunying_store::clean_spool(&dir),
+    match yunying_store::clean_spool(&copies_dir(archive.spool_dir())) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(e),
+        cleaned => cleaned,
     }
 }
 
@@ -159,12 +149,11 @@ impl Archive {
             return None;
         }
         let n = q.counter.fetch_add(1, Relaxed);
-        let mut dir = q.copies.lock().expect("copies lock");
-        let dir = dir.get_or_insert_with(|| copies_dir(self.spool_dir()));
+        let dir = copies_dir(self.spool_dir());
         let path = dir.join(format!("copy-{}-{n}", std::process::id()));
         let linked = std::fs::hard_link(spool, &path).or_else(|e| match e.kind() {
             // The directory is made on first use (and after a clean-up).
-            io::ErrorKind::NotFound => std::fs::create_dir_all(&*dir).and_then(|()| std::fs::hard_link(spool, &path)),
+            io::ErrorKind::NotFound => std::fs::create_dir_all(&dir).and_then(|()| std::fs::hard_link(spool, &path)),
             _ => Err(e),
         });
         // Made or not, dropping it gives its bytes back to the budget.

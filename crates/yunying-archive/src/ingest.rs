@@ -92,7 +92,8 @@ struct Spool {
 }
 
 /// Where the spool is: at hand, or being written on a blocking thread
-/// (the last chunk: its write and hash overlap the next chunk's arrival).
+/// (the last batch of chunks: its write and hash overlap the arrival of
+/// the next).
 enum Slot {
     Idle(Spool),
     Busy(tokio::task::JoinHandle<std::io::Result<Spool>>),
@@ -326,13 +327,10 @@ impl Incoming {
             tokio::join!(put, insert.instrument(tracing::info_span!(target: "yunying::trace", "index.insert")))
         } else {
             // A remote store's PUT is not waited for inside a transaction.
-            match put.await {
-                (Err(e), at) => ((Err(e), at), Err(yunying_index::IndexError::ObjectNotDurable(String::new()))),
-                (Ok(()), at) => {
-                    let span = tracing::info_span!(target: "yunying::trace", "index.insert");
-                    ((Ok(()), at), index.insert(record, policy).instrument(span).await)
-                }
-            }
+            let (put, at) = put.await;
+            put.map_err(|e| IngestError::io("object store", &e))?;
+            let span = tracing::info_span!(target: "yunying::trace", "index.insert");
+            ((Ok(()), at), index.insert(record, policy).instrument(span).await)
         };
         let t_indexed = t0.elapsed();
         put.map_err(|e| IngestError::io("object store", &e))?;

@@ -122,22 +122,8 @@ async fn run_batch(pool: &AnyPool, dialect: Dialect, mut batch: Vec<Request>, ca
     let together: Result<Vec<Outcome>> = async {
         let mut tx = dialect.begin_write(pool).await?;
         let mut outcomes = Vec::with_capacity(batch.len());
-        let mut failed = None;
         for request in &batch {
-            match apply(&mut tx, request, cache).await {
-                Ok(outcome) => outcomes.push(outcome),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
-            // No commit; the gates are read after the rollback, so the
-            // requests applied alone next do not wait in a transaction.
-            drop(tx);
-            let _ = gates_open(&mut batch).await;
-            return Err(e);
+            outcomes.push(apply(&mut tx, request, cache).await?);
         }
         gates_open(&mut batch).await?;
         tx.commit().await?;
